@@ -1,0 +1,230 @@
+//! The configuration model: severities, roles, checklists, services and users.
+//! `firebreak-config` reads it from YAML; [`Config::default`] is what a team gets with no file.
+
+use jiff::SignedDuration;
+
+use crate::ids::Name;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Most severe first.
+    pub severities: Vec<Severity>,
+    pub roles: Vec<Role>,
+    pub checklists: Vec<Checklist>,
+    pub services: Vec<Service>,
+    pub users: Vec<User>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseTarget {
+    Within(SignedDuration),
+    NextBusinessDay,
+}
+
+/// Who gets paged when an incident of a severity is declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageTarget {
+    OnCall,
+    Manager,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Severity {
+    pub name: String,
+    pub description: String,
+    pub respond_within: ResponseTarget,
+    /// Empty means internal only: nobody is paged.
+    pub page: Vec<PageTarget>,
+    /// How often stakeholders expect an update; `None` for internal-only severities.
+    pub update_every: Option<SignedDuration>,
+    /// Declaring an incident of this severity with no Incident Commander makes the declarer the IC.
+    pub requires_commander: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    /// The stable key used in URLs and JSON, e.g. `incident-commander`.
+    pub key: String,
+    /// The display name, e.g. `Incident Commander`.
+    pub name: String,
+    pub duty: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checklist {
+    pub name: String,
+    /// Severity names this checklist is attached to when an incident is declared.
+    pub severities: Vec<String>,
+    pub items: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    pub name: Name,
+    pub description: String,
+    pub team: Option<String>,
+    pub runbook: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub handle: Name,
+    pub name: String,
+    pub email: Option<String>,
+    pub time_zone: Option<String>,
+}
+
+/// The role key of the Incident Commander, which declaring a severe incident fills.
+pub const COMMANDER: &str = "incident-commander";
+
+impl Role {
+    fn new(key: &str, name: &str, duty: &str) -> Role {
+        Role {
+            key: key.into(),
+            name: name.into(),
+            duty: duty.into(),
+        }
+    }
+
+    /// Turns a display name into a key: lowercase, words joined by `-`.
+    pub fn key_for(name: &str) -> String {
+        name.split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+
+    /// True when `given` names this role: its key, its display name, or either spelled with
+    /// spaces, underscores or another case (`Incident Commander`, `incident_commander`).
+    pub fn answers_to(&self, given: &str) -> bool {
+        let k = Role::key_for(given);
+        k == self.key || k == Role::key_for(&self.name) || (self.key == COMMANDER && (k == "ic" || k == "commander"))
+    }
+}
+
+impl Config {
+    pub fn severity(&self, name: &str) -> Option<&Severity> {
+        self.severities.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn role(&self, given: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.answers_to(given))
+    }
+
+    pub fn severity_names(&self) -> String {
+        self.severities.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+
+    /// The checklist items an incident of `severity` starts with, in order, without repeats.
+    pub fn checklist_for(&self, severity: &str) -> Vec<String> {
+        let mut items: Vec<String> = Vec::new();
+        for list in &self.checklists {
+            if list.severities.iter().any(|s| s.eq_ignore_ascii_case(severity)) {
+                for item in &list.items {
+                    if !items.contains(item) {
+                        items.push(item.clone());
+                    }
+                }
+            }
+        }
+        items
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let minutes = |m: i64| SignedDuration::from_mins(m);
+        Config {
+            severities: vec![
+                Severity {
+                    name: "SEV1".into(),
+                    description: "Total outage or data loss for many users".into(),
+                    respond_within: ResponseTarget::Within(minutes(5)),
+                    page: vec![PageTarget::OnCall, PageTarget::Manager],
+                    update_every: Some(minutes(60)),
+                    requires_commander: true,
+                },
+                Severity {
+                    name: "SEV2".into(),
+                    description: "Major feature broken or significant degradation".into(),
+                    respond_within: ResponseTarget::Within(minutes(15)),
+                    page: vec![PageTarget::OnCall],
+                    update_every: Some(minutes(120)),
+                    requires_commander: true,
+                },
+                Severity {
+                    name: "SEV3".into(),
+                    description: "Minor issue, no user-visible impact".into(),
+                    respond_within: ResponseTarget::NextBusinessDay,
+                    page: vec![],
+                    update_every: None,
+                    requires_commander: false,
+                },
+            ],
+            roles: vec![
+                Role::new(
+                    COMMANDER,
+                    "Incident Commander",
+                    "Owns the incident: sets priorities, makes decisions and delegates the work.",
+                ),
+                Role::new(
+                    "comms-lead",
+                    "Comms Lead",
+                    "Keeps stakeholders and customers informed at the severity's update cadence.",
+                ),
+                Role::new(
+                    "operations-lead",
+                    "Operations Lead",
+                    "Directs the hands-on technical work to stabilise and recover the system.",
+                ),
+                Role::new(
+                    "scribe",
+                    "Scribe",
+                    "Records decisions, actions and findings on the timeline as they happen.",
+                ),
+            ],
+            checklists: vec![Checklist {
+                name: "first 15 minutes".into(),
+                severities: vec!["SEV1".into(), "SEV2".into()],
+                items: [
+                    "page acknowledged and IC declared",
+                    "bridge opened",
+                    "severity assigned",
+                    "status page updated",
+                    "most recent deploy identified",
+                    "rollback considered before any code change",
+                    "customer support told what to say",
+                ]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            }],
+            services: vec![],
+            users: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_answer_to_their_usual_spellings() {
+        let config = Config::default();
+        for given in ["incident-commander", "Incident Commander", "incident_commander", "IC", "commander"] {
+            assert_eq!(config.role(given).map(|r| r.key.as_str()), Some(COMMANDER), "{given}");
+        }
+        assert_eq!(config.role("comms_lead").map(|r| r.name.as_str()), Some("Comms Lead"));
+        assert!(config.role("janitor").is_none());
+    }
+
+    #[test]
+    fn default_checklist_is_for_sev1_and_sev2_only() {
+        let config = Config::default();
+        assert_eq!(config.checklist_for("SEV1").len(), 7);
+        assert_eq!(config.checklist_for("sev2").len(), 7);
+        assert!(config.checklist_for("SEV3").is_empty());
+    }
+}

@@ -1,0 +1,17 @@
+//! The pure rules of Firebreak: incidents and their lifecycle, severities, roles, checklists,
+//! the timeline's event kinds and who may do what. No I/O, no async, no clock: callers pass
+//! "now" in, so every rule here can be tested exhaustively and fast.
+
+pub mod access;
+pub mod config;
+pub mod ids;
+pub mod incident;
+pub mod lifecycle;
+pub mod timeline;
+
+pub use access::AccessRole;
+pub use config::{Checklist, Config, ResponseTarget, Role, Service, Severity, User};
+pub use ids::{IncidentNumber, Name, NameError};
+pub use incident::{ChecklistItem, Incident, IncidentError, NewIncident};
+pub use lifecycle::{Move, Status, TransitionError};
+pub use timeline::{Actor, TimelineEvent};

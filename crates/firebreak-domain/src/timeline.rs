@@ -1,0 +1,104 @@
+//! What the timeline records. Every change to an incident produces one or more of these events,
+//! written in the same transaction as the change. Entries are never updated or deleted.
+//!
+//! The serde shape (`kind` + `data`) is the stored form; the server maps it to the wire.
+
+use serde::{Deserialize, Serialize};
+
+/// Who did something: a user handle, or a token name when the token belongs to no user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor(pub String);
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor("firebreak".into())
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum TimelineEvent {
+    Declared {
+        title: String,
+        severity: String,
+        services: Vec<String>,
+        drill: bool,
+    },
+    StatusChanged {
+        from: String,
+        to: String,
+    },
+    Reopened {
+        from: String,
+        to: String,
+    },
+    SeverityChanged {
+        from: String,
+        to: String,
+        reason: Option<String>,
+    },
+    RoleAssigned {
+        role: String,
+        role_name: String,
+        user: String,
+        previous: Option<String>,
+        /// Why the assignment happened when no person asked for it.
+        reason: Option<String>,
+    },
+    RoleRemoved {
+        role: String,
+        role_name: String,
+        user: String,
+    },
+    ChecklistItemDone {
+        item: u32,
+        text: String,
+    },
+    ChecklistItemUndone {
+        item: u32,
+        text: String,
+    },
+    FieldEdited {
+        field: String,
+        from: serde_json_free::Value,
+        to: serde_json_free::Value,
+    },
+    Note {
+        body: String,
+    },
+}
+
+/// Field values in edit events are kept as plain text or text lists, so the domain needs no JSON.
+pub mod serde_json_free {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(untagged)]
+    pub enum Value {
+        Text(Option<String>),
+        List(Vec<String>),
+    }
+}
+
+impl TimelineEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TimelineEvent::Declared { .. } => "declared",
+            TimelineEvent::StatusChanged { .. } => "status_changed",
+            TimelineEvent::Reopened { .. } => "reopened",
+            TimelineEvent::SeverityChanged { .. } => "severity_changed",
+            TimelineEvent::RoleAssigned { .. } => "role_assigned",
+            TimelineEvent::RoleRemoved { .. } => "role_removed",
+            TimelineEvent::ChecklistItemDone { .. } => "checklist_item_done",
+            TimelineEvent::ChecklistItemUndone { .. } => "checklist_item_undone",
+            TimelineEvent::FieldEdited { .. } => "field_edited",
+            TimelineEvent::Note { .. } => "note",
+        }
+    }
+}
