@@ -1,1 +1,476 @@
-//! placeholder
+//! Client side of the `firebreak` binary: clap types for the `incident`,
+//! `token` and `login` commands, and async runners that talk to a Firebreak
+//! server over its HTTP API and print tables or JSON.
+//!
+//! Every `run_*` function prints to stdout/stderr and returns an
+//! [`ExitCode`] (0 success, 1 server refused or unreachable, 2 usage error).
+//! The `execute_*` functions do the same work against any writer and return
+//! a [`CliError`] instead, for tests and embedding.
+
+mod cli;
+mod client;
+mod credentials;
+mod error;
+pub mod render;
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+pub use cli::{ChecklistAction, ClientArgs, IncidentCommand, LoginArgs, TokenCommand};
+pub use client::ApiClient;
+pub use credentials::{
+    Credentials, ENV_CONFIG_DIR, ENV_SERVER, ENV_TOKEN, Resolved, config_dir, credentials_path,
+    load as load_credentials, resolve, resolve_with, save as save_credentials,
+};
+pub use error::{CliError, FieldError};
+
+/// Print `result` to stdout and map it to an exit code.
+fn finish(result: Result<Vec<u8>, CliError>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            let mut stdout = std::io::stdout().lock();
+            if let Err(e) = stdout.write_all(&out).and_then(|()| stdout.flush()) {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    return ExitCode::SUCCESS;
+                }
+                return CliError::from(e).print_and_exit_code();
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => e.print_and_exit_code(),
+    }
+}
+
+/// Run an `incident` subcommand, printing its output.
+pub async fn run_incident(cmd: IncidentCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_incident(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `token` subcommand over the HTTP API, printing its output.
+pub async fn run_token_api(cmd: TokenCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_token_api(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run `login`: verify the token with `GET /me` and store it in
+/// [`config_dir`] (`$FIREBREAK_CONFIG_DIR` or `<config dir>/firebreak`).
+///
+/// `--server`/`--token` also read `FIREBREAK_SERVER` / `FIREBREAK_TOKEN`.
+pub async fn run_login(login: LoginArgs) -> ExitCode {
+    let Some(dir) = config_dir() else {
+        return CliError::Other("cannot find a config directory; set FIREBREAK_CONFIG_DIR".into())
+            .print_and_exit_code();
+    };
+    let mut out = Vec::new();
+    let r = execute_login(login, &ClientArgs::default(), &dir, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Write a JSON value pretty-printed, followed by a newline.
+fn write_json(out: &mut dyn Write, v: &Value) -> Result<(), CliError> {
+    let s = serde_json::to_string_pretty(v).map_err(|e| CliError::Other(e.to_string()))?;
+    writeln!(out, "{s}")?;
+    Ok(())
+}
+
+fn items(v: &Value) -> Vec<Value> {
+    match v {
+        Value::Array(a) => a.clone(),
+        _ => v
+            .get("items")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+fn client_for(args: &ClientArgs) -> Result<ApiClient, CliError> {
+    let r = resolve(args)?;
+    ApiClient::new(&r.server, &r.token)
+}
+
+fn read_body(body: String) -> Result<String, CliError> {
+    if body != "-" {
+        return Ok(body);
+    }
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .map_err(|e| CliError::Other(format!("cannot read standard input: {e}")))?;
+    let s = s.trim_end().to_string();
+    if s.trim().is_empty() {
+        return Err(CliError::Usage(
+            "the note read from standard input is empty".into(),
+        ));
+    }
+    Ok(s)
+}
+
+/// Print one incident after a change, as JSON or a summary table.
+fn print_incident(
+    out: &mut dyn Write,
+    json: bool,
+    verb: &str,
+    inc: &Value,
+) -> Result<(), CliError> {
+    if json {
+        return write_json(out, inc);
+    }
+    writeln!(
+        out,
+        "{verb} {}: {}",
+        render::text(inc.get("id")),
+        render::text(inc.get("title"))
+    )?;
+    writeln!(
+        out,
+        "{}",
+        render::incidents_table(std::slice::from_ref(inc))
+    )?;
+    Ok(())
+}
+
+/// Run an `incident` subcommand with an explicit output writer.
+///
+/// Server and token are resolved with [`resolve`].
+pub async fn execute_incident(
+    cmd: IncidentCommand,
+    args: &ClientArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let api = client_for(args)?;
+    execute_incident_with(&api, cmd, args.json, out).await
+}
+
+/// Run an `incident` subcommand against a given client.
+pub async fn execute_incident_with(
+    api: &ApiClient,
+    cmd: IncidentCommand,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    match cmd {
+        IncidentCommand::Declare {
+            title,
+            severity,
+            services,
+            summary,
+            drill,
+        } => {
+            let mut body = json!({ "title": title, "severity": severity });
+            if !services.is_empty() {
+                body["services"] = json!(services);
+            }
+            if let Some(s) = summary {
+                body["summary"] = json!(s);
+            }
+            if drill {
+                body["drill"] = json!(true);
+            }
+            let inc = api.send(Method::POST, &["incidents"], &body).await?;
+            print_incident(out, json, "Declared", &inc)
+        }
+        IncidentCommand::List {
+            status,
+            severity,
+            service,
+            open,
+            closed,
+            drill,
+            limit,
+            all,
+        } => {
+            let mut query: Vec<(&str, String)> = Vec::new();
+            if let Some(s) = status {
+                query.push(("status", s));
+            }
+            if let Some(s) = severity {
+                query.push(("severity", s));
+            }
+            if let Some(s) = service {
+                query.push(("service", s));
+            }
+            if open {
+                query.push(("open", "true".into()));
+            } else if closed {
+                query.push(("open", "false".into()));
+            }
+            if let Some(d) = drill {
+                query.push(("drill", d.to_string()));
+            }
+            if let Some(l) = limit {
+                query.push(("limit", l.to_string()));
+            }
+            let first = api.get(&["incidents"], &query).await?;
+            let page = if all {
+                let mut collected = items(&first);
+                let mut cursor = next_cursor(&first);
+                let mut pages = 1usize;
+                while let Some(c) = cursor {
+                    pages += 1;
+                    if pages > 10_000 {
+                        return Err(CliError::Other("too many pages; giving up".into()));
+                    }
+                    let mut q = query.clone();
+                    q.push(("cursor", c));
+                    let next = api.get(&["incidents"], &q).await?;
+                    collected.extend(items(&next));
+                    cursor = next_cursor(&next);
+                }
+                json!({ "items": collected, "next_cursor": null })
+            } else {
+                first
+            };
+            if json {
+                return write_json(out, &page);
+            }
+            let list = items(&page);
+            if list.is_empty() {
+                writeln!(out, "No incidents.")?;
+            } else {
+                writeln!(out, "{}", render::incidents_table(&list))?;
+            }
+            if let Some(c) = next_cursor(&page) {
+                writeln!(out, "More incidents: use --all, or cursor {c}")?;
+            }
+            Ok(())
+        }
+        IncidentCommand::Show { id } => {
+            let inc = api.get(&["incidents", &id], &[]).await?;
+            if json {
+                return write_json(out, &inc);
+            }
+            let timeline = all_timeline(api, &id).await?;
+            writeln!(out, "{}", render::incident_details(&inc))?;
+            writeln!(out, "\nRoles")?;
+            writeln!(out, "{}", render::roles_table(&inc))?;
+            writeln!(out, "\nChecklist")?;
+            let checklist = inc
+                .get("checklist")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            writeln!(out, "{}", render::checklist_table(&checklist))?;
+            writeln!(out, "\nTimeline")?;
+            writeln!(out, "{}", render::timeline_table(&timeline))?;
+            Ok(())
+        }
+        IncidentCommand::Status { id, status } => {
+            let inc = api
+                .send(
+                    Method::PATCH,
+                    &["incidents", &id],
+                    &json!({ "status": status }),
+                )
+                .await?;
+            print_incident(out, json, "Updated", &inc)
+        }
+        IncidentCommand::Severity {
+            id,
+            severity,
+            reason,
+        } => {
+            let mut body = json!({ "severity": severity });
+            if let Some(r) = reason {
+                body["reason"] = json!(r);
+            }
+            let inc = api.send(Method::PATCH, &["incidents", &id], &body).await?;
+            print_incident(out, json, "Updated", &inc)
+        }
+        IncidentCommand::Assign {
+            id,
+            role,
+            user,
+            remove,
+        } => {
+            let path = ["incidents", id.as_str(), "roles", role.as_str()];
+            let inc = if remove {
+                api.request(Method::DELETE, &path, &[], None).await?
+            } else {
+                let user = user.ok_or_else(|| CliError::Usage("USER is required".into()))?;
+                api.send(Method::PUT, &path, &json!({ "user": user }))
+                    .await?
+            };
+            print_incident(
+                out,
+                json,
+                if remove { "Unassigned" } else { "Assigned" },
+                &inc,
+            )
+        }
+        IncidentCommand::Note { id, body } => {
+            let body = read_body(body)?;
+            let entry = api
+                .send(
+                    Method::POST,
+                    &["incidents", &id, "notes"],
+                    &json!({ "body": body }),
+                )
+                .await?;
+            if json {
+                return write_json(out, &entry);
+            }
+            writeln!(out, "Added note to {id}")?;
+            writeln!(
+                out,
+                "{}",
+                render::timeline_table(std::slice::from_ref(&entry))
+            )?;
+            Ok(())
+        }
+        IncidentCommand::Checklist { id, action, item } => match (action, item) {
+            (Some(action), Some(item)) => {
+                let item = item.to_string();
+                let done = action == ChecklistAction::Done;
+                let inc = api
+                    .send(
+                        Method::PUT,
+                        &["incidents", &id, "checklist", &item],
+                        &json!({ "done": done }),
+                    )
+                    .await?;
+                if json {
+                    return write_json(out, &inc);
+                }
+                let checklist = inc
+                    .get("checklist")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                writeln!(out, "{}", render::checklist_table(&checklist))?;
+                Ok(())
+            }
+            (None, None) => {
+                let list = api.get(&["incidents", &id, "checklist"], &[]).await?;
+                if json {
+                    return write_json(out, &list);
+                }
+                writeln!(out, "{}", render::checklist_table(&items(&list)))?;
+                Ok(())
+            }
+            _ => Err(CliError::Usage(
+                "usage: firebreak incident checklist ID [done|undo ITEM]".into(),
+            )),
+        },
+    }
+}
+
+fn next_cursor(page: &Value) -> Option<String> {
+    page.get("next_cursor")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+}
+
+async fn all_timeline(api: &ApiClient, id: &str) -> Result<Vec<Value>, CliError> {
+    let mut collected = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10_000 {
+        let query: Vec<(&str, String)> = cursor.iter().map(|c| ("cursor", c.clone())).collect();
+        let page = api.get(&["incidents", id, "timeline"], &query).await?;
+        collected.extend(items(&page));
+        cursor = next_cursor(&page);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    Ok(collected)
+}
+
+/// Run a `token` subcommand over HTTP with an explicit output writer.
+pub async fn execute_token_api(
+    cmd: TokenCommand,
+    args: &ClientArgs,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let api = client_for(args)?;
+    let json = args.json;
+    match cmd {
+        TokenCommand::Create { name, role } => {
+            let tok = api
+                .send(
+                    Method::POST,
+                    &["tokens"],
+                    &json!({ "name": name, "role": role }),
+                )
+                .await?;
+            if json {
+                return write_json(out, &tok);
+            }
+            writeln!(out, "{}", render::tokens_table(std::slice::from_ref(&tok)))?;
+            writeln!(out, "Token (shown once, store it now):")?;
+            writeln!(out, "{}", render::text(tok.get("token")))?;
+            Ok(())
+        }
+        TokenCommand::List => {
+            let list = api.get(&["tokens"], &[]).await?;
+            if json {
+                return write_json(out, &list);
+            }
+            writeln!(out, "{}", render::tokens_table(&items(&list)))?;
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            let tok = api
+                .request(Method::DELETE, &["tokens", &id], &[], None)
+                .await?;
+            if json {
+                return write_json(out, &tok);
+            }
+            writeln!(out, "Revoked token {id}")?;
+            writeln!(out, "{}", render::tokens_table(std::slice::from_ref(&tok)))?;
+            Ok(())
+        }
+    }
+}
+
+/// Run `login` with an explicit config directory and output writer.
+///
+/// Server and token come from `login`, then `args` (flags or environment);
+/// both are required. The token is checked with `GET /me` before being
+/// written to `dir/credentials.json`.
+pub async fn execute_login(
+    login: LoginArgs,
+    args: &ClientArgs,
+    dir: &Path,
+    out: &mut dyn Write,
+) -> Result<(), CliError> {
+    let pick = |a: Option<String>, b: Option<String>| {
+        a.filter(|s| !s.trim().is_empty())
+            .or(b.filter(|s| !s.trim().is_empty()))
+    };
+    let usage = || CliError::Usage("usage: run firebreak login --server URL --token TOKEN".into());
+    let server = pick(login.server, args.server.clone()).ok_or_else(usage)?;
+    let token = pick(login.token, args.token.clone()).ok_or_else(usage)?;
+    let server = server.trim().trim_end_matches('/').to_string();
+    let api = ApiClient::new(&server, &token)?;
+    let me = api.get(&["me"], &[]).await?;
+    let path = save_credentials(
+        dir,
+        &Credentials {
+            server: server.clone(),
+            token,
+        },
+    )?;
+    if args.json {
+        return write_json(
+            out,
+            &json!({ "server": server, "actor": me.get("actor"), "role": me.get("role"), "path": path }),
+        );
+    }
+    writeln!(
+        out,
+        "Logged in to {server} as {} (role {}); credentials saved to {}",
+        render::text(me.get("actor")),
+        render::text(me.get("role")),
+        path.display()
+    )?;
+    Ok(())
+}

@@ -99,13 +99,17 @@ impl Role {
     /// spaces, underscores or another case (`Incident Commander`, `incident_commander`).
     pub fn answers_to(&self, given: &str) -> bool {
         let k = Role::key_for(given);
-        k == self.key || k == Role::key_for(&self.name) || (self.key == COMMANDER && (k == "ic" || k == "commander"))
+        k == self.key
+            || k == Role::key_for(&self.name)
+            || (self.key == COMMANDER && (k == "ic" || k == "commander"))
     }
 }
 
 impl Config {
     pub fn severity(&self, name: &str) -> Option<&Severity> {
-        self.severities.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.severities
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     pub fn role(&self, given: &str) -> Option<&Role> {
@@ -113,14 +117,22 @@ impl Config {
     }
 
     pub fn severity_names(&self) -> String {
-        self.severities.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+        self.severities
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The checklist items an incident of `severity` starts with, in order, without repeats.
     pub fn checklist_for(&self, severity: &str) -> Vec<String> {
         let mut items: Vec<String> = Vec::new();
         for list in &self.checklists {
-            if list.severities.iter().any(|s| s.eq_ignore_ascii_case(severity)) {
+            if list
+                .severities
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(severity))
+            {
                 for item in &list.items {
                     if !items.contains(item) {
                         items.push(item.clone());
@@ -213,10 +225,23 @@ mod tests {
     #[test]
     fn roles_answer_to_their_usual_spellings() {
         let config = Config::default();
-        for given in ["incident-commander", "Incident Commander", "incident_commander", "IC", "commander"] {
-            assert_eq!(config.role(given).map(|r| r.key.as_str()), Some(COMMANDER), "{given}");
+        for given in [
+            "incident-commander",
+            "Incident Commander",
+            "incident_commander",
+            "IC",
+            "commander",
+        ] {
+            assert_eq!(
+                config.role(given).map(|r| r.key.as_str()),
+                Some(COMMANDER),
+                "{given}"
+            );
         }
-        assert_eq!(config.role("comms_lead").map(|r| r.name.as_str()), Some("Comms Lead"));
+        assert_eq!(
+            config.role("comms_lead").map(|r| r.name.as_str()),
+            Some("Comms Lead")
+        );
         assert!(config.role("janitor").is_none());
     }
 

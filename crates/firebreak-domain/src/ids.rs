@@ -46,7 +46,9 @@ impl Name {
     pub fn parse(s: &str) -> Result<Self, NameError> {
         let ok = !s.is_empty()
             && s.len() <= 64
-            && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && s.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
             && s.chars().all(|c| {
                 c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
             });

@@ -65,7 +65,10 @@ pub struct NewIncident {
 pub enum IncidentError {
     /// A field is invalid; names the field.
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Transition(#[from] TransitionError),
     #[error("{0}")]
@@ -85,25 +88,41 @@ fn check_title(title: &str) -> Result<String, IncidentError> {
         return Err(invalid("title", "must not be empty"));
     }
     if t.chars().count() > TITLE_MAX {
-        return Err(invalid("title", format!("must be at most {TITLE_MAX} characters")));
+        return Err(invalid(
+            "title",
+            format!("must be at most {TITLE_MAX} characters"),
+        ));
     }
     Ok(t.to_string())
 }
 
 fn check_text(field: &'static str, text: &str) -> Result<String, IncidentError> {
     if text.chars().count() > TEXT_MAX {
-        return Err(invalid(field, format!("must be at most {TEXT_MAX} characters")));
+        return Err(invalid(
+            field,
+            format!("must be at most {TEXT_MAX} characters"),
+        ));
     }
     Ok(text.to_string())
 }
 
-fn check_severity(config: &Config, field: &'static str, given: &str) -> Result<String, IncidentError> {
-    config.severity(given).map(|s| s.name.clone()).ok_or_else(|| {
-        invalid(
-            field,
-            format!("`{given}` is not a configured severity; expected one of {}", config.severity_names()),
-        )
-    })
+fn check_severity(
+    config: &Config,
+    field: &'static str,
+    given: &str,
+) -> Result<String, IncidentError> {
+    config
+        .severity(given)
+        .map(|s| s.name.clone())
+        .ok_or_else(|| {
+            invalid(
+                field,
+                format!(
+                    "`{given}` is not a configured severity; expected one of {}",
+                    config.severity_names()
+                ),
+            )
+        })
 }
 
 impl Incident {
@@ -118,13 +137,14 @@ impl Incident {
         let title = check_title(&new.title)?;
         let severity = check_severity(config, "severity", &new.severity)?;
         let summary = check_text("summary", new.summary.as_deref().unwrap_or(""))?;
-        let customer_impact = check_text("customer_impact", new.customer_impact.as_deref().unwrap_or(""))?;
+        let customer_impact = check_text(
+            "customer_impact",
+            new.customer_impact.as_deref().unwrap_or(""),
+        )?;
         let mut services = new.services;
         services.dedup();
-        if let Some(detected) = new.detected_at {
-            if detected > now {
-                return Err(invalid("detected_at", "must not be in the future"));
-            }
+        if new.detected_at.is_some_and(|detected| detected > now) {
+            return Err(invalid("detected_at", "must not be in the future"));
         }
         let checklist = config
             .checklist_for(&severity)
@@ -164,22 +184,23 @@ impl Incident {
             services: services.iter().map(|s| s.to_string()).collect(),
             drill: new.drill,
         }];
-        let needs_commander = config.severity(&severity).is_some_and(|s| s.requires_commander);
-        if needs_commander {
-            if let Some(role) = config.roles.iter().find(|r| r.key == COMMANDER) {
-                incident.roles.insert(role.key.clone(), actor.0.clone());
-                incident.acknowledged_at = Some(now);
-                events.push(TimelineEvent::RoleAssigned {
-                    role: role.key.clone(),
-                    role_name: role.name.clone(),
-                    user: actor.0.clone(),
-                    previous: None,
-                    reason: Some(format!(
-                        "{} declared a {severity} incident with no {}, so they are the {}",
-                        actor.0, role.name, role.name
-                    )),
-                });
-            }
+        let needs_commander = config
+            .severity(&severity)
+            .is_some_and(|s| s.requires_commander);
+        let commander = config.roles.iter().find(|r| r.key == COMMANDER);
+        if let Some(role) = commander.filter(|_| needs_commander) {
+            incident.roles.insert(role.key.clone(), actor.0.clone());
+            incident.acknowledged_at = Some(now);
+            events.push(TimelineEvent::RoleAssigned {
+                role: role.key.clone(),
+                role_name: role.name.clone(),
+                user: actor.0.clone(),
+                previous: None,
+                reason: Some(format!(
+                    "{} declared a {severity} incident with no {}, so they are the {}",
+                    actor.0, role.name, role.name
+                )),
+            });
         }
         Ok((incident, events))
     }
@@ -190,7 +211,11 @@ impl Incident {
     }
 
     /// Moves the incident through its lifecycle. Setting the current status changes nothing.
-    pub fn set_status(&mut self, to: Status, now: Timestamp) -> Result<Vec<TimelineEvent>, IncidentError> {
+    pub fn set_status(
+        &mut self,
+        to: Status,
+        now: Timestamp,
+    ) -> Result<Vec<TimelineEvent>, IncidentError> {
         let from = self.status;
         let event = match from.move_to(to)? {
             Move::Unchanged => return Ok(vec![]),
@@ -231,7 +256,9 @@ impl Incident {
         if to == self.severity {
             return Ok(vec![]);
         }
-        let reason = reason.map(|r| r.trim().to_string()).filter(|r| !r.is_empty());
+        let reason = reason
+            .map(|r| r.trim().to_string())
+            .filter(|r| !r.is_empty());
         if let Some(r) = &reason {
             check_text("reason", r)?;
         }
@@ -240,37 +267,65 @@ impl Incident {
         Ok(vec![TimelineEvent::SeverityChanged { from, to, reason }])
     }
 
-    pub fn set_title(&mut self, title: &str, now: Timestamp) -> Result<Vec<TimelineEvent>, IncidentError> {
+    pub fn set_title(
+        &mut self,
+        title: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TimelineEvent>, IncidentError> {
         let title = check_title(title)?;
         if title == self.title {
             return Ok(vec![]);
         }
         let from = std::mem::replace(&mut self.title, title.clone());
         self.touch(now);
-        Ok(vec![edited("title", Value::Text(Some(from)), Value::Text(Some(title)))])
+        Ok(vec![edited(
+            "title",
+            Value::Text(Some(from)),
+            Value::Text(Some(title)),
+        )])
     }
 
-    pub fn set_summary(&mut self, summary: &str, now: Timestamp) -> Result<Vec<TimelineEvent>, IncidentError> {
+    pub fn set_summary(
+        &mut self,
+        summary: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TimelineEvent>, IncidentError> {
         let summary = check_text("summary", summary)?;
         if summary == self.summary {
             return Ok(vec![]);
         }
         let from = std::mem::replace(&mut self.summary, summary.clone());
         self.touch(now);
-        Ok(vec![edited("summary", Value::Text(Some(from)), Value::Text(Some(summary)))])
+        Ok(vec![edited(
+            "summary",
+            Value::Text(Some(from)),
+            Value::Text(Some(summary)),
+        )])
     }
 
-    pub fn set_customer_impact(&mut self, text: &str, now: Timestamp) -> Result<Vec<TimelineEvent>, IncidentError> {
+    pub fn set_customer_impact(
+        &mut self,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TimelineEvent>, IncidentError> {
         let text = check_text("customer_impact", text)?;
         if text == self.customer_impact {
             return Ok(vec![]);
         }
         let from = std::mem::replace(&mut self.customer_impact, text.clone());
         self.touch(now);
-        Ok(vec![edited("customer_impact", Value::Text(Some(from)), Value::Text(Some(text)))])
+        Ok(vec![edited(
+            "customer_impact",
+            Value::Text(Some(from)),
+            Value::Text(Some(text)),
+        )])
     }
 
-    pub fn set_services(&mut self, mut services: Vec<Name>, now: Timestamp) -> Result<Vec<TimelineEvent>, IncidentError> {
+    pub fn set_services(
+        &mut self,
+        mut services: Vec<Name>,
+        now: Timestamp,
+    ) -> Result<Vec<TimelineEvent>, IncidentError> {
         services.dedup();
         if services == self.services {
             return Ok(vec![]);
@@ -293,7 +348,13 @@ impl Incident {
     ) -> Result<Vec<TimelineEvent>, IncidentError> {
         let role = config.role(role).ok_or_else(|| {
             let known: Vec<&str> = config.roles.iter().map(|r| r.key.as_str()).collect();
-            invalid("role", format!("`{role}` is not a configured role; expected one of {}", known.join(", ")))
+            invalid(
+                "role",
+                format!(
+                    "`{role}` is not a configured role; expected one of {}",
+                    known.join(", ")
+                ),
+            )
         })?;
         let previous = self.roles.insert(role.key.clone(), user.to_string());
         if previous.as_deref() == Some(user.as_str()) {
@@ -312,7 +373,12 @@ impl Incident {
         }])
     }
 
-    pub fn remove_role(&mut self, config: &Config, role: &str, now: Timestamp) -> Result<Vec<TimelineEvent>, IncidentError> {
+    pub fn remove_role(
+        &mut self,
+        config: &Config,
+        role: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TimelineEvent>, IncidentError> {
         let role = config
             .role(role)
             .ok_or_else(|| invalid("role", format!("`{role}` is not a configured role")))?;
@@ -341,7 +407,12 @@ impl Incident {
             .checklist
             .iter_mut()
             .find(|i| i.id == item)
-            .ok_or_else(|| IncidentError::NotFound(format!("{} has no checklist item {item} (it has {len})", self.number)))?;
+            .ok_or_else(|| {
+                IncidentError::NotFound(format!(
+                    "{} has no checklist item {item} (it has {len})",
+                    self.number
+                ))
+            })?;
         if entry.done == done {
             return Ok(vec![]);
         }
@@ -397,10 +468,15 @@ mod tests {
     fn declaring_a_sev2_makes_the_declarer_commander_and_says_so() {
         let (incident, events) = declare("sev2");
         assert_eq!(incident.severity, "SEV2");
-        assert_eq!(incident.roles.get(COMMANDER).map(String::as_str), Some("alice"));
+        assert_eq!(
+            incident.roles.get(COMMANDER).map(String::as_str),
+            Some("alice")
+        );
         assert_eq!(incident.acknowledged_at, Some(at(0)));
         assert_eq!(incident.checklist.len(), 7);
-        assert!(matches!(&events[1], TimelineEvent::RoleAssigned { reason: Some(r), .. } if r.contains("alice")));
+        assert!(
+            matches!(&events[1], TimelineEvent::RoleAssigned { reason: Some(r), .. } if r.contains("alice"))
+        );
     }
 
     #[test]
@@ -418,15 +494,25 @@ mod tests {
             severity: "SEV9".into(),
             ..Default::default()
         };
-        let err = Incident::declare(new, &Config::default(), &Actor("a".into()), at(0)).unwrap_err();
-        assert!(matches!(err, IncidentError::Invalid { field: "severity", .. }));
+        let err =
+            Incident::declare(new, &Config::default(), &Actor("a".into()), at(0)).unwrap_err();
+        assert!(matches!(
+            err,
+            IncidentError::Invalid {
+                field: "severity",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn resolving_sets_times_and_reopening_clears_them() {
         let (mut i, _) = declare("SEV2");
         i.set_status(Status::Resolved, at(60)).unwrap();
-        assert_eq!((i.mitigated_at, i.resolved_at), (Some(at(60)), Some(at(60))));
+        assert_eq!(
+            (i.mitigated_at, i.resolved_at),
+            (Some(at(60)), Some(at(60)))
+        );
         assert!(i.set_status(Status::Identified, at(70)).is_err());
         let events = i.set_status(Status::Investigating, at(80)).unwrap();
         assert!(matches!(events[0], TimelineEvent::Reopened { .. }));
@@ -437,7 +523,11 @@ mod tests {
     fn same_status_changes_nothing() {
         let (mut i, _) = declare("SEV2");
         let before = i.clone();
-        assert!(i.set_status(Status::Investigating, at(5)).unwrap().is_empty());
+        assert!(
+            i.set_status(Status::Investigating, at(5))
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(i, before);
     }
 
@@ -447,7 +537,14 @@ mod tests {
         let bob = Actor("bob".into());
         assert_eq!(i.set_checklist_item(2, true, &bob, at(9)).unwrap().len(), 1);
         assert_eq!(i.checklist[1].done_by.as_deref(), Some("bob"));
-        assert!(i.set_checklist_item(2, true, &bob, at(9)).unwrap().is_empty());
-        assert!(matches!(i.set_checklist_item(99, true, &bob, at(9)), Err(IncidentError::NotFound(_))));
+        assert!(
+            i.set_checklist_item(2, true, &bob, at(9))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            i.set_checklist_item(99, true, &bob, at(9)),
+            Err(IncidentError::NotFound(_))
+        ));
     }
 }

@@ -1,1 +1,131 @@
-//! placeholder
+//! The HTTP face of Firebreak: the JSON API under `/api/v1`, health checks and the OpenAPI
+//! document. This is the only crate that knows HTTP. Handlers authorise first, translate the
+//! wire format to engine calls, and map every failure to `application/problem+json`.
+
+pub mod extract;
+pub mod problem;
+pub mod routes;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::response::IntoResponse;
+use firebreak_engine::Firebreak;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::ApiError;
+use crate::routes::{admin, directory, incidents, system};
+
+/// Request bodies larger than this are refused with 413.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Firebreak API", description = "Incident response: declare, run and resolve incidents."),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(problem::Problem))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// All routes with their OpenAPI description, before state is attached.
+fn api() -> OpenApiRouter<Firebreak> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::readyz))
+        .routes(routes!(system::openapi))
+        .routes(routes!(incidents::declare, incidents::list))
+        .routes(routes!(incidents::show, incidents::patch))
+        .routes(routes!(incidents::assign, incidents::unassign))
+        .routes(routes!(incidents::checklist))
+        .routes(routes!(incidents::check_item))
+        .routes(routes!(incidents::timeline))
+        .routes(routes!(incidents::note))
+        .routes(routes!(directory::list_services, directory::create_service))
+        .routes(routes!(
+            directory::show_service,
+            directory::update_service,
+            directory::delete_service
+        ))
+        .routes(routes!(directory::list_users, directory::create_user))
+        .routes(routes!(directory::show_user, directory::update_user))
+        .routes(routes!(admin::list_tokens, admin::create_token))
+        .routes(routes!(admin::revoke_token))
+        .routes(routes!(admin::audit))
+        .routes(routes!(admin::config))
+        .routes(routes!(admin::me))
+}
+
+/// The OpenAPI document for every route.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+pub fn router(app: Firebreak) -> Router {
+    let (router, doc) = api().split_for_parts();
+    let doc = Arc::new(serde_json::to_value(&doc).unwrap_or_default());
+    router
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::Extension(doc))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::internal().into_response()
+        }))
+        .layer(
+            // Logs the route template, never the raw path or headers, so secrets in either stay out of logs.
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let route = req
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(|p| p.as_str().to_owned())
+                    .unwrap_or_else(|| "unmatched".into());
+                tracing::info_span!("request", method = %req.method(), route)
+            }),
+        )
+        .with_state(app)
+}
+
+/// Serves until `shutdown` is cancelled, then lets in-flight requests finish (up to 30 s).
+pub async fn serve(
+    listener: TcpListener,
+    app: Firebreak,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    let graceful = shutdown.clone();
+    let server = axum::serve(listener, service)
+        .with_graceful_shutdown(async move { graceful.cancelled().await });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => result,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(Duration::from_secs(30)).await } => {
+            tracing::warn!("in-flight requests did not finish within 30 s; stopping anyway");
+            Ok(())
+        }
+    }
+}

@@ -124,28 +124,62 @@ pub struct TokenRecord {
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
     /// Stores a declared incident with the next sequential number, and its first timeline entries.
-    async fn create_incident(&self, incident: Incident, events: Vec<TimelineDraft>, audit: AuditDraft) -> Result<Incident>;
+    async fn create_incident(
+        &self,
+        incident: Incident,
+        events: Vec<TimelineDraft>,
+        audit: AuditDraft,
+    ) -> Result<Incident>;
     /// Saves a changed incident. `incident.version` is the new version; the stored one must be
     /// `incident.version - 1`, or the call fails with `Conflict` and changes nothing.
-    async fn update_incident(&self, incident: &Incident, events: Vec<TimelineDraft>, audit: AuditDraft) -> Result<()>;
+    async fn update_incident(
+        &self,
+        incident: &Incident,
+        events: Vec<TimelineDraft>,
+        audit: AuditDraft,
+    ) -> Result<()>;
     /// Appends entries that change no incident field (notes). `NotFound` if there is no such incident.
-    async fn append_timeline(&self, number: IncidentNumber, events: Vec<TimelineDraft>, audit: AuditDraft) -> Result<Vec<TimelineEntry>>;
+    async fn append_timeline(
+        &self,
+        number: IncidentNumber,
+        events: Vec<TimelineDraft>,
+        audit: AuditDraft,
+    ) -> Result<Vec<TimelineEntry>>;
     async fn get_incident(&self, number: IncidentNumber) -> Result<Option<Incident>>;
     /// Newest first. `before` is a cursor from a previous page.
-    async fn list_incidents(&self, filter: &IncidentFilter, before: Option<i64>, limit: u32) -> Result<Page<Incident>>;
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Incident>>;
     /// Ascending `seq`, starting after `after`.
-    async fn timeline(&self, number: IncidentNumber, after: Option<i64>, limit: u32) -> Result<Page<TimelineEntry>>;
+    async fn timeline(
+        &self,
+        number: IncidentNumber,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>>;
 }
 
 #[async_trait]
 pub trait DirectoryStore: Send + Sync {
-    async fn create_service(&self, service: ServiceRecord, audit: AuditDraft) -> Result<ServiceRecord>;
-    async fn update_service(&self, service: ServiceRecord, audit: AuditDraft) -> Result<ServiceRecord>;
+    async fn create_service(
+        &self,
+        service: ServiceRecord,
+        audit: AuditDraft,
+    ) -> Result<ServiceRecord>;
+    async fn update_service(
+        &self,
+        service: ServiceRecord,
+        audit: AuditDraft,
+    ) -> Result<ServiceRecord>;
     async fn delete_service(&self, name: &Name, audit: AuditDraft) -> Result<()>;
     async fn get_service(&self, name: &Name) -> Result<Option<ServiceRecord>>;
     async fn list_services(&self) -> Result<Vec<ServiceRecord>>;
     /// Makes the config file's services and users present and current. Never deletes.
-    async fn sync_config(&self, services: Vec<ServiceRecord>, users: Vec<UserRecord>) -> Result<()>;
+    async fn sync_config(&self, services: Vec<ServiceRecord>, users: Vec<UserRecord>)
+    -> Result<()>;
     async fn create_user(&self, user: UserRecord, audit: AuditDraft) -> Result<UserRecord>;
     async fn update_user(&self, user: UserRecord, audit: AuditDraft) -> Result<UserRecord>;
     async fn get_user(&self, handle: &Name) -> Result<Option<UserRecord>>;
@@ -158,10 +192,16 @@ pub trait TokenStore: Send + Sync {
     /// Only tokens that are not revoked.
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
     async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
-    async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditDraft) -> Result<TokenRecord>;
+    async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditDraft)
+    -> Result<TokenRecord>;
     /// On a store with no admin user, creates `user` and `token` together and returns true.
     /// Otherwise changes nothing and returns false. Safe to race.
-    async fn bootstrap_admin(&self, user: UserRecord, token: TokenRecord, audit: AuditDraft) -> Result<bool>;
+    async fn bootstrap_admin(
+        &self,
+        user: UserRecord,
+        token: TokenRecord,
+        audit: AuditDraft,
+    ) -> Result<bool>;
 }
 
 #[async_trait]

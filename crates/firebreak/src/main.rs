@@ -1,1 +1,275 @@
-fn main() {}
+//! `firebreak`: the server and its command-line client in one binary.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use firebreak::{StoreOptions, start, system_clock};
+use firebreak_domain::{AccessRole, Name};
+use firebreak_engine::{Firebreak, Principal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "firebreak",
+    version,
+    about = "Incident response in one binary: declare, run and resolve incidents."
+)]
+struct Cli {
+    #[command(flatten)]
+    client: firebreak_cli::ClientArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server (SQLite in ./firebreak-data unless --database-url says otherwise).
+    Serve {
+        #[command(flatten)]
+        store: StoreOptions,
+        /// Address to listen on.
+        #[arg(long, env = "FIREBREAK_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: String,
+        /// Log lines as JSON instead of text.
+        #[arg(long, env = "FIREBREAK_LOG_JSON")]
+        log_json: bool,
+    },
+    /// Create or upgrade the database schema, then exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreOptions,
+    },
+    /// Validate a firebreak.yaml; exits 1 with file:line:column errors when it is wrong.
+    Check {
+        /// The file to check; defaults to --config.
+        file: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        store: StoreOptions,
+    },
+    /// Manage API tokens. Works offline against the store unless --server is given.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+        #[command(flatten)]
+        store: StoreOptions,
+    },
+    /// Declare, inspect and change incidents on a running server.
+    #[command(subcommand)]
+    Incident(firebreak_cli::IncidentCommand),
+    /// Save a server URL and token for later commands (mode 0600 in your config directory).
+    Login(firebreak_cli::LoginArgs),
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it alone on stdout. It is shown only this once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_parser = ["viewer", "responder", "admin"])]
+        role: String,
+        /// The user the token acts for.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by its id (tok_...).
+    Revoke { id: String },
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FIREBREAK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.with_ansi(std::io::stderr().is_terminal()).init();
+    }
+}
+
+fn fail(e: anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::FAILURE
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
+    let config = store_opts.load_config()?;
+    let store = store_opts.open_store().await?;
+    let running = start(&listen, store.clone(), config, system_clock()).await?;
+    if let Some(token) = &running.initial_admin_token {
+        eprintln!(
+            "\n  This is a new Firebreak. An admin user `admin` was created with this API token:\n\n    {token}\n\n  \
+             It is shown only now; keep it somewhere safe. Try:\n    firebreak login --server http://{} --token {token}\n",
+            running.addr
+        );
+    }
+    tracing::info!(
+        backend = store.backend(),
+        "Firebreak listening on http://{}",
+        running.addr
+    );
+    let shutdown = running.shutdown.clone();
+    let mut task = running.task;
+    tokio::select! {
+        _ = shutdown_signal() => {
+            tracing::info!("shutting down; letting in-flight requests finish");
+            shutdown.cancel();
+            task.await??;
+        }
+        result = &mut task => result??,
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn token_offline(cmd: TokenCommand, store_opts: StoreOptions) -> anyhow::Result<()> {
+    let config = store_opts.load_config()?;
+    let store = store_opts.open_store().await?;
+    let app = Firebreak::new(store, system_clock(), std::sync::Arc::new(config));
+    let who = Principal::local(&format!("cli:{}", whoami()));
+    match cmd {
+        TokenCommand::Create { name, role, user } => {
+            let role: AccessRole = role.parse()?;
+            let user = user.map(|u| Name::parse(&u)).transpose()?;
+            let issued = app
+                .create_token(&who, &name, role, user)
+                .await
+                .map_err(anyhow::Error::new)?;
+            println!("{}", firebreak_engine::tokens::reveal(&issued.secret));
+        }
+        TokenCommand::List => {
+            let tokens = app.list_tokens().await?;
+            let mut table = comfy_table::Table::new();
+            table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
+            table.set_header(["ID", "NAME", "ROLE", "USER", "CREATED", "REVOKED"]);
+            for t in tokens {
+                table.add_row([
+                    t.id,
+                    t.name,
+                    t.role.to_string(),
+                    t.user.map(|u| u.to_string()).unwrap_or_default(),
+                    t.created_at.to_string(),
+                    t.revoked_at.map(|r| r.to_string()).unwrap_or_default(),
+                ]);
+            }
+            println!("{table}");
+        }
+        TokenCommand::Revoke { id } => {
+            let t = app.revoke_token(&who, &id).await?;
+            eprintln!("revoked {} ({})", t.id, t.name);
+        }
+    }
+    Ok(())
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "local".into())
+}
+
+fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
+    let Some(path) = file.or(store.config) else {
+        eprintln!(
+            "error: name the file to check: firebreak check firebreak.yaml (or pass --config)"
+        );
+        return ExitCode::from(2);
+    };
+    match firebreak_config::load(&path) {
+        Ok(config) => {
+            println!(
+                "{} is valid: {} severities, {} roles, {} checklists, {} services, {} users",
+                path.display(),
+                config.severities.len(),
+                config.roles.len(),
+                config.checklists.len(),
+                config.services.len(),
+                config.users.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(e.into()),
+    };
+    match cli.command {
+        Command::Serve {
+            store,
+            listen,
+            log_json,
+        } => {
+            init_logs(log_json);
+            match runtime.block_on(serve(store, listen)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Command::Migrate { store } => match runtime.block_on(store.open_store()) {
+            Ok(s) => {
+                eprintln!("the {} database is up to date", s.backend());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::Check { file, store } => check(file, store),
+        Command::Token { command, store } => {
+            let remote = cli.client.server.is_some() && store.database_url.is_none();
+            if remote {
+                let cmd = match command {
+                    TokenCommand::Create {
+                        name,
+                        role,
+                        user: _,
+                    } => firebreak_cli::TokenCommand::Create { name, role },
+                    TokenCommand::List => firebreak_cli::TokenCommand::List,
+                    TokenCommand::Revoke { id } => firebreak_cli::TokenCommand::Revoke { id },
+                };
+                runtime.block_on(firebreak_cli::run_token_api(cmd, &cli.client))
+            } else {
+                match runtime.block_on(token_offline(command, store)) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(e),
+                }
+            }
+        }
+        Command::Incident(cmd) => runtime.block_on(firebreak_cli::run_incident(cmd, &cli.client)),
+        Command::Login(args) => runtime.block_on(firebreak_cli::run_login(args)),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "firebreak",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Load benchmark: N concurrent clients declare incidents and add notes over HTTP against a
+//! real Firebreak server on loopback, on SQLite and on PostgreSQL. Reports durable mutations per
+//! second and p50/p99 latency, with a disk flush probe beside each figure because this disk's
+//! fsync latency drifts.
+//!
+//! Run: `cargo run --release -p firebreak-bench -- --clients 32 --seconds 10`
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use firebreak_domain::{AccessRole, Config};
+use firebreak_engine::Principal;
+use firebreak_store::Store;
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// How long each backend is loaded.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Notes each client adds per incident it declares.
+    #[arg(long, default_value_t = 4)]
+    notes_per_incident: usize,
+    /// PostgreSQL to measure; skipped when empty.
+    #[arg(
+        long,
+        env = "FIREBREAK_TEST_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    postgres: String,
+}
+
+/// Median time of a 4 KiB write + fsync in the current directory's file system.
+fn flush_probe() -> Duration {
+    let dir = tempfile::tempdir_in(".").expect("temp dir");
+    let mut f = std::fs::File::create(dir.path().join("probe")).expect("probe file");
+    let mut times: Vec<Duration> = (0..50)
+        .map(|_| {
+            let start = Instant::now();
+            f.write_all(&[0u8; 4096]).unwrap();
+            f.sync_data().unwrap();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+async fn run(name: &str, store: Arc<dyn Store>, args: &Args) -> anyhow::Result<()> {
+    let running = firebreak::start(
+        "127.0.0.1:0",
+        store,
+        Config::default(),
+        firebreak::system_clock(),
+    )
+    .await?;
+    let issued = running
+        .app
+        .create_token(
+            &Principal::local("bench"),
+            "bench",
+            AccessRole::Responder,
+            None,
+        )
+        .await
+        .map_err(anyhow::Error::new)?;
+    let token = firebreak_engine::tokens::reveal(&issued.secret).to_string();
+    let base = format!("http://{}", running.addr);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
+    let probe_before = flush_probe();
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        let notes = args.notes_per_incident;
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let res = http
+                    .post(format!("{base}/api/v1/incidents"))
+                    .bearer_auth(&token)
+                    .json(&json!({"title": format!("load {c}"), "severity": "SEV2"}))
+                    .send()
+                    .await;
+                let Ok(res) = res else {
+                    errors += 1;
+                    continue;
+                };
+                if res.status() != 201 {
+                    errors += 1;
+                    continue;
+                }
+                latencies.push(t.elapsed());
+                let body: serde_json::Value = res.json().await.unwrap_or_default();
+                let id = body["id"].as_str().unwrap_or("INC-1").to_string();
+                for n in 0..notes {
+                    let t = Instant::now();
+                    let ok = http
+                        .post(format!("{base}/api/v1/incidents/{id}/notes"))
+                        .bearer_auth(&token)
+                        .json(&json!({"body": format!("note {n}")}))
+                        .send()
+                        .await
+                        .map(|r| r.status() == 201)
+                        .unwrap_or(false);
+                    if ok {
+                        latencies.push(t.elapsed())
+                    } else {
+                        errors += 1
+                    }
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await?;
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let probe_after = flush_probe();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    println!(
+        "{name:9} clients={:3} mutations={:7} errors={errors} rate={:8.0}/s p50={:6.2}ms p99={:6.2}ms flush_probe_before={:.2}ms after={:.2}ms",
+        args.clients,
+        all.len(),
+        all.len() as f64 / elapsed,
+        pct(0.50).as_secs_f64() * 1e3,
+        pct(0.99).as_secs_f64() * 1e3,
+        probe_before.as_secs_f64() * 1e3,
+        probe_after.as_secs_f64() * 1e3,
+    );
+    running.shutdown.cancel();
+    let _ = running.task.await;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let args = Args::parse();
+    let dir = tempfile::tempdir_in(".")?;
+    let sqlite = firebreak_store_sqlite::SqliteStore::open(&dir.path().join("bench.db")).await?;
+    run("sqlite", Arc::new(sqlite), &args).await?;
+    if !args.postgres.is_empty() {
+        let schema = format!("bench_{}", std::process::id());
+        let pg =
+            firebreak_store_postgres::PostgresStore::connect_with_schema(&args.postgres, &schema)
+                .await?;
+        pg.migrate().await?;
+        let pg = Arc::new(pg);
+        run("postgres", pg.clone(), &args).await?;
+        pg.drop_schema().await?;
+    }
+    Ok(())
+}

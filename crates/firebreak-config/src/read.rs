@@ -1,0 +1,627 @@
+//! Turns the located YAML tree into a [`Config`], checking every field and collecting
+//! every problem (unknown keys, wrong types, bad values, duplicates, dangling references).
+
+use jiff::SignedDuration;
+
+use firebreak_domain::config::{Checklist, Config, PageTarget, ResponseTarget, Role, Service, Severity, User};
+use firebreak_domain::ids::Name;
+
+use crate::error::ConfigError;
+use crate::node::{Node, Value};
+
+const DURATION_HINT: &str = "expected a duration like 90s, 15m, 2h or 1h30m";
+
+const TOP_KEYS: &[&str] = &["severities", "roles", "checklists", "services", "users"];
+const SEVERITY_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "respond_within",
+    "page",
+    "update_every",
+    "requires_commander",
+];
+const ROLE_KEYS: &[&str] = &["name", "key", "duty"];
+const CHECKLIST_KEYS: &[&str] = &["name", "severities", "items"];
+const SERVICE_KEYS: &[&str] = &["name", "description", "team", "runbook"];
+const USER_KEYS: &[&str] = &["handle", "name", "email", "time_zone"];
+
+/// Collects problems while reading one file.
+pub(crate) struct Reader<'a> {
+    file: &'a str,
+    pub errors: Vec<ConfigError>,
+}
+
+/// The entries of one YAML mapping whose keys have been checked.
+struct Fields<'n> {
+    node: &'n Node,
+    path: String,
+    entries: Vec<(&'n str, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    /// The value of `key`, treating an explicit `null` like an absent key.
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .filter(|v| !matches!(v.value, Value::Null))
+    }
+
+    fn path(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+/// Parses durations written as number-unit pairs: `90s`, `15m`, `2h`, `1h30m`, `1d`.
+pub fn parse_duration(text: &str) -> Option<SignedDuration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut total: i64 = 0;
+    let mut digits = String::new();
+    let mut last_unit = u8::MAX;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let (rank, seconds) = match c {
+            'd' => (0, 86_400),
+            'h' => (1, 3_600),
+            'm' => (2, 60),
+            's' => (3, 1),
+            _ => return None,
+        };
+        // Units must come largest first and only once; each needs a number.
+        if digits.is_empty() || (last_unit != u8::MAX && rank <= last_unit) {
+            return None;
+        }
+        last_unit = rank;
+        let n: i64 = digits.parse().ok()?;
+        total = total.checked_add(n.checked_mul(seconds)?)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || total == 0 {
+        return None;
+    }
+    Some(SignedDuration::from_secs(total))
+}
+
+fn looks_like_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn looks_like_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match rest {
+        Some(rest) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(file: &'a str) -> Self {
+        Reader { file, errors: Vec::new() }
+    }
+
+    pub fn error_at(&mut self, node: &Node, path: &str, message: impl Into<String>) {
+        let span = node.loc.span();
+        let span = span
+            .byte_offset()
+            .map(|o| (o as usize, span.byte_len().unwrap_or(0) as usize));
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line: node.loc.line(),
+            column: node.loc.column(),
+            path: path.to_string(),
+            message: message.into(),
+            span,
+        });
+    }
+
+    fn wrong_type(&mut self, node: &Node, path: &str, expected: &str) {
+        let found = node.value.kind();
+        self.error_at(node, path, format!("expected {expected}, found {found}"));
+    }
+
+    /// Checks `node` is a mapping with only `allowed` keys; reports the others.
+    fn fields<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str], what: &str) -> Option<Fields<'n>> {
+        let Value::Map(map) = &node.value else {
+            self.wrong_type(node, path, what);
+            return None;
+        };
+        let mut entries = Vec::new();
+        for (key, value) in map {
+            let Value::Str(k) = &key.value else {
+                self.error_at(
+                    key,
+                    path,
+                    format!("expected a key name (one of {}), found {}", allowed.join(", "), key.value.kind()),
+                );
+                continue;
+            };
+            if allowed.contains(&k.as_str()) {
+                entries.push((k.as_str(), value));
+            } else {
+                self.error_at(
+                    key,
+                    &join(path, k),
+                    format!("unknown key \"{k}\"; expected one of {}", allowed.join(", ")),
+                );
+            }
+        }
+        Some(Fields {
+            node,
+            path: path.to_string(),
+            entries,
+        })
+    }
+
+    /// A scalar read as text; numbers are accepted and kept as written.
+    fn text_of(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(n) => Some(n.to_string()),
+            Value::Float(n) => Some(n.to_string()),
+            _ => {
+                self.wrong_type(node, path, "text");
+                None
+            }
+        }
+    }
+
+    fn opt_text(&mut self, f: &Fields, key: &str) -> Option<String> {
+        let node = f.get(key)?;
+        self.text_of(node, &f.path(key))
+    }
+
+    /// A required, non-empty text field; reports it missing at the mapping.
+    fn required_text(&mut self, f: &Fields, key: &str) -> Option<(String, Node)> {
+        let Some(node) = f.get(key) else {
+            self.error_at(f.node, &f.path, format!("missing required key \"{key}\""));
+            return None;
+        };
+        let text = self.text_of(node, &f.path(key))?;
+        if text.trim().is_empty() {
+            self.error_at(node, &f.path(key), "expected non-empty text");
+            return None;
+        }
+        Some((text, node.clone()))
+    }
+
+    fn opt_bool(&mut self, f: &Fields, key: &str) -> Option<bool> {
+        let node = f.get(key)?;
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.wrong_type(node, &f.path(key), "true or false");
+                None
+            }
+        }
+    }
+
+    /// A list of text items, each with its node for error reporting.
+    fn text_list(&mut self, f: &Fields, key: &str, example: &str) -> Option<Vec<(String, Node, String)>> {
+        let node = f.get(key)?;
+        let path = f.path(key);
+        let Value::Seq(items) = &node.value else {
+            self.wrong_type(node, &path, &format!("a list like {example}"));
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            if let Some(text) = self.text_of(item, &item_path) {
+                out.push((text, item.clone(), item_path));
+            }
+        }
+        Some(out)
+    }
+
+    fn duration(&mut self, node: &Node, path: &str) -> Option<SignedDuration> {
+        let text = self.text_of(node, path)?;
+        let parsed = parse_duration(&text);
+        if parsed.is_none() {
+            self.error_at(node, path, format!("invalid duration \"{text}\"; {DURATION_HINT}"));
+        }
+        parsed
+    }
+
+    /// The items of a top-level section, or `None` (with an error) when it is not a list.
+    fn section<'n>(&mut self, node: &'n Node, name: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.wrong_type(node, name, "a list");
+                None
+            }
+        }
+    }
+
+    /// Reports `name` if it was already seen; remembers it otherwise.
+    fn unique(
+        &mut self,
+        seen: &mut Vec<(String, u64)>,
+        key: &str,
+        node: &Node,
+        path: &str,
+        what: &str,
+        shown: &str,
+    ) {
+        if let Some((_, line)) = seen.iter().find(|(k, _)| k == key) {
+            let line = *line;
+            self.error_at(node, path, format!("duplicate {what} \"{shown}\"; first defined on line {line}"));
+        } else {
+            seen.push((key.to_string(), node.loc.line()));
+        }
+    }
+
+    pub fn config(&mut self, root: &Node) -> Config {
+        let mut config = Config::default();
+        config.services.clear();
+        config.users.clear();
+        if matches!(root.value, Value::Null) {
+            return config;
+        }
+        let Some(top) = self.fields(root, "", TOP_KEYS, "a mapping with sections severities, roles, checklists, services and users")
+        else {
+            return config;
+        };
+        // Severities first: checklists refer to them.
+        if let Some(node) = top.get("severities") {
+            if let Some(items) = self.section(node, "severities") {
+                if items.is_empty() {
+                    self.error_at(node, "severities", "expected at least one severity");
+                } else {
+                    let mut seen = Vec::new();
+                    config.severities = items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, item)| self.severity(item, &format!("severities[{i}]"), &mut seen))
+                        .collect();
+                }
+            }
+        }
+        if let Some(node) = top.get("roles")
+            && let Some(items) = self.section(node, "roles")
+        {
+            let mut seen = Vec::new();
+            config.roles = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.role(item, &format!("roles[{i}]"), &mut seen))
+                .collect();
+        }
+        if let Some(node) = top.get("checklists")
+            && let Some(items) = self.section(node, "checklists")
+        {
+            let mut seen = Vec::new();
+            let severities: Vec<String> = config.severities.iter().map(|s| s.name.clone()).collect();
+            config.checklists = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.checklist(item, &format!("checklists[{i}]"), &mut seen, &severities))
+                .collect();
+        }
+        if let Some(node) = top.get("services")
+            && let Some(items) = self.section(node, "services")
+        {
+            let mut seen = Vec::new();
+            config.services = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.service(item, &format!("services[{i}]"), &mut seen))
+                .collect();
+        }
+        if let Some(node) = top.get("users")
+            && let Some(items) = self.section(node, "users")
+        {
+            let mut seen = Vec::new();
+            config.users = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.user(item, &format!("users[{i}]"), &mut seen))
+                .collect();
+        }
+        config
+    }
+
+    fn severity(&mut self, node: &Node, path: &str, seen: &mut Vec<(String, u64)>) -> Option<Severity> {
+        let f = self.fields(node, path, SEVERITY_KEYS, "a severity mapping with name, respond_within, ...")?;
+        let name = self.required_text(&f, "name");
+        if let Some((name, name_node)) = &name {
+            self.unique(seen, &name.to_lowercase(), name_node, &f.path("name"), "severity name", name);
+        }
+        let description = self.opt_text(&f, "description").unwrap_or_default();
+        let respond_within = match f.get("respond_within") {
+            None => {
+                self.error_at(node, path, "missing required key \"respond_within\"");
+                None
+            }
+            Some(n) => {
+                let p = f.path("respond_within");
+                match &n.value {
+                    Value::Str(s) if Role::key_for(s) == "next-business-day" => {
+                        Some(ResponseTarget::NextBusinessDay)
+                    }
+                    Value::Str(s) => match parse_duration(s) {
+                        Some(d) => Some(ResponseTarget::Within(d)),
+                        None => {
+                            self.error_at(
+                                n,
+                                &p,
+                                format!("invalid response target \"{s}\"; {DURATION_HINT}, or \"next business day\""),
+                            );
+                            None
+                        }
+                    },
+                    _ => {
+                        self.wrong_type(n, &p, "a duration like 15m or \"next business day\"");
+                        None
+                    }
+                }
+            }
+        };
+        let mut page = Vec::new();
+        let mut page_ok = true;
+        if let Some(targets) = self.text_list(&f, "page", "[on-call, manager]") {
+            for (text, item, item_path) in targets {
+                let target = match Role::key_for(&text).as_str() {
+                    "on-call" | "oncall" => PageTarget::OnCall,
+                    "manager" => PageTarget::Manager,
+                    _ => {
+                        self.error_at(&item, &item_path, format!("unknown page target \"{text}\"; expected on-call or manager"));
+                        page_ok = false;
+                        continue;
+                    }
+                };
+                if !page.contains(&target) {
+                    page.push(target);
+                }
+            }
+        } else if f.get("page").is_some() {
+            page_ok = false;
+        }
+        let update_every = match f.get("update_every") {
+            Some(n) => Some(self.duration(n, &f.path("update_every"))?),
+            None => None,
+        };
+        let requires_commander = self.opt_bool(&f, "requires_commander");
+        if f.get("requires_commander").is_some() && requires_commander.is_none() {
+            return None;
+        }
+        let (name, _) = name?;
+        if !page_ok {
+            return None;
+        }
+        Some(Severity {
+            name,
+            description,
+            respond_within: respond_within?,
+            requires_commander: requires_commander.unwrap_or(!page.is_empty()),
+            page,
+            update_every,
+        })
+    }
+
+    fn role(&mut self, node: &Node, path: &str, seen: &mut Vec<(String, u64)>) -> Option<Role> {
+        let f = self.fields(node, path, ROLE_KEYS, "a role mapping with name and duty")?;
+        let (name, name_node) = self.required_text(&f, "name")?;
+        let duty = self.opt_text(&f, "duty").unwrap_or_default();
+        let (key, key_node, key_path) = match f.get("key") {
+            Some(key_node) => {
+                let key = self.text_of(key_node, &f.path("key"))?;
+                if key.is_empty() || Role::key_for(&key) != key {
+                    self.error_at(
+                        key_node,
+                        &f.path("key"),
+                        format!("invalid role key \"{key}\"; expected lowercase words joined by '-', like incident-commander"),
+                    );
+                    return None;
+                }
+                (key, key_node.clone(), f.path("key"))
+            }
+            None => {
+                let key = Role::key_for(&name);
+                if key.is_empty() {
+                    self.error_at(&name_node, &f.path("name"), format!("role name \"{name}\" has no letters or digits to make a key from"));
+                    return None;
+                }
+                (key, name_node.clone(), f.path("name"))
+            }
+        };
+        let before = self.errors.len();
+        self.unique(seen, &key, &key_node, &key_path, "role key", &key);
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Role { key, name, duty })
+    }
+
+    fn checklist(
+        &mut self,
+        node: &Node,
+        path: &str,
+        seen: &mut Vec<(String, u64)>,
+        severities: &[String],
+    ) -> Option<Checklist> {
+        let f = self.fields(node, path, CHECKLIST_KEYS, "a checklist mapping with name, severities and items")?;
+        let name = self.required_text(&f, "name");
+        if let Some((name, name_node)) = &name {
+            self.unique(seen, &name.to_lowercase(), name_node, &f.path("name"), "checklist name", name);
+        }
+        let mut for_severities = Vec::new();
+        for (text, item, item_path) in self.text_list(&f, "severities", "[SEV1, SEV2]").unwrap_or_default() {
+            match severities.iter().find(|s| s.eq_ignore_ascii_case(&text)) {
+                Some(s) => for_severities.push(s.clone()),
+                None => self.error_at(
+                    &item,
+                    &item_path,
+                    format!("undefined severity \"{text}\"; expected one of {}", severities.join(", ")),
+                ),
+            }
+        }
+        let items = match f.get("items") {
+            None => {
+                self.error_at(node, path, "missing required key \"items\"");
+                None
+            }
+            Some(items_node) => {
+                if matches!(&items_node.value, Value::Seq(v) if v.is_empty()) {
+                    self.error_at(items_node, &f.path("items"), "expected at least one checklist item");
+                }
+                let items = self.text_list(&f, "items", "[bridge opened, status page updated]")?;
+                Some(items.into_iter().map(|(t, _, _)| t).collect())
+            }
+        };
+        Some(Checklist {
+            name: name?.0,
+            severities: for_severities,
+            items: items?,
+        })
+    }
+
+    fn name(&mut self, f: &Fields, key: &str) -> Option<(Name, Node)> {
+        let (text, node) = self.required_text(f, key)?;
+        match Name::parse(&text) {
+            Ok(name) => Some((name, node)),
+            Err(e) => {
+                self.error_at(&node, &f.path(key), e.to_string());
+                None
+            }
+        }
+    }
+
+    fn service(&mut self, node: &Node, path: &str, seen: &mut Vec<(String, u64)>) -> Option<Service> {
+        let f = self.fields(node, path, SERVICE_KEYS, "a service mapping with name, description, team and runbook")?;
+        let name = self.name(&f, "name");
+        if let Some((name, name_node)) = &name {
+            self.unique(seen, name.as_str(), name_node, &f.path("name"), "service name", name.as_str());
+        }
+        let description = self.opt_text(&f, "description").unwrap_or_default();
+        let team = self.opt_text(&f, "team");
+        let runbook = match f.get("runbook") {
+            Some(n) => {
+                let url = self.text_of(n, &f.path("runbook"))?;
+                if !looks_like_http_url(&url) {
+                    self.error_at(
+                        n,
+                        &f.path("runbook"),
+                        format!("invalid runbook \"{url}\"; expected an http:// or https:// URL"),
+                    );
+                    return None;
+                }
+                Some(url)
+            }
+            None => None,
+        };
+        Some(Service {
+            name: name?.0,
+            description,
+            team,
+            runbook,
+        })
+    }
+
+    fn user(&mut self, node: &Node, path: &str, seen: &mut Vec<(String, u64)>) -> Option<User> {
+        let f = self.fields(node, path, USER_KEYS, "a user mapping with handle, name, email and time_zone")?;
+        let handle = self.name(&f, "handle");
+        if let Some((handle, handle_node)) = &handle {
+            self.unique(seen, handle.as_str(), handle_node, &f.path("handle"), "user handle", handle.as_str());
+        }
+        let name = self.opt_text(&f, "name");
+        let mut ok = true;
+        let email = match f.get("email") {
+            Some(n) => {
+                let email = self.text_of(n, &f.path("email"));
+                if let Some(e) = &email
+                    && !looks_like_email(e)
+                {
+                    self.error_at(n, &f.path("email"), format!("invalid email \"{e}\"; expected an address like alice@example.com"));
+                    ok = false;
+                }
+                ok &= email.is_some();
+                email
+            }
+            None => None,
+        };
+        let time_zone = match f.get("time_zone") {
+            Some(n) => {
+                let tz = self.text_of(n, &f.path("time_zone"));
+                if let Some(t) = &tz
+                    && jiff::tz::TimeZone::get(t).is_err()
+                {
+                    self.error_at(
+                        n,
+                        &f.path("time_zone"),
+                        format!("unknown time zone \"{t}\"; expected an IANA name like Europe/Berlin or America/New_York"),
+                    );
+                    ok = false;
+                }
+                ok &= tz.is_some();
+                tz
+            }
+            None => None,
+        };
+        let (handle, _) = handle?;
+        if !ok {
+            return None;
+        }
+        Some(User {
+            name: name.unwrap_or_else(|| handle.to_string()),
+            handle,
+            email,
+            time_zone,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(SignedDuration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(SignedDuration::from_mins(15)));
+        assert_eq!(parse_duration("2h"), Some(SignedDuration::from_hours(2)));
+        assert_eq!(parse_duration("1h30m"), Some(SignedDuration::from_mins(90)));
+        assert_eq!(parse_duration("1d"), Some(SignedDuration::from_hours(24)));
+        for bad in ["", "5 mins", "m", "15", "30m1h", "1h1h", "0m", "-5m", "1.5h"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn emails_and_urls() {
+        assert!(looks_like_email("alice@example.com"));
+        assert!(!looks_like_email("alice.example.com"));
+        assert!(!looks_like_email("alice@localhost"));
+        assert!(!looks_like_email("a b@example.com"));
+        assert!(looks_like_http_url("https://wiki.example.com/x"));
+        assert!(looks_like_http_url("http://wiki"));
+        assert!(!looks_like_http_url("ftp://wiki.example.com"));
+        assert!(!looks_like_http_url("https://"));
+        assert!(!looks_like_http_url("wiki.example.com"));
+    }
+}

@@ -1,0 +1,147 @@
+//! Services and users: created from the config file at start, or through the API by admins.
+
+use firebreak_domain::{AccessRole, Config, Name};
+use firebreak_store::{ServiceRecord, StoreError, UserRecord};
+
+use crate::{EngineError, Firebreak, Principal, invalid};
+
+/// The changeable fields of a service.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceFields {
+    pub description: Option<String>,
+    pub team: Option<String>,
+    pub runbook: Option<String>,
+}
+
+fn check_runbook(runbook: &Option<String>) -> Result<(), EngineError> {
+    match runbook {
+        Some(r) if !(r.starts_with("https://") || r.starts_with("http://")) => {
+            Err(invalid("runbook", "must be an http:// or https:// link"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Firebreak {
+    /// Makes the config file's services and users exist in the store.
+    pub async fn sync_config(&self, config: &Config) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let services = config
+            .services
+            .iter()
+            .map(|s| ServiceRecord {
+                name: s.name.clone(),
+                description: s.description.clone(),
+                team: s.team.clone(),
+                runbook: s.runbook.clone(),
+                from_config: true,
+                created_at: now,
+            })
+            .collect();
+        let users = config
+            .users
+            .iter()
+            .map(|u| UserRecord {
+                handle: u.handle.clone(),
+                name: u.name.clone(),
+                email: u.email.clone(),
+                time_zone: u.time_zone.clone(),
+                role: AccessRole::Responder,
+                from_config: true,
+                created_at: now,
+            })
+            .collect();
+        Ok(self.store.sync_config(services, users).await?)
+    }
+
+    pub async fn create_service(
+        &self,
+        who: &Principal,
+        name: Name,
+        fields: ServiceFields,
+    ) -> Result<ServiceRecord, EngineError> {
+        check_runbook(&fields.runbook)?;
+        let record = ServiceRecord {
+            name: name.clone(),
+            description: fields.description.unwrap_or_default(),
+            team: fields.team,
+            runbook: fields.runbook,
+            from_config: false,
+            created_at: self.clock.now(),
+        };
+        let audit = self.audit(who, "service.create", format!("service {name}"));
+        Ok(self.store.create_service(record, audit).await?)
+    }
+
+    pub async fn service(&self, name: &Name) -> Result<ServiceRecord, EngineError> {
+        self.store
+            .get_service(name)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("there is no service named `{name}`")))
+    }
+
+    pub async fn update_service(
+        &self,
+        who: &Principal,
+        name: &Name,
+        fields: ServiceFields,
+    ) -> Result<ServiceRecord, EngineError> {
+        check_runbook(&fields.runbook)?;
+        let mut record = self.service(name).await?;
+        if let Some(d) = fields.description {
+            record.description = d;
+        }
+        if fields.team.is_some() {
+            record.team = fields.team;
+        }
+        if fields.runbook.is_some() {
+            record.runbook = fields.runbook;
+        }
+        let audit = self.audit(who, "service.update", format!("service {name}"));
+        Ok(self.store.update_service(record, audit).await?)
+    }
+
+    pub async fn delete_service(&self, who: &Principal, name: &Name) -> Result<(), EngineError> {
+        let record = self.service(name).await?;
+        if record.from_config {
+            return Err(EngineError::Conflict(format!(
+                "service `{name}` is declared in firebreak.yaml; remove it there instead"
+            )));
+        }
+        let audit = self.audit(who, "service.delete", format!("service {name}"));
+        self.store
+            .delete_service(name, audit)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => {
+                    EngineError::NotFound(format!("there is no service named `{name}`"))
+                }
+                other => other.into(),
+            })
+    }
+
+    pub async fn create_user(
+        &self,
+        who: &Principal,
+        user: UserRecord,
+    ) -> Result<UserRecord, EngineError> {
+        let audit = self.audit(who, "user.create", format!("user {}", user.handle));
+        Ok(self.store.create_user(user, audit).await?)
+    }
+
+    pub async fn user(&self, handle: &Name) -> Result<UserRecord, EngineError> {
+        self.store
+            .get_user(handle)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("there is no user `{handle}`")))
+    }
+
+    pub async fn update_user(
+        &self,
+        who: &Principal,
+        user: UserRecord,
+    ) -> Result<UserRecord, EngineError> {
+        let audit = self.audit(who, "user.update", format!("user {}", user.handle));
+        Ok(self.store.update_user(user, audit).await?)
+    }
+}

@@ -1,0 +1,139 @@
+//! The one error type of the API. Every error leaves as `application/problem+json` (RFC 9457)
+//! with a status that means one thing. Storage failures are logged with their cause and reach
+//! the client as a bare 500: no SQL text, no stack trace.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use firebreak_engine::EngineError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    detail: String,
+    errors: Vec<FieldError>,
+    headers: Vec<(header::HeaderName, String)>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            detail: detail.into(),
+            errors: vec![],
+            headers: vec![],
+        }
+    }
+    pub fn bad_request(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, detail)
+    }
+    pub fn not_found(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, detail)
+    }
+    pub fn unauthorized(detail: impl Into<String>) -> ApiError {
+        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, detail);
+        e.headers.push((
+            header::WWW_AUTHENTICATE,
+            "Bearer realm=\"firebreak\"".into(),
+        ));
+        e
+    }
+    pub fn forbidden(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, detail)
+    }
+    pub fn conflict(detail: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, detail)
+    }
+    /// 422 naming the field that is wrong.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ApiError {
+        let field = field.into();
+        let message = message.into();
+        let mut e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{field}: {message}"),
+        );
+        e.errors.push(FieldError { field, message });
+        e
+    }
+    pub fn internal() -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Firebreak could not complete the request; the server log has the cause. Retrying may help.",
+        )
+    }
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(m) => ApiError::not_found(m),
+            EngineError::Invalid { field, message } => ApiError::invalid(field, message),
+            EngineError::Conflict(m) => ApiError::conflict(m),
+            EngineError::Store(cause) => {
+                tracing::error!(error = %cause, "storage failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+fn title(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Malformed request",
+        401 => "Authentication required",
+        403 => "Not allowed",
+        404 => "Not found",
+        405 => "Method not allowed",
+        409 => "Conflict",
+        413 => "Request body too large",
+        415 => "Unsupported media type",
+        422 => "Invalid field",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Problem {
+            kind: "about:blank".into(),
+            title: title(self.status).into(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            errors: self.errors,
+        };
+        let json = serde_json::to_vec(&body).unwrap_or_default();
+        let mut response = (
+            self.status,
+            [(header::CONTENT_TYPE, "application/problem+json")],
+            json,
+        )
+            .into_response();
+        for (name, value) in self.headers {
+            if let Ok(v) = value.parse() {
+                response.headers_mut().insert(name, v);
+            }
+        }
+        response
+    }
+}

@@ -1,0 +1,6 @@
+//! The route handlers, one module per area of the API.
+
+pub mod admin;
+pub mod directory;
+pub mod incidents;
+pub mod system;

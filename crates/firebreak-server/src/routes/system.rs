@@ -1,0 +1,69 @@
+//! Health checks, the OpenAPI document and the answers for unknown routes.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use firebreak_engine::Firebreak;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::extract::{Caller, Viewer};
+use crate::problem::{ApiError, Problem};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthBody {
+    pub status: String,
+}
+
+/// The process is up. No token needed.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, body = HealthBody)))]
+pub async fn healthz() -> Json<HealthBody> {
+    Json(HealthBody {
+        status: "ok".into(),
+    })
+}
+
+/// The store answers. No token needed.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
+    responses((status = 200, body = HealthBody), (status = 503, body = Problem)))]
+pub async fn readyz(State(app): State<Firebreak>) -> Result<Json<HealthBody>, ApiError> {
+    match app.store.ping().await {
+        Ok(()) => Ok(Json(HealthBody {
+            status: "ok".into(),
+        })),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("the {} store is not answering", app.store.backend()),
+            ))
+        }
+    }
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "config", responses((status = 200, description = "OpenAPI 3.1 document")))]
+pub async fn openapi(
+    _c: Caller<Viewer>,
+    axum::Extension(doc): axum::Extension<std::sync::Arc<serde_json::Value>>,
+) -> impl IntoResponse {
+    Json(doc.as_ref().clone())
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "there is no route {}; see /api/v1/openapi.json",
+        uri.path()
+    ))
+}
+
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} does not accept {method}; see /api/v1/openapi.json",
+            uri.path()
+        ),
+    )
+}

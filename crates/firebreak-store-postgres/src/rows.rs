@@ -1,0 +1,200 @@
+//! Conversions between database rows and the store's records: epoch-millisecond timestamps,
+//! role and status text, the JSONB roles map and checklist, and timeline events kept as a
+//! `kind` column plus a `data` JSONB column.
+
+use std::collections::BTreeMap;
+
+use firebreak_domain::{AccessRole, ChecklistItem, Incident, IncidentNumber, Name, Status, TimelineEvent};
+use firebreak_store::{AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+fn bad(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} is unreadable: {e}"))
+}
+
+fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(column).map_err(crate::backend)
+}
+
+pub(crate) fn ts(ms: i64) -> Result<Timestamp> {
+    Timestamp::from_millisecond(ms).map_err(|e| bad("timestamp", e))
+}
+
+fn ts_opt(ms: Option<i64>) -> Result<Option<Timestamp>> {
+    ms.map(ts).transpose()
+}
+
+pub(crate) fn ms_opt(t: Option<Timestamp>) -> Option<i64> {
+    t.map(|t| t.as_millisecond())
+}
+
+pub(crate) fn name(s: &str) -> Result<Name> {
+    Name::parse(s).map_err(|e| bad("name", e))
+}
+
+fn role(s: &str) -> Result<AccessRole> {
+    s.parse().map_err(|e| bad("role", e))
+}
+
+/// Cuts a page fetched with `limit + 1` rows down to `limit`, returning the cursor for the next
+/// page (the key of the last item kept) only when more rows exist.
+pub(crate) fn trim_page<T>(items: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> i64) -> Option<i64> {
+    let limit = limit as usize;
+    if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(key)
+    } else {
+        None
+    }
+}
+
+pub(crate) fn roles_json(roles: &BTreeMap<String, String>) -> Value {
+    json!(roles)
+}
+
+pub(crate) fn checklist_json(items: &[ChecklistItem]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|i| {
+                json!({
+                    "id": i.id,
+                    "text": i.text,
+                    "done": i.done,
+                    "done_by": i.done_by,
+                    "done_at": ms_opt(i.done_at),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn checklist_from(v: Value) -> Result<Vec<ChecklistItem>> {
+    let Value::Array(items) = v else {
+        return Err(bad("checklist", "not an array"));
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let id = item
+                .get("id")
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+                .ok_or_else(|| bad("checklist", "item without id"))?;
+            let text = item.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+            let done = item.get("done").and_then(Value::as_bool).unwrap_or(false);
+            let done_by = item.get("done_by").and_then(Value::as_str).map(String::from);
+            let done_at = ts_opt(item.get("done_at").and_then(Value::as_i64))?;
+            Ok(ChecklistItem {
+                id,
+                text,
+                done,
+                done_by,
+                done_at,
+            })
+        })
+        .collect()
+}
+
+/// An event as its `kind` and `data` columns.
+pub(crate) fn event_parts(event: &TimelineEvent) -> Result<(&'static str, Value)> {
+    let value = serde_json::to_value(event).map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
+    let data = value.get("data").cloned().unwrap_or(Value::Null);
+    Ok((event.kind(), data))
+}
+
+fn event_from(kind: String, data: Value) -> Result<TimelineEvent> {
+    serde_json::from_value(json!({ "kind": kind, "data": data })).map_err(|e| bad("timeline event", e))
+}
+
+/// The columns every incident query selects, in the order [`incident`] reads them.
+pub(crate) const INCIDENT_COLUMNS: &str = "number, title, severity, status, summary, customer_impact, drill, \
+    detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, updated_at, declared_by, \
+    roles, checklist, version";
+
+pub(crate) fn incident(row: &PgRow, services: Vec<Name>) -> Result<Incident> {
+    let status: String = get(row, "status")?;
+    let roles: Value = get(row, "roles")?;
+    Ok(Incident {
+        number: IncidentNumber(get(row, "number")?),
+        title: get(row, "title")?,
+        severity: get(row, "severity")?,
+        status: status.parse::<Status>().map_err(|e| bad("status", e))?,
+        services,
+        summary: get(row, "summary")?,
+        customer_impact: get(row, "customer_impact")?,
+        drill: get(row, "drill")?,
+        detected_at: ts(get(row, "detected_at")?)?,
+        declared_at: ts(get(row, "declared_at")?)?,
+        acknowledged_at: ts_opt(get(row, "acknowledged_at")?)?,
+        mitigated_at: ts_opt(get(row, "mitigated_at")?)?,
+        resolved_at: ts_opt(get(row, "resolved_at")?)?,
+        updated_at: ts(get(row, "updated_at")?)?,
+        declared_by: get(row, "declared_by")?,
+        roles: serde_json::from_value(roles).map_err(|e| bad("roles", e))?,
+        checklist: checklist_from(get(row, "checklist")?)?,
+        version: get(row, "version")?,
+    })
+}
+
+pub(crate) fn timeline_entry(row: &PgRow) -> Result<TimelineEntry> {
+    Ok(TimelineEntry {
+        seq: get(row, "seq")?,
+        at: ts(get(row, "at")?)?,
+        actor: get(row, "actor")?,
+        event: event_from(get(row, "kind")?, get(row, "data")?)?,
+    })
+}
+
+pub(crate) fn audit(row: &PgRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        id: get(row, "id")?,
+        actor: get(row, "actor")?,
+        action: get(row, "action")?,
+        target: get(row, "target")?,
+        at: ts(get(row, "at")?)?,
+        source: get(row, "source")?,
+    })
+}
+
+pub(crate) fn service(row: &PgRow) -> Result<ServiceRecord> {
+    Ok(ServiceRecord {
+        name: name(&get::<String>(row, "name")?)?,
+        description: get(row, "description")?,
+        team: get(row, "team")?,
+        runbook: get(row, "runbook")?,
+        from_config: get(row, "from_config")?,
+        created_at: ts(get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn user(row: &PgRow) -> Result<UserRecord> {
+    Ok(UserRecord {
+        handle: name(&get::<String>(row, "handle")?)?,
+        name: get(row, "name")?,
+        email: get(row, "email")?,
+        time_zone: get(row, "time_zone")?,
+        role: role(&get::<String>(row, "role")?)?,
+        from_config: get(row, "from_config")?,
+        created_at: ts(get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn token(row: &PgRow) -> Result<TokenRecord> {
+    let user: Option<String> = get(row, "user_handle")?;
+    Ok(TokenRecord {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        role: role(&get::<String>(row, "role")?)?,
+        user: user.as_deref().map(name).transpose()?,
+        hash: get(row, "hash")?,
+        created_at: ts(get(row, "created_at")?)?,
+        revoked_at: ts_opt(get(row, "revoked_at")?)?,
+    })
+}

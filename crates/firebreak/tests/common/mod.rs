@@ -1,0 +1,163 @@
+//! The black-box harness: a real Firebreak server on a random port with a fresh SQLite store
+//! (or a fresh PostgreSQL schema), and tokens for each role.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use firebreak::{Running, start};
+use firebreak_domain::{AccessRole, Config};
+use firebreak_engine::{ManualClock, Principal};
+use firebreak_store::Store;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+pub struct TestServer {
+    pub base: String,
+    pub running: Running,
+    pub clock: Arc<ManualClock>,
+    pub admin: String,
+    pub responder: String,
+    pub viewer: String,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+pub async fn spawn() -> TestServer {
+    spawn_with(Config::default()).await
+}
+
+pub async fn spawn_with(config: Config) -> TestServer {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = firebreak_store_sqlite::SqliteStore::open(&dir.path().join("firebreak.db"))
+        .await
+        .expect("open sqlite");
+    spawn_on(Arc::new(store), config, dir).await
+}
+
+pub async fn spawn_on(store: Arc<dyn Store>, config: Config, dir: tempfile::TempDir) -> TestServer {
+    let clock = Arc::new(ManualClock::new("2026-11-23T03:00:00Z".parse().unwrap()));
+    let running = start("127.0.0.1:0", store, config, clock.clone())
+        .await
+        .expect("server starts");
+    let admin = running
+        .initial_admin_token
+        .clone()
+        .expect("first start creates an admin token");
+    let who = Principal::local("test");
+    let token = |role| {
+        let app = running.app.clone();
+        let who = who.clone();
+        async move {
+            let issued = app.create_token(&who, "test", role, None).await.unwrap();
+            firebreak_engine::tokens::reveal(&issued.secret).to_string()
+        }
+    };
+    let responder = token(AccessRole::Responder).await;
+    let viewer = token(AccessRole::Viewer).await;
+    TestServer {
+        base: format!("http://{}", running.addr),
+        running,
+        clock,
+        admin,
+        responder,
+        viewer,
+        http: client(),
+        _dir: dir,
+    }
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Value,
+}
+
+impl TestServer {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("request reaches the server");
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = res.bytes().await.unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Answer {
+            status,
+            content_type,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, Some(&self.responder), None)
+            .await
+    }
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(&self.responder), Some(body))
+            .await
+    }
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(&self.responder), Some(body))
+            .await
+    }
+    pub async fn put(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PUT, path, Some(&self.responder), Some(body))
+            .await
+    }
+
+    pub async fn declare(&self, title: &str, severity: &str) -> Value {
+        let a = self
+            .post(
+                "/api/v1/incidents",
+                serde_json::json!({"title": title, "severity": severity}),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
+        a.body
+    }
+}
+
+impl Answer {
+    #[track_caller]
+    pub fn expect(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        &self.body
+    }
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.body);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "body: {}",
+            self.body
+        );
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+        &self.body
+    }
+}
