@@ -4,10 +4,9 @@
 
 use clap::{Args, Subcommand, ValueEnum};
 
-/// Connection and output options shared by every client command.
-///
-/// Flatten this into the top-level parser; every argument is `global`, so it
-/// may appear before or after the subcommand.
+// Connection and output options shared by every client command. Flattened into the
+// top-level parser; every argument is `global`, so it may stand before or after the
+// subcommand. (A plain comment: a doc comment here would replace the binary's --help text.)
 #[derive(Debug, Clone, Default, Args)]
 pub struct ClientArgs {
     /// Base URL of the Firebreak server, e.g. http://127.0.0.1:8080

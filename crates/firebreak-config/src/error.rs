@@ -98,10 +98,40 @@ impl ConfigErrors {
     /// Renders every problem with the offending source lines, for a terminal.
     pub fn render_pretty(&self) -> String {
         let mut out = String::new();
-        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
         // Writing to a String cannot fail.
-        let _ = handler.render_report(&mut out, self);
+        let _ = handler.render_report(&mut out, &Pretty(self));
         out
+    }
+}
+
+/// [`ConfigErrors`] with a one-line summary as its message, so the pretty report
+/// does not repeat every problem above the source snippets.
+#[derive(Debug)]
+struct Pretty<'a>(&'a ConfigErrors);
+
+impl fmt::Display for Pretty<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.errors.len();
+        let s = if n == 1 { "" } else { "s" };
+        write!(f, "{n} problem{s} in {}", self.0.source.name())
+    }
+}
+
+impl std::error::Error for Pretty<'_> {}
+
+impl Diagnostic for Pretty<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.0.code()
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.0.source_code()
+    }
+
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
+        self.0.related()
     }
 }
 

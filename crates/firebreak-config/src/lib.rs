@@ -62,7 +62,8 @@ pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigErrors> {
                 let (line, column) = location.map_or((0, 0), |l| (l.line(), l.column()));
                 let span = location.and_then(|l| {
                     let s = l.span();
-                    s.byte_offset().map(|o| (o as usize, s.byte_len().unwrap_or(0) as usize))
+                    s.byte_offset()
+                        .map(|o| (o as usize, s.byte_len().unwrap_or(0) as usize))
                 });
                 reader.errors.push(ConfigError {
                     file: file_name.to_string(),

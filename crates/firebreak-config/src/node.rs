@@ -134,12 +134,20 @@ mod tests {
     #[test]
     fn nodes_know_their_lines_and_columns() {
         let node: Node = serde_saphyr::from_str("a:\n  - x: 1\n    y: [p, q]\n").unwrap();
-        let Value::Map(top) = &node.value else { panic!("{node:?}") };
+        let Value::Map(top) = &node.value else {
+            panic!("{node:?}")
+        };
         assert_eq!((top[0].0.loc.line(), top[0].0.loc.column()), (1, 1));
-        let Value::Seq(items) = &top[0].1.value else { panic!() };
-        let Value::Map(item) = &items[0].value else { panic!() };
+        let Value::Seq(items) = &top[0].1.value else {
+            panic!()
+        };
+        let Value::Map(item) = &items[0].value else {
+            panic!()
+        };
         assert_eq!((item[1].0.loc.line(), item[1].0.loc.column()), (3, 5));
-        let Value::Seq(ys) = &item[1].1.value else { panic!() };
+        let Value::Seq(ys) = &item[1].1.value else {
+            panic!()
+        };
         assert_eq!((ys[1].loc.line(), ys[1].loc.column()), (3, 12));
         assert!(matches!(item[0].1.value, Value::Int(1)));
     }

@@ -3,7 +3,9 @@
 
 use jiff::SignedDuration;
 
-use firebreak_domain::config::{Checklist, Config, PageTarget, ResponseTarget, Role, Service, Severity, User};
+use firebreak_domain::config::{
+    Checklist, Config, PageTarget, ResponseTarget, Role, Service, Severity, User,
+};
 use firebreak_domain::ids::Name;
 
 use crate::error::ConfigError;
@@ -54,7 +56,11 @@ impl<'n> Fields<'n> {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// Parses durations written as number-unit pairs: `90s`, `15m`, `2h`, `1h30m`, `1d`.
@@ -93,6 +99,19 @@ pub fn parse_duration(text: &str) -> Option<SignedDuration> {
     Some(SignedDuration::from_secs(total))
 }
 
+/// The `name` of a severity item, if it has a textual one.
+fn written_name(item: &Node) -> Option<String> {
+    let Value::Map(entries) = &item.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find_map(|(k, v)| match (&k.value, &v.value) {
+            (Value::Str(k), Value::Str(v)) if k == "name" => Some(v.clone()),
+            _ => None,
+        })
+}
+
 fn looks_like_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else {
         return false;
@@ -121,7 +140,10 @@ fn looks_like_http_url(text: &str) -> bool {
 
 impl<'a> Reader<'a> {
     pub fn new(file: &'a str) -> Self {
-        Reader { file, errors: Vec::new() }
+        Reader {
+            file,
+            errors: Vec::new(),
+        }
     }
 
     pub fn error_at(&mut self, node: &Node, path: &str, message: impl Into<String>) {
@@ -145,7 +167,13 @@ impl<'a> Reader<'a> {
     }
 
     /// Checks `node` is a mapping with only `allowed` keys; reports the others.
-    fn fields<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str], what: &str) -> Option<Fields<'n>> {
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+        what: &str,
+    ) -> Option<Fields<'n>> {
         let Value::Map(map) = &node.value else {
             self.wrong_type(node, path, what);
             return None;
@@ -156,7 +184,11 @@ impl<'a> Reader<'a> {
                 self.error_at(
                     key,
                     path,
-                    format!("expected a key name (one of {}), found {}", allowed.join(", "), key.value.kind()),
+                    format!(
+                        "expected a key name (one of {}), found {}",
+                        allowed.join(", "),
+                        key.value.kind()
+                    ),
                 );
                 continue;
             };
@@ -166,7 +198,10 @@ impl<'a> Reader<'a> {
                 self.error_at(
                     key,
                     &join(path, k),
-                    format!("unknown key \"{k}\"; expected one of {}", allowed.join(", ")),
+                    format!(
+                        "unknown key \"{k}\"; expected one of {}",
+                        allowed.join(", ")
+                    ),
                 );
             }
         }
@@ -221,7 +256,12 @@ impl<'a> Reader<'a> {
     }
 
     /// A list of text items, each with its node for error reporting.
-    fn text_list(&mut self, f: &Fields, key: &str, example: &str) -> Option<Vec<(String, Node, String)>> {
+    fn text_list(
+        &mut self,
+        f: &Fields,
+        key: &str,
+        example: &str,
+    ) -> Option<Vec<(String, Node, String)>> {
         let node = f.get(key)?;
         let path = f.path(key);
         let Value::Seq(items) = &node.value else {
@@ -242,7 +282,11 @@ impl<'a> Reader<'a> {
         let text = self.text_of(node, path)?;
         let parsed = parse_duration(&text);
         if parsed.is_none() {
-            self.error_at(node, path, format!("invalid duration \"{text}\"; {DURATION_HINT}"));
+            self.error_at(
+                node,
+                path,
+                format!("invalid duration \"{text}\"; {DURATION_HINT}"),
+            );
         }
         parsed
     }
@@ -270,7 +314,11 @@ impl<'a> Reader<'a> {
     ) {
         if let Some((_, line)) = seen.iter().find(|(k, _)| k == key) {
             let line = *line;
-            self.error_at(node, path, format!("duplicate {what} \"{shown}\"; first defined on line {line}"));
+            self.error_at(
+                node,
+                path,
+                format!("duplicate {what} \"{shown}\"; first defined on line {line}"),
+            );
         } else {
             seen.push((key.to_string(), node.loc.line()));
         }
@@ -283,23 +331,39 @@ impl<'a> Reader<'a> {
         if matches!(root.value, Value::Null) {
             return config;
         }
-        let Some(top) = self.fields(root, "", TOP_KEYS, "a mapping with sections severities, roles, checklists, services and users")
-        else {
+        let Some(top) = self.fields(
+            root,
+            "",
+            TOP_KEYS,
+            "a mapping with sections severities, roles, checklists, services and users",
+        ) else {
             return config;
         };
         // Severities first: checklists refer to them.
-        if let Some(node) = top.get("severities") {
-            if let Some(items) = self.section(node, "severities") {
-                if items.is_empty() {
-                    self.error_at(node, "severities", "expected at least one severity");
-                } else {
-                    let mut seen = Vec::new();
-                    config.severities = items
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, item)| self.severity(item, &format!("severities[{i}]"), &mut seen))
-                        .collect();
+        // Names as written, so a checklist naming a severity that has some other problem
+        // is not also reported as a dangling reference.
+        let mut severity_names: Vec<String> =
+            config.severities.iter().map(|s| s.name.clone()).collect();
+        if let Some(node) = top.get("severities")
+            && let Some(items) = self.section(node, "severities")
+        {
+            if items.is_empty() {
+                self.error_at(node, "severities", "expected at least one severity");
+            } else {
+                severity_names.clear();
+                for name in items.iter().filter_map(written_name) {
+                    if !severity_names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                        severity_names.push(name);
+                    }
                 }
+                let mut seen = Vec::new();
+                config.severities = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        self.severity(item, &format!("severities[{i}]"), &mut seen)
+                    })
+                    .collect();
             }
         }
         if let Some(node) = top.get("roles")
@@ -316,11 +380,13 @@ impl<'a> Reader<'a> {
             && let Some(items) = self.section(node, "checklists")
         {
             let mut seen = Vec::new();
-            let severities: Vec<String> = config.severities.iter().map(|s| s.name.clone()).collect();
+            let severities = &severity_names;
             config.checklists = items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, item)| self.checklist(item, &format!("checklists[{i}]"), &mut seen, &severities))
+                .filter_map(|(i, item)| {
+                    self.checklist(item, &format!("checklists[{i}]"), &mut seen, severities)
+                })
                 .collect();
         }
         if let Some(node) = top.get("services")
@@ -346,11 +412,28 @@ impl<'a> Reader<'a> {
         config
     }
 
-    fn severity(&mut self, node: &Node, path: &str, seen: &mut Vec<(String, u64)>) -> Option<Severity> {
-        let f = self.fields(node, path, SEVERITY_KEYS, "a severity mapping with name, respond_within, ...")?;
+    fn severity(
+        &mut self,
+        node: &Node,
+        path: &str,
+        seen: &mut Vec<(String, u64)>,
+    ) -> Option<Severity> {
+        let f = self.fields(
+            node,
+            path,
+            SEVERITY_KEYS,
+            "a severity mapping with name, respond_within, ...",
+        )?;
         let name = self.required_text(&f, "name");
         if let Some((name, name_node)) = &name {
-            self.unique(seen, &name.to_lowercase(), name_node, &f.path("name"), "severity name", name);
+            self.unique(
+                seen,
+                &name.to_lowercase(),
+                name_node,
+                &f.path("name"),
+                "severity name",
+                name,
+            );
         }
         let description = self.opt_text(&f, "description").unwrap_or_default();
         let respond_within = match f.get("respond_within") {
@@ -390,7 +473,11 @@ impl<'a> Reader<'a> {
                     "on-call" | "oncall" => PageTarget::OnCall,
                     "manager" => PageTarget::Manager,
                     _ => {
-                        self.error_at(&item, &item_path, format!("unknown page target \"{text}\"; expected on-call or manager"));
+                        self.error_at(
+                            &item,
+                            &item_path,
+                            format!("unknown page target \"{text}\"; expected on-call or manager"),
+                        );
                         page_ok = false;
                         continue;
                     }
@@ -444,7 +531,11 @@ impl<'a> Reader<'a> {
             None => {
                 let key = Role::key_for(&name);
                 if key.is_empty() {
-                    self.error_at(&name_node, &f.path("name"), format!("role name \"{name}\" has no letters or digits to make a key from"));
+                    self.error_at(
+                        &name_node,
+                        &f.path("name"),
+                        format!("role name \"{name}\" has no letters or digits to make a key from"),
+                    );
                     return None;
                 }
                 (key, name_node.clone(), f.path("name"))
@@ -465,19 +556,37 @@ impl<'a> Reader<'a> {
         seen: &mut Vec<(String, u64)>,
         severities: &[String],
     ) -> Option<Checklist> {
-        let f = self.fields(node, path, CHECKLIST_KEYS, "a checklist mapping with name, severities and items")?;
+        let f = self.fields(
+            node,
+            path,
+            CHECKLIST_KEYS,
+            "a checklist mapping with name, severities and items",
+        )?;
         let name = self.required_text(&f, "name");
         if let Some((name, name_node)) = &name {
-            self.unique(seen, &name.to_lowercase(), name_node, &f.path("name"), "checklist name", name);
+            self.unique(
+                seen,
+                &name.to_lowercase(),
+                name_node,
+                &f.path("name"),
+                "checklist name",
+                name,
+            );
         }
         let mut for_severities = Vec::new();
-        for (text, item, item_path) in self.text_list(&f, "severities", "[SEV1, SEV2]").unwrap_or_default() {
+        for (text, item, item_path) in self
+            .text_list(&f, "severities", "[SEV1, SEV2]")
+            .unwrap_or_default()
+        {
             match severities.iter().find(|s| s.eq_ignore_ascii_case(&text)) {
                 Some(s) => for_severities.push(s.clone()),
                 None => self.error_at(
                     &item,
                     &item_path,
-                    format!("undefined severity \"{text}\"; expected one of {}", severities.join(", ")),
+                    format!(
+                        "undefined severity \"{text}\"; expected one of {}",
+                        severities.join(", ")
+                    ),
                 ),
             }
         }
@@ -488,7 +597,11 @@ impl<'a> Reader<'a> {
             }
             Some(items_node) => {
                 if matches!(&items_node.value, Value::Seq(v) if v.is_empty()) {
-                    self.error_at(items_node, &f.path("items"), "expected at least one checklist item");
+                    self.error_at(
+                        items_node,
+                        &f.path("items"),
+                        "expected at least one checklist item",
+                    );
                 }
                 let items = self.text_list(&f, "items", "[bridge opened, status page updated]")?;
                 Some(items.into_iter().map(|(t, _, _)| t).collect())
@@ -512,11 +625,28 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn service(&mut self, node: &Node, path: &str, seen: &mut Vec<(String, u64)>) -> Option<Service> {
-        let f = self.fields(node, path, SERVICE_KEYS, "a service mapping with name, description, team and runbook")?;
+    fn service(
+        &mut self,
+        node: &Node,
+        path: &str,
+        seen: &mut Vec<(String, u64)>,
+    ) -> Option<Service> {
+        let f = self.fields(
+            node,
+            path,
+            SERVICE_KEYS,
+            "a service mapping with name, description, team and runbook",
+        )?;
         let name = self.name(&f, "name");
         if let Some((name, name_node)) = &name {
-            self.unique(seen, name.as_str(), name_node, &f.path("name"), "service name", name.as_str());
+            self.unique(
+                seen,
+                name.as_str(),
+                name_node,
+                &f.path("name"),
+                "service name",
+                name.as_str(),
+            );
         }
         let description = self.opt_text(&f, "description").unwrap_or_default();
         let team = self.opt_text(&f, "team");
@@ -544,10 +674,22 @@ impl<'a> Reader<'a> {
     }
 
     fn user(&mut self, node: &Node, path: &str, seen: &mut Vec<(String, u64)>) -> Option<User> {
-        let f = self.fields(node, path, USER_KEYS, "a user mapping with handle, name, email and time_zone")?;
+        let f = self.fields(
+            node,
+            path,
+            USER_KEYS,
+            "a user mapping with handle, name, email and time_zone",
+        )?;
         let handle = self.name(&f, "handle");
         if let Some((handle, handle_node)) = &handle {
-            self.unique(seen, handle.as_str(), handle_node, &f.path("handle"), "user handle", handle.as_str());
+            self.unique(
+                seen,
+                handle.as_str(),
+                handle_node,
+                &f.path("handle"),
+                "user handle",
+                handle.as_str(),
+            );
         }
         let name = self.opt_text(&f, "name");
         let mut ok = true;
@@ -557,7 +699,13 @@ impl<'a> Reader<'a> {
                 if let Some(e) = &email
                     && !looks_like_email(e)
                 {
-                    self.error_at(n, &f.path("email"), format!("invalid email \"{e}\"; expected an address like alice@example.com"));
+                    self.error_at(
+                        n,
+                        &f.path("email"),
+                        format!(
+                            "invalid email \"{e}\"; expected an address like alice@example.com"
+                        ),
+                    );
                     ok = false;
                 }
                 ok &= email.is_some();
@@ -607,7 +755,9 @@ mod tests {
         assert_eq!(parse_duration("2h"), Some(SignedDuration::from_hours(2)));
         assert_eq!(parse_duration("1h30m"), Some(SignedDuration::from_mins(90)));
         assert_eq!(parse_duration("1d"), Some(SignedDuration::from_hours(24)));
-        for bad in ["", "5 mins", "m", "15", "30m1h", "1h1h", "0m", "-5m", "1.5h"] {
+        for bad in [
+            "", "5 mins", "m", "15", "30m1h", "1h1h", "0m", "-5m", "1.5h",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

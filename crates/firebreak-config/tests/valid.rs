@@ -1,7 +1,9 @@
 //! Valid configuration files: a full file, the shipped example, empty files and `load`.
 
 use firebreak_config::{load, parse};
-use firebreak_domain::config::{Checklist, Config, PageTarget, ResponseTarget, Role, Service, Severity, User};
+use firebreak_domain::config::{
+    Checklist, Config, PageTarget, ResponseTarget, Role, Service, Severity, User,
+};
 use firebreak_domain::ids::Name;
 use jiff::SignedDuration;
 
@@ -90,7 +92,10 @@ fn full_file_reads_into_the_expected_config() {
         checklists: vec![Checklist {
             name: "first 15 minutes".into(),
             severities: vec!["SEV1".into(), "SEV2".into()],
-            items: vec!["page acknowledged and IC declared".into(), "bridge opened".into()],
+            items: vec![
+                "page acknowledged and IC declared".into(),
+                "bridge opened".into(),
+            ],
         }],
         services: vec![
             Service {
@@ -148,7 +153,10 @@ fn the_shipped_example_loads() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firebreak.yaml");
     let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.severity_names(), "SEV1, SEV2, SEV3");
-    assert_eq!(config.severity("SEV3").unwrap().respond_within, ResponseTarget::NextBusinessDay);
+    assert_eq!(
+        config.severity("SEV3").unwrap().respond_within,
+        ResponseTarget::NextBusinessDay
+    );
     assert!(!config.severity("SEV3").unwrap().requires_commander);
     assert!(config.severity("SEV2").unwrap().requires_commander);
     assert_eq!(config.role("IC").unwrap().key, "incident-commander");
@@ -172,5 +180,8 @@ fn load_reads_files_and_reports_missing_ones() {
     assert_eq!(errors.len(), 1);
     let text = errors.to_string();
     assert!(text.starts_with(&missing.display().to_string()), "{text}");
-    assert!(text.contains("cannot read the configuration file"), "{text}");
+    assert!(
+        text.contains("cannot read the configuration file"),
+        "{text}"
+    );
 }

@@ -6,12 +6,15 @@ use firebreak_domain::Name;
 use firebreak_store::{AuditDraft, DirectoryStore, Result, ServiceRecord, StoreError, UserRecord};
 
 use crate::rows;
-use crate::{PostgresStore, backend, insert_audit, write_error};
-
+use crate::{PostgresStore, backend, insert_audit, write_error, write_error_for};
 
 #[async_trait]
 impl DirectoryStore for PostgresStore {
-    async fn create_service(&self, service: ServiceRecord, audit: AuditDraft) -> Result<ServiceRecord> {
+    async fn create_service(
+        &self,
+        service: ServiceRecord,
+        audit: AuditDraft,
+    ) -> Result<ServiceRecord> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let row = sqlx::query(
             "INSERT INTO services (name, description, team, runbook, from_config, created_at)
@@ -26,14 +29,18 @@ impl DirectoryStore for PostgresStore {
         .bind(service.created_at.as_millisecond())
         .fetch_one(&mut *tx)
         .await
-        .map_err(write_error)?;
+        .map_err(write_error_for(service.name.as_str()))?;
         let created = rows::service(&row)?;
         insert_audit(&mut tx, &audit).await?;
         tx.commit().await.map_err(backend)?;
         Ok(created)
     }
 
-    async fn update_service(&self, service: ServiceRecord, audit: AuditDraft) -> Result<ServiceRecord> {
+    async fn update_service(
+        &self,
+        service: ServiceRecord,
+        audit: AuditDraft,
+    ) -> Result<ServiceRecord> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let row = sqlx::query(
             "UPDATE services SET description = $2, team = $3, runbook = $4, from_config = $5
@@ -93,7 +100,11 @@ impl DirectoryStore for PostgresStore {
             .collect()
     }
 
-    async fn sync_config(&self, services: Vec<ServiceRecord>, users: Vec<UserRecord>) -> Result<()> {
+    async fn sync_config(
+        &self,
+        services: Vec<ServiceRecord>,
+        users: Vec<UserRecord>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         for service in &services {
             sqlx::query(
@@ -189,7 +200,10 @@ impl DirectoryStore for PostgresStore {
 }
 
 /// Inserts a user inside the caller's transaction.
-pub(crate) async fn insert_user(conn: &mut sqlx::PgConnection, user: &UserRecord) -> Result<UserRecord> {
+pub(crate) async fn insert_user(
+    conn: &mut sqlx::PgConnection,
+    user: &UserRecord,
+) -> Result<UserRecord> {
     let row = sqlx::query(
         "INSERT INTO users (handle, name, email, time_zone, role, from_config, created_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -204,6 +218,6 @@ pub(crate) async fn insert_user(conn: &mut sqlx::PgConnection, user: &UserRecord
     .bind(user.created_at.as_millisecond())
     .fetch_one(conn)
     .await
-    .map_err(write_error)?;
+    .map_err(write_error_for(user.handle.as_str()))?;
     rows::user(&row)
 }

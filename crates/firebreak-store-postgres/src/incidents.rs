@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use firebreak_domain::{Incident, IncidentNumber, Name};
 use firebreak_store::{
-    AuditDraft, IncidentFilter, IncidentStore, Page, Result, StoreError, TimelineDraft, TimelineEntry,
+    AuditDraft, IncidentFilter, IncidentStore, Page, Result, StoreError, TimelineDraft,
+    TimelineEntry,
 };
-use sqlx::{AssertSqlSafe, Row};
 use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::rows::{self, INCIDENT_COLUMNS, ms_opt};
 use crate::{PostgresStore, backend, insert_audit, write_error};
@@ -23,13 +24,15 @@ async fn replace_services(conn: &mut PgConnection, number: i64, services: &[Name
         .await
         .map_err(backend)?;
     for (position, service) in services.iter().enumerate() {
-        sqlx::query("INSERT INTO incident_services (number, position, service) VALUES ($1, $2, $3)")
-            .bind(number)
-            .bind(position as i32)
-            .bind(service.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(write_error)?;
+        sqlx::query(
+            "INSERT INTO incident_services (number, position, service) VALUES ($1, $2, $3)",
+        )
+        .bind(number)
+        .bind(position as i32)
+        .bind(service.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(write_error)?;
     }
     Ok(())
 }
@@ -101,14 +104,20 @@ async fn services_of(store: &PostgresStore, numbers: &[i64]) -> Result<HashMap<i
 
 #[async_trait]
 impl IncidentStore for PostgresStore {
-    async fn create_incident(&self, incident: Incident, events: Vec<TimelineDraft>, audit: AuditDraft) -> Result<Incident> {
+    async fn create_incident(
+        &self,
+        incident: Incident,
+        events: Vec<TimelineDraft>,
+        audit: AuditDraft,
+    ) -> Result<Incident> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let number: i64 =
-            sqlx::query("UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value")
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(backend)?;
+        let number: i64 = sqlx::query(
+            "UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(backend)?;
         let mut incident = incident;
         incident.number = IncidentNumber(number);
         sqlx::query(AssertSqlSafe(format!(
@@ -147,7 +156,12 @@ impl IncidentStore for PostgresStore {
         Ok(incident)
     }
 
-    async fn update_incident(&self, incident: &Incident, events: Vec<TimelineDraft>, audit: AuditDraft) -> Result<()> {
+    async fn update_incident(
+        &self,
+        incident: &Incident,
+        events: Vec<TimelineDraft>,
+        audit: AuditDraft,
+    ) -> Result<()> {
         let number = incident.number.0;
         let count = events.len() as i64;
         let mut tx = self.pool.begin().await.map_err(backend)?;
@@ -185,12 +199,13 @@ impl IncidentStore for PostgresStore {
         .transpose()
         .map_err(backend)?;
         let Some(last) = last else {
-            let exists: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM incidents WHERE number = $1)")
-                .bind(number)
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(backend)?;
+            let exists: bool =
+                sqlx::query("SELECT EXISTS (SELECT 1 FROM incidents WHERE number = $1)")
+                    .bind(number)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .and_then(|row| row.try_get(0))
+                    .map_err(backend)?;
             tx.rollback().await.map_err(backend)?;
             return Err(if exists {
                 StoreError::Conflict(format!(
@@ -226,11 +241,13 @@ impl IncidentStore for PostgresStore {
     }
 
     async fn get_incident(&self, number: IncidentNumber) -> Result<Option<Incident>> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE number = $1")))
-            .bind(number.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE number = $1"
+        )))
+        .bind(number.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
         let Some(row) = row else {
             return Ok(None);
         };
@@ -238,7 +255,12 @@ impl IncidentStore for PostgresStore {
         rows::incident(&row, services.remove(&number.0).unwrap_or_default()).map(Some)
     }
 
-    async fn list_incidents(&self, filter: &IncidentFilter, before: Option<i64>, limit: u32) -> Result<Page<Incident>> {
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Incident>> {
         let found = sqlx::query(AssertSqlSafe(format!(
             "SELECT {INCIDENT_COLUMNS} FROM incidents i
              WHERE ($1::BIGINT IS NULL OR i.number < $1)
@@ -276,7 +298,12 @@ impl IncidentStore for PostgresStore {
         Ok(Page { items, next })
     }
 
-    async fn timeline(&self, number: IncidentNumber, after: Option<i64>, limit: u32) -> Result<Page<TimelineEntry>> {
+    async fn timeline(
+        &self,
+        number: IncidentNumber,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>> {
         let found = sqlx::query(
             "SELECT seq, at, actor, kind, data FROM timeline_entries
              WHERE number = $1 AND ($2::BIGINT IS NULL OR seq > $2)
@@ -288,7 +315,10 @@ impl IncidentStore for PostgresStore {
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        let mut items = found.iter().map(rows::timeline_entry).collect::<Result<Vec<_>>>()?;
+        let mut items = found
+            .iter()
+            .map(rows::timeline_entry)
+            .collect::<Result<Vec<_>>>()?;
         let next = rows::trim_page(&mut items, limit, |e| e.seq);
         Ok(Page { items, next })
     }

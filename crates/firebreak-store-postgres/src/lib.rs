@@ -16,7 +16,8 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 /// The embedded migrations, in order. Each is applied once, in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
 
 /// How many connections the pool keeps at most.
 const MAX_CONNECTIONS: u32 = 16;
@@ -30,7 +31,9 @@ pub struct PostgresStore {
 
 impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").field("schema", &self.schema).finish_non_exhaustive()
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
     }
 }
 
@@ -79,7 +82,10 @@ impl PostgresStore {
             .connect(url)
             .await
             .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(PostgresStore { pool, schema: Some(schema) })
+        Ok(PostgresStore {
+            pool,
+            schema: Some(schema),
+        })
     }
 
     /// The schema this store is confined to, if any.
@@ -92,10 +98,12 @@ impl PostgresStore {
     pub async fn migrate(&self) -> Result<()> {
         for (version, name, sql) in MIGRATIONS {
             let mut tx = self.pool.begin().await.map_err(backend)?;
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext('firebreak-migrate:' || current_schema()))")
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock(hashtext('firebreak-migrate:' || current_schema()))",
+            )
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
             sqlx::query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (
                     version BIGINT PRIMARY KEY,
@@ -106,20 +114,20 @@ impl PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-            let applied: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)")
-                .bind(version)
-                .fetch_one(&mut *tx)
-                .await
-                .and_then(|row| row.try_get(0))
-                .map_err(backend)?;
+            let applied: bool =
+                sqlx::query("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)")
+                    .bind(version)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .and_then(|row| row.try_get(0))
+                    .map_err(backend)?;
             if applied {
                 tx.rollback().await.map_err(backend)?;
                 continue;
             }
-            sqlx::raw_sql(*sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::Backend(format!("migration {version} ({name}) failed: {e}")))?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(|e| {
+                StoreError::Backend(format!("migration {version} ({name}) failed: {e}"))
+            })?;
             sqlx::query(
                 "INSERT INTO schema_migrations (version, name, applied_at)
                  VALUES ($1, $2, (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT)",
@@ -140,7 +148,10 @@ impl PostgresStore {
     pub async fn drop_schema(&self) -> Result<()> {
         if let Some(schema) = &self.schema {
             let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-            sqlx::query(AssertSqlSafe(drop)).execute(&self.pool).await.map_err(backend)?;
+            sqlx::query(AssertSqlSafe(drop))
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
         }
         self.pool.close().await;
         Ok(())
@@ -155,12 +166,17 @@ impl PostgresStore {
 fn valid_schema_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn is_code(e: &sqlx::Error, code: &str) -> bool {
-    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == code)
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == code)
 }
 
 /// Any database failure, for logs.
@@ -171,33 +187,46 @@ pub(crate) fn backend(e: sqlx::Error) -> StoreError {
 /// Maps a failed write: unique violations become a `Conflict` with a message a person can act
 /// on (never SQL text); everything else is a backend failure.
 pub(crate) fn write_error(e: sqlx::Error) -> StoreError {
-    if is_code(&e, "23505") {
-        let constraint = e.as_database_error().and_then(|d| d.constraint()).unwrap_or("");
-        let message = match constraint {
-            "services_pkey" => "a service with that name already exists",
-            "users_pkey" => "a user with that handle already exists",
-            "tokens_pkey" => "a token with that id already exists",
-            "tokens_hash_key" => "a token with that secret already exists",
-            "incidents_pkey" => "an incident with that number already exists",
-            _ => "that record already exists",
-        };
-        StoreError::Conflict(message.to_string())
-    } else {
-        backend(e)
+    conflict_or_backend(e, "")
+}
+
+/// Like [`write_error`], naming `subject` (the name, handle or id written) in the message.
+pub(crate) fn write_error_for(subject: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
+    move |e| conflict_or_backend(e, subject)
+}
+
+fn conflict_or_backend(e: sqlx::Error, subject: &str) -> StoreError {
+    if !is_code(&e, "23505") {
+        return backend(e);
     }
+    let constraint = e
+        .as_database_error()
+        .and_then(|d| d.constraint())
+        .unwrap_or("");
+    let message = match constraint {
+        "services_pkey" => format!("a service named `{subject}` already exists"),
+        "users_pkey" => format!("a user with the handle `{subject}` already exists"),
+        "tokens_pkey" => format!("a token with the id `{subject}` already exists"),
+        "tokens_hash_key" => "a token with that secret already exists".to_string(),
+        "incidents_pkey" => "an incident with that number already exists".to_string(),
+        _ => "that record already exists".to_string(),
+    };
+    StoreError::Conflict(message)
 }
 
 /// Records an audit entry inside the caller's transaction.
 pub(crate) async fn insert_audit(conn: &mut PgConnection, audit: &AuditDraft) -> Result<()> {
-    sqlx::query("INSERT INTO audit_log (actor, action, target, at, source) VALUES ($1, $2, $3, $4, $5)")
-        .bind(&audit.actor)
-        .bind(&audit.action)
-        .bind(&audit.target)
-        .bind(audit.at.as_millisecond())
-        .bind(audit.source.as_deref())
-        .execute(conn)
-        .await
-        .map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO audit_log (actor, action, target, at, source) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&audit.actor)
+    .bind(&audit.action)
+    .bind(&audit.target)
+    .bind(audit.at.as_millisecond())
+    .bind(audit.source.as_deref())
+    .execute(conn)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 
@@ -223,7 +252,10 @@ impl AuditStore for PostgresStore {
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 

@@ -4,8 +4,12 @@
 
 use std::collections::BTreeMap;
 
-use firebreak_domain::{AccessRole, ChecklistItem, Incident, IncidentNumber, Name, Status, TimelineEvent};
-use firebreak_store::{AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord};
+use firebreak_domain::{
+    AccessRole, ChecklistItem, Incident, IncidentNumber, Name, Status, TimelineEvent,
+};
+use firebreak_store::{
+    AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord,
+};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -87,9 +91,16 @@ fn checklist_from(v: Value) -> Result<Vec<ChecklistItem>> {
                 .and_then(Value::as_u64)
                 .and_then(|n| u32::try_from(n).ok())
                 .ok_or_else(|| bad("checklist", "item without id"))?;
-            let text = item.get("text").and_then(Value::as_str).unwrap_or_default().to_string();
+            let text = item
+                .get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let done = item.get("done").and_then(Value::as_bool).unwrap_or(false);
-            let done_by = item.get("done_by").and_then(Value::as_str).map(String::from);
+            let done_by = item
+                .get("done_by")
+                .and_then(Value::as_str)
+                .map(String::from);
             let done_at = ts_opt(item.get("done_at").and_then(Value::as_i64))?;
             Ok(ChecklistItem {
                 id,
@@ -104,13 +115,15 @@ fn checklist_from(v: Value) -> Result<Vec<ChecklistItem>> {
 
 /// An event as its `kind` and `data` columns.
 pub(crate) fn event_parts(event: &TimelineEvent) -> Result<(&'static str, Value)> {
-    let value = serde_json::to_value(event).map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
+    let value = serde_json::to_value(event)
+        .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
     let data = value.get("data").cloned().unwrap_or(Value::Null);
     Ok((event.kind(), data))
 }
 
 fn event_from(kind: String, data: Value) -> Result<TimelineEvent> {
-    serde_json::from_value(json!({ "kind": kind, "data": data })).map_err(|e| bad("timeline event", e))
+    serde_json::from_value(json!({ "kind": kind, "data": data }))
+        .map_err(|e| bad("timeline event", e))
 }
 
 /// The columns every incident query selects, in the order [`incident`] reads them.

@@ -10,8 +10,7 @@ use sqlx::postgres::PgConnection;
 
 use crate::directory::insert_user;
 use crate::rows::{self, ms_opt};
-use crate::{PostgresStore, backend, insert_audit, write_error};
-
+use crate::{PostgresStore, backend, insert_audit, write_error_for};
 
 async fn insert_token(conn: &mut PgConnection, token: &TokenRecord) -> Result<TokenRecord> {
     let row = sqlx::query(
@@ -28,7 +27,7 @@ async fn insert_token(conn: &mut PgConnection, token: &TokenRecord) -> Result<To
     .bind(ms_opt(token.revoked_at))
     .fetch_one(conn)
     .await
-    .map_err(write_error)?;
+    .map_err(write_error_for(&token.id))?;
     rows::token(&row)
 }
 
@@ -69,7 +68,12 @@ impl TokenStore for PostgresStore {
         .collect()
     }
 
-    async fn revoke_token(&self, id: &str, at: jiff::Timestamp, audit: AuditDraft) -> Result<TokenRecord> {
+    async fn revoke_token(
+        &self,
+        id: &str,
+        at: jiff::Timestamp,
+        audit: AuditDraft,
+    ) -> Result<TokenRecord> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         // Revoking twice keeps the first revocation time.
         let row = sqlx::query(
@@ -88,12 +92,19 @@ impl TokenStore for PostgresStore {
         Ok(revoked)
     }
 
-    async fn bootstrap_admin(&self, user: UserRecord, token: TokenRecord, audit: AuditDraft) -> Result<bool> {
+    async fn bootstrap_admin(
+        &self,
+        user: UserRecord,
+        token: TokenRecord,
+        audit: AuditDraft,
+    ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('firebreak-bootstrap:' || current_schema()))")
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext('firebreak-bootstrap:' || current_schema()))",
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         let has_admin: bool = sqlx::query("SELECT EXISTS (SELECT 1 FROM users WHERE role = $1)")
             .bind(AccessRole::Admin.as_str())
             .fetch_one(&mut *tx)

@@ -17,7 +17,10 @@ async fn expect_append_only(store: &PostgresStore, sql: &'static str) {
         .await
         .expect_err(&format!("the database accepted `{sql}`"));
     let message = err.to_string();
-    assert!(message.contains("append-only"), "`{sql}` failed for another reason: {message}");
+    assert!(
+        message.contains("append-only"),
+        "`{sql}` failed for another reason: {message}"
+    );
 }
 
 #[tokio::test]
@@ -29,7 +32,8 @@ async fn the_database_refuses_to_rewrite_history() {
         severity: "SEV2".into(),
         ..Default::default()
     };
-    let (incident, events) = Incident::declare(new, &Config::default(), &Actor("alice".into()), now).unwrap();
+    let (incident, events) =
+        Incident::declare(new, &Config::default(), &Actor("alice".into()), now).unwrap();
     let drafts = events
         .into_iter()
         .map(|event| TimelineDraft {
@@ -45,7 +49,10 @@ async fn the_database_refuses_to_rewrite_history() {
         at: now,
         source: None,
     };
-    store.create_incident(incident, drafts, audit).await.unwrap();
+    store
+        .create_incident(incident, drafts, audit)
+        .await
+        .unwrap();
 
     expect_append_only(&store, "UPDATE timeline_entries SET actor = 'mallory'").await;
     expect_append_only(&store, "DELETE FROM timeline_entries").await;
@@ -54,9 +61,15 @@ async fn the_database_refuses_to_rewrite_history() {
     expect_append_only(&store, "DELETE FROM audit_log").await;
     expect_append_only(&store, "TRUNCATE audit_log").await;
 
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline_entries").fetch_one(store.pool()).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline_entries")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(left, 2);
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(store.pool()).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(left, 1);
     store.drop_schema().await.unwrap();
 }

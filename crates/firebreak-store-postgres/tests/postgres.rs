@@ -6,10 +6,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use firebreak_domain::{AccessRole, Actor, Config, Incident, IncidentNumber, Name, NewIncident, Status, TimelineEvent};
+use firebreak_domain::{
+    AccessRole, Actor, Config, Incident, IncidentNumber, Name, NewIncident, Status, TimelineEvent,
+};
 use firebreak_store::{
-    AuditDraft, AuditStore, DirectoryStore, IncidentFilter, IncidentStore, ServiceRecord, Store, StoreError,
-    TimelineDraft, TokenRecord, TokenStore, UserRecord,
+    AuditDraft, AuditStore, DirectoryStore, IncidentFilter, IncidentStore, ServiceRecord, Store,
+    StoreError, TimelineDraft, TokenRecord, TokenStore, UserRecord,
 };
 use firebreak_store_postgres::PostgresStore;
 use jiff::Timestamp;
@@ -53,8 +55,12 @@ async fn declare(store: &PostgresStore, sev: &str, services: &[&str], drill: boo
         drill,
         detected_at: None,
     };
-    let (incident, events) = Incident::declare(new, &Config::default(), &Actor("alice".into()), at(0)).unwrap();
-    store.create_incident(incident, drafts(events, at(0)), audit("incident.declare")).await.unwrap()
+    let (incident, events) =
+        Incident::declare(new, &Config::default(), &Actor("alice".into()), at(0)).unwrap();
+    store
+        .create_incident(incident, drafts(events, at(0)), audit("incident.declare"))
+        .await
+        .unwrap()
 }
 
 fn user(handle: &str, role: AccessRole) -> UserRecord {
@@ -112,19 +118,38 @@ async fn incidents_round_trip_every_field() {
     let store = common::fresh_store().await;
     let created = declare(&store, "SEV1", &["checkout", "payments", "checkout"], true).await;
     assert_eq!(created.number, IncidentNumber(1));
-    let mut got = store.get_incident(IncidentNumber(1)).await.unwrap().unwrap();
+    let mut got = store
+        .get_incident(IncidentNumber(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(got, created);
     assert_eq!(got.checklist.len(), 7);
 
     let bob = Actor("bob".into());
     // Each domain change bumps the version once, so each is saved on its own.
     let events = got.set_checklist_item(2, true, &bob, at(10)).unwrap();
-    store.update_incident(&got, drafts(events, at(10)), audit("incident.update")).await.unwrap();
+    store
+        .update_incident(&got, drafts(events, at(10)), audit("incident.update"))
+        .await
+        .unwrap();
     let events = got.set_status(Status::Resolved, at(11)).unwrap();
-    store.update_incident(&got, drafts(events, at(11)), audit("incident.update")).await.unwrap();
-    let events = got.set_services(vec![Name::parse("search").unwrap()], at(12)).unwrap();
-    store.update_incident(&got, drafts(events, at(12)), audit("incident.update")).await.unwrap();
-    let reread = store.get_incident(IncidentNumber(1)).await.unwrap().unwrap();
+    store
+        .update_incident(&got, drafts(events, at(11)), audit("incident.update"))
+        .await
+        .unwrap();
+    let events = got
+        .set_services(vec![Name::parse("search").unwrap()], at(12))
+        .unwrap();
+    store
+        .update_incident(&got, drafts(events, at(12)), audit("incident.update"))
+        .await
+        .unwrap();
+    let reread = store
+        .get_incident(IncidentNumber(1))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(reread, got);
     assert_eq!(reread.checklist[1].done_by.as_deref(), Some("bob"));
     assert_eq!(reread.checklist[1].done_at, Some(at(10)));
@@ -132,8 +157,13 @@ async fn incidents_round_trip_every_field() {
     let timeline = store.timeline(IncidentNumber(1), None, 100).await.unwrap();
     let seqs: Vec<i64> = timeline.items.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
-    assert!(matches!(timeline.items[0].event, TimelineEvent::Declared { drill: true, .. }));
-    assert!(timeline.items.iter().any(|e| matches!(&e.event, TimelineEvent::FieldEdited { field, .. } if field == "services")));
+    assert!(matches!(
+        timeline.items[0].event,
+        TimelineEvent::Declared { drill: true, .. }
+    ));
+    assert!(timeline.items.iter().any(
+        |e| matches!(&e.event, TimelineEvent::FieldEdited { field, .. } if field == "services")
+    ));
     assert_eq!(store.get_incident(IncidentNumber(99)).await.unwrap(), None);
     store.drop_schema().await.unwrap();
 }
@@ -141,7 +171,8 @@ async fn incidents_round_trip_every_field() {
 #[tokio::test]
 async fn concurrent_declarations_get_sequential_unique_numbers() {
     let store = common::fresh_store().await;
-    let made = futures_util::future::join_all((0..24).map(|_| declare(&store, "SEV3", &[], false))).await;
+    let made =
+        futures_util::future::join_all((0..24).map(|_| declare(&store, "SEV3", &[], false))).await;
     let numbers: BTreeSet<i64> = made.iter().map(|i| i.number.0).collect();
     assert_eq!(numbers, (1..=24).collect());
     store.drop_schema().await.unwrap();
@@ -153,22 +184,42 @@ async fn stale_updates_conflict_and_missing_incidents_are_not_found() {
     let incident = declare(&store, "SEV3", &[], false).await;
     let mut first = incident.clone();
     let events = first.set_title("first", at(20)).unwrap();
-    store.update_incident(&first, drafts(events, at(20)), audit("a")).await.unwrap();
+    store
+        .update_incident(&first, drafts(events, at(20)), audit("a"))
+        .await
+        .unwrap();
 
     let mut second = incident.clone();
     let events = second.set_title("second", at(21)).unwrap();
-    let err = store.update_incident(&second, drafts(events, at(21)), audit("b")).await.unwrap_err();
+    let err = store
+        .update_incident(&second, drafts(events, at(21)), audit("b"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     let stored = store.get_incident(incident.number).await.unwrap().unwrap();
     assert_eq!(stored.title, "first");
-    assert_eq!(store.timeline(incident.number, None, 100).await.unwrap().items.len(), 2);
+    assert_eq!(
+        store
+            .timeline(incident.number, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
 
     let mut ghost = incident.clone();
     ghost.number = IncidentNumber(77);
     ghost.version += 1;
-    let err = store.update_incident(&ghost, vec![], audit("c")).await.unwrap_err();
+    let err = store
+        .update_incident(&ghost, vec![], audit("c"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
-    let err = store.append_timeline(IncidentNumber(77), note("x"), audit("d")).await.unwrap_err();
+    let err = store
+        .append_timeline(IncidentNumber(77), note("x"), audit("d"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     store.drop_schema().await.unwrap();
 }
@@ -177,9 +228,9 @@ async fn stale_updates_conflict_and_missing_incidents_are_not_found() {
 async fn concurrent_appends_get_distinct_sequence_numbers() {
     let store = common::fresh_store().await;
     let incident = declare(&store, "SEV3", &[], false).await;
-    let results = futures_util::future::join_all(
-        (0..20).map(|i| store.append_timeline(incident.number, note(&format!("note {i}")), audit("note"))),
-    )
+    let results = futures_util::future::join_all((0..20).map(|i| {
+        store.append_timeline(incident.number, note(&format!("note {i}")), audit("note"))
+    }))
     .await;
     let mut seqs = BTreeSet::new();
     for entries in results {
@@ -192,7 +243,10 @@ async fn concurrent_appends_get_distinct_sequence_numbers() {
     let first = store.timeline(incident.number, None, 8).await.unwrap();
     assert_eq!(first.items.len(), 8);
     assert_eq!(first.next, Some(8));
-    let rest = store.timeline(incident.number, first.next, 100).await.unwrap();
+    let rest = store
+        .timeline(incident.number, first.next, 100)
+        .await
+        .unwrap();
     assert_eq!(rest.items.first().map(|e| e.seq), Some(9));
     assert_eq!(rest.items.len(), 13);
     assert_eq!(rest.next, None);
@@ -206,15 +260,24 @@ async fn listing_pages_newest_first_and_filters() {
     declare(&store, "SEV2", &["search"], true).await; // 2
     let mut third = declare(&store, "SEV3", &["checkout", "search"], false).await; // 3
     let events = third.set_status(Status::Resolved, at(30)).unwrap();
-    store.update_incident(&third, drafts(events, at(30)), audit("resolve")).await.unwrap();
+    store
+        .update_incident(&third, drafts(events, at(30)), audit("resolve"))
+        .await
+        .unwrap();
     declare(&store, "SEV3", &[], false).await; // 4
 
     let all = IncidentFilter::default();
     let page = store.list_incidents(&all, None, 3).await.unwrap();
-    assert_eq!(page.items.iter().map(|i| i.number.0).collect::<Vec<_>>(), vec![4, 3, 2]);
+    assert_eq!(
+        page.items.iter().map(|i| i.number.0).collect::<Vec<_>>(),
+        vec![4, 3, 2]
+    );
     assert_eq!(page.next, Some(2));
     let page = store.list_incidents(&all, page.next, 3).await.unwrap();
-    assert_eq!(page.items.iter().map(|i| i.number.0).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(
+        page.items.iter().map(|i| i.number.0).collect::<Vec<_>>(),
+        vec![1]
+    );
     assert_eq!(page.next, None);
     let exact = store.list_incidents(&all, None, 4).await.unwrap();
     assert_eq!((exact.items.len(), exact.next), (4, None));
@@ -227,13 +290,53 @@ async fn listing_pages_newest_first_and_filters() {
         }
     };
     let checkout = Some(Name::parse("checkout").unwrap());
-    assert_eq!(numbers(IncidentFilter { service: checkout.clone(), ..Default::default() }).await, vec![3, 1]);
-    assert_eq!(numbers(IncidentFilter { open: Some(false), ..Default::default() }).await, vec![3]);
-    assert_eq!(numbers(IncidentFilter { open: Some(true), ..Default::default() }).await, vec![4, 2, 1]);
-    assert_eq!(numbers(IncidentFilter { drill: Some(true), ..Default::default() }).await, vec![2]);
-    assert_eq!(numbers(IncidentFilter { severity: Some("SEV3".into()), ..Default::default() }).await, vec![4, 3]);
     assert_eq!(
-        numbers(IncidentFilter { status: Some(Status::Investigating), service: checkout, ..Default::default() }).await,
+        numbers(IncidentFilter {
+            service: checkout.clone(),
+            ..Default::default()
+        })
+        .await,
+        vec![3, 1]
+    );
+    assert_eq!(
+        numbers(IncidentFilter {
+            open: Some(false),
+            ..Default::default()
+        })
+        .await,
+        vec![3]
+    );
+    assert_eq!(
+        numbers(IncidentFilter {
+            open: Some(true),
+            ..Default::default()
+        })
+        .await,
+        vec![4, 2, 1]
+    );
+    assert_eq!(
+        numbers(IncidentFilter {
+            drill: Some(true),
+            ..Default::default()
+        })
+        .await,
+        vec![2]
+    );
+    assert_eq!(
+        numbers(IncidentFilter {
+            severity: Some("SEV3".into()),
+            ..Default::default()
+        })
+        .await,
+        vec![4, 3]
+    );
+    assert_eq!(
+        numbers(IncidentFilter {
+            status: Some(Status::Investigating),
+            service: checkout,
+            ..Default::default()
+        })
+        .await,
         vec![1]
     );
     let listed = store.list_incidents(&all, None, 50).await.unwrap();
@@ -244,19 +347,42 @@ async fn listing_pages_newest_first_and_filters() {
 #[tokio::test]
 async fn unique_names_conflict_with_a_plain_message() {
     let store = common::fresh_store().await;
-    store.create_service(service("checkout"), audit("service.create")).await.unwrap();
-    let err = store.create_service(service("checkout"), audit("service.create")).await.unwrap_err();
-    let StoreError::Conflict(message) = err else { panic!("expected a conflict, got {err:?}") };
-    assert!(!message.to_lowercase().contains("insert") && !message.contains("pkey"), "{message}");
+    store
+        .create_service(service("checkout"), audit("service.create"))
+        .await
+        .unwrap();
+    let err = store
+        .create_service(service("checkout"), audit("service.create"))
+        .await
+        .unwrap_err();
+    let StoreError::Conflict(message) = err else {
+        panic!("expected a conflict, got {err:?}")
+    };
+    assert!(
+        !message.to_lowercase().contains("insert") && !message.contains("pkey"),
+        "{message}"
+    );
 
-    store.create_user(user("alice", AccessRole::Viewer), audit("user.create")).await.unwrap();
-    let err = store.create_user(user("alice", AccessRole::Admin), audit("user.create")).await.unwrap_err();
+    store
+        .create_user(user("alice", AccessRole::Viewer), audit("user.create"))
+        .await
+        .unwrap();
+    let err = store
+        .create_user(user("alice", AccessRole::Admin), audit("user.create"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
 
-    store.create_token(token("t1", None), audit("token.create")).await.unwrap();
+    store
+        .create_token(token("t1", None), audit("token.create"))
+        .await
+        .unwrap();
     let mut same_secret = token("t2", None);
     same_secret.hash = "hash-t1".into();
-    let err = store.create_token(same_secret, audit("token.create")).await.unwrap_err();
+    let err = store
+        .create_token(same_secret, audit("token.create"))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
     store.drop_schema().await.unwrap();
 }
@@ -264,56 +390,120 @@ async fn unique_names_conflict_with_a_plain_message() {
 #[tokio::test]
 async fn directory_crud_and_config_sync() {
     let store = common::fresh_store().await;
-    let created = store.create_service(service("checkout"), audit("service.create")).await.unwrap();
+    let created = store
+        .create_service(service("checkout"), audit("service.create"))
+        .await
+        .unwrap();
     assert_eq!(created, service("checkout"));
     let mut changed = service("checkout");
     changed.runbook = Some("https://runbooks/checkout".into());
     changed.created_at = at(99);
-    let updated = store.update_service(changed, audit("service.update")).await.unwrap();
-    assert_eq!(updated.runbook.as_deref(), Some("https://runbooks/checkout"));
+    let updated = store
+        .update_service(changed, audit("service.update"))
+        .await
+        .unwrap();
+    assert_eq!(
+        updated.runbook.as_deref(),
+        Some("https://runbooks/checkout")
+    );
     assert_eq!(updated.created_at, at(3), "created_at never changes");
-    let missing = store.update_service(service("nope"), audit("x")).await.unwrap_err();
+    let missing = store
+        .update_service(service("nope"), audit("x"))
+        .await
+        .unwrap_err();
     assert!(matches!(missing, StoreError::NotFound));
 
     let mut from_file = service("search");
     from_file.description = "from the file".into();
     let mut alice = user("alice", AccessRole::Viewer);
     alice.name = "Alice From File".into();
-    store.create_user(user("alice", AccessRole::Admin), audit("user.create")).await.unwrap();
-    store.sync_config(vec![from_file.clone(), service("checkout")], vec![alice, user("bob", AccessRole::Viewer)]).await.unwrap();
+    store
+        .create_user(user("alice", AccessRole::Admin), audit("user.create"))
+        .await
+        .unwrap();
+    store
+        .sync_config(
+            vec![from_file.clone(), service("checkout")],
+            vec![alice, user("bob", AccessRole::Viewer)],
+        )
+        .await
+        .unwrap();
     store.sync_config(vec![from_file], vec![]).await.unwrap();
     let services = store.list_services().await.unwrap();
-    assert_eq!(services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), vec!["checkout", "search"]);
+    assert_eq!(
+        services.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        vec!["checkout", "search"]
+    );
     assert!(services.iter().all(|s| s.from_config));
     assert_eq!(services[0].runbook, None, "the file's values win");
-    let alice = store.get_user(&Name::parse("alice").unwrap()).await.unwrap().unwrap();
-    assert_eq!((alice.name.as_str(), alice.role, alice.from_config), ("Alice From File", AccessRole::Admin, true));
+    let alice = store
+        .get_user(&Name::parse("alice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (alice.name.as_str(), alice.role, alice.from_config),
+        ("Alice From File", AccessRole::Admin, true)
+    );
     assert_eq!(store.list_users().await.unwrap().len(), 2);
 
     let mut bob = user("bob", AccessRole::Responder);
     bob.from_config = true;
-    assert_eq!(store.update_user(bob.clone(), audit("user.update")).await.unwrap().role, AccessRole::Responder);
-    assert!(matches!(store.update_user(user("zed", AccessRole::Viewer), audit("x")).await, Err(StoreError::NotFound)));
+    assert_eq!(
+        store
+            .update_user(bob.clone(), audit("user.update"))
+            .await
+            .unwrap()
+            .role,
+        AccessRole::Responder
+    );
+    assert!(matches!(
+        store
+            .update_user(user("zed", AccessRole::Viewer), audit("x"))
+            .await,
+        Err(StoreError::NotFound)
+    ));
 
     let checkout = Name::parse("checkout").unwrap();
-    store.delete_service(&checkout, audit("service.delete")).await.unwrap();
+    store
+        .delete_service(&checkout, audit("service.delete"))
+        .await
+        .unwrap();
     assert_eq!(store.get_service(&checkout).await.unwrap(), None);
-    assert!(matches!(store.delete_service(&checkout, audit("x")).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.delete_service(&checkout, audit("x")).await,
+        Err(StoreError::NotFound)
+    ));
     store.drop_schema().await.unwrap();
 }
 
 #[tokio::test]
 async fn tokens_are_found_by_hash_until_revoked() {
     let store = common::fresh_store().await;
-    store.create_user(user("alice", AccessRole::Admin), audit("user.create")).await.unwrap();
-    let created = store.create_token(token("t1", Some("alice")), audit("token.create")).await.unwrap();
+    store
+        .create_user(user("alice", AccessRole::Admin), audit("user.create"))
+        .await
+        .unwrap();
+    let created = store
+        .create_token(token("t1", Some("alice")), audit("token.create"))
+        .await
+        .unwrap();
     assert_eq!(created, token("t1", Some("alice")));
-    assert_eq!(store.find_token("hash-t1").await.unwrap(), Some(created.clone()));
-    let revoked = store.revoke_token("t1", at(40), audit("token.revoke")).await.unwrap();
+    assert_eq!(
+        store.find_token("hash-t1").await.unwrap(),
+        Some(created.clone())
+    );
+    let revoked = store
+        .revoke_token("t1", at(40), audit("token.revoke"))
+        .await
+        .unwrap();
     assert_eq!(revoked.revoked_at, Some(at(40)));
     assert_eq!(store.find_token("hash-t1").await.unwrap(), None);
     assert_eq!(store.list_tokens().await.unwrap(), vec![revoked]);
-    assert!(matches!(store.revoke_token("nope", at(41), audit("x")).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.revoke_token("nope", at(41), audit("x")).await,
+        Err(StoreError::NotFound)
+    ));
     store.drop_schema().await.unwrap();
 }
 
@@ -321,14 +511,31 @@ async fn tokens_are_found_by_hash_until_revoked() {
 async fn racing_bootstraps_create_one_admin() {
     let store = common::fresh_store().await;
     let results = futures_util::future::join_all((0..6).map(|i| {
-        store.bootstrap_admin(user(&format!("admin{i}"), AccessRole::Admin), token(&format!("t{i}"), None), audit("bootstrap"))
+        store.bootstrap_admin(
+            user(&format!("admin{i}"), AccessRole::Admin),
+            token(&format!("t{i}"), None),
+            audit("bootstrap"),
+        )
     }))
     .await;
-    let won = results.into_iter().map(|r| r.unwrap()).filter(|w| *w).count();
+    let won = results
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(|w| *w)
+        .count();
     assert_eq!(won, 1);
     assert_eq!(store.list_users().await.unwrap().len(), 1);
     assert_eq!(store.list_tokens().await.unwrap().len(), 1);
-    assert!(!store.bootstrap_admin(user("late", AccessRole::Admin), token("late", None), audit("b")).await.unwrap());
+    assert!(
+        !store
+            .bootstrap_admin(
+                user("late", AccessRole::Admin),
+                token("late", None),
+                audit("b")
+            )
+            .await
+            .unwrap()
+    );
     store.drop_schema().await.unwrap();
 }
 
@@ -336,11 +543,20 @@ async fn racing_bootstraps_create_one_admin() {
 async fn audit_lists_newest_first_with_a_cursor() {
     let store = common::fresh_store().await;
     for i in 0..5 {
-        store.create_service(service(&format!("svc{i}")), audit(&format!("service.create.{i}"))).await.unwrap();
+        store
+            .create_service(
+                service(&format!("svc{i}")),
+                audit(&format!("service.create.{i}")),
+            )
+            .await
+            .unwrap();
     }
     let page = store.list_audit(None, 3).await.unwrap();
     let actions: Vec<&str> = page.items.iter().map(|a| a.action.as_str()).collect();
-    assert_eq!(actions, vec!["service.create.4", "service.create.3", "service.create.2"]);
+    assert_eq!(
+        actions,
+        vec!["service.create.4", "service.create.3", "service.create.2"]
+    );
     assert_eq!(page.items[0].source.as_deref(), Some("127.0.0.1"));
     assert_eq!(page.items[0].at, at(0));
     assert_eq!(page.next, Some(page.items[2].id));

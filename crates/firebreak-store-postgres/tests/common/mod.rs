@@ -33,13 +33,18 @@ pub fn fresh_schema() -> String {
 /// Connects to `schema` and migrates it. Panics, naming the URL, if PostgreSQL is unreachable.
 pub async fn store_in(schema: &str) -> PostgresStore {
     let url = url();
-    let store = PostgresStore::connect_with_schema(&url, schema).await.unwrap_or_else(|e| {
-        panic!(
-            "PostgreSQL is required for these tests but {url} could not be used ({e}). \
+    let store = PostgresStore::connect_with_schema(&url, schema)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for these tests but {url} could not be used ({e}). \
              Start PostgreSQL there or set FIREBREAK_TEST_POSTGRES_URL."
-        )
-    });
-    store.migrate().await.unwrap_or_else(|e| panic!("migrating schema {schema} at {url} failed: {e}"));
+            )
+        });
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrating schema {schema} at {url} failed: {e}"));
     store
 }
 
