@@ -163,6 +163,9 @@ pub enum TokenCommand {
         /// Role granted to the token
         #[arg(long)]
         role: String,
+        /// The user the token acts for
+        #[arg(long)]
+        user: Option<String>,
     },
     /// List API tokens
     List,

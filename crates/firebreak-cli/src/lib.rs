@@ -393,19 +393,16 @@ pub async fn execute_token_api(
     let api = client_for(args)?;
     let json = args.json;
     match cmd {
-        TokenCommand::Create { name, role } => {
-            let tok = api
-                .send(
-                    Method::POST,
-                    &["tokens"],
-                    &json!({ "name": name, "role": role }),
-                )
-                .await?;
+        TokenCommand::Create { name, role, user } => {
+            let mut body = json!({ "name": name, "role": role });
+            if let Some(user) = user {
+                body["user"] = json!(user);
+            }
+            let tok = api.send(Method::POST, &["tokens"], &body).await?;
             if json {
                 return write_json(out, &tok);
             }
-            writeln!(out, "{}", render::tokens_table(std::slice::from_ref(&tok)))?;
-            writeln!(out, "Token (shown once, store it now):")?;
+            // The token alone on stdout, so `T=$(firebreak token create ...)` works; it is shown only once.
             writeln!(out, "{}", render::text(tok.get("token")))?;
             Ok(())
         }

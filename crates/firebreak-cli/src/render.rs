@@ -216,14 +216,14 @@ pub fn describe(kind: &str, data: &Value) -> String {
 
 /// API tokens (without secrets).
 pub fn tokens_table(items: &[Value]) -> String {
-    let mut t = table(&["ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED"]);
+    let mut t = table(&["ID", "NAME", "ROLE", "USER", "CREATED", "REVOKED"]);
     for i in items {
         t.add_row(vec![
             field(i, "id"),
             field(i, "name"),
             field(i, "role"),
+            field(i, "user"),
             field(i, "created_at"),
-            field(i, "last_used_at"),
             field(i, "revoked_at"),
         ]);
     }

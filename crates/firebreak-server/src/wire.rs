@@ -23,6 +23,10 @@ impl<T: ToSchema> ListBody<T> {
             next_cursor: next.map(|n| n.to_string()),
         }
     }
+
+    pub fn keyed(items: Vec<T>, next_cursor: Option<String>) -> Self {
+        ListBody { items, next_cursor }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -160,20 +160,20 @@ async fn token_offline(cmd: TokenCommand, store_opts: StoreOptions) -> anyhow::R
         }
         TokenCommand::List => {
             let tokens = app.list_tokens().await?;
-            let mut table = comfy_table::Table::new();
-            table.load_preset(comfy_table::presets::UTF8_BORDERS_ONLY);
-            table.set_header(["ID", "NAME", "ROLE", "USER", "CREATED", "REVOKED"]);
-            for t in tokens {
-                table.add_row([
-                    t.id,
-                    t.name,
-                    t.role.to_string(),
-                    t.user.map(|u| u.to_string()).unwrap_or_default(),
-                    t.created_at.to_string(),
-                    t.revoked_at.map(|r| r.to_string()).unwrap_or_default(),
-                ]);
-            }
-            println!("{table}");
+            let rows: Vec<serde_json::Value> = tokens
+                .into_iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "id": t.id,
+                        "name": t.name,
+                        "role": t.role.as_str(),
+                        "user": t.user.map(|u| u.to_string()),
+                        "created_at": t.created_at.to_string(),
+                        "revoked_at": t.revoked_at.map(|r| r.to_string()),
+                    })
+                })
+                .collect();
+            println!("{}", firebreak_cli::render::tokens_table(&rows));
         }
         TokenCommand::Revoke { id } => {
             let t = app.revoke_token(&who, &id).await?;
@@ -241,14 +241,17 @@ fn main() -> ExitCode {
         },
         Command::Check { file, store } => check(file, store),
         Command::Token { command, store } => {
-            let remote = cli.client.server.is_some() && store.database_url.is_none();
+            // Offline against the store unless --server was given on the command line (not just
+            // exported for other commands) and no database was named.
+            let server_from_env = std::env::var("FIREBREAK_SERVER").ok();
+            let remote = cli.client.server.is_some()
+                && cli.client.server != server_from_env
+                && store.database_url.is_none();
             if remote {
                 let cmd = match command {
-                    TokenCommand::Create {
-                        name,
-                        role,
-                        user: _,
-                    } => firebreak_cli::TokenCommand::Create { name, role },
+                    TokenCommand::Create { name, role, user } => {
+                        firebreak_cli::TokenCommand::Create { name, role, user }
+                    }
                     TokenCommand::List => firebreak_cli::TokenCommand::List,
                     TokenCommand::Revoke { id } => firebreak_cli::TokenCommand::Revoke { id },
                 };

@@ -281,9 +281,8 @@ async fn lists_filter_and_paginate() {
     assert_eq!(count("open=true").await, 7);
     assert_eq!(count("status=resolved").await, 1);
     assert_eq!(count("drill=true").await, 1);
-    s.get("/api/v1/incidents?limit=501")
-        .await
-        .expect_problem(422);
+    s.get("/api/v1/incidents?limit=0").await.expect_problem(422);
+    assert_eq!(count("limit=501").await, 8, "limits above 500 are capped");
     s.get("/api/v1/incidents?status=done")
         .await
         .expect_problem(422);
@@ -353,4 +352,57 @@ async fn tokens_are_shown_once_and_revocable() {
     let revoke = &audit.body["items"][0];
     assert_eq!(revoke["source"], "127.0.0.1");
     assert!(!audit.body.to_string().contains(&secret));
+}
+
+#[tokio::test]
+async fn directory_lists_and_long_timelines_page_too() {
+    let s = spawn().await;
+    for name in ["search", "checkout", "payments"] {
+        s.call(
+            reqwest::Method::POST,
+            "/api/v1/services",
+            Some(&s.admin),
+            Some(json!({"name": name})),
+        )
+        .await
+        .expect(201);
+    }
+    let first = s.get("/api/v1/services?limit=2").await.body;
+    let names: Vec<&str> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["checkout", "payments"]);
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let second = s
+        .get(&format!("/api/v1/services?limit=2&cursor={cursor}"))
+        .await
+        .body;
+    assert_eq!(second["items"][0]["name"], "search");
+    assert!(second["next_cursor"].is_null());
+
+    s.declare("chatty", "SEV3").await;
+    for i in 0..55 {
+        s.post(
+            "/api/v1/incidents/INC-1/notes",
+            json!({"body": format!("note {i}")}),
+        )
+        .await
+        .expect(201);
+    }
+    let page = s.get("/api/v1/incidents/INC-1/timeline").await.body;
+    assert_eq!(
+        page["items"].as_array().unwrap().len(),
+        50,
+        "lists default to 50"
+    );
+    let next = page["next_cursor"].as_str().expect("more entries");
+    let rest = s
+        .get(&format!("/api/v1/incidents/INC-1/timeline?cursor={next}"))
+        .await
+        .body;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 6);
+    assert_eq!(rest["items"][0]["seq"], 51);
 }

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::{Admin, ApiJson, Caller, Viewer};
 use crate::problem::{ApiError, Problem};
-use crate::routes::incidents::{cursor, limit};
+use crate::routes::incidents::{PageQuery, cursor, limit, page_by_key};
 use crate::wire::{AuditEntryBody, ConfigBody, ListBody, TokenBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -24,15 +24,17 @@ pub struct TokenRequest {
     pub user: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", responses((status = 200, body = ListBody<TokenBody>)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery), responses((status = 200, body = ListBody<TokenBody>)))]
 pub async fn list_tokens(
     _c: Caller<Admin>,
     State(app): State<Firebreak>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ListBody<TokenBody>>, ApiError> {
     let tokens = app.list_tokens().await?;
-    Ok(Json(ListBody::new(
-        tokens.into_iter().map(Into::into).collect(),
-        None,
+    let (page, next) = page_by_key(tokens, |t| t.id.clone(), query)?;
+    Ok(Json(ListBody::keyed(
+        page.into_iter().map(Into::into).collect(),
+        next,
     )))
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/services` and `/api/v1/users`. Everyone may read; only admins change them.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use firebreak_domain::{AccessRole, Name};
 use firebreak_engine::Firebreak;
@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::extract::{Admin, ApiJson, Caller, Viewer};
 use crate::problem::{ApiError, Problem};
+use crate::routes::incidents::{PageQuery, page_by_key};
 use crate::wire::{ListBody, ServiceBody, UserBody};
 
 fn service_name(name: &str) -> Result<Name, ApiError> {
@@ -33,19 +34,21 @@ pub struct ServiceRequest {
     pub runbook: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/services", tag = "services", responses((status = 200, body = ListBody<ServiceBody>)))]
+#[utoipa::path(get, path = "/api/v1/services", tag = "services", params(PageQuery), responses((status = 200, body = ListBody<ServiceBody>)))]
 pub async fn list_services(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ListBody<ServiceBody>>, ApiError> {
     let services = app
         .store
         .list_services()
         .await
         .map_err(firebreak_engine::EngineError::from)?;
-    Ok(Json(ListBody::new(
-        services.into_iter().map(Into::into).collect(),
-        None,
+    let (page, next) = page_by_key(services, |s| s.name.to_string(), query)?;
+    Ok(Json(ListBody::keyed(
+        page.into_iter().map(Into::into).collect(),
+        next,
     )))
 }
 
@@ -145,19 +148,21 @@ fn check_user_fields(email: &Option<String>, tz: &Option<String>) -> Result<(), 
     Ok(())
 }
 
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = ListBody<UserBody>)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery), responses((status = 200, body = ListBody<UserBody>)))]
 pub async fn list_users(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ListBody<UserBody>>, ApiError> {
     let users = app
         .store
         .list_users()
         .await
         .map_err(firebreak_engine::EngineError::from)?;
-    Ok(Json(ListBody::new(
-        users.into_iter().map(Into::into).collect(),
-        None,
+    let (page, next) = page_by_key(users, |u| u.handle.to_string(), query)?;
+    Ok(Json(ListBody::keyed(
+        page.into_iter().map(Into::into).collect(),
+        next,
     )))
 }
 

@@ -27,12 +27,42 @@ pub(crate) fn names(field: &str, given: Vec<String>) -> Result<Vec<Name>, ApiErr
         .collect()
 }
 
+/// Page size: 50 by default, at most 500 (larger asks get 500).
 pub(crate) fn limit(given: Option<u32>) -> Result<u32, ApiError> {
     match given {
         None => Ok(50),
-        Some(n) if (1..=500).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 500")),
+        Some(0) => Err(ApiError::invalid("limit", "must be between 1 and 500")),
+        Some(n) => Ok(n.min(500)),
     }
+}
+
+/// `limit` and `cursor` for lists that are small enough to page in memory.
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct PageQuery {
+    /// 1 to 500, default 50.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Pages `items` in order of `key`: the entries after `cursor`, at most `limit` of them, and the
+/// cursor for the next page when more remain.
+pub(crate) fn page_by_key<T>(
+    mut items: Vec<T>,
+    key: impl Fn(&T) -> String,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
+    let limit = limit(q.limit)? as usize;
+    items.sort_by_key(|i| key(i));
+    let after = q.cursor.filter(|c| !c.is_empty());
+    let mut rest: Vec<T> = items
+        .into_iter()
+        .filter(|i| after.as_ref().is_none_or(|c| key(i) > *c))
+        .collect();
+    let next = (rest.len() > limit).then(|| key(&rest[limit - 1]));
+    rest.truncate(limit);
+    Ok((rest, next))
 }
 
 pub(crate) fn cursor(given: Option<&str>) -> Result<Option<i64>, ApiError> {
@@ -307,12 +337,8 @@ pub async fn timeline(
     query: Result<Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ListBody<TimelineEntryBody>>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = match q.limit {
-        None => 500,
-        given => limit(given)?,
-    };
     let page = app
-        .timeline(number(&id)?, cursor(q.cursor.as_deref())?, limit)
+        .timeline(number(&id)?, cursor(q.cursor.as_deref())?, limit(q.limit)?)
         .await?;
     Ok(Json(ListBody::new(
         page.items.into_iter().map(Into::into).collect(),
