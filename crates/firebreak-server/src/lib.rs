@@ -90,6 +90,7 @@ pub fn router(app: Firebreak) -> Router {
     router
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::map_response(problem::as_problem))
         .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_| {

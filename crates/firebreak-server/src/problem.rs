@@ -137,3 +137,36 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// Turns any error answer that did not come from [`ApiError`] (a framework rejection, such as a
+/// path that is not valid UTF-8) into `application/problem+json`, so clients see one error shape.
+pub async fn as_problem(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().to_string();
+    let mut problem = ApiError::new(
+        status,
+        if detail.is_empty() || status.is_server_error() {
+            title(status).to_string()
+        } else {
+            detail
+        },
+    )
+    .into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
+}

@@ -194,6 +194,7 @@ async fn bad_input_gets_a_clear_problem_and_changes_nothing() {
     too_big.expect_problem(413);
 
     s.get("/api/v1/nothing-here").await.expect_problem(404);
+    s.get("/api/v1/incidents/%FF").await.expect_problem(400);
     s.call(
         reqwest::Method::DELETE,
         "/api/v1/incidents",
