@@ -98,22 +98,26 @@ fn fail(e: anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Listens for SIGTERM and SIGINT from the moment it is called, so a signal that arrives
+/// while the server is still starting is not lost (or fatal).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        })
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
+    let stop = shutdown_signal()?;
     let config = store_opts.load_config()?;
     let store = store_opts.open_store().await?;
     let running = start(&listen, store.clone(), config, system_clock()).await?;
@@ -132,7 +136,7 @@ async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
     let shutdown = running.shutdown.clone();
     let mut task = running.task;
     tokio::select! {
-        _ = shutdown_signal() => {
+        _ = stop => {
             tracing::info!("shutting down; letting in-flight requests finish");
             shutdown.cancel();
             task.await??;
