@@ -8,10 +8,10 @@ use firebreak_domain::{
     AccessRole, ChecklistItem, Incident, IncidentNumber, Name, Status, TimelineEvent,
 };
 use firebreak_store::{
-    AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord,
+    AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord, codec,
 };
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
@@ -27,23 +27,23 @@ where
 }
 
 pub(crate) fn ts(ms: i64) -> Result<Timestamp> {
-    Timestamp::from_millisecond(ms).map_err(|e| bad("timestamp", e))
+    codec::timestamp(ms)
 }
 
 fn ts_opt(ms: Option<i64>) -> Result<Option<Timestamp>> {
-    ms.map(ts).transpose()
+    codec::opt_timestamp(ms)
 }
 
 pub(crate) fn ms_opt(t: Option<Timestamp>) -> Option<i64> {
-    t.map(|t| t.as_millisecond())
+    codec::opt_millis(t)
 }
 
 pub(crate) fn name(s: &str) -> Result<Name> {
-    Name::parse(s).map_err(|e| bad("name", e))
+    codec::name(s)
 }
 
 fn role(s: &str) -> Result<AccessRole> {
-    s.parse().map_err(|e| bad("role", e))
+    codec::access_role(s)
 }
 
 /// Cuts a page fetched with `limit + 1` rows down to `limit`, returning the cursor for the next
@@ -59,71 +59,24 @@ pub(crate) fn trim_page<T>(items: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> i
 }
 
 pub(crate) fn roles_json(roles: &BTreeMap<String, String>) -> Value {
-    json!(roles)
+    codec::roles_to_json(roles)
 }
 
 pub(crate) fn checklist_json(items: &[ChecklistItem]) -> Value {
-    Value::Array(
-        items
-            .iter()
-            .map(|i| {
-                json!({
-                    "id": i.id,
-                    "text": i.text,
-                    "done": i.done,
-                    "done_by": i.done_by,
-                    "done_at": ms_opt(i.done_at),
-                })
-            })
-            .collect(),
-    )
+    codec::checklist_to_json(items)
 }
 
 fn checklist_from(v: Value) -> Result<Vec<ChecklistItem>> {
-    let Value::Array(items) = v else {
-        return Err(bad("checklist", "not an array"));
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            let id = item
-                .get("id")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-                .ok_or_else(|| bad("checklist", "item without id"))?;
-            let text = item
-                .get("text")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let done = item.get("done").and_then(Value::as_bool).unwrap_or(false);
-            let done_by = item
-                .get("done_by")
-                .and_then(Value::as_str)
-                .map(String::from);
-            let done_at = ts_opt(item.get("done_at").and_then(Value::as_i64))?;
-            Ok(ChecklistItem {
-                id,
-                text,
-                done,
-                done_by,
-                done_at,
-            })
-        })
-        .collect()
+    codec::checklist_from_json(v)
 }
 
 /// An event as its `kind` and `data` columns.
 pub(crate) fn event_parts(event: &TimelineEvent) -> Result<(&'static str, Value)> {
-    let value = serde_json::to_value(event)
-        .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
-    let data = value.get("data").cloned().unwrap_or(Value::Null);
-    Ok((event.kind(), data))
+    codec::event_to_json(event)
 }
 
 fn event_from(kind: String, data: Value) -> Result<TimelineEvent> {
-    serde_json::from_value(json!({ "kind": kind, "data": data }))
-        .map_err(|e| bad("timeline event", e))
+    codec::event_from_json(&kind, data)
 }
 
 /// The columns every incident query selects, in the order [`incident`] reads them.

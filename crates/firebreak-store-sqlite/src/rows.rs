@@ -7,10 +7,9 @@ use firebreak_domain::{
     AccessRole, ChecklistItem, Incident, IncidentNumber, Name, Status, TimelineEvent,
 };
 use firebreak_store::{
-    AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord,
+    AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord, codec,
 };
 use jiff::Timestamp;
-use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -28,19 +27,19 @@ macro_rules! select_incidents {
 }
 
 pub fn ms(t: Timestamp) -> i64 {
-    t.as_millisecond()
+    codec::millis(t)
 }
 
 pub fn opt_ms(t: Option<Timestamp>) -> Option<i64> {
-    t.map(ms)
+    codec::opt_millis(t)
 }
 
 pub fn ts(v: i64) -> Result<Timestamp> {
-    Timestamp::from_millisecond(v).map_err(StoreError::backend)
+    codec::timestamp(v)
 }
 
 pub fn opt_ts(v: Option<i64>) -> Result<Option<Timestamp>> {
-    v.map(ts).transpose()
+    codec::opt_timestamp(v)
 }
 
 fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
@@ -51,65 +50,36 @@ where
 }
 
 fn name(s: &str) -> Result<Name> {
-    Name::parse(s).map_err(StoreError::backend)
+    codec::name(s)
 }
 
 fn role(s: &str) -> Result<AccessRole> {
-    s.parse().map_err(StoreError::backend)
+    codec::access_role(s)
 }
 
 pub fn roles_json(roles: &BTreeMap<String, String>) -> String {
-    serde_json::to_string(roles).expect("a map of strings serializes")
+    codec::roles_to_json(roles).to_string()
 }
 
 pub fn checklist_json(items: &[ChecklistItem]) -> String {
-    let items: Vec<Value> = items
-        .iter()
-        .map(|i| {
-            json!({
-                "id": i.id,
-                "text": i.text,
-                "done": i.done,
-                "done_by": i.done_by,
-                "done_at": opt_ms(i.done_at),
-            })
-        })
-        .collect();
-    Value::Array(items).to_string()
+    codec::checklist_to_json(items).to_string()
 }
 
 fn checklist_from(text: &str) -> Result<Vec<ChecklistItem>> {
-    let bad = |what: &str| StoreError::Backend(format!("bad checklist JSON: {what}"));
-    let value: Value = serde_json::from_str(text).map_err(StoreError::backend)?;
-    let items = value.as_array().ok_or_else(|| bad("not an array"))?;
-    items
-        .iter()
-        .map(|v| {
-            Ok(ChecklistItem {
-                id: v["id"]
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| bad("id"))?,
-                text: v["text"].as_str().ok_or_else(|| bad("text"))?.to_string(),
-                done: v["done"].as_bool().ok_or_else(|| bad("done"))?,
-                done_by: v["done_by"].as_str().map(String::from),
-                done_at: opt_ts(v["done_at"].as_i64())?,
-            })
-        })
-        .collect()
+    codec::checklist_from_json(serde_json::from_str(text).map_err(StoreError::backend)?)
 }
 
 /// Splits an event into its stored `kind` and `data` JSON text.
 pub fn event_parts(event: &TimelineEvent) -> Result<(String, String)> {
-    let value = serde_json::to_value(event).map_err(StoreError::backend)?;
-    let kind = value["kind"].as_str().unwrap_or(event.kind()).to_string();
-    let data = value.get("data").cloned().unwrap_or(Value::Null);
-    Ok((kind, data.to_string()))
+    let (kind, data) = codec::event_to_json(event)?;
+    Ok((kind.to_string(), data.to_string()))
 }
 
 pub fn event_from(kind: &str, data: &str) -> Result<TimelineEvent> {
-    let data: Value = serde_json::from_str(data).map_err(StoreError::backend)?;
-    serde_json::from_value(json!({ "kind": kind, "data": data })).map_err(StoreError::backend)
+    codec::event_from_json(
+        kind,
+        serde_json::from_str(data).map_err(StoreError::backend)?,
+    )
 }
 
 pub fn incident(row: &SqliteRow) -> Result<Incident> {

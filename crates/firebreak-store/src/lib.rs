@@ -12,6 +12,8 @@ use jiff::Timestamp;
 #[cfg(feature = "contract")]
 pub mod contract;
 
+pub mod codec;
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]

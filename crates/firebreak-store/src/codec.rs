@@ -1,0 +1,102 @@
+//! How both backends store the values that have no column type of their own: instants as epoch
+//! milliseconds, the checklist and roles as JSON, and a timeline event as its `kind` plus a JSON
+//! `data` object. One encoding, so a database can move between backends unchanged.
+
+use std::collections::BTreeMap;
+
+use firebreak_domain::{AccessRole, ChecklistItem, Name, TimelineEvent};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::{Result, StoreError};
+
+fn bad(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("stored {what} is unreadable: {e}"))
+}
+
+pub fn millis(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+pub fn opt_millis(t: Option<Timestamp>) -> Option<i64> {
+    t.map(millis)
+}
+
+pub fn timestamp(ms: i64) -> Result<Timestamp> {
+    Timestamp::from_millisecond(ms).map_err(|e| bad("timestamp", e))
+}
+
+pub fn opt_timestamp(ms: Option<i64>) -> Result<Option<Timestamp>> {
+    ms.map(timestamp).transpose()
+}
+
+pub fn name(s: &str) -> Result<Name> {
+    Name::parse(s).map_err(|e| bad("name", e))
+}
+
+pub fn access_role(s: &str) -> Result<AccessRole> {
+    s.parse().map_err(|e| bad("role", e))
+}
+
+pub fn roles_to_json(roles: &BTreeMap<String, String>) -> Value {
+    json!(roles)
+}
+
+pub fn roles_from_json(v: Value) -> Result<BTreeMap<String, String>> {
+    serde_json::from_value(v).map_err(|e| bad("roles", e))
+}
+
+pub fn checklist_to_json(items: &[ChecklistItem]) -> Value {
+    items
+        .iter()
+        .map(|i| {
+            json!({
+                "id": i.id,
+                "text": i.text,
+                "done": i.done,
+                "done_by": i.done_by,
+                "done_at": opt_millis(i.done_at),
+            })
+        })
+        .collect()
+}
+
+pub fn checklist_from_json(v: Value) -> Result<Vec<ChecklistItem>> {
+    let Value::Array(items) = v else {
+        return Err(bad("checklist", "not an array"));
+    };
+    items
+        .iter()
+        .map(|v| {
+            Ok(ChecklistItem {
+                id: v["id"]
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| bad("checklist", "item without id"))?,
+                text: v["text"]
+                    .as_str()
+                    .ok_or_else(|| bad("checklist", "item without text"))?
+                    .to_string(),
+                done: v["done"].as_bool().unwrap_or(false),
+                done_by: v["done_by"].as_str().map(String::from),
+                done_at: opt_timestamp(v["done_at"].as_i64())?,
+            })
+        })
+        .collect()
+}
+
+/// An event as its `kind` column and `data` JSON.
+pub fn event_to_json(event: &TimelineEvent) -> Result<(&'static str, Value)> {
+    let mut value = serde_json::to_value(event)
+        .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
+    let data = value
+        .get_mut("data")
+        .map(Value::take)
+        .unwrap_or(Value::Null);
+    Ok((event.kind(), data))
+}
+
+pub fn event_from_json(kind: &str, data: Value) -> Result<TimelineEvent> {
+    serde_json::from_value(json!({ "kind": kind, "data": data }))
+        .map_err(|e| bad("timeline event", e))
+}
