@@ -1,13 +1,21 @@
 //! Reads `firebreak.yaml` (configuration as code) into a [`firebreak_domain::Config`].
 //!
-//! Every section (`severities`, `roles`, `checklists`, `services`, `users`) is optional; a
-//! missing section keeps the default from [`Config::default`] (services and users default
-//! to empty). The whole file is checked before anything is returned, and every problem is
-//! reported with its file, line, column and key path:
+//! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `alerting`) is
+//! optional; a missing section keeps the default from [`Config::default`] (services and users
+//! default to empty). The whole file is checked before anything is returned, and every problem
+//! is reported with its file, line, column and key path:
 //!
 //! ```text
 //! firebreak.yaml:12:19: severities[1].update_every: invalid duration "5 mins"; expected a duration like 90s, 15m, 2h or 1h30m
 //! ```
+//!
+//! A service may list its `integrations` (a `name` and a `key` of exactly 32 letters or digits,
+//! unique across the file; messages never repeat a key) and its `grouping` of alerts into
+//! incidents (a `window` and `declare` rules, each with `match`, an incident `severity` and an
+//! optional `title`). The `alerting` section holds the ingest `rate_limit` (`per_second`,
+//! `burst`), the `suspect_window` for deploys, and `routes`: rules tried in order, each with a
+//! `match` list of matchers such as `severity="critical"` and either `drop: true` or any of a
+//! `service` defined in the file, an alert `severity` and an `urgency`.
 //!
 //! See `examples/firebreak.yaml` in this crate for a complete file.
 

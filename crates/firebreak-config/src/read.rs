@@ -3,17 +3,29 @@
 
 use jiff::SignedDuration;
 
+use firebreak_domain::alert::{AlertSeverity, Urgency};
 use firebreak_domain::config::{
-    Checklist, Config, PageTarget, ResponseTarget, Role, Service, Severity, User,
+    Alerting, Checklist, Config, IntegrationSpec, PageTarget, ResponseTarget, Role, Service,
+    Severity, User,
 };
 use firebreak_domain::ids::Name;
+use firebreak_domain::incident::TITLE_MAX;
+use firebreak_domain::matcher::Matcher;
+use firebreak_domain::rules::{DeclareRule, Grouping, Route};
 
 use crate::error::ConfigError;
 use crate::node::{Node, Value};
 
 const DURATION_HINT: &str = "expected a duration like 90s, 15m, 2h or 1h30m";
 
-const TOP_KEYS: &[&str] = &["severities", "roles", "checklists", "services", "users"];
+const TOP_KEYS: &[&str] = &[
+    "severities",
+    "roles",
+    "checklists",
+    "services",
+    "users",
+    "alerting",
+];
 const SEVERITY_KEYS: &[&str] = &[
     "name",
     "description",
@@ -24,8 +36,25 @@ const SEVERITY_KEYS: &[&str] = &[
 ];
 const ROLE_KEYS: &[&str] = &["name", "key", "duty"];
 const CHECKLIST_KEYS: &[&str] = &["name", "severities", "items"];
-const SERVICE_KEYS: &[&str] = &["name", "description", "team", "runbook"];
+const SERVICE_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "team",
+    "runbook",
+    "integrations",
+    "grouping",
+];
+const INTEGRATION_KEYS: &[&str] = &["name", "key"];
+const GROUPING_KEYS: &[&str] = &["window", "declare"];
+const DECLARE_KEYS: &[&str] = &["match", "severity", "title"];
 const USER_KEYS: &[&str] = &["handle", "name", "email", "time_zone"];
+const ALERTING_KEYS: &[&str] = &["rate_limit", "suspect_window", "routes"];
+const RATE_LIMIT_KEYS: &[&str] = &["per_second", "burst"];
+const ROUTE_KEYS: &[&str] = &["match", "service", "severity", "urgency", "drop"];
+
+/// The length of an integration key, all ASCII letters and digits.
+const INTEGRATION_KEY_LEN: usize = 32;
+const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
 
 /// Collects problems while reading one file.
 pub(crate) struct Reader<'a> {
@@ -52,6 +81,18 @@ impl<'n> Fields<'n> {
 
     fn path(&self, key: &str) -> String {
         join(&self.path, key)
+    }
+}
+
+/// Remembers `key` as written at `node`; when it was already seen, returns the line it was
+/// first written on instead.
+fn first_seen(seen: &mut Vec<(String, u64)>, key: &str, node: &Node) -> Option<u64> {
+    match seen.iter().find(|(k, _)| k == key) {
+        Some((_, line)) => Some(*line),
+        None => {
+            seen.push((key.to_string(), node.loc.line()));
+            None
+        }
     }
 }
 
@@ -99,7 +140,7 @@ pub fn parse_duration(text: &str) -> Option<SignedDuration> {
     Some(SignedDuration::from_secs(total))
 }
 
-/// The `name` of a severity item, if it has a textual one.
+/// The `name` of a section item (a severity, a service), if it has a textual one.
 fn written_name(item: &Node) -> Option<String> {
     let Value::Map(entries) = &item.value else {
         return None;
@@ -302,7 +343,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Reports `name` if it was already seen; remembers it otherwise.
+    /// Reports `key` if it was already seen; remembers it otherwise.
     fn unique(
         &mut self,
         seen: &mut Vec<(String, u64)>,
@@ -312,16 +353,104 @@ impl<'a> Reader<'a> {
         what: &str,
         shown: &str,
     ) {
-        if let Some((_, line)) = seen.iter().find(|(k, _)| k == key) {
-            let line = *line;
+        if let Some(line) = first_seen(seen, key, node) {
             self.error_at(
                 node,
                 path,
                 format!("duplicate {what} \"{shown}\"; first defined on line {line}"),
             );
-        } else {
-            seen.push((key.to_string(), node.loc.line()));
         }
+    }
+
+    /// A whole number from 1 to `u32::MAX`.
+    fn opt_positive(&mut self, f: &Fields, key: &str) -> Option<u32> {
+        let node = f.get(key)?;
+        let path = f.path(key);
+        match node.value {
+            Value::Int(n) => match u32::try_from(n) {
+                Ok(v) if v >= 1 => Some(v),
+                _ => {
+                    self.error_at(
+                        node,
+                        &path,
+                        format!("expected a whole number from 1 to {}, found {n}", u32::MAX),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(node, &path, "a positive whole number");
+                None
+            }
+        }
+    }
+
+    /// An optional value spelled as one of a fixed set of words, like `critical` or `high`.
+    /// `Some(None)` when absent; `None` (reported) when it is not one of the words.
+    fn opt_word<T: std::str::FromStr<Err = String>>(
+        &mut self,
+        f: &Fields,
+        key: &str,
+    ) -> Option<Option<T>> {
+        let Some(node) = f.get(key) else {
+            return Some(None);
+        };
+        let text = self.text_of(node, &f.path(key))?;
+        match text.parse() {
+            Ok(v) => Some(Some(v)),
+            Err(e) => {
+                self.error_at(node, &f.path(key), e);
+                None
+            }
+        }
+    }
+
+    /// The required `match` list of a rule, each item parsed as a [`Matcher`]. An empty list
+    /// matches every alert.
+    fn matchers(&mut self, f: &Fields) -> Option<Vec<Matcher>> {
+        if f.get("match").is_none() {
+            self.error_at(
+                f.node,
+                &f.path,
+                "missing required key \"match\"; write match: [] to match every alert",
+            );
+            return None;
+        }
+        let items = self.text_list(f, "match", MATCH_EXAMPLE)?;
+        let mut ok = true;
+        let mut matchers = Vec::new();
+        for (text, item, item_path) in items {
+            match Matcher::parse(&text) {
+                Ok(m) => matchers.push(m),
+                Err(e) => {
+                    self.error_at(&item, &item_path, e.to_string());
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(matchers)
+    }
+
+    /// The canonical name of the severity `text` refers to, or `None` (reported).
+    fn severity_ref(
+        &mut self,
+        text: &str,
+        node: &Node,
+        path: &str,
+        severities: &[String],
+    ) -> Option<String> {
+        let found = severities.iter().find(|s| s.eq_ignore_ascii_case(text));
+        if found.is_none() {
+            self.error_at(
+                node,
+                path,
+                format!(
+                    "undefined severity \"{text}\"; expected one of {}",
+                    severities.join(", ")
+                ),
+            );
+        }
+        found.cloned()
     }
 
     pub fn config(&mut self, root: &Node) -> Config {
@@ -335,7 +464,7 @@ impl<'a> Reader<'a> {
             root,
             "",
             TOP_KEYS,
-            "a mapping with sections severities, roles, checklists, services and users",
+            "a mapping with sections severities, roles, checklists, services, users and alerting",
         ) else {
             return config;
         };
@@ -389,14 +518,29 @@ impl<'a> Reader<'a> {
                 })
                 .collect();
         }
+        // Names as written, for routes, so a service with some other problem is not also
+        // reported as a dangling reference.
+        let mut service_names: Vec<String> = Vec::new();
         if let Some(node) = top.get("services")
             && let Some(items) = self.section(node, "services")
         {
+            service_names = items.iter().filter_map(written_name).collect();
             let mut seen = Vec::new();
+            // Integration keys are unique across the whole file, not just one service.
+            let mut keys = Vec::new();
+            let severities = &severity_names;
             config.services = items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, item)| self.service(item, &format!("services[{i}]"), &mut seen))
+                .filter_map(|(i, item)| {
+                    self.service(
+                        item,
+                        &format!("services[{i}]"),
+                        &mut seen,
+                        &mut keys,
+                        severities,
+                    )
+                })
                 .collect();
         }
         if let Some(node) = top.get("users")
@@ -409,7 +553,109 @@ impl<'a> Reader<'a> {
                 .filter_map(|(i, item)| self.user(item, &format!("users[{i}]"), &mut seen))
                 .collect();
         }
+        if let Some(node) = top.get("alerting")
+            && let Some(alerting) = self.alerting(node, &service_names)
+        {
+            config.alerting = alerting;
+        }
         config
+    }
+
+    /// The `alerting` section; keys left out keep their defaults.
+    fn alerting(&mut self, node: &Node, services: &[String]) -> Option<Alerting> {
+        let f = self.fields(
+            node,
+            "alerting",
+            ALERTING_KEYS,
+            "a mapping with rate_limit, suspect_window and routes",
+        )?;
+        let mut alerting = Alerting::default();
+        if let Some(n) = f.get("rate_limit")
+            && let Some(limit) = self.fields(
+                n,
+                &f.path("rate_limit"),
+                RATE_LIMIT_KEYS,
+                "a mapping with per_second and burst",
+            )
+        {
+            if let Some(v) = self.opt_positive(&limit, "per_second") {
+                alerting.rate_limit_per_second = v;
+            }
+            if let Some(v) = self.opt_positive(&limit, "burst") {
+                alerting.rate_limit_burst = v;
+            }
+        }
+        if let Some(n) = f.get("suspect_window")
+            && let Some(d) = self.duration(n, &f.path("suspect_window"))
+        {
+            alerting.suspect_window = d;
+        }
+        if let Some(n) = f.get("routes")
+            && let Some(items) = self.section(n, &f.path("routes"))
+        {
+            let path = f.path("routes");
+            alerting.routes = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.route(item, &format!("{path}[{i}]"), services))
+                .collect();
+        }
+        Some(alerting)
+    }
+
+    fn route(&mut self, node: &Node, path: &str, services: &[String]) -> Option<Route> {
+        let f = self.fields(
+            node,
+            path,
+            ROUTE_KEYS,
+            "a routing rule mapping with match and service, severity, urgency or drop",
+        )?;
+        let matchers = self.matchers(&f);
+        let service = match f.get("service") {
+            None => Some(None),
+            Some(_) => self.name(&f, "service").and_then(|(name, name_node)| {
+                if services.iter().any(|s| s == name.as_str()) {
+                    Some(Some(name))
+                } else {
+                    self.error_at(
+                        &name_node,
+                        &f.path("service"),
+                        format!("no service named \"{name}\" is defined in services"),
+                    );
+                    None
+                }
+            }),
+        };
+        let severity = self.opt_word::<AlertSeverity>(&f, "severity");
+        let urgency = self.opt_word::<Urgency>(&f, "urgency");
+        let drop = self.opt_bool(&f, "drop");
+        if drop == Some(true)
+            && let Some(drop_node) = f.get("drop")
+        {
+            let set: Vec<&str> = ["service", "severity", "urgency"]
+                .into_iter()
+                .filter(|k| f.get(k).is_some())
+                .collect();
+            if !set.is_empty() {
+                let set = set.join(", ");
+                self.error_at(
+                    drop_node,
+                    &f.path("drop"),
+                    format!(
+                        "a dropping rule cannot also set service, severity or urgency (this one sets {set}); \
+                         remove drop: true to route the alert, or remove {set}"
+                    ),
+                );
+                return None;
+            }
+        }
+        Some(Route {
+            matchers: matchers?,
+            service: service?,
+            severity: severity?,
+            urgency: urgency?,
+            drop: drop.unwrap_or(false),
+        })
     }
 
     fn severity(
@@ -578,16 +824,8 @@ impl<'a> Reader<'a> {
             .text_list(&f, "severities", "[SEV1, SEV2]")
             .unwrap_or_default()
         {
-            match severities.iter().find(|s| s.eq_ignore_ascii_case(&text)) {
-                Some(s) => for_severities.push(s.clone()),
-                None => self.error_at(
-                    &item,
-                    &item_path,
-                    format!(
-                        "undefined severity \"{text}\"; expected one of {}",
-                        severities.join(", ")
-                    ),
-                ),
+            if let Some(s) = self.severity_ref(&text, &item, &item_path, severities) {
+                for_severities.push(s);
             }
         }
         let items = match f.get("items") {
@@ -630,12 +868,14 @@ impl<'a> Reader<'a> {
         node: &Node,
         path: &str,
         seen: &mut Vec<(String, u64)>,
+        keys: &mut Vec<(String, u64)>,
+        severities: &[String],
     ) -> Option<Service> {
         let f = self.fields(
             node,
             path,
             SERVICE_KEYS,
-            "a service mapping with name, description, team and runbook",
+            "a service mapping with name, description, team, runbook, integrations and grouping",
         )?;
         let name = self.name(&f, "name");
         if let Some((name, name_node)) = &name {
@@ -651,25 +891,191 @@ impl<'a> Reader<'a> {
         let description = self.opt_text(&f, "description").unwrap_or_default();
         let team = self.opt_text(&f, "team");
         let runbook = match f.get("runbook") {
-            Some(n) => {
-                let url = self.text_of(n, &f.path("runbook"))?;
-                if !looks_like_http_url(&url) {
+            Some(n) => self.text_of(n, &f.path("runbook")).and_then(|url| {
+                if looks_like_http_url(&url) {
+                    Some(Some(url))
+                } else {
                     self.error_at(
                         n,
                         &f.path("runbook"),
                         format!("invalid runbook \"{url}\"; expected an http:// or https:// URL"),
                     );
-                    return None;
+                    None
                 }
-                Some(url)
-            }
-            None => None,
+            }),
+            None => Some(None),
+        };
+        let integrations = match f.get("integrations") {
+            Some(n) => self.section(n, &f.path("integrations")).map(|items| {
+                let path = f.path("integrations");
+                let mut names = Vec::new();
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        self.integration(item, &format!("{path}[{i}]"), &mut names, keys)
+                    })
+                    .collect()
+            }),
+            None => Some(Vec::new()),
+        };
+        let grouping = match f.get("grouping") {
+            Some(n) => self.grouping(n, &f.path("grouping"), severities),
+            None => Some(Grouping::default()),
         };
         Some(Service {
             name: name?.0,
             description,
             team,
-            runbook,
+            runbook: runbook?,
+            integrations: integrations?,
+            grouping: grouping?,
+        })
+    }
+
+    fn integration(
+        &mut self,
+        node: &Node,
+        path: &str,
+        names: &mut Vec<(String, u64)>,
+        keys: &mut Vec<(String, u64)>,
+    ) -> Option<IntegrationSpec> {
+        let f = self.fields(
+            node,
+            path,
+            INTEGRATION_KEYS,
+            "an integration mapping with name and key",
+        )?;
+        let name = self.required_text(&f, "name");
+        if let Some((name, name_node)) = &name {
+            self.unique(
+                names,
+                &name.to_lowercase(),
+                name_node,
+                &f.path("name"),
+                "integration name",
+                name,
+            );
+        }
+        let key = self.integration_key(&f, keys);
+        Some(IntegrationSpec {
+            name: name?.0,
+            key: key?,
+        })
+    }
+
+    /// An integration key. It is a secret: messages never include it.
+    fn integration_key(&mut self, f: &Fields, keys: &mut Vec<(String, u64)>) -> Option<String> {
+        let Some(node) = f.get("key") else {
+            self.error_at(f.node, &f.path, "missing required key \"key\"");
+            return None;
+        };
+        let path = f.path("key");
+        // Not `text_of`: a key of only digits would be read as a number and lose leading zeros.
+        let Value::Str(key) = &node.value else {
+            self.wrong_type(node, &path, "text (quote a key written only with digits)");
+            return None;
+        };
+        let length = key.chars().count();
+        if length != INTEGRATION_KEY_LEN || !key.chars().all(|c| c.is_ascii_alphanumeric()) {
+            let found = if length == INTEGRATION_KEY_LEN {
+                "it has other characters".to_string()
+            } else {
+                format!("it has {length} characters")
+            };
+            self.error_at(
+                node,
+                &path,
+                format!(
+                    "must be exactly {INTEGRATION_KEY_LEN} letters or digits (A-Z, a-z, 0-9), \
+                     but {found}; generate one with `openssl rand -hex 16`"
+                ),
+            );
+            return None;
+        }
+        if let Some(line) = first_seen(keys, key, node) {
+            self.error_at(
+                node,
+                &path,
+                format!(
+                    "duplicate integration key; the same key is used on line {line}, \
+                     and every integration needs its own"
+                ),
+            );
+            return None;
+        }
+        Some(key.clone())
+    }
+
+    fn grouping(&mut self, node: &Node, path: &str, severities: &[String]) -> Option<Grouping> {
+        let f = self.fields(
+            node,
+            path,
+            GROUPING_KEYS,
+            "a grouping mapping with window and declare",
+        )?;
+        let window = match f.get("window") {
+            Some(n) => self.duration(n, &f.path("window")).map(Some),
+            None => Some(None),
+        };
+        let declare = match f.get("declare") {
+            Some(n) => self.section(n, &f.path("declare")).map(|items| {
+                let path = f.path("declare");
+                items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        self.declare_rule(item, &format!("{path}[{i}]"), severities)
+                    })
+                    .collect()
+            }),
+            None => Some(Vec::new()),
+        };
+        Some(Grouping {
+            window: window?,
+            declare: declare?,
+        })
+    }
+
+    fn declare_rule(
+        &mut self,
+        node: &Node,
+        path: &str,
+        severities: &[String],
+    ) -> Option<DeclareRule> {
+        let f = self.fields(
+            node,
+            path,
+            DECLARE_KEYS,
+            "a declare rule mapping with match, severity and title",
+        )?;
+        let matchers = self.matchers(&f);
+        let severity = self
+            .required_text(&f, "severity")
+            .and_then(|(text, n)| self.severity_ref(&text, &n, &f.path("severity"), severities));
+        let title = match f.get("title") {
+            Some(n) => self.text_of(n, &f.path("title")).and_then(|title| {
+                let length = title.chars().count();
+                if title.trim().is_empty() {
+                    self.error_at(n, &f.path("title"), "expected non-empty text");
+                    None
+                } else if length > TITLE_MAX {
+                    self.error_at(
+                        n,
+                        &f.path("title"),
+                        format!("must be at most {TITLE_MAX} characters, found {length}"),
+                    );
+                    None
+                } else {
+                    Some(Some(title))
+                }
+            }),
+            None => Some(None),
+        };
+        Some(DeclareRule {
+            matchers: matchers?,
+            severity: severity?,
+            title: title?,
         })
     }
 

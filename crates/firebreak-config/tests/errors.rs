@@ -368,3 +368,441 @@ fn pretty_rendering_shows_the_source() {
     assert!(pretty.contains("firebreak.yaml"), "{pretty}");
     assert!(pretty.contains("1 problem in firebreak.yaml"), "{pretty}");
 }
+
+#[test]
+fn route_matchers_are_checked() {
+    let source = "\
+alerting:
+  routes:
+    - match: ['env=\"dev\"']
+      drop: true
+    - match: ['severity', 'team=\"payments\"']
+      urgency: high
+";
+    let e = single(
+        source,
+        5,
+        15,
+        "alerting.routes[1].match[0]",
+        "`severity` is not a matcher: no operator",
+    );
+    assert!(
+        e.to_string().starts_with(
+            "firebreak.yaml:5:15: alerting.routes[1].match[0]: `severity` is not a matcher"
+        ),
+        "{e}"
+    );
+    let source = "alerting:\n  routes:\n    - match: ['service=~\"(\"']\n";
+    single(source, 3, 15, "alerting.routes[0].match[0]", "bad regex");
+    let source = "alerting:\n  routes:\n    - match: 'env=\"dev\"'\n      drop: true\n";
+    single(
+        source,
+        3,
+        14,
+        "alerting.routes[0].match",
+        "expected a list like",
+    );
+    let source = "alerting:\n  routes:\n    - drop: true\n";
+    single(
+        source,
+        3,
+        7,
+        "alerting.routes[0]",
+        "missing required key \"match\"; write match: [] to match every alert",
+    );
+}
+
+#[test]
+fn route_service_must_be_defined_in_the_file() {
+    let source = "\
+services:
+  - name: checkout
+alerting:
+  routes:
+    - match: []
+      service: payments
+";
+    let e = single(
+        source,
+        6,
+        16,
+        "alerting.routes[0].service",
+        "no service named \"payments\" is defined in services",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:6:16: alerting.routes[0].service: \
+         no service named \"payments\" is defined in services"
+    );
+    // A service with some other problem still counts as defined.
+    let source = "\
+services:
+  - name: payments
+    runbook: nope
+alerting:
+  routes:
+    - match: []
+      service: payments
+";
+    single(source, 3, 14, "services[0].runbook", "invalid runbook");
+    single(
+        "alerting:\n  routes:\n    - match: []\n      service: Payments\n",
+        4,
+        16,
+        "alerting.routes[0].service",
+        "not a valid name",
+    );
+}
+
+#[test]
+fn route_severity_urgency_and_drop() {
+    let source = "alerting:\n  routes:\n    - match: []\n      severity: crit\n";
+    single(
+        source,
+        4,
+        17,
+        "alerting.routes[0].severity",
+        "`crit` is not one of critical, error, warning, info",
+    );
+    let source = "alerting:\n  routes:\n    - match: []\n      urgency: urgent\n";
+    single(
+        source,
+        4,
+        16,
+        "alerting.routes[0].urgency",
+        "`urgent` is not one of high, low",
+    );
+    let source = "alerting:\n  routes:\n    - match: []\n      drop: yes\n";
+    single(
+        source,
+        4,
+        13,
+        "alerting.routes[0].drop",
+        "expected true or false, found text",
+    );
+    let source = "\
+services:
+  - name: checkout
+alerting:
+  routes:
+    - match: ['env=\"dev\"']
+      drop: true
+      service: checkout
+      urgency: low
+";
+    single(
+        source,
+        6,
+        13,
+        "alerting.routes[0].drop",
+        "a dropping rule cannot also set service, severity or urgency (this one sets service, urgency)",
+    );
+    // drop: false with overrides is an ordinary rule.
+    let source = "alerting:\n  routes:\n    - match: []\n      drop: false\n      urgency: low\n";
+    let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.alerting.routes.len(), 1);
+}
+
+#[test]
+fn rate_limits_are_positive_whole_numbers_and_windows_durations() {
+    single(
+        "alerting:\n  rate_limit:\n    per_second: 0\n",
+        3,
+        17,
+        "alerting.rate_limit.per_second",
+        "expected a whole number from 1 to 4294967295, found 0",
+    );
+    single(
+        "alerting:\n  rate_limit:\n    burst: -5\n",
+        3,
+        12,
+        "alerting.rate_limit.burst",
+        "found -5",
+    );
+    single(
+        "alerting:\n  rate_limit:\n    burst: 5000000000\n",
+        3,
+        12,
+        "alerting.rate_limit.burst",
+        "from 1 to 4294967295",
+    );
+    single(
+        "alerting:\n  rate_limit:\n    per_second: 1.5\n",
+        3,
+        17,
+        "alerting.rate_limit.per_second",
+        "expected a positive whole number, found a number",
+    );
+    single(
+        "alerting:\n  rate_limit: 100\n",
+        2,
+        15,
+        "alerting.rate_limit",
+        "expected a mapping with per_second and burst, found a number",
+    );
+    single(
+        "alerting:\n  suspect_window: two hours\n",
+        2,
+        19,
+        "alerting.suspect_window",
+        "invalid duration \"two hours\"; expected a duration like",
+    );
+    single(
+        "alerting:\n  routes:\n    match: []\n",
+        3,
+        5,
+        "alerting.routes",
+        "expected a list, found a mapping",
+    );
+}
+
+#[test]
+fn unknown_keys_in_the_new_sections() {
+    single(
+        "alerting:\n  rate_limits: {}\n",
+        2,
+        3,
+        "alerting.rate_limits",
+        "unknown key \"rate_limits\"; expected one of rate_limit, suspect_window, routes",
+    );
+    single(
+        "alerting:\n  rate_limit:\n    per_minute: 5\n",
+        3,
+        5,
+        "alerting.rate_limit.per_minute",
+        "expected one of per_second, burst",
+    );
+    single(
+        "alerting:\n  routes:\n    - match: []\n      team: payments\n",
+        4,
+        7,
+        "alerting.routes[0].team",
+        "expected one of match, service, severity, urgency, drop",
+    );
+    let source = "\
+services:
+  - name: checkout
+    integrations:
+      - name: prometheus
+        key: R0UT1NGKEY0000000000000000000001
+        url: https://example.com
+    grouping:
+      windw: 5m
+      declare:
+        - match: []
+          severity: SEV1
+          summary: x
+";
+    let errors = errors(source);
+    let got: Vec<(u64, u64, &str)> = errors
+        .iter()
+        .map(|e| (e.line, e.column, e.path.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (6, 9, "services[0].integrations[0].url"),
+            (8, 7, "services[0].grouping.windw"),
+            (12, 11, "services[0].grouping.declare[0].summary"),
+        ],
+        "{errors}"
+    );
+    assert!(
+        errors.errors()[0]
+            .message
+            .contains("expected one of name, key"),
+        "{errors}"
+    );
+    assert!(
+        errors.errors()[2]
+            .message
+            .contains("expected one of match, severity, title"),
+        "{errors}"
+    );
+}
+
+const BAD_KEY: &str = "SECRETsecret123";
+
+#[test]
+fn bad_integration_keys_are_reported_without_the_key() {
+    let source = format!(
+        "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: {BAD_KEY}\n"
+    );
+    let e = single(
+        &source,
+        5,
+        14,
+        "services[0].integrations[0].key",
+        "must be exactly 32 letters or digits",
+    );
+    assert!(!e.to_string().contains(BAD_KEY), "{e}");
+    assert!(e.message.contains("it has 15 characters"), "{e}");
+
+    // Right length, wrong characters.
+    let key = "R0UT1NG-KEY-00000000000000000001";
+    assert_eq!(key.len(), 32);
+    let source = format!(
+        "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: {key}\n"
+    );
+    let e = single(
+        &source,
+        5,
+        14,
+        "services[0].integrations[0].key",
+        "it has other characters",
+    );
+    assert!(!e.to_string().contains(key), "{e}");
+
+    // A key of digits only is a YAML number unless quoted.
+    let digits = "12345678901234567890123456789012";
+    let source = format!(
+        "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: {digits}\n"
+    );
+    let e = single(
+        &source,
+        5,
+        14,
+        "services[0].integrations[0].key",
+        "quote a key written only with digits",
+    );
+    assert!(!e.to_string().contains(digits), "{e}");
+    let source = format!(
+        "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: '{digits}'\n"
+    );
+    let config = parse(&source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.services[0].integrations[0].key, digits);
+
+    single(
+        "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n",
+        4,
+        9,
+        "services[0].integrations[0]",
+        "missing required key \"key\"",
+    );
+}
+
+#[test]
+fn integration_keys_are_unique_in_the_file_and_names_in_the_service() {
+    let key = "R0UT1NGKEY0000000000000000000001";
+    let source = format!(
+        "\
+services:
+  - name: checkout
+    integrations:
+      - name: prometheus
+        key: {key}
+  - name: search
+    integrations:
+      - name: prometheus
+        key: {key}
+"
+    );
+    let e = single(
+        &source,
+        9,
+        14,
+        "services[1].integrations[0].key",
+        "duplicate integration key; the same key is used on line 5",
+    );
+    assert!(!e.to_string().contains(key), "{e}");
+
+    let source = "\
+services:
+  - name: checkout
+    integrations:
+      - name: prometheus
+        key: R0UT1NGKEY0000000000000000000001
+      - name: Prometheus
+        key: R0UT1NGKEY0000000000000000000002
+      - name: ' '
+        key: R0UT1NGKEY0000000000000000000003
+";
+    let errors = errors(source);
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "firebreak.yaml:6:15: services[0].integrations[1].name: \
+             duplicate integration name \"Prometheus\"; first defined on line 4",
+            "firebreak.yaml:8:15: services[0].integrations[2].name: expected non-empty text",
+        ],
+        "{errors}"
+    );
+}
+
+#[test]
+fn grouping_is_checked() {
+    single(
+        "services:\n  - name: checkout\n    grouping:\n      window: soon\n",
+        4,
+        15,
+        "services[0].grouping.window",
+        "invalid duration \"soon\"",
+    );
+    let source = "\
+services:
+  - name: checkout
+    grouping:
+      declare:
+        - match: ['severity=\"critical\"']
+          severity: SEV9
+";
+    single(
+        source,
+        6,
+        21,
+        "services[0].grouping.declare[0].severity",
+        "undefined severity \"SEV9\"; expected one of SEV1, SEV2, SEV3",
+    );
+    single(
+        "services:\n  - name: checkout\n    grouping:\n      declare:\n        - match: []\n",
+        5,
+        11,
+        "services[0].grouping.declare[0]",
+        "missing required key \"severity\"",
+    );
+    single(
+        "services:\n  - name: checkout\n    grouping:\n      declare:\n        - severity: SEV1\n",
+        5,
+        11,
+        "services[0].grouping.declare[0]",
+        "missing required key \"match\"",
+    );
+    single(
+        "services:\n  - name: checkout\n    grouping:\n      declare:\n        - match: ['sev']\n          severity: SEV1\n",
+        5,
+        19,
+        "services[0].grouping.declare[0].match[0]",
+        "`sev` is not a matcher",
+    );
+    let long = "x".repeat(201);
+    let source = format!(
+        "services:\n  - name: checkout\n    grouping:\n      declare:\n        - match: []\n          severity: SEV1\n          title: {long}\n"
+    );
+    single(
+        &source,
+        7,
+        18,
+        "services[0].grouping.declare[0].title",
+        "must be at most 200 characters, found 201",
+    );
+    let source = "services:\n  - name: checkout\n    grouping:\n      declare:\n        - match: []\n          severity: SEV1\n          title: ''\n";
+    single(
+        source,
+        7,
+        18,
+        "services[0].grouping.declare[0].title",
+        "expected non-empty text",
+    );
+    single(
+        "services:\n  - name: checkout\n    grouping: [30m]\n",
+        3,
+        15,
+        "services[0].grouping",
+        "expected a grouping mapping with window and declare, found a list",
+    );
+    // Severities are matched without case and stored as configured.
+    let source = "services:\n  - name: checkout\n    grouping:\n      declare:\n        - match: []\n          severity: sev1\n";
+    let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.services[0].grouping.declare[0].severity, "SEV1");
+}

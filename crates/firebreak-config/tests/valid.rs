@@ -1,10 +1,14 @@
 //! Valid configuration files: a full file, the shipped example, empty files and `load`.
 
 use firebreak_config::{load, parse};
+use firebreak_domain::alert::{AlertSeverity, Urgency};
 use firebreak_domain::config::{
-    Checklist, Config, PageTarget, ResponseTarget, Role, Service, Severity, User,
+    Alerting, Checklist, Config, IntegrationSpec, PageTarget, ResponseTarget, Role, Service,
+    Severity, User,
 };
 use firebreak_domain::ids::Name;
+use firebreak_domain::matcher::Matcher;
+use firebreak_domain::rules::{DeclareRule, Grouping, Route};
 use jiff::SignedDuration;
 
 const FULL: &str = "\
@@ -38,6 +42,17 @@ services:
     description: Takes payments
     team: payments
     runbook: https://wiki.example.com/runbooks/checkout
+    integrations:
+      - name: prometheus
+        key: R0UT1NGKEY0000000000000000000001
+    grouping:
+      window: 30m
+      declare:
+        - match: ['severity=\"critical\"']
+          severity: sev2
+          title: \"{summary}\"
+        - match: []
+          severity: SEV3
   - name: search
 users:
   - handle: alice
@@ -45,7 +60,25 @@ users:
     email: alice@example.com
     time_zone: Europe/Berlin
   - handle: bob
+alerting:
+  rate_limit:
+    per_second: 20
+    burst: 1
+  suspect_window: 1h30m
+  routes:
+    - match: ['env=\"dev\"']
+      drop: true
+    - match: ['team=\"payments\"', 'severity=~\"critical|error\"']
+      service: checkout
+      severity: critical
+      urgency: high
+    - match: []
+      drop: false
 ";
+
+fn matchers(texts: &[&str]) -> Vec<Matcher> {
+    texts.iter().map(|t| Matcher::parse(t).unwrap()).collect()
+}
 
 #[test]
 fn full_file_reads_into_the_expected_config() {
@@ -103,12 +136,33 @@ fn full_file_reads_into_the_expected_config() {
                 description: "Takes payments".into(),
                 team: Some("payments".into()),
                 runbook: Some("https://wiki.example.com/runbooks/checkout".into()),
+                integrations: vec![IntegrationSpec {
+                    name: "prometheus".into(),
+                    key: "R0UT1NGKEY0000000000000000000001".into(),
+                }],
+                grouping: Grouping {
+                    window: Some(SignedDuration::from_mins(30)),
+                    declare: vec![
+                        DeclareRule {
+                            matchers: matchers(&[r#"severity="critical""#]),
+                            severity: "SEV2".into(),
+                            title: Some("{summary}".into()),
+                        },
+                        DeclareRule {
+                            matchers: vec![],
+                            severity: "SEV3".into(),
+                            title: None,
+                        },
+                    ],
+                },
             },
             Service {
                 name: Name::parse("search").unwrap(),
                 description: String::new(),
                 team: None,
                 runbook: None,
+                integrations: vec![],
+                grouping: Grouping::default(),
             },
         ],
         users: vec![
@@ -125,6 +179,34 @@ fn full_file_reads_into_the_expected_config() {
                 time_zone: None,
             },
         ],
+        alerting: Alerting {
+            rate_limit_per_second: 20,
+            rate_limit_burst: 1,
+            routes: vec![
+                Route {
+                    matchers: matchers(&[r#"env="dev""#]),
+                    service: None,
+                    severity: None,
+                    urgency: None,
+                    drop: true,
+                },
+                Route {
+                    matchers: matchers(&[r#"team="payments""#, r#"severity=~"critical|error""#]),
+                    service: Some(Name::parse("checkout").unwrap()),
+                    severity: Some(AlertSeverity::Critical),
+                    urgency: Some(Urgency::High),
+                    drop: false,
+                },
+                Route {
+                    matchers: vec![],
+                    service: None,
+                    severity: None,
+                    urgency: None,
+                    drop: false,
+                },
+            ],
+            suspect_window: SignedDuration::from_mins(90),
+        },
     };
     assert_eq!(config, expected);
 }
@@ -145,7 +227,28 @@ fn missing_sections_keep_their_defaults() {
     assert_eq!(config.roles, defaults.roles);
     assert_eq!(config.checklists, defaults.checklists);
     assert_eq!(config.services.len(), 1);
+    assert_eq!(config.services[0].integrations, []);
+    assert_eq!(config.services[0].grouping, Grouping::default());
     assert!(config.users.is_empty());
+    assert_eq!(config.alerting, Alerting::default());
+}
+
+#[test]
+fn alerting_keys_left_out_keep_their_defaults() {
+    let config = parse(
+        "alerting:\n  rate_limit:\n    burst: 50\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.alerting,
+        Alerting {
+            rate_limit_burst: 50,
+            ..Alerting::default()
+        }
+    );
+    let config = parse("alerting:\n", "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.alerting, Alerting::default());
 }
 
 #[test]
@@ -166,6 +269,79 @@ fn the_shipped_example_loads() {
     assert_eq!(config.services.len(), 3);
     assert_eq!(config.users.len(), 3);
     assert_eq!(config.users[2].name, "Chandra S.");
+
+    let checkout = &config.services[0];
+    assert_eq!(
+        checkout.integrations,
+        [
+            IntegrationSpec {
+                name: "prometheus".into(),
+                key: "EXAMPLEKEYcheckoutPrometheus0001".into(),
+            },
+            IntegrationSpec {
+                name: "stripe-status".into(),
+                key: "EXAMPLEKEYcheckoutStripe00000002".into(),
+            },
+        ]
+    );
+    assert_eq!(
+        checkout.grouping,
+        Grouping {
+            window: Some(SignedDuration::from_mins(30)),
+            declare: vec![DeclareRule {
+                matchers: matchers(&[r#"severity="critical""#]),
+                severity: "SEV2".into(),
+                title: Some("Checkout: {summary}".into()),
+            }],
+        }
+    );
+    let search = &config.services[1];
+    assert_eq!(search.integrations.len(), 1);
+    assert_eq!(search.integrations[0].name, "grafana");
+    assert_eq!(
+        search.grouping,
+        Grouping {
+            window: None,
+            declare: vec![DeclareRule {
+                matchers: matchers(&[r#"severity="critical""#, r#"env="prod""#]),
+                severity: "SEV1".into(),
+                title: None,
+            }],
+        }
+    );
+    assert_eq!(config.services[2].integrations, []);
+
+    assert_eq!(
+        config.alerting,
+        Alerting {
+            rate_limit_per_second: 100,
+            rate_limit_burst: 500,
+            suspect_window: SignedDuration::from_hours(2),
+            routes: vec![
+                Route {
+                    matchers: matchers(&[r#"env=~"dev|staging""#]),
+                    service: None,
+                    severity: None,
+                    urgency: None,
+                    drop: true,
+                },
+                Route {
+                    matchers: matchers(&[r#"team="payments""#, r#"severity=~"critical|error""#]),
+                    service: Some(Name::parse("checkout").unwrap()),
+                    severity: None,
+                    urgency: Some(Urgency::High),
+                    drop: false,
+                },
+                Route {
+                    matchers: matchers(&[r#"alertname="DiskAlmostFull""#]),
+                    service: None,
+                    severity: Some(AlertSeverity::Warning),
+                    urgency: Some(Urgency::Low),
+                    drop: false,
+                },
+            ],
+        }
+    );
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use jiff::SignedDuration;
 
 use crate::ids::Name;
+use crate::rules::{Grouping, Route};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -13,6 +14,39 @@ pub struct Config {
     pub checklists: Vec<Checklist>,
     pub services: Vec<Service>,
     pub users: Vec<User>,
+    pub alerting: Alerting,
+}
+
+/// How alerts are received and handled, across services.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    /// Requests each integration key may send, per second on average, before getting 429.
+    pub rate_limit_per_second: u32,
+    /// Requests a key may send at once above the average.
+    pub rate_limit_burst: u32,
+    /// Routing rules, tried in order before those added through the API.
+    pub routes: Vec<Route>,
+    /// How far before an incident's detection deploys are shown as suspects.
+    pub suspect_window: SignedDuration,
+}
+
+impl Default for Alerting {
+    fn default() -> Self {
+        Alerting {
+            rate_limit_per_second: 100,
+            rate_limit_burst: 500,
+            routes: vec![],
+            suspect_window: SignedDuration::from_hours(2),
+        }
+    }
+}
+
+/// An integration declared in the config file, with its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationSpec {
+    pub name: String,
+    /// 32 characters from `[A-Za-z0-9]`.
+    pub key: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,12 +92,14 @@ pub struct Checklist {
     pub items: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Service {
     pub name: Name,
     pub description: String,
     pub team: Option<String>,
     pub runbook: Option<String>,
+    pub integrations: Vec<IntegrationSpec>,
+    pub grouping: Grouping,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +150,10 @@ impl Config {
 
     pub fn role(&self, given: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.answers_to(given))
+    }
+
+    pub fn service(&self, name: &Name) -> Option<&Service> {
+        self.services.iter().find(|s| &s.name == name)
     }
 
     pub fn severity_names(&self) -> String {
@@ -214,6 +254,7 @@ impl Default for Config {
             }],
             services: vec![],
             users: vec![],
+            alerting: Alerting::default(),
         }
     }
 }

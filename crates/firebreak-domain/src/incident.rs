@@ -50,7 +50,7 @@ pub struct Incident {
 }
 
 /// What a person supplies to declare an incident.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewIncident {
     pub title: String,
     pub severity: String,
@@ -188,7 +188,9 @@ impl Incident {
             .severity(&severity)
             .is_some_and(|s| s.requires_commander);
         let commander = config.roles.iter().find(|r| r.key == COMMANDER);
-        if let Some(role) = commander.filter(|_| needs_commander) {
+        // Firebreak declaring from an alert is not a person who can command.
+        let person = *actor != Actor::system();
+        if let Some(role) = commander.filter(|_| needs_commander && person) {
             incident.roles.insert(role.key.clone(), actor.0.clone());
             incident.acknowledged_at = Some(now);
             events.push(TimelineEvent::RoleAssigned {

@@ -3,15 +3,23 @@
 //! "now" in, so every rule here can be tested exhaustively and fast.
 
 pub mod access;
+pub mod alert;
 pub mod config;
 pub mod ids;
 pub mod incident;
 pub mod lifecycle;
+pub mod matcher;
+pub mod rules;
 pub mod timeline;
 
 pub use access::AccessRole;
+pub use alert::{
+    Alert, AlertAction, AlertEvent, AlertFormat, AlertSeverity, AlertStatus, Applied, Destination,
+    Image, Link, Urgency,
+};
 pub use config::{Checklist, Config, ResponseTarget, Role, Service, Severity, User};
 pub use ids::{IncidentNumber, Name, NameError};
 pub use incident::{ChecklistItem, Incident, IncidentError, NewIncident};
 pub use lifecycle::{Move, Status, TransitionError};
+pub use matcher::{MatchOp, Matcher, MatcherError};
 pub use timeline::{Actor, TimelineEvent};

@@ -72,6 +72,20 @@ pub enum TimelineEvent {
     Note {
         body: String,
     },
+    /// An alert joined the incident (grouping, or a person attaching it).
+    AlertAttached {
+        alert: i64,
+        summary: String,
+        severity: String,
+        service: String,
+    },
+    /// An attached alert resolved. `all_resolved` is true when no attached alert is still open:
+    /// the signal that recovery is verified.
+    AlertResolved {
+        alert: i64,
+        summary: String,
+        all_resolved: bool,
+    },
 }
 
 /// Field values in edit events are kept as plain text or text lists, so the domain needs no JSON.
@@ -99,6 +113,8 @@ impl TimelineEvent {
             TimelineEvent::ChecklistItemUndone { .. } => "checklist_item_undone",
             TimelineEvent::FieldEdited { .. } => "field_edited",
             TimelineEvent::Note { .. } => "note",
+            TimelineEvent::AlertAttached { .. } => "alert_attached",
+            TimelineEvent::AlertResolved { .. } => "alert_resolved",
         }
     }
 }

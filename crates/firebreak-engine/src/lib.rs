@@ -3,7 +3,9 @@
 //! changes, then hands the store the new state, its timeline events and its audit record
 //! to commit together. All time comes from the injected [`Clock`].
 
+pub mod alerts;
 pub mod clock;
+pub mod deployments;
 pub mod directory;
 pub mod incidents;
 pub mod tokens;
@@ -81,6 +83,8 @@ pub struct Firebreak {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+    /// Integration keys, routing rules, silences and rate limits, in memory for ingestion.
+    pub alerts: Arc<alerts::AlertIndex>,
 }
 
 impl Firebreak {
@@ -88,6 +92,7 @@ impl Firebreak {
         Firebreak {
             store,
             clock,
+            alerts: Arc::new(alerts::AlertIndex::new(&config)),
             config,
         }
     }

@@ -24,7 +24,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::ApiError;
-use crate::routes::{admin, directory, incidents, system};
+use crate::routes::{admin, alerts, directory, incidents, ingest, system};
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -77,6 +77,27 @@ fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(admin::audit))
         .routes(routes!(admin::config))
         .routes(routes!(admin::me))
+        .routes(routes!(alerts::list_alerts))
+        .routes(routes!(alerts::show_alert))
+        .routes(routes!(alerts::acknowledge_alert))
+        .routes(routes!(alerts::resolve_alert))
+        .routes(routes!(
+            alerts::list_service_integrations,
+            alerts::create_integration
+        ))
+        .routes(routes!(alerts::list_integrations))
+        .routes(routes!(alerts::rotate_integration))
+        .routes(routes!(alerts::revoke_integration_key))
+        .routes(routes!(alerts::list_silences, alerts::create_silence))
+        .routes(routes!(alerts::expire_silence))
+        .routes(routes!(
+            alerts::list_maintenance,
+            alerts::create_maintenance
+        ))
+        .routes(routes!(alerts::end_maintenance))
+        .routes(routes!(alerts::list_routes, alerts::create_route))
+        .routes(routes!(alerts::delete_route))
+        .routes(routes!(alerts::list_deployments, alerts::record_deployment))
 }
 
 /// The OpenAPI document for every route.
@@ -88,6 +109,7 @@ pub fn router(app: Firebreak) -> Router {
     let (router, doc) = api().split_for_parts();
     let doc = Arc::new(serde_json::to_value(&doc).unwrap_or_default());
     router
+        .merge(ingest::router())
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::map_response(problem::as_problem))

@@ -82,6 +82,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+    /// Adds a field error to the list, keeping the status and detail.
+    pub fn with_error(mut self, field: &str, message: &str) -> ApiError {
+        self.errors.push(FieldError {
+            field: field.to_string(),
+            message: message.to_string(),
+        });
+        self
+    }
 }
 
 impl From<EngineError> for ApiError {
@@ -146,7 +154,11 @@ pub async fn as_problem(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let sender_shaped = response
+        .extensions()
+        .get::<crate::routes::ingest::SenderShape>()
+        .is_some();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || sender_shaped {
         return response;
     }
     let (parts, body) = response.into_parts();

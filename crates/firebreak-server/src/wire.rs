@@ -3,8 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use firebreak_domain::{Config, Incident, ResponseTarget};
-use firebreak_store::{AuditEntry, ServiceRecord, TimelineEntry, TokenRecord, UserRecord};
+use firebreak_domain::rules::{MaintenanceWindow, Silence};
+use firebreak_domain::{Alert, Config, Incident, ResponseTarget};
+use firebreak_engine::deployments::Suspect;
+use firebreak_store::{
+    AuditEntry, DeploymentRecord, IntegrationRecord, RouteRecord, ServiceRecord, TimelineEntry,
+    TokenRecord, UserRecord,
+};
 use jiff::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -77,6 +82,50 @@ pub struct IncidentBody {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     pub declared_by: String,
+    /// Ids of the alerts attached to this incident, oldest first.
+    pub alerts: Vec<i64>,
+    /// True when every attached alert has resolved (recovery verified by monitoring); null
+    /// when no alert is attached.
+    pub alerts_resolved: Option<bool>,
+    /// Deploys of the incident's services in the window before detection, newest first.
+    /// The first one is the suspect.
+    pub suspect_deploys: Vec<SuspectBody>,
+}
+
+/// A deploy shown on an incident.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuspectBody {
+    pub id: i64,
+    pub service: String,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub commit: Option<String>,
+    pub author: Option<String>,
+    pub link: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// True for the newest deploy before detection.
+    pub suspect: bool,
+    /// The version to roll back to, for the suspect.
+    pub rollback_to: Option<String>,
+}
+
+impl From<Suspect> for SuspectBody {
+    fn from(s: Suspect) -> Self {
+        let d = s.deployment;
+        SuspectBody {
+            id: d.id,
+            service: d.service.to_string(),
+            version: d.version,
+            previous_version: d.previous_version,
+            commit: d.commit,
+            author: d.author,
+            link: d.link,
+            at: d.at,
+            suspect: s.suspect,
+            rollback_to: s.rollback_to,
+        }
+    }
 }
 
 impl IncidentBody {
@@ -131,6 +180,9 @@ impl IncidentBody {
             resolved_at: i.resolved_at,
             updated_at: i.updated_at,
             declared_by: i.declared_by,
+            alerts: vec![],
+            alerts_resolved: None,
+            suspect_deploys: vec![],
         }
     }
 }
@@ -354,6 +406,283 @@ impl From<&Config> for ConfigBody {
                 .collect(),
             services: c.services.iter().map(|s| s.name.to_string()).collect(),
             users: c.users.iter().map(|u| u.handle.to_string()).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LinkBody {
+    pub href: String,
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImageBody {
+    pub src: String,
+    pub href: Option<String>,
+    pub alt: Option<String>,
+}
+
+/// An alert as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertBody {
+    pub id: i64,
+    pub dedup_key: String,
+    /// open, acknowledged, resolved or suppressed.
+    pub status: String,
+    /// critical, error, warning or info.
+    pub severity: String,
+    /// high or low. Low-urgency alerts never start paging.
+    pub urgency: String,
+    pub summary: String,
+    pub source: String,
+    /// The service's name.
+    pub service: String,
+    /// The integration the alert came through.
+    pub integration: String,
+    /// pagerduty, opsgenie, alertmanager, grafana or generic.
+    pub format: String,
+    /// The incident this alert belongs to (`INC-7`), or null.
+    pub incident: Option<String>,
+    /// How many events this alert has received.
+    pub count: i64,
+    #[schema(value_type = String, format = DateTime)]
+    pub first_seen: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ended_at: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub acknowledged_at: Option<Timestamp>,
+    pub acknowledged_by: Option<String>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub resolved_at: Option<Timestamp>,
+    pub resolved_by: Option<String>,
+    /// Why a suppressed alert was not paged.
+    pub suppressed_reason: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// The sender's details, as JSON.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub links: Vec<LinkBody>,
+    pub images: Vec<ImageBody>,
+}
+
+impl AlertBody {
+    pub fn from(a: Alert) -> AlertBody {
+        AlertBody {
+            id: a.id,
+            dedup_key: a.dedup_key,
+            status: a.status.to_string(),
+            severity: a.severity.to_string(),
+            urgency: a.urgency.to_string(),
+            summary: a.summary,
+            source: a.source,
+            service: a.service.to_string(),
+            integration: a.integration,
+            format: a.format.to_string(),
+            incident: a.incident.map(|n| n.to_string()),
+            count: a.count,
+            first_seen: a.first_seen,
+            last_seen: a.last_seen,
+            started_at: a.started_at,
+            ended_at: a.ended_at,
+            acknowledged_at: a.acknowledged_at,
+            acknowledged_by: a.acknowledged_by,
+            resolved_at: a.resolved_at,
+            resolved_by: a.resolved_by,
+            suppressed_reason: a.suppressed_reason,
+            labels: a.labels,
+            details: serde_json::from_str(&a.details).unwrap_or(serde_json::Value::Null),
+            links: a
+                .links
+                .into_iter()
+                .map(|l| LinkBody {
+                    href: l.href,
+                    text: l.text,
+                })
+                .collect(),
+            images: a
+                .images
+                .into_iter()
+                .map(|i| ImageBody {
+                    src: i.src,
+                    href: i.href,
+                    alt: i.alt,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationKeyBody {
+    pub id: String,
+    /// The key's last four characters.
+    pub hint: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IntegrationBody {
+    pub id: String,
+    pub service: String,
+    pub name: String,
+    pub from_config: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    pub keys: Vec<IntegrationKeyBody>,
+    /// The new key, shown only in the answer that created it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The id of the new key, with `key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+}
+
+impl From<IntegrationRecord> for IntegrationBody {
+    fn from(i: IntegrationRecord) -> Self {
+        IntegrationBody {
+            id: i.id,
+            service: i.service.to_string(),
+            name: i.name,
+            from_config: i.from_config,
+            created_at: i.created_at,
+            keys: i
+                .keys
+                .into_iter()
+                .map(|k| IntegrationKeyBody {
+                    id: k.id,
+                    hint: k.hint,
+                    created_at: k.created_at,
+                    revoked_at: k.revoked_at,
+                })
+                .collect(),
+            key: None,
+            key_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SilenceBody {
+    pub id: i64,
+    /// Alertmanager-style matchers, e.g. `alertname="DiskFull"`.
+    pub matchers: Vec<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: Timestamp,
+    pub comment: String,
+    pub created_by: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// True while the silence is in force.
+    pub active: bool,
+}
+
+impl SilenceBody {
+    pub fn from(s: Silence, now: Timestamp) -> SilenceBody {
+        SilenceBody {
+            id: s.id,
+            matchers: s.matchers.iter().map(|m| m.to_string()).collect(),
+            active: s.active(now),
+            starts_at: s.starts_at,
+            ends_at: s.ends_at,
+            comment: s.comment,
+            created_by: s.created_by,
+            created_at: s.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaintenanceBody {
+    pub id: i64,
+    pub service: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub starts_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub ends_at: Timestamp,
+    pub comment: String,
+    pub created_by: String,
+    pub active: bool,
+}
+
+impl MaintenanceBody {
+    pub fn from(w: MaintenanceWindow, now: Timestamp) -> MaintenanceBody {
+        MaintenanceBody {
+            id: w.id,
+            service: w.service.to_string(),
+            active: w.active(now),
+            starts_at: w.starts_at,
+            ends_at: w.ends_at,
+            comment: w.comment,
+            created_by: w.created_by,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RouteBody {
+    /// Null for rules from the config file, which cannot be deleted through the API.
+    pub id: Option<i64>,
+    pub matchers: Vec<String>,
+    pub service: Option<String>,
+    pub severity: Option<String>,
+    pub urgency: Option<String>,
+    pub drop: bool,
+    pub from_config: bool,
+}
+
+impl RouteBody {
+    pub fn from(record: Option<RouteRecord>, r: firebreak_domain::rules::Route) -> RouteBody {
+        RouteBody {
+            id: record.as_ref().map(|r| r.id),
+            from_config: record.is_none(),
+            matchers: r.matchers.iter().map(|m| m.to_string()).collect(),
+            service: r.service.map(|s| s.to_string()),
+            severity: r.severity.map(|s| s.to_string()),
+            urgency: r.urgency.map(|u| u.to_string()),
+            drop: r.drop,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeploymentBody {
+    pub id: i64,
+    pub service: String,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub commit: Option<String>,
+    pub author: Option<String>,
+    pub link: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    /// api, cli or pagerduty.
+    pub source: String,
+    pub summary: Option<String>,
+}
+
+impl From<DeploymentRecord> for DeploymentBody {
+    fn from(d: DeploymentRecord) -> Self {
+        DeploymentBody {
+            id: d.id,
+            service: d.service.to_string(),
+            version: d.version,
+            previous_version: d.previous_version,
+            commit: d.commit,
+            author: d.author,
+            link: d.link,
+            at: d.at,
+            source: d.source,
+            summary: d.summary,
         }
     }
 }

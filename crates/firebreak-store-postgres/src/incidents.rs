@@ -38,7 +38,7 @@ async fn replace_services(conn: &mut PgConnection, number: i64, services: &[Name
 }
 
 /// Inserts `events` with sequence numbers `first_seq`, `first_seq + 1`, ...
-async fn insert_events(
+pub(crate) async fn insert_events(
     conn: &mut PgConnection,
     number: i64,
     first_seq: i64,
@@ -70,7 +70,11 @@ async fn insert_events(
 
 /// Claims `count` timeline sequence numbers for an incident, locking its row until commit.
 /// Returns the first claimed number, or `None` if there is no such incident.
-async fn claim_seq(conn: &mut PgConnection, number: i64, count: i64) -> Result<Option<i64>> {
+pub(crate) async fn claim_seq(
+    conn: &mut PgConnection,
+    number: i64,
+    count: i64,
+) -> Result<Option<i64>> {
     let last: Option<i64> =
         sqlx::query("UPDATE incidents SET timeline_seq = timeline_seq + $2 WHERE number = $1 RETURNING timeline_seq")
             .bind(number)
@@ -82,6 +86,58 @@ async fn claim_seq(conn: &mut PgConnection, number: i64, count: i64) -> Result<O
             .transpose()
             .map_err(backend)?;
     Ok(last.map(|last| last - count + 1))
+}
+
+/// Stores a declared incident with the next sequential number, its first timeline entries and
+/// its audit record, inside the caller's transaction. The counter row stays locked until commit.
+pub(crate) async fn insert_incident(
+    conn: &mut PgConnection,
+    incident: Incident,
+    events: Vec<TimelineDraft>,
+    audit: AuditDraft,
+) -> Result<Incident> {
+    let number: i64 = sqlx::query(
+        "UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .and_then(|row| row.try_get(0))
+    .map_err(backend)?;
+    let mut incident = incident;
+    incident.number = IncidentNumber(number);
+    sqlx::query(AssertSqlSafe(format!(
+        "INSERT INTO incidents ({INCIDENT_COLUMNS}, timeline_seq)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    )))
+    .bind(number)
+    .bind(&incident.title)
+    .bind(&incident.severity)
+    .bind(incident.status.as_str())
+    .bind(&incident.summary)
+    .bind(&incident.customer_impact)
+    .bind(incident.drill)
+    .bind(incident.detected_at.as_millisecond())
+    .bind(incident.declared_at.as_millisecond())
+    .bind(ms_opt(incident.acknowledged_at))
+    .bind(ms_opt(incident.mitigated_at))
+    .bind(ms_opt(incident.resolved_at))
+    .bind(incident.updated_at.as_millisecond())
+    .bind(&incident.declared_by)
+    .bind(rows::roles_json(&incident.roles))
+    .bind(rows::checklist_json(&incident.checklist))
+    .bind(incident.version)
+    .bind(events.len() as i64)
+    .execute(&mut *conn)
+    .await
+    .map_err(write_error)?;
+    replace_services(conn, number, &incident.services).await?;
+    insert_events(conn, number, 1, events).await?;
+    let mut audit = audit;
+    if audit.target.is_empty() {
+        audit.target = incident.number.to_string();
+    }
+    insert_audit(conn, &audit).await?;
+    Ok(incident)
 }
 
 /// The services of each incident in `numbers`, in their stored order.
@@ -111,47 +167,7 @@ impl IncidentStore for PostgresStore {
         audit: AuditDraft,
     ) -> Result<Incident> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let number: i64 = sqlx::query(
-            "UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .and_then(|row| row.try_get(0))
-        .map_err(backend)?;
-        let mut incident = incident;
-        incident.number = IncidentNumber(number);
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO incidents ({INCIDENT_COLUMNS}, timeline_seq)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-        )))
-        .bind(number)
-        .bind(&incident.title)
-        .bind(&incident.severity)
-        .bind(incident.status.as_str())
-        .bind(&incident.summary)
-        .bind(&incident.customer_impact)
-        .bind(incident.drill)
-        .bind(incident.detected_at.as_millisecond())
-        .bind(incident.declared_at.as_millisecond())
-        .bind(ms_opt(incident.acknowledged_at))
-        .bind(ms_opt(incident.mitigated_at))
-        .bind(ms_opt(incident.resolved_at))
-        .bind(incident.updated_at.as_millisecond())
-        .bind(&incident.declared_by)
-        .bind(rows::roles_json(&incident.roles))
-        .bind(rows::checklist_json(&incident.checklist))
-        .bind(incident.version)
-        .bind(events.len() as i64)
-        .execute(&mut *tx)
-        .await
-        .map_err(write_error)?;
-        replace_services(&mut tx, number, &incident.services).await?;
-        insert_events(&mut tx, number, 1, events).await?;
-        let mut audit = audit;
-        if audit.target.is_empty() {
-            audit.target = incident.number.to_string();
-        }
-        insert_audit(&mut tx, &audit).await?;
+        let incident = insert_incident(&mut tx, incident, events, audit).await?;
         tx.commit().await.map_err(backend)?;
         Ok(incident)
     }

@@ -3,6 +3,7 @@
 //! applied by [`PostgresStore::migrate`]; the timeline and the audit log are made append-only by
 //! database triggers, so not even a stray `UPDATE` can rewrite history.
 
+mod alerts;
 mod directory;
 mod incidents;
 mod rows;
@@ -16,8 +17,10 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 /// The embedded migrations, in order. Each is applied once, in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/0001_initial.sql")),
+    (2, "alerts", include_str!("../migrations/0002_alerts.sql")),
+];
 
 /// How many connections the pool keeps at most.
 const MAX_CONNECTIONS: u32 = 16;
@@ -209,6 +212,19 @@ fn conflict_or_backend(e: sqlx::Error, subject: &str) -> StoreError {
         "tokens_pkey" => format!("a token with the id `{subject}` already exists"),
         "tokens_hash_key" => "a token with that secret already exists".to_string(),
         "incidents_pkey" => "an incident with that number already exists".to_string(),
+        "integrations_pkey" => format!("an integration with the id `{subject}` already exists"),
+        "integrations_service_name_key" => {
+            format!("the service already has an integration named `{subject}`")
+        }
+        "integration_keys_pkey" => {
+            format!("an integration key with the id `{subject}` already exists")
+        }
+        "integration_keys_hash_key" => {
+            "an integration key with that secret already exists".to_string()
+        }
+        "alerts_open_dedup" => {
+            format!("an unresolved alert with the dedup key `{subject}` already exists")
+        }
         _ => "that record already exists".to_string(),
     };
     StoreError::Conflict(message)

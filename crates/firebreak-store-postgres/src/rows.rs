@@ -4,11 +4,13 @@
 
 use std::collections::BTreeMap;
 
+use firebreak_domain::rules::{MaintenanceWindow, Route, Silence};
 use firebreak_domain::{
-    AccessRole, ChecklistItem, Incident, IncidentNumber, Name, Status, TimelineEvent,
+    AccessRole, Alert, ChecklistItem, Incident, IncidentNumber, Name, Status, TimelineEvent,
 };
 use firebreak_store::{
-    AuditEntry, Result, ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord, codec,
+    AuditEntry, DeploymentRecord, IntegrationKey, IntegrationRecord, Result, RouteRecord,
+    ServiceRecord, StoreError, TimelineEntry, TokenRecord, UserRecord, codec,
 };
 use jiff::Timestamp;
 use serde_json::Value;
@@ -162,5 +164,129 @@ pub(crate) fn token(row: &PgRow) -> Result<TokenRecord> {
         hash: get(row, "hash")?,
         created_at: ts(get(row, "created_at")?)?,
         revoked_at: ts_opt(get(row, "revoked_at")?)?,
+    })
+}
+
+/// The columns every alert query selects, in the order [`alert`] reads them.
+pub(crate) const ALERT_COLUMNS: &str = "id, integration, service, dedup_key, format, status, \
+    severity, urgency, summary, source, labels, details, links, images, started_at, ended_at, \
+    first_seen, last_seen, count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
+    suppressed_reason, incident, raw";
+
+pub(crate) fn alert(row: &PgRow) -> Result<Alert> {
+    let incident: Option<i64> = get(row, "incident")?;
+    Ok(Alert {
+        id: get(row, "id")?,
+        integration: get(row, "integration")?,
+        service: name(&get::<String>(row, "service")?)?,
+        dedup_key: get(row, "dedup_key")?,
+        format: codec::word("alert format", &get::<String>(row, "format")?)?,
+        status: codec::word("alert status", &get::<String>(row, "status")?)?,
+        severity: codec::word("alert severity", &get::<String>(row, "severity")?)?,
+        urgency: codec::word("alert urgency", &get::<String>(row, "urgency")?)?,
+        summary: get(row, "summary")?,
+        source: get(row, "source")?,
+        labels: codec::labels_from(&get::<String>(row, "labels")?)?,
+        details: get(row, "details")?,
+        links: codec::links_from(&get::<String>(row, "links")?)?,
+        images: codec::images_from(&get::<String>(row, "images")?)?,
+        started_at: ts_opt(get(row, "started_at")?)?,
+        ended_at: ts_opt(get(row, "ended_at")?)?,
+        first_seen: ts(get(row, "first_seen")?)?,
+        last_seen: ts(get(row, "last_seen")?)?,
+        count: get(row, "count")?,
+        acknowledged_at: ts_opt(get(row, "acknowledged_at")?)?,
+        acknowledged_by: get(row, "acknowledged_by")?,
+        resolved_at: ts_opt(get(row, "resolved_at")?)?,
+        resolved_by: get(row, "resolved_by")?,
+        suppressed_reason: get(row, "suppressed_reason")?,
+        incident: incident.map(IncidentNumber),
+        raw: get(row, "raw")?,
+    })
+}
+
+/// An integration row without its keys, which the caller adds.
+pub(crate) fn integration(row: &PgRow) -> Result<IntegrationRecord> {
+    Ok(IntegrationRecord {
+        id: get(row, "id")?,
+        service: name(&get::<String>(row, "service")?)?,
+        name: get(row, "name")?,
+        from_config: get(row, "from_config")?,
+        created_at: ts(get(row, "created_at")?)?,
+        keys: Vec::new(),
+    })
+}
+
+pub(crate) fn integration_key(row: &PgRow) -> Result<IntegrationKey> {
+    Ok(IntegrationKey {
+        id: get(row, "id")?,
+        hash: get(row, "hash")?,
+        hint: get(row, "hint")?,
+        created_at: ts(get(row, "created_at")?)?,
+        revoked_at: ts_opt(get(row, "revoked_at")?)?,
+    })
+}
+
+pub(crate) fn silence(row: &PgRow) -> Result<Silence> {
+    Ok(Silence {
+        id: get(row, "id")?,
+        matchers: codec::matchers_from(&get::<String>(row, "matchers")?)?,
+        starts_at: ts(get(row, "starts_at")?)?,
+        ends_at: ts(get(row, "ends_at")?)?,
+        comment: get(row, "comment")?,
+        created_by: get(row, "created_by")?,
+        created_at: ts(get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn maintenance(row: &PgRow) -> Result<MaintenanceWindow> {
+    Ok(MaintenanceWindow {
+        id: get(row, "id")?,
+        service: name(&get::<String>(row, "service")?)?,
+        starts_at: ts(get(row, "starts_at")?)?,
+        ends_at: ts(get(row, "ends_at")?)?,
+        comment: get(row, "comment")?,
+        created_by: get(row, "created_by")?,
+        created_at: ts(get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn route(row: &PgRow) -> Result<RouteRecord> {
+    let service: Option<String> = get(row, "service")?;
+    let severity: Option<String> = get(row, "severity")?;
+    let urgency: Option<String> = get(row, "urgency")?;
+    Ok(RouteRecord {
+        id: get(row, "id")?,
+        route: Route {
+            matchers: codec::matchers_from(&get::<String>(row, "matchers")?)?,
+            service: service.as_deref().map(name).transpose()?,
+            severity: severity
+                .as_deref()
+                .map(|s| codec::word("route severity", s))
+                .transpose()?,
+            urgency: urgency
+                .as_deref()
+                .map(|s| codec::word("route urgency", s))
+                .transpose()?,
+            drop: get(row, "drop_event")?,
+        },
+        created_by: get(row, "created_by")?,
+        created_at: ts(get(row, "created_at")?)?,
+    })
+}
+
+pub(crate) fn deployment(row: &PgRow) -> Result<DeploymentRecord> {
+    Ok(DeploymentRecord {
+        id: get(row, "id")?,
+        service: name(&get::<String>(row, "service")?)?,
+        version: get(row, "version")?,
+        previous_version: get(row, "previous_version")?,
+        commit: get(row, "commit_sha")?,
+        author: get(row, "author")?,
+        link: get(row, "link")?,
+        at: ts(get(row, "at")?)?,
+        source: get(row, "source")?,
+        summary: get(row, "summary")?,
+        created_at: ts(get(row, "created_at")?)?,
     })
 }

@@ -103,6 +103,18 @@ contract_checks!(
     tokens,
     bootstrap_admin_happens_once,
     audit_written_with_each_mutation,
+    integrations_create_list_and_keys,
+    sync_integrations_upserts_and_never_deletes,
+    ingest_inserts_and_dedups_alerts,
+    ingest_error_rolls_everything_back,
+    open_incident_for_finds_newest_unresolved,
+    ingest_declares_incidents_and_appends_timeline,
+    list_alerts_filters_and_pages,
+    alerts_of_incidents_ascend_by_id,
+    silences_create_list_expire,
+    maintenance_create_list_end,
+    routes_create_list_delete,
+    deployments_record_list_between,
 );
 
 #[tokio::test]
@@ -112,22 +124,47 @@ async fn concurrent_creates_get_distinct_numbers() {
     store.drop_schema().await.unwrap();
 }
 
+/// Concurrent checks share one store between tasks.
+macro_rules! concurrent_contract_checks {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let store = Arc::new(common::fresh_store().await);
+                contract::$check(store.clone()).await;
+                store.drop_schema().await.unwrap();
+            }
+        )*
+    };
+}
+
+concurrent_contract_checks!(
+    concurrent_triggers_open_one_alert,
+    concurrent_alerts_declare_one_incident,
+);
+
 /// The whole suite through its own entry point, so checks added to it later are covered too.
+/// `run_all` finishes each check before it makes the next store, so making a store drops the
+/// previous one: the suite never holds more than one pool's connections.
 #[tokio::test]
 async fn run_all_contract_checks() {
-    let made: Arc<Mutex<Vec<PostgresStore>>> = Arc::default();
-    let record = made.clone();
+    let last: Arc<Mutex<Option<PostgresStore>>> = Arc::default();
+    let record = last.clone();
     contract::run_all(move || {
         let record = record.clone();
         async move {
+            let previous = record.lock().unwrap().take();
+            if let Some(previous) = previous {
+                previous.drop_schema().await.unwrap();
+            }
             let store = common::fresh_store().await;
-            record.lock().unwrap().push(store.clone());
+            *record.lock().unwrap() = Some(store.clone());
             store
         }
     })
     .await;
-    let stores = std::mem::take(&mut *made.lock().unwrap());
-    for store in stores {
+    let previous = last.lock().unwrap().take();
+    if let Some(store) = previous {
         store.drop_schema().await.unwrap();
     }
 }

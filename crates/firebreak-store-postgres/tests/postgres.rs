@@ -107,7 +107,7 @@ async fn migrations_are_idempotent_and_safe_to_race() {
         .fetch_one(stores[0].pool())
         .await
         .unwrap();
-    assert_eq!(applied, 1);
+    assert_eq!(applied, 2, "both migrations applied once");
     assert_eq!(stores[0].backend(), "postgres");
     stores[0].ping().await.unwrap();
     stores[0].drop_schema().await.unwrap();

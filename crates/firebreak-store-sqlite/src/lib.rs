@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{Connection, SqliteConnection};
 
+mod alerts;
 #[macro_use]
 mod rows;
 pub mod writer;
@@ -29,7 +30,10 @@ use rows::{ms, opt_ms};
 use writer::Writer;
 
 /// The schema, in order: `(version, SQL)`. Each is applied once, recorded in `schema_migrations`.
-pub const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_initial.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_alerts.sql")),
+];
 
 /// How long a connection waits for a lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,19 +47,19 @@ pub struct SqliteStore {
     reader: SqlitePool,
 }
 
-fn db(e: sqlx::Error) -> StoreError {
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
     StoreError::backend(e)
 }
 
 /// Maps a unique-constraint violation to `Conflict(message)`, anything else to `Backend`.
-fn unique(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
+pub(crate) fn unique(e: sqlx::Error, message: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(message()),
         _ => StoreError::backend(e),
     }
 }
 
-async fn insert_audit(conn: &mut SqliteConnection, audit: &AuditDraft) -> Result<()> {
+pub(crate) async fn insert_audit(conn: &mut SqliteConnection, audit: &AuditDraft) -> Result<()> {
     sqlx::query("INSERT INTO audit_log (actor, action, target, at, source) VALUES (?, ?, ?, ?, ?)")
         .bind(&audit.actor)
         .bind(&audit.action)
@@ -155,6 +159,72 @@ async fn insert_token(conn: &mut SqliteConnection, token: &TokenRecord) -> Resul
     Ok(())
 }
 
+/// Stores a declared incident with the next number, its first timeline entries and its audit row.
+pub(crate) async fn insert_incident(
+    conn: &mut SqliteConnection,
+    incident: Incident,
+    events: Vec<TimelineDraft>,
+    audit: AuditDraft,
+) -> Result<Incident> {
+    let mut incident = incident;
+    let number: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM incidents")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    incident.number = IncidentNumber(number);
+    let i = &incident;
+    sqlx::query(
+        "INSERT INTO incidents (number, title, severity, status, summary, customer_impact, drill, \
+         detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, updated_at, \
+         declared_by, roles, checklist, version, timeline_seq) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(number)
+    .bind(&i.title)
+    .bind(&i.severity)
+    .bind(i.status.as_str())
+    .bind(&i.summary)
+    .bind(&i.customer_impact)
+    .bind(i.drill)
+    .bind(ms(i.detected_at))
+    .bind(ms(i.declared_at))
+    .bind(opt_ms(i.acknowledged_at))
+    .bind(opt_ms(i.mitigated_at))
+    .bind(opt_ms(i.resolved_at))
+    .bind(ms(i.updated_at))
+    .bind(&i.declared_by)
+    .bind(rows::roles_json(&i.roles))
+    .bind(rows::checklist_json(&i.checklist))
+    .bind(i.version)
+    .bind(events.len() as i64)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    replace_services(conn, number, &incident.services).await?;
+    insert_timeline(conn, number, 1, events).await?;
+    insert_audit(conn, &audit).await?;
+    Ok(incident)
+}
+
+/// Appends `events` to an incident's timeline, continuing its seq. `NotFound` if it does not exist.
+pub(crate) async fn append_entries(
+    conn: &mut SqliteConnection,
+    number: IncidentNumber,
+    events: Vec<TimelineDraft>,
+) -> Result<Vec<TimelineEntry>> {
+    let added = events.len() as i64;
+    let last: Option<i64> = sqlx::query_scalar(
+        "UPDATE incidents SET timeline_seq = timeline_seq + ? WHERE number = ? RETURNING timeline_seq",
+    )
+    .bind(added)
+    .bind(number.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?;
+    let last = last.ok_or(StoreError::NotFound)?;
+    insert_timeline(conn, number.0, last - added + 1, events).await
+}
+
 /// Applies every migration in [`MIGRATIONS`] not yet recorded in `schema_migrations`.
 async fn apply_migrations(conn: &mut SqliteConnection) -> Result<()> {
     sqlx::raw_sql("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)")
@@ -183,7 +253,7 @@ async fn apply_migrations(conn: &mut SqliteConnection) -> Result<()> {
     Ok(())
 }
 
-fn page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> i64) -> Page<T> {
+pub(crate) fn page<T>(mut items: Vec<T>, limit: u32, key: impl Fn(&T) -> i64) -> Page<T> {
     let more = items.len() > limit as usize;
     items.truncate(limit as usize);
     let next = if more { items.last().map(key) } else { None };
@@ -241,48 +311,7 @@ impl IncidentStore for SqliteStore {
         audit: AuditDraft,
     ) -> Result<Incident> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut incident = incident;
-                    let number: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) + 1 FROM incidents")
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    incident.number = IncidentNumber(number);
-                    let i = &incident;
-                    sqlx::query(
-                        "INSERT INTO incidents (number, title, severity, status, summary, customer_impact, drill, \
-                         detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, updated_at, \
-                         declared_by, roles, checklist, version, timeline_seq) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(number)
-                    .bind(&i.title)
-                    .bind(&i.severity)
-                    .bind(i.status.as_str())
-                    .bind(&i.summary)
-                    .bind(&i.customer_impact)
-                    .bind(i.drill)
-                    .bind(ms(i.detected_at))
-                    .bind(ms(i.declared_at))
-                    .bind(opt_ms(i.acknowledged_at))
-                    .bind(opt_ms(i.mitigated_at))
-                    .bind(opt_ms(i.resolved_at))
-                    .bind(ms(i.updated_at))
-                    .bind(&i.declared_by)
-                    .bind(rows::roles_json(&i.roles))
-                    .bind(rows::checklist_json(&i.checklist))
-                    .bind(i.version)
-                    .bind(events.len() as i64)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    replace_services(conn, number, &incident.services).await?;
-                    insert_timeline(conn, number, 1, events).await?;
-                    insert_audit(conn, &audit).await?;
-                    Ok(incident)
-                })
-            })
+            .write(move |conn| Box::pin(insert_incident(conn, incident, events, audit)))
             .await
     }
 
@@ -360,17 +389,7 @@ impl IncidentStore for SqliteStore {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let added = events.len() as i64;
-                    let last: Option<i64> = sqlx::query_scalar(
-                        "UPDATE incidents SET timeline_seq = timeline_seq + ? WHERE number = ? RETURNING timeline_seq",
-                    )
-                    .bind(added)
-                    .bind(number.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    let last = last.ok_or(StoreError::NotFound)?;
-                    let entries = insert_timeline(conn, number.0, last - added + 1, events).await?;
+                    let entries = append_entries(conn, number, events).await?;
                     insert_audit(conn, &audit).await?;
                     Ok(entries)
                 })

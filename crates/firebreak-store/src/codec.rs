@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use firebreak_domain::{AccessRole, ChecklistItem, Name, TimelineEvent};
+use firebreak_domain::{AccessRole, ChecklistItem, Image, Link, Matcher, Name, TimelineEvent};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -99,4 +99,48 @@ pub fn event_to_json(event: &TimelineEvent) -> Result<(&'static str, Value)> {
 pub fn event_from_json(kind: &str, data: Value) -> Result<TimelineEvent> {
     serde_json::from_value(json!({ "kind": kind, "data": data }))
         .map_err(|e| bad("timeline event", e))
+}
+
+/// Alert labels as a JSON object of strings.
+pub fn labels_json(labels: &BTreeMap<String, String>) -> String {
+    serde_json::to_string(labels).expect("string maps always serialise")
+}
+
+pub fn labels_from(text: &str) -> Result<BTreeMap<String, String>> {
+    serde_json::from_str(text).map_err(|e| bad("labels", e))
+}
+
+pub fn links_json(links: &[Link]) -> String {
+    serde_json::to_string(links).expect("links always serialise")
+}
+
+pub fn links_from(text: &str) -> Result<Vec<Link>> {
+    serde_json::from_str(text).map_err(|e| bad("links", e))
+}
+
+pub fn images_json(images: &[Image]) -> String {
+    serde_json::to_string(images).expect("images always serialise")
+}
+
+pub fn images_from(text: &str) -> Result<Vec<Image>> {
+    serde_json::from_str(text).map_err(|e| bad("images", e))
+}
+
+/// Matchers as a JSON array of their written form (`env="prod"`).
+pub fn matchers_json(matchers: &[Matcher]) -> String {
+    serde_json::to_string(&matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>())
+        .expect("strings always serialise")
+}
+
+pub fn matchers_from(text: &str) -> Result<Vec<Matcher>> {
+    let written: Vec<String> = serde_json::from_str(text).map_err(|e| bad("matchers", e))?;
+    written
+        .iter()
+        .map(|m| Matcher::parse(m).map_err(|e| bad("matcher", e)))
+        .collect()
+}
+
+/// Parses one of the domain's string enums (`AlertStatus`, `AlertSeverity`, ...).
+pub fn word<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T> {
+    text.parse().map_err(|e: String| bad(what, e))
 }

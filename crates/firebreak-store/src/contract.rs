@@ -2,6 +2,9 @@
 //! traits. A backend's tests call [`run_all`] with a function that makes a fresh, empty store,
 //! or call the individual checks. Every check panics with a message naming what broke.
 
+mod alerts;
+pub use alerts::*;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -38,6 +41,7 @@ where
     bootstrap_admin_happens_once(&make().await).await;
     audit_written_with_each_mutation(&make().await).await;
     concurrent_creates_get_distinct_numbers(Arc::new(make().await)).await;
+    alerts::run_all_alerts(&make).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

@@ -6,7 +6,11 @@
 //! timeline events and the audit record that go with it, and commits them in one transaction.
 
 use async_trait::async_trait;
-use firebreak_domain::{AccessRole, Incident, IncidentNumber, Name, Status, TimelineEvent};
+use firebreak_domain::rules::{MaintenanceWindow, OpenIncident, Route, Silence};
+use firebreak_domain::{
+    AccessRole, Alert, AlertStatus, Incident, IncidentNumber, Name, Status, TimelineEvent,
+};
+use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 
 #[cfg(feature = "contract")]
@@ -212,8 +216,226 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>>;
 }
 
+/// An integration: how one sender reaches one service. It has one key, or two while a key is
+/// being rotated. Only SHA-256 hashes of keys are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationRecord {
+    /// Public id, safe to show, e.g. `int_3f9c2a1b`.
+    pub id: String,
+    pub service: Name,
+    pub name: String,
+    pub from_config: bool,
+    pub created_at: Timestamp,
+    /// Every key the integration has had, oldest first; revoked ones have `revoked_at`.
+    pub keys: Vec<IntegrationKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationKey {
+    /// Public id of the key, for revoking it, e.g. `key_71c0e2d4`.
+    pub id: String,
+    /// Hex SHA-256 of the key.
+    pub hash: String,
+    /// The key's last four characters, so people can tell keys apart.
+    pub hint: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertFilter {
+    pub status: Option<AlertStatus>,
+    pub service: Option<Name>,
+    pub incident: Option<IncidentNumber>,
+}
+
+/// A routing rule added through the API. Config rules are not stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteRecord {
+    pub id: i64,
+    pub route: Route,
+    pub created_by: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentRecord {
+    /// Assigned by the store; 0 until then.
+    pub id: i64,
+    pub service: Name,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub commit: Option<String>,
+    pub author: Option<String>,
+    pub link: Option<String>,
+    /// When the deploy happened.
+    pub at: Timestamp,
+    /// Who reported it: `api`, `pagerduty` or `cli`.
+    pub source: String,
+    pub summary: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// What ingesting one event did, for the sender's answer and for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestOutcome {
+    pub dedup_key: String,
+    pub effect: IngestEffect,
+    /// The alert the event landed on, if any.
+    pub alert: Option<i64>,
+    /// The incident the alert belongs to after the event, if any.
+    pub incident: Option<IncidentNumber>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestEffect {
+    Opened,
+    Suppressed,
+    Repeated,
+    Acknowledged,
+    Resolved,
+    /// Nothing to change (acknowledge or resolve with no open alert).
+    Ignored,
+    /// A routing rule dropped it.
+    Dropped,
+    /// Attached to an open incident.
+    Attached,
+    /// Declared a new incident.
+    Declared,
+}
+
+/// The reads and writes ingestion needs, all inside one transaction. The engine drives it;
+/// the store commits only if the whole work succeeds.
 #[async_trait]
-pub trait Store: IncidentStore + DirectoryStore + TokenStore + AuditStore {
+pub trait AlertTx: Send {
+    /// The unresolved alert of `integration` with `dedup_key`, if any.
+    async fn open_alert(&mut self, integration: &str, dedup_key: &str) -> Result<Option<Alert>>;
+    async fn alert(&mut self, id: i64) -> Result<Option<Alert>>;
+    /// Stores a new alert and returns its id. `Conflict` if an unresolved alert with the same
+    /// integration and dedup key exists.
+    async fn insert_alert(&mut self, alert: &Alert) -> Result<i64>;
+    async fn update_alert(&mut self, alert: &Alert) -> Result<()>;
+    /// The newest unresolved incident that lists `service`, and its last activity: the latest of
+    /// its declaration and the last time one of its alerts was seen.
+    async fn open_incident_for(&mut self, service: &Name) -> Result<Option<OpenIncident>>;
+    /// Like [`IncidentStore::create_incident`], inside this transaction.
+    async fn create_incident(
+        &mut self,
+        incident: Incident,
+        events: Vec<TimelineDraft>,
+        audit: AuditDraft,
+    ) -> Result<Incident>;
+    /// Appends timeline entries to an incident without changing its fields.
+    async fn append_timeline(
+        &mut self,
+        number: IncidentNumber,
+        events: Vec<TimelineDraft>,
+    ) -> Result<()>;
+    /// How many alerts attached to the incident are not resolved.
+    async fn unresolved_alerts_of(&mut self, number: IncidentNumber) -> Result<i64>;
+    async fn audit(&mut self, audit: AuditDraft) -> Result<()>;
+}
+
+/// A unit of ingestion run by [`AlertStore::ingest`] in one transaction.
+pub type IngestWork = Box<
+    dyn for<'t> FnOnce(&'t mut (dyn AlertTx + 't)) -> BoxFuture<'t, Result<Vec<IngestOutcome>>>
+        + Send,
+>;
+
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// `Conflict` if the service already has an integration of that name, or the key exists.
+    async fn create_integration(
+        &self,
+        integration: IntegrationRecord,
+        audit: AuditDraft,
+    ) -> Result<IntegrationRecord>;
+    /// Adds a key; the integration's other keys keep working. `NotFound` for an unknown id.
+    async fn add_integration_key(
+        &self,
+        integration: &str,
+        key: IntegrationKey,
+        audit: AuditDraft,
+    ) -> Result<IntegrationRecord>;
+    /// Revokes one key. `NotFound` if the integration has no such key that is not revoked.
+    async fn revoke_integration_key(
+        &self,
+        integration: &str,
+        key: &str,
+        at: Timestamp,
+        audit: AuditDraft,
+    ) -> Result<IntegrationRecord>;
+    /// Every integration with all its keys, by service then name.
+    async fn list_integrations(&self) -> Result<Vec<IntegrationRecord>>;
+    /// Makes the config file's integrations present, adding their keys. Never deletes.
+    async fn sync_integrations(&self, integrations: Vec<IntegrationRecord>) -> Result<()>;
+
+    /// Runs `work` in one transaction and commits it before returning.
+    async fn ingest(&self, work: IngestWork) -> Result<Vec<IngestOutcome>>;
+    async fn get_alert(&self, id: i64) -> Result<Option<Alert>>;
+    /// Newest first (by id).
+    async fn list_alerts(
+        &self,
+        filter: &AlertFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Alert>>;
+    /// `(incident, alert id, alert status)` for every alert attached to one of `incidents`,
+    /// ascending by alert id.
+    async fn alerts_of_incidents(
+        &self,
+        incidents: &[IncidentNumber],
+    ) -> Result<Vec<(IncidentNumber, i64, AlertStatus)>>;
+
+    async fn create_silence(&self, silence: Silence, audit: AuditDraft) -> Result<Silence>;
+    /// Sets the end of a silence to `at`. `NotFound` if it does not exist or has already ended.
+    async fn expire_silence(&self, id: i64, at: Timestamp, audit: AuditDraft) -> Result<Silence>;
+    /// Silences that end after `after`, newest first.
+    async fn list_silences(&self, after: Timestamp) -> Result<Vec<Silence>>;
+
+    async fn create_maintenance(
+        &self,
+        window: MaintenanceWindow,
+        audit: AuditDraft,
+    ) -> Result<MaintenanceWindow>;
+    /// Ends a window at `at` (or removes it if it has not started). `NotFound` if unknown or over.
+    async fn end_maintenance(
+        &self,
+        id: i64,
+        at: Timestamp,
+        audit: AuditDraft,
+    ) -> Result<MaintenanceWindow>;
+    /// Windows that end after `after`, soonest start first.
+    async fn list_maintenance(&self, after: Timestamp) -> Result<Vec<MaintenanceWindow>>;
+
+    async fn create_route(&self, route: RouteRecord, audit: AuditDraft) -> Result<RouteRecord>;
+    async fn delete_route(&self, id: i64, audit: AuditDraft) -> Result<()>;
+    /// In the order they are tried (by id).
+    async fn list_routes(&self) -> Result<Vec<RouteRecord>>;
+
+    async fn record_deployment(
+        &self,
+        deployment: DeploymentRecord,
+        audit: AuditDraft,
+    ) -> Result<DeploymentRecord>;
+    /// Most recently recorded first (by id); `before` is a cursor (an id) from a previous page.
+    async fn list_deployments(
+        &self,
+        service: Option<&Name>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<DeploymentRecord>>;
+    /// Deploys of any of `services` with `from <= at <= to`, newest first.
+    async fn deployments_between(
+        &self,
+        services: &[Name],
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<DeploymentRecord>>;
+}
+
+#[async_trait]
+pub trait Store: IncidentStore + DirectoryStore + TokenStore + AuditStore + AlertStore {
     /// Checks the database answers.
     async fn ping(&self) -> Result<()>;
     /// Which backend this is, for logs: `sqlite` or `postgres`.

@@ -142,6 +142,12 @@ pub async fn start(
     app.sync_config(&config)
         .await
         .context("could not store the services and users from the config")?;
+    app.sync_integrations(&config)
+        .await
+        .context("could not store the integrations from the config")?;
+    app.refresh_alert_index()
+        .await
+        .context("could not load integration keys, silences and routing rules")?;
     let initial_admin_token = app
         .bootstrap_admin()
         .await
@@ -157,6 +163,23 @@ pub async fn start(
         app.clone(),
         shutdown.clone(),
     ));
+    // Keeps silences, maintenance windows and keys current: they start and end with time, and
+    // another Firebreak process on the same database may change them.
+    let refresher = app.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(firebreak_engine::alerts::INDEX_REFRESH);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Err(e) = refresher.refresh_alert_index().await {
+                        tracing::warn!(error = %e, "could not reload integration keys and silences");
+                    }
+                }
+            }
+        }
+    });
     Ok(Running {
         addr,
         app,

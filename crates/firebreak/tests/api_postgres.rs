@@ -13,10 +13,9 @@ fn url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-#[tokio::test]
-async fn an_incident_runs_its_course_on_postgres() {
+async fn fresh_store(prefix: &str) -> firebreak_store_postgres::PostgresStore {
     let schema = format!(
-        "http_{}_{}",
+        "{prefix}_{}_{}",
         std::process::id(),
         jiff::Timestamp::now().as_nanosecond() % 1_000_000_000
     );
@@ -29,7 +28,12 @@ async fn an_incident_runs_its_course_on_postgres() {
             )
         });
     store.migrate().await.expect("migrations run");
-    let store = Arc::new(store);
+    store
+}
+
+#[tokio::test]
+async fn an_incident_runs_its_course_on_postgres() {
+    let store = Arc::new(fresh_store("http").await);
     let s = common::spawn_on(
         store.clone(),
         Config::default(),
@@ -65,6 +69,61 @@ async fn an_incident_runs_its_course_on_postgres() {
     s.call(reqwest::Method::GET, "/readyz", None, None)
         .await
         .expect(200);
+
+    s.running.shutdown.cancel();
+    store.drop_schema().await.expect("schema dropped");
+}
+
+#[tokio::test]
+async fn alerts_dedupe_group_and_resolve_on_postgres() {
+    let store = Arc::new(fresh_store("ingest").await);
+    let s = common::spawn_on(
+        store.clone(),
+        Config::default(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let key = s.integration("checkout", "pd").await;
+    let trigger = |dedup: &str| {
+        json!({"routing_key": key, "event_action": "trigger", "dedup_key": dedup,
+               "payload": {"summary": "errors up", "source": "web-1", "severity": "critical"}})
+    };
+    // Concurrent repeats of one key: one alert, every event counted.
+    let mut tasks = vec![];
+    for _ in 0..8 {
+        let (http, base, body) = (s.http.clone(), s.base.clone(), trigger("same"));
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{base}/v2/enqueue"))
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 202);
+    }
+    let open = s.alerts("status=open").await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["count"], 8);
+
+    s.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout errors", "severity": "SEV2", "services": ["checkout"]}),
+    )
+    .await
+    .expect(201);
+    assert_eq!(
+        s.send_json("/v2/enqueue", &trigger("second")).await.status,
+        202
+    );
+    assert_eq!(s.alerts("incident=INC-1").await.len(), 1);
+    let resolve = json!({"routing_key": key, "event_action": "resolve", "dedup_key": "second"});
+    assert_eq!(s.send_json("/v2/enqueue", &resolve).await.status, 202);
+    let incident = s.get("/api/v1/incidents/INC-1").await;
+    assert_eq!(incident.expect(200)["alerts_resolved"], true);
 
     s.running.shutdown.cancel();
     store.drop_schema().await.expect("schema dropped");

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use firebreak_domain::{IncidentNumber, Name, NewIncident, Status};
+use firebreak_domain::{Incident, IncidentNumber, Name, NewIncident, Status};
 use firebreak_engine::Firebreak;
 use firebreak_engine::incidents::IncidentPatch;
 use firebreak_store::IncidentFilter;
@@ -28,6 +28,36 @@ pub(crate) fn names(field: &str, given: Vec<String>) -> Result<Vec<Name>, ApiErr
 }
 
 /// Page size: 50 by default, at most 500 (larger asks get 500).
+/// The incidents as the API shows them, with their alerts and suspect deploys.
+pub(crate) async fn incident_bodies(
+    app: &Firebreak,
+    incidents: Vec<Incident>,
+) -> Result<Vec<IncidentBody>, ApiError> {
+    let numbers: Vec<_> = incidents.iter().map(|i| i.number).collect();
+    let mut alerts = app.alerts_of(&numbers).await?;
+    let mut out = Vec::with_capacity(incidents.len());
+    for incident in incidents {
+        let suspects = app.suspects(&incident).await?;
+        let number = incident.number;
+        let mut body = IncidentBody::from(incident, &app.config);
+        if let Some((ids, all_resolved)) = alerts.remove(&number) {
+            body.alerts = ids;
+            body.alerts_resolved = Some(all_resolved);
+        }
+        body.suspect_deploys = suspects.into_iter().map(Into::into).collect();
+        out.push(body);
+    }
+    Ok(out)
+}
+
+pub(crate) async fn incident_body(
+    app: &Firebreak,
+    incident: Incident,
+) -> Result<IncidentBody, ApiError> {
+    let mut bodies = incident_bodies(app, vec![incident]).await?;
+    bodies.pop().ok_or_else(ApiError::internal)
+}
+
 pub(crate) fn limit(given: Option<u32>) -> Result<u32, ApiError> {
     match given {
         None => Ok(50),
@@ -115,7 +145,7 @@ pub async fn declare(
     let incident = app.declare(&caller.principal, new).await?;
     Ok((
         StatusCode::CREATED,
-        Json(IncidentBody::from(incident, &app.config)),
+        Json(incident_body(&app, incident).await?),
     ))
 }
 
@@ -185,11 +215,7 @@ pub async fn list(
     let page = app
         .list_incidents(&filter, cursor(q.cursor.as_deref())?, limit(q.limit)?)
         .await?;
-    let items = page
-        .items
-        .into_iter()
-        .map(|i| IncidentBody::from(i, &app.config))
-        .collect();
+    let items = incident_bodies(&app, page.items).await?;
     Ok(Json(ListBody::new(items, page.next)))
 }
 
@@ -202,7 +228,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<IncidentBody>, ApiError> {
     let incident = app.incident(number(&id)?).await?;
-    Ok(Json(IncidentBody::from(incident, &app.config)))
+    Ok(Json(incident_body(&app, incident).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -247,7 +273,7 @@ pub async fn patch(
         services,
     };
     let incident = app.patch(&caller.principal, n, patch).await?;
-    Ok(Json(IncidentBody::from(incident, &app.config)))
+    Ok(Json(incident_body(&app, incident).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -269,7 +295,7 @@ pub async fn assign(
     let n = number(&id)?;
     let user = Name::parse(&req.user).map_err(|e| ApiError::invalid("user", e.to_string()))?;
     let incident = app.assign_role(&caller.principal, n, &role, &user).await?;
-    Ok(Json(IncidentBody::from(incident, &app.config)))
+    Ok(Json(incident_body(&app, incident).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/incidents/{id}/roles/{role}", tag = "incidents",
@@ -283,7 +309,7 @@ pub async fn unassign(
     let incident = app
         .remove_role(&caller.principal, number(&id)?, &role)
         .await?;
-    Ok(Json(IncidentBody::from(incident, &app.config)))
+    Ok(Json(incident_body(&app, incident).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/checklist", tag = "incidents",
@@ -293,7 +319,7 @@ pub async fn checklist(
     State(app): State<Firebreak>,
     Path(id): Path<String>,
 ) -> Result<Json<ListBody<ChecklistItemBody>>, ApiError> {
-    let body = IncidentBody::from(app.incident(number(&id)?).await?, &app.config);
+    let body = incident_body(&app, app.incident(number(&id)?).await?).await?;
     Ok(Json(ListBody::new(body.checklist, None)))
 }
 
@@ -319,7 +345,7 @@ pub async fn check_item(
     let incident = app
         .set_checklist_item(&caller.principal, n, item, req.done)
         .await?;
-    Ok(Json(IncidentBody::from(incident, &app.config)))
+    Ok(Json(incident_body(&app, incident).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

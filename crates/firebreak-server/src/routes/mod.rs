@@ -1,6 +1,8 @@
 //! The route handlers, one module per area of the API.
 
 pub mod admin;
+pub mod alerts;
 pub mod directory;
 pub mod incidents;
+pub mod ingest;
 pub mod system;

@@ -161,3 +161,100 @@ impl Answer {
         &self.body
     }
 }
+
+/// A plain answer from an ingest endpoint (any content type).
+pub struct Raw {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl TestServer {
+    /// Creates `service` (if needed) and an integration on it; returns the key.
+    pub async fn integration(&self, service: &str, name: &str) -> String {
+        self.call(
+            Method::POST,
+            "/api/v1/services",
+            Some(&self.admin),
+            Some(serde_json::json!({"name": service})),
+        )
+        .await;
+        let a = self
+            .call(
+                Method::POST,
+                &format!("/api/v1/services/{service}/integrations"),
+                Some(&self.admin),
+                Some(serde_json::json!({"name": name})),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+        a.body["key"].as_str().expect("key").to_string()
+    }
+
+    /// Posts raw bytes to an ingest endpoint with optional extra headers.
+    pub async fn send(
+        &self,
+        path: &str,
+        body: impl Into<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Raw {
+        let mut req = self
+            .http
+            .post(format!("{}{}", self.base, path))
+            .header("content-type", "application/json")
+            .body(body.into());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.expect("request reaches the server");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = res.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Raw {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn send_json(&self, path: &str, body: &Value) -> Raw {
+        self.send(path, serde_json::to_vec(body).unwrap(), &[])
+            .await
+    }
+
+    /// Every alert matching `query` (e.g. `status=open`), across pages.
+    pub async fn alerts(&self, query: &str) -> Vec<Value> {
+        let mut out = vec![];
+        let mut cursor = String::new();
+        loop {
+            let a = self
+                .get(&format!("/api/v1/alerts?limit=500&{query}&cursor={cursor}"))
+                .await;
+            let body = a.expect(200);
+            out.extend(body["items"].as_array().unwrap().iter().cloned());
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = c.to_string(),
+                None => return out,
+            }
+        }
+    }
+}
+
+/// A fixture body from `crates/firebreak-ingest/tests/fixtures`, with its routing key replaced.
+pub fn fixture(name: &str, key: &str) -> String {
+    let path = format!(
+        "{}/../firebreak-ingest/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
+        .replace("R0UT1NGKEY0000000000000000000001", key)
+}

@@ -1,0 +1,121 @@
+//! Deploy records, from CI (`POST /api/v1/deployments`, `firebreak deploy record`) and from
+//! PagerDuty change events, and the suspects an incident shows: its services' deploys in the
+//! window before detection, newest first, the newest flagged with the version to roll back to.
+
+use firebreak_domain::{Incident, Name};
+use firebreak_store::{DeploymentRecord, Page};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{EngineError, Firebreak, Principal, invalid};
+
+/// What a deploy reporter supplies.
+#[derive(Debug, Clone)]
+pub struct NewDeployment {
+    pub service: Name,
+    pub version: String,
+    pub previous_version: Option<String>,
+    pub commit: Option<String>,
+    pub author: Option<String>,
+    pub link: Option<String>,
+    pub at: Option<Timestamp>,
+    pub summary: Option<String>,
+}
+
+/// A deploy shown on an incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspect {
+    pub deployment: DeploymentRecord,
+    /// True for the newest deploy before detection: the first thing to consider rolling back.
+    pub suspect: bool,
+    /// The version to roll back to (the suspect's previous version), when known.
+    pub rollback_to: Option<String>,
+}
+
+fn short(field: &str, value: Option<String>, max: usize) -> Result<Option<String>, EngineError> {
+    let value = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty());
+    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+        return Err(invalid(field, format!("must be at most {max} characters")));
+    }
+    Ok(value)
+}
+
+impl Firebreak {
+    pub async fn record_deployment(
+        &self,
+        who: &Principal,
+        new: NewDeployment,
+        source: &str,
+    ) -> Result<DeploymentRecord, EngineError> {
+        let now = self.clock.now();
+        let version = short("version", Some(new.version), 200)?
+            .ok_or_else(|| invalid("version", "must not be empty"))?;
+        let link = short("link", new.link, 2000)?;
+        if let Some(l) = &link
+            && !(l.starts_with("https://") || l.starts_with("http://"))
+        {
+            return Err(invalid("link", "must be an http:// or https:// URL"));
+        }
+        let at = new.at.unwrap_or(now);
+        if at > now + SignedDuration::from_mins(5) {
+            return Err(invalid("at", "must not be in the future"));
+        }
+        if self.store.get_service(&new.service).await?.is_none() {
+            return Err(invalid(
+                "service",
+                format!(
+                    "there is no service named `{}`; create it first (POST /api/v1/services) or declare it in firebreak.yaml",
+                    new.service
+                ),
+            ));
+        }
+        let record = DeploymentRecord {
+            id: 0,
+            service: new.service,
+            version,
+            previous_version: short("previous_version", new.previous_version, 200)?,
+            commit: short("commit", new.commit, 100)?,
+            author: short("author", new.author, 200)?,
+            link,
+            at,
+            source: source.to_string(),
+            summary: short("summary", new.summary, 1024)?,
+            created_at: now,
+        };
+        let audit = self.audit(who, "deployment.record", "deployment");
+        Ok(self.store.record_deployment(record, audit).await?)
+    }
+
+    pub async fn list_deployments(
+        &self,
+        service: Option<&Name>,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<DeploymentRecord>, EngineError> {
+        Ok(self.store.list_deployments(service, before, limit).await?)
+    }
+
+    /// The deploys of the incident's services in the suspect window before it was detected.
+    pub async fn suspects(&self, incident: &Incident) -> Result<Vec<Suspect>, EngineError> {
+        let to = incident.detected_at;
+        let from = to - self.config.alerting.suspect_window;
+        let deploys = self
+            .store
+            .deployments_between(&incident.services, from, to)
+            .await?;
+        Ok(deploys
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| Suspect {
+                suspect: i == 0,
+                rollback_to: if i == 0 {
+                    d.previous_version.clone()
+                } else {
+                    None
+                },
+                deployment: d,
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,819 @@
+//! Alert ingestion through the real server: every fixture with its sender's answer, PagerDuty's
+//! dedup semantics, limits and errors, grouping into incidents, silences, maintenance windows,
+//! routing rules, deploys as suspects, and key rotation.
+
+mod common;
+
+use common::{TestServer, fixture, spawn, spawn_with};
+use firebreak_domain::rules::{DeclareRule, Grouping};
+use firebreak_domain::{Config, Matcher, Name, Service};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+fn pd_trigger(key: &str, dedup: Option<&str>, summary: &str) -> Value {
+    let mut body = json!({
+        "routing_key": key,
+        "event_action": "trigger",
+        "payload": {"summary": summary, "source": "db-1", "severity": "critical"},
+    });
+    if let Some(d) = dedup {
+        body["dedup_key"] = json!(d);
+    }
+    body
+}
+
+fn pd_action(key: &str, action: &str, dedup: &str) -> Value {
+    json!({"routing_key": key, "event_action": action, "dedup_key": dedup})
+}
+
+async fn open_alerts(s: &TestServer) -> Vec<Value> {
+    s.alerts("status=open").await
+}
+
+#[tokio::test]
+async fn every_fixture_is_accepted_with_its_senders_answer() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "everything").await;
+
+    let a = s
+        .send(
+            "/v2/enqueue",
+            fixture("pagerduty-events-v2-trigger.json", &key),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(
+        a.body,
+        json!({"status": "success", "message": "Event processed", "dedup_key": "checkout/high-latency"})
+    );
+    assert!(a.content_type.starts_with("application/json"));
+    for name in [
+        "pagerduty-events-v2-acknowledge.json",
+        "pagerduty-events-v2-resolve.json",
+    ] {
+        let a = s.send("/v2/enqueue", fixture(name, &key), &[]).await;
+        assert_eq!(a.status, 202, "{name}: {}", a.body);
+        assert_eq!(a.body["status"], "success");
+        assert_eq!(a.body["dedup_key"], "checkout/high-latency");
+    }
+    let pd = s.alerts("").await;
+    let pd: Vec<_> = pd.iter().filter(|a| a["format"] == "pagerduty").collect();
+    assert_eq!(pd.len(), 1, "{pd:?}");
+    assert_eq!(pd[0]["status"], "resolved");
+    assert!(pd[0]["acknowledged_at"].is_string());
+
+    let a = s
+        .send(
+            "/v2/change/enqueue",
+            fixture("pagerduty-change-event.json", &key),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["status"], "success");
+    let deploys = s.get("/api/v1/deployments?service=checkout").await;
+    let d = &deploys.expect(200)["items"][0];
+    assert_eq!(d["version"], "v2.14.0");
+    assert_eq!(d["previous_version"], "v2.13.4");
+    assert_eq!(d["commit"], "9fceb02");
+    assert_eq!(d["source"], "pagerduty");
+
+    let genie = format!("GenieKey {key}");
+    let a = s
+        .send(
+            "/v2/alerts",
+            fixture("opsgenie-create-alert.json", &key),
+            &[("authorization", &genie)],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["result"], "Request will be processed");
+    assert!(a.body["took"].is_number());
+    assert!(a.body["requestId"].is_string());
+
+    let a = s
+        .send(
+            &format!("/api/v1/ingest/alertmanager/{key}"),
+            fixture("alertmanager-webhook-v4.json", &key),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let firing = a.body["alerts"].as_array().unwrap().len();
+    assert!(firing >= 1);
+    let a = s
+        .send(
+            &format!("/api/v1/ingest/alertmanager/{key}"),
+            fixture("alertmanager-webhook-v4-resolved.json", &key),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let am: Vec<_> = s
+        .alerts("")
+        .await
+        .into_iter()
+        .filter(|a| a["format"] == "alertmanager")
+        .collect();
+    assert_eq!(
+        am.len(),
+        firing,
+        "resolved matches the firing alerts: {am:?}"
+    );
+    let resolved_fixture: Value =
+        serde_json::from_str(&fixture("alertmanager-webhook-v4-resolved.json", &key)).unwrap();
+    for sent in resolved_fixture["alerts"].as_array().unwrap() {
+        let fp = &sent["fingerprint"];
+        let stored = am
+            .iter()
+            .find(|a| &a["dedup_key"] == fp)
+            .expect("same fingerprint");
+        assert_eq!(stored["status"], sent["status"], "{stored}");
+    }
+
+    let a = s
+        .send(
+            &format!("/api/v1/ingest/grafana/{key}"),
+            fixture("grafana-webhook.json", &key),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let open = open_alerts(&s).await;
+    let formats: Vec<_> = open.iter().map(|a| a["format"].as_str().unwrap()).collect();
+    assert!(
+        formats.contains(&"grafana") && formats.contains(&"opsgenie"),
+        "{formats:?}"
+    );
+    let og = open.iter().find(|a| a["format"] == "opsgenie").unwrap();
+    assert_eq!(
+        og["dedup_key"], "payments/gateway-timeouts",
+        "the alias is the dedup key"
+    );
+    assert_eq!(og["severity"], "critical");
+    assert_eq!(og["service"], "checkout");
+    assert_eq!(og["incident"], Value::Null);
+    for field in [
+        "id",
+        "urgency",
+        "summary",
+        "count",
+        "first_seen",
+        "last_seen",
+    ] {
+        assert!(!og[field].is_null(), "alert JSON has {field}: {og}");
+    }
+}
+
+#[tokio::test]
+async fn pagerduty_dedup_semantics_hold() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "pd").await;
+    for _ in 0..3 {
+        s.send_json("/v2/enqueue", &pd_trigger(&key, Some("k1"), "disk full"))
+            .await;
+    }
+    let open = open_alerts(&s).await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    assert_eq!(open[0]["count"], 3);
+
+    // Acknowledge or resolve with no open alert of that key: accepted, changes nothing.
+    let a = s
+        .send_json("/v2/enqueue", &pd_action(&key, "resolve", "nope"))
+        .await;
+    assert_eq!(a.status, 202);
+    assert_eq!(s.alerts("").await.len(), 1);
+
+    s.send_json("/v2/enqueue", &pd_action(&key, "acknowledge", "k1"))
+        .await;
+    assert_eq!(s.alerts("status=acknowledged").await.len(), 1);
+    s.send_json("/v2/enqueue", &pd_action(&key, "resolve", "k1"))
+        .await;
+    assert_eq!(s.alerts("status=resolved").await.len(), 1);
+
+    // A trigger after a resolve opens a new alert.
+    s.send_json(
+        "/v2/enqueue",
+        &pd_trigger(&key, Some("k1"), "disk full again"),
+    )
+    .await;
+    let all = s.alerts("").await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(open_alerts(&s).await[0]["count"], 1);
+
+    // A trigger without a dedup key gets a generated one, returned and usable.
+    let a = s
+        .send_json("/v2/enqueue", &pd_trigger(&key, None, "no key"))
+        .await;
+    assert_eq!(a.status, 202);
+    let generated = a.body["dedup_key"].as_str().unwrap().to_string();
+    assert!(!generated.is_empty());
+    let a = s
+        .send_json("/v2/enqueue", &pd_action(&key, "resolve", &generated))
+        .await;
+    assert_eq!(a.status, 202);
+    let resolved = s.alerts("status=resolved").await;
+    assert!(
+        resolved
+            .iter()
+            .any(|a| a["dedup_key"] == generated.as_str())
+    );
+
+    // Keys are per integration: the same dedup key on another integration is another alert.
+    let other = s.integration("checkout", "other").await;
+    s.send_json("/v2/enqueue", &pd_trigger(&other, Some("k1"), "disk full"))
+        .await;
+    assert_eq!(open_alerts(&s).await.len(), 2);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_error_and_stores_nothing() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "pd").await;
+
+    let a = s
+        .send_json(
+            "/v2/enqueue",
+            &pd_trigger("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", Some("x"), "s"),
+        )
+        .await;
+    assert_eq!(a.status, 404, "unknown routing key: {}", a.body);
+    assert_eq!(a.body["status"], "invalid routing key");
+
+    let mut long = pd_trigger(&key, Some(&"d".repeat(256)), "s");
+    let a = s.send_json("/v2/enqueue", &long).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert_eq!(a.body["status"], "invalid event");
+    assert!(
+        a.body["errors"][0].as_str().unwrap().contains("dedup_key"),
+        "{}",
+        a.body
+    );
+
+    long = pd_trigger(&key, Some("x"), &"s".repeat(1025));
+    let a = s.send_json("/v2/enqueue", &long).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("payload.summary"),
+        "{}",
+        a.body
+    );
+
+    let mut wrong = pd_trigger(&key, Some("x"), "s");
+    wrong["payload"]["severity"] = json!("catastrophic");
+    let a = s.send_json("/v2/enqueue", &wrong).await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body["errors"][0]
+            .as_str()
+            .unwrap()
+            .contains("payload.severity")
+    );
+
+    let a = s.send("/v2/enqueue", "{not json", &[]).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.body["status"], "invalid event");
+
+    let big = format!(
+        "{{\"routing_key\":\"{key}\",\"event_action\":\"trigger\",\"pad\":\"{}\"}}",
+        "x".repeat(600 * 1024)
+    );
+    let a = s.send("/v2/enqueue", big.clone(), &[]).await;
+    assert_eq!(a.status, 413);
+    let a = s
+        .send(&format!("/api/v1/ingest/generic/{key}"), big, &[])
+        .await;
+    assert_eq!(a.status, 413);
+    assert_eq!(a.content_type, "application/problem+json");
+
+    // Generic endpoint: unknown key 401, invalid JSON / wrong enum / missing field 400 naming it.
+    let a = s
+        .send_json(
+            "/api/v1/ingest/generic/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            &json!({"summary": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 401);
+    assert_eq!(a.content_type, "application/problem+json");
+    let generic = format!("/api/v1/ingest/generic/{key}");
+    let a = s.send(&generic, "[1,", &[]).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.content_type, "application/problem+json");
+    let a = s
+        .send_json(&generic, &json!({"summary": "x", "severity": "huge"}))
+        .await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.body["errors"][0]["field"], "severity", "{}", a.body);
+    let a = s.send_json(&generic, &json!({"severity": "info"})).await;
+    assert_eq!(a.status, 400);
+    assert_eq!(a.body["errors"][0]["field"], "summary", "{}", a.body);
+
+    let a = s
+        .send(
+            "/v2/alerts",
+            "{}",
+            &[("authorization", "GenieKey AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")],
+        )
+        .await;
+    assert_eq!(a.status, 401);
+
+    assert!(s.alerts("").await.is_empty(), "nothing was stored");
+}
+
+#[tokio::test]
+async fn the_generic_endpoint_takes_the_key_in_the_path_or_as_a_bearer_token() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "cron").await;
+    let body = json!({
+        "summary": "<script>alert(1)</script> backup failed",
+        "severity": "error",
+        "dedup_key": "backup",
+        "source": "cron",
+        "labels": {"job": "backup"},
+        "links": [{"href": "https://runbooks.example.com/backup", "text": "Runbook"}],
+    });
+    let a = s
+        .send_json(&format!("/api/v1/ingest/generic/{key}"), &body)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["alerts"][0]["dedup_key"], "backup");
+    let bearer = format!("Bearer {key}");
+    let a = s
+        .send(
+            "/api/v1/ingest/generic",
+            serde_json::to_vec(&body).unwrap(),
+            &[("authorization", &bearer)],
+        )
+        .await;
+    assert_eq!(a.status, 202);
+    let open = open_alerts(&s).await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["count"], 2);
+    assert_eq!(
+        open[0]["summary"], "<script>alert(1)</script> backup failed",
+        "stored as given; escaping is the job of whatever shows it"
+    );
+    assert_eq!(open[0]["labels"]["job"], "backup");
+    assert_eq!(open[0]["links"][0]["text"], "Runbook");
+    let a = s
+        .send_json(
+            &format!("/api/v1/ingest/generic/{key}"),
+            &json!({"summary": "backup ok", "dedup_key": "backup", "status": "resolved"}),
+        )
+        .await;
+    assert_eq!(a.status, 202);
+    assert!(open_alerts(&s).await.is_empty());
+}
+
+#[tokio::test]
+async fn over_the_rate_limit_gets_429_and_nothing_is_stored() {
+    let mut config = Config::default();
+    config.alerting.rate_limit_per_second = 1;
+    config.alerting.rate_limit_burst = 2;
+    let s = spawn_with(config).await;
+    let key = s.integration("checkout", "noisy").await;
+    let mut statuses = vec![];
+    let mut retry_after = None;
+    for i in 0..4 {
+        let a = s
+            .send_json(
+                "/v2/enqueue",
+                &pd_trigger(&key, Some(&format!("k{i}")), "x"),
+            )
+            .await;
+        if a.status == 429 {
+            retry_after = a.headers.get("retry-after").cloned();
+        }
+        statuses.push(a.status.as_u16());
+    }
+    assert_eq!(&statuses[..2], &[202, 202], "{statuses:?}");
+    assert!(statuses[2..].contains(&429), "{statuses:?}");
+    assert!(retry_after.is_some(), "429 carries Retry-After");
+    let accepted = statuses.iter().filter(|s| **s == 202).count();
+    assert_eq!(s.alerts("").await.len(), accepted);
+}
+
+#[tokio::test]
+async fn alerts_attach_to_the_open_incident_of_their_service_and_show_recovery() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "pd").await;
+
+    // No incident and no rule: the alert stays an alert.
+    s.send_json(
+        "/v2/enqueue",
+        &pd_trigger(&key, Some("early"), "latency up"),
+    )
+    .await;
+    assert_eq!(open_alerts(&s).await[0]["incident"], Value::Null);
+    assert!(
+        s.get("/api/v1/incidents").await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let inc = s
+        .post(
+            "/api/v1/incidents",
+            json!({"title": "Checkout slow", "severity": "SEV2", "services": ["checkout"]}),
+        )
+        .await;
+    inc.expect(201);
+    assert_eq!(inc.body["alerts"], json!([]));
+    assert_eq!(inc.body["suspect_deploys"], json!([]));
+
+    let a = s
+        .send_json("/v2/enqueue", &pd_trigger(&key, Some("k1"), "errors up"))
+        .await;
+    assert_eq!(a.status, 202);
+    let a = s
+        .send_json(
+            "/v2/enqueue",
+            &pd_trigger(&key, Some("k2"), "queue backed up"),
+        )
+        .await;
+    assert_eq!(a.status, 202);
+    let attached = s.alerts("incident=INC-1").await;
+    assert_eq!(attached.len(), 2, "{attached:?}");
+    let incident = s.get("/api/v1/incidents/INC-1").await;
+    let body = incident.expect(200);
+    assert_eq!(body["alerts"].as_array().unwrap().len(), 2);
+    assert_eq!(body["alerts_resolved"], false);
+
+    for k in ["k1", "k2"] {
+        s.send_json("/v2/enqueue", &pd_action(&key, "resolve", k))
+            .await;
+    }
+    let body = s.get("/api/v1/incidents/INC-1").await.body;
+    assert_eq!(body["alerts_resolved"], true, "{body}");
+    let timeline = s.get("/api/v1/incidents/INC-1/timeline").await.body;
+    let kinds: Vec<_> = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "alert_attached").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "alert_resolved").count(),
+        2,
+        "{kinds:?}"
+    );
+}
+
+fn with_declare_rule() -> Config {
+    let mut config = Config::default();
+    config.services.push(Service {
+        name: Name::parse("checkout").unwrap(),
+        description: "Checkout".into(),
+        team: None,
+        runbook: None,
+        integrations: vec![],
+        grouping: Grouping {
+            window: None,
+            declare: vec![DeclareRule {
+                matchers: vec![Matcher::parse(r#"severity="critical""#).unwrap()],
+                severity: "SEV2".into(),
+                title: Some("{summary}".into()),
+            }],
+        },
+    });
+    config
+}
+
+#[tokio::test]
+async fn a_grouping_rule_declares_an_incident_from_a_critical_alert() {
+    let s = spawn_with(with_declare_rule()).await;
+    let key = s.integration("checkout", "am").await;
+    let mut warning = pd_trigger(&key, Some("w"), "slow-ish");
+    warning["payload"]["severity"] = json!("warning");
+    s.send_json("/v2/enqueue", &warning).await;
+    assert!(
+        s.get("/api/v1/incidents").await.body["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let a = s
+        .send_json(
+            "/v2/enqueue",
+            &pd_trigger(&key, Some("c"), "Checkout is down"),
+        )
+        .await;
+    assert_eq!(a.status, 202);
+    let list = s.get("/api/v1/incidents").await.body;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_eq!(items[0]["title"], "Checkout is down");
+    assert_eq!(items[0]["severity"], "SEV2");
+    assert_eq!(items[0]["services"], json!(["checkout"]));
+    let alert = s
+        .alerts("")
+        .await
+        .into_iter()
+        .find(|a| a["dedup_key"] == "c")
+        .unwrap();
+    assert_eq!(alert["incident"], "INC-1");
+    assert_eq!(items[0]["alerts"], json!([alert["id"]]));
+
+    // A second critical alert joins that incident rather than declaring another.
+    s.send_json(
+        "/v2/enqueue",
+        &pd_trigger(&key, Some("c2"), "Payments failing"),
+    )
+    .await;
+    assert_eq!(
+        s.get("/api/v1/incidents").await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(s.alerts("incident=INC-1").await.len(), 2);
+}
+
+#[tokio::test]
+async fn silences_and_maintenance_suppress_but_keep_the_alert() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "pd").await;
+    let silence = s
+        .post(
+            "/api/v1/silences",
+            json!({"matchers": ["source=\"db-1\""], "duration": "2h", "comment": "replacing disk"}),
+        )
+        .await;
+    let id = silence.expect(201)["id"].as_i64().unwrap();
+    assert_eq!(silence.body["active"], true);
+    let a = s
+        .send_json("/v2/enqueue", &pd_trigger(&key, Some("s1"), "disk"))
+        .await;
+    assert_eq!(a.status, 202);
+    let suppressed = s.alerts("status=suppressed").await;
+    assert_eq!(suppressed.len(), 1);
+    assert!(
+        suppressed[0]["suppressed_reason"]
+            .as_str()
+            .unwrap()
+            .contains("replacing disk")
+    );
+
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/silences/{id}"),
+        Some(&s.responder),
+        None,
+    )
+    .await
+    .expect(200);
+    s.send_json("/v2/enqueue", &pd_trigger(&key, Some("s2"), "disk"))
+        .await;
+    assert_eq!(open_alerts(&s).await.len(), 1);
+
+    let bad = s
+        .post(
+            "/api/v1/silences",
+            json!({"matchers": ["severity"], "duration": "1h", "comment": "x"}),
+        )
+        .await;
+    assert_eq!(bad.expect_problem(422)["errors"][0]["field"], "matchers[0]");
+
+    let window = s
+        .post(
+            "/api/v1/maintenance-windows",
+            json!({"service": "checkout", "ends_at": "2026-11-23T05:00:00Z", "comment": "db upgrade"}),
+        )
+        .await;
+    window.expect(201);
+    s.send_json("/v2/enqueue", &pd_trigger(&key, Some("m1"), "db down"))
+        .await;
+    let suppressed = s.alerts("status=suppressed").await;
+    assert_eq!(suppressed.len(), 2);
+    assert!(suppressed.iter().any(|a| {
+        a["suppressed_reason"]
+            .as_str()
+            .unwrap()
+            .contains("maintenance")
+    }));
+}
+
+#[tokio::test]
+async fn routing_rules_drop_move_and_reclassify() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "pd").await;
+    s.call(
+        Method::POST,
+        "/api/v1/services",
+        Some(&s.admin),
+        Some(json!({"name": "payments"})),
+    )
+    .await
+    .expect(201);
+    let rule = |body: Value| {
+        let s = &s;
+        async move {
+            s.call(
+                Method::POST,
+                "/api/v1/routing-rules",
+                Some(&s.admin),
+                Some(body),
+            )
+            .await
+        }
+    };
+    rule(json!({"matchers": ["source=\"test-box\""], "drop": true}))
+        .await
+        .expect(201);
+    rule(json!({"matchers": ["summary=~\".*payment.*\""], "service": "payments", "severity": "warning"}))
+        .await
+        .expect(201);
+    rule(json!({"matchers": [], "service": "nowhere"}))
+        .await
+        .expect_problem(422);
+
+    let mut dropped = pd_trigger(&key, Some("d"), "noise");
+    dropped["payload"]["source"] = json!("test-box");
+    let a = s.send_json("/v2/enqueue", &dropped).await;
+    assert_eq!(a.status, 202);
+    s.send_json(
+        "/v2/enqueue",
+        &pd_trigger(&key, Some("p"), "payment errors"),
+    )
+    .await;
+    let all = s.alerts("").await;
+    assert_eq!(all.len(), 1, "the dropped event was not stored: {all:?}");
+    assert_eq!(all[0]["service"], "payments");
+    assert_eq!(all[0]["severity"], "warning");
+    assert_eq!(all[0]["urgency"], "low");
+    let rules = s.get("/api/v1/routing-rules").await.body;
+    assert_eq!(rules["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn deploys_before_detection_are_suspects_newest_first() {
+    let s = spawn().await;
+    s.integration("checkout", "pd").await;
+    // The test clock stands at 03:00.
+    for (version, previous, at) in [
+        ("v1", "v0", "2026-11-23T00:30:00Z"),
+        ("v2", "v1", "2026-11-23T01:30:00Z"),
+        ("v3", "v2", "2026-11-23T02:40:00Z"),
+    ] {
+        s.post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": version, "previous_version": previous, "at": at, "commit": "abc"}),
+        )
+        .await
+        .expect(201);
+    }
+    let bad = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "nope", "version": "v1"}),
+        )
+        .await;
+    assert_eq!(bad.expect_problem(422)["errors"][0]["field"], "service");
+    let inc = s
+        .post(
+            "/api/v1/incidents",
+            json!({"title": "Checkout errors", "severity": "SEV2", "services": ["checkout"]}),
+        )
+        .await;
+    let suspects = inc.expect(201)["suspect_deploys"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let versions: Vec<_> = suspects
+        .iter()
+        .map(|d| d["version"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        ["v3", "v2"],
+        "only the 2 h before detection, newest first"
+    );
+    assert_eq!(suspects[0]["suspect"], true);
+    assert_eq!(suspects[0]["rollback_to"], "v2");
+    assert_eq!(suspects[0]["previous_version"], "v2");
+    assert_eq!(suspects[0]["service"], "checkout");
+    assert!(suspects[0]["at"].is_string());
+    assert_eq!(suspects[1]["suspect"], false);
+    let list = s
+        .get("/api/v1/deployments?service=checkout&limit=2")
+        .await
+        .body;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+    assert!(list["next_cursor"].is_string());
+}
+
+#[tokio::test]
+async fn rotated_keys_both_work_until_the_old_one_is_revoked() {
+    let s = spawn().await;
+    let old = s.integration("checkout", "pd").await;
+    let list = s.get("/api/v1/integrations").await.body;
+    let integration = list["items"][0]["id"].as_str().unwrap().to_string();
+    let old_key_id = list["items"][0]["keys"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        list["items"][0].get("key").is_none(),
+        "keys are shown only once"
+    );
+
+    let rotated = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/integrations/{integration}/rotate"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let new = rotated.expect(201)["key"].as_str().unwrap().to_string();
+    assert_eq!(new.len(), 32);
+    assert!(new.bytes().all(|b| b.is_ascii_alphanumeric()));
+    for key in [&old, &new] {
+        let a = s
+            .send_json("/v2/enqueue", &pd_trigger(key, Some("r"), "x"))
+            .await;
+        assert_eq!(a.status, 202);
+    }
+    assert_eq!(
+        open_alerts(&s).await[0]["count"],
+        2,
+        "same integration, same alert"
+    );
+
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/integrations/{integration}/keys/{old_key_id}"),
+        Some(&s.admin),
+        None,
+    )
+    .await
+    .expect(200);
+    let a = s
+        .send_json("/v2/enqueue", &pd_trigger(&old, Some("r"), "x"))
+        .await;
+    assert_eq!(a.status, 404);
+    let a = s
+        .send_json(
+            &format!("/api/v1/ingest/generic/{old}"),
+            &json!({"summary": "x"}),
+        )
+        .await;
+    assert_eq!(a.status, 401);
+    let a = s
+        .send_json("/v2/enqueue", &pd_trigger(&new, Some("r"), "x"))
+        .await;
+    assert_eq!(a.status, 202);
+}
+
+#[tokio::test]
+async fn people_acknowledge_and_resolve_alerts_and_opsgenie_closes_by_alias() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "og").await;
+    let genie = format!("GenieKey {key}");
+    s.send(
+        "/v2/alerts",
+        fixture("opsgenie-create-alert.json", &key),
+        &[("authorization", &genie)],
+    )
+    .await;
+    let id = open_alerts(&s).await[0]["id"].as_i64().unwrap();
+    let a = s
+        .post(&format!("/api/v1/alerts/{id}/acknowledge"), json!({}))
+        .await;
+    assert_eq!(a.expect(200)["status"], "acknowledged");
+    let viewer = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/alerts/{id}/resolve"),
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    viewer.expect_problem(403);
+    let a = s
+        .send(
+            "/v2/alerts/payments%2Fgateway-timeouts/close?identifierType=alias",
+            r#"{"user":"ops","note":"fixed"}"#,
+            &[("authorization", &genie)],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let alert = s.get(&format!("/api/v1/alerts/{id}")).await;
+    assert_eq!(alert.expect(200)["status"], "resolved");
+    s.get("/api/v1/alerts/99999").await.expect_problem(404);
+    s.get("/api/v1/alerts?status=bogus")
+        .await
+        .expect_problem(422);
+}
