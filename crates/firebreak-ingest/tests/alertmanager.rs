@@ -40,7 +40,10 @@ fn firing_fixture() {
         assert_eq!(raw["receiver"], "firebreak");
         assert_eq!(raw["externalURL"], "http://alertmanager.example.com:9093");
         assert!(raw["groupKey"].as_str().unwrap().contains("HighErrorRate"));
-        assert!(raw.get("alerts").is_none(), "raw holds one alert, not the batch");
+        assert!(
+            raw.get("alerts").is_none(),
+            "raw holds one alert, not the batch"
+        );
     }
     let (a, b) = (&events[0], &events[1]);
     assert_eq!(a.dedup_key.as_deref(), Some("a1b2c3d4e5f60718"));
@@ -54,7 +57,12 @@ fn firing_fixture() {
         details["annotations"]["description"],
         "5xx ratio is 12.3% over the last 5m"
     );
-    assert!(details["generatorURL"].as_str().unwrap().starts_with("http://prometheus"));
+    assert!(
+        details["generatorURL"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://prometheus")
+    );
 }
 
 #[test]
@@ -78,9 +86,12 @@ fn without_fingerprints_the_label_hash_still_matches_firing_and_resolved() {
         }
         v
     };
-    let firing = parse_webhook(&bytes(&strip(fixture_json("alertmanager-webhook-v4.json")))).unwrap();
-    let resolved =
-        parse_webhook(&bytes(&strip(fixture_json("alertmanager-webhook-v4-resolved.json")))).unwrap();
+    let firing =
+        parse_webhook(&bytes(&strip(fixture_json("alertmanager-webhook-v4.json")))).unwrap();
+    let resolved = parse_webhook(&bytes(&strip(fixture_json(
+        "alertmanager-webhook-v4-resolved.json",
+    ))))
+    .unwrap();
     let expected: BTreeMap<String, String> = [
         ("alertname", "HighErrorRate"),
         ("service", "checkout"),
@@ -145,7 +156,11 @@ fn alert_status_wins_over_batch_status() {
         .collect();
     assert_eq!(
         actions,
-        [AlertAction::Trigger, AlertAction::Resolve, AlertAction::Resolve]
+        [
+            AlertAction::Trigger,
+            AlertAction::Resolve,
+            AlertAction::Resolve
+        ]
     );
 }
 
@@ -155,7 +170,10 @@ fn unknown_statuses_name_the_alert() {
         "alerts": [ { "status": "firing" }, { "status": "exploded" }, { "status": 3 }, "x" ]
     });
     let err = parse_webhook(&bytes(&body)).unwrap_err();
-    assert_eq!(fields(&err), ["alerts[1].status", "alerts[2].status", "alerts[3]"]);
+    assert_eq!(
+        fields(&err),
+        ["alerts[1].status", "alerts[2].status", "alerts[3]"]
+    );
     let body = json!({ "status": "weird", "alerts": [ {}, {} ] });
     let err = parse_webhook(&bytes(&body)).unwrap_err();
     assert_eq!(fields(&err), ["status"]);
@@ -163,9 +181,17 @@ fn unknown_statuses_name_the_alert() {
 
 #[test]
 fn alerts_must_be_an_array_but_may_be_empty() {
-    assert!(parse_webhook(br#"{"version":"4","alerts":[]}"#).unwrap().is_empty());
+    assert!(
+        parse_webhook(br#"{"version":"4","alerts":[]}"#)
+            .unwrap()
+            .is_empty()
+    );
     assert!(parse_webhook(br#"{"alerts":[]}"#).unwrap().is_empty());
-    for body in [&br#"{"version":"4"}"#[..], br#"{"alerts":{}}"#, br#"{"alerts":null}"#] {
+    for body in [
+        &br#"{"version":"4"}"#[..],
+        br#"{"alerts":{}}"#,
+        br#"{"alerts":null}"#,
+    ] {
         assert_eq!(fields(&parse_webhook(body).unwrap_err()), ["alerts"]);
     }
     for body in [&b"[]"[..], b"", b"{", b"\"x\""] {

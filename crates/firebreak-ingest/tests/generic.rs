@@ -36,13 +36,23 @@ fn full_object() {
     assert_eq!(
         e.links,
         vec![
-            Link { href: "https://grafana/d/q".into(), text: Some("Queue".into()) },
-            Link { href: "https://x".into(), text: None },
+            Link {
+                href: "https://grafana/d/q".into(),
+                text: Some("Queue".into())
+            },
+            Link {
+                href: "https://x".into(),
+                text: None
+            },
         ]
     );
     assert_eq!(
         e.images,
-        vec![Image { src: "https://img/q.png".into(), href: None, alt: Some("graph".into()) }]
+        vec![Image {
+            src: "https://img/q.png".into(),
+            href: None,
+            alt: Some("graph".into())
+        }]
     );
     assert_eq!(e.starts_at, Some("2026-11-20T10:00:00Z".parse().unwrap()));
     assert_eq!(e.ends_at, None);
@@ -66,7 +76,10 @@ fn defaults() {
 fn resolve_needs_a_dedup_key() {
     let err = parse(br#"{"summary":"s","status":"resolved"}"#).unwrap_err();
     assert_eq!(fields(&err), ["dedup_key"]);
-    assert_eq!(err.to_string(), "'dedup_key' is required to resolve an alert");
+    assert_eq!(
+        err.to_string(),
+        "'dedup_key' is required to resolve an alert"
+    );
     let e = &parse(br#"{"summary":"s","status":"resolved","dedup_key":"k"}"#).unwrap()[0];
     assert_eq!(e.action, AlertAction::Resolve);
 }
@@ -95,7 +108,13 @@ fn array_errors_name_the_index() {
         ]
     );
     let events = parse(&bytes(&json!([{ "summary": "a" }, { "summary": "b" }]))).unwrap();
-    assert_eq!(events.iter().map(|e| e.summary.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.summary.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
     assert!(parse(b"[]").unwrap().is_empty());
 }
 
@@ -106,7 +125,10 @@ fn limits() {
     let err = parse(&bytes(&json!({ "summary": "x".repeat(1025) }))).unwrap_err();
     assert_eq!(fields(&err), ["summary"]);
     let many: Vec<Value> = (0..1001).map(|_| json!({ "summary": "s" })).collect();
-    assert_eq!(fields(&parse(&bytes(&Value::Array(many))).unwrap_err()), ["body"]);
+    assert_eq!(
+        fields(&parse(&bytes(&Value::Array(many))).unwrap_err()),
+        ["body"]
+    );
     let most: Vec<Value> = (0..1000).map(|_| json!({ "summary": "s" })).collect();
     assert_eq!(parse(&bytes(&Value::Array(most))).unwrap().len(), 1000);
 }
@@ -125,6 +147,14 @@ fn wrong_shapes() {
     got.sort();
     assert_eq!(
         got,
-        ["images[0].src", "labels", "links", "severity", "source", "starts_at", "summary"]
+        [
+            "images[0].src",
+            "labels",
+            "links",
+            "severity",
+            "source",
+            "starts_at",
+            "summary"
+        ]
     );
 }

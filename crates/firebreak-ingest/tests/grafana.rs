@@ -29,7 +29,10 @@ fn webhook_fixture() {
     assert_eq!(e.starts_at, Some("2026-11-20T10:00:00Z".parse().unwrap()));
     assert_eq!(e.ends_at, None);
     let texts: Vec<_> = e.links.iter().map(|l| l.text.as_deref().unwrap()).collect();
-    assert_eq!(texts, ["Source", "Dashboard", "Panel", "Silence", "Grafana"]);
+    assert_eq!(
+        texts,
+        ["Source", "Dashboard", "Panel", "Silence", "Grafana"]
+    );
     assert_eq!(
         e.links[1],
         Link {
@@ -41,8 +44,14 @@ fn webhook_fixture() {
     assert!(e.images.is_empty());
     let details: Value = serde_json::from_str(&e.details).unwrap();
     assert_eq!(details["values"], json!({ "A": 93.2 }));
-    assert_eq!(details["valueString"], "[ var='A' labels={instance=db-1} value=93.2 ]");
-    assert_eq!(details["annotations"]["summary"], "Disk on db-1 is 93% full");
+    assert_eq!(
+        details["valueString"],
+        "[ var='A' labels={instance=db-1} value=93.2 ]"
+    );
+    assert_eq!(
+        details["annotations"]["summary"],
+        "Disk on db-1 is 93% full"
+    );
     let raw: Value = serde_json::from_str(&e.raw).unwrap();
     assert_eq!(raw["receiver"], "firebreak");
     assert_eq!(raw["fingerprint"], "c0ffee0123456789");
@@ -111,7 +120,10 @@ fn templated_state_group_key_and_fallbacks() {
         (json!({ "state": "normal" }), AlertAction::Resolve),
         (json!({ "state": "alerting" }), AlertAction::Trigger),
         (json!({ "state": "pending" }), AlertAction::Trigger),
-        (json!({ "status": 1, "state": "resolved" }), AlertAction::Resolve),
+        (
+            json!({ "status": 1, "state": "resolved" }),
+            AlertAction::Resolve,
+        ),
         (json!({}), AlertAction::Trigger),
     ];
     for (body, action) in cases {
@@ -162,7 +174,10 @@ fn plain_text_gives_one_trigger() {
     assert_eq!(e.action, AlertAction::Trigger);
     assert_eq!(e.format, AlertFormat::Grafana);
     assert_eq!(e.summary, "[FIRING:1] Disk full on db-1");
-    assert_eq!(e.dedup_key, Some(fp("text", "[FIRING:1] Disk full on db-1")));
+    assert_eq!(
+        e.dedup_key,
+        Some(fp("text", "[FIRING:1] Disk full on db-1"))
+    );
     let raw: Value = serde_json::from_str(&e.raw).unwrap();
     assert_eq!(raw, json!({ "text": std::str::from_utf8(body).unwrap() }));
     assert_eq!(e.details, "{}");

@@ -75,7 +75,10 @@ fn defaults_and_source_fallbacks() {
 #[test]
 fn message_is_required_and_cut_to_1024() {
     for body in [json!({}), json!({ "message": "" }), json!({ "message": 4 })] {
-        assert_eq!(fields(&parse_create(&bytes(&body)).unwrap_err()), ["message"]);
+        assert_eq!(
+            fields(&parse_create(&bytes(&body)).unwrap_err()),
+            ["message"]
+        );
     }
     let e = parse_create(&bytes(&json!({ "message": "z".repeat(5000) }))).unwrap();
     assert_eq!(e.summary.len(), 1024);
@@ -104,8 +107,16 @@ fn all_type_errors_are_collected() {
     assert_eq!(
         got,
         [
-            "actions", "alias", "description", "details", "entity", "note", "responders", "source",
-            "tags[1]", "user"
+            "actions",
+            "alias",
+            "description",
+            "details",
+            "entity",
+            "note",
+            "responders",
+            "source",
+            "tags[1]",
+            "user"
         ]
     );
     let err = parse_create(br#"{"message":"m","tags":"a,b"}"#).unwrap_err();
@@ -116,7 +127,8 @@ fn all_type_errors_are_collected() {
 
 #[test]
 fn secrets_in_details_are_redacted() {
-    let body = json!({ "message": "m", "details": { "apiKey": "k1", "region": "eu" }, "apiKey": "k2" });
+    let body =
+        json!({ "message": "m", "details": { "apiKey": "k1", "region": "eu" }, "apiKey": "k2" });
     let e = parse_create(&bytes(&body)).unwrap();
     assert!(!e.raw.contains("k1") && !e.raw.contains("k2"));
     assert!(!e.details.contains("k1"));
@@ -130,7 +142,8 @@ fn action_bodies() {
     assert_eq!(parse_action(b"{}").unwrap(), Action::default());
     assert_eq!(parse_action(b"null").unwrap(), Action::default());
     assert_eq!(
-        parse_action(br#"{"user":"ann","source":"alertmanager","note":"fixed","extra":1}"#).unwrap(),
+        parse_action(br#"{"user":"ann","source":"alertmanager","note":"fixed","extra":1}"#)
+            .unwrap(),
         Action {
             user: Some("ann".into()),
             source: Some("alertmanager".into()),

@@ -13,7 +13,11 @@ fn trigger() -> Value {
 
 fn rejected_fields(body: &Value) -> Vec<String> {
     let err = parse_event(&bytes(body)).unwrap_err();
-    err.rejected.errors.iter().map(|e| e.field.clone()).collect()
+    err.rejected
+        .errors
+        .iter()
+        .map(|e| e.field.clone())
+        .collect()
 }
 
 #[test]
@@ -32,10 +36,7 @@ fn trigger_fixture() {
     assert_eq!(e.labels["group"], "prod-eu-west");
     assert_eq!(e.labels["class"], "latency");
     assert_eq!(e.labels.len(), 3);
-    assert_eq!(
-        e.starts_at,
-        Some("2026-11-20T14:05:00Z".parse().unwrap())
-    );
+    assert_eq!(e.starts_at, Some("2026-11-20T14:05:00Z".parse().unwrap()));
     assert_eq!(e.ends_at, None);
     let details: Value = serde_json::from_str(&e.details).unwrap();
     assert_eq!(
@@ -68,14 +69,20 @@ fn trigger_fixture() {
     // raw is the body, redacted.
     let raw: Value = serde_json::from_str(&e.raw).unwrap();
     assert_eq!(raw["routing_key"], "[redacted]");
-    assert_eq!(raw["payload"]["summary"], "p99 latency 2.4s on checkout (SLO 500ms)");
+    assert_eq!(
+        raw["payload"]["summary"],
+        "p99 latency 2.4s on checkout (SLO 500ms)"
+    );
     assert!(!e.raw.contains(KEY));
 }
 
 #[test]
 fn acknowledge_and_resolve_fixtures() {
     for (file, action) in [
-        ("pagerduty-events-v2-acknowledge.json", AlertAction::Acknowledge),
+        (
+            "pagerduty-events-v2-acknowledge.json",
+            AlertAction::Acknowledge,
+        ),
         ("pagerduty-events-v2-resolve.json", AlertAction::Resolve),
     ] {
         let parsed = parse_event(&fixture(file)).unwrap();
@@ -248,7 +255,10 @@ fn wrong_types_name_the_field_and_all_errors_are_collected() {
 fn routing_key_is_returned_with_other_errors_but_only_when_present() {
     let body = json!({ "routing_key": "abc", "event_action": "nope" });
     assert_eq!(
-        parse_event(&bytes(&body)).unwrap_err().routing_key.as_deref(),
+        parse_event(&bytes(&body))
+            .unwrap_err()
+            .routing_key
+            .as_deref(),
         Some("abc")
     );
     for key in [json!(""), json!("  "), json!(7), json!(null)] {
@@ -259,7 +269,10 @@ fn routing_key_is_returned_with_other_errors_but_only_when_present() {
     }
     let body = json!({ "event_action": "resolve", "dedup_key": "k" });
     let err = parse_event(&bytes(&body)).unwrap_err();
-    assert_eq!(err.rejected.errors[0].to_string(), "'routing_key' is missing or blank");
+    assert_eq!(
+        err.rejected.errors[0].to_string(),
+        "'routing_key' is missing or blank"
+    );
 }
 
 #[test]
@@ -307,7 +320,12 @@ fn zero_timestamp_is_none_and_offsets_are_understood() {
 
 #[test]
 fn custom_details_may_be_any_json() {
-    for custom in [json!("text"), json!([1, 2]), json!(3.5), json!({"password": "x"})] {
+    for custom in [
+        json!("text"),
+        json!([1, 2]),
+        json!(3.5),
+        json!({"password": "x"}),
+    ] {
         let mut body = trigger();
         body["payload"]["custom_details"] = custom.clone();
         let e = parse_event(&bytes(&body)).unwrap().event;
@@ -332,7 +350,10 @@ fn change_event_fixture() {
     assert_eq!(c.previous_version.as_deref(), Some("v2.13.4"));
     assert_eq!(c.commit.as_deref(), Some("9fceb02"));
     assert_eq!(c.author.as_deref(), Some("release-bot"));
-    assert_eq!(c.link.as_deref(), Some("https://ci.example.com/pipelines/8812"));
+    assert_eq!(
+        c.link.as_deref(),
+        Some("https://ci.example.com/pipelines/8812")
+    );
     assert!(!c.raw.contains(KEY));
     assert!(c.raw.contains("[redacted]"));
 }
@@ -370,7 +391,12 @@ fn change_event_errors() {
     got.sort();
     assert_eq!(
         got,
-        ["payload.custom_details", "payload.summary", "payload.timestamp", "routing_key"]
+        [
+            "payload.custom_details",
+            "payload.summary",
+            "payload.timestamp",
+            "routing_key"
+        ]
     );
     let body = json!({ "routing_key": "rk", "payload": { "summary": "x".repeat(1025) } });
     let err = parse_change(&bytes(&body)).unwrap_err();

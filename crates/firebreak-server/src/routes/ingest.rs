@@ -399,7 +399,7 @@ async fn opsgenie_act(
         .and_then(|Query(q)| q.identifier_type)
         .unwrap_or_else(|| "id".into());
     let dedup_key = match kind.as_str() {
-        "alias" => identifier,
+        "alias" => opsgenie::alias_dedup_key(&identifier),
         "id" | "tiny" => {
             // Firebreak's alert ids stand in for Opsgenie's ids.
             let found = match identifier.parse::<i64>() {
