@@ -175,3 +175,252 @@ pub enum TokenCommand {
         id: String,
     },
 }
+
+/// Alert states the server filters on.
+const ALERT_STATUSES: [&str; 4] = ["open", "acknowledged", "resolved", "suppressed"];
+
+/// `firebreak alert ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum AlertCommand {
+    /// List alerts, newest first (50 per page unless --limit says otherwise)
+    #[command(after_help = "\
+Examples:
+  firebreak alert list --status open
+  firebreak alert list --service checkout --status acknowledged
+  firebreak alert list --incident INC-7
+  firebreak alert list --limit 200 --json | jq '.items[].summary'
+
+When there are more alerts than fit on one page, the last line prints the
+--cursor to pass for the next page.")]
+    List {
+        /// Only alerts in this state
+        #[arg(long, value_name = "STATUS", value_parser = ALERT_STATUSES)]
+        status: Option<String>,
+        /// Only alerts routed to this service, e.g. checkout
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<String>,
+        /// Only alerts attached to this incident, e.g. INC-7
+        #[arg(long, value_name = "INC-n")]
+        incident: Option<String>,
+        /// How many alerts to fetch (1 to 500)
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        /// Continue a previous listing from this cursor
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
+    /// Show one alert in full: times, who acted on it, labels, details and links
+    #[command(after_help = "\
+Examples:
+  firebreak alert show 42
+  firebreak alert show 42 --json | jq .details")]
+    Show {
+        /// Alert id, the number in the ID column of `firebreak alert list`
+        id: String,
+    },
+    /// Acknowledge an alert: you are on it, stop escalating
+    #[command(
+        visible_alias = "acknowledge",
+        after_help = "\
+Acknowledging stops the alert from paging anyone else. The alert stays open
+until it is resolved, by you or by the monitoring tool that sent it.
+
+Example:
+  firebreak alert ack 42"
+    )]
+    Ack {
+        /// Alert id, e.g. 42
+        id: String,
+    },
+    /// Resolve an alert by hand
+    #[command(after_help = "\
+Resolve an alert when the problem is gone but the monitoring tool will not send
+a resolve of its own. If the problem is still there, the next event from the
+tool opens a new alert.
+
+Example:
+  firebreak alert resolve 42")]
+    Resolve {
+        /// Alert id, e.g. 42
+        id: String,
+    },
+}
+
+/// `firebreak silence ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence matching alerts for a while (they are recorded but page no one)
+    #[command(
+        group(clap::ArgGroup::new("end").required(true).args(["duration", "until"])),
+        after_help = "\
+Every --match must hold for an alert to be silenced. Matchers use the
+Alertmanager syntax: label=\"value\", label!=\"value\", label=~\"regex\",
+label!~\"regex\". Quote them for the shell with single quotes.
+
+Examples:
+  firebreak silence add --match 'alertname=\"DiskFull\"' --duration 2h \\
+      --comment 'cleaning up /var/log on db-1'
+  firebreak silence add --match 'service=\"checkout\"' --match 'env!=\"prod\"' \\
+      --until 2026-11-24T09:00:00Z --comment 'load test in staging'
+  firebreak silence add --match 'alertname=~\"Backup.*\"' \\
+      --starts 2026-11-24T01:00:00Z --duration 3h --comment 'planned backup migration'
+
+The silence id is printed; end it early with `firebreak silence expire ID`."
+    )]
+    Add {
+        /// A label matcher such as 'alertname="DiskFull"' (repeatable; all must match)
+        #[arg(long = "match", value_name = "MATCHER", required = true)]
+        matchers: Vec<String>,
+        /// How long the silence lasts from its start, e.g. 30m, 2h, 1h30m
+        #[arg(long, value_name = "DURATION")]
+        duration: Option<String>,
+        /// When the silence ends, RFC 3339, e.g. 2026-11-24T09:00:00Z
+        #[arg(long, value_name = "RFC3339")]
+        until: Option<String>,
+        /// When the silence starts, RFC 3339 (default: now)
+        #[arg(long, value_name = "RFC3339")]
+        starts: Option<String>,
+        /// Why you are silencing; shown on every alert the silence suppresses
+        #[arg(long, value_name = "TEXT")]
+        comment: String,
+    },
+    /// List silences in force or scheduled (with --expired, also recently ended ones)
+    #[command(after_help = "\
+Examples:
+  firebreak silence list
+  firebreak silence list --expired")]
+    List {
+        /// Also show silences that ended in the last 24 hours
+        #[arg(long)]
+        expired: bool,
+    },
+    /// End a silence now, so matching alerts page again
+    #[command(
+        visible_alias = "rm",
+        after_help = "\
+Example:
+  firebreak silence expire 12"
+    )]
+    Expire {
+        /// Silence id, from `firebreak silence list`
+        id: String,
+    },
+}
+
+/// `firebreak integration ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum IntegrationCommand {
+    /// Create an integration for a service and print its key (shown only once)
+    #[command(after_help = "\
+The key is printed alone on standard output, so it can be captured; where to
+send alerts with it is printed on standard error. The key cannot be shown
+again: if it is lost, rotate it.
+
+Examples:
+  firebreak integration create --service checkout --name prometheus
+  KEY=$(firebreak integration create --service checkout --name grafana)")]
+    Create {
+        /// The service whose alerts come through this integration, e.g. checkout
+        #[arg(long, value_name = "SERVICE")]
+        service: String,
+        /// What sends through it, e.g. prometheus or grafana
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// List integrations and their live keys (never the keys themselves)
+    #[command(after_help = "\
+HINTS shows the last four characters of each live key and its key id, which
+`firebreak integration revoke-key` takes.
+
+Examples:
+  firebreak integration list
+  firebreak integration list --service checkout")]
+    List {
+        /// Only integrations of this service
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<String>,
+    },
+    /// Issue a new key for an integration and print it; the old keys keep working
+    #[command(after_help = "\
+The new key is printed alone on standard output. The old keys keep working so
+senders can be switched over without losing alerts; once they are, revoke each
+old key with the command printed on standard error.
+
+Example:
+  NEW=$(firebreak integration rotate int_abc123)
+  firebreak integration revoke-key int_abc123 key_old456")]
+    Rotate {
+        /// Integration id, from `firebreak integration list`
+        id: String,
+    },
+    /// Revoke one key of an integration; senders using it are refused from now on
+    #[command(after_help = "\
+Example:
+  firebreak integration revoke-key int_abc123 key_old456")]
+    RevokeKey {
+        /// Integration id, from `firebreak integration list`
+        id: String,
+        /// Key id (key_...), from the HINTS column of `firebreak integration list`
+        key_id: String,
+    },
+}
+
+/// `firebreak deploy ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum DeployCommand {
+    /// Record a deployment (for CI jobs); prints the deployment id
+    #[command(after_help = "\
+Deployments appear next to alerts and incidents of the service, so responders
+can see what changed. The deployment id is printed alone on standard output.
+
+Examples:
+  firebreak deploy record --service checkout --version 1.4.2
+  firebreak deploy record --service checkout --version \"$CI_COMMIT_TAG\" \\
+      --previous-version 1.4.1 --commit \"$CI_COMMIT_SHA\" \\
+      --author \"$GITLAB_USER_LOGIN\" --link \"$CI_PIPELINE_URL\"
+
+In CI, set FIREBREAK_SERVER and FIREBREAK_TOKEN (a responder token) in the
+job's environment instead of passing --server and --token.")]
+    Record {
+        /// The service that was deployed, e.g. checkout
+        #[arg(long, value_name = "SERVICE")]
+        service: String,
+        /// The version now running, e.g. 1.4.2
+        #[arg(long, value_name = "VERSION")]
+        version: String,
+        /// The version it replaced
+        #[arg(long, value_name = "VERSION")]
+        previous_version: Option<String>,
+        /// The commit deployed
+        #[arg(long, value_name = "SHA")]
+        commit: Option<String>,
+        /// Who deployed it
+        #[arg(long, value_name = "AUTHOR")]
+        author: Option<String>,
+        /// An http(s) link to the pipeline or release
+        #[arg(long, value_name = "URL")]
+        link: Option<String>,
+        /// When it was deployed, RFC 3339 (default: now)
+        #[arg(long, value_name = "RFC3339")]
+        at: Option<String>,
+        /// One line about what changed
+        #[arg(long, value_name = "TEXT")]
+        summary: Option<String>,
+    },
+    /// List deployments, newest first
+    #[command(after_help = "\
+Examples:
+  firebreak deploy list
+  firebreak deploy list --service checkout --limit 10")]
+    List {
+        /// Only deployments of this service
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<String>,
+        /// How many deployments to fetch (1 to 500)
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        /// Continue a previous listing from this cursor
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
+}

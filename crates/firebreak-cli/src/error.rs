@@ -63,8 +63,13 @@ impl CliError {
     /// errors on following lines.
     pub fn report(&self) -> String {
         let mut s = format!("error: {self}");
-        if let CliError::Problem { errors, .. } = self {
+        if let CliError::Problem { errors, detail, .. } = self {
+            let detail = detail.as_deref().unwrap_or("");
             for e in errors {
+                // Some answers repeat a lone field error in `detail`; say it once.
+                if detail.contains(&format!("{}: {}", e.field, e.message)) {
+                    continue;
+                }
                 s.push_str(&format!("\n  {}: {}", e.field, e.message));
             }
         }

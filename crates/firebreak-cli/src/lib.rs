@@ -1,6 +1,7 @@
 //! Client side of the `firebreak` binary: clap types for the `incident`,
-//! `token` and `login` commands, and async runners that talk to a Firebreak
-//! server over its HTTP API and print tables or JSON.
+//! `alert`, `silence`, `integration`, `deploy`, `token` and `login`
+//! commands, and async runners that talk to a Firebreak server over its HTTP
+//! API and print tables or JSON.
 //!
 //! Every `run_*` function prints to stdout/stderr and returns an
 //! [`ExitCode`] (0 success, 1 server refused or unreachable, 2 usage error).
@@ -11,6 +12,7 @@ mod cli;
 mod client;
 mod credentials;
 mod error;
+mod ops;
 pub mod render;
 
 use std::io::{Read, Write};
@@ -20,13 +22,17 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-pub use cli::{ChecklistAction, ClientArgs, IncidentCommand, LoginArgs, TokenCommand};
+pub use cli::{
+    AlertCommand, ChecklistAction, ClientArgs, DeployCommand, IncidentCommand, IntegrationCommand,
+    LoginArgs, SilenceCommand, TokenCommand,
+};
 pub use client::ApiClient;
 pub use credentials::{
     Credentials, ENV_CONFIG_DIR, ENV_SERVER, ENV_TOKEN, Resolved, config_dir, credentials_path,
     load as load_credentials, resolve, resolve_with, save as save_credentials,
 };
 pub use error::{CliError, FieldError};
+pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
 
 /// Print `result` to stdout and map it to an exit code.
 fn finish(result: Result<Vec<u8>, CliError>) -> ExitCode {
@@ -43,6 +49,49 @@ fn finish(result: Result<Vec<u8>, CliError>) -> ExitCode {
         }
         Err(e) => e.print_and_exit_code(),
     }
+}
+
+/// Print what a command wrote for standard error (after its standard
+/// output, so a captured value comes first on a terminal), then finish.
+fn finish_with_notes(result: Result<Vec<u8>, CliError>, notes: &[u8]) -> ExitCode {
+    let code = match result {
+        Ok(out) => finish(Ok(out)),
+        Err(e) => {
+            let _ = std::io::stderr().write_all(notes);
+            return e.print_and_exit_code();
+        }
+    };
+    let _ = std::io::stderr().write_all(notes);
+    code
+}
+
+/// Run an `alert` subcommand, printing its output.
+pub async fn run_alert(cmd: AlertCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_alert(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `silence` subcommand, printing its output.
+pub async fn run_silence(cmd: SilenceCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_silence(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run an `integration` subcommand: keys on stdout, guidance on stderr.
+pub async fn run_integration(cmd: IntegrationCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_integration(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
+}
+
+/// Run a `deploy` subcommand: the deployment id on stdout, a summary on
+/// stderr.
+pub async fn run_deploy(cmd: DeployCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_deploy(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
 }
 
 /// Run an `incident` subcommand, printing its output.

@@ -13,11 +13,25 @@ fn table(header: &[&str]) -> Table {
 }
 
 /// A JSON value as table text: strings bare, null as `-`.
+/// Replaces control characters (terminal escape sequences, carriage returns) with `�`, so
+/// text a monitoring sender wrote cannot repaint or hide parts of the terminal.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 pub fn text(v: Option<&Value>) -> String {
     match v {
         None | Some(Value::Null) => "-".to_string(),
         Some(Value::String(s)) if s.is_empty() => "-".to_string(),
-        Some(Value::String(s)) => s.clone(),
+        Some(Value::String(s)) => printable(s),
         Some(Value::Array(a)) if a.is_empty() => "-".to_string(),
         Some(Value::Array(a)) => a
             .iter()
@@ -178,6 +192,27 @@ fn one_line(s: &str, max: usize) -> String {
 /// A one-line description of a timeline entry's `data`.
 pub fn describe(kind: &str, data: &Value) -> String {
     let s = |k: &str| data.get(k).filter(|v| !v.is_null()).map(|v| text(Some(v)));
+    if kind == "alert_attached" {
+        let (id, summary) = (
+            s("alert").unwrap_or_default(),
+            s("summary").unwrap_or_default(),
+        );
+        let severity = s("severity").unwrap_or_default();
+        return one_line(&format!("alert {id} attached ({severity}): {summary}"), 100);
+    }
+    if kind == "alert_resolved" {
+        let (id, summary) = (
+            s("alert").unwrap_or_default(),
+            s("summary").unwrap_or_default(),
+        );
+        let all = data.get("all_resolved").and_then(Value::as_bool) == Some(true);
+        let tail = if all {
+            "; every alert has resolved"
+        } else {
+            ""
+        };
+        return one_line(&format!("alert {id} resolved: {summary}{tail}"), 100);
+    }
     let line = if let (Some(done), Some(item)) = (
         data.get("done").and_then(Value::as_bool),
         s("text").or_else(|| s("item")),
@@ -228,4 +263,223 @@ pub fn tokens_table(items: &[Value]) -> String {
         ]);
     }
     t.to_string()
+}
+
+/// Alerts as a table, one per row, the summary cut to one short line.
+pub fn alerts_table(items: &[Value]) -> String {
+    let mut t = table(&[
+        "ID",
+        "STATUS",
+        "SEV",
+        "URGENCY",
+        "SERVICE",
+        "INCIDENT",
+        "COUNT",
+        "LAST SEEN",
+        "SUMMARY",
+    ]);
+    for a in items {
+        t.add_row(vec![
+            field(a, "id"),
+            field(a, "status"),
+            field(a, "severity"),
+            field(a, "urgency"),
+            field(a, "service"),
+            field(a, "incident"),
+            field(a, "count"),
+            field(a, "last_seen"),
+            one_line(&field(a, "summary"), 60),
+        ]);
+    }
+    t.to_string()
+}
+
+/// Every field of one alert as a two-column table.
+pub fn alert_details(a: &Value) -> String {
+    let mut t = table(&["FIELD", "VALUE"]);
+    for (label, key) in [
+        ("id", "id"),
+        ("summary", "summary"),
+        ("status", "status"),
+        ("severity", "severity"),
+        ("urgency", "urgency"),
+        ("service", "service"),
+        ("incident", "incident"),
+        ("source", "source"),
+        ("integration", "integration"),
+        ("format", "format"),
+        ("dedup key", "dedup_key"),
+        ("events", "count"),
+        ("first seen", "first_seen"),
+        ("last seen", "last_seen"),
+        ("started", "started_at"),
+        ("ended", "ended_at"),
+        ("acknowledged", "acknowledged_at"),
+        ("acknowledged by", "acknowledged_by"),
+        ("resolved", "resolved_at"),
+        ("resolved by", "resolved_by"),
+        ("suppressed because", "suppressed_reason"),
+    ] {
+        t.add_row(vec![label.to_string(), field(a, key)]);
+    }
+    t.to_string()
+}
+
+/// An object's keys and values (alert labels) as a table.
+pub fn labels_table(labels: Option<&Value>) -> String {
+    let mut t = table(&["LABEL", "VALUE"]);
+    if let Some(m) = labels.and_then(Value::as_object) {
+        for (k, v) in m {
+            t.add_row(vec![k.clone(), text(Some(v))]);
+        }
+    }
+    t.to_string()
+}
+
+/// Alert links (`{href, text}`) and images (`{src, href, alt}`) as a table.
+pub fn links_table(links: &[Value], images: &[Value]) -> String {
+    let mut t = table(&["KIND", "TEXT", "URL"]);
+    for l in links {
+        t.add_row(vec!["link".to_string(), field(l, "text"), field(l, "href")]);
+    }
+    for i in images {
+        let mut url = field(i, "src");
+        if let Some(href) = i
+            .get("href")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+        {
+            url.push_str(&format!("\n→ {href}"));
+        }
+        t.add_row(vec!["image".to_string(), field(i, "alt"), url]);
+    }
+    t.to_string()
+}
+
+/// Silences: state, matchers, window, author and comment.
+pub fn silences_table(items: &[Value]) -> String {
+    let mut t = table(&[
+        "ID",
+        "ACTIVE",
+        "MATCHERS",
+        "STARTS",
+        "ENDS",
+        "CREATED BY",
+        "COMMENT",
+    ]);
+    for s in items {
+        let matchers = s
+            .get("matchers")
+            .and_then(Value::as_array)
+            .map(|m| {
+                m.iter()
+                    .map(|x| text(Some(x)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_else(|| "-".into());
+        t.add_row(vec![
+            field(s, "id"),
+            field(s, "active"),
+            matchers,
+            field(s, "starts_at"),
+            field(s, "ends_at"),
+            field(s, "created_by"),
+            one_line(&field(s, "comment"), 60),
+        ]);
+    }
+    t.to_string()
+}
+
+fn live_keys(i: &Value) -> Vec<&Value> {
+    i.get("keys")
+        .and_then(Value::as_array)
+        .map(|k| {
+            k.iter()
+                .filter(|k| k.get("revoked_at").is_none_or(Value::is_null))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Integrations with the number of live keys and, for each, its last four
+/// characters and key id.
+pub fn integrations_table(items: &[Value]) -> String {
+    let mut t = table(&["ID", "SERVICE", "NAME", "KEYS", "HINTS", "FROM CONFIG"]);
+    for i in items {
+        let live = live_keys(i);
+        let hints = if live.is_empty() {
+            "-".to_string()
+        } else {
+            live.iter()
+                .map(|k| format!("…{} ({})", field(k, "hint"), field(k, "id")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        t.add_row(vec![
+            field(i, "id"),
+            field(i, "service"),
+            field(i, "name"),
+            live.len().to_string(),
+            hints,
+            field(i, "from_config"),
+        ]);
+    }
+    t.to_string()
+}
+
+/// The ids of an integration's live keys other than `except`.
+pub fn other_live_key_ids(i: &Value, except: &str) -> Vec<String> {
+    live_keys(i)
+        .into_iter()
+        .map(|k| field(k, "id"))
+        .filter(|id| id != except && id != "-")
+        .collect()
+}
+
+/// How many live keys an integration has.
+pub fn live_key_count(i: &Value) -> usize {
+    live_keys(i).len()
+}
+
+/// Deployments, newest first as the server sends them.
+pub fn deployments_table(items: &[Value]) -> String {
+    let mut t = table(&[
+        "ID", "AT", "SERVICE", "VERSION", "PREVIOUS", "COMMIT", "AUTHOR", "SOURCE", "SUMMARY",
+    ]);
+    for d in items {
+        let commit: String = field(d, "commit").chars().take(12).collect();
+        t.add_row(vec![
+            field(d, "id"),
+            field(d, "at"),
+            field(d, "service"),
+            field(d, "version"),
+            field(d, "previous_version"),
+            commit,
+            field(d, "author"),
+            field(d, "source"),
+            one_line(&field(d, "summary"), 50),
+        ]);
+    }
+    t.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let v = Value::String("disk \u{1b}[2Jfull\r".into());
+        assert_eq!(text(Some(&v)), "disk \u{FFFD}[2Jfull\u{FFFD}");
+    }
+
+    #[test]
+    fn alert_timeline_entries_read_as_sentences() {
+        let data = serde_json::json!({"alert": 5, "summary": "Disk full", "all_resolved": true});
+        assert_eq!(
+            describe("alert_resolved", &data),
+            "alert 5 resolved: Disk full; every alert has resolved"
+        );
+    }
 }

@@ -113,6 +113,16 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .next()
             .unwrap_or(&inner)
             .to_string();
+        // Time fields fail with the parser's words; say what a time looks like instead.
+        let last = path.rsplit('.').next().unwrap_or("");
+        let message = if (last == "at" || last.ends_with("_at")) && !message.starts_with("missing")
+        {
+            format!(
+                "is not a time: {message}; write RFC 3339 with a zone, like 2026-11-23T03:00:00Z"
+            )
+        } else {
+            message
+        };
         let field = if path == "." {
             message
                 .split('`')

@@ -584,6 +584,8 @@ pub struct SilenceBody {
     pub created_at: Timestamp,
     /// True while the silence is in force.
     pub active: bool,
+    /// pending (starts later), active or expired.
+    pub state: String,
 }
 
 impl SilenceBody {
@@ -592,6 +594,14 @@ impl SilenceBody {
             id: s.id,
             matchers: s.matchers.iter().map(|m| m.to_string()).collect(),
             active: s.active(now),
+            state: if s.active(now) {
+                "active"
+            } else if now < s.starts_at {
+                "pending"
+            } else {
+                "expired"
+            }
+            .into(),
             starts_at: s.starts_at,
             ends_at: s.ends_at,
             comment: s.comment,

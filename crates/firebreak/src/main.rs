@@ -56,6 +56,47 @@ enum Command {
     /// Declare, inspect and change incidents on a running server.
     #[command(subcommand)]
     Incident(firebreak_cli::IncidentCommand),
+    /// List, inspect, acknowledge and resolve alerts on a running server.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak alert list --status open
+  firebreak alert show 42
+  firebreak alert ack 42
+  firebreak alert resolve 42"
+    )]
+    Alert(firebreak_cli::AlertCommand),
+    /// Mute matching alerts for a while (maintenance, known problems), and end silences early.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak silence add --match 'alertname=\"DiskFull\"' --duration 2h --comment 'cleaning /var/log'
+  firebreak silence list
+  firebreak silence expire 12"
+    )]
+    Silence(firebreak_cli::SilenceCommand),
+    /// Create integrations (the keys monitoring tools send alerts with), rotate and revoke keys.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak integration create --service checkout --name prometheus
+  firebreak integration list --service checkout
+  firebreak integration rotate int_abc123
+  firebreak integration revoke-key int_abc123 key_old456"
+    )]
+    Integration(firebreak_cli::IntegrationCommand),
+    /// Record deployments from CI and list them, so responders see what changed.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak deploy record --service checkout --version 1.4.2 --commit \"$CI_COMMIT_SHA\"
+  firebreak deploy list --service checkout"
+    )]
+    Deploy(firebreak_cli::DeployCommand),
     /// Save a server URL and token for later commands (mode 0600 in your config directory).
     Login(firebreak_cli::LoginArgs),
     /// Print shell completions.
@@ -268,6 +309,12 @@ fn main() -> ExitCode {
             }
         }
         Command::Incident(cmd) => runtime.block_on(firebreak_cli::run_incident(cmd, &cli.client)),
+        Command::Alert(cmd) => runtime.block_on(firebreak_cli::run_alert(cmd, &cli.client)),
+        Command::Silence(cmd) => runtime.block_on(firebreak_cli::run_silence(cmd, &cli.client)),
+        Command::Integration(cmd) => {
+            runtime.block_on(firebreak_cli::run_integration(cmd, &cli.client))
+        }
+        Command::Deploy(cmd) => runtime.block_on(firebreak_cli::run_deploy(cmd, &cli.client)),
         Command::Login(args) => runtime.block_on(firebreak_cli::run_login(args)),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -681,6 +681,18 @@ async fn deploys_before_detection_are_suspects_newest_first() {
         )
         .await;
     assert_eq!(bad.expect_problem(422)["errors"][0]["field"], "service");
+    let bad = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v9", "at": "tomorrow"}),
+        )
+        .await;
+    let err = &bad.expect_problem(422)["errors"][0];
+    assert_eq!(err["field"], "at");
+    assert!(
+        err["message"].as_str().unwrap().contains("RFC 3339"),
+        "{err}"
+    );
     let inc = s
         .post(
             "/api/v1/incidents",
