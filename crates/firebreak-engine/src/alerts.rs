@@ -398,7 +398,7 @@ impl Firebreak {
         }
         if self.store.get_service(service).await?.is_none() {
             return Err(EngineError::NotFound(format!(
-                "there is no service named `{service}`; create it first (POST /api/v1/services)"
+                "there is no service named `{service}`; add it under services: in firebreak.yaml, or create it with POST /api/v1/services"
             )));
         }
         let (key, secret) = self.issue_key()?;

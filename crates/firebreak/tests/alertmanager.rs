@@ -478,6 +478,20 @@ async fn alertmanager_delivers_dedupes_groups_and_resolves() {
     assert!(open.is_empty(), "no open alerts left: {}", summary(&open));
     eprintln!("final alerts: {}", summary(&w.alerts("").await));
 
+    // The keys rode in URL paths and bodies; the server's log (at debug level for requests)
+    // must not contain them.
+    let log = w.fb.proc.log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("route=\"/api/v1/ingest/{format}/{key}\""),
+        "requests are logged by route template"
+    );
+    for key in [&am_key, &pd_key] {
+        assert!(
+            !log.contains(key.as_str()),
+            "an integration key reached the server log"
+        );
+    }
+
     // Both children are killed by PID when `w` drops.
     drop(w);
 }

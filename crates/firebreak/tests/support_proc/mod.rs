@@ -122,7 +122,10 @@ pub fn serve(data_dir: &Path, config: &Path, listen: &str) -> Firebreak {
         .env_remove("FIREBREAK_CONFIG")
         .env_remove("FIREBREAK_LISTEN")
         .env_remove("FIREBREAK_LOG_JSON")
-        .env("FIREBREAK_LOG", "warn,firebreak=info,firebreak_server=info")
+        .env(
+            "FIREBREAK_LOG",
+            "warn,firebreak=info,firebreak_server=debug,tower_http=debug",
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
