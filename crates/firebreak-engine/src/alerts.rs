@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -84,6 +85,8 @@ pub struct IssuedKey {
 
 #[derive(Default)]
 struct Snapshot {
+    /// Which reload produced it; a reload that started earlier never replaces a later one.
+    generation: u64,
     keys: HashMap<String, Sender>,
     routes: Vec<Route>,
     silences: Vec<Silence>,
@@ -93,6 +96,8 @@ struct Snapshot {
 /// What ingestion reads on every request, kept in memory.
 pub struct AlertIndex {
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Numbers each reload in the order they start.
+    reloads: AtomicU64,
     loaded: RwLock<Option<Instant>>,
     limiter: DefaultKeyedRateLimiter<String>,
 }
@@ -104,6 +109,7 @@ impl AlertIndex {
         let burst = NonZeroU32::new(config.alerting.rate_limit_burst).unwrap_or(per_second);
         AlertIndex {
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            reloads: AtomicU64::new(0),
             loaded: RwLock::new(None),
             limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
         }
@@ -141,6 +147,9 @@ struct Planned {
 impl Firebreak {
     /// Reloads the keys, routing rules, silences and maintenance windows ingestion uses.
     pub async fn refresh_alert_index(&self) -> Result<(), EngineError> {
+        // Two reloads can overlap (a periodic one and one after a change); the one that began
+        // reading first may finish last, and must not put its older view back.
+        let generation = self.alerts.reloads.fetch_add(1, Ordering::SeqCst) + 1;
         let now = self.clock.now();
         let integrations = self.store.list_integrations().await?;
         let mut keys = HashMap::new();
@@ -157,16 +166,22 @@ impl Firebreak {
         let mut routes = self.config.alerting.routes.clone();
         routes.extend(self.store.list_routes().await?.into_iter().map(|r| r.route));
         let snapshot = Snapshot {
+            generation,
             keys,
             routes,
             silences: self.store.list_silences(now).await?,
             windows: self.store.list_maintenance(now).await?,
         };
-        *self
+        let mut current = self
             .alerts
             .snapshot
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+            .unwrap_or_else(|e| e.into_inner());
+        if current.generation > generation {
+            return Ok(());
+        }
+        *current = Arc::new(snapshot);
+        drop(current);
         *self
             .alerts
             .loaded
@@ -281,8 +296,9 @@ impl Firebreak {
                 .ingest(Box::new(move |tx| {
                     Box::pin(async move {
                         let mut out = Vec::with_capacity(p.len());
+                        let mut incidents = OpenIncidents::new();
                         for item in p.iter() {
-                            out.push(ingest_one(tx, item, &c, &a, now).await?);
+                            out.push(ingest_one(tx, item, &c, &a, now, &mut incidents).await?);
                         }
                         Ok(out)
                     })
@@ -775,92 +791,54 @@ fn attached(alert: &Alert, actor: &str, now: Timestamp) -> TimelineDraft {
     }
 }
 
-/// One event inside the ingestion transaction.
+/// The open incident of each service, as far as this transaction has seen: a request's alerts
+/// mostly share a service, so it is looked up once per request.
+type OpenIncidents = HashMap<Name, Option<rules::OpenIncident>>;
+
+fn outcome_of(item: &Planned, effect: IngestEffect, alert: &Alert) -> IngestOutcome {
+    IngestOutcome {
+        dedup_key: item.dedup_key.clone(),
+        effect,
+        alert: Some(alert.id),
+        incident: alert.incident,
+    }
+}
+
+/// One event inside the ingestion transaction. Most triggers open a new alert, so a trigger
+/// first tries to store one; only when the dedup index says an open alert already holds the key
+/// is that alert read and updated.
 async fn ingest_one(
     tx: &mut (dyn AlertTx + '_),
     item: &Planned,
     config: &Config,
     actor: &str,
     now: Timestamp,
+    incidents: &mut OpenIncidents,
 ) -> Result<IngestOutcome, StoreError> {
-    let open = tx.open_alert(&item.to.integration, &item.dedup_key).await?;
-    let outcome = |effect, alert: &Alert| IngestOutcome {
-        dedup_key: item.dedup_key.clone(),
-        effect,
-        alert: Some(alert.id),
-        incident: alert.incident,
-    };
-    match Alert::apply(open, &item.event, &item.dedup_key, &item.to, actor, now) {
-        Applied::Opened(mut alert) => {
-            if alert.status == AlertStatus::Suppressed {
-                alert.id = tx.insert_alert(&alert).await?;
-                return Ok(outcome(IngestEffect::Suppressed, &alert));
-            }
-            let open_incident = tx.open_incident_for(&alert.service).await?;
-            match rules::group(&alert, open_incident.as_ref(), &item.grouping, now) {
-                GroupDecision::Attach(number) => {
-                    alert.incident = Some(number);
-                    alert.id = tx.insert_alert(&alert).await?;
-                    tx.append_timeline(number, vec![attached(&alert, actor, now)])
-                        .await?;
-                    Ok(outcome(IngestEffect::Attached, &alert))
-                }
-                GroupDecision::Declare(new) => {
-                    alert.id = tx.insert_alert(&alert).await?;
-                    let system = Actor::system();
-                    let new = firebreak_domain::NewIncident {
-                        summary: Some(format!(
-                            "Declared by Firebreak from alert {}: {}",
-                            alert.id, alert.summary
-                        )),
-                        ..new
-                    };
-                    let (incident, events) = match Incident::declare(new, config, &system, now) {
-                        Ok(declared) => declared,
-                        Err(e) => {
-                            tracing::error!(error = %e, alert = alert.id, "a grouping rule could not declare an incident");
-                            return Ok(outcome(IngestEffect::Opened, &alert));
-                        }
-                    };
-                    let mut drafts: Vec<TimelineDraft> = events
-                        .into_iter()
-                        .map(|event| TimelineDraft {
-                            at: now,
-                            actor: system.0.clone(),
-                            event,
-                        })
-                        .collect();
-                    drafts.push(attached(&alert, &system.0, now));
-                    let audit = AuditDraft {
-                        actor: system.0.clone(),
-                        action: "incident.declare".into(),
-                        target: format!("alert/{}", alert.id),
-                        at: now,
-                        source: Some(actor.to_string()),
-                    };
-                    let incident = tx.create_incident(incident, drafts, audit).await?;
-                    alert.incident = Some(incident.number);
-                    tx.update_alert(&alert).await?;
-                    Ok(outcome(IngestEffect::Declared, &alert))
-                }
-                GroupDecision::Leave => {
-                    alert.id = tx.insert_alert(&alert).await?;
-                    Ok(outcome(IngestEffect::Opened, &alert))
-                }
-            }
+    if item.event.action == AlertAction::Trigger
+        && let Applied::Opened(alert) =
+            Alert::apply(None, &item.event, &item.dedup_key, &item.to, actor, now)
+    {
+        match open_new(tx, item, alert, config, actor, now, incidents).await {
+            Err(StoreError::Conflict(_)) => {} // a repeat: handled below
+            other => return other,
         }
+    }
+    let open = tx.open_alert(&item.to.integration, &item.dedup_key).await?;
+    match Alert::apply(open, &item.event, &item.dedup_key, &item.to, actor, now) {
+        Applied::Opened(alert) => open_new(tx, item, alert, config, actor, now, incidents).await,
         Applied::Repeated(alert) => {
             tx.update_alert(&alert).await?;
-            Ok(outcome(IngestEffect::Repeated, &alert))
+            Ok(outcome_of(item, IngestEffect::Repeated, &alert))
         }
         Applied::Acknowledged(alert) => {
             tx.update_alert(&alert).await?;
-            Ok(outcome(IngestEffect::Acknowledged, &alert))
+            Ok(outcome_of(item, IngestEffect::Acknowledged, &alert))
         }
         Applied::Resolved(alert) => {
             tx.update_alert(&alert).await?;
             note_resolution(tx, &alert, actor, now).await?;
-            Ok(outcome(IngestEffect::Resolved, &alert))
+            Ok(outcome_of(item, IngestEffect::Resolved, &alert))
         }
         Applied::Ignored => Ok(IngestOutcome {
             dedup_key: item.dedup_key.clone(),
@@ -868,5 +846,95 @@ async fn ingest_one(
             alert: None,
             incident: None,
         }),
+    }
+}
+
+/// Stores a new alert and groups it. The alert is inserted before anything else is written, so
+/// a `Conflict` from the dedup index leaves nothing behind.
+async fn open_new(
+    tx: &mut (dyn AlertTx + '_),
+    item: &Planned,
+    mut alert: Alert,
+    config: &Config,
+    actor: &str,
+    now: Timestamp,
+    incidents: &mut OpenIncidents,
+) -> Result<IngestOutcome, StoreError> {
+    if alert.status == AlertStatus::Suppressed {
+        alert.id = tx.insert_alert(&alert).await?;
+        return Ok(outcome_of(item, IngestEffect::Suppressed, &alert));
+    }
+    let open_incident = match incidents.get(&alert.service) {
+        Some(known) => known.clone(),
+        None => {
+            let found = tx.open_incident_for(&alert.service).await?;
+            incidents.insert(alert.service.clone(), found.clone());
+            found
+        }
+    };
+    match rules::group(&alert, open_incident.as_ref(), &item.grouping, now) {
+        GroupDecision::Attach(number) => {
+            alert.incident = Some(number);
+            alert.id = tx.insert_alert(&alert).await?;
+            tx.append_timeline(number, vec![attached(&alert, actor, now)])
+                .await?;
+            incidents.insert(
+                alert.service.clone(),
+                Some(rules::OpenIncident {
+                    number,
+                    last_activity: now,
+                }),
+            );
+            Ok(outcome_of(item, IngestEffect::Attached, &alert))
+        }
+        GroupDecision::Declare(new) => {
+            alert.id = tx.insert_alert(&alert).await?;
+            let system = Actor::system();
+            let new = firebreak_domain::NewIncident {
+                summary: Some(format!(
+                    "Declared by Firebreak from alert {}: {}",
+                    alert.id, alert.summary
+                )),
+                ..new
+            };
+            let (incident, events) = match Incident::declare(new, config, &system, now) {
+                Ok(declared) => declared,
+                Err(e) => {
+                    tracing::error!(error = %e, alert = alert.id, "a grouping rule could not declare an incident");
+                    return Ok(outcome_of(item, IngestEffect::Opened, &alert));
+                }
+            };
+            let mut drafts: Vec<TimelineDraft> = events
+                .into_iter()
+                .map(|event| TimelineDraft {
+                    at: now,
+                    actor: system.0.clone(),
+                    event,
+                })
+                .collect();
+            drafts.push(attached(&alert, &system.0, now));
+            let audit = AuditDraft {
+                actor: system.0.clone(),
+                action: "incident.declare".into(),
+                target: format!("alert/{}", alert.id),
+                at: now,
+                source: Some(actor.to_string()),
+            };
+            let incident = tx.create_incident(incident, drafts, audit).await?;
+            alert.incident = Some(incident.number);
+            tx.update_alert(&alert).await?;
+            incidents.insert(
+                alert.service.clone(),
+                Some(rules::OpenIncident {
+                    number: incident.number,
+                    last_activity: now,
+                }),
+            );
+            Ok(outcome_of(item, IngestEffect::Declared, &alert))
+        }
+        GroupDecision::Leave => {
+            alert.id = tx.insert_alert(&alert).await?;
+            Ok(outcome_of(item, IngestEffect::Opened, &alert))
+        }
     }
 }

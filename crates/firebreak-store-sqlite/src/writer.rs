@@ -124,16 +124,20 @@ async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
 }
 
 /// Runs every job of `batch` in one transaction. An `Err` means the transaction did not commit.
+/// Each job runs inside its own savepoint; closing one savepoint and opening the next (or
+/// committing) go to SQLite as one round trip.
 async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> Result<()> {
-    exec(conn, "BEGIN IMMEDIATE").await?;
-    for job in batch.iter_mut() {
-        exec(conn, "SAVEPOINT job").await?;
-        if job.run(conn).await {
-            exec(conn, "RELEASE job").await?;
-        } else {
-            exec(conn, "ROLLBACK TO job").await?;
-            exec(conn, "RELEASE job").await?;
-        }
+    exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await?;
+    let last = batch.len().saturating_sub(1);
+    for (i, job) in batch.iter_mut().enumerate() {
+        let ok = job.run(conn).await;
+        let next = match (ok, i == last) {
+            (true, false) => "RELEASE job; SAVEPOINT job",
+            (true, true) => "RELEASE job; COMMIT",
+            (false, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
+            (false, true) => "ROLLBACK TO job; RELEASE job; COMMIT",
+        };
+        exec(conn, next).await?;
     }
-    exec(conn, "COMMIT").await
+    Ok(())
 }
