@@ -1,21 +1,46 @@
-//! Load benchmark: N concurrent clients declare incidents and add notes over HTTP against a
-//! real Firebreak server on loopback, on SQLite and on PostgreSQL. Reports durable mutations per
-//! second and p50/p99 latency, with a disk flush probe beside each figure because this disk's
-//! fsync latency drifts.
+//! Load benchmarks against a real Firebreak server on loopback, on SQLite and on PostgreSQL,
+//! with a disk flush probe beside each figure because this disk's fsync latency drifts.
 //!
-//! Run: `cargo run --release -p firebreak-bench -- --clients 32 --seconds 10`
+//! - `incidents` (the default): N concurrent clients declare incidents and add notes over HTTP.
+//!   Reports durable mutations per second and p50/p99 latency.
+//!   Run: `cargo run --release -p firebreak-bench -- --clients 32 --seconds 10`
+//! - `ingest`: alert ingestion (PagerDuty Events v2 and the Alertmanager webhook) against the
+//!   real Prometheus Alertmanager, plus resident memory with 100,000 open alerts; see
+//!   [`ingest`]. Run: `cargo run --release -p firebreak-bench -- ingest --clients 32 --seconds 10`
 
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use firebreak_domain::{AccessRole, Config};
 use firebreak_engine::Principal;
 use firebreak_store::Store;
 use serde_json::json;
 
+mod ingest;
+
+/// Load benchmarks of Firebreak over loopback HTTP.
 #[derive(Parser)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// Without a subcommand the incident benchmark runs with these flags.
+    #[command(flatten)]
+    incidents: Args,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Incident mutations over HTTP (the default).
+    Incidents(Args),
+    /// Alert ingestion against Firebreak and the real Alertmanager, plus memory at 100k alerts.
+    Ingest(ingest::IngestArgs),
+}
+
+/// Flags of the incident benchmark.
+#[derive(clap::Args)]
 struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 32)]
@@ -36,7 +61,7 @@ struct Args {
 }
 
 /// Median time of a 4 KiB write + fsync in the current directory's file system.
-fn flush_probe() -> Duration {
+pub(crate) fn flush_probe() -> Duration {
     let dir = tempfile::tempdir_in(".").expect("temp dir");
     let mut f = std::fs::File::create(dir.path().join("probe")).expect("probe file");
     let mut times: Vec<Duration> = (0..50)
@@ -156,7 +181,19 @@ async fn run(name: &str, store: Arc<dyn Store>, args: &Args) -> anyhow::Result<(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let args = Args::parse();
+    let cli = Cli::parse();
+    match cli.mode {
+        None => incidents(cli.incidents).await,
+        Some(Mode::Incidents(args)) => incidents(args).await,
+        // Ctrl-C ends the run through the normal error path, so every subprocess is stopped.
+        Some(Mode::Ingest(args)) => tokio::select! {
+            r = ingest::main(args) => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        },
+    }
+}
+
+async fn incidents(args: Args) -> anyhow::Result<()> {
     let dir = tempfile::tempdir_in(".")?;
     let sqlite = firebreak_store_sqlite::SqliteStore::open(&dir.path().join("bench.db")).await?;
     run("sqlite", Arc::new(sqlite), &args).await?;
