@@ -330,8 +330,14 @@ mod tests {
             created_by: "alice".into(),
             created_at: now(),
         };
-        let reason =
-            suppression(&event(), &name("checkout"), std::slice::from_ref(&silence), &[], now()).unwrap();
+        let reason = suppression(
+            &event(),
+            &name("checkout"),
+            std::slice::from_ref(&silence),
+            &[],
+            now(),
+        )
+        .unwrap();
         assert!(reason.contains("failover drill"), "{reason}");
         let expired = Silence {
             ends_at: now(),

@@ -442,6 +442,18 @@ impl AlertStore for PostgresStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(write_error_for(&key.id))?;
+                let owner: String =
+                    sqlx::query_scalar("SELECT integration FROM integration_keys WHERE hash = $1")
+                        .bind(&key.hash)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(backend)?;
+                if owner != id {
+                    return Err(StoreError::Conflict(format!(
+                        "the key of integration {:?} of service {} belongs to another integration",
+                        integration.name, integration.service
+                    )));
+                }
             }
         }
         tx.commit().await.map_err(backend)?;

@@ -454,6 +454,24 @@ pub async fn sync_integrations_upserts_and_never_deletes<S: Store>(store: &S) {
         "sync_integrations never deletes"
     );
     assert_eq!(audit_count(store).await, 1, "sync is not audited");
+
+    // A config key already held by another integration is refused, and nothing changes.
+    let mut stolen = integration(
+        "int_cfg3",
+        "search",
+        "prometheus",
+        vec![key("key_9", '3', 9)],
+    );
+    stolen.from_config = true;
+    match store.sync_integrations(vec![stolen]).await {
+        Err(StoreError::Conflict(_)) => {}
+        other => panic!("a key owned by another integration must be Conflict, got {other:?}"),
+    }
+    assert_eq!(
+        store.list_integrations().await.expect("list"),
+        first,
+        "a refused sync changes nothing"
+    );
 }
 
 /// Inside `ingest`: an inserted alert is found by `open_alert` and `alert` with every field;
