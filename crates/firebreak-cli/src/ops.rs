@@ -436,7 +436,7 @@ pub async fn execute_deploy(
             at,
             summary,
         } => {
-            let mut body = json!({ "service": service, "version": version });
+            let mut body = json!({ "service": service, "version": version, "source": "cli" });
             put(&mut body, "previous_version", previous_version);
             put(&mut body, "commit", commit);
             put(&mut body, "author", author);

@@ -772,7 +772,7 @@ async fn deploy_record_sends_every_field_and_prints_the_id() {
             "service": "checkout", "version": "1.4.2", "previous_version": "1.4.1",
             "commit": "0123456789abcdef0123", "author": "ci-bot",
             "link": "https://ci.example/p/9", "at": "2026-11-23T09:50:00Z",
-            "summary": "faster cart"
+            "summary": "faster cart", "source": "cli"
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(deployment()))
         .expect(1)
@@ -781,7 +781,7 @@ async fn deploy_record_sends_every_field_and_prints_the_id() {
     Mock::given(method("POST"))
         .and(path("/api/v1/deployments"))
         .and(body_json(
-            json!({"service": "checkout", "version": "1.4.3"}),
+            json!({"service": "checkout", "version": "1.4.3", "source": "cli"}),
         ))
         .respond_with(ResponseTemplate::new(201).set_body_json(deployment()))
         .expect(1)

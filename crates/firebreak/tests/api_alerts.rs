@@ -718,6 +718,20 @@ async fn deploys_before_detection_are_suspects_newest_first() {
     assert_eq!(suspects[0]["service"], "checkout");
     assert!(suspects[0]["at"].is_string());
     assert_eq!(suspects[1]["suspect"], false);
+    let ci = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v0", "at": "2026-11-22T00:00:00Z", "source": "ci"}),
+        )
+        .await;
+    assert_eq!(ci.expect(201)["source"], "ci");
+    let bad = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v0", "source": "pagerduty"}),
+        )
+        .await;
+    assert_eq!(bad.expect_problem(422)["errors"][0]["field"], "source");
     let list = s
         .get("/api/v1/deployments?service=checkout&limit=2")
         .await

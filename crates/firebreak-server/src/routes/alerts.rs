@@ -498,6 +498,8 @@ pub struct DeploymentRequest {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub at: Option<Timestamp>,
     pub summary: Option<String>,
+    /// Who reports it: `api` (the default), `cli`, `ci`, or another short lowercase word.
+    pub source: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -525,7 +527,21 @@ pub async fn record_deployment(
         at: req.at,
         summary: req.summary,
     };
-    let d = app.record_deployment(&caller.principal, new, "api").await?;
+    let source = req.source.unwrap_or_else(|| "api".into());
+    let plain = !source.is_empty()
+        && source.len() <= 32
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !plain || source == "pagerduty" {
+        return Err(ApiError::invalid(
+            "source",
+            "must be a short lowercase word like api, cli or ci (pagerduty is for change events)",
+        ));
+    }
+    let d = app
+        .record_deployment(&caller.principal, new, &source)
+        .await?;
     Ok((StatusCode::CREATED, Json(d.into())))
 }
 
