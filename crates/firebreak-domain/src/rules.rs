@@ -209,8 +209,8 @@ pub fn group(
         severity: rule.severity.clone(),
         services: vec![alert.service.clone()],
         summary: Some(format!(
-            "Declared by Firebreak from alert {}: {}",
-            alert.id, alert.summary
+            "Declared by Firebreak from an alert on {}: {}",
+            alert.service, alert.summary
         )),
         customer_impact: None,
         drill: false,

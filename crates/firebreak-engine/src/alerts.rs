@@ -45,6 +45,12 @@ pub fn is_key_shaped(text: &str) -> bool {
     text.len() == KEY_LEN && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// The last four characters of a key, shown so people can tell keys apart.
+fn key_hint(key: &str) -> String {
+    let skip = key.chars().count().saturating_sub(4);
+    key.chars().skip(skip).collect()
+}
+
 /// A new random integration key.
 pub fn new_key() -> Result<String, EngineError> {
     let mut out = String::with_capacity(KEY_LEN);
@@ -337,8 +343,7 @@ impl Firebreak {
         let now = self.clock.now();
         let actor = who.actor.0.clone();
         let audit = self.audit(who, &format!("alert.{action}"), format!("alert/{id}"));
-        let outcome = self
-            .store
+        self.store
             .ingest(Box::new(move |tx| {
                 Box::pin(async move {
                     let alert = tx.alert(id).await?.ok_or(StoreError::NotFound)?;
@@ -370,7 +375,6 @@ impl Firebreak {
                 StoreError::NotFound => EngineError::NotFound(format!("there is no alert {id}")),
                 other => other.into(),
             })?;
-        drop(outcome);
         self.alert(id).await
     }
 
@@ -395,7 +399,7 @@ impl Firebreak {
         let record = IntegrationKey {
             id: short_id("key")?,
             hash: hash_token(&key),
-            hint: key[KEY_LEN - 4..].to_string(),
+            hint: key_hint(&key),
             created_at: self.clock.now(),
             revoked_at: None,
         };
@@ -506,15 +510,7 @@ impl Firebreak {
                     keys: vec![IntegrationKey {
                         id: short_id("key")?,
                         hash: hash_token(&spec.key),
-                        hint: spec
-                            .key
-                            .chars()
-                            .rev()
-                            .take(4)
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .rev()
-                            .collect(),
+                        hint: key_hint(&spec.key),
                         created_at: now,
                         revoked_at: None,
                     }],
@@ -890,13 +886,6 @@ async fn open_new(
         GroupDecision::Declare(new) => {
             alert.id = tx.insert_alert(&alert).await?;
             let system = Actor::system();
-            let new = firebreak_domain::NewIncident {
-                summary: Some(format!(
-                    "Declared by Firebreak from alert {}: {}",
-                    alert.id, alert.summary
-                )),
-                ..new
-            };
             let (incident, events) = match Incident::declare(new, config, &system, now) {
                 Ok(declared) => declared,
                 Err(e) => {

@@ -558,7 +558,7 @@ impl AlertStore for PostgresStore {
         .await
         .map_err(write_error)?;
         let created = rows::silence(&row)?;
-        insert_audit(&mut tx, &audit).await?;
+        insert_audit(&mut tx, &audit.naming(created.id)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(created)
     }
@@ -625,7 +625,7 @@ impl AlertStore for PostgresStore {
         .await
         .map_err(write_error)?;
         let created = rows::maintenance(&row)?;
-        insert_audit(&mut tx, &audit).await?;
+        insert_audit(&mut tx, &audit.naming(created.id)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(created)
     }
@@ -690,7 +690,7 @@ impl AlertStore for PostgresStore {
         .await
         .map_err(write_error)?;
         let created = rows::route(&row)?;
-        insert_audit(&mut tx, &audit).await?;
+        insert_audit(&mut tx, &audit.naming(created.id)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(created)
     }
@@ -749,7 +749,7 @@ impl AlertStore for PostgresStore {
         .await
         .map_err(write_error)?;
         let recorded = rows::deployment(&row)?;
-        insert_audit(&mut tx, &audit).await?;
+        insert_audit(&mut tx, &audit.naming(recorded.id)).await?;
         tx.commit().await.map_err(backend)?;
         Ok(recorded)
     }

@@ -240,6 +240,31 @@ macro_rules! bind_alert {
     };
 }
 
+const END_SILENCE: &str = "UPDATE silences SET ends_at = ?1, starts_at = MIN(starts_at, ?1) \
+     WHERE id = ?2 AND ends_at > ?1 RETURNING *";
+const END_WINDOW: &str = "UPDATE maintenance_windows SET ends_at = ?1, starts_at = MIN(starts_at, ?1) \
+     WHERE id = ?2 AND ends_at > ?1 RETURNING *";
+
+/// Ends a silence or maintenance window at `at` (emptying one that has not started) and
+/// audits it. `NotFound` when there is no such row, or it is already over.
+async fn end_early(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    id: i64,
+    at: Timestamp,
+    audit: &AuditDraft,
+) -> Result<SqliteRow> {
+    let row = sqlx::query(sql)
+        .bind(ms(at))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+    insert_audit(conn, audit).await?;
+    Ok(row)
+}
+
 /// The ingestion transaction: the writer's connection inside the batch's savepoint.
 struct Tx<'c> {
     conn: &'c mut SqliteConnection,
@@ -596,9 +621,7 @@ impl AlertStore for SqliteStore {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(db)?;
-                    let mut audit = audit;
-                    audit.target = format!("silence/{}", silence.id);
-                    insert_audit(conn, &audit).await?;
+                    insert_audit(conn, &audit.naming(silence.id)).await?;
                     Ok(silence)
                 })
             })
@@ -609,17 +632,7 @@ impl AlertStore for SqliteStore {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let row = sqlx::query(
-                        "UPDATE silences SET ends_at = ?1, starts_at = MIN(starts_at, ?1) \
-                         WHERE id = ?2 AND ends_at > ?1 RETURNING *",
-                    )
-                    .bind(ms(at))
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db)?
-                    .ok_or(StoreError::NotFound)?;
-                    insert_audit(conn, &audit).await?;
+                    let row = end_early(conn, END_SILENCE, id, at, &audit).await?;
                     silence_row(&row)
                 })
             })
@@ -657,9 +670,7 @@ impl AlertStore for SqliteStore {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(db)?;
-                    let mut audit = audit;
-                    audit.target = format!("maintenance/{}", window.id);
-                    insert_audit(conn, &audit).await?;
+                    insert_audit(conn, &audit.naming(window.id)).await?;
                     Ok(window)
                 })
             })
@@ -675,17 +686,7 @@ impl AlertStore for SqliteStore {
         self.writer
             .write(move |conn| {
                 Box::pin(async move {
-                    let row = sqlx::query(
-                        "UPDATE maintenance_windows SET ends_at = ?1, starts_at = MIN(starts_at, ?1) \
-                         WHERE id = ?2 AND ends_at > ?1 RETURNING *",
-                    )
-                    .bind(ms(at))
-                    .bind(id)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db)?
-                    .ok_or(StoreError::NotFound)?;
-                    insert_audit(conn, &audit).await?;
+                    let row = end_early(conn, END_WINDOW, id, at, &audit).await?;
                     window_row(&row)
                 })
             })
@@ -723,9 +724,7 @@ impl AlertStore for SqliteStore {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(db)?;
-                    let mut audit = audit;
-                    audit.target = format!("route/{}", route.id);
-                    insert_audit(conn, &audit).await?;
+                    insert_audit(conn, &audit.naming(route.id)).await?;
                     Ok(route)
                 })
             })
@@ -784,9 +783,7 @@ impl AlertStore for SqliteStore {
                     .fetch_one(&mut *conn)
                     .await
                     .map_err(db)?;
-                    let mut audit = audit;
-                    audit.target = format!("deployment/{}", d.id);
-                    insert_audit(conn, &audit).await?;
+                    insert_audit(conn, &audit.naming(d.id)).await?;
                     Ok(d)
                 })
             })

@@ -48,6 +48,15 @@ pub struct AuditDraft {
     pub source: Option<String>,
 }
 
+impl AuditDraft {
+    /// The audit record of a create whose id the store assigns: the target names the kind
+    /// (`silence`) and the store appends the new id (`silence/4`) in the same transaction.
+    pub fn naming(mut self, id: i64) -> AuditDraft {
+        self.target = format!("{}/{id}", self.target);
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEntry {
     pub id: i64,
@@ -387,6 +396,8 @@ pub trait AlertStore: Send + Sync {
         incidents: &[IncidentNumber],
     ) -> Result<Vec<(IncidentNumber, i64, AlertStatus)>>;
 
+    /// `audit`'s target gets the new id appended ([`AuditDraft::naming`]), here and in the
+    /// other creates whose id the store assigns (maintenance windows, routes, deployments).
     async fn create_silence(&self, silence: Silence, audit: AuditDraft) -> Result<Silence>;
     /// Sets the end of a silence to `at`. `NotFound` if it does not exist or has already ended.
     async fn expire_silence(&self, id: i64, at: Timestamp, audit: AuditDraft) -> Result<Silence>;

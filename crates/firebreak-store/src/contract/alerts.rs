@@ -1120,6 +1120,12 @@ pub async fn silences_create_list_expire<S: Store>(store: &S) {
         created.windows(2).all(|w| w[0].id < w[1].id),
         "silence ids ascend"
     );
+    let newest = store.list_audit(None, 1).await.expect("list_audit").items;
+    assert_eq!(
+        newest[0].target,
+        format!("future/{}", created[2].id),
+        "the store appends the new id to the audit target"
+    );
     let listed = store.list_silences(at(5_000)).await.expect("list_silences");
     assert_eq!(
         listed,
