@@ -110,7 +110,7 @@ const SCENARIOS: [Scenario; 4] = [
 
 /// Where alerts go and in which wire format.
 #[derive(Clone)]
-enum Target {
+pub(crate) enum Target {
     /// Firebreak: PagerDuty Events v2 for single alerts, the Alertmanager webhook for batches.
     Firebreak { base: String },
     /// Alertmanager's own API.
@@ -118,7 +118,7 @@ enum Target {
 }
 
 impl Target {
-    fn url(&self, batch: usize) -> String {
+    pub(crate) fn url(&self, batch: usize) -> String {
         match self {
             Target::Firebreak { base } if batch == 1 => format!("{base}/v2/enqueue"),
             Target::Firebreak { base } => format!("{base}/api/v1/ingest/alertmanager/{KEY}"),
@@ -128,7 +128,7 @@ impl Target {
 
     /// The request body for these alert ids (each id is the dedup key / fingerprint and the
     /// `instance` label, so a repeated id is the same alert in both systems).
-    fn body(&self, ids: &[String], batch: usize, times: &Times) -> Vec<u8> {
+    pub(crate) fn body(&self, ids: &[String], batch: usize, times: &Times) -> Vec<u8> {
         let labels = |id: &str| json!({"alertname": "BenchAlert", "instance": id, "job": "bench", "severity": "critical"});
         let summary = |id: &str| format!("bench alert {id} is firing");
         let value = match self {
@@ -169,13 +169,13 @@ impl Target {
     }
 }
 
-struct Times {
+pub(crate) struct Times {
     now: String,
     in_an_hour: String,
 }
 
 impl Times {
-    fn current() -> Times {
+    pub(crate) fn current() -> Times {
         let now = jiff::Timestamp::now();
         Times {
             now: now.to_string(),
@@ -319,7 +319,7 @@ async fn run_scenario(target: &Target, scenario: Scenario, load: &Load, tag: &st
     total
 }
 
-fn ms(d: Duration) -> f64 {
+pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
@@ -446,7 +446,7 @@ async fn start_alertmanager(bin: &str, dir: &Path) -> anyhow::Result<(Guard, Str
 
 /// The config every Firebreak target uses: defaults plus one service with the bench key and a
 /// rate limit far above what the machine can send.
-fn firebreak_config() -> anyhow::Result<Config> {
+pub(crate) fn firebreak_config() -> anyhow::Result<Config> {
     let mut config = Config::default();
     config.services.push(Service {
         name: Name::parse("bench").map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -456,11 +456,14 @@ fn firebreak_config() -> anyhow::Result<Config> {
         integrations: vec![IntegrationSpec {
             name: "bench".into(),
             key: KEY.into(),
+            key_env: None,
         }],
         grouping: Default::default(),
     });
     config.alerting.rate_limit_per_second = 1_000_000;
     config.alerting.rate_limit_burst = 1_000_000;
+    // The webhook receiver listens on loopback, which the SSRF guard refuses unless allowed.
+    config.outbound.allow = vec!["127.0.0.1/32".parse()?];
     Ok(config)
 }
 
@@ -529,7 +532,11 @@ fn mib(kib: u64) -> f64 {
 }
 
 /// Sends `total` distinct open alerts in batches of 100 from `clients` senders.
-async fn load_open_alerts(target: &Target, total: usize, clients: usize) -> anyhow::Result<()> {
+pub(crate) async fn load_open_alerts(
+    target: &Target,
+    total: usize,
+    clients: usize,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let url = target.url(100);
     let times = Arc::new(Times::current());
@@ -634,11 +641,20 @@ async fn firebreak_in_process(
     let target = Target::Firebreak {
         base: format!("http://{}", running.addr),
     };
+    // One outgoing-webhook subscription to alert.opened, so every new alert also writes an
+    // outbox message in its unit of work, and the worker delivers it during the run.
+    let receiver = crate::receiver::Receiver::start().await?;
+    crate::subscribe(&running.app, &receiver.url(), "alert.opened").await?;
     let probe_before = crate::flush_probe();
     let mut out = Vec::new();
     for (i, s) in scenarios {
+        let before = receiver.count();
         let f = run_scenario(&target, *s, load, &format!("{name}{i}")).await;
         print_line(name, *s, &f, args.clients);
+        println!(
+            "{name:13} webhooks delivered during the scenario: {}",
+            receiver.count() - before
+        );
         out.push(f);
     }
     let probe_after = crate::flush_probe();

@@ -7,6 +7,9 @@
 //! - `ingest`: alert ingestion (PagerDuty Events v2 and the Alertmanager webhook) against the
 //!   real Prometheus Alertmanager, plus resident memory with 100,000 open alerts; see
 //!   [`ingest`]. Run: `cargo run --release -p firebreak-bench -- ingest --clients 32 --seconds 10`
+//! - `outbox`: webhook delivery from the outbox to a receiver on loopback: webhooks per second
+//!   from a full outbox, and request-to-arrival latency when idle; see [`outbox`].
+//!   Run: `cargo run --release -p firebreak-bench -- outbox`
 
 use std::io::Write;
 use std::sync::Arc;
@@ -19,6 +22,8 @@ use firebreak_store::Store;
 use serde_json::json;
 
 mod ingest;
+mod outbox;
+mod receiver;
 
 /// Load benchmarks of Firebreak over loopback HTTP.
 #[derive(Parser)]
@@ -37,6 +42,8 @@ enum Mode {
     Incidents(Args),
     /// Alert ingestion against Firebreak and the real Alertmanager, plus memory at 100k alerts.
     Ingest(ingest::IngestArgs),
+    /// Webhook delivery from the outbox: throughput and latency when idle.
+    Outbox(outbox::OutboxArgs),
 }
 
 /// Flags of the incident benchmark.
@@ -58,6 +65,25 @@ struct Args {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     postgres: String,
+}
+
+/// Subscribes `url` to one event type, as an admin would with `firebreak webhook add`.
+pub(crate) async fn subscribe(
+    app: &firebreak_engine::Firebreak,
+    url: &str,
+    event: &str,
+) -> anyhow::Result<()> {
+    app.create_webhook(
+        &Principal::local("bench"),
+        firebreak_engine::webhooks::NewSubscription {
+            url: url.to_string(),
+            events: vec![event.to_string()],
+            description: Some("benchmark receiver".into()),
+        },
+    )
+    .await
+    .map_err(anyhow::Error::new)?;
+    Ok(())
 }
 
 /// Median time of a 4 KiB write + fsync in the current directory's file system.
@@ -90,6 +116,7 @@ async fn run(name: &str, store: Arc<dyn Store>, args: &Args) -> anyhow::Result<(
             &Principal::local("bench"),
             "bench",
             AccessRole::Responder,
+            None,
             None,
         )
         .await
@@ -190,6 +217,7 @@ async fn main() -> anyhow::Result<()> {
             r = ingest::main(args) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         },
+        Some(Mode::Outbox(args)) => outbox::main(args).await,
     }
 }
 

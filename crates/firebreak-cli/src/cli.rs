@@ -1,6 +1,9 @@
 //! Clap derive types for the client side of the `firebreak` binary: the
-//! global connection options ([`ClientArgs`]), the `incident` and `token`
+//! global connection options ([`ClientArgs`]), the `incident`, `token`,
+//! `alert`, `silence`, `integration`, `deploy`, `webhook` and `config`
 //! subcommands, and the arguments of `login`.
+
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
@@ -166,6 +169,9 @@ pub enum TokenCommand {
         /// The user the token acts for
         #[arg(long)]
         user: Option<String>,
+        /// When the token stops working
+        #[arg(skip)]
+        expires: Option<jiff::Timestamp>,
     },
     /// List API tokens
     List,
@@ -422,5 +428,167 @@ Examples:
         /// Continue a previous listing from this cursor
         #[arg(long, value_name = "CURSOR")]
         cursor: Option<String>,
+    },
+}
+
+/// The event types a webhook subscription can ask for.
+pub const WEBHOOK_EVENTS: [&str; 9] = [
+    "incident.declared",
+    "incident.updated",
+    "incident.resolved",
+    "incident.note_added",
+    "incident.role_assigned",
+    "alert.opened",
+    "alert.acknowledged",
+    "alert.resolved",
+    "deployment.recorded",
+];
+
+/// `firebreak user ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum UserCommand {
+    /// Add a person who can hold incident roles and own tokens
+    Add {
+        /// Their handle: lowercase letters, digits and '-', like alice or sam-ops
+        handle: String,
+        /// Their full name (defaults to the handle)
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        /// An IANA time zone, like Europe/Berlin
+        #[arg(long = "time-zone", value_name = "ZONE")]
+        time_zone: Option<String>,
+        /// What they may do
+        #[arg(long, default_value = "responder", value_parser = ["viewer", "responder", "admin"])]
+        role: String,
+    },
+    /// List users, their roles and whether they are disabled
+    List,
+    /// Show one user
+    Show { handle: String },
+    /// Change what a user (and every token acting as them) may do
+    SetRole {
+        handle: String,
+        #[arg(value_parser = ["viewer", "responder", "admin"])]
+        role: String,
+    },
+    /// Stop a user and every token acting as them, at once
+    Disable { handle: String },
+    /// Let a disabled user act again
+    Enable { handle: String },
+}
+
+/// `firebreak webhook ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum WebhookCommand {
+    /// Subscribe a URL to events and print its signing secret (shown only once)
+    #[command(after_help = "\
+Firebreak POSTs each event to the URL as JSON, signed per Standard Webhooks
+(webhook-id, webhook-timestamp and webhook-signature headers). The secret that
+verifies the signature is printed alone on standard output, so it can be
+captured; the subscription id goes to standard error. The secret cannot be
+shown again: if it is lost, remove the subscription and add it again.
+
+Private and loopback addresses are refused unless the server allows them
+(outbound.allow in firebreak.yaml, or FIREBREAK_OUTBOUND_ALLOW).
+
+Examples:
+  firebreak webhook add https://hooks.example.com/firebreak \\
+      --event incident.declared --event incident.resolved --description 'ticket tracker'
+  SECRET=$(firebreak webhook add https://bot.example.com/events --events alert.opened,alert.resolved)")]
+    Add {
+        /// Where to POST the events: an http(s) URL
+        url: String,
+        /// An event type to send (repeatable, or comma-separated)
+        #[arg(
+            long = "event",
+            visible_alias = "events",
+            value_name = "TYPE",
+            value_delimiter = ',',
+            required = true,
+            value_parser = WEBHOOK_EVENTS
+        )]
+        events: Vec<String>,
+        /// What the subscription is for, e.g. 'Jira sync'
+        #[arg(long, value_name = "TEXT")]
+        description: Option<String>,
+    },
+    /// List subscriptions: where they send, which events, and whether deliveries succeed
+    #[command(after_help = "\
+URLs are shown without their query string, which often holds a token; --json
+shows them whole. STATUS is active, failing since the first failed delivery,
+or disabled (after 24 hours of failures) with the reason.
+
+Examples:
+  firebreak webhook list
+  firebreak webhook list --json | jq -r '.items[].url'")]
+    List,
+    /// Show a subscription's deliveries, newest first, with their attempts
+    #[command(after_help = "\
+STATUS is pending (waiting for its next attempt), sending, delivered, failed
+(refused for good, e.g. a 4xx answer; not retried) or dead (retried until its
+deadline passed).
+EVENT ID is the webhook-id header, the same on every attempt.
+
+Examples:
+  firebreak webhook deliveries wh_abc123
+  firebreak webhook deliveries wh_abc123 --limit 200 --json | jq '.items[] | select(.status == \"dead\")'")]
+    Deliveries {
+        /// Subscription id (wh_...), from `firebreak webhook list`
+        id: String,
+        /// How many deliveries to fetch (1 to 500)
+        #[arg(long, value_name = "N")]
+        limit: Option<u32>,
+        /// Continue a previous listing from this cursor
+        #[arg(long, value_name = "CURSOR")]
+        cursor: Option<String>,
+    },
+    /// Send a finished delivery again, with the same webhook-id and body
+    #[command(after_help = "\
+The delivery is queued at once and retried like a new one. Receivers that
+deduplicate on webhook-id treat it as the event they may already have.
+
+Example:
+  firebreak webhook redeliver wh_abc123 17")]
+    Redeliver {
+        /// Subscription id (wh_...), from `firebreak webhook list`
+        id: String,
+        /// Delivery id, the number in the DELIVERY column of `firebreak webhook deliveries`
+        delivery: u64,
+    },
+    /// Remove a subscription; deliveries still queued for it are not sent
+    #[command(
+        visible_alias = "rm",
+        after_help = "\
+Example:
+  firebreak webhook remove wh_abc123"
+    )]
+    Remove {
+        /// Subscription id (wh_...), from `firebreak webhook list`
+        id: String,
+    },
+}
+
+/// `firebreak config ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the running server's configuration as a firebreak.yaml, integration keys left out
+    #[command(after_help = "\
+The file has the same sections and keys as firebreak.yaml, and `firebreak
+check` accepts it. Integration keys are secrets and are not exported: each
+integration's key is written as {env: NAME}, the environment variable Firebreak
+reads it from. The names to set are printed on standard error.
+
+With --json, prints the server's JSON document instead.
+
+Examples:
+  firebreak config export > firebreak.yaml
+  firebreak config export --output firebreak.yaml
+  firebreak config export | diff -u firebreak.yaml -")]
+    Export {
+        /// Write the YAML to this file instead of standard output
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
 }

@@ -1,6 +1,6 @@
 //! Client side of the `firebreak` binary: clap types for the `incident`,
-//! `alert`, `silence`, `integration`, `deploy`, `token` and `login`
-//! commands, and async runners that talk to a Firebreak server over its HTTP
+//! `alert`, `silence`, `integration`, `deploy`, `webhook`, `config`, `token`
+//! and `login` commands, and async runners that talk to a Firebreak server over its HTTP
 //! API and print tables or JSON.
 //!
 //! Every `run_*` function prints to stdout/stderr and returns an
@@ -10,10 +10,13 @@
 
 mod cli;
 mod client;
+mod config;
 mod credentials;
 mod error;
 mod ops;
 pub mod render;
+mod user;
+mod webhook;
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -23,16 +26,20 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 pub use cli::{
-    AlertCommand, ChecklistAction, ClientArgs, DeployCommand, IncidentCommand, IntegrationCommand,
-    LoginArgs, SilenceCommand, TokenCommand,
+    AlertCommand, ChecklistAction, ClientArgs, ConfigCommand, DeployCommand, IncidentCommand,
+    IntegrationCommand, LoginArgs, SilenceCommand, TokenCommand, UserCommand, WEBHOOK_EVENTS,
+    WebhookCommand,
 };
 pub use client::ApiClient;
+pub use config::execute_config;
 pub use credentials::{
     Credentials, ENV_CONFIG_DIR, ENV_SERVER, ENV_TOKEN, Resolved, config_dir, credentials_path,
     load as load_credentials, resolve, resolve_with, save as save_credentials,
 };
 pub use error::{CliError, FieldError};
 pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
+pub use user::execute_user;
+pub use webhook::execute_webhook;
 
 /// Print `result` to stdout and map it to an exit code.
 fn finish(result: Result<Vec<u8>, CliError>) -> ExitCode {
@@ -86,11 +93,34 @@ pub async fn run_integration(cmd: IntegrationCommand, args: &ClientArgs) -> Exit
     finish_with_notes(r.map(|()| out), &notes)
 }
 
+/// Run a `user` subcommand: the user on stdout, guidance on stderr.
+pub async fn run_user(cmd: UserCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_user(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
+}
+
+/// Run a `webhook` subcommand: the secret of `webhook add` alone on stdout,
+/// the subscription id and guidance on stderr.
+pub async fn run_webhook(cmd: WebhookCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_webhook(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
+}
+
 /// Run a `deploy` subcommand: the deployment id on stdout, a summary on
 /// stderr.
 pub async fn run_deploy(cmd: DeployCommand, args: &ClientArgs) -> ExitCode {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     let r = execute_deploy(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
+}
+
+/// Run a `config` subcommand: the file on stdout (or in `--output`), the
+/// key variables to set on stderr.
+pub async fn run_config(cmd: ConfigCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_config(cmd, args, &mut out, &mut notes).await;
     finish_with_notes(r.map(|()| out), &notes)
 }
 
@@ -411,6 +441,30 @@ pub async fn execute_incident_with(
     }
 }
 
+/// Every item of a short directory list (`users`, `webhooks`), following `next_cursor` page by
+/// page; `what` names the items in the error if the server never stops paging.
+async fn all_pages(api: &ApiClient, path: &[&str], what: &str) -> Result<Vec<Value>, CliError> {
+    const PAGE: &str = "500";
+    const MAX_PAGES: usize = 1_000;
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let mut query = vec![("limit", PAGE.to_string())];
+        if let Some(c) = cursor.take() {
+            query.push(("cursor", c));
+        }
+        let page = api.get(path, &query).await?;
+        all.extend(items(&page));
+        cursor = next_cursor(&page);
+        if cursor.is_none() {
+            return Ok(all);
+        }
+    }
+    Err(CliError::Other(format!(
+        "the server sent more than {MAX_PAGES} pages of {what}; giving up"
+    )))
+}
+
 fn next_cursor(page: &Value) -> Option<String> {
     page.get("next_cursor")
         .and_then(Value::as_str)
@@ -442,10 +496,18 @@ pub async fn execute_token_api(
     let api = client_for(args)?;
     let json = args.json;
     match cmd {
-        TokenCommand::Create { name, role, user } => {
+        TokenCommand::Create {
+            name,
+            role,
+            user,
+            expires,
+        } => {
             let mut body = json!({ "name": name, "role": role });
             if let Some(user) = user {
                 body["user"] = json!(user);
+            }
+            if let Some(at) = expires {
+                body["expires_at"] = json!(at.to_string());
             }
             let tok = api.send(Method::POST, &["tokens"], &body).await?;
             if json {

@@ -71,7 +71,7 @@ fn array(v: &Value, key: &str) -> Vec<Value> {
 
 /// Print a listing page: JSON, or a table (or `empty` when there are no
 /// rows) followed by how to get the next page.
-fn print_page(
+pub(crate) fn print_page(
     out: &mut dyn Write,
     json: bool,
     page: &Value,

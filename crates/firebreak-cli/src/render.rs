@@ -1,6 +1,7 @@
 //! Human-readable rendering of API objects: comfy-table tables for
-//! incidents, checklists, timelines and tokens, plus one-line timeline
-//! descriptions derived from each entry's data.
+//! incidents, checklists, timelines, tokens, alerts, webhooks and their
+//! deliveries, plus one-line timeline descriptions derived from each entry's
+//! data.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
@@ -250,8 +251,36 @@ pub fn describe(kind: &str, data: &Value) -> String {
 }
 
 /// API tokens (without secrets).
+/// Users as a table: handle, name, role, and whether they may act.
+pub fn users_table(items: &[Value]) -> String {
+    let mut t = table(&["HANDLE", "NAME", "ROLE", "EMAIL", "STATE", "FROM"]);
+    for u in items {
+        let state = if u.get("disabled").and_then(Value::as_bool) == Some(true) {
+            format!("disabled since {}", field(u, "disabled_at"))
+        } else {
+            "active".to_string()
+        };
+        let from = if u.get("from_config").and_then(Value::as_bool) == Some(true) {
+            "config"
+        } else {
+            "api"
+        };
+        t.add_row(vec![
+            field(u, "handle"),
+            field(u, "name"),
+            field(u, "role"),
+            field(u, "email"),
+            state,
+            from.to_string(),
+        ]);
+    }
+    t.to_string()
+}
+
 pub fn tokens_table(items: &[Value]) -> String {
-    let mut t = table(&["ID", "NAME", "ROLE", "USER", "CREATED", "REVOKED"]);
+    let mut t = table(&[
+        "ID", "NAME", "ROLE", "USER", "CREATED", "EXPIRES", "REVOKED",
+    ]);
     for i in items {
         t.add_row(vec![
             field(i, "id"),
@@ -259,6 +288,7 @@ pub fn tokens_table(items: &[Value]) -> String {
             field(i, "role"),
             field(i, "user"),
             field(i, "created_at"),
+            field(i, "expires_at"),
             field(i, "revoked_at"),
         ]);
     }
@@ -464,6 +494,138 @@ pub fn deployments_table(items: &[Value]) -> String {
     t.to_string()
 }
 
+/// A webhook URL for a table: without its query string (often a token) and password, with
+/// `?…` and `:***` showing that something was left out. Control characters are replaced.
+pub fn url_without_query(url: &str) -> String {
+    let shown = match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            u.set_fragment(None);
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let mut s = u.to_string();
+            if had_query {
+                s.push_str("?…");
+            }
+            s
+        }
+        Err(_) => match url.split_once(['?', '#']) {
+            Some((base, _)) => format!("{base}?…"),
+            None => url.to_string(),
+        },
+    };
+    printable(&shown)
+}
+
+/// Whether a subscription's deliveries are getting through.
+fn webhook_status(w: &Value) -> String {
+    let set = |k: &str| w.get(k).is_some_and(|v| !v.is_null());
+    if set("disabled_at") {
+        let reason = w
+            .get("disabled_reason")
+            .and_then(Value::as_str)
+            .filter(|r| !r.is_empty())
+            .map(printable)
+            .unwrap_or_else(|| "no reason given".into());
+        format!("disabled: {reason}")
+    } else if set("failing_since") {
+        format!("failing since {}", field(w, "failing_since"))
+    } else {
+        "active".into()
+    }
+}
+
+/// Webhook subscriptions: where they send, what, and whether it works.
+pub fn webhooks_table(items: &[Value]) -> String {
+    let mut t = table(&["ID", "URL", "EVENTS", "STATUS", "DESCRIPTION"]);
+    for w in items {
+        let events = w
+            .get("events")
+            .and_then(Value::as_array)
+            .map(|e| {
+                e.iter()
+                    .map(|x| text(Some(x)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_else(|| "-".into());
+        t.add_row(vec![
+            field(w, "id"),
+            url_without_query(&field(w, "url")),
+            events,
+            one_line(&webhook_status(w), 80),
+            one_line(&field(w, "description"), 40),
+        ]);
+    }
+    t.to_string()
+}
+
+/// What the last attempt of a delivery got: the receiver's status and any error.
+fn last_answer(d: &Value) -> String {
+    let last = d
+        .get("attempts")
+        .and_then(Value::as_array)
+        .and_then(|a| a.last());
+    let code = last
+        .and_then(|a| a.get("status_code"))
+        .and_then(Value::as_u64);
+    let error = last
+        .and_then(|a| a.get("error"))
+        .or_else(|| d.get("last_error"))
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty());
+    let line = match (code, error) {
+        (Some(c), Some(e)) => format!("HTTP {c}: {e}"),
+        (Some(c), None) => format!("HTTP {c}"),
+        (None, Some(e)) => e.to_string(),
+        (None, None) => return "-".into(),
+    };
+    one_line(&printable(&line), 60)
+}
+
+/// When a delivery is tried next, or when it finished.
+fn next_or_finished(d: &Value) -> String {
+    match d.get("status").and_then(Value::as_str) {
+        Some("pending") => format!("due {}", field(d, "due_at")),
+        Some("sending") => format!("sending, lease until {}", field(d, "due_at")),
+        Some(_) if d.get("finished_at").is_some_and(|f| !f.is_null()) => {
+            format!("finished {}", field(d, "finished_at"))
+        }
+        _ => "-".into(),
+    }
+}
+
+/// A subscription's deliveries, newest first as the server sends them.
+pub fn deliveries_table(items: &[Value]) -> String {
+    let mut t = table(&[
+        "DELIVERY",
+        "EVENT TYPE",
+        "EVENT ID",
+        "STATUS",
+        "ATTEMPTS",
+        "LAST ANSWER",
+        "NEXT / FINISHED",
+    ]);
+    for d in items {
+        let attempts = d
+            .get("attempts")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        t.add_row(vec![
+            field(d, "id"),
+            field(d, "event_type"),
+            field(d, "event_id"),
+            field(d, "status"),
+            attempts.to_string(),
+            last_answer(d),
+            next_or_finished(d),
+        ]);
+    }
+    t.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,6 +634,23 @@ mod tests {
     fn control_characters_never_reach_the_terminal() {
         let v = Value::String("disk \u{1b}[2Jfull\r".into());
         assert_eq!(text(Some(&v)), "disk \u{FFFD}[2Jfull\u{FFFD}");
+    }
+
+    #[test]
+    fn webhook_urls_lose_their_query_and_password() {
+        assert_eq!(
+            url_without_query("https://hooks.example.com/in?token=s3cret#x"),
+            "https://hooks.example.com/in?…"
+        );
+        assert_eq!(
+            url_without_query("https://bot:pa55@chat.example.com/hook"),
+            "https://bot:***@chat.example.com/hook"
+        );
+        assert_eq!(
+            url_without_query("https://hooks.example.com/in"),
+            "https://hooks.example.com/in"
+        );
+        assert_eq!(url_without_query("not a url?key=1"), "not a url?…");
     }
 
     #[test]

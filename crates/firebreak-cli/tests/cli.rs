@@ -281,6 +281,7 @@ async fn token_create_shows_secret() {
         name: "ci".into(),
         role: "responder".into(),
         user: None,
+        expires: None,
     };
     execute_token_api(cmd, &args(&server.uri(), false), &mut out)
         .await

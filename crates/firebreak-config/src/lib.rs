@@ -1,36 +1,83 @@
 //! Reads `firebreak.yaml` (configuration as code) into a [`firebreak_domain::Config`].
 //!
-//! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `alerting`) is
-//! optional; a missing section keeps the default from [`Config::default`] (services and users
-//! default to empty). The whole file is checked before anything is returned, and every problem
-//! is reported with its file, line, column and key path:
+//! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `alerting`,
+//! `outbound`) is optional; a missing section keeps the default from [`Config::default`]
+//! (services and users default to empty). The whole file is checked before anything is
+//! returned, and every problem is reported with its file, line, column and key path:
 //!
 //! ```text
 //! firebreak.yaml:12:19: severities[1].update_every: invalid duration "5 mins"; expected a duration like 90s, 15m, 2h or 1h30m
 //! ```
 //!
 //! A service may list its `integrations` (a `name` and a `key` of exactly 32 letters or digits,
-//! unique across the file; messages never repeat a key) and its `grouping` of alerts into
-//! incidents (a `window` and `declare` rules, each with `match`, an incident `severity` and an
-//! optional `title`). The `alerting` section holds the ingest `rate_limit` (`per_second`,
+//! unique across the file; messages never repeat a key). The key may instead be read from an
+//! environment variable, `key: {env: FIREBREAK_KEY_CHECKOUT_PROMETHEUS}`, so the file can live
+//! in version control; an unset variable is an error. A service may also list its `grouping`
+//! of alerts into incidents (a `window` and `declare` rules, each with `match`, an incident
+//! `severity` and an optional `title`). The `alerting` section holds the ingest `rate_limit` (`per_second`,
 //! `burst`), the `suspect_window` for deploys, and `routes`: rules tried in order, each with a
 //! `match` list of matchers such as `severity="critical"` and either `drop: true` or any of a
-//! `service` defined in the file, an alert `severity` and an `urgency`.
+//! `service` defined in the file, an alert `severity` and an `urgency`. The `outbound`
+//! section holds the networks webhooks may reach although they are private (`allow`) and the
+//! `retry` delays of failed deliveries.
+//!
+//! [`to_document`] and [`to_yaml`] go the other way: they write a [`Config`] in the same model
+//! and key names, with integration keys left out (each written as `{env: NAME}`), so the
+//! running configuration can be exported and read back.
 //!
 //! See `examples/firebreak.yaml` in this crate for a complete file.
 
 mod error;
+mod export;
 mod node;
 mod read;
+mod yaml;
 
 use std::path::Path;
 
 use firebreak_domain::config::Config;
+use ipnet::IpNet;
 
 pub use error::{ConfigError, ConfigErrors};
-pub use read::parse_duration;
+pub use export::{to_document, to_yaml};
+pub use read::{format_duration, parse_duration, parse_network};
+pub use yaml::json_to_yaml;
 
-/// Reads and checks the configuration file at `path`.
+/// The environment variable that lists allowed outbound networks, in the form
+/// [`parse_allow_env`] reads.
+pub const ENV_OUTBOUND_ALLOW: &str = "FIREBREAK_OUTBOUND_ALLOW";
+
+/// Parses `FIREBREAK_OUTBOUND_ALLOW`: networks separated by commas, each a CIDR like
+/// `10.0.0.0/8` or a bare address (`/32` or `/128`); spaces around entries and empty entries
+/// are ignored. The error names the bad entry, its position and the variable.
+pub fn parse_allow_env(text: &str) -> Result<Vec<IpNet>, String> {
+    let mut nets = Vec::new();
+    for (i, entry) in text.split(',').enumerate() {
+        if entry.trim().is_empty() {
+            continue;
+        }
+        let net = parse_network(entry).map_err(|e| {
+            let entry = entry.trim();
+            let hint = if entry.contains([';', ' ', '\t']) {
+                "; separate entries with commas"
+            } else {
+                ""
+            };
+            format!("{ENV_OUTBOUND_ALLOW}, entry {}: {e}{hint}", i + 1)
+        })?;
+        nets.push(net);
+    }
+    Ok(nets)
+}
+
+/// Reads an environment variable of this process, for `key: {env: NAME}`.
+fn process_env(name: &str) -> Option<String> {
+    // Not UTF-8: kept lossily, so it fails the key check instead of reading as unset.
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// Reads and checks the configuration file at `path`, with integration keys written as
+/// `{env: NAME}` read from this process's environment.
 ///
 /// Errors name the file as `path` was given.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -52,9 +99,20 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// Parses and checks configuration text; `file_name` is used in error messages.
+/// Parses and checks configuration text; `file_name` is used in error messages. Integration
+/// keys written as `{env: NAME}` are read from this process's environment.
 pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigErrors> {
-    let mut reader = read::Reader::new(file_name);
+    parse_with_env(source, file_name, &process_env)
+}
+
+/// [`parse`], with integration keys written as `{env: NAME}` looked up by `env` (`None`: the
+/// variable is not set) instead of in this process's environment.
+pub fn parse_with_env(
+    source: &str,
+    file_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut reader = read::Reader::new(file_name, env);
     let blank = source
         .lines()
         .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---");

@@ -1,7 +1,7 @@
 //! A YAML document as a tree of nodes that each remember where they were written.
 //!
 //! serde-saphyr parses the text into this untyped tree (every node wrapped in a
-//! [`Spanned`]), so the reader in `read.rs` can check every field itself and report
+//! [`Spanned`]), so the reader in `read/` can check every field itself and report
 //! every problem with its line, column and key path instead of stopping at the first.
 
 use std::fmt;

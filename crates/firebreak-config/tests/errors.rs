@@ -806,3 +806,254 @@ services:
     let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.services[0].grouping.declare[0].severity, "SEV1");
 }
+
+#[test]
+fn outbound_networks_are_checked() {
+    let e = single(
+        "outbound:\n  allow: [10.0.0.0/8, \"192.168.1.20/32\", 10.0.0.0/33]\n",
+        2,
+        42,
+        "outbound.allow[2]",
+        "invalid network \"10.0.0.0/33\"; the prefix after / must be a number from 0 to 32",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:2:42: outbound.allow[2]: invalid network \"10.0.0.0/33\"; the prefix \
+         after / must be a number from 0 to 32 for an IPv4 address"
+    );
+    single(
+        "outbound:\n  allow:\n    - 10.0.0.0/8\n    - intranet\n",
+        4,
+        7,
+        "outbound.allow[1]",
+        "invalid network \"intranet\"; expected an IP address or CIDR like 10.0.0.0/8, \
+         192.168.1.20 or fd00::/8",
+    );
+    single(
+        "outbound:\n  allow: ['10.1.2.3/8']\n",
+        2,
+        11,
+        "outbound.allow[0]",
+        "write 10.0.0.0/8 for the network, or 10.1.2.3 for that one address",
+    );
+    single(
+        "outbound:\n  allow: 10.0.0.0/8\n",
+        2,
+        10,
+        "outbound.allow",
+        "expected a list like [10.0.0.0/8, \"fd00::/8\"], found text",
+    );
+}
+
+#[test]
+fn outbound_retry_delays_are_checked() {
+    single(
+        "outbound:\n  retry:\n    first_delay: 0s\n",
+        3,
+        18,
+        "outbound.retry.first_delay",
+        "first_delay must be more than 0s: a failed delivery waits this long before it is tried again, e.g. 5s",
+    );
+    single(
+        "outbound:\n  retry:\n    give_up_after: a day\n",
+        3,
+        20,
+        "outbound.retry.give_up_after",
+        "invalid duration \"a day\"; expected a duration like 90s, 15m, 2h or 1h30m",
+    );
+    let e = single(
+        "outbound:\n  retry:\n    first_delay: 1m\n    max_delay: 30s\n",
+        4,
+        16,
+        "outbound.retry.max_delay",
+        "max_delay 30s is shorter than first_delay 1m; make max_delay at least 1m, or first_delay at most 30s",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:4:16: outbound.retry.max_delay: "),
+        "{e}"
+    );
+    single(
+        "outbound:\n  retry:\n    first_delay: 30s\n    give_up_after: 10s\n",
+        4,
+        20,
+        "outbound.retry.give_up_after",
+        "give_up_after 10s is shorter than first_delay 30s; make give_up_after at least 30s",
+    );
+    // Only first_delay is written: it is the one pointed at, and the default is named.
+    let errors = errors("outbound:\n  retry:\n    first_delay: 25h\n");
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "firebreak.yaml:3:18: outbound.retry.first_delay: first_delay 25h is longer than \
+             max_delay (10m by default); make first_delay at most 10m, or set max_delay to at \
+             least 25h",
+            "firebreak.yaml:3:18: outbound.retry.first_delay: first_delay 25h is longer than \
+             give_up_after (24h by default); make first_delay at most 24h, or set give_up_after \
+             to at least 25h",
+        ],
+        "{errors}"
+    );
+}
+
+#[test]
+fn unknown_keys_in_outbound() {
+    single(
+        "outbound:\n  allowed: []\n",
+        2,
+        3,
+        "outbound.allowed",
+        "unknown key \"allowed\"; expected one of allow, retry",
+    );
+    single(
+        "outbound:\n  retry:\n    initial_delay: 5s\n",
+        3,
+        5,
+        "outbound.retry.initial_delay",
+        "unknown key \"initial_delay\"; expected one of first_delay, max_delay, give_up_after",
+    );
+    single(
+        "outbound: [10.0.0.0/8]\n",
+        1,
+        11,
+        "outbound",
+        "expected a mapping with allow and retry, found a list",
+    );
+    single(
+        "outbond: {}\n",
+        1,
+        1,
+        "outbond",
+        "expected one of severities, roles, checklists, services, users, alerting, outbound",
+    );
+}
+
+const ENV_KEY: &str = "R0UT1NGKEYfromTHEenvironment0001";
+
+fn env_errors(source: &str) -> ConfigErrors {
+    let env = |name: &str| match name {
+        "GOOD_KEY" | "SAME_KEY" => Some(ENV_KEY.to_string()),
+        "SHORT_KEY" => Some("SECRETsecret123".to_string()),
+        "EMPTY_KEY" => Some(String::new()),
+        _ => None,
+    };
+    match firebreak_config::parse_with_env(source, "firebreak.yaml", &env) {
+        Ok(config) => panic!("expected errors, got {config:?}"),
+        Err(e) => e,
+    }
+}
+
+fn env_single(source: &str, line: u64, column: u64, path: &str, needle: &str) -> ConfigError {
+    let errors = env_errors(source);
+    assert_eq!(errors.len(), 1, "{errors}");
+    let e = errors.errors()[0].clone();
+    assert_eq!(
+        (e.line, e.column, e.path.as_str()),
+        (line, column, path),
+        "{e}"
+    );
+    assert!(e.message.contains(needle), "{e}");
+    assert!(!e.to_string().contains(ENV_KEY), "{e}");
+    assert!(!e.to_string().contains("SECRETsecret123"), "{e}");
+    e
+}
+
+fn with_key(key: &str) -> String {
+    format!(
+        "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: {key}\n"
+    )
+}
+
+#[test]
+fn keys_from_the_environment_are_checked_without_showing_them() {
+    let e = env_single(
+        &with_key("{env: MISSING_KEY}"),
+        5,
+        20,
+        "services[0].integrations[0].key.env",
+        "environment variable MISSING_KEY is not set; set it where Firebreak runs to this \
+         integration's key",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:5:20: services[0].integrations[0].key.env: "),
+        "{e}"
+    );
+    env_single(
+        &with_key("{env: SHORT_KEY}"),
+        5,
+        20,
+        "services[0].integrations[0].key.env",
+        "the key in environment variable SHORT_KEY must be exactly 32 letters or digits \
+         (A-Z, a-z, 0-9), but it has 15 characters",
+    );
+    env_single(
+        &with_key("{env: EMPTY_KEY}"),
+        5,
+        20,
+        "services[0].integrations[0].key.env",
+        "but it is empty",
+    );
+    env_single(
+        &with_key("{env: 'FIREBREAK KEY'}"),
+        5,
+        20,
+        "services[0].integrations[0].key.env",
+        "invalid environment variable name \"FIREBREAK KEY\"; expected letters, digits and _",
+    );
+    env_single(
+        &with_key("{env: [GOOD_KEY]}"),
+        5,
+        20,
+        "services[0].integrations[0].key.env",
+        "expected an environment variable name like FIREBREAK_KEY_CHECKOUT_PROMETHEUS, found a list",
+    );
+    // Like any mapping: the unknown key, and the required one missing.
+    let errors = env_errors(&with_key("{file: /run/secrets/key}"));
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "firebreak.yaml:5:14: services[0].integrations[0].key: missing required key \"env\"; \
+             write key: {env: NAME} with the name of the environment variable that holds the key",
+            "firebreak.yaml:5:15: services[0].integrations[0].key.file: unknown key \"file\"; \
+             expected one of env",
+        ],
+        "{errors}"
+    );
+    env_single(
+        &with_key("{}"),
+        5,
+        14,
+        "services[0].integrations[0].key",
+        "missing required key \"env\"",
+    );
+    env_single(
+        &with_key("[GOOD_KEY]"),
+        5,
+        14,
+        "services[0].integrations[0].key",
+        "expected text (quote a key written only with digits), or {env: NAME} to read it from \
+         an environment variable, found a list",
+    );
+    // A key from the environment is as unique as one written in the file.
+    let source = format!(
+        "\
+services:
+  - name: checkout
+    integrations:
+      - name: prometheus
+        key: {ENV_KEY}
+      - name: grafana
+        key: {{env: SAME_KEY}}
+"
+    );
+    env_single(
+        &source,
+        7,
+        20,
+        "services[0].integrations[1].key.env",
+        "duplicate integration key; the same key is used on line 5",
+    );
+}

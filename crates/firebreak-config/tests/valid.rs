@@ -1,10 +1,10 @@
 //! Valid configuration files: a full file, the shipped example, empty files and `load`.
 
-use firebreak_config::{load, parse};
+use firebreak_config::{load, parse, parse_allow_env, parse_with_env};
 use firebreak_domain::alert::{AlertSeverity, Urgency};
 use firebreak_domain::config::{
-    Alerting, Checklist, Config, IntegrationSpec, PageTarget, ResponseTarget, Role, Service,
-    Severity, User,
+    Alerting, Checklist, Config, IntegrationSpec, Outbound, OutboundRetry, PageTarget,
+    ResponseTarget, Role, Service, Severity, User,
 };
 use firebreak_domain::ids::Name;
 use firebreak_domain::matcher::Matcher;
@@ -74,7 +74,17 @@ alerting:
       urgency: high
     - match: []
       drop: false
+outbound:
+  allow: [10.0.0.0/8, '192.168.1.20', 'fd00::/8']
+  retry:
+    first_delay: 10s
+    max_delay: 5m
+    give_up_after: 12h
 ";
+
+fn nets(texts: &[&str]) -> Vec<ipnet::IpNet> {
+    texts.iter().map(|t| t.parse().unwrap()).collect()
+}
 
 fn matchers(texts: &[&str]) -> Vec<Matcher> {
     texts.iter().map(|t| Matcher::parse(t).unwrap()).collect()
@@ -139,6 +149,7 @@ fn full_file_reads_into_the_expected_config() {
                 integrations: vec![IntegrationSpec {
                     name: "prometheus".into(),
                     key: "R0UT1NGKEY0000000000000000000001".into(),
+                    key_env: None,
                 }],
                 grouping: Grouping {
                     window: Some(SignedDuration::from_mins(30)),
@@ -207,6 +218,14 @@ fn full_file_reads_into_the_expected_config() {
             ],
             suspect_window: SignedDuration::from_mins(90),
         },
+        outbound: Outbound {
+            allow: nets(&["10.0.0.0/8", "192.168.1.20/32", "fd00::/8"]),
+            retry: OutboundRetry {
+                first_delay: SignedDuration::from_secs(10),
+                max_delay: SignedDuration::from_mins(5),
+                give_up_after: SignedDuration::from_hours(12),
+            },
+        },
     };
     assert_eq!(config, expected);
 }
@@ -231,6 +250,7 @@ fn missing_sections_keep_their_defaults() {
     assert_eq!(config.services[0].grouping, Grouping::default());
     assert!(config.users.is_empty());
     assert_eq!(config.alerting, Alerting::default());
+    assert_eq!(config.outbound, Outbound::default());
 }
 
 #[test]
@@ -252,9 +272,129 @@ fn alerting_keys_left_out_keep_their_defaults() {
 }
 
 #[test]
+fn outbound_keys_left_out_keep_their_defaults() {
+    let config = parse("outbound:\n  retry:\n    max_delay: 1h\n", "firebreak.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.outbound,
+        Outbound {
+            allow: vec![],
+            retry: OutboundRetry {
+                max_delay: SignedDuration::from_hours(1),
+                ..OutboundRetry::default()
+            },
+        }
+    );
+    // A first delay as long as the default max delay is allowed: the limits are inclusive.
+    let config = parse(
+        "outbound:\n  retry:\n    first_delay: 10m\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.outbound.retry.first_delay,
+        SignedDuration::from_mins(10)
+    );
+    let config = parse("outbound:\n  allow: []\n", "firebreak.yaml").unwrap();
+    assert_eq!(config.outbound, Outbound::default());
+}
+
+#[test]
+fn the_allow_variable_takes_comma_separated_networks() {
+    assert_eq!(
+        parse_allow_env("10.0.0.0/8, 192.168.1.20 ,fd00::/8,"),
+        Ok(nets(&["10.0.0.0/8", "192.168.1.20/32", "fd00::/8"]))
+    );
+    assert_eq!(parse_allow_env(""), Ok(vec![]));
+    assert_eq!(parse_allow_env(" , "), Ok(vec![]));
+    let e = parse_allow_env("10.0.0.0/8, 10.0.0.0/33").unwrap_err();
+    assert_eq!(
+        e,
+        "FIREBREAK_OUTBOUND_ALLOW, entry 2: invalid network \"10.0.0.0/33\"; the prefix after / \
+         must be a number from 0 to 32 for an IPv4 address"
+    );
+    let e = parse_allow_env("10.0.0.0/8;192.168.0.0/16").unwrap_err();
+    assert!(
+        e.starts_with(
+            "FIREBREAK_OUTBOUND_ALLOW, entry 1: invalid network \"10.0.0.0/8;192.168.0.0/16\""
+        ),
+        "{e}"
+    );
+    assert!(e.ends_with("; separate entries with commas"), "{e}");
+    let e = parse_allow_env("10.0.0.0/8, fd00::/8 192.168.0.1").unwrap_err();
+    assert!(
+        e.starts_with(
+            "FIREBREAK_OUTBOUND_ALLOW, entry 2: invalid network \"fd00::/8 192.168.0.1\""
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn integration_keys_can_come_from_the_environment() {
+    let source = "\
+services:
+  - name: checkout
+    integrations:
+      - name: prometheus
+        key: {env: CHECKOUT_PROMETHEUS_KEY}
+      - name: grafana
+        key:
+          env: CHECKOUT_GRAFANA_KEY
+";
+    let env = |name: &str| match name {
+        "CHECKOUT_PROMETHEUS_KEY" => Some("R0UT1NGKEY0000000000000000000001".to_string()),
+        // A trailing newline, as a key read from a secret file often has.
+        "CHECKOUT_GRAFANA_KEY" => Some("R0UT1NGKEY0000000000000000000002\n".to_string()),
+        _ => None,
+    };
+    let config = parse_with_env(source, "firebreak.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.services[0].integrations,
+        [
+            IntegrationSpec {
+                name: "prometheus".into(),
+                key: "R0UT1NGKEY0000000000000000000001".into(),
+                key_env: Some("CHECKOUT_PROMETHEUS_KEY".into()),
+            },
+            IntegrationSpec {
+                name: "grafana".into(),
+                key: "R0UT1NGKEY0000000000000000000002".into(),
+                key_env: Some("CHECKOUT_GRAFANA_KEY".into()),
+            },
+        ]
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let key = "R0UT1NGKEYsecretSECRETsecret0001";
+    let source = format!(
+        "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: {key}\n"
+    );
+    let config = parse(&source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let spec = &config.services[0].integrations[0];
+    assert_eq!(spec.key, key);
+    for shown in [
+        format!("{spec:?}"),
+        format!("{spec:#?}"),
+        format!("{config:?}"),
+        format!("{config:#?}"),
+    ] {
+        assert!(!shown.contains(key), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}
+
+#[test]
 fn the_shipped_example_loads() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firebreak.yaml");
-    let config = load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let source = std::fs::read_to_string(&path).unwrap();
+    let env = |name: &str| {
+        (name == "FIREBREAK_KEY_SEARCH_API_GRAFANA")
+            .then(|| "EXAMPLEKEYsearchApiGrafana000003".to_string())
+    };
+    let config = parse_with_env(&source, "firebreak.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.severity_names(), "SEV1, SEV2, SEV3");
     assert_eq!(
         config.severity("SEV3").unwrap().respond_within,
@@ -277,10 +417,12 @@ fn the_shipped_example_loads() {
             IntegrationSpec {
                 name: "prometheus".into(),
                 key: "EXAMPLEKEYcheckoutPrometheus0001".into(),
+                key_env: None,
             },
             IntegrationSpec {
                 name: "stripe-status".into(),
                 key: "EXAMPLEKEYcheckoutStripe00000002".into(),
+                key_env: None,
             },
         ]
     );
@@ -296,8 +438,14 @@ fn the_shipped_example_loads() {
         }
     );
     let search = &config.services[1];
-    assert_eq!(search.integrations.len(), 1);
-    assert_eq!(search.integrations[0].name, "grafana");
+    assert_eq!(
+        search.integrations,
+        [IntegrationSpec {
+            name: "grafana".into(),
+            key: "EXAMPLEKEYsearchApiGrafana000003".into(),
+            key_env: Some("FIREBREAK_KEY_SEARCH_API_GRAFANA".into()),
+        }]
+    );
     assert_eq!(
         search.grouping,
         Grouping {
@@ -340,6 +488,13 @@ fn the_shipped_example_loads() {
                     drop: false,
                 },
             ],
+        }
+    );
+    assert_eq!(
+        config.outbound,
+        Outbound {
+            allow: nets(&["10.0.0.0/8", "192.168.1.20/32", "fd00::/8"]),
+            retry: OutboundRetry::default(),
         }
     );
 }

@@ -286,23 +286,10 @@ impl Alert {
                 raw: event.raw.clone(),
             }),
             (AlertAction::Trigger, Some(mut alert)) => {
-                alert.last_seen = now;
-                alert.count += 1;
-                // A repeat carries the sender's latest view; keep what it says.
-                alert.severity = event.severity;
-                alert.urgency = event
-                    .urgency
-                    .unwrap_or_else(|| event.severity.default_urgency());
-                alert.summary = event.summary.clone();
-                alert.labels = event.labels.clone();
-                alert.details = event.details.clone();
-                if !event.links.is_empty() {
-                    alert.links = event.links.clone();
+                let fresh = Alert::apply(None, event, dedup_key, to, actor, now);
+                if let Applied::Opened(fresh) = fresh {
+                    alert.repeat(&fresh);
                 }
-                if !event.images.is_empty() {
-                    alert.images = event.images.clone();
-                }
-                alert.raw = event.raw.clone();
                 Applied::Repeated(alert)
             }
             (AlertAction::Acknowledge, Some(mut alert)) => {
@@ -325,6 +312,29 @@ impl Alert {
             }
             (AlertAction::Acknowledge | AlertAction::Resolve, None) => Applied::Ignored,
         }
+    }
+
+    /// What a repeat trigger does to the open alert of its key. `trigger` is the alert the
+    /// trigger would have opened: the repeat carries the sender's latest view, so its
+    /// severity, urgency, summary, labels, details and raw payload replace the stored ones,
+    /// its links and images do when it has any, `last_seen` moves on and `count` grows by one.
+    /// Status, first seen, acknowledgement and incident stay: a repeat changes no indexed
+    /// column. Stores that apply a repeat inside one upsert statement mirror exactly this.
+    pub fn repeat(&mut self, trigger: &Alert) {
+        self.last_seen = trigger.last_seen;
+        self.count += 1;
+        self.severity = trigger.severity;
+        self.urgency = trigger.urgency;
+        self.summary = trigger.summary.clone();
+        self.labels = trigger.labels.clone();
+        self.details = trigger.details.clone();
+        if !trigger.links.is_empty() {
+            self.links = trigger.links.clone();
+        }
+        if !trigger.images.is_empty() {
+            self.images = trigger.images.clone();
+        }
+        self.raw = trigger.raw.clone();
     }
 
     /// A person acknowledges or resolves the alert from Firebreak itself.

@@ -1,6 +1,10 @@
-//! The configuration model: severities, roles, checklists, services and users.
-//! `firebreak-config` reads it from YAML; [`Config::default`] is what a team gets with no file.
+//! The configuration model: severities, roles, checklists, services, users, alerting and
+//! outbound delivery. `firebreak-config` reads it from YAML; [`Config::default`] is what a team
+//! gets with no file.
 
+use std::fmt;
+
+use ipnet::IpNet;
 use jiff::SignedDuration;
 
 use crate::ids::Name;
@@ -15,6 +19,7 @@ pub struct Config {
     pub services: Vec<Service>,
     pub users: Vec<User>,
     pub alerting: Alerting,
+    pub outbound: Outbound,
 }
 
 /// How alerts are received and handled, across services.
@@ -41,12 +46,75 @@ impl Default for Alerting {
     }
 }
 
+/// How Firebreak sends to other systems (webhooks), across all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outbound {
+    /// Networks the SSRF guard lets through although they are private, loopback or link-local
+    /// (a single address is a /32 or /128). Empty: only public addresses are reachable.
+    pub allow: Vec<IpNet>,
+    pub retry: OutboundRetry,
+}
+
+/// When a delivery that failed is tried again: after `first_delay`, then after longer waits of
+/// at most `max_delay`, until `give_up_after` has passed since the first try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboundRetry {
+    /// Positive.
+    pub first_delay: SignedDuration,
+    /// At least `first_delay`.
+    pub max_delay: SignedDuration,
+    /// At least `first_delay`.
+    pub give_up_after: SignedDuration,
+}
+
+impl Default for OutboundRetry {
+    fn default() -> Self {
+        OutboundRetry {
+            first_delay: SignedDuration::from_secs(5),
+            max_delay: SignedDuration::from_mins(10),
+            give_up_after: SignedDuration::from_hours(24),
+        }
+    }
+}
+
 /// An integration declared in the config file, with its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The key is a secret: `Debug` shows only its last four characters, like the key hints the
+/// API shows, so a logged config never carries a usable key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct IntegrationSpec {
     pub name: String,
     /// 32 characters from `[A-Za-z0-9]`.
     pub key: String,
+    /// The environment variable the key was read from (`key: {env: NAME}` in the file), so an
+    /// export can name the variable instead of the key. `None` when the key was written inline.
+    pub key_env: Option<String>,
+}
+
+impl fmt::Debug for IntegrationSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntegrationSpec")
+            .field("name", &self.name)
+            .field("key", &RedactedKey(&self.key))
+            .field("key_env", &self.key_env)
+            .finish()
+    }
+}
+
+/// A key shown as `"…wxyz"`: its last four characters, and nothing of a key too short for
+/// four characters to be a small part of it.
+struct RedactedKey<'a>(&'a str);
+
+impl fmt::Debug for RedactedKey<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.chars().count();
+        let hint: String = if count >= 16 {
+            self.0.chars().skip(count - 4).collect()
+        } else {
+            String::new()
+        };
+        write!(f, "\"…{hint}\"")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +323,7 @@ impl Default for Config {
             services: vec![],
             users: vec![],
             alerting: Alerting::default(),
+            outbound: Outbound::default(),
         }
     }
 }
@@ -284,6 +353,51 @@ mod tests {
             Some("Comms Lead")
         );
         assert!(config.role("janitor").is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_an_integration_key() {
+        let key = "R0UT1NGKEYsecretsecretsecret0001";
+        let spec = IntegrationSpec {
+            name: "prometheus".into(),
+            key: key.into(),
+            key_env: None,
+        };
+        let shown = format!("{spec:?}");
+        assert!(!shown.contains(key), "{shown}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(
+            shown.contains("prometheus") && shown.contains("…0001"),
+            "{shown}"
+        );
+
+        let mut config = Config::default();
+        config.services.push(Service {
+            name: Name::parse("checkout").unwrap(),
+            description: String::new(),
+            team: None,
+            runbook: None,
+            integrations: vec![spec.clone()],
+            grouping: Grouping::default(),
+        });
+        for shown in [format!("{config:?}"), format!("{config:#?}")] {
+            assert!(!shown.contains(key), "{shown}");
+        }
+        // A short (invalid) key shows nothing of itself.
+        let short = IntegrationSpec {
+            key: "abcdef".into(),
+            ..spec
+        };
+        assert!(!format!("{short:?}").contains("def"));
+    }
+
+    #[test]
+    fn outbound_defaults() {
+        let retry = Config::default().outbound.retry;
+        assert_eq!(retry.first_delay, SignedDuration::from_secs(5));
+        assert_eq!(retry.max_delay, SignedDuration::from_mins(10));
+        assert_eq!(retry.give_up_after, SignedDuration::from_hours(24));
+        assert!(Config::default().outbound.allow.is_empty());
     }
 
     #[test]

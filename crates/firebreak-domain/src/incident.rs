@@ -128,10 +128,15 @@ fn check_severity(
 impl Incident {
     /// Declares an incident. `number` is assigned by the store, so it is 0 here.
     /// A severity that requires a commander makes the declarer the Incident Commander.
+    /// `commander` is the declarer's user handle when the declarer is a person with an account:
+    /// only a known user can hold a role. A severity that needs a commander makes them the
+    /// Incident Commander; with nobody to make IC (an alert rule, or a token that belongs to
+    /// no user) the timeline says one is still needed.
     pub fn declare(
         new: NewIncident,
         config: &Config,
         actor: &Actor,
+        commander: Option<&Name>,
         now: Timestamp,
     ) -> Result<(Incident, Vec<TimelineEvent>), IncidentError> {
         let title = check_title(&new.title)?;
@@ -187,22 +192,37 @@ impl Incident {
         let needs_commander = config
             .severity(&severity)
             .is_some_and(|s| s.requires_commander);
-        let commander = config.roles.iter().find(|r| r.key == COMMANDER);
-        // Firebreak declaring from an alert is not a person who can command.
-        let person = *actor != Actor::system();
-        if let Some(role) = commander.filter(|_| needs_commander && person) {
-            incident.roles.insert(role.key.clone(), actor.0.clone());
-            incident.acknowledged_at = Some(now);
-            events.push(TimelineEvent::RoleAssigned {
+        let Some(role) = config
+            .roles
+            .iter()
+            .find(|r| r.key == COMMANDER)
+            .filter(|_| needs_commander)
+        else {
+            return Ok((incident, events));
+        };
+        match commander {
+            Some(user) => {
+                incident.roles.insert(role.key.clone(), user.to_string());
+                incident.acknowledged_at = Some(now);
+                events.push(TimelineEvent::RoleAssigned {
+                    role: role.key.clone(),
+                    role_name: role.name.clone(),
+                    user: user.to_string(),
+                    previous: None,
+                    reason: Some(format!(
+                        "{user} declared a {severity} incident with no {}, so they are the {}",
+                        role.name, role.name
+                    )),
+                });
+            }
+            None => events.push(TimelineEvent::CommanderNeeded {
                 role: role.key.clone(),
                 role_name: role.name.clone(),
-                user: actor.0.clone(),
-                previous: None,
-                reason: Some(format!(
-                    "{} declared a {severity} incident with no {}, so they are the {}",
-                    actor.0, role.name, role.name
-                )),
-            });
+                reason: format!(
+                    "a {severity} incident needs an {}, and {} is not a person who can hold the role; assign one",
+                    role.name, actor.0
+                ),
+            }),
         }
         Ok((incident, events))
     }
@@ -463,7 +483,14 @@ mod tests {
             severity: sev.into(),
             ..Default::default()
         };
-        Incident::declare(new, &Config::default(), &Actor("alice".into()), at(0)).unwrap()
+        Incident::declare(
+            new,
+            &Config::default(),
+            &Actor("alice".into()),
+            Some(&Name::parse("alice").unwrap()),
+            at(0),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -482,6 +509,34 @@ mod tests {
     }
 
     #[test]
+    fn a_declarer_who_is_not_a_user_leaves_the_commander_role_open_and_says_so() {
+        let new = NewIncident {
+            title: "Checkout down".into(),
+            severity: "SEV1".into(),
+            ..Default::default()
+        };
+        let (incident, events) = Incident::declare(
+            new,
+            &Config::default(),
+            &Actor("token:ci".into()),
+            None,
+            at(0),
+        )
+        .unwrap();
+        assert!(incident.roles.is_empty());
+        assert_eq!(incident.acknowledged_at, None);
+        assert!(matches!(
+            &events[1],
+            TimelineEvent::CommanderNeeded { role, reason, .. }
+                if role == "incident-commander" && reason.contains("token:ci")
+        ));
+        assert!(
+            !incident.checklist[0].done,
+            "the checklist still asks for an IC"
+        );
+    }
+
+    #[test]
     fn declaring_a_sev3_assigns_nobody() {
         let (incident, events) = declare("SEV3");
         assert!(incident.roles.is_empty());
@@ -496,8 +551,8 @@ mod tests {
             severity: "SEV9".into(),
             ..Default::default()
         };
-        let err =
-            Incident::declare(new, &Config::default(), &Actor("a".into()), at(0)).unwrap_err();
+        let err = Incident::declare(new, &Config::default(), &Actor("a".into()), None, at(0))
+            .unwrap_err();
         assert!(matches!(
             err,
             IncidentError::Invalid {

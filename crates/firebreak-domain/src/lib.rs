@@ -17,7 +17,9 @@ pub use alert::{
     Alert, AlertAction, AlertEvent, AlertFormat, AlertSeverity, AlertStatus, Applied, Destination,
     Image, Link, Urgency,
 };
-pub use config::{Checklist, Config, ResponseTarget, Role, Service, Severity, User};
+pub use config::{
+    Checklist, Config, Outbound, OutboundRetry, ResponseTarget, Role, Service, Severity, User,
+};
 pub use ids::{IncidentNumber, Name, NameError};
 pub use incident::{ChecklistItem, Incident, IncidentError, NewIncident};
 pub use lifecycle::{Move, Status, TransitionError};

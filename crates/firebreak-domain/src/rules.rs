@@ -77,6 +77,29 @@ impl Silence {
     }
 }
 
+/// Ends a span (a silence or a maintenance window) at `at`: it ends then, and one that has not
+/// started yet becomes empty (it starts then too). `None` when it has already ended, so there is
+/// nothing to end.
+pub fn end_span_early(
+    starts_at: Timestamp,
+    ends_at: Timestamp,
+    at: Timestamp,
+) -> Option<(Timestamp, Timestamp)> {
+    (ends_at > at).then(|| (starts_at.min(at), at))
+}
+
+impl Silence {
+    /// The silence ended early at `at`, or `None` if it is already over.
+    pub fn end_early(&self, at: Timestamp) -> Option<Silence> {
+        let (starts_at, ends_at) = end_span_early(self.starts_at, self.ends_at, at)?;
+        Some(Silence {
+            starts_at,
+            ends_at,
+            ..self.clone()
+        })
+    }
+}
+
 /// A scheduled window during which a service's alerts are suppressed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaintenanceWindow {
@@ -92,6 +115,16 @@ pub struct MaintenanceWindow {
 impl MaintenanceWindow {
     pub fn active(&self, now: Timestamp) -> bool {
         self.starts_at <= now && now < self.ends_at
+    }
+
+    /// The window ended early at `at` (emptied if it has not started), or `None` if it is over.
+    pub fn end_early(&self, at: Timestamp) -> Option<MaintenanceWindow> {
+        let (starts_at, ends_at) = end_span_early(self.starts_at, self.ends_at, at)?;
+        Some(MaintenanceWindow {
+            starts_at,
+            ends_at,
+            ..self.clone()
+        })
     }
 
     pub fn reason(&self) -> String {
@@ -151,6 +184,21 @@ pub struct Grouping {
 pub struct OpenIncident {
     pub number: IncidentNumber,
     pub last_activity: Timestamp,
+}
+
+impl OpenIncident {
+    /// An incident's last activity is the latest of its declaration and the last time one of
+    /// its alerts was seen: a grouping window counts from there.
+    pub fn from_facts(
+        number: IncidentNumber,
+        declared_at: Timestamp,
+        last_alert_seen: Option<Timestamp>,
+    ) -> OpenIncident {
+        OpenIncident {
+            number,
+            last_activity: last_alert_seen.map_or(declared_at, |seen| seen.max(declared_at)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

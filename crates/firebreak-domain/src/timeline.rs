@@ -56,6 +56,12 @@ pub enum TimelineEvent {
         role_name: String,
         user: String,
     },
+    /// A severity needs a role held (the Incident Commander) and nobody could be given it.
+    CommanderNeeded {
+        role: String,
+        role_name: String,
+        reason: String,
+    },
     ChecklistItemDone {
         item: u32,
         text: String,
@@ -109,6 +115,7 @@ impl TimelineEvent {
             TimelineEvent::SeverityChanged { .. } => "severity_changed",
             TimelineEvent::RoleAssigned { .. } => "role_assigned",
             TimelineEvent::RoleRemoved { .. } => "role_removed",
+            TimelineEvent::CommanderNeeded { .. } => "commander_needed",
             TimelineEvent::ChecklistItemDone { .. } => "checklist_item_done",
             TimelineEvent::ChecklistItemUndone { .. } => "checklist_item_undone",
             TimelineEvent::FieldEdited { .. } => "field_edited",

@@ -2,10 +2,14 @@
 //! PagerDuty change events, and the suspects an incident shows: its services' deploys in the
 //! window before detection, newest first, the newest flagged with the version to roll back to.
 
-use firebreak_domain::{Incident, Name};
+use std::collections::HashMap;
+
+use firebreak_domain::{Incident, IncidentNumber, Name};
 use firebreak_store::{DeploymentRecord, Page};
 use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
 
+use crate::events::EventType;
 use crate::{EngineError, Firebreak, Principal, invalid};
 
 /// What a deploy reporter supplies.
@@ -84,7 +88,26 @@ impl Firebreak {
             created_at: now,
         };
         let audit = self.audit(who, "deployment.record", "deployment");
-        Ok(self.store.record_deployment(record, audit).await?)
+        let emitter = self.events.emitter(now);
+        Ok(self
+            .write(1, || {
+                let (record, audit, emitter) = (record.clone(), audit.clone(), emitter.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let stored = tx.record_deployment(record).await?;
+                        tx.audit(audit.naming(stored.id)).await?;
+                        emitter
+                            .emit(
+                                tx,
+                                EventType::DeploymentRecorded,
+                                |r| json!({"deployment": r.deployment(&stored)}),
+                            )
+                            .await?;
+                        Ok(stored)
+                    })
+                }
+            })
+            .await?)
     }
 
     pub async fn list_deployments(
@@ -96,26 +119,51 @@ impl Firebreak {
         Ok(self.store.list_deployments(service, before, limit).await?)
     }
 
-    /// The deploys of the incident's services in the suspect window before it was detected.
-    pub async fn suspects(&self, incident: &Incident) -> Result<Vec<Suspect>, EngineError> {
-        let to = incident.detected_at;
-        let from = to - self.config.alerting.suspect_window;
-        let deploys = self
-            .store
-            .deployments_between(&incident.services, from, to)
-            .await?;
-        Ok(deploys
-            .into_iter()
-            .enumerate()
-            .map(|(i, d)| Suspect {
-                suspect: i == 0,
-                rollback_to: if i == 0 {
-                    d.previous_version.clone()
-                } else {
-                    None
-                },
-                deployment: d,
-            })
+    /// The deploys of each incident's services in the suspect window before it was
+    /// detected, newest first, read with one query for the whole list.
+    pub async fn suspects_of(
+        &self,
+        incidents: &[Incident],
+    ) -> Result<HashMap<IncidentNumber, Vec<Suspect>>, EngineError> {
+        let window = self.config.alerting.suspect_window;
+        let mut services: Vec<Name> = incidents.iter().flat_map(|i| i.services.clone()).collect();
+        services.sort();
+        services.dedup();
+        let (Some(from), Some(to)) = (
+            incidents.iter().map(|i| i.detected_at - window).min(),
+            incidents.iter().map(|i| i.detected_at).max(),
+        ) else {
+            return Ok(HashMap::new());
+        };
+        let deploys = self.store.deployments_between(&services, from, to).await?;
+        Ok(incidents
+            .iter()
+            .map(|incident| (incident.number, suspects(incident, window, &deploys)))
             .collect())
     }
+}
+
+/// The deploys (from a list newest first) of the incident's services in the window before it
+/// was detected; the newest is the suspect, with the version to roll back to.
+fn suspects(
+    incident: &Incident,
+    window: SignedDuration,
+    deploys: &[DeploymentRecord],
+) -> Vec<Suspect> {
+    let to = incident.detected_at;
+    let from = to - window;
+    deploys
+        .iter()
+        .filter(|d| d.at >= from && d.at <= to && incident.services.contains(&d.service))
+        .enumerate()
+        .map(|(i, d)| Suspect {
+            suspect: i == 0,
+            rollback_to: if i == 0 {
+                d.previous_version.clone()
+            } else {
+                None
+            },
+            deployment: d.clone(),
+        })
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! Services and users: created from the config file at start, or through the API by admins.
 
 use firebreak_domain::{AccessRole, Config, Name};
-use firebreak_store::{ServiceRecord, StoreError, UserRecord};
+use firebreak_store::{ServiceRecord, StoreError, StoreWrites, UserRecord};
 
 use crate::{EngineError, Firebreak, Principal, invalid};
 
@@ -49,6 +49,7 @@ impl Firebreak {
                 role: AccessRole::Responder,
                 from_config: true,
                 created_at: now,
+                disabled_at: None,
             })
             .collect();
         Ok(self.store.sync_config(services, users).await?)
@@ -141,7 +142,68 @@ impl Firebreak {
         who: &Principal,
         user: UserRecord,
     ) -> Result<UserRecord, EngineError> {
-        let audit = self.audit(who, "user.update", format!("user {}", user.handle));
-        Ok(self.store.update_user(user, audit).await?)
+        let current = self.user(&user.handle).await?;
+        let stays_admin = user.role == AccessRole::Admin && user.disabled_at.is_none();
+        let was_admin = current.role == AccessRole::Admin && current.disabled_at.is_none();
+        if was_admin && !stays_admin {
+            let admins = self
+                .store
+                .list_users()
+                .await?
+                .into_iter()
+                .filter(|u| u.role == AccessRole::Admin && u.disabled_at.is_none())
+                .count();
+            if admins <= 1 {
+                return Err(EngineError::Conflict(format!(
+                    "{} is the last admin; make another user an admin first, or nobody can manage Firebreak",
+                    user.handle
+                )));
+            }
+        }
+        let action = match (current.disabled_at, user.disabled_at) {
+            (None, Some(_)) => "user.disable",
+            (Some(_), None) => "user.enable",
+            _ => "user.update",
+        };
+        let audit = self.audit(who, action, format!("user {}", user.handle));
+        let stored = self.store.update_user(user, audit).await?;
+        // Their tokens act as them: what they may do changed now, not in a few seconds.
+        self.tokens.clear();
+        Ok(stored)
+    }
+}
+
+impl Firebreak {
+    pub async fn list_services(&self) -> Result<Vec<ServiceRecord>, EngineError> {
+        Ok(self.store.list_services().await?)
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<UserRecord>, EngineError> {
+        Ok(self.store.list_users().await?)
+    }
+
+    /// The audit log, newest first.
+    pub async fn list_audit(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<firebreak_store::Page<firebreak_store::AuditEntry>, EngineError> {
+        Ok(self.store.list_audit(before, limit).await?)
+    }
+
+    /// Whether this instance can serve: the database answers and the writer is alive. The
+    /// error says what is wrong, for `/readyz`.
+    pub async fn ready(&self) -> Result<(), String> {
+        let health = self.store.health();
+        if !health.writer_alive {
+            return Err(format!(
+                "the {} writer has stopped; writes cannot be made (see the server log)",
+                self.store.backend()
+            ));
+        }
+        self.store.ping().await.map_err(|e| {
+            tracing::warn!(error = %e, "readiness check failed");
+            format!("the {} store is not answering", self.store.backend())
+        })
     }
 }

@@ -1,9 +1,14 @@
-//! Incident use cases. Changes are read-decide-write with the incident's version, retried a
-//! few times when another writer got there first.
+//! Incident use cases. Each change is one unit of work: lock the incident, let the domain
+//! decide, save it with its timeline entries, its audit record and the events it causes.
+
+use std::sync::Arc;
 
 use firebreak_domain::{Incident, IncidentNumber, Name, NewIncident, Status, TimelineEvent};
-use firebreak_store::{IncidentFilter, Page, StoreError, TimelineDraft, TimelineEntry};
+use firebreak_store::{AuditDraft, IncidentFilter, Page, StoreError, TimelineDraft, TimelineEntry};
+use jiff::Timestamp;
+use serde_json::json;
 
+use crate::events::EventType;
 use crate::{EngineError, Firebreak, Principal};
 
 /// A partial update of an incident. Absent fields are left alone.
@@ -18,21 +23,28 @@ pub struct IncidentPatch {
     pub services: Option<Vec<Name>>,
 }
 
-const RETRIES: usize = 5;
+pub(crate) fn drafts(actor: &str, at: Timestamp, events: Vec<TimelineEvent>) -> Vec<TimelineDraft> {
+    events
+        .into_iter()
+        .map(|event| TimelineDraft {
+            at,
+            actor: actor.to_string(),
+            event,
+        })
+        .collect()
+}
+
+/// What a change did, so the right event goes out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    Updated,
+    RoleAssigned,
+}
+
+type Decide =
+    dyn Fn(&mut Incident, Timestamp) -> Result<Vec<TimelineEvent>, EngineError> + Send + Sync;
 
 impl Firebreak {
-    fn drafts(&self, who: &Principal, events: Vec<TimelineEvent>) -> Vec<TimelineDraft> {
-        let at = self.clock.now();
-        events
-            .into_iter()
-            .map(|event| TimelineDraft {
-                at,
-                actor: who.actor.0.clone(),
-                event,
-            })
-            .collect()
-    }
-
     async fn check_services(&self, services: &[Name]) -> Result<(), EngineError> {
         for s in services {
             if self.store.get_service(s).await?.is_none() {
@@ -53,11 +65,37 @@ impl Firebreak {
         new: NewIncident,
     ) -> Result<Incident, EngineError> {
         self.check_services(&new.services).await?;
+        let now = self.clock.now();
         let (incident, events) =
-            Incident::declare(new, &self.config, &who.actor, self.clock.now())?;
+            Incident::declare(new, &self.config, &who.actor, who.user.as_ref(), now)?;
         let audit = self.audit(who, "incident.declare", incident.title.clone());
-        let drafts = self.drafts(who, events);
-        Ok(self.store.create_incident(incident, drafts, audit).await?)
+        let drafts = drafts(&who.actor.0, now, events);
+        let emitter = self.events.emitter(now);
+        let created = self
+            .write(1, || {
+                let (incident, drafts, audit, emitter) = (
+                    incident.clone(),
+                    drafts.clone(),
+                    audit.clone(),
+                    emitter.clone(),
+                );
+                move |tx| {
+                    Box::pin(async move {
+                        let created = tx.create_incident(incident, drafts).await?;
+                        tx.audit(audit.naming_incident(created.number)).await?;
+                        emitter
+                            .emit(
+                                tx,
+                                EventType::IncidentDeclared,
+                                |r| json!({"incident": r.incident(&created)}),
+                            )
+                            .await?;
+                        Ok(created)
+                    })
+                }
+            })
+            .await?;
+        Ok(created)
     }
 
     pub async fn incident(&self, number: IncidentNumber) -> Result<Incident, EngineError> {
@@ -86,45 +124,62 @@ impl Firebreak {
         Ok(self.store.timeline(number, after, limit).await?)
     }
 
-    /// Applies `change` to the current incident and saves it with its events, retrying on a
-    /// concurrent write. A change that produces no events saves nothing.
-    async fn change<F>(
+    /// Applies `decide` to the locked incident and saves it with its events in one unit of
+    /// work. A change that produces no events saves nothing.
+    async fn change(
         &self,
         who: &Principal,
         number: IncidentNumber,
         action: &str,
-        change: F,
-    ) -> Result<Incident, EngineError>
-    where
-        F: Fn(&mut Incident, &Firebreak) -> Result<Vec<TimelineEvent>, EngineError>,
-    {
-        for _ in 0..RETRIES {
-            let mut incident = self.incident(number).await?;
-            let version = incident.version;
-            let events = change(&mut incident, self)?;
-            if events.is_empty() {
-                return Ok(incident);
+        effect: Effect,
+        decide: Arc<Decide>,
+    ) -> Result<Incident, EngineError> {
+        let now = self.clock.now();
+        let actor = who.actor.0.clone();
+        let audit = self.audit(who, action, number.to_string());
+        let emitter = self.events.emitter(now);
+        self.write(1, || {
+            let (decide, actor, audit, emitter) = (
+                decide.clone(),
+                actor.clone(),
+                audit.clone(),
+                emitter.clone(),
+            );
+            move |tx| {
+                Box::pin(async move {
+                    let Some(mut incident) = tx.lock_incident(number).await? else {
+                        return Ok(Err(EngineError::NotFound(format!(
+                            "there is no incident {number}"
+                        ))));
+                    };
+                    let before = incident.status;
+                    let events = match decide(&mut incident, now) {
+                        Ok(e) => e,
+                        Err(refused) => return Ok(Err(refused)),
+                    };
+                    if events.is_empty() {
+                        return Ok(Ok(incident));
+                    }
+                    tx.update_incident(&incident, drafts(&actor, now, events))
+                        .await?;
+                    tx.audit(audit).await?;
+                    let kind = if incident.status == Status::Resolved && before != Status::Resolved
+                    {
+                        EventType::IncidentResolved
+                    } else if effect == Effect::RoleAssigned {
+                        EventType::IncidentRoleAssigned
+                    } else {
+                        EventType::IncidentUpdated
+                    };
+                    emitter
+                        .emit(tx, kind, |r| json!({"incident": r.incident(&incident)}))
+                        .await?;
+                    Ok(Ok(incident))
+                })
             }
-            incident.version = version + 1;
-            let audit = self.audit(who, action, number.to_string());
-            match self
-                .store
-                .update_incident(&incident, self.drafts(who, events), audit)
-                .await
-            {
-                Ok(()) => return Ok(incident),
-                Err(StoreError::Conflict(_)) => continue,
-                Err(StoreError::NotFound) => {
-                    return Err(EngineError::NotFound(format!(
-                        "there is no incident {number}"
-                    )));
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(EngineError::Conflict(format!(
-            "{number} is being changed by others right now; try again"
-        )))
+        })
+        .await
+        .map_err(|e| not_found(e, number))?
     }
 
     pub async fn patch(
@@ -142,8 +197,8 @@ impl Firebreak {
                 "goes with a severity change; send `severity` too",
             ));
         }
-        self.change(who, number, "incident.update", |i, app| {
-            let now = app.clock.now();
+        let config = self.config.clone();
+        let decide = move |i: &mut Incident, now: Timestamp| {
             let mut events = Vec::new();
             if let Some(t) = &patch.title {
                 events.extend(i.set_title(t, now)?);
@@ -155,7 +210,7 @@ impl Firebreak {
                 events.extend(i.set_customer_impact(s, now)?);
             }
             if let Some(s) = &patch.severity {
-                events.extend(i.set_severity(&app.config, s, patch.reason.clone(), now)?);
+                events.extend(i.set_severity(&config, s, patch.reason.clone(), now)?);
             }
             if let Some(s) = &patch.services {
                 events.extend(i.set_services(s.clone(), now)?);
@@ -164,7 +219,14 @@ impl Firebreak {
                 events.extend(i.set_status(s, now)?);
             }
             Ok(events)
-        })
+        };
+        self.change(
+            who,
+            number,
+            "incident.update",
+            Effect::Updated,
+            Arc::new(decide),
+        )
         .await
     }
 
@@ -175,9 +237,24 @@ impl Firebreak {
         role: &str,
         user: &Name,
     ) -> Result<Incident, EngineError> {
-        self.change(who, number, "incident.role.assign", |i, app| {
-            Ok(i.assign_role(&app.config, role, user, app.clock.now())?)
-        })
+        if self.store.get_user(user).await?.is_none() {
+            return Err(crate::invalid(
+                "user",
+                format!(
+                    "there is no user `{user}`; a role is held by a known user (add them under users: in firebreak.yaml, or POST /api/v1/users)"
+                ),
+            ));
+        }
+        let (config, role, user) = (self.config.clone(), role.to_string(), user.clone());
+        let decide =
+            move |i: &mut Incident, now: Timestamp| Ok(i.assign_role(&config, &role, &user, now)?);
+        self.change(
+            who,
+            number,
+            "incident.role.assign",
+            Effect::RoleAssigned,
+            Arc::new(decide),
+        )
         .await
     }
 
@@ -187,9 +264,16 @@ impl Firebreak {
         number: IncidentNumber,
         role: &str,
     ) -> Result<Incident, EngineError> {
-        self.change(who, number, "incident.role.remove", |i, app| {
-            Ok(i.remove_role(&app.config, role, app.clock.now())?)
-        })
+        let (config, role) = (self.config.clone(), role.to_string());
+        let decide =
+            move |i: &mut Incident, now: Timestamp| Ok(i.remove_role(&config, &role, now)?);
+        self.change(
+            who,
+            number,
+            "incident.role.remove",
+            Effect::Updated,
+            Arc::new(decide),
+        )
         .await
     }
 
@@ -200,9 +284,17 @@ impl Firebreak {
         item: u32,
         done: bool,
     ) -> Result<Incident, EngineError> {
-        self.change(who, number, "incident.checklist", |i, app| {
-            Ok(i.set_checklist_item(item, done, &who.actor, app.clock.now())?)
-        })
+        let actor = who.actor.clone();
+        let decide = move |i: &mut Incident, now: Timestamp| {
+            Ok(i.set_checklist_item(item, done, &actor, now)?)
+        };
+        self.change(
+            who,
+            number,
+            "incident.checklist",
+            Effect::Updated,
+            Arc::new(decide),
+        )
         .await
     }
 
@@ -213,19 +305,54 @@ impl Firebreak {
         body: &str,
     ) -> Result<TimelineEntry, EngineError> {
         let event = Incident::note(body)?;
+        let now = self.clock.now();
         let audit = self.audit(who, "incident.note", number.to_string());
-        let mut entries = self
-            .store
-            .append_timeline(number, self.drafts(who, vec![event]), audit)
-            .await
-            .map_err(|e| match e {
-                StoreError::NotFound => {
-                    EngineError::NotFound(format!("there is no incident {number}"))
+        let drafts = drafts(&who.actor.0, now, vec![event]);
+        let emitter = self.events.emitter(now);
+        let entry = self
+            .write(1, || {
+                let (drafts, audit, emitter) = (drafts.clone(), audit.clone(), emitter.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let mut entries = tx.append_timeline(number, drafts).await?;
+                        tx.audit(audit).await?;
+                        let entry = entries
+                            .pop()
+                            .ok_or_else(|| StoreError::backend("a note was not stored"))?;
+                        if emitter.wants(EventType::IncidentNoteAdded) {
+                            let incident =
+                                tx.lock_incident(number).await?.ok_or(StoreError::NotFound)?;
+                            emitter
+                                .emit(tx, EventType::IncidentNoteAdded, |r| {
+                                    json!({"incident": r.incident(&incident), "note": r.note(&entry)})
+                                })
+                                .await?;
+                        }
+                        Ok(entry)
+                    })
                 }
-                other => other.into(),
-            })?;
-        entries
-            .pop()
-            .ok_or_else(|| EngineError::Store(StoreError::Backend("note was not stored".into())))
+            })
+            .await
+            .map_err(|e| not_found(e, number))?;
+        Ok(entry)
+    }
+}
+
+fn not_found(e: StoreError, number: IncidentNumber) -> EngineError {
+    match e {
+        StoreError::NotFound => EngineError::NotFound(format!("there is no incident {number}")),
+        other => other.into(),
+    }
+}
+
+/// An incident's audit target once its number is known.
+trait NamingIncident {
+    fn naming_incident(self, number: IncidentNumber) -> AuditDraft;
+}
+
+impl NamingIncident for AuditDraft {
+    fn naming_incident(mut self, number: IncidentNumber) -> AuditDraft {
+        self.target = format!("{number}: {}", self.target);
+        self
     }
 }

@@ -1,25 +1,41 @@
 //! The use cases of Firebreak, between the edges (HTTP, CLI) and the store: declare an
-//! incident, change it, manage tokens and services. Each use case asks the domain what
-//! changes, then hands the store the new state, its timeline events and its audit record
-//! to commit together. All time comes from the injected [`Clock`].
+//! incident, change it, ingest alerts, manage tokens, services and webhook subscriptions.
+//! Each use case is one unit of work: it reads what it needs through the transaction handle,
+//! asks the domain what changes, and writes the new state, its timeline events, its audit
+//! record and the outbox messages it causes, all committed together ([`Firebreak::write`]).
+//! All time comes from the injected [`Clock`].
+//!
+//! The background work (outbox delivery, the indexes that follow the change feed, clean-up)
+//! runs under one supervisor in [`runtime`].
 
 pub mod alerts;
 pub mod clock;
+pub mod delivery;
 pub mod deployments;
 pub mod directory;
+pub mod events;
 pub mod incidents;
+pub mod runtime;
 pub mod tokens;
+pub mod views;
+pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-use firebreak_domain::{AccessRole, Actor, Config, IncidentError};
-use firebreak_store::{AuditDraft, Store, StoreError};
+use firebreak_domain::{AccessRole, Actor, Config, IncidentError, Name};
+use firebreak_outbound::client::{OutboundClient, Timeouts};
+use firebreak_outbound::guard::OutboundPolicy;
+use firebreak_store::{AuditDraft, Store, StoreError, Tx};
+use futures_util::future::BoxFuture;
 
 /// Who is making a request, as established by the token they presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub actor: Actor,
+    /// The user this principal acts as; `None` for a token that belongs to no user.
+    pub user: Option<Name>,
     pub role: AccessRole,
     /// The peer address the request came from, for the audit log.
     pub source: Option<String>,
@@ -29,6 +45,7 @@ impl Principal {
     pub fn local(name: &str) -> Principal {
         Principal {
             actor: Actor(name.to_string()),
+            user: None,
             role: AccessRole::Admin,
             source: Some("local".into()),
         }
@@ -43,6 +60,9 @@ pub enum EngineError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// The database is down or overloaded: nothing was written; retry after a moment.
+    #[error("storage unavailable")]
+    Unavailable(#[source] StoreError),
     #[error("storage failure")]
     Store(#[source] StoreError),
 }
@@ -52,6 +72,9 @@ impl From<StoreError> for EngineError {
         match e {
             StoreError::Conflict(m) => EngineError::Conflict(m),
             StoreError::NotFound => EngineError::NotFound("not found".into()),
+            e @ (StoreError::Unavailable(_) | StoreError::Retryable(_)) => {
+                EngineError::Unavailable(e)
+            }
             other => EngineError::Store(other),
         }
     }
@@ -77,6 +100,9 @@ pub fn invalid(field: &str, message: impl Into<String>) -> EngineError {
     }
 }
 
+/// How often a unit of work that met a serialization failure or deadlock is run again.
+const RETRIES: u32 = 4;
+
 /// The running application: store, clock and effective config.
 #[derive(Clone)]
 pub struct Firebreak {
@@ -85,15 +111,68 @@ pub struct Firebreak {
     pub config: Arc<Config>,
     /// Integration keys, routing rules, silences and rate limits, in memory for ingestion.
     pub alerts: Arc<alerts::AlertIndex>,
+    /// Outgoing events: who subscribes to what, and how bodies are written.
+    pub events: Arc<events::Events>,
+    /// Who a token is, remembered for a few seconds.
+    pub tokens: Arc<tokens::TokenCache>,
+    /// Every outbound request goes through this client and its SSRF guard.
+    pub outbound: Arc<OutboundClient>,
 }
 
 impl Firebreak {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Arc<Config>) -> Firebreak {
-        Firebreak {
+    /// The application on `store`. Outbound requests may reach the addresses in `allow` even
+    /// when they are private (`outbound.allow` and `FIREBREAK_OUTBOUND_ALLOW`).
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+        allow: Vec<ipnet::IpNet>,
+    ) -> Result<Firebreak, EngineError> {
+        let outbound_clock = clock.clone();
+        let outbound = OutboundClient::new(OutboundPolicy::new(allow), Timeouts::default())
+            .map_err(|e| EngineError::Store(StoreError::backend(e.to_string())))?
+            .with_clock(move || outbound_clock.now());
+        Ok(Firebreak {
             store,
             clock,
             alerts: Arc::new(alerts::AlertIndex::new(&config)),
+            events: Arc::new(events::Events::new(&config)),
+            tokens: Arc::new(tokens::TokenCache::default()),
+            outbound: Arc::new(outbound),
             config,
+        })
+    }
+
+    /// Uses `renderer` to write the objects in outgoing event bodies (the API's own shapes).
+    pub fn with_renderer(mut self, renderer: Arc<dyn events::EventRenderer>) -> Firebreak {
+        let mut events = events::Events::new(&self.config);
+        events.renderer = renderer;
+        self.events = Arc::new(events);
+        self
+    }
+
+    /// Runs one unit of work and returns its result once committed. `work` builds the unit;
+    /// it is called again when the store reports a serialization failure or deadlock, so it
+    /// must not have effects outside its transaction handle.
+    pub async fn write<T, W>(&self, rows: usize, work: impl Fn() -> W) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        W: for<'t> FnOnce(&'t mut (dyn Tx + 't)) -> BoxFuture<'t, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let mut attempt = 0;
+        loop {
+            match firebreak_store::transact_rows(&*self.store, rows, work()).await {
+                Err(StoreError::Retryable(cause)) if attempt < RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(error = %cause, attempt, "a unit of work met a conflict; running it again");
+                    // A little spread so two retrying writers do not collide again.
+                    let spread = 5 * u64::from(attempt) + u64::from(jitter_ms());
+                    tokio::time::sleep(Duration::from_millis(spread)).await;
+                }
+                other => return other,
+            }
         }
     }
 
@@ -111,4 +190,24 @@ impl Firebreak {
             source: who.source.clone(),
         }
     }
+}
+
+/// `N` random bytes from the operating system.
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N], EngineError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf)
+        .map_err(|e| EngineError::Store(StoreError::backend(e.to_string())))?;
+    Ok(buf)
+}
+
+/// A public id: `prefix_` and 12 random hex digits, e.g. `int_3f9c2a1b7e40`.
+pub(crate) fn short_id(prefix: &str) -> Result<String, EngineError> {
+    Ok(format!("{prefix}_{}", hex::encode(random_bytes::<6>()?)))
+}
+
+/// A few random milliseconds, to spread retries.
+fn jitter_ms() -> u8 {
+    let mut b = [0u8; 1];
+    let _ = getrandom::fill(&mut b);
+    b[0] % 16
 }

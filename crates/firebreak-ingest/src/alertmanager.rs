@@ -6,8 +6,12 @@ use firebreak_domain::alert::{DEDUP_KEY_MAX, SUMMARY_MAX};
 use firebreak_domain::{AlertAction, AlertEvent, AlertFormat, AlertSeverity, Image, Link};
 use serde_json::{Map, Value};
 
-use crate::util::{self, Errors, Object};
-use crate::{Invalid, Rejected};
+use crate::util::{self, Errors, Notes, Object};
+use crate::{Invalid, Rejected, time};
+
+/// The most alerts one Alertmanager or Grafana request may carry; a larger batch is refused as a
+/// whole, naming `alerts`.
+pub const MAX_ALERTS: usize = 1000;
 
 /// Parses an Alertmanager webhook into one event per alert.
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<AlertEvent>, Rejected> {
@@ -33,6 +37,8 @@ pub(crate) struct Flavor {
     pub external_text: &'static str,
     /// Grafana's extra fields: per-alert URLs, image, values, and the batch `title`.
     pub grafana: bool,
+    /// How the sender can keep its batches within [`MAX_ALERTS`].
+    pub cap_hint: &'static str,
 }
 
 const ALERTMANAGER: Flavor = Flavor {
@@ -41,6 +47,7 @@ const ALERTMANAGER: Flavor = Flavor {
     default_summary: "Alert from Alertmanager",
     external_text: "Alertmanager",
     grafana: false,
+    cap_hint: "`max_alerts` in Alertmanager's webhook_configs can cap it",
 };
 
 /// Maps every alert of a batch; all problems of all alerts are reported together.
@@ -49,6 +56,17 @@ pub(crate) fn parse_batch(
     alerts: &[Value],
     flavor: &Flavor,
 ) -> Result<Vec<AlertEvent>, Rejected> {
+    if alerts.len() > MAX_ALERTS {
+        return Err(Invalid::new(
+            "alerts",
+            format!(
+                "must hold at most {MAX_ALERTS} alerts per request, not {}; {}",
+                alerts.len(),
+                flavor.cap_hint
+            ),
+        )
+        .into());
+    }
     let mut errs = Errors::default();
 
     // The batch's status is the fallback for alerts without their own.
@@ -90,14 +108,20 @@ pub(crate) fn parse_batch(
             }
         };
         if let Some(action) = action {
-            events.push(map_alert(batch, alert, action, flavor));
+            events.push(map_alert(batch, i, alert, action, flavor));
         }
     }
     errs.finish()?;
     Ok(events)
 }
 
-fn map_alert(batch: &Object, alert: &Object, action: AlertAction, flavor: &Flavor) -> AlertEvent {
+fn map_alert(
+    batch: &Object,
+    index: usize,
+    alert: &Object,
+    action: AlertAction,
+    flavor: &Flavor,
+) -> AlertEvent {
     let labels = util::string_map(alert.get("labels"));
     let annotations = util::string_map(alert.get("annotations"));
     let nonblank = |s: &&String| !s.trim().is_empty();
@@ -150,8 +174,19 @@ fn map_alert(batch: &Object, alert: &Object, action: AlertAction, flavor: &Flavo
             }
         }
     }
-    let mut details = Value::Object(details);
-    crate::redact(&mut details);
+    let mut notes = Notes::default();
+    let starts_at = time::read_time(
+        alert,
+        "startsAt",
+        &format!("alerts[{index}].startsAt"),
+        &mut notes,
+    );
+    let ends_at = time::read_time(
+        alert,
+        "endsAt",
+        &format!("alerts[{index}].endsAt"),
+        &mut notes,
+    );
 
     let mut links = Vec::new();
     let mut link = |href: Option<&str>, text: &str| {
@@ -184,14 +219,13 @@ fn map_alert(batch: &Object, alert: &Object, action: AlertAction, flavor: &Flavo
         });
     }
 
-    // The raw record: the alert plus what identifies its batch.
+    // The raw record: the alert's own object and the batch's group key, nothing else of the
+    // batch, so that a batch of many alerts is not stored many times over.
     let mut raw = alert.clone();
-    for key in ["receiver", "groupKey", "externalURL"] {
-        if let Some(v) = batch.get(key)
-            && !raw.contains_key(key)
-        {
-            raw.insert(key.to_string(), v.clone());
-        }
+    if let Some(key @ Value::String(_)) = batch.get("groupKey")
+        && !raw.contains_key("groupKey")
+    {
+        raw.insert("groupKey".to_string(), key.clone());
     }
 
     AlertEvent {
@@ -203,11 +237,11 @@ fn map_alert(batch: &Object, alert: &Object, action: AlertAction, flavor: &Flavo
         summary: util::truncate(summary.trim(), SUMMARY_MAX),
         source: source.to_string(),
         labels,
-        details: details.to_string(),
+        details: util::details_text(details, notes),
         links,
         images,
-        starts_at: util::lenient_time(alert, "startsAt"),
-        ends_at: util::lenient_time(alert, "endsAt"),
+        starts_at,
+        ends_at,
         raw: util::raw_text(&Value::Object(raw)),
     }
 }

@@ -6,8 +6,8 @@ use firebreak_domain::alert::{DEDUP_KEY_MAX, SUMMARY_MAX};
 use firebreak_domain::{AlertAction, AlertEvent, AlertFormat, AlertSeverity};
 use serde_json::Value;
 
-use crate::util::{self, Errors, Object, join};
-use crate::{Invalid, Rejected};
+use crate::util::{self, Errors, Notes, Object, join};
+use crate::{Invalid, Rejected, time};
 
 /// The most events one body may carry.
 pub const MAX_EVENTS: usize = 1000;
@@ -99,8 +99,8 @@ fn event(obj: &Object, prefix: &str, errs: &mut Errors) -> Option<AlertEvent> {
     }
 
     let details = match obj.get("details") {
-        None | Some(Value::Null) => Some(Value::Object(Default::default())),
-        Some(v @ Value::Object(_)) => Some(v.clone()),
+        None | Some(Value::Null) => Some(Default::default()),
+        Some(Value::Object(map)) => Some(map.clone()),
         Some(_) => {
             errs.add(field("details"), "must be an object");
             None
@@ -109,14 +109,13 @@ fn event(obj: &Object, prefix: &str, errs: &mut Errors) -> Option<AlertEvent> {
 
     let links = util::links(obj.get("links"), &field("links"), errs);
     let images = util::images(obj.get("images"), &field("images"), errs);
-    let starts_at = util::strict_time(obj, "starts_at", &field("starts_at"), errs);
-    let ends_at = util::strict_time(obj, "ends_at", &field("ends_at"), errs);
+    let mut notes = Notes::default();
+    let starts_at = time::read_time(obj, "starts_at", &field("starts_at"), &mut notes);
+    let ends_at = time::read_time(obj, "ends_at", &field("ends_at"), &mut notes);
 
     if errs.len() != before {
         return None;
     }
-    let mut details = details?;
-    crate::redact(&mut details);
     Some(AlertEvent {
         format: AlertFormat::Generic,
         action: action?,
@@ -126,7 +125,7 @@ fn event(obj: &Object, prefix: &str, errs: &mut Errors) -> Option<AlertEvent> {
         summary: summary?.to_string(),
         source: source.to_string(),
         labels,
-        details: details.to_string(),
+        details: util::details_text(details?, notes),
         links,
         images,
         starts_at,

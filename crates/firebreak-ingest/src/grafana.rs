@@ -8,8 +8,8 @@ use firebreak_domain::{AlertAction, AlertEvent, AlertFormat, AlertSeverity, Imag
 use serde_json::{Map, Value};
 
 use crate::alertmanager::{Flavor, parse_batch};
-use crate::util::{self, Object};
-use crate::{Invalid, Rejected};
+use crate::util::{self, Notes, Object};
+use crate::{Invalid, Rejected, time};
 
 const GRAFANA: Flavor = Flavor {
     format: AlertFormat::Grafana,
@@ -17,11 +17,16 @@ const GRAFANA: Flavor = Flavor {
     default_summary: "Alert from Grafana",
     external_text: "Grafana",
     grafana: true,
+    cap_hint: "the Max alerts setting of Grafana's webhook contact point can cap it",
 };
 
 /// Parses whatever a Grafana webhook contact point sends; see the crate docs for the rules.
 pub fn parse_webhook(body: &[u8]) -> Result<Vec<AlertEvent>, Rejected> {
-    match serde_json::from_slice::<Value>(body) {
+    let parsed = serde_json::from_slice::<Value>(body).map(|mut value| {
+        util::replace_nul(&mut value);
+        value
+    });
+    match parsed {
         Ok(Value::Object(obj)) => match obj.get("alerts") {
             Some(Value::Array(alerts)) => parse_batch(&obj, alerts, &GRAFANA),
             _ => Ok(vec![templated(&obj)]),
@@ -98,8 +103,9 @@ fn templated(obj: &Object) -> AlertEvent {
     if let Some(message) = obj.get("message").filter(|v| !v.is_null()) {
         details.insert("message".into(), message.clone());
     }
-    let mut details = Value::Object(details);
-    crate::redact(&mut details);
+    let mut notes = Notes::default();
+    let starts_at = time::read_time(obj, "startsAt", "startsAt", &mut notes);
+    let ends_at = time::read_time(obj, "endsAt", "endsAt", &mut notes);
 
     let mut links = Vec::new();
     for (key, text) in [
@@ -137,11 +143,11 @@ fn templated(obj: &Object) -> AlertEvent {
         summary,
         source: source.to_string(),
         labels: common,
-        details: details.to_string(),
+        details: util::details_text(details, notes),
         links,
         images,
-        starts_at: util::lenient_time(obj, "startsAt"),
-        ends_at: util::lenient_time(obj, "endsAt"),
+        starts_at,
+        ends_at,
         raw: util::raw_text(&Value::Object(obj.clone())),
     }
 }
@@ -149,6 +155,7 @@ fn templated(obj: &Object) -> AlertEvent {
 /// One trigger from a plain-text body.
 fn plain_text(body: &[u8]) -> Result<AlertEvent, Rejected> {
     let text = String::from_utf8_lossy(body);
+    let text = util::without_nul(&text);
     let Some(line) = text.lines().map(str::trim).find(|l| !l.is_empty()) else {
         return Err(Invalid::new("body", "is empty").into());
     };

@@ -2,23 +2,40 @@
 //! ([`AlertEvent`](firebreak_domain::AlertEvent)), or into deployment records for PagerDuty change
 //! events. Pure: no I/O, no async, no clock. No input panics; every problem is an [`Invalid`] that
 //! names the field (`payload.summary`, `alerts[2].status`, `[0].labels.team`) and says what is
-//! wrong, and a parser reports all the problems it finds, not only the first.
+//! wrong, and a parser reports all the problems it finds, not only the first. A time is never
+//! such a problem: see below.
 //!
 //! # What every event gets
 //!
 //! - `raw` is the compact JSON of what the sender sent for that event, with [`redact`] applied
 //!   (routing keys, API keys, tokens and passwords become `"[redacted]"`). For a batch format
-//!   (Alertmanager, Grafana) it is that one alert's object plus the batch's `receiver`, `groupKey`
-//!   and `externalURL`.
+//!   (Alertmanager, Grafana) it is that one alert's object plus the batch's `groupKey`, and
+//!   nothing else of the batch, so that a large batch is not stored once per alert.
 //! - `details` is the compact JSON text of an object, `"{}"` when there is nothing; it is redacted
-//!   the same way.
+//!   the same way. When Firebreak read something differently from what was sent (today: a time
+//!   it could not use), the object has a string under [`NOTE_KEY`] (`"firebreak_note"`) saying
+//!   so, e.g. `payload.timestamp "yesterday" could not be read as a time; the receive time was
+//!   used`, several notes joined with "; ". A note replaces any `firebreak_note` the sender put
+//!   in its own details (the generic format's); without a note, the sender's is kept.
+//! - No string anywhere holds a NUL character (U+0000), which PostgreSQL cannot store as text:
+//!   every NUL in a body, in values and in object keys, becomes U+FFFD (the replacement
+//!   character) before anything is read, on every path. So `raw`, the routing key, the dedup key,
+//!   labels and the rest are cleaned the same way: an acknowledge or resolve whose dedup key had
+//!   a NUL finds the alert its trigger opened, and a routing key with a NUL is simply unknown.
+//!   [`opsgenie::alias_dedup_key`] does the same for an alias named in a URL.
 //! - `urgency` is always `None`: routing decides, else the severity does.
 //! - `summary` is never blank and at most [`SUMMARY_MAX`](firebreak_domain::alert::SUMMARY_MAX)
 //!   (1024) characters; `dedup_key`, when present, is never blank and at most
 //!   [`DEDUP_KEY_MAX`](firebreak_domain::alert::DEDUP_KEY_MAX) (255) characters. A trigger without
 //!   a dedup key gets one generated later, by the engine.
-//! - Timestamps are RFC 3339. Go's zero time `0001-01-01T00:00:00Z` (Alertmanager's "not ended
-//!   yet") means "none".
+//! - Times are read as RFC 3339; as ISO 8601 without an offset (`2026-11-20T14:05:00`,
+//!   `2026-11-20T14:05:00.123`, or with a space for the `T`), taken as UTC; and as an offset with
+//!   a redundant `Z` after it (`2026-11-20T14:05:00.123456+00:00Z`, what the `pagerduty` Python
+//!   client sends). Go's zero time `0001-01-01T00:00:00Z` (Alertmanager's "not ended yet") means
+//!   "none", silently. A time that can't be read, that is not a string, or that lies outside the
+//!   years 2000 to 2200 ([`in_accepted_range`]) never refuses the event: the event gets `None`
+//!   there (the engine then uses the receive time) and a note under [`NOTE_KEY`]. This holds for
+//!   every format and every time field (Opsgenie's Create Alert has none).
 //!
 //! # PagerDuty Events API v2 ([`pagerduty::parse_event`])
 //!
@@ -30,7 +47,7 @@
 //!
 //! A trigger needs a `payload` object with `summary` (non-blank, at most 1024 characters),
 //! `source` (non-blank) and `severity` (exactly `critical`, `error`, `warning` or `info`).
-//! Optional: `payload.timestamp` (RFC 3339; unparseable is an error) becomes `starts_at`;
+//! Optional: `payload.timestamp` (a time as above; unusable gives a note) becomes `starts_at`;
 //! `payload.component`, `payload.group` and `payload.class` become labels of the same names and
 //! are copied into details; `payload.custom_details` (any JSON) goes into details as
 //! `{"custom_details": ...}`; top-level `client` goes into details too. Top-level `links[]`
@@ -44,11 +61,13 @@
 //! # PagerDuty change events ([`pagerduty::parse_change`])
 //!
 //! `routing_key` and `payload.summary` (at most 1024) are required; `payload.timestamp`,
-//! `payload.source` and `payload.custom_details` (an object) are optional. The deploy's version
-//! is the first of `custom_details` `version`, `release`, `build`, `tag`, `new_version`; the
-//! previous version the first of `previous_version`, `previous_release`, `from_version`,
-//! `old_version`; the commit `commit`, `sha`, `revision`, `git_sha`; the author `author`, `user`,
-//! `deployer`, `triggered_by`. Those values may be strings or numbers. Without a version, the
+//! `payload.source` and `payload.custom_details` (an object) are optional. A timestamp that
+//! can't be used does not refuse the change: `at` is `None` (the receive time) and
+//! [`note`](pagerduty::Change::note) says why, in the words an alert keeps under [`NOTE_KEY`].
+//! The deploy's version is the first of `custom_details` `version`, `release`, `build`, `tag`,
+//! `new_version`; the previous version the first of `previous_version`, `previous_release`,
+//! `from_version`, `old_version`; the commit `commit`, `sha`, `revision`, `git_sha`; the author
+//! `author`, `user`, `deployer`, `triggered_by`. Those values may be strings or numbers. Without a version, the
 //! version is the summary cut to 200 characters. `link` is the first `links[].href`.
 //!
 //! # Opsgenie ([`opsgenie::parse_create`], [`opsgenie::parse_action`])
@@ -68,7 +87,9 @@
 //! # Prometheus Alertmanager ([`alertmanager::parse_webhook`])
 //!
 //! The webhook (payload version "4", though the version is not checked) carries a batch in
-//! `alerts`, which must be an array; an empty one gives no events. One event per alert:
+//! `alerts`, which must be an array of at most [`MAX_ALERTS`](alertmanager::MAX_ALERTS) (1000)
+//! alerts; a larger batch is refused as a whole, on `alerts` (Alertmanager's `max_alerts` in
+//! `webhook_configs` caps it at the sender). An empty one gives no events. One event per alert:
 //!
 //! - action: the alert's `status` (`firing` or `resolved`), else the batch's `status`, else
 //!   trigger. An unknown status is an error on the field that had it.
@@ -83,7 +104,7 @@
 //! - labels: the alert's labels, non-string values as JSON text.
 //! - details: `{"annotations": {...}, "generatorURL": "..."}`.
 //! - links: `generatorURL` ("Source") and the batch's `externalURL` ("Alertmanager").
-//! - `startsAt` and `endsAt` are read leniently: unparseable means none.
+//! - `startsAt` and `endsAt` are times as above; the note names `alerts[i].startsAt`.
 //!
 //! Missing or `null` labels and annotations are fine.
 //!
@@ -95,7 +116,8 @@
 //! the batch's `title` before "Alert from Grafana"), with `values` and `valueString` added to
 //! details, links `generatorURL` ("Source"), `dashboardURL` ("Dashboard"), `panelURL` ("Panel"),
 //! `silenceURL` ("Silence"), `externalURL` ("Grafana"), and `imageURL` as an image linking to
-//! the panel.
+//! the panel. The cap of 1000 alerts holds here too (Grafana's webhook contact point has a
+//! "Max alerts" setting).
 //!
 //! Grafana bodies can be templated, so nothing optional is assumed:
 //!
@@ -107,7 +129,7 @@
 //!   leading status tag such as `[FIRING:2]`, `[Alerting]`, `[RESOLVED]` or `[OK]` is removed
 //!   from the title, so the firing and the resolved message of one rule share a key. Severity
 //!   from `severity` or `commonLabels.severity` (loosely, default error), labels from
-//!   `commonLabels`, details `{"message": ...}`.
+//!   `commonLabels`, details `{"message": ...}`, `startsAt` and `endsAt` as times.
 //! - A body that is not a JSON object (a plain-text template) gives one trigger whose summary is
 //!   the first non-blank line (cut to 1024), dedup key [`fingerprint`] of `{"text": line}`, and
 //!   raw `{"text": body}`. A blank body is an error.
@@ -119,7 +141,8 @@
 //! `warning` or `info`, default `error`), `dedup_key` (at most 255; required to resolve),
 //! `status` (`firing` or `resolved`, default `firing`), `source` (default `"generic"`), `labels`
 //! (an object of strings), `details` (an object), `links` (`[{href, text?}]`), `images`
-//! (`[{src, href?, alt?}]`), `starts_at` and `ends_at` (RFC 3339). Unknown fields are ignored.
+//! (`[{src, href?, alt?}]`), `starts_at` and `ends_at` (times as above: an unusable one gives a
+//! note, not an error). Unknown fields are ignored.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -132,7 +155,14 @@ pub mod generic;
 pub mod grafana;
 pub mod opsgenie;
 pub mod pagerduty;
+mod time;
 mod util;
+
+pub use time::{ACCEPTED_EARLIEST, ACCEPTED_LATEST, in_accepted_range};
+
+/// The key in an event's details under which Firebreak says what it read differently from what
+/// was sent, e.g. a timestamp it could not use. Its value is a string.
+pub const NOTE_KEY: &str = "firebreak_note";
 
 /// One problem with a body, naming the field, e.g. field `payload.summary`, message
 /// `is missing or blank`. Displays PagerDuty-style: `'payload.summary' is missing or blank`.

@@ -6,17 +6,19 @@ use firebreak_domain::alert::{DEDUP_KEY_MAX, SUMMARY_MAX};
 use firebreak_domain::{AlertAction, AlertEvent, AlertFormat, AlertSeverity};
 use serde_json::{Map, Value};
 
-use crate::util::{self, Errors};
+use crate::util::{self, Errors, Notes};
 use crate::{Invalid, Rejected};
 
-/// The dedup key for an Opsgenie alias: the alias itself, or, when it is longer than 255
-/// characters (Opsgenie allows 512), `fingerprint({"alias": alias})`. Use it too when an
-/// acknowledge or close names the alert by alias.
+/// The dedup key for an Opsgenie alias: the alias itself with any NUL replaced by U+FFFD, or,
+/// when it is longer than 255 characters (Opsgenie allows 512), `fingerprint({"alias": alias})`
+/// of that. Use it too when an acknowledge or close names the alert by alias, so that both find
+/// the same key.
 pub fn alias_dedup_key(alias: &str) -> String {
-    if util::too_long(alias, DEDUP_KEY_MAX) {
-        crate::fingerprint_of("alias", alias)
+    let alias = util::without_nul(alias);
+    if util::too_long(&alias, DEDUP_KEY_MAX) {
+        crate::fingerprint_of("alias", &alias)
     } else {
-        alias.to_string()
+        alias.into_owned()
     }
 }
 
@@ -100,9 +102,6 @@ pub fn parse_create(body: &[u8]) -> Result<AlertEvent, Rejected> {
     if !tags.is_empty() {
         labels.insert("tags".to_string(), tags.join(","));
     }
-    let mut details = Value::Object(details);
-    crate::redact(&mut details);
-
     Ok(AlertEvent {
         format: AlertFormat::Opsgenie,
         action: AlertAction::Trigger,
@@ -112,7 +111,7 @@ pub fn parse_create(body: &[u8]) -> Result<AlertEvent, Rejected> {
         summary: util::truncate(message.trim(), SUMMARY_MAX),
         source: source.or(entity).unwrap_or("opsgenie").to_string(),
         labels,
-        details: details.to_string(),
+        details: util::details_text(details, Notes::default()),
         links: vec![],
         images: vec![],
         starts_at: None,

@@ -8,8 +8,8 @@ use firebreak_domain::{AlertAction, AlertEvent, AlertFormat, AlertSeverity};
 use jiff::Timestamp;
 use serde_json::{Map, Value};
 
-use crate::util::{self, Errors, Object};
-use crate::{Invalid, Rejected};
+use crate::util::{self, Errors, Notes, Object};
+use crate::{Invalid, Rejected, time};
 
 /// A valid alert event and the routing key it came with.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +197,7 @@ fn trigger_parts(obj: &Object, errs: &mut Errors) -> Option<Trigger> {
     let mut timestamp = None;
     let mut labels = BTreeMap::new();
     let mut details = Map::new();
+    let mut notes = Notes::default();
     if let Some(payload) = payload {
         summary = util::req_str(payload, "summary", "payload.summary", errs)
             .filter(|s| util::check_max(s, SUMMARY_MAX, "payload.summary", errs));
@@ -211,7 +212,7 @@ fn trigger_parts(obj: &Object, errs: &mut Errors) -> Option<Trigger> {
                 format!("must be one of {}", AlertSeverity::names()),
             );
         }
-        timestamp = util::strict_time(payload, "timestamp", "payload.timestamp", errs);
+        timestamp = time::read_time(payload, "timestamp", "payload.timestamp", &mut notes);
         for key in ["component", "group", "class"] {
             if let Some(v) = util::opt_nonblank(payload, key, &format!("payload.{key}"), errs) {
                 labels.insert(key.to_string(), v.to_string());
@@ -240,15 +241,13 @@ fn trigger_parts(obj: &Object, errs: &mut Errors) -> Option<Trigger> {
     if errs.len() != before {
         return None;
     }
-    let mut details = Value::Object(details);
-    crate::redact(&mut details);
     Some(Trigger {
         summary: summary?.to_string(),
         source: source?.to_string(),
         severity: severity?,
         timestamp,
         labels,
-        details: details.to_string(),
+        details: util::details_text(details, notes),
         links,
         images,
     })
@@ -260,6 +259,7 @@ pub struct Change {
     pub routing_key: String,
     pub summary: String,
     pub source: Option<String>,
+    /// `payload.timestamp`; `None` when absent or not usable (see `note`): use the receive time.
     pub at: Option<Timestamp>,
     /// The version deployed; the summary (cut to 200 characters) when the sender gave none.
     pub version: String,
@@ -269,6 +269,10 @@ pub struct Change {
     pub link: Option<String>,
     /// The body with secrets redacted, as compact JSON.
     pub raw: String,
+    /// What Firebreak read differently from what was sent, e.g. `payload.timestamp "never"
+    /// could not be read as a time; the receive time was used`; the text an alert event keeps
+    /// under [`NOTE_KEY`](crate::NOTE_KEY) in its details.
+    pub note: Option<String>,
 }
 
 const VERSION_KEYS: &[&str] = &["version", "release", "build", "tag", "new_version"];
@@ -320,7 +324,8 @@ pub fn parse_change(body: &[u8]) -> Result<Change, EventError> {
     } else {
         None
     };
-    let at = util::strict_time(payload, "timestamp", "payload.timestamp", &mut errs);
+    let mut notes = Notes::default();
+    let at = time::read_time(payload, "timestamp", "payload.timestamp", &mut notes);
     let source = util::opt_nonblank(payload, "source", "payload.source", &mut errs);
     let custom = match payload.get("custom_details") {
         None | Some(Value::Null) => None,
@@ -359,6 +364,7 @@ pub fn parse_change(body: &[u8]) -> Result<Change, EventError> {
             at,
             link,
             raw,
+            note: notes.into_text(),
         }
     })
 }

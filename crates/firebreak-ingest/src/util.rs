@@ -1,9 +1,10 @@
-//! Small helpers the parsers share: error collection, typed field access, limits, timestamps.
+//! Small helpers the parsers share: error and note collection, typed field access, limits, and
+//! the cleaning every body gets before it is read.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use firebreak_domain::{Image, Link};
-use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use crate::{Invalid, Rejected};
@@ -38,6 +39,37 @@ impl Errors {
     }
 }
 
+/// What Firebreak read differently from what the sender sent; it goes into the event's details
+/// under [`NOTE_KEY`](crate::NOTE_KEY).
+#[derive(Debug, Default)]
+pub(crate) struct Notes(Vec<String>);
+
+impl Notes {
+    pub(crate) fn add(&mut self, note: String) {
+        self.0.push(note);
+    }
+
+    /// The notes joined with "; ", `None` when there are none.
+    pub(crate) fn into_text(self) -> Option<String> {
+        if self.0.is_empty() {
+            None
+        } else {
+            Some(self.0.join("; "))
+        }
+    }
+}
+
+/// The compact JSON text of an event's details: `details` redacted, plus the notes, if any,
+/// under [`NOTE_KEY`](crate::NOTE_KEY) (replacing what the sender put there).
+pub(crate) fn details_text(details: Object, notes: Notes) -> String {
+    let mut details = Value::Object(details);
+    crate::redact(&mut details);
+    if let (Value::Object(map), Some(text)) = (&mut details, notes.into_text()) {
+        map.insert(crate::NOTE_KEY.to_string(), Value::String(text));
+    }
+    details.to_string()
+}
+
 /// `prefix.key`, or `key` at the top level.
 pub(crate) fn join(prefix: &str, key: &str) -> String {
     if prefix.is_empty() {
@@ -47,9 +79,55 @@ pub(crate) fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-/// Parses a body as JSON; a syntax error is an [`Invalid`] on `body` with serde_json's message.
+/// Parses a body as JSON, with every NUL replaced (see [`replace_nul`]); a syntax error is an
+/// [`Invalid`] on `body` with serde_json's message.
 pub(crate) fn parse_body(body: &[u8]) -> Result<Value, Invalid> {
-    serde_json::from_slice(body).map_err(|e| Invalid::new("body", e.to_string()))
+    let mut value =
+        serde_json::from_slice(body).map_err(|e| Invalid::new("body", e.to_string()))?;
+    replace_nul(&mut value);
+    Ok(value)
+}
+
+/// What a NUL character becomes: U+FFFD, the replacement character.
+const NUL_REPLACEMENT: &str = "\u{FFFD}";
+
+/// `text` with every NUL (U+0000) replaced by U+FFFD. PostgreSQL cannot store NUL in text, so
+/// none may reach Firebreak; replacing keeps the alert, and keeps the length in characters.
+pub(crate) fn without_nul(text: &str) -> Cow<'_, str> {
+    if text.contains('\0') {
+        Cow::Owned(text.replace('\0', NUL_REPLACEMENT))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Replaces NUL in every string and every object key of `value`, at any depth. Doing it once on
+/// the whole body means every field read from it, and `raw`, is clean the same way.
+pub(crate) fn replace_nul(value: &mut Value) {
+    // An explicit stack, so that no depth of nesting can overflow the call stack.
+    let mut stack = vec![value];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) => {
+                if let Cow::Owned(clean) = without_nul(s) {
+                    *s = clean;
+                }
+            }
+            Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    // Keys can't be changed in place. Two keys that differ only by NUL versus
+                    // U+FFFD become one, with one of their values.
+                    let entries = std::mem::take(map);
+                    for (k, child) in entries {
+                        map.insert(without_nul(&k).into_owned(), child);
+                    }
+                }
+                stack.extend(map.values_mut());
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
 }
 
 /// An optional string: absent or `null` gives `None`; any other type is an error.
@@ -143,43 +221,6 @@ pub(crate) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
     match value {
         Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), stringify(v))).collect(),
         _ => BTreeMap::new(),
-    }
-}
-
-/// Parses an RFC 3339 timestamp. Go's zero time (`0001-01-01T00:00:00Z`, what Alertmanager sends
-/// for "no end yet") and anything earlier give `Ok(None)`.
-pub(crate) fn parse_time(text: &str) -> Result<Option<Timestamp>, jiff::Error> {
-    let ts: Timestamp = text.trim().parse()?;
-    // 0001-01-01T00:00:00Z
-    if ts.as_second() <= -62_135_596_800 {
-        Ok(None)
-    } else {
-        Ok(Some(ts))
-    }
-}
-
-/// A timestamp field read leniently: missing, not a string or unparseable gives `None`.
-pub(crate) fn lenient_time(obj: &Object, key: &str) -> Option<Timestamp> {
-    lenient_str(obj, key).and_then(|s| parse_time(s).ok().flatten())
-}
-
-/// An optional timestamp field read strictly: present but unparseable is an error.
-pub(crate) fn strict_time(
-    obj: &Object,
-    key: &str,
-    field: &str,
-    errs: &mut Errors,
-) -> Option<Timestamp> {
-    let text = opt_nonblank(obj, key, field, errs)?;
-    match parse_time(text) {
-        Ok(ts) => ts,
-        Err(_) => {
-            errs.add(
-                field,
-                "must be an RFC 3339 timestamp such as 2026-11-20T14:05:00Z",
-            );
-            None
-        }
     }
 }
 

@@ -4,15 +4,16 @@ use std::collections::BTreeMap;
 
 use common::{bytes, check_event, fields, fixture, fixture_json};
 use firebreak_domain::{AlertAction, AlertFormat, AlertSeverity, Link};
-use firebreak_ingest::alertmanager::parse_webhook;
-use firebreak_ingest::fingerprint;
+use firebreak_ingest::alertmanager::{MAX_ALERTS, parse_webhook};
+use firebreak_ingest::{NOTE_KEY, fingerprint};
 use serde_json::{Value, json};
 
 #[test]
 fn firing_fixture() {
     let events = parse_webhook(&fixture("alertmanager-webhook-v4.json")).unwrap();
     assert_eq!(events.len(), 2);
-    for e in &events {
+    let fixture_alerts = fixture_json("alertmanager-webhook-v4.json")["alerts"].clone();
+    for (i, e) in events.iter().enumerate() {
         check_event(e);
         assert_eq!(e.format, AlertFormat::Alertmanager);
         assert_eq!(e.action, AlertAction::Trigger);
@@ -36,14 +37,11 @@ fn firing_fixture() {
             ]
         );
         assert!(e.images.is_empty());
-        let raw: Value = serde_json::from_str(&e.raw).unwrap();
-        assert_eq!(raw["receiver"], "firebreak");
-        assert_eq!(raw["externalURL"], "http://alertmanager.example.com:9093");
+        // raw is the alert's own object and the group key, nothing else of the batch.
+        let mut raw: Value = serde_json::from_str(&e.raw).unwrap();
         assert!(raw["groupKey"].as_str().unwrap().contains("HighErrorRate"));
-        assert!(
-            raw.get("alerts").is_none(),
-            "raw holds one alert, not the batch"
-        );
+        raw.as_object_mut().unwrap().remove("groupKey");
+        assert_eq!(raw, fixture_alerts[i]);
     }
     let (a, b) = (&events[0], &events[1]);
     assert_eq!(a.dedup_key.as_deref(), Some("a1b2c3d4e5f60718"));
@@ -132,6 +130,12 @@ fn lenient_alert_defaults() {
     assert_eq!(events[0].details, r#"{"annotations":{}}"#);
     assert_eq!(events[1].starts_at, None);
     assert_eq!(events[1].ends_at, None);
+    let details: Value = serde_json::from_str(&events[1].details).unwrap();
+    assert_eq!(
+        details[NOTE_KEY],
+        "alerts[1].startsAt \"garbage\" could not be read as a time; the receive time was used; \
+         alerts[1].endsAt 5 could not be read as a time; the receive time was used"
+    );
     assert_eq!(events[2].summary, "Up");
     assert_eq!(events[2].source, "node");
     assert_eq!(events[2].severity, AlertSeverity::Warning);
@@ -212,4 +216,70 @@ fn raw_is_redacted_and_keeps_the_alerts_own_fields() {
     assert_eq!(raw["groupKey"], "g");
     // Labels are the sender's, unredacted, for routing.
     assert_eq!(e.labels["token"], "s3cret");
+
+    let body = json!({
+        "receiver": "r", "groupKey": "g", "externalURL": "http://am", "commonLabels": { "a": "b" },
+        "alerts": [ { "labels": { "a": "b" } } ]
+    });
+    let e = &parse_webhook(&bytes(&body)).unwrap()[0];
+    assert_eq!(e.raw, r#"{"groupKey":"g","labels":{"a":"b"}}"#);
+}
+
+#[test]
+fn at_most_1000_alerts_per_request() {
+    let batch = |n: usize| {
+        let alerts: Vec<Value> = (0..n)
+            .map(|i| json!({ "labels": { "alertname": "A", "i": i.to_string() } }))
+            .collect();
+        bytes(&json!({ "receiver": "r", "alerts": alerts }))
+    };
+    assert_eq!(MAX_ALERTS, 1000);
+    assert_eq!(parse_webhook(&batch(1000)).unwrap().len(), 1000);
+    let err = parse_webhook(&batch(1001)).unwrap_err();
+    assert_eq!(fields(&err), ["alerts"]);
+    assert_eq!(
+        err.to_string(),
+        "'alerts' must hold at most 1000 alerts per request, not 1001; \
+         `max_alerts` in Alertmanager's webhook_configs can cap it"
+    );
+}
+
+#[test]
+fn times_never_refuse_an_alert() {
+    let alert = |starts: Value, ends: Value| {
+        let body =
+            json!({ "alerts": [ { "status": "resolved", "startsAt": starts, "endsAt": ends } ] });
+        let events = parse_webhook(&bytes(&body)).unwrap();
+        check_event(&events[0]);
+        let details: Value = serde_json::from_str(&events[0].details).unwrap();
+        (
+            events[0].starts_at,
+            events[0].ends_at,
+            details[NOTE_KEY].clone(),
+        )
+    };
+    let at = |s: &str| Some(s.parse().unwrap());
+    assert_eq!(
+        alert(json!("2026-11-20T14:05:00"), json!("2026-11-20 14:35:00.5")),
+        (
+            at("2026-11-20T14:05:00Z"),
+            at("2026-11-20T14:35:00.5Z"),
+            Value::Null
+        )
+    );
+    assert_eq!(
+        alert(
+            json!("2026-11-20T14:05:00+00:00Z"),
+            json!("0001-01-01T00:00:00Z")
+        ),
+        (at("2026-11-20T14:05:00Z"), None, Value::Null)
+    );
+    let (starts, ends, note) = alert(json!("9999-12-31T23:59:59Z"), json!("1970-01-01T00:00:00Z"));
+    assert_eq!((starts, ends), (None, None));
+    assert_eq!(
+        note,
+        "alerts[0].startsAt \"9999-12-31T23:59:59Z\" is outside the years 2000 to 2200; the \
+         receive time was used; alerts[0].endsAt \"1970-01-01T00:00:00Z\" is outside the years \
+         2000 to 2200; the receive time was used"
+    );
 }

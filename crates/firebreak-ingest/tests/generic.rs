@@ -2,6 +2,7 @@ mod common;
 
 use common::{bytes, check_event, fields};
 use firebreak_domain::{AlertAction, AlertFormat, AlertSeverity, Image, Link};
+use firebreak_ingest::NOTE_KEY;
 use firebreak_ingest::generic::parse;
 use serde_json::{Value, json};
 
@@ -104,7 +105,6 @@ fn array_errors_name_the_index() {
             "[3].labels.n",
             "[4].dedup_key",
             "[4].details",
-            "[4].ends_at",
         ]
     );
     let events = parse(&bytes(&json!([{ "summary": "a" }, { "summary": "b" }]))).unwrap();
@@ -153,8 +153,49 @@ fn wrong_shapes() {
             "links",
             "severity",
             "source",
-            "starts_at",
             "summary"
         ]
+    );
+}
+
+#[test]
+fn unusable_times_are_noted_not_refused() {
+    let body = json!([
+        { "summary": "a", "starts_at": "soon", "ends_at": 5 },
+        { "summary": "b", "starts_at": "2026-11-20T14:05:00", "ends_at": "2026-11-20T15:05:00.123456+00:00Z" },
+        { "summary": "c", "starts_at": "1999-12-31T23:59:59Z", "details": { "firebreak_note": "mine", "x": 1 } },
+        { "summary": "d", "details": { "firebreak_note": "kept when there is nothing to say" } },
+    ]);
+    let events = parse(&bytes(&body)).unwrap();
+    events.iter().for_each(check_event);
+    let details = |i: usize| serde_json::from_str::<Value>(&events[i].details).unwrap();
+    assert_eq!((events[0].starts_at, events[0].ends_at), (None, None));
+    assert_eq!(
+        details(0),
+        json!({ NOTE_KEY: "[0].starts_at \"soon\" could not be read as a time; the receive time \
+            was used; [0].ends_at 5 could not be read as a time; the receive time was used" })
+    );
+    assert_eq!(
+        events[1].starts_at,
+        Some("2026-11-20T14:05:00Z".parse().unwrap())
+    );
+    assert_eq!(
+        events[1].ends_at,
+        Some("2026-11-20T15:05:00.123456Z".parse().unwrap())
+    );
+    assert_eq!(events[1].details, "{}");
+    assert_eq!(
+        details(2),
+        json!({ "x": 1, NOTE_KEY: "[2].starts_at \"1999-12-31T23:59:59Z\" is outside the years \
+            2000 to 2200; the receive time was used" })
+    );
+    assert_eq!(details(3)[NOTE_KEY], "kept when there is nothing to say");
+
+    // A single object's fields have no index.
+    let e = &parse(br#"{"summary":"s","starts_at":"x"}"#).unwrap()[0];
+    assert!(
+        e.details.contains(r#"starts_at \"x\" could not"#),
+        "{}",
+        e.details
     );
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use common::{bytes, check_event, fields, fixture, fixture_json};
 use firebreak_domain::{AlertAction, AlertFormat, AlertSeverity, Image, Link};
-use firebreak_ingest::fingerprint;
 use firebreak_ingest::grafana::parse_webhook;
+use firebreak_ingest::{NOTE_KEY, fingerprint};
 use serde_json::{Value, json};
 
 fn fp(name: &str, value: &str) -> String {
@@ -52,9 +52,47 @@ fn webhook_fixture() {
         details["annotations"]["summary"],
         "Disk on db-1 is 93% full"
     );
-    let raw: Value = serde_json::from_str(&e.raw).unwrap();
-    assert_eq!(raw["receiver"], "firebreak");
-    assert_eq!(raw["fingerprint"], "c0ffee0123456789");
+    // raw is the alert's own object and the group key, nothing else of the batch.
+    let mut raw: Value = serde_json::from_str(&e.raw).unwrap();
+    let batch = fixture_json("grafana-webhook.json");
+    assert_eq!(raw["groupKey"], batch["groupKey"]);
+    raw.as_object_mut().unwrap().remove("groupKey");
+    assert_eq!(raw, batch["alerts"][0]);
+}
+
+#[test]
+fn at_most_1000_alerts_per_request() {
+    let batch = |n: usize| bytes(&json!({ "title": "t", "alerts": vec![json!({}); n] }));
+    assert_eq!(parse_webhook(&batch(1000)).unwrap().len(), 1000);
+    let err = parse_webhook(&batch(1001)).unwrap_err();
+    assert_eq!(fields(&err), ["alerts"]);
+    assert!(err.to_string().contains("at most 1000 alerts per request"));
+    assert!(err.to_string().contains("Max alerts"));
+}
+
+#[test]
+fn unusable_times_are_noted_not_refused() {
+    let body = json!({ "alerts": [ { "startsAt": "yesterday" } ] });
+    let e = &parse_webhook(&bytes(&body)).unwrap()[0];
+    check_event(e);
+    assert_eq!(e.starts_at, None);
+    let details: Value = serde_json::from_str(&e.details).unwrap();
+    assert_eq!(
+        details[NOTE_KEY],
+        "alerts[0].startsAt \"yesterday\" could not be read as a time; the receive time was used"
+    );
+
+    let body = json!({ "title": "t", "startsAt": "2201-01-01T00:00:00Z", "endsAt": "2026-11-20T14:05:00" });
+    let e = &parse_webhook(&bytes(&body)).unwrap()[0];
+    check_event(e);
+    assert_eq!(e.starts_at, None);
+    assert_eq!(e.ends_at, Some("2026-11-20T14:05:00Z".parse().unwrap()));
+    let details: Value = serde_json::from_str(&e.details).unwrap();
+    assert_eq!(
+        details[NOTE_KEY],
+        "startsAt \"2201-01-01T00:00:00Z\" is outside the years 2000 to 2200; the receive time \
+         was used"
+    );
 }
 
 #[test]

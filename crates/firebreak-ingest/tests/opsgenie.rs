@@ -95,6 +95,23 @@ fn long_alias_is_hashed_consistently() {
 }
 
 #[test]
+fn nul_in_an_alias_is_replaced_the_same_on_create_and_by_alias() {
+    let alias = "db\u{0}primary";
+    let e = parse_create(&bytes(&json!({ "message": "m\u{0}", "alias": alias }))).unwrap();
+    check_event(&e);
+    assert_eq!(e.dedup_key.as_deref(), Some("db\u{FFFD}primary"));
+    assert_eq!(e.dedup_key, Some(alias_dedup_key(alias)));
+    assert_eq!(e.summary, "m\u{FFFD}");
+    let long = "\u{0}".repeat(300);
+    let e = parse_create(&bytes(&json!({ "message": "m", "alias": long }))).unwrap();
+    assert_eq!(e.dedup_key, Some(alias_dedup_key(&long)));
+    assert_eq!(
+        alias_dedup_key(&long),
+        alias_dedup_key(&"\u{FFFD}".repeat(300))
+    );
+}
+
+#[test]
 fn all_type_errors_are_collected() {
     let body = json!({
         "message": "m", "alias": 1, "tags": ["ok", 2], "details": "x",

@@ -2,6 +2,7 @@ mod common;
 
 use common::{bytes, check_event, fields, fixture, fixture_json};
 use firebreak_domain::{AlertAction, AlertFormat, AlertSeverity, Image, Link};
+use firebreak_ingest::NOTE_KEY;
 use firebreak_ingest::pagerduty::{parse_change, parse_event};
 use serde_json::{Value, json};
 
@@ -208,7 +209,6 @@ fn wrong_types_name_the_field_and_all_errors_are_collected() {
             "summary": 5,
             "source": ["a"],
             "severity": "bad",
-            "timestamp": "yesterday",
             "component": {},
         },
         "links": [{ "text": "no href" }, "x"],
@@ -225,7 +225,6 @@ fn wrong_types_name_the_field_and_all_errors_are_collected() {
         "payload.summary",
         "payload.source",
         "payload.severity",
-        "payload.timestamp",
         "payload.component",
         "links[0].href",
         "links[1]",
@@ -246,7 +245,6 @@ fn wrong_types_name_the_field_and_all_errors_are_collected() {
     };
     assert_eq!(by_field("payload.summary"), "must be a string");
     assert_eq!(by_field("dedup_key"), "must be a string");
-    assert!(by_field("payload.timestamp").contains("RFC 3339"));
     // Display joins them all.
     assert_eq!(err.to_string().matches("; ").count(), want.len() - 1);
 }
@@ -319,6 +317,82 @@ fn zero_timestamp_is_none_and_offsets_are_understood() {
 }
 
 #[test]
+fn unusable_timestamp_still_triggers_with_a_note() {
+    let cases = [
+        (
+            json!("yesterday"),
+            "\"yesterday\" could not be read as a time",
+        ),
+        (json!(1763647500), "1763647500 could not be read as a time"),
+        (
+            json!("2201-01-01T00:00:00Z"),
+            "\"2201-01-01T00:00:00Z\" is outside the years 2000 to 2200",
+        ),
+        (
+            json!("1970-01-01T00:00:00Z"),
+            "\"1970-01-01T00:00:00Z\" is outside the years 2000 to 2200",
+        ),
+        (
+            json!("-009999-01-01T00:00:00Z"),
+            "\"-009999-01-01T00:00:00Z\" is outside the years 2000 to 2200",
+        ),
+    ];
+    for (timestamp, says) in cases {
+        let mut body = trigger();
+        body["payload"]["timestamp"] = timestamp;
+        let e = parse_event(&bytes(&body)).unwrap().event;
+        check_event(&e);
+        assert_eq!(e.starts_at, None);
+        let details: Value = serde_json::from_str(&e.details).unwrap();
+        assert_eq!(
+            details[NOTE_KEY],
+            format!("payload.timestamp {says}; the receive time was used")
+        );
+        // The rest of the details are as before.
+        assert_eq!(details["client"], "Synthetic Monitor");
+    }
+}
+
+#[test]
+fn timestamps_from_python_clients_and_without_offsets() {
+    for (text, expected) in [
+        (
+            "2026-11-20T14:05:00.123456+00:00Z",
+            "2026-11-20T14:05:00.123456Z",
+        ),
+        ("2026-11-20T14:05:00", "2026-11-20T14:05:00Z"),
+        ("2026-11-20T14:05:00.123", "2026-11-20T14:05:00.123Z"),
+        ("2026-11-20 14:05:00", "2026-11-20T14:05:00Z"),
+        ("2200-12-31T23:59:59Z", "2200-12-31T23:59:59Z"),
+    ] {
+        let mut body = trigger();
+        body["payload"]["timestamp"] = json!(text);
+        let e = parse_event(&bytes(&body)).unwrap().event;
+        assert_eq!(e.starts_at, Some(expected.parse().unwrap()), "{text}");
+        assert!(!e.details.contains(NOTE_KEY), "{text}");
+    }
+}
+
+#[test]
+fn change_event_with_an_unusable_timestamp_is_recorded() {
+    let mut body = fixture_json("pagerduty-change-event.json");
+    body["payload"]["timestamp"] = json!("last tuesday");
+    let c = parse_change(&bytes(&body)).unwrap();
+    assert_eq!(c.at, None);
+    assert_eq!(
+        c.note.as_deref(),
+        Some(
+            "payload.timestamp \"last tuesday\" could not be read as a time; the receive time was used"
+        )
+    );
+    assert_eq!(c.version, "v2.14.0");
+    body["payload"]["timestamp"] = json!("2026-11-20T13:58:30.5+00:00Z");
+    let c = parse_change(&bytes(&body)).unwrap();
+    assert_eq!(c.at, Some("2026-11-20T13:58:30.5Z".parse().unwrap()));
+    assert_eq!(c.note, None);
+}
+
+#[test]
 fn custom_details_may_be_any_json() {
     for custom in [
         json!("text"),
@@ -356,6 +430,7 @@ fn change_event_fixture() {
     );
     assert!(!c.raw.contains(KEY));
     assert!(c.raw.contains("[redacted]"));
+    assert_eq!(c.note, None);
 }
 
 #[test]
@@ -391,12 +466,7 @@ fn change_event_errors() {
     got.sort();
     assert_eq!(
         got,
-        [
-            "payload.custom_details",
-            "payload.summary",
-            "payload.timestamp",
-            "routing_key"
-        ]
+        ["payload.custom_details", "payload.summary", "routing_key"]
     );
     let body = json!({ "routing_key": "rk", "payload": { "summary": "x".repeat(1025) } });
     let err = parse_change(&bytes(&body)).unwrap_err();

@@ -87,22 +87,80 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(e.status(), "the request body is larger than the 1 MB limit")
-            } else {
-                ApiError::bad_request(format!("could not read the request body: {e}"))
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
+/// The body of a request that takes none: it may be left out, or be `{}`. Anything else is
+/// refused (400 when it is not JSON, 422 when it is JSON with fields), so a client that thinks it
+/// is sending something learns that it is not.
+pub struct NoBody;
+
+impl<S: Send + Sync> FromRequest<S> for NoBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(NoBody);
+        }
+        parse_json::<crate::fields::NoFields>(&bytes).map(|_| NoBody)
+    }
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(e.status(), "the request body is larger than the 1 MB limit")
+        } else {
+            ApiError::bad_request(format!("could not read the request body: {e}"))
+        }
+    })
+}
+
+/// Query parameters. A parameter with a bad value is a 422 that names the parameter.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = if path == "." {
+                    message.split('`').nth(1).unwrap_or("query").to_string()
+                } else {
+                    path
+                };
+                ApiError::invalid(field, message)
+            })
+    }
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
-        return Err(ApiError::bad_request(format!(
-            "the body is not valid JSON: {e}"
-        )));
+    let value = match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(ApiError::bad_request(format!(
+                "the body is not valid JSON: {e}"
+            )));
+        }
+    };
+    // Every body the API takes is an object; serde would also read a struct from an array.
+    if !value.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    if let Some(field) = nul_in(&value, String::new()) {
+        return Err(ApiError::invalid(
+            field,
+            "must not contain the NUL character (\\u0000)",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
@@ -115,7 +173,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .to_string();
         // Time fields fail with the parser's words; say what a time looks like instead.
         let last = path.rsplit('.').next().unwrap_or("");
-        let message = if (last == "at" || last.ends_with("_at")) && !message.starts_with("missing")
+        let message = if (last == "at" || last.ends_with("_at"))
+            && !message.starts_with("missing")
+            && !message.starts_with(OUT_OF_RANGE)
         {
             format!(
                 "is not a time: {message}; write RFC 3339 with a zone, like 2026-11-23T03:00:00Z"
@@ -135,4 +195,105 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         };
         ApiError::invalid(field, message)
     })
+}
+
+/// The path of the first string (or object key) in `value` that holds a NUL character.
+/// Text with NUL cannot be stored, so no field may carry one.
+fn nul_in(value: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if at.is_empty() {
+            key.to_string()
+        } else {
+            format!("{at}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => {
+            Some(if at.is_empty() { "body".into() } else { at })
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_in(v, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "\\u0000")))
+            } else {
+                nul_in(v, join(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// The start of the message for an instant outside the range Firebreak accepts.
+const OUT_OF_RANGE: &str = "must be between";
+
+fn in_range<E: serde::de::Error>(t: jiff::Timestamp) -> Result<jiff::Timestamp, E> {
+    if firebreak_ingest::in_accepted_range(t) {
+        Ok(t)
+    } else {
+        Err(E::custom(format!(
+            "{OUT_OF_RANGE} 2000-01-01T00:00:00Z and 2200-12-31T23:59:59Z"
+        )))
+    }
+}
+
+/// Reads an instant the API accepts: RFC 3339, in the years 2000 to 2200. Instants far outside
+/// that range break date arithmetic later, so they are refused where they enter.
+pub fn bounded_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
+    let t = <jiff::Timestamp as serde::Deserialize>::deserialize(d)?;
+    in_range(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Sample {
+        title: String,
+        #[serde(default)]
+        labels: std::collections::BTreeMap<String, String>,
+        #[serde(default)]
+        starts_at: Option<crate::fields::Time>,
+    }
+
+    fn field_of(body: &str) -> String {
+        let e = parse_json::<Sample>(body.as_bytes()).unwrap_err();
+        assert_eq!(e.status().as_u16(), 422, "{body}");
+        format!("{e:?}")
+    }
+
+    #[test]
+    fn nul_in_any_string_or_key_is_refused_naming_the_field() {
+        assert!(field_of(r#"{"title":"a\u0000b"}"#).contains("field: \"title\""));
+        assert!(field_of(r#"{"title":"t","labels":{"k":"\u0000"}}"#).contains("labels.k"));
+        assert!(field_of(r#"{"title":"t","labels":{"k\u0000":"v"}}"#).contains("labels.k"));
+    }
+
+    #[test]
+    fn instants_outside_2000_to_2200_are_refused_naming_the_field() {
+        for t in [
+            "9999-01-01T00:00:00Z",
+            "1999-12-31T23:59:59Z",
+            "2201-01-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+        ] {
+            let body = format!(r#"{{"title":"t","starts_at":"{t}"}}"#);
+            let e = field_of(&body);
+            assert!(
+                e.contains("starts_at") && e.contains("must be between"),
+                "{t}: {e}"
+            );
+        }
+        // Beyond what a timestamp can hold at all: still a 422 naming the field.
+        let e = field_of(r#"{"title":"t","starts_at":"-009999-01-01T00:00:00Z"}"#);
+        assert!(e.contains("starts_at"), "{e}");
+        let ok: Sample =
+            parse_json(br#"{"title":"t","starts_at":"2200-12-31T23:59:59Z"}"#).unwrap();
+        assert!(ok.starts_at.is_some());
+    }
 }

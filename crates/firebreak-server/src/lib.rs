@@ -2,7 +2,10 @@
 //! document. This is the only crate that knows HTTP. Handlers authorise first, translate the
 //! wire format to engine calls, and map every failure to `application/problem+json`.
 
+pub mod events;
 pub mod extract;
+pub mod fields;
+pub mod openapi;
 pub mod problem;
 pub mod routes;
 pub mod wire;
@@ -24,36 +27,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::ApiError;
-use crate::routes::{admin, alerts, directory, incidents, ingest, system};
+use crate::routes::{admin, alerts, directory, incidents, ingest, system, webhooks};
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Firebreak API", description = "Incident response: declare, run and resolve incidents."),
-    modifiers(&BearerAuth),
-    security(("bearer" = [])),
-    components(schemas(problem::Problem))
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
-
 /// All routes with their OpenAPI description, before state is attached.
-fn api() -> OpenApiRouter<Firebreak> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+pub(crate) fn api() -> OpenApiRouter<Firebreak> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(system::healthz))
         .routes(routes!(system::readyz))
         .routes(routes!(system::openapi))
@@ -98,20 +79,73 @@ fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(alerts::list_routes, alerts::create_route))
         .routes(routes!(alerts::delete_route))
         .routes(routes!(alerts::list_deployments, alerts::record_deployment))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::redeliver))
+        .routes(routes!(webhooks::outbox_stats))
 }
 
-/// The OpenAPI document for every route.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+/// The OpenAPI document for every route, without a server's configured severities.
+pub fn openapi_document() -> serde_json::Value {
+    openapi::document()
+}
+
+/// Refuses a request whose query string holds a NUL character: no stored text can hold one,
+/// so no filter can match it, and the database must never see it.
+async fn refuse_nul(req: Request, next: axum::middleware::Next) -> axum::response::Response {
+    let nul_param = req.uri().query().and_then(|q| {
+        q.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let lower = value.to_ascii_lowercase();
+            (lower.contains("%00") || name.to_ascii_lowercase().contains("%00"))
+                .then(|| name.to_string())
+        })
+    });
+    if let Some(name) = nul_param {
+        return ApiError::invalid(name, "must not contain the NUL character (%00)").into_response();
+    }
+    if req.uri().path().contains("%00") {
+        return system::not_found(req.uri().clone()).await.into_response();
+    }
+    next.run(req).await
+}
+
+/// Collapses repeated slashes in a path (`//v2/alerts` from a base URL with a trailing slash
+/// becomes `/v2/alerts`) before routing, so clients configured that way still work.
+fn collapse_slashes(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if !path.contains("//") {
+        return req;
+    }
+    let mut collapsed = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && collapsed.ends_with('/')) {
+            collapsed.push(c);
+        }
+    }
+    let with_query = match req.uri().query() {
+        Some(q) => format!("{collapsed}?{q}"),
+        None => collapsed,
+    };
+    if let Ok(pq) = with_query.parse::<axum::http::uri::PathAndQuery>() {
+        let mut parts = req.uri().clone().into_parts();
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 pub fn router(app: Firebreak) -> Router {
-    let (router, doc) = api().split_for_parts();
-    let doc = Arc::new(serde_json::to_value(&doc).unwrap_or_default());
+    let (router, _) = api().split_for_parts();
+    let doc = Arc::new(openapi::for_server(&app.config));
     router
         .merge(ingest::router())
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::map_response(problem::as_problem))
         .layer(axum::Extension(doc))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -139,7 +173,12 @@ pub async fn serve(
     app: Firebreak,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    // Slashes are collapsed around the router, so routing sees the cleaned path.
+    let service = tower::ServiceBuilder::new()
+        .map_request(collapse_slashes)
+        .service(router(app));
+    let service =
+        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service);
     let graceful = shutdown.clone();
     let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move { graceful.cancelled().await });

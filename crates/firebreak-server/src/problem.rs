@@ -8,6 +8,9 @@ use firebreak_engine::EngineError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// What a 503 asks clients to wait before retrying.
+pub const RETRY_AFTER_SECS: u64 = 2;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -15,7 +18,9 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
+    /// The fields or parameters that are wrong, on a 422.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
 }
 
@@ -79,6 +84,16 @@ impl ApiError {
             "Firebreak could not complete the request; the server log has the cause. Retrying may help.",
         )
     }
+    /// 503 with `Retry-After`: the database is down or overloaded and nothing was written.
+    pub fn unavailable() -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Firebreak cannot reach its database right now, or is overloaded; nothing was changed. Retry after the Retry-After seconds.",
+        );
+        e.headers
+            .push((header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()));
+        e
+    }
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -98,6 +113,10 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(m) => ApiError::not_found(m),
             EngineError::Invalid { field, message } => ApiError::invalid(field, message),
             EngineError::Conflict(m) => ApiError::conflict(m),
+            EngineError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "storage unavailable; answering 503");
+                ApiError::unavailable()
+            }
             EngineError::Store(cause) => {
                 tracing::error!(error = %cause, "storage failure");
                 ApiError::internal()
@@ -117,6 +136,7 @@ fn title(status: StatusCode) -> &'static str {
         413 => "Request body too large",
         415 => "Unsupported media type",
         422 => "Invalid field",
+        503 => "Service unavailable",
         _ => status.canonical_reason().unwrap_or("Error"),
     }
 }

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use firebreak_domain::rules::{MaintenanceWindow, Silence};
-use firebreak_domain::{Alert, Config, Incident, ResponseTarget};
+use firebreak_domain::{Alert, Config, Incident};
 use firebreak_engine::deployments::Suspect;
+use firebreak_engine::views::IncidentView;
 use firebreak_store::{
     AuditEntry, DeploymentRecord, IntegrationRecord, RouteRecord, ServiceRecord, TimelineEntry,
     TokenRecord, UserRecord,
@@ -108,6 +109,17 @@ pub struct SuspectBody {
     pub suspect: bool,
     /// The version to roll back to, for the suspect.
     pub rollback_to: Option<String>,
+}
+
+impl IncidentBody {
+    /// An incident with its alerts and suspect deploys, as the engine viewed it.
+    pub fn from_view(view: IncidentView, config: &Config) -> IncidentBody {
+        let mut body = IncidentBody::from(view.incident, config);
+        body.alerts = view.alerts;
+        body.alerts_resolved = view.alerts_resolved;
+        body.suspect_deploys = view.suspects.into_iter().map(Into::into).collect();
+        body
+    }
 }
 
 impl From<Suspect> for SuspectBody {
@@ -248,6 +260,10 @@ pub struct UserBody {
     pub time_zone: Option<String>,
     pub role: String,
     pub from_config: bool,
+    /// True when the user (and every token acting as them) may not act.
+    pub disabled: bool,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub disabled_at: Option<Timestamp>,
 }
 
 impl From<UserRecord> for UserBody {
@@ -259,6 +275,8 @@ impl From<UserRecord> for UserBody {
             time_zone: u.time_zone,
             role: u.role.to_string(),
             from_config: u.from_config,
+            disabled: u.disabled_at.is_some(),
+            disabled_at: u.disabled_at,
         }
     }
 }
@@ -273,6 +291,9 @@ pub struct TokenBody {
     pub created_at: Timestamp,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub revoked_at: Option<Timestamp>,
+    /// When the token stops working, if it expires.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<Timestamp>,
     /// The secret, present only in the answer that created the token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,
@@ -287,6 +308,7 @@ impl From<TokenRecord> for TokenBody {
             user: t.user.map(|u| u.to_string()),
             created_at: t.created_at,
             revoked_at: t.revoked_at,
+            expires_at: t.expires_at,
             token: None,
         }
     }
@@ -312,100 +334,6 @@ impl From<AuditEntry> for AuditEntryBody {
             target: a.target,
             at: a.at,
             source: a.source,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SeverityBody {
-    pub name: String,
-    pub description: String,
-    /// Minutes, or null for "next business day".
-    pub respond_within_minutes: Option<i64>,
-    pub respond_within: String,
-    pub page: Vec<String>,
-    pub update_every_minutes: Option<i64>,
-    pub requires_commander: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RoleBody {
-    pub key: String,
-    pub name: String,
-    pub duty: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChecklistBody {
-    pub name: String,
-    pub severities: Vec<String>,
-    pub items: Vec<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConfigBody {
-    pub severities: Vec<SeverityBody>,
-    pub roles: Vec<RoleBody>,
-    pub checklists: Vec<ChecklistBody>,
-    pub services: Vec<String>,
-    pub users: Vec<String>,
-}
-
-impl From<&Config> for ConfigBody {
-    fn from(c: &Config) -> Self {
-        ConfigBody {
-            severities: c
-                .severities
-                .iter()
-                .map(|s| {
-                    let (mins, text) = match &s.respond_within {
-                        ResponseTarget::Within(d) => {
-                            (Some(d.as_mins()), format!("{}m", d.as_mins()))
-                        }
-                        ResponseTarget::NextBusinessDay => (None, "next business day".into()),
-                    };
-                    SeverityBody {
-                        name: s.name.clone(),
-                        description: s.description.clone(),
-                        respond_within_minutes: mins,
-                        respond_within: text,
-                        page: s
-                            .page
-                            .iter()
-                            .map(|p| match p {
-                                firebreak_domain::config::PageTarget::OnCall => {
-                                    "on-call".to_string()
-                                }
-                                firebreak_domain::config::PageTarget::Manager => {
-                                    "manager".to_string()
-                                }
-                            })
-                            .collect(),
-                        update_every_minutes: s.update_every.map(|d| d.as_mins()),
-                        requires_commander: s.requires_commander,
-                    }
-                })
-                .collect(),
-            roles: c
-                .roles
-                .iter()
-                .map(|r| RoleBody {
-                    key: r.key.clone(),
-                    name: r.name.clone(),
-                    duty: r.duty.clone(),
-                })
-                .collect(),
-            checklists: c
-                .checklists
-                .iter()
-                .map(|l| ChecklistBody {
-                    name: l.name.clone(),
-                    severities: l.severities.clone(),
-                    items: l.items.clone(),
-                })
-                .collect(),
-            services: c.services.iter().map(|s| s.name.to_string()).collect(),
-            users: c.users.iter().map(|u| u.handle.to_string()).collect(),
         }
     }
 }

@@ -1,274 +1,334 @@
-//! Incidents and their timelines. Every write runs in one transaction with its timeline entries
-//! and audit record. Numbers come from a counter row, so they are sequential without gaps even
-//! under concurrency; timeline sequence numbers are claimed by bumping the incident's
-//! `timeline_seq` column, which also serialises concurrent appends to one incident.
-
-use std::collections::HashMap;
+//! Incidents, their timeline and the audit log on PostgreSQL.
+//!
+//! Numbers come from a counter row, bumped in the unit of work, so they are sequential without
+//! gaps: a unit that rolls back gives its number back, and units that declare run one after the
+//! other on that row. Timeline sequence numbers are claimed by bumping the incident's
+//! `timeline_seq`, which also holds the incident's row until commit. Each write is one
+//! statement: the incident, its services and its timeline entries go together through
+//! data-modifying `WITH` clauses.
 
 use async_trait::async_trait;
 use firebreak_domain::{Incident, IncidentNumber, Name};
 use firebreak_store::{
-    AuditDraft, IncidentFilter, IncidentStore, Page, Result, StoreError, TimelineDraft,
-    TimelineEntry,
+    AuditDraft, AuditEntry, AuditStore, Change, IncidentFilter, IncidentStore, IncidentWrites,
+    Page, Result, StoreError, TimelineDraft, TimelineEntry,
 };
+use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Row};
 
-use crate::rows::{self, INCIDENT_COLUMNS, ms_opt};
-use crate::{PostgresStore, backend, insert_audit, write_error};
+use crate::PostgresStore;
+use crate::error::db;
+use crate::rows::{self, SELECT_INCIDENTS, ms_opt};
+use crate::tx::PgTx;
 
-async fn replace_services(conn: &mut PgConnection, number: i64, services: &[Name]) -> Result<()> {
-    sqlx::query("DELETE FROM incident_services WHERE number = $1")
-        .bind(number)
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
-    for (position, service) in services.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO incident_services (number, position, service) VALUES ($1, $2, $3)",
-        )
-        .bind(number)
-        .bind(position as i32)
-        .bind(service.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(write_error)?;
+/// Timeline drafts as the columns `UNNEST` takes: instants, actors, kinds and JSON data.
+struct Events {
+    at: Vec<i64>,
+    actor: Vec<String>,
+    kind: Vec<&'static str>,
+    data: Vec<String>,
+}
+
+impl Events {
+    fn of(events: &[TimelineDraft]) -> Result<Events> {
+        let mut out = Events {
+            at: Vec::with_capacity(events.len()),
+            actor: Vec::with_capacity(events.len()),
+            kind: Vec::with_capacity(events.len()),
+            data: Vec::with_capacity(events.len()),
+        };
+        for e in events {
+            let (kind, data) = rows::event_parts(&e.event)?;
+            out.at.push(e.at.as_millisecond());
+            out.actor.push(e.actor.clone());
+            out.kind.push(kind);
+            out.data.push(data.to_string());
+        }
+        Ok(out)
     }
-    Ok(())
 }
 
-/// Inserts `events` with sequence numbers `first_seq`, `first_seq + 1`, ...
-pub(crate) async fn insert_events(
-    conn: &mut PgConnection,
-    number: i64,
-    first_seq: i64,
-    events: Vec<TimelineDraft>,
-) -> Result<Vec<TimelineEntry>> {
-    let mut entries = Vec::with_capacity(events.len());
-    for (i, draft) in events.into_iter().enumerate() {
-        let seq = first_seq + i as i64;
-        let (kind, data) = rows::event_parts(&draft.event)?;
-        sqlx::query("INSERT INTO timeline_entries (number, seq, at, actor, kind, data) VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(number)
-            .bind(seq)
-            .bind(draft.at.as_millisecond())
-            .bind(&draft.actor)
-            .bind(kind)
-            .bind(data)
-            .execute(&mut *conn)
-            .await
-            .map_err(write_error)?;
-        entries.push(TimelineEntry {
-            seq,
-            at: draft.at,
-            actor: draft.actor,
-            event: draft.event,
-        });
-    }
-    Ok(entries)
+/// The entries `events` became, numbered from `first_seq`.
+fn stored(events: Vec<TimelineDraft>, first_seq: i64) -> Vec<TimelineEntry> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| TimelineEntry {
+            seq: first_seq + i as i64,
+            at: d.at,
+            actor: d.actor,
+            event: d.event,
+        })
+        .collect()
 }
 
-/// Claims `count` timeline sequence numbers for an incident, locking its row until commit.
-/// Returns the first claimed number, or `None` if there is no such incident.
-pub(crate) async fn claim_seq(
-    conn: &mut PgConnection,
-    number: i64,
-    count: i64,
-) -> Result<Option<i64>> {
-    let last: Option<i64> =
-        sqlx::query("UPDATE incidents SET timeline_seq = timeline_seq + $2 WHERE number = $1 RETURNING timeline_seq")
-            .bind(number)
-            .bind(count)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(backend)?
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(backend)?;
-    Ok(last.map(|last| last - count + 1))
-}
-
-/// Stores a declared incident with the next sequential number, its first timeline entries and
-/// its audit record, inside the caller's transaction. The counter row stays locked until commit.
-pub(crate) async fn insert_incident(
-    conn: &mut PgConnection,
-    incident: Incident,
-    events: Vec<TimelineDraft>,
-    audit: AuditDraft,
-) -> Result<Incident> {
-    let number: i64 = sqlx::query(
-        "UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value",
+/// Inserts the timeline entries bound as `$n..$n+3` for incident `<number>` of `<source>`,
+/// numbered after `<last_seq> - cardinality`. A `WITH` clause for the statements below.
+fn timeline_clause(source: &str, number: &str, last: &str, first_param: usize) -> String {
+    let p = first_param;
+    format!(
+        "e AS (INSERT INTO timeline_entries (number, seq, at, actor, kind, data) \
+         SELECT {number}, {last} - cardinality(${p}::BIGINT[]) + t.o, t.at, t.actor, t.kind, t.data::JSONB \
+         FROM {source}, UNNEST(${p}::BIGINT[], ${a}::TEXT[], ${k}::TEXT[], ${d}::TEXT[]) \
+         WITH ORDINALITY AS t(at, actor, kind, data, o))",
+        a = p + 1,
+        k = p + 2,
+        d = p + 3,
     )
-    .fetch_one(&mut *conn)
-    .await
-    .and_then(|row| row.try_get(0))
-    .map_err(backend)?;
-    let mut incident = incident;
+}
+
+/// Declares an incident: bumps the counter, inserts the incident, its services and its first
+/// timeline entries, in one statement. Returns the incident with its number.
+async fn create(
+    conn: &mut PgConnection,
+    mut incident: Incident,
+    events: &[TimelineDraft],
+) -> Result<Incident> {
+    let ev = Events::of(events)?;
+    let sql = format!(
+        "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value), \
+         i AS (INSERT INTO incidents (number, title, severity, status, summary, customer_impact, \
+             drill, detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, \
+             updated_at, declared_by, roles, checklist, version, timeline_seq) \
+           SELECT n.value, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             cardinality($18::BIGINT[]) FROM n RETURNING number), \
+         s AS (INSERT INTO incident_services (number, position, service) \
+           SELECT i.number, t.p - 1, t.s FROM i, UNNEST($17::TEXT[]) WITH ORDINALITY AS t(s, p)), \
+         {} \
+         SELECT number FROM i",
+        timeline_clause("i", "i.number", "cardinality($18::BIGINT[])", 18)
+    );
+    let services: Vec<&str> = incident.services.iter().map(Name::as_str).collect();
+    let i = &incident;
+    let number: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(&i.title)
+        .bind(&i.severity)
+        .bind(i.status.as_str())
+        .bind(&i.summary)
+        .bind(&i.customer_impact)
+        .bind(i.drill)
+        .bind(i.detected_at.as_millisecond())
+        .bind(i.declared_at.as_millisecond())
+        .bind(ms_opt(i.acknowledged_at))
+        .bind(ms_opt(i.mitigated_at))
+        .bind(ms_opt(i.resolved_at))
+        .bind(i.updated_at.as_millisecond())
+        .bind(&i.declared_by)
+        .bind(rows::roles_json(&i.roles))
+        .bind(rows::checklist_json(&i.checklist))
+        .bind(i.version)
+        .bind(&services)
+        .bind(&ev.at)
+        .bind(&ev.actor)
+        .bind(&ev.kind)
+        .bind(&ev.data)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
     incident.number = IncidentNumber(number);
-    sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO incidents ({INCIDENT_COLUMNS}, timeline_seq)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
-    )))
-    .bind(number)
-    .bind(&incident.title)
-    .bind(&incident.severity)
-    .bind(incident.status.as_str())
-    .bind(&incident.summary)
-    .bind(&incident.customer_impact)
-    .bind(incident.drill)
-    .bind(incident.detected_at.as_millisecond())
-    .bind(incident.declared_at.as_millisecond())
-    .bind(ms_opt(incident.acknowledged_at))
-    .bind(ms_opt(incident.mitigated_at))
-    .bind(ms_opt(incident.resolved_at))
-    .bind(incident.updated_at.as_millisecond())
-    .bind(&incident.declared_by)
-    .bind(rows::roles_json(&incident.roles))
-    .bind(rows::checklist_json(&incident.checklist))
-    .bind(incident.version)
-    .bind(events.len() as i64)
-    .execute(&mut *conn)
-    .await
-    .map_err(write_error)?;
-    replace_services(conn, number, &incident.services).await?;
-    insert_events(conn, number, 1, events).await?;
-    let mut audit = audit;
-    if audit.target.is_empty() {
-        audit.target = incident.number.to_string();
-    }
-    insert_audit(conn, &audit).await?;
     Ok(incident)
 }
 
-/// The services of each incident in `numbers`, in their stored order.
-async fn services_of(store: &PostgresStore, numbers: &[i64]) -> Result<HashMap<i64, Vec<Name>>> {
-    let found = sqlx::query(
-        "SELECT number, service FROM incident_services WHERE number = ANY($1) ORDER BY number, position",
-    )
-    .bind(numbers)
-    .fetch_all(&store.pool)
+/// Saves a changed incident if its stored version is `version - 1`, with its services and new
+/// timeline entries, in one statement. `NotFound` or `Conflict` when it saved nothing.
+async fn update(
+    conn: &mut PgConnection,
+    i: &Incident,
+    events: Vec<TimelineDraft>,
+) -> Result<Vec<TimelineEntry>> {
+    let ev = Events::of(&events)?;
+    let sql = format!(
+        "WITH u AS (UPDATE incidents SET title = $3, severity = $4, status = $5, summary = $6, \
+             customer_impact = $7, drill = $8, detected_at = $9, declared_at = $10, \
+             acknowledged_at = $11, mitigated_at = $12, resolved_at = $13, updated_at = $14, \
+             declared_by = $15, roles = $16, checklist = $17, version = $18, \
+             timeline_seq = timeline_seq + cardinality($20::BIGINT[]) \
+           WHERE number = $1 AND version = $2 RETURNING number, timeline_seq), \
+         sv AS (INSERT INTO incident_services (number, position, service) \
+           SELECT u.number, t.p - 1, t.s FROM u, UNNEST($19::TEXT[]) WITH ORDINALITY AS t(s, p) \
+           ON CONFLICT (number, position) DO UPDATE SET service = EXCLUDED.service \
+           WHERE incident_services.service <> EXCLUDED.service), \
+         sd AS (DELETE FROM incident_services d USING u \
+           WHERE d.number = u.number AND d.position >= cardinality($19::TEXT[])), \
+         {} \
+         SELECT timeline_seq FROM u",
+        timeline_clause("u", "u.number", "u.timeline_seq", 20)
+    );
+    let services: Vec<&str> = i.services.iter().map(Name::as_str).collect();
+    let last: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(i.number.0)
+        .bind(i.version - 1)
+        .bind(&i.title)
+        .bind(&i.severity)
+        .bind(i.status.as_str())
+        .bind(&i.summary)
+        .bind(&i.customer_impact)
+        .bind(i.drill)
+        .bind(i.detected_at.as_millisecond())
+        .bind(i.declared_at.as_millisecond())
+        .bind(ms_opt(i.acknowledged_at))
+        .bind(ms_opt(i.mitigated_at))
+        .bind(ms_opt(i.resolved_at))
+        .bind(i.updated_at.as_millisecond())
+        .bind(&i.declared_by)
+        .bind(rows::roles_json(&i.roles))
+        .bind(rows::checklist_json(&i.checklist))
+        .bind(i.version)
+        .bind(&services)
+        .bind(&ev.at)
+        .bind(&ev.actor)
+        .bind(&ev.kind)
+        .bind(&ev.data)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    let Some(last) = last else {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM incidents WHERE number = $1)")
+                .bind(i.number.0)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(db)?;
+        return Err(if exists {
+            StoreError::Conflict(format!(
+                "{} was changed by someone else; reload it and try again",
+                i.number
+            ))
+        } else {
+            StoreError::NotFound
+        });
+    };
+    let added = events.len() as i64;
+    Ok(stored(events, last - added + 1))
+}
+
+/// Appends entries to an incident's timeline, continuing its seq. `NotFound` if it does not
+/// exist.
+async fn append(
+    conn: &mut PgConnection,
+    number: IncidentNumber,
+    events: Vec<TimelineDraft>,
+) -> Result<Vec<TimelineEntry>> {
+    let ev = Events::of(&events)?;
+    let sql = format!(
+        "WITH u AS (UPDATE incidents SET timeline_seq = timeline_seq + cardinality($2::BIGINT[]) \
+           WHERE number = $1 RETURNING number, timeline_seq), \
+         {} \
+         SELECT timeline_seq FROM u",
+        timeline_clause("u", "u.number", "u.timeline_seq", 2)
+    );
+    let last: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+        .bind(number.0)
+        .bind(&ev.at)
+        .bind(&ev.actor)
+        .bind(&ev.kind)
+        .bind(&ev.data)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+    let added = events.len() as i64;
+    Ok(stored(events, last - added + 1))
+}
+
+async fn select_incident(
+    conn: &mut PgConnection,
+    number: IncidentNumber,
+    lock: bool,
+) -> Result<Option<Incident>> {
+    let lock = if lock { " FOR UPDATE OF i" } else { "" };
+    sqlx::query(AssertSqlSafe(format!(
+        "{SELECT_INCIDENTS} WHERE i.number = $1{lock}"
+    )))
+    .bind(number.0)
+    .fetch_optional(conn)
     .await
-    .map_err(backend)?;
-    let mut map: HashMap<i64, Vec<Name>> = HashMap::new();
-    for row in &found {
-        let number: i64 = row.try_get("number").map_err(backend)?;
-        let service: String = row.try_get("service").map_err(backend)?;
-        map.entry(number).or_default().push(rows::name(&service)?);
+    .map_err(db)?
+    .as_ref()
+    .map(rows::incident)
+    .transpose()
+}
+
+pub(crate) async fn insert_audit(conn: &mut PgConnection, audit: &AuditDraft) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (actor, action, target, at, source) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(&audit.actor)
+    .bind(&audit.action)
+    .bind(&audit.target)
+    .bind(audit.at.as_millisecond())
+    .bind(audit.source.as_deref())
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The advisory lock key for `$1`, scoped to this store's schema so stores sharing a database
+/// do not wait on each other. A collision only makes unrelated work wait, never breaks it.
+const LOCK_KEY: &str = "hashtextextended('firebreak-' || current_schema() || ':' || $1::TEXT, 0)";
+
+#[async_trait]
+impl IncidentWrites for PgTx<'_> {
+    async fn create_incident(
+        &mut self,
+        incident: Incident,
+        events: Vec<TimelineDraft>,
+    ) -> Result<Incident> {
+        let created = create(self.conn, incident, &events).await?;
+        self.changed(Change::Incident {
+            number: created.number,
+        });
+        Ok(created)
     }
-    Ok(map)
+
+    async fn lock_incident(&mut self, number: IncidentNumber) -> Result<Option<Incident>> {
+        select_incident(self.conn, number, true).await
+    }
+
+    async fn update_incident(
+        &mut self,
+        incident: &Incident,
+        events: Vec<TimelineDraft>,
+    ) -> Result<Vec<TimelineEntry>> {
+        let entries = update(self.conn, incident, events).await?;
+        self.changed(Change::Incident {
+            number: incident.number,
+        });
+        Ok(entries)
+    }
+
+    async fn append_timeline(
+        &mut self,
+        number: IncidentNumber,
+        events: Vec<TimelineDraft>,
+    ) -> Result<Vec<TimelineEntry>> {
+        let entries = append(self.conn, number, events).await?;
+        self.changed(Change::Incident { number });
+        Ok(entries)
+    }
+
+    async fn audit(&mut self, audit: AuditDraft) -> Result<()> {
+        insert_audit(self.conn, &audit).await
+    }
+
+    async fn lock_name(&mut self, name: &str) -> Result<()> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT pg_advisory_xact_lock({LOCK_KEY})"
+        )))
+        .bind(name)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl IncidentStore for PostgresStore {
-    async fn create_incident(
-        &self,
-        incident: Incident,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<Incident> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let incident = insert_incident(&mut tx, incident, events, audit).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(incident)
-    }
-
-    async fn update_incident(
-        &self,
-        incident: &Incident,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<()> {
-        let number = incident.number.0;
-        let count = events.len() as i64;
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let last: Option<i64> = sqlx::query(
-            "UPDATE incidents SET title = $3, severity = $4, status = $5, summary = $6, customer_impact = $7,
-                 drill = $8, detected_at = $9, declared_at = $10, acknowledged_at = $11, mitigated_at = $12,
-                 resolved_at = $13, updated_at = $14, declared_by = $15, roles = $16, checklist = $17,
-                 version = $18, timeline_seq = timeline_seq + $19
-             WHERE number = $1 AND version = $2
-             RETURNING timeline_seq",
-        )
-        .bind(number)
-        .bind(incident.version - 1)
-        .bind(&incident.title)
-        .bind(&incident.severity)
-        .bind(incident.status.as_str())
-        .bind(&incident.summary)
-        .bind(&incident.customer_impact)
-        .bind(incident.drill)
-        .bind(incident.detected_at.as_millisecond())
-        .bind(incident.declared_at.as_millisecond())
-        .bind(ms_opt(incident.acknowledged_at))
-        .bind(ms_opt(incident.mitigated_at))
-        .bind(ms_opt(incident.resolved_at))
-        .bind(incident.updated_at.as_millisecond())
-        .bind(&incident.declared_by)
-        .bind(rows::roles_json(&incident.roles))
-        .bind(rows::checklist_json(&incident.checklist))
-        .bind(incident.version)
-        .bind(count)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(backend)?
-        .map(|row| row.try_get(0))
-        .transpose()
-        .map_err(backend)?;
-        let Some(last) = last else {
-            let exists: bool =
-                sqlx::query("SELECT EXISTS (SELECT 1 FROM incidents WHERE number = $1)")
-                    .bind(number)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .and_then(|row| row.try_get(0))
-                    .map_err(backend)?;
-            tx.rollback().await.map_err(backend)?;
-            return Err(if exists {
-                StoreError::Conflict(format!(
-                    "{} was changed by someone else since it was read; reload it and try again",
-                    incident.number
-                ))
-            } else {
-                StoreError::NotFound
-            });
-        };
-        replace_services(&mut tx, number, &incident.services).await?;
-        insert_events(&mut tx, number, last - count + 1, events).await?;
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(())
-    }
-
-    async fn append_timeline(
-        &self,
-        number: IncidentNumber,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<Vec<TimelineEntry>> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        let Some(first) = claim_seq(&mut tx, number.0, events.len() as i64).await? else {
-            tx.rollback().await.map_err(backend)?;
-            return Err(StoreError::NotFound);
-        };
-        let entries = insert_events(&mut tx, number.0, first, events).await?;
-        insert_audit(&mut tx, &audit).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(entries)
-    }
-
     async fn get_incident(&self, number: IncidentNumber) -> Result<Option<Incident>> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE number = $1"
-        )))
-        .bind(number.0)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let mut services = services_of(self, &[number.0]).await?;
-        rows::incident(&row, services.remove(&number.0).unwrap_or_default()).map(Some)
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        select_incident(&mut conn, number, false).await
     }
 
     async fn list_incidents(
@@ -278,12 +338,12 @@ impl IncidentStore for PostgresStore {
         limit: u32,
     ) -> Result<Page<Incident>> {
         let found = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents i
+            "{SELECT_INCIDENTS}
              WHERE ($1::BIGINT IS NULL OR i.number < $1)
                AND ($2::TEXT IS NULL OR i.status = $2)
                AND ($3::TEXT IS NULL OR lower(i.severity) = lower($3))
                AND ($4::TEXT IS NULL OR EXISTS (
-                     SELECT 1 FROM incident_services s WHERE s.number = i.number AND s.service = $4))
+                     SELECT 1 FROM incident_services f WHERE f.number = i.number AND f.service = $4))
                AND ($5::BOOLEAN IS NULL OR (i.status <> 'resolved') = $5)
                AND ($6::BOOLEAN IS NULL OR i.drill = $6)
              ORDER BY i.number DESC
@@ -298,17 +358,10 @@ impl IncidentStore for PostgresStore {
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await
-        .map_err(backend)?;
-        let numbers = found
-            .iter()
-            .map(|row| row.try_get::<i64, _>("number"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(backend)?;
-        let mut services = services_of(self, &numbers).await?;
+        .map_err(db)?;
         let mut items = found
             .iter()
-            .zip(&numbers)
-            .map(|(row, n)| rows::incident(row, services.remove(n).unwrap_or_default()))
+            .map(rows::incident)
             .collect::<Result<Vec<_>>>()?;
         let next = rows::trim_page(&mut items, limit, |i| i.number.0);
         Ok(Page { items, next })
@@ -322,20 +375,39 @@ impl IncidentStore for PostgresStore {
     ) -> Result<Page<TimelineEntry>> {
         let found = sqlx::query(
             "SELECT seq, at, actor, kind, data FROM timeline_entries
-             WHERE number = $1 AND ($2::BIGINT IS NULL OR seq > $2)
+             WHERE number = $1 AND seq > $2
              ORDER BY seq ASC LIMIT $3",
         )
         .bind(number.0)
-        .bind(after)
+        .bind(after.unwrap_or(0))
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(db)?;
         let mut items = found
             .iter()
             .map(rows::timeline_entry)
             .collect::<Result<Vec<_>>>()?;
         let next = rows::trim_page(&mut items, limit, |e| e.seq);
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl AuditStore for PostgresStore {
+    async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>> {
+        let found = sqlx::query(
+            "SELECT id, actor, action, target, at, source FROM audit_log
+             WHERE ($1::BIGINT IS NULL OR id < $1)
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(before)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        let mut items = found.iter().map(rows::audit).collect::<Result<Vec<_>>>()?;
+        let next = rows::trim_page(&mut items, limit, |a| a.id);
         Ok(Page { items, next })
     }
 }

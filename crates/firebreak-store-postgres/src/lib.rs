@@ -1,35 +1,86 @@
 //! The PostgreSQL backend of the Firebreak store. [`PostgresStore`] implements every trait of
-//! `firebreak-store` on a `sqlx` connection pool. The schema lives in embedded SQL migrations,
-//! applied by [`PostgresStore::migrate`]; the timeline and the audit log are made append-only by
-//! database triggers, so not even a stray `UPDATE` can rewrite history.
+//! `firebreak-store` on a `sqlx` connection pool, and several Firebreak instances may share one
+//! database (one schema):
+//!
+//! - every write is a unit of work run by the [`committer`], which merges concurrent units into
+//!   shared transactions, each unit in its own savepoint;
+//! - units that must not interleave take explicit locks (`FOR UPDATE` rows, transaction-scoped
+//!   advisory locks), and the outbox is claimed with `FOR UPDATE SKIP LOCKED`;
+//! - each commit is announced with `pg_notify` in the same transaction, and every instance
+//!   re-publishes what the others committed on its own feed ([`listen`]).
+//!
+//! The schema lives in embedded SQL migrations, applied by [`PostgresStore::migrate`]; the
+//! timeline and the audit log are made append-only by database triggers, so not even a stray
+//! `UPDATE` can rewrite history. One file per aggregate holds its reads and writes:
+//! [`incidents`], [`alerts`] (with [`integrations`] and [`rules`]), [`directory`] and [`outbox`].
+//!
+//! With the database down, every call answers `Unavailable` within about two seconds: the pool
+//! waits at most [`ACQUIRE_TIMEOUT`] for a connection, including connecting.
 
 mod alerts;
+pub mod committer;
 mod directory;
+mod error;
 mod incidents;
+mod integrations;
+mod listen;
+mod outbox;
 mod rows;
-mod tokens;
+mod rules;
+mod tx;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use firebreak_store::{AuditDraft, AuditEntry, AuditStore, Page, Result, Store, StoreError};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection, Row};
+use firebreak_store::{ChangeFeed, Health, Result, Store, StoreError, Work};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-/// The embedded migrations, in order. Each is applied once, in its own transaction.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+use committer::Committer;
+use error::db;
+use listen::Channel;
+
+/// The schema, in order: `(version, name, SQL)`. Each is applied once, in its own transaction.
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "alerts", include_str!("../migrations/0002_alerts.sql")),
+    (3, "spine", include_str!("../migrations/0003_spine.sql")),
 ];
 
 /// How many connections the pool keeps at most.
 const MAX_CONNECTIONS: u32 = 16;
+/// How long a call waits for a connection, connecting included, before it is `Unavailable`.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long `close` lets queued writes finish.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// A Firebreak store on PostgreSQL, optionally confined to one schema.
+/// A Firebreak store on PostgreSQL, optionally confined to one schema. Cheap to clone; the
+/// committer and the listener stop when the last clone is dropped or [`Store::close`] is called.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
     schema: Option<Arc<str>>,
+    feed: ChangeFeed,
+    committer: Committer,
+    background: Arc<Background>,
+}
+
+/// The store's tasks, stopped when the last handle goes.
+struct Background {
+    committer: Committer,
+    stop: CancellationToken,
+    listener: Mutex<Option<JoinHandle<()>>>,
+    listener_pool: PgPool,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.committer.close();
+        self.stop.cancel();
+    }
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -40,54 +91,116 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
+fn options(url: &str) -> Result<PgConnectOptions> {
+    let options: PgConnectOptions = url
+        .parse()
+        .map_err(|e| StoreError::backend(format!("the PostgreSQL URL is not usable: {e}")))?;
+    // Named, so operators can tell Firebreak's connections apart; a name in the URL wins.
+    if options.get_application_name().is_some() {
+        return Ok(options);
+    }
+    Ok(options.application_name("firebreak"))
+}
+
+/// Pool settings every store uses: fail fast when the database is away, and never test a
+/// connection before handing it out (a dead one fails on first use and is dropped).
+fn pool_options() -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(MAX_CONNECTIONS)
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false)
+}
+
 impl PostgresStore {
     /// Connects to `url` with the server's default `search_path`.
     pub async fn connect(url: &str) -> Result<PostgresStore> {
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect(url)
+        let options = options(url)?;
+        let pool = pool_options()
+            .connect_with(options.clone())
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
-        Ok(PostgresStore { pool, schema: None })
+            .map_err(db)?;
+        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await
+            .map_err(db)?;
+        Self::start(pool, options, None, schema.as_deref().unwrap_or("public")).await
     }
 
     /// Connects to `url` and keeps every table in `schema`, creating the schema if missing.
     /// Every pooled connection gets `search_path` set to it.
     pub async fn connect_with_schema(url: &str, schema: &str) -> Result<PostgresStore> {
         if !valid_schema_name(schema) {
-            return Err(StoreError::Backend(format!(
+            return Err(StoreError::backend(format!(
                 "`{schema}` is not a usable schema name: use 1 to 63 lowercase letters, digits or '_', starting with a letter or '_'"
             )));
         }
-        let mut conn = PgConnection::connect(url)
+        let options = options(url)?;
+        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(|_| StoreError::unavailable("PostgreSQL did not answer in time"))?
+            .map_err(db)?;
         let create = format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\"");
         match sqlx::query(AssertSqlSafe(create)).execute(&mut conn).await {
             Ok(_) => {}
             // Two instances creating the schema at the same moment: the other one won.
-            Err(e) if is_code(&e, "23505") || is_code(&e, "42P06") => {}
-            Err(e) => return Err(backend(e)),
+            Err(e) if matches!(error::sqlstate(&e).as_deref(), Some("23505" | "42P06")) => {}
+            Err(e) => return Err(db(e)),
         }
-        conn.close().await.map_err(backend)?;
+        conn.close().await.map_err(db)?;
 
-        let schema: Arc<str> = schema.into();
-        let path = schema.clone();
-        let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+        let path = format!("SET search_path TO \"{schema}\"");
+        let pool = pool_options()
             .after_connect(move |conn, _meta| {
-                let set = format!("SET search_path TO \"{path}\"");
+                let set = path.clone();
                 Box::pin(async move {
                     sqlx::query(AssertSqlSafe(set)).execute(conn).await?;
                     Ok(())
                 })
             })
-            .connect(url)
+            .connect_with(options.clone())
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+            .map_err(db)?;
+        Self::start(pool, options, Some(schema.into()), schema).await
+    }
+
+    /// Starts the committer and the listener on `pool`.
+    async fn start(
+        pool: PgPool,
+        options: PgConnectOptions,
+        schema: Option<Arc<str>>,
+        channel_schema: &str,
+    ) -> Result<PostgresStore> {
+        let feed = ChangeFeed::new();
+        let channel = Arc::new(Channel::new(channel_schema));
+        let committer = Committer::spawn(pool.clone(), feed.clone(), channel.clone());
+        let listener_pool = pool_options()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_lazy_with(options);
+        let stop = CancellationToken::new();
+        let (ready, listening) = tokio::sync::oneshot::channel();
+        let listener = listen::spawn(
+            listener_pool.clone(),
+            channel,
+            feed.clone(),
+            stop.clone(),
+            ready,
+        );
+        // Other instances' commits are heard from the moment the store is returned, unless the
+        // listener cannot connect yet (it keeps trying).
+        let _ = tokio::time::timeout(2 * ACQUIRE_TIMEOUT, listening).await;
         Ok(PostgresStore {
             pool,
-            schema: Some(schema),
+            schema,
+            feed,
+            committer: committer.clone(),
+            background: Arc::new(Background {
+                committer,
+                stop,
+                listener: Mutex::new(Some(listener)),
+                listener_pool,
+            }),
         })
     }
 
@@ -100,13 +213,13 @@ impl PostgresStore {
     /// instances at once: each migration runs in a transaction holding an advisory lock.
     pub async fn migrate(&self) -> Result<()> {
         for (version, name, sql) in MIGRATIONS {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let mut tx = self.pool.begin().await.map_err(db)?;
             sqlx::query(
                 "SELECT pg_advisory_xact_lock(hashtext('firebreak-migrate:' || current_schema()))",
             )
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
             sqlx::query(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (
                     version BIGINT PRIMARY KEY,
@@ -116,20 +229,20 @@ impl PostgresStore {
             )
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-            let applied: bool =
-                sqlx::query("SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)")
-                    .bind(version)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .and_then(|row| row.try_get(0))
-                    .map_err(backend)?;
+            .map_err(db)?;
+            let applied: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
+            )
+            .bind(version)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
             if applied {
-                tx.rollback().await.map_err(backend)?;
+                tx.rollback().await.map_err(db)?;
                 continue;
             }
             sqlx::raw_sql(*sql).execute(&mut *tx).await.map_err(|e| {
-                StoreError::Backend(format!("migration {version} ({name}) failed: {e}"))
+                StoreError::backend(format!("migration {version} ({name}) failed: {e}"))
             })?;
             sqlx::query(
                 "INSERT INTO schema_migrations (version, name, applied_at)
@@ -139,30 +252,60 @@ impl PostgresStore {
             .bind(*name)
             .execute(&mut *tx)
             .await
-            .map_err(backend)?;
-            tx.commit().await.map_err(backend)?;
+            .map_err(db)?;
+            tx.commit().await.map_err(db)?;
             tracing::info!(version, name, "applied PostgreSQL migration");
         }
         Ok(())
     }
 
-    /// Drops this store's schema and everything in it, then closes the pool.
-    /// Does nothing to the database if the store has no schema of its own.
+    /// Stops this store, drops its schema and everything in it, and closes the pool. Does
+    /// nothing to the database if the store has no schema of its own.
     pub async fn drop_schema(&self) -> Result<()> {
-        if let Some(schema) = &self.schema {
-            let drop = format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE");
-            sqlx::query(AssertSqlSafe(drop))
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        }
-        self.pool.close().await;
-        Ok(())
+        self.stop_work().await;
+        let dropped = match &self.schema {
+            Some(schema) => sqlx::query(AssertSqlSafe(format!(
+                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+            )))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db),
+            None => Ok(()),
+        };
+        self.close_pools().await;
+        dropped
     }
 
     /// The underlying pool, for tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Lets queued writes finish, then stops the committer and the listener.
+    async fn stop_work(&self) {
+        self.committer.close();
+        self.committer.stopped(CLOSE_WAIT).await;
+        self.background.stop.cancel();
+        let listener = self
+            .background
+            .listener
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(listener) = listener {
+            let _ = tokio::time::timeout(CLOSE_WAIT, listener).await;
+        }
+    }
+
+    async fn close_pools(&self) {
+        self.background.listener_pool.close().await;
+        if tokio::time::timeout(CLOSE_WAIT, self.pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some PostgreSQL connections were still in use when the store closed");
+        }
     }
 }
 
@@ -176,106 +319,38 @@ fn valid_schema_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-fn is_code(e: &sqlx::Error, code: &str) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.code())
-        .is_some_and(|c| c == code)
-}
-
-/// Any database failure, for logs.
-pub(crate) fn backend(e: sqlx::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
-
-/// Maps a failed write: unique violations become a `Conflict` with a message a person can act
-/// on (never SQL text); everything else is a backend failure.
-pub(crate) fn write_error(e: sqlx::Error) -> StoreError {
-    conflict_or_backend(e, "")
-}
-
-/// Like [`write_error`], naming `subject` (the name, handle or id written) in the message.
-pub(crate) fn write_error_for(subject: &str) -> impl FnOnce(sqlx::Error) -> StoreError + '_ {
-    move |e| conflict_or_backend(e, subject)
-}
-
-fn conflict_or_backend(e: sqlx::Error, subject: &str) -> StoreError {
-    if !is_code(&e, "23505") {
-        return backend(e);
-    }
-    let constraint = e
-        .as_database_error()
-        .and_then(|d| d.constraint())
-        .unwrap_or("");
-    let message = match constraint {
-        "services_pkey" => format!("a service named `{subject}` already exists"),
-        "users_pkey" => format!("a user with the handle `{subject}` already exists"),
-        "tokens_pkey" => format!("a token with the id `{subject}` already exists"),
-        "tokens_hash_key" => "a token with that secret already exists".to_string(),
-        "incidents_pkey" => "an incident with that number already exists".to_string(),
-        "integrations_pkey" => format!("an integration with the id `{subject}` already exists"),
-        "integrations_service_name_key" => {
-            format!("the service already has an integration named `{subject}`")
-        }
-        "integration_keys_pkey" => {
-            format!("an integration key with the id `{subject}` already exists")
-        }
-        "integration_keys_hash_key" => {
-            "an integration key with that secret already exists".to_string()
-        }
-        "alerts_open_dedup" => {
-            format!("an unresolved alert with the dedup key `{subject}` already exists")
-        }
-        _ => "that record already exists".to_string(),
-    };
-    StoreError::Conflict(message)
-}
-
-/// Records an audit entry inside the caller's transaction.
-pub(crate) async fn insert_audit(conn: &mut PgConnection, audit: &AuditDraft) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit_log (actor, action, target, at, source) VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(&audit.actor)
-    .bind(&audit.action)
-    .bind(&audit.target)
-    .bind(audit.at.as_millisecond())
-    .bind(audit.source.as_deref())
-    .execute(conn)
-    .await
-    .map_err(backend)?;
-    Ok(())
-}
-
-#[async_trait]
-impl AuditStore for PostgresStore {
-    async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, actor, action, target, at, source FROM audit_log
-             WHERE ($1::BIGINT IS NULL OR id < $1)
-             ORDER BY id DESC LIMIT $2",
-        )
-        .bind(before)
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        let mut items = rows.iter().map(rows::audit).collect::<Result<Vec<_>>>()?;
-        let next = rows::trim_page(&mut items, limit, |a| a.id);
-        Ok(Page { items, next })
-    }
-}
-
 #[async_trait]
 impl Store for PostgresStore {
+    async fn run(&self, rows: usize, work: Work) -> Result<()> {
+        self.committer.run(rows, work).await
+    }
+
+    fn feed(&self) -> &ChangeFeed {
+        &self.feed
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         Ok(())
+    }
+
+    fn health(&self) -> Health {
+        Health {
+            writer_alive: self.committer.alive(),
+            writer_restarts: self.committer.restarts(),
+            queue_wait_ms: self.committer.queue_wait().as_millis() as u64,
+        }
     }
 
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn close(&self) {
+        self.stop_work().await;
+        self.close_pools().await;
     }
 }

@@ -1,6 +1,7 @@
 //! Conversions between database rows and the store's records: epoch-millisecond timestamps,
-//! role and status text, the JSONB roles map and checklist, and timeline events kept as a
-//! `kind` column plus a `data` JSONB column.
+//! role and status text, the JSONB roles map and checklist, timeline events kept as a `kind`
+//! column plus a `data` JSONB column, and JSON kept as text exactly as the shared codec writes
+//! it ([`firebreak_store::codec`]).
 
 use std::collections::BTreeMap;
 
@@ -17,22 +18,24 @@ use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 
+use crate::error::db;
+
 fn bad(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {what} is unreadable: {e}"))
+    StoreError::backend(format!("stored {what} is unreadable: {e}"))
 }
 
-fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T>
+pub(crate) fn get<'r, T>(row: &'r PgRow, column: &str) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
-    row.try_get(column).map_err(crate::backend)
+    row.try_get(column).map_err(db)
 }
 
 pub(crate) fn ts(ms: i64) -> Result<Timestamp> {
     codec::timestamp(ms)
 }
 
-fn ts_opt(ms: Option<i64>) -> Result<Option<Timestamp>> {
+pub(crate) fn ts_opt(ms: Option<i64>) -> Result<Option<Timestamp>> {
     codec::opt_timestamp(ms)
 }
 
@@ -81,14 +84,23 @@ fn event_from(kind: String, data: Value) -> Result<TimelineEvent> {
     codec::event_from_json(&kind, data)
 }
 
-/// The columns every incident query selects, in the order [`incident`] reads them.
-pub(crate) const INCIDENT_COLUMNS: &str = "number, title, severity, status, summary, customer_impact, drill, \
-    detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, updated_at, declared_by, \
-    roles, checklist, version";
+/// `SELECT <every incident column> FROM incidents i`, in the shape [`incident`] reads, with
+/// the incident's services in order as the array `services`.
+pub(crate) const SELECT_INCIDENTS: &str = "SELECT i.number, i.title, i.severity, i.status, \
+    i.summary, i.customer_impact, i.drill, i.detected_at, i.declared_at, i.acknowledged_at, \
+    i.mitigated_at, i.resolved_at, i.updated_at, i.declared_by, i.roles, i.checklist, i.version, \
+    (SELECT array_agg(s.service ORDER BY s.position) FROM incident_services s \
+     WHERE s.number = i.number) AS services FROM incidents i";
 
-pub(crate) fn incident(row: &PgRow, services: Vec<Name>) -> Result<Incident> {
+pub(crate) fn incident(row: &PgRow) -> Result<Incident> {
     let status: String = get(row, "status")?;
     let roles: Value = get(row, "roles")?;
+    let services: Option<Vec<String>> = get(row, "services")?;
+    let services = services
+        .unwrap_or_default()
+        .iter()
+        .map(|s| name(s))
+        .collect::<Result<Vec<_>>>()?;
     Ok(Incident {
         number: IncidentNumber(get(row, "number")?),
         title: get(row, "title")?,
@@ -151,6 +163,7 @@ pub(crate) fn user(row: &PgRow) -> Result<UserRecord> {
         role: role(&get::<String>(row, "role")?)?,
         from_config: get(row, "from_config")?,
         created_at: ts(get(row, "created_at")?)?,
+        disabled_at: ts_opt(get(row, "disabled_at")?)?,
     })
 }
 
@@ -164,8 +177,16 @@ pub(crate) fn token(row: &PgRow) -> Result<TokenRecord> {
         hash: get(row, "hash")?,
         created_at: ts(get(row, "created_at")?)?,
         revoked_at: ts_opt(get(row, "revoked_at")?)?,
+        expires_at: ts_opt(get(row, "expires_at")?)?,
     })
 }
+
+pub(crate) const SERVICE_COLUMNS: &str =
+    "name, description, team, runbook, from_config, created_at";
+pub(crate) const USER_COLUMNS: &str =
+    "handle, name, email, time_zone, role, from_config, created_at, disabled_at";
+pub(crate) const TOKEN_COLUMNS: &str =
+    "id, name, role, user_handle, hash, created_at, revoked_at, expires_at";
 
 /// The columns every alert query selects, in the order [`alert`] reads them.
 pub(crate) const ALERT_COLUMNS: &str = "id, integration, service, dedup_key, format, status, \

@@ -1,88 +1,37 @@
-//! The PostgreSQL store against the shared storage contract, each run in its own fresh schema,
-//! plus proof that the database itself refuses to rewrite the timeline or the audit log.
+//! The PostgreSQL store against the shared storage contract: one test per check, each on its own
+//! fresh schema (so a failure names its check and checks run side by side), and the whole suite
+//! through its own entry point, so checks added to it later are covered too.
 
 mod common;
 
 use std::sync::{Arc, Mutex};
 
-use firebreak_domain::{Actor, Config, Incident, NewIncident};
 use firebreak_store::contract;
-use firebreak_store::{AuditDraft, IncidentStore, TimelineDraft};
 use firebreak_store_postgres::PostgresStore;
-use jiff::Timestamp;
 
-async fn expect_append_only(store: &PostgresStore, sql: &'static str) {
-    let err = sqlx::query(sql)
-        .execute(store.pool())
-        .await
-        .expect_err(&format!("the database accepted `{sql}`"));
-    let message = err.to_string();
-    assert!(
-        message.contains("append-only"),
-        "`{sql}` failed for another reason: {message}"
-    );
-}
-
-#[tokio::test]
-async fn the_database_refuses_to_rewrite_history() {
-    let store = common::fresh_store().await;
-    let now = Timestamp::from_millisecond(1_800_000_000_000).unwrap();
-    let new = NewIncident {
-        title: "Checkout is failing".into(),
-        severity: "SEV2".into(),
-        ..Default::default()
-    };
-    let (incident, events) =
-        Incident::declare(new, &Config::default(), &Actor("alice".into()), now).unwrap();
-    let drafts = events
-        .into_iter()
-        .map(|event| TimelineDraft {
-            at: now,
-            actor: "alice".into(),
-            event,
-        })
-        .collect();
-    let audit = AuditDraft {
-        actor: "alice".into(),
-        action: "incident.declare".into(),
-        target: "INC-1".into(),
-        at: now,
-        source: None,
-    };
-    store
-        .create_incident(incident, drafts, audit)
-        .await
-        .unwrap();
-
-    expect_append_only(&store, "UPDATE timeline_entries SET actor = 'mallory'").await;
-    expect_append_only(&store, "DELETE FROM timeline_entries").await;
-    expect_append_only(&store, "TRUNCATE timeline_entries").await;
-    expect_append_only(&store, "UPDATE audit_log SET actor = 'mallory'").await;
-    expect_append_only(&store, "DELETE FROM audit_log").await;
-    expect_append_only(&store, "TRUNCATE audit_log").await;
-
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline_entries")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(left, 2);
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(left, 1);
-    store.drop_schema().await.unwrap();
-}
-
-/// One test per contract check, each on its own fresh schema, dropped afterwards.
+/// One test per check that takes the store by reference.
 macro_rules! contract_checks {
     ($($check:ident),* $(,)?) => {
         $(
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
                 let store = common::fresh_store().await;
                 contract::$check(&store).await;
-                store.drop_schema().await.unwrap();
+                store.drop_schema().await.expect("drop schema");
+            }
+        )*
+    };
+}
+
+/// One test per check that shares the store between tasks.
+macro_rules! concurrent_contract_checks {
+    ($($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $check() {
+                let store = Arc::new(common::fresh_store().await);
+                contract::$check(store.clone()).await;
+                store.drop_schema().await.expect("drop schema");
             }
         )*
     };
@@ -101,53 +50,58 @@ contract_checks!(
     users,
     sync_config_upserts_and_never_deletes,
     tokens,
+    any_admin_ignores_disabled_admins,
     bootstrap_admin_happens_once,
     audit_written_with_each_mutation,
-    integrations_create_list_and_keys,
-    sync_integrations_upserts_and_never_deletes,
-    ingest_inserts_and_dedups_alerts,
-    ingest_error_rolls_everything_back,
-    open_incident_for_finds_newest_unresolved,
-    ingest_declares_incidents_and_appends_timeline,
+    failed_work_leaves_nothing_behind,
+    committed_work_keeps_everything_and_returns_its_value,
+    store_reports_health,
+    upsert_opens_then_repeats_by_the_domain_rule,
+    repeats_keep_status_and_resolving_frees_the_key,
+    upsert_batches_keep_order_and_keys_are_per_integration,
+    locks_read_alerts_inside_the_unit,
     list_alerts_filters_and_pages,
     alerts_of_incidents_ascend_by_id,
+    open_incidents_finds_newest_unresolved,
+    ingest_declares_incidents_and_appends_timeline,
+    ingest_requests_round_trip_and_purge,
+    integrations_create_list_and_keys,
+    sync_integrations_upserts_and_never_deletes,
     silences_create_list_expire,
     maintenance_create_list_end,
     routes_create_list_delete,
     deployments_record_list_between,
+    outbox_message_lifecycle,
+    outbox_retry_fail_and_attempts,
+    expired_lease_passes_to_another_owner,
+    release_hands_messages_back,
+    redeliver_requeues_a_finished_message,
+    list_messages_newest_first_and_pages,
+    outbox_stats_and_next_due,
+    purge_finished_removes_only_old_finished,
+    subscriptions_create_list_delete,
+    subscription_health_round_trips,
+    failed_or_read_only_work_publishes_nothing,
+    feed_names_what_each_write_changed,
+    directory_writes_publish_their_topic,
 );
-
-#[tokio::test]
-async fn concurrent_creates_get_distinct_numbers() {
-    let store = Arc::new(common::fresh_store().await);
-    contract::concurrent_creates_get_distinct_numbers(store.clone()).await;
-    store.drop_schema().await.unwrap();
-}
-
-/// Concurrent checks share one store between tasks.
-macro_rules! concurrent_contract_checks {
-    ($($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $check() {
-                let store = Arc::new(common::fresh_store().await);
-                contract::$check(store.clone()).await;
-                store.drop_schema().await.unwrap();
-            }
-        )*
-    };
-}
 
 concurrent_contract_checks!(
+    concurrent_creates_get_distinct_numbers,
+    bootstrap_admin_is_safe_to_race,
+    concurrent_units_of_work_all_commit,
+    locked_incident_updates_serialise,
+    lock_name_serialises_declarations,
     concurrent_triggers_open_one_alert,
     concurrent_alerts_declare_one_incident,
+    claimers_race_without_double_delivery,
+    feed_publishes_one_commit_with_its_changes,
 );
 
-/// The whole suite through its own entry point, so checks added to it later are covered too.
-/// `run_all` finishes each check before it makes the next store, so making a store drops the
-/// previous one: the suite never holds more than one pool's connections.
-#[tokio::test]
-async fn run_all_contract_checks() {
+/// The whole suite through `run_all`. It finishes each check before it makes the next store, so
+/// making a store drops the previous one's schema: the suite never holds more than one pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_passes_the_store_contract() {
     let last: Arc<Mutex<Option<PostgresStore>>> = Arc::default();
     let record = last.clone();
     contract::run_all(move || {
@@ -155,7 +109,7 @@ async fn run_all_contract_checks() {
         async move {
             let previous = record.lock().unwrap().take();
             if let Some(previous) = previous {
-                previous.drop_schema().await.unwrap();
+                previous.drop_schema().await.expect("drop schema");
             }
             let store = common::fresh_store().await;
             *record.lock().unwrap() = Some(store.clone());
@@ -165,6 +119,6 @@ async fn run_all_contract_checks() {
     .await;
     let previous = last.lock().unwrap().take();
     if let Some(store) = previous {
-        store.drop_schema().await.unwrap();
+        store.drop_schema().await.expect("drop schema");
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of what is particular to the PostgreSQL backend: migrations that several instances may
-//! run at once, incident numbers and timeline sequences under concurrency, the bootstrap race,
-//! the mapping of unique violations, and round-trips of every stored field.
+//! run at once, a timeline and audit log the database itself keeps append-only, incident numbers
+//! and timeline sequences under concurrency, the bootstrap race, the mapping of unique
+//! violations, and round-trips of every stored field.
 
 mod common;
 
@@ -11,7 +12,7 @@ use firebreak_domain::{
 };
 use firebreak_store::{
     AuditDraft, AuditStore, DirectoryStore, IncidentFilter, IncidentStore, ServiceRecord, Store,
-    StoreError, TimelineDraft, TokenRecord, TokenStore, UserRecord,
+    StoreError, StoreWrites, TimelineDraft, TokenRecord, TokenStore, UserRecord,
 };
 use firebreak_store_postgres::PostgresStore;
 use jiff::Timestamp;
@@ -56,7 +57,7 @@ async fn declare(store: &PostgresStore, sev: &str, services: &[&str], drill: boo
         detected_at: None,
     };
     let (incident, events) =
-        Incident::declare(new, &Config::default(), &Actor("alice".into()), at(0)).unwrap();
+        Incident::declare(new, &Config::default(), &Actor("alice".into()), None, at(0)).unwrap();
     store
         .create_incident(incident, drafts(events, at(0)), audit("incident.declare"))
         .await
@@ -72,6 +73,7 @@ fn user(handle: &str, role: AccessRole) -> UserRecord {
         role,
         from_config: false,
         created_at: at(1),
+        disabled_at: None,
     }
 }
 
@@ -84,6 +86,7 @@ fn token(id: &str, user: Option<&str>) -> TokenRecord {
         hash: format!("hash-{id}"),
         created_at: at(2),
         revoked_at: None,
+        expires_at: None,
     }
 }
 
@@ -107,10 +110,62 @@ async fn migrations_are_idempotent_and_safe_to_race() {
         .fetch_one(stores[0].pool())
         .await
         .unwrap();
-    assert_eq!(applied, 2, "both migrations applied once");
+    assert_eq!(applied, 3, "every migration applied once");
+    // The last migration's tables and columns are there.
+    for probe in [
+        "SELECT count(*) FROM outbox",
+        "SELECT count(*) FROM outbox_attempts",
+        "SELECT count(*) FROM webhook_subscriptions",
+        "SELECT count(*) FROM ingest_requests",
+        "SELECT count(disabled_at) FROM users",
+        "SELECT count(expires_at) FROM tokens",
+    ] {
+        let n: i64 = sqlx::query_scalar(probe)
+            .fetch_one(stores[0].pool())
+            .await
+            .unwrap_or_else(|e| panic!("{probe}: {e}"));
+        assert_eq!(n, 0, "{probe}");
+    }
     assert_eq!(stores[0].backend(), "postgres");
     stores[0].ping().await.unwrap();
     stores[0].drop_schema().await.unwrap();
+}
+
+async fn expect_append_only(store: &PostgresStore, sql: &'static str) {
+    let err = sqlx::query(sql)
+        .execute(store.pool())
+        .await
+        .expect_err(&format!("the database accepted `{sql}`"));
+    let message = err.to_string();
+    assert!(
+        message.contains("append-only"),
+        "`{sql}` failed for another reason: {message}"
+    );
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_rewrite_history() {
+    let store = common::fresh_store().await;
+    declare(&store, "SEV2", &[], false).await;
+
+    expect_append_only(&store, "UPDATE timeline_entries SET actor = 'mallory'").await;
+    expect_append_only(&store, "DELETE FROM timeline_entries").await;
+    expect_append_only(&store, "TRUNCATE timeline_entries").await;
+    expect_append_only(&store, "UPDATE audit_log SET actor = 'mallory'").await;
+    expect_append_only(&store, "DELETE FROM audit_log").await;
+    expect_append_only(&store, "TRUNCATE audit_log").await;
+
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM timeline_entries")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(left >= 1, "the declaration's entries are still there");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 1);
+    store.drop_schema().await.unwrap();
 }
 
 #[tokio::test]
@@ -564,8 +619,8 @@ async fn audit_lists_newest_first_with_a_cursor() {
     assert_eq!(rest.items.len(), 2);
     assert_eq!(rest.next, None);
 
-    let incident = declare(&store, "SEV3", &[], false).await;
+    declare(&store, "SEV3", &[], false).await;
     let latest = store.list_audit(None, 1).await.unwrap();
-    assert_eq!(latest.items[0].target, incident.number.to_string());
+    assert_eq!(latest.items[0].action, "incident.declare");
     store.drop_schema().await.unwrap();
 }

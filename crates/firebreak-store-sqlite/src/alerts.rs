@@ -1,93 +1,56 @@
-//! Alerts, integrations, silences, maintenance windows, routing rules and deployments on SQLite.
-//! Ingestion runs as one job on the group-commit writer, so an alert, its dedup state and the
-//! incident changes it causes commit together, and the sender is answered after COMMIT.
+//! Alerts, integrations, silences, maintenance windows, routing rules, deployments and sender
+//! requests on SQLite.
+//!
+//! Triggers are stored with one multi-row upsert per batch: a new key inserts, an open key
+//! repeats in place (the partial unique index `alerts_open_dedup` decides which), and the
+//! repeat writes no indexed column.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
-use firebreak_domain::rules::{MaintenanceWindow, OpenIncident, Route, Silence};
-use firebreak_domain::{Alert, AlertStatus, Incident, IncidentNumber, Name};
+use firebreak_domain::rules::{MaintenanceWindow, Route, Silence};
+use firebreak_domain::{Alert, AlertStatus, IncidentNumber, Name};
+use firebreak_store::feed::Topic;
 use firebreak_store::{
-    AlertFilter, AlertStore, AlertTx, AuditDraft, DeploymentRecord, IngestOutcome, IngestWork,
-    IntegrationKey, IntegrationRecord, Page, Result, RouteRecord, StoreError, TimelineDraft, codec,
+    AlertFilter, AlertStore, AlertWrites, Change, DeploymentRecord, IngestRequest, IntegrationKey,
+    IntegrationRecord, OpenIncidentFacts, Page, Result, RouteRecord, StoreError, Upserted, codec,
 };
 use jiff::Timestamp;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use rusqlite::types::Value;
+use rusqlite::{Connection, Row, params, params_from_iter};
 
-use crate::rows::{ms, opt_ms, opt_ts, ts};
-use crate::{SqliteStore, append_entries, db, insert_audit, insert_incident, page, unique};
+use crate::SqliteStore;
+use crate::rows::{self, ALERT_COLUMNS, db, get, ms, opt_ms, opt_ts, ts};
+use crate::tx::SqliteTx;
 
-/// `SELECT <every alert column> FROM alerts`, in the shape [`alert_row`] reads.
-macro_rules! select_alerts {
-    () => {
-        "SELECT id, integration, service, dedup_key, format, status, severity, urgency, summary, \
-     source, labels, details, links, images, started_at, ended_at, first_seen, last_seen, count, \
-     acknowledged_at, acknowledged_by, resolved_at, resolved_by, suppressed_reason, incident, raw FROM alerts"
-    };
-}
+/// Rows per upsert statement: well under SQLite's bound-parameter limit.
+const UPSERT_CHUNK: usize = 100;
 
-fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
-    row.try_get(col).map_err(StoreError::backend)
-}
-
-fn alert_row(row: &SqliteRow) -> Result<Alert> {
-    Ok(Alert {
-        id: get(row, "id")?,
-        integration: get(row, "integration")?,
-        service: codec::name(&get::<String>(row, "service")?)?,
-        dedup_key: get(row, "dedup_key")?,
-        format: codec::word("format", &get::<String>(row, "format")?)?,
-        status: codec::word("status", &get::<String>(row, "status")?)?,
-        severity: codec::word("severity", &get::<String>(row, "severity")?)?,
-        urgency: codec::word("urgency", &get::<String>(row, "urgency")?)?,
-        summary: get(row, "summary")?,
-        source: get(row, "source")?,
-        labels: codec::labels_from(&get::<String>(row, "labels")?)?,
-        details: get(row, "details")?,
-        links: codec::links_from(&get::<String>(row, "links")?)?,
-        images: codec::images_from(&get::<String>(row, "images")?)?,
-        started_at: opt_ts(get(row, "started_at")?)?,
-        ended_at: opt_ts(get(row, "ended_at")?)?,
-        first_seen: ts(get(row, "first_seen")?)?,
-        last_seen: ts(get(row, "last_seen")?)?,
-        count: get(row, "count")?,
-        acknowledged_at: opt_ts(get(row, "acknowledged_at")?)?,
-        acknowledged_by: get(row, "acknowledged_by")?,
-        resolved_at: opt_ts(get(row, "resolved_at")?)?,
-        resolved_by: get(row, "resolved_by")?,
-        suppressed_reason: get(row, "suppressed_reason")?,
-        incident: get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
-        raw: get(row, "raw")?,
-    })
-}
-
-fn silence_row(row: &SqliteRow) -> Result<Silence> {
+fn silence(row: &Row<'_>) -> Result<Silence> {
     Ok(Silence {
         id: get(row, "id")?,
         matchers: codec::matchers_from(&get::<String>(row, "matchers")?)?,
-        starts_at: ts(get(row, "starts_at")?)?,
-        ends_at: ts(get(row, "ends_at")?)?,
+        starts_at: ts(row, "starts_at")?,
+        ends_at: ts(row, "ends_at")?,
         comment: get(row, "comment")?,
         created_by: get(row, "created_by")?,
-        created_at: ts(get(row, "created_at")?)?,
+        created_at: ts(row, "created_at")?,
     })
 }
 
-fn window_row(row: &SqliteRow) -> Result<MaintenanceWindow> {
+fn window(row: &Row<'_>) -> Result<MaintenanceWindow> {
     Ok(MaintenanceWindow {
         id: get(row, "id")?,
-        service: codec::name(&get::<String>(row, "service")?)?,
-        starts_at: ts(get(row, "starts_at")?)?,
-        ends_at: ts(get(row, "ends_at")?)?,
+        service: rows::name_at(row, "service")?,
+        starts_at: ts(row, "starts_at")?,
+        ends_at: ts(row, "ends_at")?,
         comment: get(row, "comment")?,
         created_by: get(row, "created_by")?,
-        created_at: ts(get(row, "created_at")?)?,
+        created_at: ts(row, "created_at")?,
     })
 }
 
-fn route_row(row: &SqliteRow) -> Result<RouteRecord> {
+fn route(row: &Row<'_>) -> Result<RouteRecord> {
     let word = |col: &str| -> Result<Option<String>> { get(row, col) };
     Ok(RouteRecord {
         id: get(row, "id")?,
@@ -103,452 +66,566 @@ fn route_row(row: &SqliteRow) -> Result<RouteRecord> {
             drop: get(row, "drop_event")?,
         },
         created_by: get(row, "created_by")?,
-        created_at: ts(get(row, "created_at")?)?,
+        created_at: ts(row, "created_at")?,
     })
 }
 
-fn deployment_row(row: &SqliteRow) -> Result<DeploymentRecord> {
+fn deployment(row: &Row<'_>) -> Result<DeploymentRecord> {
     Ok(DeploymentRecord {
         id: get(row, "id")?,
-        service: codec::name(&get::<String>(row, "service")?)?,
+        service: rows::name_at(row, "service")?,
         version: get(row, "version")?,
         previous_version: get(row, "previous_version")?,
         commit: get(row, "commit_sha")?,
         author: get(row, "author")?,
         link: get(row, "link")?,
-        at: ts(get(row, "at")?)?,
+        at: ts(row, "at")?,
         source: get(row, "source")?,
         summary: get(row, "summary")?,
-        created_at: ts(get(row, "created_at")?)?,
+        created_at: ts(row, "created_at")?,
     })
 }
 
-async fn integration(conn: &mut SqliteConnection, id: &str) -> Result<Option<IntegrationRecord>> {
-    let Some(row) = sqlx::query(
-        "SELECT id, service, name, from_config, created_at FROM integrations WHERE id = ?",
-    )
-    .bind(id)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(db)?
-    else {
-        return Ok(None);
-    };
-    let mut record = integration_row(&row)?;
-    let keys = sqlx::query(
-        "SELECT id, integration, hash, hint, created_at, revoked_at FROM integration_keys \
-         WHERE integration = ? ORDER BY created_at, id",
-    )
-    .bind(id)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db)?;
-    record.keys = keys.iter().map(key_row).collect::<Result<_>>()?;
-    Ok(Some(record))
+fn request(row: &Row<'_>) -> Result<IngestRequest> {
+    Ok(IngestRequest {
+        id: get(row, "id")?,
+        integration: get(row, "integration")?,
+        action: get(row, "action")?,
+        success: get(row, "success")?,
+        status: get(row, "status")?,
+        alert: get(row, "alert")?,
+        alias: get(row, "alias")?,
+        at: ts(row, "at")?,
+    })
 }
 
-fn integration_row(row: &SqliteRow) -> Result<IntegrationRecord> {
+fn integration_row(row: &Row<'_>) -> Result<IntegrationRecord> {
     Ok(IntegrationRecord {
         id: get(row, "id")?,
-        service: codec::name(&get::<String>(row, "service")?)?,
+        service: rows::name_at(row, "service")?,
         name: get(row, "name")?,
         from_config: get(row, "from_config")?,
-        created_at: ts(get(row, "created_at")?)?,
+        created_at: ts(row, "created_at")?,
         keys: vec![],
     })
 }
 
-fn key_row(row: &SqliteRow) -> Result<IntegrationKey> {
+fn key_row(row: &Row<'_>) -> Result<IntegrationKey> {
     Ok(IntegrationKey {
         id: get(row, "id")?,
         hash: get(row, "hash")?,
         hint: get(row, "hint")?,
-        created_at: ts(get(row, "created_at")?)?,
-        revoked_at: opt_ts(get(row, "revoked_at")?)?,
+        created_at: ts(row, "created_at")?,
+        revoked_at: opt_ts(row, "revoked_at")?,
     })
 }
 
-async fn insert_key(
-    conn: &mut SqliteConnection,
-    integration: &str,
-    key: &IntegrationKey,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO integration_keys (id, integration, hash, hint, created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&key.id)
-    .bind(integration)
-    .bind(&key.hash)
-    .bind(&key.hint)
-    .bind(ms(key.created_at))
-    .bind(opt_ms(key.revoked_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| unique(e, || "that integration key is already in use".into()))?;
+/// The integrations with `id` (every one if `None`), by service then name, with their keys.
+fn integrations(conn: &Connection, id: Option<&str>) -> Result<Vec<IntegrationRecord>> {
+    let mut out = rows::all(
+        conn,
+        "SELECT id, service, name, from_config, created_at FROM integrations \
+         WHERE (?1 IS NULL OR id = ?1) ORDER BY service, name",
+        [id],
+        integration_row,
+    )?;
+    let keys = rows::all(
+        conn,
+        "SELECT id, integration, hash, hint, created_at, revoked_at FROM integration_keys \
+         WHERE (?1 IS NULL OR integration = ?1) ORDER BY created_at, id",
+        [id],
+        |r| Ok((get::<String>(r, "integration")?, key_row(r)?)),
+    )?;
+    let mut by_owner: HashMap<String, Vec<IntegrationKey>> = HashMap::new();
+    for (owner, key) in keys {
+        by_owner.entry(owner).or_default().push(key);
+    }
+    for i in &mut out {
+        i.keys = by_owner.remove(&i.id).unwrap_or_default();
+    }
+    Ok(out)
+}
+
+fn integration(conn: &Connection, id: &str) -> Result<IntegrationRecord> {
+    integrations(conn, Some(id))?
+        .pop()
+        .ok_or(StoreError::NotFound)
+}
+
+fn insert_key(tx: &SqliteTx<'_>, integration: &str, key: &IntegrationKey) -> Result<()> {
+    tx.exec_unique(
+        "INSERT INTO integration_keys (id, integration, hash, hint, created_at, revoked_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            key.id,
+            integration,
+            key.hash,
+            key.hint,
+            ms(key.created_at),
+            opt_ms(key.revoked_at)
+        ],
+        || "that integration key is already in use".into(),
+    )?;
     Ok(())
 }
 
-async fn insert_integration(conn: &mut SqliteConnection, i: &IntegrationRecord) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO integrations (id, service, name, from_config, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&i.id)
-    .bind(i.service.as_str())
-    .bind(&i.name)
-    .bind(i.from_config)
-    .bind(ms(i.created_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| {
-        unique(e, || {
-            format!(
-                "service {} already has an integration named {:?}",
-                i.service, i.name
-            )
-        })
-    })?;
+fn insert_integration(tx: &SqliteTx<'_>, i: &IntegrationRecord) -> Result<()> {
+    tx.exec_unique(
+        "INSERT INTO integrations (id, service, name, from_config, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![i.id, i.service.as_str(), i.name, i.from_config, ms(i.created_at)],
+        || format!("service {} already has an integration named {:?}", i.service, i.name),
+    )?;
     for key in &i.keys {
-        insert_key(conn, &i.id, key).await?;
+        insert_key(tx, &i.id, key)?;
     }
     Ok(())
 }
 
-/// Binds the alert columns a repeat may change, from `service` to `raw`, in table order.
-macro_rules! bind_alert {
-    ($q:expr, $a:expr) => {
-        $q.bind($a.service.as_str())
-            .bind($a.status.as_str())
-            .bind($a.severity.as_str())
-            .bind($a.urgency.as_str())
-            .bind(&$a.summary)
-            .bind(&$a.source)
-            .bind(codec::labels_json(&$a.labels))
-            .bind(&$a.details)
-            .bind(codec::links_json(&$a.links))
-            .bind(codec::images_json(&$a.images))
-            .bind(opt_ms($a.started_at))
-            .bind(opt_ms($a.ended_at))
-            .bind(ms($a.last_seen))
-            .bind($a.count)
-            .bind(opt_ms($a.acknowledged_at))
-            .bind(&$a.acknowledged_by)
-            .bind(opt_ms($a.resolved_at))
-            .bind(&$a.resolved_by)
-            .bind(&$a.suppressed_reason)
-            .bind($a.incident.map(|n| n.0))
-            .bind(&$a.raw)
-    };
+/// The columns an upsert inserts, in order; `id` is assigned.
+const UPSERT_COLUMNS: &str = "integration, dedup_key, format, first_seen, service, status, \
+     severity, urgency, summary, source, labels, details, links, images, started_at, ended_at, \
+     last_seen, count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
+     suppressed_reason, incident, raw";
+const UPSERT_WIDTH: usize = 25;
+
+/// What a repeat changes, as [`Alert::repeat`] says: the sender's latest view, links and images
+/// only when the repeat carries some, one more to `count`. No indexed column.
+const ON_REPEAT: &str = "ON CONFLICT (integration, dedup_key) WHERE status <> 'resolved' DO UPDATE SET \
+     last_seen = excluded.last_seen, count = alerts.count + 1, severity = excluded.severity, \
+     urgency = excluded.urgency, summary = excluded.summary, labels = excluded.labels, \
+     details = excluded.details, \
+     links = CASE WHEN excluded.links = '[]' THEN alerts.links ELSE excluded.links END, \
+     images = CASE WHEN excluded.images = '[]' THEN alerts.images ELSE excluded.images END, \
+     raw = excluded.raw";
+
+fn upsert_sql(rows: usize) -> String {
+    let one = format!("({})", vec!["?"; UPSERT_WIDTH].join(", "));
+    format!(
+        "INSERT INTO alerts ({UPSERT_COLUMNS}) VALUES {} {ON_REPEAT} RETURNING {ALERT_COLUMNS}",
+        vec![one; rows].join(", ")
+    )
 }
 
-const END_SILENCE: &str = "UPDATE silences SET ends_at = ?1, starts_at = MIN(starts_at, ?1) \
-     WHERE id = ?2 AND ends_at > ?1 RETURNING *";
-const END_WINDOW: &str = "UPDATE maintenance_windows SET ends_at = ?1, starts_at = MIN(starts_at, ?1) \
-     WHERE id = ?2 AND ends_at > ?1 RETURNING *";
-
-/// Ends a silence or maintenance window at `at` (emptying one that has not started) and
-/// audits it. `NotFound` when there is no such row, or it is already over.
-async fn end_early(
-    conn: &mut SqliteConnection,
-    sql: &'static str,
-    id: i64,
-    at: Timestamp,
-    audit: &AuditDraft,
-) -> Result<SqliteRow> {
-    let row = sqlx::query(sql)
-        .bind(ms(at))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(db)?
-        .ok_or(StoreError::NotFound)?;
-    insert_audit(conn, audit).await?;
-    Ok(row)
+fn alert_values(a: &Alert, out: &mut Vec<Value>) {
+    let text = |s: &str| Value::Text(s.to_string());
+    let opt_text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
+    let opt_int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+    out.extend([
+        text(&a.integration),
+        text(&a.dedup_key),
+        text(a.format.as_str()),
+        Value::Integer(ms(a.first_seen)),
+        text(a.service.as_str()),
+        text(a.status.as_str()),
+        text(a.severity.as_str()),
+        text(a.urgency.as_str()),
+        text(&a.summary),
+        text(&a.source),
+        Value::Text(codec::labels_json(&a.labels)),
+        text(&a.details),
+        Value::Text(codec::links_json(&a.links)),
+        Value::Text(codec::images_json(&a.images)),
+        opt_int(opt_ms(a.started_at)),
+        opt_int(opt_ms(a.ended_at)),
+        Value::Integer(ms(a.last_seen)),
+        Value::Integer(a.count),
+        opt_int(opt_ms(a.acknowledged_at)),
+        opt_text(&a.acknowledged_by),
+        opt_int(opt_ms(a.resolved_at)),
+        opt_text(&a.resolved_by),
+        opt_text(&a.suppressed_reason),
+        opt_int(a.incident.map(|n| n.0)),
+        text(&a.raw),
+    ]);
 }
 
-/// The ingestion transaction: the writer's connection inside the batch's savepoint.
-struct Tx<'c> {
-    conn: &'c mut SqliteConnection,
+fn upsert(conn: &Connection, alerts: &[Alert]) -> Result<Vec<Upserted>> {
+    let mut stored: HashMap<(String, String), Alert> = HashMap::with_capacity(alerts.len());
+    for chunk in alerts.chunks(UPSERT_CHUNK) {
+        let mut values = Vec::with_capacity(chunk.len() * UPSERT_WIDTH);
+        for a in chunk {
+            alert_values(a, &mut values);
+        }
+        // RETURNING gives rows in no promised order: match them back by key.
+        for a in rows::all(
+            conn,
+            &upsert_sql(chunk.len()),
+            params_from_iter(values),
+            rows::alert,
+        )? {
+            stored.insert((a.integration.clone(), a.dedup_key.clone()), a);
+        }
+    }
+    alerts
+        .iter()
+        .map(|a| {
+            let alert = stored
+                .remove(&(a.integration.clone(), a.dedup_key.clone()))
+                .ok_or_else(|| {
+                    StoreError::backend("two triggers in one upsert shared a dedup key")
+                })?;
+            // A new alert is stored as given; a repeat has counted at least twice.
+            let opened = alert.first_seen == a.first_seen && alert.count == a.count;
+            Ok(Upserted { alert, opened })
+        })
+        .collect()
 }
+
+fn alert_change(a: &Alert) -> Change {
+    Change::Alert {
+        id: a.id,
+        service: a.service.clone(),
+        status: a.status,
+        incident: a.incident,
+    }
+}
+
+fn select_alert(conn: &Connection, id: i64) -> Result<Option<Alert>> {
+    let sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1");
+    rows::one(conn, &sql, [id], rows::alert)
+}
+
+const END_SPAN_SILENCE: &str = "UPDATE silences SET starts_at = ?1, ends_at = ?2 WHERE id = ?3";
+const END_SPAN_WINDOW: &str =
+    "UPDATE maintenance_windows SET starts_at = ?1, ends_at = ?2 WHERE id = ?3";
 
 #[async_trait]
-impl AlertTx for Tx<'_> {
-    async fn open_alert(&mut self, integration: &str, dedup_key: &str) -> Result<Option<Alert>> {
-        let row = sqlx::query(concat!(
-            select_alerts!(),
-            " WHERE integration = ? AND dedup_key = ? AND status <> 'resolved'"
-        ))
-        .bind(integration)
-        .bind(dedup_key)
-        .fetch_optional(&mut *self.conn)
-        .await
-        .map_err(db)?;
-        row.as_ref().map(alert_row).transpose()
+impl AlertWrites for SqliteTx<'_> {
+    async fn upsert_triggers(&mut self, alerts: Vec<Alert>) -> Result<Vec<Upserted>> {
+        let stored = upsert(self.conn(), &alerts)?;
+        for u in &stored {
+            self.changed(alert_change(&u.alert));
+        }
+        Ok(stored)
     }
 
-    async fn alert(&mut self, id: i64) -> Result<Option<Alert>> {
-        let row = sqlx::query(concat!(select_alerts!(), " WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *self.conn)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(alert_row).transpose()
+    async fn lock_open_alert(
+        &mut self,
+        integration: &str,
+        dedup_key: &str,
+    ) -> Result<Option<Alert>> {
+        let sql = format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE integration = ?1 AND dedup_key = ?2 AND status <> 'resolved'"
+        );
+        rows::one(self.conn(), &sql, [integration, dedup_key], rows::alert)
     }
 
-    async fn insert_alert(&mut self, a: &Alert) -> Result<i64> {
-        let q = sqlx::query_scalar(
-            "INSERT INTO alerts (integration, dedup_key, format, first_seen, service, status, severity, \
-             urgency, summary, source, labels, details, links, images, started_at, ended_at, last_seen, \
-             count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, suppressed_reason, \
-             incident, raw) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(&a.integration)
-        .bind(&a.dedup_key)
-        .bind(a.format.as_str())
-        .bind(ms(a.first_seen));
-        bind_alert!(q, a)
-            .fetch_one(&mut *self.conn)
-            .await
-            .map_err(|e| {
-                unique(e, || {
-                    format!(
-                        "an unresolved alert with dedup key {:?} already exists",
-                        a.dedup_key
-                    )
-                })
-            })
+    async fn lock_alert(&mut self, id: i64) -> Result<Option<Alert>> {
+        select_alert(self.conn(), id)
     }
 
     async fn update_alert(&mut self, a: &Alert) -> Result<()> {
-        let q = sqlx::query(
-            "UPDATE alerts SET service = ?, status = ?, severity = ?, urgency = ?, summary = ?, source = ?, \
-             labels = ?, details = ?, links = ?, images = ?, started_at = ?, ended_at = ?, last_seen = ?, \
-             count = ?, acknowledged_at = ?, acknowledged_by = ?, resolved_at = ?, resolved_by = ?, \
-             suppressed_reason = ?, incident = ?, raw = ? WHERE id = ?",
-        );
-        let done = bind_alert!(q, a)
-            .bind(a.id)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(db)?;
-        if done.rows_affected() == 0 {
+        let done = self.exec(
+            "UPDATE alerts SET service = ?1, status = ?2, severity = ?3, urgency = ?4, summary = ?5, \
+             source = ?6, labels = ?7, details = ?8, links = ?9, images = ?10, started_at = ?11, \
+             ended_at = ?12, last_seen = ?13, count = ?14, acknowledged_at = ?15, acknowledged_by = ?16, \
+             resolved_at = ?17, resolved_by = ?18, suppressed_reason = ?19, incident = ?20, raw = ?21 \
+             WHERE id = ?22",
+            params![
+                a.service.as_str(),
+                a.status.as_str(),
+                a.severity.as_str(),
+                a.urgency.as_str(),
+                a.summary,
+                a.source,
+                codec::labels_json(&a.labels),
+                a.details,
+                codec::links_json(&a.links),
+                codec::images_json(&a.images),
+                opt_ms(a.started_at),
+                opt_ms(a.ended_at),
+                ms(a.last_seen),
+                a.count,
+                opt_ms(a.acknowledged_at),
+                a.acknowledged_by,
+                opt_ms(a.resolved_at),
+                a.resolved_by,
+                a.suppressed_reason,
+                a.incident.map(|n| n.0),
+                a.raw,
+                a.id,
+            ],
+        )?;
+        if done == 0 {
             return Err(StoreError::NotFound);
         }
+        self.changed(alert_change(a));
         Ok(())
     }
 
-    async fn open_incident_for(&mut self, service: &Name) -> Result<Option<OpenIncident>> {
-        let row = sqlx::query(
-            "SELECT i.number, MAX(i.declared_at, COALESCE((SELECT MAX(a.last_seen) FROM alerts a \
-             WHERE a.incident = i.number), 0)) AS last_activity \
-             FROM incidents i JOIN incident_services s ON s.number = i.number \
-             WHERE s.service = ? AND i.status <> 'resolved' ORDER BY i.number DESC LIMIT 1",
-        )
-        .bind(service.as_str())
-        .fetch_optional(&mut *self.conn)
-        .await
-        .map_err(db)?;
-        row.map(|r| {
-            Ok(OpenIncident {
-                number: IncidentNumber(get(&r, "number")?),
-                last_activity: ts(get(&r, "last_activity")?)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn create_incident(
-        &mut self,
-        incident: Incident,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<Incident> {
-        insert_incident(self.conn, incident, events, audit).await
-    }
-
-    async fn append_timeline(
-        &mut self,
-        number: IncidentNumber,
-        events: Vec<TimelineDraft>,
-    ) -> Result<()> {
-        append_entries(self.conn, number, events).await.map(|_| ())
-    }
-
-    async fn unresolved_alerts_of(&mut self, number: IncidentNumber) -> Result<i64> {
-        sqlx::query_scalar(
-            "SELECT COUNT(*) FROM alerts WHERE incident = ? AND status <> 'resolved'",
-        )
-        .bind(number.0)
-        .fetch_one(&mut *self.conn)
-        .await
-        .map_err(db)
-    }
-
-    async fn audit(&mut self, audit: AuditDraft) -> Result<()> {
-        insert_audit(self.conn, &audit).await
-    }
-}
-
-#[async_trait]
-impl AlertStore for SqliteStore {
-    async fn create_integration(
-        &self,
-        integration: IntegrationRecord,
-        audit: AuditDraft,
-    ) -> Result<IntegrationRecord> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    insert_integration(conn, &integration).await?;
-                    insert_audit(conn, &audit).await?;
-                    Ok(integration)
-                })
-            })
-            .await
-    }
-
-    async fn add_integration_key(
-        &self,
-        id: &str,
-        key: IntegrationKey,
-        audit: AuditDraft,
-    ) -> Result<IntegrationRecord> {
-        let id = id.to_string();
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    if integration(conn, &id).await?.is_none() {
-                        return Err(StoreError::NotFound);
-                    }
-                    insert_key(conn, &id, &key).await?;
-                    insert_audit(conn, &audit).await?;
-                    integration(conn, &id).await?.ok_or(StoreError::NotFound)
-                })
-            })
-            .await
-    }
-
-    async fn revoke_integration_key(
-        &self,
-        id: &str,
-        key: &str,
-        at: Timestamp,
-        audit: AuditDraft,
-    ) -> Result<IntegrationRecord> {
-        let (id, key) = (id.to_string(), key.to_string());
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query(
-                        "UPDATE integration_keys SET revoked_at = ? \
-                         WHERE integration = ? AND id = ? AND revoked_at IS NULL",
-                    )
-                    .bind(ms(at))
-                    .bind(&id)
-                    .bind(&key)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    insert_audit(conn, &audit).await?;
-                    integration(conn, &id).await?.ok_or(StoreError::NotFound)
-                })
-            })
-            .await
-    }
-
-    async fn list_integrations(&self) -> Result<Vec<IntegrationRecord>> {
-        let rows = sqlx::query(
-            "SELECT id, service, name, from_config, created_at FROM integrations ORDER BY service, name",
-        )
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
-        let mut out: Vec<IntegrationRecord> =
-            rows.iter().map(integration_row).collect::<Result<_>>()?;
-        let keys = sqlx::query(
-            "SELECT id, integration, hash, hint, created_at, revoked_at FROM integration_keys ORDER BY created_at, id",
-        )
-        .fetch_all(&self.reader)
-        .await
-        .map_err(db)?;
-        for row in &keys {
-            let owner: String = get(row, "integration")?;
-            if let Some(i) = out.iter_mut().find(|i| i.id == owner) {
-                i.keys.push(key_row(row)?);
-            }
+    async fn open_incidents(&mut self, services: &[Name]) -> Result<Vec<OpenIncidentFacts>> {
+        let mut out = Vec::with_capacity(services.len());
+        for service in services {
+            let found = rows::one(
+                self.conn(),
+                "SELECT i.number, i.declared_at, \
+                 (SELECT MAX(a.last_seen) FROM alerts a WHERE a.incident = i.number) AS last_alert_seen \
+                 FROM incidents i JOIN incident_services s ON s.number = i.number \
+                 WHERE s.service = ?1 AND i.status <> 'resolved' ORDER BY i.number DESC LIMIT 1",
+                [service.as_str()],
+                |r| {
+                    Ok(OpenIncidentFacts {
+                        service: service.clone(),
+                        number: IncidentNumber(get(r, "number")?),
+                        declared_at: ts(r, "declared_at")?,
+                        last_alert_seen: opt_ts(r, "last_alert_seen")?,
+                    })
+                },
+            )?;
+            out.extend(found);
         }
         Ok(out)
     }
 
-    async fn sync_integrations(&self, integrations: Vec<IntegrationRecord>) -> Result<()> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    for wanted in integrations {
-                        let existing: Option<String> = sqlx::query_scalar(
-                            "SELECT id FROM integrations WHERE service = ? AND name = ?",
-                        )
-                        .bind(wanted.service.as_str())
-                        .bind(&wanted.name)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                        let Some(id) = existing else {
-                            insert_integration(conn, &wanted).await?;
-                            continue;
-                        };
-                        sqlx::query("UPDATE integrations SET from_config = 1 WHERE id = ?")
-                            .bind(&id)
-                            .execute(&mut *conn)
-                            .await
-                            .map_err(db)?;
-                        for key in &wanted.keys {
-                            let owner: Option<String> = sqlx::query_scalar(
-                                "SELECT integration FROM integration_keys WHERE hash = ?",
-                            )
-                            .bind(&key.hash)
-                            .fetch_optional(&mut *conn)
-                            .await
-                            .map_err(db)?;
-                            match owner {
-                                None => insert_key(conn, &id, key).await?,
-                                Some(o) if o == id => {}
-                                Some(_) => {
-                                    return Err(StoreError::Conflict(format!(
-                                        "the key of integration {:?} of service {} belongs to another integration",
-                                        wanted.name, wanted.service
-                                    )));
-                                }
-                            }
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .await
+    async fn unresolved_alerts_of(&mut self, number: IncidentNumber) -> Result<i64> {
+        rows::one(
+            self.conn(),
+            "SELECT COUNT(*) FROM alerts WHERE incident = ?1 AND status <> 'resolved'",
+            [number.0],
+            |r| r.get(0).map_err(db),
+        )
+        .map(|n| n.unwrap_or(0))
     }
 
-    async fn ingest(&self, work: IngestWork) -> Result<Vec<IngestOutcome>> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut tx = Tx { conn };
-                    work(&mut tx).await
-                })
-            })
-            .await
+    async fn create_integration(&mut self, integration: &IntegrationRecord) -> Result<()> {
+        insert_integration(self, integration)?;
+        self.changed(Change::Directory(Topic::Integrations));
+        Ok(())
+    }
+
+    async fn add_integration_key(
+        &mut self,
+        id: &str,
+        key: &IntegrationKey,
+    ) -> Result<IntegrationRecord> {
+        integration(self.conn(), id)?;
+        insert_key(self, id, key)?;
+        self.changed(Change::Directory(Topic::Integrations));
+        integration(self.conn(), id)
+    }
+
+    async fn revoke_integration_key(
+        &mut self,
+        id: &str,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<IntegrationRecord> {
+        let done = self.exec(
+            "UPDATE integration_keys SET revoked_at = ?1 \
+             WHERE integration = ?2 AND id = ?3 AND revoked_at IS NULL",
+            params![ms(at), id, key],
+        )?;
+        if done == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Integrations));
+        integration(self.conn(), id)
+    }
+
+    async fn sync_integrations(&mut self, wanted: Vec<IntegrationRecord>) -> Result<()> {
+        for w in wanted {
+            let existing = rows::one(
+                self.conn(),
+                "SELECT id FROM integrations WHERE service = ?1 AND name = ?2",
+                [w.service.as_str(), w.name.as_str()],
+                |r| get::<String>(r, "id"),
+            )?;
+            let Some(id) = existing else {
+                insert_integration(self, &w)?;
+                continue;
+            };
+            self.exec(
+                "UPDATE integrations SET from_config = 1 WHERE id = ?1",
+                [&id],
+            )?;
+            for key in &w.keys {
+                let owner = rows::one(
+                    self.conn(),
+                    "SELECT integration FROM integration_keys WHERE hash = ?1",
+                    [&key.hash],
+                    |r| get::<String>(r, "integration"),
+                )?;
+                match owner {
+                    None => insert_key(self, &id, key)?,
+                    Some(o) if o == id => {}
+                    Some(_) => {
+                        return Err(StoreError::Conflict(format!(
+                            "the key of integration {:?} of service {} belongs to another integration",
+                            w.name, w.service
+                        )));
+                    }
+                }
+            }
+        }
+        self.changed(Change::Directory(Topic::Integrations));
+        Ok(())
+    }
+
+    async fn create_silence(&mut self, mut s: Silence) -> Result<Silence> {
+        s.id = rows::one(
+            self.conn(),
+            "INSERT INTO silences (matchers, starts_at, ends_at, comment, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            params![
+                codec::matchers_json(&s.matchers),
+                ms(s.starts_at),
+                ms(s.ends_at),
+                s.comment,
+                s.created_by,
+                ms(s.created_at)
+            ],
+            |r| r.get(0).map_err(db),
+        )?
+        .ok_or_else(|| StoreError::backend("a new silence got no id"))?;
+        self.changed(Change::Directory(Topic::Silences));
+        Ok(s)
+    }
+
+    async fn lock_silence(&mut self, id: i64) -> Result<Option<Silence>> {
+        rows::one(
+            self.conn(),
+            "SELECT * FROM silences WHERE id = ?1",
+            [id],
+            silence,
+        )
+    }
+
+    async fn save_silence_span(&mut self, s: &Silence) -> Result<()> {
+        if self.exec(
+            END_SPAN_SILENCE,
+            params![ms(s.starts_at), ms(s.ends_at), s.id],
+        )? == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Silences));
+        Ok(())
+    }
+
+    async fn create_maintenance(&mut self, mut w: MaintenanceWindow) -> Result<MaintenanceWindow> {
+        w.id = rows::one(
+            self.conn(),
+            "INSERT INTO maintenance_windows (service, starts_at, ends_at, comment, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+            params![
+                w.service.as_str(),
+                ms(w.starts_at),
+                ms(w.ends_at),
+                w.comment,
+                w.created_by,
+                ms(w.created_at)
+            ],
+            |r| r.get(0).map_err(db),
+        )?
+        .ok_or_else(|| StoreError::backend("a new maintenance window got no id"))?;
+        self.changed(Change::Directory(Topic::Maintenance));
+        Ok(w)
+    }
+
+    async fn lock_maintenance(&mut self, id: i64) -> Result<Option<MaintenanceWindow>> {
+        rows::one(
+            self.conn(),
+            "SELECT * FROM maintenance_windows WHERE id = ?1",
+            [id],
+            window,
+        )
+    }
+
+    async fn save_maintenance_span(&mut self, w: &MaintenanceWindow) -> Result<()> {
+        if self.exec(
+            END_SPAN_WINDOW,
+            params![ms(w.starts_at), ms(w.ends_at), w.id],
+        )? == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Maintenance));
+        Ok(())
+    }
+
+    async fn create_route(&mut self, mut route: RouteRecord) -> Result<RouteRecord> {
+        let r = &route.route;
+        route.id = rows::one(
+            self.conn(),
+            "INSERT INTO routes (matchers, service, severity, urgency, drop_event, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            params![
+                codec::matchers_json(&r.matchers),
+                r.service.as_ref().map(|s| s.as_str()),
+                r.severity.map(|s| s.as_str()),
+                r.urgency.map(|u| u.as_str()),
+                r.drop,
+                route.created_by,
+                ms(route.created_at)
+            ],
+            |row| row.get(0).map_err(db),
+        )?
+        .ok_or_else(|| StoreError::backend("a new routing rule got no id"))?;
+        self.changed(Change::Directory(Topic::Routes));
+        Ok(route)
+    }
+
+    async fn delete_route(&mut self, id: i64) -> Result<()> {
+        if self.exec("DELETE FROM routes WHERE id = ?1", [id])? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Routes));
+        Ok(())
+    }
+
+    async fn record_deployment(&mut self, mut d: DeploymentRecord) -> Result<DeploymentRecord> {
+        d.id = rows::one(
+            self.conn(),
+            "INSERT INTO deployments (service, version, previous_version, commit_sha, author, link, at, \
+             source, summary, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+            params![
+                d.service.as_str(),
+                d.version,
+                d.previous_version,
+                d.commit,
+                d.author,
+                d.link,
+                ms(d.at),
+                d.source,
+                d.summary,
+                ms(d.created_at)
+            ],
+            |r| r.get(0).map_err(db),
+        )?
+        .ok_or_else(|| StoreError::backend("a new deployment got no id"))?;
+        self.changed(Change::Directory(Topic::Deployments));
+        Ok(d)
+    }
+
+    async fn record_request(&mut self, r: &IngestRequest) -> Result<()> {
+        self.exec_unique(
+            "INSERT INTO ingest_requests (id, integration, action, success, status, alert, alias, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![r.id, r.integration, r.action, r.success, r.status, r.alert, r.alias, ms(r.at)],
+            || format!("a request with the id {} is already recorded", r.id),
+        )?;
+        Ok(())
+    }
+
+    async fn purge_requests(&mut self, before: Timestamp) -> Result<u64> {
+        self.exec("DELETE FROM ingest_requests WHERE at < ?1", [ms(before)])
+            .map(|n| n as u64)
+    }
+}
+
+/// A list bound as one JSON array parameter, for `IN (SELECT value FROM json_each(?))`.
+fn json_list<T: serde::Serialize>(items: &[T]) -> Result<String> {
+    serde_json::to_string(items).map_err(StoreError::backend)
+}
+
+#[async_trait]
+impl AlertStore for SqliteStore {
+    async fn list_integrations(&self) -> Result<Vec<IntegrationRecord>> {
+        self.read(|conn| integrations(conn, None)).await
     }
 
     async fn get_alert(&self, id: i64) -> Result<Option<Alert>> {
-        let row = sqlx::query(concat!(select_alerts!(), " WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await
-            .map_err(db)?;
-        row.as_ref().map(alert_row).transpose()
+        self.read(move |conn| select_alert(conn, id)).await
     }
 
     async fn list_alerts(
@@ -557,22 +634,31 @@ impl AlertStore for SqliteStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Page<Alert>> {
-        let rows = sqlx::query(concat!(
-            select_alerts!(),
-            " WHERE (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR status = ?2)",
-            " AND (?3 IS NULL OR service = ?3) AND (?4 IS NULL OR incident = ?4)",
-            " ORDER BY id DESC LIMIT ?5"
-        ))
-        .bind(before)
-        .bind(filter.status.map(|s| s.as_str()))
-        .bind(filter.service.as_ref().map(|s| s.as_str().to_string()))
-        .bind(filter.incident.map(|n| n.0))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.reader)
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE (?1 IS NULL OR id < ?1) \
+                 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR service = ?3) \
+                 AND (?4 IS NULL OR incident = ?4) AND (?5 IS NULL OR integration = ?5) \
+                 AND (?6 IS NULL OR dedup_key = ?6) ORDER BY id DESC LIMIT ?7"
+            );
+            let items = rows::all(
+                conn,
+                &sql,
+                params![
+                    before,
+                    filter.status.map(|s| s.as_str()),
+                    filter.service.as_ref().map(|s| s.as_str()),
+                    filter.incident.map(|n| n.0),
+                    filter.integration,
+                    filter.dedup_key,
+                    i64::from(limit) + 1
+                ],
+                rows::alert,
+            )?;
+            Ok(rows::page(items, limit, |a| a.id))
+        })
         .await
-        .map_err(db)?;
-        let items = rows.iter().map(alert_row).collect::<Result<Vec<_>>>()?;
-        Ok(page(items, limit, |a| a.id))
     }
 
     async fn alerts_of_incidents(
@@ -582,211 +668,51 @@ impl AlertStore for SqliteStore {
         if incidents.is_empty() {
             return Ok(vec![]);
         }
-        let numbers = serde_json::to_string(&incidents.iter().map(|n| n.0).collect::<Vec<_>>())
-            .map_err(StoreError::backend)?;
-        let rows = sqlx::query(
-            "SELECT incident, id, status FROM alerts \
-             WHERE incident IN (SELECT value FROM json_each(?)) ORDER BY id",
-        )
-        .bind(numbers)
-        .fetch_all(&self.reader)
+        let numbers = json_list(&incidents.iter().map(|n| n.0).collect::<Vec<_>>())?;
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT incident, id, status FROM alerts \
+                 WHERE incident IN (SELECT value FROM json_each(?1)) ORDER BY id",
+                [numbers],
+                |r| {
+                    Ok((
+                        IncidentNumber(get(r, "incident")?),
+                        get(r, "id")?,
+                        rows::word(r, "status")?,
+                    ))
+                },
+            )
+        })
         .await
-        .map_err(db)?;
-        rows.iter()
-            .map(|r| {
-                Ok((
-                    IncidentNumber(get(r, "incident")?),
-                    get(r, "id")?,
-                    codec::word("status", &get::<String>(r, "status")?)?,
-                ))
-            })
-            .collect()
-    }
-
-    async fn create_silence(&self, silence: Silence, audit: AuditDraft) -> Result<Silence> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut silence = silence;
-                    silence.id = sqlx::query_scalar(
-                        "INSERT INTO silences (matchers, starts_at, ends_at, comment, created_by, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(codec::matchers_json(&silence.matchers))
-                    .bind(ms(silence.starts_at))
-                    .bind(ms(silence.ends_at))
-                    .bind(&silence.comment)
-                    .bind(&silence.created_by)
-                    .bind(ms(silence.created_at))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    insert_audit(conn, &audit.naming(silence.id)).await?;
-                    Ok(silence)
-                })
-            })
-            .await
-    }
-
-    async fn expire_silence(&self, id: i64, at: Timestamp, audit: AuditDraft) -> Result<Silence> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = end_early(conn, END_SILENCE, id, at, &audit).await?;
-                    silence_row(&row)
-                })
-            })
-            .await
     }
 
     async fn list_silences(&self, after: Timestamp) -> Result<Vec<Silence>> {
-        let rows = sqlx::query("SELECT * FROM silences WHERE ends_at > ? ORDER BY id DESC")
-            .bind(ms(after))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        rows.iter().map(silence_row).collect()
-    }
-
-    async fn create_maintenance(
-        &self,
-        window: MaintenanceWindow,
-        audit: AuditDraft,
-    ) -> Result<MaintenanceWindow> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut window = window;
-                    window.id = sqlx::query_scalar(
-                        "INSERT INTO maintenance_windows (service, starts_at, ends_at, comment, created_by, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(window.service.as_str())
-                    .bind(ms(window.starts_at))
-                    .bind(ms(window.ends_at))
-                    .bind(&window.comment)
-                    .bind(&window.created_by)
-                    .bind(ms(window.created_at))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    insert_audit(conn, &audit.naming(window.id)).await?;
-                    Ok(window)
-                })
-            })
-            .await
-    }
-
-    async fn end_maintenance(
-        &self,
-        id: i64,
-        at: Timestamp,
-        audit: AuditDraft,
-    ) -> Result<MaintenanceWindow> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let row = end_early(conn, END_WINDOW, id, at, &audit).await?;
-                    window_row(&row)
-                })
-            })
-            .await
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT * FROM silences WHERE ends_at > ?1 ORDER BY id DESC",
+                [ms(after)],
+                silence,
+            )
+        })
+        .await
     }
 
     async fn list_maintenance(&self, after: Timestamp) -> Result<Vec<MaintenanceWindow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM maintenance_windows WHERE ends_at > ? ORDER BY starts_at, id",
-        )
-        .bind(ms(after))
-        .fetch_all(&self.reader)
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT * FROM maintenance_windows WHERE ends_at > ?1 ORDER BY starts_at, id",
+                [ms(after)],
+                window,
+            )
+        })
         .await
-        .map_err(db)?;
-        rows.iter().map(window_row).collect()
-    }
-
-    async fn create_route(&self, route: RouteRecord, audit: AuditDraft) -> Result<RouteRecord> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut route = route;
-                    let r = &route.route;
-                    route.id = sqlx::query_scalar(
-                        "INSERT INTO routes (matchers, service, severity, urgency, drop_event, created_by, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(codec::matchers_json(&r.matchers))
-                    .bind(r.service.as_ref().map(|s| s.as_str().to_string()))
-                    .bind(r.severity.map(|s| s.as_str()))
-                    .bind(r.urgency.map(|u| u.as_str()))
-                    .bind(r.drop)
-                    .bind(&route.created_by)
-                    .bind(ms(route.created_at))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    insert_audit(conn, &audit.naming(route.id)).await?;
-                    Ok(route)
-                })
-            })
-            .await
-    }
-
-    async fn delete_route(&self, id: i64, audit: AuditDraft) -> Result<()> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM routes WHERE id = ?")
-                        .bind(id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(db)?;
-                    if done.rows_affected() == 0 {
-                        return Err(StoreError::NotFound);
-                    }
-                    insert_audit(conn, &audit).await
-                })
-            })
-            .await
     }
 
     async fn list_routes(&self) -> Result<Vec<RouteRecord>> {
-        let rows = sqlx::query("SELECT * FROM routes ORDER BY id")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
-        rows.iter().map(route_row).collect()
-    }
-
-    async fn record_deployment(
-        &self,
-        deployment: DeploymentRecord,
-        audit: AuditDraft,
-    ) -> Result<DeploymentRecord> {
-        self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    let mut d = deployment;
-                    d.id = sqlx::query_scalar(
-                        "INSERT INTO deployments (service, version, previous_version, commit_sha, author, link, at, \
-                         source, summary, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    )
-                    .bind(d.service.as_str())
-                    .bind(&d.version)
-                    .bind(&d.previous_version)
-                    .bind(&d.commit)
-                    .bind(&d.author)
-                    .bind(&d.link)
-                    .bind(ms(d.at))
-                    .bind(&d.source)
-                    .bind(&d.summary)
-                    .bind(ms(d.created_at))
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db)?;
-                    insert_audit(conn, &audit.naming(d.id)).await?;
-                    Ok(d)
-                })
-            })
+        self.read(|conn| rows::all(conn, "SELECT * FROM routes ORDER BY id", [], route))
             .await
     }
 
@@ -796,21 +722,18 @@ impl AlertStore for SqliteStore {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Page<DeploymentRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM deployments WHERE (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR service = ?2) \
-             ORDER BY id DESC LIMIT ?3",
-        )
-        .bind(before)
-        .bind(service.map(|s| s.as_str().to_string()))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.reader)
+        let service = service.map(|s| s.to_string());
+        self.read(move |conn| {
+            let items = rows::all(
+                conn,
+                "SELECT * FROM deployments WHERE (?1 IS NULL OR id < ?1) AND (?2 IS NULL OR service = ?2) \
+                 ORDER BY id DESC LIMIT ?3",
+                params![before, service, i64::from(limit) + 1],
+                deployment,
+            )?;
+            Ok(rows::page(items, limit, |d| d.id))
+        })
         .await
-        .map_err(db)?;
-        let items = rows
-            .iter()
-            .map(deployment_row)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(page(items, limit, |d| d.id))
     }
 
     async fn deployments_between(
@@ -822,18 +745,42 @@ impl AlertStore for SqliteStore {
         if services.is_empty() {
             return Ok(vec![]);
         }
-        let names = serde_json::to_string(&services.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-            .map_err(StoreError::backend)?;
-        let rows = sqlx::query(
-            "SELECT * FROM deployments WHERE service IN (SELECT value FROM json_each(?)) \
-             AND at >= ? AND at <= ? ORDER BY at DESC, id DESC",
-        )
-        .bind(names)
-        .bind(ms(from))
-        .bind(ms(to))
-        .fetch_all(&self.reader)
+        let names = json_list(&services.iter().map(|s| s.as_str()).collect::<Vec<_>>())?;
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT * FROM deployments WHERE service IN (SELECT value FROM json_each(?1)) \
+                 AND at >= ?2 AND at <= ?3 ORDER BY at DESC, id DESC",
+                params![names, ms(from), ms(to)],
+                deployment,
+            )
+        })
         .await
-        .map_err(db)?;
-        rows.iter().map(deployment_row).collect()
+    }
+
+    async fn get_request(&self, id: &str) -> Result<Option<IngestRequest>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            rows::one(
+                conn,
+                "SELECT * FROM ingest_requests WHERE id = ?1",
+                [id],
+                request,
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_upsert_statement_has_one_placeholder_per_column() {
+        let sql = super::upsert_sql(3);
+        assert_eq!(sql.matches('?').count(), 3 * super::UPSERT_WIDTH);
+        assert_eq!(
+            super::UPSERT_COLUMNS.split(',').count(),
+            super::UPSERT_WIDTH
+        );
     }
 }

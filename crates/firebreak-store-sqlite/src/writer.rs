@@ -1,143 +1,330 @@
-//! The group-commit writer: one SQLite connection owned by one task. Callers send jobs over a
-//! channel; the task takes the first waiting job, drains up to [`MAX_BATCH`] more, and runs them
-//! all in one `BEGIN IMMEDIATE` transaction, each inside its own `SAVEPOINT` so one failing job
-//! rolls back alone. Results are handed back only after `COMMIT` succeeds, so a caller never
-//! sees success for a write that is not durable.
+//! The group-commit writer: one SQLite connection owned by one dedicated thread. Callers queue
+//! units of work; the thread takes the oldest, adds more while the batch stays under
+//! [`MAX_ROWS`] rows, and runs them all in one `BEGIN IMMEDIATE` transaction, each inside its
+//! own `SAVEPOINT` so one failing unit rolls back alone. Each unit runs synchronously on this
+//! thread against prepared statements: no hand-off to another thread per statement. Results
+//! are handed back, and the change feed is told, only after `COMMIT` succeeds, so a caller
+//! never sees success for a write that is not durable.
+//!
+//! Supervision: a unit of work that panics is rolled back to its savepoint and answered with an
+//! error, and the batch carries on; if the thread's loop itself dies, the thread reopens its
+//! connection and starts again. Both are logged at error level and counted in
+//! [`WriterState::restarts`]. If it cannot start again, [`WriterState::alive`] turns false and
+//! `/readyz` fails.
 
-use futures_util::future::BoxFuture;
-use sqlx::SqliteConnection;
-use tokio::sync::{mpsc, oneshot};
+use std::collections::VecDeque;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
-use firebreak_store::{Result, StoreError};
+use firebreak_store::{Change, ChangeFeed, Committed, Result, StoreError, Work};
+use rusqlite::Connection;
+use tokio::sync::oneshot;
 
-/// The most jobs committed together.
-pub const MAX_BATCH: usize = 256;
+use crate::tx::SqliteTx;
 
-/// A unit of work run on the writer connection inside a transaction.
-pub type WriteFn<T> =
-    Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send>;
+/// A batch holds at most this many rows (as the callers estimate them).
+pub const MAX_ROWS: usize = 2_000;
+/// A write that would wait behind one queued longer than this is refused as overload, so
+/// latency stays bounded instead of growing without end.
+pub const SHED_AFTER: Duration = Duration::from_secs(2);
 
-trait Job: Send {
-    /// Runs the work and keeps its result until the batch commits.
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool>;
-    /// Sends the kept result (the batch committed).
-    fn finish(self: Box<Self>);
-    /// Sends `err` instead (the batch failed).
-    fn fail(self: Box<Self>, err: StoreError);
+struct Job {
+    rows: usize,
+    work: Work,
+    enqueued: Instant,
+    reply: oneshot::Sender<Result<()>>,
 }
 
-struct TypedJob<T> {
-    work: Option<WriteFn<T>>,
-    result: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
+/// What the writer's callers and `/readyz` can see of it.
+#[derive(Default)]
+pub struct WriterState {
+    queue: Mutex<Queue>,
+    ready: Condvar,
+    /// False once the thread has stopped for good.
+    pub alive: AtomicBool,
+    /// Panics recovered from (a unit of work's, or the loop's own).
+    pub restarts: AtomicU64,
 }
 
-impl<T: Send + 'static> Job for TypedJob<T> {
-    fn run<'c>(&'c mut self, conn: &'c mut SqliteConnection) -> BoxFuture<'c, bool> {
-        Box::pin(async move {
-            let work = self.work.take().expect("a job runs once");
-            let result = work(conn).await;
-            let ok = result.is_ok();
-            self.result = Some(result);
-            ok
-        })
-    }
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    closed: bool,
+}
 
-    fn finish(self: Box<Self>) {
-        let result = self
-            .result
-            .unwrap_or_else(|| Err(StoreError::Backend("write job did not run".into())));
-        let _ = self.reply.send(result);
-    }
-
-    fn fail(self: Box<Self>, err: StoreError) {
-        let _ = self.reply.send(Err(err));
+impl WriterState {
+    /// How long the oldest queued write has waited.
+    pub fn queue_wait(&self) -> Duration {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue
+            .jobs
+            .front()
+            .map(|j| j.enqueued.elapsed())
+            .unwrap_or_default()
     }
 }
 
-/// A handle for sending work to the writer task. Cheap to clone.
+/// A handle for queueing work on the writer thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    jobs: mpsc::Sender<Box<dyn Job>>,
+    state: Arc<WriterState>,
 }
+
+/// Opens a connection for the writer; called again if the thread must start over.
+pub type Open = Box<dyn Fn() -> Result<Connection> + Send>;
 
 impl Writer {
-    /// Starts the writer task on `conn`.
-    pub fn spawn(conn: SqliteConnection) -> Writer {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(conn, rx));
-        Writer { jobs: tx }
+    /// Starts the writer thread on `conn`. `reopen` makes a new connection if the thread's loop
+    /// dies and must start over.
+    pub fn spawn(conn: Connection, reopen: Open, feed: ChangeFeed, path: PathBuf) -> Writer {
+        let state = Arc::new(WriterState::default());
+        state.alive.store(true, Ordering::SeqCst);
+        let thread_state = state.clone();
+        let spawned = std::thread::Builder::new()
+            .name("firebreak-sqlite-writer".into())
+            .spawn(move || supervise(conn, reopen, thread_state, feed, path));
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the SQLite writer thread");
+            state.alive.store(false, Ordering::SeqCst);
+        }
+        Writer { state }
     }
 
-    /// Runs `work` in the next batch and waits until that batch is committed.
-    pub async fn write<T, F>(&self, work: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T>> + Send + 'static,
-    {
+    pub fn state(&self) -> &WriterState {
+        &self.state
+    }
+
+    /// Runs `work` in the next batch and waits until that batch has committed.
+    pub async fn write(&self, rows: usize, work: Work) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        let job = TypedJob {
-            work: Some(Box::new(work)),
-            result: None,
+        {
+            let mut queue = self.state.queue.lock().unwrap_or_else(|p| p.into_inner());
+            if queue.closed || !self.state.alive.load(Ordering::SeqCst) {
+                return Err(StoreError::unavailable(
+                    "the SQLite writer has stopped; no write can be made",
+                ));
+            }
+            if let Some(oldest) = queue.jobs.front() {
+                let waited = oldest.enqueued.elapsed();
+                if waited > SHED_AFTER {
+                    return Err(StoreError::unavailable(format!(
+                        "the write queue is backed up (the oldest write has waited {} ms)",
+                        waited.as_millis()
+                    )));
+                }
+            }
+            queue.jobs.push_back(Job {
+                rows: rows.max(1),
+                work,
+                enqueued: Instant::now(),
+                reply,
+            });
+        }
+        self.state.ready.notify_one();
+        answer.await.map_err(|_| {
+            StoreError::unavailable("the SQLite writer stopped before answering this write")
+        })?
+    }
+
+    /// Stops taking work; what is queued still runs.
+    pub fn close(&self) {
+        self.state
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .closed = true;
+        self.state.ready.notify_all();
+    }
+}
+
+/// Runs the writer loop, starting it again with a new connection if it dies.
+fn supervise(
+    conn: Connection,
+    reopen: Open,
+    state: Arc<WriterState>,
+    feed: ChangeFeed,
+    path: PathBuf,
+) {
+    let mut conn = Some(conn);
+    loop {
+        let current = match conn.take() {
+            Some(c) => c,
+            None => match reopen() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, path = %path.display(),
+                        "the SQLite writer could not reopen its database; writes are stopped and /readyz fails");
+                    break;
+                }
+            },
+        };
+        let outcome = catch_unwind(AssertUnwindSafe(|| run(current, &state, &feed)));
+        match outcome {
+            Ok(()) => break, // closed
+            Err(_) => {
+                state.restarts.fetch_add(1, Ordering::SeqCst);
+                tracing::error!(
+                    "the SQLite writer's loop panicked; it is starting again on a new connection"
+                );
+            }
+        }
+    }
+    state.alive.store(false, Ordering::SeqCst);
+    // Anyone still queued hears that nothing will run.
+    let mut queue = state.queue.lock().unwrap_or_else(|p| p.into_inner());
+    queue.closed = true;
+    for job in queue.jobs.drain(..) {
+        let _ = job.reply.send(Err(StoreError::unavailable(
+            "the SQLite writer stopped before running this write",
+        )));
+    }
+}
+
+/// Takes the next batch: waits for the first job, then adds queued jobs while the batch stays
+/// under [`MAX_ROWS`]. `None` when closed and drained.
+fn next_batch(state: &WriterState) -> Option<Vec<Job>> {
+    let mut queue = state.queue.lock().unwrap_or_else(|p| p.into_inner());
+    while queue.jobs.is_empty() {
+        if queue.closed {
+            return None;
+        }
+        queue = state.ready.wait(queue).unwrap_or_else(|p| p.into_inner());
+    }
+    let mut batch = Vec::new();
+    let mut rows = 0;
+    while let Some(job) = queue.jobs.front() {
+        if !batch.is_empty() && rows + job.rows > MAX_ROWS {
+            break;
+        }
+        rows += job.rows;
+        batch.extend(queue.jobs.pop_front());
+    }
+    Some(batch)
+}
+
+fn run(mut conn: Connection, state: &WriterState, feed: &ChangeFeed) {
+    while let Some(batch) = next_batch(state) {
+        run_batch(&mut conn, batch, state, feed);
+    }
+}
+
+/// Polls a unit of work once. Its handle never waits on anything, so one poll finishes it; a
+/// unit that is still pending awaited something else, which is a bug.
+fn finish<F: std::future::Future<Output = Result<()>>>(fut: F) -> Result<()> {
+    let mut fut = pin!(fut);
+    match fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(r) => r,
+        Poll::Pending => Err(StoreError::backend(
+            "a unit of work awaited something other than its transaction handle",
+        )),
+    }
+}
+
+/// What one job left once it ran: its result, and the changes to publish if the batch commits.
+struct Ran {
+    reply: oneshot::Sender<Result<()>>,
+    result: Result<()>,
+    changes: Vec<Change>,
+}
+
+fn run_batch(conn: &mut Connection, batch: Vec<Job>, state: &WriterState, feed: &ChangeFeed) {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = crate::rows::db(e);
+        tracing::error!(error = %err, "could not begin a SQLite write transaction");
+        for job in batch {
+            let _ = job.reply.send(Err(retry_later(&err)));
+        }
+        return;
+    }
+    let mut ran = Vec::with_capacity(batch.len());
+    for job in batch {
+        ran.push(run_job(conn, job, state));
+    }
+    match conn.execute_batch("COMMIT") {
+        Ok(()) => {
+            let mut changes = Vec::new();
+            for r in &mut ran {
+                if r.result.is_ok() {
+                    changes.append(&mut r.changes);
+                }
+            }
+            feed.publish(Committed {
+                changes,
+                remote: false,
+            });
+            for r in ran {
+                let _ = r.reply.send(r.result);
+            }
+        }
+        Err(e) => {
+            let err = crate::rows::db(e);
+            tracing::error!(error = %err, jobs = ran.len(), "a SQLite write batch did not commit");
+            let _ = conn.execute_batch("ROLLBACK");
+            for r in ran {
+                let _ = r.reply.send(Err(retry_later(&err)));
+            }
+        }
+    }
+}
+
+/// The error a job gets when its batch failed for reasons not its own.
+fn retry_later(cause: &StoreError) -> StoreError {
+    match cause {
+        StoreError::Unavailable(_) => StoreError::unavailable(cause.to_string()),
+        _ => StoreError::Retryable(cause.to_string().into()),
+    }
+}
+
+fn run_job(conn: &mut Connection, job: Job, state: &WriterState) -> Ran {
+    let Job { work, reply, .. } = job;
+    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        return Ran {
             reply,
+            result: Err(crate::rows::db(e)),
+            changes: vec![],
         };
-        self.jobs
-            .send(Box::new(job))
-            .await
-            .map_err(|_| StoreError::Backend("the sqlite writer has stopped".into()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Backend("the sqlite writer dropped a job".into()))?
     }
-}
-
-async fn exec(conn: &mut SqliteConnection, sql: &'static str) -> Result<()> {
-    sqlx::raw_sql(sql)
-        .execute(conn)
-        .await
-        .map(|_| ())
-        .map_err(StoreError::backend)
-}
-
-async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
-    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+    let mut changes = Vec::new();
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let mut tx = SqliteTx::new(conn);
+        let result = finish(work(&mut tx));
+        (result, tx.into_changes())
+    }));
+    let result = match outcome {
+        Ok((result, c)) => {
+            changes = c;
+            result
         }
-        if let Err(e) = run_batch(&mut conn, &mut batch).await {
-            tracing::error!(error = %e, jobs = batch.len(), "sqlite write batch failed");
-            let _ = exec(&mut conn, "ROLLBACK").await;
-            for job in batch.drain(..) {
-                job.fail(StoreError::Backend(e.to_string()));
-            }
-        } else {
-            for job in batch.drain(..) {
-                job.finish();
-            }
+        Err(_) => {
+            state.restarts.fetch_add(1, Ordering::SeqCst);
+            tracing::error!(
+                "a unit of work panicked on the SQLite writer; it was rolled back and the writer carries on"
+            );
+            Err(StoreError::backend(
+                "the write failed inside Firebreak and was rolled back",
+            ))
         }
-    }
-}
-
-/// Runs every job of `batch` in one transaction. An `Err` means the transaction did not commit.
-/// Each job runs inside its own savepoint; closing one savepoint and opening the next (or
-/// committing) go to SQLite as one round trip.
-async fn run_batch(conn: &mut SqliteConnection, batch: &mut [Box<dyn Job>]) -> Result<()> {
-    exec(conn, "BEGIN IMMEDIATE; SAVEPOINT job").await?;
-    let last = batch.len().saturating_sub(1);
-    for (i, job) in batch.iter_mut().enumerate() {
-        let ok = job.run(conn).await;
-        let next = match (ok, i == last) {
-            (true, false) => "RELEASE job; SAVEPOINT job",
-            (true, true) => "RELEASE job; COMMIT",
-            (false, false) => "ROLLBACK TO job; RELEASE job; SAVEPOINT job",
-            (false, true) => "ROLLBACK TO job; RELEASE job; COMMIT",
+    };
+    let close = if result.is_ok() {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
+    if let Err(e) = conn.execute_batch(close) {
+        return Ran {
+            reply,
+            result: Err(crate::rows::db(e)),
+            changes: vec![],
         };
-        exec(conn, next).await?;
     }
-    Ok(())
+    Ran {
+        reply,
+        result,
+        changes,
+    }
 }

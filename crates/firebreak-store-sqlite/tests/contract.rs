@@ -5,7 +5,7 @@ use std::path::Path;
 
 use firebreak_store::contract;
 use firebreak_store_sqlite::SqliteStore;
-use sqlx::{Connection, SqliteConnection};
+use rusqlite::Connection;
 
 /// A store on a new file in a temporary directory. The directory is leaked so it lives as
 /// long as the store.
@@ -38,10 +38,8 @@ async fn opening_twice_migrates_once() {
     assert_eq!(page.items.len(), 3, "data survives reopening");
 }
 
-async fn raw(path: &Path) -> SqliteConnection {
-    SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("connect")
+fn raw(path: &Path) -> Connection {
+    Connection::open(path).expect("open")
 }
 
 #[tokio::test]
@@ -50,25 +48,26 @@ async fn the_database_refuses_to_change_timeline_and_audit() {
     let path = dir.path().join("db.sqlite");
     let store = SqliteStore::open(&path).await.expect("open");
     contract::numbers_are_sequential(&store).await;
-    let mut conn = raw(&path).await;
+    let conn = raw(&path);
     for sql in [
         "UPDATE timeline_entries SET actor = 'mallory'",
         "DELETE FROM timeline_entries",
         "UPDATE audit_log SET actor = 'mallory'",
         "DELETE FROM audit_log",
     ] {
-        let err = sqlx::raw_sql(sql).execute(&mut conn).await.expect_err(sql);
+        let err = conn.execute_batch(sql).expect_err(sql);
         assert!(err.to_string().contains("append-only"), "{sql}: {err}");
     }
-    let count: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM timeline_entries WHERE actor = 'alice'")
-            .fetch_one(&mut conn)
-            .await
-            .expect("count");
+    let count: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM timeline_entries WHERE actor = 'alice'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
     assert_eq!(count, 3);
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
-        .fetch_one(&mut conn)
-        .await
+    let count: i64 = conn
+        .query_row("SELECT COUNT(*) FROM audit_log", [], |r| r.get(0))
         .expect("count");
     assert_eq!(count, 3);
 }

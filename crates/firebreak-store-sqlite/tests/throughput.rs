@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use firebreak_domain::{Actor, Config, Incident, IncidentNumber, NewIncident, TimelineEvent};
-use firebreak_store::{AuditDraft, IncidentStore, TimelineDraft};
+use firebreak_store::{AuditDraft, IncidentStore, StoreWrites, TimelineDraft};
 use firebreak_store_sqlite::SqliteStore;
 use jiff::Timestamp;
 
@@ -39,7 +39,8 @@ async fn durable_mutations_per_second_at_32_clients() {
         ..Default::default()
     };
     let (incident, _) =
-        Incident::declare(new, &Config::default(), &Actor("bench".into()), now).expect("declare");
+        Incident::declare(new, &Config::default(), &Actor("bench".into()), None, now)
+            .expect("declare");
     store
         .create_incident(incident, vec![], audit(now))
         .await

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::{Result, StoreError};
 
 fn bad(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {what} is unreadable: {e}"))
+    StoreError::backend(format!("stored {what} is unreadable: {e}"))
 }
 
 pub fn millis(t: Timestamp) -> i64 {
@@ -88,7 +88,7 @@ pub fn checklist_from_json(v: Value) -> Result<Vec<ChecklistItem>> {
 /// An event as its `kind` column and `data` JSON.
 pub fn event_to_json(event: &TimelineEvent) -> Result<(&'static str, Value)> {
     let mut value = serde_json::to_value(event)
-        .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
+        .map_err(|e| StoreError::backend(format!("cannot encode event: {e}")))?;
     let data = value
         .get_mut("data")
         .map(Value::take)

@@ -1,15 +1,21 @@
-//! The storage contract. Each aggregate has a trait; [`Store`] is all of them together.
-//! Two backends implement it (`firebreak-store-sqlite`, `firebreak-store-postgres`) and both
-//! must pass the one contract suite in [`contract`] (behind the `contract` feature).
+//! The storage contract. Every write goes through one entry point, [`Store::run`] (or the typed
+//! [`transact`]): the engine hands the store a unit of work, and everything that work does
+//! through its [`Tx`] handle (incidents, alerts, timeline, audit, the directory and outbox
+//! messages) commits together or not at all. After each commit the store publishes what was
+//! committed on its change feed ([`feed`]). Reads outside a unit of work go through the
+//! per-aggregate read traits ([`IncidentStore`], [`AlertStore`], ...).
 //!
-//! Stores persist what the domain decided: every write that changes an incident takes the
-//! timeline events and the audit record that go with it, and commits them in one transaction.
+//! Two backends implement it (`firebreak-store-sqlite`, `firebreak-store-postgres`) and both must
+//! pass the one contract suite in [`contract`] (behind the `contract` feature).
+//!
+//! The familiar write methods (`create_incident`, `create_token`, ...) live on [`StoreWrites`],
+//! written once here on top of [`transact`], so no backend has a write path of its own.
+
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use firebreak_domain::rules::{MaintenanceWindow, OpenIncident, Route, Silence};
-use firebreak_domain::{
-    AccessRole, Alert, AlertStatus, Incident, IncidentNumber, Name, Status, TimelineEvent,
-};
+use firebreak_domain::rules::{MaintenanceWindow, Route, Silence};
+use firebreak_domain::{AccessRole, Alert, AlertStatus, Incident, IncidentNumber, Name, Status};
 use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 
@@ -17,28 +23,64 @@ use jiff::Timestamp;
 pub mod contract;
 
 pub mod codec;
+pub mod feed;
+pub mod outbox;
+pub mod tx;
+mod writes;
+
+pub use feed::{Change, ChangeFeed, Committed};
+pub use outbox::{
+    Attempt, IngestRequest, Lease, Message, MessageStatus, NewMessage, OutboxStats, Subscription,
+};
+pub use tx::{
+    AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, Tx, Upserted,
+    Work,
+};
+pub use writes::StoreWrites;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The cause behind a [`StoreError`], kept for logs.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What kind of failure a storage call met. The kind decides what the caller does: a missing
+/// row is the client's problem, an outage is answered with 503 and `Retry-After`, a
+/// serialization failure is retried, and anything else is a bug to log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
-    /// A unique name is taken, or the row changed since it was read.
+    /// A unique name is taken, or the row changed since it was read. The message is written
+    /// for people and never holds SQL.
     #[error("conflict: {0}")]
     Conflict(String),
-    /// The database failed. The message is for logs only, never for clients.
+    /// The database cannot be reached, the pool timed out, or the write queue is backed up.
+    /// Nothing was written; the same request can succeed later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(#[source] Cause),
+    /// A serialization failure or deadlock: nothing was written, and running the same work
+    /// again is expected to succeed.
+    #[error("storage conflict, retry: {0}")]
+    Retryable(#[source] Cause),
+    /// Anything else. The cause is for logs, never for clients.
     #[error("storage failure: {0}")]
-    Backend(String),
+    Backend(#[source] Cause),
 }
 
 impl StoreError {
-    pub fn backend(e: impl std::fmt::Display) -> StoreError {
-        StoreError::Backend(e.to_string())
+    pub fn backend(e: impl Into<Cause>) -> StoreError {
+        StoreError::Backend(e.into())
+    }
+    pub fn unavailable(e: impl Into<Cause>) -> StoreError {
+        StoreError::Unavailable(e.into())
+    }
+    /// True for failures that say nothing about the request: the same call may succeed later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Retryable(_))
     }
 }
 
-/// A mutation recorded in the audit log, in the same transaction as the change.
+/// A mutation recorded in the audit log, in the same unit of work as the change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditDraft {
     pub actor: String,
@@ -50,7 +92,7 @@ pub struct AuditDraft {
 
 impl AuditDraft {
     /// The audit record of a create whose id the store assigns: the target names the kind
-    /// (`silence`) and the store appends the new id (`silence/4`) in the same transaction.
+    /// (`silence`) and gets the new id appended (`silence/4`).
     pub fn naming(mut self, id: i64) -> AuditDraft {
         self.target = format!("{}/{id}", self.target);
         self
@@ -72,7 +114,7 @@ pub struct TimelineEntry {
     pub seq: i64,
     pub at: Timestamp,
     pub actor: String,
-    pub event: TimelineEvent,
+    pub event: firebreak_domain::TimelineEvent,
 }
 
 /// A timeline event with who wrote it and when; the store assigns `seq`.
@@ -80,7 +122,7 @@ pub struct TimelineEntry {
 pub struct TimelineDraft {
     pub at: Timestamp,
     pub actor: String,
-    pub event: TimelineEvent,
+    pub event: firebreak_domain::TimelineEvent,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -120,6 +162,8 @@ pub struct UserRecord {
     pub role: AccessRole,
     pub from_config: bool,
     pub created_at: Timestamp,
+    /// A disabled user cannot act, and neither can their tokens.
+    pub disabled_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,95 +178,8 @@ pub struct TokenRecord {
     pub hash: String,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
-}
-
-#[async_trait]
-pub trait IncidentStore: Send + Sync {
-    /// Stores a declared incident with the next sequential number, and its first timeline entries.
-    async fn create_incident(
-        &self,
-        incident: Incident,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<Incident>;
-    /// Saves a changed incident. `incident.version` is the new version; the stored one must be
-    /// `incident.version - 1`, or the call fails with `Conflict` and changes nothing.
-    async fn update_incident(
-        &self,
-        incident: &Incident,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<()>;
-    /// Appends entries that change no incident field (notes). `NotFound` if there is no such incident.
-    async fn append_timeline(
-        &self,
-        number: IncidentNumber,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<Vec<TimelineEntry>>;
-    async fn get_incident(&self, number: IncidentNumber) -> Result<Option<Incident>>;
-    /// Newest first. `before` is a cursor from a previous page.
-    async fn list_incidents(
-        &self,
-        filter: &IncidentFilter,
-        before: Option<i64>,
-        limit: u32,
-    ) -> Result<Page<Incident>>;
-    /// Ascending `seq`, starting after `after`.
-    async fn timeline(
-        &self,
-        number: IncidentNumber,
-        after: Option<i64>,
-        limit: u32,
-    ) -> Result<Page<TimelineEntry>>;
-}
-
-#[async_trait]
-pub trait DirectoryStore: Send + Sync {
-    async fn create_service(
-        &self,
-        service: ServiceRecord,
-        audit: AuditDraft,
-    ) -> Result<ServiceRecord>;
-    async fn update_service(
-        &self,
-        service: ServiceRecord,
-        audit: AuditDraft,
-    ) -> Result<ServiceRecord>;
-    async fn delete_service(&self, name: &Name, audit: AuditDraft) -> Result<()>;
-    async fn get_service(&self, name: &Name) -> Result<Option<ServiceRecord>>;
-    async fn list_services(&self) -> Result<Vec<ServiceRecord>>;
-    /// Makes the config file's services and users present and current. Never deletes.
-    async fn sync_config(&self, services: Vec<ServiceRecord>, users: Vec<UserRecord>)
-    -> Result<()>;
-    async fn create_user(&self, user: UserRecord, audit: AuditDraft) -> Result<UserRecord>;
-    async fn update_user(&self, user: UserRecord, audit: AuditDraft) -> Result<UserRecord>;
-    async fn get_user(&self, handle: &Name) -> Result<Option<UserRecord>>;
-    async fn list_users(&self) -> Result<Vec<UserRecord>>;
-}
-
-#[async_trait]
-pub trait TokenStore: Send + Sync {
-    async fn create_token(&self, token: TokenRecord, audit: AuditDraft) -> Result<TokenRecord>;
-    /// Only tokens that are not revoked.
-    async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
-    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
-    async fn revoke_token(&self, id: &str, at: Timestamp, audit: AuditDraft)
-    -> Result<TokenRecord>;
-    /// On a store with no admin user, creates `user` and `token` together and returns true.
-    /// Otherwise changes nothing and returns false. Safe to race.
-    async fn bootstrap_admin(
-        &self,
-        user: UserRecord,
-        token: TokenRecord,
-        audit: AuditDraft,
-    ) -> Result<bool>;
-}
-
-#[async_trait]
-pub trait AuditStore: Send + Sync {
-    /// Newest first.
-    async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>>;
+    /// After this instant the token no longer works.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// An integration: how one sender reaches one service. It has one key, or two while a key is
@@ -256,6 +213,10 @@ pub struct AlertFilter {
     pub status: Option<AlertStatus>,
     pub service: Option<Name>,
     pub incident: Option<IncidentNumber>,
+    /// Alerts of one integration only.
+    pub integration: Option<String>,
+    /// Alerts with this dedup key only (with `integration`: one key's alerts, newest first).
+    pub dedup_key: Option<String>,
 }
 
 /// A routing rule added through the API. Config rules are not stored.
@@ -279,7 +240,7 @@ pub struct DeploymentRecord {
     pub link: Option<String>,
     /// When the deploy happened.
     pub at: Timestamp,
-    /// Who reported it: `api`, `pagerduty` or `cli`.
+    /// Who reported it: `api`, `pagerduty`, `cli` or `ci`.
     pub source: String,
     pub summary: Option<String>,
     pub created_at: Timestamp,
@@ -313,74 +274,50 @@ pub enum IngestEffect {
     Declared,
 }
 
-/// The reads and writes ingestion needs, all inside one transaction. The engine drives it;
-/// the store commits only if the whole work succeeds.
 #[async_trait]
-pub trait AlertTx: Send {
-    /// The unresolved alert of `integration` with `dedup_key`, if any.
-    async fn open_alert(&mut self, integration: &str, dedup_key: &str) -> Result<Option<Alert>>;
-    async fn alert(&mut self, id: i64) -> Result<Option<Alert>>;
-    /// Stores a new alert and returns its id. `Conflict` if an unresolved alert with the same
-    /// integration and dedup key exists.
-    async fn insert_alert(&mut self, alert: &Alert) -> Result<i64>;
-    async fn update_alert(&mut self, alert: &Alert) -> Result<()>;
-    /// The newest unresolved incident that lists `service`, and its last activity: the latest of
-    /// its declaration and the last time one of its alerts was seen.
-    async fn open_incident_for(&mut self, service: &Name) -> Result<Option<OpenIncident>>;
-    /// Like [`IncidentStore::create_incident`], inside this transaction.
-    async fn create_incident(
-        &mut self,
-        incident: Incident,
-        events: Vec<TimelineDraft>,
-        audit: AuditDraft,
-    ) -> Result<Incident>;
-    /// Appends timeline entries to an incident without changing its fields.
-    async fn append_timeline(
-        &mut self,
+pub trait IncidentStore: Send + Sync {
+    async fn get_incident(&self, number: IncidentNumber) -> Result<Option<Incident>>;
+    /// Newest first. `before` is a cursor from a previous page.
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Incident>>;
+    /// Ascending `seq`, starting after `after`.
+    async fn timeline(
+        &self,
         number: IncidentNumber,
-        events: Vec<TimelineDraft>,
-    ) -> Result<()>;
-    /// How many alerts attached to the incident are not resolved.
-    async fn unresolved_alerts_of(&mut self, number: IncidentNumber) -> Result<i64>;
-    async fn audit(&mut self, audit: AuditDraft) -> Result<()>;
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>>;
 }
 
-/// A unit of ingestion run by [`AlertStore::ingest`] in one transaction.
-pub type IngestWork = Box<
-    dyn for<'t> FnOnce(&'t mut (dyn AlertTx + 't)) -> BoxFuture<'t, Result<Vec<IngestOutcome>>>
-        + Send,
->;
+#[async_trait]
+pub trait DirectoryStore: Send + Sync {
+    async fn get_service(&self, name: &Name) -> Result<Option<ServiceRecord>>;
+    async fn list_services(&self) -> Result<Vec<ServiceRecord>>;
+    async fn get_user(&self, handle: &Name) -> Result<Option<UserRecord>>;
+    async fn list_users(&self) -> Result<Vec<UserRecord>>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Only tokens that are not revoked (expiry is the engine's to judge).
+    async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Newest first.
+    async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>>;
+}
 
 #[async_trait]
 pub trait AlertStore: Send + Sync {
-    /// `Conflict` if the service already has an integration of that name, or the key exists.
-    async fn create_integration(
-        &self,
-        integration: IntegrationRecord,
-        audit: AuditDraft,
-    ) -> Result<IntegrationRecord>;
-    /// Adds a key; the integration's other keys keep working. `NotFound` for an unknown id.
-    async fn add_integration_key(
-        &self,
-        integration: &str,
-        key: IntegrationKey,
-        audit: AuditDraft,
-    ) -> Result<IntegrationRecord>;
-    /// Revokes one key. `NotFound` if the integration has no such key that is not revoked.
-    async fn revoke_integration_key(
-        &self,
-        integration: &str,
-        key: &str,
-        at: Timestamp,
-        audit: AuditDraft,
-    ) -> Result<IntegrationRecord>;
     /// Every integration with all its keys, by service then name.
     async fn list_integrations(&self) -> Result<Vec<IntegrationRecord>>;
-    /// Makes the config file's integrations present, adding their keys. Never deletes.
-    async fn sync_integrations(&self, integrations: Vec<IntegrationRecord>) -> Result<()>;
-
-    /// Runs `work` in one transaction and commits it before returning.
-    async fn ingest(&self, work: IngestWork) -> Result<Vec<IngestOutcome>>;
     async fn get_alert(&self, id: i64) -> Result<Option<Alert>>;
     /// Newest first (by id).
     async fn list_alerts(
@@ -395,40 +332,12 @@ pub trait AlertStore: Send + Sync {
         &self,
         incidents: &[IncidentNumber],
     ) -> Result<Vec<(IncidentNumber, i64, AlertStatus)>>;
-
-    /// `audit`'s target gets the new id appended ([`AuditDraft::naming`]), here and in the
-    /// other creates whose id the store assigns (maintenance windows, routes, deployments).
-    async fn create_silence(&self, silence: Silence, audit: AuditDraft) -> Result<Silence>;
-    /// Sets the end of a silence to `at`. `NotFound` if it does not exist or has already ended.
-    async fn expire_silence(&self, id: i64, at: Timestamp, audit: AuditDraft) -> Result<Silence>;
     /// Silences that end after `after`, newest first.
     async fn list_silences(&self, after: Timestamp) -> Result<Vec<Silence>>;
-
-    async fn create_maintenance(
-        &self,
-        window: MaintenanceWindow,
-        audit: AuditDraft,
-    ) -> Result<MaintenanceWindow>;
-    /// Ends a window at `at` (or removes it if it has not started). `NotFound` if unknown or over.
-    async fn end_maintenance(
-        &self,
-        id: i64,
-        at: Timestamp,
-        audit: AuditDraft,
-    ) -> Result<MaintenanceWindow>;
     /// Windows that end after `after`, soonest start first.
     async fn list_maintenance(&self, after: Timestamp) -> Result<Vec<MaintenanceWindow>>;
-
-    async fn create_route(&self, route: RouteRecord, audit: AuditDraft) -> Result<RouteRecord>;
-    async fn delete_route(&self, id: i64, audit: AuditDraft) -> Result<()>;
     /// In the order they are tried (by id).
     async fn list_routes(&self) -> Result<Vec<RouteRecord>>;
-
-    async fn record_deployment(
-        &self,
-        deployment: DeploymentRecord,
-        audit: AuditDraft,
-    ) -> Result<DeploymentRecord>;
     /// Most recently recorded first (by id); `before` is a cursor (an id) from a previous page.
     async fn list_deployments(
         &self,
@@ -443,12 +352,92 @@ pub trait AlertStore: Send + Sync {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<DeploymentRecord>>;
+    /// A sender's request recorded by [`AlertWrites::record_request`], by its request id.
+    async fn get_request(&self, id: &str) -> Result<Option<IngestRequest>>;
 }
 
 #[async_trait]
-pub trait Store: IncidentStore + DirectoryStore + TokenStore + AuditStore + AlertStore {
+pub trait OutboxStore: Send + Sync {
+    async fn get_message(&self, id: i64) -> Result<Option<Message>>;
+    /// Messages of `kind` about `subject`, newest first; `before` is an id cursor.
+    async fn list_messages(
+        &self,
+        kind: &str,
+        subject: &str,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Message>>;
+    /// Every attempt made for each of `messages`, oldest first.
+    async fn attempts_of(&self, messages: &[i64]) -> Result<Vec<(i64, Attempt)>>;
+    /// Depth and overdue age per kind.
+    async fn outbox_stats(&self, now: Timestamp) -> Result<Vec<OutboxStats>>;
+    /// The earliest instant at which some message can next be claimed, if any is waiting.
+    async fn next_due(&self) -> Result<Option<Timestamp>>;
+    /// Webhook subscriptions, oldest first.
+    async fn list_subscriptions(&self) -> Result<Vec<Subscription>>;
+}
+
+/// How the store's own machinery is doing, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// False once the writer (or committer) can no longer commit: `/readyz` fails.
+    pub writer_alive: bool,
+    /// How many times the writer recovered from a panic inside a unit of work.
+    pub writer_restarts: u64,
+    /// How long the oldest write waiting in the queue has waited, in milliseconds.
+    pub queue_wait_ms: u64,
+}
+
+#[async_trait]
+pub trait Store:
+    IncidentStore + DirectoryStore + TokenStore + AuditStore + AlertStore + OutboxStore
+{
+    /// Runs `work` in one transaction and returns after it has committed, or with the error
+    /// that rolled it back. `rows` is roughly how many rows the work writes, so batches can be
+    /// bounded by size. Use [`transact`] for a typed result.
+    async fn run(&self, rows: usize, work: Work) -> Result<()>;
+    /// What this store commits, as it commits it.
+    fn feed(&self) -> &ChangeFeed;
     /// Checks the database answers.
     async fn ping(&self) -> Result<()>;
+    fn health(&self) -> Health;
     /// Which backend this is, for logs: `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// Stops taking new work, lets queued work finish and closes connections.
+    async fn close(&self);
+}
+
+/// Runs `work` as one unit of work on `store` and returns its result once committed.
+pub async fn transact<S, T, F>(store: &S, work: F) -> Result<T>
+where
+    S: Store + ?Sized,
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut (dyn Tx + 't)) -> BoxFuture<'t, Result<T>> + Send + 'static,
+{
+    transact_rows(store, 1, work).await
+}
+
+/// Like [`transact`], for work that writes about `rows` rows (a batch of alerts).
+pub async fn transact_rows<S, T, F>(store: &S, rows: usize, work: F) -> Result<T>
+where
+    S: Store + ?Sized,
+    T: Send + 'static,
+    F: for<'t> FnOnce(&'t mut (dyn Tx + 't)) -> BoxFuture<'t, Result<T>> + Send + 'static,
+{
+    let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
+    let out = slot.clone();
+    store
+        .run(
+            rows,
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let value = work(tx).await?;
+                    *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(value);
+                    Ok(())
+                })
+            }),
+        )
+        .await?;
+    let value = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+    value.ok_or_else(|| StoreError::backend("a committed unit of work left no result"))
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use firebreak_domain::Config;
+use firebreak_engine::runtime::Runtime;
 use firebreak_engine::{Clock, Firebreak, SystemClock};
 use firebreak_store::Store;
 use firebreak_store_postgres::PostgresStore;
@@ -106,31 +107,95 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     firebreak_config::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))
 }
 
-/// Hides the password in a database URL so it can be logged.
+/// Hides the passwords in a database URL so it can be logged: the one after `user:` and any
+/// `password=`, `sslpassword=` or similar query parameter.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match (base.find("://"), base.rfind('@')) {
         (Some(start), Some(at)) if at > start => {
-            let creds = &url[start + 3..at];
+            let creds = &base[start + 3..at];
             match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..start + 3], &url[at..]),
-                None => url.to_string(),
+                Some((user, _)) => format!("{}{user}:***{}", &base[..start + 3], &base[at..]),
+                None => base.to_string(),
             }
         }
-        _ => url.to_string(),
-    }
+        _ => base.to_string(),
+    };
+    let Some(query) = query else {
+        return base;
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if name.to_ascii_lowercase().contains("password") => {
+                format!("{name}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 /// A server started by [`start`].
 pub struct Running {
     pub addr: SocketAddr,
     pub app: Firebreak,
+    /// Cancel to stop taking requests; in-flight ones finish.
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The background workers (outbox delivery, the change follower, clean-up).
+    pub runtime: Arc<Runtime>,
     /// The admin token created on first start of an empty store, if this start created one.
     pub initial_admin_token: Option<String>,
 }
 
-/// Opens the store, applies the config, creates the first admin if needed and starts serving.
+impl Running {
+    /// Stops in order: no new requests (in-flight ones finish), then the workers finish what
+    /// they started and give back their leases, then the store closes.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let served = self.task.await;
+        self.runtime
+            .shutdown(std::time::Duration::from_secs(10))
+            .await;
+        self.app.store.close().await;
+        served.context("the server task failed")??;
+        Ok(())
+    }
+}
+
+/// Where outbound requests may go besides public addresses: `outbound.allow` from the config
+/// and `FIREBREAK_OUTBOUND_ALLOW` from the environment, together.
+pub fn outbound_allow(config: &Config) -> anyhow::Result<Vec<ipnet::IpNet>> {
+    let mut allow = config.outbound.allow.clone();
+    if let Ok(text) = std::env::var(firebreak_config::ENV_OUTBOUND_ALLOW)
+        && !text.trim().is_empty()
+    {
+        allow.extend(firebreak_config::parse_allow_env(&text).map_err(anyhow::Error::msg)?);
+    }
+    Ok(allow)
+}
+
+/// The application on `store` with `config`, outbound rules and event bodies in the API's shape.
+pub fn application(
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Firebreak> {
+    let allow = outbound_allow(&config)?;
+    let app = Firebreak::new(store, clock, config.clone(), allow)
+        .map_err(|e| anyhow::anyhow!("could not set up outbound requests: {e}"))?
+        .with_renderer(Arc::new(firebreak_server::events::WireRenderer::new(
+            config,
+        )));
+    Ok(app)
+}
+
+/// Opens the store, applies the config, creates the first admin if needed, starts the
+/// background workers and starts serving.
 pub async fn start(
     listen: &str,
     store: Arc<dyn Store>,
@@ -138,7 +203,7 @@ pub async fn start(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let config = Arc::new(config);
-    let app = Firebreak::new(store, clock, config.clone());
+    let app = application(store, config.clone(), clock)?;
     app.sync_config(&config)
         .await
         .context("could not store the services and users from the config")?;
@@ -148,6 +213,9 @@ pub async fn start(
     app.refresh_alert_index()
         .await
         .context("could not load integration keys, silences and routing rules")?;
+    app.reload_subscriptions()
+        .await
+        .context("could not load webhook subscriptions")?;
     let initial_admin_token = app
         .bootstrap_admin()
         .await
@@ -158,33 +226,18 @@ pub async fn start(
         .with_context(|| format!("could not listen on {listen}; is another process using it? Choose another with --listen"))?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let runtime = Arc::new(Runtime::start(&app));
     let task = tokio::spawn(firebreak_server::serve(
         listener,
         app.clone(),
         shutdown.clone(),
     ));
-    // Keeps silences, maintenance windows and keys current: they start and end with time, and
-    // another Firebreak process on the same database may change them.
-    let refresher = app.clone();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(firebreak_engine::alerts::INDEX_REFRESH);
-        loop {
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tick.tick() => {
-                    if let Err(e) = refresher.refresh_alert_index().await {
-                        tracing::warn!(error = %e, "could not reload integration keys and silences");
-                    }
-                }
-            }
-        }
-    });
     Ok(Running {
         addr,
         app,
         shutdown,
         task,
+        runtime,
         initial_admin_token,
     })
 }
@@ -236,5 +289,13 @@ mod tests {
             "postgres://u:***@h/db"
         );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
+        assert_eq!(
+            redact_url("postgres://u@h/db?password=secret&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("postgres://u:a@h/db?sslpassword=x"),
+            "postgres://u:***@h/db?sslpassword=***"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 use firebreak::{StoreOptions, start, system_clock};
 use firebreak_domain::{AccessRole, Name};
-use firebreak_engine::{Firebreak, Principal};
+use firebreak_engine::Principal;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -97,6 +97,38 @@ Examples:
   firebreak deploy list --service checkout"
     )]
     Deploy(firebreak_cli::DeployCommand),
+    /// Send incident, alert and deploy events to other systems (ticket trackers, chat bots).
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  SECRET=$(firebreak webhook add https://hooks.example.com/firebreak --event incident.declared --event alert.opened)
+  firebreak webhook list
+  firebreak webhook deliveries wh_abc123
+  firebreak webhook redeliver wh_abc123 17
+  firebreak webhook remove wh_abc123
+
+These need an admin token. A receiver that verifies the signatures:
+examples/webhook-receiver.py in the Firebreak repository."
+    )]
+    Webhook(firebreak_cli::WebhookCommand),
+    /// Add people who can hold incident roles and own tokens; change their role; disable them.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak user add alice --name 'Alice Example' --email alice@example.com
+  firebreak user list
+  firebreak user set-role alice admin
+  firebreak user disable alice     # her tokens stop working at once
+  firebreak token create --name alice-laptop --role responder --user alice --expires 90d
+
+Changes need an admin token. People declared under users: in firebreak.yaml are added at start."
+    )]
+    User(firebreak_cli::UserCommand),
+    /// Export the running server's configuration as a firebreak.yaml, integration keys left out.
+    #[command(subcommand)]
+    Config(firebreak_cli::ConfigCommand),
     /// Save a server URL and token for later commands (mode 0600 in your config directory).
     Login(firebreak_cli::LoginArgs),
     /// Print shell completions.
@@ -107,13 +139,19 @@ Examples:
 enum TokenCommand {
     /// Create a token and print it alone on stdout. It is shown only this once.
     Create {
+        /// What the token is for, shown in `token list`, e.g. ci-deploys or alice-laptop.
         #[arg(long)]
         name: String,
+        /// What it may do: viewer reads, responder runs incidents, admin manages everything.
         #[arg(long, value_parser = ["viewer", "responder", "admin"])]
         role: String,
-        /// The user the token acts for.
+        /// The user the token acts for; it can do no more than they can, and stops working
+        /// when they are disabled.
         #[arg(long)]
         user: Option<String>,
+        /// Make the token stop working after this long: 12h, 90d, 2w.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires: Option<jiff::SignedDuration>,
     },
     /// List tokens (never their secrets).
     List,
@@ -174,15 +212,17 @@ async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
         "Firebreak listening on http://{}",
         running.addr
     );
-    let shutdown = running.shutdown.clone();
-    let mut task = running.task;
+    let mut running = running;
     tokio::select! {
         _ = stop => {
-            tracing::info!("shutting down; letting in-flight requests finish");
-            shutdown.cancel();
-            task.await??;
+            tracing::info!("shutting down: in-flight requests and deliveries finish, leases are given back");
+            running.stop().await?;
         }
-        result = &mut task => result??,
+        result = &mut running.task => {
+            result??;
+            running.runtime.shutdown(std::time::Duration::from_secs(10)).await;
+            running.app.store.close().await;
+        }
     }
     tracing::info!("stopped");
     Ok(())
@@ -191,16 +231,22 @@ async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
 async fn token_offline(cmd: TokenCommand, store_opts: StoreOptions) -> anyhow::Result<()> {
     let config = store_opts.load_config()?;
     let store = store_opts.open_store().await?;
-    let app = Firebreak::new(store, system_clock(), std::sync::Arc::new(config));
+    let app = firebreak::application(store, std::sync::Arc::new(config), system_clock())?;
     let who = Principal::local(&format!("cli:{}", whoami()));
     match cmd {
-        TokenCommand::Create { name, role, user } => {
+        TokenCommand::Create {
+            name,
+            role,
+            user,
+            expires,
+        } => {
             let role: AccessRole = role.parse()?;
             let user = user.map(|u| Name::parse(&u)).transpose()?;
+            let expires_at = expires.map(|lifetime| app.clock.now() + lifetime);
             let issued = app
-                .create_token(&who, &name, role, user)
+                .create_token(&who, &name, role, user, expires_at)
                 .await
-                .map_err(anyhow::Error::new)?;
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("{}", firebreak_engine::tokens::reveal(&issued.secret));
         }
         TokenCommand::List => {
@@ -215,6 +261,7 @@ async fn token_offline(cmd: TokenCommand, store_opts: StoreOptions) -> anyhow::R
                         "user": t.user.map(|u| u.to_string()),
                         "created_at": t.created_at.to_string(),
                         "revoked_at": t.revoked_at.map(|r| r.to_string()),
+                        "expires_at": t.expires_at.map(|r| r.to_string()),
                     })
                 })
                 .collect();
@@ -228,6 +275,12 @@ async fn token_offline(cmd: TokenCommand, store_opts: StoreOptions) -> anyhow::R
     Ok(())
 }
 
+fn parse_lifetime(text: &str) -> Result<jiff::SignedDuration, String> {
+    firebreak_domain::access::token_lifetime(text).ok_or_else(|| {
+        format!("`{text}` is not a lifetime; write hours, days or weeks, like 12h, 90d or 2w (at most 5 years)")
+    })
+}
+
 fn whoami() -> String {
     std::env::var("USER").unwrap_or_else(|_| "local".into())
 }
@@ -239,7 +292,23 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
         );
         return ExitCode::from(2);
     };
-    match firebreak_config::load(&path) {
+    let source = match std::fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    // A key kept in the environment of the server (`key: {env: NAME}`) need not be set where
+    // the file is checked, e.g. in CI: check with a stand-in and say which ones `serve` needs.
+    let unset = std::cell::RefCell::new(std::collections::BTreeSet::new());
+    let env = |name: &str| {
+        std::env::var(name).ok().or_else(|| {
+            unset.borrow_mut().insert(name.to_string());
+            Some(firebreak_engine::tokens::hash_token(name)[..32].to_string())
+        })
+    };
+    match firebreak_config::parse_with_env(&source, &path.display().to_string(), &env) {
         Ok(config) => {
             println!(
                 "{} is valid: {} severities, {} roles, {} checklists, {} services, {} users",
@@ -250,6 +319,11 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
                 config.services.len(),
                 config.users.len()
             );
+            for name in unset.borrow().iter() {
+                eprintln!(
+                    "note: {name} is not set here; `firebreak serve` needs it set to the integration's key"
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -294,9 +368,17 @@ fn main() -> ExitCode {
                 && store.database_url.is_none();
             if remote {
                 let cmd = match command {
-                    TokenCommand::Create { name, role, user } => {
-                        firebreak_cli::TokenCommand::Create { name, role, user }
-                    }
+                    TokenCommand::Create {
+                        name,
+                        role,
+                        user,
+                        expires,
+                    } => firebreak_cli::TokenCommand::Create {
+                        name,
+                        role,
+                        user,
+                        expires: expires.map(|e| jiff::Timestamp::now() + e),
+                    },
                     TokenCommand::List => firebreak_cli::TokenCommand::List,
                     TokenCommand::Revoke { id } => firebreak_cli::TokenCommand::Revoke { id },
                 };
@@ -315,6 +397,9 @@ fn main() -> ExitCode {
             runtime.block_on(firebreak_cli::run_integration(cmd, &cli.client))
         }
         Command::Deploy(cmd) => runtime.block_on(firebreak_cli::run_deploy(cmd, &cli.client)),
+        Command::Webhook(cmd) => runtime.block_on(firebreak_cli::run_webhook(cmd, &cli.client)),
+        Command::User(cmd) => runtime.block_on(firebreak_cli::run_user(cmd, &cli.client)),
+        Command::Config(cmd) => runtime.block_on(firebreak_cli::run_config(cmd, &cli.client)),
         Command::Login(args) => runtime.block_on(firebreak_cli::run_login(args)),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -339,6 +339,50 @@ fn table() -> Vec<Route> {
             Some(json!({"service": "checkout", "version": "v1"})),
             Responder,
         ),
+        r(
+            Method::GET,
+            "/api/v1/webhooks",
+            "/api/v1/webhooks",
+            None,
+            Admin,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/webhooks",
+            "/api/v1/webhooks",
+            Some(
+                json!({"url": "https://hooks.example.com/firebreak", "events": ["incident.declared"]}),
+            ),
+            Admin,
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/webhooks/{id}",
+            "/api/v1/webhooks/wh_missing",
+            None,
+            Admin,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/webhooks/{id}/deliveries",
+            "/api/v1/webhooks/wh_missing/deliveries",
+            None,
+            Admin,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver",
+            "/api/v1/webhooks/wh_missing/deliveries/1/redeliver",
+            None,
+            Admin,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/outbox/stats",
+            "/api/v1/outbox/stats",
+            None,
+            Admin,
+        ),
     ]
 }
 
@@ -458,5 +502,278 @@ async fn the_openapi_document_lists_every_route() {
         documented, walked,
         "the OpenAPI document and the route table must list the same routes"
     );
+    for r in table() {
+        let op = &doc["paths"][r.template][r.method.as_str().to_lowercase()];
+        let documented_role = match &op["security"][0]["bearer"][0] {
+            Value::String(role) => role.as_str(),
+            _ => "nobody",
+        };
+        assert_eq!(
+            documented_role,
+            role_name(r.needs),
+            "{} {} documents the wrong role",
+            r.method,
+            r.template
+        );
+        if r.needs != Needs::Nobody {
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{} {}",
+                r.method,
+                r.template
+            );
+        }
+    }
     assert!(doc["components"]["schemas"]["IncidentBody"].is_object());
+}
+
+/// The sender endpoints authenticate by integration key, not by API token: walk every one of
+/// them (the list the server builds its routes from) without a key, with an API token in the
+/// key's place, and with a real key.
+#[tokio::test]
+async fn every_sender_endpoint_takes_an_integration_key_and_nothing_else() {
+    let s = spawn().await;
+    s.call(
+        Method::POST,
+        "/api/v1/services",
+        Some(&s.admin),
+        Some(json!({"name": "checkout"})),
+    )
+    .await
+    .expect(201);
+    let created = s
+        .call(
+            Method::POST,
+            "/api/v1/services/checkout/integrations",
+            Some(&s.admin),
+            Some(json!({"name": "walk"})),
+        )
+        .await;
+    let key = created.body["key"].as_str().expect("a key").to_string();
+    let api_token = s.admin.clone();
+    let http = common::client();
+    let url = |p: &str| format!("{}{p}", s.base);
+    let mut walked = BTreeSet::new();
+    let mut walk = |method: &str, template: &str| {
+        walked.insert((method.to_string(), template.to_string()));
+    };
+
+    let trigger = |k: &str| {
+        json!({"routing_key": k, "event_action": "trigger",
+               "payload": {"summary": "disk full", "source": "db-1", "severity": "critical"}})
+    };
+    walk("POST", "/v2/enqueue");
+    let no_key = http
+        .post(url("/v2/enqueue"))
+        .json(&json!({"event_action": "trigger"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_key.status(), 400);
+    let token_as_key = http
+        .post(url("/v2/enqueue"))
+        .json(&trigger(&api_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        token_as_key.status(),
+        404,
+        "an API token is not a routing key"
+    );
+    let ok = http
+        .post(url("/v2/enqueue"))
+        .json(&trigger(&key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202);
+
+    walk("POST", "/v2/change/enqueue");
+    let change =
+        |k: &str| json!({"routing_key": k, "payload": {"summary": "deploy v2", "source": "ci"}});
+    let refused = http
+        .post(url("/v2/change/enqueue"))
+        .json(&change(&api_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 404);
+    let ok = http
+        .post(url("/v2/change/enqueue"))
+        .json(&change(&key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202, "{}", ok.text().await.unwrap());
+
+    let genie = |k: &str| format!("GenieKey {k}");
+    let create = json!({"message": "Disk full on db-1", "alias": "disk-db-1", "priority": "P1"});
+    walk("POST", "/v2/alerts");
+    let no_key = http
+        .post(url("/v2/alerts"))
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_key.status(), 401);
+    let token_key = http
+        .post(url("/v2/alerts"))
+        .header("authorization", genie(&api_token))
+        .json(&create)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token_key.status(), 401);
+    let created: Value = http
+        .post(url("/v2/alerts"))
+        .header("authorization", genie(&key))
+        .json(&create)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let request_id = created["requestId"].as_str().unwrap().to_string();
+
+    walk("GET", "/v2/alerts/requests/{request_id}");
+    let status = http
+        .get(url(&format!("/v2/alerts/requests/{request_id}")))
+        .header("authorization", genie(&api_token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 401);
+    let status: Value = http
+        .get(url(&format!("/v2/alerts/requests/{request_id}")))
+        .header("authorization", genie(&key))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["data"]["success"], true, "{status}");
+    assert_eq!(status["data"]["action"], "Create");
+    let alert_id = status["data"]["alertId"]
+        .as_str()
+        .expect("ids are strings")
+        .to_string();
+
+    walk("GET", "/v2/alerts/{identifier}");
+    let alert: Value = http
+        .get(url(&format!("/v2/alerts/{alert_id}")))
+        .header("authorization", genie(&key))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(alert["data"]["id"], alert_id.as_str());
+    assert_eq!(alert["data"]["message"], "Disk full on db-1");
+    assert_eq!(alert["data"]["priority"], "P1");
+    let by_alias = http
+        .get(url("/v2/alerts/disk-db-1?identifierType=alias"))
+        .header("authorization", genie(&key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_alias.status(), 200);
+
+    for (action, template) in [
+        ("acknowledge", "/v2/alerts/{identifier}/acknowledge"),
+        ("close", "/v2/alerts/{identifier}/close"),
+    ] {
+        walk("POST", template);
+        let path = url(&format!(
+            "/v2/alerts/disk-db-1/{action}?identifierType=alias"
+        ));
+        let refused = http
+            .post(&path)
+            .header("authorization", genie(&api_token))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        let ok = http
+            .post(&path)
+            .header("authorization", genie(&key))
+            .json(&json!({"user": "alice"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 202, "{action}");
+    }
+    let closed: Value = http
+        .get(url(&format!("/v2/alerts/{alert_id}")))
+        .header("authorization", genie(&key))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(closed["data"]["status"], "closed");
+    assert_eq!(closed["data"]["acknowledged"], true);
+
+    let generic = json!({"summary": "backup failed", "dedup_key": "backup-1"});
+    walk("POST", "/api/v1/ingest/{format}/{key}");
+    let bad = http
+        .post(url(&format!("/api/v1/ingest/generic/{api_token}")))
+        .json(&generic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+    let ok = http
+        .post(url(&format!("/api/v1/ingest/generic/{key}")))
+        .json(&generic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202);
+
+    walk("POST", "/api/v1/ingest/{format}");
+    let none = http
+        .post(url("/api/v1/ingest/generic"))
+        .json(&generic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 401);
+    let bad = http
+        .post(url("/api/v1/ingest/generic"))
+        .bearer_auth(&api_token)
+        .json(&generic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401, "an API token does not send alerts");
+    let ok = http
+        .post(url("/api/v1/ingest/generic"))
+        .bearer_auth(&key)
+        .json(&generic)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202);
+
+    let listed: BTreeSet<(String, String)> = firebreak_server::routes::ingest::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(walked, listed, "every sender endpoint is walked");
+
+    // A double slash from a base URL with a trailing slash reaches the same endpoint.
+    let doubled = http
+        .post(format!("{}//v2/alerts", s.base))
+        .header("authorization", genie(&key))
+        .json(&json!({"message": "doubled"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(doubled.status(), 202);
 }

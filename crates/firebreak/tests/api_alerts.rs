@@ -843,3 +843,66 @@ async fn people_acknowledge_and_resolve_alerts_and_opsgenie_closes_by_alias() {
         .await
         .expect_problem(422);
 }
+
+/// Acknowledge, resolve, rotate and redeliver take no body: none, or `{}`, and nothing else.
+#[tokio::test]
+async fn actions_without_a_body_take_none_or_an_empty_object() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "pd").await;
+    s.send_json("/v2/enqueue", &pd_trigger(&key, Some("nb"), "disk"))
+        .await;
+    let id = open_alerts(&s).await[0]["id"].as_i64().unwrap();
+    let ack = format!("/api/v1/alerts/{id}/acknowledge");
+    let none = s.call(Method::POST, &ack, Some(&s.responder), None).await;
+    assert_eq!(none.expect(200)["status"], "acknowledged");
+    s.post(&ack, json!({})).await.expect(200);
+    let fields = s.post(&ack, json!({"note": "x"})).await;
+    fields.expect_problem(422);
+    s.post(&ack, json!([])).await.expect_problem(422);
+    let not_json = s
+        .http
+        .post(format!("{}{ack}", s.base))
+        .bearer_auth(&s.responder)
+        .body("ack please")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), 400);
+    let resolve = format!("/api/v1/alerts/{id}/resolve");
+    let none = s
+        .call(Method::POST, &resolve, Some(&s.responder), None)
+        .await;
+    assert_eq!(none.expect(200)["status"], "resolved");
+}
+
+/// A silence whose duration cannot be added to its start is refused, naming the field, and
+/// never overflows into a 500.
+#[tokio::test]
+async fn overflowing_silence_durations_are_refused_naming_the_field() {
+    let s = spawn().await;
+    for duration in [
+        "999999999h",
+        "PT99999999999H",
+        "2562047788015215h",
+        "2000000h",
+    ] {
+        let a = s
+            .post(
+                "/api/v1/silences",
+                json!({"matchers": ["alertname=\"x\""], "duration": duration, "comment": "c"}),
+            )
+            .await;
+        assert_eq!(
+            a.expect_problem(422)["errors"][0]["field"],
+            "duration",
+            "{duration}: {}",
+            a.body
+        );
+    }
+    s.post(
+        "/api/v1/silences",
+        json!({"matchers": ["alertname=\"x\""], "duration": "24h", "comment": "c"}),
+    )
+    .await
+    .expect(201);
+}

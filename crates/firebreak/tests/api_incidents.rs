@@ -25,7 +25,8 @@ async fn declare_assign_note_resolve() {
     assert_eq!(inc["status"], "investigating");
     assert_eq!(inc["services"], json!(["checkout"]));
     assert_eq!(
-        inc["roles"]["Incident Commander"], "token:test",
+        inc["roles"]["Incident Commander"],
+        common::RESPONDER,
         "declarer becomes IC: {inc}"
     );
     assert_eq!(inc["checklist"].as_array().unwrap().len(), 7);
@@ -37,12 +38,35 @@ async fn declare_assign_note_resolve() {
     assert_eq!(second["id"], "INC-2");
     assert!(second["roles"].as_object().unwrap().is_empty());
 
+    s.call(
+        reqwest::Method::POST,
+        "/api/v1/users",
+        Some(&s.admin),
+        Some(json!({"handle": "bob", "name": "Bob"})),
+    )
+    .await
+    .expect(201);
     s.put(
         "/api/v1/incidents/INC-1/roles/comms-lead",
         json!({"user": "bob"}),
     )
     .await
     .expect(200);
+    // A role in the path that is not configured is not there.
+    s.put(
+        "/api/v1/incidents/INC-1/roles/juggler",
+        json!({"user": "bob"}),
+    )
+    .await
+    .expect_problem(404);
+    s.call(
+        reqwest::Method::DELETE,
+        "/api/v1/incidents/INC-1/roles/juggler",
+        Some(&s.responder),
+        None,
+    )
+    .await
+    .expect_problem(404);
     s.post(
         "/api/v1/incidents/INC-1/notes",
         json!({"body": "Rolled back **v2.3.1**"}),
@@ -91,7 +115,7 @@ async fn declare_assign_note_resolve() {
             .contains("Incident Commander")
     );
     assert_eq!(items[3]["data"]["body"], "Rolled back **v2.3.1**");
-    assert_eq!(items[3]["actor"], "token:test");
+    assert_eq!(items[3]["actor"], common::RESPONDER);
 }
 
 #[tokio::test]
@@ -283,7 +307,13 @@ async fn lists_filter_and_paginate() {
     assert_eq!(count("status=resolved").await, 1);
     assert_eq!(count("drill=true").await, 1);
     s.get("/api/v1/incidents?limit=0").await.expect_problem(422);
-    assert_eq!(count("limit=501").await, 8, "limits above 500 are capped");
+    assert_eq!(count("limit=500").await, 8);
+    let too_many = s.get("/api/v1/incidents?limit=501").await;
+    too_many.expect_problem(422);
+    assert_eq!(
+        too_many.body["errors"][0]["field"], "limit",
+        "a bad parameter is named"
+    );
     s.get("/api/v1/incidents?status=done")
         .await
         .expect_problem(422);

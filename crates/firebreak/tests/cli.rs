@@ -25,10 +25,16 @@ impl Drop for Served {
 }
 
 fn serve() -> Served {
+    serve_with(&[])
+}
+
+/// `firebreak serve` with extra arguments (`--config FILE`).
+fn serve_with(extra: &[&std::ffi::OsStr]) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path())
+        .args(extra)
         .env_remove("FIREBREAK_DATABASE_URL")
         .env_remove("FIREBREAK_CONFIG")
         .stderr(Stdio::piped())
@@ -97,6 +103,13 @@ fn the_walkthrough_works_from_the_cli() {
     let inc: Value = serde_json::from_str(&stdout(&declared)).expect("--json prints the incident");
     assert_eq!(inc["id"], "INC-1");
 
+    let added = s.run(&["user", "add", "alice", "--name", "Alice Example"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        stdout(&added).contains("Alice Example"),
+        "{}",
+        stdout(&added)
+    );
     let assign = s.run(&[
         "--json",
         "incident",
@@ -223,6 +236,47 @@ fn check_points_at_file_line_and_key() {
     .unwrap();
     let o = Command::new(BIN).arg("check").arg(&file).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// The running config comes back as a firebreak.yaml that `check` accepts, keys left out:
+/// `config export` writes each integration key as `{env: NAME}`, and `check` accepts a file
+/// whose key variables are not set where it runs, naming them.
+#[test]
+fn the_exported_config_passes_check_without_its_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("firebreak.yaml");
+    let key = "ExportKey0000000000000000000000001";
+    std::fs::write(
+        &file,
+        format!(
+            "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: {}\n",
+            &key[..32]
+        ),
+    )
+    .unwrap();
+    let s = serve_with(&[std::ffi::OsStr::new("--config"), file.as_os_str()]);
+    let exported = s.run(&["config", "export"]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let yaml = stdout(&exported);
+    assert!(
+        !yaml.contains(&key[..32]),
+        "the key must not be exported:\n{yaml}"
+    );
+    assert!(yaml.contains("env:"), "{yaml}");
+    let back = dir.path().join("exported.yaml");
+    std::fs::write(&back, &yaml).unwrap();
+    let o = Command::new(BIN)
+        .arg("check")
+        .arg(&back)
+        .env_remove("FIREBREAK_KEY_CHECKOUT_PROMETHEUS")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}\n{yaml}", stderr(&o));
+    assert!(
+        stderr(&o).contains("FIREBREAK_KEY_CHECKOUT_PROMETHEUS is not set here"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

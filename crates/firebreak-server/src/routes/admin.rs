@@ -1,37 +1,40 @@
 //! Tokens, the audit log, the effective config and "who am I".
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use firebreak_domain::{AccessRole, Name};
+use firebreak_engine::Firebreak;
 use firebreak_engine::tokens::reveal;
-use firebreak_engine::{EngineError, Firebreak};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use crate::extract::{Admin, ApiJson, Caller, Viewer};
+use crate::extract::{Admin, ApiJson, ApiQuery, Caller, Viewer};
+use crate::fields::{AccessRoleName, IdCursor, Label, Limit, NameText, Time};
 use crate::problem::{ApiError, Problem};
-use crate::routes::incidents::{PageQuery, cursor, limit, page_by_key};
-use crate::wire::{AuditEntryBody, ConfigBody, ListBody, TokenBody};
+use crate::routes::incidents::{IdPageQuery, PageQuery, page_by_key};
+use crate::wire::{AuditEntryBody, ListBody, TokenBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenRequest {
-    pub name: String,
-    /// viewer, responder or admin.
-    pub role: String,
-    /// The user the token acts for; its actions are recorded under this handle.
-    pub user: Option<String>,
+    pub name: Label,
+    pub role: AccessRoleName,
+    /// The user the token acts for (an enabled user whose role is at least `role`); its
+    /// actions are recorded under this handle, and it can do no more than the user can.
+    pub user: Option<NameText>,
+    /// When the token stops working, e.g. 90 days from now; must be in the future.
+    pub expires_at: Option<Time>,
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery), responses((status = 200, body = ListBody<TokenBody>)))]
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens", params(PageQuery),
+    security(("bearer" = ["admin"])), responses((status = 200, body = ListBody<TokenBody>)))]
 pub async fn list_tokens(
     _c: Caller<Admin>,
     State(app): State<Firebreak>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ListBody<TokenBody>>, ApiError> {
     let tokens = app.list_tokens().await?;
-    let (page, next) = page_by_key(tokens, |t| t.id.clone(), query)?;
+    let (page, next) = page_by_key(tokens, |t| t.id.clone(), query);
     Ok(Json(ListBody::keyed(
         page.into_iter().map(Into::into).collect(),
         next,
@@ -39,30 +42,21 @@ pub async fn list_tokens(
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
+    security(("bearer" = ["admin"])),
     responses((status = 201, body = TokenBody, description = "`token` holds the secret; it is shown only here")))]
 pub async fn create_token(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
-    let role: AccessRole =
-        req.role
-            .parse()
-            .map_err(|e: firebreak_domain::access::BadAccessRole| {
-                ApiError::invalid("role", e.to_string())
-            })?;
-    let user = match req.user {
-        None => None,
-        Some(u) => {
-            let handle = Name::parse(&u).map_err(|e| ApiError::invalid("user", e.to_string()))?;
-            app.user(&handle)
-                .await
-                .map_err(|_| ApiError::invalid("user", format!("there is no user `{u}`")))?;
-            Some(handle)
-        }
-    };
     let issued = app
-        .create_token(&caller.principal, &req.name, role, user)
+        .create_token(
+            &caller.principal,
+            &req.name.0,
+            req.role.into(),
+            req.user.map(|u| u.0),
+            req.expires_at.map(|t| t.0),
+        )
         .await?;
     let mut body = TokenBody::from(issued.record);
     body.token = Some(reveal(&issued.secret).to_string());
@@ -70,6 +64,7 @@ pub async fn create_token(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens", params(("id" = String, Path)),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = TokenBody), (status = 404, body = Problem)))]
 pub async fn revoke_token(
     caller: Caller<Admin>,
@@ -79,34 +74,31 @@ pub async fn revoke_token(
     Ok(Json(app.revoke_token(&caller.principal, &id).await?.into()))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct AuditQuery {
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery),
+#[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(IdPageQuery),
+    security(("bearer" = ["admin"])),
     responses((status = 200, body = ListBody<AuditEntryBody>)))]
 pub async fn audit(
     _c: Caller<Admin>,
     State(app): State<Firebreak>,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<IdPageQuery>,
 ) -> Result<Json<ListBody<AuditEntryBody>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let page = app
-        .store
-        .list_audit(cursor(q.cursor.as_deref())?, limit(q.limit)?)
-        .await
-        .map_err(EngineError::from)?;
+        .list_audit(IdCursor::of(q.cursor), Limit::or_default(q.limit))
+        .await?;
     Ok(Json(ListBody::new(
         page.items.into_iter().map(Into::into).collect(),
         page.next,
     )))
 }
 
-#[utoipa::path(get, path = "/api/v1/config", tag = "config", responses((status = 200, body = ConfigBody)))]
-pub async fn config(_c: Caller<Viewer>, State(app): State<Firebreak>) -> Json<ConfigBody> {
-    Json(ConfigBody::from(app.config.as_ref()))
+/// The running configuration in the same model and keys as `firebreak.yaml` (severities,
+/// roles, checklists, services, users, alerting, outbound), with integration keys left out:
+/// each appears as `{env: NAME}`. `firebreak config export` writes it back as YAML.
+#[utoipa::path(get, path = "/api/v1/config", tag = "config",
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = Object, description = "The firebreak.yaml model as JSON")))]
+pub async fn config(_c: Caller<Viewer>, State(app): State<Firebreak>) -> Json<serde_json::Value> {
+    Json(firebreak_config::to_document(app.config.as_ref()))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -115,7 +107,7 @@ pub struct MeBody {
     pub role: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "config", responses((status = 200, body = MeBody)))]
+#[utoipa::path(get, path = "/api/v1/me", tag = "config", security(("bearer" = ["viewer"])), responses((status = 200, body = MeBody)))]
 pub async fn me(caller: Caller<Viewer>) -> Json<MeBody> {
     Json(MeBody {
         actor: caller.principal.actor.0,

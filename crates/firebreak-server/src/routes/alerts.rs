@@ -3,10 +3,10 @@
 //! schedule maintenance and record deploys; admins manage integrations and routing rules.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use firebreak_domain::rules::Route;
-use firebreak_domain::{AlertAction, AlertSeverity, AlertStatus, Name, Urgency};
+use firebreak_domain::{AlertAction, Name};
 use firebreak_engine::Firebreak;
 use firebreak_engine::alerts::{IssuedKey, parse_matchers};
 use firebreak_engine::deployments::NewDeployment;
@@ -16,76 +16,66 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{Admin, ApiJson, Caller, Responder, Viewer};
+use crate::extract::{Admin, ApiJson, ApiQuery, Caller, NoBody, Responder, Viewer};
+use crate::fields::{
+    AlertLevel, AlertState, Comment, DeploySource, HttpLink, IdCursor, IncidentId, Label, Limit,
+    NameText, NoFields, Text100, Text200, Text1024, Time, UrgencyLevel, Version,
+};
 use crate::problem::{ApiError, Problem};
-use crate::routes::incidents::{cursor, limit, number};
 use crate::wire::{
     AlertBody, DeploymentBody, IntegrationBody, ListBody, MaintenanceBody, RouteBody, SilenceBody,
 };
-
-type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
-
-fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ApiError::invalid("query", e.body_text()))
-}
-
-fn service_name(field: &str, name: &str) -> Result<Name, ApiError> {
-    Name::parse(name).map_err(|e| ApiError::invalid(field, e.to_string()))
-}
-
-fn word<T: std::str::FromStr<Err = String>>(field: &str, text: &str) -> Result<T, ApiError> {
-    text.parse()
-        .map_err(|e: String| ApiError::invalid(field, e))
-}
 
 fn alert_id(id: &str) -> Result<i64, ApiError> {
     id.parse()
         .map_err(|_| ApiError::not_found(format!("there is no alert {id}")))
 }
 
+/// An incident id in a query string (`INC-7` or `7`).
+#[derive(Debug)]
+pub struct IncidentRef(firebreak_domain::IncidentNumber);
+
+impl<'de> Deserialize<'de> for IncidentRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let text = String::deserialize(d)?;
+        crate::fields::matches(crate::fields::INCIDENT_ID, &text)
+            .then(|| text.parse().ok())
+            .flatten()
+            .map(IncidentRef)
+            .ok_or_else(|| D::Error::custom(format!("`{text}` is not an incident id like INC-7")))
+    }
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AlertQuery {
-    /// open, acknowledged, resolved or suppressed.
-    pub status: Option<String>,
+    pub status: Option<AlertState>,
     /// A service name.
-    pub service: Option<String>,
+    pub service: Option<NameText>,
     /// An incident id (`INC-7` or `7`).
-    pub incident: Option<String>,
-    /// 1 to 500, default 50.
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
+    #[param(value_type = Option<IncidentId>)]
+    pub incident: Option<IncidentRef>,
+    pub limit: Option<Limit>,
+    pub cursor: Option<IdCursor>,
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts", tag = "alerts", params(AlertQuery),
-    responses((status = 200, body = ListBody<AlertBody>), (status = 422, body = Problem)))]
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ListBody<AlertBody>)))]
 pub async fn list_alerts(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
-    q: QueryResult<AlertQuery>,
+    ApiQuery(q): ApiQuery<AlertQuery>,
 ) -> Result<Json<ListBody<AlertBody>>, ApiError> {
-    let q = query(q)?;
-    let nonempty = |v: Option<String>| v.filter(|v| !v.is_empty());
     let filter = AlertFilter {
-        status: nonempty(q.status)
-            .map(|s| word::<AlertStatus>("status", &s))
-            .transpose()?,
-        service: nonempty(q.service)
-            .map(|s| service_name("service", &s))
-            .transpose()?,
-        incident: nonempty(q.incident)
-            .map(|i| {
-                number(&i).map_err(|_| {
-                    ApiError::invalid(
-                        "incident",
-                        format!("`{i}` is not an incident id like INC-7"),
-                    )
-                })
-            })
-            .transpose()?,
+        status: q.status.map(Into::into),
+        service: q.service.map(|n| n.0),
+        incident: q.incident.map(|i| i.0),
+        ..Default::default()
     };
     let page = app
-        .list_alerts(&filter, cursor(q.cursor.as_deref())?, limit(q.limit)?)
+        .list_alerts(&filter, IdCursor::of(q.cursor), Limit::or_default(q.limit))
         .await?;
     Ok(Json(ListBody::new(
         page.items.into_iter().map(AlertBody::from).collect(),
@@ -94,6 +84,7 @@ pub async fn list_alerts(
 }
 
 #[utoipa::path(get, path = "/api/v1/alerts/{id}", tag = "alerts", params(("id" = i64, Path)),
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = AlertBody), (status = 404, body = Problem)))]
 pub async fn show_alert(
     _c: Caller<Viewer>,
@@ -104,11 +95,14 @@ pub async fn show_alert(
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/acknowledge", tag = "alerts", params(("id" = i64, Path)),
-    responses((status = 200, body = AlertBody), (status = 404, body = Problem)))]
+    security(("bearer" = ["responder"])),
+    request_body(content = Option<NoFields>, description = "No body, or `{}`"),
+    responses((status = 200, body = AlertBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn acknowledge_alert(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<AlertBody>, ApiError> {
     let alert = app
         .act_on_alert(&caller.principal, alert_id(&id)?, AlertAction::Acknowledge)
@@ -117,11 +111,14 @@ pub async fn acknowledge_alert(
 }
 
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", params(("id" = i64, Path)),
-    responses((status = 200, body = AlertBody), (status = 404, body = Problem)))]
+    security(("bearer" = ["responder"])),
+    request_body(content = Option<NoFields>, description = "No body, or `{}`"),
+    responses((status = 200, body = AlertBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn resolve_alert(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<Json<AlertBody>, ApiError> {
     let alert = app
         .act_on_alert(&caller.principal, alert_id(&id)?, AlertAction::Resolve)
@@ -135,7 +132,7 @@ pub async fn resolve_alert(
 #[serde(deny_unknown_fields)]
 pub struct IntegrationRequest {
     /// What sends through it, e.g. `prometheus`.
-    pub name: String,
+    pub name: Label,
 }
 
 fn issued(i: IssuedKey) -> IntegrationBody {
@@ -146,7 +143,8 @@ fn issued(i: IssuedKey) -> IntegrationBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/services/{service}/integrations", tag = "integrations",
-    params(("service" = String, Path)), request_body = IntegrationRequest,
+    params(("service" = NameText, Path)), request_body = IntegrationRequest,
+    security(("bearer" = ["admin"])),
     responses((status = 201, body = IntegrationBody, description = "The key is shown only in this answer"),
         (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn create_integration(
@@ -158,13 +156,14 @@ pub async fn create_integration(
     let service = Name::parse(&service)
         .map_err(|_| ApiError::not_found(format!("there is no service named `{service}`")))?;
     let issued_key = app
-        .create_integration(&caller.principal, &service, &req.name)
+        .create_integration(&caller.principal, &service, &req.name.0)
         .await?;
     Ok((StatusCode::CREATED, Json(issued(issued_key))))
 }
 
 #[utoipa::path(get, path = "/api/v1/services/{service}/integrations", tag = "integrations",
-    params(("service" = String, Path)), responses((status = 200, body = ListBody<IntegrationBody>)))]
+    params(("service" = NameText, Path)), security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ListBody<IntegrationBody>), (status = 404, body = Problem)))]
 pub async fn list_service_integrations(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
@@ -184,6 +183,7 @@ pub async fn list_service_integrations(
 }
 
 #[utoipa::path(get, path = "/api/v1/integrations", tag = "integrations",
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = ListBody<IntegrationBody>)))]
 pub async fn list_integrations(
     _c: Caller<Viewer>,
@@ -200,12 +200,15 @@ pub async fn list_integrations(
 
 #[utoipa::path(post, path = "/api/v1/integrations/{id}/rotate", tag = "integrations",
     params(("id" = String, Path)),
+    security(("bearer" = ["admin"])),
+    request_body(content = Option<NoFields>, description = "No body, or `{}`"),
     responses((status = 201, body = IntegrationBody, description = "The new key, shown once; the old keys keep working until revoked"),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn rotate_integration(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
     Path(id): Path<String>,
+    _: NoBody,
 ) -> Result<(StatusCode, Json<IntegrationBody>), ApiError> {
     let issued_key = app.rotate_integration(&caller.principal, &id).await?;
     Ok((StatusCode::CREATED, Json(issued(issued_key))))
@@ -213,7 +216,8 @@ pub async fn rotate_integration(
 
 #[utoipa::path(delete, path = "/api/v1/integrations/{id}/keys/{key}", tag = "integrations",
     params(("id" = String, Path), ("key" = String, Path, description = "The key's id (key_...)")),
-    responses((status = 200, body = IntegrationBody), (status = 404, body = Problem)))]
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = IntegrationBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn revoke_integration_key(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
@@ -230,34 +234,36 @@ pub async fn revoke_integration_key(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceRequest {
-    /// Alertmanager-style matchers, all of which must hold: `alertname="DiskFull"`, `env!="dev"`,
-    /// `service=~"check.*"`.
+    /// Alertmanager-style matchers, at least one, all of which must hold:
+    /// `alertname="DiskFull"`, `env!="dev"`, `service=~"check.*"` (the regex must compile).
+    #[schema(min_items = 1)]
     pub matchers: Vec<String>,
     /// Why; shown on every alert the silence suppresses.
-    pub comment: String,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub starts_at: Option<Timestamp>,
-    /// When it ends. Give this or `duration`.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub ends_at: Option<Timestamp>,
-    /// How long from the start, e.g. `2h` or `30m`.
-    pub duration: Option<String>,
+    pub comment: Comment,
+    /// When it starts; defaults to now.
+    pub starts_at: Option<Time>,
+    /// When it ends: after the start and in the future. Give this or `duration`, not both.
+    pub ends_at: Option<Time>,
+    /// How long from the start, e.g. `2h`, `30m`, `1h30m` or `PT2H`; positive, and ending by
+    /// 2200. Give this or `ends_at`, not both.
+    pub duration: Option<Text100>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SilenceQuery {
     /// true: also silences that ended in the last 24 hours.
     pub expired: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/v1/silences", tag = "silences", params(SilenceQuery),
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = ListBody<SilenceBody>)))]
 pub async fn list_silences(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
-    q: QueryResult<SilenceQuery>,
+    ApiQuery(q): ApiQuery<SilenceQuery>,
 ) -> Result<Json<ListBody<SilenceBody>>, ApiError> {
-    let q = query(q)?;
     let now = app.clock.now();
     let items = app
         .list_silences(q.expired.unwrap_or(false))
@@ -268,10 +274,13 @@ pub async fn list_silences(
     Ok(Json(ListBody::keyed(items, None)))
 }
 
-/// A duration like `30m`, `2h`, `1h30m` or ISO 8601 `PT2H`.
-fn parse_span(text: &str) -> Result<jiff::SignedDuration, ApiError> {
+/// A duration like `30m`, `2h`, `1h30m` or ISO 8601 `PT2H`, added to `start`. The end must be
+/// an instant the API accepts (by 2200), so a duration too long to add is refused here rather
+/// than overflowing.
+fn end_after(start: Timestamp, text: &str) -> Result<Timestamp, ApiError> {
     let t = text.trim();
-    t.parse::<jiff::SignedDuration>()
+    let span = t
+        .parse::<jiff::SignedDuration>()
         .ok()
         .filter(|d| d.is_positive())
         .ok_or_else(|| {
@@ -279,21 +288,33 @@ fn parse_span(text: &str) -> Result<jiff::SignedDuration, ApiError> {
                 "duration",
                 format!("`{t}` is not a duration like 30m, 2h or 1h30m"),
             )
+        })?;
+    start
+        .checked_add(span)
+        .ok()
+        .filter(|end| firebreak_ingest::in_accepted_range(*end))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "duration",
+                "is too long: the silence must end by 2200-12-31T23:59:59Z",
+            )
         })
 }
 
 #[utoipa::path(post, path = "/api/v1/silences", tag = "silences", request_body = SilenceRequest,
-    responses((status = 201, body = SilenceBody), (status = 422, body = Problem)))]
+    security(("bearer" = ["responder"])),
+    responses((status = 201, body = SilenceBody)))]
 pub async fn create_silence(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<SilenceRequest>,
 ) -> Result<(StatusCode, Json<SilenceBody>), ApiError> {
     let now = app.clock.now();
-    let start = req.starts_at.unwrap_or(now);
-    let ends_at = match (req.ends_at, req.duration.as_deref()) {
+    let starts_at = req.starts_at.map(|t| t.0);
+    let start = starts_at.unwrap_or(now);
+    let ends_at = match (req.ends_at.map(|t| t.0), req.duration.as_ref()) {
         (Some(end), None) => end,
-        (None, Some(d)) => start + parse_span(d)?,
+        (None, Some(d)) => end_after(start, &d.0)?,
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid(
                 "ends_at",
@@ -311,15 +332,16 @@ pub async fn create_silence(
         .create_silence(
             &caller.principal,
             &req.matchers,
-            req.starts_at,
+            starts_at,
             ends_at,
-            &req.comment,
+            &req.comment.0,
         )
         .await?;
     Ok((StatusCode::CREATED, Json(SilenceBody::from(silence, now))))
 }
 
 #[utoipa::path(delete, path = "/api/v1/silences/{id}", tag = "silences", params(("id" = i64, Path)),
+    security(("bearer" = ["responder"])),
     responses((status = 200, body = SilenceBody, description = "The silence, now ended"), (status = 404, body = Problem)))]
 pub async fn expire_silence(
     caller: Caller<Responder>,
@@ -338,15 +360,17 @@ pub async fn expire_silence(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceRequest {
-    pub service: String,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub starts_at: Option<Timestamp>,
-    #[schema(value_type = String, format = DateTime)]
-    pub ends_at: Timestamp,
-    pub comment: String,
+    /// A service that exists.
+    pub service: NameText,
+    /// When it starts; defaults to now.
+    pub starts_at: Option<Time>,
+    /// When it ends: after the start and in the future.
+    pub ends_at: Time,
+    pub comment: Comment,
 }
 
 #[utoipa::path(get, path = "/api/v1/maintenance-windows", tag = "maintenance",
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = ListBody<MaintenanceBody>)))]
 pub async fn list_maintenance(
     _c: Caller<Viewer>,
@@ -363,21 +387,21 @@ pub async fn list_maintenance(
 }
 
 #[utoipa::path(post, path = "/api/v1/maintenance-windows", tag = "maintenance", request_body = MaintenanceRequest,
-    responses((status = 201, body = MaintenanceBody), (status = 422, body = Problem)))]
+    security(("bearer" = ["responder"])),
+    responses((status = 201, body = MaintenanceBody), (status = 404, body = Problem, description = "No such service")))]
 pub async fn create_maintenance(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<MaintenanceRequest>,
 ) -> Result<(StatusCode, Json<MaintenanceBody>), ApiError> {
     let now = app.clock.now();
-    let service = service_name("service", &req.service)?;
     let window = app
         .create_maintenance(
             &caller.principal,
-            &service,
-            req.starts_at.unwrap_or(now),
-            req.ends_at,
-            &req.comment,
+            &req.service.0,
+            req.starts_at.map_or(now, |t| t.0),
+            req.ends_at.0,
+            &req.comment.0,
         )
         .await?;
     Ok((
@@ -387,6 +411,7 @@ pub async fn create_maintenance(
 }
 
 #[utoipa::path(delete, path = "/api/v1/maintenance-windows/{id}", tag = "maintenance", params(("id" = i64, Path)),
+    security(("bearer" = ["responder"])),
     responses((status = 200, body = MaintenanceBody), (status = 404, body = Problem)))]
 pub async fn end_maintenance(
     caller: Caller<Responder>,
@@ -405,21 +430,23 @@ pub async fn end_maintenance(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRequest {
-    /// Matchers that must all hold; an empty list matches every alert.
+    /// Matchers that must all hold; an empty list matches every alert. Each is
+    /// Alertmanager-style, and a regex must compile.
     #[serde(default)]
     pub matchers: Vec<String>,
-    /// Send matching alerts to this service.
-    pub service: Option<String>,
-    /// critical, error, warning or info.
-    pub severity: Option<String>,
-    /// high or low.
-    pub urgency: Option<String>,
-    /// Drop matching alerts.
+    /// Send matching alerts to this service, which must exist.
+    pub service: Option<NameText>,
+    /// Give matching alerts this severity.
+    pub severity: Option<AlertLevel>,
+    /// Give matching alerts this urgency.
+    pub urgency: Option<UrgencyLevel>,
+    /// Drop matching alerts. A rule that drops sets no service, severity or urgency.
     #[serde(default)]
     pub drop: bool,
 }
 
 #[utoipa::path(get, path = "/api/v1/routing-rules", tag = "routing",
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = ListBody<RouteBody>, description = "In the order they are tried: config rules first")))]
 pub async fn list_routes(
     _c: Caller<Viewer>,
@@ -435,7 +462,8 @@ pub async fn list_routes(
 }
 
 #[utoipa::path(post, path = "/api/v1/routing-rules", tag = "routing", request_body = RouteRequest,
-    responses((status = 201, body = RouteBody), (status = 422, body = Problem)))]
+    security(("bearer" = ["admin"])),
+    responses((status = 201, body = RouteBody)))]
 pub async fn create_route(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
@@ -443,21 +471,9 @@ pub async fn create_route(
 ) -> Result<(StatusCode, Json<RouteBody>), ApiError> {
     let route = Route {
         matchers: parse_matchers(&req.matchers)?,
-        service: req
-            .service
-            .as_deref()
-            .map(|s| service_name("service", s))
-            .transpose()?,
-        severity: req
-            .severity
-            .as_deref()
-            .map(|s| word::<AlertSeverity>("severity", s))
-            .transpose()?,
-        urgency: req
-            .urgency
-            .as_deref()
-            .map(|u| word::<Urgency>("urgency", u))
-            .transpose()?,
+        service: req.service.map(|s| s.0),
+        severity: req.severity.map(Into::into),
+        urgency: req.urgency.map(Into::into),
         drop: req.drop,
     };
     let record = app.create_route(&caller.principal, route).await?;
@@ -469,7 +485,8 @@ pub async fn create_route(
 }
 
 #[utoipa::path(delete, path = "/api/v1/routing-rules/{id}", tag = "routing", params(("id" = i64, Path)),
-    responses((status = 204), (status = 404, body = Problem)))]
+    security(("bearer" = ["admin"])),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem)))]
 pub async fn delete_route(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
@@ -487,58 +504,51 @@ pub async fn delete_route(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentRequest {
-    pub service: String,
-    pub version: String,
-    pub previous_version: Option<String>,
-    pub commit: Option<String>,
-    pub author: Option<String>,
+    /// A service that exists.
+    pub service: NameText,
+    pub version: Version,
+    pub previous_version: Option<Text200>,
+    pub commit: Option<Text100>,
+    pub author: Option<Text200>,
     /// An http(s) link to the pipeline or release.
-    pub link: Option<String>,
-    /// When the deploy happened; defaults to now.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub at: Option<Timestamp>,
-    pub summary: Option<String>,
-    /// Who reports it: `api` (the default), `cli`, `ci`, or another short lowercase word.
-    pub source: Option<String>,
+    pub link: Option<HttpLink>,
+    /// When the deploy happened; defaults to now, and may be at most 5 minutes ahead of it.
+    pub at: Option<Time>,
+    pub summary: Option<Text1024>,
+    /// Who reports it: `api` (the default), `cli`, `ci`, or another short lowercase word;
+    /// `pagerduty` is kept for change events.
+    pub source: Option<DeploySource>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeploymentQuery {
-    pub service: Option<String>,
-    /// 1 to 500, default 50.
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
+    pub service: Option<NameText>,
+    pub limit: Option<Limit>,
+    pub cursor: Option<IdCursor>,
 }
 
 #[utoipa::path(post, path = "/api/v1/deployments", tag = "deployments", request_body = DeploymentRequest,
-    responses((status = 201, body = DeploymentBody), (status = 422, body = Problem)))]
+    security(("bearer" = ["responder"])),
+    responses((status = 201, body = DeploymentBody)))]
 pub async fn record_deployment(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<DeploymentRequest>,
 ) -> Result<(StatusCode, Json<DeploymentBody>), ApiError> {
     let new = NewDeployment {
-        service: service_name("service", &req.service)?,
-        version: req.version,
-        previous_version: req.previous_version,
-        commit: req.commit,
-        author: req.author,
-        link: req.link,
-        at: req.at,
-        summary: req.summary,
+        service: req.service.0,
+        version: req.version.into_inner(),
+        previous_version: req.previous_version.map(Text200::into_inner),
+        commit: req.commit.map(Text100::into_inner),
+        author: req.author.map(Text200::into_inner),
+        link: req.link.map(HttpLink::into_inner),
+        at: req.at.map(|t| t.0),
+        summary: req.summary.map(Text1024::into_inner),
     };
-    let source = req.source.unwrap_or_else(|| "api".into());
-    let plain = !source.is_empty()
-        && source.len() <= 32
-        && source
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !plain || source == "pagerduty" {
-        return Err(ApiError::invalid(
-            "source",
-            "must be a short lowercase word like api, cli or ci (pagerduty is for change events)",
-        ));
-    }
+    let source = req
+        .source
+        .map_or_else(|| "api".into(), DeploySource::into_inner);
     let d = app
         .record_deployment(&caller.principal, new, &source)
         .await?;
@@ -546,23 +556,19 @@ pub async fn record_deployment(
 }
 
 #[utoipa::path(get, path = "/api/v1/deployments", tag = "deployments", params(DeploymentQuery),
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = ListBody<DeploymentBody>)))]
 pub async fn list_deployments(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
-    q: QueryResult<DeploymentQuery>,
+    ApiQuery(q): ApiQuery<DeploymentQuery>,
 ) -> Result<Json<ListBody<DeploymentBody>>, ApiError> {
-    let q = query(q)?;
-    let service = q
-        .service
-        .filter(|s| !s.is_empty())
-        .map(|s| service_name("service", &s))
-        .transpose()?;
+    let service = q.service.map(|s| s.0);
     let page = app
         .list_deployments(
             service.as_ref(),
-            cursor(q.cursor.as_deref())?,
-            limit(q.limit)?,
+            IdCursor::of(q.cursor),
+            Limit::or_default(q.limit),
         )
         .await?;
     Ok(Json(ListBody::new(

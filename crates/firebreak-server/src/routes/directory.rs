@@ -1,7 +1,7 @@
 //! `/api/v1/services` and `/api/v1/users`. Everyone may read; only admins change them.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use firebreak_domain::{AccessRole, Name};
 use firebreak_engine::Firebreak;
@@ -10,7 +10,8 @@ use firebreak_store::UserRecord;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::extract::{Admin, ApiJson, Caller, Viewer};
+use crate::extract::{Admin, ApiJson, ApiQuery, Caller, Viewer};
+use crate::fields::{AccessRoleName, Email, HttpLink, NameText, PersonName, TimeZoneName};
 use crate::problem::{ApiError, Problem};
 use crate::routes::incidents::{PageQuery, page_by_key};
 use crate::wire::{ListBody, ServiceBody, UserBody};
@@ -27,25 +28,22 @@ fn user_handle(handle: &str) -> Result<Name, ApiError> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceRequest {
-    pub name: String,
+    pub name: NameText,
     pub description: Option<String>,
     pub team: Option<String>,
     /// An http(s) link to the service's runbook.
-    pub runbook: Option<String>,
+    pub runbook: Option<HttpLink>,
 }
 
-#[utoipa::path(get, path = "/api/v1/services", tag = "services", params(PageQuery), responses((status = 200, body = ListBody<ServiceBody>)))]
+#[utoipa::path(get, path = "/api/v1/services", tag = "services", params(PageQuery),
+    security(("bearer" = ["viewer"])), responses((status = 200, body = ListBody<ServiceBody>)))]
 pub async fn list_services(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ListBody<ServiceBody>>, ApiError> {
-    let services = app
-        .store
-        .list_services()
-        .await
-        .map_err(firebreak_engine::EngineError::from)?;
-    let (page, next) = page_by_key(services, |s| s.name.to_string(), query)?;
+    let services = app.list_services().await?;
+    let (page, next) = page_by_key(services, |s| s.name.to_string(), query);
     Ok(Json(ListBody::keyed(
         page.into_iter().map(Into::into).collect(),
         next,
@@ -53,23 +51,25 @@ pub async fn list_services(
 }
 
 #[utoipa::path(post, path = "/api/v1/services", tag = "services", request_body = ServiceRequest,
-    responses((status = 201, body = ServiceBody), (status = 409, body = Problem)))]
+    security(("bearer" = ["admin"])),
+    responses((status = 201, body = ServiceBody), (status = 409, body = Problem, description = "A service with that name exists")))]
 pub async fn create_service(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<ServiceRequest>,
 ) -> Result<(StatusCode, Json<ServiceBody>), ApiError> {
-    let name = Name::parse(&req.name).map_err(|e| ApiError::invalid("name", e.to_string()))?;
+    let name = req.name.0;
     let fields = ServiceFields {
         description: req.description,
         team: req.team,
-        runbook: req.runbook,
+        runbook: req.runbook.map(HttpLink::into_inner),
     };
     let service = app.create_service(&caller.principal, name, fields).await?;
     Ok((StatusCode::CREATED, Json(service.into())))
 }
 
-#[utoipa::path(get, path = "/api/v1/services/{name}", tag = "services", params(("name" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/services/{name}", tag = "services", params(("name" = NameText, Path)),
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = ServiceBody), (status = 404, body = Problem)))]
 pub async fn show_service(
     _c: Caller<Viewer>,
@@ -84,11 +84,12 @@ pub async fn show_service(
 pub struct ServicePatch {
     pub description: Option<String>,
     pub team: Option<String>,
-    pub runbook: Option<String>,
+    pub runbook: Option<HttpLink>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/services/{name}", tag = "services", params(("name" = String, Path)),
-    request_body = ServicePatch, responses((status = 200, body = ServiceBody)))]
+#[utoipa::path(patch, path = "/api/v1/services/{name}", tag = "services", params(("name" = NameText, Path)),
+    security(("bearer" = ["admin"])),
+    request_body = ServicePatch, responses((status = 200, body = ServiceBody), (status = 404, body = Problem)))]
 pub async fn update_service(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
@@ -98,7 +99,7 @@ pub async fn update_service(
     let fields = ServiceFields {
         description: req.description,
         team: req.team,
-        runbook: req.runbook,
+        runbook: req.runbook.map(HttpLink::into_inner),
     };
     Ok(Json(
         app.update_service(&caller.principal, &service_name(&name)?, fields)
@@ -107,8 +108,10 @@ pub async fn update_service(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/services/{name}", tag = "services", params(("name" = String, Path)),
-    responses((status = 204), (status = 409, body = Problem)))]
+#[utoipa::path(delete, path = "/api/v1/services/{name}", tag = "services", params(("name" = NameText, Path)),
+    security(("bearer" = ["admin"])),
+    responses((status = 204, description = "Deleted"), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The service is declared in firebreak.yaml, or still in use")))]
 pub async fn delete_service(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
@@ -122,44 +125,24 @@ pub async fn delete_service(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserRequest {
-    pub handle: String,
-    pub name: String,
-    pub email: Option<String>,
+    pub handle: NameText,
+    pub name: PersonName,
+    pub email: Option<Email>,
     /// An IANA time zone such as Europe/Berlin.
-    pub time_zone: Option<String>,
-    /// viewer, responder (default) or admin.
-    pub role: Option<String>,
+    pub time_zone: Option<TimeZoneName>,
+    /// Default responder.
+    pub role: Option<AccessRoleName>,
 }
 
-fn check_user_fields(email: &Option<String>, tz: &Option<String>) -> Result<(), ApiError> {
-    if let Some(e) = email {
-        let ok = e
-            .split_once('@')
-            .is_some_and(|(a, b)| !a.is_empty() && b.contains('.'));
-        if !ok {
-            return Err(ApiError::invalid("email", "is not an email address"));
-        }
-    }
-    if let Some(tz) = tz {
-        jiff::tz::TimeZone::get(tz).map_err(|_| {
-            ApiError::invalid("time_zone", format!("`{tz}` is not a known time zone"))
-        })?;
-    }
-    Ok(())
-}
-
-#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery), responses((status = 200, body = ListBody<UserBody>)))]
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(PageQuery),
+    security(("bearer" = ["viewer"])), responses((status = 200, body = ListBody<UserBody>)))]
 pub async fn list_users(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ListBody<UserBody>>, ApiError> {
-    let users = app
-        .store
-        .list_users()
-        .await
-        .map_err(firebreak_engine::EngineError::from)?;
-    let (page, next) = page_by_key(users, |u| u.handle.to_string(), query)?;
+    let users = app.list_users().await?;
+    let (page, next) = page_by_key(users, |u| u.handle.to_string(), query);
     Ok(Json(ListBody::keyed(
         page.into_iter().map(Into::into).collect(),
         next,
@@ -167,34 +150,23 @@ pub async fn list_users(
 }
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserRequest,
-    responses((status = 201, body = UserBody), (status = 409, body = Problem)))]
+    security(("bearer" = ["admin"])),
+    responses((status = 201, body = UserBody), (status = 409, body = Problem, description = "A user with that handle exists")))]
 pub async fn create_user(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<UserRequest>,
 ) -> Result<(StatusCode, Json<UserBody>), ApiError> {
-    let handle =
-        Name::parse(&req.handle).map_err(|e| ApiError::invalid("handle", e.to_string()))?;
-    check_user_fields(&req.email, &req.time_zone)?;
-    let role = match req.role.as_deref() {
-        None => AccessRole::Responder,
-        Some(r) => r
-            .parse()
-            .map_err(|e: firebreak_domain::access::BadAccessRole| {
-                ApiError::invalid("role", e.to_string())
-            })?,
-    };
-    if req.name.trim().is_empty() {
-        return Err(ApiError::invalid("name", "must not be empty"));
-    }
+    let role = req.role.map_or(AccessRole::Responder, AccessRole::from);
     let user = UserRecord {
-        handle,
-        name: req.name,
-        email: req.email,
-        time_zone: req.time_zone,
+        handle: req.handle.0,
+        name: req.name.into_inner(),
+        email: req.email.map(Email::into_inner),
+        time_zone: req.time_zone.map(|t| t.0),
         role,
         from_config: false,
         created_at: app.clock.now(),
+        disabled_at: None,
     };
     Ok((
         StatusCode::CREATED,
@@ -202,7 +174,8 @@ pub async fn create_user(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{handle}", tag = "users", params(("handle" = String, Path)),
+#[utoipa::path(get, path = "/api/v1/users/{handle}", tag = "users", params(("handle" = NameText, Path)),
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = UserBody), (status = 404, body = Problem)))]
 pub async fn show_user(
     _c: Caller<Viewer>,
@@ -215,37 +188,42 @@ pub async fn show_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub time_zone: Option<String>,
-    pub role: Option<String>,
+    pub name: Option<PersonName>,
+    pub email: Option<Email>,
+    pub time_zone: Option<TimeZoneName>,
+    /// The user's tokens can do no more than this.
+    pub role: Option<AccessRoleName>,
+    /// True disables the user and every token that acts as them; false enables them again.
+    pub disabled: Option<bool>,
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{handle}", tag = "users", params(("handle" = String, Path)),
-    request_body = UserPatch, responses((status = 200, body = UserBody)))]
+#[utoipa::path(patch, path = "/api/v1/users/{handle}", tag = "users", params(("handle" = NameText, Path)),
+    security(("bearer" = ["admin"])),
+    request_body = UserPatch, responses((status = 200, body = UserBody), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
 pub async fn update_user(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
     Path(handle): Path<String>,
     ApiJson(req): ApiJson<UserPatch>,
 ) -> Result<Json<UserBody>, ApiError> {
-    check_user_fields(&req.email, &req.time_zone)?;
     let mut user = app.user(&user_handle(&handle)?).await?;
     if let Some(n) = req.name {
-        user.name = n;
+        user.name = n.into_inner();
     }
-    if req.email.is_some() {
-        user.email = req.email;
+    if let Some(e) = req.email {
+        user.email = Some(e.into_inner());
     }
-    if req.time_zone.is_some() {
-        user.time_zone = req.time_zone;
+    if let Some(t) = req.time_zone {
+        user.time_zone = Some(t.0);
     }
     if let Some(r) = req.role {
-        user.role = r
-            .parse()
-            .map_err(|e: firebreak_domain::access::BadAccessRole| {
-                ApiError::invalid("role", e.to_string())
-            })?;
+        user.role = r.into();
+    }
+    match req.disabled {
+        Some(true) if user.disabled_at.is_none() => user.disabled_at = Some(app.clock.now()),
+        Some(false) => user.disabled_at = None,
+        _ => {}
     }
     Ok(Json(app.update_user(&caller.principal, user).await?.into()))
 }

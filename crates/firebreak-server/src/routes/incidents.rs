@@ -1,17 +1,20 @@
 //! `/api/v1/incidents`: declare, list, read, change, roles, checklist, timeline and notes.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use firebreak_domain::{Incident, IncidentNumber, Name, NewIncident, Status};
 use firebreak_engine::Firebreak;
 use firebreak_engine::incidents::IncidentPatch;
 use firebreak_store::IncidentFilter;
-use jiff::Timestamp;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{ApiJson, Caller, Responder, Viewer};
+use crate::extract::{ApiJson, ApiQuery, Caller, Responder, Viewer};
+use crate::fields::{
+    IdCursor, IncidentId, IncidentStatus, Limit, LongText, NameText, NoteText, SeverityName, Time,
+    Title,
+};
 use crate::problem::{ApiError, Problem};
 use crate::wire::{ChecklistItemBody, IncidentBody, ListBody, TimelineEntryBody};
 
@@ -20,34 +23,21 @@ pub(crate) fn number(id: &str) -> Result<IncidentNumber, ApiError> {
         .map_err(|e: firebreak_domain::ids::BadIncidentNumber| ApiError::not_found(e.to_string()))
 }
 
-pub(crate) fn names(field: &str, given: Vec<String>) -> Result<Vec<Name>, ApiError> {
-    given
-        .iter()
-        .map(|s| Name::parse(s).map_err(|e| ApiError::invalid(field, e.to_string())))
-        .collect()
+pub(crate) fn names(given: Vec<NameText>) -> Vec<Name> {
+    given.into_iter().map(|n| n.0).collect()
 }
 
-/// Page size: 50 by default, at most 500 (larger asks get 500).
 /// The incidents as the API shows them, with their alerts and suspect deploys.
 pub(crate) async fn incident_bodies(
     app: &Firebreak,
     incidents: Vec<Incident>,
 ) -> Result<Vec<IncidentBody>, ApiError> {
-    let numbers: Vec<_> = incidents.iter().map(|i| i.number).collect();
-    let mut alerts = app.alerts_of(&numbers).await?;
-    let mut out = Vec::with_capacity(incidents.len());
-    for incident in incidents {
-        let suspects = app.suspects(&incident).await?;
-        let number = incident.number;
-        let mut body = IncidentBody::from(incident, &app.config);
-        if let Some((ids, all_resolved)) = alerts.remove(&number) {
-            body.alerts = ids;
-            body.alerts_resolved = Some(all_resolved);
-        }
-        body.suspect_deploys = suspects.into_iter().map(Into::into).collect();
-        out.push(body);
-    }
-    Ok(out)
+    Ok(app
+        .incident_views(incidents)
+        .await?
+        .into_iter()
+        .map(|view| IncidentBody::from_view(view, &app.config))
+        .collect())
 }
 
 pub(crate) async fn incident_body(
@@ -58,21 +48,21 @@ pub(crate) async fn incident_body(
     bodies.pop().ok_or_else(ApiError::internal)
 }
 
-pub(crate) fn limit(given: Option<u32>) -> Result<u32, ApiError> {
-    match given {
-        None => Ok(50),
-        Some(0) => Err(ApiError::invalid("limit", "must be between 1 and 500")),
-        Some(n) => Ok(n.min(500)),
-    }
-}
-
 /// `limit` and `cursor` for lists that are small enough to page in memory.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// 1 to 500, default 50.
-    pub limit: Option<u32>,
+    pub limit: Option<Limit>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// `limit` and `cursor` for lists that page by id in the store.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct IdPageQuery {
+    pub limit: Option<Limit>,
+    pub cursor: Option<IdCursor>,
 }
 
 /// Pages `items` in order of `key`: the entries after `cursor`, at most `limit` of them, and the
@@ -80,10 +70,9 @@ pub struct PageQuery {
 pub(crate) fn page_by_key<T>(
     mut items: Vec<T>,
     key: impl Fn(&T) -> String,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<(Vec<T>, Option<String>), ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let limit = limit(q.limit)? as usize;
+    q: PageQuery,
+) -> (Vec<T>, Option<String>) {
+    let limit = Limit::or_default(q.limit) as usize;
     items.sort_by_key(|i| key(i));
     let after = q.cursor.filter(|c| !c.is_empty());
     let mut rest: Vec<T> = items
@@ -92,55 +81,41 @@ pub(crate) fn page_by_key<T>(
         .collect();
     let next = (rest.len() > limit).then(|| key(&rest[limit - 1]));
     rest.truncate(limit);
-    Ok((rest, next))
-}
-
-pub(crate) fn cursor(given: Option<&str>) -> Result<Option<i64>, ApiError> {
-    given
-        .filter(|c| !c.is_empty())
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                ApiError::invalid(
-                    "cursor",
-                    "is not a cursor from a previous page's next_cursor",
-                )
-            })
-        })
-        .transpose()
+    (rest, next)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeclareRequest {
-    pub title: String,
-    /// A configured severity name, e.g. `SEV2`.
-    pub severity: String,
+    pub title: Title,
+    pub severity: SeverityName,
+    /// Services it affects; each must exist.
     #[serde(default)]
-    pub services: Vec<String>,
-    pub summary: Option<String>,
-    pub customer_impact: Option<String>,
+    pub services: Vec<NameText>,
+    pub summary: Option<LongText>,
+    pub customer_impact: Option<LongText>,
     #[serde(default)]
     pub drill: bool,
-    /// When the problem was first noticed, if before the declaration.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub detected_at: Option<Timestamp>,
+    /// When the problem was first noticed, if before the declaration; not in the future.
+    pub detected_at: Option<Time>,
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", request_body = DeclareRequest,
-    responses((status = 201, body = IncidentBody), (status = 422, body = Problem)))]
+    security(("bearer" = ["responder"])),
+    responses((status = 201, body = IncidentBody)))]
 pub async fn declare(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<DeclareRequest>,
 ) -> Result<(StatusCode, Json<IncidentBody>), ApiError> {
     let new = NewIncident {
-        title: req.title,
-        severity: req.severity,
-        services: names("services", req.services)?,
-        summary: req.summary,
-        customer_impact: req.customer_impact,
+        title: req.title.into_inner(),
+        severity: req.severity.0,
+        services: names(req.services),
+        summary: req.summary.map(LongText::into_inner),
+        customer_impact: req.customer_impact.map(LongText::into_inner),
         drill: req.drill,
-        detected_at: req.detected_at,
+        detected_at: req.detected_at.map(|t| t.0),
     };
     let incident = app.declare(&caller.principal, new).await?;
     Ok((
@@ -150,77 +125,50 @@ pub async fn declare(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
-    /// investigating, identified, mitigated or resolved.
-    pub status: Option<String>,
-    pub severity: Option<String>,
-    pub service: Option<String>,
+    pub status: Option<IncidentStatus>,
+    pub severity: Option<SeverityName>,
+    pub service: Option<NameText>,
     /// true: only open incidents; false: only resolved ones.
-    pub open: Option<String>,
-    pub drill: Option<String>,
-    /// 1 to 500, default 50.
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
-fn flag(field: &str, v: Option<&str>) -> Result<Option<bool>, ApiError> {
-    match v {
-        None | Some("") => Ok(None),
-        Some("true") => Ok(Some(true)),
-        Some("false") => Ok(Some(false)),
-        Some(other) => Err(ApiError::invalid(
-            field,
-            format!("`{other}` is not true or false"),
-        )),
-    }
+    pub open: Option<bool>,
+    /// true: only drills; false: only real incidents.
+    pub drill: Option<bool>,
+    pub limit: Option<Limit>,
+    pub cursor: Option<IdCursor>,
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(ListQuery),
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = ListBody<IncidentBody>)))]
 pub async fn list(
     _caller: Caller<Viewer>,
     State(app): State<Firebreak>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<ListBody<IncidentBody>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let status = match q.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(
-            s.parse::<Status>()
-                .map_err(|e| ApiError::invalid("status", e.to_string()))?,
-        ),
-    };
-    let severity = match q.severity.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(
-            app.config
-                .severity(s)
-                .map(|s| s.name.clone())
-                .ok_or_else(|| {
-                    ApiError::invalid("severity", format!("`{s}` is not a configured severity"))
-                })?,
-        ),
-    };
-    let service = match q.service.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(Name::parse(s).map_err(|e| ApiError::invalid("service", e.to_string()))?),
+    let severity = match q.severity {
+        None => None,
+        Some(SeverityName(s)) => Some(app.config.severity(&s).map(|s| s.name.clone()).ok_or_else(
+            || ApiError::invalid("severity", format!("`{s}` is not a configured severity")),
+        )?),
     };
     let filter = IncidentFilter {
-        status,
+        status: q.status.map(Status::from),
         severity,
-        service,
-        open: flag("open", q.open.as_deref())?,
-        drill: flag("drill", q.drill.as_deref())?,
+        service: q.service.map(|n| n.0),
+        open: q.open,
+        drill: q.drill,
     };
     let page = app
-        .list_incidents(&filter, cursor(q.cursor.as_deref())?, limit(q.limit)?)
+        .list_incidents(&filter, IdCursor::of(q.cursor), Limit::or_default(q.limit))
         .await?;
     let items = incident_bodies(&app, page.items).await?;
     Ok(Json(ListBody::new(items, page.next)))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents",
-    params(("id" = String, Path, description = "INC-7 or 7")),
+    params(("id" = IncidentId, Path, description = "INC-7 or 7")),
+    security(("bearer" = ["viewer"])),
     responses((status = 200, body = IncidentBody), (status = 404, body = Problem)))]
 pub async fn show(
     _caller: Caller<Viewer>,
@@ -234,19 +182,22 @@ pub async fn show(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchRequest {
-    pub title: Option<String>,
-    pub summary: Option<String>,
-    pub customer_impact: Option<String>,
-    pub severity: Option<String>,
-    /// Why the severity changed; recorded on the timeline.
-    pub reason: Option<String>,
-    pub status: Option<String>,
-    pub services: Option<Vec<String>>,
+    pub title: Option<Title>,
+    pub summary: Option<LongText>,
+    pub customer_impact: Option<LongText>,
+    pub severity: Option<SeverityName>,
+    /// Why the severity changed; recorded on the timeline. Goes with `severity`.
+    pub reason: Option<LongText>,
+    /// A move the lifecycle does not allow (such as reopening without a reason) is a 409.
+    pub status: Option<IncidentStatus>,
+    /// Services it affects; each must exist.
+    pub services: Option<Vec<NameText>>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "incidents", request_body = PatchRequest,
-    params(("id" = String, Path, description = "INC-7 or 7")),
-    responses((status = 200, body = IncidentBody), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    params(("id" = IncidentId, Path, description = "INC-7 or 7")),
+    security(("bearer" = ["responder"])),
+    responses((status = 200, body = IncidentBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn patch(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
@@ -254,38 +205,47 @@ pub async fn patch(
     ApiJson(req): ApiJson<PatchRequest>,
 ) -> Result<Json<IncidentBody>, ApiError> {
     let n = number(&id)?;
-    let status = req
-        .status
-        .as_deref()
-        .map(|s| {
-            s.parse::<Status>()
-                .map_err(|e| ApiError::invalid("status", e.to_string()))
-        })
-        .transpose()?;
-    let services = req.services.map(|s| names("services", s)).transpose()?;
     let patch = IncidentPatch {
-        title: req.title,
-        summary: req.summary,
-        customer_impact: req.customer_impact,
-        severity: req.severity,
-        reason: req.reason,
-        status,
-        services,
+        title: req.title.map(Title::into_inner),
+        summary: req.summary.map(LongText::into_inner),
+        customer_impact: req.customer_impact.map(LongText::into_inner),
+        severity: req.severity.map(|s| s.0),
+        reason: req.reason.map(LongText::into_inner),
+        status: req.status.map(Status::from),
+        services: req.services.map(names),
     };
     let incident = app.patch(&caller.principal, n, patch).await?;
     Ok(Json(incident_body(&app, incident).await?))
 }
 
+/// A role in a path names a role this server is configured with, or there is nothing there.
+fn known_role(app: &Firebreak, role: &str) -> Result<(), ApiError> {
+    match app.config.role(role) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found(format!(
+            "there is no role `{role}`; the roles are {}",
+            app.config
+                .roles
+                .iter()
+                .map(|r| r.key.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssignRequest {
-    /// The user's handle.
-    pub user: String,
+    /// The handle of a user who exists.
+    pub user: NameText,
 }
 
 #[utoipa::path(put, path = "/api/v1/incidents/{id}/roles/{role}", tag = "incidents", request_body = AssignRequest,
-    params(("id" = String, Path), ("role" = String, Path, description = "role key or name, e.g. incident-commander")),
-    responses((status = 200, body = IncidentBody), (status = 422, body = Problem)))]
+    params(("id" = IncidentId, Path), ("role" = String, Path, description = "role key or name, e.g. incident-commander")),
+    security(("bearer" = ["responder"])),
+    responses((status = 200, body = IncidentBody), (status = 404, body = Problem, description = "No such incident or role"),
+        (status = 409, body = Problem)))]
 pub async fn assign(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
@@ -293,27 +253,32 @@ pub async fn assign(
     ApiJson(req): ApiJson<AssignRequest>,
 ) -> Result<Json<IncidentBody>, ApiError> {
     let n = number(&id)?;
-    let user = Name::parse(&req.user).map_err(|e| ApiError::invalid("user", e.to_string()))?;
-    let incident = app.assign_role(&caller.principal, n, &role, &user).await?;
+    known_role(&app, &role)?;
+    let incident = app
+        .assign_role(&caller.principal, n, &role, &req.user.0)
+        .await?;
     Ok(Json(incident_body(&app, incident).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/incidents/{id}/roles/{role}", tag = "incidents",
-    params(("id" = String, Path), ("role" = String, Path)),
-    responses((status = 200, body = IncidentBody)))]
+    params(("id" = IncidentId, Path), ("role" = String, Path)),
+    security(("bearer" = ["responder"])),
+    responses((status = 200, body = IncidentBody), (status = 404, body = Problem, description = "No such incident or role"),
+        (status = 409, body = Problem)))]
 pub async fn unassign(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     Path((id, role)): Path<(String, String)>,
 ) -> Result<Json<IncidentBody>, ApiError> {
-    let incident = app
-        .remove_role(&caller.principal, number(&id)?, &role)
-        .await?;
+    let n = number(&id)?;
+    known_role(&app, &role)?;
+    let incident = app.remove_role(&caller.principal, n, &role).await?;
     Ok(Json(incident_body(&app, incident).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/checklist", tag = "incidents",
-    params(("id" = String, Path)), responses((status = 200, body = ListBody<ChecklistItemBody>)))]
+    params(("id" = IncidentId, Path)), security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ListBody<ChecklistItemBody>), (status = 404, body = Problem)))]
 pub async fn checklist(
     _caller: Caller<Viewer>,
     State(app): State<Firebreak>,
@@ -330,8 +295,9 @@ pub struct ChecklistRequest {
 }
 
 #[utoipa::path(put, path = "/api/v1/incidents/{id}/checklist/{item}", tag = "incidents", request_body = ChecklistRequest,
-    params(("id" = String, Path), ("item" = u32, Path)),
-    responses((status = 200, body = IncidentBody), (status = 404, body = Problem)))]
+    params(("id" = IncidentId, Path), ("item" = u32, Path)),
+    security(("bearer" = ["responder"])),
+    responses((status = 200, body = IncidentBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn check_item(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
@@ -348,23 +314,21 @@ pub async fn check_item(
     Ok(Json(incident_body(&app, incident).await?))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-pub struct TimelineQuery {
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents",
-    params(("id" = String, Path), TimelineQuery), responses((status = 200, body = ListBody<TimelineEntryBody>)))]
+    params(("id" = IncidentId, Path), IdPageQuery), security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ListBody<TimelineEntryBody>), (status = 404, body = Problem)))]
 pub async fn timeline(
     _caller: Caller<Viewer>,
     State(app): State<Firebreak>,
     Path(id): Path<String>,
-    query: Result<Query<TimelineQuery>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<IdPageQuery>,
 ) -> Result<Json<ListBody<TimelineEntryBody>>, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let page = app
-        .timeline(number(&id)?, cursor(q.cursor.as_deref())?, limit(q.limit)?)
+        .timeline(
+            number(&id)?,
+            IdCursor::of(q.cursor),
+            Limit::or_default(q.limit),
+        )
         .await?;
     Ok(Json(ListBody::new(
         page.items.into_iter().map(Into::into).collect(),
@@ -376,11 +340,12 @@ pub async fn timeline(
 #[serde(deny_unknown_fields)]
 pub struct NoteRequest {
     /// Markdown.
-    pub body: String,
+    pub body: NoteText,
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/notes", tag = "incidents", request_body = NoteRequest,
-    params(("id" = String, Path)), responses((status = 201, body = TimelineEntryBody)))]
+    params(("id" = IncidentId, Path)), security(("bearer" = ["responder"])),
+    responses((status = 201, body = TimelineEntryBody), (status = 404, body = Problem)))]
 pub async fn note(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
@@ -388,7 +353,7 @@ pub async fn note(
     ApiJson(req): ApiJson<NoteRequest>,
 ) -> Result<(StatusCode, Json<TimelineEntryBody>), ApiError> {
     let entry = app
-        .add_note(&caller.principal, number(&id)?, &req.body)
+        .add_note(&caller.principal, number(&id)?, &req.body.0)
         .await?;
     Ok((StatusCode::CREATED, Json(entry.into())))
 }

@@ -1,7 +1,7 @@
 //! The endpoints monitoring tools post to, each answering in the shape its sender expects:
 //!
 //! - `POST /v2/enqueue` and `POST /v2/change/enqueue`: PagerDuty Events API v2 and change events;
-//! - `POST /v2/alerts` and `POST /v2/alerts/{identifier}/acknowledge|close`: the Opsgenie Alert API;
+//! - the Opsgenie Alert API ([`super::opsgenie`]);
 //! - `POST /api/v1/ingest/{alertmanager|grafana|generic}/{key}`, or without `/{key}` and the key
 //!   as `Authorization: Bearer <key>`.
 //!
@@ -9,19 +9,19 @@
 //! limit before its body is read. An event is answered 2xx only after it has committed. Keys in
 //! paths never reach the logs: the access log records the route template only.
 
-use std::time::Instant;
-
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use firebreak_domain::{AlertAction, AlertEvent};
+use axum::routing::{MethodRouter, get, post};
+use firebreak_domain::AlertEvent;
 use firebreak_engine::alerts::{Sender, Throttled};
 use firebreak_engine::deployments::NewDeployment;
 use firebreak_engine::{EngineError, Firebreak, Principal};
-use firebreak_ingest::{Rejected, alertmanager, generic, grafana, opsgenie, pagerduty};
+use firebreak_ingest::{Rejected, alertmanager, generic, grafana, pagerduty};
+
+use super::opsgenie;
 use firebreak_store::{IngestEffect, IngestOutcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -36,31 +36,70 @@ pub const INGEST_BODY_LIMIT: usize = 512 * 1024;
 #[derive(Clone, Copy)]
 pub struct SenderShape;
 
+/// Every sender endpoint: `(method, path template)`. The router is built from this list, and
+/// the route-table test walks it, so no sender endpoint can exist unlisted.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", "/v2/enqueue"),
+    ("POST", "/v2/change/enqueue"),
+    ("POST", "/v2/alerts"),
+    ("POST", "/v2/alerts/{identifier}/acknowledge"),
+    ("POST", "/v2/alerts/{identifier}/close"),
+    ("GET", "/v2/alerts/requests/{request_id}"),
+    ("GET", "/v2/alerts/{identifier}"),
+    ("POST", "/api/v1/ingest/{format}/{key}"),
+    ("POST", "/api/v1/ingest/{format}"),
+];
+
+fn handler(method: &str, path: &str) -> MethodRouter<Firebreak> {
+    match (method, path) {
+        ("POST", "/v2/enqueue") => post(pagerduty_event),
+        ("POST", "/v2/change/enqueue") => post(pagerduty_change),
+        ("POST", "/v2/alerts") => post(opsgenie::create),
+        ("POST", "/v2/alerts/{identifier}/acknowledge") => post(opsgenie::acknowledge),
+        ("POST", "/v2/alerts/{identifier}/close") => post(opsgenie::close),
+        ("GET", "/v2/alerts/requests/{request_id}") => get(opsgenie::request_status),
+        ("GET", "/v2/alerts/{identifier}") => get(opsgenie::get_alert),
+        ("POST", "/api/v1/ingest/{format}/{key}") => post(ingest_with_path_key),
+        ("POST", "/api/v1/ingest/{format}") => post(ingest_with_bearer_key),
+        _ => MethodRouter::new(),
+    }
+}
+
 pub fn router() -> Router<Firebreak> {
-    Router::new()
-        .route("/v2/enqueue", post(pagerduty_event))
-        .route("/v2/change/enqueue", post(pagerduty_change))
-        .route("/v2/alerts", post(opsgenie_create))
-        .route(
-            "/v2/alerts/{identifier}/acknowledge",
-            post(opsgenie_acknowledge),
-        )
-        .route("/v2/alerts/{identifier}/close", post(opsgenie_close))
-        .route("/api/v1/ingest/{format}/{key}", post(ingest_with_path_key))
-        .route("/api/v1/ingest/{format}", post(ingest_with_bearer_key))
+    ROUTES.iter().fold(Router::new(), |router, (method, path)| {
+        router.route(path, handler(method, path))
+    })
 }
 
-/// Reads the body up to the limit; `None` when it is larger.
-async fn read_body(body: Body) -> Option<Bytes> {
-    axum::body::to_bytes(body, INGEST_BODY_LIMIT).await.ok()
+/// Why a body could not be read.
+pub(super) enum BodyError {
+    /// Larger than [`INGEST_BODY_LIMIT`].
+    TooLarge,
+    /// The client stopped sending, or sent something that is not a body.
+    Unreadable(String),
 }
 
-fn with_shape(mut response: Response) -> Response {
+/// Reads the body up to the limit.
+pub(super) async fn read_body(body: Body) -> Result<Bytes, BodyError> {
+    axum::body::to_bytes(body, INGEST_BODY_LIMIT)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                BodyError::TooLarge
+            } else {
+                BodyError::Unreadable(e.to_string())
+            }
+        })
+}
+
+pub(super) fn with_shape(mut response: Response) -> Response {
     response.extensions_mut().insert(SenderShape);
     response
 }
 
-fn retry_after(mut response: Response, t: Throttled) -> Response {
+pub(super) fn retry_after(mut response: Response, t: Throttled) -> Response {
     let secs = t.retry_after.as_secs_f64().ceil().max(1.0) as u64;
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, v);
@@ -69,7 +108,10 @@ fn retry_after(mut response: Response, t: Throttled) -> Response {
 }
 
 /// Looks the key up, reloading the index once if it is stale (a key made by another process).
-async fn authenticate(app: &Firebreak, key: &str) -> Result<Option<Sender>, EngineError> {
+pub(super) async fn authenticate(
+    app: &Firebreak,
+    key: &str,
+) -> Result<Option<Sender>, EngineError> {
     if let Some(s) = app.sender_for_key(key) {
         return Ok(Some(s));
     }
@@ -129,10 +171,23 @@ fn pd_throttled(t: Throttled) -> Response {
     )
 }
 
+/// A storage failure: 503 with `Retry-After` while the database is away, 500 otherwise.
+/// Either way the event was not accepted, and PagerDuty clients retry a 5xx.
 fn pd_failed(e: EngineError) -> Response {
-    if let EngineError::Store(cause) = &e {
-        tracing::error!(error = %cause, "storing an event failed");
+    if let EngineError::Unavailable(cause) = &e {
+        tracing::warn!(error = %cause, "the database is unavailable; refusing an event");
+        let mut r = pd(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({
+                "status": "error",
+                "message": "Firebreak cannot reach its database right now; the event was not accepted. Retry.",
+            }),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, crate::problem::RETRY_AFTER_SECS.into());
+        return r;
     }
+    tracing::error!(error = %e, "storing an event failed");
     pd(
         StatusCode::INTERNAL_SERVER_ERROR,
         json!({
@@ -142,24 +197,43 @@ fn pd_failed(e: EngineError) -> Response {
     )
 }
 
+/// Just the routing key of a PagerDuty body, read without building the event.
+#[derive(Deserialize)]
+struct RoutingKey<'a> {
+    #[serde(borrow, default)]
+    routing_key: Option<std::borrow::Cow<'a, str>>,
+}
+
 /// What both PagerDuty endpoints do first: read the body, find the routing key, authenticate
-/// it (404 when unknown, as PagerDuty answers) and count it against the rate limit. Only then
-/// does a body that failed validation get its 400, so unknown senders learn nothing.
+/// it (404 when unknown, as PagerDuty answers) and count it against the rate limit, all before
+/// the event itself is parsed. A body that fails validation gets its 400 only after that, so
+/// unknown senders learn nothing and cost little.
 async fn pagerduty_preamble<T>(
     app: &Firebreak,
     body: Body,
     parse: fn(&[u8]) -> Result<T, pagerduty::EventError>,
-    routing_key: fn(&T) -> &str,
 ) -> Result<(Sender, T), Response> {
-    let Some(bytes) = read_body(body).await else {
-        return Err(pd_too_large());
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return Err(pd_too_large()),
+        Err(BodyError::Unreadable(why)) => {
+            return Err(pd(
+                StatusCode::BAD_REQUEST,
+                json!({"status": "invalid event", "message": "The request body could not be read",
+                       "errors": [why]}),
+            ));
+        }
     };
-    let (key, parsed) = match parse(&bytes) {
-        Ok(e) => (routing_key(&e).to_string(), Ok(e)),
-        Err(e) => match e.routing_key.clone() {
-            Some(k) => (k, Err(e.rejected)),
-            None => return Err(pd_invalid(&e.rejected)),
-        },
+    let key = serde_json::from_slice::<RoutingKey>(&bytes)
+        .ok()
+        .and_then(|k| k.routing_key)
+        .map(|k| k.into_owned());
+    let Some(key) = key else {
+        // No key to judge the sender by: say what is wrong with the body.
+        return Err(match parse(&bytes) {
+            Err(e) => pd_invalid(&e.rejected),
+            Ok(_) => pd_unknown_key(),
+        });
     };
     let sender = match authenticate(app, &key).await {
         Ok(Some(s)) => s,
@@ -169,18 +243,17 @@ async fn pagerduty_preamble<T>(
     if let Err(t) = app.check_rate(&sender) {
         return Err(pd_throttled(t));
     }
-    match parsed {
+    match parse(&bytes) {
         Ok(p) => Ok((sender, p)),
-        Err(rejected) => Err(pd_invalid(&rejected)),
+        Err(e) => Err(pd_invalid(&e.rejected)),
     }
 }
 
 async fn pagerduty_event(State(app): State<Firebreak>, body: Body) -> Response {
-    let (sender, event) =
-        match pagerduty_preamble(&app, body, pagerduty::parse_event, |e| &e.routing_key).await {
-            Ok(ok) => ok,
-            Err(response) => return response,
-        };
+    let (sender, event) = match pagerduty_preamble(&app, body, pagerduty::parse_event).await {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
     match app.ingest(&sender, vec![event.event]).await {
         Ok(outcomes) => {
             let dedup_key = outcomes
@@ -197,13 +270,13 @@ async fn pagerduty_event(State(app): State<Firebreak>, body: Body) -> Response {
 }
 
 async fn pagerduty_change(State(app): State<Firebreak>, body: Body) -> Response {
-    let (sender, change) =
-        match pagerduty_preamble(&app, body, pagerduty::parse_change, |c| &c.routing_key).await {
-            Ok(ok) => ok,
-            Err(response) => return response,
-        };
+    let (sender, change) = match pagerduty_preamble(&app, body, pagerduty::parse_change).await {
+        Ok(ok) => ok,
+        Err(response) => return response,
+    };
     let who = Principal {
         actor: firebreak_domain::Actor(format!("pagerduty:{}", sender.name)),
+        user: None,
         role: firebreak_domain::AccessRole::Responder,
         source: change.source.clone(),
     };
@@ -228,260 +301,6 @@ async fn pagerduty_change(State(app): State<Firebreak>, body: Body) -> Response 
         ),
         Err(e) => pd_failed(e),
     }
-}
-
-// --- Opsgenie -------------------------------------------------------------------------------
-
-fn og(status: StatusCode, started: Instant, mut body: serde_json::Map<String, Value>) -> Response {
-    body.insert(
-        "took".into(),
-        json!((started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0),
-    );
-    body.insert("requestId".into(), json!(request_id()));
-    with_shape((status, axum::Json(Value::Object(body))).into_response())
-}
-
-fn og_message(status: StatusCode, started: Instant, message: &str) -> Response {
-    let mut body = serde_json::Map::new();
-    body.insert("message".into(), json!(message));
-    og(status, started, body)
-}
-
-fn og_accepted(started: Instant) -> Response {
-    let mut body = serde_json::Map::new();
-    body.insert("result".into(), json!("Request will be processed"));
-    og(StatusCode::ACCEPTED, started, body)
-}
-
-fn og_invalid(started: Instant, rejected: &Rejected) -> Response {
-    let mut body = serde_json::Map::new();
-    body.insert(
-        "message".into(),
-        json!("Request body is not processable. Please check the errors."),
-    );
-    body.insert(
-        "errors".into(),
-        Value::Object(
-            rejected
-                .errors
-                .iter()
-                .map(|e| (e.field.clone(), json!(e.message)))
-                .collect(),
-        ),
-    );
-    og(StatusCode::BAD_REQUEST, started, body)
-}
-
-fn request_id() -> String {
-    let mut b = [0u8; 16];
-    let _ = getrandom::fill(&mut b);
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-/// The Opsgenie key from `Authorization: GenieKey <key>`.
-async fn opsgenie_sender(
-    app: &Firebreak,
-    headers: &HeaderMap,
-    started: Instant,
-) -> Result<Sender, Response> {
-    let key = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("GenieKey ")
-                .or_else(|| v.strip_prefix("geniekey "))
-        })
-        .map(str::trim);
-    let Some(key) = key else {
-        return Err(og_message(
-            StatusCode::UNAUTHORIZED,
-            started,
-            "Send the integration key as `Authorization: GenieKey <key>`.",
-        ));
-    };
-    match authenticate(app, key).await {
-        Ok(Some(s)) => {
-            if let Err(t) = app.check_rate(&s) {
-                return Err(retry_after(
-                    og_message(
-                        StatusCode::TOO_MANY_REQUESTS,
-                        started,
-                        "Requests for this key are arriving too quickly; retry later.",
-                    ),
-                    t,
-                ));
-            }
-            Ok(s)
-        }
-        Ok(None) => Err(og_message(
-            StatusCode::UNAUTHORIZED,
-            started,
-            "Could not authenticate: the GenieKey is not a known integration key.",
-        )),
-        Err(e) => Err(og_failed(started, e)),
-    }
-}
-
-fn og_failed(started: Instant, e: EngineError) -> Response {
-    if let EngineError::Store(cause) = &e {
-        tracing::error!(error = %cause, "storing an event failed");
-    }
-    og_message(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        started,
-        "Firebreak could not store the request; it was not accepted. Retry.",
-    )
-}
-
-async fn opsgenie_create(State(app): State<Firebreak>, headers: HeaderMap, body: Body) -> Response {
-    let started = Instant::now();
-    let sender = match opsgenie_sender(&app, &headers, started).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Some(bytes) = read_body(body).await else {
-        return og_message(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            started,
-            "Request body is larger than 512 KB.",
-        );
-    };
-    let event = match opsgenie::parse_create(&bytes) {
-        Ok(e) => e,
-        Err(rejected) => return og_invalid(started, &rejected),
-    };
-    match app.ingest(&sender, vec![event]).await {
-        Ok(_) => og_accepted(started),
-        Err(e) => og_failed(started, e),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct IdentifierQuery {
-    #[serde(rename = "identifierType")]
-    identifier_type: Option<String>,
-}
-
-async fn opsgenie_act(
-    app: Firebreak,
-    identifier: String,
-    query: Result<Query<IdentifierQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-    action: AlertAction,
-) -> Response {
-    let started = Instant::now();
-    let sender = match opsgenie_sender(&app, &headers, started).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let Some(bytes) = read_body(body).await else {
-        return og_message(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            started,
-            "Request body is larger than 512 KB.",
-        );
-    };
-    let act = match opsgenie::parse_action(&bytes) {
-        Ok(a) => a,
-        Err(rejected) => return og_invalid(started, &rejected),
-    };
-    let kind = query
-        .ok()
-        .and_then(|Query(q)| q.identifier_type)
-        .unwrap_or_else(|| "id".into());
-    let dedup_key = match kind.as_str() {
-        "alias" => opsgenie::alias_dedup_key(&identifier),
-        "id" | "tiny" => {
-            // Firebreak's alert ids stand in for Opsgenie's ids.
-            let found = match identifier.parse::<i64>() {
-                Ok(id) => app.alert(id).await.ok(),
-                Err(_) => None,
-            };
-            match found.filter(|a| a.integration == sender.integration) {
-                Some(alert) => alert.dedup_key,
-                None => {
-                    return og_message(
-                        StatusCode::NOT_FOUND,
-                        started,
-                        "Alert with the given id does not exist for this integration.",
-                    );
-                }
-            }
-        }
-        _ => {
-            let rejected = Rejected {
-                errors: vec![firebreak_ingest::Invalid {
-                    field: "identifierType".into(),
-                    message: "must be one of id, alias, tiny".into(),
-                }],
-            };
-            return og_invalid(started, &rejected);
-        }
-    };
-    let mut details = serde_json::Map::new();
-    if let Some(note) = &act.note {
-        details.insert("note".into(), json!(note));
-    }
-    if let Some(user) = &act.user {
-        details.insert("user".into(), json!(user));
-    }
-    let event = AlertEvent {
-        format: firebreak_domain::AlertFormat::Opsgenie,
-        action,
-        dedup_key: Some(dedup_key),
-        severity: firebreak_domain::AlertSeverity::Info,
-        urgency: None,
-        summary: String::new(),
-        source: act.source.clone().unwrap_or_else(|| "opsgenie".into()),
-        labels: Default::default(),
-        details: Value::Object(details.clone()).to_string(),
-        links: vec![],
-        images: vec![],
-        starts_at: None,
-        ends_at: None,
-        raw: Value::Object(details).to_string(),
-    };
-    match app.ingest(&sender, vec![event]).await {
-        Ok(_) => og_accepted(started),
-        Err(e) => og_failed(started, e),
-    }
-}
-
-async fn opsgenie_acknowledge(
-    State(app): State<Firebreak>,
-    Path(identifier): Path<String>,
-    query: Result<Query<IdentifierQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    opsgenie_act(
-        app,
-        identifier,
-        query,
-        headers,
-        body,
-        AlertAction::Acknowledge,
-    )
-    .await
-}
-
-async fn opsgenie_close(
-    State(app): State<Firebreak>,
-    Path(identifier): Path<String>,
-    query: Result<Query<IdentifierQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    opsgenie_act(app, identifier, query, headers, body, AlertAction::Resolve).await
 }
 
 // --- Alertmanager, Grafana, generic -----------------------------------------------------------
@@ -579,12 +398,19 @@ async fn ingest_as(app: Firebreak, format: &str, key: Option<&str>, body: Body) 
             t,
         );
     }
-    let Some(bytes) = read_body(body).await else {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "the alert body is larger than the 512 KB limit",
-        )
-        .into_response();
+    let bytes = match read_body(body).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the alert body is larger than the 512 KB limit",
+            )
+            .into_response();
+        }
+        Err(BodyError::Unreadable(why)) => {
+            return ApiError::bad_request(format!("the alert body could not be read: {why}"))
+                .into_response();
+        }
     };
     let events = match format.events(&bytes) {
         Ok(events) => events,

@@ -5,4 +5,6 @@ pub mod alerts;
 pub mod directory;
 pub mod incidents;
 pub mod ingest;
+pub mod opsgenie;
 pub mod system;
+pub mod webhooks;

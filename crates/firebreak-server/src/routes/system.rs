@@ -24,26 +24,20 @@ pub async fn healthz() -> Json<HealthBody> {
     })
 }
 
-/// The store answers. No token needed.
+/// The store answers and its writer is alive. No token needed.
 #[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses((status = 200, body = HealthBody), (status = 503, body = Problem)))]
 pub async fn readyz(State(app): State<Firebreak>) -> Result<Json<HealthBody>, ApiError> {
-    match app.store.ping().await {
+    match app.ready().await {
         Ok(()) => Ok(Json(HealthBody {
             status: "ok".into(),
         })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the {} store is not answering", app.store.backend()),
-            ))
-        }
+        Err(why) => Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, why)),
     }
 }
 
 /// This document.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "config", responses((status = 200, description = "OpenAPI 3.1 document")))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "config", security(("bearer" = ["viewer"])), responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi(
     _c: Caller<Viewer>,
     axum::Extension(doc): axum::Extension<std::sync::Arc<serde_json::Value>>,

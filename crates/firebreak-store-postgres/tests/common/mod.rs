@@ -52,3 +52,29 @@ pub async fn store_in(schema: &str) -> PostgresStore {
 pub async fn fresh_store() -> PostgresStore {
     store_in(&fresh_schema()).await
 }
+
+/// The test database's URL with `application_name` set to `name`, so a test can find its own
+/// connections in `pg_stat_activity` (and only those).
+pub fn url_named(name: &str) -> String {
+    let url = url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}application_name={name}")
+}
+
+/// Like [`store_in`], with every connection named `name` (see [`url_named`]).
+pub async fn named_store_in(schema: &str, name: &str) -> PostgresStore {
+    let url = url_named(name);
+    let store = PostgresStore::connect_with_schema(&url, schema)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is required for these tests but {url} could not be used ({e}). \
+             Start PostgreSQL there or set FIREBREAK_TEST_POSTGRES_URL."
+            )
+        });
+    store
+        .migrate()
+        .await
+        .unwrap_or_else(|e| panic!("migrating schema {schema} at {url} failed: {e}"));
+    store
+}

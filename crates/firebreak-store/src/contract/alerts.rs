@@ -1,570 +1,208 @@
-//! Contract checks of [`AlertStore`](crate::AlertStore): integrations and keys, ingestion in one
-//! transaction, alert listing, silences, maintenance windows, routes and deployments.
+//! Contract checks of alerts: `upsert_triggers` opens and repeats alerts exactly as
+//! [`Alert::repeat`] says, in batches and in the given order; locks read what the unit of work
+//! wrote; listing filters and pages; concurrent triggers of one key land on one alert.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 
-use firebreak_domain::rules::{MaintenanceWindow, OpenIncident, Route, Silence};
 use firebreak_domain::{
-    Alert, AlertFormat, AlertSeverity, AlertStatus, Image, IncidentNumber, Link, Matcher, Status,
-    Urgency,
-};
-use futures_util::future::BoxFuture;
-use jiff::Timestamp;
-
-use super::{at, audit, audit_count, create, declare, drafts, name, note};
-use crate::{
-    AlertFilter, AlertTx, DeploymentRecord, IngestEffect, IngestOutcome, IngestWork,
-    IntegrationKey, IntegrationRecord, Result, RouteRecord, Store, StoreError,
+    Alert, AlertFormat, AlertSeverity, AlertStatus, Image, IncidentNumber, Link, Urgency,
 };
 
-/// Runs every alert check, each on a fresh store from `make`.
-pub async fn run_all_alerts<S, F, Fut>(make: &F)
-where
-    S: Store + 'static,
-    F: Fn() -> Fut,
-    Fut: Future<Output = S>,
-{
-    integrations_create_list_and_keys(&make().await).await;
-    sync_integrations_upserts_and_never_deletes(&make().await).await;
-    ingest_inserts_and_dedups_alerts(&make().await).await;
-    ingest_error_rolls_everything_back(&make().await).await;
-    open_incident_for_finds_newest_unresolved(&make().await).await;
-    ingest_declares_incidents_and_appends_timeline(&make().await).await;
-    list_alerts_filters_and_pages(&make().await).await;
-    alerts_of_incidents_ascend_by_id(&make().await).await;
-    silences_create_list_expire(&make().await).await;
-    maintenance_create_list_end(&make().await).await;
-    routes_create_list_delete(&make().await).await;
-    deployments_record_list_between(&make().await).await;
-    concurrent_triggers_open_one_alert(Arc::new(make().await)).await;
-    concurrent_alerts_declare_one_incident(Arc::new(make().await)).await;
+use super::{
+    alert, at, commit, create, expect_not_found, insert, name, resolve_alert, update, upsert,
+};
+use crate::{AlertFilter, Store, StoreError, transact, transact_rows};
+
+/// A trigger of `dedup_key` that differs from [`alert`] in every field a sender controls.
+fn changed_trigger(dedup_key: &str, seen: i64) -> Alert {
+    let mut t = alert("int_1", "checkout", dedup_key, at(seen));
+    t.format = AlertFormat::Grafana;
+    t.severity = AlertSeverity::Warning;
+    t.urgency = Urgency::Low;
+    t.summary = format!("{dedup_key} is still on fire");
+    t.source = "db-2".into();
+    t.labels = BTreeMap::from([("env".to_string(), "staging".to_string())]);
+    t.details = "{\"disk\": \"99%\"}".into();
+    t.started_at = Some(at(seen - 100));
+    t.raw = format!("{{\"status\":\"firing\",\"seen\":{seen}}}");
+    t
 }
 
-/// Boxes a closure as ingestion work.
-pub fn work<F>(f: F) -> IngestWork
-where
-    F: for<'t> FnOnce(&'t mut (dyn AlertTx + 't)) -> BoxFuture<'t, Result<Vec<IngestOutcome>>>
-        + Send
-        + 'static,
-{
-    Box::new(f)
-}
-
-fn key(id: &str, hash_char: char, created: i64) -> IntegrationKey {
-    IntegrationKey {
-        id: id.into(),
-        hash: hash_char.to_string().repeat(64),
-        hint: format!("{id:.4}"),
-        created_at: at(created),
-        revoked_at: None,
+/// New keys open alerts (`opened`, with ids, every field stored); the same keys again repeat
+/// them (`!opened`, same ids, count 2), and what is stored is exactly what [`Alert::repeat`]
+/// makes of the first alert and the trigger: a repeat without links or images keeps the old
+/// ones, one with them replaces them.
+pub async fn upsert_opens_then_repeats_by_the_domain_rule<S: Store>(store: &S) {
+    let first = alert("int_1", "checkout", "disk-full", at(1_000));
+    let mut second = alert("int_1", "checkout", "cpu-hot", at(1_000));
+    second.severity = AlertSeverity::Error;
+    let opened = upsert(store, vec![first.clone(), second.clone()]).await;
+    for (stored, sent) in opened.iter().zip([&first, &second]) {
+        assert!(
+            stored.opened,
+            "a trigger of a new key opens an alert: {}",
+            sent.dedup_key
+        );
+        assert!(stored.alert.id > 0, "the store assigns alert ids");
+        let mut expected = sent.clone();
+        expected.id = stored.alert.id;
+        assert_eq!(
+            stored.alert, expected,
+            "upsert_triggers returns the alert it opened"
+        );
+        assert_eq!(
+            store.get_alert(expected.id).await.expect("get_alert"),
+            Some(expected),
+            "every alert field round-trips, timestamps to the millisecond"
+        );
     }
-}
+    assert_ne!(
+        opened[0].alert.id, opened[1].alert.id,
+        "two keys, two alerts"
+    );
+    assert_eq!(
+        store
+            .get_alert(opened[1].alert.id + 1000)
+            .await
+            .expect("get_alert"),
+        None
+    );
 
-fn integration(id: &str, service: &str, n: &str, keys: Vec<IntegrationKey>) -> IntegrationRecord {
-    IntegrationRecord {
-        id: id.into(),
-        service: name(service),
-        name: n.into(),
-        from_config: false,
-        created_at: at(7),
-        keys,
+    let mut no_links = changed_trigger("disk-full", 2_000);
+    no_links.links = vec![];
+    no_links.images = vec![Image {
+        src: "https://img.example/2.png".into(),
+        href: Some("https://img.example/2".into()),
+        alt: None,
+    }];
+    let mut no_images = changed_trigger("cpu-hot", 2_500);
+    no_images.links = vec![Link {
+        href: "https://grafana.example/d/2".into(),
+        text: None,
+    }];
+    no_images.images = vec![];
+    let repeated = upsert(store, vec![no_links.clone(), no_images.clone()]).await;
+    let mut expected_first = opened[0].alert.clone();
+    expected_first.repeat(&no_links);
+    let mut expected_second = opened[1].alert.clone();
+    expected_second.repeat(&no_images);
+    assert_eq!(
+        (&expected_first.links, &expected_second.images),
+        (&first.links, &second.images),
+        "the domain rule keeps links and images a repeat does not carry"
+    );
+    for (stored, expected) in repeated.iter().zip([&expected_first, &expected_second]) {
+        let key = &expected.dedup_key;
+        assert!(!stored.opened, "{key}: a trigger of an open key repeats it");
+        assert_eq!(stored.alert.id, expected.id, "{key}: the same alert");
+        assert_eq!(stored.alert.count, 2, "{key}: a repeat counts");
+        assert_eq!(
+            &stored.alert, expected,
+            "{key}: upsert_triggers returns the alert as Alert::repeat makes it"
+        );
+        assert_eq!(
+            store
+                .get_alert(expected.id)
+                .await
+                .expect("get_alert")
+                .as_ref(),
+            Some(expected),
+            "{key}: the stored repeat is exactly Alert::repeat (links, images, first_seen, source, format, started_at and all)"
+        );
     }
+
+    let third = changed_trigger("disk-full", 3_000);
+    let again = upsert(store, vec![third.clone()]).await.remove(0);
+    expected_first.repeat(&third);
+    assert_eq!(again.alert.count, 3, "every repeat counts");
+    assert_eq!(
+        store.get_alert(expected_first.id).await.expect("get_alert"),
+        Some(expected_first),
+        "a repeat that carries links replaces them"
+    );
 }
 
-/// An open alert with every field set, as the engine would insert it.
-fn alert(integration: &str, service: &str, dedup_key: &str, first_seen: Timestamp) -> Alert {
-    Alert {
-        id: 0,
-        integration: integration.into(),
-        service: name(service),
-        dedup_key: dedup_key.into(),
-        format: AlertFormat::Alertmanager,
-        status: AlertStatus::Open,
-        severity: AlertSeverity::Critical,
-        urgency: Urgency::High,
-        summary: format!("{dedup_key} is on fire"),
-        source: "db-1".into(),
-        labels: BTreeMap::from([
-            ("env".to_string(), "prod".to_string()),
-            ("team".to_string(), "payments \"core\"".to_string()),
-        ]),
-        details: "{\"disk\": \"97%\",  \"note\": \"spacing kept\"}".into(),
-        links: vec![
-            Link {
-                href: "https://grafana.example/d/1".into(),
-                text: Some("dashboard".into()),
-            },
-            Link {
-                href: "https://runbooks.example/db".into(),
-                text: None,
-            },
-        ],
-        images: vec![Image {
-            src: "https://img.example/1.png".into(),
-            href: None,
-            alt: Some("graph".into()),
-        }],
-        started_at: Some(at(-5_000)),
-        ended_at: None,
-        first_seen,
-        last_seen: first_seen,
-        count: 1,
-        acknowledged_at: None,
-        acknowledged_by: None,
-        resolved_at: None,
-        resolved_by: None,
-        suppressed_reason: None,
-        incident: None,
-        raw: "{\"status\":\"firing\"}".into(),
-    }
-}
-
-fn opened(dedup_key: &str, id: i64) -> IngestOutcome {
-    IngestOutcome {
-        dedup_key: dedup_key.into(),
-        effect: IngestEffect::Opened,
-        alert: Some(id),
-        incident: None,
-    }
-}
-
-/// Inserts `alert` in its own ingestion and returns its id.
-async fn insert<S: Store + ?Sized>(store: &S, alert: Alert) -> i64 {
-    let key = alert.dedup_key.clone();
-    let outcomes = store
-        .ingest(work(move |tx| {
-            Box::pin(async move {
-                let id = tx.insert_alert(&alert).await?;
-                Ok(vec![opened(&key, id)])
-            })
-        }))
-        .await
-        .expect("ingest of insert_alert");
-    outcomes[0].alert.expect("alert id")
-}
-
-/// Saves `alert` (which has its id) in its own ingestion.
-async fn update<S: Store + ?Sized>(store: &S, alert: Alert) {
-    store
-        .ingest(work(move |tx| {
-            Box::pin(async move {
-                tx.update_alert(&alert).await?;
-                Ok(vec![])
-            })
-        }))
-        .await
-        .expect("ingest of update_alert");
-}
-
-async fn resolve_alert<S: Store + ?Sized>(store: &S, id: i64, when: Timestamp) -> Alert {
-    let mut alert = store
+/// A repeat keeps the alert's status, acknowledgement and incident (an acknowledged alert stays
+/// acknowledged, even when the trigger is silenced); a suppressed alert holds its key too;
+/// `update_alert` stores every field; once resolved, the key opens a new alert and the
+/// resolved one is kept; `update_alert` of an unknown alert is `NotFound`.
+pub async fn repeats_keep_status_and_resolving_frees_the_key<S: Store>(store: &S) {
+    let incident = create(store, "Disk", "SEV3", &["checkout"], false).await;
+    let id = insert(store, alert("int_1", "checkout", "disk-full", at(1_000))).await;
+    let mut acked = store
         .get_alert(id)
         .await
         .expect("get_alert")
-        .expect("alert exists");
-    alert.status = AlertStatus::Resolved;
-    alert.resolved_at = Some(when);
-    alert.resolved_by = Some("alertmanager".into());
-    alert.ended_at = Some(when);
-    update(store, alert.clone()).await;
-    alert
-}
-
-async fn open_incident<S: Store + ?Sized>(store: &S, service: &str) -> Option<(OpenIncident, i64)> {
-    let service = name(service);
-    let found: Arc<std::sync::Mutex<Option<(OpenIncident, i64)>>> = Arc::default();
-    let out = found.clone();
-    store
-        .ingest(work(move |tx| {
-            Box::pin(async move {
-                let open = tx.open_incident_for(&service).await?;
-                if let Some(open) = open {
-                    let unresolved = tx.unresolved_alerts_of(open.number).await?;
-                    *out.lock().expect("lock") = Some((open, unresolved));
-                }
-                Ok(vec![])
-            })
-        }))
-        .await
-        .expect("ingest of open_incident_for");
-    found.lock().expect("lock").take()
-}
-
-async fn resolve_incident<S: Store + ?Sized>(store: &S, number: IncidentNumber, when: Timestamp) {
-    let mut incident = store
-        .get_incident(number)
-        .await
-        .expect("get_incident")
-        .expect("incident exists");
-    let events = incident
-        .set_status(Status::Resolved, when)
-        .expect("resolve");
-    store
-        .update_incident(
-            &incident,
-            drafts(events, when),
-            audit("incident.update", "r"),
-        )
-        .await
-        .expect("update_incident");
-}
-
-fn expect_conflict<T: std::fmt::Debug>(result: Result<T>, what: &str) {
-    match result {
-        Err(StoreError::Conflict(message)) => super::assert_client_safe(&message),
-        other => panic!("{what}: expected Conflict, got {other:?}"),
-    }
-}
-
-fn expect_not_found<T: std::fmt::Debug>(result: Result<T>, what: &str) {
-    match result {
-        Err(StoreError::NotFound) => {}
-        other => panic!("{what}: expected NotFound, got {other:?}"),
-    }
-}
-
-/// Integrations: create, list by service then name with keys oldest first, duplicate name or
-/// key is `Conflict`, add and revoke keys (revoked keys stay listed with `revoked_at`).
-pub async fn integrations_create_list_and_keys<S: Store>(store: &S) {
-    let created = store
-        .create_integration(
-            integration(
-                "int_b",
-                "checkout",
-                "prometheus",
-                vec![key("key_b1", 'b', 1)],
-            ),
-            audit("integration.create", "int_b"),
-        )
-        .await
-        .expect("create_integration");
-    assert_eq!(
-        created,
-        integration(
-            "int_b",
-            "checkout",
-            "prometheus",
-            vec![key("key_b1", 'b', 1)]
-        ),
-        "create_integration returns the stored integration with its keys"
-    );
-    store
-        .create_integration(
-            integration("int_a", "checkout", "grafana", vec![key("key_a1", 'a', 1)]),
-            audit("integration.create", "int_a"),
-        )
-        .await
-        .expect("create_integration");
-    store
-        .create_integration(
-            integration("int_c", "api", "pagerduty", vec![]),
-            audit("integration.create", "int_c"),
-        )
-        .await
-        .expect("create_integration without keys");
-    let listed = store.list_integrations().await.expect("list_integrations");
-    assert_eq!(
-        listed.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
-        vec!["int_c", "int_a", "int_b"],
-        "integrations are listed by service, then name"
-    );
-    assert_eq!(audit_count(store).await, 3, "each create is audited");
-
-    expect_conflict(
-        store
-            .create_integration(
-                integration("int_d", "checkout", "grafana", vec![key("key_d1", 'd', 1)]),
-                audit("integration.create", "int_d"),
-            )
-            .await,
-        "a second integration of the same name on one service",
-    );
-    expect_conflict(
-        store
-            .create_integration(
-                integration("int_e", "api", "other", vec![key("key_e1", 'a', 1)]),
-                audit("integration.create", "int_e"),
-            )
-            .await,
-        "an integration with a key hash that already exists",
-    );
-    assert_eq!(
-        store.list_integrations().await.expect("list").len(),
-        3,
-        "refused creates store nothing"
-    );
-    assert_eq!(
-        audit_count(store).await,
-        3,
-        "refused creates are not audited"
-    );
-    store
-        .create_integration(
-            integration("int_f", "api", "grafana", vec![]),
-            audit("integration.create", "int_f"),
-        )
-        .await
-        .expect("the same name on another service is fine");
-
-    let rotated = store
-        .add_integration_key(
-            "int_b",
-            key("key_b2", 'c', 2),
-            audit("integration.key.add", "int_b"),
-        )
-        .await
-        .expect("add_integration_key");
-    assert_eq!(
-        rotated.keys,
-        vec![key("key_b1", 'b', 1), key("key_b2", 'c', 2)],
-        "a new key joins the old one, oldest first"
-    );
-    expect_not_found(
-        store
-            .add_integration_key("int_zz", key("key_z", 'z', 3), audit("x", "y"))
-            .await,
-        "adding a key to an unknown integration",
-    );
-    expect_conflict(
-        store
-            .add_integration_key("int_c", key("key_c9", 'a', 3), audit("x", "y"))
-            .await,
-        "adding a key whose hash exists",
-    );
-
-    let revoked = store
-        .revoke_integration_key(
-            "int_b",
-            "key_b1",
-            at(9),
-            audit("integration.key.revoke", "int_b"),
-        )
-        .await
-        .expect("revoke_integration_key");
-    let mut old = key("key_b1", 'b', 1);
-    old.revoked_at = Some(at(9));
-    assert_eq!(
-        revoked.keys,
-        vec![old.clone(), key("key_b2", 'c', 2)],
-        "a revoked key stays listed with revoked_at"
-    );
-    expect_not_found(
-        store
-            .revoke_integration_key("int_b", "key_b1", at(10), audit("x", "y"))
-            .await,
-        "revoking a key twice",
-    );
-    expect_not_found(
-        store
-            .revoke_integration_key("int_a", "key_b2", at(10), audit("x", "y"))
-            .await,
-        "revoking another integration's key",
-    );
-    expect_not_found(
-        store
-            .revoke_integration_key("int_zz", "key_b2", at(10), audit("x", "y"))
-            .await,
-        "revoking a key of an unknown integration",
-    );
-    let listed = store.list_integrations().await.expect("list");
-    let b = listed
-        .iter()
-        .find(|i| i.id == "int_b")
-        .expect("int_b listed");
-    assert_eq!(b.keys, vec![old, key("key_b2", 'c', 2)]);
-    assert_eq!(
-        audit_count(store).await,
-        6,
-        "create, add key and revoke are audited; refusals are not"
-    );
-}
-
-/// `sync_integrations` adds what is missing, keeps existing ids, adds new keys, is idempotent and
-/// never deletes integrations or keys.
-pub async fn sync_integrations_upserts_and_never_deletes<S: Store>(store: &S) {
-    store
-        .create_integration(
-            integration(
-                "int_api",
-                "checkout",
-                "alertmanager",
-                vec![key("key_1", '1', 1)],
-            ),
-            audit("integration.create", "int_api"),
-        )
-        .await
-        .expect("create_integration");
-    let mut from_config = vec![
-        // Same service and name as the API one, under another id: the stored id wins.
-        integration(
-            "int_cfg1",
-            "checkout",
-            "alertmanager",
-            vec![key("key_1", '1', 1), key("key_2", '2', 2)],
-        ),
-        integration("int_cfg2", "search", "grafana", vec![key("key_3", '3', 3)]),
-    ];
-    for i in &mut from_config {
-        i.from_config = true;
-    }
-    store
-        .sync_integrations(from_config.clone())
-        .await
-        .expect("sync_integrations");
-    let first = store.list_integrations().await.expect("list");
-    assert_eq!(
-        first.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
-        vec!["int_api", "int_cfg2"],
-        "an existing integration keeps its id; a new one is added"
-    );
-    assert_eq!(
-        first[0]
-            .keys
-            .iter()
-            .map(|k| k.id.as_str())
-            .collect::<Vec<_>>(),
-        vec!["key_1", "key_2"],
-        "keys not yet present are added, present ones not duplicated"
-    );
-    assert!(
-        first.iter().all(|i| i.from_config),
-        "synced integrations are marked from_config"
-    );
-    assert_eq!(first[1].keys, vec![key("key_3", '3', 3)]);
-
-    store
-        .sync_integrations(from_config)
-        .await
-        .expect("sync_integrations again");
-    assert_eq!(
-        store.list_integrations().await.expect("list"),
-        first,
-        "sync_integrations is idempotent"
-    );
-
-    store
-        .sync_integrations(vec![])
-        .await
-        .expect("sync_integrations of nothing");
-    assert_eq!(
-        store.list_integrations().await.expect("list"),
-        first,
-        "sync_integrations never deletes"
-    );
-    assert_eq!(audit_count(store).await, 1, "sync is not audited");
-
-    // A config key already held by another integration is refused, and nothing changes.
-    let mut stolen = integration(
-        "int_cfg3",
-        "search",
-        "prometheus",
-        vec![key("key_9", '3', 9)],
-    );
-    stolen.from_config = true;
-    match store.sync_integrations(vec![stolen]).await {
-        Err(StoreError::Conflict(_)) => {}
-        other => panic!("a key owned by another integration must be Conflict, got {other:?}"),
-    }
-    assert_eq!(
-        store.list_integrations().await.expect("list"),
-        first,
-        "a refused sync changes nothing"
-    );
-}
-
-/// Inside `ingest`: an inserted alert is found by `open_alert` and `alert` with every field;
-/// a second unresolved alert of the same key is `Conflict`; once resolved, a new one may open.
-pub async fn ingest_inserts_and_dedups_alerts<S: Store>(store: &S) {
-    let first = alert("int_1", "checkout", "disk-full", at(1_000));
-    let expected_first = first.clone();
-    let outcomes = store
-        .ingest(work(move |tx| {
-            Box::pin(async move {
-                assert!(
-                    tx.open_alert("int_1", "disk-full").await?.is_none(),
-                    "no open alert before the first insert"
-                );
-                let id = tx.insert_alert(&first).await?;
-                assert!(id > 0, "insert_alert assigns an id");
-                let mut stored = first.clone();
-                stored.id = id;
-                assert_eq!(
-                    tx.open_alert("int_1", "disk-full").await?,
-                    Some(stored.clone()),
-                    "open_alert finds the inserted alert in the same transaction"
-                );
-                assert_eq!(tx.alert(id).await?, Some(stored));
-                assert_eq!(tx.alert(id + 1000).await?, None);
-                assert!(
-                    tx.open_alert("int_2", "disk-full").await?.is_none(),
-                    "dedup keys are per integration"
-                );
-                Ok(vec![opened("disk-full", id)])
-            })
-        }))
-        .await
-        .expect("ingest");
-    assert_eq!(outcomes.len(), 1, "ingest returns the work's outcomes");
-    let id = outcomes[0].alert.expect("alert id");
-    let mut stored = expected_first.clone();
-    stored.id = id;
+        .expect("alert");
+    acked.status = AlertStatus::Acknowledged;
+    acked.acknowledged_at = Some(at(1_500));
+    acked.acknowledged_by = Some("bob".into());
+    acked.incident = Some(incident.number);
+    acked.summary = "acknowledged fire".into();
+    acked.last_seen = at(1_500);
+    update(store, acked.clone()).await;
     assert_eq!(
         store.get_alert(id).await.expect("get_alert"),
-        Some(stored.clone()),
-        "every alert field round-trips, timestamps to the millisecond"
-    );
-    assert_eq!(store.get_alert(id + 1000).await.expect("get_alert"), None);
-
-    let dup = alert("int_1", "checkout", "disk-full", at(2_000));
-    expect_conflict(
-        store
-            .ingest(work(move |tx| {
-                Box::pin(async move {
-                    let id = tx.insert_alert(&dup).await?;
-                    Ok(vec![opened("disk-full", id)])
-                })
-            }))
-            .await,
-        "a second unresolved alert with the same integration and dedup key",
-    );
-    let mut suppressed = alert("int_1", "checkout", "disk-full", at(2_000));
-    suppressed.status = AlertStatus::Suppressed;
-    suppressed.suppressed_reason = Some("silenced".into());
-    expect_conflict(
-        store
-            .ingest(work(move |tx| {
-                Box::pin(async move {
-                    let id = tx.insert_alert(&suppressed).await?;
-                    Ok(vec![opened("disk-full", id)])
-                })
-            }))
-            .await,
-        "a suppressed alert holds its dedup key too",
-    );
-    let other_integration = insert(store, alert("int_2", "checkout", "disk-full", at(2_500))).await;
-    assert_ne!(other_integration, id);
-
-    let mut repeated = stored.clone();
-    repeated.count = 2;
-    repeated.last_seen = at(2_600);
-    repeated.summary = "still on fire".into();
-    repeated.acknowledged_at = Some(at(2_700));
-    repeated.acknowledged_by = Some("bob".into());
-    repeated.status = AlertStatus::Acknowledged;
-    update(store, repeated.clone()).await;
-    assert_eq!(
-        store.get_alert(id).await.expect("get_alert"),
-        Some(repeated),
+        Some(acked.clone()),
         "update_alert stores every field"
     );
 
-    let resolved = resolve_alert(store, id, at(3_000)).await;
-    let reopened = insert(store, alert("int_1", "checkout", "disk-full", at(4_000))).await;
+    let mut silenced = changed_trigger("disk-full", 2_000);
+    silenced.status = AlertStatus::Suppressed;
+    silenced.suppressed_reason = Some("silenced by silence 1".into());
+    let repeated = upsert(store, vec![silenced.clone()]).await.remove(0);
+    let mut expected = acked.clone();
+    expected.repeat(&silenced);
+    assert!(!repeated.opened, "an acknowledged alert holds its key");
+    assert_eq!(
+        (
+            repeated.alert.status,
+            repeated.alert.incident,
+            repeated.alert.acknowledged_by.as_deref()
+        ),
+        (
+            AlertStatus::Acknowledged,
+            Some(incident.number),
+            Some("bob")
+        ),
+        "a repeat of an acknowledged alert stays acknowledged and attached"
+    );
+    assert_eq!(
+        store.get_alert(id).await.expect("get_alert"),
+        Some(expected),
+        "the stored repeat is exactly Alert::repeat"
+    );
+
+    let mut quiet = alert("int_1", "checkout", "quiet", at(3_000));
+    quiet.status = AlertStatus::Suppressed;
+    quiet.suppressed_reason = Some("maintenance".into());
+    let quiet_id = insert(store, quiet).await;
+    let again = upsert(store, vec![alert("int_1", "checkout", "quiet", at(3_500))])
+        .await
+        .remove(0);
     assert!(
-        reopened > id,
+        !again.opened && again.alert.id == quiet_id,
+        "a suppressed alert holds its dedup key too"
+    );
+    assert_eq!(
+        (again.alert.status, again.alert.suppressed_reason.as_deref()),
+        (AlertStatus::Suppressed, Some("maintenance")),
+        "a repeat of a suppressed alert stays suppressed"
+    );
+
+    let resolved = resolve_alert(store, id, at(4_000)).await;
+    let trigger = alert("int_1", "checkout", "disk-full", at(5_000));
+    let reopened = upsert(store, vec![trigger.clone()]).await.remove(0);
+    assert!(
+        reopened.opened && reopened.alert.id > id,
         "a new alert opens once the old one is resolved"
+    );
+    let mut fresh = trigger;
+    fresh.id = reopened.alert.id;
+    assert_eq!(
+        reopened.alert, fresh,
+        "the reopened alert starts over: count 1, nothing of the old one"
     );
     let rows = store
         .list_alerts(
@@ -585,7 +223,7 @@ pub async fn ingest_inserts_and_dedups_alerts<S: Store>(store: &S) {
         .collect();
     assert_eq!(
         of_key,
-        vec![(reopened, AlertStatus::Open), (id, AlertStatus::Resolved)],
+        vec![(fresh.id, AlertStatus::Open), (id, AlertStatus::Resolved)],
         "two rows of the key, newest first, only one unresolved"
     );
     assert_eq!(
@@ -593,294 +231,198 @@ pub async fn ingest_inserts_and_dedups_alerts<S: Store>(store: &S) {
         Some(resolved),
         "the resolved alert is kept"
     );
-    let open_now = store
-        .ingest(work(|tx| {
-            Box::pin(async move {
-                let open = tx.open_alert("int_1", "disk-full").await?;
-                Ok(open
-                    .map(|a| opened("disk-full", a.id))
-                    .into_iter()
-                    .collect())
-            })
-        }))
-        .await
-        .expect("ingest");
-    assert_eq!(
-        open_now[0].alert,
-        Some(reopened),
-        "open_alert ignores resolved alerts"
-    );
 
     let mut ghost = alert("int_1", "checkout", "ghost", at(0));
     ghost.id = 999_999;
     expect_not_found(
-        store
-            .ingest(work(move |tx| {
-                Box::pin(async move {
-                    tx.update_alert(&ghost).await?;
-                    Ok(vec![])
-                })
-            }))
-            .await,
+        transact(store, move |tx| {
+            Box::pin(async move { tx.update_alert(&ghost).await })
+        })
+        .await,
         "update_alert of an unknown alert",
     );
 }
 
-/// An error from the work rolls back everything it did: alerts, incidents, timeline, audit.
-pub async fn ingest_error_rolls_everything_back<S: Store>(store: &S) {
-    let (incident, events) = declare("Rolled back", "SEV2", &["checkout"], false);
-    let a = alert("int_1", "checkout", "k", at(1_000));
-    let err = store
-        .ingest(work(move |tx| {
-            Box::pin(async move {
-                tx.insert_alert(&a).await?;
-                let created = tx
-                    .create_incident(
-                        incident,
-                        drafts(events, at(0)),
-                        audit("incident.declare", "x"),
-                    )
-                    .await?;
-                tx.append_timeline(created.number, drafts(vec![note("n")], at(1)))
-                    .await?;
-                tx.audit(audit("alert.open", "k")).await?;
-                Err(StoreError::Backend("the engine gave up".into()))
-            })
-        }))
-        .await
-        .expect_err("ingest returns the work's error");
+/// An empty batch stores nothing; a batch of 100 new keys opens 100 alerts, answered in the
+/// order given; a batch mixing repeats and new keys answers each in place; the same key on
+/// another integration is another alert.
+pub async fn upsert_batches_keep_order_and_keys_are_per_integration<S: Store>(store: &S) {
     assert!(
-        matches!(&err, StoreError::Backend(m) if m == "the engine gave up"),
-        "ingest returns the work's error unchanged, got {err:?}"
+        upsert(store, vec![]).await.is_empty(),
+        "an empty batch is answered with nothing"
     );
-    let alerts = store
-        .list_alerts(&AlertFilter::default(), None, 100)
+    // A scrambled order, so that "the order given" is not the keys' sort order.
+    let keys: Vec<String> = (0..100)
+        .map(|i| format!("k{:03}", (i * 37) % 100))
+        .collect();
+    let batch: Vec<Alert> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| alert("int_1", "checkout", k, at(i as i64)))
+        .collect();
+    let sent = batch.clone();
+    let stored = transact_rows(store, 100, move |tx| {
+        Box::pin(async move { tx.upsert_triggers(batch).await })
+    })
+    .await
+    .expect("a batch of 100 triggers");
+    assert_eq!(
+        stored
+            .iter()
+            .map(|u| u.alert.dedup_key.as_str())
+            .collect::<Vec<_>>(),
+        keys.iter().map(String::as_str).collect::<Vec<_>>(),
+        "upsert_triggers answers in the order given"
+    );
+    assert!(stored.iter().all(|u| u.opened), "new keys all open");
+    let mut ids: Vec<i64> = stored.iter().map(|u| u.alert.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 100, "100 distinct alerts");
+    let listed = store
+        .list_alerts(&AlertFilter::default(), None, 200)
         .await
         .expect("list_alerts");
-    assert!(alerts.items.is_empty(), "a failed ingest inserts no alert");
-    assert_eq!(
-        store.get_incident(IncidentNumber(1)).await.expect("get"),
-        None,
-        "a failed ingest creates no incident"
-    );
-    assert_eq!(
-        audit_count(store).await,
-        0,
-        "a failed ingest writes no audit"
-    );
-    let next = create(store, "After", "SEV3", &[], false).await;
-    assert_eq!(
-        next.number,
-        IncidentNumber(1),
-        "a failed ingest does not use up an incident number"
-    );
-    insert(store, alert("int_1", "checkout", "k", at(2_000))).await;
-}
-
-/// `open_incident_for` gives the newest unresolved incident listing the service, with when it
-/// last took an alert; `unresolved_alerts_of` counts its unresolved alerts.
-pub async fn open_incident_for_finds_newest_unresolved<S: Store>(store: &S) {
-    assert!(open_incident(store, "checkout").await.is_none(), "none yet");
-    let older = create(store, "Older", "SEV3", &["checkout", "payments"], false).await;
-    let newer = create(store, "Newer", "SEV3", &["payments", "checkout"], false).await;
-    let other = create(store, "Other", "SEV3", &["search"], false).await;
-    assert_eq!(other.number, IncidentNumber(3));
-
-    let (open, unresolved) = open_incident(store, "checkout")
-        .await
-        .expect("open incident");
-    assert_eq!(
-        open,
-        OpenIncident {
-            number: newer.number,
-            last_activity: newer.declared_at,
-        },
-        "the newest incident listing the service; last activity is its declaration"
-    );
-    assert_eq!(unresolved, 0);
-
-    let mut early = alert("int_1", "checkout", "early", at(-50_000));
-    early.incident = Some(newer.number);
-    insert(store, early).await;
-    let (open, _) = open_incident(store, "checkout").await.expect("open");
-    assert_eq!(
-        open.last_activity, newer.declared_at,
-        "an alert first seen before the declaration does not move last activity back"
-    );
-
-    let mut late = alert("int_1", "checkout", "late", at(5_000));
-    late.incident = Some(newer.number);
-    let late_id = insert(store, late).await;
-    let mut later = alert("int_1", "payments", "later", at(7_000));
-    later.incident = Some(newer.number);
-    insert(store, later).await;
-    let mut elsewhere = alert("int_1", "search", "elsewhere", at(9_000));
-    elsewhere.incident = Some(other.number);
-    insert(store, elsewhere).await;
-    let (open, unresolved) = open_incident(store, "checkout").await.expect("open");
-    assert_eq!(
-        open,
-        OpenIncident {
-            number: newer.number,
-            last_activity: at(7_000),
-        },
-        "last activity is the latest first_seen of its alerts"
-    );
-    assert_eq!(unresolved, 3, "three unresolved alerts are attached");
-    resolve_alert(store, late_id, at(8_000)).await;
-    let (_, unresolved) = open_incident(store, "checkout").await.expect("open");
-    assert_eq!(unresolved, 2, "resolved alerts are not counted");
-
-    resolve_incident(store, newer.number, at(10_000)).await;
-    let (open, _) = open_incident(store, "payments").await.expect("open");
-    assert_eq!(
-        open.number, older.number,
-        "a resolved incident is skipped for the next newest"
-    );
-    resolve_incident(store, older.number, at(11_000)).await;
-    assert!(
-        open_incident(store, "checkout").await.is_none(),
-        "no open incident once all are resolved"
-    );
-    assert!(open_incident(store, "nothing").await.is_none());
-}
-
-/// `create_incident` inside `ingest` takes the next number with its timeline and audit;
-/// `append_timeline` continues the seq; an unknown incident is `NotFound`.
-pub async fn ingest_declares_incidents_and_appends_timeline<S: Store>(store: &S) {
-    let first = create(store, "By hand", "SEV3", &["checkout"], false).await;
-    assert_eq!(first.number, IncidentNumber(1));
-    let (incident, events) = declare("From an alert", "SEV2", &["checkout"], false);
-    let expected = incident.clone();
-    let a = alert("int_1", "checkout", "k", at(1_000));
-    let outcomes = store
-        .ingest(work(move |tx| {
-            Box::pin(async move {
-                let id = tx.insert_alert(&a).await?;
-                let created = tx
-                    .create_incident(
-                        incident,
-                        drafts(events, at(0)),
-                        audit("incident.declare", "alert"),
-                    )
-                    .await?;
-                let mut stored = tx.alert(id).await?.expect("inserted alert");
-                stored.incident = Some(created.number);
-                tx.update_alert(&stored).await?;
-                tx.append_timeline(
-                    created.number,
-                    drafts(vec![note("alert attached"), note("second")], at(2_000)),
-                )
-                .await?;
-                tx.audit(audit("alert.open", "k")).await?;
-                Ok(vec![IngestOutcome {
-                    dedup_key: "k".into(),
-                    effect: IngestEffect::Declared,
-                    alert: Some(id),
-                    incident: Some(created.number),
-                }])
-            })
-        }))
-        .await
-        .expect("ingest");
-    assert_eq!(
-        outcomes[0].incident,
-        Some(IncidentNumber(2)),
-        "the next number"
-    );
-    let mut expected = expected;
-    expected.number = IncidentNumber(2);
-    assert_eq!(
-        store.get_incident(IncidentNumber(2)).await.expect("get"),
-        Some(expected),
-        "the incident is stored with every field"
-    );
-    let timeline = store
-        .timeline(IncidentNumber(2), None, 100)
-        .await
-        .expect("timeline")
-        .items;
-    assert_eq!(
-        timeline.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4],
-        "declaration events, then the appended ones"
-    );
-    assert_eq!(timeline[2].event, note("alert attached"));
-    assert_eq!(timeline[3].at, at(2_000));
-    let alert_id = outcomes[0].alert.expect("alert");
-    assert_eq!(
-        store
-            .get_alert(alert_id)
-            .await
-            .expect("get_alert")
-            .and_then(|a| a.incident),
-        Some(IncidentNumber(2)),
-        "the alert is attached"
-    );
-    assert_eq!(
-        audit_count(store).await,
-        3,
-        "the manual declaration, the ingest declaration and the ingest audit"
-    );
-
-    store
-        .append_timeline(
-            IncidentNumber(2),
-            drafts(vec![note("by hand")], at(3_000)),
-            audit("incident.note", "INC-2"),
-        )
-        .await
-        .expect("append_timeline");
-    store
-        .ingest(work(|tx| {
-            Box::pin(async move {
-                tx.append_timeline(IncidentNumber(2), drafts(vec![note("again")], at(4_000)))
-                    .await?;
-                Ok(vec![])
-            })
-        }))
-        .await
-        .expect("ingest");
-    let timeline = store
-        .timeline(IncidentNumber(2), None, 100)
-        .await
-        .expect("timeline")
-        .items;
-    assert_eq!(
-        timeline.iter().map(|e| e.seq).collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5, 6],
-        "appends inside and outside ingest share one sequence"
-    );
-    assert_eq!(timeline[5].event, note("again"));
-
-    expect_not_found(
-        store
-            .ingest(work(|tx| {
-                Box::pin(async move {
-                    tx.append_timeline(IncidentNumber(99), drafts(vec![note("x")], at(0)))
-                        .await?;
-                    Ok(vec![])
-                })
-            }))
-            .await,
-        "append_timeline to an unknown incident",
-    );
-    assert_eq!(
-        all_numbers(store).await,
-        vec![2, 1],
-        "no incident was created by the failed ingest"
-    );
-}
-
-async fn all_numbers<S: Store>(store: &S) -> Vec<i64> {
-    store
-        .list_incidents(&Default::default(), None, 100)
-        .await
-        .expect("list_incidents")
-        .items
+    let by_id: BTreeMap<i64, &Alert> = listed.items.iter().map(|a| (a.id, a)).collect();
+    assert_eq!(by_id.len(), 100, "100 alerts listed");
+    for (u, mut expected) in stored.iter().zip(sent) {
+        expected.id = u.alert.id;
+        assert_eq!(
+            by_id.get(&u.alert.id).copied(),
+            Some(&expected),
+            "each alert of the batch is stored with its own fields"
+        );
+    }
+    let id_of: BTreeMap<&str, i64> = stored
         .iter()
-        .map(|i| i.number.0)
-        .collect()
+        .map(|u| (u.alert.dedup_key.as_str(), u.alert.id))
+        .collect();
+
+    let mixed: Vec<Alert> = (0..100)
+        .map(|i| {
+            let key = if i % 2 == 0 {
+                format!("k{i:03}")
+            } else {
+                format!("new{i:03}")
+            };
+            alert("int_1", "checkout", &key, at(1_000 + i))
+        })
+        .collect();
+    let answered = transact_rows(store, 100, move |tx| {
+        Box::pin(async move { tx.upsert_triggers(mixed).await })
+    })
+    .await
+    .expect("a mixed batch");
+    assert_eq!(answered.len(), 100, "every trigger answered");
+    for (i, u) in answered.iter().enumerate() {
+        if i % 2 == 0 {
+            let key = format!("k{i:03}");
+            assert!(
+                !u.opened && u.alert.dedup_key == key,
+                "trigger {i} repeats {key} in place"
+            );
+            assert_eq!(
+                Some(&u.alert.id),
+                id_of.get(key.as_str()),
+                "{key}: same alert"
+            );
+            assert_eq!(u.alert.count, 2, "{key}: counted");
+        } else {
+            assert!(
+                u.opened && u.alert.dedup_key == format!("new{i:03}"),
+                "trigger {i} opens a new alert in place"
+            );
+            assert!(!ids.contains(&u.alert.id), "a new key gets a new id");
+        }
+    }
+
+    let other = upsert(store, vec![alert("int_2", "checkout", "k000", at(5_000))])
+        .await
+        .remove(0);
+    assert!(
+        other.opened && other.alert.id != id_of["k000"],
+        "dedup keys are per integration"
+    );
+    let (on_1, on_2) = commit(store, "lock_open_alert per integration", |tx| {
+        Box::pin(async move {
+            let on_1 = tx.lock_open_alert("int_1", "k000").await?;
+            let on_2 = tx.lock_open_alert("int_2", "k000").await?;
+            Ok((on_1.map(|a| a.id), on_2.map(|a| a.id)))
+        })
+    })
+    .await;
+    assert_eq!(
+        (on_1, on_2),
+        (Some(id_of["k000"]), Some(other.alert.id)),
+        "lock_open_alert finds each integration's own alert"
+    );
+}
+
+/// Inside a unit of work, `lock_open_alert` and `lock_alert` see what the unit itself wrote;
+/// unknown ids and other integrations' keys are `None`; `lock_open_alert` skips resolved alerts
+/// while `lock_alert` still reads them.
+pub async fn locks_read_alerts_inside_the_unit<S: Store>(store: &S) {
+    let first = alert("int_1", "checkout", "disk-full", at(1_000));
+    let sent = first.clone();
+    let (before, stored, open, locked, unknown, other) =
+        commit(store, "locks inside a unit of work", move |tx| {
+            Box::pin(async move {
+                let before = tx.lock_open_alert("int_1", "disk-full").await?;
+                let stored = tx
+                    .upsert_triggers(vec![first])
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| StoreError::backend("upsert_triggers answered nothing"))?;
+                let open = tx.lock_open_alert("int_1", "disk-full").await?;
+                let locked = tx.lock_alert(stored.alert.id).await?;
+                let unknown = tx.lock_alert(stored.alert.id + 1000).await?;
+                let other = tx.lock_open_alert("int_2", "disk-full").await?;
+                Ok((before, stored, open, locked, unknown, other))
+            })
+        })
+        .await;
+    assert_eq!(before, None, "no open alert before the first trigger");
+    let mut expected = sent;
+    expected.id = stored.alert.id;
+    assert_eq!(
+        open,
+        Some(expected.clone()),
+        "lock_open_alert finds the alert opened in the same unit of work"
+    );
+    assert_eq!(locked, Some(expected.clone()), "lock_alert reads it by id");
+    assert_eq!(unknown, None, "lock_alert of an unknown id");
+    assert_eq!(other, None, "dedup keys are per integration");
+
+    let id = expected.id;
+    let resolved = resolve_alert(store, id, at(3_000)).await;
+    let reopened = insert(store, alert("int_1", "checkout", "disk-full", at(4_000))).await;
+    let (open, old, changed) = commit(store, "locks after a resolve", move |tx| {
+        Box::pin(async move {
+            let open = tx.lock_open_alert("int_1", "disk-full").await?;
+            let old = tx.lock_alert(id).await?;
+            let mut now_acked = tx.lock_alert(reopened).await?.ok_or(StoreError::NotFound)?;
+            now_acked.status = AlertStatus::Acknowledged;
+            now_acked.acknowledged_at = Some(at(4_500));
+            now_acked.acknowledged_by = Some("bob".into());
+            tx.update_alert(&now_acked).await?;
+            let changed = tx.lock_open_alert("int_1", "disk-full").await?;
+            Ok((open.map(|a| a.id), old, changed))
+        })
+    })
+    .await;
+    assert_eq!(
+        open,
+        Some(reopened),
+        "lock_open_alert skips resolved alerts"
+    );
+    assert_eq!(old, Some(resolved), "lock_alert reads a resolved alert");
+    let changed = changed.expect("the acknowledged alert is still open");
+    assert_eq!(
+        (changed.id, changed.status),
+        (reopened, AlertStatus::Acknowledged),
+        "lock_open_alert sees an update made earlier in the unit, and an acknowledged alert holds its key"
+    );
 }
 
 async fn alert_ids<S: Store>(store: &S, filter: AlertFilter) -> Vec<i64> {
@@ -892,7 +434,7 @@ async fn alert_ids<S: Store>(store: &S, filter: AlertFilter) -> Vec<i64> {
     page.items.iter().map(|a| a.id).collect()
 }
 
-/// `list_alerts` filters by status, service and incident, newest first, and paging with `before`
+/// `list_alerts` filters by status, service, incident, integration and dedup key, newest first, and paging with `before`
 /// visits every alert once.
 pub async fn list_alerts_filters_and_pages<S: Store>(store: &S) {
     let incident = create(store, "Grouped", "SEV3", &["checkout"], false).await;
@@ -967,9 +509,27 @@ pub async fn list_alerts_filters_and_pages<S: Store>(store: &S) {
                 status: Some(AlertStatus::Open),
                 service: Some(name("checkout")),
                 incident: Some(incident.number),
+                ..Default::default()
             },
             newest_first(&[0, 2]),
             "all three",
+        ),
+        (
+            AlertFilter {
+                integration: Some("int_1".into()),
+                dedup_key: Some("k4".into()),
+                ..Default::default()
+            },
+            newest_first(&[4]),
+            "one key of one integration",
+        ),
+        (
+            AlertFilter {
+                integration: Some("int_2".into()),
+                ..Default::default()
+            },
+            newest_first(&[]),
+            "another integration",
         ),
         (
             AlertFilter {
@@ -1014,6 +574,7 @@ pub async fn list_alerts_filters_and_pages<S: Store>(store: &S) {
                     None => break,
                 }
             }
+
             assert_eq!(
                 seen, expected,
                 "limit {limit}: every alert once, newest first"
@@ -1076,465 +637,34 @@ pub async fn alerts_of_incidents_ascend_by_id<S: Store>(store: &S) {
     );
 }
 
-fn matcher(text: &str) -> Matcher {
-    Matcher::parse(text).expect("valid matcher")
-}
-
-fn silence(starts: i64, ends: i64, comment: &str) -> Silence {
-    Silence {
-        id: 0,
-        matchers: vec![matcher("env=\"prod\""), matcher("service=~\"check.*\"")],
-        starts_at: at(starts),
-        ends_at: at(ends),
-        comment: comment.into(),
-        created_by: "alice".into(),
-        created_at: at(1),
-    }
-}
-
-/// Silences: create assigns ids and round-trips; list gives those ending after `after`, newest
-/// first; expire ends one at `at`, and a second expiry (or an unknown id) is `NotFound`.
-pub async fn silences_create_list_expire<S: Store>(store: &S) {
-    let mut created = Vec::new();
-    for (starts, ends, comment) in [
-        (0, 10_000, "a"),
-        (0, 20_000, "b"),
-        (30_000, 40_000, "future"),
-    ] {
-        let s = store
-            .create_silence(
-                silence(starts, ends, comment),
-                audit("silence.create", comment),
-            )
-            .await
-            .expect("create_silence");
-        let mut expected = silence(starts, ends, comment);
-        expected.id = s.id;
-        assert_eq!(
-            s, expected,
-            "create_silence returns every field, with an id"
-        );
-        created.push(s);
-    }
-    assert!(
-        created.windows(2).all(|w| w[0].id < w[1].id),
-        "silence ids ascend"
-    );
-    let newest = store.list_audit(None, 1).await.expect("list_audit").items;
-    assert_eq!(
-        newest[0].target,
-        format!("future/{}", created[2].id),
-        "the store appends the new id to the audit target"
-    );
-    let listed = store.list_silences(at(5_000)).await.expect("list_silences");
-    assert_eq!(
-        listed,
-        vec![created[2].clone(), created[1].clone(), created[0].clone()],
-        "newest first"
-    );
-    let listed = store.list_silences(at(10_000)).await.expect("list");
-    assert_eq!(
-        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
-        vec![created[2].id, created[1].id],
-        "a silence ending exactly at `after` is over"
-    );
-
-    let expired = store
-        .expire_silence(created[1].id, at(12_000), audit("silence.expire", "b"))
-        .await
-        .expect("expire_silence");
-    assert_eq!(expired.ends_at, at(12_000), "expiry sets the end");
-    assert_eq!(expired.starts_at, at(0));
-    assert_eq!(
-        store
-            .list_silences(at(12_000))
-            .await
-            .expect("list")
-            .iter()
-            .map(|s| s.id)
-            .collect::<Vec<_>>(),
-        vec![created[2].id],
-        "an expired silence is no longer listed"
-    );
-    expect_not_found(
-        store
-            .expire_silence(created[1].id, at(13_000), audit("x", "y"))
-            .await,
-        "expiring a silence twice",
-    );
-    expect_not_found(
-        store
-            .expire_silence(created[0].id, at(13_000), audit("x", "y"))
-            .await,
-        "expiring a silence that ran out",
-    );
-    expect_not_found(
-        store.expire_silence(9_999, at(0), audit("x", "y")).await,
-        "expiring an unknown silence",
-    );
-    let future = store
-        .expire_silence(created[2].id, at(14_000), audit("silence.expire", "future"))
-        .await
-        .expect("expire a silence that has not started");
-    assert!(
-        future.ends_at <= at(14_000) && future.starts_at <= future.ends_at,
-        "an expired future silence never becomes active: {future:?}"
-    );
-    assert!(!future.active(at(14_000)) && !future.active(at(35_000)));
-    assert_eq!(
-        audit_count(store).await,
-        5,
-        "three creates and two expiries audited"
-    );
-}
-
-fn window(service: &str, starts: i64, ends: i64) -> MaintenanceWindow {
-    MaintenanceWindow {
-        id: 0,
-        service: name(service),
-        starts_at: at(starts),
-        ends_at: at(ends),
-        comment: format!("upgrade {service}"),
-        created_by: "alice".into(),
-        created_at: at(1),
-    }
-}
-
-/// Maintenance windows: create, list those ending after `after` soonest start first, end one
-/// early (a window not yet started is emptied), and `NotFound` for unknown or over.
-pub async fn maintenance_create_list_end<S: Store>(store: &S) {
-    let late = store
-        .create_maintenance(
-            window("db", 50_000, 60_000),
-            audit("maintenance.create", "db"),
-        )
-        .await
-        .expect("create_maintenance");
-    let mut expected = window("db", 50_000, 60_000);
-    expected.id = late.id;
-    assert_eq!(
-        late, expected,
-        "create_maintenance returns every field, with an id"
-    );
-    let now = store
-        .create_maintenance(window("api", 0, 20_000), audit("maintenance.create", "api"))
-        .await
-        .expect("create_maintenance");
-    let past = store
-        .create_maintenance(window("web", 0, 5_000), audit("maintenance.create", "web"))
-        .await
-        .expect("create_maintenance");
-    assert_eq!(
-        store.list_maintenance(at(1_000)).await.expect("list"),
-        vec![now.clone(), past.clone(), late.clone()],
-        "soonest start first"
-    );
-    assert_eq!(
-        store
-            .list_maintenance(at(5_000))
-            .await
-            .expect("list")
-            .iter()
-            .map(|w| w.id)
-            .collect::<Vec<_>>(),
-        vec![now.id, late.id],
-        "windows that are over are not listed"
-    );
-
-    let ended = store
-        .end_maintenance(now.id, at(10_000), audit("maintenance.end", "api"))
-        .await
-        .expect("end_maintenance");
-    assert_eq!((ended.starts_at, ended.ends_at), (at(0), at(10_000)));
-    assert_eq!(ended.comment, now.comment);
-    expect_not_found(
-        store
-            .end_maintenance(now.id, at(11_000), audit("x", "y"))
-            .await,
-        "ending a window twice",
-    );
-    expect_not_found(
-        store
-            .end_maintenance(past.id, at(11_000), audit("x", "y"))
-            .await,
-        "ending a window that is over",
-    );
-    expect_not_found(
-        store.end_maintenance(9_999, at(0), audit("x", "y")).await,
-        "ending an unknown window",
-    );
-    let removed = store
-        .end_maintenance(late.id, at(12_000), audit("maintenance.end", "db"))
-        .await
-        .expect("end a window that has not started");
-    assert_eq!(
-        (removed.starts_at, removed.ends_at),
-        (at(12_000), at(12_000)),
-        "a window not yet started is emptied at `at`"
-    );
-    assert!(
-        store
-            .list_maintenance(at(12_000))
-            .await
-            .expect("list")
-            .is_empty(),
-        "nothing left"
-    );
-    assert_eq!(audit_count(store).await, 5);
-}
-
-fn route(matchers: &[&str], service: Option<&str>, drop: bool) -> RouteRecord {
-    RouteRecord {
-        id: 0,
-        route: Route {
-            matchers: matchers.iter().map(|m| matcher(m)).collect(),
-            service: service.map(name),
-            severity: (!drop).then_some(AlertSeverity::Warning),
-            urgency: (!drop).then_some(Urgency::Low),
-            drop,
-        },
-        created_by: "alice".into(),
-        created_at: at(3),
-    }
-}
-
-/// Routes: create assigns ascending ids, list in id order with every field, delete, and
-/// deleting an unknown route is `NotFound`.
-pub async fn routes_create_list_delete<S: Store>(store: &S) {
-    let specs = [
-        route(&["env=\"dev\""], None, true),
-        route(
-            &["team=~\"pay.*\"", "severity!=\"info\""],
-            Some("payments"),
-            false,
-        ),
-        route(&["source!~\"test-.*\""], Some("checkout"), false),
-    ];
-    let mut created = Vec::new();
-    for spec in &specs {
-        let r = store
-            .create_route(spec.clone(), audit("route.create", "r"))
-            .await
-            .expect("create_route");
-        let mut expected = spec.clone();
-        expected.id = r.id;
-        assert_eq!(r, expected, "create_route returns every field, with an id");
-        created.push(r);
-    }
-    assert!(
-        created.windows(2).all(|w| w[0].id < w[1].id),
-        "route ids ascend"
-    );
-    assert_eq!(
-        store.list_routes().await.expect("list_routes"),
-        created,
-        "routes in the order they are tried"
-    );
-    store
-        .delete_route(created[1].id, audit("route.delete", "r"))
-        .await
-        .expect("delete_route");
-    assert_eq!(
-        store.list_routes().await.expect("list"),
-        vec![created[0].clone(), created[2].clone()]
-    );
-    expect_not_found(
-        store.delete_route(created[1].id, audit("x", "y")).await,
-        "deleting a route twice",
-    );
-    let again = store
-        .create_route(specs[1].clone(), audit("route.create", "r"))
-        .await
-        .expect("create_route");
-    assert!(again.id > created[2].id, "a new route goes last");
-    assert_eq!(
-        store.list_routes().await.expect("list").last(),
-        Some(&again)
-    );
-    assert_eq!(audit_count(store).await, 5);
-}
-
-fn deployment(service: &str, version: &str, when: i64) -> DeploymentRecord {
-    DeploymentRecord {
-        id: 0,
-        service: name(service),
-        version: version.into(),
-        previous_version: Some("v0".into()),
-        commit: Some("abc123".into()),
-        author: Some("bob".into()),
-        link: Some("https://ci.example/1".into()),
-        at: at(when),
-        source: "api".into(),
-        summary: Some(format!("deploy {version}")),
-        created_at: at(when + 1),
-    }
-}
-
-/// Deployments: record assigns ids; list is newest recorded first, filters by service and pages
-/// by cursor; `deployments_between` takes any of the services with `from <= at <= to`, newest
-/// deploy first.
-pub async fn deployments_record_list_between<S: Store>(store: &S) {
-    let plan = [
-        ("checkout", "v1", 1_000),
-        ("search", "v1", 2_000),
-        ("checkout", "v3", 5_000),
-        ("checkout", "v2", 3_000),
-        ("api", "v9", 4_000),
-        ("search", "v2", 6_000),
-    ];
-    let mut ids = Vec::new();
-    for (service, version, when) in plan {
-        let d = store
-            .record_deployment(
-                deployment(service, version, when),
-                audit("deployment.record", service),
-            )
-            .await
-            .expect("record_deployment");
-        let mut expected = deployment(service, version, when);
-        expected.id = d.id;
-        assert_eq!(
-            d, expected,
-            "record_deployment returns every field, with an id"
-        );
-        ids.push(d.id);
-    }
-    let mut bare = deployment("api", "v10", 7_000);
-    bare.previous_version = None;
-    bare.commit = None;
-    bare.author = None;
-    bare.link = None;
-    bare.summary = None;
-    bare.source = "cli".into();
-    let bare_stored = store
-        .record_deployment(bare.clone(), audit("deployment.record", "api"))
-        .await
-        .expect("record_deployment");
-    bare.id = bare_stored.id;
-    assert_eq!(bare_stored, bare);
-    ids.push(bare.id);
-
-    let all = store
-        .list_deployments(None, None, 100)
-        .await
-        .expect("list_deployments");
-    assert_eq!(all.next, None);
-    let mut newest_first = ids.clone();
-    newest_first.reverse();
-    assert_eq!(
-        all.items.iter().map(|d| d.id).collect::<Vec<_>>(),
-        newest_first,
-        "most recently recorded first"
-    );
-    assert_eq!(all.items[0], bare);
-    let checkout = store
-        .list_deployments(Some(&name("checkout")), None, 100)
-        .await
-        .expect("list_deployments");
-    assert_eq!(
-        checkout.items.iter().map(|d| d.id).collect::<Vec<_>>(),
-        vec![ids[3], ids[2], ids[0]],
-        "filtered by service"
-    );
-    for limit in [1u32, 2, 3, 7] {
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store
-                .list_deployments(None, cursor, limit)
-                .await
-                .expect("list_deployments");
-            assert!(page.items.len() <= limit as usize);
-            seen.extend(page.items.iter().map(|d| d.id));
-            assert!(
-                seen.len() <= newest_first.len(),
-                "deployment pagination repeats"
-            );
-            match page.next {
-                Some(next) => cursor = Some(next),
-                None => break,
-            }
-        }
-        assert_eq!(seen, newest_first, "limit {limit}: every deployment once");
-    }
-    let page = store
-        .list_deployments(Some(&name("checkout")), Some(ids[3]), 1)
-        .await
-        .expect("list_deployments");
-    assert_eq!(
-        page.items.iter().map(|d| d.id).collect::<Vec<_>>(),
-        vec![ids[2]]
-    );
-    assert_eq!(page.next, Some(ids[2]));
-
-    let between = store
-        .deployments_between(&[name("checkout"), name("search")], at(2_000), at(5_000))
-        .await
-        .expect("deployments_between");
-    assert_eq!(
-        between
-            .iter()
-            .map(|d| (d.service.as_str(), d.version.as_str()))
-            .collect::<Vec<_>>(),
-        vec![("checkout", "v3"), ("checkout", "v2"), ("search", "v1")],
-        "bounds inclusive, newest deploy first, only the given services"
-    );
-    assert!(
-        store
-            .deployments_between(&[], at(0), at(100_000))
-            .await
-            .expect("deployments_between")
-            .is_empty(),
-        "no services, no deployments"
-    );
-    assert!(
-        store
-            .deployments_between(&[name("api")], at(4_001), at(6_999))
-            .await
-            .expect("deployments_between")
-            .is_empty(),
-        "nothing in the window"
-    );
-    assert_eq!(audit_count(store).await, 7);
-}
-
-/// Many concurrent triggers of one dedup key, each reading the open alert and then inserting or
-/// repeating it, leave exactly one alert that counted them all: `open_alert` serialises them.
+/// Twenty concurrent triggers of one key land on one alert that counts them all: exactly one
+/// of them opened it.
 pub async fn concurrent_triggers_open_one_alert<S: Store + 'static>(store: Arc<S>) {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let store = store.clone();
             tokio::spawn(async move {
-                store
-                    .ingest(work(move |tx| {
-                        Box::pin(async move {
-                            let id = match tx.open_alert("int_1", "race").await? {
-                                Some(mut open) => {
-                                    open.count += 1;
-                                    open.last_seen = at(i);
-                                    tx.update_alert(&open).await?;
-                                    open.id
-                                }
-                                None => {
-                                    tx.insert_alert(&alert("int_1", "checkout", "race", at(i)))
-                                        .await?
-                                }
-                            };
-                            Ok(vec![opened("race", id)])
-                        })
-                    }))
-                    .await
-                    .expect("a concurrent trigger must not fail")
+                let trigger = alert("int_1", "checkout", "race", at(i));
+                transact(&*store, move |tx| {
+                    Box::pin(async move { tx.upsert_triggers(vec![trigger]).await })
+                })
+                .await
+                .expect("a concurrent trigger must not fail")
             })
         })
         .collect();
     let mut ids = Vec::new();
+    let mut opened = 0;
     for task in tasks {
-        ids.push(task.await.expect("task")[0].alert.expect("id"));
+        let answered = task.await.expect("task");
+        assert_eq!(answered.len(), 1, "one trigger, one answer");
+        ids.push(answered[0].alert.id);
+        opened += usize::from(answered[0].opened);
     }
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), 1, "every trigger landed on one alert: {ids:?}");
+    assert_eq!(opened, 1, "exactly one trigger opened the alert");
     let stored = store
         .get_alert(ids[0])
         .await
@@ -1549,67 +679,5 @@ pub async fn concurrent_triggers_open_one_alert<S: Store + 'static>(store: Arc<S
             .items
             .len(),
         1
-    );
-}
-
-/// Many concurrent alerts of one service, each declaring an incident unless
-/// `open_incident_for` finds one, declare exactly one between them.
-pub async fn concurrent_alerts_declare_one_incident<S: Store + 'static>(store: Arc<S>) {
-    let tasks: Vec<_> = (0..12)
-        .map(|i| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .ingest(work(move |tx| {
-                        Box::pin(async move {
-                            let mut a = alert("int_1", "checkout", &format!("k{i}"), at(i));
-                            let number = match tx.open_incident_for(&name("checkout")).await? {
-                                Some(open) => open.number,
-                                None => {
-                                    let (incident, events) =
-                                        declare("Race", "SEV2", &["checkout"], false);
-                                    tx.create_incident(
-                                        incident,
-                                        drafts(events, at(0)),
-                                        audit("incident.declare", "race"),
-                                    )
-                                    .await?
-                                    .number
-                                }
-                            };
-                            a.incident = Some(number);
-                            let id = tx.insert_alert(&a).await?;
-                            Ok(vec![IngestOutcome {
-                                dedup_key: a.dedup_key.clone(),
-                                effect: IngestEffect::Attached,
-                                alert: Some(id),
-                                incident: Some(number),
-                            }])
-                        })
-                    }))
-                    .await
-                    .expect("a concurrent alert must not fail")
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(
-            task.await.expect("task")[0].incident,
-            Some(IncidentNumber(1)),
-            "every alert joined the one incident"
-        );
-    }
-    assert_eq!(
-        all_numbers(&*store).await,
-        vec![1],
-        "exactly one incident declared"
-    );
-    assert_eq!(
-        store
-            .alerts_of_incidents(&[IncidentNumber(1)])
-            .await
-            .expect("alerts_of_incidents")
-            .len(),
-        12
     );
 }

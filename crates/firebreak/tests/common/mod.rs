@@ -11,6 +11,11 @@ use firebreak_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+/// The user the responder token acts as.
+pub const RESPONDER: &str = "riley";
+/// The user the viewer token acts as.
+pub const VIEWER: &str = "val";
+
 pub struct TestServer {
     pub base: String,
     pub running: Running,
@@ -49,16 +54,36 @@ pub async fn spawn_on(store: Arc<dyn Store>, config: Config, dir: tempfile::Temp
         .clone()
         .expect("first start creates an admin token");
     let who = Principal::local("test");
-    let token = |role| {
+    // Each role's token acts as a user of that role: `riley` responds, `val` views.
+    let token = |handle: &'static str, role| {
         let app = running.app.clone();
         let who = who.clone();
         async move {
-            let issued = app.create_token(&who, "test", role, None).await.unwrap();
+            let user = firebreak_domain::Name::parse(handle).unwrap();
+            app.create_user(
+                &who,
+                firebreak_store::UserRecord {
+                    handle: user.clone(),
+                    name: handle.into(),
+                    email: None,
+                    time_zone: None,
+                    role,
+                    from_config: false,
+                    created_at: app.clock.now(),
+                    disabled_at: None,
+                },
+            )
+            .await
+            .unwrap();
+            let issued = app
+                .create_token(&who, "test", role, Some(user), None)
+                .await
+                .unwrap();
             firebreak_engine::tokens::reveal(&issued.secret).to_string()
         }
     };
-    let responder = token(AccessRole::Responder).await;
-    let viewer = token(AccessRole::Viewer).await;
+    let responder = token(RESPONDER, AccessRole::Responder).await;
+    let viewer = token(VIEWER, AccessRole::Viewer).await;
     TestServer {
         base: format!("http://{}", running.addr),
         running,

@@ -1,6 +1,7 @@
-//! Shared by the subprocess tests (`alertmanager.rs`, `durability.rs`): child processes that
-//! are killed by PID when the test ends (even on panic), `firebreak serve` started from the
-//! built binary, and a few HTTP helpers against its API.
+//! Shared by the subprocess tests (`alertmanager.rs`, `durability.rs`, `webhook_crash.rs`,
+//! `postgres_outage.rs`): child processes that are killed by PID when the test ends (even on
+//! panic), `firebreak serve` started from the built binary, and a few HTTP helpers against its
+//! API.
 //!
 //! Cargo also builds this file as a test target of its own; it holds no tests.
 #![allow(dead_code)]
@@ -39,6 +40,27 @@ impl Proc {
             .expect("run kill -9");
         assert!(status.success(), "kill -9 {} failed", self.pid());
         let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM to this process (by PID only) and waits up to `patience` for it to exit.
+    /// Returns its exit status, or `None` if it was still running (it is then killed by Drop).
+    pub fn terminate(&mut self, patience: Duration) -> Option<std::process::ExitStatus> {
+        if let Some(status) = self.child.try_wait().ok().flatten() {
+            return Some(status);
+        }
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill -TERM");
+        assert!(sent.success(), "kill -TERM {} failed", self.pid());
+        let deadline = Instant::now() + patience;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().ok().flatten() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// The captured tail of the process's stderr.
@@ -113,7 +135,14 @@ pub struct Firebreak {
 /// Starts `firebreak serve` on `data_dir` with `config`, listening on `listen` (e.g.
 /// `127.0.0.1:0`), and waits until it says where it listens.
 pub fn serve(data_dir: &Path, config: &Path, listen: &str) -> Firebreak {
-    let mut child = Command::new(BIN)
+    serve_with(data_dir, config, listen, &[])
+}
+
+/// Like [`serve`], with extra environment variables (`FIREBREAK_DATABASE_URL`,
+/// `FIREBREAK_OUTBOUND_ALLOW`, ...).
+pub fn serve_with(data_dir: &Path, config: &Path, listen: &str, env: &[(&str, &str)]) -> Firebreak {
+    let mut command = Command::new(BIN);
+    command
         .args(["serve", "--listen", listen, "--data-dir"])
         .arg(data_dir)
         .arg("--config")
@@ -122,10 +151,15 @@ pub fn serve(data_dir: &Path, config: &Path, listen: &str) -> Firebreak {
         .env_remove("FIREBREAK_CONFIG")
         .env_remove("FIREBREAK_LISTEN")
         .env_remove("FIREBREAK_LOG_JSON")
+        .env_remove("FIREBREAK_OUTBOUND_ALLOW")
         .env(
             "FIREBREAK_LOG",
             "warn,firebreak=info,firebreak_server=debug,tower_http=debug",
-        )
+        );
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -1,0 +1,149 @@
+"""Schemathesis hooks for .ci/schemathesis.
+
+A schema says what a well-formed request looks like. It cannot say which services and users
+exist, what time it is, whether a matcher's regex compiles or a duration parses, or whether a
+URL's host is one Firebreak may call. Firebreak answers
+such requests with a 422 naming the field, as its document describes, and schemathesis would
+count every one of them as a valid request refused.
+
+So, for the requests schemathesis generates as *valid* (never for the invalid ones, which must
+still be refused), these hooks point references at the objects the script seeded and move
+instants to where the rules want them, and nothing else. Every other part of the request is
+tested as generated. They also keep the seeded objects alive when a generated DELETE removes one.
+"""
+
+import datetime
+import os
+import urllib.request
+
+import schemathesis
+
+# Created by .ci/schemathesis before the run.
+SERVICE = "checkout"
+OTHER_SERVICE = "payments"
+USER = "admin"  # the seeded token's user; an admin, so any token role fits under it
+SEEDED_SERVICES = (SERVICE, OTHER_SERVICE)
+MATCHERS = ['alertname="DiskFull"', 'instance=~"db-[0-9]+"']
+WEBHOOK_URL = "https://hooks.example.com/firebreak"
+
+BASE = os.environ.get("FIREBREAK_SCHEMATHESIS_BASE", "")
+TOKEN = os.environ.get("FIREBREAK_SCHEMATHESIS_TOKEN", "")
+
+
+def _at(delta: datetime.timedelta) -> str:
+    now = datetime.datetime.now(datetime.timezone.utc) + delta
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _refer(body: dict, field: str, to: str) -> None:
+    if isinstance(body.get(field), str):
+        body[field] = to
+
+
+def _refer_all(body: dict, field: str, to: str) -> None:
+    if isinstance(body.get(field), list):
+        body[field] = [to for _ in body[field]]
+
+
+def _declare(body: dict) -> None:
+    _refer_all(body, "services", SERVICE)
+    if isinstance(body.get("detected_at"), str):
+        body["detected_at"] = _at(-datetime.timedelta(hours=1))
+
+
+def _patch_incident(body: dict) -> None:
+    _refer_all(body, "services", SERVICE)
+
+
+def _assign(body: dict) -> None:
+    _refer(body, "user", USER)
+
+
+def _token(body: dict) -> None:
+    _refer(body, "user", USER)
+    if isinstance(body.get("expires_at"), str):
+        body["expires_at"] = _at(datetime.timedelta(days=90))
+
+
+def _silence(body: dict) -> None:
+    # Matchers are Alertmanager syntax with regexes; the schema only says they are strings.
+    if isinstance(body.get("matchers"), list):
+        body["matchers"] = MATCHERS[: max(1, min(len(body["matchers"]), len(MATCHERS)))]
+    if isinstance(body.get("starts_at"), str):
+        body["starts_at"] = _at(datetime.timedelta(0))
+    # The end in the future; a duration that parses, is positive and ends by 2200. (That only
+    # one of the two is given, the schema says.)
+    if isinstance(body.get("ends_at"), str):
+        body["ends_at"] = _at(datetime.timedelta(hours=2))
+    if isinstance(body.get("duration"), str):
+        body["duration"] = "2h"
+
+
+def _maintenance(body: dict) -> None:
+    _refer(body, "service", OTHER_SERVICE)
+    if isinstance(body.get("starts_at"), str):
+        body["starts_at"] = _at(datetime.timedelta(0))
+    if isinstance(body.get("ends_at"), str):
+        body["ends_at"] = _at(datetime.timedelta(hours=1))
+
+
+def _route(body: dict) -> None:
+    _refer(body, "service", OTHER_SERVICE)
+    if isinstance(body.get("matchers"), list):
+        body["matchers"] = MATCHERS[: min(len(body["matchers"]), len(MATCHERS))]
+
+
+def _deployment(body: dict) -> None:
+    _refer(body, "service", SERVICE)
+    if isinstance(body.get("at"), str):
+        body["at"] = _at(-datetime.timedelta(minutes=1))
+
+
+def _webhook(body: dict) -> None:
+    # A URL whose host is an address Firebreak refuses to call (private, loopback, numeric
+    # forms of them) is well formed but refused.
+    _refer(body, "url", WEBHOOK_URL)
+
+
+FIXES = {
+    ("POST", "/api/v1/incidents"): _declare,
+    ("PATCH", "/api/v1/incidents/{id}"): _patch_incident,
+    ("PUT", "/api/v1/incidents/{id}/roles/{role}"): _assign,
+    ("POST", "/api/v1/tokens"): _token,
+    ("POST", "/api/v1/silences"): _silence,
+    ("POST", "/api/v1/maintenance-windows"): _maintenance,
+    ("POST", "/api/v1/routing-rules"): _route,
+    ("POST", "/api/v1/deployments"): _deployment,
+    ("POST", "/api/v1/webhooks"): _webhook,
+}
+
+
+def _is_valid_case(case) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode.is_positive
+
+
+@schemathesis.hook
+def before_call(ctx, case, kwargs):
+    if not _is_valid_case(case) or not isinstance(case.body, dict):
+        return
+    fix = FIXES.get((case.method.upper(), case.operation.path))
+    if fix is not None:
+        fix(case.body)
+
+
+@schemathesis.hook
+def after_call(ctx, case, response):
+    # A generated DELETE may remove a seeded service; put it back so the references above
+    # keep pointing at something.
+    if case.method.upper() != "DELETE" or case.operation.path != "/api/v1/services/{name}":
+        return
+    name = (case.path_parameters or {}).get("name")
+    if response.status_code == 204 and name in SEEDED_SERVICES and BASE:
+        request = urllib.request.Request(
+            f"{BASE}/api/v1/services",
+            data=f'{{"name":"{name}"}}'.encode(),
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=10).read()

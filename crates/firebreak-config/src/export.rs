@@ -1,0 +1,430 @@
+//! Writes a [`Config`] back in the model of `firebreak.yaml`: the same sections, key names
+//! and spellings the reader accepts (`respond_within: 1h30m` or `next business day`, matchers
+//! as text), so `GET /api/v1/config` and `firebreak config export` describe the running
+//! configuration exactly as a file would, and the file reads back into the same config.
+//!
+//! Secrets are left out. An integration's key is written as `key: {env: NAME}`: the variable
+//! it was read from, or `FIREBREAK_KEY_<SERVICE>_<INTEGRATION>` for a key that was written in
+//! the file. Every key is present in every mapping, `null` when it has no value, so the
+//! document has one shape; the YAML writer leaves the `null`s out.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use firebreak_domain::config::{
+    Alerting, Checklist, Config, Outbound, PageTarget, ResponseTarget, Role, Service, Severity,
+    User,
+};
+use firebreak_domain::matcher::Matcher;
+use firebreak_domain::rules::{DeclareRule, Grouping, Route};
+
+use crate::read::format_duration;
+use crate::yaml::json_to_yaml;
+
+/// The whole configuration as a JSON document in the model of `firebreak.yaml`, with
+/// integration keys left out.
+pub fn to_document(config: &Config) -> Value {
+    let variables = key_variables(config);
+    json!({
+        "severities": config.severities.iter().map(severity).collect::<Vec<_>>(),
+        "roles": config.roles.iter().map(role).collect::<Vec<_>>(),
+        "checklists": config.checklists.iter().map(checklist).collect::<Vec<_>>(),
+        "services": config
+            .services
+            .iter()
+            .zip(&variables)
+            .map(|(s, vars)| service(s, vars))
+            .collect::<Vec<_>>(),
+        "users": config.users.iter().map(user).collect::<Vec<_>>(),
+        "alerting": alerting(&config.alerting),
+        "outbound": outbound(&config.outbound),
+    })
+}
+
+/// The whole configuration as `firebreak.yaml` text that `firebreak check` accepts (once the
+/// integration key variables are set), with a comment saying where it came from.
+pub fn to_yaml(config: &Config) -> String {
+    json_to_yaml(&to_document(config))
+}
+
+fn severity(s: &Severity) -> Value {
+    let respond_within = match s.respond_within {
+        ResponseTarget::Within(d) => format_duration(d),
+        ResponseTarget::NextBusinessDay => "next business day".to_string(),
+    };
+    let page: Vec<&str> = s
+        .page
+        .iter()
+        .map(|p| match p {
+            PageTarget::OnCall => "on-call",
+            PageTarget::Manager => "manager",
+        })
+        .collect();
+    json!({
+        "name": s.name,
+        "description": s.description,
+        "respond_within": respond_within,
+        "page": page,
+        "update_every": s.update_every.map(format_duration),
+        "requires_commander": s.requires_commander,
+    })
+}
+
+fn role(r: &Role) -> Value {
+    json!({ "name": r.name, "key": r.key, "duty": r.duty })
+}
+
+fn checklist(c: &Checklist) -> Value {
+    json!({ "name": c.name, "severities": c.severities, "items": c.items })
+}
+
+fn service(s: &Service, key_variables: &[String]) -> Value {
+    let integrations: Vec<Value> = s
+        .integrations
+        .iter()
+        .zip(key_variables)
+        .map(|(i, var)| json!({ "name": i.name, "key": { "env": var } }))
+        .collect();
+    json!({
+        "name": s.name.as_str(),
+        "description": s.description,
+        "team": s.team,
+        "runbook": s.runbook,
+        "integrations": integrations,
+        "grouping": grouping(&s.grouping),
+    })
+}
+
+fn grouping(g: &Grouping) -> Value {
+    json!({
+        "window": g.window.map(format_duration),
+        "declare": g.declare.iter().map(declare_rule).collect::<Vec<_>>(),
+    })
+}
+
+fn declare_rule(d: &DeclareRule) -> Value {
+    json!({ "match": matchers(&d.matchers), "severity": d.severity, "title": d.title })
+}
+
+fn matchers(matchers: &[Matcher]) -> Vec<String> {
+    matchers.iter().map(ToString::to_string).collect()
+}
+
+fn user(u: &User) -> Value {
+    json!({
+        "handle": u.handle.as_str(),
+        "name": u.name,
+        "email": u.email,
+        "time_zone": u.time_zone,
+    })
+}
+
+fn alerting(a: &Alerting) -> Value {
+    json!({
+        "rate_limit": { "per_second": a.rate_limit_per_second, "burst": a.rate_limit_burst },
+        "suspect_window": format_duration(a.suspect_window),
+        "routes": a.routes.iter().map(route).collect::<Vec<_>>(),
+    })
+}
+
+fn route(r: &Route) -> Value {
+    json!({
+        "match": matchers(&r.matchers),
+        "service": r.service.as_ref().map(|s| s.as_str()),
+        "severity": r.severity.map(|s| s.as_str()),
+        "urgency": r.urgency.map(|u| u.as_str()),
+        "drop": r.drop,
+    })
+}
+
+fn outbound(o: &Outbound) -> Value {
+    json!({
+        "allow": o.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "retry": {
+            "first_delay": format_duration(o.retry.first_delay),
+            "max_delay": format_duration(o.retry.max_delay),
+            "give_up_after": format_duration(o.retry.give_up_after),
+        },
+    })
+}
+
+/// The environment variable each integration's key is exported as, per service: the one it
+/// was read from, else `FIREBREAK_KEY_<SERVICE>_<INTEGRATION>` in capitals with `_` for
+/// anything else, made unique with `_2`, `_3`, ... (two keys in one variable would be one key).
+fn key_variables(config: &Config) -> Vec<Vec<String>> {
+    let integrations = || config.services.iter().flat_map(|s| &s.integrations);
+    let mut used: HashSet<String> = integrations().filter_map(|i| i.key_env.clone()).collect();
+    config
+        .services
+        .iter()
+        .map(|s| {
+            s.integrations
+                .iter()
+                .map(|i| match &i.key_env {
+                    Some(var) => var.clone(),
+                    None => {
+                        let base = [
+                            "FIREBREAK_KEY",
+                            &env_word(s.name.as_str()),
+                            &env_word(&i.name),
+                        ]
+                        .into_iter()
+                        .filter(|w| !w.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("_");
+                        let mut var = base.clone();
+                        let mut n = 2;
+                        while used.contains(&var) {
+                            var = format!("{base}_{n}");
+                            n += 1;
+                        }
+                        used.insert(var.clone());
+                        var
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `search-api` as `SEARCH_API`: ASCII letters and digits in capitals, words joined by `_`.
+fn env_word(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_uppercase)
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use firebreak_domain::config::IntegrationSpec;
+    use firebreak_domain::ids::Name;
+
+    use super::*;
+    use crate::read::keys::*;
+
+    const EXAMPLE: &str = include_str!("../examples/firebreak.yaml");
+
+    /// The environment the shipped example is read with.
+    fn example_env(name: &str) -> Option<String> {
+        (name == "FIREBREAK_KEY_SEARCH_API_GRAFANA")
+            .then(|| "EXAMPLEKEYsearchApiGrafana000003".to_string())
+    }
+
+    fn example() -> Config {
+        crate::parse_with_env(EXAMPLE, "firebreak.yaml", &example_env)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The integration keys of `config`, by the variable the document names for each.
+    fn keys_by_variable(config: &Config) -> Vec<(String, String)> {
+        let doc = to_document(config);
+        let mut out = Vec::new();
+        for (service, s) in config
+            .services
+            .iter()
+            .zip(doc["services"].as_array().unwrap())
+        {
+            for (spec, i) in service
+                .integrations
+                .iter()
+                .zip(s["integrations"].as_array().unwrap())
+            {
+                out.push((
+                    i["key"]["env"].as_str().unwrap().to_string(),
+                    spec.key.clone(),
+                ));
+            }
+        }
+        out
+    }
+
+    /// Reads `yaml` back with each exported variable holding the key it stands for.
+    fn read_back(yaml: &str, keys: &[(String, String)]) -> Config {
+        let env = |name: &str| keys.iter().find(|(v, _)| v == name).map(|(_, k)| k.clone());
+        crate::parse_with_env(yaml, "exported.yaml", &env).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    }
+
+    /// `config` with every integration key and its variable blanked.
+    fn without_secrets(mut config: Config) -> Config {
+        for s in &mut config.services {
+            for i in &mut s.integrations {
+                i.key.clear();
+                i.key_env = None;
+            }
+        }
+        config
+    }
+
+    #[test]
+    fn the_example_reads_back_from_its_export() {
+        let config = example();
+        let yaml = to_yaml(&config);
+        let back = read_back(&yaml, &keys_by_variable(&config));
+        assert_eq!(
+            without_secrets(back.clone()),
+            without_secrets(config.clone()),
+            "{yaml}"
+        );
+        // Keys come back whole, and a variable named in the file keeps its name.
+        let keys = |c: &Config| -> Vec<String> {
+            c.services
+                .iter()
+                .flat_map(|s| &s.integrations)
+                .map(|i| i.key.clone())
+                .collect()
+        };
+        assert_eq!(keys(&back), keys(&config));
+        assert_eq!(
+            back.services[1].integrations[0].key_env.as_deref(),
+            Some("FIREBREAK_KEY_SEARCH_API_GRAFANA")
+        );
+        assert_eq!(
+            back.services[0].integrations[0].key_env.as_deref(),
+            Some("FIREBREAK_KEY_CHECKOUT_PROMETHEUS")
+        );
+        // And once read back, exporting again changes nothing.
+        assert_eq!(to_yaml(&back), yaml);
+    }
+
+    #[test]
+    fn the_defaults_read_back_from_their_export() {
+        let config = Config::default();
+        let yaml = to_yaml(&config);
+        assert_eq!(read_back(&yaml, &[]), config, "{yaml}");
+        assert!(!yaml.contains("Integration keys"), "{yaml}");
+    }
+
+    #[test]
+    fn durations_and_targets_are_spelled_the_way_the_file_spells_them() {
+        let doc = to_document(&example());
+        assert_eq!(doc["severities"][1]["respond_within"], "15m");
+        assert_eq!(doc["severities"][1]["update_every"], "1h30m");
+        assert_eq!(doc["severities"][2]["respond_within"], "next business day");
+        assert_eq!(doc["severities"][2]["update_every"], Value::Null);
+        assert_eq!(doc["severities"][0]["page"], json!(["on-call", "manager"]));
+        assert_eq!(doc["alerting"]["suspect_window"], "2h");
+        assert_eq!(doc["services"][0]["grouping"]["window"], "30m");
+        assert_eq!(
+            doc["alerting"]["routes"][1]["match"],
+            json!(["team=\"payments\"", "severity=~\"critical|error\""])
+        );
+        assert_eq!(doc["outbound"]["retry"]["give_up_after"], "24h");
+        assert_eq!(doc["outbound"]["allow"][1], "192.168.1.20/32");
+    }
+
+    #[test]
+    fn integration_keys_are_left_out() {
+        let config = example();
+        let doc = to_document(&config);
+        let yaml = to_yaml(&config);
+        let json = doc.to_string();
+        for spec in config.services.iter().flat_map(|s| &s.integrations) {
+            assert!(!json.contains(&spec.key), "{json}");
+            assert!(!yaml.contains(&spec.key), "{yaml}");
+        }
+        assert_eq!(
+            doc["services"][0]["integrations"][1],
+            json!({ "name": "stripe-status", "key": { "env": "FIREBREAK_KEY_CHECKOUT_STRIPE_STATUS" } })
+        );
+        assert!(
+            yaml.contains("key: {env: FIREBREAK_KEY_CHECKOUT_STRIPE_STATUS}"),
+            "{yaml}"
+        );
+    }
+
+    #[test]
+    fn exported_key_variables_are_unique() {
+        let spec = |name: &str, key: &str, env: Option<&str>| IntegrationSpec {
+            name: name.into(),
+            key: key.into(),
+            key_env: env.map(String::from),
+        };
+        let mut config = Config::default();
+        config.services.push(Service {
+            name: Name::parse("search-api").unwrap(),
+            description: String::new(),
+            team: None,
+            runbook: None,
+            integrations: vec![
+                spec("grafana", "K0000000000000000000000000000001", None),
+                spec("Grafana!", "K0000000000000000000000000000002", None),
+                spec(
+                    "other",
+                    "K0000000000000000000000000000003",
+                    Some("FIREBREAK_KEY_SEARCH_API_GRAFANA_2"),
+                ),
+            ],
+            grouping: Grouping::default(),
+        });
+        let vars: Vec<String> = keys_by_variable(&config)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                "FIREBREAK_KEY_SEARCH_API_GRAFANA",
+                "FIREBREAK_KEY_SEARCH_API_GRAFANA_3",
+                "FIREBREAK_KEY_SEARCH_API_GRAFANA_2",
+            ]
+        );
+        let yaml = to_yaml(&config);
+        let back = read_back(&yaml, &keys_by_variable(&config));
+        assert_eq!(without_secrets(back), without_secrets(config));
+    }
+
+    /// Every mapping in the document has exactly the keys the reader accepts there.
+    #[test]
+    fn the_document_has_the_readers_keys() {
+        fn keys(v: &Value) -> BTreeSet<&str> {
+            v.as_object().unwrap().keys().map(String::as_str).collect()
+        }
+        fn check(v: &Value, allowed: &[&str], what: &str) {
+            let expected: BTreeSet<&str> = allowed.iter().copied().collect();
+            assert_eq!(keys(v), expected, "{what}: {v}");
+        }
+        fn each<'v>(v: &'v Value, key: &str) -> &'v [Value] {
+            let items = v[key].as_array().unwrap();
+            assert!(!items.is_empty(), "the example should have some {key}");
+            items
+        }
+        let doc = to_document(&example());
+        check(&doc, TOP_KEYS, "top");
+        for s in each(&doc, "severities") {
+            check(s, SEVERITY_KEYS, "severity");
+        }
+        for r in each(&doc, "roles") {
+            check(r, ROLE_KEYS, "role");
+        }
+        for c in each(&doc, "checklists") {
+            check(c, CHECKLIST_KEYS, "checklist");
+        }
+        for s in each(&doc, "services") {
+            check(s, SERVICE_KEYS, "service");
+            check(&s["grouping"], GROUPING_KEYS, "grouping");
+            for d in s["grouping"]["declare"].as_array().unwrap() {
+                check(d, DECLARE_KEYS, "declare rule");
+            }
+            for i in s["integrations"].as_array().unwrap() {
+                check(i, INTEGRATION_KEYS, "integration");
+                check(&i["key"], KEY_SOURCE_KEYS, "integration key");
+            }
+        }
+        for u in each(&doc, "users") {
+            check(u, USER_KEYS, "user");
+        }
+        let alerting = &doc["alerting"];
+        check(alerting, ALERTING_KEYS, "alerting");
+        check(&alerting["rate_limit"], RATE_LIMIT_KEYS, "rate_limit");
+        for r in each(alerting, "routes") {
+            check(r, ROUTE_KEYS, "route");
+        }
+        check(&doc["outbound"], OUTBOUND_KEYS, "outbound");
+        check(&doc["outbound"]["retry"], RETRY_KEYS, "retry");
+    }
+}

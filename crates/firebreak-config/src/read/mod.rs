@@ -1,0 +1,664 @@
+//! Turns the located YAML tree into a [`Config`], checking every field and collecting
+//! every problem (unknown keys, wrong types, bad values, duplicates, dangling references).
+//!
+//! This module holds the [`Reader`], the walk over the top-level sections and the helpers
+//! every section shares (fields, text, durations, names, matchers); each section is read in
+//! its own submodule.
+
+mod alerting;
+mod outbound;
+mod roles;
+mod services;
+mod severities;
+mod users;
+
+pub use outbound::parse_network;
+
+/// The keys each mapping accepts, for tests that hold other code (the export) to the same
+/// model as the reader.
+#[cfg(test)]
+pub(crate) mod keys {
+    pub(crate) use super::TOP_KEYS;
+    pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
+    pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
+    pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
+    pub(crate) use super::services::{
+        DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, KEY_SOURCE_KEYS, SERVICE_KEYS,
+    };
+    pub(crate) use super::severities::SEVERITY_KEYS;
+    pub(crate) use super::users::USER_KEYS;
+}
+
+use jiff::SignedDuration;
+
+use firebreak_domain::config::Config;
+use firebreak_domain::ids::Name;
+use firebreak_domain::matcher::Matcher;
+
+use crate::error::ConfigError;
+use crate::node::{Node, Value};
+
+const DURATION_HINT: &str = "expected a duration like 90s, 15m, 2h or 1h30m";
+
+pub(crate) const TOP_KEYS: &[&str] = &[
+    "severities",
+    "roles",
+    "checklists",
+    "services",
+    "users",
+    "alerting",
+    "outbound",
+];
+
+const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
+
+/// Looks up an environment variable: `None` when it is not set.
+pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Collects problems while reading one file.
+pub(crate) struct Reader<'a> {
+    file: &'a str,
+    /// Where `key: {env: NAME}` integration keys are read from.
+    env: EnvLookup<'a>,
+    pub errors: Vec<ConfigError>,
+}
+
+/// The entries of one YAML mapping whose keys have been checked.
+struct Fields<'n> {
+    node: &'n Node,
+    path: String,
+    entries: Vec<(&'n str, &'n Node)>,
+}
+
+impl<'n> Fields<'n> {
+    /// The value of `key`, treating an explicit `null` like an absent key.
+    fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .filter(|v| !matches!(v.value, Value::Null))
+    }
+
+    fn path(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+}
+
+/// Remembers `key` as written at `node`; when it was already seen, returns the line it was
+/// first written on instead.
+fn first_seen(seen: &mut Vec<(String, u64)>, key: &str, node: &Node) -> Option<u64> {
+    match seen.iter().find(|(k, _)| k == key) {
+        Some((_, line)) => Some(*line),
+        None => {
+            seen.push((key.to_string(), node.loc.line()));
+            None
+        }
+    }
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
+}
+
+/// Parses durations written as number-unit pairs: `90s`, `15m`, `2h`, `1h30m`, `1d`.
+/// Zero is not a duration here.
+pub fn parse_duration(text: &str) -> Option<SignedDuration> {
+    parse_duration_or_zero(text).filter(|d| !d.is_zero())
+}
+
+/// Writes a duration the way [`parse_duration`] reads it, in hours, minutes and seconds:
+/// `90s` is `1m30s`, `90m` is `1h30m`, a day is `24h`. A part of a second is rounded up to
+/// the next second, so a positive duration never reads back as zero.
+pub fn format_duration(duration: SignedDuration) -> String {
+    let mut secs = duration.as_secs();
+    if duration.subsec_nanos() > 0 {
+        secs += 1;
+    }
+    if secs <= 0 {
+        return "0s".to_string();
+    }
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, 'h'), (m, 'm'), (s, 's')] {
+        if n > 0 {
+            out.push_str(&n.to_string());
+            out.push(unit);
+        }
+    }
+    out
+}
+
+/// [`parse_duration`], but `0s`, `0m` and the like read as zero.
+fn parse_duration_or_zero(text: &str) -> Option<SignedDuration> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut total: i64 = 0;
+    let mut digits = String::new();
+    let mut last_unit = u8::MAX;
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let (rank, seconds) = match c {
+            'd' => (0, 86_400),
+            'h' => (1, 3_600),
+            'm' => (2, 60),
+            's' => (3, 1),
+            _ => return None,
+        };
+        // Units must come largest first and only once; each needs a number.
+        if digits.is_empty() || (last_unit != u8::MAX && rank <= last_unit) {
+            return None;
+        }
+        last_unit = rank;
+        let n: i64 = digits.parse().ok()?;
+        total = total.checked_add(n.checked_mul(seconds)?)?;
+        digits.clear();
+    }
+    if !digits.is_empty() || last_unit == u8::MAX {
+        return None;
+    }
+    Some(SignedDuration::from_secs(total))
+}
+
+/// The `name` of a section item (a severity, a service), if it has a textual one.
+fn written_name(item: &Node) -> Option<String> {
+    let Value::Map(entries) = &item.value else {
+        return None;
+    };
+    entries
+        .iter()
+        .find_map(|(k, v)| match (&k.value, &v.value) {
+            (Value::Str(k), Value::Str(v)) if k == "name" => Some(v.clone()),
+            _ => None,
+        })
+}
+
+fn looks_like_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn looks_like_http_url(text: &str) -> bool {
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"));
+    match rest {
+        Some(rest) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            !host.is_empty() && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
+        None => false,
+    }
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(file: &'a str, env: EnvLookup<'a>) -> Self {
+        Reader {
+            file,
+            env,
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn error_at(&mut self, node: &Node, path: &str, message: impl Into<String>) {
+        let span = node.loc.span();
+        let span = span
+            .byte_offset()
+            .map(|o| (o as usize, span.byte_len().unwrap_or(0) as usize));
+        self.errors.push(ConfigError {
+            file: self.file.to_string(),
+            line: node.loc.line(),
+            column: node.loc.column(),
+            path: path.to_string(),
+            message: message.into(),
+            span,
+        });
+    }
+
+    fn wrong_type(&mut self, node: &Node, path: &str, expected: &str) {
+        let found = node.value.kind();
+        self.error_at(node, path, format!("expected {expected}, found {found}"));
+    }
+
+    /// Checks `node` is a mapping with only `allowed` keys; reports the others.
+    fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+        what: &str,
+    ) -> Option<Fields<'n>> {
+        let Value::Map(map) = &node.value else {
+            self.wrong_type(node, path, what);
+            return None;
+        };
+        let mut entries = Vec::new();
+        for (key, value) in map {
+            let Value::Str(k) = &key.value else {
+                self.error_at(
+                    key,
+                    path,
+                    format!(
+                        "expected a key name (one of {}), found {}",
+                        allowed.join(", "),
+                        key.value.kind()
+                    ),
+                );
+                continue;
+            };
+            if allowed.contains(&k.as_str()) {
+                entries.push((k.as_str(), value));
+            } else {
+                self.error_at(
+                    key,
+                    &join(path, k),
+                    format!(
+                        "unknown key \"{k}\"; expected one of {}",
+                        allowed.join(", ")
+                    ),
+                );
+            }
+        }
+        Some(Fields {
+            node,
+            path: path.to_string(),
+            entries,
+        })
+    }
+
+    /// A scalar read as text; numbers are accepted and kept as written.
+    fn text_of(&mut self, node: &Node, path: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            Value::Int(n) => Some(n.to_string()),
+            Value::Float(n) => Some(n.to_string()),
+            _ => {
+                self.wrong_type(node, path, "text");
+                None
+            }
+        }
+    }
+
+    fn opt_text(&mut self, f: &Fields, key: &str) -> Option<String> {
+        let node = f.get(key)?;
+        self.text_of(node, &f.path(key))
+    }
+
+    /// A required, non-empty text field; reports it missing at the mapping.
+    fn required_text(&mut self, f: &Fields, key: &str) -> Option<(String, Node)> {
+        let Some(node) = f.get(key) else {
+            self.error_at(f.node, &f.path, format!("missing required key \"{key}\""));
+            return None;
+        };
+        let text = self.text_of(node, &f.path(key))?;
+        if text.trim().is_empty() {
+            self.error_at(node, &f.path(key), "expected non-empty text");
+            return None;
+        }
+        Some((text, node.clone()))
+    }
+
+    fn opt_bool(&mut self, f: &Fields, key: &str) -> Option<bool> {
+        let node = f.get(key)?;
+        match node.value {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.wrong_type(node, &f.path(key), "true or false");
+                None
+            }
+        }
+    }
+
+    /// A list of text items, each with its node for error reporting.
+    fn text_list(
+        &mut self,
+        f: &Fields,
+        key: &str,
+        example: &str,
+    ) -> Option<Vec<(String, Node, String)>> {
+        let node = f.get(key)?;
+        let path = f.path(key);
+        let Value::Seq(items) = &node.value else {
+            self.wrong_type(node, &path, &format!("a list like {example}"));
+            return None;
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            if let Some(text) = self.text_of(item, &item_path) {
+                out.push((text, item.clone(), item_path));
+            }
+        }
+        Some(out)
+    }
+
+    fn duration(&mut self, node: &Node, path: &str) -> Option<SignedDuration> {
+        let text = self.text_of(node, path)?;
+        let parsed = parse_duration(&text);
+        if parsed.is_none() {
+            self.error_at(
+                node,
+                path,
+                format!("invalid duration \"{text}\"; {DURATION_HINT}"),
+            );
+        }
+        parsed
+    }
+
+    /// The items of a top-level section, or `None` (with an error) when it is not a list.
+    fn section<'n>(&mut self, node: &'n Node, name: &str) -> Option<&'n [Node]> {
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => {
+                self.wrong_type(node, name, "a list");
+                None
+            }
+        }
+    }
+
+    /// Reports `key` if it was already seen; remembers it otherwise.
+    fn unique(
+        &mut self,
+        seen: &mut Vec<(String, u64)>,
+        key: &str,
+        node: &Node,
+        path: &str,
+        what: &str,
+        shown: &str,
+    ) {
+        if let Some(line) = first_seen(seen, key, node) {
+            self.error_at(
+                node,
+                path,
+                format!("duplicate {what} \"{shown}\"; first defined on line {line}"),
+            );
+        }
+    }
+
+    /// A whole number from 1 to `u32::MAX`.
+    fn opt_positive(&mut self, f: &Fields, key: &str) -> Option<u32> {
+        let node = f.get(key)?;
+        let path = f.path(key);
+        match node.value {
+            Value::Int(n) => match u32::try_from(n) {
+                Ok(v) if v >= 1 => Some(v),
+                _ => {
+                    self.error_at(
+                        node,
+                        &path,
+                        format!("expected a whole number from 1 to {}, found {n}", u32::MAX),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.wrong_type(node, &path, "a positive whole number");
+                None
+            }
+        }
+    }
+
+    /// An optional value spelled as one of a fixed set of words, like `critical` or `high`.
+    /// `Some(None)` when absent; `None` (reported) when it is not one of the words.
+    fn opt_word<T: std::str::FromStr<Err = String>>(
+        &mut self,
+        f: &Fields,
+        key: &str,
+    ) -> Option<Option<T>> {
+        let Some(node) = f.get(key) else {
+            return Some(None);
+        };
+        let text = self.text_of(node, &f.path(key))?;
+        match text.parse() {
+            Ok(v) => Some(Some(v)),
+            Err(e) => {
+                self.error_at(node, &f.path(key), e);
+                None
+            }
+        }
+    }
+
+    /// The required `match` list of a rule, each item parsed as a [`Matcher`]. An empty list
+    /// matches every alert.
+    fn matchers(&mut self, f: &Fields) -> Option<Vec<Matcher>> {
+        if f.get("match").is_none() {
+            self.error_at(
+                f.node,
+                &f.path,
+                "missing required key \"match\"; write match: [] to match every alert",
+            );
+            return None;
+        }
+        let items = self.text_list(f, "match", MATCH_EXAMPLE)?;
+        let mut ok = true;
+        let mut matchers = Vec::new();
+        for (text, item, item_path) in items {
+            match Matcher::parse(&text) {
+                Ok(m) => matchers.push(m),
+                Err(e) => {
+                    self.error_at(&item, &item_path, e.to_string());
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(matchers)
+    }
+
+    /// The canonical name of the severity `text` refers to, or `None` (reported).
+    fn severity_ref(
+        &mut self,
+        text: &str,
+        node: &Node,
+        path: &str,
+        severities: &[String],
+    ) -> Option<String> {
+        let found = severities.iter().find(|s| s.eq_ignore_ascii_case(text));
+        if found.is_none() {
+            self.error_at(
+                node,
+                path,
+                format!(
+                    "undefined severity \"{text}\"; expected one of {}",
+                    severities.join(", ")
+                ),
+            );
+        }
+        found.cloned()
+    }
+
+    pub fn config(&mut self, root: &Node) -> Config {
+        let mut config = Config::default();
+        config.services.clear();
+        config.users.clear();
+        if matches!(root.value, Value::Null) {
+            return config;
+        }
+        let Some(top) = self.fields(
+            root,
+            "",
+            TOP_KEYS,
+            "a mapping with sections severities, roles, checklists, services, users, alerting \
+             and outbound",
+        ) else {
+            return config;
+        };
+        // Severities first: checklists refer to them.
+        // Names as written, so a checklist naming a severity that has some other problem
+        // is not also reported as a dangling reference.
+        let mut severity_names: Vec<String> =
+            config.severities.iter().map(|s| s.name.clone()).collect();
+        if let Some(node) = top.get("severities")
+            && let Some(items) = self.section(node, "severities")
+        {
+            if items.is_empty() {
+                self.error_at(node, "severities", "expected at least one severity");
+            } else {
+                severity_names.clear();
+                for name in items.iter().filter_map(written_name) {
+                    if !severity_names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
+                        severity_names.push(name);
+                    }
+                }
+                let mut seen = Vec::new();
+                config.severities = items
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, item)| {
+                        self.severity(item, &format!("severities[{i}]"), &mut seen)
+                    })
+                    .collect();
+            }
+        }
+        if let Some(node) = top.get("roles")
+            && let Some(items) = self.section(node, "roles")
+        {
+            let mut seen = Vec::new();
+            config.roles = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.role(item, &format!("roles[{i}]"), &mut seen))
+                .collect();
+        }
+        if let Some(node) = top.get("checklists")
+            && let Some(items) = self.section(node, "checklists")
+        {
+            let mut seen = Vec::new();
+            let severities = &severity_names;
+            config.checklists = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    self.checklist(item, &format!("checklists[{i}]"), &mut seen, severities)
+                })
+                .collect();
+        }
+        // Names as written, for routes, so a service with some other problem is not also
+        // reported as a dangling reference.
+        let mut service_names: Vec<String> = Vec::new();
+        if let Some(node) = top.get("services")
+            && let Some(items) = self.section(node, "services")
+        {
+            service_names = items.iter().filter_map(written_name).collect();
+            let mut seen = Vec::new();
+            // Integration keys are unique across the whole file, not just one service.
+            let mut keys = Vec::new();
+            let severities = &severity_names;
+            config.services = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    self.service(
+                        item,
+                        &format!("services[{i}]"),
+                        &mut seen,
+                        &mut keys,
+                        severities,
+                    )
+                })
+                .collect();
+        }
+        if let Some(node) = top.get("users")
+            && let Some(items) = self.section(node, "users")
+        {
+            let mut seen = Vec::new();
+            config.users = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.user(item, &format!("users[{i}]"), &mut seen))
+                .collect();
+        }
+        if let Some(node) = top.get("alerting")
+            && let Some(alerting) = self.alerting(node, &service_names)
+        {
+            config.alerting = alerting;
+        }
+        if let Some(node) = top.get("outbound")
+            && let Some(outbound) = self.outbound(node)
+        {
+            config.outbound = outbound;
+        }
+        config
+    }
+
+    fn name(&mut self, f: &Fields, key: &str) -> Option<(Name, Node)> {
+        let (text, node) = self.required_text(f, key)?;
+        match Name::parse(&text) {
+            Ok(name) => Some((name, node)),
+            Err(e) => {
+                self.error_at(&node, &f.path(key), e.to_string());
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(SignedDuration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(SignedDuration::from_mins(15)));
+        assert_eq!(parse_duration("2h"), Some(SignedDuration::from_hours(2)));
+        assert_eq!(parse_duration("1h30m"), Some(SignedDuration::from_mins(90)));
+        assert_eq!(parse_duration("1d"), Some(SignedDuration::from_hours(24)));
+        for bad in [
+            "", "5 mins", "m", "15", "30m1h", "1h1h", "0m", "-5m", "1.5h",
+        ] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_are_written_the_way_they_are_read() {
+        for (secs, text) in [
+            (5, "5s"),
+            (90, "1m30s"),
+            (600, "10m"),
+            (5400, "1h30m"),
+            (7200, "2h"),
+            (86_400, "24h"),
+            (90_061, "25h1m1s"),
+        ] {
+            let d = SignedDuration::from_secs(secs);
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text), Some(d), "{text}");
+        }
+        assert_eq!(format_duration(SignedDuration::from_millis(1500)), "2s");
+        assert_eq!(format_duration(SignedDuration::from_millis(1)), "1s");
+        assert_eq!(parse_duration_or_zero("0s"), Some(SignedDuration::ZERO));
+        assert_eq!(parse_duration_or_zero("0h0m"), Some(SignedDuration::ZERO));
+        assert_eq!(parse_duration_or_zero("s"), None);
+    }
+
+    #[test]
+    fn emails_and_urls() {
+        assert!(looks_like_email("alice@example.com"));
+        assert!(!looks_like_email("alice.example.com"));
+        assert!(!looks_like_email("alice@localhost"));
+        assert!(!looks_like_email("a b@example.com"));
+        assert!(looks_like_http_url("https://wiki.example.com/x"));
+        assert!(looks_like_http_url("http://wiki"));
+        assert!(!looks_like_http_url("ftp://wiki.example.com"));
+        assert!(!looks_like_http_url("https://"));
+        assert!(!looks_like_http_url("wiki.example.com"));
+    }
+}

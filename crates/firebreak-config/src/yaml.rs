@@ -1,0 +1,475 @@
+//! Writes a configuration document (the JSON form of `firebreak.yaml`) as YAML a person can
+//! read and edit: keys in the order the example file uses, short lists on one line, and
+//! text quoted only where YAML would otherwise read it as something else.
+//!
+//! Written by hand rather than with a serializer so the output looks like a file someone
+//! wrote, and so that every string reads back as the same string (a property test checks
+//! arbitrary text).
+
+use serde_json::{Map, Value};
+
+/// Keys in the order `firebreak.yaml` writes them; any other key follows, alphabetically.
+/// One list serves every mapping, because no two mappings order shared keys differently.
+const KEY_ORDER: &[&str] = &[
+    "handle",
+    "name",
+    "key",
+    "env",
+    "description",
+    "team",
+    "runbook",
+    "respond_within",
+    "page",
+    "update_every",
+    "requires_commander",
+    "duty",
+    "severities",
+    "items",
+    "email",
+    "time_zone",
+    "integrations",
+    "grouping",
+    "window",
+    "declare",
+    "match",
+    "service",
+    "severity",
+    "title",
+    "urgency",
+    "drop",
+    "rate_limit",
+    "per_second",
+    "burst",
+    "suspect_window",
+    "routes",
+    "allow",
+    "retry",
+    "first_delay",
+    "max_delay",
+    "give_up_after",
+    "roles",
+    "checklists",
+    "services",
+    "users",
+    "alerting",
+    "outbound",
+];
+
+/// Lines longer than this put their list one item per line.
+const WIDTH: usize = 100;
+
+/// Writes a configuration document as `firebreak.yaml` text, starting with a comment that says
+/// where it came from and, when it has integrations, where their keys are read from.
+///
+/// Mapping entries whose value is `null` are left out: the reader treats `null` and a missing
+/// key alike.
+pub fn json_to_yaml(doc: &Value) -> String {
+    let mut out =
+        String::from("# firebreak.yaml written by Firebreak from a running configuration.\n");
+    if has_integrations(doc) {
+        out.push_str(
+            "# Integration keys are left out: each is read from the environment variable named\n\
+             # under its key (key: {env: NAME}); set those where Firebreak runs.\n",
+        );
+    }
+    match doc {
+        Value::Object(map) => {
+            let mut first = true;
+            for (key, value) in ordered(map) {
+                // A blank line between top-level sections, as a person would write them.
+                if !first {
+                    out.push('\n');
+                }
+                first = false;
+                entry(&mut out, 0, key, value);
+            }
+            if first {
+                out.push_str("{}\n");
+            }
+        }
+        Value::Array(items) if !items.is_empty() => sequence(&mut out, 0, items),
+        other => {
+            out.push_str(&flow(other, false).unwrap_or_default());
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn has_integrations(doc: &Value) -> bool {
+    doc.get("services")
+        .and_then(Value::as_array)
+        .is_some_and(|services| {
+            services.iter().any(|s| {
+                s.get("integrations")
+                    .and_then(Value::as_array)
+                    .is_some_and(|i| !i.is_empty())
+            })
+        })
+}
+
+/// The entries of `map` that are not `null`, in [`KEY_ORDER`].
+fn ordered(map: &Map<String, Value>) -> Vec<(&str, &Value)> {
+    let mut entries: Vec<(&str, &Value)> = map
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
+    let rank = |k: &str| {
+        KEY_ORDER
+            .iter()
+            .position(|o| *o == k)
+            .unwrap_or(KEY_ORDER.len())
+    };
+    entries.sort_by(|(a, _), (b, _)| rank(a).cmp(&rank(b)).then(a.cmp(b)));
+    entries
+}
+
+/// One `key: value` entry at `indent`, the value inline when it fits, else on the lines below.
+fn entry(out: &mut String, indent: usize, key: &str, value: &Value) {
+    let pad = " ".repeat(indent);
+    let key = scalar(key, false);
+    if let Some(inline) = flow(value, false)
+        && (is_scalar(value) || indent + key.len() + 2 + inline.len() <= WIDTH)
+    {
+        out.push_str(&format!("{pad}{key}: {inline}\n"));
+        return;
+    }
+    out.push_str(&format!("{pad}{key}:\n"));
+    match value {
+        Value::Object(map) => mapping(out, indent + 2, map),
+        Value::Array(items) => sequence(out, indent + 2, items),
+        // Scalars always fit inline above.
+        _ => {}
+    }
+}
+
+fn mapping(out: &mut String, indent: usize, map: &Map<String, Value>) {
+    for (key, value) in ordered(map) {
+        entry(out, indent, key, value);
+    }
+}
+
+/// A block sequence at `indent`: `- item`, with a mapping's first entry on the dash's line.
+fn sequence(out: &mut String, indent: usize, items: &[Value]) {
+    let pad = " ".repeat(indent);
+    for item in items {
+        if let Some(inline) = flow(item, false)
+            && (is_scalar(item) || indent + 2 + inline.len() <= WIDTH)
+        {
+            out.push_str(&format!("{pad}- {inline}\n"));
+            continue;
+        }
+        // Write the item as if it stood two columns in, then put the dash in front of its
+        // first line.
+        let mut inner = String::new();
+        match item {
+            Value::Object(map) => mapping(&mut inner, indent + 2, map),
+            Value::Array(items) => sequence(&mut inner, indent + 2, items),
+            _ => {}
+        }
+        out.push_str(&pad);
+        out.push_str("- ");
+        out.push_str(&inner[indent + 2..]);
+    }
+}
+
+fn is_scalar(value: &Value) -> bool {
+    !matches!(value, Value::Array(_) | Value::Object(_))
+}
+
+/// The value on one line, if it is simple enough: a scalar, an empty collection, a list of
+/// scalars, or `{env: NAME}` (how the example file writes a key read from the environment).
+fn flow(value: &Value, in_flow: bool) -> Option<String> {
+    match value {
+        Value::Null => Some("null".into()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) => Some(scalar(s, in_flow)),
+        Value::Array(items) => {
+            if !items.iter().all(is_scalar) {
+                return None;
+            }
+            let items: Vec<String> = items.iter().filter_map(|i| flow(i, true)).collect();
+            Some(format!("[{}]", items.join(", ")))
+        }
+        Value::Object(map) => match ordered(map).as_slice() {
+            [] => Some("{}".into()),
+            [(key, value)] if *key == "env" && is_scalar(value) => {
+                Some(format!("{{{}: {}}}", scalar(key, true), flow(value, true)?))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Text as a YAML scalar: plain when YAML reads it back as the same text, else in single
+/// quotes, or in double quotes with escapes when it holds characters that need them.
+/// `in_flow`: it stands inside `[...]` or `{...}`, where `,`, brackets and `:` end it.
+fn scalar(text: &str, in_flow: bool) -> String {
+    if text.chars().any(needs_escape) {
+        return double_quoted(text);
+    }
+    if needs_quotes(text, in_flow) {
+        return format!("'{}'", text.replace('\'', "''"));
+    }
+    text.to_string()
+}
+
+/// Characters YAML cannot hold in any but a double-quoted scalar, or that would change the
+/// lines: control characters, line and paragraph separators, byte order marks, non-characters.
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+        )
+}
+
+fn double_quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if needs_escape(c) => out.push_str(&format!("\\u{:04X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether plain text would be read as something else: a boolean, null or number (in
+/// YAML 1.1 or 1.2), a comment, an anchor, tag or other indicator, a key, or spaces lost.
+fn needs_quotes(text: &str, in_flow: bool) -> bool {
+    const RESERVED: &[&str] = &[
+        "true", "false", "yes", "no", "on", "off", "y", "n", "null", "~", ".inf", "-.inf", "+.inf",
+        ".nan", "<<", "=",
+    ];
+    let Some(first) = text.chars().next() else {
+        return true;
+    };
+    let lower = text.to_ascii_lowercase();
+    first.is_whitespace()
+        || text.ends_with(char::is_whitespace)
+        || "-?:,[]{}#&*!|>'\"%@`".contains(first)
+        || text.starts_with("...")
+        || text.contains(": ")
+        || text.contains(" #")
+        || text.ends_with(':')
+        || text.contains('"')
+        || (in_flow && text.contains([',', '[', ']', '{', '}', ':']))
+        || RESERVED.contains(&lower.as_str())
+        || looks_like_a_number(text)
+}
+
+/// Numbers in any notation YAML 1.1 or 1.2 knows (`1e3`, `0x1F`, `1_000`, `1:30`, `.5`),
+/// and dates; generous, since quoting too much is harmless.
+fn looks_like_a_number(text: &str) -> bool {
+    let first = text.chars().next().unwrap_or(' ');
+    text.parse::<f64>().is_ok()
+        || ((first.is_ascii_digit() || matches!(first, '+' | '-' | '.'))
+            && text.chars().any(|c| c.is_ascii_digit())
+            && text
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || "_+-.:xXoO".contains(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Reads YAML back the way the configuration reader does.
+    fn read(yaml: &str) -> Value {
+        let options = serde_saphyr::options! { strict_booleans: true };
+        serde_saphyr::from_str_with_options::<Value>(yaml, options)
+            .unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    }
+
+    #[test]
+    fn looks_like_a_file_a_person_wrote() {
+        let doc = json!({
+            "users": [{"handle": "alice", "name": "Alice", "email": null}],
+            "severities": [{
+                "name": "SEV1", "description": "Outage", "respond_within": "5m",
+                "page": ["on-call", "manager"], "update_every": null, "requires_commander": true
+            }],
+            "services": [{
+                "name": "checkout", "description": "", "team": null,
+                "integrations": [{"name": "prometheus", "key": {"env": "FIREBREAK_KEY_CHECKOUT_PROMETHEUS"}}],
+                "grouping": {"window": "30m", "declare": [
+                    {"match": ["severity=\"critical\""], "severity": "SEV2", "title": "Checkout: {summary}"}
+                ]}
+            }],
+            "outbound": {"allow": ["10.0.0.0/8", "fd00::/8"], "retry": {"first_delay": "5s"}}
+        });
+        let yaml = json_to_yaml(&doc);
+        let expected = "\
+# firebreak.yaml written by Firebreak from a running configuration.
+# Integration keys are left out: each is read from the environment variable named
+# under its key (key: {env: NAME}); set those where Firebreak runs.
+severities:
+  - name: SEV1
+    description: Outage
+    respond_within: 5m
+    page: [on-call, manager]
+    requires_commander: true
+
+services:
+  - name: checkout
+    description: ''
+    integrations:
+      - name: prometheus
+        key: {env: FIREBREAK_KEY_CHECKOUT_PROMETHEUS}
+    grouping:
+      window: 30m
+      declare:
+        - match: ['severity=\"critical\"']
+          severity: SEV2
+          title: 'Checkout: {summary}'
+
+users:
+  - handle: alice
+    name: Alice
+
+outbound:
+  allow: [10.0.0.0/8, 'fd00::/8']
+  retry:
+    first_delay: 5s
+";
+        assert_eq!(yaml, expected);
+        let mut without_nulls = doc.clone();
+        without_nulls["users"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("email");
+        without_nulls["severities"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("update_every");
+        without_nulls["services"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("team");
+        assert_eq!(read(&yaml), without_nulls);
+    }
+
+    #[test]
+    fn long_lists_go_one_item_per_line_and_empty_ones_stay_short() {
+        let items: Vec<String> = (0..12).map(|i| format!("checklist item {i}")).collect();
+        let yaml =
+            json_to_yaml(&json!({"checklists": [{"name": "x", "items": items, "severities": []}]}));
+        assert!(
+            yaml.contains("    severities: []\n    items:\n      - checklist item 0\n"),
+            "{yaml}"
+        );
+        assert_eq!(read(&yaml)["checklists"][0]["items"], json!(items));
+        assert_eq!(
+            json_to_yaml(&json!({})),
+            "# firebreak.yaml written by Firebreak from a running configuration.\n{}\n"
+        );
+    }
+
+    #[test]
+    fn text_that_yaml_would_misread_is_quoted() {
+        for text in [
+            "",
+            " lead",
+            "trail ",
+            "yes",
+            "No",
+            "on",
+            "null",
+            "~",
+            "true",
+            "1",
+            "1.5",
+            "1e3",
+            "0x1F",
+            "1_000",
+            "12:30",
+            "2026-01-01",
+            ".inf",
+            "- item",
+            "? q",
+            "#x",
+            "a #b",
+            "a: b",
+            "key:",
+            "&a",
+            "*a",
+            "!tag",
+            "|",
+            ">",
+            "'",
+            "\"",
+            "%x",
+            "@x",
+            "`x",
+            "{summary}",
+            "[x]",
+            "...",
+            "---",
+            "line\nbreak",
+            "tab\there",
+            "\u{2028}",
+            "\u{85}",
+            "\u{feff}x",
+            "back\\slash",
+            "it's",
+            "say \"hi\"",
+            "a,b",
+            "x: {y}",
+            "<<",
+        ] {
+            let doc = json!({ "title": text, "items": [text, text], "key": {"env": text} });
+            let yaml = json_to_yaml(&doc);
+            assert_eq!(read(&yaml), doc, "{text:?}\n{yaml}");
+        }
+    }
+
+    #[test]
+    fn plain_text_stays_plain() {
+        for text in [
+            "5m",
+            "1h30m",
+            "SEV1",
+            "on-call",
+            "10.0.0.0/8",
+            "https://wiki.example.com/x",
+            "Owns the incident, sets priorities.",
+        ] {
+            let yaml = json_to_yaml(&json!({ "title": text }));
+            assert!(yaml.ends_with(&format!("title: {text}\n")), "{yaml}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_reads_back_as_itself(text in any::<String>(), key in "[a-z_ :#'\"-]{1,8}") {
+            let doc = json!({ "title": text.clone(), "list": [text.clone(), "x"], key.clone(): text });
+            let yaml = json_to_yaml(&doc);
+            let options = serde_saphyr::options! { strict_booleans: true };
+            let back = serde_saphyr::from_str_with_options::<Value>(&yaml, options);
+            prop_assert!(back.is_ok(), "{:?}\n{}", back.err(), yaml);
+            prop_assert_eq!(back.unwrap(), doc, "{}", yaml);
+        }
+
+        #[test]
+        fn yaml_like_text_reads_back_as_itself(text in "[ a-zA-Z0-9:#,'\"\\[\\]{}&*!|>%@`?.~+_-]{0,12}") {
+            let doc = json!({ "title": text.clone(), "list": [text] });
+            let yaml = json_to_yaml(&doc);
+            let options = serde_saphyr::options! { strict_booleans: true };
+            let back = serde_saphyr::from_str_with_options::<Value>(&yaml, options);
+            prop_assert!(back.is_ok(), "{:?}\n{}", back.err(), yaml);
+            prop_assert_eq!(back.unwrap(), doc, "{}", yaml);
+        }
+    }
+}

@@ -1,0 +1,519 @@
+//! The ingest pipeline: a sender's request becomes one unit of work.
+//!
+//! Each event is routed and checked for suppression from the in-memory index first. Then, in
+//! one transaction: triggers are stored by one upsert per run of distinct keys (a new key opens
+//! an alert, an open key repeats it), new alerts are grouped (attached to their service's open
+//! incident, or declaring one by rule), acknowledges and resolves are applied to the open alert
+//! of their key, and the events subscribers asked for are enqueued. The sender is answered
+//! after the commit: accepted means stored, and every webhook it causes will be sent.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use firebreak_domain::rules::{self, GroupDecision, Grouping, OpenIncident, Routed};
+use firebreak_domain::{
+    Actor, Alert, AlertAction, AlertEvent, AlertStatus, Applied, Config, Destination, Incident,
+    IncidentNumber, Name, TimelineEvent,
+};
+use firebreak_store::{
+    AuditDraft, IngestEffect, IngestOutcome, IngestRequest, Result as StoreResult, StoreError,
+    TimelineDraft, Tx,
+};
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::Sender;
+use crate::events::{Emitter, EventType};
+use crate::{EngineError, Firebreak, Principal};
+
+/// A sender's request id to keep with what the request did, so the sender can look it up
+/// (Opsgenie's `GET /v2/alerts/requests/{requestId}`).
+#[derive(Debug, Clone)]
+pub struct RequestNote {
+    pub id: String,
+    /// `Create`, `Acknowledge` or `Close`.
+    pub action: String,
+    pub alias: Option<String>,
+}
+
+/// One event, routed, ready for the unit of work.
+struct Planned {
+    event: AlertEvent,
+    dedup_key: String,
+    to: Destination,
+    grouping: Arc<Grouping>,
+}
+
+/// What every event of one request shares inside the unit of work.
+struct Context {
+    config: Arc<Config>,
+    actor: String,
+    now: Timestamp,
+    emitter: Emitter,
+}
+
+impl Firebreak {
+    /// Routes, suppresses and stores `events` from `sender` in one unit of work. Returns one
+    /// outcome per event, in order, after the commit.
+    pub async fn ingest(
+        &self,
+        sender: &Sender,
+        events: Vec<AlertEvent>,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        self.ingest_noting(sender, events, None).await
+    }
+
+    /// Like [`Firebreak::ingest`], keeping `note` with the outcome of the request's first event.
+    pub async fn ingest_noting(
+        &self,
+        sender: &Sender,
+        events: Vec<AlertEvent>,
+        note: Option<RequestNote>,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        let now = self.clock.now();
+        let index = self.alerts.current();
+        let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(events.len());
+        let mut planned = Vec::with_capacity(events.len());
+        let mut groupings: HashMap<Name, Arc<Grouping>> = HashMap::new();
+        for mut event in events {
+            let dedup_key = match &event.dedup_key {
+                Some(k) => k.clone(),
+                None => hex::encode(crate::random_bytes::<16>()?),
+            };
+            match rules::route(&mut event, &sender.service, &index.routes) {
+                Routed::Dropped(rule) => {
+                    tracing::debug!(rule, integration = %sender.integration, "routing rule dropped an alert");
+                    outcomes.push(Some(IngestOutcome {
+                        dedup_key,
+                        effect: IngestEffect::Dropped,
+                        alert: None,
+                        incident: None,
+                    }));
+                }
+                Routed::To(service) => {
+                    let suppressed =
+                        rules::suppression(&event, &service, &index.silences, &index.windows, now);
+                    let grouping = groupings
+                        .entry(service.clone())
+                        .or_insert_with(|| {
+                            Arc::new(
+                                self.config
+                                    .service(&service)
+                                    .map(|s| s.grouping.clone())
+                                    .unwrap_or_default(),
+                            )
+                        })
+                        .clone();
+                    outcomes.push(None);
+                    planned.push(Planned {
+                        event,
+                        dedup_key,
+                        to: Destination {
+                            integration: sender.integration.clone(),
+                            service,
+                            suppressed,
+                        },
+                        grouping,
+                    });
+                }
+            }
+        }
+        if planned.is_empty() && note.is_none() {
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
+        let context = Arc::new(Context {
+            config: self.config.clone(),
+            actor: format!("{}:{}", sender_kind(&planned), sender.name),
+            now,
+            emitter: self.events.emitter(now),
+        });
+        let planned = Arc::new(planned);
+        let integration = sender.integration.clone();
+        let first_dropped = outcomes.first().cloned().flatten();
+        let stored = self
+            .write(planned.len(), || {
+                let (planned, context, note, integration, first_dropped) = (
+                    planned.clone(),
+                    context.clone(),
+                    note.clone(),
+                    integration.clone(),
+                    first_dropped.clone(),
+                );
+                move |tx| {
+                    Box::pin(async move {
+                        let out = store_events(tx, &planned, &context).await?;
+                        if let Some(note) = note {
+                            let first = out.first().or(first_dropped.as_ref());
+                            tx.record_request(&request_record(
+                                note,
+                                &integration,
+                                first,
+                                context.now,
+                            ))
+                            .await?;
+                        }
+                        Ok(out)
+                    })
+                }
+            })
+            .await?;
+        let mut stored = stored.into_iter();
+        for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
+            *slot = stored.next();
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// A person acknowledges or resolves an alert. Doing what is already done changes nothing.
+    pub async fn act_on_alert(
+        &self,
+        who: &Principal,
+        id: i64,
+        action: AlertAction,
+    ) -> Result<Alert, EngineError> {
+        let now = self.clock.now();
+        let actor = who.actor.0.clone();
+        let audit = self.audit(who, &format!("alert.{action}"), format!("alert/{id}"));
+        let emitter = self.events.emitter(now);
+        self.write(1, || {
+            let (actor, audit, emitter) = (actor.clone(), audit.clone(), emitter.clone());
+            move |tx| {
+                Box::pin(async move {
+                    let alert = tx.lock_alert(id).await?.ok_or(StoreError::NotFound)?;
+                    match alert.act(action, &actor, now) {
+                        Applied::Acknowledged(a) => {
+                            tx.update_alert(&a).await?;
+                            tx.audit(audit).await?;
+                            emit_alert(tx, &emitter, EventType::AlertAcknowledged, &a).await
+                        }
+                        Applied::Resolved(a) => {
+                            tx.update_alert(&a).await?;
+                            note_resolution(tx, &a, &actor, now).await?;
+                            tx.audit(audit).await?;
+                            emit_alert(tx, &emitter, EventType::AlertResolved, &a).await
+                        }
+                        _ => Ok(()),
+                    }
+                })
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => EngineError::NotFound(format!("there is no alert {id}")),
+            other => other.into(),
+        })?;
+        self.alert(id).await
+    }
+}
+
+/// What Opsgenie says about a request, from what its first event did.
+fn request_record(
+    note: RequestNote,
+    integration: &str,
+    first: Option<&IngestOutcome>,
+    now: Timestamp,
+) -> IngestRequest {
+    let effect = first.map(|o| o.effect);
+    let (success, status) = match effect {
+        Some(IngestEffect::Ignored) | None => (false, "Alert does not exist"),
+        Some(IngestEffect::Dropped) => (true, "Dropped by a routing rule"),
+        Some(IngestEffect::Repeated) => (true, "Alert already exists; count increased"),
+        Some(IngestEffect::Acknowledged) => (true, "Acknowledged"),
+        Some(IngestEffect::Resolved) => (true, "Closed"),
+        Some(IngestEffect::Suppressed) => (true, "Created alert (suppressed)"),
+        Some(_) => (true, "Created alert"),
+    };
+    IngestRequest {
+        id: note.id,
+        integration: integration.to_string(),
+        action: note.action,
+        success,
+        status: status.to_string(),
+        alert: first.and_then(|o| o.alert),
+        alias: note.alias,
+        at: now,
+    }
+}
+
+/// Every event of a request, in order, inside the unit of work.
+async fn store_events(
+    tx: &mut (dyn Tx + '_),
+    planned: &[Planned],
+    cx: &Context,
+) -> StoreResult<Vec<IngestOutcome>> {
+    let mut out = Vec::with_capacity(planned.len());
+    // The open incident of each service a new alert may join, read once per request.
+    let services: Vec<Name> = planned
+        .iter()
+        .filter(|p| p.event.action == AlertAction::Trigger && p.to.suppressed.is_none())
+        .map(|p| p.to.service.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut open: OpenIncidents = HashMap::new();
+    if !services.is_empty() {
+        for facts in tx.open_incidents(&services).await? {
+            open.insert(
+                facts.service.clone(),
+                OpenIncident::from_facts(facts.number, facts.declared_at, facts.last_alert_seen),
+            );
+        }
+    }
+    let mut i = 0;
+    while i < planned.len() {
+        if planned[i].event.action != AlertAction::Trigger {
+            out.push(acknowledge_or_resolve(tx, &planned[i], cx).await?);
+            i += 1;
+            continue;
+        }
+        // A run of triggers with distinct keys goes to the store as one upsert. A run ends
+        // after a trigger that may declare an incident, so the ones after it see that incident.
+        let mut run: Vec<(&Planned, Alert, GroupDecision)> = Vec::new();
+        let mut keys = HashSet::new();
+        while i < planned.len()
+            && planned[i].event.action == AlertAction::Trigger
+            && keys.insert(planned[i].dedup_key.as_str())
+        {
+            let item = &planned[i];
+            i += 1;
+            let Applied::Opened(mut alert) = Alert::apply(
+                None,
+                &item.event,
+                &item.dedup_key,
+                &item.to,
+                &cx.actor,
+                cx.now,
+            ) else {
+                continue;
+            };
+            let decision = if alert.status == AlertStatus::Suppressed {
+                GroupDecision::Leave
+            } else {
+                rules::group(&alert, open.get(&alert.service), &item.grouping, cx.now)
+            };
+            if let GroupDecision::Attach(number) = decision {
+                // Stored with the alert if it is new; a repeat keeps its own incident.
+                alert.incident = Some(number);
+            }
+            let declares = matches!(decision, GroupDecision::Declare(_));
+            run.push((item, alert, decision));
+            if declares {
+                break;
+            }
+        }
+        let alerts = run.iter().map(|(_, a, _)| a.clone()).collect();
+        let stored = tx.upsert_triggers(alerts).await?;
+        for ((item, _, decision), upserted) in run.into_iter().zip(stored) {
+            let mut alert = upserted.alert;
+            let effect = if !upserted.opened {
+                IngestEffect::Repeated
+            } else if alert.status == AlertStatus::Suppressed {
+                IngestEffect::Suppressed
+            } else {
+                let effect = match decision {
+                    GroupDecision::Attach(number) => {
+                        attach(tx, &mut alert, number, &cx.actor, cx.now, &mut open).await?
+                    }
+                    GroupDecision::Declare(new) => {
+                        declare(tx, &mut alert, new, cx, &mut open).await?
+                    }
+                    GroupDecision::Leave => IngestEffect::Opened,
+                };
+                emit_alert(tx, &cx.emitter, EventType::AlertOpened, &alert).await?;
+                effect
+            };
+            out.push(IngestOutcome {
+                dedup_key: item.dedup_key.clone(),
+                effect,
+                alert: Some(alert.id),
+                incident: alert.incident,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The open incident of each service, as far as this unit of work has seen.
+type OpenIncidents = HashMap<Name, OpenIncident>;
+
+/// Records on the incident's timeline that a new alert joined it.
+async fn attach(
+    tx: &mut (dyn Tx + '_),
+    alert: &mut Alert,
+    number: IncidentNumber,
+    actor: &str,
+    now: Timestamp,
+    open: &mut OpenIncidents,
+) -> StoreResult<IngestEffect> {
+    if alert.incident != Some(number) {
+        alert.incident = Some(number);
+        tx.update_alert(alert).await?;
+    }
+    tx.append_timeline(number, vec![attached(alert, actor, now)])
+        .await?;
+    open.insert(
+        alert.service.clone(),
+        OpenIncident {
+            number,
+            last_activity: now,
+        },
+    );
+    Ok(IngestEffect::Attached)
+}
+
+/// A rule says this new alert declares an incident. Only one unit of work at a time may
+/// declare for a service: it locks the service's name, looks again, and attaches instead if
+/// another declared first.
+async fn declare(
+    tx: &mut (dyn Tx + '_),
+    alert: &mut Alert,
+    new: firebreak_domain::NewIncident,
+    cx: &Context,
+    open: &mut OpenIncidents,
+) -> StoreResult<IngestEffect> {
+    let service = alert.service.clone();
+    tx.lock_name(&format!("declare:{service}")).await?;
+    if let Some(facts) = tx
+        .open_incidents(std::slice::from_ref(&service))
+        .await?
+        .pop()
+    {
+        return attach(tx, alert, facts.number, &cx.actor, cx.now, open).await;
+    }
+    let system = Actor::system();
+    let (incident, events) = match Incident::declare(new, &cx.config, &system, None, cx.now) {
+        Ok(declared) => declared,
+        Err(e) => {
+            tracing::error!(error = %e, alert = alert.id, "a grouping rule could not declare an incident");
+            return Ok(IngestEffect::Opened);
+        }
+    };
+    let mut drafts: Vec<TimelineDraft> = crate::incidents::drafts(&system.0, cx.now, events);
+    drafts.push(attached(alert, &system.0, cx.now));
+    let incident = tx.create_incident(incident, drafts).await?;
+    tx.audit(AuditDraft {
+        actor: system.0.clone(),
+        action: "incident.declare".into(),
+        target: format!("{}: alert/{}", incident.number, alert.id),
+        at: cx.now,
+        source: Some(cx.actor.clone()),
+    })
+    .await?;
+    alert.incident = Some(incident.number);
+    tx.update_alert(alert).await?;
+    open.insert(
+        service,
+        OpenIncident {
+            number: incident.number,
+            last_activity: cx.now,
+        },
+    );
+    cx.emitter
+        .emit(
+            tx,
+            EventType::IncidentDeclared,
+            |r| json!({"incident": r.incident(&incident)}),
+        )
+        .await?;
+    Ok(IngestEffect::Declared)
+}
+
+async fn acknowledge_or_resolve(
+    tx: &mut (dyn Tx + '_),
+    item: &Planned,
+    cx: &Context,
+) -> StoreResult<IngestOutcome> {
+    let open = tx
+        .lock_open_alert(&item.to.integration, &item.dedup_key)
+        .await?;
+    let outcome = |effect, alert: &Alert| IngestOutcome {
+        dedup_key: item.dedup_key.clone(),
+        effect,
+        alert: Some(alert.id),
+        incident: alert.incident,
+    };
+    match Alert::apply(
+        open,
+        &item.event,
+        &item.dedup_key,
+        &item.to,
+        &cx.actor,
+        cx.now,
+    ) {
+        Applied::Acknowledged(alert) => {
+            tx.update_alert(&alert).await?;
+            emit_alert(tx, &cx.emitter, EventType::AlertAcknowledged, &alert).await?;
+            Ok(outcome(IngestEffect::Acknowledged, &alert))
+        }
+        Applied::Resolved(alert) => {
+            tx.update_alert(&alert).await?;
+            note_resolution(tx, &alert, &cx.actor, cx.now).await?;
+            emit_alert(tx, &cx.emitter, EventType::AlertResolved, &alert).await?;
+            Ok(outcome(IngestEffect::Resolved, &alert))
+        }
+        _ => Ok(IngestOutcome {
+            dedup_key: item.dedup_key.clone(),
+            effect: IngestEffect::Ignored,
+            alert: None,
+            incident: None,
+        }),
+    }
+}
+
+async fn emit_alert(
+    tx: &mut (dyn Tx + '_),
+    emitter: &Emitter,
+    kind: EventType,
+    alert: &Alert,
+) -> StoreResult<()> {
+    emitter
+        .emit(tx, kind, |r| json!({"alert": r.alert(alert)}))
+        .await
+}
+
+fn sender_kind(planned: &[Planned]) -> &'static str {
+    planned
+        .first()
+        .map(|p| p.event.format.as_str())
+        .unwrap_or("alert")
+}
+
+/// Records on the incident that one of its alerts resolved, and whether all now are.
+async fn note_resolution(
+    tx: &mut (dyn Tx + '_),
+    alert: &Alert,
+    actor: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let Some(number) = alert.incident else {
+        return Ok(());
+    };
+    let open = tx.unresolved_alerts_of(number).await?;
+    tx.append_timeline(
+        number,
+        vec![TimelineDraft {
+            at: now,
+            actor: actor.to_string(),
+            event: TimelineEvent::AlertResolved {
+                alert: alert.id,
+                summary: alert.summary.clone(),
+                all_resolved: open == 0,
+            },
+        }],
+    )
+    .await
+    .map(|_| ())
+}
+
+fn attached(alert: &Alert, actor: &str, now: Timestamp) -> TimelineDraft {
+    TimelineDraft {
+        at: now,
+        actor: actor.to_string(),
+        event: TimelineEvent::AlertAttached {
+            alert: alert.id,
+            summary: alert.summary.clone(),
+            severity: alert.severity.to_string(),
+            service: alert.service.to_string(),
+        },
+    }
+}

@@ -1,0 +1,244 @@
+//! Outgoing events: what Firebreak tells the systems that subscribe to it (ticket trackers, chat
+//! bots, data warehouses) when incidents, alerts and deploys change.
+//!
+//! An event is written in the same unit of work as the change that causes it: one outbox
+//! message per subscription that wants its type, each carrying the exact body to send and the
+//! event's id (the `webhook-id` a receiver dedups on). Bodies are written once, at enqueue, so
+//! every retry sends the same bytes. The body is `{"type", "timestamp", "data": {...}}`, where
+//! `data` holds the objects the event is about in the API's own shapes, written by an
+//! [`EventRenderer`] the HTTP layer provides.
+
+use std::sync::{Arc, RwLock};
+
+use firebreak_domain::{Alert, Config, Incident};
+use firebreak_store::{
+    DeploymentRecord, NewMessage, Result as StoreResult, Subscription, TimelineEntry, Tx,
+};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+/// The outbox kind of webhook deliveries.
+pub const WEBHOOK: &str = "webhook";
+
+/// The event types a subscription can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    IncidentDeclared,
+    IncidentUpdated,
+    IncidentResolved,
+    IncidentNoteAdded,
+    IncidentRoleAssigned,
+    AlertOpened,
+    AlertAcknowledged,
+    AlertResolved,
+    DeploymentRecorded,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 9] = [
+        EventType::IncidentDeclared,
+        EventType::IncidentUpdated,
+        EventType::IncidentResolved,
+        EventType::IncidentNoteAdded,
+        EventType::IncidentRoleAssigned,
+        EventType::AlertOpened,
+        EventType::AlertAcknowledged,
+        EventType::AlertResolved,
+        EventType::DeploymentRecorded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::IncidentDeclared => "incident.declared",
+            EventType::IncidentUpdated => "incident.updated",
+            EventType::IncidentResolved => "incident.resolved",
+            EventType::IncidentNoteAdded => "incident.note_added",
+            EventType::IncidentRoleAssigned => "incident.role_assigned",
+            EventType::AlertOpened => "alert.opened",
+            EventType::AlertAcknowledged => "alert.acknowledged",
+            EventType::AlertResolved => "alert.resolved",
+            EventType::DeploymentRecorded => "deployment.recorded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Writes the objects of an event body in the same shapes the API answers with.
+pub trait EventRenderer: Send + Sync {
+    fn incident(&self, incident: &Incident) -> Value;
+    fn alert(&self, alert: &Alert) -> Value;
+    fn deployment(&self, deployment: &DeploymentRecord) -> Value;
+    fn note(&self, entry: &TimelineEntry) -> Value;
+}
+
+/// A plain rendering for when no HTTP layer is attached (tests of the engine alone).
+pub struct BasicRenderer;
+
+impl EventRenderer for BasicRenderer {
+    fn incident(&self, i: &Incident) -> Value {
+        json!({"id": i.number.to_string(), "title": i.title, "severity": i.severity,
+               "status": i.status.as_str()})
+    }
+    fn alert(&self, a: &Alert) -> Value {
+        json!({"id": a.id, "dedup_key": a.dedup_key, "status": a.status.as_str(),
+               "summary": a.summary, "service": a.service.as_str()})
+    }
+    fn deployment(&self, d: &DeploymentRecord) -> Value {
+        json!({"id": d.id, "service": d.service.as_str(), "version": d.version})
+    }
+    fn note(&self, e: &TimelineEntry) -> Value {
+        json!({"seq": e.seq, "actor": e.actor})
+    }
+}
+
+/// When deliveries are retried and given up, from `outbound.retry`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    pub first_delay: SignedDuration,
+    pub max_delay: SignedDuration,
+    pub give_up_after: SignedDuration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        RetrySettings {
+            first_delay: SignedDuration::from_secs(5),
+            max_delay: SignedDuration::from_mins(10),
+            give_up_after: SignedDuration::from_hours(24),
+        }
+    }
+}
+
+/// The subscriptions and how to write bodies, shared by every unit of work.
+pub struct Events {
+    pub(crate) renderer: Arc<dyn EventRenderer>,
+    subscriptions: RwLock<Arc<Vec<Subscription>>>,
+    pub retry: RetrySettings,
+}
+
+impl Events {
+    pub fn new(config: &Config) -> Events {
+        let r = &config.outbound.retry;
+        Events {
+            renderer: Arc::new(BasicRenderer),
+            subscriptions: RwLock::new(Arc::new(Vec::new())),
+            retry: RetrySettings {
+                first_delay: r.first_delay,
+                max_delay: r.max_delay,
+                give_up_after: r.give_up_after,
+            },
+        }
+    }
+
+    pub(crate) fn set_subscriptions(&self, subscriptions: Vec<Subscription>) {
+        *self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Arc::new(subscriptions);
+    }
+
+    pub(crate) fn subscriptions(&self) -> Arc<Vec<Subscription>> {
+        self.subscriptions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// What a unit of work needs to emit events: a snapshot of the subscriptions now.
+    pub(crate) fn emitter(&self, now: Timestamp) -> Emitter {
+        Emitter {
+            subscriptions: self.subscriptions(),
+            renderer: self.renderer.clone(),
+            give_up_after: self.retry.give_up_after,
+            now,
+        }
+    }
+}
+
+/// The webhook payload kept in the outbox: the event's id and type and the exact body.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WebhookPayload {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub body: String,
+}
+
+/// Turns changes into outbox messages inside a unit of work. Cheap to clone into the closure.
+#[derive(Clone)]
+pub(crate) struct Emitter {
+    subscriptions: Arc<Vec<Subscription>>,
+    renderer: Arc<dyn EventRenderer>,
+    give_up_after: SignedDuration,
+    now: Timestamp,
+}
+
+impl Emitter {
+    /// True when some live subscription wants `kind`; nothing is rendered otherwise.
+    pub fn wants(&self, kind: EventType) -> bool {
+        self.subscriptions
+            .iter()
+            .any(|s| s.disabled_at.is_none() && s.events.iter().any(|e| e == kind.as_str()))
+    }
+
+    /// The outbox messages for one event, one per subscription that wants it.
+    pub fn messages(&self, kind: EventType, data: Value) -> StoreResult<Vec<NewMessage>> {
+        let id = event_id(self.now)?;
+        let body = json!({
+            "type": kind.as_str(),
+            "timestamp": self.now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "data": data,
+        })
+        .to_string();
+        let payload = serde_json::to_string(&WebhookPayload {
+            id: id.clone(),
+            kind: kind.as_str().to_string(),
+            body,
+        })
+        .unwrap_or_default();
+        Ok(self
+            .subscriptions
+            .iter()
+            .filter(|s| s.disabled_at.is_none() && s.events.iter().any(|e| e == kind.as_str()))
+            .map(|s| NewMessage {
+                kind: WEBHOOK.to_string(),
+                subject: s.id.clone(),
+                idempotency_key: format!("{WEBHOOK}:{}:{id}", s.id),
+                payload: payload.clone(),
+                due_at: self.now,
+                deadline_at: self.now + self.give_up_after,
+                created_at: self.now,
+            })
+            .collect())
+    }
+
+    /// Enqueues `kind` with the data `data()` gives, if anyone wants it.
+    pub async fn emit(
+        &self,
+        tx: &mut (dyn Tx + '_),
+        kind: EventType,
+        data: impl FnOnce(&dyn EventRenderer) -> Value,
+    ) -> StoreResult<()> {
+        if !self.wants(kind) {
+            return Ok(());
+        }
+        let messages = self.messages(kind, data(&*self.renderer))?;
+        tx.enqueue(messages).await.map(|_| ())
+    }
+}
+
+/// A new event id: `msg_` and 26 characters that sort by time, as receivers expect of
+/// Standard Webhooks ids.
+pub fn event_id(now: Timestamp) -> StoreResult<String> {
+    firebreak_outbound::signing::message_id(now.as_millisecond())
+        .map_err(|e| firebreak_store::StoreError::backend(e.to_string()))
+}

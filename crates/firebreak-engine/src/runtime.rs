@@ -1,0 +1,257 @@
+//! The worker runtime: every background task runs under one [`TaskTracker`] and one
+//! [`CancellationToken`], each in its own small loop (one module per background process).
+//!
+//! - the outbox worker ([`crate::delivery`]);
+//! - the follower, which keeps in-memory state in step with the change feed: the ingest index
+//!   (keys, routes, silences, maintenance windows), the webhook subscriptions and the token
+//!   cache; it reloads all of them when it falls behind, and every [`SAFETY_RELOAD`] anyway;
+//! - the monitor, which logs the outbox's depth and oldest due age every minute while
+//!   anything is overdue;
+//! - the janitor, which forgets finished outbox messages and old sender requests.
+//!
+//! A task that panics or returns while Firebreak is running is started again after a second,
+//! with an error in the log. [`Runtime::shutdown`] cancels them all and waits: workers finish
+//! what they started and give back their leases.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use firebreak_store::feed::Topic;
+use firebreak_store::{Committed, transact};
+use jiff::SignedDuration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::Firebreak;
+
+/// How often in-memory state is reloaded even when the feed says nothing.
+pub const SAFETY_RELOAD: SignedDuration = SignedDuration::from_secs(30);
+/// How often the outbox is checked for overdue work.
+const MONITOR_EVERY: SignedDuration = SignedDuration::from_mins(1);
+/// How often old rows are cleaned up, and how long they are kept.
+const JANITOR_EVERY: SignedDuration = SignedDuration::from_hours(1);
+const KEEP_FINISHED: SignedDuration = SignedDuration::from_hours(7 * 24);
+const KEEP_REQUESTS: SignedDuration = SignedDuration::from_hours(48);
+
+/// The running background tasks.
+pub struct Runtime {
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    /// Who this process is when it claims outbox messages.
+    pub owner: String,
+}
+
+impl Runtime {
+    /// Starts every background task for `app`.
+    pub fn start(app: &Firebreak) -> Runtime {
+        let tracker = TaskTracker::new();
+        let cancel = CancellationToken::new();
+        let owner = format!(
+            "{}-{}",
+            hostname(),
+            crate::short_id("w").unwrap_or_else(|_| "w_0".into())
+        );
+        let runtime = Runtime {
+            tracker,
+            cancel,
+            owner,
+        };
+        {
+            let (app, owner) = (app.clone(), runtime.owner.clone());
+            runtime.supervise("outbox worker", move |cancel| {
+                crate::delivery::run(app.clone(), owner.clone(), cancel)
+            });
+        }
+        {
+            let app = app.clone();
+            runtime.supervise("change follower", move |cancel| follow(app.clone(), cancel));
+        }
+        {
+            let app = app.clone();
+            runtime.supervise("outbox monitor", move |cancel| monitor(app.clone(), cancel));
+        }
+        {
+            let app = app.clone();
+            runtime.supervise("janitor", move |cancel| janitor(app.clone(), cancel));
+        }
+        runtime.tracker.close();
+        runtime
+    }
+
+    /// Runs `task` until cancelled, starting it again if it panics or stops early.
+    fn supervise<F, Fut>(&self, name: &'static str, task: F)
+    where
+        F: Fn(CancellationToken) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let cancel = self.cancel.clone();
+        self.tracker.spawn(async move {
+            loop {
+                let run = tokio::spawn(task(cancel.clone()));
+                let outcome = run.await;
+                if cancel.is_cancelled() {
+                    break;
+                }
+                match outcome {
+                    Ok(()) => {
+                        tracing::error!(task = name, "a background task stopped; starting it again")
+                    }
+                    Err(e) if e.is_panic() => tracing::error!(
+                        task = name,
+                        "a background task panicked; starting it again in 1 s"
+                    ),
+                    Err(_) => tracing::error!(
+                        task = name,
+                        "a background task was cancelled; starting it again"
+                    ),
+                }
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        });
+    }
+
+    /// A token that is cancelled when the runtime shuts down.
+    pub fn cancellation(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops every task and waits (up to `patience`) for them to finish their work.
+    pub async fn shutdown(&self, patience: Duration) {
+        self.cancel.cancel();
+        if tokio::time::timeout(patience, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("background tasks did not stop in time; stopping anyway");
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "firebreak".into())
+}
+
+/// Reloads what the feed says changed; everything when it fell behind or on the safety tick.
+async fn follow(app: Firebreak, cancel: CancellationToken) {
+    let mut feed = app.store.feed().subscribe();
+    reload_all(&app).await;
+    loop {
+        let tick = app.clock.now() + SAFETY_RELOAD;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = app.clock.sleep_until(tick) => reload_all(&app).await,
+            changed = feed.recv() => match changed {
+                Ok(c) => apply(&app, &c).await,
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "the change follower fell behind; reloading everything");
+                    reload_all(&app).await;
+                }
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+}
+
+async fn apply(app: &Firebreak, c: &Committed) {
+    if [
+        Topic::Integrations,
+        Topic::Routes,
+        Topic::Silences,
+        Topic::Maintenance,
+    ]
+    .into_iter()
+    .any(|t| c.touches(t))
+        && let Err(e) = app.refresh_alert_index().await
+    {
+        tracing::warn!(error = %e, "could not reload integration keys, routes and silences");
+    }
+    if c.touches(Topic::Subscriptions)
+        && let Err(e) = app.reload_subscriptions().await
+    {
+        tracing::warn!(error = %e, "could not reload webhook subscriptions");
+    }
+    if c.touches(Topic::Tokens) || c.touches(Topic::Users) {
+        app.tokens.clear();
+    }
+}
+
+async fn reload_all(app: &Firebreak) {
+    if let Err(e) = app.refresh_alert_index().await {
+        tracing::warn!(error = %e, "could not reload integration keys, routes and silences");
+    }
+    if let Err(e) = app.reload_subscriptions().await {
+        tracing::warn!(error = %e, "could not reload webhook subscriptions");
+    }
+    app.tokens.clear();
+}
+
+/// Logs the outbox's state every minute while something is overdue.
+async fn monitor(app: Firebreak, cancel: CancellationToken) {
+    loop {
+        let next = app.clock.now() + MONITOR_EVERY;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = app.clock.sleep_until(next) => {}
+        }
+        let now = app.clock.now();
+        match app.store.outbox_stats(now).await {
+            Ok(stats) => {
+                for s in stats.iter().filter(|s| s.overdue > 0) {
+                    let oldest_s = s
+                        .oldest_due
+                        .map(|d| now.duration_since(d).as_secs())
+                        .unwrap_or(0);
+                    tracing::warn!(
+                        kind = %s.kind,
+                        depth = s.depth,
+                        overdue = s.overdue,
+                        oldest_due_age_s = oldest_s,
+                        "outbox messages are overdue"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read outbox figures"),
+        }
+    }
+}
+
+/// Forgets finished outbox messages after a week and sender requests after two days.
+async fn janitor(app: Firebreak, cancel: CancellationToken) {
+    loop {
+        let now = app.clock.now();
+        let store = Arc::clone(&app.store);
+        let purged = transact(&*store, move |tx| {
+            Box::pin(async move {
+                let messages = tx.purge_finished(now - KEEP_FINISHED).await?;
+                let requests = tx.purge_requests(now - KEEP_REQUESTS).await?;
+                Ok((messages, requests))
+            })
+        })
+        .await;
+        match purged {
+            Ok((0, 0)) => {}
+            Ok((messages, requests)) => {
+                tracing::info!(
+                    messages,
+                    requests,
+                    "cleaned up finished outbox messages and old sender requests"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "could not clean up old outbox messages"),
+        }
+        let next = now + JANITOR_EVERY;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = app.clock.sleep_until(next) => {}
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! Outgoing event bodies in the API's own shapes: the engine writes `{"type", "timestamp",
+//! "data"}` and asks this renderer for the objects inside `data`, so a webhook receiver sees an
+//! incident exactly as `GET /api/v1/incidents/{id}` shows it, less the fields that need a lookup
+//! the event does not make (`alerts`, `alerts_resolved`, `suspect_deploys`).
+
+use std::sync::Arc;
+
+use firebreak_domain::{Alert, Config, Incident};
+use firebreak_engine::events::EventRenderer;
+use firebreak_store::{DeploymentRecord, TimelineEntry};
+use serde_json::Value;
+
+use crate::wire::{AlertBody, DeploymentBody, IncidentBody, TimelineEntryBody};
+
+pub struct WireRenderer {
+    config: Arc<Config>,
+}
+
+impl WireRenderer {
+    pub fn new(config: Arc<Config>) -> WireRenderer {
+        WireRenderer { config }
+    }
+}
+
+fn value(body: impl serde::Serialize) -> Value {
+    serde_json::to_value(body).unwrap_or(Value::Null)
+}
+
+impl EventRenderer for WireRenderer {
+    fn incident(&self, incident: &Incident) -> Value {
+        let mut body = value(IncidentBody::from(incident.clone(), &self.config));
+        // The event does not look these up; an empty list would read as "none attached".
+        if let Value::Object(fields) = &mut body {
+            for looked_up in ["alerts", "alerts_resolved", "suspect_deploys"] {
+                fields.remove(looked_up);
+            }
+        }
+        body
+    }
+    fn alert(&self, alert: &Alert) -> Value {
+        value(AlertBody::from(alert.clone()))
+    }
+    fn deployment(&self, deployment: &DeploymentRecord) -> Value {
+        value(DeploymentBody::from(deployment.clone()))
+    }
+    fn note(&self, entry: &TimelineEntry) -> Value {
+        value(TimelineEntryBody::from(entry.clone()))
+    }
+}

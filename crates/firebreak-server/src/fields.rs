@@ -1,0 +1,701 @@
+//! The field types of request bodies and query strings. Each one both documents its rule in the
+//! OpenAPI document and enforces it while the body is read, from the same constants and the same
+//! regular expression, so the document cannot promise what the server refuses or the reverse.
+//! A value that breaks the rule is a 422 naming the field.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
+use firebreak_domain::Name;
+use firebreak_domain::incident::{TEXT_MAX, TITLE_MAX};
+use serde::de::{Deserializer, Error as _};
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{PartialSchema, ToSchema};
+
+/// Matches text with at least one character that is not white space, where white space is
+/// exactly what Rust's `str::trim` removes (the Unicode `White_Space` property).
+pub const NOT_BLANK: &str = "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+/// A service name or user handle, as `firebreak_domain::Name::parse` accepts it.
+pub const NAME: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
+/// An http or https link.
+pub const HTTP_LINK: &str = "^https?://";
+/// A URL Firebreak sends webhooks to: http(s), a host name or IPv4 address, an optional port,
+/// then an optional path, query and fragment without spaces.
+pub const WEBHOOK_URL: &str =
+    "^https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?([/?#][!-~]*)?$";
+/// An incident id in a path: `INC-7`, `inc-7` or `7`.
+pub const INCIDENT_ID: &str = "^(INC-|inc-)?0*[1-9][0-9]{0,17}$";
+/// An instant's year must be 2000 to 2200; `bounded_time` checks the rest.
+pub const TIME_YEARS: &str = "^(20[0-9]{2}|21[0-9]{2}|2200)-";
+/// Something with `@` and a dot in the part after it.
+pub const EMAIL: &str = "^[^@]+@[^.]*[.]";
+/// A deploy source: a short lowercase word.
+pub const SOURCE: &str = "^[a-z0-9-]{1,32}$";
+/// The `cursor` of a list that pages by id: the digits of a previous `next_cursor`.
+pub const ID_CURSOR: &str = "^[0-9]{0,18}$";
+
+/// Whether `text` matches `pattern` as the document's readers (JSON Schema) match it: a search,
+/// not a full match, unless the pattern is anchored.
+pub fn matches(pattern: &'static str, text: &str) -> bool {
+    static COMPILED: LazyLock<Mutex<HashMap<&'static str, regex::Regex>>> =
+        LazyLock::new(Default::default);
+    let mut cache = COMPILED.lock().unwrap_or_else(|p| p.into_inner());
+    let re = cache.entry(pattern).or_insert_with(|| {
+        regex::Regex::new(pattern).unwrap_or_else(|e| panic!("pattern {pattern} is invalid: {e}"))
+    });
+    re.is_match(text)
+}
+
+/// The rule of a text field: at least `min` and at most `max` characters (Unicode code points,
+/// as JSON Schema counts them), matching `pattern` if any.
+#[derive(Debug, Clone, Copy)]
+pub struct TextRule {
+    pub min: usize,
+    pub max: Option<usize>,
+    pub pattern: Option<&'static str>,
+    /// What the pattern asks for, in words, for the error message.
+    pub explain: &'static str,
+    /// A value that fits the rest of the rule but is kept for another use.
+    pub reserved: Option<&'static str>,
+}
+
+impl TextRule {
+    pub fn check(&self, text: &str) -> Result<(), String> {
+        let count = text.chars().count();
+        if count < self.min {
+            return Err(if self.min == 1 {
+                "must not be empty".to_string()
+            } else {
+                format!("must be at least {} characters", self.min)
+            });
+        }
+        if let Some(max) = self.max
+            && count > max
+        {
+            return Err(format!("must be at most {max} characters"));
+        }
+        if let Some(p) = self.pattern
+            && !matches(p, text)
+        {
+            return Err(self.explain.to_string());
+        }
+        if self.reserved == Some(text) {
+            return Err(format!("`{text}` is reserved; {}", self.explain));
+        }
+        Ok(())
+    }
+
+    pub fn schema(&self) -> RefOr<Schema> {
+        let mut schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length((self.min > 0).then_some(self.min))
+            .max_length(self.max)
+            .pattern(self.pattern)
+            .build();
+        if let Some(reserved) = self.reserved {
+            // utoipa has no `not`; the extension map is written into the schema as it is.
+            let mut extensions = utoipa::openapi::extensions::Extensions::default();
+            extensions.insert("not".into(), serde_json::json!({"const": reserved}));
+            schema.extensions = Some(extensions);
+        }
+        Schema::Object(schema).into()
+    }
+}
+
+macro_rules! text_field {
+    ($(#[$doc:meta])* $name:ident = $rule:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub const RULE: TextRule = $rule;
+
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                Self::RULE.check(&text).map_err(D::Error::custom)?;
+                Ok($name(text))
+            }
+        }
+
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                Self::RULE.schema()
+            }
+        }
+
+        impl ToSchema for $name {}
+    };
+}
+
+const fn not_blank(max: usize) -> TextRule {
+    TextRule {
+        min: 1,
+        max: Some(max),
+        pattern: Some(NOT_BLANK),
+        explain: "must not be blank",
+        reserved: None,
+    }
+}
+
+const fn at_most(max: usize) -> TextRule {
+    TextRule {
+        min: 0,
+        max: Some(max),
+        pattern: None,
+        explain: "",
+        reserved: None,
+    }
+}
+
+text_field!(
+    /// An incident's title: not blank, at most 200 characters.
+    Title = not_blank(TITLE_MAX)
+);
+text_field!(
+    /// Free text such as a summary or customer impact: at most 20,000 characters.
+    LongText = at_most(TEXT_MAX)
+);
+text_field!(
+    /// A timeline note in Markdown: not blank, at most 20,000 characters.
+    NoteText = not_blank(TEXT_MAX)
+);
+text_field!(
+    /// A name for a token or an integration: not blank, at most 100 characters.
+    Label = not_blank(100)
+);
+text_field!(
+    /// Why a silence or maintenance window exists: not blank, at most 1,000 characters.
+    Comment = not_blank(1000)
+);
+text_field!(
+    /// A person's name: not blank, at most 200 characters.
+    PersonName = not_blank(200)
+);
+text_field!(
+    /// A deploy's version: not blank, at most 200 characters.
+    Version = not_blank(200)
+);
+text_field!(
+    /// Text of at most 100 characters.
+    Text100 = at_most(100)
+);
+text_field!(
+    /// Text of at most 200 characters.
+    Text200 = at_most(200)
+);
+text_field!(
+    /// Text of at most 500 characters.
+    Text500 = at_most(500)
+);
+text_field!(
+    /// Text of at most 1,024 characters.
+    Text1024 = at_most(1024)
+);
+text_field!(
+    /// An http:// or https:// link of at most 2,000 characters.
+    HttpLink = TextRule {
+        min: 1,
+        max: Some(2000),
+        pattern: Some(HTTP_LINK),
+        explain: "must be an http:// or https:// link",
+        reserved: None,
+    }
+);
+text_field!(
+    /// Where webhooks are sent: an http(s) URL with a host name, an IPv4 address or a bracketed
+    /// IPv6 address, an optional port, and a path, query and fragment of printable ASCII; at
+    /// most 2,000 characters.
+    WebhookUrl = TextRule {
+        min: 1,
+        max: Some(2000),
+        pattern: Some(WEBHOOK_URL),
+        explain: "must be an http:// or https:// URL with a host name, like https://hooks.example.com/firebreak",
+        reserved: None,
+    }
+);
+text_field!(
+    /// An email address.
+    Email = TextRule {
+        min: 1,
+        max: Some(320),
+        pattern: Some(EMAIL),
+        explain: "is not an email address",
+        reserved: None,
+    }
+);
+text_field!(
+    /// Who reports a deploy: a short lowercase word (letters, digits, `-`).
+    DeploySource = TextRule {
+        min: 1,
+        max: Some(32),
+        pattern: Some(SOURCE),
+        explain: "must be a short lowercase word like api, cli or ci (pagerduty is for change events)",
+        reserved: Some("pagerduty"),
+    }
+);
+
+/// A service name or user handle: 1 to 64 lowercase letters, digits, `-`, `_` or `.`, starting
+/// with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameText(pub Name);
+
+impl NameText {
+    pub const RULE: TextRule = TextRule {
+        min: 1,
+        max: Some(64),
+        pattern: Some(NAME),
+        explain: "is not a valid name: use 1 to 64 lowercase letters, digits, '-', '_' or '.', starting with a letter or digit",
+        reserved: None,
+    };
+}
+
+impl<'de> Deserialize<'de> for NameText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        NameText::RULE.check(&text).map_err(D::Error::custom)?;
+        Name::parse(&text)
+            .map(NameText)
+            .map_err(|e| D::Error::custom(e.to_string()))
+    }
+}
+
+impl PartialSchema for NameText {
+    fn schema() -> RefOr<Schema> {
+        NameText::RULE.schema()
+    }
+}
+
+impl ToSchema for NameText {
+    fn name() -> Cow<'static, str> {
+        "Name".into()
+    }
+}
+
+/// An incident id in a path or query: `INC-7` or `7`.
+pub struct IncidentId;
+
+impl PartialSchema for IncidentId {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(INCIDENT_ID))
+            .examples(["INC-1"])
+            .into()
+    }
+}
+
+impl ToSchema for IncidentId {}
+
+/// A severity configured on this server (`severities:` in firebreak.yaml). The document lists
+/// the running configuration's names; see [`crate::openapi`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeverityName(pub String);
+
+impl<'de> Deserialize<'de> for SeverityName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Whether it is configured is checked by the domain, which knows the config.
+        String::deserialize(d).map(SeverityName)
+    }
+}
+
+impl PartialSchema for SeverityName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new().schema_type(Type::String).into()
+    }
+}
+
+impl ToSchema for SeverityName {
+    fn name() -> Cow<'static, str> {
+        "Severity".into()
+    }
+}
+
+/// An IANA time zone this server knows, such as `Europe/Berlin`. The document lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZoneName(pub String);
+
+impl<'de> Deserialize<'de> for TimeZoneName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if known_time_zones().contains(&text) {
+            Ok(TimeZoneName(text))
+        } else {
+            Err(D::Error::custom(format!(
+                "`{text}` is not a known time zone"
+            )))
+        }
+    }
+}
+
+/// The time zone names the API accepts: those of the time zone database this server reads.
+pub fn known_time_zones() -> &'static [String] {
+    static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
+        let mut names: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.to_string())
+            .filter(|n| jiff::tz::TimeZone::get(n).is_ok())
+            .collect();
+        if jiff::tz::TimeZone::get("UTC").is_ok() {
+            names.push("UTC".to_string());
+        }
+        names.sort();
+        names.dedup();
+        names
+    });
+    &NAMES
+}
+
+impl PartialSchema for TimeZoneName {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(known_time_zones().iter().cloned()))
+            .into()
+    }
+}
+
+impl ToSchema for TimeZoneName {}
+
+/// An instant: RFC 3339 with a zone, between 2000-01-01T00:00:00Z and 2200-12-31T23:59:59Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Time(pub jiff::Timestamp);
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::extract::bounded_time(d).map(Time)
+    }
+}
+
+impl PartialSchema for Time {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .pattern(Some(TIME_YEARS))
+            .description(Some(
+                "RFC 3339 with a zone, between 2000-01-01T00:00:00Z and 2200-12-31T23:59:59Z",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for Time {}
+
+/// A page size: 1 to 500.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit(pub u32);
+
+impl Limit {
+    pub const MAX: u32 = 500;
+    pub const DEFAULT: u32 = 50;
+
+    pub fn or_default(given: Option<Limit>) -> u32 {
+        given.map_or(Limit::DEFAULT, |l| l.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Limit {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u64::deserialize(d)?;
+        if (1..=u64::from(Limit::MAX)).contains(&n) {
+            Ok(Limit(n as u32))
+        } else {
+            Err(D::Error::custom(format!(
+                "must be between 1 and {}",
+                Limit::MAX
+            )))
+        }
+    }
+}
+
+impl PartialSchema for Limit {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(Limit::MAX))
+            .description(Some("How many items a page holds: 1 to 500, default 50."))
+            .into()
+    }
+}
+
+impl ToSchema for Limit {}
+
+/// The `cursor` of a list that pages by id: the previous page's `next_cursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdCursor(pub Option<i64>);
+
+impl<'de> Deserialize<'de> for IdCursor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if !matches(ID_CURSOR, &text) {
+            return Err(D::Error::custom(
+                "is not a cursor from a previous page's next_cursor",
+            ));
+        }
+        Ok(IdCursor(if text.is_empty() {
+            None
+        } else {
+            text.parse().ok()
+        }))
+    }
+}
+
+impl IdCursor {
+    pub fn of(given: Option<IdCursor>) -> Option<i64> {
+        given.and_then(|c| c.0)
+    }
+}
+
+impl PartialSchema for IdCursor {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(ID_CURSOR))
+            .description(Some("The `next_cursor` of the previous page."))
+            .into()
+    }
+}
+
+impl ToSchema for IdCursor {}
+
+/// An access role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessRoleName {
+    Viewer,
+    Responder,
+    Admin,
+}
+
+impl From<AccessRoleName> for firebreak_domain::AccessRole {
+    fn from(r: AccessRoleName) -> Self {
+        match r {
+            AccessRoleName::Viewer => firebreak_domain::AccessRole::Viewer,
+            AccessRoleName::Responder => firebreak_domain::AccessRole::Responder,
+            AccessRoleName::Admin => firebreak_domain::AccessRole::Admin,
+        }
+    }
+}
+
+/// Where an incident is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Investigating,
+    Identified,
+    Mitigated,
+    Resolved,
+}
+
+impl From<IncidentStatus> for firebreak_domain::Status {
+    fn from(s: IncidentStatus) -> Self {
+        use firebreak_domain::Status;
+        match s {
+            IncidentStatus::Investigating => Status::Investigating,
+            IncidentStatus::Identified => Status::Identified,
+            IncidentStatus::Mitigated => Status::Mitigated,
+            IncidentStatus::Resolved => Status::Resolved,
+        }
+    }
+}
+
+/// Where an alert stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    Open,
+    Acknowledged,
+    Resolved,
+    Suppressed,
+}
+
+impl From<AlertState> for firebreak_domain::AlertStatus {
+    fn from(s: AlertState) -> Self {
+        use firebreak_domain::AlertStatus;
+        match s {
+            AlertState::Open => AlertStatus::Open,
+            AlertState::Acknowledged => AlertStatus::Acknowledged,
+            AlertState::Resolved => AlertStatus::Resolved,
+            AlertState::Suppressed => AlertStatus::Suppressed,
+        }
+    }
+}
+
+/// An alert's severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertLevel {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl From<AlertLevel> for firebreak_domain::AlertSeverity {
+    fn from(s: AlertLevel) -> Self {
+        use firebreak_domain::AlertSeverity;
+        match s {
+            AlertLevel::Critical => AlertSeverity::Critical,
+            AlertLevel::Error => AlertSeverity::Error,
+            AlertLevel::Warning => AlertSeverity::Warning,
+            AlertLevel::Info => AlertSeverity::Info,
+        }
+    }
+}
+
+/// An alert's urgency: high pages, low does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UrgencyLevel {
+    High,
+    Low,
+}
+
+impl From<UrgencyLevel> for firebreak_domain::Urgency {
+    fn from(u: UrgencyLevel) -> Self {
+        match u {
+            UrgencyLevel::High => firebreak_domain::Urgency::High,
+            UrgencyLevel::Low => firebreak_domain::Urgency::Low,
+        }
+    }
+}
+
+/// A webhook event type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventName(pub String);
+
+impl<'de> Deserialize<'de> for EventName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use firebreak_engine::events::EventType;
+        let text = String::deserialize(d)?;
+        match EventType::parse(&text) {
+            Some(_) => Ok(EventName(text)),
+            None => Err(D::Error::custom(format!(
+                "`{text}` is not an event type; use one of {}",
+                EventType::ALL.map(|e| e.as_str()).join(", ")
+            ))),
+        }
+    }
+}
+
+impl PartialSchema for EventName {
+    fn schema() -> RefOr<Schema> {
+        use firebreak_engine::events::EventType;
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(EventType::ALL.map(|e| e.as_str())))
+            .into()
+    }
+}
+
+impl ToSchema for EventName {}
+
+/// A body for a request that takes none: leave it out, or send `{}`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoFields {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_urls_take_any_port_and_ipv6_literals() {
+        for ok in [
+            "https://hooks.example.com/firebreak",
+            "http://10.0.0.7:30080/events?token=x",
+            "https://hooks.example.com:44300/",
+            "http://[2001:db8::1]:8443/x",
+            "http://127.0.0.1:65535",
+        ] {
+            assert!(matches(WEBHOOK_URL, ok), "{ok}");
+        }
+        for bad in [
+            "ftp://x/",
+            "https://",
+            "https://a b/",
+            "https://x:123456/",
+            "http://[zz]/",
+        ] {
+            assert!(!matches(WEBHOOK_URL, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn not_blank_agrees_with_trim_for_every_character() {
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let s = c.to_string();
+            assert_eq!(
+                matches(NOT_BLANK, &s),
+                !s.trim().is_empty(),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+    }
+
+    #[test]
+    fn name_pattern_agrees_with_the_domain() {
+        for s in [
+            "a",
+            "0",
+            "checkout-api",
+            "a.b_c",
+            "A",
+            "",
+            "-a",
+            "a/b",
+            "a b",
+            "é",
+            "a\n",
+        ] {
+            assert_eq!(
+                NameText::RULE.check(s).is_ok(),
+                Name::parse(s).is_ok(),
+                "{s:?}"
+            );
+        }
+        let long = "a".repeat(65);
+        assert!(NameText::RULE.check(&long).is_err() && Name::parse(&long).is_err());
+        assert!(NameText::RULE.check(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn incident_ids_that_fit_the_pattern_parse() {
+        for s in ["INC-1", "inc-7", "7", "0007", "INC-999999999999999999"] {
+            assert!(matches(INCIDENT_ID, s), "{s}");
+            assert!(s.parse::<firebreak_domain::IncidentNumber>().is_ok(), "{s}");
+        }
+        for s in ["INC-0", "0", "+7", "-7", "INC-", "inc7", "7a"] {
+            assert!(!matches(INCIDENT_ID, s), "{s}");
+        }
+    }
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        assert!(Title::RULE.check(&"é".repeat(200)).is_ok());
+        assert!(Title::RULE.check(&"é".repeat(201)).is_err());
+        assert!(Title::RULE.check(" \t").is_err());
+    }
+
+    #[test]
+    fn limits_are_one_to_five_hundred() {
+        let parse = |s: &str| serde_json::from_str::<Limit>(s).map(|l| l.0).ok();
+        assert_eq!(parse("1"), Some(1));
+        assert_eq!(parse("500"), Some(500));
+        assert_eq!(parse("0"), None);
+        assert_eq!(parse("501"), None);
+        assert_eq!(parse("-1"), None);
+    }
+}

@@ -1,0 +1,329 @@
+//! Incidents, their timeline and the audit log on SQLite.
+
+use async_trait::async_trait;
+use firebreak_domain::{Incident, IncidentNumber, Name};
+use firebreak_store::{
+    AuditDraft, AuditEntry, AuditStore, Change, IncidentFilter, IncidentStore, IncidentWrites,
+    Page, Result, StoreError, TimelineDraft, TimelineEntry,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::SqliteStore;
+use crate::rows::{self, SELECT_INCIDENTS, db, ms, opt_ms};
+use crate::tx::SqliteTx;
+
+/// Inserts `events` with seqs `first_seq..`, returning the stored entries.
+fn insert_timeline(
+    conn: &Connection,
+    number: i64,
+    first_seq: i64,
+    events: Vec<TimelineDraft>,
+) -> Result<Vec<TimelineEntry>> {
+    let mut out = Vec::with_capacity(events.len());
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO timeline_entries (number, seq, at, actor, kind, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(db)?;
+    for (i, draft) in events.into_iter().enumerate() {
+        let seq = first_seq + i as i64;
+        let (kind, data) = rows::event_parts(&draft.event)?;
+        stmt.execute(params![number, seq, ms(draft.at), draft.actor, kind, data])
+            .map_err(db)?;
+        out.push(TimelineEntry {
+            seq,
+            at: draft.at,
+            actor: draft.actor,
+            event: draft.event,
+        });
+    }
+    Ok(out)
+}
+
+fn replace_services(conn: &Connection, number: i64, services: &[Name]) -> Result<()> {
+    conn.prepare_cached("DELETE FROM incident_services WHERE number = ?1")
+        .and_then(|mut s| s.execute([number]))
+        .map_err(db)?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO incident_services (number, position, service) VALUES (?1, ?2, ?3)",
+        )
+        .map_err(db)?;
+    for (position, service) in services.iter().enumerate() {
+        insert
+            .execute(params![number, position as i64, service.as_str()])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn insert_audit(conn: &Connection, audit: &AuditDraft) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO audit_log (actor, action, target, at, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            audit.actor,
+            audit.action,
+            audit.target,
+            ms(audit.at),
+            audit.source
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
+}
+
+fn select_incident(conn: &Connection, number: i64) -> Result<Option<Incident>> {
+    let sql = format!("{SELECT_INCIDENTS} WHERE i.number = ?1");
+    rows::one(conn, &sql, [number], rows::incident)
+}
+
+fn create(conn: &Connection, incident: Incident, events: Vec<TimelineDraft>) -> Result<Incident> {
+    let mut incident = incident;
+    let number: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(number), 0) + 1 FROM incidents")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)?;
+    incident.number = IncidentNumber(number);
+    let i = &incident;
+    conn.prepare_cached(
+        "INSERT INTO incidents (number, title, severity, status, summary, customer_impact, drill, \
+         detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, updated_at, \
+         declared_by, roles, checklist, version, timeline_seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            number,
+            i.title,
+            i.severity,
+            i.status.as_str(),
+            i.summary,
+            i.customer_impact,
+            i.drill,
+            ms(i.detected_at),
+            ms(i.declared_at),
+            opt_ms(i.acknowledged_at),
+            opt_ms(i.mitigated_at),
+            opt_ms(i.resolved_at),
+            ms(i.updated_at),
+            i.declared_by,
+            rows::roles_json(&i.roles),
+            rows::checklist_json(&i.checklist),
+            i.version,
+            events.len() as i64,
+        ])
+    })
+    .map_err(|e| rows::unique(e, || "an incident with that number already exists".into()))?;
+    replace_services(conn, number, &incident.services)?;
+    insert_timeline(conn, number, 1, events)?;
+    Ok(incident)
+}
+
+fn update(
+    conn: &Connection,
+    i: &Incident,
+    events: Vec<TimelineDraft>,
+) -> Result<Vec<TimelineEntry>> {
+    let number = i.number.0;
+    let added = events.len() as i64;
+    let seq: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE incidents SET title = ?1, severity = ?2, status = ?3, summary = ?4, customer_impact = ?5, \
+             drill = ?6, detected_at = ?7, declared_at = ?8, acknowledged_at = ?9, mitigated_at = ?10, \
+             resolved_at = ?11, updated_at = ?12, declared_by = ?13, roles = ?14, checklist = ?15, version = ?16, \
+             timeline_seq = timeline_seq + ?17 \
+             WHERE number = ?18 AND version = ?19 RETURNING timeline_seq",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    i.title,
+                    i.severity,
+                    i.status.as_str(),
+                    i.summary,
+                    i.customer_impact,
+                    i.drill,
+                    ms(i.detected_at),
+                    ms(i.declared_at),
+                    opt_ms(i.acknowledged_at),
+                    opt_ms(i.mitigated_at),
+                    opt_ms(i.resolved_at),
+                    ms(i.updated_at),
+                    i.declared_by,
+                    rows::roles_json(&i.roles),
+                    rows::checklist_json(&i.checklist),
+                    i.version,
+                    added,
+                    number,
+                    i.version - 1,
+                ],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+        .map_err(db)?;
+    let Some(last) = seq else {
+        let exists: Option<i64> = conn
+            .prepare_cached("SELECT version FROM incidents WHERE number = ?1")
+            .and_then(|mut s| s.query_row([number], |r| r.get(0)).optional())
+            .map_err(db)?;
+        return Err(match exists {
+            None => StoreError::NotFound,
+            Some(_) => StoreError::Conflict(format!(
+                "{} was changed by someone else; reload it and try again",
+                i.number
+            )),
+        });
+    };
+    replace_services(conn, number, &i.services)?;
+    insert_timeline(conn, number, last - added + 1, events)
+}
+
+/// Appends `events` to an incident's timeline, continuing its seq. `NotFound` if it does not exist.
+fn append(
+    conn: &Connection,
+    number: IncidentNumber,
+    events: Vec<TimelineDraft>,
+) -> Result<Vec<TimelineEntry>> {
+    let added = events.len() as i64;
+    let last: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE incidents SET timeline_seq = timeline_seq + ?1 WHERE number = ?2 RETURNING timeline_seq",
+        )
+        .and_then(|mut s| s.query_row(params![added, number.0], |r| r.get(0)).optional())
+        .map_err(db)?;
+    let last = last.ok_or(StoreError::NotFound)?;
+    insert_timeline(conn, number.0, last - added + 1, events)
+}
+
+#[async_trait]
+impl IncidentWrites for SqliteTx<'_> {
+    async fn create_incident(
+        &mut self,
+        incident: Incident,
+        events: Vec<TimelineDraft>,
+    ) -> Result<Incident> {
+        let created = create(self.conn(), incident, events)?;
+        self.changed(Change::Incident {
+            number: created.number,
+        });
+        Ok(created)
+    }
+
+    async fn lock_incident(&mut self, number: IncidentNumber) -> Result<Option<Incident>> {
+        // The writer runs one unit of work at a time: reading is holding.
+        select_incident(self.conn(), number.0)
+    }
+
+    async fn update_incident(
+        &mut self,
+        incident: &Incident,
+        events: Vec<TimelineDraft>,
+    ) -> Result<Vec<TimelineEntry>> {
+        let entries = update(self.conn(), incident, events)?;
+        self.changed(Change::Incident {
+            number: incident.number,
+        });
+        Ok(entries)
+    }
+
+    async fn append_timeline(
+        &mut self,
+        number: IncidentNumber,
+        events: Vec<TimelineDraft>,
+    ) -> Result<Vec<TimelineEntry>> {
+        let entries = append(self.conn(), number, events)?;
+        self.changed(Change::Incident { number });
+        Ok(entries)
+    }
+
+    async fn audit(&mut self, audit: AuditDraft) -> Result<()> {
+        insert_audit(self.conn(), &audit)
+    }
+
+    async fn lock_name(&mut self, _name: &str) -> Result<()> {
+        // One writer, one unit of work at a time: every name is already held.
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IncidentStore for SqliteStore {
+    async fn get_incident(&self, number: IncidentNumber) -> Result<Option<Incident>> {
+        self.read(move |conn| select_incident(conn, number.0)).await
+    }
+
+    async fn list_incidents(
+        &self,
+        filter: &IncidentFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<Incident>> {
+        let filter = filter.clone();
+        self.read(move |conn| {
+            let sql = format!(
+                "{SELECT_INCIDENTS} WHERE (?1 IS NULL OR i.number < ?1) \
+                 AND (?2 IS NULL OR i.status = ?2) \
+                 AND (?3 IS NULL OR i.severity = ?3 COLLATE NOCASE) \
+                 AND (?4 IS NULL OR EXISTS (SELECT 1 FROM incident_services f WHERE f.number = i.number AND f.service = ?4)) \
+                 AND (?5 IS NULL OR (?5 = 1 AND i.status <> 'resolved') OR (?5 = 0 AND i.status = 'resolved')) \
+                 AND (?6 IS NULL OR i.drill = ?6) \
+                 ORDER BY i.number DESC LIMIT ?7"
+            );
+            let items = rows::all(
+                conn,
+                &sql,
+                params![
+                    before,
+                    filter.status.map(|s| s.as_str()),
+                    filter.severity,
+                    filter.service.as_ref().map(|s| s.as_str()),
+                    filter.open,
+                    filter.drill,
+                    i64::from(limit) + 1,
+                ],
+                rows::incident,
+            )?;
+            Ok(rows::page(items, limit, |i| i.number.0))
+        })
+        .await
+    }
+
+    async fn timeline(
+        &self,
+        number: IncidentNumber,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>> {
+        self.read(move |conn| {
+            let items = rows::all(
+                conn,
+                "SELECT seq, at, actor, kind, data FROM timeline_entries \
+                 WHERE number = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                params![number.0, after.unwrap_or(0), i64::from(limit) + 1],
+                rows::timeline_entry,
+            )?;
+            Ok(rows::page(items, limit, |e| e.seq))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>> {
+        self.read(move |conn| {
+            let items = rows::all(
+                conn,
+                "SELECT id, actor, action, target, at, source FROM audit_log \
+                 WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+                params![before, i64::from(limit) + 1],
+                rows::audit_entry,
+            )?;
+            Ok(rows::page(items, limit, |e| e.id))
+        })
+        .await
+    }
+}
