@@ -73,6 +73,10 @@ pub struct IngestArgs {
         default_value = "sqlite,postgres,alertmanager"
     )]
     targets: Vec<String>,
+    /// Leave out the outgoing-webhook subscription to `alert.opened` (for comparison only; the
+    /// targets are measured with it).
+    #[arg(long)]
+    no_webhook: bool,
     /// Which scenarios to run (1 to 4); all by default.
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<usize>,
@@ -644,7 +648,9 @@ async fn firebreak_in_process(
     // One outgoing-webhook subscription to alert.opened, so every new alert also writes an
     // outbox message in its unit of work, and the worker delivers it during the run.
     let receiver = crate::receiver::Receiver::start().await?;
-    crate::subscribe(&running.app, &receiver.url(), "alert.opened").await?;
+    if !args.no_webhook {
+        crate::subscribe(&running.app, &receiver.url(), "alert.opened").await?;
+    }
     let probe_before = crate::flush_probe();
     let mut out = Vec::new();
     for (i, s) in scenarios {
@@ -663,8 +669,7 @@ async fn firebreak_in_process(
         ms(probe_before),
         ms(probe_after)
     );
-    running.shutdown.cancel();
-    let _ = running.task.await;
+    crate::stop(running).await;
     Ok((out, probe_before, probe_after))
 }
 

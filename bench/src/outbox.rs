@@ -178,6 +178,6 @@ async fn run(name: &str, store: Arc<dyn Store>, args: &OutboxArgs) -> anyhow::Re
     );
 
     runtime.shutdown(Duration::from_secs(10)).await;
-    running.stop().await?;
+    crate::stop(running).await;
     Ok(())
 }

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use firebreak_outbound::delivery::{self as verdicts, RetryPolicy, Verdict};
 use firebreak_outbound::signing;
-use firebreak_store::{Attempt, Lease, Message, StoreWrites};
+use firebreak_store::{Attempt, Lease, Message, StoreError, StoreWrites, Tx};
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::Semaphore;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -27,8 +27,15 @@ use crate::events::{WEBHOOK, WebhookPayload};
 
 /// Messages sent at the same time by one worker.
 pub const IN_FLIGHT: usize = 64;
+/// Messages one worker holds at a time: claimed and not yet recorded. Claiming more than it
+/// sends at once lets one claim feed the senders for a while when the database is busy.
+pub const HELD: usize = 512;
 /// How long a claim holds a message: far longer than one attempt may take.
 pub const LEASE: SignedDuration = SignedDuration::from_secs(60);
+/// Outcomes waiting to be recorded before sends wait for the recorder.
+pub const RECORD_QUEUE: usize = 1024;
+/// The most outcomes recorded in one unit of work.
+const RECORD_BATCH: usize = 256;
 /// How long, at shutdown, sends already started may take to finish.
 const DRAIN: Duration = Duration::from_secs(5);
 /// The longest the worker sleeps without looking, in case a wake-up was missed.
@@ -41,6 +48,7 @@ struct Settled {
     next: Next,
 }
 
+#[derive(Clone, Copy)]
 enum Next {
     Delivered,
     RetryAt(Timestamp),
@@ -50,10 +58,19 @@ enum Next {
 
 /// Runs the outbox worker until `cancel`; then lets started sends finish briefly and gives back
 /// every message it still holds.
+///
+/// A worker holds up to [`HELD`] claimed messages and sends up to [`IN_FLIGHT`] of them at
+/// once; their outcomes go to one recorder, which writes whatever has gathered as one unit of
+/// work. A held slot frees once its outcome is queued for the recorder, so a busy database
+/// slows the recording, not the sending; the queue is bounded ([`RECORD_QUEUE`]), so sends
+/// wait when recording falls that far behind.
 pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
     let mut feed = app.store.feed().subscribe();
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let slots = Arc::new(Semaphore::new(HELD));
+    let senders = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut sending: JoinSet<()> = JoinSet::new();
+    let (outcomes, queued) = mpsc::channel::<Settled>(RECORD_QUEUE);
+    let recorder = tokio::spawn(record_all(app.clone(), owner.clone(), queued));
     'work: loop {
         if cancel.is_cancelled() {
             break;
@@ -77,10 +94,19 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
                         let Ok(permit) = slots.clone().try_acquire_owned() else {
                             break;
                         };
-                        let (app, owner) = (app.clone(), owner.clone());
+                        let (app, outcomes, senders) =
+                            (app.clone(), outcomes.clone(), senders.clone());
                         sending.spawn(async move {
-                            let _permit = permit;
-                            deliver(&app, &owner, message).await;
+                            let settled = {
+                                let Ok(_sender) = senders.acquire_owned().await else {
+                                    return;
+                                };
+                                send(&app, message).await
+                            };
+                            // If the recorder is gone (shutdown), the lease runs out or the
+                            // release gives the message back, and it is sent again.
+                            let _ = outcomes.send(settled).await;
+                            drop(permit);
                         });
                     }
                 }
@@ -131,13 +157,15 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
             }
         }
     }
-    // Shutdown: started sends get a moment; the rest go back to the queue for another
-    // instance or the next start.
+    // Shutdown: started sends get a moment and their outcomes are recorded; the rest go back
+    // to the queue for another instance or the next start.
     let _ = tokio::time::timeout(DRAIN, async {
         while sending.join_next().await.is_some() {}
     })
     .await;
     sending.abort_all();
+    drop(outcomes);
+    let _ = tokio::time::timeout(DRAIN, recorder).await;
     match app.store.release(&owner, app.clock.now()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(
@@ -150,9 +178,9 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
     }
 }
 
-/// Sends one claimed message and records the outcome.
-async fn deliver(app: &Firebreak, owner: &str, message: Message) {
-    let settled = match message.kind.as_str() {
+/// Sends one claimed message and says what happened.
+async fn send(app: &Firebreak, message: Message) -> Settled {
+    match message.kind.as_str() {
         WEBHOOK => send_webhook(app, message).await,
         other => {
             // A kind this version cannot send (a newer instance wrote it): leave it to one that can.
@@ -173,40 +201,108 @@ async fn deliver(app: &Firebreak, owner: &str, message: Message) {
                 message,
             }
         }
-    };
-    record(app, owner, settled).await;
+    }
 }
 
-async fn record(app: &Firebreak, owner: &str, settled: Settled) {
-    let Settled {
-        message,
-        attempt,
-        next,
-    } = settled;
-    let id = message.id;
-    let delivered = matches!(next, Next::Delivered);
-    let result = match next {
-        Next::Delivered => app.store.complete(id, owner, attempt.clone()).await,
-        Next::RetryAt(at) => app.store.retry_at(id, owner, at, attempt.clone()).await,
-        Next::Failed => app.store.fail(id, owner, false, attempt.clone()).await,
-        Next::Dead => app.store.fail(id, owner, true, attempt.clone()).await,
+/// Records outcomes as they come, each gathering as one unit of work, until every sender
+/// has gone.
+async fn record_all(app: Firebreak, owner: String, mut queued: mpsc::Receiver<Settled>) {
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while queued.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        record(&app, &owner, std::mem::take(&mut batch)).await;
+    }
+}
+
+/// Records a batch of outcomes in one unit of work. If that fails, each is tried on its own,
+/// so one bad row does not hold back the others; one that still cannot be recorded is sent
+/// again when its lease ends.
+async fn record(app: &Firebreak, owner: &str, batch: Vec<Settled>) {
+    let rows: Arc<Vec<(i64, Next, Attempt)>> = Arc::new(
+        batch
+            .iter()
+            .map(|s| (s.message.id, s.next, s.attempt.clone()))
+            .collect(),
+    );
+    let together = {
+        let (rows, owner) = (rows.clone(), owner.to_string());
+        app.write(rows.len(), move || {
+            let (rows, owner) = (rows.clone(), owner.clone());
+            move |tx| {
+                Box::pin(async move {
+                    let mut held = Vec::with_capacity(rows.len());
+                    for (id, next, attempt) in rows.iter() {
+                        held.push(settle(tx, *id, &owner, *next, attempt).await?);
+                    }
+                    Ok(held)
+                })
+            }
+        })
+        .await
     };
-    match result {
-        Ok(true) => {}
-        Ok(false) => tracing::warn!(
-            id,
-            "an outbox message's lease ran out while it was being sent; another claim has it"
-        ),
+    let held: Vec<Result<bool, StoreError>> = match together {
+        Ok(held) => held.into_iter().map(Ok).collect(),
+        Err(e) if rows.len() == 1 => vec![Err(e)],
         Err(e) => {
-            tracing::warn!(id, error = %e, "could not record an outbox attempt; the message will be sent again when its lease ends")
+            tracing::warn!(error = %e, outcomes = rows.len(), "could not record outbox attempts together; recording them one by one");
+            let mut each = Vec::with_capacity(rows.len());
+            for (id, next, attempt) in rows.iter() {
+                let (id, next, attempt, owner) = (*id, *next, attempt.clone(), owner.to_string());
+                each.push(
+                    app.write(1, move || {
+                        let (attempt, owner) = (attempt.clone(), owner.clone());
+                        move |tx| {
+                            Box::pin(async move { settle(tx, id, &owner, next, &attempt).await })
+                        }
+                    })
+                    .await,
+                );
+            }
+            each
+        }
+    };
+    // A subscription's health follows its latest outcome in the batch.
+    let mut health: Vec<(&str, bool, Timestamp)> = Vec::new();
+    for (settled, result) in batch.iter().zip(held) {
+        let id = settled.message.id;
+        match result {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                id,
+                "an outbox message's lease ran out while it was being sent; another claim has it"
+            ),
+            Err(e) => {
+                tracing::warn!(id, error = %e, "could not record an outbox attempt; the message will be sent again when its lease ends")
+            }
+        }
+        if settled.message.kind == WEBHOOK {
+            let delivered = matches!(settled.next, Next::Delivered);
+            let subject = settled.message.subject.as_str();
+            match health.iter_mut().find(|(s, _, _)| *s == subject) {
+                Some(h) => *h = (subject, delivered, settled.attempt.at),
+                None => health.push((subject, delivered, settled.attempt.at)),
+            }
         }
     }
-    if message.kind == WEBHOOK
-        && let Err(e) = app
-            .note_delivery_health(&message.subject, delivered, attempt.at)
-            .await
-    {
-        tracing::warn!(webhook = %message.subject, error = %e, "could not update a webhook subscription's health");
+    for (subscription, delivered, at) in health {
+        if let Err(e) = app.note_delivery_health(subscription, delivered, at).await {
+            tracing::warn!(webhook = %subscription, error = %e, "could not update a webhook subscription's health");
+        }
+    }
+}
+
+/// Writes one outcome: whether this claimer still held the message.
+async fn settle(
+    tx: &mut (dyn Tx + '_),
+    id: i64,
+    owner: &str,
+    next: Next,
+    attempt: &Attempt,
+) -> Result<bool, StoreError> {
+    match next {
+        Next::Delivered => tx.complete(id, owner, attempt).await,
+        Next::RetryAt(at) => tx.retry_at(id, owner, at, attempt).await,
+        Next::Failed => tx.fail(id, owner, false, attempt).await,
+        Next::Dead => tx.fail(id, owner, true, attempt).await,
     }
 }
 

@@ -228,11 +228,24 @@ impl Emitter {
         kind: EventType,
         data: impl FnOnce(&dyn EventRenderer) -> Value,
     ) -> StoreResult<()> {
-        if !self.wants(kind) {
+        let messages = self.render(kind, data)?;
+        if messages.is_empty() {
             return Ok(());
         }
-        let messages = self.messages(kind, data(&*self.renderer))?;
         tx.enqueue(messages).await.map(|_| ())
+    }
+
+    /// The outbox messages for one event, for a caller that enqueues many events at once
+    /// (one multi-row insert instead of one per event). Empty if no subscription wants it.
+    pub fn render(
+        &self,
+        kind: EventType,
+        data: impl FnOnce(&dyn EventRenderer) -> Value,
+    ) -> StoreResult<Vec<NewMessage>> {
+        if !self.wants(kind) {
+            return Ok(Vec::new());
+        }
+        self.messages(kind, data(&*self.renderer))
     }
 }
 

@@ -8,6 +8,12 @@ use firebreak::{StoreOptions, start, system_clock};
 use firebreak_domain::{AccessRole, Name};
 use firebreak_engine::Principal;
 
+/// mimalloc instead of the system allocator: the write path allocates many small, short-lived
+/// values on several threads, where glibc's malloc spent a fifth of the server's CPU time
+/// (docs/adr/0009).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "firebreak",

@@ -687,11 +687,14 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
     let receiver = Receiver::start(Reply::Hold).await;
     subscribe(&s, &receiver.url, &["incident.declared"]).await;
     let in_flight = firebreak_engine::delivery::IN_FLIGHT;
+    // The worker holds this many under its lease (claimed, sending or waiting for a slot).
+    let held = firebreak_engine::delivery::HELD;
     let waiting = 6;
     let started = std::time::Instant::now();
 
-    // Every sending slot hangs on the receiver; the rest wait in the outbox.
-    let declares: Vec<_> = (0..in_flight + waiting)
+    // Every sending slot hangs on the receiver, the worker holds as many as it may, and the
+    // rest wait in the outbox.
+    let declares: Vec<_> = (0..held + waiting)
         .map(|n| {
             let (http, base, token) = (s.http.clone(), s.base.clone(), s.responder.clone());
             tokio::spawn(async move {
@@ -725,7 +728,7 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
         stats,
         json!({"kinds": [{
             "kind": "webhook",
-            "depth": in_flight + waiting,
+            "depth": held + waiting,
             "overdue": waiting,
             "oldest_due_age_seconds": 40,
         }]}),
@@ -737,6 +740,6 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
         .await;
     assert_eq!(
         stats.expect(200)["kinds"][0]["overdue"],
-        json!(in_flight + waiting)
+        json!(held + waiting)
     );
 }

@@ -16,8 +16,8 @@ use firebreak_domain::{
     IncidentNumber, Name, TimelineEvent,
 };
 use firebreak_store::{
-    AuditDraft, IngestEffect, IngestOutcome, IngestRequest, Result as StoreResult, StoreError,
-    TimelineDraft, Tx,
+    AuditDraft, IngestEffect, IngestOutcome, IngestRequest, NewMessage, Result as StoreResult,
+    StoreError, TimelineDraft, Tx,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -259,9 +259,13 @@ async fn store_events(
             );
         }
     }
+    // The alert.opened messages of new alerts, enqueued together: before anything that
+    // emits events of its own, so the outbox keeps the order things happened in.
+    let mut opened: Vec<NewMessage> = Vec::new();
     let mut i = 0;
     while i < planned.len() {
         if planned[i].event.action != AlertAction::Trigger {
+            flush(tx, &mut opened).await?;
             out.push(acknowledge_or_resolve(tx, &planned[i], cx).await?);
             i += 1;
             continue;
@@ -315,11 +319,15 @@ async fn store_events(
                         attach(tx, &mut alert, number, &cx.actor, cx.now, &mut open).await?
                     }
                     GroupDecision::Declare(new) => {
+                        flush(tx, &mut opened).await?;
                         declare(tx, &mut alert, new, cx, &mut open).await?
                     }
                     GroupDecision::Leave => IngestEffect::Opened,
                 };
-                emit_alert(tx, &cx.emitter, EventType::AlertOpened, &alert).await?;
+                opened.extend(cx.emitter.render(
+                    EventType::AlertOpened,
+                    |r| json!({"alert": r.alert(&alert)}),
+                )?);
                 effect
             };
             out.push(IngestOutcome {
@@ -330,7 +338,16 @@ async fn store_events(
             });
         }
     }
+    flush(tx, &mut opened).await?;
     Ok(out)
+}
+
+/// Enqueues the gathered messages, if any, in one insert.
+async fn flush(tx: &mut (dyn Tx + '_), messages: &mut Vec<NewMessage>) -> StoreResult<()> {
+    if !messages.is_empty() {
+        tx.enqueue(std::mem::take(messages)).await?;
+    }
+    Ok(())
 }
 
 /// The open incident of each service, as far as this unit of work has seen.
