@@ -218,8 +218,15 @@ async fn run(name: &str, store: Arc<dyn Store>, args: &Args) -> anyhow::Result<(
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    firebreak::allocator::tune();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run_bench())
+}
+
+async fn run_bench() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     match cli.mode {

@@ -201,7 +201,8 @@ const ON_REPEAT: &str = "ON CONFLICT (integration, dedup_key) WHERE status <> 'r
 fn upsert_sql(rows: usize) -> String {
     let one = format!("({})", vec!["?"; UPSERT_WIDTH].join(", "));
     format!(
-        "INSERT INTO alerts ({UPSERT_COLUMNS}) VALUES {} {ON_REPEAT} RETURNING {ALERT_COLUMNS}",
+        "INSERT INTO alerts ({UPSERT_COLUMNS}) VALUES {} {ON_REPEAT} \
+         RETURNING id, integration, dedup_key, first_seen, count",
         vec![one; rows].join(", ")
     )
 }
@@ -240,35 +241,70 @@ fn alert_values(a: &Alert, out: &mut Vec<Value>) {
 }
 
 fn upsert(conn: &Connection, alerts: &[Alert]) -> Result<Vec<Upserted>> {
-    let mut stored: HashMap<(String, String), Alert> = HashMap::with_capacity(alerts.len());
+    // What each row's upsert left: its id, and whether it was stored as given (new) or counted
+    // onto an open alert (a repeat). A new alert is known without reading it back; a repeat is
+    // read, since the upsert merged it.
+    let mut stored: HashMap<(String, String), (i64, i64, i64)> =
+        HashMap::with_capacity(alerts.len());
     for chunk in alerts.chunks(UPSERT_CHUNK) {
         let mut values = Vec::with_capacity(chunk.len() * UPSERT_WIDTH);
         for a in chunk {
             alert_values(a, &mut values);
         }
         // RETURNING gives rows in no promised order: match them back by key.
-        for a in rows::all(
+        for (key, row) in rows::all(
             conn,
             &upsert_sql(chunk.len()),
             params_from_iter(values),
-            rows::alert,
+            |r| {
+                Ok((
+                    (
+                        get::<String>(r, "integration")?,
+                        get::<String>(r, "dedup_key")?,
+                    ),
+                    (
+                        get::<i64>(r, "id")?,
+                        get::<i64>(r, "first_seen")?,
+                        get::<i64>(r, "count")?,
+                    ),
+                ))
+            },
         )? {
-            stored.insert((a.integration.clone(), a.dedup_key.clone()), a);
+            stored.insert(key, row);
         }
     }
     alerts
         .iter()
         .map(|a| {
-            let alert = stored
+            let (id, first_seen, count) = stored
                 .remove(&(a.integration.clone(), a.dedup_key.clone()))
                 .ok_or_else(|| {
                     StoreError::backend("two triggers in one upsert shared a dedup key")
                 })?;
             // A new alert is stored as given; a repeat has counted at least twice.
-            let opened = alert.first_seen == a.first_seen && alert.count == a.count;
+            let opened = first_seen == ms(a.first_seen) && count == a.count;
+            let alert = if opened {
+                as_stored(a, id)
+            } else {
+                select_alert(conn, id)?.ok_or(StoreError::NotFound)?
+            };
             Ok(Upserted { alert, opened })
         })
         .collect()
+}
+
+/// `a` as the store keeps it once inserted with `id`: instants at millisecond precision.
+fn as_stored(a: &Alert, id: i64) -> Alert {
+    let milli = |t: Timestamp| Timestamp::from_millisecond(ms(t)).unwrap_or(t);
+    let mut alert = a.clone();
+    alert.id = id;
+    alert.first_seen = milli(a.first_seen);
+    alert.last_seen = milli(a.last_seen);
+    alert.started_at = a.started_at.map(milli);
+    alert.ended_at = a.ended_at.map(milli);
+    alert.acknowledged_at = a.acknowledged_at.map(milli);
+    alert.resolved_at = a.resolved_at.map(milli);
+    alert
 }
 
 fn alert_change(a: &Alert) -> Change {

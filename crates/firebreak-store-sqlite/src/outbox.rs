@@ -181,7 +181,9 @@ impl OutboxWrites for SqliteTx<'_> {
             params![lease.owner, ms(lease.until), ids],
             message,
         )?;
-        claimed.sort_by_key(|m| order.iter().position(|id| *id == m.id));
+        let rank: std::collections::HashMap<i64, usize> =
+            order.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        claimed.sort_by_key(|m| rank.get(&m.id).copied());
         Ok(claimed)
     }
 

@@ -272,6 +272,11 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, state: &WriterState, feed: 
     }
 }
 
+/// Runs one statement from the prepared-statement cache (the savepoints around every job).
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// The error a job gets when its batch failed for reasons not its own.
 fn retry_later(cause: &StoreError) -> StoreError {
     match cause {
@@ -282,7 +287,7 @@ fn retry_later(cause: &StoreError) -> StoreError {
 
 fn run_job(conn: &mut Connection, job: Job, state: &WriterState) -> Ran {
     let Job { work, reply, .. } = job;
-    if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+    if let Err(e) = run_cached(conn, "SAVEPOINT job") {
         return Ran {
             reply,
             result: Err(crate::rows::db(e)),
@@ -310,12 +315,12 @@ fn run_job(conn: &mut Connection, job: Job, state: &WriterState) -> Ran {
             ))
         }
     };
-    let close = if result.is_ok() {
-        "RELEASE job"
+    let closed = if result.is_ok() {
+        run_cached(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        conn.execute_batch("ROLLBACK TO job; RELEASE job")
     };
-    if let Err(e) = conn.execute_batch(close) {
+    if let Err(e) = closed {
         return Ran {
             reply,
             result: Err(crate::rows::db(e)),

@@ -2,6 +2,8 @@
 //! starting the server and shutting it down. Kept as a library so tests can start the real
 //! server in-process on a random port.
 
+pub mod allocator;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -340,6 +340,7 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    firebreak::allocator::tune();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
