@@ -686,17 +686,22 @@ async fn firebreak_in_process(
     Ok((out, probe_before, probe_after))
 }
 
+/// Messages in the outbox not yet finished, of every kind.
+pub(crate) async fn outbox_depth(app: &firebreak_engine::Firebreak) -> anyhow::Result<i64> {
+    Ok(app
+        .outbox_stats()
+        .await
+        .map_err(anyhow::Error::new)?
+        .iter()
+        .map(|s| s.depth)
+        .sum())
+}
+
 /// Waits until nothing is left in the outbox, or `patience` is up; returns what is left.
 async fn drain(app: &firebreak_engine::Firebreak, patience: Duration) -> anyhow::Result<i64> {
     let until = Instant::now() + patience;
     loop {
-        let depth: i64 = app
-            .outbox_stats()
-            .await
-            .map_err(anyhow::Error::new)?
-            .iter()
-            .map(|s| s.depth)
-            .sum();
+        let depth = outbox_depth(app).await?;
         if depth == 0 || Instant::now() > until {
             return Ok(depth);
         }

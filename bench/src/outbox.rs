@@ -20,7 +20,7 @@ use anyhow::{Context, bail};
 use firebreak_engine::runtime::Runtime;
 use firebreak_store::Store;
 
-use crate::ingest::{Target, Times, firebreak_config, load_open_alerts, ms};
+use crate::ingest::{Target, Times, firebreak_config, load_open_alerts, ms, outbox_depth};
 use crate::receiver::Receiver;
 
 #[derive(clap::Args)]
@@ -96,14 +96,7 @@ async fn run(name: &str, store: Arc<dyn Store>, args: &OutboxArgs) -> anyhow::Re
     running.runtime.shutdown(Duration::from_secs(10)).await;
     let probe_before = crate::flush_probe();
     load_open_alerts(&target, args.messages, 8).await?;
-    let queued: i64 = running
-        .app
-        .outbox_stats()
-        .await
-        .map_err(anyhow::Error::new)?
-        .iter()
-        .map(|s| s.depth)
-        .sum();
+    let queued = outbox_depth(&running.app).await?;
     if queued < args.messages as i64 {
         bail!(
             "expected {} queued messages, the outbox holds {queued}",
