@@ -557,6 +557,19 @@ Example:
         /// Delivery id, the number in the DELIVERY column of `firebreak webhook deliveries`
         delivery: u64,
     },
+    /// Turn a subscription back on after Firebreak disabled it
+    #[command(after_help = "\
+Firebreak disables a subscription whose every delivery failed for 24 hours.
+Once the receiver is fixed, enable it: events from now on are sent to it, with
+the same secret. Deliveries that failed meanwhile can be sent again with
+`firebreak webhook redeliver`.
+
+Example:
+  firebreak webhook enable wh_abc123")]
+    Enable {
+        /// Subscription id (wh_...), from `firebreak webhook list`
+        id: String,
+    },
     /// Remove a subscription; deliveries still queued for it are not sent
     #[command(
         visible_alias = "rm",

@@ -1,6 +1,6 @@
 //! The `webhook` commands: subscribe a URL to Firebreak's events, list subscriptions and their
-//! deliveries, send a delivery again, and remove a subscription (`/api/v1/webhooks`, admins
-//! only).
+//! deliveries, send a delivery again, turn a disabled subscription back on, and remove one
+//! (`/api/v1/webhooks`, admins only).
 //!
 //! `webhook add` prints the signing secret alone on `out`, so `SECRET=$(firebreak webhook add
 //! ...)` works; the subscription id and the warning that the secret is shown once go to `err`.
@@ -118,6 +118,23 @@ pub async fn execute_webhook(
                 t("id"),
                 t("event_type"),
                 t("event_id"),
+            )?;
+            Ok(())
+        }
+        WebhookCommand::Enable { id } => {
+            let id = id.trim();
+            let w = api
+                .request(Method::POST, &["webhooks", id, "enable"], &[], None)
+                .await?;
+            if json {
+                return write_json(out, &w);
+            }
+            writeln!(
+                out,
+                "Enabled webhook {id}: events from now on are sent to {}.\n\
+                 Deliveries that failed while it was off: firebreak webhook deliveries {id}, then\n\
+                 firebreak webhook redeliver {id} DELIVERY for each one to send again.",
+                render::text(w.get("url")),
             )?;
             Ok(())
         }

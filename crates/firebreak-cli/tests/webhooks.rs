@@ -476,6 +476,30 @@ async fn redeliver_of_a_queued_delivery_shows_the_conflict() {
 }
 
 #[tokio::test]
+async fn enable_posts_and_says_what_comes_next() {
+    let server = MockServer::start().await;
+    let enabled = subscription("wh_a", "https://hooks.example.com/firebreak");
+    Mock::given(method("POST"))
+        .and(path("/api/v1/webhooks/wh_a/enable"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(enabled.clone()))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let cmd = || WebhookCommand::Enable { id: "wh_a".into() };
+    let (r, out, _) = webhook(cmd(), &args(&server.uri(), false)).await;
+    r.unwrap();
+    assert_eq!(
+        out,
+        "Enabled webhook wh_a: events from now on are sent to https://hooks.example.com/firebreak.\n\
+         Deliveries that failed while it was off: firebreak webhook deliveries wh_a, then\n\
+         firebreak webhook redeliver wh_a DELIVERY for each one to send again.\n"
+    );
+    let (r, out, _) = webhook(cmd(), &args(&server.uri(), true)).await;
+    r.unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), enabled);
+}
+
+#[tokio::test]
 async fn remove_deletes_and_confirms() {
     let server = MockServer::start().await;
     Mock::given(method("DELETE"))
@@ -589,7 +613,7 @@ fn events_are_repeated_or_comma_separated_and_checked() {
 
 #[test]
 fn help_texts_carry_examples() {
-    for sub in ["add", "list", "deliveries", "redeliver", "remove"] {
+    for sub in ["add", "list", "deliveries", "redeliver", "enable", "remove"] {
         let e = parse(&[sub, "--help"]).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
         let help = e.to_string();

@@ -173,6 +173,46 @@ impl Firebreak {
         self.reload_subscriptions().await
     }
 
+    /// Turns a subscription back on after Firebreak disabled it (or clears its failing state),
+    /// once its receiver is fixed. Events from now on are sent to it again; deliveries that
+    /// failed meanwhile can be sent again with `redeliver`. Enabling one that is enabled changes
+    /// nothing.
+    pub async fn enable_webhook(
+        &self,
+        who: &Principal,
+        id: &str,
+    ) -> Result<Subscription, EngineError> {
+        let audit = self.audit(who, "webhook.enable", format!("webhook/{id}"));
+        let id_owned = id.to_string();
+        let enabled = self
+            .write(1, || {
+                let (id, audit) = (id_owned.clone(), audit.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let Some(mut s) = tx.lock_subscription(&id).await? else {
+                            return Err(StoreError::NotFound);
+                        };
+                        if s.disabled_at.is_none() && s.failing_since.is_none() {
+                            return Ok(s);
+                        }
+                        s.disabled_at = None;
+                        s.disabled_reason = None;
+                        s.failing_since = None;
+                        tx.save_subscription_health(&s).await?;
+                        tx.audit(audit).await?;
+                        Ok(s)
+                    })
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => not_found(id),
+                other => other.into(),
+            })?;
+        self.reload_subscriptions().await?;
+        Ok(enabled)
+    }
+
     /// A subscription's deliveries, newest first, each with its attempts.
     pub async fn webhook_deliveries(
         &self,

@@ -81,6 +81,7 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(alerts::list_deployments, alerts::record_deployment))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
         .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::enable_webhook))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(webhooks::outbox_stats))

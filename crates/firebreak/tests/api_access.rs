@@ -363,6 +363,13 @@ fn table() -> Vec<Route> {
             Admin,
         ),
         r(
+            Method::POST,
+            "/api/v1/webhooks/{id}/enable",
+            "/api/v1/webhooks/wh_missing/enable",
+            None,
+            Admin,
+        ),
+        r(
             Method::GET,
             "/api/v1/webhooks/{id}/deliveries",
             "/api/v1/webhooks/wh_missing/deliveries",

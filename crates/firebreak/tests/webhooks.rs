@@ -66,6 +66,26 @@ async fn deliveries(s: &TestServer, hook: &Hook) -> Vec<Value> {
     a.expect(200)["items"].as_array().unwrap().clone()
 }
 
+/// Turns a subscription back on.
+async fn enable(s: &TestServer, id: &str) -> common::Answer {
+    let path = format!("/api/v1/webhooks/{id}/enable");
+    s.call(Method::POST, &path, Some(&s.admin), None).await
+}
+
+/// Asks for one of the subscription's deliveries to be sent again.
+async fn redeliver(s: &TestServer, hook: &Hook, delivery: &Value) -> common::Answer {
+    s.call(
+        Method::POST,
+        &format!(
+            "/api/v1/webhooks/{}/deliveries/{delivery}/redeliver",
+            hook.id
+        ),
+        Some(&s.admin),
+        None,
+    )
+    .await
+}
+
 /// Reads the delivery log until `done` holds (attempts are recorded just after the receiver
 /// answers), up to [`PROMPTLY`].
 async fn log_until(
@@ -356,18 +376,7 @@ async fn a_gone_receiver_is_not_retried_until_a_person_redelivers() {
 
     // The receiver is fixed; a person sends the delivery again.
     receiver.answer(Reply::OK);
-    let delivery = log[0]["id"].as_i64().unwrap();
-    let queued = s
-        .call(
-            Method::POST,
-            &format!(
-                "/api/v1/webhooks/{}/deliveries/{delivery}/redeliver",
-                hook.id
-            ),
-            Some(&s.admin),
-            None,
-        )
-        .await;
+    let queued = redeliver(&s, &hook, &log[0]["id"]).await;
     let queued = queued.expect(202);
     assert_eq!(queued["status"], "pending");
     assert_eq!(queued["event_id"], first.id.as_str());
@@ -583,17 +592,52 @@ async fn a_subscription_failing_for_a_day_is_disabled() {
         1,
         "no delivery was queued for a disabled subscription"
     );
-    s.call(
-        Method::POST,
-        &format!(
-            "/api/v1/webhooks/{}/deliveries/{}/redeliver",
-            hook.id, log[0]["id"]
-        ),
-        Some(&s.admin),
-        None,
-    )
-    .await
-    .expect_problem(409);
+    redeliver(&s, &hook, &log[0]["id"])
+        .await
+        .expect_problem(409);
+
+    // The receiver is fixed and an admin turns the subscription back on: the state clears,
+    // the audit log says who, new events arrive, and the dead delivery can be sent again.
+    receiver.answer(Reply::Status(200));
+    let w = enable(&s, &hook.id).await.expect(200).clone();
+    assert!(w["disabled_at"].is_null(), "{w}");
+    assert!(w["disabled_reason"].is_null(), "{w}");
+    assert!(w["failing_since"].is_null(), "{w}");
+    assert!(
+        w.get("secret").is_none(),
+        "the secret is never shown again: {w}"
+    );
+    let audit = s
+        .call(Method::GET, "/api/v1/audit", Some(&s.admin), None)
+        .await;
+    let audit = audit.expect(200)["items"].as_array().unwrap().clone();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["action"] == "webhook.enable"
+                && e["target"] == format!("webhook/{}", hook.id)),
+        "no webhook.enable in the audit log: {audit:#?}"
+    );
+    s.declare("Fire, once more", "SEV1").await;
+    receiver.wait_for(4, PROMPTLY).await;
+    assert_eq!(receiver.received()[3].kind(), "incident.declared");
+    redeliver(&s, &hook, &log[0]["id"]).await.expect(202);
+    receiver.wait_for(5, PROMPTLY).await;
+    assert_eq!(
+        receiver.received()[4].id,
+        receiver.received()[0].id,
+        "a redelivery keeps its webhook-id"
+    );
+    // Enabling again changes nothing; an unknown id is a 404 that says where to look.
+    enable(&s, &hook.id).await.expect(200);
+    let problem = enable(&s, "wh_missing").await.expect_problem(404).clone();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("firebreak webhook list"),
+        "{problem}"
+    );
 }
 
 #[tokio::test]

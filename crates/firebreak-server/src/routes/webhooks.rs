@@ -183,6 +183,23 @@ pub async fn delete_webhook(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/enable", tag = "webhooks",
+    params(("id" = String, Path)),
+    security(("bearer" = ["admin"])),
+    request_body(content = Option<NoFields>, description = "No body, or `{}`"),
+    responses((status = 200, body = WebhookBody,
+               description = "Enabled: events from now on are sent to it; failed deliveries can be redelivered"),
+              (status = 404, body = Problem)))]
+pub async fn enable_webhook(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> Result<Json<WebhookBody>, ApiError> {
+    let enabled = app.enable_webhook(&caller.principal, &id).await?;
+    Ok(Json(enabled.into()))
+}
+
 #[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
     params(("id" = String, Path), IdPageQuery),
     security(("bearer" = ["admin"])),
@@ -230,7 +247,8 @@ pub struct OutboxKindBody {
     pub kind: String,
     /// Messages not yet finished (pending or being sent).
     pub depth: i64,
-    /// Of those, how many are due and waiting for a worker.
+    /// Of those, how many are due and held by no live worker (a worker holds what it is
+    /// sending, and up to 512 messages, until its lease ends).
     pub overdue: i64,
     /// How long the longest-waiting due message has waited, in seconds.
     pub oldest_due_age_seconds: Option<i64>,
