@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use firebreak_outbound::delivery::{self as verdicts, RetryPolicy, Verdict};
 use firebreak_outbound::signing;
-use firebreak_store::{Attempt, Lease, Message, StoreError, StoreWrites, Tx};
+use firebreak_store::{Attempt, Lease, Message, Outcome, StoreError, StoreWrites};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, mpsc};
@@ -54,6 +54,17 @@ enum Next {
     RetryAt(Timestamp),
     Failed,
     Dead,
+}
+
+impl Next {
+    fn outcome(self) -> Outcome {
+        match self {
+            Next::Delivered => Outcome::Delivered,
+            Next::RetryAt(at) => Outcome::RetryAt(at),
+            Next::Failed => Outcome::Failed,
+            Next::Dead => Outcome::Dead,
+        }
+    }
 }
 
 /// Runs the outbox worker until `cancel`; then lets started sends finish briefly and gives back
@@ -217,45 +228,22 @@ async fn record_all(app: Firebreak, owner: String, mut queued: mpsc::Receiver<Se
 /// so one bad row does not hold back the others; one that still cannot be recorded is sent
 /// again when its lease ends.
 async fn record(app: &Firebreak, owner: &str, batch: Vec<Settled>) {
-    let rows: Arc<Vec<(i64, Next, Attempt)>> = Arc::new(
+    let rows: Arc<Vec<(i64, Outcome, Attempt)>> = Arc::new(
         batch
             .iter()
-            .map(|s| (s.message.id, s.next, s.attempt.clone()))
+            .map(|s| (s.message.id, s.next.outcome(), s.attempt.clone()))
             .collect(),
     );
-    let together = {
-        let (rows, owner) = (rows.clone(), owner.to_string());
-        app.write(rows.len(), move || {
-            let (rows, owner) = (rows.clone(), owner.clone());
-            move |tx| {
-                Box::pin(async move {
-                    let mut held = Vec::with_capacity(rows.len());
-                    for (id, next, attempt) in rows.iter() {
-                        held.push(settle(tx, *id, &owner, *next, attempt).await?);
-                    }
-                    Ok(held)
-                })
-            }
-        })
-        .await
-    };
+    let together = settle_all(app, owner, rows.clone()).await;
     let held: Vec<Result<bool, StoreError>> = match together {
         Ok(held) => held.into_iter().map(Ok).collect(),
         Err(e) if rows.len() == 1 => vec![Err(e)],
         Err(e) => {
             tracing::warn!(error = %e, outcomes = rows.len(), "could not record outbox attempts together; recording them one by one");
             let mut each = Vec::with_capacity(rows.len());
-            for (id, next, attempt) in rows.iter() {
-                let (id, next, attempt, owner) = (*id, *next, attempt.clone(), owner.to_string());
-                each.push(
-                    app.write(1, move || {
-                        let (attempt, owner) = (attempt.clone(), owner.clone());
-                        move |tx| {
-                            Box::pin(async move { settle(tx, id, &owner, next, &attempt).await })
-                        }
-                    })
-                    .await,
-                );
+            for row in rows.iter() {
+                let one = settle_all(app, owner, Arc::new(vec![row.clone()])).await;
+                each.push(one.map(|held| held.first().copied().unwrap_or(false)));
             }
             each
         }
@@ -290,20 +278,18 @@ async fn record(app: &Firebreak, owner: &str, batch: Vec<Settled>) {
     }
 }
 
-/// Writes one outcome: whether this claimer still held the message.
-async fn settle(
-    tx: &mut (dyn Tx + '_),
-    id: i64,
+/// Writes outcomes in one unit of work: whether this claimer still held each message.
+async fn settle_all(
+    app: &Firebreak,
     owner: &str,
-    next: Next,
-    attempt: &Attempt,
-) -> Result<bool, StoreError> {
-    match next {
-        Next::Delivered => tx.complete(id, owner, attempt).await,
-        Next::RetryAt(at) => tx.retry_at(id, owner, at, attempt).await,
-        Next::Failed => tx.fail(id, owner, false, attempt).await,
-        Next::Dead => tx.fail(id, owner, true, attempt).await,
-    }
+    rows: Arc<Vec<(i64, Outcome, Attempt)>>,
+) -> Result<Vec<bool>, StoreError> {
+    let owner = owner.to_string();
+    app.write(rows.len(), move || {
+        let (rows, owner) = (rows.clone(), owner.clone());
+        move |tx| Box::pin(async move { tx.settle_all(&owner, &rows).await })
+    })
+    .await
 }
 
 /// Signs and posts one webhook delivery.

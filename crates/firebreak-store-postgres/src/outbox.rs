@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use firebreak_store::feed::Topic;
 use firebreak_store::{
     Attempt, Change, Lease, Message, MessageStatus, NewMessage, OutboxStats, OutboxStore,
-    OutboxWrites, Page, Result, StoreError, Subscription, codec,
+    OutboxWrites, Outcome, Page, Result, StoreError, Subscription, codec,
 };
 use jiff::Timestamp;
 use sqlx::AssertSqlSafe;
@@ -261,6 +261,93 @@ impl OutboxWrites for PgTx<'_> {
             MessageStatus::Failed
         };
         self.settle(id, owner, status, None, attempt).await
+    }
+
+    /// One statement for the whole batch: the worker records hundreds of outcomes at a time,
+    /// and one round trip each bounded delivery to a few thousand a second.
+    async fn settle_all(
+        &mut self,
+        owner: &str,
+        outcomes: &[(i64, Outcome, Attempt)],
+    ) -> Result<Vec<bool>> {
+        if outcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (status, due): (Vec<&str>, Vec<Option<i64>>) = outcomes
+            .iter()
+            .map(|(_, o, _)| match o {
+                Outcome::Delivered => (MessageStatus::Delivered.as_str(), None),
+                Outcome::RetryAt(at) => (MessageStatus::Pending.as_str(), Some(codec::millis(*at))),
+                Outcome::Failed => (MessageStatus::Failed.as_str(), None),
+                Outcome::Dead => (MessageStatus::Dead.as_str(), None),
+            })
+            .unzip();
+        let finished: Vec<Option<i64>> = outcomes
+            .iter()
+            .map(|(_, o, a)| match o {
+                Outcome::RetryAt(_) => None,
+                _ => Some(codec::millis(a.at)),
+            })
+            .collect();
+        let settled: Vec<i64> = sqlx::query_scalar(
+            "WITH o AS (
+                 SELECT * FROM UNNEST($2::BIGINT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[],
+                     $6::BIGINT[], $7::BIGINT[], $8::INT[], $9::BIGINT[])
+                     AS o(id, status, due, error, finished, at, code, duration)),
+             s AS (UPDATE outbox m SET status = o.status, due_at = COALESCE(o.due, m.due_at),
+                     lease_owner = NULL, last_error = o.error, finished_at = o.finished
+                   FROM o
+                   WHERE m.id = o.id AND m.status = 'sending' AND m.lease_owner = $1
+                   RETURNING m.id),
+             a AS (INSERT INTO outbox_attempts (message, n, at, status_code, error, duration_ms)
+                   SELECT o.id,
+                       (SELECT COALESCE(max(n), 0) + 1 FROM outbox_attempts WHERE message = o.id),
+                       o.at, o.code, o.error, o.duration
+                   FROM o JOIN s ON s.id = o.id)
+             SELECT id FROM s",
+        )
+        .bind(owner)
+        .bind(outcomes.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind(status)
+        .bind(&due)
+        .bind(
+            outcomes
+                .iter()
+                .map(|(_, _, a)| a.error.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(finished)
+        .bind(
+            outcomes
+                .iter()
+                .map(|(_, _, a)| codec::millis(a.at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|(_, _, a)| a.status_code.map(i32::from))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            outcomes
+                .iter()
+                .map(|(_, _, a)| a.duration_ms)
+                .collect::<Vec<_>>(),
+        )
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        let settled: std::collections::HashSet<i64> = settled.into_iter().collect();
+        let mut held = Vec::with_capacity(outcomes.len());
+        for (id, outcome, _) in outcomes {
+            let was_held = settled.contains(id);
+            if was_held && let Outcome::RetryAt(due) = outcome {
+                self.changed(Change::Outbox { due: *due });
+            }
+            held.push(was_held);
+        }
+        Ok(held)
     }
 
     async fn release(&mut self, owner: &str, now: Timestamp) -> Result<u64> {

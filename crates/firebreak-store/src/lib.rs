@@ -30,7 +30,8 @@ mod writes;
 
 pub use feed::{Change, ChangeFeed, Committed};
 pub use outbox::{
-    Attempt, IngestRequest, Lease, Message, MessageStatus, NewMessage, OutboxStats, Subscription,
+    Attempt, IngestRequest, Lease, Message, MessageStatus, NewMessage, OutboxStats, Outcome,
+    Subscription,
 };
 pub use tx::{
     AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, Tx, Upserted,

@@ -8,6 +8,19 @@
 
 use jiff::Timestamp;
 
+/// What happened to one claimed message, as the worker records it
+/// ([`crate::tx::OutboxWrites::settle_all`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Worth trying again, at this time.
+    RetryAt(Timestamp),
+    /// Refused by the receiver.
+    Failed,
+    /// Past its deadline.
+    Dead,
+}
+
 /// Where a message is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageStatus {

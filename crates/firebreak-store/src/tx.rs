@@ -17,7 +17,7 @@ use firebreak_domain::{Alert, Incident, IncidentNumber, Name};
 use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 
-use crate::outbox::{Attempt, IngestRequest, Lease, Message, NewMessage, Subscription};
+use crate::outbox::{Attempt, IngestRequest, Lease, Message, NewMessage, Outcome, Subscription};
 use crate::{
     AuditDraft, Change, DeploymentRecord, IntegrationKey, IntegrationRecord, Result, RouteRecord,
     ServiceRecord, TimelineDraft, TimelineEntry, TokenRecord, UserRecord,
@@ -200,6 +200,25 @@ pub trait OutboxWrites: Send {
     /// The message will not be sent: `failed` when the receiver refused it, `dead` when its
     /// deadline passed.
     async fn fail(&mut self, id: i64, owner: &str, dead: bool, attempt: &Attempt) -> Result<bool>;
+    /// Records several outcomes at once, each as `complete`, `retry_at` or `fail` would; each
+    /// answer says whether `owner` still held that message. A backend may do it in one
+    /// statement (PostgreSQL does); the default records them one by one.
+    async fn settle_all(
+        &mut self,
+        owner: &str,
+        outcomes: &[(i64, Outcome, Attempt)],
+    ) -> Result<Vec<bool>> {
+        let mut held = Vec::with_capacity(outcomes.len());
+        for (id, outcome, attempt) in outcomes {
+            held.push(match *outcome {
+                Outcome::Delivered => self.complete(*id, owner, attempt).await?,
+                Outcome::RetryAt(at) => self.retry_at(*id, owner, at, attempt).await?,
+                Outcome::Failed => self.fail(*id, owner, false, attempt).await?,
+                Outcome::Dead => self.fail(*id, owner, true, attempt).await?,
+            });
+        }
+        Ok(held)
+    }
     /// Gives back every message `owner` holds, due at once. Returns how many.
     async fn release(&mut self, owner: &str, now: Timestamp) -> Result<u64>;
     /// Puts a message back in the queue (a person asked), due at `due` with a new deadline.

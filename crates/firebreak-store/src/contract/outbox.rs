@@ -5,7 +5,9 @@
 use jiff::{SignedDuration, Timestamp};
 
 use super::{at, commit, expect_conflict, expect_not_found, message};
-use crate::{Attempt, Lease, Message, MessageStatus, NewMessage, Store, StoreWrites, transact};
+use crate::{
+    Attempt, Lease, Message, MessageStatus, NewMessage, Outcome, Store, StoreWrites, transact,
+};
 
 pub(super) fn lease(owner: &str, until: Timestamp) -> Lease {
     Lease {
@@ -618,4 +620,99 @@ pub async fn redeliver_requeues_a_finished_message<S: Store>(store: &S) {
         .await,
         "redeliver of an unknown message",
     );
+}
+
+/// `settle_all` records a batch of outcomes in one unit of work, each as `complete`,
+/// `retry_at` or `fail` would, and says for each whether the owner still held it; a message
+/// another owner holds is left alone.
+pub async fn settle_all_records_each_outcome<S: Store>(store: &S) {
+    let keys = ["s1", "s2", "s3", "s4", "s5"];
+    store
+        .enqueue(keys.iter().map(|k| message("wh_1", k, at(0))).collect())
+        .await
+        .expect("enqueue");
+    let mine = store
+        .claim_due(at(0), lease("worker-a", at(60_000)), 4)
+        .await
+        .expect("claim_due");
+    assert_eq!(mine.len(), 4);
+    let theirs = store
+        .claim_due(at(0), lease("worker-b", at(60_000)), 4)
+        .await
+        .expect("claim_due");
+    assert_eq!(theirs.len(), 1);
+    let outcomes = vec![
+        (mine[0].id, Outcome::Delivered, delivered(1_000)),
+        (
+            mine[1].id,
+            Outcome::RetryAt(at(9_000)),
+            attempt(1_000, Some(503), Some("503 Service Unavailable")),
+        ),
+        (
+            mine[2].id,
+            Outcome::Failed,
+            attempt(1_000, Some(410), Some("410 Gone")),
+        ),
+        (
+            mine[3].id,
+            Outcome::Dead,
+            attempt(1_000, None, Some("timed out")),
+        ),
+        (theirs[0].id, Outcome::Delivered, delivered(1_000)),
+    ];
+    let batch = outcomes.clone();
+    let held = transact(store, move |tx| {
+        Box::pin(async move { tx.settle_all("worker-a", &batch).await })
+    })
+    .await
+    .expect("settle_all");
+    assert_eq!(held, vec![true, true, true, true, false]);
+    assert_finished(
+        &get(store, mine[0].id).await,
+        MessageStatus::Delivered,
+        &outcomes[0].2,
+    );
+    let retried = get(store, mine[1].id).await;
+    assert_eq!(
+        (retried.status, retried.due_at, retried.lease_owner.clone()),
+        (MessageStatus::Pending, at(9_000), None),
+        "a retry is pending at its time, held by nobody"
+    );
+    assert_eq!(
+        retried.last_error.as_deref(),
+        Some("503 Service Unavailable")
+    );
+    assert_finished(
+        &get(store, mine[2].id).await,
+        MessageStatus::Failed,
+        &outcomes[2].2,
+    );
+    assert_finished(
+        &get(store, mine[3].id).await,
+        MessageStatus::Dead,
+        &outcomes[3].2,
+    );
+    assert_eq!(
+        get(store, theirs[0].id).await,
+        theirs[0],
+        "another owner's message is not touched"
+    );
+    let ids: Vec<i64> = outcomes.iter().map(|(id, _, _)| *id).collect();
+    let mut recorded = store.attempts_of(&ids).await.expect("attempts_of");
+    recorded.sort_by_key(|(id, _)| *id);
+    let mut expected: Vec<(i64, Attempt)> = outcomes[..4]
+        .iter()
+        .map(|(id, _, a)| (*id, a.clone()))
+        .collect();
+    expected.sort_by_key(|(id, _)| *id);
+    assert_eq!(
+        recorded, expected,
+        "one attempt per settled message, none for the other"
+    );
+    let nothing = transact(store, |tx| {
+        Box::pin(async move { tx.settle_all("worker-a", &[]).await })
+    })
+    .await
+    .expect("settle_all");
+    assert!(nothing.is_empty());
 }
