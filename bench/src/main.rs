@@ -76,9 +76,9 @@ struct Args {
 /// Stops the server and its background workers (so nothing is left sending while the next
 /// target is measured) and leaves the store open (PostgreSQL's schema is dropped after).
 pub(crate) async fn stop(running: firebreak::Running) {
-    running.shutdown.cancel();
-    let _ = running.task.await;
-    running.runtime.shutdown(Duration::from_secs(5)).await;
+    if let Err(e) = running.stop_keeping_store().await {
+        eprintln!("the server did not stop cleanly: {e:#}");
+    }
 }
 
 /// Subscribes `url` to one event type, as an admin would with `firebreak webhook add`.

@@ -45,26 +45,7 @@ const IDLE_LOOK: SignedDuration = SignedDuration::from_secs(30);
 struct Settled {
     message: Message,
     attempt: Attempt,
-    next: Next,
-}
-
-#[derive(Clone, Copy)]
-enum Next {
-    Delivered,
-    RetryAt(Timestamp),
-    Failed,
-    Dead,
-}
-
-impl Next {
-    fn outcome(self) -> Outcome {
-        match self {
-            Next::Delivered => Outcome::Delivered,
-            Next::RetryAt(at) => Outcome::RetryAt(at),
-            Next::Failed => Outcome::Failed,
-            Next::Dead => Outcome::Dead,
-        }
-    }
+    next: Outcome,
 }
 
 /// Runs the outbox worker until `cancel`; then lets started sends finish briefly and gives back
@@ -208,7 +189,7 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                     error: Some(format!("this Firebreak cannot send `{other}` messages")),
                     duration_ms: 0,
                 },
-                next: Next::RetryAt(now + SignedDuration::from_mins(1)),
+                next: Outcome::RetryAt(now + SignedDuration::from_mins(1)),
                 message,
             }
         }
@@ -231,7 +212,7 @@ async fn record(app: &Firebreak, owner: &str, batch: Vec<Settled>) {
     let rows: Arc<Vec<(i64, Outcome, Attempt)>> = Arc::new(
         batch
             .iter()
-            .map(|s| (s.message.id, s.next.outcome(), s.attempt.clone()))
+            .map(|s| (s.message.id, s.next, s.attempt.clone()))
             .collect(),
     );
     let together = settle_all(app, owner, rows.clone()).await;
@@ -263,7 +244,7 @@ async fn record(app: &Firebreak, owner: &str, batch: Vec<Settled>) {
             }
         }
         if settled.message.kind == WEBHOOK {
-            let delivered = matches!(settled.next, Next::Delivered);
+            let delivered = matches!(settled.next, Outcome::Delivered);
             let subject = settled.message.subject.as_str();
             match health.iter_mut().find(|(s, _, _)| *s == subject) {
                 Some(h) => *h = (subject, delivered, settled.attempt.at),
@@ -303,7 +284,7 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
             error: Some(reason),
             duration_ms: 0,
         },
-        next: Next::Failed,
+        next: Outcome::Failed,
     };
     let Ok(payload) = serde_json::from_str::<WebhookPayload>(&message.payload) else {
         return fail("the stored delivery is unreadable".into(), message);
@@ -351,16 +332,16 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
         duration_ms: recorded.duration.as_millis() as i64,
     };
     let next = match verdicts::classify(&answer) {
-        Verdict::Delivered => Next::Delivered,
-        Verdict::Failed { .. } => Next::Failed,
+        Verdict::Delivered => Outcome::Delivered,
+        Verdict::Failed { .. } => Outcome::Failed,
         Verdict::RetryLater { after, .. } => {
             let policy = retry_policy(app);
             let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
             // The deadline counts from the first attempt, or from a person's redelivery.
             let first = message.deadline_at - app.events.retry.give_up_after;
             match policy.next_attempt(attempts, after, first, now) {
-                Some(at) if at <= message.deadline_at => Next::RetryAt(at),
-                _ => Next::Dead,
+                Some(at) if at <= message.deadline_at => Outcome::RetryAt(at),
+                _ => Outcome::Dead,
             }
         }
     };

@@ -158,12 +158,20 @@ impl Running {
     /// Stops in order: no new requests (in-flight ones finish), then the workers finish what
     /// they started and give back their leases, then the store closes.
     pub async fn stop(self) -> anyhow::Result<()> {
+        let store = self.app.store.clone();
+        let served = self.stop_keeping_store().await;
+        store.close().await;
+        served
+    }
+
+    /// [`Running::stop`] without closing the store, for a caller that still uses it (the
+    /// benchmarks drop a PostgreSQL schema after).
+    pub async fn stop_keeping_store(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         let served = self.task.await;
         self.runtime
             .shutdown(std::time::Duration::from_secs(10))
             .await;
-        self.app.store.close().await;
         served.context("the server task failed")??;
         Ok(())
     }
