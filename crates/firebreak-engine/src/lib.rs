@@ -111,6 +111,8 @@ pub struct Firebreak {
     pub config: Arc<Config>,
     /// Integration keys, routing rules, silences and rate limits, in memory for ingestion.
     pub alerts: Arc<alerts::AlertIndex>,
+    /// Concurrent ingest requests waiting to share a unit of work.
+    pub ingest_queue: Arc<alerts::IngestQueue>,
     /// Outgoing events: who subscribes to what, and how bodies are written.
     pub events: Arc<events::Events>,
     /// Who a token is, remembered for a few seconds.
@@ -136,6 +138,7 @@ impl Firebreak {
             store,
             clock,
             alerts: Arc::new(alerts::AlertIndex::new(&config)),
+            ingest_queue: Arc::default(),
             events: Arc::new(events::Events::new(&config)),
             tokens: Arc::new(tokens::TokenCache::default()),
             outbound: Arc::new(outbound),

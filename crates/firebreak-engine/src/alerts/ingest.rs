@@ -1,4 +1,5 @@
-//! The ingest pipeline: a sender's request becomes one unit of work.
+//! The ingest pipeline: a sender's request is stored in one unit of work, which it shares with
+//! the requests that arrived beside it (see `coalesce`).
 //!
 //! Each event is routed and checked for suppression from the in-memory index first. Then, in
 //! one transaction: triggers are stored by one upsert per run of distinct keys (a new key opens
@@ -37,15 +38,17 @@ pub struct RequestNote {
 }
 
 /// One event, routed, ready for the unit of work.
-struct Planned {
+pub(super) struct Planned {
     event: AlertEvent,
     dedup_key: String,
     to: Destination,
     grouping: Arc<Grouping>,
+    /// What the event shares with the rest of its request.
+    cx: Arc<Context>,
 }
 
 /// What every event of one request shares inside the unit of work.
-struct Context {
+pub(super) struct Context {
     config: Arc<Config>,
     actor: String,
     now: Timestamp,
@@ -72,6 +75,12 @@ impl Firebreak {
     ) -> Result<Vec<IngestOutcome>, EngineError> {
         let now = self.clock.now();
         let index = self.alerts.current();
+        let cx = Arc::new(Context {
+            config: self.config.clone(),
+            actor: format!("{}:{}", sender_kind(&events), sender.name),
+            now,
+            emitter: self.events.emitter(now),
+        });
         let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(events.len());
         let mut planned = Vec::with_capacity(events.len());
         let mut groupings: HashMap<Name, Arc<Grouping>> = HashMap::new();
@@ -114,6 +123,7 @@ impl Firebreak {
                             suppressed,
                         },
                         grouping,
+                        cx: cx.clone(),
                     });
                 }
             }
@@ -121,42 +131,14 @@ impl Firebreak {
         if planned.is_empty() && note.is_none() {
             return Ok(outcomes.into_iter().flatten().collect());
         }
-        let context = Arc::new(Context {
-            config: self.config.clone(),
-            actor: format!("{}:{}", sender_kind(&planned), sender.name),
-            now,
-            emitter: self.events.emitter(now),
-        });
-        let planned = Arc::new(planned);
-        let integration = sender.integration.clone();
         let first_dropped = outcomes.first().cloned().flatten();
-        let stored = self
-            .write(planned.len(), || {
-                let (planned, context, note, integration, first_dropped) = (
-                    planned.clone(),
-                    context.clone(),
-                    note.clone(),
-                    integration.clone(),
-                    first_dropped.clone(),
-                );
-                move |tx| {
-                    Box::pin(async move {
-                        let out = store_events(tx, &planned, &context).await?;
-                        if let Some(note) = note {
-                            let first = out.first().or(first_dropped.as_ref());
-                            tx.record_request(&request_record(
-                                note,
-                                &integration,
-                                first,
-                                context.now,
-                            ))
-                            .await?;
-                        }
-                        Ok(out)
-                    })
-                }
-            })
-            .await?;
+        let note = note.map(|note| Noted {
+            note,
+            integration: sender.integration.clone(),
+            first_dropped,
+            now,
+        });
+        let stored = self.coalesce(planned, note).await?;
         let mut stored = stored.into_iter();
         for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
             *slot = stored.next();
@@ -206,6 +188,33 @@ impl Firebreak {
     }
 }
 
+/// A request whose id the sender may look up later, with what is needed to record it.
+pub(super) struct Noted {
+    note: RequestNote,
+    integration: String,
+    /// The request's first event, when a routing rule dropped it (it is not in the unit).
+    first_dropped: Option<IngestOutcome>,
+    now: Timestamp,
+}
+
+impl Noted {
+    /// Records what the request did, from the outcomes of its stored events.
+    pub(super) async fn record(
+        &self,
+        tx: &mut (dyn Tx + '_),
+        stored: &[IngestOutcome],
+    ) -> StoreResult<()> {
+        let first = stored.first().or(self.first_dropped.as_ref());
+        tx.record_request(&request_record(
+            self.note.clone(),
+            &self.integration,
+            first,
+            self.now,
+        ))
+        .await
+    }
+}
+
 /// What Opsgenie says about a request, from what its first event did.
 fn request_record(
     note: RequestNote,
@@ -235,11 +244,10 @@ fn request_record(
     }
 }
 
-/// Every event of a request, in order, inside the unit of work.
-async fn store_events(
+/// Every event of one or more requests, in order, inside the unit of work.
+pub(super) async fn store_events(
     tx: &mut (dyn Tx + '_),
     planned: &[Planned],
-    cx: &Context,
 ) -> StoreResult<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(planned.len());
     // The open incident of each service a new alert may join, read once per request.
@@ -266,7 +274,7 @@ async fn store_events(
     while i < planned.len() {
         if planned[i].event.action != AlertAction::Trigger {
             flush(tx, &mut opened).await?;
-            out.push(acknowledge_or_resolve(tx, &planned[i], cx).await?);
+            out.push(acknowledge_or_resolve(tx, &planned[i]).await?);
             i += 1;
             continue;
         }
@@ -279,6 +287,7 @@ async fn store_events(
             && keys.insert(planned[i].dedup_key.as_str())
         {
             let item = &planned[i];
+            let cx = &item.cx;
             i += 1;
             let Applied::Opened(mut alert) = Alert::apply(
                 None,
@@ -308,6 +317,7 @@ async fn store_events(
         let alerts = run.iter().map(|(_, a, _)| a.clone()).collect();
         let stored = tx.upsert_triggers(alerts).await?;
         for ((item, _, decision), upserted) in run.into_iter().zip(stored) {
+            let cx = &item.cx;
             let mut alert = upserted.alert;
             let effect = if !upserted.opened {
                 IngestEffect::Repeated
@@ -438,8 +448,8 @@ async fn declare(
 async fn acknowledge_or_resolve(
     tx: &mut (dyn Tx + '_),
     item: &Planned,
-    cx: &Context,
 ) -> StoreResult<IngestOutcome> {
+    let cx = &item.cx;
     let open = tx
         .lock_open_alert(&item.to.integration, &item.dedup_key)
         .await?;
@@ -488,11 +498,8 @@ async fn emit_alert(
         .await
 }
 
-fn sender_kind(planned: &[Planned]) -> &'static str {
-    planned
-        .first()
-        .map(|p| p.event.format.as_str())
-        .unwrap_or("alert")
+fn sender_kind(events: &[AlertEvent]) -> &'static str {
+    events.first().map(|e| e.format.as_str()).unwrap_or("alert")
 }
 
 /// Records on the incident that one of its alerts resolved, and whether all now are.

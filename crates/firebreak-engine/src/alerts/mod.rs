@@ -23,9 +23,11 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::SecretString;
 
 mod admin;
+mod coalesce;
 mod ingest;
 
 pub use admin::parse_matchers;
+pub use coalesce::IngestQueue;
 pub use ingest::RequestNote;
 
 use crate::tokens::hash_token;
