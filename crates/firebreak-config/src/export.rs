@@ -18,6 +18,7 @@ use firebreak_domain::config::{
 };
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
+use firebreak_domain::schedule::Schedule;
 
 use crate::read::format_duration;
 use crate::yaml::json_to_yaml;
@@ -37,6 +38,7 @@ pub fn to_document(config: &Config) -> Value {
             .map(|(s, vars)| service(s, vars))
             .collect::<Vec<_>>(),
         "users": config.users.iter().map(user).collect::<Vec<_>>(),
+        "schedules": config.schedules.iter().map(schedule).collect::<Vec<_>>(),
         "alerting": alerting(&config.alerting),
         "outbound": outbound(&config.outbound),
     })
@@ -117,6 +119,31 @@ fn user(u: &User) -> Value {
         "name": u.name,
         "email": u.email,
         "time_zone": u.time_zone,
+    })
+}
+
+fn schedule(s: &Schedule) -> Value {
+    json!({
+        "name": s.name.as_str(),
+        "time_zone": s.time_zone_name,
+        "layers": s.layers.iter().map(|l| json!({
+            "name": l.name,
+            "members": l.members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+            "rotation": {
+                "every": l.rotation.every.to_string(),
+                "start": l.rotation.start.strftime("%Y-%m-%dT%H:%M").to_string()
+                    + &if l.rotation.start.second() == 0 {
+                        String::new()
+                    } else {
+                        format!(":{:02}", l.rotation.start.second())
+                    },
+            },
+            "restrict": l.restrict.iter().map(|r| json!({
+                "days": r.days.iter().map(|d| d.short()).collect::<Vec<_>>(),
+                "from": r.from.strftime("%H:%M").to_string(),
+                "to": r.to.strftime("%H:%M").to_string(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -418,6 +445,22 @@ mod tests {
         for u in each(&doc, "users") {
             check(u, USER_KEYS, "user");
         }
+        let mut restrictions = 0;
+        for s in each(&doc, "schedules") {
+            check(s, SCHEDULE_KEYS, "schedule");
+            for l in each(s, "layers") {
+                check(l, LAYER_KEYS, "layer");
+                check(&l["rotation"], ROTATION_KEYS, "rotation");
+                for r in l["restrict"].as_array().unwrap() {
+                    check(r, RESTRICT_KEYS, "restriction");
+                    restrictions += 1;
+                }
+            }
+        }
+        assert!(
+            restrictions > 0,
+            "the example should have a restricted layer"
+        );
         let alerting = &doc["alerting"];
         check(alerting, ALERTING_KEYS, "alerting");
         check(&alerting["rate_limit"], RATE_LIMIT_KEYS, "rate_limit");

@@ -925,8 +925,105 @@ fn unknown_keys_in_outbound() {
         1,
         1,
         "outbond",
-        "expected one of severities, roles, checklists, services, users, alerting, outbound",
+        "expected one of severities, roles, checklists, services, users, schedules, alerting, outbound",
     );
+}
+
+const SCHEDULE_USERS: &str = "\
+users:
+  - handle: alice
+  - handle: bob
+";
+
+/// A schedule file with `layer` as its only layer (indented as a list item of `layers`).
+fn schedule_with(layer: &str) -> String {
+    format!(
+        "{SCHEDULE_USERS}schedules:\n  - name: primary\n    time_zone: Europe/Berlin\n    layers:\n{layer}"
+    )
+}
+
+#[test]
+fn schedules_are_read_with_layers_rotations_and_restrictions() {
+    let source = schedule_with(
+        "      - name: week\n        members: [alice, bob]\n        rotation: {every: 1w, start: \"2026-03-23T09:00\"}\n        restrict:\n          - {days: [mon, fri], from: \"09:00\", to: \"17:00\"}\n",
+    );
+    let config = parse(&source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let s = &config.schedules[0];
+    assert_eq!(s.name.as_str(), "primary");
+    assert_eq!(s.time_zone_name, "Europe/Berlin");
+    assert_eq!(s.layers[0].members.len(), 2);
+    assert_eq!(s.layers[0].rotation.every.to_string(), "1w");
+    assert_eq!(s.layers[0].restrict[0].days.len(), 2);
+    // Unquoted times of day read the same.
+    let unquoted = schedule_with(
+        "      - name: week\n        members: [alice]\n        rotation: {every: 12h, start: 2026-03-23T09:00}\n        restrict:\n          - {days: [sat], from: 22:00, to: 06:00}\n",
+    );
+    let config = parse(&unquoted, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.schedules[0].layers[0].restrict[0].from.hour(), 22);
+}
+
+#[test]
+fn schedule_problems_point_at_their_line_and_key() {
+    single(
+        &schedule_with(
+            "      - name: week\n        members: [alice, mallory]\n        rotation: {every: 1w, start: \"2026-03-23T09:00\"}\n",
+        ),
+        9,
+        26,
+        "schedules[0].layers[0].members[1]",
+        "unknown user \"mallory\"; declare them under users:",
+    );
+    single(
+        &schedule_with(
+            "      - name: week\n        members: [alice]\n        rotation: {every: 1 week, start: \"2026-03-23T09:00\"}\n",
+        ),
+        10,
+        27,
+        "schedules[0].layers[0].rotation.every",
+        "invalid rotation length \"1 week\"; expected a number and a unit, like 8h, 12h, 1d or 1w",
+    );
+    single(
+        &schedule_with(
+            "      - name: week\n        members: [alice]\n        rotation: {every: 1d, start: \"2026-03-23T09:00Z\"}\n",
+        ),
+        10,
+        38,
+        "schedules[0].layers[0].rotation.start",
+        "no zone: the schedule's time_zone applies",
+    );
+    single(
+        &schedule_with(
+            "      - name: week\n        members: [alice]\n        rotation: {every: 1d, start: \"2026-03-23T09:00\"}\n        restrict:\n          - {days: [mon, someday], from: \"09:00\", to: \"17:00\"}\n",
+        ),
+        12,
+        26,
+        "schedules[0].layers[0].restrict[0].days[1]",
+        "unknown day \"someday\"",
+    );
+    let errors = errors(&schedule_with(
+        "      - name: week\n        members: [alice]\n        rotation: {every: 1d, start: \"2026-03-23T09:00\"}\n        restrict:\n          - {days: [mon], from: \"09:00\", to: \"5pm\"}\n",
+    ));
+    assert!(
+        errors.to_string().contains("invalid time \"5pm\""),
+        "{errors}"
+    );
+    let tz = errors_of(
+        "users:\n  - handle: alice\nschedules:\n  - name: primary\n    time_zone: Europe/Berln\n    layers:\n      - name: week\n        members: [alice]\n        rotation: {every: 1d, start: \"2026-03-23\"}\n",
+    );
+    assert!(tz.contains("firebreak.yaml:5:16"), "{tz}");
+    assert!(tz.contains("unknown time zone \"Europe/Berln\""), "{tz}");
+    let dup = errors_of(
+        "users:\n  - handle: alice\nschedules:\n  - name: primary\n    time_zone: UTC\n    layers:\n      - name: a\n        members: [alice]\n        rotation: {every: 1d, start: \"2026-03-23\"}\n  - name: primary\n    time_zone: UTC\n    layers: []\n",
+    );
+    assert!(
+        dup.contains("duplicate schedule \"primary\"; first defined on line 4"),
+        "{dup}"
+    );
+    assert!(dup.contains("expected at least one layer"), "{dup}");
+}
+
+fn errors_of(source: &str) -> String {
+    errors(source).to_string()
 }
 
 const ENV_KEY: &str = "R0UT1NGKEYfromTHEenvironment0001";

@@ -190,6 +190,7 @@ fn full_file_reads_into_the_expected_config() {
                 time_zone: None,
             },
         ],
+        schedules: vec![],
         alerting: Alerting {
             rate_limit_per_second: 20,
             rate_limit_burst: 1,

@@ -18,6 +18,8 @@ pub struct Config {
     pub checklists: Vec<Checklist>,
     pub services: Vec<Service>,
     pub users: Vec<User>,
+    /// On-call schedules declared in the file.
+    pub schedules: Vec<crate::schedule::Schedule>,
     pub alerting: Alerting,
     pub outbound: Outbound,
 }
@@ -322,6 +324,7 @@ impl Default for Config {
             }],
             services: vec![],
             users: vec![],
+            schedules: vec![],
             alerting: Alerting::default(),
             outbound: Outbound::default(),
         }

@@ -10,6 +10,7 @@ pub mod incident;
 pub mod lifecycle;
 pub mod matcher;
 pub mod rules;
+pub mod schedule;
 pub mod timeline;
 
 pub use access::AccessRole;

@@ -8,6 +8,7 @@
 mod alerting;
 mod outbound;
 mod roles;
+mod schedules;
 mod services;
 mod severities;
 mod users;
@@ -22,6 +23,7 @@ pub(crate) mod keys {
     pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
     pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
+    pub(crate) use super::schedules::{LAYER_KEYS, RESTRICT_KEYS, ROTATION_KEYS, SCHEDULE_KEYS};
     pub(crate) use super::services::{
         DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, KEY_SOURCE_KEYS, SERVICE_KEYS,
     };
@@ -46,6 +48,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "checklists",
     "services",
     "users",
+    "schedules",
     "alerting",
     "outbound",
 ];
@@ -392,6 +395,27 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The mapping's `name`, reported when an earlier item of the same list took it.
+    fn unique_name(
+        &mut self,
+        f: &Fields,
+        seen: &mut Vec<(String, u64)>,
+        what: &str,
+    ) -> Option<(Name, Node)> {
+        let name = self.name(f, "name");
+        if let Some((name, node)) = &name {
+            self.unique(
+                seen,
+                name.as_str(),
+                node,
+                &f.path("name"),
+                what,
+                name.as_str(),
+            );
+        }
+        name
+    }
+
     /// A whole number from 1 to `u32::MAX`.
     fn opt_positive(&mut self, f: &Fields, key: &str) -> Option<u32> {
         let node = f.get(key)?;
@@ -494,8 +518,8 @@ impl<'a> Reader<'a> {
             root,
             "",
             TOP_KEYS,
-            "a mapping with sections severities, roles, checklists, services, users, alerting \
-             and outbound",
+            "a mapping with sections severities, roles, checklists, services, users, schedules, \
+             alerting and outbound",
         ) else {
             return config;
         };
@@ -574,14 +598,30 @@ impl<'a> Reader<'a> {
                 })
                 .collect();
         }
+        // Handles as written, so a user with some other problem is not also reported as an
+        // unknown schedule member.
+        let mut handles: Vec<String> = Vec::new();
         if let Some(node) = top.get("users")
             && let Some(items) = self.section(node, "users")
         {
+            handles = schedules::declared_handles(items);
             let mut seen = Vec::new();
             config.users = items
                 .iter()
                 .enumerate()
                 .filter_map(|(i, item)| self.user(item, &format!("users[{i}]"), &mut seen))
+                .collect();
+        }
+        if let Some(node) = top.get("schedules")
+            && let Some(items) = self.section(node, "schedules")
+        {
+            let mut seen = Vec::new();
+            config.schedules = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    self.schedule(item, &format!("schedules[{i}]"), &mut seen, &handles)
+                })
                 .collect();
         }
         if let Some(node) = top.get("alerting")

@@ -50,17 +50,7 @@ impl Reader<'_> {
             SERVICE_KEYS,
             "a service mapping with name, description, team, runbook, integrations and grouping",
         )?;
-        let name = self.name(&f, "name");
-        if let Some((name, name_node)) = &name {
-            self.unique(
-                seen,
-                name.as_str(),
-                name_node,
-                &f.path("name"),
-                "service name",
-                name.as_str(),
-            );
-        }
+        let name = self.unique_name(&f, seen, "service name");
         let description = self.opt_text(&f, "description").unwrap_or_default();
         let team = self.opt_text(&f, "team");
         let runbook = match f.get("runbook") {

@@ -92,7 +92,7 @@ pub async fn audit(
 }
 
 /// The running configuration in the same model and keys as `firebreak.yaml` (severities,
-/// roles, checklists, services, users, alerting, outbound), with integration keys left out:
+/// roles, checklists, services, users, schedules, alerting, outbound), with integration keys left out:
 /// each appears as `{env: NAME}`. `firebreak config export` writes it back as YAML.
 #[utoipa::path(get, path = "/api/v1/config", tag = "config",
     security(("bearer" = ["viewer"])),
