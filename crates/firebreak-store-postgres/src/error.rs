@@ -86,6 +86,8 @@ pub(crate) fn conflict_message(constraint: &str, subject: &str) -> String {
     match constraint {
         "services_pkey" => format!("a service named `{subject}` already exists"),
         "users_pkey" => format!("a user with the handle `{subject}` already exists"),
+        "schedules_pkey" => format!("a schedule named `{subject}` already exists"),
+        "schedule_overrides_id_key" => format!("an override `{subject}` already exists"),
         "tokens_pkey" => format!("a token with the id `{subject}` already exists"),
         "tokens_hash_key" => "a token with that secret already exists".to_string(),
         "incidents_pkey" => "an incident with that number already exists".to_string(),

@@ -27,6 +27,7 @@ mod listen;
 mod outbox;
 mod rows;
 mod rules;
+mod schedules;
 mod tx;
 
 use std::sync::{Arc, Mutex};
@@ -48,6 +49,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/0001_initial.sql")),
     (2, "alerts", include_str!("../migrations/0002_alerts.sql")),
     (3, "spine", include_str!("../migrations/0003_spine.sql")),
+    (
+        4,
+        "schedules",
+        include_str!("../migrations/0004_schedules.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -24,6 +24,7 @@ mod incidents;
 mod outbox;
 mod readers;
 mod rows;
+mod schedules;
 mod tx;
 pub mod writer;
 
@@ -35,6 +36,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_initial.sql")),
     (2, include_str!("../migrations/0002_alerts.sql")),
     (3, include_str!("../migrations/0003_spine.sql")),
+    (4, include_str!("../migrations/0004_schedules.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

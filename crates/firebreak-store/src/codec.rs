@@ -144,3 +144,73 @@ pub fn matchers_from(text: &str) -> Result<Vec<Matcher>> {
 pub fn word<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Result<T> {
     text.parse().map_err(|e: String| bad(what, e))
 }
+
+/// A schedule's definition (time zone and layers) as JSON, in the API's shape.
+pub fn schedule_to_json(s: &firebreak_domain::schedule::Schedule) -> String {
+    json!({
+        "time_zone": s.time_zone_name,
+        "layers": s.layers.iter().map(|l| json!({
+            "name": l.name,
+            "members": l.members.iter().map(Name::as_str).collect::<Vec<_>>(),
+            "rotation": {
+                "every": l.rotation.every.to_string(),
+                "start": l.rotation.start.to_string(),
+            },
+            "restrict": l.restrict.iter().map(|r| json!({
+                "days": r.days.iter().map(|d| d.short()).collect::<Vec<_>>(),
+                "from": r.from.to_string(),
+                "to": r.to.to_string(),
+            })).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// Reads back what [`schedule_to_json`] wrote, checking it again.
+pub fn schedule_from_json(name: &str, text: &str) -> Result<firebreak_domain::schedule::Schedule> {
+    use firebreak_domain::schedule::{Every, Layer, Restriction, Rotation, Schedule, WeekdayKey};
+    let v: Value = serde_json::from_str(text).map_err(|e| bad("schedule", e))?;
+    let text_at = |v: &Value, key: &str| -> Result<String> {
+        v[key]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| bad("schedule", format!("{key} is missing")))
+    };
+    let list =
+        |v: &Value, key: &str| -> Vec<Value> { v[key].as_array().cloned().unwrap_or_default() };
+    let mut layers = Vec::new();
+    for l in list(&v, "layers") {
+        let members = list(&l, "members")
+            .iter()
+            .map(|m| self::name(m.as_str().unwrap_or_default()))
+            .collect::<Result<Vec<_>>>()?;
+        let every = Every::parse(&text_at(&l["rotation"], "every")?)
+            .ok_or_else(|| bad("schedule", "rotation.every is unreadable"))?;
+        let start = text_at(&l["rotation"], "start")?
+            .parse()
+            .map_err(|e| bad("schedule", e))?;
+        let mut restrict = Vec::new();
+        for r in list(&l, "restrict") {
+            let days = list(&r, "days")
+                .iter()
+                .map(|d| WeekdayKey::parse(d.as_str().unwrap_or_default()))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("schedule", "a restriction's day is unreadable"))?;
+            restrict.push(Restriction {
+                days,
+                from: text_at(&r, "from")?
+                    .parse()
+                    .map_err(|e| bad("schedule", e))?,
+                to: text_at(&r, "to")?.parse().map_err(|e| bad("schedule", e))?,
+            });
+        }
+        layers.push(Layer {
+            name: text_at(&l, "name")?,
+            members,
+            rotation: Rotation { every, start },
+            restrict,
+        });
+    }
+    Schedule::new(self::name(name)?, &text_at(&v, "time_zone")?, layers)
+        .map_err(|e| bad("schedule", e))
+}

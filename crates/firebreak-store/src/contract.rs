@@ -3,7 +3,7 @@
 //! or call the individual checks. Every check panics with a message naming what broke.
 //!
 //! Checks are grouped by aggregate: incidents, the directory (services, users, tokens, audit),
-//! units of work and their locks, alerts and grouping, integrations, alert rules (silences,
+//! on-call schedules, units of work and their locks, alerts and grouping, integrations, alert rules (silences,
 //! maintenance, routes, deployments), the outbox, webhook subscriptions and the change feed.
 //! Every instant is fixed ([`at`]); only the feed checks wait on the wall clock, and only to
 //! give up.
@@ -17,6 +17,7 @@ mod integrations;
 mod outbox;
 mod queue;
 mod rules;
+mod schedules;
 mod subscriptions;
 mod units;
 
@@ -29,6 +30,7 @@ pub use integrations::*;
 pub use outbox::*;
 pub use queue::*;
 pub use rules::*;
+pub use schedules::*;
 pub use subscriptions::*;
 pub use units::*;
 
@@ -76,6 +78,11 @@ where
     bootstrap_admin_happens_once(&make().await).await;
     bootstrap_admin_is_safe_to_race(Arc::new(make().await)).await;
     audit_written_with_each_mutation(&make().await).await;
+
+    // On-call schedules and overrides.
+    schedules_round_trip(&make().await).await;
+    overrides_add_list_remove(&make().await).await;
+    sync_schedules_upserts_and_publishes(&make().await).await;
 
     // Units of work and locks.
     failed_work_leaves_nothing_behind(&make().await).await;

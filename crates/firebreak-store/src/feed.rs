@@ -27,10 +27,11 @@ pub enum Topic {
     Routes,
     Subscriptions,
     Deployments,
+    Schedules,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 9] = [
+    pub const ALL: [Topic; 10] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -40,6 +41,7 @@ impl Topic {
         Topic::Routes,
         Topic::Subscriptions,
         Topic::Deployments,
+        Topic::Schedules,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +55,7 @@ impl Topic {
             Topic::Routes => "routes",
             Topic::Subscriptions => "subscriptions",
             Topic::Deployments => "deployments",
+            Topic::Schedules => "schedules",
         }
     }
 

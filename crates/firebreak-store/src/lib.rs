@@ -34,8 +34,8 @@ pub use outbox::{
     Subscription,
 };
 pub use tx::{
-    AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, Tx, Upserted,
-    Work,
+    AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, ScheduleWrites,
+    Tx, Upserted, Work,
 };
 pub use writes::StoreWrites;
 
@@ -141,6 +141,24 @@ pub struct IncidentFilter {
 pub struct Page<T> {
     pub items: Vec<T>,
     pub next: Option<i64>,
+}
+
+/// An on-call schedule as stored: from `firebreak.yaml` or made through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScheduleRecord {
+    pub schedule: firebreak_domain::schedule::Schedule,
+    pub from_config: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// Someone covering a schedule for a while, and who arranged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OverrideRecord {
+    pub schedule: Name,
+    pub cover: firebreak_domain::schedule::Override,
+    pub created_at: Timestamp,
+    pub created_by: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +321,21 @@ pub trait DirectoryStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait ScheduleStore: Send + Sync {
+    /// By name.
+    async fn list_schedules(&self) -> Result<Vec<ScheduleRecord>>;
+    async fn get_schedule(&self, name: &Name) -> Result<Option<ScheduleRecord>>;
+    /// The overrides of `schedule` that overlap `from..to`, in the order they were added (a
+    /// later one wins where they overlap).
+    async fn overrides_of(
+        &self,
+        schedule: &Name,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OverrideRecord>>;
+}
+
+#[async_trait]
 pub trait TokenStore: Send + Sync {
     /// Only tokens that are not revoked (expiry is the engine's to judge).
     async fn find_token(&self, hash: &str) -> Result<Option<TokenRecord>>;
@@ -391,7 +424,7 @@ pub struct Health {
 
 #[async_trait]
 pub trait Store:
-    IncidentStore + DirectoryStore + TokenStore + AuditStore + AlertStore + OutboxStore
+    IncidentStore + DirectoryStore + ScheduleStore + TokenStore + AuditStore + AlertStore + OutboxStore
 {
     /// Runs `work` in one transaction and returns after it has committed, or with the error
     /// that rolled it back. `rows` is roughly how many rows the work writes, so batches can be

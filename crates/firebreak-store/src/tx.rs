@@ -19,15 +19,18 @@ use jiff::Timestamp;
 
 use crate::outbox::{Attempt, IngestRequest, Lease, Message, NewMessage, Outcome, Subscription};
 use crate::{
-    AuditDraft, Change, DeploymentRecord, IntegrationKey, IntegrationRecord, Result, RouteRecord,
-    ServiceRecord, TimelineDraft, TimelineEntry, TokenRecord, UserRecord,
+    AuditDraft, Change, DeploymentRecord, IntegrationKey, IntegrationRecord, OverrideRecord,
+    Result, RouteRecord, ScheduleRecord, ServiceRecord, TimelineDraft, TimelineEntry, TokenRecord,
+    UserRecord,
 };
 
 /// A unit of work: runs once, inside one transaction, against its handle.
 pub type Work = Box<dyn for<'t> FnOnce(&'t mut (dyn Tx + 't)) -> BoxFuture<'t, Result<()>> + Send>;
 
 /// Every write, in one handle.
-pub trait Tx: IncidentWrites + AlertWrites + DirectoryWrites + OutboxWrites + Send {
+pub trait Tx:
+    IncidentWrites + AlertWrites + DirectoryWrites + ScheduleWrites + OutboxWrites + Send
+{
     /// Adds `change` to what this unit of work publishes on the change feed after commit.
     /// The store already publishes the changes its own writes make.
     fn publish(&mut self, change: Change);
@@ -144,6 +147,24 @@ pub trait AlertWrites: Send {
     async fn record_request(&mut self, request: &IngestRequest) -> Result<()>;
     /// Forgets sender requests recorded before `before`. Returns how many.
     async fn purge_requests(&mut self, before: Timestamp) -> Result<u64>;
+}
+
+/// On-call schedules and their overrides.
+#[async_trait]
+pub trait ScheduleWrites: Send {
+    /// `Conflict` if the name is taken.
+    async fn create_schedule(&mut self, schedule: &ScheduleRecord) -> Result<()>;
+    /// Replaces the definition (time zone and layers) and `updated_at`; keeps the overrides.
+    /// `NotFound` if there is no such schedule.
+    async fn replace_schedule(&mut self, schedule: &ScheduleRecord) -> Result<()>;
+    /// Removes the schedule and its overrides. `NotFound` if there is no such schedule.
+    async fn delete_schedule(&mut self, name: &Name) -> Result<()>;
+    /// Makes the config file's schedules present and current. Never deletes.
+    async fn sync_schedules(&mut self, schedules: Vec<ScheduleRecord>) -> Result<()>;
+    /// `NotFound` if the schedule is unknown; `Conflict` if the id is taken.
+    async fn add_override(&mut self, cover: &OverrideRecord) -> Result<()>;
+    /// Returns what was removed. `NotFound` if the schedule has no override with that id.
+    async fn remove_override(&mut self, schedule: &Name, id: &str) -> Result<OverrideRecord>;
 }
 
 #[async_trait]
