@@ -1,7 +1,7 @@
 //! Services and users: created from the config file at start, or through the API by admins.
 
 use firebreak_domain::{AccessRole, Config, Name};
-use firebreak_store::{ServiceRecord, StoreError, StoreWrites, UserRecord};
+use firebreak_store::{ScheduleRecord, ServiceRecord, StoreError, StoreWrites, UserRecord};
 
 use crate::{EngineError, Firebreak, Principal, invalid};
 
@@ -23,10 +23,11 @@ fn check_runbook(runbook: &Option<String>) -> Result<(), EngineError> {
 }
 
 impl Firebreak {
-    /// Makes the config file's services and users exist in the store.
+    /// Makes the config file's services, users and schedules exist in the store, in one unit
+    /// of work.
     pub async fn sync_config(&self, config: &Config) -> Result<(), EngineError> {
         let now = self.clock.now();
-        let services = config
+        let services: Vec<ServiceRecord> = config
             .services
             .iter()
             .map(|s| ServiceRecord {
@@ -38,7 +39,7 @@ impl Firebreak {
                 created_at: now,
             })
             .collect();
-        let users = config
+        let users: Vec<UserRecord> = config
             .users
             .iter()
             .map(|u| UserRecord {
@@ -52,7 +53,28 @@ impl Firebreak {
                 disabled_at: None,
             })
             .collect();
-        Ok(self.store.sync_config(services, users).await?)
+        let schedules: Vec<ScheduleRecord> = config
+            .schedules
+            .iter()
+            .map(|s| ScheduleRecord {
+                schedule: s.clone(),
+                from_config: true,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let rows = services.len() + users.len() + schedules.len();
+        self.write(rows.max(1), || {
+            let (services, users, schedules) = (services.clone(), users.clone(), schedules.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.sync_config(services, users).await?;
+                    tx.sync_schedules(schedules).await
+                })
+            }
+        })
+        .await?;
+        Ok(())
     }
 
     pub async fn create_service(

@@ -16,6 +16,7 @@ pub mod directory;
 pub mod events;
 pub mod incidents;
 pub mod runtime;
+pub mod schedules;
 pub mod tokens;
 pub mod views;
 pub mod webhooks;

@@ -1,0 +1,266 @@
+//! On-call schedules: who is on call now or at any instant, the final shifts over a range, and
+//! overrides (someone covering for a while). The rules live in `firebreak_domain::schedule`;
+//! this reads the schedule and its overrides from the store and asks them.
+
+use firebreak_domain::Name;
+use firebreak_domain::schedule::{Override, Schedule, Shift};
+use firebreak_store::{OverrideRecord, ScheduleRecord, StoreError};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{EngineError, Firebreak, Principal, invalid, short_id};
+
+/// The longest range one shifts request may cover.
+pub const MAX_SHIFTS_RANGE: SignedDuration = SignedDuration::from_hours(24 * 366);
+/// The most shifts one layer may produce in one request.
+pub const MAX_SHIFTS: usize = 10_000;
+
+/// Who is on call at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnCall {
+    pub at: Timestamp,
+    pub shift: Option<Shift>,
+}
+
+/// The earliest and latest instants accepted from clients (years 2000 to 2200).
+fn check_instant(field: &str, t: Timestamp) -> Result<(), EngineError> {
+    let lo = Timestamp::from_second(946_684_800).unwrap_or(Timestamp::MIN);
+    let hi = Timestamp::from_second(7_258_118_400).unwrap_or(Timestamp::MAX);
+    if t < lo || t >= hi {
+        return Err(invalid(field, "must be between the years 2000 and 2200"));
+    }
+    Ok(())
+}
+
+impl Firebreak {
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>, EngineError> {
+        Ok(self.store.list_schedules().await?)
+    }
+
+    pub async fn schedule(&self, name: &Name) -> Result<ScheduleRecord, EngineError> {
+        self.store.get_schedule(name).await?.ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "there is no schedule named `{name}`; `firebreak schedule list` shows them"
+            ))
+        })
+    }
+
+    /// Adds a schedule (admins). Every member must be a known user.
+    pub async fn create_schedule(
+        &self,
+        who: &Principal,
+        schedule: Schedule,
+    ) -> Result<ScheduleRecord, EngineError> {
+        self.check_members(&schedule).await?;
+        let now = self.clock.now();
+        let record = ScheduleRecord {
+            schedule,
+            from_config: false,
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = self.audit(
+            who,
+            "schedule.create",
+            format!("schedule {}", record.schedule.name),
+        );
+        let stored = record.clone();
+        self.write(1, || {
+            let (stored, audit) = (stored.clone(), audit.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.create_schedule(&stored).await?;
+                    tx.audit(audit).await
+                })
+            }
+        })
+        .await?;
+        Ok(record)
+    }
+
+    /// Removes a schedule and its overrides (admins).
+    pub async fn delete_schedule(&self, who: &Principal, name: &Name) -> Result<(), EngineError> {
+        let audit = self.audit(who, "schedule.delete", format!("schedule {name}"));
+        let target = name.clone();
+        self.write(1, || {
+            let (target, audit) = (target.clone(), audit.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.delete_schedule(&target).await?;
+                    tx.audit(audit).await
+                })
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                EngineError::NotFound(format!("there is no schedule named `{name}`"))
+            }
+            other => other.into(),
+        })
+    }
+
+    /// Who is on call on `name` at `at`.
+    pub async fn on_call(&self, name: &Name, at: Timestamp) -> Result<OnCall, EngineError> {
+        check_instant("at", at)?;
+        let record = self.schedule(name).await?;
+        let end = at
+            .checked_add(SignedDuration::from_millis(1))
+            .map_err(|_| invalid("at", "is out of range"))?;
+        let overrides = self.overrides(name, at, end).await?;
+        Ok(OnCall {
+            at,
+            shift: record.schedule.on_call(at, &overrides),
+        })
+    }
+
+    /// The final shifts of `name` between `from` and `to`: layers and overrides resolved, in
+    /// time order.
+    pub async fn shifts(
+        &self,
+        name: &Name,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Shift>, EngineError> {
+        check_instant("from", from)?;
+        check_instant("to", to)?;
+        if to <= from {
+            return Err(invalid("to", "must be after from"));
+        }
+        if to.duration_since(from) > MAX_SHIFTS_RANGE {
+            return Err(invalid(
+                "to",
+                "a range is at most 366 days; ask for the next range after this one",
+            ));
+        }
+        let record = self.schedule(name).await?;
+        let overrides = self.overrides(name, from, to).await?;
+        record
+            .schedule
+            .shifts(from, to, &overrides, MAX_SHIFTS)
+            .map_err(|e| invalid(&e.field, e.message))
+    }
+
+    /// Overrides of `name` overlapping `from..to`, in the order they were added.
+    pub async fn overrides_of(
+        &self,
+        name: &Name,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<OverrideRecord>, EngineError> {
+        Ok(self.store.overrides_of(name, from, to).await?)
+    }
+
+    async fn overrides(
+        &self,
+        name: &Name,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Override>, EngineError> {
+        Ok(self
+            .overrides_of(name, from, to)
+            .await?
+            .into_iter()
+            .map(|o| o.cover)
+            .collect())
+    }
+
+    /// `user` covers `name` from `start` to `end` (responders: people swap shifts at night
+    /// without waiting for an admin).
+    pub async fn add_override(
+        &self,
+        who: &Principal,
+        name: &Name,
+        user: Name,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<OverrideRecord, EngineError> {
+        check_instant("start", start)?;
+        check_instant("end", end)?;
+        if end <= start {
+            return Err(invalid("end", "must be after start"));
+        }
+        self.schedule(name).await?;
+        if self.store.get_user(&user).await?.is_none() {
+            return Err(invalid(
+                "user",
+                format!("there is no user `{user}`; `firebreak user list` shows them"),
+            ));
+        }
+        let record = OverrideRecord {
+            schedule: name.clone(),
+            cover: Override {
+                id: short_id("ovr")?,
+                user,
+                start,
+                end,
+            },
+            created_at: self.clock.now(),
+            created_by: who.actor.0.clone(),
+        };
+        let audit = self.audit(
+            who,
+            "schedule.override.add",
+            format!(
+                "schedule {name}: {} covers {} to {}",
+                record.cover.user, start, end
+            ),
+        );
+        let stored = record.clone();
+        self.write(1, || {
+            let (stored, audit) = (stored.clone(), audit.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.add_override(&stored).await?;
+                    tx.audit(audit).await
+                })
+            }
+        })
+        .await?;
+        Ok(record)
+    }
+
+    pub async fn remove_override(
+        &self,
+        who: &Principal,
+        name: &Name,
+        id: &str,
+    ) -> Result<OverrideRecord, EngineError> {
+        let audit = self.audit(
+            who,
+            "schedule.override.remove",
+            format!("schedule {name}: override {id}"),
+        );
+        let (target, id_owned) = (name.clone(), id.to_string());
+        self.write(1, || {
+            let (target, id, audit) = (target.clone(), id_owned.clone(), audit.clone());
+            move |tx| {
+                Box::pin(async move {
+                    let removed = tx.remove_override(&target, &id).await?;
+                    tx.audit(audit).await?;
+                    Ok(removed)
+                })
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => EngineError::NotFound(format!(
+                "schedule `{name}` has no override `{id}`; list them with its shifts"
+            )),
+            other => other.into(),
+        })
+    }
+
+    async fn check_members(&self, schedule: &Schedule) -> Result<(), EngineError> {
+        for (i, layer) in schedule.layers.iter().enumerate() {
+            for (j, member) in layer.members.iter().enumerate() {
+                if self.store.get_user(member).await?.is_none() {
+                    return Err(invalid(
+                        &format!("layers[{i}].members[{j}]"),
+                        format!("there is no user `{member}`; add them first"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
