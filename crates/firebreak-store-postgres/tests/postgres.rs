@@ -110,7 +110,11 @@ async fn migrations_are_idempotent_and_safe_to_race() {
         .fetch_one(stores[0].pool())
         .await
         .unwrap();
-    assert_eq!(applied, 3, "every migration applied once");
+    assert_eq!(
+        applied,
+        firebreak_store_postgres::MIGRATIONS.len() as i64,
+        "every migration applied once"
+    );
     // The last migration's tables and columns are there.
     for probe in [
         "SELECT count(*) FROM outbox",
@@ -119,6 +123,8 @@ async fn migrations_are_idempotent_and_safe_to_race() {
         "SELECT count(*) FROM ingest_requests",
         "SELECT count(disabled_at) FROM users",
         "SELECT count(expires_at) FROM tokens",
+        "SELECT count(*) FROM schedules",
+        "SELECT count(*) FROM schedule_overrides",
     ] {
         let n: i64 = sqlx::query_scalar(probe)
             .fetch_one(stores[0].pool())
