@@ -105,7 +105,21 @@ def _webhook(body: dict) -> None:
     _refer(body, "url", WEBHOOK_URL)
 
 
+def _schedule(body: dict) -> None:
+    # Members must be users that exist, and layer names unique within the schedule.
+    layers = body.get("layers")
+    if not isinstance(layers, list):
+        return
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict):
+            continue
+        _refer_all(layer, "members", USER)
+        if isinstance(layer.get("name"), str):
+            layer["name"] = f"layer {i}"
+
+
 FIXES = {
+    ("POST", "/api/v1/schedules"): _schedule,
     ("POST", "/api/v1/incidents"): _declare,
     ("PATCH", "/api/v1/incidents/{id}"): _patch_incident,
     ("PUT", "/api/v1/incidents/{id}/roles/{role}"): _assign,

@@ -63,8 +63,8 @@ impl Every {
             "s" => secs(1),
             "m" => secs(60),
             "h" => secs(3_600),
-            "d" if n <= 3_660 => Some(Every::Days(n)),
-            "w" if n <= 520 => Some(Every::Days(n * 7)),
+            "d" if n <= 999 => Some(Every::Days(n)),
+            "w" if n <= 999 => Some(Every::Days(n * 7)),
             _ => None,
         }
     }
@@ -236,7 +236,7 @@ impl Schedule {
         let mut names = BTreeSet::new();
         for (i, layer) in layers.iter().enumerate() {
             let at = |f: &str| format!("layers[{i}].{f}");
-            if layer.name.trim().is_empty() || layer.name.len() > 100 {
+            if layer.name.trim().is_empty() || layer.name.chars().count() > 100 {
                 return Err(bad(
                     at("name"),
                     "a layer needs a name of 1 to 100 characters",

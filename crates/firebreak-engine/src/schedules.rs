@@ -101,8 +101,8 @@ impl Firebreak {
 
     /// Who is on call on `name` at `at`.
     pub async fn on_call(&self, name: &Name, at: Timestamp) -> Result<OnCall, EngineError> {
-        check_instant("at", at)?;
         let record = self.schedule(name).await?;
+        check_instant("at", at)?;
         let end = at
             .checked_add(SignedDuration::from_millis(1))
             .map_err(|_| invalid("at", "is out of range"))?;
@@ -121,6 +121,7 @@ impl Firebreak {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<Shift>, EngineError> {
+        let record = self.schedule(name).await?;
         check_instant("from", from)?;
         check_instant("to", to)?;
         if to <= from {
@@ -132,7 +133,6 @@ impl Firebreak {
                 "a range is at most 366 days; ask for the next range after this one",
             ));
         }
-        let record = self.schedule(name).await?;
         let overrides = self.overrides(name, from, to).await?;
         record
             .schedule
@@ -174,12 +174,12 @@ impl Firebreak {
         start: Timestamp,
         end: Timestamp,
     ) -> Result<OverrideRecord, EngineError> {
+        self.schedule(name).await?;
         check_instant("start", start)?;
         check_instant("end", end)?;
         if end <= start {
             return Err(invalid("end", "must be after start"));
         }
-        self.schedule(name).await?;
         if self.store.get_user(&user).await?.is_none() {
             return Err(invalid(
                 "user",
@@ -251,9 +251,15 @@ impl Firebreak {
     }
 
     async fn check_members(&self, schedule: &Schedule) -> Result<(), EngineError> {
+        let mut known = std::collections::HashSet::new();
         for (i, layer) in schedule.layers.iter().enumerate() {
             for (j, member) in layer.members.iter().enumerate() {
-                if self.store.get_user(member).await?.is_none() {
+                if known.contains(member) {
+                    continue;
+                }
+                if self.store.get_user(member).await?.is_some() {
+                    known.insert(member.clone());
+                } else {
                     return Err(invalid(
                         &format!("layers[{i}].members[{j}]"),
                         format!("there is no user `{member}`; add them first"),

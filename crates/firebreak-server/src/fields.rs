@@ -34,6 +34,15 @@ pub const TIME_YEARS: &str = "^(20[0-9]{2}|21[0-9]{2}|2200)-";
 pub const EMAIL: &str = "^[^@]+@[^.]*[.]";
 /// A deploy source: a short lowercase word.
 pub const SOURCE: &str = "^[a-z0-9-]{1,32}$";
+/// A rotation length: an exact span in seconds, minutes or hours (`8h`), or calendar days or
+/// weeks (`1d`, `1w`).
+pub const ROTATION_EVERY: &str = "^([1-9][0-9]{0,5}[smh]|[1-9][0-9]{0,2}[dw])$";
+/// A local date, with an optional time of day, that exists on the calendar, in the years 2000
+/// to 2199: `2026-03-23T09:00`.
+pub const LOCAL_DATE_TIME: &str = "^(((20|21)[0-9]{2})-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|(20([02468][048]|[13579][26])|21([02468][48]|[13579][26]))-02-29)(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$";
+/// A local time of day, `HH:MM`; `24:00` is the end of the day.
+pub const TIME_OF_DAY: &str = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$";
+
 /// The `cursor` of a list that pages by id: the digits of a previous `next_cursor`.
 pub const ID_CURSOR: &str = "^[0-9]{0,18}$";
 
@@ -241,6 +250,50 @@ text_field!(
         pattern: Some(SOURCE),
         explain: "must be a short lowercase word like api, cli or ci (pagerduty is for change events)",
         reserved: Some("pagerduty"),
+    }
+);
+
+text_field!(
+    /// A schedule layer's name: not blank, at most 100 characters; `override` is kept for
+    /// shifts that come from overrides.
+    LayerName = TextRule {
+        min: 1,
+        max: Some(100),
+        pattern: Some(NOT_BLANK),
+        explain: "must not be blank, and `override` names shifts from overrides",
+        reserved: Some("override"),
+    }
+);
+text_field!(
+    /// How often a layer hands off: `8h`, `12h`, `30m` or `3s` are exact spans; `1d` or `1w`
+    /// are calendar days that keep the local handoff time across daylight saving.
+    RotationEvery = TextRule {
+        min: 2,
+        max: Some(7),
+        pattern: Some(ROTATION_EVERY),
+        explain: "must be a number and a unit, like 8h, 12h, 1d or 1w (s, m, h up to 999999; d, w up to 999)",
+        reserved: None,
+    }
+);
+text_field!(
+    /// The local date and time of a layer's first handoff, in the schedule's time zone, with no
+    /// zone or offset: `2026-03-23T09:00`, or a date for midnight.
+    LocalDateTime = TextRule {
+        min: 10,
+        max: Some(19),
+        pattern: Some(LOCAL_DATE_TIME),
+        explain: "must be a local date and time like 2026-03-23T09:00, in the years 2000 to 2199, with no zone",
+        reserved: None,
+    }
+);
+text_field!(
+    /// A local time of day, `HH:MM` (`24:00` is the end of the day).
+    TimeOfDay = TextRule {
+        min: 5,
+        max: Some(5),
+        pattern: Some(TIME_OF_DAY),
+        explain: "must be a time of day like 09:00 or 17:30",
+        reserved: None,
     }
 );
 

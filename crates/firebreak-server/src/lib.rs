@@ -27,7 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::ApiError;
-use crate::routes::{admin, alerts, directory, incidents, ingest, system, webhooks};
+use crate::routes::{admin, alerts, directory, incidents, ingest, schedules, system, webhooks};
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -53,6 +53,18 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         ))
         .routes(routes!(directory::list_users, directory::create_user))
         .routes(routes!(directory::show_user, directory::update_user))
+        .routes(routes!(
+            schedules::list_schedules,
+            schedules::create_schedule
+        ))
+        .routes(routes!(
+            schedules::show_schedule,
+            schedules::delete_schedule
+        ))
+        .routes(routes!(schedules::on_call))
+        .routes(routes!(schedules::shifts))
+        .routes(routes!(schedules::add_override))
+        .routes(routes!(schedules::remove_override))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::audit))

@@ -390,6 +390,66 @@ fn table() -> Vec<Route> {
             None,
             Admin,
         ),
+        r(
+            Method::GET,
+            "/api/v1/schedules",
+            "/api/v1/schedules",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/schedules",
+            "/api/v1/schedules",
+            Some(
+                json!({"name": "walk", "time_zone": "UTC", "layers": [{"name": "a", "members": ["missing"], "rotation": {"every": "1d", "start": "2026-01-01"}}]}),
+            ),
+            Admin,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/schedules/{name}",
+            "/api/v1/schedules/missing",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/schedules/{name}",
+            "/api/v1/schedules/missing",
+            None,
+            Admin,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/schedules/{name}/on-call",
+            "/api/v1/schedules/missing/on-call",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/schedules/{name}/shifts",
+            "/api/v1/schedules/missing/shifts",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/schedules/{name}/overrides",
+            "/api/v1/schedules/missing/overrides",
+            Some(
+                json!({"user": "missing", "start": "2026-01-01T00:00:00Z", "end": "2026-01-02T00:00:00Z"}),
+            ),
+            Responder,
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/schedules/{name}/overrides/{id}",
+            "/api/v1/schedules/missing/overrides/ovr_missing",
+            None,
+            Responder,
+        ),
     ]
 }
 

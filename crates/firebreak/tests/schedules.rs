@@ -248,3 +248,192 @@ async fn bad_overrides_and_schedules_are_refused_with_the_field_and_change_nothi
     );
     assert_eq!(app.schedules().await.expect("schedules").len(), 1);
 }
+
+/// The HTTP API: admins add schedules, everyone reads who is on call and the shifts, responders
+/// add and remove overrides, and bad input is a 422 naming the field.
+#[tokio::test]
+async fn schedules_over_http() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    let config =
+        firebreak_config::parse(CONFIG, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let s = spawn_with(config).await;
+    let body = json!({
+        "name": "db",
+        "time_zone": "America/New_York",
+        "layers": [{
+            "name": "day",
+            "members": ["alice", "bob"],
+            "rotation": {"every": "1d", "start": "2026-11-01T09:00"},
+            "restrict": [{"days": ["mon", "tue", "wed", "thu", "fri"], "from": "09:00", "to": "17:00"}]
+        }]
+    });
+    let viewer = Some(s.viewer.as_str());
+    let responder = Some(s.responder.as_str());
+    let admin = Some(s.admin.as_str());
+    s.call(
+        Method::POST,
+        "/api/v1/schedules",
+        responder,
+        Some(body.clone()),
+    )
+    .await
+    .expect_problem(403);
+    let created = s
+        .call(Method::POST, "/api/v1/schedules", admin, Some(body.clone()))
+        .await;
+    let created = created.expect(201);
+    assert_eq!(
+        created["layers"][0]["rotation"]["start"],
+        "2026-11-01T09:00:00"
+    );
+    assert_eq!(created["layers"][0]["restrict"][0]["days"][4], "fri");
+    s.call(Method::POST, "/api/v1/schedules", admin, Some(body.clone()))
+        .await
+        .expect_problem(409);
+    let listed = s.call(Method::GET, "/api/v1/schedules", viewer, None).await;
+    let names: Vec<&str> = listed.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["db", "primary"]);
+
+    // Monday 2026-11-02, 10:00 in New York (15:00Z): the second day's member, bob.
+    let on_call = s
+        .call(
+            Method::GET,
+            "/api/v1/schedules/db/on-call?at=2026-11-02T15:00:00Z",
+            viewer,
+            None,
+        )
+        .await;
+    assert_eq!(on_call.expect(200)["users"], json!(["bob"]));
+    // Saturday: restricted, nobody.
+    let weekend = s
+        .call(
+            Method::GET,
+            "/api/v1/schedules/db/on-call?at=2026-11-07T15:00:00Z",
+            viewer,
+            None,
+        )
+        .await;
+    assert_eq!(weekend.expect(200)["users"], json!([]));
+
+    // Carol covers Monday afternoon; a responder may do that.
+    let added = s
+        .call(
+            Method::POST,
+            "/api/v1/schedules/db/overrides",
+            responder,
+            Some(json!({"user": "carol", "start": "2026-11-02T18:00:00Z", "end": "2026-11-02T22:00:00Z"})),
+        )
+        .await;
+    let id = added.expect(201)["id"].as_str().unwrap().to_string();
+    let shifts = s
+        .call(
+            Method::GET,
+            "/api/v1/schedules/db/shifts?from=2026-11-02T00:00:00Z&to=2026-11-03T00:00:00Z",
+            viewer,
+            None,
+        )
+        .await;
+    let items: Vec<(String, String, String, String)> = shifts.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["user"].as_str().unwrap().to_string(),
+                i["layer"].as_str().unwrap().to_string(),
+                i["start"].as_str().unwrap().to_string(),
+                i["end"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        items,
+        vec![
+            (
+                "bob".into(),
+                "day".into(),
+                "2026-11-02T14:00:00Z".into(),
+                "2026-11-02T18:00:00Z".into()
+            ),
+            (
+                "carol".into(),
+                "override".into(),
+                "2026-11-02T18:00:00Z".into(),
+                "2026-11-02T22:00:00Z".into()
+            ),
+        ]
+    );
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/schedules/db/overrides/{id}"),
+        responder,
+        None,
+    )
+    .await
+    .expect(204);
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/schedules/db/overrides/{id}"),
+        responder,
+        None,
+    )
+    .await
+    .expect_problem(404);
+
+    // Bad input names the field and stores nothing.
+    let mut unknown = body.clone();
+    unknown["name"] = json!("other");
+    unknown["layers"][0]["members"] = json!(["alice", "zed"]);
+    let refused = s
+        .call(Method::POST, "/api/v1/schedules", admin, Some(unknown))
+        .await;
+    let problem = refused.expect_problem(422);
+    assert!(
+        problem.to_string().contains("layers[0].members[1]"),
+        "{problem}"
+    );
+    for (field, value) in [
+        (
+            "every",
+            json!({"every": "1 week", "start": "2026-11-01T09:00"}),
+        ),
+        ("start", json!({"every": "1d", "start": "2026-02-30T09:00"})),
+    ] {
+        let mut bad = body.clone();
+        bad["name"] = json!("other");
+        bad["layers"][0]["rotation"] = value;
+        let refused = s
+            .call(Method::POST, "/api/v1/schedules", admin, Some(bad))
+            .await;
+        let problem = refused.expect_problem(422);
+        assert!(problem.to_string().contains(field), "{field}: {problem}");
+    }
+    let backwards = s
+        .call(
+            Method::POST,
+            "/api/v1/schedules/db/overrides",
+            responder,
+            Some(json!({"user": "carol", "start": "2026-11-02T22:00:00Z", "end": "2026-11-02T18:00:00Z"})),
+        )
+        .await;
+    assert!(backwards.expect_problem(422).to_string().contains("end"));
+    s.call(Method::GET, "/api/v1/schedules/nope/on-call", viewer, None)
+        .await
+        .expect_problem(404);
+    let listed = s.call(Method::GET, "/api/v1/schedules", viewer, None).await;
+    assert_eq!(listed.expect(200)["items"].as_array().unwrap().len(), 2);
+
+    s.call(Method::DELETE, "/api/v1/schedules/db", admin, None)
+        .await
+        .expect(204);
+    s.call(Method::GET, "/api/v1/schedules/db", viewer, None)
+        .await
+        .expect_problem(404);
+}

@@ -6,5 +6,6 @@ pub mod directory;
 pub mod incidents;
 pub mod ingest;
 pub mod opsgenie;
+pub mod schedules;
 pub mod system;
 pub mod webhooks;
