@@ -605,3 +605,87 @@ Examples:
         output: Option<PathBuf>,
     },
 }
+
+/// `firebreak schedule ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ScheduleCommand {
+    /// List schedules: their time zone, layers and who is on call now
+    #[command(after_help = "\
+Examples:
+  firebreak schedule list
+  firebreak schedule list --json | jq -r '.items[].name'")]
+    List,
+    /// Show a schedule's layers, rotations and restrictions
+    #[command(after_help = "\
+Examples:
+  firebreak schedule show primary")]
+    Show {
+        /// Schedule name, from `firebreak schedule list`
+        name: String,
+    },
+    /// The final shifts between two instants: layers and overrides resolved
+    #[command(after_help = "\
+An override's LAYER is `override`. Without --from and --to: the next seven days.
+A range is at most 366 days.
+
+Examples:
+  firebreak schedule shifts primary
+  firebreak schedule shifts primary --from 2026-12-01T00:00:00Z --to 2026-12-08T00:00:00Z")]
+    Shifts {
+        /// Schedule name, from `firebreak schedule list`
+        name: String,
+        /// Start of the range (RFC 3339 with a zone); now if left out
+        #[arg(long, value_name = "TIME")]
+        from: Option<String>,
+        /// End of the range (RFC 3339 with a zone); a week after --from if left out
+        #[arg(long, value_name = "TIME")]
+        to: Option<String>,
+    },
+    /// Add or remove overrides: someone covering a schedule for a while
+    #[command(subcommand)]
+    Override(OverrideCommand),
+}
+
+/// `firebreak schedule override ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum OverrideCommand {
+    /// USER covers NAME from --start to --end, over every layer (responders may do this)
+    #[command(after_help = "\
+Examples:
+  firebreak schedule override add primary --user carol \\
+      --start 2026-12-05T18:00:00Z --end 2026-12-06T08:00:00Z")]
+    Add {
+        /// Schedule name, from `firebreak schedule list`
+        name: String,
+        /// Who covers: a user's handle
+        #[arg(long)]
+        user: String,
+        /// When the cover starts (RFC 3339 with a zone)
+        #[arg(long, value_name = "TIME")]
+        start: String,
+        /// When it ends (RFC 3339 with a zone), after --start
+        #[arg(long, value_name = "TIME")]
+        end: String,
+    },
+    /// Remove an override by its id (ovr_...), shown when it was added
+    #[command(after_help = "\
+Examples:
+  firebreak schedule override remove primary ovr_5c1d0e2a9f3b")]
+    Remove {
+        /// Schedule name
+        name: String,
+        /// Override id (ovr_...)
+        id: String,
+    },
+}
+
+/// `firebreak oncall`: who is on call.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OncallArgs {
+    /// Only this schedule; every schedule if left out
+    #[arg(long, value_name = "NAME")]
+    pub schedule: Option<String>,
+    /// The instant to ask about (RFC 3339 with a zone); now if left out
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+}

@@ -15,6 +15,7 @@ mod credentials;
 mod error;
 mod ops;
 pub mod render;
+mod schedule;
 mod user;
 mod webhook;
 
@@ -27,8 +28,8 @@ use serde_json::{Value, json};
 
 pub use cli::{
     AlertCommand, ChecklistAction, ClientArgs, ConfigCommand, DeployCommand, IncidentCommand,
-    IntegrationCommand, LoginArgs, SilenceCommand, TokenCommand, UserCommand, WEBHOOK_EVENTS,
-    WebhookCommand,
+    IntegrationCommand, LoginArgs, OncallArgs, OverrideCommand, ScheduleCommand, SilenceCommand,
+    TokenCommand, UserCommand, WEBHOOK_EVENTS, WebhookCommand,
 };
 pub use client::ApiClient;
 pub use config::execute_config;
@@ -38,6 +39,7 @@ pub use credentials::{
 };
 pub use error::{CliError, FieldError};
 pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
+pub use schedule::{execute_oncall, execute_schedule};
 pub use user::execute_user;
 pub use webhook::execute_webhook;
 
@@ -105,6 +107,20 @@ pub async fn run_user(cmd: UserCommand, args: &ClientArgs) -> ExitCode {
 pub async fn run_webhook(cmd: WebhookCommand, args: &ClientArgs) -> ExitCode {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     let r = execute_webhook(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
+}
+
+/// Run a `schedule` subcommand: tables or JSON on stdout, guidance on stderr.
+pub async fn run_schedule(cmd: ScheduleCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_schedule(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
+}
+
+/// Run `oncall`: who is on call, per schedule.
+pub async fn run_oncall(on: OncallArgs, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_oncall(on, args, &mut out, &mut notes).await;
     finish_with_notes(r.map(|()| out), &notes)
 }
 

@@ -626,6 +626,111 @@ pub fn deliveries_table(items: &[Value]) -> String {
     t.to_string()
 }
 
+/// Schedules: name, time zone and layers (`name: members every N`).
+pub fn schedules_table(items: &[Value]) -> String {
+    let mut t = table(&["SCHEDULE", "TIME ZONE", "LAYERS", "FROM CONFIG"]);
+    for s in items {
+        t.add_row(vec![
+            field(s, "name"),
+            field(s, "time_zone"),
+            layers_text(s),
+            field(s, "from_config"),
+        ]);
+    }
+    t.to_string()
+}
+
+fn layers_text(s: &Value) -> String {
+    s.get("layers")
+        .and_then(Value::as_array)
+        .map(|layers| {
+            layers
+                .iter()
+                .map(|l| {
+                    let rotation = l.get("rotation").cloned().unwrap_or(Value::Null);
+                    let restrict: Vec<String> = l
+                        .get("restrict")
+                        .and_then(Value::as_array)
+                        .map(|rs| {
+                            rs.iter()
+                                .map(|r| {
+                                    format!(
+                                        "{} {}-{}",
+                                        text(r.get("days")),
+                                        field(r, "from"),
+                                        field(r, "to")
+                                    )
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let mut line = format!(
+                        "{}: {} every {} from {}",
+                        field(l, "name"),
+                        text(l.get("members")),
+                        field(&rotation, "every"),
+                        field(&rotation, "start"),
+                    );
+                    if !restrict.is_empty() {
+                        line.push_str(&format!(" (only {})", restrict.join("; ")));
+                    }
+                    line
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// One schedule, with a line per layer.
+pub fn schedule_detail(s: &Value) -> String {
+    format!(
+        "Schedule {} ({}), from config: {}\nLayers (a later layer wins where it has someone):\n{}",
+        field(s, "name"),
+        field(s, "time_zone"),
+        field(s, "from_config"),
+        layers_text(s)
+            .lines()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
+/// Final shifts: who, from, to, and the layer (or `override`).
+pub fn shifts_table(items: &[Value]) -> String {
+    let mut t = table(&["USER", "START", "END", "LAYER"]);
+    for s in items {
+        t.add_row(vec![
+            field(s, "user"),
+            field(s, "start"),
+            field(s, "end"),
+            field(s, "layer"),
+        ]);
+    }
+    t.to_string()
+}
+
+/// Who is on call on each schedule.
+pub fn oncall_table(items: &[Value]) -> String {
+    let mut t = table(&["SCHEDULE", "ON CALL", "LAYER", "AT"]);
+    for s in items {
+        let users = s
+            .get("users")
+            .and_then(Value::as_array)
+            .filter(|u| !u.is_empty())
+            .map(|_| text(s.get("users")))
+            .unwrap_or_else(|| "nobody".into());
+        t.add_row(vec![
+            field(s, "schedule"),
+            users,
+            field(s, "layer"),
+            field(s, "at"),
+        ]);
+    }
+    t.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -118,6 +118,26 @@ These need an admin token. A receiver that verifies the signatures:
 examples/webhook-receiver.py in the Firebreak repository."
     )]
     Webhook(firebreak_cli::WebhookCommand),
+    /// On-call schedules: layers, final shifts, and overrides when someone covers.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak schedule list
+  firebreak schedule shifts primary --from 2026-12-01T00:00:00Z --to 2026-12-08T00:00:00Z
+  firebreak schedule override add primary --user carol --start 2026-12-05T18:00:00Z --end 2026-12-06T08:00:00Z
+  firebreak schedule override remove primary ovr_5c1d0e2a9f3b
+
+Schedules are declared under schedules: in firebreak.yaml or added by an admin through the API;
+responders may add and remove overrides."
+    )]
+    Schedule(firebreak_cli::ScheduleCommand),
+    /// Who is on call now, or at --at, on each schedule or on --schedule.
+    #[command(after_help = "\
+Examples:
+  firebreak oncall
+  firebreak oncall --schedule primary --at 2026-12-24T20:00:00Z")]
+    Oncall(firebreak_cli::OncallArgs),
     /// Add people who can hold incident roles and own tokens; change their role; disable them.
     #[command(
         subcommand,
@@ -405,6 +425,8 @@ fn main() -> ExitCode {
         }
         Command::Deploy(cmd) => runtime.block_on(firebreak_cli::run_deploy(cmd, &cli.client)),
         Command::Webhook(cmd) => runtime.block_on(firebreak_cli::run_webhook(cmd, &cli.client)),
+        Command::Schedule(cmd) => runtime.block_on(firebreak_cli::run_schedule(cmd, &cli.client)),
+        Command::Oncall(on) => runtime.block_on(firebreak_cli::run_oncall(on, &cli.client)),
         Command::User(cmd) => runtime.block_on(firebreak_cli::run_user(cmd, &cli.client)),
         Command::Config(cmd) => runtime.block_on(firebreak_cli::run_config(cmd, &cli.client)),
         Command::Login(args) => runtime.block_on(firebreak_cli::run_login(args)),

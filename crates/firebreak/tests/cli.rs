@@ -314,3 +314,79 @@ fn sigterm_stops_the_server_cleanly() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn schedules_and_overrides_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("firebreak.yaml");
+    std::fs::write(
+        &config,
+        "users:\n  - handle: alice\n  - handle: bob\n  - handle: carol\nschedules:\n  - name: primary\n    time_zone: UTC\n    layers:\n      - name: week\n        members: [alice, bob]\n        rotation: {every: 1w, start: \"2026-11-02T09:00\"}\n",
+    )
+    .unwrap();
+    let s = serve_with(&["--config".as_ref(), config.as_os_str()]);
+
+    let listed = s.run(&["schedule", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(
+        stdout(&listed).contains("week: alice, bob every 1w"),
+        "{}",
+        stdout(&listed)
+    );
+
+    let on_call = s.run(&["oncall", "--at", "2026-11-10T12:00:00Z", "--json"]);
+    assert!(on_call.status.success(), "{}", stderr(&on_call));
+    let v: Value = serde_json::from_str(&stdout(&on_call)).unwrap();
+    assert_eq!(v["items"][0]["schedule"], "primary");
+    assert_eq!(v["items"][0]["users"][0], "bob");
+
+    let added = s.run(&[
+        "schedule",
+        "override",
+        "add",
+        "primary",
+        "--user",
+        "carol",
+        "--start",
+        "2026-11-10T10:00:00Z",
+        "--end",
+        "2026-11-10T14:00:00Z",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let id = stdout(&added).trim().to_string();
+    assert!(id.starts_with("ovr_"), "the id alone on stdout: {id}");
+    assert!(
+        stderr(&added).contains("carol covers primary"),
+        "{}",
+        stderr(&added)
+    );
+
+    let shifts = s.run(&[
+        "schedule",
+        "shifts",
+        "primary",
+        "--from",
+        "2026-11-10T00:00:00Z",
+        "--to",
+        "2026-11-11T00:00:00Z",
+    ]);
+    let text = stdout(&shifts);
+    assert!(
+        text.contains("override") && text.contains("carol"),
+        "{text}"
+    );
+
+    let removed = s.run(&["schedule", "override", "remove", "primary", &id]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    let again = s.run(&["schedule", "override", "remove", "primary", &id]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("no override"), "{}", stderr(&again));
+
+    let unknown = s.run(&["schedule", "shifts", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(
+        stderr(&unknown).contains("firebreak schedule list"),
+        "{}",
+        stderr(&unknown)
+    );
+}
