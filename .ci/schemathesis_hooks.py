@@ -118,8 +118,29 @@ def _schedule(body: dict) -> None:
             layer["name"] = f"layer {i}"
 
 
+def _override(body: dict) -> None:
+    # Who covers must be a user, and the cover must end after it starts.
+    _refer(body, "user", USER)
+    if isinstance(body.get("start"), str):
+        body["start"] = _at(datetime.timedelta(0))
+    if isinstance(body.get("end"), str):
+        body["end"] = _at(datetime.timedelta(hours=4))
+
+
+def _shifts_query(query: dict) -> None:
+    # A range that ends after it starts, and short enough that even a layer generated to hand
+    # off every second stays under the 10,000 shifts one request may hold.
+    query["from"] = _at(datetime.timedelta(0))
+    query["to"] = _at(datetime.timedelta(hours=1))
+
+
+QUERY_FIXES = {
+    ("GET", "/api/v1/schedules/{name}/shifts"): _shifts_query,
+}
+
 FIXES = {
     ("POST", "/api/v1/schedules"): _schedule,
+    ("POST", "/api/v1/schedules/{name}/overrides"): _override,
     ("POST", "/api/v1/incidents"): _declare,
     ("PATCH", "/api/v1/incidents/{id}"): _patch_incident,
     ("PUT", "/api/v1/incidents/{id}/roles/{role}"): _assign,
@@ -139,9 +160,15 @@ def _is_valid_case(case) -> bool:
 
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
-    if not _is_valid_case(case) or not isinstance(case.body, dict):
+    if not _is_valid_case(case):
         return
-    fix = FIXES.get((case.method.upper(), case.operation.path))
+    key = (case.method.upper(), case.operation.path)
+    query_fix = QUERY_FIXES.get(key)
+    if query_fix is not None and isinstance(case.query, dict):
+        query_fix(case.query)
+    if not isinstance(case.body, dict):
+        return
+    fix = FIXES.get(key)
     if fix is not None:
         fix(case.body)
 

@@ -1,7 +1,7 @@
 //! Clap derive types for the client side of the `firebreak` binary: the
 //! global connection options ([`ClientArgs`]), the `incident`, `token`,
-//! `alert`, `silence`, `integration`, `deploy`, `webhook` and `config`
-//! subcommands, and the arguments of `login`.
+//! `alert`, `silence`, `integration`, `deploy`, `webhook`, `schedule` and
+//! `config` subcommands, and the arguments of `login` and `oncall`.
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! Client side of the `firebreak` binary: clap types for the `incident`,
-//! `alert`, `silence`, `integration`, `deploy`, `webhook`, `config`, `token`
-//! and `login` commands, and async runners that talk to a Firebreak server over its HTTP
+//! `alert`, `silence`, `integration`, `deploy`, `webhook`, `schedule`, `oncall`,
+//! `config`, `token` and `login` commands, and async runners that talk to a Firebreak server over its HTTP
 //! API and print tables or JSON.
 //!
 //! Every `run_*` function prints to stdout/stderr and returns an
