@@ -77,8 +77,14 @@ impl Firebreak {
         Ok(record)
     }
 
-    /// Removes a schedule and its overrides (admins).
+    /// Removes a schedule and its overrides (admins). One declared in `firebreak.yaml` is
+    /// removed there: the file would bring it back at the next start.
     pub async fn delete_schedule(&self, who: &Principal, name: &Name) -> Result<(), EngineError> {
+        if self.schedule(name).await?.from_config {
+            return Err(EngineError::Conflict(format!(
+                "schedule `{name}` is declared in firebreak.yaml; remove it there instead"
+            )));
+        }
         let audit = self.audit(who, "schedule.delete", format!("schedule {name}"));
         let target = name.clone();
         self.write(1, || {

@@ -161,6 +161,12 @@ async fn a_schedule_from_the_config_file_answers_who_is_on_call_and_takes_overri
         Some(("alice".into(), "override".into()))
     );
 
+    // A schedule from the file is removed in the file, not through the API.
+    assert!(matches!(
+        app.delete_schedule(&admin, &primary).await,
+        Err(EngineError::Conflict(m)) if m.contains("firebreak.yaml")
+    ));
+
     // Removed: bob again; removing it twice says there is no such override.
     app.remove_override(&admin, &primary, &cover.cover.id)
         .await

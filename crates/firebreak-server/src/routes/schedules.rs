@@ -315,7 +315,8 @@ pub async fn show_schedule(
 
 #[utoipa::path(delete, path = "/api/v1/schedules/{name}", tag = "schedules",
     params(("name" = NameText, Path)), security(("bearer" = ["admin"])),
-    responses((status = 204, description = "Removed, with its overrides"), (status = 404, body = Problem)))]
+    responses((status = 204, description = "Removed, with its overrides"), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The schedule is declared in firebreak.yaml")))]
 pub async fn delete_schedule(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
