@@ -243,7 +243,12 @@ fn in_range<E: serde::de::Error>(t: jiff::Timestamp) -> Result<jiff::Timestamp, 
 /// Reads an instant the API accepts: RFC 3339, in the years 2000 to 2200. Instants far outside
 /// that range break date arithmetic later, so they are refused where they enter.
 pub fn bounded_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
-    let t = <jiff::Timestamp as serde::Deserialize>::deserialize(d)?;
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    let t: jiff::Timestamp = text.parse().map_err(|_| {
+        <D::Error as serde::de::Error>::custom(
+            "must be an RFC 3339 instant with a zone, like 2026-12-24T20:00:00Z",
+        )
+    })?;
     in_range(t)
 }
 
@@ -265,6 +270,15 @@ mod tests {
         let e = parse_json::<Sample>(body.as_bytes()).unwrap_err();
         assert_eq!(e.status().as_u16(), 422, "{body}");
         format!("{e:?}")
+    }
+
+    #[test]
+    fn an_unreadable_instant_says_what_one_looks_like() {
+        let e = field_of(r#"{"title":"t","starts_at":"yesterday"}"#);
+        assert!(
+            e.contains("starts_at") && e.contains("2026-12-24T20:00:00Z"),
+            "{e}"
+        );
     }
 
     #[test]
