@@ -609,7 +609,7 @@ Examples:
 /// `firebreak schedule ...`
 #[derive(Debug, Clone, Subcommand)]
 pub enum ScheduleCommand {
-    /// List schedules: their time zone, layers and who is on call now
+    /// List schedules: their time zone and layers (who is on call now: `firebreak oncall`)
     #[command(after_help = "\
 Examples:
   firebreak schedule list

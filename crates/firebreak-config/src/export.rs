@@ -18,7 +18,7 @@ use firebreak_domain::config::{
 };
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
-use firebreak_domain::schedule::Schedule;
+use firebreak_domain::schedule::{Schedule, format_local_start, format_time_of_day};
 
 use crate::read::format_duration;
 use crate::yaml::json_to_yaml;
@@ -131,17 +131,12 @@ fn schedule(s: &Schedule) -> Value {
             "members": l.members.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
             "rotation": {
                 "every": l.rotation.every.to_string(),
-                "start": l.rotation.start.strftime("%Y-%m-%dT%H:%M").to_string()
-                    + &if l.rotation.start.second() == 0 {
-                        String::new()
-                    } else {
-                        format!(":{:02}", l.rotation.start.second())
-                    },
+                "start": format_local_start(l.rotation.start),
             },
             "restrict": l.restrict.iter().map(|r| json!({
                 "days": r.days.iter().map(|d| d.short()).collect::<Vec<_>>(),
-                "from": r.from.strftime("%H:%M").to_string(),
-                "to": r.to.strftime("%H:%M").to_string(),
+                "from": format_time_of_day(r.from),
+                "to": format_time_of_day(r.to),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })

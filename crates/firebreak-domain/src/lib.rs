@@ -7,6 +7,7 @@ pub mod alert;
 pub mod config;
 pub mod ids;
 pub mod incident;
+pub mod instant;
 pub mod lifecycle;
 pub mod matcher;
 pub mod rules;

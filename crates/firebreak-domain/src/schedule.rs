@@ -23,6 +23,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 
 use crate::Name;
+use crate::instant::{ACCEPTED_EARLIEST, ACCEPTED_LATEST};
 
 /// The `layer` of a shift that comes from an override.
 pub const OVERRIDE_LAYER: &str = "override";
@@ -136,32 +137,44 @@ impl WeekdayKey {
     }
 }
 
-/// Reads a local time of day, `HH:MM` or `HH:MM:SS`. `24:00` is midnight at the end of a day.
+/// Reads a local time of day, `HH:MM`. `24:00` is midnight at the end of a day.
 pub fn parse_time_of_day(text: &str) -> Option<Time> {
     let t = text.trim();
     if t == "24:00" {
         return Some(Time::midnight());
     }
-    if t.len() < 5 || t.as_bytes().get(2) != Some(&b':') {
+    if t.len() != 5 || t.as_bytes().get(2) != Some(&b':') {
         return None;
     }
     t.parse::<Time>().ok()
 }
 
-/// Reads the local date and time of a layer's first handoff: `2026-03-23T09:00`, or a date
-/// alone for midnight. A zone or offset is refused: the schedule's time zone says where.
+/// Writes a time of day the way [`parse_time_of_day`] reads it: `09:00`.
+pub fn format_time_of_day(t: Time) -> String {
+    t.strftime("%H:%M").to_string()
+}
+
+/// Reads the local date and time of a layer's first handoff: `2026-03-23T09:00`, with
+/// seconds if wanted, or a date alone for midnight. A zone or offset is refused: the
+/// schedule's time zone says where.
 pub fn parse_local_start(text: &str) -> Option<DateTime> {
     let t = text.trim();
-    if t.len() == 10 {
-        return t
+    match t.len() {
+        10 => t
             .parse::<Date>()
             .ok()
-            .map(|d| d.to_datetime(Time::midnight()));
+            .map(|d| d.to_datetime(Time::midnight())),
+        16 | 19 if t.as_bytes()[10] == b'T' && !t[11..].contains(['+', '-', 'Z']) => {
+            t.parse::<DateTime>().ok()
+        }
+        _ => None,
     }
-    if t.ends_with('Z') || t.contains('+') || t.matches('-').count() > 2 {
-        return None;
-    }
-    t.parse::<DateTime>().ok()
+}
+
+/// Writes a layer's first handoff the way [`parse_local_start`] reads it:
+/// `2026-03-23T09:00:00`.
+pub fn format_local_start(dt: DateTime) -> String {
+    dt.strftime("%Y-%m-%dT%H:%M:%S").to_string()
 }
 
 /// A layer's rotation.
@@ -209,14 +222,6 @@ pub struct Schedule {
     pub time_zone_name: String,
     pub time_zone: TimeZone,
     pub layers: Vec<Layer>,
-}
-
-/// The earliest and latest instants a schedule works with (years 2000 to 2200).
-fn bounds() -> (Timestamp, Timestamp) {
-    (
-        Timestamp::from_second(946_684_800).unwrap_or(Timestamp::MIN),
-        Timestamp::from_second(7_258_118_400).unwrap_or(Timestamp::MAX),
-    )
 }
 
 impl Schedule {
@@ -308,8 +313,7 @@ impl Schedule {
         overrides: &[Override],
         limit: usize,
     ) -> Result<Vec<Shift>, ScheduleError> {
-        let (lo, hi) = bounds();
-        let (from, to) = (from.max(lo), to.min(hi));
+        let (from, to) = (from.max(ACCEPTED_EARLIEST), to.min(ACCEPTED_LATEST));
         if from >= to {
             return Ok(Vec::new());
         }

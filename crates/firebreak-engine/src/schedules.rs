@@ -3,6 +3,7 @@
 //! this reads the schedule and its overrides from the store and asks them.
 
 use firebreak_domain::Name;
+use firebreak_domain::instant::in_accepted_range;
 use firebreak_domain::schedule::{Override, Schedule, Shift};
 use firebreak_store::{OverrideRecord, ScheduleRecord, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -21,14 +22,16 @@ pub struct OnCall {
     pub shift: Option<Shift>,
 }
 
-/// The earliest and latest instants accepted from clients (years 2000 to 2200).
+/// An instant a caller gave must lie in the range Firebreak keeps to.
 fn check_instant(field: &str, t: Timestamp) -> Result<(), EngineError> {
-    let lo = Timestamp::from_second(946_684_800).unwrap_or(Timestamp::MIN);
-    let hi = Timestamp::from_second(7_258_118_400).unwrap_or(Timestamp::MAX);
-    if t < lo || t >= hi {
-        return Err(invalid(field, "must be between the years 2000 and 2200"));
+    if in_accepted_range(t) {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "must be between 2000-01-01T00:00:00Z and 2200-12-31T23:59:59Z",
+        ))
     }
-    Ok(())
 }
 
 impl Firebreak {
@@ -256,16 +259,18 @@ impl Firebreak {
         })
     }
 
+    /// Every member must be a known user: one read of the users, however many members.
     async fn check_members(&self, schedule: &Schedule) -> Result<(), EngineError> {
-        let mut known = std::collections::HashSet::new();
+        let users: std::collections::HashSet<Name> = self
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| u.handle)
+            .collect();
         for (i, layer) in schedule.layers.iter().enumerate() {
             for (j, member) in layer.members.iter().enumerate() {
-                if known.contains(member) {
-                    continue;
-                }
-                if self.store.get_user(member).await?.is_some() {
-                    known.insert(member.clone());
-                } else {
+                if !users.contains(member) {
                     return Err(invalid(
                         &format!("layers[{i}].members[{j}]"),
                         format!("there is no user `{member}`; add them first"),

@@ -12,23 +12,13 @@ use serde_json::Value;
 
 use crate::util::{self, Notes, Object};
 
-/// The earliest instant Firebreak accepts from a sender: 2000-01-01T00:00:00Z.
-pub const ACCEPTED_EARLIEST: Timestamp = Timestamp::constant(946_684_800, 0);
-
-/// The latest instant Firebreak accepts from a sender: 2200-12-31T23:59:59.999999999Z.
-pub const ACCEPTED_LATEST: Timestamp = Timestamp::constant(7_289_654_399, 999_999_999);
+pub use firebreak_domain::instant::{ACCEPTED_EARLIEST, ACCEPTED_LATEST, in_accepted_range};
 
 /// Go's zero time, `0001-01-01T00:00:00Z`: what Alertmanager sends for "no end yet".
 const GO_ZERO_TIME: Timestamp = Timestamp::constant(-62_135_596_800, 0);
 
 /// How much of an unreadable value a note quotes.
 const QUOTE_MAX: usize = 64;
-
-/// Whether `ts` lies in the years 2000 to 2200 (both included), the range every instant in
-/// Firebreak is kept to; date arithmetic far outside it can fail.
-pub fn in_accepted_range(ts: Timestamp) -> bool {
-    (ACCEPTED_EARLIEST..=ACCEPTED_LATEST).contains(&ts)
-}
 
 /// Why a time was not used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

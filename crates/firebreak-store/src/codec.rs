@@ -4,6 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use firebreak_domain::schedule::{
+    Every, Layer, Restriction, Rotation, Schedule, WeekdayKey, format_local_start,
+    format_time_of_day, parse_local_start, parse_time_of_day,
+};
 use firebreak_domain::{AccessRole, ChecklistItem, Image, Link, Matcher, Name, TimelineEvent};
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -146,7 +150,7 @@ pub fn word<T: std::str::FromStr<Err = String>>(what: &str, text: &str) -> Resul
 }
 
 /// A schedule's definition (time zone and layers) as JSON, in the API's shape.
-pub fn schedule_to_json(s: &firebreak_domain::schedule::Schedule) -> String {
+pub fn schedule_to_json(s: &Schedule) -> String {
     json!({
         "time_zone": s.time_zone_name,
         "layers": s.layers.iter().map(|l| json!({
@@ -154,12 +158,12 @@ pub fn schedule_to_json(s: &firebreak_domain::schedule::Schedule) -> String {
             "members": l.members.iter().map(Name::as_str).collect::<Vec<_>>(),
             "rotation": {
                 "every": l.rotation.every.to_string(),
-                "start": l.rotation.start.to_string(),
+                "start": format_local_start(l.rotation.start),
             },
             "restrict": l.restrict.iter().map(|r| json!({
                 "days": r.days.iter().map(|d| d.short()).collect::<Vec<_>>(),
-                "from": r.from.to_string(),
-                "to": r.to.to_string(),
+                "from": format_time_of_day(r.from),
+                "to": format_time_of_day(r.to),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
@@ -167,8 +171,7 @@ pub fn schedule_to_json(s: &firebreak_domain::schedule::Schedule) -> String {
 }
 
 /// Reads back what [`schedule_to_json`] wrote, checking it again.
-pub fn schedule_from_json(name: &str, text: &str) -> Result<firebreak_domain::schedule::Schedule> {
-    use firebreak_domain::schedule::{Every, Layer, Restriction, Rotation, Schedule, WeekdayKey};
+pub fn schedule_from_json(name: &str, text: &str) -> Result<Schedule> {
     let v: Value = serde_json::from_str(text).map_err(|e| bad("schedule", e))?;
     let text_at = |v: &Value, key: &str| -> Result<String> {
         v[key]
@@ -186,9 +189,8 @@ pub fn schedule_from_json(name: &str, text: &str) -> Result<firebreak_domain::sc
             .collect::<Result<Vec<_>>>()?;
         let every = Every::parse(&text_at(&l["rotation"], "every")?)
             .ok_or_else(|| bad("schedule", "rotation.every is unreadable"))?;
-        let start = text_at(&l["rotation"], "start")?
-            .parse()
-            .map_err(|e| bad("schedule", e))?;
+        let start = parse_local_start(&text_at(&l["rotation"], "start")?)
+            .ok_or_else(|| bad("schedule", "rotation.start is unreadable"))?;
         let mut restrict = Vec::new();
         for r in list(&l, "restrict") {
             let days = list(&r, "days")
@@ -196,12 +198,14 @@ pub fn schedule_from_json(name: &str, text: &str) -> Result<firebreak_domain::sc
                 .map(|d| WeekdayKey::parse(d.as_str().unwrap_or_default()))
                 .collect::<Option<_>>()
                 .ok_or_else(|| bad("schedule", "a restriction's day is unreadable"))?;
+            let time = |key: &str| -> Result<_> {
+                parse_time_of_day(&text_at(&r, key)?)
+                    .ok_or_else(|| bad("schedule", format!("a restriction's {key} is unreadable")))
+            };
             restrict.push(Restriction {
                 days,
-                from: text_at(&r, "from")?
-                    .parse()
-                    .map_err(|e| bad("schedule", e))?,
-                to: text_at(&r, "to")?.parse().map_err(|e| bad("schedule", e))?,
+                from: time("from")?,
+                to: time("to")?,
             });
         }
         layers.push(Layer {

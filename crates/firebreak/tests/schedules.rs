@@ -229,6 +229,16 @@ async fn bad_overrides_and_schedules_are_refused_with_the_field_and_change_nothi
             .is_empty(),
         "nothing was added"
     );
+    // The whole range the API accepts is accepted here too: 2200 up to its last day.
+    app.add_override(
+        &admin,
+        &primary,
+        name("alice"),
+        ts("2200-12-01T00:00:00Z"),
+        ts("2200-12-31T23:00:00Z"),
+    )
+    .await
+    .expect("an override late in 2200");
     assert_eq!(field(app.shifts(&primary, end, start).await), "to");
     assert_eq!(
         field(

@@ -174,13 +174,18 @@ fn parse_duration_or_zero(text: &str) -> Option<SignedDuration> {
 
 /// The `name` of a section item (a severity, a service), if it has a textual one.
 fn written_name(item: &Node) -> Option<String> {
+    written(item, "name")
+}
+
+/// The text of `key` in a section item, as written, if it has a textual one.
+fn written(item: &Node, key: &str) -> Option<String> {
     let Value::Map(entries) = &item.value else {
         return None;
     };
     entries
         .iter()
         .find_map(|(k, v)| match (&k.value, &v.value) {
-            (Value::Str(k), Value::Str(v)) if k == "name" => Some(v.clone()),
+            (Value::Str(k), Value::Str(v)) if k == key => Some(v.clone()),
             _ => None,
         })
 }
@@ -604,7 +609,7 @@ impl<'a> Reader<'a> {
         if let Some(node) = top.get("users")
             && let Some(items) = self.section(node, "users")
         {
-            handles = schedules::declared_handles(items);
+            handles = items.iter().filter_map(|u| written(u, "handle")).collect();
             let mut seen = Vec::new();
             config.users = items
                 .iter()

@@ -312,17 +312,3 @@ impl Reader<'_> {
         })
     }
 }
-
-/// The handles the `users` section declares, as written.
-pub(super) fn declared_handles(users: &[Node]) -> Vec<String> {
-    users
-        .iter()
-        .filter_map(|u| match &u.value {
-            Value::Map(map) => map.iter().find_map(|(k, v)| match (&k.value, &v.value) {
-                (Value::Str(k), Value::Str(h)) if k == "handle" => Some(h.clone()),
-                _ => None,
-            }),
-            _ => None,
-        })
-        .collect()
-}

@@ -16,9 +16,11 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use firebreak_store::{IngestOutcome, Result as StoreResult, StoreError, Tx};
+use futures_util::FutureExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use super::ingest::{Noted, Planned, store_events};
@@ -172,7 +174,17 @@ impl Firebreak {
                     Err(_) => return,
                 }
             }
-            self.run_batch(waiting).await;
+            // A panic here would drop the replies (their requests get a 503) but must not
+            // stop this driver: the requests queued behind it would wait for the next arrival.
+            if AssertUnwindSafe(self.run_batch(waiting))
+                .catch_unwind()
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    "a shared ingest unit panicked; its requests were answered with an error"
+                );
+            }
         }
     }
 

@@ -6,9 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use firebreak_domain::Name;
+use firebreak_domain::instant::ACCEPTED_LATEST;
 use firebreak_domain::schedule::{
-    Every, Layer, Restriction, Rotation, Schedule, Shift, WeekdayKey, parse_local_start,
-    parse_time_of_day,
+    Every, Layer, Restriction, Rotation, Schedule, Shift, WeekdayKey, format_local_start,
+    format_time_of_day, parse_local_start, parse_time_of_day,
 };
 use firebreak_engine::Firebreak;
 use firebreak_store::{OverrideRecord, ScheduleRecord};
@@ -190,15 +191,15 @@ impl From<ScheduleRecord> for ScheduleBody {
                     members: l.members.iter().map(ToString::to_string).collect(),
                     rotation: RotationBody {
                         every: l.rotation.every.to_string(),
-                        start: l.rotation.start.strftime("%Y-%m-%dT%H:%M:%S").to_string(),
+                        start: format_local_start(l.rotation.start),
                     },
                     restrict: l
                         .restrict
                         .iter()
                         .map(|r| RestrictionBody {
                             days: r.days.iter().map(|d| Day::of(*d)).collect(),
-                            from: r.from.strftime("%H:%M").to_string(),
-                            to: r.to.strftime("%H:%M").to_string(),
+                            from: format_time_of_day(r.from),
+                            to: format_time_of_day(r.to),
                         })
                         .collect(),
                 })
@@ -373,12 +374,12 @@ pub async fn shifts(
 ) -> Result<Json<ShiftsBody>, ApiError> {
     let name = schedule_name(&name)?;
     let from = q.from.map(|t| t.0).unwrap_or_else(|| app.clock.now());
-    let to = match q.to {
-        Some(t) => t.0,
-        None => from
-            .checked_add(jiff::SignedDuration::from_hours(24 * 7))
-            .map_err(|_| ApiError::invalid("from", "is too late to add a week to"))?,
-    };
+    // A week by default, ending at the last instant Firebreak keeps to at the latest.
+    let to = q.to.map(|t| t.0).unwrap_or_else(|| {
+        from.checked_add(jiff::SignedDuration::from_hours(24 * 7))
+            .unwrap_or(ACCEPTED_LATEST)
+            .min(ACCEPTED_LATEST)
+    });
     let items = app.shifts(&name, from, to).await?;
     Ok(Json(ShiftsBody {
         items: items.into_iter().map(Into::into).collect(),
