@@ -20,8 +20,65 @@ pub struct Config {
     pub users: Vec<User>,
     /// On-call schedules declared in the file.
     pub schedules: Vec<crate::schedule::Schedule>,
+    /// Escalation policies declared in the file.
+    pub escalation_policies: Vec<crate::escalation::Policy>,
     pub alerting: Alerting,
     pub outbound: Outbound,
+    pub paging: Paging,
+    pub server: Server,
+    pub email: Email,
+}
+
+/// How pages are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paging {
+    /// The policy of services that name none.
+    pub default_policy: Option<Name>,
+    /// Retries for pages; `None` uses `outbound.retry`.
+    pub retry: Option<OutboundRetry>,
+    /// How long one attempt to deliver a page may take.
+    pub attempt_timeout: SignedDuration,
+    /// How long the acknowledge link in a page works.
+    pub ack_link_ttl: SignedDuration,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Paging {
+            default_policy: None,
+            retry: None,
+            attempt_timeout: SignedDuration::from_secs(10),
+            ack_link_ttl: SignedDuration::from_hours(24),
+        }
+    }
+}
+
+/// How Firebreak is reached from outside.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Server {
+    /// The base URL people reach this Firebreak at (`https://firebreak.example.com`), used in
+    /// the links pages carry. `None`: links use the address the server listens on.
+    pub public_url: Option<String>,
+}
+
+/// How email is sent.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Email {
+    /// `smtp://host:port`, `smtps://...` (TLS) or `smtp://...?tls=required` (STARTTLS), with
+    /// optional `user:password@`. `None`: email contact methods cannot be sent to.
+    pub smtp_url: Option<String>,
+    /// The `From` of every email, like `Firebreak <firebreak@example.com>`.
+    pub from: Option<String>,
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The SMTP URL may carry a password.
+        f.debug_struct("Email")
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "…"))
+            .field("from", &self.from)
+            .finish()
+    }
 }
 
 /// How alerts are received and handled, across services.
@@ -170,6 +227,10 @@ pub struct Service {
     pub runbook: Option<String>,
     pub integrations: Vec<IntegrationSpec>,
     pub grouping: Grouping,
+    /// The escalation policy paged for the service's alerts and incidents.
+    pub escalation_policy: Option<Name>,
+    /// A user paged directly when a severity's `page` list names `manager`.
+    pub manager: Option<Name>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -220,6 +281,10 @@ impl Config {
 
     pub fn role(&self, given: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.answers_to(given))
+    }
+
+    pub fn escalation_policy(&self, name: &Name) -> Option<&crate::escalation::Policy> {
+        self.escalation_policies.iter().find(|p| &p.name == name)
     }
 
     pub fn service(&self, name: &Name) -> Option<&Service> {
@@ -325,8 +390,12 @@ impl Default for Config {
             services: vec![],
             users: vec![],
             schedules: vec![],
+            escalation_policies: vec![],
             alerting: Alerting::default(),
             outbound: Outbound::default(),
+            paging: Paging::default(),
+            server: Server::default(),
+            email: Email::default(),
         }
     }
 }
@@ -382,6 +451,8 @@ mod tests {
             runbook: None,
             integrations: vec![spec.clone()],
             grouping: Grouping::default(),
+            escalation_policy: None,
+            manager: None,
         });
         for shown in [format!("{config:?}"), format!("{config:#?}")] {
             assert!(!shown.contains(key), "{shown}");

@@ -5,6 +5,8 @@
 pub mod access;
 pub mod alert;
 pub mod config;
+pub mod contact;
+pub mod escalation;
 pub mod ids;
 pub mod incident;
 pub mod instant;

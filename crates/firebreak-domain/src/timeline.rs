@@ -92,6 +92,61 @@ pub enum TimelineEvent {
         summary: String,
         all_resolved: bool,
     },
+    /// An escalation policy started paging for the incident (or one of its alerts).
+    EscalationStarted {
+        escalation: String,
+        policy: String,
+        alert: Option<i64>,
+    },
+    /// A page was queued for a user's contact method.
+    Paged {
+        escalation: String,
+        /// 0-based, as in the escalations list.
+        step: u32,
+        round: u32,
+        user: String,
+        /// The contact method's type (`email`, `webhook`, `slack`, ...).
+        method: String,
+        contact: String,
+    },
+    /// A step's target could not be paged: why nobody was reached through it.
+    NobodyPaged {
+        escalation: String,
+        step: u32,
+        round: u32,
+        target: String,
+        reason: String,
+    },
+    PageDelivered {
+        escalation: String,
+        user: String,
+        method: String,
+        contact: String,
+    },
+    PageFailed {
+        escalation: String,
+        user: String,
+        method: String,
+        contact: String,
+        reason: String,
+    },
+    /// Somebody acknowledged: paging for the escalation stops.
+    Acknowledged {
+        escalation: Option<String>,
+        by: String,
+        /// How: `api`, `cli`, `link`, `pagerduty`, `opsgenie`.
+        via: String,
+    },
+    /// Every step of every round was paged and nobody acknowledged.
+    EscalationExhausted {
+        escalation: String,
+        policy: String,
+    },
+    /// The incident went `update_every` without an update; these people were reminded.
+    UpdateReminder {
+        to: Vec<String>,
+        quiet_for: String,
+    },
 }
 
 /// Field values in edit events are kept as plain text or text lists, so the domain needs no JSON.
@@ -122,6 +177,14 @@ impl TimelineEvent {
             TimelineEvent::Note { .. } => "note",
             TimelineEvent::AlertAttached { .. } => "alert_attached",
             TimelineEvent::AlertResolved { .. } => "alert_resolved",
+            TimelineEvent::EscalationStarted { .. } => "escalation_started",
+            TimelineEvent::Paged { .. } => "paged",
+            TimelineEvent::NobodyPaged { .. } => "nobody_paged",
+            TimelineEvent::PageDelivered { .. } => "page_delivered",
+            TimelineEvent::PageFailed { .. } => "page_failed",
+            TimelineEvent::Acknowledged { .. } => "acknowledged",
+            TimelineEvent::EscalationExhausted { .. } => "escalation_exhausted",
+            TimelineEvent::UpdateReminder { .. } => "update_reminder",
         }
     }
 }
