@@ -468,6 +468,8 @@ pub(crate) fn firebreak_config() -> anyhow::Result<Config> {
             key_env: None,
         }],
         grouping: Default::default(),
+        escalation_policy: None,
+        manager: None,
     });
     config.alerting.rate_limit_per_second = 1_000_000;
     config.alerting.rate_limit_burst = 1_000_000;

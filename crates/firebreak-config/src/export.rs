@@ -382,6 +382,8 @@ mod tests {
                 ),
             ],
             grouping: Grouping::default(),
+            escalation_policy: None,
+            manager: None,
         });
         let vars: Vec<String> = keys_by_variable(&config)
             .into_iter()

@@ -166,6 +166,8 @@ fn full_file_reads_into_the_expected_config() {
                         },
                     ],
                 },
+                escalation_policy: None,
+                manager: None,
             },
             Service {
                 name: Name::parse("search").unwrap(),
@@ -174,6 +176,8 @@ fn full_file_reads_into_the_expected_config() {
                 runbook: None,
                 integrations: vec![],
                 grouping: Grouping::default(),
+                escalation_policy: None,
+                manager: None,
             },
         ],
         users: vec![
@@ -227,6 +231,7 @@ fn full_file_reads_into_the_expected_config() {
                 give_up_after: SignedDuration::from_hours(12),
             },
         },
+        ..Config::default()
     };
     assert_eq!(config, expected);
 }

@@ -485,6 +485,8 @@ fn with_declare_rule() -> Config {
                 title: Some("{summary}".into()),
             }],
         },
+        escalation_policy: None,
+        manager: None,
     });
     config
 }

@@ -93,6 +93,8 @@ impl Reader<'_> {
             runbook: runbook?,
             integrations: integrations?,
             grouping: grouping?,
+            escalation_policy: None,
+            manager: None,
         })
     }
 
