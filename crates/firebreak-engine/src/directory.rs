@@ -1,7 +1,9 @@
 //! Services and users: created from the config file at start, or through the API by admins.
 
 use firebreak_domain::{AccessRole, Config, Name};
-use firebreak_store::{ScheduleRecord, ServiceRecord, StoreError, StoreWrites, UserRecord};
+use firebreak_store::{
+    PolicyRecord, ScheduleRecord, ServiceRecord, StoreError, StoreWrites, UserRecord,
+};
 
 use crate::{EngineError, Firebreak, Principal, invalid};
 
@@ -11,6 +13,10 @@ pub struct ServiceFields {
     pub description: Option<String>,
     pub team: Option<String>,
     pub runbook: Option<String>,
+    /// `Some(None)` clears it.
+    pub escalation_policy: Option<Option<Name>>,
+    /// `Some(None)` clears it.
+    pub manager: Option<Option<Name>>,
 }
 
 fn check_runbook(runbook: &Option<String>) -> Result<(), EngineError> {
@@ -35,6 +41,8 @@ impl Firebreak {
                 description: s.description.clone(),
                 team: s.team.clone(),
                 runbook: s.runbook.clone(),
+                escalation_policy: s.escalation_policy.clone(),
+                manager: s.manager.clone(),
                 from_config: true,
                 created_at: now,
             })
@@ -63,13 +71,29 @@ impl Firebreak {
                 updated_at: now,
             })
             .collect();
-        let rows = services.len() + users.len() + schedules.len();
+        let policies: Vec<PolicyRecord> = config
+            .escalation_policies
+            .iter()
+            .map(|p| PolicyRecord {
+                policy: p.clone(),
+                from_config: true,
+                created_at: now,
+                updated_at: now,
+            })
+            .collect();
+        let rows = services.len() + users.len() + schedules.len() + policies.len();
         self.write(rows.max(1), || {
-            let (services, users, schedules) = (services.clone(), users.clone(), schedules.clone());
+            let (services, users, schedules, policies) = (
+                services.clone(),
+                users.clone(),
+                schedules.clone(),
+                policies.clone(),
+            );
             move |tx| {
                 Box::pin(async move {
                     tx.sync_config(services, users).await?;
-                    tx.sync_schedules(schedules).await
+                    tx.sync_schedules(schedules).await?;
+                    tx.sync_policies(policies).await
                 })
             }
         })
@@ -84,16 +108,39 @@ impl Firebreak {
         fields: ServiceFields,
     ) -> Result<ServiceRecord, EngineError> {
         check_runbook(&fields.runbook)?;
+        self.check_paging_fields(&fields).await?;
         let record = ServiceRecord {
             name: name.clone(),
             description: fields.description.unwrap_or_default(),
             team: fields.team,
             runbook: fields.runbook,
+            escalation_policy: fields.escalation_policy.flatten(),
+            manager: fields.manager.flatten(),
             from_config: false,
             created_at: self.clock.now(),
         };
         let audit = self.audit(who, "service.create", format!("service {name}"));
         Ok(self.store.create_service(record, audit).await?)
+    }
+
+    /// A service's policy must exist, and its manager must be a user.
+    async fn check_paging_fields(&self, fields: &ServiceFields) -> Result<(), EngineError> {
+        if let Some(Some(policy)) = &fields.escalation_policy
+            && self.store.get_policy(policy).await?.is_none()
+        {
+            return Err(invalid(
+                "escalation_policy",
+                format!(
+                    "there is no escalation policy named `{policy}`; list them with GET /api/v1/escalation-policies"
+                ),
+            ));
+        }
+        if let Some(Some(manager)) = &fields.manager
+            && self.store.get_user(manager).await?.is_none()
+        {
+            return Err(invalid("manager", format!("there is no user `{manager}`")));
+        }
+        Ok(())
     }
 
     pub async fn service(&self, name: &Name) -> Result<ServiceRecord, EngineError> {
@@ -111,6 +158,7 @@ impl Firebreak {
     ) -> Result<ServiceRecord, EngineError> {
         check_runbook(&fields.runbook)?;
         let mut record = self.service(name).await?;
+        self.check_paging_fields(&fields).await?;
         if let Some(d) = fields.description {
             record.description = d;
         }
@@ -119,6 +167,12 @@ impl Firebreak {
         }
         if fields.runbook.is_some() {
             record.runbook = fields.runbook;
+        }
+        if let Some(policy) = fields.escalation_policy {
+            record.escalation_policy = policy;
+        }
+        if let Some(manager) = fields.manager {
+            record.manager = manager;
         }
         let audit = self.audit(who, "service.update", format!("service {name}"));
         Ok(self.store.update_service(record, audit).await?)

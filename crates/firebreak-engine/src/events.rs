@@ -217,6 +217,7 @@ impl Emitter {
                 due_at: self.now,
                 deadline_at: self.now + self.give_up_after,
                 created_at: self.now,
+                priority: firebreak_store::Priority::Bulk,
             })
             .collect())
     }

@@ -752,3 +752,13 @@ mod tests {
         assert_eq!(parse("-1"), None);
     }
 }
+
+/// For PATCH fields that `null` clears: absent is `None`, `null` is `Some(None)`, a value is
+/// `Some(Some(value))`. Use with `#[serde(default, deserialize_with = "fields::nullable")]`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}

@@ -233,6 +233,11 @@ pub struct ServiceBody {
     pub description: String,
     pub team: Option<String>,
     pub runbook: Option<String>,
+    /// The escalation policy paged for the service's alerts and incidents (else
+    /// `paging.default_policy`).
+    pub escalation_policy: Option<String>,
+    /// A user paged directly when a severity's `page` list names `manager`.
+    pub manager: Option<String>,
     /// Declared in firebreak.yaml.
     pub from_config: bool,
     #[schema(value_type = String, format = DateTime)]
@@ -246,6 +251,8 @@ impl From<ServiceRecord> for ServiceBody {
             description: s.description,
             team: s.team,
             runbook: s.runbook,
+            escalation_policy: s.escalation_policy.map(|n| n.to_string()),
+            manager: s.manager.map(|n| n.to_string()),
             from_config: s.from_config,
             created_at: s.created_at,
         }

@@ -23,8 +23,9 @@ use crate::tx::PgTx;
 impl DirectoryWrites for PgTx<'_> {
     async fn create_service(&mut self, s: &ServiceRecord) -> Result<()> {
         let added = sqlx::query(
-            "INSERT INTO services (name, description, team, runbook, from_config, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO services (name, description, team, runbook, from_config, created_at,
+                 escalation_policy, manager)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         )
         .bind(s.name.as_str())
         .bind(&s.description)
@@ -32,6 +33,8 @@ impl DirectoryWrites for PgTx<'_> {
         .bind(s.runbook.as_deref())
         .bind(s.from_config)
         .bind(s.created_at.as_millisecond())
+        .bind(s.escalation_policy.as_ref().map(Name::as_str))
+        .bind(s.manager.as_ref().map(Name::as_str))
         .execute(&mut *self.conn)
         .await
         .map_err(db)?
@@ -48,13 +51,16 @@ impl DirectoryWrites for PgTx<'_> {
 
     async fn update_service(&mut self, s: &ServiceRecord) -> Result<ServiceRecord> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE services SET description = $2, team = $3, runbook = $4 WHERE name = $1
+            "UPDATE services SET description = $2, team = $3, runbook = $4,
+                 escalation_policy = $5, manager = $6 WHERE name = $1
              RETURNING {SERVICE_COLUMNS}"
         )))
         .bind(s.name.as_str())
         .bind(&s.description)
         .bind(s.team.as_deref())
         .bind(s.runbook.as_deref())
+        .bind(s.escalation_policy.as_ref().map(Name::as_str))
+        .bind(s.manager.as_ref().map(Name::as_str))
         .fetch_optional(&mut *self.conn)
         .await
         .map_err(db)?
@@ -90,20 +96,51 @@ impl DirectoryWrites for PgTx<'_> {
         let users: BTreeMap<&str, &UserRecord> =
             users.iter().map(|u| (u.handle.as_str(), u)).collect();
         sqlx::query(
-            "INSERT INTO services (name, description, team, runbook, from_config, created_at)
-             SELECT n, d, t, r, TRUE, c
-             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[]) AS x(n, d, t, r, c)
+            "INSERT INTO services (name, description, team, runbook, from_config, created_at,
+                 escalation_policy, manager)
+             SELECT n, d, t, r, TRUE, c, p, m
+             FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[],
+                 $6::TEXT[], $7::TEXT[]) AS x(n, d, t, r, c, p, m)
              ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,
-                 team = EXCLUDED.team, runbook = EXCLUDED.runbook, from_config = TRUE",
+                 team = EXCLUDED.team, runbook = EXCLUDED.runbook,
+                 escalation_policy = EXCLUDED.escalation_policy, manager = EXCLUDED.manager,
+                 from_config = TRUE",
         )
         .bind(services.keys().collect::<Vec<_>>())
-        .bind(services.values().map(|s| &s.description).collect::<Vec<_>>())
-        .bind(services.values().map(|s| s.team.as_deref()).collect::<Vec<_>>())
-        .bind(services.values().map(|s| s.runbook.as_deref()).collect::<Vec<_>>())
+        .bind(
+            services
+                .values()
+                .map(|s| &s.description)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            services
+                .values()
+                .map(|s| s.team.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            services
+                .values()
+                .map(|s| s.runbook.as_deref())
+                .collect::<Vec<_>>(),
+        )
         .bind(
             services
                 .values()
                 .map(|s| s.created_at.as_millisecond())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            services
+                .values()
+                .map(|s| s.escalation_policy.as_ref().map(Name::as_str))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            services
+                .values()
+                .map(|s| s.manager.as_ref().map(Name::as_str))
                 .collect::<Vec<_>>(),
         )
         .execute(&mut *self.conn)

@@ -87,6 +87,12 @@ pub(crate) fn conflict_message(constraint: &str, subject: &str) -> String {
         "services_pkey" => format!("a service named `{subject}` already exists"),
         "users_pkey" => format!("a user with the handle `{subject}` already exists"),
         "schedules_pkey" => format!("a schedule named `{subject}` already exists"),
+        "escalation_policies_pkey" => format!("a policy named `{subject}` already exists"),
+        "contact_methods_pkey" => format!("a contact method `{subject}` already exists"),
+        "contact_methods_user_handle_name_key" => {
+            format!("the user already has a contact method named `{subject}`")
+        }
+        "escalations_pkey" => format!("an escalation `{subject}` already exists"),
         "schedule_overrides_id_key" => format!("an override `{subject}` already exists"),
         "tokens_pkey" => format!("a token with the id `{subject}` already exists"),
         "tokens_hash_key" => "a token with that secret already exists".to_string(),

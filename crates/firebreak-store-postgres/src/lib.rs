@@ -25,6 +25,7 @@ mod incidents;
 mod integrations;
 mod listen;
 mod outbox;
+mod paging;
 mod rows;
 mod rules;
 mod schedules;
@@ -54,6 +55,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "schedules",
         include_str!("../migrations/0004_schedules.sql"),
     ),
+    (5, "paging", include_str!("../migrations/0005_paging.sql")),
 ];
 
 /// How many connections the pool keeps at most.

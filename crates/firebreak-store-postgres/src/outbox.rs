@@ -147,10 +147,11 @@ impl OutboxWrites for PgTx<'_> {
         }
         let added: Vec<i64> = sqlx::query_scalar(
             "INSERT INTO outbox (kind, subject, idempotency_key, payload, status, due_at,
-                 deadline_at, attempts, created_at)
-             SELECT k, s, i, p, 'pending', d, l, 0, c
+                 deadline_at, attempts, created_at, priority)
+             SELECT k, s, i, p, 'pending', d, l, 0, c, r
              FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[],
-                 $6::BIGINT[], $7::BIGINT[]) WITH ORDINALITY AS m(k, s, i, p, d, l, c, o)
+                 $6::BIGINT[], $7::BIGINT[], $8::SMALLINT[])
+                 WITH ORDINALITY AS m(k, s, i, p, d, l, c, r, o)
              ORDER BY o
              ON CONFLICT (idempotency_key) DO NOTHING
              RETURNING due_at",
@@ -192,6 +193,12 @@ impl OutboxWrites for PgTx<'_> {
                 .map(|m| codec::millis(m.created_at))
                 .collect::<Vec<_>>(),
         )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.priority.rank())
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&mut *self.conn)
         .await
         .map_err(db)?;
@@ -209,14 +216,14 @@ impl OutboxWrites for PgTx<'_> {
     ) -> Result<Vec<Message>> {
         let found = sqlx::query(AssertSqlSafe(format!(
             "WITH due AS MATERIALIZED (
-                 SELECT id, due_at FROM outbox
+                 SELECT id, due_at, priority FROM outbox
                  WHERE status IN ('pending', 'sending') AND due_at <= $3
-                 ORDER BY due_at, id LIMIT $4
+                 ORDER BY priority, due_at, id LIMIT $4
                  FOR UPDATE SKIP LOCKED)
              UPDATE outbox o SET status = 'sending', lease_owner = $1, due_at = $2,
                  attempts = o.attempts + 1
              FROM due WHERE o.id = due.id
-             RETURNING {}, due.due_at AS was_due",
+             RETURNING {}, due.due_at AS was_due, due.priority AS rank",
             MESSAGE_COLUMNS
                 .split(", ")
                 .map(|c| format!("o.{c}"))
@@ -232,9 +239,15 @@ impl OutboxWrites for PgTx<'_> {
         .map_err(db)?;
         let mut claimed = found
             .iter()
-            .map(|row| Ok((get::<i64>(row, "was_due")?, message(row)?)))
+            .map(|row| {
+                Ok((
+                    (get::<i16>(row, "rank")?, get::<i64>(row, "was_due")?),
+                    message(row)?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
-        claimed.sort_by_key(|(was_due, m)| (*was_due, m.id));
+        // Pages first, then soonest due, as they were chosen.
+        claimed.sort_by_key(|(order, m)| (*order, m.id));
         Ok(claimed.into_iter().map(|(_, m)| m).collect())
     }
 
@@ -554,7 +567,11 @@ impl OutboxStore for PostgresStore {
 
     async fn next_due(&self) -> Result<Option<Timestamp>> {
         let due: Option<i64> = sqlx::query_scalar(
-            "SELECT min(due_at) FROM outbox WHERE status IN ('pending', 'sending')",
+            // One index seek per priority (the claim index leads with it).
+            "SELECT MIN(m) FROM (\
+               SELECT MIN(due_at) AS m FROM outbox WHERE priority = 0 AND status IN ('pending', 'sending') \
+               UNION ALL \
+               SELECT MIN(due_at) FROM outbox WHERE priority = 1 AND status IN ('pending', 'sending')) AS d",
         )
         .fetch_one(&self.pool)
         .await

@@ -31,6 +31,15 @@ where
     row.try_get(column).map_err(db)
 }
 
+/// `NotFound` when a statement meant to change one row changed none.
+pub(crate) fn found(rows: u64) -> Result<()> {
+    if rows == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn ts(ms: i64) -> Result<Timestamp> {
     codec::timestamp(ms)
 }
@@ -149,6 +158,12 @@ pub(crate) fn service(row: &PgRow) -> Result<ServiceRecord> {
         description: get(row, "description")?,
         team: get(row, "team")?,
         runbook: get(row, "runbook")?,
+        escalation_policy: get::<Option<String>>(row, "escalation_policy")?
+            .map(|n| name(&n))
+            .transpose()?,
+        manager: get::<Option<String>>(row, "manager")?
+            .map(|n| name(&n))
+            .transpose()?,
         from_config: get(row, "from_config")?,
         created_at: ts(get(row, "created_at")?)?,
     })
@@ -182,7 +197,7 @@ pub(crate) fn token(row: &PgRow) -> Result<TokenRecord> {
 }
 
 pub(crate) const SERVICE_COLUMNS: &str =
-    "name, description, team, runbook, from_config, created_at";
+    "name, description, team, runbook, escalation_policy, manager, from_config, created_at";
 pub(crate) const USER_COLUMNS: &str =
     "handle, name, email, time_zone, role, from_config, created_at, disabled_at";
 pub(crate) const TOKEN_COLUMNS: &str =

@@ -15,7 +15,7 @@ use sqlx::postgres::PgRow;
 
 use crate::PostgresStore;
 use crate::error::{conflict_message, db};
-use crate::rows::{self, get};
+use crate::rows::{self, found, get};
 use crate::tx::PgTx;
 
 const SCHEDULE_COLUMNS: &str = "name, definition, from_config, created_at, updated_at";
@@ -45,15 +45,6 @@ fn cover(row: &PgRow) -> Result<OverrideRecord> {
         created_at: rows::ts(get(row, "created_at")?)?,
         created_by: get(row, "created_by")?,
     })
-}
-
-/// `NotFound` when a statement meant to change one row changed none.
-fn found(rows: u64) -> Result<()> {
-    if rows == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }
 
 #[async_trait]

@@ -33,6 +33,7 @@ fn message(key: &str, due: Timestamp) -> NewMessage {
         due_at: due,
         deadline_at: due + jiff::SignedDuration::from_hours(24),
         created_at: at(0),
+        priority: firebreak_store::Priority::Bulk,
     }
 }
 
@@ -42,6 +43,8 @@ fn service(name: &str, description: &str) -> ServiceRecord {
         description: description.into(),
         team: None,
         runbook: None,
+        escalation_policy: None,
+        manager: None,
         from_config: false,
         created_at: at(0),
     }

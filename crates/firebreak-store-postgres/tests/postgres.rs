@@ -96,6 +96,8 @@ fn service(name: &str) -> ServiceRecord {
         description: format!("the {name} service"),
         team: Some("payments".into()),
         runbook: None,
+        escalation_policy: None,
+        manager: None,
         from_config: false,
         created_at: at(3),
     }

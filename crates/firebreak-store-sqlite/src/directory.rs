@@ -40,8 +40,8 @@ impl DirectoryWrites for SqliteTx<'_> {
     async fn create_service(&mut self, s: &ServiceRecord) -> Result<()> {
         self.conn()
             .prepare_cached(
-                "INSERT INTO services (name, description, team, runbook, from_config, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO services (name, description, team, runbook, escalation_policy, \
+                 manager, from_config, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .and_then(|mut st| {
                 st.execute(params![
@@ -49,6 +49,8 @@ impl DirectoryWrites for SqliteTx<'_> {
                     s.description,
                     s.team,
                     s.runbook,
+                    s.escalation_policy.as_ref().map(Name::as_str),
+                    s.manager.as_ref().map(Name::as_str),
                     s.from_config,
                     ms(s.created_at)
                 ])
@@ -60,13 +62,20 @@ impl DirectoryWrites for SqliteTx<'_> {
 
     async fn update_service(&mut self, s: &ServiceRecord) -> Result<ServiceRecord> {
         let sql = format!(
-            "UPDATE services SET description = ?1, team = ?2, runbook = ?3 WHERE name = ?4 \
-             RETURNING {SERVICE_COLUMNS}"
+            "UPDATE services SET description = ?1, team = ?2, runbook = ?3, \
+             escalation_policy = ?5, manager = ?6 WHERE name = ?4 RETURNING {SERVICE_COLUMNS}"
         );
         let stored = rows::one(
             self.conn(),
             &sql,
-            params![s.description, s.team, s.runbook, s.name.as_str()],
+            params![
+                s.description,
+                s.team,
+                s.runbook,
+                s.name.as_str(),
+                s.escalation_policy.as_ref().map(Name::as_str),
+                s.manager.as_ref().map(Name::as_str)
+            ],
             rows::service,
         )?
         .ok_or(StoreError::NotFound)?;
@@ -89,15 +98,19 @@ impl DirectoryWrites for SqliteTx<'_> {
     ) -> Result<()> {
         for s in &services {
             self.exec(
-                "INSERT INTO services (name, description, team, runbook, from_config, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5) \
+                "INSERT INTO services (name, description, team, runbook, escalation_policy, \
+                 manager, from_config, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7) \
                  ON CONFLICT (name) DO UPDATE SET description = excluded.description, \
-                 team = excluded.team, runbook = excluded.runbook, from_config = 1",
+                 team = excluded.team, runbook = excluded.runbook, \
+                 escalation_policy = excluded.escalation_policy, manager = excluded.manager, \
+                 from_config = 1",
                 params![
                     s.name.as_str(),
                     s.description,
                     s.team,
                     s.runbook,
+                    s.escalation_policy.as_ref().map(Name::as_str),
+                    s.manager.as_ref().map(Name::as_str),
                     ms(s.created_at)
                 ],
             )?;

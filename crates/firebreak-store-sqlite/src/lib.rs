@@ -22,6 +22,7 @@ mod alerts;
 mod directory;
 mod incidents;
 mod outbox;
+mod paging;
 mod readers;
 mod rows;
 mod schedules;
@@ -37,6 +38,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_alerts.sql")),
     (3, include_str!("../migrations/0003_spine.sql")),
     (4, include_str!("../migrations/0004_schedules.sql")),
+    (5, include_str!("../migrations/0005_paging.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -133,7 +133,7 @@ impl OutboxWrites for SqliteTx<'_> {
         for m in &messages {
             let n = self.exec(
                 "INSERT INTO outbox (kind, subject, idempotency_key, payload, status, due_at, deadline_at, \
-                 attempts, created_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, 0, ?7) \
+                 attempts, created_at, priority) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, 0, ?7, ?8) \
                  ON CONFLICT (idempotency_key) DO NOTHING",
                 params![
                     m.kind,
@@ -142,7 +142,8 @@ impl OutboxWrites for SqliteTx<'_> {
                     m.payload,
                     ms(m.due_at),
                     ms(m.deadline_at),
-                    ms(m.created_at)
+                    ms(m.created_at),
+                    m.priority.rank()
                 ],
             )?;
             if n > 0 {
@@ -159,11 +160,12 @@ impl OutboxWrites for SqliteTx<'_> {
         lease: &Lease,
         limit: u32,
     ) -> Result<Vec<Message>> {
-        // Soonest due first: take the order before the claim moves `due_at` to the lease end.
+        // Pages first, then soonest due: take the order before the claim moves `due_at` to
+        // the lease end.
         let order = rows::all(
             self.conn(),
             "SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND due_at <= ?1 \
-             ORDER BY due_at, id LIMIT ?2",
+             ORDER BY priority, due_at, id LIMIT ?2",
             params![ms(now), limit],
             |r| get::<i64>(r, "id"),
         )?;
@@ -375,7 +377,11 @@ impl OutboxStore for SqliteStore {
         self.read(|conn| {
             let due: Option<Option<i64>> = rows::one(
                 conn,
-                "SELECT MIN(due_at) FROM outbox WHERE status IN ('pending', 'sending')",
+                // One index seek per priority (the claim index leads with it).
+            "SELECT MIN(m) FROM (\
+               SELECT MIN(due_at) AS m FROM outbox WHERE priority = 0 AND status IN ('pending', 'sending') \
+               UNION ALL \
+               SELECT MIN(due_at) FROM outbox WHERE priority = 1 AND status IN ('pending', 'sending')) AS d",
                 [],
                 |r| r.get(0).map_err(db),
             )?;

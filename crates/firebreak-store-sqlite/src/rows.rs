@@ -30,7 +30,8 @@ pub const USER_COLUMNS: &str =
     "handle, name, email, time_zone, role, from_config, created_at, disabled_at";
 pub const TOKEN_COLUMNS: &str =
     "id, name, role, \"user\", hash, created_at, revoked_at, expires_at";
-pub const SERVICE_COLUMNS: &str = "name, description, team, runbook, from_config, created_at";
+pub const SERVICE_COLUMNS: &str =
+    "name, description, team, runbook, escalation_policy, manager, from_config, created_at";
 
 /// Any SQLite failure, by kind: a database that cannot be reached or written (locked, full,
 /// unreadable) is `Unavailable`; everything else is `Backend`.
@@ -171,6 +172,12 @@ pub fn service(row: &Row<'_>) -> Result<ServiceRecord> {
         description: get(row, "description")?,
         team: get(row, "team")?,
         runbook: get(row, "runbook")?,
+        escalation_policy: get::<Option<String>>(row, "escalation_policy")?
+            .map(|n| Name::parse(&n).map_err(StoreError::backend))
+            .transpose()?,
+        manager: get::<Option<String>>(row, "manager")?
+            .map(|n| Name::parse(&n).map_err(StoreError::backend))
+            .transpose()?,
         from_config: get(row, "from_config")?,
         created_at: ts(row, "created_at")?,
     })

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use firebreak_domain::escalation::{Policy, Step, Target};
 use firebreak_domain::schedule::{
     Every, Layer, Restriction, Rotation, Schedule, WeekdayKey, format_local_start,
     format_time_of_day, parse_local_start, parse_time_of_day,
@@ -217,4 +218,47 @@ pub fn schedule_from_json(name: &str, text: &str) -> Result<Schedule> {
     }
     Schedule::new(self::name(name)?, &text_at(&v, "time_zone")?, layers)
         .map_err(|e| bad("schedule", e))
+}
+
+/// An escalation policy's steps and repeat as JSON (delays in seconds).
+pub fn policy_to_json(p: &Policy) -> String {
+    json!({
+        "repeat": p.repeat,
+        "steps": p.steps.iter().map(|s| json!({
+            "delay_seconds": s.delay.as_secs(),
+            "targets": s.targets.iter().map(|t| match t {
+                Target::User(u) => json!({"user": u.as_str()}),
+                Target::Schedule(s) => json!({"schedule": s.as_str()}),
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// Reads back what [`policy_to_json`] wrote, checking it again.
+pub fn policy_from_json(name: &str, text: &str) -> Result<Policy> {
+    let v: Value = serde_json::from_str(text).map_err(|e| bad("policy", e))?;
+    let repeat = v["repeat"]
+        .as_u64()
+        .and_then(|r| u32::try_from(r).ok())
+        .ok_or_else(|| bad("policy", "repeat is unreadable"))?;
+    let mut steps = Vec::new();
+    for s in v["steps"].as_array().cloned().unwrap_or_default() {
+        let delay = s["delay_seconds"]
+            .as_i64()
+            .ok_or_else(|| bad("policy", "a step's delay is unreadable"))?;
+        let mut targets = Vec::new();
+        for t in s["targets"].as_array().cloned().unwrap_or_default() {
+            targets.push(match (t["user"].as_str(), t["schedule"].as_str()) {
+                (Some(u), None) => Target::User(self::name(u)?),
+                (None, Some(s)) => Target::Schedule(self::name(s)?),
+                _ => return Err(bad("policy", "a step's target is unreadable")),
+            });
+        }
+        steps.push(Step {
+            delay: jiff::SignedDuration::from_secs(delay),
+            targets,
+        });
+    }
+    Policy::new(self::name(name)?, repeat, steps).map_err(|e| bad("policy", e))
 }

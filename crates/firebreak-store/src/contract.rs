@@ -15,6 +15,7 @@ mod grouping;
 mod incidents;
 mod integrations;
 mod outbox;
+mod paging;
 mod queue;
 mod rules;
 mod schedules;
@@ -28,6 +29,7 @@ pub use grouping::*;
 pub use incidents::*;
 pub use integrations::*;
 pub use outbox::*;
+pub use paging::*;
 pub use queue::*;
 pub use rules::*;
 pub use schedules::*;
@@ -83,6 +85,13 @@ where
     schedules_round_trip(&make().await).await;
     overrides_add_list_remove(&make().await).await;
     sync_schedules_upserts_and_publishes(&make().await).await;
+
+    // Paging: contact methods, policies, escalations, kept secrets, page priority.
+    contact_methods_round_trip(&make().await).await;
+    policies_round_trip(&make().await).await;
+    escalations_round_trip(&make().await).await;
+    secrets_and_service_paging_fields(&make().await).await;
+    pages_are_claimed_before_bulk(&make().await).await;
 
     // Units of work and locks.
     failed_work_leaves_nothing_behind(&make().await).await;
@@ -386,5 +395,6 @@ fn message(subject: &str, key: &str, due: Timestamp) -> NewMessage {
         due_at: due,
         deadline_at: due + jiff::SignedDuration::from_hours(1),
         created_at: at(-1),
+        priority: crate::Priority::Bulk,
     }
 }

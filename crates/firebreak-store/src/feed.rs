@@ -28,10 +28,14 @@ pub enum Topic {
     Subscriptions,
     Deployments,
     Schedules,
+    /// Escalation policies.
+    Policies,
+    /// Users' contact methods.
+    Contacts,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 12] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -42,6 +46,8 @@ impl Topic {
         Topic::Subscriptions,
         Topic::Deployments,
         Topic::Schedules,
+        Topic::Policies,
+        Topic::Contacts,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +62,8 @@ impl Topic {
             Topic::Subscriptions => "subscriptions",
             Topic::Deployments => "deployments",
             Topic::Schedules => "schedules",
+            Topic::Policies => "policies",
+            Topic::Contacts => "contacts",
         }
     }
 

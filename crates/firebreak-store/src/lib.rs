@@ -25,14 +25,16 @@ pub mod contract;
 pub mod codec;
 pub mod feed;
 pub mod outbox;
+pub mod paging;
 pub mod tx;
 mod writes;
 
 pub use feed::{Change, ChangeFeed, Committed};
 pub use outbox::{
     Attempt, IngestRequest, Lease, Message, MessageStatus, NewMessage, OutboxStats, Outcome,
-    Subscription,
+    Priority, Subscription,
 };
+pub use paging::{ContactRecord, EscalationFilter, PagingStore, PagingWrites, PolicyRecord};
 pub use tx::{
     AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, ScheduleWrites,
     Tx, Upserted, Work,
@@ -167,6 +169,10 @@ pub struct ServiceRecord {
     pub description: String,
     pub team: Option<String>,
     pub runbook: Option<String>,
+    /// The escalation policy paged for the service's alerts and incidents.
+    pub escalation_policy: Option<Name>,
+    /// A user paged directly when a severity's `page` list names `manager`.
+    pub manager: Option<Name>,
     /// True when the service is declared in the config file; the API may not delete it.
     pub from_config: bool,
     pub created_at: Timestamp,
@@ -424,7 +430,14 @@ pub struct Health {
 
 #[async_trait]
 pub trait Store:
-    IncidentStore + DirectoryStore + ScheduleStore + TokenStore + AuditStore + AlertStore + OutboxStore
+    IncidentStore
+    + DirectoryStore
+    + ScheduleStore
+    + PagingStore
+    + TokenStore
+    + AuditStore
+    + AlertStore
+    + OutboxStore
 {
     /// Runs `work` in one transaction and returns after it has committed, or with the error
     /// that rolled it back. `rows` is roughly how many rows the work writes, so batches can be

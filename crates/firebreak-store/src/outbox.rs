@@ -61,6 +61,26 @@ impl std::str::FromStr for MessageStatus {
     }
 }
 
+/// Which messages are claimed first when several are due.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Pages and escalation timers: a backlog of bulk work never delays them.
+    Page,
+    /// Everything else (outgoing event webhooks, subscriber email).
+    #[default]
+    Bulk,
+}
+
+impl Priority {
+    /// The stored form: lower is claimed first.
+    pub fn rank(self) -> i16 {
+        match self {
+            Priority::Page => 0,
+            Priority::Bulk => 1,
+        }
+    }
+}
+
 /// A message to add to the outbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
@@ -76,6 +96,7 @@ pub struct NewMessage {
     /// After this, a message that has not been delivered is `dead`.
     pub deadline_at: Timestamp,
     pub created_at: Timestamp,
+    pub priority: Priority,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,7 +29,13 @@ pub type Work = Box<dyn for<'t> FnOnce(&'t mut (dyn Tx + 't)) -> BoxFuture<'t, R
 
 /// Every write, in one handle.
 pub trait Tx:
-    IncidentWrites + AlertWrites + DirectoryWrites + ScheduleWrites + OutboxWrites + Send
+    IncidentWrites
+    + AlertWrites
+    + DirectoryWrites
+    + ScheduleWrites
+    + crate::paging::PagingWrites
+    + OutboxWrites
+    + Send
 {
     /// Adds `change` to what this unit of work publishes on the change feed after commit.
     /// The store already publishes the changes its own writes make.
@@ -171,7 +177,8 @@ pub trait ScheduleWrites: Send {
 pub trait DirectoryWrites: Send {
     /// `Conflict` if the name is taken.
     async fn create_service(&mut self, service: &ServiceRecord) -> Result<()>;
-    /// Saves description, team and runbook. `NotFound` if there is no such service.
+    /// Saves description, team, runbook, escalation policy and manager. `NotFound` if there is
+    /// no such service.
     async fn update_service(&mut self, service: &ServiceRecord) -> Result<ServiceRecord>;
     /// `NotFound` if there is no such service.
     async fn delete_service(&mut self, name: &Name) -> Result<()>;

@@ -33,6 +33,10 @@ pub struct ServiceRequest {
     pub team: Option<String>,
     /// An http(s) link to the service's runbook.
     pub runbook: Option<HttpLink>,
+    /// The escalation policy paged for the service's alerts and incidents.
+    pub escalation_policy: Option<NameText>,
+    /// A user paged directly when a severity's `page` list names `manager`.
+    pub manager: Option<NameText>,
 }
 
 #[utoipa::path(get, path = "/api/v1/services", tag = "services", params(PageQuery),
@@ -63,6 +67,8 @@ pub async fn create_service(
         description: req.description,
         team: req.team,
         runbook: req.runbook.map(HttpLink::into_inner),
+        escalation_policy: Some(req.escalation_policy.map(|n| n.0)),
+        manager: Some(req.manager.map(|n| n.0)),
     };
     let service = app.create_service(&caller.principal, name, fields).await?;
     Ok((StatusCode::CREATED, Json(service.into())))
@@ -85,6 +91,14 @@ pub struct ServicePatch {
     pub description: Option<String>,
     pub team: Option<String>,
     pub runbook: Option<HttpLink>,
+    /// The escalation policy paged for the service's alerts and incidents; `null` clears it.
+    #[serde(default, deserialize_with = "crate::fields::nullable")]
+    #[schema(value_type = Option<NameText>, nullable)]
+    pub escalation_policy: Option<Option<NameText>>,
+    /// A user paged directly when a severity's `page` list names `manager`; `null` clears it.
+    #[serde(default, deserialize_with = "crate::fields::nullable")]
+    #[schema(value_type = Option<NameText>, nullable)]
+    pub manager: Option<Option<NameText>>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/services/{name}", tag = "services", params(("name" = NameText, Path)),
@@ -100,6 +114,8 @@ pub async fn update_service(
         description: req.description,
         team: req.team,
         runbook: req.runbook.map(HttpLink::into_inner),
+        escalation_policy: req.escalation_policy.map(|p| p.map(|n| n.0)),
+        manager: req.manager.map(|m| m.map(|n| n.0)),
     };
     Ok(Json(
         app.update_service(&caller.principal, &service_name(&name)?, fields)

@@ -14,6 +14,8 @@ pub(super) fn service(n: &str, from_config: bool) -> ServiceRecord {
         description: format!("the {n} service"),
         team: Some("payments-team".into()),
         runbook: None,
+        escalation_policy: None,
+        manager: None,
         from_config,
         created_at: at(42),
     }
