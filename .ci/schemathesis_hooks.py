@@ -25,6 +25,11 @@ USER = "admin"  # the seeded token's user; an admin, so any token role fits unde
 SEEDED_SERVICES = (SERVICE, OTHER_SERVICE)
 MATCHERS = ['alertname="DiskFull"', 'instance=~"db-[0-9]+"']
 WEBHOOK_URL = "https://hooks.example.com/firebreak"
+POLICY = "ops"  # seeded; pages USER
+CONTACT_TARGETS = {
+    "email": "oncall@example.com",
+    "ntfy": "https://ntfy.example.com/oncall-admin",
+}
 
 BASE = os.environ.get("FIREBREAK_SCHEMATHESIS_BASE", "")
 TOKEN = os.environ.get("FIREBREAK_SCHEMATHESIS_TOKEN", "")
@@ -134,7 +139,40 @@ def _shifts_query(query: dict) -> None:
     query["to"] = _at(datetime.timedelta(hours=1))
 
 
+def _service(body: dict) -> None:
+    # A service's policy must exist and its manager must be a user.
+    _refer(body, "escalation_policy", POLICY)
+    _refer(body, "manager", USER)
+
+
+def _contact(body: dict) -> None:
+    # The target must suit the type (an address, or a URL Firebreak may call); only ntfy
+    # takes a token.
+    kind = body.get("type")
+    if isinstance(kind, str) and "target" in body:
+        body["target"] = CONTACT_TARGETS.get(kind, WEBHOOK_URL)
+    if kind != "ntfy":
+        body.pop("token", None)
+
+
+def _policy(body: dict) -> None:
+    # Targets must exist and be distinct within a step: each step pages the seeded user.
+    steps = body.get("steps")
+    if not isinstance(steps, list):
+        return
+    for step in steps:
+        if isinstance(step, dict) and isinstance(step.get("targets"), list):
+            step["targets"] = [{"user": USER}]
+
+
+def _escalations_query(query: dict) -> None:
+    # One of the two filters is needed.
+    if query.get("alert") is None and query.get("incident") is None:
+        query["alert"] = 1
+
+
 QUERY_FIXES = {
+    ("GET", "/api/v1/escalations"): _escalations_query,
     ("GET", "/api/v1/schedules/{name}/shifts"): _shifts_query,
 }
 
@@ -150,6 +188,11 @@ FIXES = {
     ("POST", "/api/v1/routing-rules"): _route,
     ("POST", "/api/v1/deployments"): _deployment,
     ("POST", "/api/v1/webhooks"): _webhook,
+    ("POST", "/api/v1/services"): _service,
+    ("PATCH", "/api/v1/services/{name}"): _service,
+    ("POST", "/api/v1/users/{handle}/contact-methods"): _contact,
+    ("POST", "/api/v1/escalation-policies"): _policy,
+    ("PUT", "/api/v1/escalation-policies/{name}"): _policy,
 }
 
 
@@ -173,18 +216,27 @@ def before_call(ctx, case, kwargs):
         fix(case.body)
 
 
+def _post(path: str, body: str) -> None:
+    request = urllib.request.Request(
+        f"{BASE}{path}",
+        data=body.encode(),
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).read()
+
+
 @schemathesis.hook
 def after_call(ctx, case, response):
-    # A generated DELETE may remove a seeded service; put it back so the references above
-    # keep pointing at something.
-    if case.method.upper() != "DELETE" or case.operation.path != "/api/v1/services/{name}":
+    # A generated DELETE may remove a seeded service or policy; put it back so the
+    # references above keep pointing at something.
+    if case.method.upper() != "DELETE" or response.status_code != 204 or not BASE:
         return
     name = (case.path_parameters or {}).get("name")
-    if response.status_code == 204 and name in SEEDED_SERVICES and BASE:
-        request = urllib.request.Request(
-            f"{BASE}/api/v1/services",
-            data=f'{{"name":"{name}"}}'.encode(),
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-            method="POST",
+    if case.operation.path == "/api/v1/services/{name}" and name in SEEDED_SERVICES:
+        _post("/api/v1/services", f'{{"name":"{name}"}}')
+    if case.operation.path == "/api/v1/escalation-policies/{name}" and name == POLICY:
+        _post(
+            "/api/v1/escalation-policies",
+            f'{{"name":"{POLICY}","steps":[{{"delay":"5m","targets":[{{"user":"{USER}"}}]}}]}}',
         )
-        urllib.request.urlopen(request, timeout=10).read()

@@ -5,7 +5,13 @@
 //!
 //! Secrets are left out. An integration's key is written as `key: {env: NAME}`: the variable
 //! it was read from, or `FIREBREAK_KEY_<SERVICE>_<INTEGRATION>` for a key that was written in
-//! the file. Every key is present in every mapping, `null` when it has no value, so the
+//! the file. The SMTP URL is treated the same way when it may hold a secret (a user or
+//! password, or a query parameter other than `tls`): it is written as
+//! `smtp_url: {env: FIREBREAK_SMTP_URL}`, the variable that also overrides it (see
+//! [`crate::apply_env`]), so the export never carries a password and the file reads back into
+//! the same configuration wherever that variable is set. Masking the password instead would
+//! write a URL that reads back as a different, wrong one. A URL with nothing secret in it
+//! (`smtp://127.0.0.1:2525`, `smtp://mail.example.com:587?tls=required`) is written as is. Every key is present in every mapping, `null` when it has no value, so the
 //! document has one shape; the YAML writer leaves the `null`s out.
 
 use std::collections::HashSet;
@@ -13,18 +19,20 @@ use std::collections::HashSet;
 use serde_json::{Value, json};
 
 use firebreak_domain::config::{
-    Alerting, Checklist, Config, Outbound, PageTarget, ResponseTarget, Role, Service, Severity,
-    User,
+    Alerting, Checklist, Config, Email, Outbound, OutboundRetry, PageTarget, Paging,
+    ResponseTarget, Role, Service, Severity, User,
 };
+use firebreak_domain::escalation::{Policy, Target};
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
 use firebreak_domain::schedule::{Schedule, format_local_start, format_time_of_day};
 
-use crate::read::format_duration;
+use crate::ENV_SMTP_URL;
+use crate::read::{format_duration, smtp_url_is_secret};
 use crate::yaml::json_to_yaml;
 
 /// The whole configuration as a JSON document in the model of `firebreak.yaml`, with
-/// integration keys left out.
+/// integration keys and an SMTP URL that may hold a password left out.
 pub fn to_document(config: &Config) -> Value {
     let variables = key_variables(config);
     json!({
@@ -39,8 +47,12 @@ pub fn to_document(config: &Config) -> Value {
             .collect::<Vec<_>>(),
         "users": config.users.iter().map(user).collect::<Vec<_>>(),
         "schedules": config.schedules.iter().map(schedule).collect::<Vec<_>>(),
+        "escalation_policies": config.escalation_policies.iter().map(policy).collect::<Vec<_>>(),
+        "paging": paging(&config.paging),
         "alerting": alerting(&config.alerting),
         "outbound": outbound(&config.outbound),
+        "server": { "public_url": config.server.public_url },
+        "email": email(&config.email),
     })
 }
 
@@ -93,6 +105,8 @@ fn service(s: &Service, key_variables: &[String]) -> Value {
         "description": s.description,
         "team": s.team,
         "runbook": s.runbook,
+        "escalation_policy": s.escalation_policy.as_ref().map(|p| p.as_str()),
+        "manager": s.manager.as_ref().map(|m| m.as_str()),
         "integrations": integrations,
         "grouping": grouping(&s.grouping),
     })
@@ -163,12 +177,52 @@ fn route(r: &Route) -> Value {
 fn outbound(o: &Outbound) -> Value {
     json!({
         "allow": o.allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "retry": {
-            "first_delay": format_duration(o.retry.first_delay),
-            "max_delay": format_duration(o.retry.max_delay),
-            "give_up_after": format_duration(o.retry.give_up_after),
-        },
+        "retry": retry(&o.retry),
     })
+}
+
+fn retry(r: &OutboundRetry) -> Value {
+    json!({
+        "first_delay": format_duration(r.first_delay),
+        "max_delay": format_duration(r.max_delay),
+        "give_up_after": format_duration(r.give_up_after),
+    })
+}
+
+fn policy(p: &Policy) -> Value {
+    json!({
+        "name": p.name.as_str(),
+        "repeat": p.repeat,
+        "steps": p.steps.iter().map(|s| json!({
+            "delay": format_duration(s.delay),
+            // Both keys, one null, so every target has the same shape.
+            "targets": s.targets.iter().map(|t| match t {
+                Target::User(u) => json!({ "user": u.as_str(), "schedule": null }),
+                Target::Schedule(s) => json!({ "user": null, "schedule": s.as_str() }),
+            }).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn paging(p: &Paging) -> Value {
+    json!({
+        "default_policy": p.default_policy.as_ref().map(|d| d.as_str()),
+        // Absent: pages are retried by `outbound.retry`.
+        "retry": p.retry.as_ref().map(retry),
+        "attempt_timeout": format_duration(p.attempt_timeout),
+        "ack_link_ttl": format_duration(p.ack_link_ttl),
+    })
+}
+
+/// The `email` section; an SMTP URL that may hold a secret is written as
+/// `{env: FIREBREAK_SMTP_URL}` (see the module's comment).
+fn email(e: &Email) -> Value {
+    let smtp_url = match &e.smtp_url {
+        None => Value::Null,
+        Some(url) if smtp_url_is_secret(url) => json!({ "env": ENV_SMTP_URL }),
+        Some(url) => json!(url),
+    };
+    json!({ "smtp_url": smtp_url, "from": e.from })
 }
 
 /// The environment variable each integration's key is exported as, per service: the one it
@@ -337,6 +391,81 @@ mod tests {
         );
         assert_eq!(doc["outbound"]["retry"]["give_up_after"], "24h");
         assert_eq!(doc["outbound"]["allow"][1], "192.168.1.20/32");
+        let payments = &doc["escalation_policies"][0];
+        assert_eq!(payments["repeat"], 2);
+        assert_eq!(payments["steps"][1]["delay"], "10m");
+        assert_eq!(
+            payments["steps"][1]["targets"],
+            json!([{ "user": "alice", "schedule": null }, { "user": "bob", "schedule": null }])
+        );
+        assert_eq!(doc["paging"]["retry"]["max_delay"], "1m");
+        assert_eq!(doc["paging"]["ack_link_ttl"], "24h");
+        assert_eq!(doc["services"][0]["escalation_policy"], "payments");
+        assert_eq!(doc["services"][1]["escalation_policy"], Value::Null);
+        let yaml = to_yaml(&example());
+        assert!(
+            yaml.contains("        targets: [{schedule: primary}, {user: chandra.s}]\n"),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("email:\n  smtp_url: smtp://mail.example.com:587?tls=required\n"),
+            "{yaml}"
+        );
+    }
+
+    /// The example with `email.smtp_url` set to `url`.
+    fn with_smtp_url(url: &str) -> Config {
+        let mut config = example();
+        config.email.smtp_url = Some(url.to_string());
+        config
+    }
+
+    #[test]
+    fn an_smtp_url_with_a_password_is_left_out() {
+        let url = "smtp://firebreak:hunter2@mail.example.com:587?tls=required";
+        let config = with_smtp_url(url);
+        let doc = to_document(&config);
+        assert_eq!(
+            doc["email"]["smtp_url"],
+            json!({ "env": "FIREBREAK_SMTP_URL" })
+        );
+        let yaml = to_yaml(&config);
+        for shown in [doc.to_string(), yaml.clone()] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        assert!(
+            yaml.contains("  smtp_url: {env: FIREBREAK_SMTP_URL}\n"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("# The SMTP URL is left out"), "{yaml}");
+        // It reads back from the variable, like an integration key.
+        let mut keys = keys_by_variable(&config);
+        keys.push(("FIREBREAK_SMTP_URL".into(), url.into()));
+        let back = read_back(&yaml, &keys);
+        assert_eq!(without_secrets(back), without_secrets(config));
+        // A URL with nothing secret in it is written as it is.
+        let config = with_smtp_url("smtp://127.0.0.1:2525");
+        let yaml = to_yaml(&config);
+        assert!(
+            yaml.contains("  smtp_url: smtp://127.0.0.1:2525\n"),
+            "{yaml}"
+        );
+        assert!(!yaml.contains("# The SMTP URL is left out"), "{yaml}");
+        let back = read_back(&yaml, &keys_by_variable(&config));
+        assert_eq!(without_secrets(back), without_secrets(config));
+    }
+
+    #[test]
+    fn paging_left_at_its_defaults_reads_back() {
+        let mut config = example();
+        config.paging = firebreak_domain::config::Paging::default();
+        config.email = firebreak_domain::config::Email::default();
+        config.server = firebreak_domain::config::Server::default();
+        let yaml = to_yaml(&config);
+        assert!(!yaml.contains("default_policy"), "{yaml}");
+        assert!(!yaml.contains("public_url"), "{yaml}");
+        let back = read_back(&yaml, &keys_by_variable(&config));
+        assert_eq!(without_secrets(back), without_secrets(config));
     }
 
     #[test]
@@ -466,5 +595,39 @@ mod tests {
         }
         check(&doc["outbound"], OUTBOUND_KEYS, "outbound");
         check(&doc["outbound"]["retry"], RETRY_KEYS, "retry");
+        for s in each(&doc, "services") {
+            assert!(s["escalation_policy"].is_string() || s["escalation_policy"].is_null());
+        }
+        let (mut users, mut schedules) = (0, 0);
+        for p in each(&doc, "escalation_policies") {
+            check(p, POLICY_KEYS, "escalation policy");
+            for s in each(p, "steps") {
+                check(s, STEP_KEYS, "step");
+                for t in each(s, "targets") {
+                    check(t, TARGET_KEYS, "target");
+                    // Exactly one of them has a value.
+                    let named: Vec<&str> = TARGET_KEYS
+                        .iter()
+                        .copied()
+                        .filter(|k| !t[*k].is_null())
+                        .collect();
+                    match named.as_slice() {
+                        ["user"] => users += 1,
+                        ["schedule"] => schedules += 1,
+                        _ => panic!("a target names one user or schedule: {t}"),
+                    }
+                }
+            }
+        }
+        assert!(users > 0 && schedules > 0, "the example should page both");
+        check(&doc["paging"], PAGING_KEYS, "paging");
+        check(&doc["paging"]["retry"], RETRY_KEYS, "paging retry");
+        check(&doc["server"], SERVER_KEYS, "server");
+        check(&doc["email"], EMAIL_KEYS, "email");
+        check(
+            &to_document(&with_smtp_url("smtps://u:p@mail.example.com"))["email"]["smtp_url"],
+            KEY_SOURCE_KEYS,
+            "smtp_url",
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Reads `firebreak.yaml` (configuration as code) into a [`firebreak_domain::Config`].
 //!
-//! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `alerting`,
-//! `outbound`) is optional; a missing section keeps the default from [`Config::default`]
-//! (services and users default to empty). The whole file is checked before anything is
+//! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `schedules`,
+//! `escalation_policies`, `paging`, `alerting`, `outbound`, `server`, `email`) is optional; a
+//! missing section keeps the default from [`Config::default`] (services, users, schedules and
+//! escalation policies default to empty). The whole file is checked before anything is
 //! returned, and every problem is reported with its file, line, column and key path:
 //!
 //! ```text
@@ -20,6 +21,14 @@
 //! `service` defined in the file, an alert `severity` and an `urgency`. The `outbound`
 //! section holds the networks webhooks may reach although they are private (`allow`) and the
 //! `retry` delays of failed deliveries.
+//!
+//! `escalation_policies` say who is paged: each has a `name`, `steps` (each a `delay` and
+//! `targets`, `{user: HANDLE}` or `{schedule: NAME}`, all declared in the same file) and how
+//! many times it `repeat`s. A service names its `escalation_policy` and its `manager` (a user);
+//! `paging` holds the `default_policy`, the `retry` delays of pages (like `outbound.retry`), the
+//! `attempt_timeout` and the `ack_link_ttl`. `server.public_url` is the base of the links pages
+//! carry, and `email` the `smtp_url` (which may be `{env: NAME}`, as it may hold a password)
+//! and the `from` of every email. [`apply_env`] lets the environment override some of these.
 //!
 //! [`to_document`] and [`to_yaml`] go the other way: they write a [`Config`] in the same model
 //! and key names, with integration keys left out (each written as `{env: NAME}`), so the
@@ -68,6 +77,87 @@ pub fn parse_allow_env(text: &str) -> Result<Vec<IpNet>, String> {
         nets.push(net);
     }
     Ok(nets)
+}
+
+/// The environment variable that overrides `server.public_url`.
+pub const ENV_PUBLIC_URL: &str = "FIREBREAK_PUBLIC_URL";
+/// The environment variable that overrides `email.smtp_url`; also the variable an exported
+/// SMTP URL with a password is read from (`smtp_url: {env: FIREBREAK_SMTP_URL}`).
+pub const ENV_SMTP_URL: &str = "FIREBREAK_SMTP_URL";
+/// The environment variable that overrides `email.from`.
+pub const ENV_EMAIL_FROM: &str = "FIREBREAK_EMAIL_FROM";
+
+/// Applies the environment to a configuration read from the file (or the defaults), with the
+/// same checks the file gets: `FIREBREAK_OUTBOUND_ALLOW` adds networks to `outbound.allow`
+/// (those not already there), and `FIREBREAK_PUBLIC_URL`, `FIREBREAK_SMTP_URL` and
+/// `FIREBREAK_EMAIL_FROM` replace `server.public_url`, `email.smtp_url` and `email.from`.
+/// A variable that is unset or blank changes nothing; values are trimmed.
+///
+/// `env` looks a variable up (`None`: not set), like [`parse_with_env`]'s. On error nothing is
+/// changed, and the message has one line per problem, each naming its variable; no message
+/// repeats the SMTP URL. An SMTP URL (from the file or the environment) without a sender is
+/// an error.
+pub fn apply_env(config: &mut Config, env: &dyn Fn(&str) -> Option<String>) -> Result<(), String> {
+    let get = |name: &str| {
+        env(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let mut next = config.clone();
+    let mut problems = Vec::new();
+    if let Some(text) = get(ENV_OUTBOUND_ALLOW) {
+        match parse_allow_env(&text) {
+            Ok(nets) => {
+                for net in nets {
+                    if !next.outbound.allow.contains(&net) {
+                        next.outbound.allow.push(net);
+                    }
+                }
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if let Some(text) = get(ENV_PUBLIC_URL) {
+        match read::check_public_url(&text) {
+            Ok(url) => next.server.public_url = Some(url),
+            Err(e) => problems.push(format!("{ENV_PUBLIC_URL}: {e}")),
+        }
+    }
+    let smtp_from_env = get(ENV_SMTP_URL);
+    if let Some(text) = &smtp_from_env {
+        match read::check_smtp_url(text) {
+            Ok(()) => next.email.smtp_url = Some(text.clone()),
+            Err(e) => problems.push(format!("{ENV_SMTP_URL}: {e}")),
+        }
+    }
+    if let Some(text) = get(ENV_EMAIL_FROM) {
+        match read::check_email_from(&text) {
+            Ok(()) => next.email.from = Some(text),
+            Err(e) => problems.push(format!("{ENV_EMAIL_FROM}: {e}")),
+        }
+    }
+    if problems.is_empty() && next.email.smtp_url.is_some() && next.email.from.is_none() {
+        let source = if smtp_from_env.is_some() {
+            ENV_SMTP_URL
+        } else {
+            "email.smtp_url"
+        };
+        problems.push(format!(
+            "{source} is set but no sender is: set {ENV_EMAIL_FROM}, or email.from in the \
+             configuration file, to a mailbox like Firebreak <firebreak@example.com>"
+        ));
+    }
+    if problems.is_empty() {
+        *config = next;
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// [`apply_env`] with this process's environment.
+pub fn apply_process_env(config: &mut Config) -> Result<(), String> {
+    apply_env(config, &process_env)
 }
 
 /// Reads an environment variable of this process, for `key: {env: NAME}`.

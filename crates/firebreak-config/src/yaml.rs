@@ -8,8 +8,25 @@
 
 use serde_json::{Map, Value};
 
+/// The top-level sections in the order the example file writes them.
+const TOP_ORDER: &[&str] = &[
+    "severities",
+    "roles",
+    "checklists",
+    "services",
+    "users",
+    "schedules",
+    "escalation_policies",
+    "paging",
+    "alerting",
+    "outbound",
+    "server",
+    "email",
+];
+
 /// Keys in the order `firebreak.yaml` writes them; any other key follows, alphabetically.
-/// One list serves every mapping, because no two mappings order shared keys differently.
+/// One list serves every mapping below the top level, because no two mappings order shared
+/// keys differently.
 const KEY_ORDER: &[&str] = &[
     "handle",
     "name",
@@ -18,6 +35,8 @@ const KEY_ORDER: &[&str] = &[
     "description",
     "team",
     "runbook",
+    "escalation_policy",
+    "manager",
     "respond_within",
     "page",
     "update_every",
@@ -37,16 +56,24 @@ const KEY_ORDER: &[&str] = &[
     "title",
     "urgency",
     "drop",
+    "repeat",
+    "steps",
+    "delay",
+    "targets",
     "rate_limit",
     "per_second",
     "burst",
     "suspect_window",
     "routes",
     "allow",
+    "default_policy",
     "retry",
     "first_delay",
     "max_delay",
     "give_up_after",
+    "attempt_timeout",
+    "ack_link_ttl",
+    "smtp_url",
     "roles",
     "checklists",
     "services",
@@ -54,6 +81,9 @@ const KEY_ORDER: &[&str] = &[
     "alerting",
     "outbound",
 ];
+
+/// The keys of a one-entry mapping written on one line, `{env: NAME}` or `{user: alice}`.
+const INLINE_KEYS: &[&str] = &["env", "user", "schedule"];
 
 /// Lines longer than this put their list one item per line.
 const WIDTH: usize = 100;
@@ -72,10 +102,16 @@ pub fn json_to_yaml(doc: &Value) -> String {
              # under its key (key: {env: NAME}); set those where Firebreak runs.\n",
         );
     }
+    if doc.pointer("/email/smtp_url").is_some_and(Value::is_object) {
+        out.push_str(
+            "# The SMTP URL is left out: it is read from the environment variable named under\n\
+             # smtp_url (smtp_url: {env: NAME}); set it where Firebreak runs.\n",
+        );
+    }
     match doc {
         Value::Object(map) => {
             let mut first = true;
-            for (key, value) in ordered(map) {
+            for (key, value) in ordered_by(map, TOP_ORDER) {
                 // A blank line between top-level sections, as a person would write them.
                 if !first {
                     out.push('\n');
@@ -110,17 +146,17 @@ fn has_integrations(doc: &Value) -> bool {
 
 /// The entries of `map` that are not `null`, in [`KEY_ORDER`].
 fn ordered(map: &Map<String, Value>) -> Vec<(&str, &Value)> {
+    ordered_by(map, KEY_ORDER)
+}
+
+/// The entries of `map` that are not `null`, in `order`.
+fn ordered_by<'m>(map: &'m Map<String, Value>, order: &[&str]) -> Vec<(&'m str, &'m Value)> {
     let mut entries: Vec<(&str, &Value)> = map
         .iter()
         .filter(|(_, v)| !v.is_null())
         .map(|(k, v)| (k.as_str(), v))
         .collect();
-    let rank = |k: &str| {
-        KEY_ORDER
-            .iter()
-            .position(|o| *o == k)
-            .unwrap_or(KEY_ORDER.len())
-    };
+    let rank = |k: &str| order.iter().position(|o| *o == k).unwrap_or(order.len());
     entries.sort_by(|(a, _), (b, _)| rank(a).cmp(&rank(b)).then(a.cmp(b)));
     entries
 }
@@ -178,8 +214,21 @@ fn is_scalar(value: &Value) -> bool {
     !matches!(value, Value::Array(_) | Value::Object(_))
 }
 
-/// The value on one line, if it is simple enough: a scalar, an empty collection, a list of
-/// scalars, or `{env: NAME}` (how the example file writes a key read from the environment).
+/// A mapping written on one line inside others: one entry, one of [`INLINE_KEYS`], with a
+/// scalar value.
+fn inline_entry(value: &Value) -> Option<(&str, &Value)> {
+    let Value::Object(map) = value else {
+        return None;
+    };
+    match ordered(map).as_slice() {
+        [(key, value)] if INLINE_KEYS.contains(key) && is_scalar(value) => Some((key, value)),
+        _ => None,
+    }
+}
+
+/// The value on one line, if it is simple enough: a scalar, an empty collection, `{env: NAME}`
+/// (how the example file writes a key read from the environment) or a target like
+/// `{user: alice}`, or a list of those.
 fn flow(value: &Value, in_flow: bool) -> Option<String> {
     match value {
         Value::Null => Some("null".into()),
@@ -187,19 +236,25 @@ fn flow(value: &Value, in_flow: bool) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) => Some(scalar(s, in_flow)),
         Value::Array(items) => {
-            if !items.iter().all(is_scalar) {
-                return None;
-            }
-            let items: Vec<String> = items.iter().filter_map(|i| flow(i, true)).collect();
-            Some(format!("[{}]", items.join(", ")))
+            let items: Option<Vec<String>> = items
+                .iter()
+                .map(|i| {
+                    if is_scalar(i) || inline_entry(i).is_some() {
+                        flow(i, true)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+            Some(format!("[{}]", items?.join(", ")))
         }
-        Value::Object(map) => match ordered(map).as_slice() {
-            [] => Some("{}".into()),
-            [(key, value)] if *key == "env" && is_scalar(value) => {
-                Some(format!("{{{}: {}}}", scalar(key, true), flow(value, true)?))
+        Value::Object(map) => {
+            if map.values().all(Value::is_null) {
+                return Some("{}".into());
             }
-            _ => None,
-        },
+            let (key, value) = inline_entry(value)?;
+            Some(format!("{{{}: {}}}", scalar(key, true), flow(value, true)?))
+        }
     }
 }
 
@@ -429,9 +484,19 @@ outbound:
             "x: {y}",
             "<<",
         ] {
-            let doc = json!({ "title": text, "items": [text, text], "key": {"env": text} });
+            let doc = json!({
+                "title": text,
+                "items": [text, text],
+                "key": {"env": text},
+                "targets": [{"user": text}, {"schedule": text}],
+            });
             let yaml = json_to_yaml(&doc);
             assert_eq!(read(&yaml), doc, "{text:?}\n{yaml}");
+            // Targets stay on one line, however their text is quoted.
+            assert!(
+                yaml.lines().any(|l| l.starts_with("targets: [{user: ")),
+                "{text:?}\n{yaml}"
+            );
         }
     }
 

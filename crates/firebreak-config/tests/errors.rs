@@ -925,7 +925,8 @@ fn unknown_keys_in_outbound() {
         1,
         1,
         "outbond",
-        "expected one of severities, roles, checklists, services, users, schedules, alerting, outbound",
+        "expected one of severities, roles, checklists, services, users, schedules, \
+         escalation_policies, paging, alerting, outbound, server, email",
     );
 }
 
@@ -1152,5 +1153,443 @@ services:
         20,
         "services[0].integrations[1].key.env",
         "duplicate integration key; the same key is used on line 5",
+    );
+}
+
+/// Users and schedules for escalation policies to page: 10 lines, so what follows starts on
+/// line 11.
+const PAGEABLE: &str = "\
+users:
+  - handle: alice
+  - handle: bob
+schedules:
+  - name: primary
+    time_zone: UTC
+    layers:
+      - name: week
+        members: [alice, bob]
+        rotation: {every: 1w, start: \"2026-03-23T09:00\"}
+";
+
+/// [`PAGEABLE`] and one policy `ops` whose first step has `targets` (line 15) and `delay`
+/// (line 14).
+fn policy_with(delay: &str, targets: &str) -> String {
+    format!(
+        "{PAGEABLE}escalation_policies:\n  - name: ops\n    steps:\n      - delay: {delay}\n        targets: {targets}\n"
+    )
+}
+
+#[test]
+fn targets_must_be_declared_in_the_file() {
+    let e = single(
+        &policy_with("5m", "[{user: alice}, {user: mallory}]"),
+        15,
+        41,
+        "escalation_policies[0].steps[0].targets[1].user",
+        "unknown user \"mallory\"; declare them under users:, with this handle",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:15:41: escalation_policies[0].steps[0].targets[1].user: unknown user \
+         \"mallory\"; declare them under users:, with this handle"
+    );
+    single(
+        &policy_with("5m", "[{schedule: secondary}]"),
+        15,
+        30,
+        "escalation_policies[0].steps[0].targets[0].schedule",
+        "unknown schedule \"secondary\"; declare it under schedules:, or name one of primary",
+    );
+    // A schedule is not a user, nor a user a schedule.
+    single(
+        &policy_with("5m", "[{user: primary}]"),
+        15,
+        26,
+        "escalation_policies[0].steps[0].targets[0].user",
+        "unknown user \"primary\"",
+    );
+    single(
+        &policy_with("5m", "[{schedule: alice}]"),
+        15,
+        30,
+        "escalation_policies[0].steps[0].targets[0].schedule",
+        "unknown schedule \"alice\"",
+    );
+}
+
+#[test]
+fn a_target_is_one_user_or_one_schedule() {
+    single(
+        &policy_with("5m", "[{user: alice}, {user: bob, schedule: primary}]"),
+        15,
+        34,
+        "escalation_policies[0].steps[0].targets[1]",
+        "a target is either a user or a schedule, not both",
+    );
+    single(
+        &policy_with("5m", "[{}]"),
+        15,
+        19,
+        "escalation_policies[0].steps[0].targets[0]",
+        "missing user or schedule; expected a target like {user: alice} or {schedule: primary}",
+    );
+    single(
+        &policy_with("5m", "[alice]"),
+        15,
+        19,
+        "escalation_policies[0].steps[0].targets[0]",
+        "expected a target mapping with user or schedule, like [{user: alice}, {schedule: \
+         primary}], found text",
+    );
+    // Like any mapping: the unknown key, and what is missing.
+    let errors = errors(&policy_with("5m", "[{team: payments}]"));
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "firebreak.yaml:15:19: escalation_policies[0].steps[0].targets[0]: missing user or \
+             schedule; expected a target like {user: alice} or {schedule: primary}",
+            "firebreak.yaml:15:20: escalation_policies[0].steps[0].targets[0].team: unknown key \
+             \"team\"; expected one of user, schedule",
+        ],
+        "{errors}"
+    );
+    single(
+        &policy_with("5m", "[]"),
+        15,
+        18,
+        "escalation_policies[0].steps[0].targets",
+        "expected at least one target: a user or a schedule",
+    );
+    // What the domain checks is shown where it was written: here the second alice.
+    single(
+        &policy_with("5m", "[{user: alice}, {user: alice}]"),
+        15,
+        34,
+        "escalation_policies[0].steps[0].targets[1]",
+        "user alice is already a target of this step",
+    );
+}
+
+#[test]
+fn step_delays_are_from_1s_to_24h() {
+    single(
+        &policy_with("0s", "[{user: alice}]"),
+        14,
+        16,
+        "escalation_policies[0].steps[0].delay",
+        "a delay is at least 1s, found 0s; expected a delay from 1s to 24h, like 5m",
+    );
+    single(
+        &policy_with("25h", "[{user: alice}]"),
+        14,
+        16,
+        "escalation_policies[0].steps[0].delay",
+        "a delay is at most 24h, found 25h",
+    );
+    single(
+        &policy_with("soon", "[{user: alice}]"),
+        14,
+        16,
+        "escalation_policies[0].steps[0].delay",
+        "invalid duration \"soon\"; expected a duration like 90s, 15m, 2h or 1h30m",
+    );
+    // 1s and a day are the limits, inclusive.
+    for delay in ["1s", "24h", "1d"] {
+        let config = parse(&policy_with(delay, "[{user: alice}]"), "firebreak.yaml")
+            .unwrap_or_else(|e| panic!("{delay}: {e}"));
+        assert_eq!(config.escalation_policies.len(), 1);
+    }
+    let source = format!(
+        "{PAGEABLE}escalation_policies:\n  - name: ops\n    steps:\n      - targets: [{{user: alice}}]\n"
+    );
+    single(
+        &source,
+        14,
+        9,
+        "escalation_policies[0].steps[0]",
+        "missing required key \"delay\"",
+    );
+}
+
+#[test]
+fn policies_are_checked() {
+    let source = format!(
+        "{PAGEABLE}escalation_policies:\n  - name: ops\n    repeat: 21\n    steps:\n      - delay: 5m\n        targets: [{{user: alice}}]\n"
+    );
+    single(
+        &source,
+        13,
+        13,
+        "escalation_policies[0].repeat",
+        "expected a whole number from 0 to 20: how many more times the steps run after the \
+         first round, found 21",
+    );
+    let source = format!(
+        "{PAGEABLE}escalation_policies:\n  - name: ops\n    steps: [{{delay: 5m, targets: [{{user: alice}}]}}]\n  - name: ops\n    steps: [{{delay: 5m, targets: [{{user: bob}}]}}]\n"
+    );
+    single(
+        &source,
+        14,
+        11,
+        "escalation_policies[1].name",
+        "duplicate escalation policy \"ops\"; first defined on line 12",
+    );
+    single(
+        &format!("{PAGEABLE}escalation_policies:\n  - name: ops\n"),
+        12,
+        5,
+        "escalation_policies[0]",
+        "missing required key \"steps\"",
+    );
+    single(
+        &format!("{PAGEABLE}escalation_policies:\n  - name: ops\n    steps: []\n"),
+        13,
+        12,
+        "escalation_policies[0].steps",
+        "expected at least one step",
+    );
+    single(
+        &format!(
+            "{PAGEABLE}escalation_policies:\n  - name: Ops\n    steps: [{{delay: 5m, targets: [{{user: alice}}]}}]\n"
+        ),
+        12,
+        11,
+        "escalation_policies[0].name",
+        "not a valid name",
+    );
+    // More steps than a policy may have: shown at the steps.
+    let steps = "\n      - {delay: 1m, targets: [{user: alice}]}".repeat(21);
+    single(
+        &format!("{PAGEABLE}escalation_policies:\n  - name: ops\n    steps:{steps}\n"),
+        14,
+        7,
+        "escalation_policies[0].steps",
+        "a policy has at most 20 steps",
+    );
+}
+
+/// [`PAGEABLE`], a policy `ops` and then `rest`, from line 14.
+fn with_policy(rest: &str) -> String {
+    format!(
+        "{PAGEABLE}escalation_policies:\n  - name: ops\n    steps: [{{delay: 5m, targets: [{{user: alice}}]}}]\n{rest}"
+    )
+}
+
+#[test]
+fn services_name_declared_policies_and_managers() {
+    let e = single(
+        &with_policy("services:\n  - name: checkout\n    escalation_policy: payments\n"),
+        16,
+        24,
+        "services[0].escalation_policy",
+        "no escalation policy named \"payments\" is defined in escalation_policies; expected \
+         one of ops",
+    );
+    assert!(e.to_string().starts_with("firebreak.yaml:16:24: "), "{e}");
+    single(
+        &with_policy("services:\n  - name: checkout\n    manager: carol\n"),
+        16,
+        14,
+        "services[0].manager",
+        "unknown user \"carol\"; declare them under users:, with this handle",
+    );
+    // Without policies in the file.
+    single(
+        "services:\n  - name: checkout\n    escalation_policy: ops\n",
+        3,
+        24,
+        "services[0].escalation_policy",
+        "no escalation policy named \"ops\" is defined in escalation_policies",
+    );
+    // Services come before the policies and users they name: still resolved.
+    let source = "\
+services:
+  - name: checkout
+    escalation_policy: ops
+    manager: alice
+escalation_policies:
+  - name: ops
+    steps: [{delay: 5m, targets: [{user: alice}]}]
+users:
+  - handle: alice
+";
+    let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.services[0]
+            .escalation_policy
+            .as_ref()
+            .map(|p| p.as_str()),
+        Some("ops")
+    );
+}
+
+#[test]
+fn paging_is_checked() {
+    single(
+        &with_policy("paging:\n  default_policy: nope\n"),
+        15,
+        19,
+        "paging.default_policy",
+        "no escalation policy named \"nope\" is defined in escalation_policies; expected one of ops",
+    );
+    single(
+        "paging:\n  attempt_timeout: 0s\n",
+        2,
+        20,
+        "paging.attempt_timeout",
+        "attempt_timeout must be from 1s to 5m, found 0s: how long one attempt to deliver a \
+         page may take",
+    );
+    single(
+        "paging:\n  attempt_timeout: 6m\n",
+        2,
+        20,
+        "paging.attempt_timeout",
+        "must be from 1s to 5m, found 6m",
+    );
+    single(
+        "paging:\n  ack_link_ttl: 30s\n",
+        2,
+        17,
+        "paging.ack_link_ttl",
+        "ack_link_ttl must be from 1m to 30d, found 30s",
+    );
+    single(
+        "paging:\n  ack_link_ttl: 31d\n",
+        2,
+        17,
+        "paging.ack_link_ttl",
+        "must be from 1m to 30d, found 31d",
+    );
+    // The same rules as outbound.retry.
+    single(
+        "paging:\n  retry:\n    first_delay: 1m\n    max_delay: 30s\n",
+        4,
+        16,
+        "paging.retry.max_delay",
+        "max_delay 30s is shorter than first_delay 1m",
+    );
+    single(
+        "paging:\n  retry: {first_dalay: 1s}\n",
+        2,
+        11,
+        "paging.retry.first_dalay",
+        "expected one of first_delay, max_delay, give_up_after",
+    );
+    single(
+        "paging:\n  default: ops\n",
+        2,
+        3,
+        "paging.default",
+        "unknown key \"default\"; expected one of default_policy, retry, attempt_timeout, \
+         ack_link_ttl",
+    );
+}
+
+#[test]
+fn the_public_url_is_an_absolute_http_url() {
+    let e = single(
+        "server:\n  public_url: firebreak.example.com\n",
+        2,
+        15,
+        "server.public_url",
+        "invalid public URL \"firebreak.example.com\": it has no scheme; expected an absolute \
+         http:// or https:// URL with a host, like https://firebreak.example.com",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:2:15: server.public_url: ")
+    );
+    single(
+        "server:\n  public_url: https://firebreak.example.com/?x=1\n",
+        2,
+        15,
+        "server.public_url",
+        "it has a query",
+    );
+    single(
+        "server:\n  public_url: ftp://firebreak.example.com\n",
+        2,
+        15,
+        "server.public_url",
+        "the scheme is ftp, not http or https",
+    );
+    single(
+        "server: {public_uri: x}\n",
+        1,
+        10,
+        "server.public_uri",
+        "unknown key \"public_uri\"; expected one of public_url",
+    );
+}
+
+#[test]
+fn email_needs_a_sender_with_an_smtp_url() {
+    let e = single(
+        "email:\n  smtp_url: smtp://127.0.0.1:2525\n",
+        2,
+        3,
+        "email",
+        "missing required key \"from\": with smtp_url set, every email needs a sender, like \
+         from: Firebreak <firebreak@example.com>",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:2:3: email: missing required key \"from\": with smtp_url set, every \
+         email needs a sender, like from: Firebreak <firebreak@example.com>"
+    );
+    single(
+        "email:\n  smtp_url: smtp://127.0.0.1:2525\n  from: Firebreak\n",
+        3,
+        9,
+        "email.from",
+        "invalid sender \"Firebreak\": it must hold exactly one address; expected a mailbox \
+         like Firebreak <firebreak@example.com> or an address like firebreak@example.com",
+    );
+    single(
+        "email:\n  from: Firebreak <firebreak@localhost>\n",
+        2,
+        9,
+        "email.from",
+        "\"firebreak@localhost\" is not an email address",
+    );
+    let e = single(
+        "email:\n  smtp_url: https://firebreak:hunter2@mail.example.com\n  from: a@example.com\n",
+        2,
+        13,
+        "email.smtp_url",
+        "invalid SMTP URL (not shown: it may hold a password): the scheme is https, not smtp \
+         or smtps",
+    );
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+#[test]
+fn an_smtp_url_from_the_environment_is_checked_without_showing_it() {
+    let e = env_single(
+        "email:\n  smtp_url: {env: MISSING_URL}\n  from: a@example.com\n",
+        2,
+        19,
+        "email.smtp_url.env",
+        "environment variable MISSING_URL is not set; set it where Firebreak runs to the SMTP URL",
+    );
+    assert!(e.to_string().starts_with("firebreak.yaml:2:19: "), "{e}");
+    // The value of SHORT_KEY is no SMTP URL, and is not shown.
+    env_single(
+        "email:\n  smtp_url: {env: SHORT_KEY}\n  from: a@example.com\n",
+        2,
+        19,
+        "email.smtp_url.env",
+        "environment variable SHORT_KEY: invalid SMTP URL (not shown: it may hold a password): \
+         it has no scheme",
+    );
+    env_single(
+        "email:\n  smtp_url: [smtp://127.0.0.1]\n  from: a@example.com\n",
+        2,
+        13,
+        "email.smtp_url",
+        "expected an smtp:// or smtps:// URL, or {env: NAME} to read it from an environment \
+         variable, found a list",
     );
 }

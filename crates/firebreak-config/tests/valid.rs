@@ -1,14 +1,16 @@
 //! Valid configuration files: a full file, the shipped example, empty files and `load`.
 
-use firebreak_config::{load, parse, parse_allow_env, parse_with_env};
+use firebreak_config::{apply_env, load, parse, parse_allow_env, parse_with_env};
 use firebreak_domain::alert::{AlertSeverity, Urgency};
 use firebreak_domain::config::{
-    Alerting, Checklist, Config, IntegrationSpec, Outbound, OutboundRetry, PageTarget,
-    ResponseTarget, Role, Service, Severity, User,
+    Alerting, Checklist, Config, Email, IntegrationSpec, Outbound, OutboundRetry, PageTarget,
+    Paging, ResponseTarget, Role, Server, Service, Severity, User,
 };
+use firebreak_domain::escalation::{Policy, Step, Target};
 use firebreak_domain::ids::Name;
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
+use firebreak_domain::schedule::{Every, Layer, Rotation, Schedule, parse_local_start};
 use jiff::SignedDuration;
 
 const FULL: &str = "\
@@ -378,7 +380,8 @@ fn secrets_never_show_in_debug_output() {
     let source = format!(
         "services:\n  - name: checkout\n    integrations:\n      - name: prometheus\n        key: {key}\n"
     );
-    let config = parse(&source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let mut config = parse(&source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    config.email.smtp_url = Some("smtp://firebreak:secret@127.0.0.1:2525".into());
     let spec = &config.services[0].integrations[0];
     assert_eq!(spec.key, key);
     for shown in [
@@ -503,6 +506,33 @@ fn the_shipped_example_loads() {
             retry: OutboundRetry::default(),
         }
     );
+
+    assert_eq!(checkout.escalation_policy, Some(name("payments")));
+    assert_eq!(checkout.manager, Some(name("alice")));
+    assert_eq!(search.escalation_policy, None);
+    let policies: Vec<&str> = config
+        .escalation_policies
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(policies, ["payments", "everyone"]);
+    let payments = config.escalation_policy(&name("payments")).unwrap();
+    assert_eq!(payments.repeat, 2);
+    assert_eq!(payments.schedules(), [&name("primary")]);
+    assert_eq!(payments.users(), [&name("alice"), &name("bob")]);
+    assert_eq!(config.paging.default_policy, Some(name("everyone")));
+    assert_eq!(
+        config.paging.retry.map(|r| r.give_up_after),
+        Some(SignedDuration::from_hours(1))
+    );
+    assert_eq!(
+        config.server.public_url.as_deref(),
+        Some("https://firebreak.example.com")
+    );
+    assert_eq!(
+        config.email.from.as_deref(),
+        Some("Firebreak <firebreak@example.com>")
+    );
 }
 
 #[test]
@@ -521,4 +551,315 @@ fn load_reads_files_and_reports_missing_ones() {
         text.contains("cannot read the configuration file"),
         "{text}"
     );
+}
+
+/// The paging sections, with every reference written before what it names: services before
+/// users, schedules and policies, `paging` before `escalation_policies`.
+const PAGING: &str = "\
+services:
+  - name: checkout
+    escalation_policy: ops
+    manager: carol
+  - name: search
+paging:
+  default_policy: ops
+  retry: {first_delay: 2s, max_delay: 5m, give_up_after: 24h}
+  attempt_timeout: 3s
+  ack_link_ttl: 30d
+server: {public_url: https://firebreak.example.com/}
+email: {smtp_url: \"smtp://127.0.0.1:2525\", from: \"Firebreak <firebreak@example.com>\"}
+escalation_policies:
+  - name: ops
+    repeat: 2
+    steps:
+      - delay: 5m
+        targets: [{user: alice}, {schedule: primary}]
+      - delay: 3s
+        targets:
+          - schedule: secondary
+  - name: quiet
+    steps:
+      - delay: 24h
+        targets: [{user: carol}]
+users:
+  - handle: alice
+  - handle: carol
+schedules:
+  - name: primary
+    time_zone: UTC
+    layers:
+      - name: week
+        members: [alice]
+        rotation: {every: 1w, start: \"2026-03-23T09:00\"}
+  - name: secondary
+    time_zone: UTC
+    layers:
+      - name: week
+        members: [carol]
+        rotation: {every: 1w, start: \"2026-03-23T09:00\"}
+";
+
+fn name(text: &str) -> Name {
+    Name::parse(text).unwrap()
+}
+
+fn schedule(schedule: &str, member: &str) -> Schedule {
+    let layer = Layer {
+        name: "week".into(),
+        members: vec![name(member)],
+        rotation: Rotation {
+            every: Every::parse("1w").unwrap(),
+            start: parse_local_start("2026-03-23T09:00").unwrap(),
+        },
+        restrict: vec![],
+    };
+    Schedule::new(name(schedule), "UTC", vec![layer]).unwrap()
+}
+
+fn service(service: &str, policy: Option<&str>, manager: Option<&str>) -> Service {
+    Service {
+        name: name(service),
+        description: String::new(),
+        team: None,
+        runbook: None,
+        integrations: vec![],
+        grouping: Grouping::default(),
+        escalation_policy: policy.map(name),
+        manager: manager.map(name),
+    }
+}
+
+fn user(handle: &str) -> User {
+    User {
+        handle: name(handle),
+        name: handle.into(),
+        email: None,
+        time_zone: None,
+    }
+}
+
+#[test]
+fn paging_sections_read_into_the_expected_config() {
+    let config = parse(PAGING, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let step = |secs: i64, targets: Vec<Target>| Step {
+        delay: SignedDuration::from_secs(secs),
+        targets,
+    };
+    let expected = Config {
+        services: vec![
+            service("checkout", Some("ops"), Some("carol")),
+            service("search", None, None),
+        ],
+        users: vec![user("alice"), user("carol")],
+        schedules: vec![schedule("primary", "alice"), schedule("secondary", "carol")],
+        escalation_policies: vec![
+            Policy::new(
+                name("ops"),
+                2,
+                vec![
+                    step(
+                        300,
+                        vec![
+                            Target::User(name("alice")),
+                            Target::Schedule(name("primary")),
+                        ],
+                    ),
+                    step(3, vec![Target::Schedule(name("secondary"))]),
+                ],
+            )
+            .unwrap(),
+            Policy::new(
+                name("quiet"),
+                0,
+                vec![step(86_400, vec![Target::User(name("carol"))])],
+            )
+            .unwrap(),
+        ],
+        paging: Paging {
+            default_policy: Some(name("ops")),
+            retry: Some(OutboundRetry {
+                first_delay: SignedDuration::from_secs(2),
+                max_delay: SignedDuration::from_mins(5),
+                give_up_after: SignedDuration::from_hours(24),
+            }),
+            attempt_timeout: SignedDuration::from_secs(3),
+            ack_link_ttl: SignedDuration::from_hours(30 * 24),
+        },
+        // The trailing slash is removed.
+        server: Server {
+            public_url: Some("https://firebreak.example.com".into()),
+        },
+        email: Email {
+            smtp_url: Some("smtp://127.0.0.1:2525".into()),
+            from: Some("Firebreak <firebreak@example.com>".into()),
+        },
+        ..Config::default()
+    };
+    assert_eq!(config, expected);
+}
+
+#[test]
+fn paging_keys_left_out_keep_their_defaults() {
+    let config = parse("paging:\n  attempt_timeout: 5m\n", "firebreak.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.paging,
+        Paging {
+            attempt_timeout: SignedDuration::from_mins(5),
+            ..Paging::default()
+        }
+    );
+    // A retry with some keys takes the others from the defaults, as outbound.retry does.
+    let config = parse("paging:\n  retry: {max_delay: 1h}\n", "firebreak.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.paging.retry,
+        Some(OutboundRetry {
+            max_delay: SignedDuration::from_hours(1),
+            ..OutboundRetry::default()
+        })
+    );
+    let config = parse(
+        "paging: {}\nserver: {}\nemail: {from: firebreak@example.com}\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.paging, Paging::default());
+    assert_eq!(config.server, Server::default());
+    assert_eq!(config.email.smtp_url, None);
+    assert_eq!(config.email.from.as_deref(), Some("firebreak@example.com"));
+}
+
+#[test]
+fn the_smtp_url_can_come_from_the_environment() {
+    let url = "smtp://firebreak:hunter2@mail.example.com:587?tls=required";
+    let env = |n: &str| (n == "MAIL_URL").then(|| format!("{url}\n"));
+    let source = "email:\n  smtp_url: {env: MAIL_URL}\n  from: firebreak@example.com\n";
+    let config = parse_with_env(source, "firebreak.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.email.smtp_url.as_deref(), Some(url));
+    for shown in [format!("{config:?}"), format!("{:?}", config.email)] {
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}
+
+fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+}
+
+#[test]
+fn the_environment_overrides_the_file() {
+    let mut config = parse(PAGING, "firebreak.yaml").unwrap();
+    config.outbound.allow = nets(&["10.0.0.0/8"]);
+    let env = env_of(&[
+        ("FIREBREAK_PUBLIC_URL", " https://incidents.example.com/ \n"),
+        ("FIREBREAK_SMTP_URL", "smtps://u:hunter2@mail.example.com\n"),
+        (
+            "FIREBREAK_EMAIL_FROM",
+            "\"Firebreak, on call\" <oncall@example.com>",
+        ),
+        ("FIREBREAK_OUTBOUND_ALLOW", "10.0.0.0/8, 192.168.1.20"),
+    ]);
+    apply_env(&mut config, &env).unwrap();
+    assert_eq!(
+        config.server.public_url.as_deref(),
+        Some("https://incidents.example.com")
+    );
+    assert_eq!(
+        config.email,
+        Email {
+            smtp_url: Some("smtps://u:hunter2@mail.example.com".into()),
+            from: Some("\"Firebreak, on call\" <oncall@example.com>".into()),
+        }
+    );
+    // Networks are added, once.
+    assert_eq!(
+        config.outbound.allow,
+        nets(&["10.0.0.0/8", "192.168.1.20/32"])
+    );
+
+    // Unset and blank variables change nothing.
+    let before = parse(PAGING, "firebreak.yaml").unwrap();
+    let mut config = before.clone();
+    apply_env(&mut config, &env_of(&[("FIREBREAK_PUBLIC_URL", "  ")])).unwrap();
+    assert_eq!(config, before);
+    // They apply to the defaults too, when there is no file.
+    let mut config = Config::default();
+    apply_env(
+        &mut config,
+        &env_of(&[("FIREBREAK_PUBLIC_URL", "http://localhost:8080")]),
+    )
+    .unwrap();
+    assert_eq!(
+        config.server.public_url.as_deref(),
+        Some("http://localhost:8080")
+    );
+}
+
+#[test]
+fn invalid_environment_values_are_errors_naming_the_variable() {
+    let before = parse(PAGING, "firebreak.yaml").unwrap();
+    let mut config = before.clone();
+    let e = apply_env(
+        &mut config,
+        &env_of(&[
+            ("FIREBREAK_PUBLIC_URL", "firebreak.example.com"),
+            ("FIREBREAK_SMTP_URL", "https://u:hunter2@mail.example.com"),
+            ("FIREBREAK_EMAIL_FROM", "Firebreak"),
+            ("FIREBREAK_OUTBOUND_ALLOW", "10.0.0.0/33"),
+        ]),
+    )
+    .unwrap_err();
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 4, "{e}");
+    assert!(
+        lines[0].starts_with("FIREBREAK_OUTBOUND_ALLOW, entry 1: invalid network"),
+        "{e}"
+    );
+    assert!(
+        lines[1].starts_with(
+            "FIREBREAK_PUBLIC_URL: invalid public URL \"firebreak.example.com\": it has no scheme"
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with(
+            "FIREBREAK_SMTP_URL: invalid SMTP URL (not shown: it may hold a password): the \
+             scheme is https, not smtp or smtps"
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[3].starts_with("FIREBREAK_EMAIL_FROM: invalid sender \"Firebreak\""),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    // Nothing was applied.
+    assert_eq!(config, before);
+
+    // An SMTP URL needs a sender, from the file or the environment.
+    let mut config = Config::default();
+    let e = apply_env(
+        &mut config,
+        &env_of(&[("FIREBREAK_SMTP_URL", "smtp://127.0.0.1:2525")]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "FIREBREAK_SMTP_URL is set but no sender is: set FIREBREAK_EMAIL_FROM, or email.from in \
+         the configuration file, to a mailbox like Firebreak <firebreak@example.com>"
+    );
+    assert_eq!(config, Config::default());
+    apply_env(
+        &mut config,
+        &env_of(&[
+            ("FIREBREAK_SMTP_URL", "smtp://127.0.0.1:2525"),
+            ("FIREBREAK_EMAIL_FROM", "firebreak@example.com"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.email.from.as_deref(), Some("firebreak@example.com"));
 }

@@ -232,6 +232,17 @@ impl Incident {
         self.version += 1;
     }
 
+    /// Somebody acknowledged a page about the incident. The first acknowledgement sets
+    /// `acknowledged_at`; later ones change nothing. Returns whether it changed.
+    pub fn acknowledge(&mut self, now: Timestamp) -> bool {
+        if self.acknowledged_at.is_some() {
+            return false;
+        }
+        self.acknowledged_at = Some(now);
+        self.touch(now);
+        true
+    }
+
     /// Moves the incident through its lifecycle. Setting the current status changes nothing.
     pub fn set_status(
         &mut self,

@@ -13,9 +13,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use firebreak_domain::IncidentNumber;
 use firebreak_outbound::delivery::{self as verdicts, RetryPolicy, Verdict};
 use firebreak_outbound::signing;
-use firebreak_store::{Attempt, Lease, Message, Outcome, StoreError, StoreWrites};
+use firebreak_store::{Attempt, Lease, Message, Outcome, StoreError, StoreWrites, TimelineDraft};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, mpsc};
@@ -174,6 +175,28 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
 async fn send(app: &Firebreak, message: Message) -> Settled {
     match message.kind.as_str() {
         WEBHOOK => send_webhook(app, message).await,
+        crate::paging::PAGE => {
+            let (attempt, next) = app.send_page(&message).await;
+            Settled {
+                message,
+                attempt,
+                next,
+            }
+        }
+        crate::paging::ESCALATION => {
+            let started = std::time::Instant::now();
+            let next = app.fire_timer(&message).await;
+            Settled {
+                attempt: Attempt {
+                    at: app.clock.now(),
+                    status_code: None,
+                    error: None,
+                    duration_ms: started.elapsed().as_millis() as i64,
+                },
+                next,
+                message,
+            }
+        }
         other => {
             // A kind this version cannot send (a newer instance wrote it): leave it to one that can.
             let now = app.clock.now();
@@ -231,7 +254,9 @@ async fn record(app: &Firebreak, owner: &str, batch: Vec<Settled>) {
     };
     // A subscription's health follows its latest outcome in the batch.
     let mut health: Vec<(&str, bool, Timestamp)> = Vec::new();
+    let mut held_pages = Vec::new();
     for (settled, result) in batch.iter().zip(held) {
+        held_pages.push(matches!(result, Ok(true)));
         let id = settled.message.id;
         match result {
             Ok(true) => {}
@@ -252,9 +277,61 @@ async fn record(app: &Firebreak, owner: &str, batch: Vec<Settled>) {
             }
         }
     }
+    app.note_page_outcomes(&batch, &held_pages).await;
     for (subscription, delivered, at) in health {
         if let Err(e) = app.note_delivery_health(subscription, delivered, at).await {
             tracing::warn!(webhook = %subscription, error = %e, "could not update a webhook subscription's health");
+        }
+    }
+}
+
+impl Firebreak {
+    /// Writes on each incident's timeline what became of its pages that reached an end
+    /// (delivered, refused, or given up), in one unit of work.
+    async fn note_page_outcomes(&self, batch: &[Settled], held: &[bool]) {
+        let mut notes: Vec<(IncidentNumber, TimelineDraft)> = Vec::new();
+        for (settled, held) in batch.iter().zip(held) {
+            if !*held || settled.message.kind != crate::paging::PAGE {
+                continue;
+            }
+            let Some((number, event)) = crate::paging::page_outcome_event(
+                &settled.message,
+                settled.next,
+                settled.attempt.error.as_deref(),
+            ) else {
+                continue;
+            };
+            notes.push((
+                number,
+                TimelineDraft {
+                    at: settled.attempt.at,
+                    actor: firebreak_domain::Actor::system().0,
+                    event,
+                },
+            ));
+        }
+        if notes.is_empty() {
+            return;
+        }
+        let notes = Arc::new(notes);
+        let result = self
+            .write(notes.len(), move || {
+                let notes = notes.clone();
+                move |tx| {
+                    Box::pin(async move {
+                        for (number, draft) in notes.iter() {
+                            match tx.append_timeline(*number, vec![draft.clone()]).await {
+                                Ok(_) | Err(StoreError::NotFound) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Ok(())
+                    })
+                }
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not write page deliveries on incident timelines");
         }
     }
 }

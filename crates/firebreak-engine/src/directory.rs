@@ -120,7 +120,10 @@ impl Firebreak {
             created_at: self.clock.now(),
         };
         let audit = self.audit(who, "service.create", format!("service {name}"));
-        Ok(self.store.create_service(record, audit).await?)
+        let created = self.store.create_service(record, audit).await?;
+        // The next alert on the service pages by its policy, without waiting for the feed.
+        self.reload_paging().await?;
+        Ok(created)
     }
 
     /// A service's policy must exist, and its manager must be a user.
@@ -175,7 +178,9 @@ impl Firebreak {
             record.manager = manager;
         }
         let audit = self.audit(who, "service.update", format!("service {name}"));
-        Ok(self.store.update_service(record, audit).await?)
+        let updated = self.store.update_service(record, audit).await?;
+        self.reload_paging().await?;
+        Ok(updated)
     }
 
     pub async fn delete_service(&self, who: &Principal, name: &Name) -> Result<(), EngineError> {

@@ -64,6 +64,17 @@ impl Firebreak {
         who: &Principal,
         new: NewIncident,
     ) -> Result<Incident, EngineError> {
+        self.declare_paging(who, new, None).await
+    }
+
+    /// Declares an incident and pages as its severity says (`page` overrides: `Some(false)`
+    /// pages nobody, `Some(true)` pages on-call for a severity that normally does not page).
+    pub async fn declare_paging(
+        &self,
+        who: &Principal,
+        new: NewIncident,
+        page: Option<bool>,
+    ) -> Result<Incident, EngineError> {
         self.check_services(&new.services).await?;
         let now = self.clock.now();
         let (incident, events) =
@@ -71,18 +82,25 @@ impl Firebreak {
         let audit = self.audit(who, "incident.declare", incident.title.clone());
         let drafts = drafts(&who.actor.0, now, events);
         let emitter = self.events.emitter(now);
+        let (config, index) = (self.config.clone(), self.paging.index());
         let created = self
             .write(1, || {
-                let (incident, drafts, audit, emitter) = (
+                let (incident, drafts, audit, emitter, config, index) = (
                     incident.clone(),
                     drafts.clone(),
                     audit.clone(),
                     emitter.clone(),
+                    config.clone(),
+                    index.clone(),
                 );
                 move |tx| {
                     Box::pin(async move {
                         let created = tx.create_incident(incident, drafts).await?;
                         tx.audit(audit.naming_incident(created.number)).await?;
+                        crate::paging::escalate::page_declared(
+                            tx, &created, &config, &index, page, now,
+                        )
+                        .await?;
                         emitter
                             .emit(
                                 tx,
@@ -162,6 +180,13 @@ impl Firebreak {
                     }
                     tx.update_incident(&incident, drafts(&actor, now, events))
                         .await?;
+                    if incident.status == Status::Resolved && before != Status::Resolved {
+                        let filter = firebreak_store::EscalationFilter {
+                            incident: Some(number),
+                            ..Default::default()
+                        };
+                        crate::paging::escalate::resolve_in(tx, filter, now).await?;
+                    }
                     tx.audit(audit).await?;
                     let kind = if incident.status == Status::Resolved && before != Status::Resolved
                     {

@@ -15,6 +15,7 @@ pub mod deployments;
 pub mod directory;
 pub mod events;
 pub mod incidents;
+pub mod paging;
 pub mod runtime;
 pub mod schedules;
 pub mod tokens;
@@ -61,6 +62,9 @@ pub enum EngineError {
     Invalid { field: String, message: String },
     #[error("{0}")]
     Conflict(String),
+    /// The caller's role allows the route, but not this object (another user's contact methods).
+    #[error("{0}")]
+    Forbidden(String),
     /// The database is down or overloaded: nothing was written; retry after a moment.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),
@@ -120,6 +124,8 @@ pub struct Firebreak {
     pub tokens: Arc<tokens::TokenCache>,
     /// Every outbound request goes through this client and its SSRF guard.
     pub outbound: Arc<OutboundClient>,
+    /// Policies in memory, paging settings and the key of acknowledge links.
+    pub paging: Arc<paging::Paging>,
 }
 
 impl Firebreak {
@@ -143,6 +149,7 @@ impl Firebreak {
             events: Arc::new(events::Events::new(&config)),
             tokens: Arc::new(tokens::TokenCache::default()),
             outbound: Arc::new(outbound),
+            paging: Arc::new(paging::Paging::new(&config)),
             config,
         })
     }

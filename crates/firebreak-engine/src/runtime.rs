@@ -179,6 +179,11 @@ async fn apply(app: &Firebreak, c: &Committed) {
     {
         tracing::warn!(error = %e, "could not reload webhook subscriptions");
     }
+    if (c.touches(Topic::Policies) || c.touches(Topic::Services))
+        && let Err(e) = app.reload_paging().await
+    {
+        tracing::warn!(error = %e, "could not reload escalation policies");
+    }
     if c.touches(Topic::Tokens) || c.touches(Topic::Users) {
         app.tokens.clear();
     }
@@ -190,6 +195,9 @@ async fn reload_all(app: &Firebreak) {
     }
     if let Err(e) = app.reload_subscriptions().await {
         tracing::warn!(error = %e, "could not reload webhook subscriptions");
+    }
+    if let Err(e) = app.reload_paging().await {
+        tracing::warn!(error = %e, "could not reload escalation policies");
     }
     app.tokens.clear();
 }

@@ -36,6 +36,8 @@ pub const EMAIL: &str = "^[^@]+@[^.]*[.]";
 pub const SOURCE: &str = "^[a-z0-9-]{1,32}$";
 /// A rotation length: an exact span in seconds, minutes or hours (`8h`), or calendar days or
 /// weeks (`1d`, `1w`).
+/// A step delay from 1s to 24h in one unit: up to 9999s, 999m or 24h.
+pub const STEP_DELAY: &str = "^([1-9][0-9]{0,3}s|[1-9][0-9]{0,2}m|[1-9]h|1[0-9]h|2[0-4]h)$";
 pub const ROTATION_EVERY: &str = "^([1-9][0-9]{0,5}[smh]|[1-9][0-9]{0,2}[dw])$";
 /// A local date, with an optional time of day, that exists on the calendar, in the years 2000
 /// to 2199: `2026-03-23T09:00`.
@@ -272,6 +274,17 @@ text_field!(
         max: Some(7),
         pattern: Some(ROTATION_EVERY),
         explain: "must be a number and a unit, like 8h, 12h, 1d or 1w (s, m, h up to 999999; d, w up to 999)",
+        reserved: None,
+    }
+);
+text_field!(
+    /// How long an escalation step waits before the next: `30s`, `5m`, `2h` (1s to 24h, in one
+    /// unit).
+    StepDelay = TextRule {
+        min: 2,
+        max: Some(5),
+        pattern: Some(STEP_DELAY),
+        explain: "must be a number and one unit from 1s to 24h, like 30s, 5m or 2h",
         reserved: None,
     }
 );
@@ -659,6 +672,16 @@ impl ToSchema for EventName {}
 #[serde(deny_unknown_fields)]
 pub struct NoFields {}
 
+/// For PATCH fields that `null` clears: absent is `None`, `null` is `Some(None)`, a value is
+/// `Some(Some(value))`. Use with `#[serde(default, deserialize_with = "fields::nullable")]`.
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -751,14 +774,4 @@ mod tests {
         assert_eq!(parse("501"), None);
         assert_eq!(parse("-1"), None);
     }
-}
-
-/// For PATCH fields that `null` clears: absent is `None`, `null` is `Some(None)`, a value is
-/// `Some(Some(value))`. Use with `#[serde(default, deserialize_with = "fields::nullable")]`.
-pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
 }

@@ -27,7 +27,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::problem::ApiError;
-use crate::routes::{admin, alerts, directory, incidents, ingest, schedules, system, webhooks};
+use crate::routes::{
+    ack, admin, alerts, directory, incidents, ingest, paging, schedules, system, webhooks,
+};
 
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -65,6 +67,18 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(schedules::shifts))
         .routes(routes!(schedules::add_override))
         .routes(routes!(schedules::remove_override))
+        .routes(routes!(paging::list_contacts, paging::add_contact))
+        .routes(routes!(paging::remove_contact))
+        .routes(routes!(paging::test_contact))
+        .routes(routes!(paging::list_policies, paging::create_policy))
+        .routes(routes!(
+            paging::show_policy,
+            paging::replace_policy,
+            paging::delete_policy
+        ))
+        .routes(routes!(paging::list_escalations))
+        .routes(routes!(paging::acknowledge_incident))
+        .routes(routes!(alerts::ack_alert))
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::audit))
@@ -156,6 +170,10 @@ pub fn router(app: Firebreak) -> Router {
     let doc = Arc::new(openapi::for_server(&app.config));
     router
         .merge(ingest::router())
+        .route(
+            "/ack/{token}",
+            axum::routing::get(ack::show).post(ack::acknowledge),
+        )
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_nul))

@@ -113,6 +113,7 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(m) => ApiError::not_found(m),
             EngineError::Invalid { field, message } => ApiError::invalid(field, message),
             EngineError::Conflict(m) => ApiError::conflict(m),
+            EngineError::Forbidden(m) => ApiError::forbidden(m),
             EngineError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "storage unavailable; answering 503");
                 ApiError::unavailable()

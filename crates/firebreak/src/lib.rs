@@ -97,11 +97,15 @@ impl StoreOptions {
         }
     }
 
+    /// The config file (or the defaults), with `FIREBREAK_PUBLIC_URL`, `FIREBREAK_SMTP_URL`,
+    /// `FIREBREAK_EMAIL_FROM` and `FIREBREAK_OUTBOUND_ALLOW` applied over it.
     pub fn load_config(&self) -> anyhow::Result<Config> {
-        match &self.config {
-            None => Ok(Config::default()),
-            Some(path) => load_config(path),
-        }
+        let mut config = match &self.config {
+            None => Config::default(),
+            Some(path) => load_config(path)?,
+        };
+        firebreak_config::apply_process_env(&mut config).map_err(anyhow::Error::msg)?;
+        Ok(config)
     }
 }
 
@@ -212,6 +216,16 @@ pub async fn start(
     config: Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("could not listen on {listen}; is another process using it? Choose another with --listen"))?;
+    let addr = listener.local_addr()?;
+    let mut config = config;
+    if config.server.public_url.is_none() {
+        // Links in pages point at this server as it listens, until server.public_url says
+        // where people reach it.
+        config.server.public_url = Some(format!("http://{addr}"));
+    }
     let config = Arc::new(config);
     let app = application(store, config.clone(), clock)?;
     app.sync_config(&config)
@@ -226,15 +240,14 @@ pub async fn start(
     app.reload_subscriptions()
         .await
         .context("could not load webhook subscriptions")?;
+    app.reload_paging()
+        .await
+        .context("could not load escalation policies")?;
     let initial_admin_token = app
         .bootstrap_admin()
         .await
         .context("could not create the first admin token")?
         .map(|s| firebreak_engine::tokens::reveal(&s).to_string());
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("could not listen on {listen}; is another process using it? Choose another with --listen"))?;
-    let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let runtime = Arc::new(Runtime::start(&app));
     let task = tokio::spawn(firebreak_server::serve(

@@ -331,7 +331,12 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
     let env = |name: &str| {
         std::env::var(name).ok().or_else(|| {
             unset.borrow_mut().insert(name.to_string());
-            Some(firebreak_engine::tokens::hash_token(name)[..32].to_string())
+            // A stand-in of the right shape: an SMTP URL for the SMTP URL, a key for a key.
+            Some(if name == firebreak_config::ENV_SMTP_URL {
+                "smtp://stand-in.invalid".to_string()
+            } else {
+                firebreak_engine::tokens::hash_token(name)[..32].to_string()
+            })
         })
     };
     match firebreak_config::parse_with_env(&source, &path.display().to_string(), &env) {

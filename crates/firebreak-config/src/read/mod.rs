@@ -6,14 +6,20 @@
 //! its own submodule.
 
 mod alerting;
+mod email;
+mod escalation;
 mod outbound;
+mod paging;
 mod roles;
 mod schedules;
+mod server;
 mod services;
 mod severities;
 mod users;
 
+pub(crate) use email::{check_email_from, check_smtp_url, smtp_url_is_secret};
 pub use outbound::parse_network;
+pub(crate) use server::check_public_url;
 
 /// The keys each mapping accepts, for tests that hold other code (the export) to the same
 /// model as the reader.
@@ -21,9 +27,13 @@ pub use outbound::parse_network;
 pub(crate) mod keys {
     pub(crate) use super::TOP_KEYS;
     pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
+    pub(crate) use super::email::EMAIL_KEYS;
+    pub(crate) use super::escalation::{POLICY_KEYS, STEP_KEYS, TARGET_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
+    pub(crate) use super::paging::PAGING_KEYS;
     pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
     pub(crate) use super::schedules::{LAYER_KEYS, RESTRICT_KEYS, ROTATION_KEYS, SCHEDULE_KEYS};
+    pub(crate) use super::server::SERVER_KEYS;
     pub(crate) use super::services::{
         DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, KEY_SOURCE_KEYS, SERVICE_KEYS,
     };
@@ -49,8 +59,12 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "services",
     "users",
     "schedules",
+    "escalation_policies",
+    "paging",
     "alerting",
     "outbound",
+    "server",
+    "email",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -214,6 +228,66 @@ fn looks_like_http_url(text: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// What the file declares, by name as written: every section's names are collected before
+/// any section is read, so references resolve whatever the order of the sections.
+pub(crate) struct Declared {
+    /// The file's severities, or the default ones when it has none.
+    severities: Vec<String>,
+    services: Vec<String>,
+    /// User handles.
+    users: Vec<String>,
+    schedules: Vec<String>,
+    /// Escalation policies.
+    policies: Vec<String>,
+}
+
+/// The end of a message about a dangling reference: `lead` and the names that could have
+/// been meant, or nothing when there are none.
+fn one_of(lead: &str, names: &[String]) -> String {
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("{lead}{}", names.join(", "))
+    }
+}
+
+/// The node a field path relative to `node` (`steps[1].targets[0]`) names, or the deepest node
+/// on the way to it that exists, so a problem the domain finds can be shown where it was written.
+fn locate<'n>(node: &'n Node, field: &str) -> &'n Node {
+    let mut at = node;
+    for part in field.split('.') {
+        let (key, indices) = part.split_at(part.find('[').unwrap_or(part.len()));
+        if !key.is_empty() {
+            let Value::Map(entries) = &at.value else {
+                return at;
+            };
+            let Some((_, value)) = entries
+                .iter()
+                .find(|(k, _)| matches!(&k.value, Value::Str(s) if s == key))
+            else {
+                return at;
+            };
+            at = value;
+        }
+        for index in indices.split('[').filter(|i| !i.is_empty()) {
+            let Some(i) = index
+                .strip_suffix(']')
+                .and_then(|i| i.parse::<usize>().ok())
+            else {
+                return at;
+            };
+            let Value::Seq(items) = &at.value else {
+                return at;
+            };
+            let Some(item) = items.get(i) else {
+                return at;
+            };
+            at = item;
+        }
+    }
+    at
 }
 
 impl<'a> Reader<'a> {
@@ -524,25 +598,51 @@ impl<'a> Reader<'a> {
             "",
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
-             alerting and outbound",
+             escalation_policies, paging, alerting, outbound, server and email",
         ) else {
             return config;
         };
+        let items_of = |key: &str| match top.get(key).map(|n| &n.value) {
+            Some(Value::Seq(items)) => items.as_slice(),
+            _ => &[],
+        };
+        // Names as written, collected before any section is read, so a reference resolves
+        // wherever in the file it is declared, and naming something that has some other
+        // problem is not also reported as a dangling reference.
+        let mut declared = Declared {
+            severities: config.severities.iter().map(|s| s.name.clone()).collect(),
+            services: items_of("services")
+                .iter()
+                .filter_map(written_name)
+                .collect(),
+            users: items_of("users")
+                .iter()
+                .filter_map(|u| written(u, "handle"))
+                .collect(),
+            schedules: items_of("schedules")
+                .iter()
+                .filter_map(written_name)
+                .collect(),
+            policies: items_of("escalation_policies")
+                .iter()
+                .filter_map(written_name)
+                .collect(),
+        };
         // Severities first: checklists refer to them.
-        // Names as written, so a checklist naming a severity that has some other problem
-        // is not also reported as a dangling reference.
-        let mut severity_names: Vec<String> =
-            config.severities.iter().map(|s| s.name.clone()).collect();
         if let Some(node) = top.get("severities")
             && let Some(items) = self.section(node, "severities")
         {
             if items.is_empty() {
                 self.error_at(node, "severities", "expected at least one severity");
             } else {
-                severity_names.clear();
+                declared.severities.clear();
                 for name in items.iter().filter_map(written_name) {
-                    if !severity_names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
-                        severity_names.push(name);
+                    if !declared
+                        .severities
+                        .iter()
+                        .any(|n| n.eq_ignore_ascii_case(&name))
+                    {
+                        declared.severities.push(name);
                     }
                 }
                 let mut seen = Vec::new();
@@ -555,6 +655,7 @@ impl<'a> Reader<'a> {
                     .collect();
             }
         }
+        let declared = &declared;
         if let Some(node) = top.get("roles")
             && let Some(items) = self.section(node, "roles")
         {
@@ -569,7 +670,7 @@ impl<'a> Reader<'a> {
             && let Some(items) = self.section(node, "checklists")
         {
             let mut seen = Vec::new();
-            let severities = &severity_names;
+            let severities = &declared.severities;
             config.checklists = items
                 .iter()
                 .enumerate()
@@ -578,17 +679,12 @@ impl<'a> Reader<'a> {
                 })
                 .collect();
         }
-        // Names as written, for routes, so a service with some other problem is not also
-        // reported as a dangling reference.
-        let mut service_names: Vec<String> = Vec::new();
         if let Some(node) = top.get("services")
             && let Some(items) = self.section(node, "services")
         {
-            service_names = items.iter().filter_map(written_name).collect();
             let mut seen = Vec::new();
             // Integration keys are unique across the whole file, not just one service.
             let mut keys = Vec::new();
-            let severities = &severity_names;
             config.services = items
                 .iter()
                 .enumerate()
@@ -598,18 +694,14 @@ impl<'a> Reader<'a> {
                         &format!("services[{i}]"),
                         &mut seen,
                         &mut keys,
-                        severities,
+                        declared,
                     )
                 })
                 .collect();
         }
-        // Handles as written, so a user with some other problem is not also reported as an
-        // unknown schedule member.
-        let mut handles: Vec<String> = Vec::new();
         if let Some(node) = top.get("users")
             && let Some(items) = self.section(node, "users")
         {
-            handles = items.iter().filter_map(|u| written(u, "handle")).collect();
             let mut seen = Vec::new();
             config.users = items
                 .iter()
@@ -625,12 +717,34 @@ impl<'a> Reader<'a> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, item)| {
-                    self.schedule(item, &format!("schedules[{i}]"), &mut seen, &handles)
+                    self.schedule(item, &format!("schedules[{i}]"), &mut seen, &declared.users)
                 })
                 .collect();
         }
+        if let Some(node) = top.get("escalation_policies")
+            && let Some(items) = self.section(node, "escalation_policies")
+        {
+            let mut seen = Vec::new();
+            config.escalation_policies = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    self.escalation_policy(
+                        item,
+                        &format!("escalation_policies[{i}]"),
+                        &mut seen,
+                        declared,
+                    )
+                })
+                .collect();
+        }
+        if let Some(node) = top.get("paging")
+            && let Some(paging) = self.paging(node, declared)
+        {
+            config.paging = paging;
+        }
         if let Some(node) = top.get("alerting")
-            && let Some(alerting) = self.alerting(node, &service_names)
+            && let Some(alerting) = self.alerting(node, &declared.services)
         {
             config.alerting = alerting;
         }
@@ -639,7 +753,69 @@ impl<'a> Reader<'a> {
         {
             config.outbound = outbound;
         }
+        if let Some(node) = top.get("server")
+            && let Some(server) = self.server(node)
+        {
+            config.server = server;
+        }
+        if let Some(node) = top.get("email")
+            && let Some(email) = self.email(node)
+        {
+            config.email = email;
+        }
         config
+    }
+
+    /// A reference to an escalation policy declared in the file.
+    fn policy_ref(&mut self, f: &Fields, key: &str, declared: &Declared) -> Option<Name> {
+        let (name, node) = self.name(f, key)?;
+        if declared.policies.iter().any(|p| p == name.as_str()) {
+            Some(name)
+        } else {
+            self.error_at(
+                &node,
+                &f.path(key),
+                format!(
+                    "no escalation policy named \"{name}\" is defined in \
+                     escalation_policies{}",
+                    one_of("; expected one of ", &declared.policies)
+                ),
+            );
+            None
+        }
+    }
+
+    /// A reference to a user declared in the file, by handle.
+    fn user_ref(&mut self, f: &Fields, key: &str, declared: &Declared) -> Option<Name> {
+        let (name, node) = self.name(f, key)?;
+        if declared.users.iter().any(|u| u == name.as_str()) {
+            Some(name)
+        } else {
+            self.error_at(
+                &node,
+                &f.path(key),
+                format!("unknown user \"{name}\"; declare them under users:, with this handle"),
+            );
+            None
+        }
+    }
+
+    /// A reference to a schedule declared in the file.
+    fn schedule_ref(&mut self, f: &Fields, key: &str, declared: &Declared) -> Option<Name> {
+        let (name, node) = self.name(f, key)?;
+        if declared.schedules.iter().any(|s| s == name.as_str()) {
+            Some(name)
+        } else {
+            self.error_at(
+                &node,
+                &f.path(key),
+                format!(
+                    "unknown schedule \"{name}\"; declare it under schedules:{}",
+                    one_of(", or name one of ", &declared.schedules)
+                ),
+            );
+            None
+        }
     }
 
     fn name(&mut self, f: &Fields, key: &str) -> Option<(Name, Node)> {

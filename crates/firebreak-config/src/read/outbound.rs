@@ -81,7 +81,9 @@ impl Reader<'_> {
         Some(outbound)
     }
 
-    fn retry(&mut self, node: &Node, path: &str) -> Option<OutboundRetry> {
+    /// A `retry` mapping, here or under `paging`; keys left out keep the defaults of
+    /// [`OutboundRetry`].
+    pub(super) fn retry(&mut self, node: &Node, path: &str) -> Option<OutboundRetry> {
         let f = self.fields(
             node,
             path,

@@ -5,7 +5,7 @@ use firebreak_domain::config::{IntegrationSpec, Service};
 use firebreak_domain::incident::TITLE_MAX;
 use firebreak_domain::rules::{DeclareRule, Grouping};
 
-use super::{Fields, Reader, first_seen, looks_like_http_url};
+use super::{Declared, Fields, Reader, first_seen, looks_like_http_url};
 use crate::node::{Node, Value};
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -13,6 +13,8 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "description",
     "team",
     "runbook",
+    "escalation_policy",
+    "manager",
     "integrations",
     "grouping",
 ];
@@ -27,7 +29,7 @@ const INTEGRATION_KEY_LEN: usize = 32;
 
 /// Whether `name` can name an environment variable: letters, digits and `_`, not starting
 /// with a digit.
-fn is_env_name(name: &str) -> bool {
+pub(super) fn is_env_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -42,13 +44,14 @@ impl Reader<'_> {
         path: &str,
         seen: &mut Vec<(String, u64)>,
         keys: &mut Vec<(String, u64)>,
-        severities: &[String],
+        declared: &Declared,
     ) -> Option<Service> {
         let f = self.fields(
             node,
             path,
             SERVICE_KEYS,
-            "a service mapping with name, description, team, runbook, integrations and grouping",
+            "a service mapping with name, description, team, runbook, escalation_policy, \
+             manager, integrations and grouping",
         )?;
         let name = self.unique_name(&f, seen, "service name");
         let description = self.opt_text(&f, "description").unwrap_or_default();
@@ -82,8 +85,16 @@ impl Reader<'_> {
             }),
             None => Some(Vec::new()),
         };
+        let escalation_policy = match f.get("escalation_policy") {
+            Some(_) => self.policy_ref(&f, "escalation_policy", declared).map(Some),
+            None => Some(None),
+        };
+        let manager = match f.get("manager") {
+            Some(_) => self.user_ref(&f, "manager", declared).map(Some),
+            None => Some(None),
+        };
         let grouping = match f.get("grouping") {
-            Some(n) => self.grouping(n, &f.path("grouping"), severities),
+            Some(n) => self.grouping(n, &f.path("grouping"), &declared.severities),
             None => Some(Grouping::default()),
         };
         Some(Service {
@@ -93,8 +104,8 @@ impl Reader<'_> {
             runbook: runbook?,
             integrations: integrations?,
             grouping: grouping?,
-            escalation_policy: None,
-            manager: None,
+            escalation_policy: escalation_policy?,
+            manager: manager?,
         })
     }
 

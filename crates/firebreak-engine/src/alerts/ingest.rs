@@ -11,20 +11,24 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use firebreak_domain::Urgency;
+use firebreak_domain::escalation::Policy;
 use firebreak_domain::rules::{self, GroupDecision, Grouping, OpenIncident, Routed};
 use firebreak_domain::{
     Actor, Alert, AlertAction, AlertEvent, AlertStatus, Applied, Config, Destination, Incident,
     IncidentNumber, Name, TimelineEvent,
 };
 use firebreak_store::{
-    AuditDraft, IngestEffect, IngestOutcome, IngestRequest, NewMessage, Result as StoreResult,
-    StoreError, TimelineDraft, Tx,
+    AuditDraft, EscalationFilter, IngestEffect, IngestOutcome, IngestRequest, NewMessage,
+    Result as StoreResult, StoreError, TimelineDraft, Tx,
 };
 use jiff::Timestamp;
 use serde_json::json;
 
 use super::Sender;
 use crate::events::{Emitter, EventType};
+use crate::paging::PagingIndex;
+use crate::paging::escalate;
 use crate::{EngineError, Firebreak, Principal};
 
 /// A sender's request id to keep with what the request did, so the sender can look it up
@@ -53,6 +57,19 @@ pub(super) struct Context {
     actor: String,
     now: Timestamp,
     emitter: Emitter,
+    /// Which policy pages for which service.
+    paging: Arc<PagingIndex>,
+}
+
+impl Context {
+    /// The policy a new alert on `service` starts, if it pages at all.
+    fn policy_for(&self, alert: &Alert) -> Option<&Policy> {
+        if alert.urgency != Urgency::High || alert.status == AlertStatus::Suppressed {
+            return None;
+        }
+        self.paging
+            .policy_for(&alert.service, self.config.paging.default_policy.as_ref())
+    }
 }
 
 impl Firebreak {
@@ -80,6 +97,7 @@ impl Firebreak {
             actor: format!("{}:{}", sender_kind(&events), sender.name),
             now,
             emitter: self.events.emitter(now),
+            paging: self.paging.index(),
         });
         let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(events.len());
         let mut planned = Vec::with_capacity(events.len());
@@ -165,12 +183,14 @@ impl Firebreak {
                     match alert.act(action, &actor, now) {
                         Applied::Acknowledged(a) => {
                             tx.update_alert(&a).await?;
+                            alert_acknowledged(tx, &a, &actor, "api", now).await?;
                             tx.audit(audit).await?;
                             emit_alert(tx, &emitter, EventType::AlertAcknowledged, &a).await
                         }
                         Applied::Resolved(a) => {
                             tx.update_alert(&a).await?;
                             note_resolution(tx, &a, &actor, now).await?;
+                            alert_resolved(tx, &a, now).await?;
                             tx.audit(audit).await?;
                             emit_alert(tx, &emitter, EventType::AlertResolved, &a).await
                         }
@@ -334,6 +354,7 @@ pub(super) async fn store_events(
                     }
                     GroupDecision::Leave => IngestEffect::Opened,
                 };
+                page_for(tx, &alert, cx).await?;
                 opened.extend(cx.emitter.render(
                     EventType::AlertOpened,
                     |r| json!({"alert": r.alert(&alert)}),
@@ -445,6 +466,54 @@ async fn declare(
     Ok(IngestEffect::Declared)
 }
 
+/// Starts the escalation a new alert causes: a high-urgency alert on a service with a policy,
+/// unless its incident already has an active or acknowledged escalation.
+async fn page_for(tx: &mut (dyn Tx + '_), alert: &Alert, cx: &Context) -> StoreResult<()> {
+    let Some(policy) = cx.policy_for(alert) else {
+        return Ok(());
+    };
+    if let Some(number) = alert.incident
+        && escalate::incident_is_escalating(tx, number).await?
+    {
+        return Ok(());
+    }
+    escalate::start_in(tx, policy, Some(alert.id), alert.incident, false, cx.now).await?;
+    Ok(())
+}
+
+/// An alert was acknowledged (by a person or its sender): its escalations stop, and its
+/// incident counts as acknowledged.
+pub(crate) async fn alert_acknowledged(
+    tx: &mut (dyn Tx + '_),
+    alert: &Alert,
+    by: &str,
+    via: &str,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let filter = EscalationFilter {
+        alert: Some(alert.id),
+        ..Default::default()
+    };
+    escalate::acknowledge_in(tx, filter, by, via, now).await?;
+    if let Some(number) = alert.incident {
+        escalate::note_incident_ack(tx, number, now).await?;
+    }
+    Ok(())
+}
+
+/// An alert resolved: its escalations end.
+pub(crate) async fn alert_resolved(
+    tx: &mut (dyn Tx + '_),
+    alert: &Alert,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let filter = EscalationFilter {
+        alert: Some(alert.id),
+        ..Default::default()
+    };
+    escalate::resolve_in(tx, filter, now).await
+}
+
 async fn acknowledge_or_resolve(
     tx: &mut (dyn Tx + '_),
     item: &Planned,
@@ -469,12 +538,14 @@ async fn acknowledge_or_resolve(
     ) {
         Applied::Acknowledged(alert) => {
             tx.update_alert(&alert).await?;
+            alert_acknowledged(tx, &alert, &cx.actor, item.event.format.as_str(), cx.now).await?;
             emit_alert(tx, &cx.emitter, EventType::AlertAcknowledged, &alert).await?;
             Ok(outcome(IngestEffect::Acknowledged, &alert))
         }
         Applied::Resolved(alert) => {
             tx.update_alert(&alert).await?;
             note_resolution(tx, &alert, &cx.actor, cx.now).await?;
+            alert_resolved(tx, &alert, cx.now).await?;
             emit_alert(tx, &cx.emitter, EventType::AlertResolved, &alert).await?;
             Ok(outcome(IngestEffect::Resolved, &alert))
         }

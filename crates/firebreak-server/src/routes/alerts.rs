@@ -110,6 +110,20 @@ pub async fn acknowledge_alert(
     Ok(Json(AlertBody::from(alert)))
 }
 
+#[utoipa::path(post, path = "/api/v1/alerts/{id}/ack", tag = "alerts", params(("id" = i64, Path)),
+    security(("bearer" = ["responder"])),
+    request_body(content = Option<NoFields>, description = "No body, or `{}`"),
+    responses((status = 200, body = AlertBody, description = "The same as /acknowledge: paging for the alert stops"),
+        (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn ack_alert(
+    caller: Caller<Responder>,
+    state: State<Firebreak>,
+    path: Path<String>,
+    body: NoBody,
+) -> Result<Json<AlertBody>, ApiError> {
+    acknowledge_alert(caller, state, path, body).await
+}
+
 #[utoipa::path(post, path = "/api/v1/alerts/{id}/resolve", tag = "alerts", params(("id" = i64, Path)),
     security(("bearer" = ["responder"])),
     request_body(content = Option<NoFields>, description = "No body, or `{}`"),

@@ -98,6 +98,9 @@ pub struct DeclareRequest {
     pub drill: bool,
     /// When the problem was first noticed, if before the declaration; not in the future.
     pub detected_at: Option<Time>,
+    /// `false` pages nobody; `true` pages the services' on-call even for a severity that
+    /// normally does not page. Absent: as the severity's `page` list says.
+    pub page: Option<bool>,
 }
 
 #[utoipa::path(post, path = "/api/v1/incidents", tag = "incidents", request_body = DeclareRequest,
@@ -117,7 +120,7 @@ pub async fn declare(
         drill: req.drill,
         detected_at: req.detected_at.map(|t| t.0),
     };
-    let incident = app.declare(&caller.principal, new).await?;
+    let incident = app.declare_paging(&caller.principal, new, req.page).await?;
     Ok((
         StatusCode::CREATED,
         Json(incident_body(&app, incident).await?),

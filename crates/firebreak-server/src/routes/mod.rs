@@ -1,11 +1,13 @@
 //! The route handlers, one module per area of the API.
 
+pub mod ack;
 pub mod admin;
 pub mod alerts;
 pub mod directory;
 pub mod incidents;
 pub mod ingest;
 pub mod opsgenie;
+pub mod paging;
 pub mod schedules;
 pub mod system;
 pub mod webhooks;

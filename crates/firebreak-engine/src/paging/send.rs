@@ -1,0 +1,196 @@
+//! Sending one page to one contact method, through the SSRF-guarded client (webhooks, chat,
+//! ntfy) or SMTP (email). Every HTTP answer goes through the spine's one classification, so
+//! a 4xx is not retried and a 5xx or a timeout is; Slack's text error bodies
+//! (`channel_not_found`, ...) are kept as the reason.
+
+use std::time::Duration;
+
+use firebreak_domain::contact::ContactKind;
+use firebreak_domain::escalation::EscalationStatus;
+use firebreak_outbound::delivery::{self as verdicts, RetryPolicy, Verdict};
+use firebreak_outbound::signing;
+use firebreak_store::{Attempt, ContactRecord, Message, Outcome};
+use http::{HeaderMap, HeaderValue, header};
+use jiff::{SignedDuration, Timestamp};
+
+use super::escalate::PagePayload;
+use crate::Firebreak;
+
+/// What one attempt did.
+pub(crate) struct Sent {
+    pub verdict: Verdict,
+    pub status: Option<u16>,
+    pub detail: Option<String>,
+    pub duration_ms: i64,
+}
+
+impl Sent {
+    pub fn delivered(&self) -> bool {
+        matches!(self.verdict, Verdict::Delivered)
+    }
+
+    fn failed(reason: impl Into<String>) -> Sent {
+        let reason = reason.into();
+        Sent {
+            verdict: Verdict::Failed {
+                reason: reason.clone(),
+            },
+            status: None,
+            detail: Some(reason),
+            duration_ms: 0,
+        }
+    }
+}
+
+impl Firebreak {
+    /// Sends a rendered page to `contact` once.
+    pub(crate) async fn deliver(
+        &self,
+        contact: &ContactRecord,
+        page: &PagePayload,
+        now: Timestamp,
+    ) -> Sent {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let url = match contact.kind {
+            ContactKind::Email => return self.send_email(contact, page).await,
+            ContactKind::Webhook => {
+                let Some(secret) = contact.secret.as_deref() else {
+                    return Sent::failed("the webhook contact method has no signing secret");
+                };
+                match signing::headers(&[secret], &page.id, now.as_second(), page.body.as_bytes()) {
+                    Ok(signed) => headers.extend(signed),
+                    Err(e) => return Sent::failed(format!("could not sign the page: {e}")),
+                }
+                contact.target.clone()
+            }
+            ContactKind::Ntfy => {
+                let Some((root, _)) = super::render::ntfy_publish_url(&contact.target) else {
+                    return Sent::failed("the ntfy topic URL is not valid");
+                };
+                if let Some(token) = contact.secret.as_deref() {
+                    match HeaderValue::from_str(&format!("Bearer {token}")) {
+                        Ok(mut v) => {
+                            v.set_sensitive(true);
+                            headers.insert(header::AUTHORIZATION, v);
+                        }
+                        Err(_) => {
+                            return Sent::failed("the ntfy token is not a valid header value");
+                        }
+                    }
+                }
+                root
+            }
+            ContactKind::Slack | ContactKind::Mattermost | ContactKind::Teams => {
+                contact.target.clone()
+            }
+        };
+        let answer = self
+            .outbound
+            .post(&url, &headers, page.body.clone().into_bytes())
+            .await;
+        let recorded = verdicts::Attempt::record(now, &answer);
+        Sent {
+            verdict: verdicts::classify(&answer),
+            status: recorded.status.map(|s| s.as_u16()),
+            detail: recorded.error.or_else(|| {
+                answer
+                    .as_ref()
+                    .ok()
+                    .map(|a| a.body_excerpt.trim().to_string())
+                    .filter(|t| !t.is_empty())
+            }),
+            duration_ms: recorded.duration.as_millis() as i64,
+        }
+    }
+
+    async fn send_email(&self, _contact: &ContactRecord, _page: &PagePayload) -> Sent {
+        Sent::failed(
+            "email is not set up on this Firebreak: set email.smtp_url and email.from in firebreak.yaml (or FIREBREAK_SMTP_URL and FIREBREAK_EMAIL_FROM)",
+        )
+    }
+
+    /// Sends one claimed page and says what to record. A page whose escalation was
+    /// acknowledged or resolved before it went out is not sent.
+    pub(crate) async fn send_page(&self, message: &Message) -> (Attempt, Outcome) {
+        let now = self.clock.now();
+        let refuse = |reason: String| {
+            (
+                Attempt {
+                    at: now,
+                    status_code: None,
+                    error: Some(reason),
+                    duration_ms: 0,
+                },
+                Outcome::Failed,
+            )
+        };
+        let Ok(page) = serde_json::from_str::<PagePayload>(&message.payload) else {
+            return refuse("the stored page is unreadable".into());
+        };
+        if let Some(id) = &page.escalation {
+            match self.store.get_escalation(id).await {
+                Ok(Some(e))
+                    if matches!(
+                        e.status,
+                        EscalationStatus::Active | EscalationStatus::Exhausted
+                    ) => {}
+                Ok(Some(e)) => {
+                    return refuse(format!(
+                        "not sent: the escalation was {} before this page went out",
+                        e.status
+                    ));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read an escalation before paging; sending anyway");
+                }
+            }
+        }
+        let contact = match self.store.get_contact(&page.contact).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return refuse("the contact method was removed".into()),
+            Err(e) => {
+                return (
+                    Attempt {
+                        at: now,
+                        status_code: None,
+                        error: Some(format!("could not read the contact method: {e}")),
+                        duration_ms: 0,
+                    },
+                    Outcome::RetryAt(now + SignedDuration::from_secs(2)),
+                );
+            }
+        };
+        let sent = self.deliver(&contact, &page, now).await;
+        let attempt = Attempt {
+            at: now,
+            status_code: sent.status,
+            error: (!sent.delivered()).then(|| sent.detail.clone()).flatten(),
+            duration_ms: sent.duration_ms,
+        };
+        let outcome = match sent.verdict {
+            Verdict::Delivered => Outcome::Delivered,
+            Verdict::Failed { .. } => Outcome::Failed,
+            Verdict::RetryLater { after, .. } => {
+                let r = self.paging.retry;
+                let std = |d: SignedDuration| Duration::try_from(d).unwrap_or(Duration::ZERO);
+                let policy = RetryPolicy {
+                    first_delay: std(r.first_delay),
+                    max_delay: std(r.max_delay),
+                    give_up_after: std(r.give_up_after),
+                };
+                let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+                let first = message.deadline_at - r.give_up_after;
+                match policy.next_attempt(attempts, after, first, now) {
+                    Some(at) if at <= message.deadline_at => Outcome::RetryAt(at),
+                    _ => Outcome::Dead,
+                }
+            }
+        };
+        (attempt, outcome)
+    }
+}

@@ -1,0 +1,604 @@
+//! Paging, end to end, in GoAlert's style: the real server in-process on a manual clock, a
+//! real HTTP receiver on loopback that checks every page's Standard Webhooks signature, and
+//! each test reading like the incident it describes ("alice is paged by webhook; 5 minutes
+//! pass; bob is paged; bob acks; nothing more is sent").
+
+mod common;
+mod support_receiver;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::{TestServer, spawn_with};
+use firebreak_domain::Config;
+use firebreak_outbound::signing;
+use jiff::SignedDuration;
+use reqwest::Method;
+use serde_json::{Value, json};
+use support_receiver::{Received, Receiver, Reply};
+
+/// How long a test waits (real time) for something that should happen at once.
+const PROMPTLY: Duration = Duration::from_secs(5);
+/// How long a test listens (real time) to be sure nothing more is sent.
+const QUIET: Duration = Duration::from_millis(400);
+
+fn config() -> Config {
+    let mut config = Config::default();
+    config.outbound.allow = vec!["127.0.0.0/8".parse().unwrap()];
+    config.outbound.retry.first_delay = SignedDuration::from_secs(2);
+    config
+}
+
+/// The people on call, their webhook secrets, and where their pages arrive.
+struct World {
+    s: TestServer,
+    rx: Receiver,
+    secrets: BTreeMap<String, String>,
+    key: String,
+}
+
+impl World {
+    /// alice and bob have webhook contacts at the receiver; `ops` pages alice, then bob after
+    /// 5 minutes; `checkout` uses `ops`.
+    async fn new(repeat: u32) -> World {
+        let s = spawn_with(config()).await;
+        let rx = Receiver::start(Reply::OK).await;
+        let mut w = World {
+            s,
+            rx,
+            secrets: BTreeMap::new(),
+            key: String::new(),
+        };
+        for user in ["alice", "bob"] {
+            w.user(user).await;
+            w.webhook(user).await;
+        }
+        w.policy(
+            "ops",
+            repeat,
+            json!([
+                {"delay": "5m", "targets": [{"user": "alice"}]},
+                {"delay": "5m", "targets": [{"user": "bob"}]}
+            ]),
+        )
+        .await;
+        w.key = w.s.integration("checkout", "pagerduty").await;
+        w.admin(
+            Method::PATCH,
+            "/api/v1/services/checkout",
+            json!({"escalation_policy": "ops"}),
+        )
+        .await
+        .expect(200);
+        w
+    }
+
+    /// A call with the admin's token.
+    async fn admin(&self, method: Method, path: &str, body: Value) -> common::Answer {
+        self.s
+            .call(method, path, Some(&self.s.admin), Some(body))
+            .await
+    }
+
+    async fn user(&self, handle: &str) {
+        self.admin(
+            Method::POST,
+            "/api/v1/users",
+            json!({"handle": handle, "name": handle}),
+        )
+        .await
+        .expect(201);
+    }
+
+    async fn webhook(&mut self, user: &str) -> Value {
+        let body = self
+            .admin(
+                Method::POST,
+                &format!("/api/v1/users/{user}/contact-methods"),
+                json!({"type": "webhook", "target": format!("{}/{user}", self.rx.url)}),
+            )
+            .await
+            .expect(201)
+            .clone();
+        let secret = body["secret"]
+            .as_str()
+            .expect("a webhook's secret is shown once");
+        self.secrets.insert(user.to_string(), secret.to_string());
+        body
+    }
+
+    async fn policy(&self, name: &str, repeat: u32, steps: Value) {
+        self.admin(
+            Method::POST,
+            "/api/v1/escalation-policies",
+            json!({"name": name, "repeat": repeat, "steps": steps}),
+        )
+        .await
+        .expect(201);
+    }
+
+    /// A critical PagerDuty alert on checkout; returns its alert id.
+    async fn alert(&self, dedup: &str) -> i64 {
+        let sent = self
+            .s
+            .send_json(
+                "/v2/enqueue",
+                &json!({"routing_key": self.key, "event_action": "trigger", "dedup_key": dedup,
+                        "payload": {"summary": format!("{dedup} is failing"), "source": "web-1",
+                                    "severity": "critical"}}),
+            )
+            .await;
+        assert_eq!(sent.status, 202, "{}", sent.body);
+        let alerts = self.s.alerts("status=open").await;
+        alerts
+            .iter()
+            .find(|a| a["dedup_key"] == dedup)
+            .and_then(|a| a["id"].as_i64())
+            .expect("the alert is listed")
+    }
+
+    /// Waits for page number `n` (1-based, all users) and checks its signature.
+    async fn page(&self, n: usize) -> Received {
+        let got = self.rx.wait_for(n, PROMPTLY).await;
+        let page = got[n - 1].clone();
+        let body = page.json();
+        let user = body["user"].as_str().expect("a page names its user");
+        let secret = &self.secrets[user];
+        let sent_at: i64 = page.headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        signing::verify(&[secret.as_str()], &page.headers, &page.body, sent_at)
+            .unwrap_or_else(|e| panic!("page {n} to {user} is not signed with their secret: {e}"));
+        page
+    }
+
+    fn minutes_pass(&self, m: i64) {
+        self.s.clock.advance(SignedDuration::from_mins(m));
+    }
+
+    async fn escalations(&self, query: &str) -> Vec<Value> {
+        self.s
+            .get(&format!("/api/v1/escalations?{query}"))
+            .await
+            .expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The escalations once `done` holds (outcomes are recorded just after the receiver
+    /// answers).
+    async fn escalations_until(&self, query: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + PROMPTLY;
+        loop {
+            let list = self.escalations(query).await;
+            if done(&list) {
+                return list;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the escalations never reached the expected state: {list:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn timeline_kinds(&self, incident: &str) -> Vec<Value> {
+        self.s
+            .get(&format!("/api/v1/incidents/{incident}/timeline?limit=500"))
+            .await
+            .expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+fn user_of(page: &Received) -> String {
+    page.json()["user"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_two_pages_bob_after_its_delay_and_his_ack_stops_it() {
+    let w = World::new(0).await;
+    // An alert opens: alice is paged by webhook at once.
+    let alert = w.alert("checkout-5xx").await;
+    let first = w.page(1).await;
+    assert_eq!(user_of(&first), "alice");
+    let body = first.json();
+    assert_eq!(body["type"], "page");
+    assert_eq!(body["step"], 0);
+    assert_eq!(body["alert"]["id"], alert);
+    assert_eq!(body["alert"]["service"], "checkout");
+    let ack_url = body["ack_url"]
+        .as_str()
+        .expect("a page carries its ack link");
+    assert!(ack_url.starts_with(&w.s.base), "{ack_url}");
+    let escalation = body["escalation"].as_str().unwrap().to_string();
+    // 4 minutes pass: nobody else is paged.
+    w.minutes_pass(4);
+    w.rx.expect_no_more(1, QUIET).await;
+    // The 5th minute: bob is paged.
+    w.minutes_pass(1);
+    let second = w.page(2).await;
+    assert_eq!(user_of(&second), "bob");
+    assert_eq!(second.json()["step"], 1);
+    // bob acks through the API.
+    w.s.post(&format!("/api/v1/alerts/{alert}/ack"), json!({}))
+        .await
+        .expect(200);
+    let list = w
+        .escalations_until(&format!("alert={alert}"), |l| {
+            l[0]["notifications"]
+                .as_array()
+                .is_some_and(|n| n.iter().all(|n| n["status"] == "delivered"))
+        })
+        .await;
+    assert_eq!(list.len(), 1);
+    let e = &list[0];
+    assert_eq!(e["id"], escalation.as_str());
+    assert_eq!(e["status"], "acknowledged");
+    assert_eq!(e["policy"], "ops");
+    assert_eq!(e["step"], 1);
+    assert_eq!(e["round"], 0);
+    assert!(e["acknowledged_at"].is_string());
+    assert_eq!(e["notifications"].as_array().unwrap().len(), 2);
+    for n in e["notifications"].as_array().unwrap() {
+        for key in [
+            "id",
+            "user",
+            "type",
+            "status",
+            "attempts",
+            "last_error",
+            "delivered_at",
+        ] {
+            assert!(n.get(key).is_some(), "a notification has `{key}`: {n}");
+        }
+        assert_eq!(n["type"], "webhook");
+    }
+    // An hour passes: nothing more is sent.
+    w.minutes_pass(60);
+    w.rx.expect_no_more(2, QUIET).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolve_stops_the_escalation() {
+    let w = World::new(0).await;
+    let alert = w.alert("disk-full").await;
+    w.page(1).await;
+    w.s.post(&format!("/api/v1/alerts/{alert}/resolve"), json!({}))
+        .await
+        .expect(200);
+    w.minutes_pass(30);
+    w.rx.expect_no_more(1, QUIET).await;
+    let list = w.escalations(&format!("alert={alert}")).await;
+    assert_eq!(list[0]["status"], "resolved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_repeats_then_is_exhausted_on_the_incident_timeline() {
+    let w = World::new(1).await;
+    // A declared SEV2 pages on-call: ops, twice round, then exhausted.
+    let incident =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Checkout down", "severity": "SEV2", "services": ["checkout"]}),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let mut order = vec![user_of(&w.page(1).await)];
+    for n in 2..=4 {
+        w.minutes_pass(5);
+        order.push(user_of(&w.page(n).await));
+    }
+    assert_eq!(order, ["alice", "bob", "alice", "bob"]);
+    w.minutes_pass(5);
+    let list = w
+        .escalations_until(&format!("incident={incident}"), |l| {
+            l.first().is_some_and(|e| e["status"] == "exhausted")
+        })
+        .await;
+    assert_eq!(list[0]["round"], 1);
+    w.minutes_pass(60);
+    w.rx.expect_no_more(4, QUIET).await;
+    let kinds: Vec<String> = w
+        .timeline_kinds(&incident)
+        .await
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for kind in [
+        "escalation_started",
+        "paged",
+        "page_delivered",
+        "escalation_exhausted",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "the timeline records {kind}: {kinds:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_with_no_contact_methods_still_counts_and_the_timeline_says_why() {
+    let w = World::new(0).await;
+    w.user("carol").await;
+    w.policy(
+        "carol-first",
+        0,
+        json!([
+            {"delay": "3s", "targets": [{"user": "carol"}]},
+            {"delay": "5m", "targets": [{"user": "bob"}]}
+        ]),
+    )
+    .await;
+    w.admin(
+        Method::PATCH,
+        "/api/v1/services/checkout",
+        json!({"escalation_policy": "carol-first"}),
+    )
+    .await
+    .expect(200);
+    let incident =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Queue stuck", "severity": "SEV2", "services": ["checkout"]}),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    // Step 0 reaches nobody; 3 seconds later bob is paged.
+    w.rx.expect_no_more(0, QUIET).await;
+    w.s.clock.advance(SignedDuration::from_secs(3));
+    assert_eq!(user_of(&w.page(1).await), "bob");
+    let timeline = w.timeline_kinds(&incident).await;
+    let nobody = timeline
+        .iter()
+        .find(|e| e["kind"] == "nobody_paged")
+        .unwrap_or_else(|| panic!("the timeline says nobody was reached: {timeline:#?}"));
+    let text = nobody.to_string();
+    assert!(text.contains("carol has no contact methods"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_receiver_is_not_retried_and_the_next_step_still_comes() {
+    let w = World::new(0).await;
+    w.rx.then([Reply::Status(404)]);
+    let alert = w.alert("api-latency").await;
+    w.page(1).await;
+    let list = w
+        .escalations_until(&format!("alert={alert}"), |l| {
+            l[0]["notifications"][0]["status"] == "failed"
+        })
+        .await;
+    let n = &list[0]["notifications"][0];
+    assert_eq!(n["attempts"], 1);
+    assert!(n["last_error"].as_str().unwrap().contains("404"), "{n}");
+    // No retry, even much later than the retry delay...
+    w.s.clock.advance(SignedDuration::from_secs(30));
+    w.rx.expect_no_more(1, QUIET).await;
+    // ...and bob is still paged on time.
+    w.s.clock.advance(SignedDuration::from_secs(270));
+    assert_eq!(user_of(&w.page(2).await), "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_is_retried_with_the_same_id_until_it_takes_the_page() {
+    let w = World::new(0).await;
+    w.rx.then([Reply::Status(503)]);
+    let alert = w.alert("db-conn").await;
+    let first = w.page(1).await;
+    // Not before the retry delay...
+    w.rx.expect_no_more(1, QUIET).await;
+    w.s.clock.advance(SignedDuration::from_secs(3));
+    let second = w.page(2).await;
+    assert_eq!(second.id, first.id, "a retry keeps its webhook-id");
+    assert_eq!(second.body, first.body, "a retry sends the same bytes");
+    let list = w
+        .escalations_until(&format!("alert={alert}"), |l| {
+            l[0]["notifications"][0]["status"] == "delivered"
+        })
+        .await;
+    assert_eq!(list[0]["notifications"][0]["attempts"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_the_policy_mid_escalation_changes_nothing_in_the_running_one() {
+    let w = World::new(0).await;
+    w.user("dave").await;
+    let alert = w.alert("mem-leak").await;
+    assert_eq!(user_of(&w.page(1).await), "alice");
+    // Someone edits ops: step 1 would now page dave after an hour.
+    w.admin(
+        Method::PUT,
+        "/api/v1/escalation-policies/ops",
+        json!({"steps": [{"delay": "60m", "targets": [{"user": "alice"}]},
+                         {"delay": "5m", "targets": [{"user": "dave"}]}]}),
+    )
+    .await
+    .expect(200);
+    // The running escalation keeps its copy: bob after 5 minutes.
+    w.minutes_pass(5);
+    assert_eq!(user_of(&w.page(2).await), "bob");
+    let list = w.escalations(&format!("alert={alert}")).await;
+    assert_eq!(list[0]["policy"], "ops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ack_link_shows_a_button_and_only_the_post_acknowledges() {
+    let w = World::new(0).await;
+    let alert = w.alert("cpu-hot").await;
+    let page = w.page(1).await;
+    let link = page.json()["ack_url"].as_str().unwrap().to_string();
+    let http = common::client();
+    // A mail scanner fetches the link: nothing is acknowledged.
+    let shown = http.get(&link).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    let csp = shown.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    let html = shown.text().await.unwrap();
+    assert!(html.contains("<form method=\"post\">"), "{html}");
+    assert!(html.contains("Acknowledge as alice"), "{html}");
+    assert_eq!(
+        w.escalations(&format!("alert={alert}")).await[0]["status"],
+        "active"
+    );
+    // alice presses the button.
+    let done = http.post(&link).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    let e = &w.escalations(&format!("alert={alert}")).await[0];
+    assert_eq!(e["status"], "acknowledged");
+    assert_eq!(e["acknowledged_by"], "alice");
+    let a = w.s.get(&format!("/api/v1/alerts/{alert}")).await;
+    assert_eq!(a.expect(200)["status"], "acknowledged");
+    w.minutes_pass(10);
+    w.rx.expect_no_more(1, QUIET).await;
+    // A forged link is refused with a page that says what to do.
+    let forged = http
+        .post(format!("{}x", &link[..link.len() - 1]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("firebreak incident ack")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_methods_keep_secrets_and_answer_test_pages() {
+    let mut w = World::new(0).await;
+    // A chat webhook URL is shown masked after creation.
+    let slack = w
+        .admin(
+            Method::POST,
+            "/api/v1/users/alice/contact-methods",
+            json!({"type": "slack", "target": format!("{}/services/T000/B000/XXXXXXXXXXXXsecret", w.rx.url)}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert!(!slack.to_string().contains("XXXXXXXXXXXX"), "{slack}");
+    assert!(slack.get("secret").is_none());
+    let listed =
+        w.s.call(
+            Method::GET,
+            "/api/v1/users/alice/contact-methods",
+            Some(&w.s.admin),
+            None,
+        )
+        .await;
+    let listed = listed.expect(200).to_string();
+    assert!(
+        !listed.contains("XXXXXXXXXXXX") && !listed.contains("whsec_"),
+        "{listed}"
+    );
+    // The test page reports what the receiver answered.
+    let id = slack["id"].as_str().unwrap();
+    w.rx.then([Reply::Status(404)]);
+    let test = format!("/api/v1/users/alice/contact-methods/{id}/test");
+    let t = w.admin(Method::POST, &test, json!({})).await;
+    let t = t.expect(200);
+    assert_eq!(t["delivered"], false);
+    assert_eq!(t["status"], 404);
+    let ok = w.admin(Method::POST, &test, json!({})).await;
+    assert_eq!(ok.expect(200)["delivered"], true);
+    let sent = w.rx.wait_for(2, PROMPTLY).await;
+    assert!(
+        sent[1].json()["text"].as_str().unwrap().contains("Test"),
+        "{:?}",
+        sent[1].json()
+    );
+    // A private address that outbound.allow does not list is refused when added.
+    let refused = w
+        .admin(
+            Method::POST,
+            "/api/v1/users/alice/contact-methods",
+            json!({"type": "webhook", "target": "http://10.1.2.3/hook"}),
+        )
+        .await;
+    refused.expect_problem(422);
+    // Another user's token may not manage alice's contact methods.
+    let other =
+        w.s.call(
+            Method::GET,
+            "/api/v1/users/alice/contact-methods",
+            Some(&w.s.responder),
+            None,
+        )
+        .await;
+    other.expect_problem(403);
+    // Removing one.
+    let hook = w.webhook("alice").await;
+    let gone =
+        w.s.call(
+            Method::DELETE,
+            &format!(
+                "/api/v1/users/alice/contact-methods/{}",
+                hook["id"].as_str().unwrap()
+            ),
+            Some(&w.s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declaring_pages_as_the_severity_says_unless_told_otherwise() {
+    let w = World::new(0).await;
+    // SEV3 does not page...
+    w.s.post(
+        "/api/v1/incidents",
+        json!({"title": "Slow admin page", "severity": "SEV3", "services": ["checkout"]}),
+    )
+    .await
+    .expect(201);
+    w.rx.expect_no_more(0, QUIET).await;
+    // ...and `"page": false` keeps a SEV1 quiet...
+    w.s.post(
+        "/api/v1/incidents",
+        json!({"title": "Known outage", "severity": "SEV1", "services": ["checkout"], "page": false}),
+    )
+    .await
+    .expect(201);
+    w.rx.expect_no_more(0, QUIET).await;
+    // ...while `"page": true` pages a SEV3, and a drill says so.
+    let drill =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Game day", "severity": "SEV3", "services": ["checkout"],
+                   "page": true, "drill": true}),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let page = w.page(1).await.json();
+    assert_eq!(page["incident"]["id"], drill.as_str());
+    assert_eq!(page["drill"], true);
+    // Acknowledging the incident stops it and sets acknowledged_at.
+    let acked =
+        w.s.post(&format!("/api/v1/incidents/{drill}/ack"), json!({}))
+            .await;
+    assert!(acked.expect(200)["acknowledged_at"].is_string());
+    w.minutes_pass(10);
+    w.rx.expect_no_more(1, QUIET).await;
+}
