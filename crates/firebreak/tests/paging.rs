@@ -5,6 +5,7 @@
 
 mod common;
 mod support_receiver;
+mod support_smtp;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use jiff::SignedDuration;
 use reqwest::Method;
 use serde_json::{Value, json};
 use support_receiver::{Received, Receiver, Reply};
+use support_smtp::SmtpSink;
 
 /// How long a test waits (real time) for something that should happen at once.
 const PROMPTLY: Duration = Duration::from_secs(5);
@@ -601,4 +603,121 @@ async fn declaring_pages_as_the_severity_says_unless_told_otherwise() {
     assert!(acked.expect(200)["acknowledged_at"].is_string());
     w.minutes_pass(10);
     w.rx.expect_no_more(1, QUIET).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn email_pages_go_through_a_real_smtp_server_with_the_ack_link() {
+    let smtp = SmtpSink::start();
+    let mut config = config();
+    config.email.smtp_url = Some(smtp.url());
+    config.email.from = Some("Firebreak <firebreak@example.com>".into());
+    let s = spawn_with(config).await;
+    let admin = |method: Method, path: String, body: Value| {
+        let s = &s;
+        async move { s.call(method, &path, Some(&s.admin), Some(body)).await }
+    };
+    // alice's mailbox is busy at first (451); bob's address does not exist (550).
+    for (user, address) in [
+        ("alice", "flaky-alice@example.com"),
+        ("bob", "bounce-bob@example.com"),
+    ] {
+        admin(
+            Method::POST,
+            "/api/v1/users".into(),
+            json!({"handle": user, "name": user}),
+        )
+        .await
+        .expect(201);
+        admin(
+            Method::POST,
+            format!("/api/v1/users/{user}/contact-methods"),
+            json!({"type": "email", "target": address}),
+        )
+        .await
+        .expect(201);
+    }
+    admin(
+        Method::POST,
+        "/api/v1/escalation-policies".into(),
+        json!({"name": "ops", "steps": [{"delay": "5m", "targets": [{"user": "alice"}]},
+                                        {"delay": "5m", "targets": [{"user": "bob"}]}]}),
+    )
+    .await
+    .expect(201);
+    let key = s.integration("checkout", "pagerduty").await;
+    admin(
+        Method::PATCH,
+        "/api/v1/services/checkout".into(),
+        json!({"escalation_policy": "ops", "runbook": "https://runbooks.example.com/checkout"}),
+    )
+    .await
+    .expect(200);
+    let sent = s
+        .send_json(
+            "/v2/enqueue",
+            &json!({"routing_key": key, "event_action": "trigger", "dedup_key": "co-5xx",
+                    "payload": {"summary": "Checkout 5xx above 5%", "source": "web-1",
+                                "severity": "critical"}}),
+        )
+        .await;
+    assert_eq!(sent.status, 202);
+    let alert = s.alerts("status=open").await[0]["id"].as_i64().unwrap();
+    // The first try meets 451 and nothing is accepted; after the retry delay it goes through.
+    tokio::time::sleep(QUIET).await;
+    assert!(smtp.messages().is_empty());
+    s.clock.advance(SignedDuration::from_secs(3));
+    let mail = smtp.wait_for(1, PROMPTLY).await.remove(0);
+    assert!(mail.starts_with("To: flaky-alice@example.com\n"), "{mail}");
+    let subject = mail
+        .lines()
+        .find(|l| l.starts_with("Subject: "))
+        .unwrap_or_else(|| panic!("no subject: {mail}"));
+    assert!(
+        subject.contains("critical"),
+        "the subject names the severity: {subject}"
+    );
+    assert!(
+        subject.contains(&alert.to_string()),
+        "the subject names the alert: {subject}"
+    );
+    assert!(
+        subject.contains("Checkout 5xx"),
+        "the subject names the title: {subject}"
+    );
+    let unfolded = mail.replace("=\r\n", "").replace("=\n", "");
+    assert!(
+        unfolded.contains(&format!("{}/ack/", s.base)),
+        "the ack link: {mail}"
+    );
+    assert!(
+        unfolded.contains("https://runbooks.example.com/checkout"),
+        "the runbook: {mail}"
+    );
+    // Five minutes later bob's address is refused for good: no retry, and it shows.
+    s.clock.advance(SignedDuration::from_mins(5));
+    let deadline = std::time::Instant::now() + PROMPTLY;
+    let bob = loop {
+        let list = s
+            .get(&format!("/api/v1/escalations?alert={alert}"))
+            .await
+            .expect(200)["items"][0]["notifications"]
+            .clone();
+        if let Some(n) = list
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["user"] == "bob"))
+            && n["status"] == "failed"
+        {
+            break n.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "bob's page never failed: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(bob["attempts"], 1);
+    assert!(bob["last_error"].as_str().unwrap().contains("550"), "{bob}");
+    s.clock.advance(SignedDuration::from_mins(1));
+    tokio::time::sleep(QUIET).await;
+    assert_eq!(smtp.messages().len(), 1);
 }

@@ -67,6 +67,12 @@ pub struct Paging {
     pub default_policy: Option<Name>,
     pub retry: RetrySettings,
     pub ack_link_ttl: SignedDuration,
+    /// How long one attempt to deliver a page may take.
+    pub attempt_timeout: SignedDuration,
+    /// Where email goes out (`email.smtp_url`) and who it is from, when set up.
+    pub email: Option<(String, String)>,
+    /// The SMTP client, made on first use (it holds a connection pool).
+    pub(crate) smtp: std::sync::OnceLock<Result<send::Smtp, String>>,
 }
 
 impl Paging {
@@ -89,6 +95,13 @@ impl Paging {
                 give_up_after: r.give_up_after,
             },
             ack_link_ttl: config.paging.ack_link_ttl,
+            attempt_timeout: config.paging.attempt_timeout,
+            email: config
+                .email
+                .smtp_url
+                .clone()
+                .zip(config.email.from.clone()),
+            smtp: std::sync::OnceLock::new(),
         }
     }
 

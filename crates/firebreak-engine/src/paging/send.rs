@@ -42,6 +42,38 @@ impl Sent {
     }
 }
 
+/// The SMTP client pages go out through.
+pub(crate) type Smtp = lettre::AsyncSmtpTransport<lettre::Tokio1Executor>;
+
+/// Why an SMTP attempt failed, in a line: the reply code and text, or the connection problem.
+/// Never the SMTP URL (it may hold a password).
+fn smtp_reason(e: &lettre::transport::smtp::Error) -> String {
+    let text = e.to_string();
+    let text: String = text.chars().filter(|c| !c.is_control()).take(300).collect();
+    format!("SMTP: {text}")
+}
+
+/// The email for a page: plain text and HTML alternatives, with a Message-ID from the page id.
+fn email_message(from: &str, to: &str, page: &PagePayload) -> Result<lettre::Message, String> {
+    use lettre::message::{Mailbox, MultiPart};
+    let from: Mailbox = from
+        .parse()
+        .map_err(|e| format!("email.from is not a usable address: {e}"))?;
+    let to: Mailbox = to
+        .parse()
+        .map_err(|e| format!("the contact method's address is not usable: {e}"))?;
+    let subject = page.email_subject.clone().unwrap_or_else(|| "Firebreak page".into());
+    let html = page.email_html.clone().unwrap_or_default();
+    let domain = from.email.domain().to_string();
+    lettre::Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .message_id(Some(format!("<{}@{domain}>", page.id)))
+        .multipart(MultiPart::alternative_plain_html(page.body.clone(), html))
+        .map_err(|e| format!("could not build the email: {e}"))
+}
+
 impl Firebreak {
     /// Sends a rendered page to `contact` once.
     pub(crate) async fn deliver(
@@ -107,10 +139,64 @@ impl Firebreak {
         }
     }
 
-    async fn send_email(&self, _contact: &ContactRecord, _page: &PagePayload) -> Sent {
-        Sent::failed(
-            "email is not set up on this Firebreak: set email.smtp_url and email.from in firebreak.yaml (or FIREBREAK_SMTP_URL and FIREBREAK_EMAIL_FROM)",
-        )
+    /// Sends an email page over SMTP. A 4xx reply is retried, a 5xx reply fails, and a
+    /// connection that fails or times out is retried. The `Message-ID` comes from the page's
+    /// id, so a retry is the same message to the mail system.
+    async fn send_email(&self, contact: &ContactRecord, page: &PagePayload) -> Sent {
+        let Some((_, from)) = &self.paging.email else {
+            return Sent::failed(
+                "email is not set up on this Firebreak: set email.smtp_url and email.from in firebreak.yaml (or FIREBREAK_SMTP_URL and FIREBREAK_EMAIL_FROM)",
+            );
+        };
+        let smtp = match self.paging.smtp.get_or_init(|| self.smtp_client()) {
+            Ok(smtp) => smtp,
+            Err(reason) => return Sent::failed(reason.clone()),
+        };
+        let message = match email_message(from, &contact.target, page) {
+            Ok(m) => m,
+            Err(reason) => return Sent::failed(reason),
+        };
+        let started = std::time::Instant::now();
+        let sent = lettre::AsyncTransport::send(smtp, message).await;
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let code = |e: &lettre::transport::smtp::Error| {
+            e.status().and_then(|c| c.to_string().parse::<u16>().ok())
+        };
+        match sent {
+            Ok(reply) => Sent {
+                verdict: Verdict::Delivered,
+                status: reply.code().to_string().parse().ok(),
+                detail: reply.message().next().map(|m| m.to_string()),
+                duration_ms,
+            },
+            Err(e) if e.is_permanent() => Sent {
+                verdict: Verdict::Failed {
+                    reason: smtp_reason(&e),
+                },
+                status: code(&e),
+                detail: Some(smtp_reason(&e)),
+                duration_ms,
+            },
+            Err(e) => Sent {
+                verdict: Verdict::RetryLater {
+                    after: None,
+                    reason: smtp_reason(&e),
+                },
+                status: code(&e),
+                detail: Some(smtp_reason(&e)),
+                duration_ms,
+            },
+        }
+    }
+
+    fn smtp_client(&self) -> Result<Smtp, String> {
+        let Some((url, _)) = &self.paging.email else {
+            return Err("email is not set up".into());
+        };
+        let timeout = Duration::try_from(self.paging.attempt_timeout).unwrap_or(Duration::from_secs(10));
+        lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
+            .map(|b| b.timeout(Some(timeout)).build())
+            .map_err(|e| format!("email.smtp_url is not usable: {e}"))
     }
 
     /// Sends one claimed page and says what to record. A page whose escalation was
