@@ -232,6 +232,37 @@ impl Incident {
         self.version += 1;
     }
 
+    /// Ticks the checklist items Firebreak can answer itself, by their text (any case):
+    /// "severity assigned" (an incident always has one), "page acknowledged and IC declared"
+    /// once it is acknowledged and has an Incident Commander, and "most recent deploy
+    /// identified" when `suspect_deploy` says a deploy is suspected. Returns the ticks, which
+    /// the caller records as Firebreak's.
+    pub fn tick_known(&mut self, suspect_deploy: bool, now: Timestamp) -> Vec<TimelineEvent> {
+        let acknowledged = self.acknowledged_at.is_some() && self.roles.contains_key(COMMANDER);
+        let mut events = Vec::new();
+        for item in self.checklist.iter_mut().filter(|i| !i.done) {
+            let known = match item.text.trim().to_lowercase().as_str() {
+                "severity assigned" => true,
+                "page acknowledged and ic declared" => acknowledged,
+                "most recent deploy identified" => suspect_deploy,
+                _ => false,
+            };
+            if known {
+                item.done = true;
+                item.done_by = Some(crate::Actor::system().0);
+                item.done_at = Some(now);
+                events.push(TimelineEvent::ChecklistItemDone {
+                    item: item.id,
+                    text: item.text.clone(),
+                });
+            }
+        }
+        if !events.is_empty() {
+            self.touch(now);
+        }
+        events
+    }
+
     /// Somebody acknowledged a page about the incident. The first acknowledgement sets
     /// `acknowledged_at`; later ones change nothing. Returns whether it changed.
     pub fn acknowledge(&mut self, now: Timestamp) -> bool {
@@ -502,6 +533,48 @@ mod tests {
             at(0),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn firebreak_ticks_what_it_knows() {
+        let config = Config::default();
+        let (mut incident, _) = Incident::declare(
+            NewIncident {
+                title: "Checkout down".into(),
+                severity: "SEV1".into(),
+                ..Default::default()
+            },
+            &config,
+            &Actor("bot".into()),
+            None,
+            at(0),
+        )
+        .unwrap();
+        let ticked = |events: &[TimelineEvent]| -> Vec<String> {
+            events
+                .iter()
+                .filter_map(|e| match e {
+                    TimelineEvent::ChecklistItemDone { text, .. } => Some(text.clone()),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(ticked(&incident.tick_known(false, at(1))), ["severity assigned"]);
+        assert!(incident.tick_known(false, at(2)).is_empty(), "a tick happens once");
+        incident.acknowledge(at(3));
+        assert!(
+            incident.tick_known(false, at(3)).is_empty(),
+            "acknowledged, but no Incident Commander yet"
+        );
+        incident
+            .roles
+            .insert(COMMANDER.to_string(), "alice".to_string());
+        assert_eq!(
+            ticked(&incident.tick_known(true, at(4))),
+            ["page acknowledged and IC declared", "most recent deploy identified"]
+        );
+        let item = incident.checklist.iter().find(|i| i.text == "severity assigned").unwrap();
+        assert_eq!(item.done_by.as_deref(), Some("firebreak"));
     }
 
     #[test]

@@ -183,9 +183,13 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                 next,
             }
         }
-        crate::paging::ESCALATION => {
+        crate::paging::ESCALATION | crate::paging::reminders::REMINDER => {
             let started = std::time::Instant::now();
-            let next = app.fire_timer(&message).await;
+            let next = if message.kind == crate::paging::ESCALATION {
+                app.fire_timer(&message).await
+            } else {
+                app.fire_reminder(&message).await
+            };
             Settled {
                 attempt: Attempt {
                     at: app.clock.now(),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use firebreak_domain::{Incident, IncidentNumber, Name, NewIncident, Status, TimelineEvent};
+use firebreak_domain::{Actor, Incident, IncidentNumber, Name, NewIncident, Status, TimelineEvent};
 use firebreak_store::{AuditDraft, IncidentFilter, Page, StoreError, TimelineDraft, TimelineEntry};
 use jiff::Timestamp;
 use serde_json::json;
@@ -77,10 +77,19 @@ impl Firebreak {
     ) -> Result<Incident, EngineError> {
         self.check_services(&new.services).await?;
         let now = self.clock.now();
-        let (incident, events) =
+        let (mut incident, events) =
             Incident::declare(new, &self.config, &who.actor, who.user.as_ref(), now)?;
         let audit = self.audit(who, "incident.declare", incident.title.clone());
-        let drafts = drafts(&who.actor.0, now, events);
+        // Firebreak ticks what it already knows: the severity, and a suspect deploy.
+        let suspect = !self
+            .suspects_of(std::slice::from_ref(&incident))
+            .await?
+            .values()
+            .all(Vec::is_empty);
+        let ticks = incident.tick_known(suspect, now);
+        incident.version = 1;
+        let mut drafts = drafts(&who.actor.0, now, events);
+        drafts.extend(self::drafts(&Actor::system().0, now, ticks));
         let emitter = self.events.emitter(now);
         let (config, index) = (self.config.clone(), self.paging.index());
         let created = self
@@ -101,6 +110,7 @@ impl Firebreak {
                             tx, &created, &config, &index, page, now,
                         )
                         .await?;
+                        crate::paging::reminders::arm_in(tx, &created, &config, now).await?;
                         emitter
                             .emit(
                                 tx,
@@ -156,12 +166,14 @@ impl Firebreak {
         let actor = who.actor.0.clone();
         let audit = self.audit(who, action, number.to_string());
         let emitter = self.events.emitter(now);
+        let config = self.config.clone();
         self.write(1, || {
-            let (decide, actor, audit, emitter) = (
+            let (decide, actor, audit, emitter, config) = (
                 decide.clone(),
                 actor.clone(),
                 audit.clone(),
                 emitter.clone(),
+                config.clone(),
             );
             move |tx| {
                 Box::pin(async move {
@@ -178,8 +190,16 @@ impl Firebreak {
                     if events.is_empty() {
                         return Ok(Ok(incident));
                     }
-                    tx.update_incident(&incident, drafts(&actor, now, events))
-                        .await?;
+                    let severity_changed = events
+                        .iter()
+                        .any(|e| matches!(e, TimelineEvent::SeverityChanged { .. }));
+                    let mut written = drafts(&actor, now, events);
+                    let ticks = incident.tick_known(false, now);
+                    written.extend(drafts(&Actor::system().0, now, ticks));
+                    tx.update_incident(&incident, written).await?;
+                    if severity_changed {
+                        crate::paging::reminders::arm_in(tx, &incident, &config, now).await?;
+                    }
                     if incident.status == Status::Resolved && before != Status::Resolved {
                         let filter = firebreak_store::EscalationFilter {
                             incident: Some(number),

@@ -721,3 +721,72 @@ async fn email_pages_go_through_a_real_smtp_server_with_the_ack_link() {
     tokio::time::sleep(QUIET).await;
     assert_eq!(smtp.messages().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comms_lead_is_reminded_once_per_cadence_and_firebreak_ticks_what_it_knows() {
+    let w = World::new(0).await;
+    // SEV2 expects an update every 2 hours; alice is Comms Lead.
+    let incident =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Search degraded", "severity": "SEV2", "services": ["checkout"],
+                   "page": false}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let id = incident["id"].as_str().unwrap().to_string();
+    let ticked = incident["checklist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["text"] == "severity assigned")
+        .cloned()
+        .unwrap_or_else(|| panic!("a SEV2 has the first-15-minutes checklist: {incident}"));
+    assert_eq!(ticked["done"], true, "{ticked}");
+    assert_eq!(ticked["done_by"], "firebreak", "{ticked}");
+    w.s.put(
+        &format!("/api/v1/incidents/{id}/roles/comms-lead"),
+        json!({"user": "alice"}),
+    )
+    .await
+    .expect(200);
+    // 119 minutes of silence: no reminder yet.
+    w.minutes_pass(119);
+    w.rx.expect_no_more(0, QUIET).await;
+    // The 120th minute: alice is reminded, once.
+    w.minutes_pass(1);
+    let reminder = w.page(1).await.json();
+    assert_eq!(reminder["type"], "reminder");
+    assert_eq!(reminder["user"], "alice");
+    assert_eq!(reminder["incident"]["id"], id.as_str());
+    w.minutes_pass(30);
+    w.rx.expect_no_more(1, QUIET).await;
+    // A note at 150 minutes restarts the cadence: nothing at 240, a reminder at 270.
+    w.s.post(
+        &format!("/api/v1/incidents/{id}/notes"),
+        json!({"body": "Reindexing, 40% done"}),
+    )
+    .await
+    .expect(201);
+    w.minutes_pass(90);
+    w.rx.expect_no_more(1, QUIET).await;
+    w.minutes_pass(30);
+    assert_eq!(w.page(2).await.json()["type"], "reminder");
+    let reminders = w
+        .timeline_kinds(&id)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "update_reminder")
+        .count();
+    assert_eq!(reminders, 2);
+    // Resolved incidents are not chased.
+    w.s.patch(
+        &format!("/api/v1/incidents/{id}"),
+        json!({"status": "resolved"}),
+    )
+    .await
+    .expect(200);
+    w.minutes_pass(600);
+    w.rx.expect_no_more(2, QUIET).await;
+}

@@ -173,7 +173,12 @@ pub(crate) async fn note_incident_ack(
     if let Some(mut incident) = tx.lock_incident(number).await?
         && incident.acknowledge(now)
     {
-        tx.update_incident(&incident, vec![]).await?;
+        let ticks = incident.tick_known(false, now);
+        tx.update_incident(
+            &incident,
+            ticks.into_iter().map(|e| draft(now, e)).collect(),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -222,6 +227,15 @@ pub(crate) struct About {
 }
 
 impl About {
+    /// A reminder is about its incident.
+    pub(crate) fn of_incident(incident: Incident) -> About {
+        About {
+            incident: Some(incident),
+            alert: None,
+            runbook: None,
+        }
+    }
+
     /// A test page is about nothing.
     pub(crate) fn nothing() -> About {
         About {
@@ -713,7 +727,7 @@ impl Firebreak {
                     };
                     let acked = acknowledge_in(tx, filter, &by, &via, now).await?;
                     if incident.acknowledge(now) {
-                        let events = if acked.is_empty() {
+                        let mut events = if acked.is_empty() {
                             vec![TimelineDraft {
                                 at: now,
                                 actor: by.clone(),
@@ -726,6 +740,8 @@ impl Firebreak {
                         } else {
                             vec![]
                         };
+                        let ticks = incident.tick_known(false, now);
+                        events.extend(ticks.into_iter().map(|e| draft(now, e)));
                         tx.update_incident(&incident, events).await?;
                     }
                     if !acked.is_empty() || incident.acknowledged_at == Some(now) {

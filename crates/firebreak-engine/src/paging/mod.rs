@@ -14,6 +14,7 @@ mod contacts;
 pub(crate) mod escalate;
 mod links;
 mod policies;
+pub(crate) mod reminders;
 mod send;
 
 use std::collections::HashMap;
@@ -96,11 +97,7 @@ impl Paging {
             },
             ack_link_ttl: config.paging.ack_link_ttl,
             attempt_timeout: config.paging.attempt_timeout,
-            email: config
-                .email
-                .smtp_url
-                .clone()
-                .zip(config.email.from.clone()),
+            email: config.email.smtp_url.clone().zip(config.email.from.clone()),
             smtp: std::sync::OnceLock::new(),
         }
     }

@@ -62,7 +62,10 @@ fn email_message(from: &str, to: &str, page: &PagePayload) -> Result<lettre::Mes
     let to: Mailbox = to
         .parse()
         .map_err(|e| format!("the contact method's address is not usable: {e}"))?;
-    let subject = page.email_subject.clone().unwrap_or_else(|| "Firebreak page".into());
+    let subject = page
+        .email_subject
+        .clone()
+        .unwrap_or_else(|| "Firebreak page".into());
     let html = page.email_html.clone().unwrap_or_default();
     let domain = from.email.domain().to_string();
     lettre::Message::builder()
@@ -193,7 +196,8 @@ impl Firebreak {
         let Some((url, _)) = &self.paging.email else {
             return Err("email is not set up".into());
         };
-        let timeout = Duration::try_from(self.paging.attempt_timeout).unwrap_or(Duration::from_secs(10));
+        let timeout =
+            Duration::try_from(self.paging.attempt_timeout).unwrap_or(Duration::from_secs(10));
         lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(url)
             .map(|b| b.timeout(Some(timeout)).build())
             .map_err(|e| format!("email.smtp_url is not usable: {e}"))
