@@ -4,7 +4,9 @@
     FIREBREAK_WEBHOOK_SECRET=whsec_... python3 webhook-receiver.py [PORT] [ADDRESS]
 
 PORT defaults to $PORT or 9000, ADDRESS to 127.0.0.1 (use 0.0.0.0 to accept other machines).
-Each verified event is printed as one line: webhook-id, type, and the event's data as JSON.
+Each verified event or page is printed as one line: webhook-id, type, and the event's data (or
+the page) as JSON. It receives both outgoing event webhooks and pages sent to a `webhook`
+contact method.
 
 A delivery is accepted only if
   - webhook-signature holds a "v1,<base64>" signature equal to HMAC-SHA256 of
@@ -87,7 +89,10 @@ class Receiver(BaseHTTPRequestHandler):
         if len(self.seen) > 10_000:  # a real receiver keeps these in its database
             self.seen.popitem(last=False)
         event = json.loads(body)
-        print(msg_id, event["type"], json.dumps(event["data"]), flush=True)
+        # An event webhook carries its object in "data"; a page (a webhook contact method) is
+        # the object itself.
+        shown = event["data"] if "data" in event else {k: v for k, v in event.items() if k != "type"}
+        print(msg_id, event["type"], json.dumps(shown), flush=True)
 
     def log_message(self, format, *args):
         pass  # one line per event above is enough
@@ -96,7 +101,10 @@ class Receiver(BaseHTTPRequestHandler):
 def main():
     secret = os.environ.get("FIREBREAK_WEBHOOK_SECRET")
     if not secret:
-        sys.exit("set FIREBREAK_WEBHOOK_SECRET to the secret `firebreak webhook add` printed")
+        sys.exit(
+            "set FIREBREAK_WEBHOOK_SECRET to the secret `firebreak webhook add` "
+            "or `firebreak contact add --type webhook` printed"
+        )
     try:
         Receiver.key = signing_key(secret)
     except ValueError:
