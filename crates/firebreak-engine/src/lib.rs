@@ -9,6 +9,7 @@
 //! runs under one supervisor in [`runtime`].
 
 pub mod alerts;
+pub mod calendar;
 pub mod clock;
 pub mod delivery;
 pub mod deployments;

@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 
 use crate::problem::ApiError;
 use crate::routes::{
-    ack, admin, alerts, directory, incidents, ingest, paging, schedules, system, webhooks,
+    ack, admin, alerts, calendar, directory, incidents, ingest, paging, schedules, system, webhooks,
 };
 
 /// Request bodies larger than this are refused with 413.
@@ -77,6 +77,8 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
             paging::delete_policy
         ))
         .routes(routes!(paging::list_escalations))
+        .routes(routes!(calendar::schedule_feed))
+        .routes(routes!(calendar::user_feed))
         .routes(routes!(paging::acknowledge_incident))
         .routes(routes!(alerts::ack_alert))
         .routes(routes!(admin::list_tokens, admin::create_token))
@@ -174,6 +176,7 @@ pub fn router(app: Firebreak) -> Router {
             "/ack/{token}",
             axum::routing::get(ack::show).post(ack::acknowledge),
         )
+        .route("/ical/{token}", axum::routing::get(calendar::feed))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_nul))

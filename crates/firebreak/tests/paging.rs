@@ -790,3 +790,56 @@ async fn the_comms_lead_is_reminded_once_per_cadence_and_firebreak_ticks_what_it
     w.minutes_pass(600);
     w.rx.expect_no_more(2, QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendar_feeds_show_the_shifts_behind_a_secret_url() {
+    let w = World::new(0).await;
+    w.admin(
+        Method::POST,
+        "/api/v1/schedules",
+        json!({"name": "primary", "time_zone": "Europe/Berlin",
+               "layers": [{"name": "week", "members": ["alice", "bob"],
+                           "rotation": {"every": "1w", "start": "2026-11-16T09:00"}}]}),
+    )
+    .await
+    .expect(201);
+    let url = w.s.get("/api/v1/schedules/primary/feed").await.expect(200)["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(url.starts_with(&format!("{}/ical/", w.s.base)), "{url}");
+    let http = common::client();
+    let got = http.get(&url).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert!(
+        got.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/calendar")
+    );
+    let ics = got.text().await.unwrap();
+    assert!(ics.starts_with("BEGIN:VCALENDAR\r\n"), "{ics}");
+    // The clock says 2026-11-23T03:00Z: alice's week began 2026-11-16 09:00 Berlin (08:00Z).
+    assert!(ics.contains("DTSTART:20261116T080000Z"), "{ics}");
+    assert!(ics.contains("SUMMARY:On call: alice (primary)"), "{ics}");
+    assert!(ics.contains("SUMMARY:On call: bob (primary)"), "{ics}");
+    // bob's own feed holds only his shifts; alice's token may not have it.
+    let bobs =
+        w.s.call(
+            Method::GET,
+            "/api/v1/users/bob/feed",
+            Some(&w.s.admin),
+            None,
+        )
+        .await;
+    let bobs = bobs.expect(200)["url"].as_str().unwrap().to_string();
+    let ics = http.get(&bobs).send().await.unwrap().text().await.unwrap();
+    assert!(
+        ics.contains("On call: bob") && !ics.contains("On call: alice ("),
+        "{ics}"
+    );
+    w.s.get("/api/v1/users/bob/feed").await.expect_problem(403);
+    // A changed token opens nothing.
+    let forged = url.replace("/ical/", "/ical/x");
+    assert_eq!(http.get(&forged).send().await.unwrap().status(), 404);
+}

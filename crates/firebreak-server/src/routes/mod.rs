@@ -3,6 +3,7 @@
 pub mod ack;
 pub mod admin;
 pub mod alerts;
+pub mod calendar;
 pub mod directory;
 pub mod incidents;
 pub mod ingest;
