@@ -491,7 +491,7 @@ async fn contact_methods_keep_secrets_and_answer_test_pages() {
         .admin(
             Method::POST,
             "/api/v1/users/alice/contact-methods",
-            json!({"type": "slack", "target": format!("{}/services/T000/B000/XXXXXXXXXXXXsecret", w.rx.url)}),
+            json!({"type": "mattermost", "target": format!("{}/hooks/XXXXXXXXXXXXsecret", w.rx.url)}),
         )
         .await
         .expect(201)
@@ -526,6 +526,31 @@ async fn contact_methods_keep_secrets_and_answer_test_pages() {
         sent[1].json()["text"].as_str().unwrap().contains("Test"),
         "{:?}",
         sent[1].json()
+    );
+    // Slack means `200 ok`: a 200 with any other body is Slack refusing, in its words.
+    let slack = w
+        .admin(
+            Method::POST,
+            "/api/v1/users/alice/contact-methods",
+            json!({"type": "slack", "target": format!("{}/services/T0/B0/XXXXXXXXXXXXslack", w.rx.url)}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = w
+        .admin(
+            Method::POST,
+            &format!("/api/v1/users/alice/contact-methods/{slack}/test"),
+            json!({}),
+        )
+        .await;
+    let t = t.expect(200);
+    assert_eq!(t["delivered"], false, "{t}");
+    assert!(
+        t["detail"].as_str().unwrap().contains("Slack answered 200"),
+        "{t}"
     );
     // A private address that outbound.allow does not list is refused when added.
     let refused = w

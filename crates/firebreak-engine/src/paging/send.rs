@@ -128,8 +128,25 @@ impl Firebreak {
             .post(&url, &headers, page.body.clone().into_bytes())
             .await;
         let recorded = verdicts::Attempt::record(now, &answer);
+        let verdict = verdicts::classify(&answer);
+        // Slack means `200 ok`; any other 200 body is an error in its words
+        // (`invalid_payload`, `channel_not_found`, ...), and sending it again would not help.
+        if contact.kind == ContactKind::Slack
+            && let (Verdict::Delivered, Ok(a)) = (&verdict, &answer)
+            && a.body_excerpt.trim() != "ok"
+        {
+            let said = a.body_excerpt.trim();
+            return Sent {
+                verdict: Verdict::Failed {
+                    reason: format!("Slack answered {}: {said}", a.status.as_u16()),
+                },
+                status: Some(a.status.as_u16()),
+                detail: Some(format!("Slack answered {}: {said}", a.status.as_u16())),
+                duration_ms: recorded.duration.as_millis() as i64,
+            };
+        }
         Sent {
-            verdict: verdicts::classify(&answer),
+            verdict,
             status: recorded.status.map(|s| s.as_u16()),
             detail: recorded.error.or_else(|| {
                 answer
