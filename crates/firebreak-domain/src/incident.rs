@@ -559,8 +559,14 @@ mod tests {
                 })
                 .collect()
         };
-        assert_eq!(ticked(&incident.tick_known(false, at(1))), ["severity assigned"]);
-        assert!(incident.tick_known(false, at(2)).is_empty(), "a tick happens once");
+        assert_eq!(
+            ticked(&incident.tick_known(false, at(1))),
+            ["severity assigned"]
+        );
+        assert!(
+            incident.tick_known(false, at(2)).is_empty(),
+            "a tick happens once"
+        );
         incident.acknowledge(at(3));
         assert!(
             incident.tick_known(false, at(3)).is_empty(),
@@ -571,9 +577,16 @@ mod tests {
             .insert(COMMANDER.to_string(), "alice".to_string());
         assert_eq!(
             ticked(&incident.tick_known(true, at(4))),
-            ["page acknowledged and IC declared", "most recent deploy identified"]
+            [
+                "page acknowledged and IC declared",
+                "most recent deploy identified"
+            ]
         );
-        let item = incident.checklist.iter().find(|i| i.text == "severity assigned").unwrap();
+        let item = incident
+            .checklist
+            .iter()
+            .find(|i| i.text == "severity assigned")
+            .unwrap();
         assert_eq!(item.done_by.as_deref(), Some("firebreak"));
     }
 
