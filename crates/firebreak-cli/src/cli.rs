@@ -1,7 +1,8 @@
 //! Clap derive types for the client side of the `firebreak` binary: the
 //! global connection options ([`ClientArgs`]), the `incident`, `token`,
-//! `alert`, `silence`, `integration`, `deploy`, `webhook`, `schedule` and
-//! `config` subcommands, and the arguments of `login` and `oncall`.
+//! `alert`, `silence`, `integration`, `deploy`, `webhook`, `schedule`,
+//! `contact`, `policy`, `escalation` and `config` subcommands, and the
+//! arguments of `login` and `oncall`.
 
 use std::path::PathBuf;
 
@@ -133,6 +134,22 @@ pub enum IncidentCommand {
         id: String,
         /// Note text, or `-` for standard input
         body: String,
+    },
+    /// Acknowledge an incident: you are on it, so nobody else is paged for it
+    #[command(
+        visible_alias = "acknowledge",
+        after_help = "\
+Acknowledging stops every escalation of the incident: no further step pages
+anyone. The incident stays open; change its status as you work on it.
+Acknowledging again changes nothing.
+
+Examples:
+  firebreak incident ack INC-7
+  firebreak escalation list --incident INC-7    # who was paged, and whether it got through"
+    )]
+    Ack {
+        /// Incident id, e.g. INC-7
+        id: String,
     },
     /// Show the checklist, or tick / untick an item
     Checklist {
@@ -688,4 +705,149 @@ pub struct OncallArgs {
     /// The instant to ask about (RFC 3339 with a zone); now if left out
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
+    /// Just you: the schedules you are on call on now (or at --at), and your shifts in the 7 days from then
+    #[arg(long)]
+    pub me: bool,
+}
+
+/// The kinds of contact method the server can page through.
+pub const CONTACT_TYPES: [&str; 6] = ["email", "webhook", "slack", "mattermost", "teams", "ntfy"];
+
+/// `firebreak contact ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ContactCommand {
+    /// Add a way to page you: email, a signed webhook, Slack, Mattermost, Teams or ntfy
+    #[command(after_help = "\
+TARGET is an email address for --type email, and a URL for every other type:
+the incoming-webhook URL Slack, Mattermost or Teams gave you, the topic URL for
+ntfy (like https://ntfy.example.com/oncall-alice), or your own endpoint for a
+webhook. Chat and ntfy URLs are secrets: Firebreak shows them masked from now on.
+
+For --type webhook, the signing secret is printed alone on standard output, so
+it can be captured; it is shown only this once. Your receiver checks each
+page's webhook-signature header with it (Standard Webhooks).
+
+Private and loopback addresses are refused unless the server allows them
+(outbound.allow in firebreak.yaml, or FIREBREAK_OUTBOUND_ALLOW).
+
+Examples:
+  firebreak contact add --type email alice@example.com
+  firebreak contact add --type slack https://hooks.slack.com/services/T000/B000/XXXX --name team-chat
+  firebreak contact add --type ntfy https://ntfy.example.com/oncall-alice --ntfy-token tk_abc123
+  SECRET=$(firebreak contact add --type webhook https://pager.example.com/firebreak)
+  firebreak contact add --type email bob@example.com --user bob    # admins, for someone else
+
+Then send yourself a test page: firebreak contact test ID")]
+    Add {
+        /// How to reach you
+        #[arg(long = "type", value_name = "TYPE", value_parser = CONTACT_TYPES)]
+        kind: String,
+        /// An email address, or the URL to send the page to
+        target: String,
+        /// A name to tell this one apart, e.g. phone or team-chat (default: the type)
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// For ntfy only: an access token (tk_...) for a protected topic
+        #[arg(long = "ntfy-token", value_name = "TOKEN")]
+        ntfy_token: Option<String>,
+        /// Whose contact method this is (default: the user your token acts for; admins may name anyone)
+        #[arg(long, value_name = "HANDLE")]
+        user: Option<String>,
+    },
+    /// List the ways you (or --user) are paged
+    #[command(after_help = "\
+Chat and ntfy URLs are shown masked; webhook URLs without their query string
+(--json shows what the server sends). Webhook signing secrets are never shown
+again after `contact add`.
+
+Examples:
+  firebreak contact list
+  firebreak contact list --user bob --json")]
+    List {
+        /// Whose contact methods (default: the user your token acts for)
+        #[arg(long, value_name = "HANDLE")]
+        user: Option<String>,
+    },
+    /// Send a test page and show what the receiver answered
+    #[command(after_help = "\
+The test page goes out at once, marked as a test, with nothing to acknowledge.
+Exits 1 when the receiver did not take it, so a script can check a contact
+method before going on call.
+
+Examples:
+  firebreak contact test cm_3f9c2a1b7e40
+  firebreak contact test cm_3f9c2a1b7e40 --user bob")]
+    Test {
+        /// Contact method id (cm_...), from `firebreak contact list`
+        id: String,
+        /// Whose contact method (default: the user your token acts for)
+        #[arg(long, value_name = "HANDLE")]
+        user: Option<String>,
+    },
+    /// Stop paging you this way
+    #[command(
+        visible_alias = "rm",
+        after_help = "\
+Pages already queued for it are still sent.
+
+Example:
+  firebreak contact remove cm_3f9c2a1b7e40"
+    )]
+    Remove {
+        /// Contact method id (cm_...), from `firebreak contact list`
+        id: String,
+        /// Whose contact method (default: the user your token acts for)
+        #[arg(long, value_name = "HANDLE")]
+        user: Option<String>,
+    },
+}
+
+/// `firebreak policy ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum PolicyCommand {
+    /// List escalation policies: their steps and the services they page for
+    #[command(after_help = "\
+Examples:
+  firebreak policy list
+  firebreak policy list --json | jq -r '.items[].name'")]
+    List,
+    /// Show who a policy pages at each step, and how long each step waits for an ack
+    #[command(after_help = "\
+Steps are numbered from 0. A step pages its targets, then waits its delay; if
+nobody has acknowledged by then, the next step pages. After the last step the
+policy starts over, as many more times as `repeat` says.
+
+Example:
+  firebreak policy show ops")]
+    Show {
+        /// Policy name, from `firebreak policy list`
+        name: String,
+    },
+}
+
+/// `firebreak escalation ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum EscalationCommand {
+    /// Show who was paged for an incident or an alert, and whether each page got through
+    #[command(
+        group(clap::ArgGroup::new("about").required(true).args(["incident", "alert"])),
+        after_help = "\
+Give --incident or --alert. STEP and ROUND are numbered from 0: step 0 is the
+first step of `firebreak policy show`, round 0 the first time through the
+steps. An escalation's STATUS is active, acknowledged, resolved or exhausted
+(every step and repeat ran out with nobody acknowledging); a page's STATUS is
+pending, sending, delivered or failed.
+
+Examples:
+  firebreak escalation list --incident INC-7
+  firebreak escalation list --alert 42 --json"
+    )]
+    List {
+        /// The incident's escalations, e.g. INC-7
+        #[arg(long, value_name = "INC-n")]
+        incident: Option<String>,
+        /// The escalations an alert started, by alert id (from `firebreak alert list`)
+        #[arg(long, value_name = "ID")]
+        alert: Option<u64>,
+    },
 }

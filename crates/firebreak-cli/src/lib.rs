@@ -1,7 +1,8 @@
 //! Client side of the `firebreak` binary: clap types for the `incident`,
 //! `alert`, `silence`, `integration`, `deploy`, `webhook`, `schedule`, `oncall`,
-//! `config`, `token` and `login` commands, and async runners that talk to a Firebreak server over its HTTP
-//! API and print tables or JSON.
+//! `contact`, `policy`, `escalation`, `config`, `token` and `login` commands,
+//! and async runners that talk to a Firebreak server over its HTTP API and
+//! print tables or JSON.
 //!
 //! Every `run_*` function prints to stdout/stderr and returns an
 //! [`ExitCode`] (0 success, 1 server refused or unreachable, 2 usage error).
@@ -14,6 +15,7 @@ mod config;
 mod credentials;
 mod error;
 mod ops;
+mod paging;
 pub mod render;
 mod schedule;
 mod user;
@@ -27,9 +29,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 pub use cli::{
-    AlertCommand, ChecklistAction, ClientArgs, ConfigCommand, DeployCommand, IncidentCommand,
-    IntegrationCommand, LoginArgs, OncallArgs, OverrideCommand, ScheduleCommand, SilenceCommand,
-    TokenCommand, UserCommand, WEBHOOK_EVENTS, WebhookCommand,
+    AlertCommand, CONTACT_TYPES, ChecklistAction, ClientArgs, ConfigCommand, ContactCommand,
+    DeployCommand, EscalationCommand, IncidentCommand, IntegrationCommand, LoginArgs, OncallArgs,
+    OverrideCommand, PolicyCommand, ScheduleCommand, SilenceCommand, TokenCommand, UserCommand,
+    WEBHOOK_EVENTS, WebhookCommand,
 };
 pub use client::ApiClient;
 pub use config::execute_config;
@@ -39,6 +42,7 @@ pub use credentials::{
 };
 pub use error::{CliError, FieldError};
 pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
+pub use paging::{execute_contact, execute_escalation, execute_policy};
 pub use schedule::{execute_oncall, execute_schedule};
 pub use user::execute_user;
 pub use webhook::execute_webhook;
@@ -72,6 +76,40 @@ fn finish_with_notes(result: Result<Vec<u8>, CliError>, notes: &[u8]) -> ExitCod
     };
     let _ = std::io::stderr().write_all(notes);
     code
+}
+
+/// Print everything a command wrote, then finish: unlike [`finish_with_notes`], what it wrote
+/// on `out` is printed even when it failed (`contact test` shows the receiver's answer, then
+/// exits 1).
+fn finish_all(result: Result<(), CliError>, out: Vec<u8>, notes: &[u8]) -> ExitCode {
+    let Err(e) = result else {
+        return finish_with_notes(Ok(out), notes);
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+    let _ = std::io::stderr().write_all(notes);
+    e.print_and_exit_code()
+}
+
+/// Run a `contact` subcommand: results on stdout (a webhook's secret alone), guidance on stderr.
+pub async fn run_contact(cmd: ContactCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_contact(cmd, args, &mut out, &mut notes).await;
+    finish_all(r, out, &notes)
+}
+
+/// Run a `policy` subcommand, printing its output.
+pub async fn run_policy(cmd: PolicyCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_policy(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run an `escalation` subcommand, printing its output.
+pub async fn run_escalation(cmd: EscalationCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_escalation(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
 }
 
 /// Run an `alert` subcommand, printing its output.
@@ -399,6 +437,27 @@ pub async fn execute_incident_with(
                 if remove { "Unassigned" } else { "Assigned" },
                 &inc,
             )
+        }
+        IncidentCommand::Ack { id } => {
+            let inc = api
+                .request(Method::POST, &["incidents", id.trim(), "ack"], &[], None)
+                .await?;
+            if json {
+                return write_json(out, &inc);
+            }
+            let shown = render::text(inc.get("id"));
+            writeln!(
+                out,
+                "Acknowledged {shown}: {}\n\
+                 Its escalations page nobody more. Who was paged: firebreak escalation list --incident {shown}",
+                render::text(inc.get("title")),
+            )?;
+            writeln!(
+                out,
+                "{}",
+                render::incidents_table(std::slice::from_ref(&inc))
+            )?;
+            Ok(())
         }
         IncidentCommand::Note { id, body } => {
             let body = read_body(body)?;

@@ -1,7 +1,8 @@
 //! Human-readable rendering of API objects: comfy-table tables for
 //! incidents, checklists, timelines, tokens, alerts, webhooks and their
-//! deliveries, plus one-line timeline descriptions derived from each entry's
-//! data.
+//! deliveries, schedules and shifts, contact methods, escalation policies,
+//! escalations and their pages, plus one-line timeline descriptions derived
+//! from each entry's data.
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
@@ -726,6 +727,265 @@ pub fn oncall_table(items: &[Value]) -> String {
             users,
             field(s, "layer"),
             field(s, "at"),
+        ]);
+    }
+    t.to_string()
+}
+
+/// A contact method's target for a table: an email address as it is, a chat or ntfy URL as
+/// the server masked it, and a webhook URL without its query string (often a token).
+pub fn contact_target(c: &Value) -> String {
+    let target = field(c, "target");
+    if c.get("type").and_then(Value::as_str) == Some("webhook") {
+        url_without_query(&target)
+    } else {
+        target
+    }
+}
+
+/// A user's contact methods.
+pub fn contacts_table(items: &[Value]) -> String {
+    let mut t = table(&["ID", "TYPE", "NAME", "TARGET", "ADDED"]);
+    for c in items {
+        t.add_row(vec![
+            field(c, "id"),
+            field(c, "type"),
+            field(c, "name"),
+            contact_target(c),
+            field(c, "created_at"),
+        ]);
+    }
+    t.to_string()
+}
+
+/// What a test page's receiver answered: delivered or not with the status, then the detail.
+pub fn test_outcome(t: &Value) -> String {
+    let delivered = t.get("delivered").and_then(Value::as_bool) == Some(true);
+    let took = match t.get("duration_ms").and_then(Value::as_i64) {
+        Some(ms) => format!(", {ms} ms"),
+        None => String::new(),
+    };
+    let status = t.get("status").and_then(Value::as_u64);
+    let mut line = match (delivered, status) {
+        (true, Some(c)) => {
+            format!("Delivered: the receiver took the test page (status {c}{took}).")
+        }
+        (true, None) => format!("Delivered: the receiver took the test page (no status{took})."),
+        (false, Some(c)) => {
+            format!("Not delivered: the receiver answered with status {c}{took}.")
+        }
+        (false, None) => format!("Not delivered: no answer from the receiver (no status{took})."),
+    };
+    if let Some(d) = t
+        .get("detail")
+        .and_then(Value::as_str)
+        .filter(|d| !d.trim().is_empty())
+    {
+        line.push_str(&format!("\nDetail: {}", one_line(&printable(d), 300)));
+    }
+    line
+}
+
+/// Who a policy step pages: a user, or whoever is on call on a schedule then.
+fn target_text(target: &Value) -> String {
+    if let Some(u) = target.get("user").filter(|u| !u.is_null()) {
+        text(Some(u))
+    } else if let Some(s) = target.get("schedule").filter(|s| !s.is_null()) {
+        format!("whoever is on call on {}", text(Some(s)))
+    } else {
+        text(Some(target))
+    }
+}
+
+fn steps(p: &Value) -> Vec<Value> {
+    p.get("steps")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn step_targets(step: &Value) -> Vec<String> {
+    step.get("targets")
+        .and_then(Value::as_array)
+        .map(|ts| ts.iter().map(target_text).collect())
+        .unwrap_or_default()
+}
+
+/// Escalation policies: a line per step (`0: alice, then 5m`), repeat and services.
+pub fn policies_table(items: &[Value]) -> String {
+    let mut t = table(&["POLICY", "STEPS", "REPEAT", "SERVICES", "FROM CONFIG"]);
+    for p in items {
+        let lines: Vec<String> = steps(p)
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                format!(
+                    "{i}: {}, then wait {}",
+                    step_targets(s).join(", "),
+                    field(s, "delay")
+                )
+            })
+            .collect();
+        t.add_row(vec![
+            field(p, "name"),
+            if lines.is_empty() {
+                "-".into()
+            } else {
+                lines.join("\n")
+            },
+            field(p, "repeat"),
+            field(p, "services"),
+            field(p, "from_config"),
+        ]);
+    }
+    t.to_string()
+}
+
+/// One escalation policy: its steps numbered from 0, then what happens after the last one.
+pub fn policy_detail(p: &Value) -> String {
+    let mut t = table(&["STEP", "PAGES", "THEN WAITS"]);
+    let all = steps(p);
+    for (i, s) in all.iter().enumerate() {
+        t.add_row(vec![
+            i.to_string(),
+            step_targets(s).join("\n"),
+            field(s, "delay"),
+        ]);
+    }
+    let repeat = p.get("repeat").and_then(Value::as_u64).unwrap_or(0);
+    let when = "If nobody has acknowledged when the last step's wait ends,";
+    let after = match (all.len(), repeat) {
+        (0, _) => "The policy has no steps.".to_string(),
+        (_, 0) => format!("{when} the escalation is exhausted and pages nobody more (repeat 0)."),
+        (_, 1) => format!("{when} it starts over at step 0 once more (repeat 1)."),
+        (_, n) => format!("{when} it starts over at step 0, up to {n} more times (repeat {n})."),
+    };
+    let services = match p.get("services").and_then(Value::as_array) {
+        Some(s) if !s.is_empty() => format!("Services it pages for: {}", field(p, "services")),
+        _ => "No service pages through it yet (set a service's escalation_policy).".into(),
+    };
+    let origin = if p.get("from_config").and_then(Value::as_bool) == Some(true) {
+        "declared in firebreak.yaml: change it there"
+    } else {
+        "made through the API"
+    };
+    format!(
+        "Policy {} ({origin}, updated {})\n{services}\n{t}\n{after}",
+        field(p, "name"),
+        field(p, "updated_at"),
+    )
+}
+
+fn set(v: &Value, k: &str) -> bool {
+    v.get(k).is_some_and(|x| !x.is_null())
+}
+
+/// Escalations: what they are for, how far they got, and who acknowledged.
+pub fn escalations_table(items: &[Value]) -> String {
+    let mut t = table(&[
+        "ESCALATION",
+        "FOR",
+        "POLICY",
+        "STATUS",
+        "STEP",
+        "ROUND",
+        "STARTED",
+        "ACKNOWLEDGED",
+        "NEXT STEP / ENDED",
+    ]);
+    for e in items {
+        let mut about = Vec::new();
+        if set(e, "incident") {
+            about.push(field(e, "incident"));
+        }
+        if set(e, "alert") {
+            about.push(format!("alert {}", field(e, "alert")));
+        }
+        let mut status = field(e, "status");
+        if e.get("drill").and_then(Value::as_bool) == Some(true) {
+            status.push_str(" [drill]");
+        }
+        let acked = if set(e, "acknowledged_at") {
+            format!(
+                "by {}\n{}",
+                field(e, "acknowledged_by"),
+                field(e, "acknowledged_at")
+            )
+        } else {
+            "-".into()
+        };
+        let next = if set(e, "next_step_at") {
+            format!("next {}", field(e, "next_step_at"))
+        } else if set(e, "ended_at") {
+            format!("ended {}", field(e, "ended_at"))
+        } else {
+            "-".into()
+        };
+        t.add_row(vec![
+            field(e, "id"),
+            if about.is_empty() {
+                "-".into()
+            } else {
+                about.join(", ")
+            },
+            field(e, "policy"),
+            status,
+            field(e, "step"),
+            field(e, "round"),
+            field(e, "started_at"),
+            acked,
+            next,
+        ]);
+    }
+    t.to_string()
+}
+
+/// The pages an escalation sent: to whom, how, and whether they got through.
+pub fn notifications_table(items: &[Value]) -> String {
+    let mut t = table(&[
+        "PAGE",
+        "STEP",
+        "USER",
+        "VIA",
+        "STATUS",
+        "ATTEMPTS",
+        "DELIVERED / LAST ERROR",
+    ]);
+    for n in items {
+        let step = if set(n, "step") {
+            field(n, "step")
+        } else {
+            "end notice".into()
+        };
+        let result = if set(n, "delivered_at") {
+            field(n, "delivered_at")
+        } else if set(n, "last_error") {
+            one_line(&field(n, "last_error"), 60)
+        } else {
+            "-".into()
+        };
+        t.add_row(vec![
+            field(n, "id"),
+            step,
+            field(n, "user"),
+            format!("{} ({})", field(n, "type"), field(n, "contact")),
+            field(n, "status"),
+            field(n, "attempts"),
+            result,
+        ]);
+    }
+    t.to_string()
+}
+
+/// One person's shifts across schedules: schedule, start, end and layer.
+pub fn my_shifts_table(items: &[Value]) -> String {
+    let mut t = table(&["SCHEDULE", "START", "END", "LAYER"]);
+    for s in items {
+        t.add_row(vec![
+            field(s, "schedule"),
+            field(s, "start"),
+            field(s, "end"),
+            field(s, "layer"),
         ]);
     }
     t.to_string()

@@ -132,12 +132,51 @@ Schedules are declared under schedules: in firebreak.yaml or added by an admin t
 responders may add and remove overrides."
     )]
     Schedule(firebreak_cli::ScheduleCommand),
-    /// Who is on call now, or at --at, on each schedule or on --schedule.
+    /// Who is on call now, or at --at, on each schedule or on --schedule; --me for just you.
     #[command(after_help = "\
 Examples:
   firebreak oncall
-  firebreak oncall --schedule primary --at 2026-12-24T20:00:00Z")]
+  firebreak oncall --schedule primary --at 2026-12-24T20:00:00Z
+  firebreak oncall --me                               # am I on call, and when next?
+  firebreak oncall --me --at 2026-12-24T20:00:00Z     # on call then, and the 7 days after")]
     Oncall(firebreak_cli::OncallArgs),
+    /// How Firebreak reaches you when you are paged: add, list, test and remove contact methods.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak contact add --type email alice@example.com
+  firebreak contact add --type slack https://hooks.slack.com/services/T000/B000/XXXX
+  firebreak contact list
+  firebreak contact test cm_3f9c2a1b7e40
+  firebreak contact remove cm_3f9c2a1b7e40
+
+They are yours: the user your token acts for. Admins may pass --user HANDLE for someone else."
+    )]
+    Contact(firebreak_cli::ContactCommand),
+    /// Escalation policies: who is paged first, who next, and how long each step waits for an ack.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak policy list
+  firebreak policy show ops
+
+Policies are declared under escalation_policies: in firebreak.yaml or added by an admin through
+the API; a service names its policy with escalation_policy."
+    )]
+    Policy(firebreak_cli::PolicyCommand),
+    /// Who was paged for an incident or an alert, step by step, and whether each page got through.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak escalation list --incident INC-7
+  firebreak escalation list --alert 42
+
+To stop the paging: firebreak incident ack INC-7, or firebreak alert ack 42."
+    )]
+    Escalation(firebreak_cli::EscalationCommand),
     /// Add people who can hold incident roles and own tokens; change their role; disable them.
     #[command(
         subcommand,
@@ -432,6 +471,11 @@ fn main() -> ExitCode {
         Command::Webhook(cmd) => runtime.block_on(firebreak_cli::run_webhook(cmd, &cli.client)),
         Command::Schedule(cmd) => runtime.block_on(firebreak_cli::run_schedule(cmd, &cli.client)),
         Command::Oncall(on) => runtime.block_on(firebreak_cli::run_oncall(on, &cli.client)),
+        Command::Contact(cmd) => runtime.block_on(firebreak_cli::run_contact(cmd, &cli.client)),
+        Command::Policy(cmd) => runtime.block_on(firebreak_cli::run_policy(cmd, &cli.client)),
+        Command::Escalation(cmd) => {
+            runtime.block_on(firebreak_cli::run_escalation(cmd, &cli.client))
+        }
         Command::User(cmd) => runtime.block_on(firebreak_cli::run_user(cmd, &cli.client)),
         Command::Config(cmd) => runtime.block_on(firebreak_cli::run_config(cmd, &cli.client)),
         Command::Login(args) => runtime.block_on(firebreak_cli::run_login(args)),

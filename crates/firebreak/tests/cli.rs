@@ -390,3 +390,397 @@ fn schedules_and_overrides_from_the_cli() {
         stderr(&unknown)
     );
 }
+
+/// The paging commands as an on-call engineer uses them: contact methods (a webhook's secret
+/// shown once, a Slack URL masked, test pages against a real receiver on loopback), an
+/// escalation policy made through the API, an incident that pages, its escalations, the
+/// acknowledgement that stops them, and `oncall --me` for the token's user.
+#[test]
+fn paging_from_the_cli() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    // A receiver on loopback: 503 for paths ending in /down, 200 for the rest. It keeps the
+    // request heads it got.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let rx = format!("http://{}", listener.local_addr().unwrap());
+    let heads = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = heads.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let head_end = loop {
+                if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    break Some(i + 4);
+                }
+                match conn.read(&mut chunk) {
+                    Ok(0) | Err(_) => break None,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            };
+            let Some(head_end) = head_end else { continue };
+            let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            while buf.len() < head_end + length {
+                match conn.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let down = head.lines().next().is_some_and(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|p| p.ends_with("/down"))
+            });
+            seen.lock().unwrap().push(head);
+            let status = if down {
+                "503 Service Unavailable"
+            } else {
+                "200 OK"
+            };
+            let _ = conn.write_all(
+                format!("HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .as_bytes(),
+            );
+        }
+    });
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("firebreak.yaml");
+    std::fs::write(
+        &config,
+        "users:\n  - handle: alice\n  - handle: bob\nschedules:\n  - name: primary\n    time_zone: UTC\n    layers:\n      - name: week\n        members: [alice]\n        rotation: {every: 1w, start: \"2026-11-02T09:00\"}\n  - name: secondary\n    time_zone: UTC\n    layers:\n      - name: week\n        members: [bob]\n        rotation: {every: 1w, start: \"2026-11-02T09:00\"}\noutbound:\n  allow: [\"127.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let s = serve_with(&["--config".as_ref(), config.as_os_str()]);
+
+    // The API, for what the CLI does not make: policies, services and tokens.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| -> Value {
+        rt.block_on(async {
+            let r = http
+                .post(format!("{}/api/v1{path}", s.url))
+                .bearer_auth(&s.token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let v: Value = r.json().await.unwrap();
+            assert_eq!(status, 201, "POST {path}: {v}");
+            v
+        })
+    };
+    let json_of = |o: &Output| -> Value {
+        assert!(o.status.success(), "{}", stderr(o));
+        serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+    };
+
+    // contact add: a webhook's secret alone on stdout, shown this once.
+    let added = s.run(&[
+        "contact",
+        "add",
+        "--type",
+        "webhook",
+        &format!("{rx}/admin"),
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let secret = stdout(&added).trim().to_string();
+    assert!(
+        secret.starts_with("whsec_") && !secret.contains('\n'),
+        "{secret}"
+    );
+    let notes = stderr(&added);
+    assert!(
+        notes.contains("shown only this once") && notes.contains("Standard Webhooks"),
+        "{notes}"
+    );
+    assert!(
+        !notes.contains(&secret),
+        "the secret only on stdout: {notes}"
+    );
+    // A Slack URL is a secret: masked from now on.
+    let slack_url = format!("{rx}/services/T000/B000/XXXXXXXXXXXXsecret");
+    let slack = s.run(&[
+        "contact",
+        "add",
+        "--type",
+        "slack",
+        &slack_url,
+        "--name",
+        "team-chat",
+    ]);
+    assert!(slack.status.success(), "{}", stderr(&slack));
+    let slack_id = stdout(&slack).trim().to_string();
+    assert!(slack_id.starts_with("cm_"), "{slack_id}");
+    assert!(
+        !stderr(&slack).contains("XXXXXXXXXXXX"),
+        "{}",
+        stderr(&slack)
+    );
+    let broken = s.run(&[
+        "contact",
+        "add",
+        "--type",
+        "webhook",
+        &format!("{rx}/down"),
+        "--name",
+        "broken",
+    ]);
+    assert!(broken.status.success(), "{}", stderr(&broken));
+    let wrong = s.run(&[
+        "contact",
+        "add",
+        "--type",
+        "email",
+        "admin@example.com",
+        "--ntfy-token",
+        "tk_x",
+    ]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", stderr(&wrong));
+
+    // contact list: the Slack URL masked, no secrets, as a table and as JSON.
+    let listed = s.run(&["contact", "list"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let table = stdout(&listed);
+    assert!(
+        table.contains("team-chat") && table.contains(&slack_id),
+        "{table}"
+    );
+    assert!(
+        !table.contains("XXXXXXXXXXXX") && !table.contains("whsec_"),
+        "{table}"
+    );
+    let list = json_of(&s.run(&["contact", "list", "--json"]));
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "{list}");
+    assert!(!list.to_string().contains("XXXXXXXXXXXX"), "{list}");
+    assert!(!list.to_string().contains("whsec_"), "{list}");
+    let id_named = |name: &str| {
+        items
+            .iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_else(|| panic!("no contact method {name}: {list}"))
+            .to_string()
+    };
+    let (hook_id, broken_id) = (id_named("webhook"), id_named("broken"));
+
+    // contact test: what the receiver answered; exit 1 when it did not take the page.
+    let tested = s.run(&["contact", "test", &hook_id]);
+    assert!(tested.status.success(), "{}", stderr(&tested));
+    assert!(
+        stdout(&tested).contains("Delivered") && stdout(&tested).contains("200"),
+        "{}",
+        stdout(&tested)
+    );
+    assert!(
+        heads
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|h| h.starts_with("post /admin") && h.contains("webhook-signature:")),
+        "the receiver got a signed test page: {:?}",
+        heads.lock().unwrap()
+    );
+    let failed = s.run(&["contact", "test", &broken_id]);
+    assert_eq!(failed.status.code(), Some(1), "{}", stderr(&failed));
+    assert!(
+        stdout(&failed).contains("Not delivered") && stdout(&failed).contains("503"),
+        "{}",
+        stdout(&failed)
+    );
+    assert!(
+        stderr(&failed).contains("not delivered"),
+        "{}",
+        stderr(&failed)
+    );
+
+    // contact remove.
+    let removed = s.run(&["contact", "remove", &broken_id]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert!(!stdout(&s.run(&["contact", "list"])).contains(&broken_id));
+    let again = s.run(&["contact", "remove", &broken_id]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+
+    // policy list / show, of a policy made through the API.
+    post(
+        "/escalation-policies",
+        serde_json::json!({"name": "ops", "repeat": 1, "steps": [
+            {"delay": "5m", "targets": [{"user": "admin"}]},
+            {"delay": "10m", "targets": [{"schedule": "primary"}, {"user": "bob"}]}
+        ]}),
+    );
+    post(
+        "/services",
+        serde_json::json!({"name": "checkout", "escalation_policy": "ops"}),
+    );
+    let policies = s.run(&["policy", "list"]);
+    assert!(policies.status.success(), "{}", stderr(&policies));
+    let text = stdout(&policies);
+    assert!(
+        text.contains("ops")
+            && text.contains("0: admin, then wait 5m")
+            && text.contains("checkout"),
+        "{text}"
+    );
+    let shown = s.run(&["policy", "show", "ops"]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    assert!(
+        text.contains("whoever is on call on primary")
+            && text.contains("10m")
+            && text.contains("repeat 1")
+            && text.contains("checkout"),
+        "{text}"
+    );
+    let policy = json_of(&s.run(&["policy", "show", "ops", "--json"]));
+    assert_eq!(policy["steps"][1]["targets"][0]["schedule"], "primary");
+    let missing = s.run(&["policy", "show", "nope"]);
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
+
+    // An incident on checkout pages through ops; escalation list shows the pages.
+    let declared = s.run(&[
+        "incident",
+        "declare",
+        "Checkout is down",
+        "--severity",
+        "SEV2",
+        "--service",
+        "checkout",
+    ]);
+    assert!(declared.status.success(), "{}", stderr(&declared));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let escalations = loop {
+        let v = json_of(&s.run(&["escalation", "list", "--incident", "INC-1", "--json"]));
+        let paged = v["items"][0]["notifications"]
+            .as_array()
+            .is_some_and(|n| !n.is_empty());
+        if paged || Instant::now() > deadline {
+            break v;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let esc = &escalations["items"][0];
+    assert_eq!(esc["policy"], "ops", "{escalations}");
+    assert_eq!(esc["status"], "active", "{escalations}");
+    assert_eq!(esc["notifications"][0]["user"], "admin", "{escalations}");
+    let listed = s.run(&["escalation", "list", "--incident", "INC-1"]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let text = stdout(&listed);
+    assert!(
+        text.contains(esc["id"].as_str().unwrap())
+            && text.contains("active")
+            && text.contains("Pages of")
+            && text.contains("admin")
+            && text.contains("webhook"),
+        "{text}"
+    );
+
+    // incident ack stops it.
+    let acked = s.run(&["incident", "ack", "INC-1"]);
+    assert!(acked.status.success(), "{}", stderr(&acked));
+    assert!(
+        stdout(&acked).contains("Acknowledged INC-1"),
+        "{}",
+        stdout(&acked)
+    );
+    let after = json_of(&s.run(&["escalation", "list", "--incident", "INC-1", "--json"]));
+    assert_eq!(after["items"][0]["status"], "acknowledged", "{after}");
+    assert_eq!(after["items"][0]["acknowledged_by"], "admin", "{after}");
+
+    // Neither --incident nor --alert: a usage error that says what to give.
+    let usage = s.run(&["escalation", "list"]);
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(
+        stderr(&usage).contains("--incident") && stderr(&usage).contains("--alert"),
+        "{}",
+        stderr(&usage)
+    );
+
+    // oncall --me: the admin is on no schedule; alice is on primary, not on secondary.
+    let admin = s.run(&["oncall", "--me"]);
+    assert!(admin.status.success(), "{}", stderr(&admin));
+    assert!(
+        stdout(&admin).contains("admin is not on call now on any schedule"),
+        "{}",
+        stdout(&admin)
+    );
+    let alice = post(
+        "/tokens",
+        serde_json::json!({"name": "alice-laptop", "role": "responder", "user": "alice"}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mine = s.run(&["oncall", "--me", "--token", &alice]);
+    assert!(mine.status.success(), "{}", stderr(&mine));
+    let text = stdout(&mine);
+    assert!(
+        text.contains("alice is on call now on: primary (layer week)")
+            && !text.contains("secondary")
+            && text.contains("Shifts of alice"),
+        "{text}"
+    );
+    let then = json_of(&s.run(&[
+        "oncall",
+        "--me",
+        "--at",
+        "2026-12-24T20:00:00Z",
+        "--token",
+        &alice,
+        "--json",
+    ]));
+    assert_eq!(then["user"], "alice", "{then}");
+    assert_eq!(then["at"], "2026-12-24T20:00:00Z", "{then}");
+    assert_eq!(then["on_call"][0]["schedule"], "primary", "{then}");
+    assert_eq!(then["on_call"].as_array().unwrap().len(), 1, "{then}");
+    let shifts = then["shifts"].as_array().unwrap();
+    assert!(!shifts.is_empty(), "{then}");
+    assert!(
+        shifts
+            .iter()
+            .all(|s| s["user"] == "alice" && s["schedule"] == "primary"),
+        "{then}"
+    );
+    let only = s.run(&[
+        "oncall",
+        "--me",
+        "--schedule",
+        "secondary",
+        "--token",
+        &alice,
+    ]);
+    assert!(
+        stdout(&only).contains("alice is not on call now"),
+        "{}",
+        stdout(&only)
+    );
+    // Without --me, oncall still answers for every schedule.
+    let all = json_of(&s.run(&["oncall", "--json"]));
+    assert_eq!(all["items"].as_array().unwrap().len(), 2, "{all}");
+    // A token that acts for no user has no "me".
+    let robot = post(
+        "/tokens",
+        serde_json::json!({"name": "ci", "role": "viewer"}),
+    )["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nobody = s.run(&["oncall", "--me", "--token", &robot]);
+    assert_eq!(nobody.status.code(), Some(2), "{}", stderr(&nobody));
+    assert!(
+        stderr(&nobody).contains("acts for no user"),
+        "{}",
+        stderr(&nobody)
+    );
+}
