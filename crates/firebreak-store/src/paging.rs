@@ -34,6 +34,11 @@ impl ContactRecord {
     pub fn shown_target(&self) -> String {
         if self.kind.target_is_secret() {
             mask_url(&self.target)
+        } else if self.kind.takes_url()
+            && let Some((base, _)) = self.target.split_once('?')
+        {
+            // A query string may carry a token: show that there is one, not what it is.
+            format!("{base}?…")
         } else {
             self.target.clone()
         }

@@ -478,7 +478,7 @@ fn table() -> Vec<Route> {
             Method::POST,
             "/api/v1/users/{handle}/contact-methods",
             "/api/v1/users/val/contact-methods",
-            Some(json!({"type": "email", "target": "val@example.com"})),
+            Some(json!({"type": "webhook", "target": "https://hooks.example.com/val"})),
             OwnerOrAdmin,
         ),
         r(

@@ -56,6 +56,12 @@ impl Firebreak {
     /// Checks a target for its kind: an email address, or a URL the SSRF guard allows.
     fn check_target(&self, draft: &ContactDraft) -> Result<(), EngineError> {
         if draft.kind == ContactKind::Email {
+            if self.paging.email.is_none() {
+                return Err(invalid(
+                    "type",
+                    "email is not set up on this Firebreak, so an email contact method could never be reached: set email.smtp_url and email.from in firebreak.yaml (or FIREBREAK_SMTP_URL and FIREBREAK_EMAIL_FROM), or choose another type",
+                ));
+            }
             return check_email(&draft.target).map_err(|m| invalid("target", m));
         }
         let url = &draft.target;

@@ -591,6 +591,14 @@ impl Firebreak {
         alert: Option<i64>,
         incident: Option<IncidentNumber>,
     ) -> Result<Vec<EscalationView>, EngineError> {
+        if let Some(n) = incident {
+            self.incident(n).await?;
+        }
+        if let Some(id) = alert
+            && self.store.get_alert(id).await?.is_none()
+        {
+            return Err(EngineError::NotFound(format!("there is no alert {id}")));
+        }
         let list = self
             .store
             .list_escalations(EscalationFilter {

@@ -105,6 +105,8 @@ pub async fn config(_c: Caller<Viewer>, State(app): State<Firebreak>) -> Json<se
 pub struct MeBody {
     pub actor: String,
     pub role: String,
+    /// The user the token acts as; null for a token that belongs to no user.
+    pub user: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/me", tag = "config", security(("bearer" = ["viewer"])), responses((status = 200, body = MeBody)))]
@@ -112,5 +114,6 @@ pub async fn me(caller: Caller<Viewer>) -> Json<MeBody> {
     Json(MeBody {
         actor: caller.principal.actor.0,
         role: caller.principal.role.to_string(),
+        user: caller.principal.user.map(|u| u.to_string()),
     })
 }
