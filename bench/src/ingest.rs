@@ -88,13 +88,13 @@ pub struct IngestArgs {
 }
 
 #[derive(Clone, Copy)]
-struct Scenario {
-    name: &'static str,
-    batch: usize,
-    repeat_pct: u64,
+pub(crate) struct Scenario {
+    pub(crate) name: &'static str,
+    pub(crate) batch: usize,
+    pub(crate) repeat_pct: u64,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+pub(crate) const SCENARIOS: [Scenario; 4] = [
     Scenario {
         name: "1 alert/request",
         batch: 1,
@@ -195,13 +195,13 @@ impl Times {
 
 /// One scenario's figures on one target.
 #[derive(Clone, Default)]
-struct Figures {
-    alerts: u64,
+pub(crate) struct Figures {
+    pub(crate) alerts: u64,
     requests: usize,
-    errors: u64,
-    rate: f64,
-    p50: Duration,
-    p99: Duration,
+    pub(crate) errors: u64,
+    pub(crate) rate: f64,
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
     first_error: Option<String>,
 }
 
@@ -218,15 +218,20 @@ impl Xorshift {
     }
 }
 
-struct Load {
-    clients: usize,
-    warmup: Duration,
-    measure: Duration,
+pub(crate) struct Load {
+    pub(crate) clients: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) measure: Duration,
 }
 
 /// Runs one scenario: `clients` senders in a closed loop for the warm-up plus the measured
 /// time. Only requests answered inside the measured window are counted.
-async fn run_scenario(target: &Target, scenario: Scenario, load: &Load, tag: &str) -> Figures {
+pub(crate) async fn run_scenario(
+    target: &Target,
+    scenario: Scenario,
+    load: &Load,
+    tag: &str,
+) -> Figures {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(load.clients)
         .build()
@@ -332,7 +337,7 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn print_line(target: &str, scenario: Scenario, f: &Figures, clients: usize) {
+pub(crate) fn print_line(target: &str, scenario: Scenario, f: &Figures, clients: usize) {
     println!(
         "{target:13} {:34} clients={clients:3} requests={:7} alerts={:8} errors={} rate={:8.0} alerts/s p50={:7.2}ms p99={:7.2}ms",
         scenario.name,
@@ -349,7 +354,7 @@ fn print_line(target: &str, scenario: Scenario, f: &Figures, clients: usize) {
 }
 
 /// A subprocess stopped by PID when dropped: SIGTERM, then SIGKILL after 5 s.
-struct Guard {
+pub(crate) struct Guard {
     child: Child,
     name: &'static str,
 }
@@ -423,11 +428,22 @@ async fn wait_ready(guard: &mut Guard, url: &str, log: &Path) -> anyhow::Result<
 /// Starts Alertmanager on a free loopback port with a temp storage path, no cluster, and one
 /// route to a receiver without integrations.
 async fn start_alertmanager(bin: &str, dir: &Path) -> anyhow::Result<(Guard, String)> {
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
+    start_alertmanager_with(
+        bin,
+        dir,
         "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-    )?;
+    )
+    .await
+}
+
+/// Starts Alertmanager with `config_text` as its configuration.
+pub(crate) async fn start_alertmanager_with(
+    bin: &str,
+    dir: &Path,
+    config_text: &str,
+) -> anyhow::Result<(Guard, String)> {
+    let config = dir.join("alertmanager.yml");
+    std::fs::write(&config, config_text)?;
     let storage = dir.join("data");
     std::fs::create_dir_all(&storage)?;
     let port = free_port()?;
@@ -700,7 +716,10 @@ pub(crate) async fn outbox_depth(app: &firebreak_engine::Firebreak) -> anyhow::R
 }
 
 /// Waits until nothing is left in the outbox, or `patience` is up; returns what is left.
-async fn drain(app: &firebreak_engine::Firebreak, patience: Duration) -> anyhow::Result<i64> {
+pub(crate) async fn drain(
+    app: &firebreak_engine::Firebreak,
+    patience: Duration,
+) -> anyhow::Result<i64> {
     let until = Instant::now() + patience;
     loop {
         let depth = outbox_depth(app).await?;

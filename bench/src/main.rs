@@ -29,6 +29,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod ingest;
 mod outbox;
+mod paging;
 mod receiver;
 
 /// Load benchmarks of Firebreak over loopback HTTP.
@@ -50,6 +51,8 @@ enum Mode {
     Ingest(ingest::IngestArgs),
     /// Webhook delivery from the outbox: throughput and latency when idle.
     Outbox(outbox::OutboxArgs),
+    /// Paging: alert to page against Alertmanager, escalation timers, ingest with paging on.
+    Paging(paging::PagingArgs),
 }
 
 /// Flags of the incident benchmark.
@@ -238,6 +241,10 @@ async fn run_bench() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         },
         Some(Mode::Outbox(args)) => outbox::main(args).await,
+        Some(Mode::Paging(args)) => tokio::select! {
+            r = paging::main(args) => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        },
     }
 }
 

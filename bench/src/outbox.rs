@@ -153,10 +153,11 @@ async fn run(name: &str, store: Arc<dyn Store>, args: &OutboxArgs) -> anyhow::Re
         if !answer.status().is_success() {
             bail!("probe {i}: {}", answer.status());
         }
-        let (arrived, _) = tokio::time::timeout(Duration::from_secs(10), receiver.arrivals.recv())
-            .await
-            .with_context(|| format!("probe {i}: no webhook within 10 s"))?
-            .context("the receiver stopped")?;
+        let (arrived, _, _) =
+            tokio::time::timeout(Duration::from_secs(10), receiver.arrivals.recv())
+                .await
+                .with_context(|| format!("probe {i}: no webhook within 10 s"))?
+                .context("the receiver stopped")?;
         latencies.push(arrived.saturating_duration_since(sent));
         tokio::time::sleep(Duration::from_millis(args.gap_ms)).await;
     }

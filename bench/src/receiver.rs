@@ -16,14 +16,15 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 struct Shared {
     count: Arc<AtomicU64>,
-    arrivals: mpsc::UnboundedSender<(Instant, String)>,
+    arrivals: mpsc::UnboundedSender<(Instant, String, axum::body::Bytes)>,
 }
 
 /// A running receiver. Dropping it stops it.
 pub struct Receiver {
     pub addr: SocketAddr,
     count: Arc<AtomicU64>,
-    pub arrivals: mpsc::UnboundedReceiver<(Instant, String)>,
+    /// Each delivery as it arrived: when, its `webhook-id` (empty if none) and its body.
+    pub arrivals: mpsc::UnboundedReceiver<(Instant, String, axum::body::Bytes)>,
     stop: CancellationToken,
 }
 
@@ -74,7 +75,7 @@ impl Drop for Receiver {
     }
 }
 
-async fn hook(State(s): State<Shared>, headers: HeaderMap, _body: axum::body::Bytes) -> StatusCode {
+async fn hook(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
     let at = Instant::now();
     s.count.fetch_add(1, Ordering::Relaxed);
     let id = headers
@@ -82,6 +83,6 @@ async fn hook(State(s): State<Shared>, headers: HeaderMap, _body: axum::body::By
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let _ = s.arrivals.send((at, id));
+    let _ = s.arrivals.send((at, id, body));
     StatusCode::OK
 }

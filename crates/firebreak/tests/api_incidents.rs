@@ -96,6 +96,10 @@ async fn declare_assign_note_resolve() {
         [
             "declared",
             "role_assigned",
+            // Firebreak ticks what it knows at declare: the severity, and the declarer is the
+            // IC who acknowledged by declaring.
+            "checklist_item_done",
+            "checklist_item_done",
             "role_assigned",
             "note",
             "checklist_item_done",
@@ -103,6 +107,9 @@ async fn declare_assign_note_resolve() {
             "status_changed"
         ]
     );
+    for tick in &items[2..4] {
+        assert_eq!(tick["actor"], "firebreak", "{tick}");
+    }
     let seqs: Vec<i64> = items.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(
         seqs.windows(2).all(|w| w[0] < w[1]),
@@ -114,8 +121,8 @@ async fn declare_assign_note_resolve() {
             .unwrap()
             .contains("Incident Commander")
     );
-    assert_eq!(items[3]["data"]["body"], "Rolled back **v2.3.1**");
-    assert_eq!(items[3]["actor"], common::RESPONDER);
+    assert_eq!(items[5]["data"]["body"], "Rolled back **v2.3.1**");
+    assert_eq!(items[5]["actor"], common::RESPONDER);
 }
 
 #[tokio::test]
