@@ -139,9 +139,22 @@ impl Firebreak {
         allow: Vec<ipnet::IpNet>,
     ) -> Result<Firebreak, EngineError> {
         let outbound_clock = clock.clone();
-        let outbound = OutboundClient::new(OutboundPolicy::new(allow), Timeouts::default())
+        let outbound = OutboundClient::new(OutboundPolicy::new(allow.clone()), Timeouts::default())
             .map_err(|e| EngineError::Store(StoreError::backend(e.to_string())))?
             .with_clock(move || outbound_clock.now());
+        // Pages get their own client: one attempt may take `paging.attempt_timeout`.
+        let attempt =
+            Duration::try_from(config.paging.attempt_timeout).unwrap_or(Duration::from_secs(10));
+        let page_clock = clock.clone();
+        let pages = OutboundClient::new(
+            OutboundPolicy::new(allow),
+            Timeouts {
+                connect: attempt.min(Duration::from_secs(5)),
+                total: attempt,
+            },
+        )
+        .map_err(|e| EngineError::Store(StoreError::backend(e.to_string())))?
+        .with_clock(move || page_clock.now());
         Ok(Firebreak {
             store,
             clock,
@@ -150,7 +163,7 @@ impl Firebreak {
             events: Arc::new(events::Events::new(&config)),
             tokens: Arc::new(tokens::TokenCache::default()),
             outbound: Arc::new(outbound),
-            paging: Arc::new(paging::Paging::new(&config)),
+            paging: Arc::new(paging::Paging::new(&config, Arc::new(pages))),
             config,
         })
     }

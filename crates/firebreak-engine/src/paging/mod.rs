@@ -74,10 +74,12 @@ pub struct Paging {
     pub email: Option<(String, String)>,
     /// The SMTP client, made on first use (it holds a connection pool).
     pub(crate) smtp: std::sync::OnceLock<Result<send::Smtp, String>>,
+    /// The SSRF-guarded client pages are posted with, its timeout `paging.attempt_timeout`.
+    pub(crate) client: Arc<firebreak_outbound::client::OutboundClient>,
 }
 
 impl Paging {
-    pub fn new(config: &Config) -> Paging {
+    pub fn new(config: &Config, client: Arc<firebreak_outbound::client::OutboundClient>) -> Paging {
         let r = config.paging.retry.unwrap_or(config.outbound.retry);
         Paging {
             index: RwLock::default(),
@@ -99,6 +101,7 @@ impl Paging {
             attempt_timeout: config.paging.attempt_timeout,
             email: config.email.smtp_url.clone().zip(config.email.from.clone()),
             smtp: std::sync::OnceLock::new(),
+            client,
         }
     }
 

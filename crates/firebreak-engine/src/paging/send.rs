@@ -124,7 +124,8 @@ impl Firebreak {
             }
         };
         let answer = self
-            .outbound
+            .paging
+            .client
             .post(&url, &headers, page.body.clone().into_bytes())
             .await;
         let recorded = verdicts::Attempt::record(now, &answer);

@@ -550,17 +550,17 @@ pub async fn acknowledge_incident(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     Path(id): Path<String>,
+    headers: axum::http::HeaderMap,
     _: NoBody,
 ) -> Result<Json<IncidentBody>, ApiError> {
-    let via = caller
-        .principal
-        .source
-        .as_deref()
-        .filter(|s| *s == "cli")
-        .unwrap_or("api")
-        .to_string();
+    // The timeline says how: the firebreak CLI names itself in its User-Agent.
+    let from_cli = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ua| ua.starts_with("firebreak-cli/"));
+    let via = if from_cli { "cli" } else { "api" };
     let incident = app
-        .acknowledge_incident(&caller.principal, number(&id)?, &via)
+        .acknowledge_incident(&caller.principal, number(&id)?, via)
         .await?;
     Ok(Json(incident_body(&app, incident).await?))
 }
