@@ -236,7 +236,8 @@ impl Incident {
     /// "severity assigned" (an incident always has one), "page acknowledged and IC declared"
     /// once it is acknowledged and has an Incident Commander, and "most recent deploy
     /// identified" when `suspect_deploy` says a deploy is suspected. Returns the ticks, which
-    /// the caller records as Firebreak's.
+    /// the caller records as Firebreak's, saved with the change that made them true (the
+    /// version is not bumped a second time).
     pub fn tick_known(&mut self, suspect_deploy: bool, now: Timestamp) -> Vec<TimelineEvent> {
         let acknowledged = self.acknowledged_at.is_some() && self.roles.contains_key(COMMANDER);
         let mut events = Vec::new();
@@ -258,7 +259,9 @@ impl Incident {
             }
         }
         if !events.is_empty() {
-            self.touch(now);
+            // Not a change of its own: it rides on the change that made it true (declaring,
+            // acknowledging, assigning the IC), which already counts as one version.
+            self.updated_at = now;
         }
         events
     }
@@ -575,12 +578,17 @@ mod tests {
         incident
             .roles
             .insert(COMMANDER.to_string(), "alice".to_string());
+        let version = incident.version;
         assert_eq!(
             ticked(&incident.tick_known(true, at(4))),
             [
                 "page acknowledged and IC declared",
                 "most recent deploy identified"
             ]
+        );
+        assert_eq!(
+            incident.version, version,
+            "ticks ride on the change that made them true; the store checks one version step"
         );
         let item = incident
             .checklist

@@ -87,7 +87,6 @@ impl Firebreak {
             .values()
             .all(Vec::is_empty);
         let ticks = incident.tick_known(suspect, now);
-        incident.version = 1;
         let mut drafts = drafts(&who.actor.0, now, events);
         drafts.extend(self::drafts(&Actor::system().0, now, ticks));
         let emitter = self.events.emitter(now);

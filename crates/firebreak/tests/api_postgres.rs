@@ -64,7 +64,14 @@ async fn an_incident_runs_its_course_on_postgres() {
         .collect();
     assert_eq!(
         kinds,
-        ["declared", "role_assigned", "note", "status_changed"]
+        [
+            "declared",
+            "role_assigned",
+            "checklist_item_done",
+            "checklist_item_done",
+            "note",
+            "status_changed"
+        ]
     );
     s.call(reqwest::Method::GET, "/readyz", None, None)
         .await

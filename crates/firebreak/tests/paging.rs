@@ -153,6 +153,25 @@ impl World {
             .unwrap();
         signing::verify(&[secret.as_str()], &page.headers, &page.body, sent_at)
             .unwrap_or_else(|e| panic!("page {n} to {user} is not signed with their secret: {e}"));
+        // The receiver has the page; wait until Firebreak has recorded that, so a test that
+        // moves the clock on next does not find the page still held under a lease that the
+        // jump ended (which would send it again, as it should after a crash).
+        let query = match (
+            body["alert"]["id"].as_i64(),
+            body["incident"]["id"].as_str(),
+        ) {
+            (Some(alert), _) => format!("alert={alert}"),
+            (None, Some(incident)) => format!("incident={incident}"),
+            (None, None) => return page,
+        };
+        self.escalations_until(&query, |list| {
+            list.iter().all(|e| {
+                e["notifications"]
+                    .as_array()
+                    .is_some_and(|n| n.iter().all(|n| n["status"] != "sending"))
+            })
+        })
+        .await;
         page
     }
 
@@ -718,6 +737,20 @@ async fn email_pages_go_through_a_real_smtp_server_with_the_ack_link() {
         unfolded.contains("https://runbooks.example.com/checkout"),
         "the runbook: {mail}"
     );
+    // (Recorded as delivered before the clock moves on, so no lease is left to run out.)
+    let deadline = std::time::Instant::now() + PROMPTLY;
+    while s
+        .get(&format!("/api/v1/escalations?alert={alert}"))
+        .await
+        .expect(200)["items"][0]["notifications"][0]["status"]
+        != "delivered"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alice's page was never recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     // Five minutes later bob's address is refused for good: no retry, and it shows.
     s.clock.advance(SignedDuration::from_mins(5));
     let deadline = std::time::Instant::now() + PROMPTLY;
@@ -867,4 +900,54 @@ async fn calendar_feeds_show_the_shifts_behind_a_secret_url() {
     // A changed token opens nothing.
     let forged = url.replace("/ical/", "/ical/x");
     assert_eq!(http.get(&forged).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pagerduty_acknowledge_stops_the_page_and_sev1_pages_the_manager_too() {
+    let w = World::new(0).await;
+    // The sender acknowledges its own alert: paging stops, and the timeline-less alert says who.
+    let alert = w.alert("queue-depth").await;
+    w.page(1).await;
+    let acked = w
+        .s
+        .send_json(
+            "/v2/enqueue",
+            &json!({"routing_key": w.key, "event_action": "acknowledge", "dedup_key": "queue-depth"}),
+        )
+        .await;
+    assert_eq!(acked.status, 202, "{}", acked.body);
+    let e = &w.escalations(&format!("alert={alert}")).await[0];
+    assert_eq!(e["status"], "acknowledged", "{e}");
+    w.minutes_pass(10);
+    w.rx.expect_no_more(1, QUIET).await;
+    // bob manages checkout: a SEV1 pages on-call (alice) and bob directly.
+    w.admin(
+        Method::PATCH,
+        "/api/v1/services/checkout",
+        json!({"manager": "bob"}),
+    )
+    .await
+    .expect(200);
+    let incident =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Everything is down", "severity": "SEV1", "services": ["checkout"]}),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let got = w.rx.wait_for(3, PROMPTLY).await;
+    let mut users: Vec<String> = got[1..].iter().map(user_of).collect();
+    users.sort();
+    assert_eq!(users, ["alice", "bob"]);
+    let policies: Vec<String> = w
+        .escalations(&format!("incident={incident}"))
+        .await
+        .iter()
+        .map(|e| e["policy"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(policies.len(), 2, "{policies:?}");
+    assert!(policies.contains(&"ops".to_string()) && policies.contains(&"manager".to_string()));
 }
