@@ -672,6 +672,19 @@ impl ToSchema for EventName {}
 #[serde(deny_unknown_fields)]
 pub struct NoFields {}
 
+/// A whole number as JSON Schema means one: `13` and `13.0` alike (`13.5` and `-1` are
+/// refused). Use with `#[serde(deserialize_with = "fields::whole_u32")]`.
+pub fn whole_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return u32::try_from(u).map_err(|_| D::Error::custom("is too large"));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => Ok(f as u32),
+        _ => Err(D::Error::custom("must be a whole number, 0 or more")),
+    }
+}
+
 /// For PATCH fields that `null` clears: absent is `None`, `null` is `Some(None)`, a value is
 /// `Some(Some(value))`. Use with `#[serde(default, deserialize_with = "fields::nullable")]`.
 pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
@@ -684,6 +697,21 @@ where
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn whole_numbers_may_be_written_with_a_zero_fraction() {
+        #[derive(Deserialize)]
+        struct R {
+            #[serde(deserialize_with = "super::whole_u32")]
+            n: u32,
+        }
+        let n = |text: &str| serde_json::from_str::<R>(text).map(|r| r.n).ok();
+        assert_eq!(n(r#"{"n": 13}"#), Some(13));
+        assert_eq!(n(r#"{"n": 13.0}"#), Some(13));
+        assert_eq!(n(r#"{"n": 13.5}"#), None);
+        assert_eq!(n(r#"{"n": -1}"#), None);
+        assert_eq!(n(r#"{"n": "13"}"#), None);
+    }
+
     use super::*;
 
     #[test]

@@ -247,7 +247,7 @@ pub struct StepRequest {
 pub struct PolicyRequest {
     pub name: NameText,
     /// How many more times the steps run after the first round.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::fields::whole_u32")]
     #[schema(minimum = 0, maximum = 20)]
     pub repeat: u32,
     #[schema(min_items = 1, max_items = 20)]
@@ -257,7 +257,7 @@ pub struct PolicyRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyUpdate {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::fields::whole_u32")]
     #[schema(minimum = 0, maximum = 20)]
     pub repeat: u32,
     #[schema(min_items = 1, max_items = 20)]
@@ -521,7 +521,8 @@ fn escalation_body(v: EscalationView) -> EscalationBody {
 
 #[utoipa::path(get, path = "/api/v1/escalations", tag = "paging", params(EscalationQuery),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = ListBody<EscalationBody>)))]
+    responses((status = 200, body = ListBody<EscalationBody>),
+        (status = 404, body = Problem, description = "No such alert or incident")))]
 pub async fn list_escalations(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
