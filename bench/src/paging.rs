@@ -31,9 +31,31 @@ use jiff::SignedDuration;
 use serde_json::Value;
 
 use crate::ingest::{
-    Load, SCENARIOS, Target, Times, drain, firebreak_config, ms, print_line, run_scenario,
+    Load, SCENARIOS, Target, Times, firebreak_config, ms, print_line, run_scenario,
     start_alertmanager_with,
 };
+
+/// Waits until every page has gone out and nothing is overdue; timers due later (a policy's
+/// next step or its exhaustion) may stay queued. Returns how long it took.
+async fn settle(app: &firebreak_engine::Firebreak, patience: Duration) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    loop {
+        let stats = app.outbox_stats().await.map_err(anyhow::Error::new)?;
+        let pages: i64 = stats
+            .iter()
+            .filter(|s| s.kind == "page")
+            .map(|s| s.depth)
+            .sum();
+        let overdue: i64 = stats.iter().map(|s| s.overdue).sum();
+        if pages == 0 && overdue == 0 {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > patience {
+            bail!("after {patience:?}, {pages} pages still queued and {overdue} messages overdue");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 use crate::receiver::Receiver;
 
 #[derive(clap::Args)]
@@ -508,7 +530,7 @@ async fn timers(kind: &str, store: Arc<dyn Store>, args: &PagingArgs) -> anyhow:
         cpu.as_secs_f64(),
         100.0 * cpu.as_secs_f64() / window.as_secs_f64()
     );
-    let _ = drain(&running.app, Duration::from_secs(120)).await?;
+    settle(&running.app, Duration::from_secs(120)).await?;
     crate::stop(running).await;
     Ok(())
 }
@@ -553,10 +575,11 @@ async fn ingest(
         let f = run_scenario(&target, *s, &load, &format!("{tag}{i}")).await;
         print_line(&tag, *s, &f, args.clients);
         rates.push(f.rate);
-        let left = drain(&running.app, Duration::from_secs(300)).await?;
-        if left > 0 {
-            println!("{tag}: {left} outbox messages still queued after 300 s");
-        }
+        let took = settle(&running.app, Duration::from_secs(300)).await?;
+        println!(
+            "{tag}: pages and webhooks the scenario caused were all sent {:.1} s after it ended",
+            took.as_secs_f64()
+        );
     }
     crate::stop(running).await;
     Ok(rates)
