@@ -181,6 +181,7 @@ QUERY_FIXES = {
 
 FIXES = {
     ("POST", "/api/v1/schedules"): _schedule,
+    ("PUT", "/api/v1/schedules/{name}"): _schedule,
     ("POST", "/api/v1/schedules/{name}/overrides"): _override,
     ("POST", "/api/v1/incidents"): _declare,
     ("PATCH", "/api/v1/incidents/{id}"): _patch_incident,

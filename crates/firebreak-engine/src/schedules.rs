@@ -80,6 +80,48 @@ impl Firebreak {
         Ok(record)
     }
 
+    /// Replaces a schedule's time zone and layers (admins); its overrides stay. One declared in
+    /// `firebreak.yaml` is changed there: the file would bring it back at the next start.
+    pub async fn replace_schedule(
+        &self,
+        who: &Principal,
+        schedule: Schedule,
+    ) -> Result<ScheduleRecord, EngineError> {
+        let name = schedule.name.clone();
+        let existing = self.schedule(&name).await?;
+        if existing.from_config {
+            return Err(EngineError::Conflict(format!(
+                "schedule `{name}` is declared in firebreak.yaml; change it there instead"
+            )));
+        }
+        self.check_members(&schedule).await?;
+        let record = ScheduleRecord {
+            schedule,
+            from_config: false,
+            created_at: existing.created_at,
+            updated_at: self.clock.now(),
+        };
+        let audit = self.audit(who, "schedule.replace", format!("schedule {name}"));
+        let stored = record.clone();
+        self.write(1, || {
+            let (stored, audit) = (stored.clone(), audit.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.replace_schedule(&stored).await?;
+                    tx.audit(audit).await
+                })
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => {
+                EngineError::NotFound(format!("there is no schedule named `{name}`"))
+            }
+            other => other.into(),
+        })?;
+        Ok(record)
+    }
+
     /// Removes a schedule and its overrides (admins). One declared in `firebreak.yaml` is
     /// removed there: the file would bring it back at the next start.
     pub async fn delete_schedule(&self, who: &Principal, name: &Name) -> Result<(), EngineError> {

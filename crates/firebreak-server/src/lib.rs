@@ -61,6 +61,7 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         ))
         .routes(routes!(
             schedules::show_schedule,
+            schedules::replace_schedule,
             schedules::delete_schedule
         ))
         .routes(routes!(schedules::on_call))

@@ -454,6 +454,16 @@ fn table() -> Vec<Route> {
             Responder,
         ),
         r(
+            Method::PUT,
+            "/api/v1/schedules/{name}",
+            "/api/v1/schedules/missing",
+            Some(
+                json!({"time_zone": "UTC", "layers": [{"name": "a", "members": ["val"],
+                "rotation": {"every": "1d", "start": "2026-01-01T09:00"}}]}),
+            ),
+            Admin,
+        ),
+        r(
             Method::GET,
             "/api/v1/schedules/{name}/feed",
             "/api/v1/schedules/missing/feed",

@@ -453,3 +453,92 @@ async fn schedules_over_http() {
         .await
         .expect_problem(404);
 }
+
+#[tokio::test]
+async fn a_schedule_is_replaced_whole_and_keeps_its_overrides() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    let config =
+        firebreak_config::parse(CONFIG, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let s = spawn_with(config).await;
+    let admin = Some(s.admin.as_str());
+    let layers = |members: &[&str]| {
+        json!([{"name": "week", "members": members,
+                "rotation": {"every": "1w", "start": "2026-11-02T09:00"}}])
+    };
+    s.call(
+        Method::POST,
+        "/api/v1/schedules",
+        admin,
+        Some(json!({"name": "db", "time_zone": "Europe/Berlin", "layers": layers(&["alice"])})),
+    )
+    .await
+    .expect(201);
+    s.call(
+        Method::POST,
+        "/api/v1/schedules/db/overrides",
+        admin,
+        Some(
+            json!({"user": "bob", "start": "2026-11-24T00:00:00Z", "end": "2026-11-25T00:00:00Z"}),
+        ),
+    )
+    .await
+    .expect(201);
+    // bob takes over the rotation in New York time; the override stays.
+    let replaced = s
+        .call(
+            Method::PUT,
+            "/api/v1/schedules/db",
+            admin,
+            Some(json!({"time_zone": "America/New_York", "layers": layers(&["bob", "alice"])})),
+        )
+        .await;
+    let replaced = replaced.expect(200);
+    assert_eq!(replaced["time_zone"], "America/New_York");
+    assert_eq!(replaced["layers"][0]["members"], json!(["bob", "alice"]));
+    let shifts = s
+        .call(
+            Method::GET,
+            "/api/v1/schedules/db/shifts?from=2026-11-24T00:00:00Z&to=2026-11-25T00:00:00Z",
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(shifts.expect(200)["items"][0]["layer"], "override");
+    // Unknown members change nothing; a missing schedule is 404; the file's is changed there.
+    s.call(
+        Method::PUT,
+        "/api/v1/schedules/db",
+        admin,
+        Some(json!({"time_zone": "UTC", "layers": layers(&["nobody-here"])})),
+    )
+    .await
+    .expect_problem(422);
+    let kept = s
+        .call(Method::GET, "/api/v1/schedules/db", admin, None)
+        .await;
+    assert_eq!(kept.expect(200)["time_zone"], "America/New_York");
+    s.call(
+        Method::PUT,
+        "/api/v1/schedules/missing",
+        admin,
+        Some(json!({"time_zone": "UTC", "layers": layers(&["alice"])})),
+    )
+    .await
+    .expect_problem(404);
+    let file = s
+        .call(
+            Method::PUT,
+            "/api/v1/schedules/primary",
+            admin,
+            Some(json!({"time_zone": "UTC", "layers": layers(&["alice"])})),
+        )
+        .await;
+    assert!(
+        file.expect_problem(409)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("firebreak.yaml")
+    );
+}

@@ -104,6 +104,15 @@ pub struct ScheduleRequest {
     pub layers: Vec<LayerRequest>,
 }
 
+/// A schedule's new time zone and layers; its name and overrides stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleUpdate {
+    pub time_zone: TimeZoneName,
+    #[schema(min_items = 1, max_items = 20)]
+    pub layers: Vec<LayerRequest>,
+}
+
 impl ScheduleRequest {
     fn into_schedule(self) -> Result<Schedule, ApiError> {
         let mut layers = Vec::with_capacity(self.layers.len());
@@ -312,6 +321,30 @@ pub async fn show_schedule(
     Path(name): Path<String>,
 ) -> Result<Json<ScheduleBody>, ApiError> {
     Ok(Json(app.schedule(&schedule_name(&name)?).await?.into()))
+}
+
+#[utoipa::path(put, path = "/api/v1/schedules/{name}", tag = "schedules",
+    params(("name" = NameText, Path)), request_body = ScheduleUpdate, security(("bearer" = ["admin"])),
+    responses((status = 200, body = ScheduleBody, description = "Replaced; its overrides stay"),
+        (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The schedule is declared in firebreak.yaml")))]
+pub async fn replace_schedule(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<ScheduleUpdate>,
+) -> Result<Json<ScheduleBody>, ApiError> {
+    let schedule = ScheduleRequest {
+        name: NameText(schedule_name(&name)?),
+        time_zone: req.time_zone,
+        layers: req.layers,
+    }
+    .into_schedule()?;
+    Ok(Json(
+        app.replace_schedule(&caller.principal, schedule)
+            .await?
+            .into(),
+    ))
 }
 
 #[utoipa::path(delete, path = "/api/v1/schedules/{name}", tag = "schedules",
