@@ -951,3 +951,34 @@ async fn a_pagerduty_acknowledge_stops_the_page_and_sev1_pages_the_manager_too()
     assert_eq!(policies.len(), 2, "{policies:?}");
     assert!(policies.contains(&"ops".to_string()) && policies.contains(&"manager".to_string()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incident_commander_is_told_when_nobody_acknowledged() {
+    let mut w = World::new(0).await;
+    // riley declares, so riley is the IC, and can be reached by webhook.
+    w.webhook(common::RESPONDER).await;
+    let incident =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Payments failing", "severity": "SEV2", "services": ["checkout"]}),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    assert_eq!(user_of(&w.page(1).await), "alice");
+    w.minutes_pass(5);
+    assert_eq!(user_of(&w.page(2).await), "bob");
+    w.minutes_pass(5);
+    let told = w.page(3).await.json();
+    assert_eq!(told["user"], common::RESPONDER);
+    assert_eq!(told["type"], "reminder");
+    let text = told["reminder"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("Nobody acknowledged") && text.contains(&incident),
+        "{told}"
+    );
+    let e = &w.escalations(&format!("incident={incident}")).await[0];
+    assert_eq!(e["status"], "exhausted");
+}
