@@ -515,6 +515,17 @@ async fn a_schedule_is_replaced_whole_and_keeps_its_overrides() {
     )
     .await
     .expect_problem(422);
+    let eight_days = json!({"time_zone": "UTC", "layers": [{"name": "week", "members": ["alice"],
+        "rotation": {"every": "1w", "start": "2026-11-02T09:00"},
+        "restrict": [{"days": ["fri", "fri", "fri", "fri", "fri", "fri", "fri", "fri"],
+                      "from": "09:00", "to": "17:00"}]}]});
+    let refused = s
+        .call(Method::PUT, "/api/v1/schedules/db", admin, Some(eight_days))
+        .await;
+    assert_eq!(
+        refused.expect_problem(422)["errors"][0]["field"],
+        "layers[0].restrict[0].days"
+    );
     let kept = s
         .call(Method::GET, "/api/v1/schedules/db", admin, None)
         .await;

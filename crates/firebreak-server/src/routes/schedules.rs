@@ -115,6 +115,30 @@ pub struct ScheduleUpdate {
 
 impl ScheduleRequest {
     fn into_schedule(self) -> Result<Schedule, ApiError> {
+        // The list bounds the document states, held here as well.
+        let count = |field: String, n: usize, min: usize, max: usize| {
+            if n < min || n > max {
+                Err(ApiError::invalid(
+                    field,
+                    format!("must have {min} to {max} items"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        count("layers".into(), self.layers.len(), 1, 20)?;
+        for (i, l) in self.layers.iter().enumerate() {
+            count(format!("layers[{i}].members"), l.members.len(), 1, 500)?;
+            count(format!("layers[{i}].restrict"), l.restrict.len(), 0, 20)?;
+            for (j, r) in l.restrict.iter().enumerate() {
+                count(
+                    format!("layers[{i}].restrict[{j}].days"),
+                    r.days.len(),
+                    1,
+                    7,
+                )?;
+            }
+        }
         let mut layers = Vec::with_capacity(self.layers.len());
         for (i, l) in self.layers.into_iter().enumerate() {
             let at = |f: &str| format!("layers[{i}].{f}");
