@@ -41,6 +41,11 @@ const RECORD_BATCH: usize = 256;
 const DRAIN: Duration = Duration::from_secs(5);
 /// The longest the worker sleeps without looking, in case a wake-up was missed.
 const IDLE_LOOK: SignedDuration = SignedDuration::from_secs(30);
+/// The least time between two claims, and how long the recorder gathers outcomes. Under load
+/// one claim then takes everything that fell due meanwhile, and one unit of work records many
+/// outcomes, instead of a claim and a record per message competing with ingest for the
+/// database. A quiet worker claims at once: the gap only counts from its last claim.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// What one attempt decided.
 struct Settled {
@@ -64,6 +69,7 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
     let mut sending: JoinSet<()> = JoinSet::new();
     let (outcomes, queued) = mpsc::channel::<Settled>(RECORD_QUEUE);
     let recorder = tokio::spawn(record_all(app.clone(), owner.clone(), queued));
+    let mut last_claim = std::time::Instant::now() - GATHER;
     'work: loop {
         if cancel.is_cancelled() {
             break;
@@ -74,6 +80,14 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
         let mut claimed_full = false;
         let mut claimed_none = true;
         if free > 0 {
+            if let Some(gap) = GATHER.checked_sub(last_claim.elapsed()) {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(gap) => {}
+                }
+            }
+            last_claim = std::time::Instant::now();
+            let free = slots.available_permits();
             let now = app.clock.now();
             let lease = Lease {
                 owner: owner.clone(),
@@ -228,6 +242,16 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
 async fn record_all(app: Firebreak, owner: String, mut queued: mpsc::Receiver<Settled>) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while queued.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        if batch.len() < RECORD_BATCH {
+            // Let the sends in flight finish too, and record them all in one unit.
+            tokio::time::sleep(GATHER).await;
+            while batch.len() < RECORD_BATCH {
+                match queued.try_recv() {
+                    Ok(more) => batch.push(more),
+                    Err(_) => break,
+                }
+            }
+        }
         record(&app, &owner, std::mem::take(&mut batch)).await;
     }
 }

@@ -98,6 +98,7 @@ impl Firebreak {
             }
         })
         .await?;
+        self.paging_changed().await;
         Ok(())
     }
 
@@ -122,7 +123,7 @@ impl Firebreak {
         let audit = self.audit(who, "service.create", format!("service {name}"));
         let created = self.store.create_service(record, audit).await?;
         // The next alert on the service pages by its policy, without waiting for the feed.
-        self.reload_paging().await?;
+        self.paging_changed().await;
         Ok(created)
     }
 
@@ -179,7 +180,7 @@ impl Firebreak {
         }
         let audit = self.audit(who, "service.update", format!("service {name}"));
         let updated = self.store.update_service(record, audit).await?;
-        self.reload_paging().await?;
+        self.paging_changed().await;
         Ok(updated)
     }
 
@@ -199,7 +200,9 @@ impl Firebreak {
                     EngineError::NotFound(format!("there is no service named `{name}`"))
                 }
                 other => other.into(),
-            })
+            })?;
+        self.paging_changed().await;
+        Ok(())
     }
 
     pub async fn create_user(
@@ -208,7 +211,9 @@ impl Firebreak {
         user: UserRecord,
     ) -> Result<UserRecord, EngineError> {
         let audit = self.audit(who, "user.create", format!("user {}", user.handle));
-        Ok(self.store.create_user(user, audit).await?)
+        let created = self.store.create_user(user, audit).await?;
+        self.paging_changed().await;
+        Ok(created)
     }
 
     pub async fn user(&self, handle: &Name) -> Result<UserRecord, EngineError> {
@@ -250,6 +255,8 @@ impl Firebreak {
         let stored = self.store.update_user(user, audit).await?;
         // Their tokens act as them: what they may do changed now, not in a few seconds.
         self.tokens.clear();
+        // A disabled user is paged no more from now on.
+        self.paging_changed().await;
         Ok(stored)
     }
 }

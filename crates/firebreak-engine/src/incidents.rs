@@ -90,23 +90,34 @@ impl Firebreak {
         let mut drafts = drafts(&who.actor.0, now, events);
         drafts.extend(self::drafts(&Actor::system().0, now, ticks));
         let emitter = self.events.emitter(now);
-        let (config, index) = (self.config.clone(), self.paging.index());
+        let (config, pager) = (self.config.clone(), self.pager().await);
+        let index = pager
+            .as_ref()
+            .map(|p| p.index.clone())
+            .unwrap_or_else(|| self.paging.index());
         let created = self
             .write(1, || {
-                let (incident, drafts, audit, emitter, config, index) = (
+                let (incident, drafts, audit, emitter, config, index, pager) = (
                     incident.clone(),
                     drafts.clone(),
                     audit.clone(),
                     emitter.clone(),
                     config.clone(),
                     index.clone(),
+                    pager.clone(),
                 );
                 move |tx| {
                     Box::pin(async move {
                         let created = tx.create_incident(incident, drafts).await?;
                         tx.audit(audit.naming_incident(created.number)).await?;
                         crate::paging::escalate::page_declared(
-                            tx, &created, &config, &index, page, now,
+                            tx,
+                            &created,
+                            &config,
+                            &index,
+                            pager.as_ref(),
+                            page,
+                            now,
                         )
                         .await?;
                         crate::paging::reminders::arm_in(tx, &created, &config, now).await?;

@@ -179,10 +179,18 @@ async fn apply(app: &Firebreak, c: &Committed) {
     {
         tracing::warn!(error = %e, "could not reload webhook subscriptions");
     }
-    if (c.touches(Topic::Policies) || c.touches(Topic::Services))
+    if [
+        Topic::Policies,
+        Topic::Services,
+        Topic::Users,
+        Topic::Contacts,
+        Topic::Schedules,
+    ]
+    .into_iter()
+    .any(|t| c.touches(t))
         && let Err(e) = app.reload_paging().await
     {
-        tracing::warn!(error = %e, "could not reload escalation policies");
+        tracing::warn!(error = %e, "could not reload escalation policies, contact methods and schedules");
     }
     if c.touches(Topic::Tokens) || c.touches(Topic::Users) {
         app.tokens.clear();

@@ -77,6 +77,7 @@ impl Firebreak {
             }
         })
         .await?;
+        self.paging_changed().await;
         Ok(record)
     }
 
@@ -119,6 +120,7 @@ impl Firebreak {
             }
             other => other.into(),
         })?;
+        self.paging_changed().await;
         Ok(record)
     }
 
@@ -147,7 +149,9 @@ impl Firebreak {
                 EngineError::NotFound(format!("there is no schedule named `{name}`"))
             }
             other => other.into(),
-        })
+        })?;
+        self.paging_changed().await;
+        Ok(())
     }
 
     /// Who is on call on `name` at `at`.
@@ -267,6 +271,7 @@ impl Firebreak {
             }
         })
         .await?;
+        self.paging_changed().await;
         Ok(record)
     }
 
@@ -282,23 +287,28 @@ impl Firebreak {
             format!("schedule {name}: override {id}"),
         );
         let (target, id_owned) = (name.clone(), id.to_string());
-        self.write(1, || {
-            let (target, id, audit) = (target.clone(), id_owned.clone(), audit.clone());
-            move |tx| {
-                Box::pin(async move {
-                    let removed = tx.remove_override(&target, &id).await?;
-                    tx.audit(audit).await?;
-                    Ok(removed)
-                })
-            }
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => EngineError::NotFound(format!(
-                "schedule `{name}` has no override `{id}`; list them with its shifts"
-            )),
-            other => other.into(),
-        })
+        let removed = self
+            .write(1, || {
+                let (target, id, audit) = (target.clone(), id_owned.clone(), audit.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let removed = tx.remove_override(&target, &id).await?;
+                        tx.audit(audit).await?;
+                        Ok(removed)
+                    })
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => EngineError::NotFound(format!(
+                    "schedule `{name}` has no override `{id}`; list them with its shifts"
+                )),
+                other => other.into(),
+            });
+        if removed.is_ok() {
+            self.paging_changed().await;
+        }
+        removed
     }
 
     /// Every member must be a known user: one read of the users, however many members.

@@ -286,6 +286,23 @@ async fn step_two_pages_bob_after_its_delay_and_his_ack_stops_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accepted_alert_has_its_first_page_queued_when_the_sender_gets_its_answer() {
+    let w = World::new(0).await;
+    let alert = w.alert("queue-depth").await;
+    // No waiting: the alert's own unit of work queued step 0's page with the escalation.
+    let list = w.escalations(&format!("alert={alert}")).await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    let notifications = list[0]["notifications"].as_array().unwrap();
+    assert_eq!(notifications.len(), 1, "{list:#?}");
+    assert_eq!(notifications[0]["user"], "alice");
+    assert_eq!(notifications[0]["step"], 0);
+    let page = w.page(1).await;
+    assert_eq!(user_of(&page), "alice");
+    // The next step's timer waits for its delay: nobody else is paged meanwhile.
+    w.rx.expect_no_more(1, QUIET).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolve_stops_the_escalation() {
     let w = World::new(0).await;
     let alert = w.alert("disk-full").await;

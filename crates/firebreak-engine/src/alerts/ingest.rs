@@ -59,6 +59,8 @@ pub(super) struct Context {
     emitter: Emitter,
     /// Which policy pages for which service.
     paging: Arc<PagingIndex>,
+    /// What queues a new escalation's first pages in this unit of work.
+    pager: Option<crate::paging::Pager>,
 }
 
 impl Context {
@@ -92,12 +94,17 @@ impl Firebreak {
     ) -> Result<Vec<IngestOutcome>, EngineError> {
         let now = self.clock.now();
         let index = self.alerts.current();
+        let pager = self.pager().await;
         let cx = Arc::new(Context {
             config: self.config.clone(),
             actor: format!("{}:{}", sender_kind(&events), sender.name),
             now,
             emitter: self.events.emitter(now),
-            paging: self.paging.index(),
+            paging: pager
+                .as_ref()
+                .map(|p| p.index.clone())
+                .unwrap_or_else(|| self.paging.index()),
+            pager,
         });
         let mut outcomes: Vec<Option<IngestOutcome>> = Vec::with_capacity(events.len());
         let mut planned = Vec::with_capacity(events.len());
@@ -472,12 +479,17 @@ async fn page_for(tx: &mut (dyn Tx + '_), alert: &Alert, cx: &Context) -> StoreR
     let Some(policy) = cx.policy_for(alert) else {
         return Ok(());
     };
-    if let Some(number) = alert.incident
-        && escalate::incident_is_escalating(tx, number).await?
-    {
-        return Ok(());
-    }
-    escalate::start_in(tx, policy, Some(alert.id), alert.incident, false, cx.now).await?;
+    let incident = match alert.incident {
+        Some(number) => {
+            if escalate::incident_is_escalating(tx, number).await? {
+                return Ok(());
+            }
+            tx.lock_incident(number).await?
+        }
+        None => None,
+    };
+    let about = escalate::About::of_alert(alert.clone(), incident, &cx.paging);
+    escalate::start_in(tx, policy, &about, false, cx.pager.as_ref(), cx.now).await?;
     Ok(())
 }
 

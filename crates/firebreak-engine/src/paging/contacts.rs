@@ -144,6 +144,7 @@ impl Firebreak {
             }
         })
         .await?;
+        self.paging_changed().await;
         let shown_once = (contact.kind == ContactKind::Webhook)
             .then_some(secret)
             .flatten()
@@ -173,22 +174,27 @@ impl Firebreak {
         self.may_manage_contacts(who, user)?;
         let audit = self.audit(who, "contact.delete", format!("user {user}: {id}"));
         let (user_, id_) = (user.clone(), id.to_string());
-        self.write(2, || {
-            let (user, id, audit) = (user_.clone(), id_.clone(), audit.clone());
-            move |tx| {
-                Box::pin(async move {
-                    tx.delete_contact(&user, &id).await?;
-                    tx.audit(audit).await
-                })
-            }
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => {
-                EngineError::NotFound(format!("{user} has no contact method {id}"))
-            }
-            other => other.into(),
-        })
+        let removed = self
+            .write(2, || {
+                let (user, id, audit) = (user_.clone(), id_.clone(), audit.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        tx.delete_contact(&user, &id).await?;
+                        tx.audit(audit).await
+                    })
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => {
+                    EngineError::NotFound(format!("{user} has no contact method {id}"))
+                }
+                other => other.into(),
+            });
+        if removed.is_ok() {
+            self.paging_changed().await;
+        }
+        removed
     }
 
     /// Sends a test page to one contact method now and says what its receiver answered.
@@ -207,10 +213,15 @@ impl Firebreak {
             .ok_or_else(|| EngineError::NotFound(format!("{user} has no contact method {id}")))?;
         let now = self.clock.now();
         let about = super::escalate::About::nothing();
-        let mut view = self.view(&about, PageKind::Test, user.as_str(), now);
+        let mut view = self.paging.view(&about, PageKind::Test, user.as_str(), now);
         view.ack_url = None;
-        let message =
-            self.page_message(&view, &contact, format!("test:{id}"), user.to_string(), now)?;
+        let message = self.paging.page_message(
+            &view,
+            &contact,
+            format!("test:{id}"),
+            user.to_string(),
+            now,
+        )?;
         let payload: super::escalate::PagePayload = serde_json::from_str(&message.payload)
             .map_err(|e| EngineError::Store(StoreError::backend(e)))?;
         let sent = self.deliver(&contact, &payload, now).await;

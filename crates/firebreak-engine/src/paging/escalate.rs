@@ -1,8 +1,6 @@
 //! Escalations: starting one inside the unit of work that causes it, firing its timers,
 //! acknowledging and resolving, and listing them with their notifications.
 
-use std::sync::Arc;
-
 use firebreak_domain::contact::ContactKind;
 use firebreak_domain::escalation::{Escalation, EscalationStatus, Fired, Policy, Position, Target};
 use firebreak_domain::{Alert, Incident, IncidentNumber, Name, TimelineEvent};
@@ -14,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use super::render::{self, AlertRef, IncidentRef, PageKind, PageView};
-use super::{ESCALATION, PAGE};
+use super::{ESCALATION, PAGE, Pager, Paging, PagingIndex, Reach, links};
 use crate::{EngineError, Firebreak, short_id};
 
 /// A timer is never dropped for being late: it fires whenever it is claimed.
@@ -91,36 +89,121 @@ fn draft(at: Timestamp, event: TimelineEvent) -> TimelineDraft {
     }
 }
 
-/// Starts an escalation of `policy` inside a unit of work: the escalation, its first timer
-/// (due now) and, for an incident, the timeline entry, all commit with the caller's change.
+/// Starts an escalation of `policy` inside a unit of work, about what `about` holds (the alert
+/// or incident that caused it). With a [`Pager`] its first step fires at once: the step's
+/// pages, the next timer and the timeline entries commit with the caller's change, so the
+/// pages are queued when the caller answers. Without one, a timer due now fires the first
+/// step from the outbox.
 pub(crate) async fn start_in(
     tx: &mut (dyn Tx + '_),
     policy: &Policy,
-    alert: Option<i64>,
-    incident: Option<IncidentNumber>,
+    about: &About,
     drill: bool,
+    pager: Option<&Pager>,
     now: Timestamp,
 ) -> StoreResult<Escalation> {
     let id = short_id("esc").map_err(|e| StoreError::backend(e.to_string()))?;
-    let e = Escalation::start(id, policy.clone(), alert, incident, drill, now);
-    tx.create_escalation(&e).await?;
-    tx.enqueue(vec![timer(&e, Position { round: 0, step: 0 }, now, now)?])
-        .await?;
+    let alert = about.alert.as_ref().map(|a| a.id);
+    let incident = about.incident.as_ref().map(|i| i.number);
+    let mut e = Escalation::start(id, policy.clone(), alert, incident, drill, now);
+    let mut events = vec![TimelineEvent::EscalationStarted {
+        escalation: e.id.clone(),
+        policy: policy.name.to_string(),
+        alert,
+    }];
+    let first = Position { round: 0, step: 0 };
+    match pager {
+        Some(pager) => {
+            let before = e.clone();
+            let Fired::Page {
+                targets,
+                next,
+                next_at,
+                ..
+            } = e.fire(first, now)
+            else {
+                return Err(StoreError::backend(
+                    "a new escalation did not fire its first step",
+                ));
+            };
+            let reach = pager.index.reach(&targets, now);
+            let step = step_pages(&pager.paging, &pager.key, &before, first, about, reach, now)
+                .map_err(|e| StoreError::backend(e.to_string()))?;
+            tx.create_escalation(&e).await?;
+            let mut messages = step.pages;
+            messages.push(timer(&e, next, next_at, now)?);
+            tx.enqueue(messages).await?;
+            events.extend(step.events);
+        }
+        None => {
+            tx.create_escalation(&e).await?;
+            tx.enqueue(vec![timer(&e, first, now, now)?]).await?;
+        }
+    }
     if let Some(number) = incident {
         tx.append_timeline(
             number,
-            vec![draft(
-                now,
-                TimelineEvent::EscalationStarted {
-                    escalation: e.id.clone(),
-                    policy: policy.name.to_string(),
-                    alert,
-                },
-            )],
+            events.into_iter().map(|ev| draft(now, ev)).collect(),
         )
         .await?;
     }
     Ok(e)
+}
+
+/// The pages of one step and their timeline entries.
+pub(crate) struct StepPages {
+    pub pages: Vec<NewMessage>,
+    pub events: Vec<TimelineEvent>,
+}
+
+/// Renders the pages of step `position` of `e` (as it was before the step fired) for everyone
+/// `reach` found, one per contact method, and says on the timeline who was paged and who could
+/// not be.
+pub(crate) fn step_pages(
+    paging: &Paging,
+    key: &[u8],
+    e: &Escalation,
+    position: Position,
+    about: &About,
+    reach: Reach,
+    now: Timestamp,
+) -> Result<StepPages, EngineError> {
+    let mut pages = Vec::new();
+    let mut events = Vec::new();
+    for (user, contacts) in &reach.users {
+        let token = links::sign(key, paging, &e.id, user.as_str(), now);
+        let mut view = paging.view(about, PageKind::Page, user.as_str(), now);
+        view.escalation = Some(e.id.clone());
+        view.step = Some(position.step);
+        view.round = Some(position.round);
+        view.ack_url = Some(paging.ack_url(&token));
+        view.drill = view.drill || e.drill;
+        for c in contacts {
+            let key = format!("{}:{}:{}:{}", e.id, position.round, position.step, c.id);
+            pages.push(paging.page_message(&view, c, key, e.id.clone(), now)?);
+            events.push(TimelineEvent::Paged {
+                escalation: e.id.clone(),
+                step: position.step,
+                round: position.round,
+                user: user.to_string(),
+                method: c.kind.to_string(),
+                contact: c.name.clone(),
+            });
+        }
+    }
+    events.extend(
+        reach
+            .nobody
+            .into_iter()
+            .map(|(target, reason)| TimelineEvent::NobodyPaged {
+                escalation: e.id.clone(),
+                step: position.step,
+                round: position.round,
+                target,
+                reason,
+            }),
+    );
+    Ok(StepPages { pages, events })
 }
 
 /// Acknowledges the open escalations that match, inside a unit of work. Returns the ids of
@@ -213,17 +296,12 @@ pub(crate) async fn incident_is_escalating(
         .is_empty())
 }
 
-/// Who a step reaches: each user with their contact methods, and why a target reached nobody.
-struct Reach {
-    users: Vec<(Name, Vec<ContactRecord>)>,
-    nobody: Vec<(String, String)>,
-}
-
 /// What a page is about, for its body.
+#[derive(Clone)]
 pub(crate) struct About {
-    incident: Option<Incident>,
-    alert: Option<Alert>,
-    runbook: Option<String>,
+    pub incident: Option<Incident>,
+    pub alert: Option<Alert>,
+    pub runbook: Option<String>,
 }
 
 impl About {
@@ -233,6 +311,28 @@ impl About {
             incident: Some(incident),
             alert: None,
             runbook: None,
+        }
+    }
+
+    /// A new alert, with its incident if it has one; the runbook is its service's.
+    pub(crate) fn of_alert(alert: Alert, incident: Option<Incident>, index: &PagingIndex) -> About {
+        About {
+            runbook: index.runbook_of(&alert.service).map(str::to_string),
+            incident,
+            alert: Some(alert),
+        }
+    }
+
+    /// A declared incident; the runbook is its first service's.
+    pub(crate) fn of_declared(incident: &Incident, index: &PagingIndex) -> About {
+        About {
+            runbook: incident
+                .services
+                .first()
+                .and_then(|s| index.runbook_of(s))
+                .map(str::to_string),
+            incident: Some(incident.clone()),
+            alert: None,
         }
     }
 
@@ -246,94 +346,7 @@ impl About {
     }
 }
 
-impl Firebreak {
-    /// Resolves a step's targets at `now`: users directly, schedules to whoever is on call.
-    async fn reach(&self, targets: &[Target], now: Timestamp) -> Result<Reach, EngineError> {
-        let mut users: Vec<Name> = Vec::new();
-        let mut nobody = Vec::new();
-        for t in targets {
-            match t {
-                Target::User(u) => {
-                    if !users.contains(u) {
-                        users.push(u.clone());
-                    }
-                }
-                Target::Schedule(s) => match self.on_call(s, now).await {
-                    Ok(on) => match on.shift {
-                        Some(shift) if !users.contains(&shift.user) => users.push(shift.user),
-                        Some(_) => {}
-                        None => nobody.push((
-                            t.to_string(),
-                            format!("nobody is on call on schedule {s} now"),
-                        )),
-                    },
-                    Err(EngineError::NotFound(_)) => {
-                        nobody.push((t.to_string(), format!("schedule {s} no longer exists")))
-                    }
-                    Err(e) => return Err(e),
-                },
-            }
-        }
-        let contacts = self.store.contacts_of_users(&users).await?;
-        let mut reach = Reach {
-            users: Vec::new(),
-            nobody,
-        };
-        for user in users {
-            let record = self.store.get_user(&user).await?;
-            match record {
-                None => reach
-                    .nobody
-                    .push((format!("user {user}"), format!("{user} is not a user"))),
-                Some(r) if r.disabled_at.is_some() => reach
-                    .nobody
-                    .push((format!("user {user}"), format!("{user} is disabled"))),
-                Some(_) => {
-                    let theirs: Vec<ContactRecord> = contacts
-                        .iter()
-                        .filter(|c| c.user == user)
-                        .cloned()
-                        .collect();
-                    if theirs.is_empty() {
-                        reach.nobody.push((
-                            format!("user {user}"),
-                            format!(
-                                "{user} has no contact methods; add one with `firebreak contact add` or POST /api/v1/users/{user}/contact-methods"
-                            ),
-                        ));
-                    } else {
-                        reach.users.push((user, theirs));
-                    }
-                }
-            }
-        }
-        Ok(reach)
-    }
-
-    async fn about(&self, e: &Escalation) -> Result<About, EngineError> {
-        let incident = match e.incident {
-            Some(n) => self.store.get_incident(n).await?,
-            None => None,
-        };
-        let alert = match e.alert {
-            Some(id) => self.store.get_alert(id).await?,
-            None => None,
-        };
-        let service = alert
-            .as_ref()
-            .map(|a| a.service.clone())
-            .or_else(|| incident.as_ref().and_then(|i| i.services.first().cloned()));
-        let runbook = match service {
-            Some(s) => self.store.get_service(&s).await?.and_then(|s| s.runbook),
-            None => None,
-        };
-        Ok(About {
-            incident,
-            alert,
-            runbook,
-        })
-    }
-
+impl Paging {
     pub(crate) fn view(
         &self,
         about: &About,
@@ -352,17 +365,14 @@ impl Firebreak {
                 title: i.title.clone(),
                 severity: i.severity.clone(),
                 service: i.services.first().map(|s| s.to_string()),
-                url: Some(format!(
-                    "{}/api/v1/incidents/{}",
-                    self.paging.public_url, i.number
-                )),
+                url: Some(format!("{}/api/v1/incidents/{}", self.public_url, i.number)),
             }),
             alert: about.alert.as_ref().map(|a| AlertRef {
                 id: a.id,
                 summary: a.summary.clone(),
                 severity: a.severity.to_string(),
                 service: a.service.to_string(),
-                url: Some(format!("{}/api/v1/alerts/{}", self.paging.public_url, a.id)),
+                url: Some(format!("{}/api/v1/alerts/{}", self.public_url, a.id)),
             }),
             ack_url: None,
             runbook_url: about.runbook.clone(),
@@ -422,9 +432,30 @@ impl Firebreak {
             payload: serde_json::to_string(&payload)
                 .map_err(|e| EngineError::Store(StoreError::backend(e)))?,
             due_at: now,
-            deadline_at: now + self.paging.retry.give_up_after,
+            deadline_at: now + self.retry.give_up_after,
             created_at: now,
             priority: Priority::Page,
+        })
+    }
+}
+
+impl Firebreak {
+    async fn about(&self, e: &Escalation) -> Result<About, EngineError> {
+        let incident = match e.incident {
+            Some(n) => self.store.get_incident(n).await?,
+            None => None,
+        };
+        let alert = match e.alert {
+            Some(id) => self.store.get_alert(id).await?,
+            None => None,
+        };
+        let index = self.paging.index();
+        Ok(match alert {
+            Some(alert) => About::of_alert(alert, incident, &index),
+            None => match incident {
+                Some(incident) => About::of_declared(&incident, &index),
+                None => About::nothing(),
+            },
         })
     }
 
@@ -459,41 +490,18 @@ impl Firebreak {
             return Ok(());
         }
         let now = self.clock.now();
-        let about = Arc::new(self.about(&current).await?);
+        let about = self.about(&current).await?;
+        let key = self.ack_key().await?;
+        let index = self.paging.index();
         let targets = current
             .policy
             .steps
             .get(position.step as usize)
             .map(|s| s.targets.clone())
             .unwrap_or_default();
-        let reach = self.reach(&targets, now).await?;
+        let reach = index.reach(&targets, now);
         // The pages of this step, rendered before the unit of work.
-        let mut pages = Vec::new();
-        let mut paged = Vec::new();
-        for (user, contacts) in &reach.users {
-            let token = self.ack_token(&current.id, user.as_str(), now).await?;
-            let mut view = self.view(&about, PageKind::Page, user.as_str(), now);
-            view.escalation = Some(current.id.clone());
-            view.step = Some(position.step);
-            view.round = Some(position.round);
-            view.ack_url = Some(self.ack_url(&token));
-            view.drill = view.drill || current.drill;
-            for c in contacts {
-                let key = format!(
-                    "{}:{}:{}:{}",
-                    current.id, position.round, position.step, c.id
-                );
-                pages.push(self.page_message(&view, c, key, current.id.clone(), now)?);
-                paged.push(TimelineEvent::Paged {
-                    escalation: current.id.clone(),
-                    step: position.step,
-                    round: position.round,
-                    user: user.to_string(),
-                    method: c.kind.to_string(),
-                    contact: c.name.clone(),
-                });
-            }
-        }
+        let step = step_pages(&self.paging, &key, &current, position, &about, reach, now)?;
         // Telling the Incident Commander when nobody acknowledged.
         let commander = about
             .incident
@@ -504,7 +512,9 @@ impl Firebreak {
             && let Some(ic) = &commander
             && let Ok(ic) = Name::parse(ic)
         {
-            let mut view = self.view(&about, PageKind::Reminder, ic.as_str(), now);
+            let mut view = self
+                .paging
+                .view(&about, PageKind::Reminder, ic.as_str(), now);
             view.escalation = Some(current.id.clone());
             view.drill = view.drill || current.drill;
             view.reminder = Some(format!(
@@ -516,25 +526,24 @@ impl Firebreak {
                     .unwrap_or_else(|| current.id.clone()),
                 current.policy.name
             ));
-            for c in self.store.contacts_of(&ic).await? {
+            for c in index.contacts_of(&ic) {
                 let key = format!("{}:exhausted:{}", current.id, c.id);
-                exhausted_notices.push(self.page_message(
+                exhausted_notices.push(self.paging.page_message(
                     &view,
-                    &c,
+                    c,
                     key,
                     current.id.clone(),
                     now,
                 )?);
             }
         }
-        let nobody = reach.nobody;
+        let StepPages { pages, events } = step;
         let id = current.id.clone();
         self.write(pages.len() + 2, || {
-            let (id, pages, paged, nobody, notices) = (
+            let (id, pages, paged, notices) = (
                 id.clone(),
                 pages.clone(),
-                paged.clone(),
-                nobody.clone(),
+                events.clone(),
                 exhausted_notices.clone(),
             );
             move |tx| {
@@ -546,18 +555,10 @@ impl Firebreak {
                     match e.fire(position, now) {
                         Fired::Nothing => return Ok(()),
                         Fired::Page { next, next_at, .. } => {
-                            tx.enqueue(pages).await?;
-                            tx.enqueue(vec![timer(&e, next, next_at, now)?]).await?;
+                            let mut messages = pages;
+                            messages.push(timer(&e, next, next_at, now)?);
+                            tx.enqueue(messages).await?;
                             events.extend(paged);
-                            events.extend(nobody.into_iter().map(|(target, reason)| {
-                                TimelineEvent::NobodyPaged {
-                                    escalation: e.id.clone(),
-                                    step: position.step,
-                                    round: position.round,
-                                    target,
-                                    reason,
-                                }
-                            }));
                         }
                         Fired::Exhausted => {
                             tx.enqueue(notices).await?;
@@ -662,6 +663,7 @@ pub(crate) async fn page_declared(
     incident: &Incident,
     config: &firebreak_domain::Config,
     index: &super::PagingIndex,
+    pager: Option<&Pager>,
     page: Option<bool>,
     now: Timestamp,
 ) -> StoreResult<()> {
@@ -700,8 +702,9 @@ pub(crate) async fn page_declared(
             }
         }
     }
+    let about = About::of_declared(incident, index);
     for policy in &policies {
-        start_in(tx, policy, None, Some(incident.number), incident.drill, now).await?;
+        start_in(tx, policy, &about, incident.drill, pager, now).await?;
     }
     Ok(())
 }

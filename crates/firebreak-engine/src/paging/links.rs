@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use super::Paging;
 use crate::{EngineError, Firebreak, random_bytes};
 
 /// The name of the kept secret that signs acknowledge links.
@@ -36,8 +37,34 @@ fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// A token for `escalation` and `user` signed with `key`, good until `now` plus the link
+/// lifetime.
+pub(crate) fn sign(
+    key: &[u8],
+    paging: &Paging,
+    escalation: &str,
+    user: &str,
+    now: Timestamp,
+) -> String {
+    let claim = AckLink {
+        escalation: escalation.to_string(),
+        user: user.to_string(),
+        expires: (now + paging.ack_link_ttl).as_second(),
+    };
+    let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claim).unwrap_or_default());
+    let sig = URL_SAFE_NO_PAD.encode(mac(key, body.as_bytes()));
+    format!("{body}.{sig}")
+}
+
+impl Paging {
+    /// The link people open to acknowledge.
+    pub fn ack_url(&self, token: &str) -> String {
+        format!("{}/ack/{token}", self.public_url)
+    }
+}
+
 impl Firebreak {
-    async fn ack_key(&self) -> Result<Arc<Vec<u8>>, EngineError> {
+    pub(crate) async fn ack_key(&self) -> Result<Arc<Vec<u8>>, EngineError> {
         if let Some(key) = self
             .paging
             .ack_key
@@ -71,19 +98,13 @@ impl Firebreak {
         user: &str,
         now: Timestamp,
     ) -> Result<String, EngineError> {
-        let claim = AckLink {
-            escalation: escalation.to_string(),
-            user: user.to_string(),
-            expires: (now + self.paging.ack_link_ttl).as_second(),
-        };
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claim).unwrap_or_default());
-        let sig = URL_SAFE_NO_PAD.encode(mac(&self.ack_key().await?, body.as_bytes()));
-        Ok(format!("{body}.{sig}"))
+        let key = self.ack_key().await?;
+        Ok(sign(&key, &self.paging, escalation, user, now))
     }
 
     /// The link people open to acknowledge.
     pub fn ack_url(&self, token: &str) -> String {
-        format!("{}/ack/{token}", self.paging.public_url)
+        self.paging.ack_url(token)
     }
 
     /// Reads a token: its claim if the signature holds and it has not expired.

@@ -1,12 +1,14 @@
 //! Paging: contact methods, escalation policies, escalations and the pages they send.
 //!
-//! An escalation starts in the unit of work of the alert or declaration that causes it: the
-//! escalation row and its first timer (an outbox message of kind [`ESCALATION`], due at once)
-//! commit with the alert, so an accepted alert is a page that will be sent. When a timer
-//! fires, one unit of work moves the escalation to its next position and enqueues the pages
-//! of the step (kind [`PAGE`], one per contact method) and the next timer. Pages and timers are
-//! claimed before bulk work. A page goes out at least once: one being sent when its process
-//! died is sent again with the same `webhook-id`.
+//! An escalation starts in the unit of work of the alert or declaration that causes it. Its
+//! first step fires right there: the escalation row, the step's pages (outbox messages of kind
+//! [`PAGE`], one per contact method, rendered from the in-memory [`PagingIndex`] with no reads)
+//! and the timer of the next step (kind [`ESCALATION`]) commit with the alert, so when the
+//! sender gets its answer the pages are already queued. When a later timer fires, one unit of
+//! work moves the escalation on and queues that step's pages and the next timer. (If the key
+//! of acknowledge links cannot be loaded, the first step goes through a timer due at once.)
+//! Pages and timers are claimed before bulk work. A page goes out at least once: one being
+//! sent when its process died is sent again with the same `webhook-id`.
 
 pub mod render;
 
@@ -20,9 +22,11 @@ mod send;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use firebreak_domain::escalation::Policy;
+use firebreak_domain::escalation::{Policy, Target};
+use firebreak_domain::schedule::{Override, Schedule};
 use firebreak_domain::{Config, Name};
-use jiff::SignedDuration;
+use firebreak_store::ContactRecord;
+use jiff::{SignedDuration, Timestamp};
 
 pub use contacts::{ContactDraft, CreatedContact, TestOutcome};
 pub use escalate::{EscalationView, NotificationView};
@@ -37,24 +41,131 @@ pub const ESCALATION: &str = "escalation";
 /// The outbox kind of one page to one contact method.
 pub const PAGE: &str = "page";
 
-/// What paging knows in memory: policies and which service pages which, reloaded from the
-/// change feed.
+/// What paging knows in memory, reloaded from the change feed (and at once by the writes of
+/// this instance): policies, which service pages by which policy, and who can be reached how.
+/// A step's pages are worked out from it without reading the store, so an alert's unit of work
+/// can queue its first pages itself.
 #[derive(Debug, Default)]
 pub struct PagingIndex {
     policies: HashMap<Name, Policy>,
-    /// A service's own policy and manager.
-    services: HashMap<Name, (Option<Name>, Option<Name>)>,
+    /// A service's own policy, manager and runbook.
+    services: HashMap<Name, ServicePaging>,
+    /// Every user, and whether they are disabled.
+    users: HashMap<Name, bool>,
+    /// Each user's contact methods, in the order they were added.
+    contacts: HashMap<Name, Vec<ContactRecord>>,
+    /// Contact methods by id.
+    contact_ids: HashMap<String, ContactRecord>,
+    /// Each schedule with the overrides that had not ended when the index was loaded.
+    schedules: HashMap<Name, (Schedule, Vec<Override>)>,
+}
+
+#[derive(Debug, Default)]
+struct ServicePaging {
+    policy: Option<Name>,
+    manager: Option<Name>,
+    runbook: Option<String>,
+}
+
+/// Who a step reaches: each user with their contact methods, and why a target reached nobody
+/// (the target, the reason).
+#[derive(Debug, Default)]
+pub(crate) struct Reach {
+    pub users: Vec<(Name, Vec<ContactRecord>)>,
+    pub nobody: Vec<(String, String)>,
 }
 
 impl PagingIndex {
     /// The policy that pages for `service`: its own, else `paging.default_policy`.
     pub fn policy_for(&self, service: &Name, default: Option<&Name>) -> Option<&Policy> {
-        let own = self.services.get(service).and_then(|(p, _)| p.as_ref());
+        let own = self.services.get(service).and_then(|s| s.policy.as_ref());
         own.or(default).and_then(|name| self.policies.get(name))
     }
 
     pub fn manager_of(&self, service: &Name) -> Option<&Name> {
-        self.services.get(service).and_then(|(_, m)| m.as_ref())
+        self.services.get(service).and_then(|s| s.manager.as_ref())
+    }
+
+    /// The runbook link of `service`, if it has one.
+    pub fn runbook_of(&self, service: &Name) -> Option<&str> {
+        self.services
+            .get(service)
+            .and_then(|s| s.runbook.as_deref())
+    }
+
+    /// A user's contact methods (none for an unknown user).
+    pub(crate) fn contacts_of(&self, user: &Name) -> &[ContactRecord] {
+        self.contacts.get(user).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// One contact method by id.
+    pub(crate) fn contact(&self, id: &str) -> Option<&ContactRecord> {
+        self.contact_ids.get(id)
+    }
+
+    /// Who is on call on `schedule` at `at`: `None` when the schedule is unknown, `Some(None)`
+    /// when nobody is.
+    fn on_call(&self, schedule: &Name, at: Timestamp) -> Option<Option<Name>> {
+        let (schedule, overrides) = self.schedules.get(schedule)?;
+        let now: Vec<Override> = overrides
+            .iter()
+            .filter(|o| o.start <= at && at < o.end)
+            .cloned()
+            .collect();
+        Some(schedule.on_call(at, &now).map(|s| s.user))
+    }
+
+    /// Resolves a step's targets at `now`: users directly, schedules to whoever is on call.
+    pub(crate) fn reach(&self, targets: &[Target], now: Timestamp) -> Reach {
+        let mut users: Vec<Name> = Vec::new();
+        let mut reach = Reach::default();
+        for t in targets {
+            match t {
+                Target::User(u) => {
+                    if !users.contains(u) {
+                        users.push(u.clone());
+                    }
+                }
+                Target::Schedule(s) => match self.on_call(s, now) {
+                    Some(Some(user)) => {
+                        if !users.contains(&user) {
+                            users.push(user);
+                        }
+                    }
+                    Some(None) => reach.nobody.push((
+                        t.to_string(),
+                        format!("nobody is on call on schedule {s} now"),
+                    )),
+                    None => reach
+                        .nobody
+                        .push((t.to_string(), format!("schedule {s} no longer exists"))),
+                },
+            }
+        }
+        for user in users {
+            match self.users.get(&user) {
+                None => reach
+                    .nobody
+                    .push((format!("user {user}"), format!("{user} is not a user"))),
+                Some(true) => reach
+                    .nobody
+                    .push((format!("user {user}"), format!("{user} is disabled"))),
+                Some(false) => {
+                    let theirs = self.contacts_of(&user).to_vec();
+                    if theirs.is_empty() {
+                        reach.nobody.push((
+                            format!("user {user}"),
+                            format!(
+                                "{user} has no contact methods; add one with `firebreak contact add` or POST /api/v1/users/{user}/contact-methods"
+                            ),
+                        ));
+                    } else {
+                        reach.users.push((user, theirs));
+                    }
+                }
+            }
+        }
+        reach
     }
 }
 
@@ -145,10 +256,30 @@ pub(crate) fn page_outcome_event(
 }
 
 impl Firebreak {
-    /// Reloads policies and services' paging fields from the store.
+    /// Reloads what paging keeps in memory: policies, services' paging fields, users, contact
+    /// methods, and schedules with their current and future overrides.
     pub async fn reload_paging(&self) -> Result<(), EngineError> {
+        let now = self.clock.now();
         let policies = self.store.list_policies().await?;
         let services = self.store.list_services().await?;
+        let users = self.store.list_users().await?;
+        let handles: Vec<Name> = users.iter().map(|u| u.handle.clone()).collect();
+        let mut contacts: HashMap<Name, Vec<ContactRecord>> = HashMap::new();
+        for c in self.store.contacts_of_users(&handles).await? {
+            contacts.entry(c.user.clone()).or_default().push(c);
+        }
+        let mut schedules = HashMap::new();
+        for record in self.store.list_schedules().await? {
+            let name = record.schedule.name.clone();
+            let overrides = self
+                .store
+                .overrides_of(&name, now, firebreak_domain::instant::ACCEPTED_LATEST)
+                .await?
+                .into_iter()
+                .map(|o| o.cover)
+                .collect();
+            schedules.insert(name, (record.schedule, overrides));
+        }
         let index = PagingIndex {
             policies: policies
                 .into_iter()
@@ -156,10 +287,64 @@ impl Firebreak {
                 .collect(),
             services: services
                 .into_iter()
-                .map(|s| (s.name, (s.escalation_policy, s.manager)))
+                .map(|s| {
+                    (
+                        s.name,
+                        ServicePaging {
+                            policy: s.escalation_policy,
+                            manager: s.manager,
+                            runbook: s.runbook,
+                        },
+                    )
+                })
                 .collect(),
+            users: users
+                .into_iter()
+                .map(|u| (u.handle, u.disabled_at.is_some()))
+                .collect(),
+            contact_ids: contacts
+                .values()
+                .flatten()
+                .map(|c| (c.id.clone(), c.clone()))
+                .collect(),
+            contacts,
+            schedules,
         };
         *self.paging.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
         Ok(())
     }
+
+    /// Reloads the index after a write of this instance, so the next page sees it at once
+    /// (other instances reload from the change feed). A failure is logged: the write stands,
+    /// and the follower reloads on its next change or safety tick.
+    pub(crate) async fn paging_changed(&self) {
+        if let Err(e) = self.reload_paging().await {
+            tracing::warn!(error = %e, "could not reload contact methods, schedules and policies after a change; they reload within 30 s");
+        }
+    }
+
+    /// What a unit of work needs to queue a step's pages itself: the index and the key of
+    /// acknowledge links. `None` when the key cannot be had now; the escalation's first step
+    /// then goes through a timer, as every later step does.
+    pub(crate) async fn pager(&self) -> Option<Pager> {
+        match self.ack_key().await {
+            Ok(key) => Some(Pager {
+                index: self.paging.index(),
+                paging: self.paging.clone(),
+                key,
+            }),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not load the key of acknowledge links; first pages go through a timer");
+                None
+            }
+        }
+    }
+}
+
+/// Everything needed to render and queue pages inside a unit of work, with no reads.
+#[derive(Clone)]
+pub(crate) struct Pager {
+    pub index: Arc<PagingIndex>,
+    pub paging: Arc<Paging>,
+    pub key: Arc<Vec<u8>>,
 }

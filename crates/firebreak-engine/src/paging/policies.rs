@@ -131,7 +131,7 @@ impl Firebreak {
             }
         })
         .await?;
-        self.reload_paging().await?;
+        self.paging_changed().await;
         self.policy_view(record).await
     }
 
@@ -173,6 +173,7 @@ impl Firebreak {
             }
             other => other.into(),
         })?;
-        self.reload_paging().await
+        self.paging_changed().await;
+        Ok(())
     }
 }

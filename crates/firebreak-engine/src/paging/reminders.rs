@@ -146,11 +146,16 @@ impl Firebreak {
         let mut pages = Vec::new();
         if let Some(who) = &who {
             let about = About::of_incident(incident.clone());
-            let mut view = self.view(&about, PageKind::Reminder, who.as_str(), now);
+            let mut view = self
+                .paging
+                .view(&about, PageKind::Reminder, who.as_str(), now);
             view.reminder = Some(text.clone());
-            for c in self.store.contacts_of(who).await? {
+            for c in self.paging.index().contacts_of(who) {
                 let key = format!("{number}:reminder:{}:{}", due.as_millisecond(), c.id);
-                pages.push(self.page_message(&view, &c, key, number.to_string(), now)?);
+                pages.push(
+                    self.paging
+                        .page_message(&view, c, key, number.to_string(), now)?,
+                );
             }
         }
         let event = TimelineEvent::UpdateReminder {

@@ -258,7 +258,14 @@ impl Firebreak {
                 }
             }
         }
-        let contact = match self.store.get_contact(&page.contact).await {
+        // The contact method as the index knows it, else as the store does (one added a moment
+        // ago on another instance).
+        let known = self.paging.index().contact(&page.contact).cloned();
+        let found = match known {
+            Some(c) => Ok(Some(c)),
+            None => self.store.get_contact(&page.contact).await,
+        };
+        let contact = match found {
             Ok(Some(c)) => c,
             Ok(None) => return refuse("the contact method was removed".into()),
             Err(e) => {
