@@ -94,6 +94,9 @@ pub struct PagingArgs {
     /// Which stores to measure: any of sqlite, postgres.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     targets: Vec<String>,
+    /// Which ingest scenarios to run, by alerts per request: any of 1, 100.
+    #[arg(long, value_delimiter = ',', default_value = "1,100")]
+    batches: Vec<usize>,
     /// Which parts to run: any of latency, timers, ingest.
     #[arg(long, value_delimiter = ',', default_value = "latency,timers,ingest")]
     parts: Vec<String>,
@@ -290,10 +293,9 @@ pub async fn main(args: PagingArgs) -> anyhow::Result<()> {
                 cleanup.done().await?;
             }
             if let [off, on] = rates.as_slice() {
-                for (i, (a, b)) in off.iter().zip(on).enumerate() {
+                for ((name, a), (_, b)) in off.iter().zip(on) {
                     println!(
-                        "{kind:8} ingest {}: paging off {a:.0} alerts/s, on {b:.0} alerts/s, on/off={:.2}",
-                        SCENARIOS[i].name,
+                        "{kind:8} ingest {name}: paging off {a:.0} alerts/s, on {b:.0} alerts/s, on/off={:.2}",
                         b / a
                     );
                 }
@@ -541,7 +543,7 @@ async fn ingest(
     store: Arc<dyn Store>,
     args: &PagingArgs,
     paging: bool,
-) -> anyhow::Result<Vec<f64>> {
+) -> anyhow::Result<Vec<(&'static str, f64)>> {
     let mut config = firebreak_config()?;
     config.outbound.allow = vec!["127.0.0.0/8".parse()?];
     let running = firebreak::start("127.0.0.1:0", store, config, firebreak::system_clock()).await?;
@@ -570,11 +572,11 @@ async fn ingest(
     for (i, s) in SCENARIOS
         .iter()
         .enumerate()
-        .filter(|(_, s)| s.repeat_pct == 0)
+        .filter(|(_, s)| s.repeat_pct == 0 && args.batches.contains(&s.batch))
     {
         let f = run_scenario(&target, *s, &load, &format!("{tag}{i}")).await;
         print_line(&tag, *s, &f, args.clients);
-        rates.push(f.rate);
+        rates.push((s.name, f.rate));
         let took = settle(&running.app, Duration::from_secs(300)).await?;
         println!(
             "{tag}: pages and webhooks the scenario caused were all sent {:.1} s after it ended",
