@@ -970,6 +970,46 @@ async fn a_pagerduty_acknowledge_stops_the_page_and_sev1_pages_the_manager_too()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opsgenie_acknowledge_by_alias_stops_the_page() {
+    let w = World::new(0).await;
+    let genie = format!("GenieKey {}", w.key);
+    let opened =
+        w.s.send(
+            "/v2/alerts",
+            json!({"message": "Payments gateway times out", "alias": "payments/gateway",
+                   "priority": "P1", "source": "api-1"})
+            .to_string(),
+            &[
+                ("authorization", &genie),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(opened.status, 202, "{}", opened.body);
+    let page = w.page(1).await;
+    assert_eq!(user_of(&page), "alice");
+    let alert = page.json()["alert"]["id"]
+        .as_i64()
+        .expect("the page names its alert");
+    let acked =
+        w.s.send(
+            "/v2/alerts/payments%2Fgateway/acknowledge?identifierType=alias",
+            r#"{"user":"alice","note":"looking"}"#,
+            &[
+                ("authorization", &genie),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(acked.status, 202, "{}", acked.body);
+    let e = &w.escalations(&format!("alert={alert}")).await[0];
+    assert_eq!(e["status"], "acknowledged", "{e}");
+    // bob's step would have come after 5 minutes: it does not.
+    w.minutes_pass(10);
+    w.rx.expect_no_more(1, QUIET).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_incident_commander_is_told_when_nobody_acknowledged() {
     let mut w = World::new(0).await;
     // riley declares, so riley is the IC, and can be reached by webhook.
