@@ -227,6 +227,68 @@ impl PagingWrites for PgTx<'_> {
         Ok(())
     }
 
+    async fn create_escalations(&mut self, es: &[Escalation]) -> Result<()> {
+        match es {
+            [] => return Ok(()),
+            [one] => return self.create_escalation(one).await,
+            _ => {}
+        }
+        let round =
+            |p: Option<firebreak_domain::escalation::Position>| p.map(|p| i64::from(p.round));
+        let step = |p: Option<firebreak_domain::escalation::Position>| p.map(|p| i64::from(p.step));
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO escalations ({ESCALATION_COLUMNS})
+             SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+                 $6::TEXT[], $7::BIGINT[], $8::BIGINT[], $9::BIGINT[], $10::BIGINT[],
+                 $11::BIGINT[], $12::BIGINT[], $13::BIGINT[], $14::TEXT[], $15::BIGINT[],
+                 $16::BOOLEAN[])"
+        )))
+        .bind(es.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+        .bind(es.iter().map(|e| e.alert).collect::<Vec<_>>())
+        .bind(
+            es.iter()
+                .map(|e| e.incident.map(|n| n.0))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            es.iter()
+                .map(|e| e.policy.name.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            es.iter()
+                .map(|e| policy_to_json(&e.policy))
+                .collect::<Vec<_>>(),
+        )
+        .bind(es.iter().map(|e| e.status.as_str()).collect::<Vec<_>>())
+        .bind(es.iter().map(|e| round(e.paged)).collect::<Vec<_>>())
+        .bind(es.iter().map(|e| step(e.paged)).collect::<Vec<_>>())
+        .bind(es.iter().map(|e| round(e.next)).collect::<Vec<_>>())
+        .bind(es.iter().map(|e| step(e.next)).collect::<Vec<_>>())
+        .bind(es.iter().map(|e| ms_opt(e.next_at)).collect::<Vec<_>>())
+        .bind(
+            es.iter()
+                .map(|e| e.started_at.as_millisecond())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            es.iter()
+                .map(|e| ms_opt(e.acknowledged_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            es.iter()
+                .map(|e| e.acknowledged_by.as_deref())
+                .collect::<Vec<_>>(),
+        )
+        .bind(es.iter().map(|e| ms_opt(e.ended_at)).collect::<Vec<_>>())
+        .bind(es.iter().map(|e| e.drill).collect::<Vec<_>>())
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db_for(&es[0].id))?;
+        Ok(())
+    }
+
     async fn lock_escalation(&mut self, id: &str) -> Result<Option<Escalation>> {
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE id = $1 FOR UPDATE"

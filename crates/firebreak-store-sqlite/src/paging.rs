@@ -205,6 +205,14 @@ impl PagingWrites for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn create_escalations(&mut self, escalations: &[Escalation]) -> Result<()> {
+        // One prepared insert per row costs no round trip on SQLite.
+        for e in escalations {
+            self.create_escalation(e).await?;
+        }
+        Ok(())
+    }
+
     async fn create_escalation(&mut self, e: &Escalation) -> Result<()> {
         self.conn()
             .prepare_cached(&format!(

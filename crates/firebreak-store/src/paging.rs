@@ -96,6 +96,8 @@ pub trait PagingWrites: Send {
 
     /// `Conflict` if the id is taken.
     async fn create_escalation(&mut self, escalation: &Escalation) -> Result<()>;
+    /// Several at once (the escalations one ingest request starts); `Conflict` if an id is taken.
+    async fn create_escalations(&mut self, escalations: &[Escalation]) -> Result<()>;
     /// The escalation, held until commit.
     async fn lock_escalation(&mut self, id: &str) -> Result<Option<Escalation>>;
     /// Saves status, positions, acknowledgement and end. `NotFound` if there is none.

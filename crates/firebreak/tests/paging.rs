@@ -161,6 +161,18 @@ impl World {
             body["incident"]["id"].as_str(),
         ) {
             (Some(alert), _) => format!("alert={alert}"),
+            (None, Some(incident)) if body["escalation"].is_null() => {
+                // A reminder belongs to no escalation: its outcome shows on the timeline.
+                let sent = got[..n]
+                    .iter()
+                    .filter(|p| {
+                        let b = p.json();
+                        b["incident"]["id"] == incident && b["escalation"].is_null()
+                    })
+                    .count();
+                self.reminders_recorded(incident, sent).await;
+                return page;
+            }
             (None, Some(incident)) => format!("incident={incident}"),
             (None, None) => return page,
         };
@@ -173,6 +185,33 @@ impl World {
         })
         .await;
         page
+    }
+
+    /// Waits until the incident's timeline records the outcome of `sent` reminders.
+    async fn reminders_recorded(&self, incident: &str, sent: usize) {
+        let deadline = std::time::Instant::now() + PROMPTLY;
+        loop {
+            let recorded = self
+                .timeline_kinds(incident)
+                .await
+                .iter()
+                .filter(|e| {
+                    (e["kind"] == "page_delivered" || e["kind"] == "page_failed")
+                        && e["data"]["escalation"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .is_empty()
+                })
+                .count();
+            if recorded >= sent {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{incident}'s timeline never recorded {sent} reminders ({recorded} so far)"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     fn minutes_pass(&self, m: i64) {

@@ -295,12 +295,13 @@ pub(super) async fn store_events(
         }
     }
     // The alert.opened messages of new alerts, enqueued together: before anything that
-    // emits events of its own, so the outbox keeps the order things happened in.
-    let mut opened: Vec<NewMessage> = Vec::new();
+    // emits events of its own, so the outbox keeps the order things happened in. The
+    // escalations new alerts start, and their pages, are gathered the same way.
+    let mut opened = Gathered::default();
     let mut i = 0;
     while i < planned.len() {
         if planned[i].event.action != AlertAction::Trigger {
-            flush(tx, &mut opened).await?;
+            opened.flush(tx).await?;
             out.push(acknowledge_or_resolve(tx, &planned[i]).await?);
             i += 1;
             continue;
@@ -356,13 +357,13 @@ pub(super) async fn store_events(
                         attach(tx, &mut alert, number, &cx.actor, cx.now, &mut open).await?
                     }
                     GroupDecision::Declare(new) => {
-                        flush(tx, &mut opened).await?;
+                        opened.flush(tx).await?;
                         declare(tx, &mut alert, new, cx, &mut open).await?
                     }
                     GroupDecision::Leave => IngestEffect::Opened,
                 };
-                page_for(tx, &alert, cx).await?;
-                opened.extend(cx.emitter.render(
+                page_for(tx, &alert, cx, &mut opened).await?;
+                opened.events.extend(cx.emitter.render(
                     EventType::AlertOpened,
                     |r| json!({"alert": r.alert(&alert)}),
                 )?);
@@ -376,16 +377,33 @@ pub(super) async fn store_events(
             });
         }
     }
-    flush(tx, &mut opened).await?;
+    opened.flush(tx).await?;
     Ok(out)
 }
 
-/// Enqueues the gathered messages, if any, in one insert.
-async fn flush(tx: &mut (dyn Tx + '_), messages: &mut Vec<NewMessage>) -> StoreResult<()> {
-    if !messages.is_empty() {
-        tx.enqueue(std::mem::take(messages)).await?;
+/// What a request's new alerts cause, written together: their `alert.opened` messages, and the
+/// escalations they start with their pages and timers.
+#[derive(Default)]
+struct Gathered {
+    events: Vec<NewMessage>,
+    escalations: Vec<firebreak_domain::escalation::Escalation>,
+    pages: Vec<NewMessage>,
+}
+
+impl Gathered {
+    /// Writes what was gathered: the escalations in one insert, then the messages in another.
+    async fn flush(&mut self, tx: &mut (dyn Tx + '_)) -> StoreResult<()> {
+        if !self.escalations.is_empty() {
+            tx.create_escalations(&std::mem::take(&mut self.escalations))
+                .await?;
+        }
+        let mut messages = std::mem::take(&mut self.events);
+        messages.append(&mut self.pages);
+        if !messages.is_empty() {
+            tx.enqueue(messages).await?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// The open incident of each service, as far as this unit of work has seen.
@@ -475,19 +493,29 @@ async fn declare(
 
 /// Starts the escalation a new alert causes: a high-urgency alert on a service with a policy,
 /// unless its incident already has an active or acknowledged escalation.
-async fn page_for(tx: &mut (dyn Tx + '_), alert: &Alert, cx: &Context) -> StoreResult<()> {
+/// One on its own alert is gathered; one joining an incident is written at once, after what
+/// was gathered, so the next alert of that incident sees it.
+async fn page_for(
+    tx: &mut (dyn Tx + '_),
+    alert: &Alert,
+    cx: &Context,
+    gathered: &mut Gathered,
+) -> StoreResult<()> {
     let Some(policy) = cx.policy_for(alert) else {
         return Ok(());
     };
-    let incident = match alert.incident {
-        Some(number) => {
-            if escalate::incident_is_escalating(tx, number).await? {
-                return Ok(());
-            }
-            tx.lock_incident(number).await?
-        }
-        None => None,
+    let Some(number) = alert.incident else {
+        let about = escalate::About::of_alert(alert.clone(), None, &cx.paging);
+        let started = escalate::plan_start(policy, &about, false, cx.pager.as_ref(), cx.now)?;
+        gathered.escalations.push(started.escalation);
+        gathered.pages.extend(started.messages);
+        return Ok(());
     };
+    gathered.flush(tx).await?;
+    if escalate::incident_is_escalating(tx, number).await? {
+        return Ok(());
+    }
+    let incident = tx.lock_incident(number).await?;
     let about = escalate::About::of_alert(alert.clone(), incident, &cx.paging);
     escalate::start_in(tx, policy, &about, false, cx.pager.as_ref(), cx.now).await?;
     Ok(())

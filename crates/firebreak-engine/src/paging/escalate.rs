@@ -89,19 +89,26 @@ fn draft(at: Timestamp, event: TimelineEvent) -> TimelineDraft {
     }
 }
 
-/// Starts an escalation of `policy` inside a unit of work, about what `about` holds (the alert
-/// or incident that caused it). With a [`Pager`] its first step fires at once: the step's
-/// pages, the next timer and the timeline entries commit with the caller's change, so the
-/// pages are queued when the caller answers. Without one, a timer due now fires the first
-/// step from the outbox.
-pub(crate) async fn start_in(
-    tx: &mut (dyn Tx + '_),
+/// A new escalation with what its unit of work must write: the row, its messages (the first
+/// step's pages and the next timer, or a timer due now) and its incident's timeline entries.
+pub(crate) struct Started {
+    pub escalation: Escalation,
+    pub messages: Vec<NewMessage>,
+    pub events: Vec<TimelineEvent>,
+}
+
+/// Works out a new escalation of `policy` about what `about` holds (the alert or incident that
+/// caused it), with no reads. With a [`Pager`] its first step fires at once: the step's pages
+/// and the next timer are among its messages, so they commit with the caller's change and are
+/// queued when the caller answers. Without one, a timer due now fires the first step from the
+/// outbox.
+pub(crate) fn plan_start(
     policy: &Policy,
     about: &About,
     drill: bool,
     pager: Option<&Pager>,
     now: Timestamp,
-) -> StoreResult<Escalation> {
+) -> StoreResult<Started> {
     let id = short_id("esc").map_err(|e| StoreError::backend(e.to_string()))?;
     let alert = about.alert.as_ref().map(|a| a.id);
     let incident = about.incident.as_ref().map(|i| i.number);
@@ -112,7 +119,7 @@ pub(crate) async fn start_in(
         alert,
     }];
     let first = Position { round: 0, step: 0 };
-    match pager {
+    let messages = match pager {
         Some(pager) => {
             let before = e.clone();
             let Fired::Page {
@@ -129,25 +136,44 @@ pub(crate) async fn start_in(
             let reach = pager.index.reach(&targets, now);
             let step = step_pages(&pager.paging, &pager.key, &before, first, about, reach, now)
                 .map_err(|e| StoreError::backend(e.to_string()))?;
-            tx.create_escalation(&e).await?;
+            events.extend(step.events);
             let mut messages = step.pages;
             messages.push(timer(&e, next, next_at, now)?);
-            tx.enqueue(messages).await?;
-            events.extend(step.events);
+            messages
         }
-        None => {
-            tx.create_escalation(&e).await?;
-            tx.enqueue(vec![timer(&e, first, now, now)?]).await?;
-        }
-    }
-    if let Some(number) = incident {
+        None => vec![timer(&e, first, now, now)?],
+    };
+    Ok(Started {
+        escalation: e,
+        messages,
+        events,
+    })
+}
+
+/// Starts an escalation inside a unit of work ([`plan_start`], then its writes).
+pub(crate) async fn start_in(
+    tx: &mut (dyn Tx + '_),
+    policy: &Policy,
+    about: &About,
+    drill: bool,
+    pager: Option<&Pager>,
+    now: Timestamp,
+) -> StoreResult<Escalation> {
+    let started = plan_start(policy, about, drill, pager, now)?;
+    tx.create_escalation(&started.escalation).await?;
+    tx.enqueue(started.messages).await?;
+    if let Some(number) = started.escalation.incident {
         tx.append_timeline(
             number,
-            events.into_iter().map(|ev| draft(now, ev)).collect(),
+            started
+                .events
+                .into_iter()
+                .map(|ev| draft(now, ev))
+                .collect(),
         )
         .await?;
     }
-    Ok(e)
+    Ok(started.escalation)
 }
 
 /// The pages of one step and their timeline entries.

@@ -291,6 +291,64 @@ pub async fn escalations_round_trip<S: Store>(store: &S) {
         other => panic!("a second esc_2: {other:?}"),
     }
 
+    // Several at once: each reads back as written, and a taken id refuses the whole batch.
+    let mut batch = Vec::new();
+    for (i, alert) in [(3, 31), (4, 32), (5, 33)] {
+        let mut e = Escalation::start(
+            format!("esc_{i}"),
+            policy("ops", 0, "alice"),
+            Some(alert),
+            None,
+            false,
+            at(30 + i64::from(i)),
+        );
+        if i == 4 {
+            // One already past its first step, with every optional field set.
+            e.fire(
+                firebreak_domain::escalation::Position { round: 0, step: 0 },
+                at(40),
+            );
+            e.acknowledge("alice", at(41));
+        }
+        batch.push(e);
+    }
+    let many = batch.clone();
+    commit(store, "create_escalations", move |tx| {
+        Box::pin(async move { tx.create_escalations(&many).await })
+    })
+    .await;
+    for e in &batch {
+        assert_eq!(
+            store.get_escalation(&e.id).await.expect("get"),
+            Some(e.clone()),
+            "an escalation created in a batch reads back exactly as written"
+        );
+    }
+    let clash = vec![
+        Escalation::start(
+            "esc_6".into(),
+            policy("ops", 0, "bob"),
+            Some(34),
+            None,
+            false,
+            at(50),
+        ),
+        second.clone(),
+    ];
+    match attempt(store, move |tx| {
+        Box::pin(async move { tx.create_escalations(&clash).await })
+    })
+    .await
+    {
+        Err(StoreError::Conflict(m)) => assert_client_safe(&m),
+        other => panic!("a batch holding esc_2 again: {other:?}"),
+    }
+    assert_eq!(
+        store.get_escalation("esc_6").await.expect("get"),
+        None,
+        "a refused batch writes nothing"
+    );
+
     // Fire the first step and acknowledge, inside units of work.
     let fired = commit(store, "fire", |tx| {
         Box::pin(async move {
