@@ -239,7 +239,7 @@ pub enum Fired {
 /// One escalation: a policy run for an alert or an incident.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Escalation {
-    /// Public id, e.g. `esc_3f9c2a1b7e40`.
+    /// Public id, e.g. `esc_019a8b2c3d4e1f2a3b4c` (sorts by when it started).
     pub id: String,
     /// The alert that started it, if an alert did.
     pub alert: Option<i64>,

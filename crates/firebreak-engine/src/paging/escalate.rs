@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::render::{self, AlertRef, IncidentRef, PageKind, PageView};
 use super::{ESCALATION, PAGE, Pager, Paging, PagingIndex, Reach, links};
-use crate::{EngineError, Firebreak, short_id};
+use crate::{EngineError, Firebreak, time_ordered_id};
 
 /// A timer is never dropped for being late: it fires whenever it is claimed.
 const TIMER_DEADLINE: SignedDuration = SignedDuration::from_hours(24 * 30);
@@ -109,7 +109,7 @@ pub(crate) fn plan_start(
     pager: Option<&Pager>,
     now: Timestamp,
 ) -> StoreResult<Started> {
-    let id = short_id("esc").map_err(|e| StoreError::backend(e.to_string()))?;
+    let id = time_ordered_id("esc", now).map_err(|e| StoreError::backend(e.to_string()))?;
     let alert = about.alert.as_ref().map(|a| a.id);
     let incident = about.incident.as_ref().map(|i| i.number);
     let mut e = Escalation::start(id, policy.clone(), alert, incident, drill, now);

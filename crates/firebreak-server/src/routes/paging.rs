@@ -459,7 +459,7 @@ pub struct NotificationBody {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EscalationBody {
-    /// e.g. `esc_3f9c2a1b7e40`.
+    /// e.g. `esc_019a8b2c3d4e1f2a3b4c` (sorts by when it started).
     pub id: String,
     /// The alert that started it, if one did.
     pub alert: Option<i64>,
