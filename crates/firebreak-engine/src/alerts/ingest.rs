@@ -512,6 +512,10 @@ async fn page_for(
         return Ok(());
     };
     gathered.flush(tx).await?;
+    // Two requests attaching alerts to one incident at once start one escalation between
+    // them: the second waits here and then sees the first's. (A lock of its own, taken before
+    // the escalations and the incident, in the order acknowledging takes those two.)
+    tx.lock_name(&format!("escalate:{number}")).await?;
     if escalate::incident_is_escalating(tx, number).await? {
         return Ok(());
     }
