@@ -31,8 +31,19 @@ pub const IN_FLIGHT: usize = 64;
 /// Messages one worker holds at a time: claimed and not yet recorded. Claiming more than it
 /// sends at once lets one claim feed the senders for a while when the database is busy.
 pub const HELD: usize = 512;
-/// How long a claim holds a message: far longer than one attempt may take.
-pub const LEASE: SignedDuration = SignedDuration::from_secs(60);
+/// The longest one attempt to deliver an event webhook may take (the outbound client's total
+/// timeout).
+const WEBHOOK_ATTEMPT: SignedDuration = SignedDuration::from_secs(10);
+/// What a lease allows beyond the longest attempt, for recording its outcome.
+const RECORD_MARGIN: SignedDuration = SignedDuration::from_secs(20);
+
+/// How long a claim holds a message: the longest one attempt may take (10 s for a webhook,
+/// `paging.attempt_timeout` for a page) plus 20 s to record the outcome; 30 s by default.
+/// It is also how long a page that a dead instance was sending waits before another instance
+/// (or the restarted one) sends it again.
+pub fn lease(app: &Firebreak) -> SignedDuration {
+    app.paging.attempt_timeout.max(WEBHOOK_ATTEMPT) + RECORD_MARGIN
+}
 /// Outcomes waiting to be recorded before sends wait for the recorder.
 pub const RECORD_QUEUE: usize = 1024;
 /// The most outcomes recorded in one unit of work.
@@ -70,6 +81,7 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
     let (outcomes, queued) = mpsc::channel::<Settled>(RECORD_QUEUE);
     let recorder = tokio::spawn(record_all(app.clone(), owner.clone(), queued));
     let mut last_claim = std::time::Instant::now() - GATHER;
+    let lease_for = lease(&app);
     'work: loop {
         if cancel.is_cancelled() {
             break;
@@ -91,7 +103,7 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
             let now = app.clock.now();
             let lease = Lease {
                 owner: owner.clone(),
-                until: now + LEASE,
+                until: now + lease_for,
             };
             match app.store.claim_due(now, lease, free as u32).await {
                 Ok(messages) => {

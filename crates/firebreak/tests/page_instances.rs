@@ -2,7 +2,7 @@
 //! with two replicas. Alerts taken by either instance page through whichever claims the work
 //! first: 200 alerts give exactly 200 first-step pages, each its own `webhook-id`, each sent
 //! once. And a SIGKILL of one instance in the middle of escalations loses no step: the other
-//! sends the pages the dead one was sending (when their 60 s leases end, with the same
+//! sends the pages the dead one was sending (when their 30 s leases end, with the same
 //! `webhook-id`) and fires the steps that were still to come.
 //!
 //! Each test makes a fresh schema in the test database (`FIREBREAK_TEST_POSTGRES_URL`, or

@@ -756,8 +756,8 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
         assert_eq!(d.await.unwrap(), 201);
     }
     receiver.wait_for(in_flight, PROMPTLY).await;
-    // Less than a lease: the messages being sent are held, not overdue.
-    s.clock.advance(SignedDuration::from_secs(40));
+    // Less than a lease (30 s): the messages being sent are held, not overdue.
+    s.clock.advance(SignedDuration::from_secs(20));
     let stats = s
         .call(Method::GET, "/api/v1/outbox/stats", Some(&s.admin), None)
         .await;
@@ -774,11 +774,11 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
             "kind": "webhook",
             "depth": held + waiting,
             "overdue": waiting,
-            "oldest_due_age_seconds": 40,
+            "oldest_due_age_seconds": 20,
         }]}),
     );
     // Past the lease, the held messages count as overdue too: a claimer that died holds them.
-    s.clock.advance(SignedDuration::from_secs(30));
+    s.clock.advance(SignedDuration::from_secs(20));
     let stats = s
         .call(Method::GET, "/api/v1/outbox/stats", Some(&s.admin), None)
         .await;
