@@ -104,6 +104,7 @@ fn full_file_reads_into_the_expected_config() {
                 page: vec![PageTarget::OnCall, PageTarget::Manager],
                 update_every: Some(SignedDuration::from_mins(60)),
                 requires_commander: true,
+                public: None,
             },
             Severity {
                 name: "SEV2".into(),
@@ -112,6 +113,7 @@ fn full_file_reads_into_the_expected_config() {
                 page: vec![PageTarget::OnCall],
                 update_every: Some(SignedDuration::from_hours(2)),
                 requires_commander: false,
+                public: None,
             },
             Severity {
                 name: "SEV3".into(),
@@ -120,6 +122,7 @@ fn full_file_reads_into_the_expected_config() {
                 page: vec![],
                 update_every: None,
                 requires_commander: false,
+                public: None,
             },
         ],
         roles: vec![

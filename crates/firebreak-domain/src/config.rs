@@ -27,6 +27,60 @@ pub struct Config {
     pub paging: Paging,
     pub server: Server,
     pub email: Email,
+    pub status_page: StatusPage,
+}
+
+/// The public status page: its branding and the components it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusPage {
+    pub title: String,
+    /// The IANA time zone the page shows times in.
+    pub time_zone: String,
+    /// A separate listener (`0.0.0.0:8081`) that serves the status page and nothing else.
+    pub listen: Option<String>,
+    /// The page's own public address, when it differs from `server.public_url` + `/status`.
+    pub url: Option<String>,
+    pub logo_url: Option<String>,
+    /// The link back to the company's site.
+    pub site_url: Option<String>,
+    pub components: Vec<ComponentSpec>,
+    /// Public update templates by status; a status not listed uses the default.
+    pub templates: Vec<(crate::status_page::PublicStatus, String)>,
+}
+
+impl Default for StatusPage {
+    fn default() -> Self {
+        StatusPage {
+            title: "Status".into(),
+            time_zone: "UTC".into(),
+            listen: None,
+            url: None,
+            logo_url: None,
+            site_url: None,
+            components: vec![],
+            templates: vec![],
+        }
+    }
+}
+
+impl StatusPage {
+    /// The template for a public update of `status`.
+    pub fn template(&self, status: crate::status_page::PublicStatus) -> &str {
+        self.templates
+            .iter()
+            .find(|(s, _)| *s == status)
+            .map(|(_, t)| t.as_str())
+            .unwrap_or_else(|| crate::status_page::default_template(status))
+    }
+}
+
+/// A status page component declared in `firebreak.yaml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentSpec {
+    pub name: String,
+    pub description: Option<String>,
+    pub group: Option<String>,
+    pub services: Vec<Name>,
 }
 
 /// How pages are sent.
@@ -200,6 +254,9 @@ pub struct Severity {
     pub update_every: Option<SignedDuration>,
     /// Declaring an incident of this severity with no Incident Commander makes the declarer the IC.
     pub requires_commander: bool,
+    /// What a public incident of this severity shows on the status page; `None` uses the
+    /// default for its rank ([`crate::status_page::default_effect`]).
+    pub public: Option<crate::status_page::SeverityEffect>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,6 +336,20 @@ impl Config {
             .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
+    /// What a public incident of `severity` shows on the status page.
+    pub fn public_effect(&self, severity: &str) -> Option<crate::status_page::SeverityEffect> {
+        let rank = self
+            .severities
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(severity))?;
+        Some(
+            self.severities[rank]
+                .public
+                .clone()
+                .unwrap_or_else(|| crate::status_page::default_effect(rank)),
+        )
+    }
+
     pub fn role(&self, given: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.answers_to(given))
     }
@@ -331,6 +402,7 @@ impl Default for Config {
                     page: vec![PageTarget::OnCall, PageTarget::Manager],
                     update_every: Some(minutes(60)),
                     requires_commander: true,
+                    public: None,
                 },
                 Severity {
                     name: "SEV2".into(),
@@ -339,6 +411,7 @@ impl Default for Config {
                     page: vec![PageTarget::OnCall],
                     update_every: Some(minutes(120)),
                     requires_commander: true,
+                    public: None,
                 },
                 Severity {
                     name: "SEV3".into(),
@@ -347,6 +420,7 @@ impl Default for Config {
                     page: vec![],
                     update_every: None,
                     requires_commander: false,
+                    public: None,
                 },
             ],
             roles: vec![
@@ -396,6 +470,7 @@ impl Default for Config {
             paging: Paging::default(),
             server: Server::default(),
             email: Email::default(),
+            status_page: StatusPage::default(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct ChecklistItem {
 pub struct Incident {
     pub number: IncidentNumber,
     pub title: String,
+    /// The name the public status page shows, when the title says what customers must not see.
+    pub public_title: Option<String>,
     pub severity: String,
     pub status: Status,
     pub services: Vec<Name>,
@@ -166,6 +168,7 @@ impl Incident {
         let mut incident = Incident {
             number: IncidentNumber(0),
             title: title.clone(),
+            public_title: None,
             severity: severity.clone(),
             status: Status::Investigating,
             services: services.clone(),
@@ -349,6 +352,35 @@ impl Incident {
             "title",
             Value::Text(Some(from)),
             Value::Text(Some(title)),
+        )])
+    }
+
+    /// Sets (or, with an empty text, clears) the name the public status page shows.
+    pub fn set_public_title(
+        &mut self,
+        title: &str,
+        now: Timestamp,
+    ) -> Result<Vec<TimelineEvent>, IncidentError> {
+        let title = if title.trim().is_empty() {
+            None
+        } else {
+            Some(check_title(title).map_err(|e| match e {
+                IncidentError::Invalid { message, .. } => IncidentError::Invalid {
+                    field: "public_title",
+                    message,
+                },
+                other => other,
+            })?)
+        };
+        if title == self.public_title {
+            return Ok(vec![]);
+        }
+        let from = std::mem::replace(&mut self.public_title, title.clone());
+        self.touch(now);
+        Ok(vec![edited(
+            "public_title",
+            Value::Text(from),
+            Value::Text(title),
         )])
     }
 

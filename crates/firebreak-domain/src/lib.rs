@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod matcher;
 pub mod rules;
 pub mod schedule;
+pub mod status_page;
 pub mod timeline;
 
 pub use access::AccessRole;

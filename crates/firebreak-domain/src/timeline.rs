@@ -142,6 +142,8 @@ pub enum TimelineEvent {
         escalation: String,
         policy: String,
     },
+    /// A status update was posted: public (the status page) or internal (the channels).
+    StatusUpdate(crate::status_page::StatusUpdate),
     /// The incident went `update_every` without an update; these people were reminded.
     UpdateReminder {
         to: Vec<String>,
@@ -185,6 +187,7 @@ impl TimelineEvent {
             TimelineEvent::Acknowledged { .. } => "acknowledged",
             TimelineEvent::EscalationExhausted { .. } => "escalation_exhausted",
             TimelineEvent::UpdateReminder { .. } => "update_reminder",
+            TimelineEvent::StatusUpdate(_) => "status_update",
         }
     }
 }

@@ -142,7 +142,7 @@ async fn update(
              customer_impact = $7, drill = $8, detected_at = $9, declared_at = $10, \
              acknowledged_at = $11, mitigated_at = $12, resolved_at = $13, updated_at = $14, \
              declared_by = $15, roles = $16, checklist = $17, version = $18, \
-             timeline_seq = timeline_seq + cardinality($20::BIGINT[]) \
+             public_title = $24, timeline_seq = timeline_seq + cardinality($20::BIGINT[]) \
            WHERE number = $1 AND version = $2 RETURNING number, timeline_seq), \
          sv AS (INSERT INTO incident_services (number, position, service) \
            SELECT u.number, t.p - 1, t.s FROM u, UNNEST($19::TEXT[]) WITH ORDINALITY AS t(s, p) \
@@ -179,6 +179,7 @@ async fn update(
         .bind(&ev.actor)
         .bind(&ev.kind)
         .bind(&ev.data)
+        .bind(&i.public_title)
         .fetch_optional(&mut *conn)
         .await
         .map_err(db)?;

@@ -29,6 +29,7 @@ mod paging;
 mod rows;
 mod rules;
 mod schedules;
+mod status;
 mod tx;
 
 use std::sync::{Arc, Mutex};
@@ -56,6 +57,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0004_schedules.sql"),
     ),
     (5, "paging", include_str!("../migrations/0005_paging.sql")),
+    (
+        6,
+        "status_page",
+        include_str!("../migrations/0006_status_page.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -98,6 +98,7 @@ fn event_from(kind: String, data: Value) -> Result<TimelineEvent> {
 pub(crate) const SELECT_INCIDENTS: &str = "SELECT i.number, i.title, i.severity, i.status, \
     i.summary, i.customer_impact, i.drill, i.detected_at, i.declared_at, i.acknowledged_at, \
     i.mitigated_at, i.resolved_at, i.updated_at, i.declared_by, i.roles, i.checklist, i.version, \
+    i.public_title, \
     (SELECT array_agg(s.service ORDER BY s.position) FROM incident_services s \
      WHERE s.number = i.number) AS services FROM incidents i";
 
@@ -113,6 +114,7 @@ pub(crate) fn incident(row: &PgRow) -> Result<Incident> {
     Ok(Incident {
         number: IncidentNumber(get(row, "number")?),
         title: get(row, "title")?,
+        public_title: get(row, "public_title")?,
         severity: get(row, "severity")?,
         status: status.parse::<Status>().map_err(|e| bad("status", e))?,
         services,

@@ -133,7 +133,7 @@ fn update(
             "UPDATE incidents SET title = ?1, severity = ?2, status = ?3, summary = ?4, customer_impact = ?5, \
              drill = ?6, detected_at = ?7, declared_at = ?8, acknowledged_at = ?9, mitigated_at = ?10, \
              resolved_at = ?11, updated_at = ?12, declared_by = ?13, roles = ?14, checklist = ?15, version = ?16, \
-             timeline_seq = timeline_seq + ?17 \
+             timeline_seq = timeline_seq + ?17, public_title = ?20 \
              WHERE number = ?18 AND version = ?19 RETURNING timeline_seq",
         )
         .and_then(|mut s| {
@@ -158,6 +158,7 @@ fn update(
                     added,
                     number,
                     i.version - 1,
+                    i.public_title,
                 ],
                 |r| r.get(0),
             )

@@ -26,6 +26,7 @@ mod paging;
 mod readers;
 mod rows;
 mod schedules;
+mod status;
 mod tx;
 pub mod writer;
 
@@ -39,6 +40,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_spine.sql")),
     (4, include_str!("../migrations/0004_schedules.sql")),
     (5, include_str!("../migrations/0005_paging.sql")),
+    (6, include_str!("../migrations/0006_status_page.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -16,7 +16,7 @@ use rusqlite::{ErrorCode, Row};
 /// `services` is the ordered JSON array of the incident's services.
 pub const SELECT_INCIDENTS: &str = "SELECT i.number, i.title, i.severity, i.status, i.summary, \
      i.customer_impact, i.drill, i.detected_at, i.declared_at, i.acknowledged_at, i.mitigated_at, \
-     i.resolved_at, i.updated_at, i.declared_by, i.roles, i.checklist, i.version, \
+     i.resolved_at, i.updated_at, i.declared_by, i.roles, i.checklist, i.version, i.public_title, \
      (SELECT json_group_array(s.service ORDER BY s.position) FROM incident_services s \
       WHERE s.number = i.number) AS services FROM incidents i";
 
@@ -120,6 +120,7 @@ pub fn incident(row: &Row<'_>) -> Result<Incident> {
     Ok(Incident {
         number: IncidentNumber(get(row, "number")?),
         title: get(row, "title")?,
+        public_title: get(row, "public_title")?,
         severity: get(row, "severity")?,
         status: get::<String>(row, "status")?
             .parse::<Status>()

@@ -19,6 +19,7 @@ mod paging;
 mod queue;
 mod rules;
 mod schedules;
+mod status;
 mod subscriptions;
 mod units;
 
@@ -33,6 +34,7 @@ pub use paging::*;
 pub use queue::*;
 pub use rules::*;
 pub use schedules::*;
+pub use status::*;
 pub use subscriptions::*;
 pub use units::*;
 
@@ -92,6 +94,11 @@ where
     escalations_round_trip(&make().await).await;
     secrets_and_service_paging_fields(&make().await).await;
     pages_are_claimed_before_bulk(&make().await).await;
+
+    // The status page: components, public names and status updates.
+    status_components_round_trip(&make().await).await;
+    sync_components_keeps_what_people_set(&make().await).await;
+    status_updates_and_public_title_round_trip(&make().await).await;
 
     // Units of work and locks.
     failed_work_leaves_nothing_behind(&make().await).await;

@@ -32,10 +32,12 @@ pub enum Topic {
     Policies,
     /// Users' contact methods.
     Contacts,
+    /// The status page's components.
+    StatusPage,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 12] = [
+    pub const ALL: [Topic; 13] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -48,6 +50,7 @@ impl Topic {
         Topic::Schedules,
         Topic::Policies,
         Topic::Contacts,
+        Topic::StatusPage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -64,6 +67,7 @@ impl Topic {
             Topic::Schedules => "schedules",
             Topic::Policies => "policies",
             Topic::Contacts => "contacts",
+            Topic::StatusPage => "status_page",
         }
     }
 

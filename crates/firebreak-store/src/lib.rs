@@ -26,6 +26,7 @@ pub mod codec;
 pub mod feed;
 pub mod outbox;
 pub mod paging;
+pub mod status;
 pub mod tx;
 mod writes;
 
@@ -35,6 +36,7 @@ pub use outbox::{
     Priority, Subscription,
 };
 pub use paging::{ContactRecord, EscalationFilter, PagingStore, PagingWrites, PolicyRecord};
+pub use status::{StatusStore, StatusWrites};
 pub use tx::{
     AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, ScheduleWrites,
     Tx, Upserted, Work,
@@ -434,6 +436,7 @@ pub trait Store:
     + DirectoryStore
     + ScheduleStore
     + PagingStore
+    + StatusStore
     + TokenStore
     + AuditStore
     + AlertStore

@@ -34,6 +34,7 @@ pub trait Tx:
     + DirectoryWrites
     + ScheduleWrites
     + crate::paging::PagingWrites
+    + crate::status::StatusWrites
     + OutboxWrites
     + Send
 {

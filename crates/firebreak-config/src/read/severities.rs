@@ -111,6 +111,7 @@ impl Reader<'_> {
             requires_commander: requires_commander.unwrap_or(!page.is_empty()),
             page,
             update_every,
+            public: None,
         })
     }
 }
