@@ -99,11 +99,77 @@ pub enum IncidentCommand {
         id: String,
     },
     /// Change the status of an incident
+    #[command(after_help = "\
+Resolving an incident that has public updates also posts the status page's
+`resolved` update (from its template) unless you give your own with
+--public-update, or keep the page as it is with --no-public-update (say, to
+keep \"monitoring\" in public a while longer). The answer says which happened.
+
+Examples:
+  firebreak incident status INC-7 mitigated
+  firebreak incident status INC-7 resolved
+  firebreak incident status INC-7 resolved --public-update \"Checkout works normally again.\"
+  firebreak incident status INC-7 resolved --no-public-update")]
     Status {
         /// Incident id, e.g. INC-7
         id: String,
         /// New status, e.g. mitigated
         status: String,
+        /// With `resolved`: the public update to post instead of the template
+        #[arg(long, value_name = "MESSAGE", conflicts_with = "no_public_update")]
+        public_update: Option<String>,
+        /// With `resolved`: post nothing on the status page
+        #[arg(long)]
+        no_public_update: bool,
+    },
+    /// Post a status update: --public for the status page, --internal for the team
+    #[command(
+        group(clap::ArgGroup::new("audience").required(true).args(["public", "internal"])),
+        after_help = "\
+A public update goes on the status page, its feeds and to its subscribers; the
+incident shows there under its public title (set with `PATCH public_title`).
+An internal update goes to the incident's channels. Both are on the timeline
+and count for the severity's update cadence.
+
+STATUS is investigating, identified, monitoring or resolved (public updates;
+left out, the current one stays). --template fills MESSAGE from that status's
+template, so the first update is one command. --component sets what a
+component shows until the incident resolves: NAME=STATUS, where STATUS is
+operational, degraded_performance, partial_outage, major_outage or
+under_maintenance.
+
+Examples:
+  firebreak incident update INC-7 --public --template investigating --public-title \"Slow checkout\"
+  firebreak incident update INC-7 --public --status identified \"A database limit slows checkout.\"
+  firebreak incident update INC-7 --public --component \"Checkout API=partial_outage\" \"Checkout is slow.\"
+  firebreak incident update INC-7 --internal \"Failing over to the replica.\""
+    )]
+    Update {
+        /// Incident id, e.g. INC-7
+        id: String,
+        /// For the status page, its feeds and subscribers
+        #[arg(long)]
+        public: bool,
+        /// For the team: the incident's channels
+        #[arg(long)]
+        internal: bool,
+        /// The public status: investigating, identified, monitoring or resolved
+        #[arg(long)]
+        status: Option<String>,
+        /// Fill the message from this status's template
+        #[arg(long, value_name = "STATUS")]
+        template: Option<String>,
+        /// Set a component, NAME=STATUS; repeat for more
+        #[arg(long = "component", value_name = "NAME=STATUS")]
+        components: Vec<String>,
+        /// Do not email the status page's subscribers
+        #[arg(long)]
+        quiet: bool,
+        /// The name the status page shows instead of the incident's title
+        #[arg(long, value_name = "TITLE")]
+        public_title: Option<String>,
+        /// The message, or `-` for standard input; leave it out with --template
+        message: Option<String>,
     },
     /// Change the severity of an incident
     Severity {
@@ -799,6 +865,86 @@ Example:
         /// Whose contact method (default: the user your token acts for)
         #[arg(long, value_name = "HANDLE")]
         user: Option<String>,
+    },
+}
+
+/// `firebreak status ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum StatusCommand {
+    /// Show what the public status page says now
+    #[command(after_help = "\
+Reads the same JSON the public page serves (no token needed for it): the
+overall status, each component, and the unresolved incidents with their
+latest public update.
+
+Example:
+  firebreak status show")]
+    Show,
+}
+
+/// `firebreak component ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ComponentCommand {
+    /// List the status page's components and what each shows now
+    List,
+    /// Set what a component shows by hand, until `component clear`
+    #[command(after_help = "\
+STATUS is operational, degraded_performance, partial_outage, major_outage or
+under_maintenance. A status set by hand wins over what incidents and
+maintenance would show, until it is cleared.
+
+Examples:
+  firebreak component set \"Checkout API\" major_outage
+  firebreak component clear \"Checkout API\"")]
+    Set {
+        /// The component's name or id, from `firebreak component list`
+        component: String,
+        status: String,
+    },
+    /// Clear a status set by hand, so the page derives it again
+    Clear {
+        /// The component's name or id, from `firebreak component list`
+        component: String,
+    },
+}
+
+/// `firebreak maintenance ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum MaintenanceCommand {
+    /// Schedule maintenance: shown on the status page, and the components' alerts are quiet
+    #[command(after_help = "\
+The status page shows it as upcoming, then in progress, then completed. While it
+runs its components show under_maintenance, and alerts on the services behind them
+are suppressed like in any maintenance window. --start defaults to now; times are
+RFC 3339 (2026-11-24T02:00:00Z) or a duration from now for --end (90m, 2h).
+
+Examples:
+  firebreak maintenance schedule \"Database upgrade\" --component \"Checkout API\" \\
+      --start 2026-11-24T02:00:00Z --end 2026-11-24T03:00:00Z \\
+      --body \"Checkout may pause for up to a minute.\"
+  firebreak maintenance schedule \"Queue failover\" --component Notifications --end 45m")]
+    Schedule {
+        /// What customers see it called
+        name: String,
+        /// A component it affects, by name; repeat for more
+        #[arg(long = "component", value_name = "NAME", required = true)]
+        components: Vec<String>,
+        /// When it starts (RFC 3339); now when left out
+        #[arg(long, value_name = "TIME")]
+        start: Option<String>,
+        /// When it ends: RFC 3339, or a duration from the start (90m, 2h)
+        #[arg(long, value_name = "TIME")]
+        end: String,
+        /// What customers should expect
+        #[arg(long)]
+        body: Option<String>,
+    },
+    /// List scheduled maintenance: upcoming, in progress and recently completed
+    List,
+    /// End a maintenance now (one that has not started is dropped)
+    Cancel {
+        /// Its id, from `firebreak maintenance list`
+        id: u64,
     },
 }
 

@@ -57,6 +57,23 @@ impl ApiClient {
         url
     }
 
+    /// The URL of `segments` beside the API (below the server's root, not `/api/v1`): the
+    /// public status page's JSON lives there.
+    pub fn beside_api(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        {
+            let mut path = url.path_segments_mut().expect("base checked in new");
+            path.pop_if_empty().pop().pop().extend(segments);
+        }
+        url
+    }
+
+    /// GET a public document beside the API, without the token.
+    pub async fn get_public(&self, segments: &[&str]) -> Result<Value, CliError> {
+        self.call(Method::GET, self.beside_api(segments), &[], None, false)
+            .await
+    }
+
     /// Send a request and return the parsed JSON body of a success.
     pub async fn request(
         &self,
@@ -65,15 +82,26 @@ impl ApiClient {
         query: &[(&str, String)],
         body: Option<&Value>,
     ) -> Result<Value, CliError> {
-        let url = self.url(segments);
-        let mut req = self
-            .http
-            .request(method, url.clone())
-            .bearer_auth(&self.token)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, application/problem+json",
-            );
+        self.call(method, self.url(segments), query, body, true)
+            .await
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        url: Url,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        with_token: bool,
+    ) -> Result<Value, CliError> {
+        let mut req = self.http.request(method, url.clone());
+        if with_token {
+            req = req.bearer_auth(&self.token);
+        }
+        let mut req = req.header(
+            reqwest::header::ACCEPT,
+            "application/json, application/problem+json",
+        );
         if !query.is_empty() {
             req = req.query(query);
         }

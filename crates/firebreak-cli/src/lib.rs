@@ -18,6 +18,7 @@ mod ops;
 mod paging;
 pub mod render;
 mod schedule;
+mod status;
 mod user;
 mod webhook;
 
@@ -34,6 +35,7 @@ pub use cli::{
     OverrideCommand, PolicyCommand, ScheduleCommand, SilenceCommand, TokenCommand, UserCommand,
     WEBHOOK_EVENTS, WebhookCommand,
 };
+pub use cli::{ComponentCommand, MaintenanceCommand, StatusCommand};
 pub use client::ApiClient;
 pub use config::execute_config;
 pub use credentials::{
@@ -102,6 +104,27 @@ pub async fn run_contact(cmd: ContactCommand, args: &ClientArgs) -> ExitCode {
 pub async fn run_policy(cmd: PolicyCommand, args: &ClientArgs) -> ExitCode {
     let mut out = Vec::new();
     let r = execute_policy(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `status` subcommand, printing its output.
+pub async fn run_status(cmd: StatusCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = status::execute_status(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `component` subcommand, printing its output.
+pub async fn run_component(cmd: ComponentCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = status::execute_component(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `maintenance` subcommand, printing its output.
+pub async fn run_maintenance(cmd: MaintenanceCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = status::execute_maintenance(cmd, args, &mut out).await;
     finish(r.map(|()| out))
 }
 
@@ -395,15 +418,70 @@ pub async fn execute_incident_with(
             writeln!(out, "{}", render::timeline_table(&timeline))?;
             Ok(())
         }
-        IncidentCommand::Status { id, status } => {
-            let inc = api
-                .send(
+        IncidentCommand::Status {
+            id,
+            status,
+            public_update,
+            no_public_update,
+        } => {
+            let mut body = json!({ "status": status });
+            if let Some(text) = public_update {
+                body["public_update"] = json!(read_body(text)?);
+            } else if no_public_update {
+                body["public_update"] = json!(false);
+            }
+            let inc = api.send(Method::PATCH, &["incidents", &id], &body).await?;
+            print_incident(out, json, "Updated", &inc)?;
+            if !json {
+                status::print_public_outcome(out, &inc)?;
+            }
+            Ok(())
+        }
+        IncidentCommand::Update {
+            id,
+            public,
+            internal: _,
+            status,
+            template,
+            components,
+            quiet,
+            public_title,
+            message,
+        } => {
+            let body = status::update_body(public, status, template, components, quiet, message)?;
+            if let Some(t) = public_title {
+                api.send(
                     Method::PATCH,
                     &["incidents", &id],
-                    &json!({ "status": status }),
+                    &json!({ "public_title": t }),
                 )
                 .await?;
-            print_incident(out, json, "Updated", &inc)
+            }
+            let posted = api
+                .send(Method::POST, &["incidents", &id, "status-updates"], &body)
+                .await?;
+            if json {
+                return write_json(out, &posted);
+            }
+            status::print_posted(out, &id, &posted)?;
+            if public {
+                let inc = api.get(&["incidents", &id], &[]).await?;
+                let shown = inc
+                    .get("public_title")
+                    .filter(|t| t.is_string())
+                    .or(inc.get("title"));
+                writeln!(
+                    out,
+                    "The status page shows it as {:?}{}",
+                    render::text(shown),
+                    if inc["public_title"].is_string() {
+                        ""
+                    } else {
+                        " (its title; give it another with --public-title)"
+                    }
+                )?;
+            }
+            Ok(())
         }
         IncidentCommand::Severity {
             id,

@@ -7,7 +7,7 @@
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde_json::Value;
 
-fn table(header: &[&str]) -> Table {
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(header.iter().copied());
@@ -194,6 +194,17 @@ fn one_line(s: &str, max: usize) -> String {
 /// A one-line description of a timeline entry's `data`.
 pub fn describe(kind: &str, data: &Value) -> String {
     let s = |k: &str| data.get(k).filter(|v| !v.is_null()).map(|v| text(Some(v)));
+    if kind == "status_update" {
+        let audience = s("audience").unwrap_or_default();
+        let body = s("body").unwrap_or_default();
+        return one_line(
+            &match s("status") {
+                Some(status) => format!("{audience} update ({status}): {body}"),
+                None => format!("{audience} update: {body}"),
+            },
+            100,
+        );
+    }
     if kind == "alert_attached" {
         let (id, summary) = (
             s("alert").unwrap_or_default(),

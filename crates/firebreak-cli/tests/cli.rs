@@ -112,6 +112,8 @@ async fn problem_response_exits_1_with_detail() {
     let cmd = IncidentCommand::Status {
         id: "INC-7".into(),
         status: "resolved".into(),
+        public_update: None,
+        no_public_update: false,
     };
     let (r, out) = run(cmd, &args(&server.uri(), false)).await;
     let e = r.unwrap_err();

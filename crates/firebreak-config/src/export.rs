@@ -12,20 +12,23 @@
 //! the same configuration wherever that variable is set. Masking the password instead would
 //! write a URL that reads back as a different, wrong one. A URL with nothing secret in it
 //! (`smtp://127.0.0.1:2525`, `smtp://mail.example.com:587?tls=required`) is written as is. Every key is present in every mapping, `null` when it has no value, so the
-//! document has one shape; the YAML writer leaves the `null`s out.
+//! document has one shape; the YAML writer leaves the `null`s out. The `status_page` section is
+//! `null` while it is all defaults, and so is a severity's `status_page` when it has none; the
+//! `templates` of the status page have a key for every public status, in the statuses' order.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
 use firebreak_domain::config::{
-    Alerting, Checklist, Config, Email, Outbound, OutboundRetry, PageTarget, Paging,
-    ResponseTarget, Role, Service, Severity, User,
+    Alerting, Checklist, ComponentSpec, Config, Email, Outbound, OutboundRetry, PageTarget, Paging,
+    ResponseTarget, Role, Service, Severity, StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Target};
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
 use firebreak_domain::schedule::{Schedule, format_local_start, format_time_of_day};
+use firebreak_domain::status_page::{PublicStatus, SeverityEffect};
 
 use crate::ENV_SMTP_URL;
 use crate::read::{format_duration, smtp_url_is_secret};
@@ -53,6 +56,7 @@ pub fn to_document(config: &Config) -> Value {
         "outbound": outbound(&config.outbound),
         "server": { "public_url": config.server.public_url },
         "email": email(&config.email),
+        "status_page": status_page(&config.status_page),
     })
 }
 
@@ -82,7 +86,13 @@ fn severity(s: &Severity) -> Value {
         "page": page,
         "update_every": s.update_every.map(format_duration),
         "requires_commander": s.requires_commander,
+        // Absent: the default for the severity's rank.
+        "status_page": s.public.as_ref().map(severity_effect),
     })
+}
+
+fn severity_effect(e: &SeverityEffect) -> Value {
+    json!({ "component_status": e.component_status.as_str(), "impact": e.impact.as_str() })
 }
 
 fn role(r: &Role) -> Value {
@@ -223,6 +233,44 @@ fn email(e: &Email) -> Value {
         Some(url) => json!(url),
     };
     json!({ "smtp_url": smtp_url, "from": e.from })
+}
+
+/// The `status_page` section, or `null` (left out of the YAML) when it is all defaults.
+fn status_page(p: &StatusPage) -> Value {
+    if *p == StatusPage::default() {
+        return Value::Null;
+    }
+    // Every status a key, `null` where the default template is used.
+    let templates: serde_json::Map<String, Value> = PublicStatus::ALL
+        .into_iter()
+        .map(|status| {
+            let text = p
+                .templates
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map(|(_, t)| t.as_str());
+            (status.as_str().to_string(), json!(text))
+        })
+        .collect();
+    json!({
+        "title": p.title,
+        "time_zone": p.time_zone,
+        "listen": p.listen,
+        "url": p.url,
+        "logo_url": p.logo_url,
+        "site_url": p.site_url,
+        "components": p.components.iter().map(component).collect::<Vec<_>>(),
+        "templates": templates,
+    })
+}
+
+fn component(c: &ComponentSpec) -> Value {
+    json!({
+        "name": c.name,
+        "description": c.description,
+        "group": c.group,
+        "services": c.services.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+    })
 }
 
 /// The environment variable each integration's key is exported as, per service: the one it
@@ -469,6 +517,91 @@ mod tests {
     }
 
     #[test]
+    fn the_status_page_reads_back_from_its_export() {
+        let source = "\
+severities:
+  - name: SEV1
+    respond_within: 5m
+    status_page: {component_status: major_outage, impact: critical}
+  - name: SEV2
+    respond_within: 15m
+services:
+  - name: checkout
+  - name: search
+status_page:
+  title: 'Status: Example'
+  time_zone: America/New_York
+  listen: 127.0.0.1:8081
+  url: https://status.example.com/
+  logo_url: https://example.com/logo.png
+  site_url: https://example.com
+  components:
+    - name: Checkout
+      description: 'POST /v1/checkout # and refunds'
+      group: Shop
+      services: [checkout, search]
+    - name: '{components}'
+    - name: API
+      description: ''
+      services: []
+  templates:
+    investigating: 'We are looking into problems with {components}.'
+    resolved: |-
+      Resolved.
+      {components} work again.
+";
+        let config = crate::parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_ne!(config.status_page, StatusPage::default());
+        let yaml = to_yaml(&config);
+        let back = read_back(&yaml, &[]);
+        assert_eq!(back, config, "{yaml}");
+        assert_eq!(to_yaml(&back), yaml);
+        assert!(
+            yaml.contains(
+                "  - name: SEV1\n    description: ''\n    respond_within: 5m\n    page: []\n    requires_commander: \
+                 false\n    status_page:\n      component_status: major_outage\n      impact: \
+                 critical\n"
+            ),
+            "{yaml}"
+        );
+        // SEV2 has none: the key is left out, not written as the default for its rank.
+        assert_eq!(
+            to_document(&config)["severities"][1]["status_page"],
+            Value::Null
+        );
+        assert_eq!(yaml.matches("status_page:").count(), 2, "{yaml}");
+        assert!(
+            yaml.contains(
+                "\nstatus_page:\n  title: 'Status: Example'\n  time_zone: America/New_York\n"
+            ),
+            "{yaml}"
+        );
+
+        // Templates are read and written in the statuses' order, whatever the file's.
+        let mut reordered = config.clone();
+        reordered.status_page.templates.reverse();
+        let back = read_back(&to_yaml(&reordered), &[]);
+        for status in PublicStatus::ALL {
+            assert_eq!(
+                back.status_page.template(status),
+                reordered.status_page.template(status)
+            );
+        }
+
+        // Only what differs from the defaults makes the section appear.
+        let mut config = Config::default();
+        config.status_page.time_zone = "Europe/Berlin".into();
+        let yaml = to_yaml(&config);
+        assert!(
+            yaml.ends_with("\nstatus_page:\n  title: Status\n  time_zone: Europe/Berlin\n  components: []\n  templates: {}\n"),
+            "{yaml}"
+        );
+        assert_eq!(read_back(&yaml, &[]), config);
+        let yaml = to_yaml(&Config::default());
+        assert!(!yaml.contains("status_page"), "{yaml}");
+    }
+
+    #[test]
     fn integration_keys_are_left_out() {
         let config = example();
         let doc = to_document(&config);
@@ -624,6 +757,27 @@ mod tests {
         check(&doc["paging"]["retry"], RETRY_KEYS, "paging retry");
         check(&doc["server"], SERVER_KEYS, "server");
         check(&doc["email"], EMAIL_KEYS, "email");
+        let mut effects = 0;
+        for s in each(&doc, "severities") {
+            if !s["status_page"].is_null() {
+                check(&s["status_page"], EFFECT_KEYS, "severity status_page");
+                effects += 1;
+            }
+        }
+        assert!(
+            effects > 0,
+            "the example should set a severity's status_page"
+        );
+        let page = &doc["status_page"];
+        check(page, STATUS_PAGE_KEYS, "status_page");
+        check(&page["templates"], TEMPLATE_KEYS, "templates");
+        for c in each(page, "components") {
+            check(c, COMPONENT_KEYS, "component");
+        }
+        // Left at its defaults, the section is null, and so left out of the YAML.
+        let mut config = example();
+        config.status_page = StatusPage::default();
+        assert_eq!(to_document(&config)["status_page"], Value::Null);
         check(
             &to_document(&with_smtp_url("smtps://u:p@mail.example.com"))["email"]["smtp_url"],
             KEY_SOURCE_KEYS,

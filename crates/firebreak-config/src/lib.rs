@@ -1,10 +1,11 @@
 //! Reads `firebreak.yaml` (configuration as code) into a [`firebreak_domain::Config`].
 //!
 //! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `schedules`,
-//! `escalation_policies`, `paging`, `alerting`, `outbound`, `server`, `email`) is optional; a
-//! missing section keeps the default from [`Config::default`] (services, users, schedules and
-//! escalation policies default to empty). The whole file is checked before anything is
-//! returned, and every problem is reported with its file, line, column and key path:
+//! `escalation_policies`, `paging`, `alerting`, `outbound`, `server`, `email`, `status_page`)
+//! is optional; a missing section keeps the default from [`Config::default`] (services, users,
+//! schedules and escalation policies default to empty). The whole file is checked before
+//! anything is returned, and every problem is reported with its file, line, column and key
+//! path:
 //!
 //! ```text
 //! firebreak.yaml:12:19: severities[1].update_every: invalid duration "5 mins"; expected a duration like 90s, 15m, 2h or 1h30m
@@ -29,6 +30,13 @@
 //! `attempt_timeout` and the `ack_link_ttl`. `server.public_url` is the base of the links pages
 //! carry, and `email` the `smtp_url` (which may be `{env: NAME}`, as it may hold a password)
 //! and the `from` of every email. [`apply_env`] lets the environment override some of these.
+//!
+//! `status_page` describes the public status page: its `title`, `time_zone`, a separate
+//! `listen` address, its public `url`, `logo_url` and `site_url`, the `components` it shows
+//! (each a unique `name`, an optional `description` and `group`, and the `services` declared in
+//! the file it stands for) and the `templates` of public updates by status (`investigating`,
+//! `identified`, `monitoring`, `resolved`). A severity's `status_page` says what its public
+//! incidents show: a `component_status` and an `impact`.
 //!
 //! [`to_document`] and [`to_yaml`] go the other way: they write a [`Config`] in the same model
 //! and key names, with integration keys left out (each written as `{env: NAME}`), so the

@@ -1593,3 +1593,455 @@ fn an_smtp_url_from_the_environment_is_checked_without_showing_it() {
          variable, found a list",
     );
 }
+
+/// Two services and the start of a `status_page` section (line 4); `rest` follows from line 5.
+fn status_page_with(rest: &str) -> String {
+    format!("services:\n  - name: checkout\n  - name: search\nstatus_page:\n{rest}")
+}
+
+#[test]
+fn status_page_keys_and_values_are_checked() {
+    let e = single(
+        &status_page_with("  title: Status\n  colour: red\n"),
+        6,
+        3,
+        "status_page.colour",
+        "unknown key \"colour\"; expected one of title, time_zone, listen, url, logo_url, \
+         site_url, components, templates",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:6:3: status_page.colour: unknown key \"colour\"; expected one of title, \
+         time_zone, listen, url, logo_url, site_url, components, templates"
+    );
+    single(
+        "status_page: Example Status\n",
+        1,
+        14,
+        "status_page",
+        "expected a mapping with title, time_zone, listen, url, logo_url, site_url, components \
+         and templates, found text",
+    );
+    single(
+        &status_page_with("  title: ''\n"),
+        5,
+        10,
+        "status_page.title",
+        "expected non-empty text",
+    );
+    single(
+        &status_page_with("  time_zone: Mars/Olympus\n"),
+        5,
+        14,
+        "status_page.time_zone",
+        "unknown time zone \"Mars/Olympus\"; expected an IANA name like Europe/Berlin or \
+         America/New_York",
+    );
+    let e = single(
+        &status_page_with("  listen: localhost:8081\n"),
+        5,
+        11,
+        "status_page.listen",
+        "invalid listen address \"localhost:8081\"; expected an IP address and a port, like \
+         0.0.0.0:8081 or [::]:8081",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:5:11: status_page.listen: invalid listen address \"localhost:8081\"; \
+         expected an IP address and a port, like 0.0.0.0:8081 or [::]:8081"
+    );
+    // A port alone is no address either.
+    single(
+        &status_page_with("  listen: 8081\n"),
+        5,
+        11,
+        "status_page.listen",
+        "invalid listen address \"8081\"",
+    );
+    // The page's URL follows the rules of server.public_url.
+    single(
+        &status_page_with("  url: https://status.example.com/?page=1\n"),
+        5,
+        8,
+        "status_page.url",
+        "invalid public URL \"https://status.example.com/?page=1\": it has a query",
+    );
+    single(
+        &status_page_with("  url: status.example.com\n"),
+        5,
+        8,
+        "status_page.url",
+        "it has no scheme",
+    );
+    single(
+        &status_page_with("  logo_url: example.com/logo.png\n"),
+        5,
+        13,
+        "status_page.logo_url",
+        "invalid logo_url \"example.com/logo.png\"; expected an http:// or https:// URL",
+    );
+    single(
+        &status_page_with("  site_url: ftp://example.com\n"),
+        5,
+        13,
+        "status_page.site_url",
+        "invalid site_url \"ftp://example.com\"; expected an http:// or https:// URL",
+    );
+    single(
+        &status_page_with("  components: Checkout\n"),
+        5,
+        15,
+        "status_page.components",
+        "expected a list, found text",
+    );
+}
+
+#[test]
+fn components_are_checked() {
+    let e = single(
+        &status_page_with(
+            "  components:\n    - name: Checkout\n      services: [checkout, payments]\n",
+        ),
+        7,
+        28,
+        "status_page.components[0].services[1]",
+        "unknown service \"payments\"; declare it under services:, or name one of checkout, \
+         search",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:7:28: status_page.components[0].services[1]: unknown service \
+         \"payments\"; declare it under services:, or name one of checkout, search"
+    );
+    // Without services in the file.
+    single(
+        "status_page:\n  components:\n    - name: Checkout\n      services: [checkout]\n",
+        4,
+        18,
+        "status_page.components[0].services[0]",
+        "unknown service \"checkout\"; declare it under services:",
+    );
+    single(
+        &status_page_with("  components:\n    - name: Checkout\n      services: [Checkout]\n"),
+        7,
+        18,
+        "status_page.components[0].services[0]",
+        "not a valid name",
+    );
+    single(
+        &status_page_with(
+            "  components:\n    - name: Checkout\n      services: [checkout, search, checkout]\n",
+        ),
+        7,
+        36,
+        "status_page.components[0].services[2]",
+        "service \"checkout\" is listed twice; first on line 7",
+    );
+    single(
+        &status_page_with(
+            "  components:\n    - name: Checkout\n      services: [checkout]\n      team: shop\n",
+        ),
+        8,
+        7,
+        "status_page.components[0].team",
+        "unknown key \"team\"; expected one of name, description, group, services",
+    );
+    single(
+        &status_page_with("  components:\n    - description: no name\n"),
+        6,
+        7,
+        "status_page.components[0]",
+        "missing required key \"name\"",
+    );
+    single(
+        &status_page_with("  components:\n    - Checkout\n"),
+        6,
+        7,
+        "status_page.components[0]",
+        "expected a component mapping with name, description, group and services, found text",
+    );
+}
+
+#[test]
+fn component_names_are_unique_and_well_formed() {
+    let e = single(
+        &status_page_with("  components:\n    - name: Checkout\n    - name: Checkout\n"),
+        7,
+        13,
+        "status_page.components[1].name",
+        "duplicate component name \"Checkout\"; first defined on line 6",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:7:13: status_page.components[1].name: duplicate component name \
+         \"Checkout\"; first defined on line 6"
+    );
+    // Case matters, as it does where updates name components.
+    let config = parse(
+        &status_page_with("  components:\n    - name: Checkout\n    - name: checkout\n"),
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.status_page.components.len(), 2);
+    single(
+        &status_page_with("  components:\n    - name: ' Checkout'\n"),
+        6,
+        13,
+        "status_page.components[0].name",
+        "invalid component name \" Checkout\": must not start or end with spaces",
+    );
+    single(
+        &status_page_with("  components:\n    - name: \"Check\\u0007out\"\n"),
+        6,
+        13,
+        "status_page.components[0].name",
+        "invalid component name \"Check\\u{7}out\": must not contain control characters",
+    );
+    single(
+        &status_page_with(&format!("  components:\n    - name: {}\n", "x".repeat(101))),
+        6,
+        13,
+        "status_page.components[0].name",
+        "must be at most 100 characters, found 101",
+    );
+    single(
+        &status_page_with("  components:\n    - name: ''\n"),
+        6,
+        13,
+        "status_page.components[0].name",
+        "expected non-empty text",
+    );
+    single(
+        &status_page_with(&format!(
+            "  components:\n    - name: Checkout\n      description: {}\n",
+            "x".repeat(1001)
+        )),
+        7,
+        20,
+        "status_page.components[0].description",
+        "must be at most 1000 characters, found 1001",
+    );
+}
+
+#[test]
+fn a_group_is_never_a_components_name() {
+    let e = single(
+        &status_page_with(
+            "  components:\n    - name: Checkout\n      group: Search\n    - name: Search\n",
+        ),
+        7,
+        14,
+        "status_page.components[0].group",
+        "group \"Search\" is also the name of a component; a group and a component cannot \
+         share a name",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:7:14: status_page.components[0].group: group \"Search\" is also the name \
+         of a component; a group and a component cannot share a name: rename the group or the \
+         component"
+    );
+    single(
+        &status_page_with("  components:\n    - name: Checkout\n      group: Checkout\n"),
+        7,
+        14,
+        "status_page.components[0].group",
+        "group \"Checkout\" is the component's own name",
+    );
+    single(
+        &status_page_with("  components:\n    - name: Checkout\n      group: '  '\n"),
+        7,
+        14,
+        "status_page.components[0].group",
+        "expected 1 to 100 characters, with no control characters",
+    );
+}
+
+#[test]
+fn templates_are_checked() {
+    let e = single(
+        &status_page_with("  templates:\n    investigated: We are looking into it.\n"),
+        6,
+        5,
+        "status_page.templates.investigated",
+        "unknown key \"investigated\"; expected one of investigating, identified, monitoring, \
+         resolved",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:6:5: status_page.templates.investigated: unknown key \"investigated\"; \
+         expected one of investigating, identified, monitoring, resolved"
+    );
+    let e = single(
+        &status_page_with(
+            "  templates:\n    investigating: We are looking into it.\n    resolved: ''\n",
+        ),
+        7,
+        15,
+        "status_page.templates.resolved",
+        "expected non-empty text",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:7:15: status_page.templates.resolved: expected non-empty text: the \
+         update posted with this status, where {components} stands for the names of the \
+         incident's components; leave the key out to use the default"
+    );
+    single(
+        &status_page_with("  templates:\n    resolved: '   '\n"),
+        6,
+        15,
+        "status_page.templates.resolved",
+        "expected non-empty text",
+    );
+    single(
+        &status_page_with("  templates: [investigating]\n"),
+        5,
+        14,
+        "status_page.templates",
+        "expected a mapping from public statuses (investigating, identified, monitoring, \
+         resolved) to the text of their updates, found a list",
+    );
+    single(
+        &status_page_with("  templates:\n    monitoring: [a, b]\n"),
+        6,
+        17,
+        "status_page.templates.monitoring",
+        "expected text, found a list",
+    );
+}
+
+/// A severity SEV1 whose `status_page` is `effect` (line 4, column 18).
+fn severity_with(effect: &str) -> String {
+    format!("severities:\n  - name: SEV1\n    respond_within: 5m\n    status_page: {effect}\n")
+}
+
+#[test]
+fn a_severitys_status_page_is_checked() {
+    let e = single(
+        &severity_with("{component_status: down, impact: critical}"),
+        4,
+        37,
+        "severities[0].status_page.component_status",
+        "unknown component status \"down\"; expected one of operational, degraded_performance, \
+         partial_outage, major_outage, under_maintenance",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:4:37: severities[0].status_page.component_status: unknown component \
+         status \"down\"; expected one of operational, degraded_performance, partial_outage, \
+         major_outage, under_maintenance"
+    );
+    let e = single(
+        &severity_with("{component_status: major_outage, impact: huge}"),
+        4,
+        59,
+        "severities[0].status_page.impact",
+        "unknown impact \"huge\"; expected one of none, minor, major, critical",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:4:59: severities[0].status_page.impact: unknown impact \"huge\"; \
+         expected one of none, minor, major, critical"
+    );
+    // Maintenance is an impact, but not one an incident has.
+    let e = single(
+        &severity_with("{component_status: under_maintenance, impact: maintenance}"),
+        4,
+        64,
+        "severities[0].status_page.impact",
+        "impact \"maintenance\" is for scheduled maintenance, not incidents; expected one of \
+         none, minor, major, critical",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:4:64: severities[0].status_page.impact: impact \"maintenance\" is for \
+         scheduled maintenance, not incidents; expected one of none, minor, major, critical"
+    );
+    single(
+        &severity_with("{impact: major}"),
+        4,
+        18,
+        "severities[0].status_page",
+        "missing required key \"component_status\": what the components of this severity's \
+         public incidents show, one of operational, degraded_performance, partial_outage, \
+         major_outage, under_maintenance",
+    );
+    single(
+        &severity_with("{component_status: partial_outage}"),
+        4,
+        18,
+        "severities[0].status_page",
+        "missing required key \"impact\": the impact of this severity's public incidents, one \
+         of none, minor, major, critical",
+    );
+    single(
+        &severity_with("{component_status: partial_outage, impact: major, colour: red}"),
+        4,
+        68,
+        "severities[0].status_page.colour",
+        "unknown key \"colour\"; expected one of component_status, impact",
+    );
+    single(
+        &severity_with("major_outage"),
+        4,
+        18,
+        "severities[0].status_page",
+        "expected a mapping with component_status and impact, like {component_status: \
+         major_outage, impact: critical}, found text",
+    );
+    // Reported with the severity's other problems.
+    let source = "severities:\n  - name: SEV1\n    respond_within: 5m\n    update_every: often\n    \
+                  status_page: {component_status: down, impact: maintenance}\n";
+    let errors = errors(source);
+    let got: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (4, "severities[0].update_every"),
+            (5, "severities[0].status_page.component_status"),
+            (5, "severities[0].status_page.impact"),
+        ],
+        "{errors}"
+    );
+}
+
+#[test]
+fn every_status_page_problem_is_reported_in_document_order() {
+    let source = "\
+severities:
+  - name: SEV1
+    respond_within: 5m
+    status_page: {component_status: down, impact: critical}
+services:
+  - name: checkout
+status_page:
+  time_zone: Mars/Olympus
+  listen: nowhere
+  components:
+    - name: Checkout
+      services: [payments]
+    - name: Checkout
+      group: Checkout
+  templates:
+    resolved: ''
+    closed: done
+";
+    let errors = errors(source);
+    let got: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (4, "severities[0].status_page.component_status"),
+            (8, "status_page.time_zone"),
+            (9, "status_page.listen"),
+            (12, "status_page.components[0].services[0]"),
+            (13, "status_page.components[1].name"),
+            (14, "status_page.components[1].group"),
+            (16, "status_page.templates.resolved"),
+            (17, "status_page.templates.closed"),
+        ],
+        "{errors}"
+    );
+    assert_eq!(errors.to_string().lines().count(), 8);
+}

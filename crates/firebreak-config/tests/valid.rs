@@ -3,14 +3,15 @@
 use firebreak_config::{apply_env, load, parse, parse_allow_env, parse_with_env};
 use firebreak_domain::alert::{AlertSeverity, Urgency};
 use firebreak_domain::config::{
-    Alerting, Checklist, Config, Email, IntegrationSpec, Outbound, OutboundRetry, PageTarget,
-    Paging, ResponseTarget, Role, Server, Service, Severity, User,
+    Alerting, Checklist, ComponentSpec, Config, Email, IntegrationSpec, Outbound, OutboundRetry,
+    PageTarget, Paging, ResponseTarget, Role, Server, Service, Severity, StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Step, Target};
 use firebreak_domain::ids::Name;
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
 use firebreak_domain::schedule::{Every, Layer, Rotation, Schedule, parse_local_start};
+use firebreak_domain::status_page::{ComponentStatus, Impact, PublicStatus, SeverityEffect};
 use jiff::SignedDuration;
 
 const FULL: &str = "\
@@ -536,6 +537,37 @@ fn the_shipped_example_loads() {
         config.email.from.as_deref(),
         Some("Firebreak <firebreak@example.com>")
     );
+
+    let page = &config.status_page;
+    assert_eq!(page.title, "Example Status");
+    assert_eq!(page.time_zone, "Europe/Berlin");
+    assert_eq!(page.listen.as_deref(), Some("0.0.0.0:8081"));
+    let components: Vec<(&str, Option<&str>)> = page
+        .components
+        .iter()
+        .map(|c| (c.name.as_str(), c.group.as_deref()))
+        .collect();
+    assert_eq!(
+        components,
+        [
+            ("Checkout", Some("Shop")),
+            ("Search", Some("Shop")),
+            ("Notifications", None)
+        ]
+    );
+    assert_eq!(page.components[1].services, [name("search-api")]);
+    assert!(
+        page.template(PublicStatus::Resolved)
+            .starts_with("The problems with {components} are resolved.")
+    );
+    assert_eq!(
+        config.public_effect("SEV2"),
+        Some(SeverityEffect {
+            component_status: ComponentStatus::DegradedPerformance,
+            impact: Impact::Major,
+        })
+    );
+    assert_eq!(config.severity("SEV3").unwrap().public, None);
 }
 
 #[test]
@@ -865,4 +897,156 @@ fn invalid_environment_values_are_errors_naming_the_variable() {
     )
     .unwrap();
     assert_eq!(config.email.from.as_deref(), Some("firebreak@example.com"));
+}
+
+/// A status page with every key, and severities that say what their public incidents show.
+const STATUS_PAGE: &str = "\
+severities:
+  - name: SEV1
+    respond_within: 5m
+    page: [on-call]
+    status_page: {component_status: major_outage, impact: critical}
+  - name: SEV2
+    respond_within: 15m
+    status_page:
+      component_status: under_maintenance
+      impact: none
+  - name: SEV3
+    respond_within: next business day
+services:
+  - name: checkout
+  - name: search
+status_page:
+  title: Example Status
+  time_zone: Europe/Berlin
+  listen: '[::]:8081'
+  url: https://status.example.com/
+  logo_url: https://example.com/logo.png?v=2
+  site_url: https://example.com
+  components:
+    - name: Checkout
+      description: POST /v1/checkout
+      group: Shop
+      services: [checkout]
+    - name: Search & Browse
+      group: Shop
+      services: [search, checkout]
+    - name: checkout
+    - name: API
+      description: ''
+      services: []
+  templates:
+    resolved: '{components} are working normally again.'
+    investigating: We are looking into problems with {components}.
+    monitoring:
+";
+
+#[test]
+fn the_status_page_reads_into_the_expected_model() {
+    let config = parse(STATUS_PAGE, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let component = |n: &str, description: Option<&str>, group: Option<&str>, services: &[&str]| {
+        ComponentSpec {
+            name: n.into(),
+            description: description.map(String::from),
+            group: group.map(String::from),
+            services: services.iter().map(|s| name(s)).collect(),
+        }
+    };
+    assert_eq!(
+        config.status_page,
+        StatusPage {
+            title: "Example Status".into(),
+            time_zone: "Europe/Berlin".into(),
+            listen: Some("[::]:8081".into()),
+            // Without its trailing slash, as server.public_url.
+            url: Some("https://status.example.com".into()),
+            logo_url: Some("https://example.com/logo.png?v=2".into()),
+            site_url: Some("https://example.com".into()),
+            components: vec![
+                component(
+                    "Checkout",
+                    Some("POST /v1/checkout"),
+                    Some("Shop"),
+                    &["checkout"]
+                ),
+                component(
+                    "Search & Browse",
+                    None,
+                    Some("Shop"),
+                    &["search", "checkout"]
+                ),
+                // Names are case-sensitive: this is not Checkout.
+                component("checkout", None, None, &[]),
+                component("API", Some(""), None, &[]),
+            ],
+            // In status order; `monitoring:` with nothing is left out, like any null.
+            templates: vec![
+                (
+                    PublicStatus::Investigating,
+                    "We are looking into problems with {components}.".into()
+                ),
+                (
+                    PublicStatus::Resolved,
+                    "{components} are working normally again.".into()
+                ),
+            ],
+        }
+    );
+    let effects: Vec<Option<SeverityEffect>> =
+        config.severities.iter().map(|s| s.public.clone()).collect();
+    assert_eq!(
+        effects,
+        [
+            Some(SeverityEffect {
+                component_status: ComponentStatus::MajorOutage,
+                impact: Impact::Critical,
+            }),
+            Some(SeverityEffect {
+                component_status: ComponentStatus::UnderMaintenance,
+                impact: Impact::None,
+            }),
+            None,
+        ]
+    );
+    // A severity without one takes the default for its rank.
+    assert_eq!(
+        config.public_effect("SEV3").map(|e| e.component_status),
+        Some(ComponentStatus::DegradedPerformance)
+    );
+    assert_eq!(
+        config.status_page.template(PublicStatus::Monitoring),
+        firebreak_domain::status_page::default_template(PublicStatus::Monitoring)
+    );
+}
+
+#[test]
+fn status_page_keys_left_out_keep_their_defaults() {
+    for source in [
+        "status_page:\n",
+        "status_page: {}\n",
+        "status_page: {components: [], templates: {}}\n",
+    ] {
+        let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert_eq!(config.status_page, StatusPage::default(), "{source}");
+    }
+    let config = parse("status_page:\n  title: Acme Status\n", "firebreak.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.status_page,
+        StatusPage {
+            title: "Acme Status".into(),
+            ..StatusPage::default()
+        }
+    );
+    assert_eq!(config.status_page.time_zone, "UTC");
+    // Components may come before the services they name.
+    let config = parse(
+        "status_page:\n  components:\n    - {name: Checkout, services: [checkout]}\nservices:\n  - name: checkout\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.status_page.components[0].services,
+        [name("checkout")]
+    );
 }

@@ -400,15 +400,18 @@ impl PublicIncident {
     }
 }
 
-/// A scheduled maintenance as the page needs it.
+/// A scheduled maintenance: shown on the page, and while it runs the services of its
+/// components have their alerts suppressed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicMaintenance {
     pub id: i64,
     pub name: String,
     pub body: String,
+    /// Component names.
     pub components: Vec<String>,
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
+    pub created_by: String,
     pub created_at: Timestamp,
 }
 
@@ -431,6 +434,52 @@ impl MaintenancePhase {
 }
 
 impl PublicMaintenance {
+    /// Checks what a person gave: a name, an end after the start, known components.
+    pub fn check(&self, known_components: &[&str]) -> Result<(), StatusPageError> {
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(refuse("name", "must be 1 to 200 characters"));
+        }
+        if self.body.chars().count() > MAX_BODY {
+            return Err(refuse(
+                "body",
+                format!("is longer than {MAX_BODY} characters"),
+            ));
+        }
+        if self.ends_at <= self.starts_at {
+            return Err(refuse("ends_at", "must be after starts_at"));
+        }
+        if self.components.is_empty() {
+            return Err(refuse(
+                "components",
+                "name at least one component the maintenance affects",
+            ));
+        }
+        for c in &self.components {
+            if !known_components.contains(&c.as_str()) {
+                return Err(refuse(
+                    "components",
+                    format!(
+                        "there is no component `{c}` on the status page; the components are: {}",
+                        known_components.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The maintenance ended early at `at` (emptied if it has not started), or `None` if it is
+    /// over.
+    pub fn end_early(&self, at: Timestamp) -> Option<PublicMaintenance> {
+        let (starts_at, ends_at) = crate::rules::end_span_early(self.starts_at, self.ends_at, at)?;
+        Some(PublicMaintenance {
+            starts_at,
+            ends_at,
+            ..self.clone()
+        })
+    }
+
     pub fn phase(&self, now: Timestamp) -> MaintenancePhase {
         if now < self.starts_at {
             MaintenancePhase::Scheduled
@@ -573,7 +622,7 @@ pub fn default_template(status: PublicStatus) -> &'static str {
             "A fix for the problems with {components} is in place, and we are watching the results."
         }
         PublicStatus::Resolved => {
-            "This incident has been resolved. {components} are working normally again."
+            "This incident has been resolved. Service is back to normal for {components}."
         }
     }
 }
@@ -771,6 +820,7 @@ mod tests {
             components: vec!["Checkout".into(), "Search".into()],
             starts_at: ts("2026-11-20T14:30:00Z"),
             ends_at: ts("2026-11-20T15:30:00Z"),
+            created_by: "alice".into(),
             created_at: ts("2026-11-19T00:00:00Z"),
         };
         let incidents = [incident(

@@ -99,7 +99,7 @@ impl Firebreak {
         })
         .await?;
         self.paging_changed().await;
-        Ok(())
+        self.sync_components(config).await
     }
 
     pub async fn create_service(

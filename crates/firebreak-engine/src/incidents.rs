@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use firebreak_domain::status_page::{Audience, PublicStatus, StatusUpdate};
 use firebreak_domain::{Actor, Incident, IncidentNumber, Name, NewIncident, Status, TimelineEvent};
 use firebreak_store::{AuditDraft, IncidentFilter, Page, StoreError, TimelineDraft, TimelineEntry};
 use jiff::Timestamp;
@@ -21,6 +22,42 @@ pub struct IncidentPatch {
     pub reason: Option<String>,
     pub status: Option<Status>,
     pub services: Option<Vec<Name>>,
+    /// The name the status page shows; empty clears it.
+    pub public_title: Option<String>,
+    /// What resolving posts on the status page.
+    pub public_update: OnResolve,
+}
+
+/// What resolving an incident posts on the public status page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum OnResolve {
+    /// The `resolved` template, when the incident has public updates.
+    #[default]
+    Template,
+    /// This text as the `resolved` update.
+    Text(String),
+    /// Nothing: the page keeps its public status (say, monitoring) a while longer.
+    Skip,
+}
+
+/// What a change did on the public status page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicOutcome {
+    /// A `resolved` update was posted.
+    Posted { body: String },
+    /// Asked not to: the page still says this.
+    Kept { status: PublicStatus },
+    /// The incident has no public updates, so the page was left alone.
+    NotPublic,
+    /// The page already said resolved.
+    AlreadyResolved,
+}
+
+/// A changed incident, and what the change did on the status page when it resolved it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Patched {
+    pub incident: Incident,
+    pub public: Option<PublicOutcome>,
 }
 
 pub(crate) fn drafts(actor: &str, at: Timestamp, events: Vec<TimelineEvent>) -> Vec<TimelineDraft> {
@@ -193,6 +230,7 @@ impl Firebreak {
                         ))));
                     };
                     let before = incident.status;
+                    let version = incident.version;
                     let events = match decide(&mut incident, now) {
                         Ok(e) => e,
                         Err(refused) => return Ok(Err(refused)),
@@ -200,6 +238,8 @@ impl Firebreak {
                     if events.is_empty() {
                         return Ok(Ok(incident));
                     }
+                    // One change is one version, however many fields it set.
+                    incident.version = version + 1;
                     let severity_changed = events
                         .iter()
                         .any(|e| matches!(e, TimelineEvent::SeverityChanged { .. }));
@@ -242,7 +282,7 @@ impl Firebreak {
         who: &Principal,
         number: IncidentNumber,
         patch: IncidentPatch,
-    ) -> Result<Incident, EngineError> {
+    ) -> Result<Patched, EngineError> {
         if let Some(services) = &patch.services {
             self.check_services(services).await?;
         }
@@ -252,11 +292,16 @@ impl Firebreak {
                 "goes with a severity change; send `severity` too",
             ));
         }
+        let (resolve_update, public) = self.on_resolve(number, &patch).await?;
+        let public_title = patch.public_title.is_some();
         let config = self.config.clone();
         let decide = move |i: &mut Incident, now: Timestamp| {
             let mut events = Vec::new();
             if let Some(t) = &patch.title {
                 events.extend(i.set_title(t, now)?);
+            }
+            if let Some(t) = &patch.public_title {
+                events.extend(i.set_public_title(t, now)?);
             }
             if let Some(s) = &patch.summary {
                 events.extend(i.set_summary(s, now)?);
@@ -271,18 +316,84 @@ impl Firebreak {
                 events.extend(i.set_services(s.clone(), now)?);
             }
             if let Some(s) = patch.status {
-                events.extend(i.set_status(s, now)?);
+                let moved = i.set_status(s, now)?;
+                if !moved.is_empty()
+                    && let Some(u) = &resolve_update
+                {
+                    events.extend(moved);
+                    events.push(TimelineEvent::StatusUpdate(u.clone()));
+                } else {
+                    events.extend(moved);
+                }
             }
             Ok(events)
         };
-        self.change(
-            who,
-            number,
-            "incident.update",
-            Effect::Updated,
-            Arc::new(decide),
-        )
-        .await
+        let incident = self
+            .change(
+                who,
+                number,
+                "incident.update",
+                Effect::Updated,
+                Arc::new(decide),
+            )
+            .await?;
+        if public.is_some() || public_title {
+            self.status.changed();
+        }
+        Ok(Patched { incident, public })
+    }
+
+    /// When `patch` resolves the incident: the public update to post with it, and what to
+    /// report. An incident with public updates gets the `resolved` template (or the text the
+    /// request gave) unless the request opted out.
+    async fn on_resolve(
+        &self,
+        number: IncidentNumber,
+        patch: &IncidentPatch,
+    ) -> Result<(Option<StatusUpdate>, Option<PublicOutcome>), EngineError> {
+        if patch.status != Some(Status::Resolved) {
+            if patch.public_update != OnResolve::Template {
+                return Err(crate::invalid(
+                    "public_update",
+                    "goes with resolving: send \"status\": \"resolved\" too",
+                ));
+            }
+            return Ok((None, None));
+        }
+        let incident = self.incident(number).await?;
+        if incident.status == Status::Resolved {
+            return Ok((None, None));
+        }
+        let current = self.public_status_of(&incident).await?;
+        let resolved = |body: String| StatusUpdate {
+            audience: Audience::Public,
+            status: Some(PublicStatus::Resolved),
+            body,
+            components: Default::default(),
+            notify: true,
+        };
+        let body = match (&patch.public_update, current) {
+            (OnResolve::Skip, Some(status)) => {
+                return Ok((None, Some(PublicOutcome::Kept { status })));
+            }
+            (OnResolve::Skip, None) | (OnResolve::Template, None) => {
+                return Ok((None, Some(PublicOutcome::NotPublic)));
+            }
+            (OnResolve::Template, Some(PublicStatus::Resolved)) => {
+                return Ok((None, Some(PublicOutcome::AlreadyResolved)));
+            }
+            (OnResolve::Text(text), _) => text.clone(),
+            (OnResolve::Template, Some(_)) => {
+                self.template_body(&incident, PublicStatus::Resolved, &Default::default())
+                    .await?
+            }
+        };
+        let components = self.store.list_components().await?;
+        let names: Vec<&str> = components.iter().map(|c| c.name.as_str()).collect();
+        let update = resolved(body.clone())
+            .check(&incident, current, &names)
+            .map_err(|e| crate::invalid("public_update", e.message))?;
+        Ok((Some(update), Some(PublicOutcome::Posted { body })))
     }
 
     pub async fn assign_role(

@@ -19,6 +19,7 @@ pub mod incidents;
 pub mod paging;
 pub mod runtime;
 pub mod schedules;
+pub mod status_page;
 pub mod tokens;
 pub mod views;
 pub mod webhooks;
@@ -127,6 +128,8 @@ pub struct Firebreak {
     pub outbound: Arc<OutboundClient>,
     /// Policies in memory, paging settings and the key of acknowledge links.
     pub paging: Arc<paging::Paging>,
+    /// The public status page's snapshot.
+    pub status: Arc<status_page::StatusPageCache>,
 }
 
 impl Firebreak {
@@ -164,6 +167,7 @@ impl Firebreak {
             tokens: Arc::new(tokens::TokenCache::default()),
             outbound: Arc::new(outbound),
             paging: Arc::new(paging::Paging::new(&config, Arc::new(pages))),
+            status: Arc::default(),
             config,
         })
     }

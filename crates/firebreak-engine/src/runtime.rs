@@ -167,6 +167,7 @@ async fn apply(app: &Firebreak, c: &Committed) {
         Topic::Routes,
         Topic::Silences,
         Topic::Maintenance,
+        Topic::StatusPage,
     ]
     .into_iter()
     .any(|t| c.touches(t))
@@ -195,6 +196,13 @@ async fn apply(app: &Firebreak, c: &Committed) {
     if c.touches(Topic::Tokens) || c.touches(Topic::Users) {
         app.tokens.clear();
     }
+    if c.touches(Topic::StatusPage)
+        || c.changes
+            .iter()
+            .any(|x| matches!(x, firebreak_store::Change::Incident { .. }))
+    {
+        app.status.changed();
+    }
 }
 
 async fn reload_all(app: &Firebreak) {
@@ -208,6 +216,7 @@ async fn reload_all(app: &Firebreak) {
         tracing::warn!(error = %e, "could not reload escalation policies");
     }
     app.tokens.clear();
+    app.status.changed();
 }
 
 /// Logs the outbox's state every minute while something is overdue.

@@ -181,6 +181,21 @@ text_field!(
     NoteText = not_blank(TEXT_MAX)
 );
 text_field!(
+    /// A status page component's or group's name: 1 to 100 characters, no control characters,
+    /// not starting or ending with white space.
+    ComponentName = TextRule {
+        min: 1,
+        max: Some(100),
+        pattern: Some(r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"),
+        explain: "must not start or end with white space, or hold control characters",
+        reserved: None,
+    }
+);
+text_field!(
+    /// Text of at most 1,000 characters.
+    Text1000 = at_most(1000)
+);
+text_field!(
     /// A name for a token or an integration: not blank, at most 100 characters.
     Label = not_blank(100)
 );

@@ -28,7 +28,8 @@ use utoipa_axum::routes;
 
 use crate::problem::ApiError;
 use crate::routes::{
-    ack, admin, alerts, calendar, directory, incidents, ingest, paging, schedules, system, webhooks,
+    ack, admin, alerts, calendar, directory, incidents, ingest, paging, public_status, schedules,
+    status_page, system, webhooks,
 };
 
 /// Request bodies larger than this are refused with 413.
@@ -47,6 +48,21 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(incidents::check_item))
         .routes(routes!(incidents::timeline))
         .routes(routes!(incidents::note))
+        .routes(routes!(status_page::post_update, status_page::list_updates))
+        .routes(routes!(
+            status_page::list_components,
+            status_page::create_component
+        ))
+        .routes(routes!(
+            status_page::show_component,
+            status_page::update_component,
+            status_page::delete_component
+        ))
+        .routes(routes!(
+            status_page::list_maintenances,
+            status_page::schedule_maintenance
+        ))
+        .routes(routes!(status_page::cancel_maintenance))
         .routes(routes!(directory::list_services, directory::create_service))
         .routes(routes!(
             directory::show_service,
@@ -178,6 +194,7 @@ pub fn router(app: Firebreak) -> Router {
             axum::routing::get(ack::show).post(ack::acknowledge),
         )
         .route("/ical/{token}", axum::routing::get(calendar::feed))
+        .nest("/status", public_status::json_routes())
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_nul))
@@ -202,16 +219,52 @@ pub fn router(app: Firebreak) -> Router {
         .with_state(app)
 }
 
+/// The status page's own listener (`status_page.listen`): the public page's routes and
+/// nothing else, so it can face the internet while the API stays private. The JSON is at the
+/// host root (`/api/v2/summary.json`, where Statuspage's embed script and exporters look) and
+/// under `/status` too.
+pub fn status_router(app: Firebreak) -> Router {
+    Router::new()
+        .merge(public_status::json_routes())
+        .nest("/status", public_status::json_routes())
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::map_response(problem::as_problem))
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a status page handler panicked");
+            ApiError::internal().into_response()
+        }))
+        .with_state(app)
+}
+
+/// Serves the status page's own listener until `shutdown` is cancelled.
+pub async fn serve_status(
+    listener: TcpListener,
+    app: Firebreak,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_router(listener, status_router(app), shutdown).await
+}
+
 /// Serves until `shutdown` is cancelled, then lets in-flight requests finish (up to 30 s).
 pub async fn serve(
     listener: TcpListener,
     app: Firebreak,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    serve_router(listener, router(app), shutdown).await
+}
+
+async fn serve_router(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     // Slashes are collapsed around the router, so routing sees the cleaned path.
     let service = tower::ServiceBuilder::new()
         .map_request(collapse_slashes)
-        .service(router(app));
+        .service(router);
     let service =
         axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service);
     let graceful = shutdown.clone();

@@ -59,6 +59,8 @@ pub struct IncidentBody {
     pub id: String,
     pub number: i64,
     pub title: String,
+    /// The name the public status page shows instead of the title; null shows the title.
+    pub public_title: Option<String>,
     pub severity: String,
     /// investigating, identified, mitigated or resolved.
     pub status: String,
@@ -154,6 +156,7 @@ impl IncidentBody {
             id: i.number.to_string(),
             number: i.number.0,
             title: i.title,
+            public_title: i.public_title,
             severity: i.severity,
             status: i.status.to_string(),
             services: i.services.iter().map(|s| s.to_string()).collect(),

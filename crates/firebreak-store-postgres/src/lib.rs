@@ -62,6 +62,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "status_page",
         include_str!("../migrations/0006_status_page.sql"),
     ),
+    (
+        7,
+        "scheduled_maintenance",
+        include_str!("../migrations/0007_scheduled_maintenance.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -2,7 +2,7 @@
 //! Locks are `FOR UPDATE` rows.
 
 use async_trait::async_trait;
-use firebreak_domain::status_page::{Component, ComponentStatus};
+use firebreak_domain::status_page::{Component, ComponentStatus, PublicMaintenance};
 use firebreak_domain::{IncidentNumber, Name};
 use firebreak_store::feed::Topic;
 use firebreak_store::{Change, Result, StatusStore, StatusWrites, StoreError, TimelineEntry};
@@ -43,6 +43,22 @@ fn component(row: &PgRow) -> Result<Component> {
         from_config: get(row, "from_config")?,
         created_at: rows::ts(get(row, "created_at")?)?,
         updated_at: rows::ts(get(row, "updated_at")?)?,
+    })
+}
+
+const MAINTENANCE_COLUMNS: &str =
+    "id, name, body, components, starts_at, ends_at, created_by, created_at";
+
+fn maintenance(row: &PgRow) -> Result<PublicMaintenance> {
+    Ok(PublicMaintenance {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        body: get(row, "body")?,
+        components: get(row, "components")?,
+        starts_at: rows::ts(get(row, "starts_at")?)?,
+        ends_at: rows::ts(get(row, "ends_at")?)?,
+        created_by: get(row, "created_by")?,
+        created_at: rows::ts(get(row, "created_at")?)?,
     })
 }
 
@@ -189,10 +205,76 @@ impl StatusWrites for PgTx<'_> {
         self.changed(Change::Directory(Topic::StatusPage));
         Ok(())
     }
+
+    async fn create_scheduled_maintenance(&mut self, m: &PublicMaintenance) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO scheduled_maintenances (name, body, components, starts_at, ends_at, \
+             created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(&m.name)
+        .bind(&m.body)
+        .bind(&m.components)
+        .bind(m.starts_at.as_millisecond())
+        .bind(m.ends_at.as_millisecond())
+        .bind(&m.created_by)
+        .bind(m.created_at.as_millisecond())
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        self.changed(Change::Directory(Topic::Maintenance));
+        self.changed(Change::Directory(Topic::StatusPage));
+        Ok(id)
+    }
+
+    async fn lock_scheduled_maintenance(&mut self, id: i64) -> Result<Option<PublicMaintenance>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MAINTENANCE_COLUMNS} FROM scheduled_maintenances WHERE id = $1 FOR UPDATE"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .map(|r| maintenance(&r))
+        .transpose()
+    }
+
+    async fn save_scheduled_maintenance_span(&mut self, m: &PublicMaintenance) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE scheduled_maintenances SET starts_at = $2, ends_at = $3 WHERE id = $1",
+        )
+        .bind(m.id)
+        .bind(m.starts_at.as_millisecond())
+        .bind(m.ends_at.as_millisecond())
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        rows::found(changed)?;
+        self.changed(Change::Directory(Topic::Maintenance));
+        self.changed(Change::Directory(Topic::StatusPage));
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl StatusStore for PostgresStore {
+    async fn list_scheduled_maintenances(
+        &self,
+        after: Timestamp,
+    ) -> Result<Vec<PublicMaintenance>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MAINTENANCE_COLUMNS} FROM scheduled_maintenances WHERE ends_at > $1 \
+             ORDER BY starts_at, id"
+        )))
+        .bind(after.as_millisecond())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(maintenance)
+        .collect()
+    }
+
     async fn list_components(&self) -> Result<Vec<Component>> {
         sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM status_components ORDER BY position, name"

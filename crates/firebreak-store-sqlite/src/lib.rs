@@ -41,6 +41,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_schedules.sql")),
     (5, include_str!("../migrations/0005_paging.sql")),
     (6, include_str!("../migrations/0006_status_page.sql")),
+    (
+        7,
+        include_str!("../migrations/0007_scheduled_maintenance.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -1,7 +1,7 @@
 //! The status page on SQLite: components, and status updates read back from the timeline.
 
 use async_trait::async_trait;
-use firebreak_domain::status_page::{Component, ComponentStatus};
+use firebreak_domain::status_page::{Component, ComponentStatus, PublicMaintenance};
 use firebreak_domain::{IncidentNumber, Name};
 use firebreak_store::feed::Topic;
 use firebreak_store::{Change, Result, StatusStore, StatusWrites, StoreError, TimelineEntry};
@@ -41,6 +41,23 @@ fn component(row: &Row<'_>) -> Result<Component> {
         from_config: rows::get(row, "from_config")?,
         created_at: rows::ts(row, "created_at")?,
         updated_at: rows::ts(row, "updated_at")?,
+    })
+}
+
+const MAINTENANCE_COLUMNS: &str =
+    "id, name, body, components, starts_at, ends_at, created_by, created_at";
+
+fn maintenance(row: &Row<'_>) -> Result<PublicMaintenance> {
+    let components: String = rows::get(row, "components")?;
+    Ok(PublicMaintenance {
+        id: rows::get(row, "id")?,
+        name: rows::get(row, "name")?,
+        body: rows::get(row, "body")?,
+        components: serde_json::from_str(&components).map_err(StoreError::backend)?,
+        starts_at: rows::ts(row, "starts_at")?,
+        ends_at: rows::ts(row, "ends_at")?,
+        created_by: rows::get(row, "created_by")?,
+        created_at: rows::ts(row, "created_at")?,
     })
 }
 
@@ -157,10 +174,65 @@ impl StatusWrites for SqliteTx<'_> {
         self.changed(Change::Directory(Topic::StatusPage));
         Ok(())
     }
+
+    async fn create_scheduled_maintenance(&mut self, m: &PublicMaintenance) -> Result<i64> {
+        let components = serde_json::to_string(&m.components).map_err(StoreError::backend)?;
+        let id = rows::one(
+            self.conn(),
+            "INSERT INTO scheduled_maintenances (name, body, components, starts_at, ends_at, \
+             created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            params![
+                m.name,
+                m.body,
+                components,
+                ms(m.starts_at),
+                ms(m.ends_at),
+                m.created_by,
+                ms(m.created_at)
+            ],
+            |r| rows::get(r, "id"),
+        )?
+        .ok_or_else(|| StoreError::backend("a new maintenance got no id"))?;
+        self.changed(Change::Directory(Topic::Maintenance));
+        self.changed(Change::Directory(Topic::StatusPage));
+        Ok(id)
+    }
+
+    async fn lock_scheduled_maintenance(&mut self, id: i64) -> Result<Option<PublicMaintenance>> {
+        let sql = format!("SELECT {MAINTENANCE_COLUMNS} FROM scheduled_maintenances WHERE id = ?1");
+        rows::one(self.conn(), &sql, [id], maintenance)
+    }
+
+    async fn save_scheduled_maintenance_span(&mut self, m: &PublicMaintenance) -> Result<()> {
+        let changed = self.exec(
+            "UPDATE scheduled_maintenances SET starts_at = ?2, ends_at = ?3 WHERE id = ?1",
+            params![m.id, ms(m.starts_at), ms(m.ends_at)],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Maintenance));
+        self.changed(Change::Directory(Topic::StatusPage));
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl StatusStore for SqliteStore {
+    async fn list_scheduled_maintenances(
+        &self,
+        after: Timestamp,
+    ) -> Result<Vec<PublicMaintenance>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {MAINTENANCE_COLUMNS} FROM scheduled_maintenances WHERE ends_at > ?1 \
+                 ORDER BY starts_at, id"
+            );
+            rows::all(conn, &sql, [ms(after)], maintenance)
+        })
+        .await
+    }
+
     async fn list_components(&self) -> Result<Vec<Component>> {
         self.read(|conn| {
             let sql = format!("SELECT {COLUMNS} FROM status_components ORDER BY position, name");

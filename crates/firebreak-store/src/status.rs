@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use firebreak_domain::IncidentNumber;
-use firebreak_domain::status_page::Component;
+use firebreak_domain::status_page::{Component, PublicMaintenance};
 use jiff::Timestamp;
 
 use crate::{Result, TimelineEntry};
@@ -26,6 +26,12 @@ pub trait StatusWrites: Send {
     /// the file. Components made through the API are left alone, unless the file now names one.
     /// A component the file no longer names, that came from the file, is removed.
     async fn sync_components(&mut self, components: Vec<Component>) -> Result<()>;
+    /// Stores a scheduled maintenance and returns its id (the one given is ignored).
+    async fn create_scheduled_maintenance(&mut self, m: &PublicMaintenance) -> Result<i64>;
+    /// The maintenance, held until commit.
+    async fn lock_scheduled_maintenance(&mut self, id: i64) -> Result<Option<PublicMaintenance>>;
+    /// Saves a maintenance's new start and end. `NotFound` if it is gone.
+    async fn save_scheduled_maintenance_span(&mut self, m: &PublicMaintenance) -> Result<()>;
 }
 
 /// Status page reads.
@@ -33,6 +39,9 @@ pub trait StatusWrites: Send {
 pub trait StatusStore: Send + Sync {
     /// Every component, in page order (position, then name).
     async fn list_components(&self) -> Result<Vec<Component>>;
+    /// Scheduled maintenance that ends after `after`, soonest start first.
+    async fn list_scheduled_maintenances(&self, after: Timestamp)
+    -> Result<Vec<PublicMaintenance>>;
     /// Every status update posted at or after `since`, public and internal, oldest first, with
     /// its incident.
     async fn status_updates_since(

@@ -152,6 +152,9 @@ pub struct Running {
     /// Cancel to stop taking requests; in-flight ones finish.
     pub shutdown: CancellationToken,
     pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The status page's own listener, when `status_page.listen` asks for one.
+    pub status_addr: Option<SocketAddr>,
+    pub status_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// The background workers (outbox delivery, the change follower, clean-up).
     pub runtime: Arc<Runtime>,
     /// The admin token created on first start of an empty store, if this start created one.
@@ -173,6 +176,11 @@ impl Running {
     pub async fn stop_keeping_store(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         let served = self.task.await;
+        if let Some(status) = self.status_task
+            && let Ok(Err(e)) = status.await
+        {
+            tracing::warn!(error = %e, "the status page listener failed");
+        }
         self.runtime
             .shutdown(std::time::Duration::from_secs(10))
             .await;
@@ -220,6 +228,16 @@ pub async fn start(
         .await
         .with_context(|| format!("could not listen on {listen}; is another process using it? Choose another with --listen"))?;
     let addr = listener.local_addr()?;
+    let status_listener = match &config.status_page.listen {
+        Some(at) => Some(TcpListener::bind(at).await.with_context(|| {
+            format!("could not listen on {at} for the status page; is another process using it? Change status_page.listen in firebreak.yaml")
+        })?),
+        None => None,
+    };
+    let status_addr = match &status_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
     let mut config = config;
     if config.server.public_url.is_none() {
         // Links in pages point at this server as it listens, until server.public_url says
@@ -255,8 +273,17 @@ pub async fn start(
         app.clone(),
         shutdown.clone(),
     ));
+    let status_task = status_listener.map(|l| {
+        tokio::spawn(firebreak_server::serve_status(
+            l,
+            app.clone(),
+            shutdown.clone(),
+        ))
+    });
     Ok(Running {
         addr,
+        status_addr,
+        status_task,
         app,
         shutdown,
         task,

@@ -166,6 +166,39 @@ Policies are declared under escalation_policies: in firebreak.yaml or added by a
 the API; a service names its policy with escalation_policy."
     )]
     Policy(firebreak_cli::PolicyCommand),
+    /// What the public status page says now.
+    #[command(
+        subcommand,
+        after_help = "\
+Example:
+  firebreak status show
+
+Post to the page with `firebreak incident update INC-n --public`."
+    )]
+    Status(firebreak_cli::StatusCommand),
+    /// The status page's components: list them, or set and clear a status by hand.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak component list
+  firebreak component set \"Checkout API\" major_outage
+  firebreak component clear \"Checkout API\"
+
+Components are declared under status_page.components in firebreak.yaml, or added by an admin
+through the API."
+    )]
+    Component(firebreak_cli::ComponentCommand),
+    /// Scheduled maintenance: shown on the status page, with its components' alerts quiet.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak maintenance schedule \"Database upgrade\" --component \"Checkout API\" --end 1h
+  firebreak maintenance list
+  firebreak maintenance cancel 3"
+    )]
+    Maintenance(firebreak_cli::MaintenanceCommand),
     /// Who was paged for an incident or an alert, step by step, and whether each page got through.
     #[command(
         subcommand,
@@ -473,6 +506,11 @@ fn main() -> ExitCode {
         Command::Oncall(on) => runtime.block_on(firebreak_cli::run_oncall(on, &cli.client)),
         Command::Contact(cmd) => runtime.block_on(firebreak_cli::run_contact(cmd, &cli.client)),
         Command::Policy(cmd) => runtime.block_on(firebreak_cli::run_policy(cmd, &cli.client)),
+        Command::Status(cmd) => runtime.block_on(firebreak_cli::run_status(cmd, &cli.client)),
+        Command::Component(cmd) => runtime.block_on(firebreak_cli::run_component(cmd, &cli.client)),
+        Command::Maintenance(cmd) => {
+            runtime.block_on(firebreak_cli::run_maintenance(cmd, &cli.client))
+        }
         Command::Escalation(cmd) => {
             runtime.block_on(firebreak_cli::run_escalation(cmd, &cli.client))
         }

@@ -784,3 +784,131 @@ fn paging_from_the_cli() {
         stderr(&nobody)
     );
 }
+
+#[test]
+fn the_status_page_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("firebreak.yaml");
+    std::fs::write(
+        &config,
+        "services:\n  - name: checkout\nstatus_page:\n  title: Example Status\n  components:\n    - {name: Web app}\n    - {name: Checkout API, group: Payments, services: [checkout]}\n",
+    )
+    .unwrap();
+    let s = serve_with(&["--config".as_ref(), config.as_os_str()]);
+    let ok = |args: &[&str]| {
+        let o = s.run(args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    ok(&[
+        "incident",
+        "declare",
+        "bob's query OOMed the primary",
+        "--severity",
+        "SEV2",
+        "--service",
+        "checkout",
+    ]);
+    let posted = ok(&[
+        "incident",
+        "update",
+        "INC-1",
+        "--public",
+        "--template",
+        "investigating",
+        "--public-title",
+        "Slow checkout",
+    ]);
+    assert!(
+        posted.contains("Posted a public update on INC-1 (investigating)"),
+        "{posted}"
+    );
+    assert!(posted.contains("problems with Checkout API"), "{posted}");
+    assert!(posted.contains("shows it as \"Slow checkout\""), "{posted}");
+
+    let shown = ok(&["status", "show"]);
+    assert!(
+        shown.contains("Example Status: Partial System Outage"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("Slow checkout (investigating, impact major)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("bob"),
+        "the internal title stays internal: {shown}"
+    );
+
+    let set = ok(&["component", "set", "web app", "major_outage"]);
+    assert!(
+        set.contains("Web app now shows MAJOR OUTAGE (set by hand"),
+        "{set}"
+    );
+    let cleared = ok(&["component", "clear", "Web app"]);
+    assert!(
+        cleared.contains("Web app now shows operational (derived"),
+        "{cleared}"
+    );
+    let bad = s.run(&["component", "set", "Nope", "major_outage"]);
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("Web app, Checkout API"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let internal = ok(&["incident", "update", "INC-1", "--internal", "failing over"]);
+    assert!(
+        internal.contains("Posted an internal update on INC-1"),
+        "{internal}"
+    );
+    let neither = s.run(&["incident", "update", "INC-1", "text"]);
+    assert_eq!(
+        neither.status.code(),
+        Some(2),
+        "--public or --internal is required"
+    );
+
+    let scheduled = ok(&[
+        "maintenance",
+        "schedule",
+        "Database upgrade",
+        "--component",
+        "Checkout API",
+        "--start",
+        "2030-01-01T02:00:00Z",
+        "--end",
+        "90m",
+    ]);
+    assert!(
+        scheduled.contains("Scheduled maintenance 1: Database upgrade (scheduled)"),
+        "{scheduled}"
+    );
+    assert!(
+        scheduled.contains("2030-01-01T03:30:00Z"),
+        "--end 90m counts from --start: {scheduled}"
+    );
+    let listed = ok(&["maintenance", "list"]);
+    assert!(listed.contains("Database upgrade"), "{listed}");
+    let cancelled = ok(&["maintenance", "cancel", "1"]);
+    assert!(
+        cancelled.contains("Maintenance 1 (Database upgrade) ends now"),
+        "{cancelled}"
+    );
+
+    let kept = ok(&[
+        "incident",
+        "status",
+        "INC-1",
+        "resolved",
+        "--no-public-update",
+    ]);
+    assert!(
+        kept.contains("The status page still says investigating"),
+        "{kept}"
+    );
+    let json = ok(&["status", "show", "--json"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["incidents"][0]["status"], "investigating");
+}

@@ -15,6 +15,7 @@ mod schedules;
 mod server;
 mod services;
 mod severities;
+mod status_page;
 mod users;
 
 pub(crate) use email::{check_email_from, check_smtp_url, smtp_url_is_secret};
@@ -38,6 +39,9 @@ pub(crate) mod keys {
         DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, KEY_SOURCE_KEYS, SERVICE_KEYS,
     };
     pub(crate) use super::severities::SEVERITY_KEYS;
+    pub(crate) use super::status_page::{
+        COMPONENT_KEYS, EFFECT_KEYS, STATUS_PAGE_KEYS, TEMPLATE_KEYS,
+    };
     pub(crate) use super::users::USER_KEYS;
 }
 
@@ -65,6 +69,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "outbound",
     "server",
     "email",
+    "status_page",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -598,7 +603,7 @@ impl<'a> Reader<'a> {
             "",
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
-             escalation_policies, paging, alerting, outbound, server and email",
+             escalation_policies, paging, alerting, outbound, server, email and status_page",
         ) else {
             return config;
         };
@@ -762,6 +767,11 @@ impl<'a> Reader<'a> {
             && let Some(email) = self.email(node)
         {
             config.email = email;
+        }
+        if let Some(node) = top.get("status_page")
+            && let Some(page) = self.status_page(node, &declared.services)
+        {
+            config.status_page = page;
         }
         config
     }

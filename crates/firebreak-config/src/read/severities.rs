@@ -1,4 +1,5 @@
-//! The `severities` section: names, response targets, who is paged and the update cadence.
+//! The `severities` section: names, response targets, who is paged, the update cadence and
+//! what a public incident of the severity shows on the status page.
 
 use firebreak_domain::config::{PageTarget, ResponseTarget, Role, Severity};
 
@@ -12,6 +13,7 @@ pub(crate) const SEVERITY_KEYS: &[&str] = &[
     "page",
     "update_every",
     "requires_commander",
+    "status_page",
 ];
 
 impl Reader<'_> {
@@ -92,6 +94,11 @@ impl Reader<'_> {
         } else if f.get("page").is_some() {
             page_ok = false;
         }
+        // Before anything that gives up early, so its problems are reported too.
+        let public = match f.get("status_page") {
+            Some(n) => self.severity_effect(n, &f.path("status_page")).map(Some),
+            None => Some(None),
+        };
         let update_every = match f.get("update_every") {
             Some(n) => Some(self.duration(n, &f.path("update_every"))?),
             None => None,
@@ -111,7 +118,7 @@ impl Reader<'_> {
             requires_commander: requires_commander.unwrap_or(!page.is_empty()),
             page,
             update_every,
-            public: None,
+            public: public?,
         })
     }
 }

@@ -161,7 +161,11 @@ impl Firebreak {
             keys,
             routes,
             silences: self.store.list_silences(now).await?,
-            windows: self.store.list_maintenance(now).await?,
+            windows: {
+                let mut windows = self.store.list_maintenance(now).await?;
+                windows.extend(self.scheduled_windows(now).await?);
+                windows
+            },
         };
         let mut current = self
             .alerts

@@ -79,7 +79,8 @@ impl Firebreak {
         }
     }
 
-    /// When the incident last had a status change, a note or a reminder (or was declared).
+    /// When the incident last had a status change, a note, a status update or a reminder (or was
+    /// declared).
     async fn last_update(&self, incident: &Incident) -> Result<Timestamp, EngineError> {
         let mut last = incident.declared_at;
         let mut after = None;
@@ -91,6 +92,7 @@ impl Firebreak {
                     TimelineEvent::StatusChanged { .. }
                         | TimelineEvent::Reopened { .. }
                         | TimelineEvent::Note { .. }
+                        | TimelineEvent::StatusUpdate(_)
                         | TimelineEvent::UpdateReminder { .. }
                 ) {
                     last = last.max(entry.at);

@@ -5,15 +5,15 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use firebreak_domain::{Incident, IncidentNumber, Name, NewIncident, Status};
 use firebreak_engine::Firebreak;
-use firebreak_engine::incidents::IncidentPatch;
+use firebreak_engine::incidents::{IncidentPatch, OnResolve, PublicOutcome};
 use firebreak_store::IncidentFilter;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::{ApiJson, ApiQuery, Caller, Responder, Viewer};
 use crate::fields::{
-    IdCursor, IncidentId, IncidentStatus, Limit, LongText, NameText, NoteText, SeverityName, Time,
-    Title,
+    IdCursor, IncidentId, IncidentStatus, Limit, LongText, NameText, NoteText, SeverityName,
+    Text200, Time, Title,
 };
 use crate::problem::{ApiError, Problem};
 use crate::wire::{ChecklistItemBody, IncidentBody, ListBody, TimelineEntryBody};
@@ -195,18 +195,85 @@ pub struct PatchRequest {
     pub status: Option<IncidentStatus>,
     /// Services it affects; each must exist.
     pub services: Option<Vec<NameText>>,
+    /// The name the public status page shows instead of the title; `""` clears it.
+    pub public_title: Option<Text200>,
+    /// With `"status": "resolved"`: the public update to post. Leave it out to post the
+    /// `resolved` template when the incident has public updates; send text to post your own;
+    /// send `false` to keep the page's current public status (say, monitoring) a while longer.
+    #[schema(value_type = Option<Object>)]
+    #[serde(default, deserialize_with = "on_resolve")]
+    pub public_update: Option<OnResolveBody>,
+}
+
+/// `public_update` in a PATCH: text, or `false`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnResolveBody {
+    Text(String),
+    Skip,
+}
+
+fn on_resolve<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OnResolveBody>, D::Error> {
+    use serde::de::Error;
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Bool(false) => Ok(Some(OnResolveBody::Skip)),
+        serde_json::Value::String(s) => {
+            NoteText::RULE.check(&s).map_err(D::Error::custom)?;
+            Ok(Some(OnResolveBody::Text(s)))
+        }
+        _ => Err(D::Error::custom(
+            "must be the text of the public `resolved` update, or false to post none",
+        )),
+    }
+}
+
+/// What resolving did on the public status page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicUpdateOutcome {
+    /// `posted` (a `resolved` update went out), `kept` (asked not to; the page still shows
+    /// `status`), `not_public` (the incident has no public updates) or `already_resolved`.
+    pub outcome: String,
+    /// The public status the page shows now.
+    pub status: Option<String>,
+    /// The body posted, for `posted`.
+    pub body: Option<String>,
+}
+
+/// An incident, and what a resolve did on the status page.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PatchedBody {
+    #[serde(flatten)]
+    pub incident: IncidentBody,
+    /// Present when the change resolved the incident.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_update: Option<PublicUpdateOutcome>,
+}
+
+impl PublicUpdateOutcome {
+    fn of(o: PublicOutcome) -> PublicUpdateOutcome {
+        let (outcome, status, body) = match o {
+            PublicOutcome::Posted { body } => ("posted", Some("resolved".to_string()), Some(body)),
+            PublicOutcome::Kept { status } => ("kept", Some(status.as_str().to_string()), None),
+            PublicOutcome::NotPublic => ("not_public", None, None),
+            PublicOutcome::AlreadyResolved => ("already_resolved", Some("resolved".into()), None),
+        };
+        PublicUpdateOutcome {
+            outcome: outcome.into(),
+            status,
+            body,
+        }
+    }
 }
 
 #[utoipa::path(patch, path = "/api/v1/incidents/{id}", tag = "incidents", request_body = PatchRequest,
     params(("id" = IncidentId, Path, description = "INC-7 or 7")),
     security(("bearer" = ["responder"])),
-    responses((status = 200, body = IncidentBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = PatchedBody), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn patch(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<PatchRequest>,
-) -> Result<Json<IncidentBody>, ApiError> {
+) -> Result<Json<PatchedBody>, ApiError> {
     let n = number(&id)?;
     let patch = IncidentPatch {
         title: req.title.map(Title::into_inner),
@@ -216,9 +283,18 @@ pub async fn patch(
         reason: req.reason.map(LongText::into_inner),
         status: req.status.map(Status::from),
         services: req.services.map(names),
+        public_title: req.public_title.map(Text200::into_inner),
+        public_update: match req.public_update {
+            None => OnResolve::Template,
+            Some(OnResolveBody::Text(t)) => OnResolve::Text(t),
+            Some(OnResolveBody::Skip) => OnResolve::Skip,
+        },
     };
-    let incident = app.patch(&caller.principal, n, patch).await?;
-    Ok(Json(incident_body(&app, incident).await?))
+    let patched = app.patch(&caller.principal, n, patch).await?;
+    Ok(Json(PatchedBody {
+        incident: incident_body(&app, patched.incident).await?,
+        public_update: patched.public.map(PublicUpdateOutcome::of),
+    }))
 }
 
 /// A role in a path names a role this server is configured with, or there is nothing there.

@@ -9,6 +9,8 @@ pub mod incidents;
 pub mod ingest;
 pub mod opsgenie;
 pub mod paging;
+pub mod public_status;
 pub mod schedules;
+pub mod status_page;
 pub mod system;
 pub mod webhooks;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use firebreak_domain::status_page::{
-    Audience, Component, ComponentStatus, PublicStatus, StatusUpdate,
+    Audience, Component, ComponentStatus, PublicMaintenance, PublicStatus, StatusUpdate,
 };
 use firebreak_domain::{Incident, TimelineEvent};
 
@@ -227,4 +227,84 @@ pub async fn status_updates_and_public_title_round_trip<S: Store>(store: &S) {
             .is_empty(),
         "only updates at or after the given time"
     );
+}
+
+pub async fn scheduled_maintenance_round_trips<S: Store>(store: &S) {
+    let m = |name: &str, starts: i64, ends: i64| PublicMaintenance {
+        id: 0,
+        name: name.into(),
+        body: format!("{name}: expect short pauses"),
+        components: vec!["Checkout".into(), "Search & Browse".into()],
+        starts_at: at(starts),
+        ends_at: at(ends),
+        created_by: "alice".into(),
+        created_at: at(0),
+    };
+    let (later, sooner) = (m("Later", 5_000, 9_000), m("Sooner", 1_000, 3_000));
+    let mut ids = Vec::new();
+    for x in [later.clone(), sooner.clone()] {
+        ids.push(
+            commit(store, "create_scheduled_maintenance", move |tx| {
+                Box::pin(async move { tx.create_scheduled_maintenance(&x).await })
+            })
+            .await,
+        );
+    }
+    assert_ne!(ids[0], ids[1], "each maintenance gets its own id");
+    let listed = store
+        .list_scheduled_maintenances(at(0))
+        .await
+        .expect("list");
+    assert_eq!(
+        listed,
+        vec![
+            PublicMaintenance {
+                id: ids[1],
+                ..sooner.clone()
+            },
+            PublicMaintenance {
+                id: ids[0],
+                ..later.clone()
+            },
+        ],
+        "read back as written, soonest first"
+    );
+    assert_eq!(
+        store
+            .list_scheduled_maintenances(at(3_000))
+            .await
+            .expect("list")
+            .len(),
+        1,
+        "one that ended is left out"
+    );
+    let id = ids[0];
+    commit(store, "end a maintenance early", move |tx| {
+        Box::pin(async move {
+            let mut x = tx
+                .lock_scheduled_maintenance(id)
+                .await?
+                .expect("maintenance");
+            x.ends_at = at(6_000);
+            tx.save_scheduled_maintenance_span(&x).await
+        })
+    })
+    .await;
+    let got = store
+        .list_scheduled_maintenances(at(5_500))
+        .await
+        .expect("list");
+    assert_eq!(got[0].ends_at, at(6_000));
+    let missing = PublicMaintenance {
+        id: 999_999,
+        ..sooner
+    };
+    match transact(store, move |tx| {
+        Box::pin(async move { tx.save_scheduled_maintenance_span(&missing).await })
+    })
+    .await
+    {
+        Err(StoreError::NotFound) => {}
+        other => panic!("saving a missing maintenance: expected NotFound, got {other:?}"),
+    }
 }

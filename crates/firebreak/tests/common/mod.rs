@@ -283,3 +283,21 @@ pub fn fixture(name: &str, key: &str) -> String {
         .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
         .replace("R0UT1NGKEY0000000000000000000001", key)
 }
+
+/// A fresh PostgreSQL schema, migrated. Fails (never skips) when PostgreSQL is not reachable.
+pub async fn postgres_store(prefix: &str) -> firebreak_store_postgres::PostgresStore {
+    let url = std::env::var("FIREBREAK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        jiff::Timestamp::now().as_nanosecond() % 1_000_000_000
+    );
+    let store = firebreak_store_postgres::PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL is required for this test and was not reachable at {url}: {e}")
+        });
+    store.migrate().await.expect("migrations run");
+    store
+}
