@@ -569,6 +569,127 @@ pub fn component_statuses(
     out
 }
 
+/// One day of a component's history: the worst it showed, and how much of the day counted as
+/// down.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DayStatus {
+    pub worst: ComponentStatus,
+    /// Milliseconds of the day down, weighted as Statuspage weighs them: a major outage counts
+    /// whole, a partial outage 30%, anything else not at all.
+    pub down_ms: f64,
+    /// Milliseconds of the day that have passed (a future part of today does not count).
+    pub counted_ms: f64,
+}
+
+impl DayStatus {
+    /// The share of the day it was up, from 0 to 1.
+    pub fn uptime(&self) -> f64 {
+        if self.counted_ms <= 0.0 {
+            1.0
+        } else {
+            (1.0 - self.down_ms / self.counted_ms).clamp(0.0, 1.0)
+        }
+    }
+}
+
+fn weight(s: ComponentStatus) -> f64 {
+    match s {
+        ComponentStatus::MajorOutage => 1.0,
+        ComponentStatus::PartialOutage => 0.3,
+        _ => 0.0,
+    }
+}
+
+/// When an incident set a component, and the worst it set: from its first public update until
+/// it resolved (inside Firebreak or in public) or `now`.
+fn affected_span(
+    i: &PublicIncident,
+    c: &Component,
+    effect: &impl Fn(&str) -> Option<SeverityEffect>,
+    now: Timestamp,
+) -> Option<(Timestamp, Timestamp, ComponentStatus)> {
+    let first = i.updates.first()?.at;
+    let public_end = i
+        .updates
+        .iter()
+        .find(|u| u.update.status == Some(PublicStatus::Resolved))
+        .map(|u| u.at);
+    let end = [public_end, i.incident.resolved_at, Some(now)]
+        .into_iter()
+        .flatten()
+        .min()?;
+    let by_service = i.incident.services.iter().any(|s| c.services.contains(s));
+    let mut worst: Option<ComponentStatus> = None;
+    if by_service {
+        worst = effect(&i.incident.severity).map(|e| e.component_status);
+    }
+    for u in &i.updates {
+        if let Some(s) = u.update.components.get(&c.name) {
+            worst = Some(worst.map_or(*s, |w| w.max(*s)));
+        }
+    }
+    let worst = worst?;
+    // An incident posted a moment ago still counts on today's bar.
+    (end >= first).then_some((first, end, worst))
+}
+
+/// A component's history over `days` (each a start and an end), from its public incidents
+/// and maintenance.
+pub fn daily_history(
+    c: &Component,
+    incidents: &[PublicIncident],
+    maintenances: &[PublicMaintenance],
+    effect: impl Fn(&str) -> Option<SeverityEffect>,
+    days: &[(Timestamp, Timestamp)],
+    now: Timestamp,
+) -> Vec<DayStatus> {
+    let mut spans: Vec<(Timestamp, Timestamp, ComponentStatus)> = incidents
+        .iter()
+        .filter(|i| !i.incident.drill)
+        .filter_map(|i| affected_span(i, c, &effect, now))
+        .collect();
+    spans.extend(
+        maintenances
+            .iter()
+            .filter(|m| m.components.contains(&c.name))
+            .map(|m| {
+                (
+                    m.starts_at,
+                    m.ends_at.min(now),
+                    ComponentStatus::UnderMaintenance,
+                )
+            })
+            .filter(|(s, e, _)| e >= s),
+    );
+    days.iter()
+        .map(|&(start, day_end)| {
+            let end = day_end.min(now);
+            let counted = if end > start {
+                end.duration_since(start).as_millis_f64()
+            } else {
+                0.0
+            };
+            let mut day = DayStatus {
+                worst: ComponentStatus::Operational,
+                down_ms: 0.0,
+                counted_ms: counted,
+            };
+            for &(s, e, status) in &spans {
+                let (from, to) = (s.max(start), e.min(end));
+                if to > from {
+                    day.worst = day.worst.max(status);
+                    day.down_ms += weight(status) * to.duration_since(from).as_millis_f64();
+                } else if s == e && start <= s && s < day_end {
+                    // It began this instant: it shows, with no downtime counted yet.
+                    day.worst = day.worst.max(status);
+                }
+            }
+            day.down_ms = day.down_ms.min(counted);
+            day
+        })
+        .collect()
+}
+
 /// The status a group shows: the worst of its members'.
 pub fn group_status(members: impl IntoIterator<Item = ComponentStatus>) -> ComponentStatus {
     members
@@ -839,6 +960,33 @@ mod tests {
         assert_eq!(got["id-Search"], ComponentStatus::UnderMaintenance);
         let later = component_statuses(&components, &[], &[m], effect, ts("2026-11-20T16:00:00Z"));
         assert_eq!(later["id-Search"], ComponentStatus::Operational);
+    }
+
+    #[test]
+    fn history_weighs_outages_as_statuspage_does() {
+        let c = component("Checkout", &["checkout"]);
+        let mut i = incident(
+            "SEV1",
+            &["checkout"],
+            vec![public(PublicStatus::Investigating, &[])],
+        );
+        // The first update is at 14:05; resolve at 14:17 (12 minutes of major outage).
+        i.incident.status = Status::Resolved;
+        i.incident.resolved_at = Some(ts("2026-11-20T14:17:00Z"));
+        let days = [
+            (ts("2026-11-20T00:00:00Z"), ts("2026-11-21T00:00:00Z")),
+            (ts("2026-11-21T00:00:00Z"), ts("2026-11-22T00:00:00Z")),
+        ];
+        let h = daily_history(&c, &[i], &[], effect, &days, ts("2026-11-21T12:00:00Z"));
+        assert_eq!(h[0].worst, ComponentStatus::MajorOutage);
+        assert!((h[0].down_ms - 12.0 * 60_000.0).abs() < 1.0, "{:?}", h[0]);
+        assert!((h[0].uptime() - (1.0 - 12.0 / 1440.0)).abs() < 1e-9);
+        assert_eq!(h[1].worst, ComponentStatus::Operational);
+        assert_eq!(h[1].uptime(), 1.0);
+        assert!(
+            (h[1].counted_ms - 12.0 * 3_600_000.0).abs() < 1.0,
+            "only the part of today that passed"
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use firebreak_domain::status_page::{
-    Audience, Component, ComponentStatus, Impact, PostedUpdate, PublicIncident, PublicMaintenance,
-    PublicStatus, StatusUpdate, component_statuses, components_of, fill_template, group_status,
-    indicator,
+    Audience, Component, ComponentStatus, DayStatus, Impact, PostedUpdate, PublicIncident,
+    PublicMaintenance, PublicStatus, StatusUpdate, component_statuses, components_of,
+    daily_history, fill_template, group_status, indicator,
 };
 use firebreak_domain::{Actor, Config, IncidentNumber, Name, Status, TimelineEvent};
 use firebreak_store::{StoreError, TimelineEntry};
@@ -123,6 +123,10 @@ pub struct StatusView {
     pub maintenances: Vec<PublicMaintenance>,
     pub indicator: Impact,
     pub description: &'static str,
+    /// The days of the history, oldest first, as dates in the page's time zone.
+    pub days: Vec<jiff::civil::Date>,
+    /// Each component's history over `days`, by component id.
+    pub history: BTreeMap<String, Vec<DayStatus>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -290,7 +294,24 @@ impl Firebreak {
             |s| config.public_effect(s),
             now,
         );
-        Ok(assemble(
+        let (days, spans) = history_days(&config.status_page.time_zone, now);
+        let history = components
+            .iter()
+            .map(|c| {
+                (
+                    c.id.clone(),
+                    daily_history(
+                        c,
+                        &incidents,
+                        &maintenances,
+                        |s| config.public_effect(s),
+                        &spans,
+                        now,
+                    ),
+                )
+            })
+            .collect();
+        let mut view = assemble(
             config,
             &self.status_page_url(),
             components,
@@ -299,7 +320,10 @@ impl Firebreak {
             maintenances,
             self.status.generation.fetch_add(1, Ordering::AcqRel) + 1,
             now,
-        ))
+        );
+        view.days = days;
+        view.history = history;
+        Ok(view)
     }
 
     /// Where the public page lives: `status_page.url`, else `server.public_url` + `/status`.
@@ -824,6 +848,33 @@ impl Firebreak {
     }
 }
 
+/// The 90 days of history in the page's time zone, oldest first: their dates, and each
+/// day's start and end.
+fn history_days(
+    time_zone: &str,
+    now: Timestamp,
+) -> (Vec<jiff::civil::Date>, Vec<(Timestamp, Timestamp)>) {
+    let tz = jiff::tz::TimeZone::get(time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let today = now.to_zoned(tz.clone()).date();
+    let mut dates = Vec::with_capacity(90);
+    let mut spans = Vec::with_capacity(90);
+    for back in (0..90).rev() {
+        let Ok(date) = today.checked_sub(jiff::Span::new().days(back)) else {
+            continue;
+        };
+        let start = date.to_zoned(tz.clone()).map(|z| z.timestamp());
+        let end = date
+            .tomorrow()
+            .and_then(|d| d.to_zoned(tz.clone()))
+            .map(|z| z.timestamp());
+        if let (Ok(start), Ok(end)) = (start, end) {
+            dates.push(date);
+            spans.push((start, end));
+        }
+    }
+    (dates, spans)
+}
+
 fn no_component(id: &str) -> EngineError {
     EngineError::NotFound(format!(
         "there is no status page component with the id `{id}`; GET /api/v1/status-page/components lists them"
@@ -927,6 +978,8 @@ fn assemble(
         maintenances,
         indicator,
         description,
+        days: vec![],
+        history: BTreeMap::new(),
     }
 }
 

@@ -28,8 +28,8 @@ use utoipa_axum::routes;
 
 use crate::problem::ApiError;
 use crate::routes::{
-    ack, admin, alerts, calendar, directory, incidents, ingest, paging, public_status, schedules,
-    status_page, system, webhooks,
+    ack, admin, alerts, calendar, directory, incidents, ingest, paging, public_page, public_status,
+    schedules, status_page, system, webhooks,
 };
 
 /// Request bodies larger than this are refused with 413.
@@ -194,7 +194,7 @@ pub fn router(app: Firebreak) -> Router {
             axum::routing::get(ack::show).post(ack::acknowledge),
         )
         .route("/ical/{token}", axum::routing::get(calendar::feed))
-        .nest("/status", public_status::json_routes())
+        .nest("/status", public_routes("/status"))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_nul))
@@ -219,14 +219,20 @@ pub fn router(app: Firebreak) -> Router {
         .with_state(app)
 }
 
+/// The public page's routes (HTML, feeds, stylesheet and JSON), for links that start with
+/// `base`.
+fn public_routes(base: &'static str) -> Router<Firebreak> {
+    public_status::json_routes().merge(public_page::page_routes(base))
+}
+
 /// The status page's own listener (`status_page.listen`): the public page's routes and
 /// nothing else, so it can face the internet while the API stays private. The JSON is at the
 /// host root (`/api/v2/summary.json`, where Statuspage's embed script and exporters look) and
 /// under `/status` too.
 pub fn status_router(app: Firebreak) -> Router {
     Router::new()
-        .merge(public_status::json_routes())
-        .nest("/status", public_status::json_routes())
+        .merge(public_routes(""))
+        .nest("/status", public_routes("/status"))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::map_response(problem::as_problem))

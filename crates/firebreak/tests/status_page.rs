@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use firebreak_domain::config::ComponentSpec;
-use firebreak_domain::{Config, Name, Service};
+use firebreak_domain::{Config, Name};
 use serde_json::{Value, json};
 
 const SECRET_TITLE: &str = "bob's bad query OOMed the primary";
@@ -18,16 +18,7 @@ const INTERNAL_NOTE: &str = "failing over to replica db-7";
 fn config() -> Config {
     let mut config = Config::default();
     for s in ["checkout", "search", "ledger"] {
-        config.services.push(Service {
-            name: Name::parse(s).unwrap(),
-            description: String::new(),
-            team: None,
-            runbook: None,
-            integrations: vec![],
-            grouping: Default::default(),
-            escalation_policy: None,
-            manager: None,
-        });
+        config.services.push(common::service(s));
     }
     let spec = |name: &str, group: Option<&str>, services: &[&str]| ComponentSpec {
         name: name.into(),

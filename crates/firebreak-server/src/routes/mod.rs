@@ -9,6 +9,7 @@ pub mod incidents;
 pub mod ingest;
 pub mod opsgenie;
 pub mod paging;
+pub mod public_page;
 pub mod public_status;
 pub mod schedules;
 pub mod status_page;

@@ -301,3 +301,17 @@ pub async fn postgres_store(prefix: &str) -> firebreak_store_postgres::PostgresS
     store.migrate().await.expect("migrations run");
     store
 }
+
+/// A service as `firebreak.yaml` would declare it with only a name.
+pub fn service(name: &str) -> firebreak_domain::Service {
+    firebreak_domain::Service {
+        name: firebreak_domain::Name::parse(name).expect("a valid service name"),
+        description: String::new(),
+        team: None,
+        runbook: None,
+        integrations: vec![],
+        grouping: Default::default(),
+        escalation_policy: None,
+        manager: None,
+    }
+}

@@ -1,0 +1,605 @@
+//! The public status page as people read it: the page (`/status`), each incident's page
+//! (`/status/incidents/{id}`), the Atom and RSS feeds of public updates, and the page's one
+//! stylesheet. No token, no script, no CDN: the page works with JavaScript off and on a phone,
+//! under a strict Content-Security-Policy, and every text a person wrote is escaped (askama
+//! escapes HTML; the feeds are written by XML libraries).
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use firebreak_domain::status_page::{
+    ComponentStatus, DayStatus, Impact, MaintenancePhase, PublicMaintenance, PublicStatus,
+};
+use firebreak_engine::Firebreak;
+use firebreak_engine::status_page::{ComponentView, IncidentView, StatusView};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use sha2::{Digest, Sha256};
+
+use crate::problem::ApiError;
+
+const CSS: &str = include_str!("../../assets/status.css");
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; \
+     form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+const CACHE_CONTROL: &str = "public, max-age=10";
+
+/// The page's routes, for a page whose links start with `base` (`/status`, or `` at the root
+/// of the status page's own listener).
+pub fn page_routes(base: &'static str) -> Router<Firebreak> {
+    let page = move |State(app): State<Firebreak>, headers: HeaderMap| async move {
+        render_page(app, base, &headers).await
+    };
+    let incident = move |State(app): State<Firebreak>,
+                         Path(id): Path<String>,
+                         headers: HeaderMap| async move {
+        render_incident(app, base, &id, &headers).await
+    };
+    let atom = move |State(app): State<Firebreak>, headers: HeaderMap| async move {
+        feed(app, &headers, Kind::Atom).await
+    };
+    let rss = move |State(app): State<Firebreak>, headers: HeaderMap| async move {
+        feed(app, &headers, Kind::Rss).await
+    };
+    let css = |headers: HeaderMap| async move {
+        cached(
+            &headers,
+            CSS.as_bytes().to_vec(),
+            "text/css; charset=utf-8",
+            "public, max-age=3600",
+        )
+    };
+    Router::new()
+        .route("/", get(page))
+        .route("/history.atom", get(atom))
+        .route("/history.rss", get(rss))
+        .route("/incidents/{id}", get(incident))
+        .route("/assets/status.css", get(css))
+}
+
+/// An answer with a content `ETag`; `If-None-Match` gets a 304.
+fn cached(headers: &HeaderMap, body: Vec<u8>, content_type: &str, cache: &'static str) -> Response {
+    let digest = Sha256::digest(&body);
+    let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+    let matches = headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().trim_start_matches("W/") == etag || t.trim() == "*");
+    let mut response = if matches {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body).into_response()
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    response
+}
+
+struct Clock {
+    tz: TimeZone,
+}
+
+impl Clock {
+    fn of(view: &StatusView) -> Clock {
+        Clock {
+            tz: TimeZone::get(&view.page.time_zone).unwrap_or(TimeZone::UTC),
+        }
+    }
+
+    /// `Nov 20, 14:20 CET`.
+    fn show(&self, t: Timestamp) -> String {
+        t.to_zoned(self.tz.clone())
+            .strftime("%b %-d, %H:%M %Z")
+            .to_string()
+    }
+}
+
+fn status_label(s: PublicStatus) -> &'static str {
+    s.label()
+}
+
+fn impact_label(i: Impact) -> &'static str {
+    match i {
+        Impact::Critical => "Critical impact",
+        Impact::Major => "Major impact",
+        Impact::Minor => "Minor impact",
+        Impact::Maintenance => "Maintenance",
+        Impact::None => "No impact",
+    }
+}
+
+struct UpdateRow {
+    label: &'static str,
+    body: String,
+    at: String,
+    iso: String,
+}
+
+struct IncidentRow {
+    id: String,
+    name: String,
+    impact: &'static str,
+    impact_label: &'static str,
+    status_label: &'static str,
+    components: String,
+    when: String,
+    updates: Vec<UpdateRow>,
+}
+
+/// The label of each update, newest first: its status, or "Update" when the status did not
+/// change from the update before it.
+fn labels(i: &IncidentView) -> Vec<&'static str> {
+    let n = i.updates.len();
+    (0..n)
+        .map(|k| match i.updates.get(k + 1) {
+            Some(older) if older.status == i.updates[k].status => "Update",
+            _ => status_label(i.updates[k].status),
+        })
+        .collect()
+}
+
+fn incident_row(view: &StatusView, clock: &Clock, i: &IncidentView) -> IncidentRow {
+    let labels = labels(i);
+    IncidentRow {
+        id: i.id.clone(),
+        name: i.name.clone(),
+        impact: i.impact.as_str(),
+        impact_label: impact_label(i.impact),
+        status_label: status_label(i.status),
+        components: i
+            .components
+            .iter()
+            .filter_map(|id| view.component(id))
+            .map(|c| c.component.name.clone())
+            .collect::<Vec<_>>()
+            .join(", "),
+        when: match i.resolved_at {
+            Some(r) => format!("{} – {}", clock.show(i.created_at), clock.show(r)),
+            None => clock.show(i.created_at),
+        },
+        updates: i
+            .updates
+            .iter()
+            .zip(labels)
+            .map(|(u, label)| UpdateRow {
+                label,
+                body: u.body.clone(),
+                at: clock.show(u.at),
+                iso: crate::routes::public_status::time(u.at),
+            })
+            .collect(),
+    }
+}
+
+struct Bar {
+    class: &'static str,
+    title: String,
+}
+
+struct Row {
+    name: String,
+    description: Option<String>,
+    status: &'static str,
+    status_label: &'static str,
+    uptime: String,
+    bars: Vec<Bar>,
+    members: Vec<Row>,
+}
+
+fn uptime_text(days: &[DayStatus]) -> String {
+    let (down, counted) = days
+        .iter()
+        .fold((0.0, 0.0), |(d, c), x| (d + x.down_ms, c + x.counted_ms));
+    let up = if counted > 0.0 {
+        100.0 * (1.0 - down / counted)
+    } else {
+        100.0
+    };
+    // Never round a day with downtime up to 100%.
+    let shown = (up * 100.0).floor() / 100.0;
+    format!("{shown:.2}%")
+}
+
+fn bar_class(d: &DayStatus, created: bool) -> &'static str {
+    if !created {
+        return "none";
+    }
+    d.worst.as_str()
+}
+
+fn bars(view: &StatusView, days: &[DayStatus], created: Timestamp) -> Vec<Bar> {
+    let clock = Clock::of(view);
+    let created_day = created.to_zoned(clock.tz.clone()).date();
+    view.days
+        .iter()
+        .zip(days)
+        .map(|(date, d)| {
+            let exists = *date >= created_day;
+            let title = if !exists {
+                format!("{}: no data", date.strftime("%b %-d"))
+            } else if d.worst == ComponentStatus::Operational {
+                format!("{}: no incidents", date.strftime("%b %-d"))
+            } else {
+                format!(
+                    "{}: {} ({:.2}% up)",
+                    date.strftime("%b %-d"),
+                    d.worst.label().to_lowercase(),
+                    d.uptime() * 100.0
+                )
+            };
+            Bar {
+                class: bar_class(d, exists),
+                title,
+            }
+        })
+        .collect()
+}
+
+fn component_row(view: &StatusView, c: &ComponentView) -> Row {
+    let history = view
+        .history
+        .get(&c.component.id)
+        .cloned()
+        .unwrap_or_default();
+    Row {
+        name: c.component.name.clone(),
+        description: c.component.description.clone(),
+        status: c.status.as_str(),
+        status_label: c.status.label(),
+        uptime: uptime_text(&history),
+        bars: bars(view, &history, c.component.created_at),
+        members: vec![],
+    }
+}
+
+fn rows(view: &StatusView) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    let mut groups_done: Vec<&str> = Vec::new();
+    for c in &view.components {
+        let Some(gid) = &c.group_id else {
+            out.push(component_row(view, c));
+            continue;
+        };
+        if groups_done.contains(&gid.as_str()) {
+            continue;
+        }
+        groups_done.push(gid);
+        let Some(g) = view.groups.iter().find(|g| &g.id == gid) else {
+            continue;
+        };
+        let members: Vec<&ComponentView> = view
+            .components
+            .iter()
+            .filter(|m| m.group_id.as_deref() == Some(gid))
+            .collect();
+        // A group's day is its worst member's day.
+        let mut history: Vec<DayStatus> = Vec::new();
+        for m in &members {
+            let h = view
+                .history
+                .get(&m.component.id)
+                .cloned()
+                .unwrap_or_default();
+            if history.is_empty() {
+                history = h;
+            } else {
+                for (a, b) in history.iter_mut().zip(h) {
+                    a.worst = a.worst.max(b.worst);
+                    a.down_ms = a.down_ms.max(b.down_ms);
+                }
+            }
+        }
+        out.push(Row {
+            name: g.name.clone(),
+            description: None,
+            status: g.status.as_str(),
+            status_label: g.status.label(),
+            uptime: uptime_text(&history),
+            bars: bars(view, &history, g.created_at),
+            members: members
+                .into_iter()
+                .map(|m| component_row(view, m))
+                .collect(),
+        });
+    }
+    out
+}
+
+struct MaintenanceRow {
+    name: String,
+    phase: &'static str,
+    window: String,
+    components: String,
+    body: String,
+}
+
+fn maintenance_row(clock: &Clock, m: &PublicMaintenance, now: Timestamp) -> MaintenanceRow {
+    MaintenanceRow {
+        name: m.name.clone(),
+        phase: match m.phase(now) {
+            MaintenancePhase::Scheduled => "Scheduled maintenance",
+            MaintenancePhase::InProgress => "Maintenance in progress",
+            MaintenancePhase::Completed => "Completed maintenance",
+        },
+        window: format!("{} – {}", clock.show(m.starts_at), clock.show(m.ends_at)),
+        components: m.components.join(", "),
+        body: m.body.clone(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "status_page.html")]
+struct PageTemplate {
+    base: &'static str,
+    title: String,
+    logo: Option<String>,
+    site: Option<String>,
+    time_zone: String,
+    indicator: &'static str,
+    description: &'static str,
+    updated: String,
+    active: Vec<IncidentRow>,
+    maintenances: Vec<MaintenanceRow>,
+    rows: Vec<Row>,
+    past: Vec<IncidentRow>,
+}
+
+#[derive(Template)]
+#[template(path = "status_incident.html")]
+struct IncidentTemplate {
+    base: &'static str,
+    title: String,
+    logo: Option<String>,
+    site: Option<String>,
+    time_zone: String,
+    i: IncidentRow,
+}
+
+/// Only http(s) links make it into the page's `src` and `href`.
+fn web_link(link: &Option<String>) -> Option<String> {
+    link.as_ref()
+        .filter(|l| l.starts_with("https://") || l.starts_with("http://"))
+        .cloned()
+}
+
+async fn view(app: &Firebreak) -> Result<Arc<StatusView>, Response> {
+    app.status_view()
+        .await
+        .map_err(|e| ApiError::from(e).into_response())
+}
+
+fn html(headers: &HeaderMap, rendered: Result<String, askama::Error>) -> Response {
+    match rendered {
+        Ok(body) => cached(
+            headers,
+            body.into_bytes(),
+            "text/html; charset=utf-8",
+            CACHE_CONTROL,
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "the status page did not render");
+            ApiError::internal().into_response()
+        }
+    }
+}
+
+async fn render_page(app: Firebreak, base: &'static str, headers: &HeaderMap) -> Response {
+    let view = match view(&app).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let clock = Clock::of(&view);
+    let now = view.built_at;
+    let page = PageTemplate {
+        base,
+        title: view.page.name.clone(),
+        logo: web_link(&view.page.logo_url),
+        site: web_link(&view.page.site_url),
+        time_zone: view.page.time_zone.clone(),
+        indicator: view.indicator.as_str(),
+        description: view.description,
+        updated: clock.show(view.page.updated_at),
+        active: view
+            .incidents
+            .iter()
+            .filter(|i| i.unresolved)
+            .map(|i| incident_row(&view, &clock, i))
+            .collect(),
+        maintenances: view
+            .maintenances
+            .iter()
+            .filter(|m| m.phase(now) != MaintenancePhase::Completed)
+            .map(|m| maintenance_row(&clock, m, now))
+            .collect(),
+        rows: rows(&view),
+        past: view
+            .incidents
+            .iter()
+            .filter(|i| !i.unresolved)
+            .map(|i| incident_row(&view, &clock, i))
+            .collect(),
+    };
+    html(headers, page.render())
+}
+
+async fn render_incident(
+    app: Firebreak,
+    base: &'static str,
+    id: &str,
+    headers: &HeaderMap,
+) -> Response {
+    let view = match view(&app).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let Some(i) = view.incidents.iter().find(|i| i.id == id) else {
+        return ApiError::not_found("there is no such incident on this status page")
+            .into_response();
+    };
+    let clock = Clock::of(&view);
+    let page = IncidentTemplate {
+        base,
+        title: view.page.name.clone(),
+        logo: web_link(&view.page.logo_url),
+        site: web_link(&view.page.site_url),
+        time_zone: view.page.time_zone.clone(),
+        i: incident_row(&view, &clock, i),
+    };
+    html(headers, page.render())
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Atom,
+    Rss,
+}
+
+/// An entry's content: one paragraph per update, newest first, each with its time, a
+/// `<strong>` label and the body, all escaped.
+fn entry_html(clock: &Clock, i: &IncidentView) -> String {
+    let labels = labels(i);
+    i.updates
+        .iter()
+        .zip(labels)
+        .map(|(u, label)| {
+            format!(
+                "<p><small>{}</small><br><strong>{}</strong> - {}</p>",
+                escape(&clock.show(u.at)),
+                label,
+                escape(&u.body)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("")
+}
+
+fn escape(s: &str) -> String {
+    firebreak_engine::paging::render::escape_html(s)
+}
+
+async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
+    let view = match view(&app).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let clock = Clock::of(&view);
+    let shown: Vec<&IncidentView> = view.incidents.iter().take(50).collect();
+    let link = |i: &IncidentView| format!("{}/incidents/{}", view.page.url, i.id);
+    let body = match kind {
+        Kind::Atom => {
+            use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Text};
+            let when = |t: Timestamp| {
+                FixedDateTime::parse_from_rfc3339(&t.to_string())
+                    .unwrap_or_else(|_| FixedDateTime::default())
+            };
+            let entries: Vec<Entry> = shown
+                .iter()
+                .map(|i| Entry {
+                    id: format!("tag:firebreak,status:{}", i.id),
+                    title: Text::plain(i.name.clone()),
+                    updated: when(i.updated_at),
+                    published: Some(when(i.created_at)),
+                    links: vec![Link {
+                        href: link(i),
+                        rel: "alternate".into(),
+                        mime_type: Some("text/html".into()),
+                        ..Default::default()
+                    }],
+                    content: Some(Content {
+                        value: Some(entry_html(&clock, i)),
+                        content_type: Some("html".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                })
+                .collect();
+            let feed = Feed {
+                id: format!("tag:firebreak,status:{}", view.page.id),
+                title: Text::plain(format!("{}: incident history", view.page.name)),
+                updated: when(view.page.updated_at),
+                links: vec![
+                    Link {
+                        href: view.page.url.clone(),
+                        rel: "alternate".into(),
+                        mime_type: Some("text/html".into()),
+                        ..Default::default()
+                    },
+                    Link {
+                        href: format!("{}/history.atom", view.page.url),
+                        rel: "self".into(),
+                        mime_type: Some("application/atom+xml".into()),
+                        ..Default::default()
+                    },
+                ],
+                entries,
+                ..Default::default()
+            };
+            (feed.to_string(), "application/atom+xml; charset=utf-8")
+        }
+        Kind::Rss => {
+            use rss::{Channel, Guid, Item};
+            let items: Vec<Item> = shown
+                .iter()
+                .map(|i| Item {
+                    title: Some(i.name.clone()),
+                    link: Some(link(i)),
+                    description: Some(entry_html(&clock, i)),
+                    guid: Some(Guid {
+                        value: format!("tag:firebreak,status:{}", i.id),
+                        permalink: false,
+                    }),
+                    pub_date: Some(
+                        i.created_at
+                            .strftime("%a, %d %b %Y %H:%M:%S +0000")
+                            .to_string(),
+                    ),
+                    ..Default::default()
+                })
+                .collect();
+            let channel = Channel {
+                title: format!("{}: incident history", view.page.name),
+                link: view.page.url.clone(),
+                description: format!("Incidents and updates on {}", view.page.name),
+                last_build_date: Some(
+                    view.page
+                        .updated_at
+                        .strftime("%a, %d %b %Y %H:%M:%S +0000")
+                        .to_string(),
+                ),
+                items,
+                ..Default::default()
+            };
+            (channel.to_string(), "application/rss+xml; charset=utf-8")
+        }
+    };
+    let mut response = cached(headers, body.0.into_bytes(), body.1, CACHE_CONTROL);
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
