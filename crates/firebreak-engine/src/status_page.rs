@@ -563,7 +563,15 @@ impl Firebreak {
         status: PublicStatus,
         explicit: &BTreeMap<String, ComponentStatus>,
     ) -> Result<String, EngineError> {
-        let names = self.component_names_for(incident, explicit).await?;
+        // The components earlier public updates named count too.
+        let mut named = explicit.clone();
+        for u in self
+            .public_updates_of(incident.number, incident.declared_at)
+            .await?
+        {
+            named.extend(u.components);
+        }
+        let names = self.component_names_for(incident, &named).await?;
         Ok(fill_template(
             self.config.status_page.template(status),
             &names,
