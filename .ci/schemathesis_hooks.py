@@ -13,6 +13,7 @@ tested as generated. They also keep the seeded objects alive when a generated DE
 """
 
 import datetime
+import json
 import os
 import urllib.request
 
@@ -26,6 +27,8 @@ SEEDED_SERVICES = (SERVICE, OTHER_SERVICE)
 MATCHERS = ['alertname="DiskFull"', 'instance=~"db-[0-9]+"']
 WEBHOOK_URL = "https://hooks.example.com/firebreak"
 POLICY = "ops"  # seeded; pages USER
+COMPONENT = "Checkout API"  # seeded status page component, in the group GROUP
+GROUP = "Shop"
 CONTACT_TARGETS = {
     "email": "oncall@example.com",
     "ntfy": "https://ntfy.example.com/oncall-admin",
@@ -58,6 +61,10 @@ def _declare(body: dict) -> None:
 
 def _patch_incident(body: dict) -> None:
     _refer_all(body, "services", SERVICE)
+    # What resolving posts on the status page goes with resolving; a text one could be a
+    # public update on a drill, which is refused.
+    if body.get("status") != "resolved" or isinstance(body.get("public_update"), str):
+        body.pop("public_update", None)
 
 
 def _assign(body: dict) -> None:
@@ -168,6 +175,50 @@ def _policy(body: dict) -> None:
             step["targets"] = [{"user": USER}]
 
 
+def _component(body: dict) -> None:
+    # Its services must exist, and a group and a component never share a name.
+    _refer_all(body, "services", SERVICE)
+    if isinstance(body.get("group"), str):
+        body["group"] = GROUP
+    if body.get("name") in (GROUP, COMPONENT + "-group"):
+        body["name"] = "Web app"
+
+
+def _scheduled_maintenance(body: dict) -> None:
+    # Its components must exist (at least one), and it must end in the future, within 14 days.
+    body["components"] = [COMPONENT]
+    if isinstance(body.get("starts_at"), str):
+        body["starts_at"] = _at(datetime.timedelta(hours=1))
+    if isinstance(body.get("ends_at"), str):
+        body["ends_at"] = _at(datetime.timedelta(hours=2))
+
+
+def _incident_is_drill(incident: str) -> bool:
+    try:
+        request = urllib.request.Request(
+            f"{BASE}/api/v1/incidents/{incident}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return bool(json.loads(answer.read()).get("drill"))
+    except Exception:
+        return False
+
+
+def _status_update(body: dict, path: dict) -> None:
+    # A body or a template is needed; only public updates have a status and set components,
+    # by names on the page; drills never go public.
+    if body.get("body") is None and body.get("template") is None:
+        body["body"] = "We are investigating."
+    if body.get("audience") == "public" and _incident_is_drill(str(path.get("id", ""))):
+        body["audience"] = "internal"
+    if body.get("audience") == "internal":
+        body.pop("status", None)
+        body.pop("components", None)
+    elif isinstance(body.get("components"), dict):
+        body["components"] = {COMPONENT: v for v in list(body["components"].values())[:1]}
+
+
 def _escalations_query(query: dict) -> None:
     # One of the two filters is needed.
     if query.get("alert") is None and query.get("incident") is None:
@@ -197,6 +248,13 @@ FIXES = {
     ("POST", "/api/v1/users/{handle}/contact-methods"): _contact,
     ("POST", "/api/v1/escalation-policies"): _policy,
     ("PUT", "/api/v1/escalation-policies/{name}"): _policy,
+    ("POST", "/api/v1/status-page/components"): _component,
+    ("PATCH", "/api/v1/status-page/components/{id}"): _component,
+    ("POST", "/api/v1/scheduled-maintenances"): _scheduled_maintenance,
+}
+
+PATH_FIXES = {
+    ("POST", "/api/v1/incidents/{id}/status-updates"): _status_update,
 }
 
 
@@ -218,6 +276,9 @@ def before_call(ctx, case, kwargs):
     fix = FIXES.get(key)
     if fix is not None:
         fix(case.body)
+    path_fix = PATH_FIXES.get(key)
+    if path_fix is not None:
+        path_fix(case.body, case.path_parameters or {})
 
 
 def _post(path: str, body: str) -> None:
@@ -239,6 +300,14 @@ def after_call(ctx, case, response):
     name = (case.path_parameters or {}).get("name")
     if case.operation.path == "/api/v1/services/{name}" and name in SEEDED_SERVICES:
         _post("/api/v1/services", f'{{"name":"{name}"}}')
+    if case.operation.path == "/api/v1/status-page/components/{id}":
+        try:
+            _post(
+                "/api/v1/status-page/components",
+                f'{{"name":"{COMPONENT}","group":"{GROUP}","services":["{SERVICE}"]}}',
+            )
+        except Exception:
+            pass  # it was another component, and the seeded one is still there
     if case.operation.path == "/api/v1/escalation-policies/{name}" and name == POLICY:
         _post(
             "/api/v1/escalation-policies",

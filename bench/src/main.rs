@@ -10,6 +10,8 @@
 //! - `outbox`: webhook delivery from the outbox to a receiver on loopback: webhooks per second
 //!   from a full outbox, and request-to-arrival latency when idle; see [`outbox`].
 //!   Run: `cargo run --release -p firebreak-bench -- outbox`
+//! - `status`: the public status page's `summary.json` under wrk, beside nginx serving the
+//!   same bytes as a file; see [`status`]. Run: `cargo run --release -p firebreak-bench -- status`
 
 use std::io::Write;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ mod ingest;
 mod outbox;
 mod paging;
 mod receiver;
+mod status;
 
 /// Load benchmarks of Firebreak over loopback HTTP.
 #[derive(Parser)]
@@ -53,6 +56,8 @@ enum Mode {
     Outbox(outbox::OutboxArgs),
     /// Paging: alert to page against Alertmanager, escalation timers, ingest with paging on.
     Paging(paging::PagingArgs),
+    /// The public status page's summary.json under wrk, beside nginx serving the same file.
+    Status(status::StatusArgs),
 }
 
 /// Flags of the incident benchmark.
@@ -241,6 +246,7 @@ async fn run_bench() -> anyhow::Result<()> {
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         },
         Some(Mode::Outbox(args)) => outbox::main(args).await,
+        Some(Mode::Status(args)) => status::main(args).await,
         Some(Mode::Paging(args)) => tokio::select! {
             r = paging::main(args) => r,
             _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),

@@ -51,8 +51,8 @@ pub async fn execute_config(
             if !variables.is_empty() {
                 writeln!(
                     err,
-                    "Integration keys are not exported. Where this file is checked or served, \
-                     set: {}",
+                    "Integration keys and channel URLs are not exported. Where this file is \
+                     checked or served, set: {}",
                     variables.join(", ")
                 )?;
             }
@@ -61,7 +61,8 @@ pub async fn execute_config(
     }
 }
 
-/// The environment variables the document's integration keys are read from, in order.
+/// The environment variables the document's integration keys and channel URLs are read from,
+/// in order.
 fn key_variables(doc: &Value) -> Vec<String> {
     let list = |v: &Value, key: &str| v.get(key).and_then(Value::as_array).cloned();
     list(doc, "services")
@@ -73,5 +74,17 @@ fn key_variables(doc: &Value) -> Vec<String> {
                 .and_then(Value::as_str)
                 .map(String::from)
         })
+        .chain(
+            doc.pointer("/comms/channels")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|c| {
+                    c.pointer("/url/env")
+                        .and_then(Value::as_str)
+                        .map(String::from)
+                }),
+        )
         .collect()
 }

@@ -10,6 +10,7 @@ use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const EXAMPLE: &str = include_str!("../../firebreak-config/examples/firebreak.yaml");
+const INCIDENTS_URL: &str = "https://hooks.slack.com/services/T000/B000/XXXX";
 const GRAFANA_KEY: &str = "EXAMPLEKEYsearchApiGrafana000003";
 
 fn args(server: &str, json: bool) -> ClientArgs {
@@ -22,8 +23,11 @@ fn args(server: &str, json: bool) -> ClientArgs {
 
 /// The running configuration: the shipped example.
 fn running() -> Config {
-    let env =
-        |name: &str| (name == "FIREBREAK_KEY_SEARCH_API_GRAFANA").then(|| GRAFANA_KEY.to_string());
+    let env = |name: &str| match name {
+        "FIREBREAK_KEY_SEARCH_API_GRAFANA" => Some(GRAFANA_KEY.to_string()),
+        "FIREBREAK_CHANNEL_INCIDENTS_URL" => Some(INCIDENTS_URL.to_string()),
+        _ => None,
+    };
     firebreak_config::parse_with_env(EXAMPLE, "firebreak.yaml", &env)
         .unwrap_or_else(|e| panic!("{e}"))
 }
@@ -79,6 +83,10 @@ async fn export_prints_yaml_that_reads_back_into_the_running_config() {
     for spec in config.services.iter().flat_map(|s| &s.integrations) {
         assert!(!out.contains(&spec.key), "{out}");
     }
+    assert!(
+        !out.contains(INCIDENTS_URL) && !out.contains("B000"),
+        "{out}"
+    );
     let keys = [
         (
             "FIREBREAK_KEY_CHECKOUT_PROMETHEUS",
@@ -89,6 +97,7 @@ async fn export_prints_yaml_that_reads_back_into_the_running_config() {
             "EXAMPLEKEYcheckoutStripe00000002",
         ),
         ("FIREBREAK_KEY_SEARCH_API_GRAFANA", GRAFANA_KEY),
+        ("FIREBREAK_CHANNEL_INCIDENTS_URL", INCIDENTS_URL),
     ];
     let env = |name: &str| {
         keys.iter()
@@ -110,9 +119,9 @@ async fn export_prints_yaml_that_reads_back_into_the_running_config() {
     // Standard error names the variables to set.
     assert_eq!(
         err,
-        "Integration keys are not exported. Where this file is checked or served, set: \
-         FIREBREAK_KEY_CHECKOUT_PROMETHEUS, FIREBREAK_KEY_CHECKOUT_STRIPE_STATUS, \
-         FIREBREAK_KEY_SEARCH_API_GRAFANA\n"
+        "Integration keys and channel URLs are not exported. Where this file is checked or \
+         served, set: FIREBREAK_KEY_CHECKOUT_PROMETHEUS, FIREBREAK_KEY_CHECKOUT_STRIPE_STATUS, \
+         FIREBREAK_KEY_SEARCH_API_GRAFANA, FIREBREAK_CHANNEL_INCIDENTS_URL\n"
     );
 }
 

@@ -5,7 +5,9 @@
 //!
 //! Secrets are left out. An integration's key is written as `key: {env: NAME}`: the variable
 //! it was read from, or `FIREBREAK_KEY_<SERVICE>_<INTEGRATION>` for a key that was written in
-//! the file. The SMTP URL is treated the same way when it may hold a secret (a user or
+//! the file. A chat channel's webhook URL is written the same way, as `url: {env: NAME}`: the
+//! variable it was read from, or `FIREBREAK_CHANNEL_<NAME>_URL` for a URL that was written in
+//! the file; the export never holds a channel's URL. The SMTP URL is treated the same way when it may hold a secret (a user or
 //! password, or a query parameter other than `tls`): it is written as
 //! `smtp_url: {env: FIREBREAK_SMTP_URL}`, the variable that also overrides it (see
 //! [`crate::apply_env`]), so the export never carries a password and the file reads back into
@@ -15,14 +17,16 @@
 //! document has one shape; the YAML writer leaves the `null`s out. The `status_page` section is
 //! `null` while it is all defaults, and so is a severity's `status_page` when it has none; the
 //! `templates` of the status page have a key for every public status, in the statuses' order.
+//! The `comms` section is `null` while there are no channels, and a channel's `severities` and
+//! `services` are `null` when it takes any.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
 use firebreak_domain::config::{
-    Alerting, Checklist, ComponentSpec, Config, Email, Outbound, OutboundRetry, PageTarget, Paging,
-    ResponseTarget, Role, Service, Severity, StatusPage, User,
+    Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Outbound, OutboundRetry,
+    PageTarget, Paging, ResponseTarget, Role, Service, Severity, StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Target};
 use firebreak_domain::matcher::Matcher;
@@ -35,9 +39,9 @@ use crate::read::{format_duration, smtp_url_is_secret};
 use crate::yaml::json_to_yaml;
 
 /// The whole configuration as a JSON document in the model of `firebreak.yaml`, with
-/// integration keys and an SMTP URL that may hold a password left out.
+/// integration keys, channel webhook URLs and an SMTP URL that may hold a password left out.
 pub fn to_document(config: &Config) -> Value {
-    let variables = key_variables(config);
+    let Variables { keys, channels } = variables(config);
     json!({
         "severities": config.severities.iter().map(severity).collect::<Vec<_>>(),
         "roles": config.roles.iter().map(role).collect::<Vec<_>>(),
@@ -45,7 +49,7 @@ pub fn to_document(config: &Config) -> Value {
         "services": config
             .services
             .iter()
-            .zip(&variables)
+            .zip(&keys)
             .map(|(s, vars)| service(s, vars))
             .collect::<Vec<_>>(),
         "users": config.users.iter().map(user).collect::<Vec<_>>(),
@@ -57,6 +61,7 @@ pub fn to_document(config: &Config) -> Value {
         "server": { "public_url": config.server.public_url },
         "email": email(&config.email),
         "status_page": status_page(&config.status_page),
+        "comms": comms(&config.comms, &channels),
     })
 }
 
@@ -273,13 +278,78 @@ fn component(c: &ComponentSpec) -> Value {
     })
 }
 
-/// The environment variable each integration's key is exported as, per service: the one it
-/// was read from, else `FIREBREAK_KEY_<SERVICE>_<INTEGRATION>` in capitals with `_` for
-/// anything else, made unique with `_2`, `_3`, ... (two keys in one variable would be one key).
-fn key_variables(config: &Config) -> Vec<Vec<String>> {
+/// The `comms` section, or `null` (left out of the YAML) when there are no channels.
+/// `variables` are the environment variables the channels' URLs are exported as.
+fn comms(c: &Comms, variables: &[String]) -> Value {
+    if c.channels.is_empty() {
+        return Value::Null;
+    }
+    json!({
+        "channels": c
+            .channels
+            .iter()
+            .zip(variables)
+            .map(|(ch, var)| channel(ch, var))
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// A channel, its URL written as `{env: NAME}` (never the URL itself: it is a secret).
+fn channel(c: &Channel, url_variable: &str) -> Value {
+    // Absent: any severity, any service.
+    let severities = (!c.severities.is_empty()).then_some(&c.severities);
+    let services =
+        (!c.services.is_empty()).then(|| c.services.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    json!({
+        "name": c.name,
+        "type": c.kind.as_str(),
+        "url": { "env": url_variable },
+        "severities": severities,
+        "services": services,
+    })
+}
+
+/// The environment variables the secrets of a configuration are exported as.
+struct Variables {
+    /// Each integration's key, per service.
+    keys: Vec<Vec<String>>,
+    /// Each channel's webhook URL.
+    channels: Vec<String>,
+}
+
+/// The environment variable each secret is exported as: the one it was read from, else one
+/// named after it, in capitals with `_` for anything else (`FIREBREAK_KEY_<SERVICE>_<INTEGRATION>`
+/// for an integration's key, `FIREBREAK_CHANNEL_<NAME>_URL` for a channel's webhook URL), made
+/// unique with `_2`, `_3`, ... (two secrets in one variable would be one secret).
+fn variables(config: &Config) -> Variables {
     let integrations = || config.services.iter().flat_map(|s| &s.integrations);
-    let mut used: HashSet<String> = integrations().filter_map(|i| i.key_env.clone()).collect();
-    config
+    let mut used: HashSet<String> = integrations()
+        .filter_map(|i| i.key_env.clone())
+        .chain(
+            config
+                .comms
+                .channels
+                .iter()
+                .filter_map(|c| c.url_env.clone()),
+        )
+        .collect();
+    let mut fresh = |words: &[&str]| {
+        let base = words
+            .iter()
+            .map(|w| env_word(w))
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("_");
+        let mut var = base.clone();
+        let mut n = 2;
+        while used.contains(&var) {
+            var = format!("{base}_{n}");
+            n += 1;
+        }
+        used.insert(var.clone());
+        var
+    };
+    let keys = config
         .services
         .iter()
         .map(|s| {
@@ -287,29 +357,21 @@ fn key_variables(config: &Config) -> Vec<Vec<String>> {
                 .iter()
                 .map(|i| match &i.key_env {
                     Some(var) => var.clone(),
-                    None => {
-                        let base = [
-                            "FIREBREAK_KEY",
-                            &env_word(s.name.as_str()),
-                            &env_word(&i.name),
-                        ]
-                        .into_iter()
-                        .filter(|w| !w.is_empty())
-                        .collect::<Vec<_>>()
-                        .join("_");
-                        let mut var = base.clone();
-                        let mut n = 2;
-                        while used.contains(&var) {
-                            var = format!("{base}_{n}");
-                            n += 1;
-                        }
-                        used.insert(var.clone());
-                        var
-                    }
+                    None => fresh(&["FIREBREAK_KEY", s.name.as_str(), &i.name]),
                 })
                 .collect()
         })
-        .collect()
+        .collect();
+    let channels = config
+        .comms
+        .channels
+        .iter()
+        .map(|c| match &c.url_env {
+            Some(var) => var.clone(),
+            None => fresh(&["FIREBREAK_CHANNEL", &c.name, "URL"]),
+        })
+        .collect();
+    Variables { keys, channels }
 }
 
 /// `search-api` as `SEARCH_API`: ASCII letters and digits in capitals, words joined by `_`.
@@ -335,8 +397,11 @@ mod tests {
 
     /// The environment the shipped example is read with.
     fn example_env(name: &str) -> Option<String> {
-        (name == "FIREBREAK_KEY_SEARCH_API_GRAFANA")
-            .then(|| "EXAMPLEKEYsearchApiGrafana000003".to_string())
+        match name {
+            "FIREBREAK_KEY_SEARCH_API_GRAFANA" => Some("EXAMPLEKEYsearchApiGrafana000003".into()),
+            "FIREBREAK_CHANNEL_INCIDENTS_URL" => Some(INCIDENTS_URL.into()),
+            _ => None,
+        }
     }
 
     fn example() -> Config {
@@ -344,7 +409,30 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
-    /// The integration keys of `config`, by the variable the document names for each.
+    const INCIDENTS_URL: &str = "https://hooks.slack.com/services/T0EXAMPLE/B0EXAMPLE/t0k3nEXAMPLE";
+
+    /// The example with its `comms` section, which it shows commented out, in use.
+    fn example_with_comms() -> Config {
+        let mut source = String::new();
+        let mut inside = false;
+        for line in EXAMPLE.lines() {
+            inside = line == "# comms:" || (inside && line.starts_with("#   "));
+            source.push_str(if inside { &line[2..] } else { line });
+            source.push('\n');
+        }
+        let env = |name: &str| {
+            (name == "FIREBREAK_CHANNEL_INCIDENTS_URL")
+                .then(|| INCIDENTS_URL.to_string())
+                .or_else(|| example_env(name))
+        };
+        let config = crate::parse_with_env(&source, "firebreak.yaml", &env)
+            .unwrap_or_else(|e| panic!("{e}\n{source}"));
+        assert!(!config.comms.channels.is_empty(), "{source}");
+        config
+    }
+
+    /// The secrets of `config` (integration keys, channel URLs), by the variable the document
+    /// names for each.
     fn keys_by_variable(config: &Config) -> Vec<(String, String)> {
         let doc = to_document(config);
         let mut out = Vec::new();
@@ -364,6 +452,14 @@ mod tests {
                 ));
             }
         }
+        if let Some(channels) = doc["comms"]["channels"].as_array() {
+            for (channel, c) in config.comms.channels.iter().zip(channels) {
+                out.push((
+                    c["url"]["env"].as_str().unwrap().to_string(),
+                    channel.url.clone(),
+                ));
+            }
+        }
         out
     }
 
@@ -373,13 +469,17 @@ mod tests {
         crate::parse_with_env(yaml, "exported.yaml", &env).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
     }
 
-    /// `config` with every integration key and its variable blanked.
+    /// `config` with every integration key and channel URL, and their variables, blanked.
     fn without_secrets(mut config: Config) -> Config {
         for s in &mut config.services {
             for i in &mut s.integrations {
                 i.key.clear();
                 i.key_env = None;
             }
+        }
+        for c in &mut config.comms.channels {
+            c.url.clear();
+            c.url_env = None;
         }
         config
     }
@@ -664,6 +764,203 @@ status_page:
         assert_eq!(without_secrets(back), without_secrets(config));
     }
 
+    /// Channels of every kind: one with its URL in the file, one read from a variable.
+    const CHANNELS: &str = "\
+severities:
+  - name: SEV1
+    respond_within: 5m
+  - name: SEV2
+    respond_within: 15m
+services:
+  - name: checkout
+  - name: search-api
+comms:
+  channels:
+    - name: incidents
+      type: slack
+      url: https://hooks.slack.com/services/T0PATHPART/B0PATHPART/t0k3nS3CR3T?thread=1
+      severities: [sev1, SEV2]
+      services: [checkout]
+    - name: search_team
+      type: mattermost
+      url: {env: SEARCH_HOOK}
+      services: [search-api]
+    - name: all
+      type: teams
+      url: https://prod-01.westus.logic.azure.com:443/workflows/w0rkfl0w/triggers/manual/paths/invoke?sig=s1gS3CR3T
+";
+
+    const SEARCH_HOOK: &str = "http://mattermost.internal:8065/hooks/m4tt3rm0stS3CR3T";
+
+    fn channels() -> Config {
+        let env = |name: &str| (name == "SEARCH_HOOK").then(|| SEARCH_HOOK.to_string());
+        crate::parse_with_env(CHANNELS, "firebreak.yaml", &env).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn channel_urls_are_left_out() {
+        let config = channels();
+        let doc = to_document(&config);
+        let yaml = to_yaml(&config);
+        let json = doc.to_string();
+        for shown in [&json, &yaml] {
+            for secret in [
+                // The URLs whole, and each part of them that could be a secret.
+                config.comms.channels[0].url.as_str(),
+                config.comms.channels[2].url.as_str(),
+                SEARCH_HOOK,
+                "hooks.slack.com",
+                "/services/",
+                "T0PATHPART",
+                "B0PATHPART",
+                "t0k3nS3CR3T",
+                "thread=1",
+                "w0rkfl0w",
+                "s1gS3CR3T",
+                "m4tt3rm0stS3CR3T",
+                "mattermost.internal",
+                "https://",
+                "http://",
+            ] {
+                assert!(!shown.contains(secret), "{secret}: {shown}");
+            }
+        }
+        assert_eq!(
+            doc["comms"]["channels"][0],
+            json!({
+                "name": "incidents",
+                "type": "slack",
+                "url": { "env": "FIREBREAK_CHANNEL_INCIDENTS_URL" },
+                // As the file's severities spell them.
+                "severities": ["SEV1", "SEV2"],
+                "services": ["checkout"],
+            })
+        );
+        assert!(
+            yaml.contains(
+                "# Chat channel URLs are left out: each is read from the environment variable \
+                 named\n# under its url (url: {env: NAME}); set those where Firebreak runs.\n"
+            ),
+            "{yaml}"
+        );
+        assert!(
+            yaml.ends_with(
+                "\ncomms:
+  channels:
+    - name: incidents
+      type: slack
+      url: {env: FIREBREAK_CHANNEL_INCIDENTS_URL}
+      severities: [SEV1, SEV2]
+      services: [checkout]
+    - name: search_team
+      type: mattermost
+      url: {env: SEARCH_HOOK}
+      services: [search-api]
+    - name: all
+      type: teams
+      url: {env: FIREBREAK_CHANNEL_ALL_URL}
+"
+            ),
+            "{yaml}"
+        );
+
+        // With the variables set, the export reads back into the same channels, each URL now
+        // read from the variable it was exported as.
+        let vars = keys_by_variable(&config);
+        assert_eq!(
+            vars,
+            [
+                (
+                    "FIREBREAK_CHANNEL_INCIDENTS_URL".to_string(),
+                    config.comms.channels[0].url.clone()
+                ),
+                ("SEARCH_HOOK".to_string(), SEARCH_HOOK.to_string()),
+                (
+                    "FIREBREAK_CHANNEL_ALL_URL".to_string(),
+                    config.comms.channels[2].url.clone()
+                ),
+            ]
+        );
+        let back = read_back(&yaml, &vars);
+        let mut expected = config.clone();
+        expected.comms.channels[0].url_env = Some("FIREBREAK_CHANNEL_INCIDENTS_URL".into());
+        expected.comms.channels[2].url_env = Some("FIREBREAK_CHANNEL_ALL_URL".into());
+        assert_eq!(back, expected, "{yaml}");
+        assert_eq!(back.comms, expected.comms);
+        // And once read back, exporting again changes nothing.
+        assert_eq!(to_yaml(&back), yaml);
+        // Read from the variables in the first place, it reads back exactly.
+        assert_eq!(read_back(&to_yaml(&back), &vars), back);
+    }
+
+    #[test]
+    fn the_example_with_channels_reads_back_from_its_export() {
+        let config = example_with_comms();
+        let yaml = to_yaml(&config);
+        assert!(!yaml.contains(INCIDENTS_URL), "{yaml}");
+        assert!(
+            yaml.contains("      url: {env: FIREBREAK_CHANNEL_INCIDENTS_URL}\n"),
+            "{yaml}"
+        );
+        let back = read_back(&yaml, &keys_by_variable(&config));
+        // Integration keys written in the file come back from variables; channels are equal.
+        assert_eq!(back.comms, config.comms, "{yaml}");
+        assert_eq!(without_secrets(back), without_secrets(config));
+    }
+
+    #[test]
+    fn channels_are_written_only_when_there_are_some() {
+        let mut config = channels();
+        config.comms.channels.clear();
+        let yaml = to_yaml(&config);
+        assert_eq!(to_document(&config)["comms"], Value::Null);
+        assert!(!yaml.contains("comms:"), "{yaml}");
+        assert!(!yaml.contains("Chat channel URLs"), "{yaml}");
+        assert_eq!(read_back(&yaml, &[]), config);
+    }
+
+    #[test]
+    fn exported_channel_variables_are_unique() {
+        let channel =
+            |name: &str, url: &str, env: Option<&str>| firebreak_domain::config::Channel {
+                name: name.into(),
+                kind: firebreak_domain::config::ChannelKind::Slack,
+                url: url.into(),
+                url_env: env.map(String::from),
+                services: vec![],
+                severities: vec![],
+            };
+        let mut config = Config::default();
+        config.comms.channels = vec![
+            channel("a-b", "https://hooks.example.com/1", None),
+            channel("a_b", "https://hooks.example.com/2", None),
+            channel(
+                "other",
+                "https://hooks.example.com/3",
+                Some("FIREBREAK_CHANNEL_A_B_URL_2"),
+            ),
+        ];
+        let vars: Vec<String> = keys_by_variable(&config)
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        assert_eq!(
+            vars,
+            [
+                "FIREBREAK_CHANNEL_A_B_URL",
+                "FIREBREAK_CHANNEL_A_B_URL_3",
+                "FIREBREAK_CHANNEL_A_B_URL_2",
+            ]
+        );
+        let yaml = to_yaml(&config);
+        let back = read_back(&yaml, &keys_by_variable(&config));
+        let urls = |c: &Config| -> Vec<String> {
+            c.comms.channels.iter().map(|c| c.url.clone()).collect()
+        };
+        assert_eq!(urls(&back), urls(&config));
+        assert_eq!(without_secrets(back), without_secrets(config));
+    }
+
     /// Every mapping in the document has exactly the keys the reader accepts there.
     #[test]
     fn the_document_has_the_readers_keys() {
@@ -778,6 +1075,21 @@ status_page:
         let mut config = example();
         config.status_page = StatusPage::default();
         assert_eq!(to_document(&config)["status_page"], Value::Null);
+        // Without channels, so is comms.
+        let mut config = example();
+        config.comms = Default::default();
+        assert_eq!(to_document(&config)["comms"], Value::Null);
+        let doc = to_document(&example_with_comms());
+        check(&doc, TOP_KEYS, "top, with comms");
+        check(&doc["comms"], COMMS_KEYS, "comms");
+        for c in each(&doc["comms"], "channels") {
+            check(c, CHANNEL_KEYS, "channel");
+            check(&c["url"], KEY_SOURCE_KEYS, "channel url");
+            assert!(
+                c["severities"].is_array() && c["services"].is_array(),
+                "{c}"
+            );
+        }
         check(
             &to_document(&with_smtp_url("smtps://u:p@mail.example.com"))["email"]["smtp_url"],
             KEY_SOURCE_KEYS,

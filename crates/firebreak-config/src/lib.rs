@@ -1,8 +1,8 @@
 //! Reads `firebreak.yaml` (configuration as code) into a [`firebreak_domain::Config`].
 //!
 //! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `schedules`,
-//! `escalation_policies`, `paging`, `alerting`, `outbound`, `server`, `email`, `status_page`)
-//! is optional; a missing section keeps the default from [`Config::default`] (services, users,
+//! `escalation_policies`, `paging`, `alerting`, `outbound`, `server`, `email`, `status_page`,
+//! `comms`) is optional; a missing section keeps the default from [`Config::default`] (services, users,
 //! schedules and escalation policies default to empty). The whole file is checked before
 //! anything is returned, and every problem is reported with its file, line, column and key
 //! path:
@@ -38,9 +38,15 @@
 //! `identified`, `monitoring`, `resolved`). A severity's `status_page` says what its public
 //! incidents show: a `component_status` and an `impact`.
 //!
+//! `comms` lists the chat `channels` incident news is posted to: each has a unique `name`
+//! (lowercase letters, digits, `-` and `_`), a `type` (`slack`, `mattermost` or `teams`), its
+//! incoming webhook `url` (http or https; a secret, so it may be `{env: NAME}` like an
+//! integration key) and the `severities` and `services` (declared in the file) of the incidents
+//! it takes, any when left out.
+//!
 //! [`to_document`] and [`to_yaml`] go the other way: they write a [`Config`] in the same model
-//! and key names, with integration keys left out (each written as `{env: NAME}`), so the
-//! running configuration can be exported and read back.
+//! and key names, with integration keys and channel URLs left out (each written as
+//! `{env: NAME}`), so the running configuration can be exported and read back.
 //!
 //! See `examples/firebreak.yaml` in this crate for a complete file.
 
@@ -168,14 +174,14 @@ pub fn apply_process_env(config: &mut Config) -> Result<(), String> {
     apply_env(config, &process_env)
 }
 
-/// Reads an environment variable of this process, for `key: {env: NAME}`.
+/// Reads an environment variable of this process, for `key: {env: NAME}` and the like.
 fn process_env(name: &str) -> Option<String> {
     // Not UTF-8: kept lossily, so it fails the key check instead of reading as unset.
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
-/// Reads and checks the configuration file at `path`, with integration keys written as
-/// `{env: NAME}` read from this process's environment.
+/// Reads and checks the configuration file at `path`, with secrets (integration keys, channel
+/// URLs, the SMTP URL) written as `{env: NAME}` read from this process's environment.
 ///
 /// Errors name the file as `path` was given.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -197,14 +203,15 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     }
 }
 
-/// Parses and checks configuration text; `file_name` is used in error messages. Integration
-/// keys written as `{env: NAME}` are read from this process's environment.
+/// Parses and checks configuration text; `file_name` is used in error messages. Secrets
+/// (integration keys, channel URLs, the SMTP URL) written as `{env: NAME}` are read from this
+/// process's environment.
 pub fn parse(source: &str, file_name: &str) -> Result<Config, ConfigErrors> {
     parse_with_env(source, file_name, &process_env)
 }
 
-/// [`parse`], with integration keys written as `{env: NAME}` looked up by `env` (`None`: the
-/// variable is not set) instead of in this process's environment.
+/// [`parse`], with secrets written as `{env: NAME}` looked up by `env` (`None`: the variable is
+/// not set) instead of in this process's environment.
 pub fn parse_with_env(
     source: &str,
     file_name: &str,

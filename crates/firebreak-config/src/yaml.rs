@@ -23,6 +23,7 @@ const TOP_ORDER: &[&str] = &[
     "server",
     "email",
     "status_page",
+    "comms",
 ];
 
 /// Keys in the order `firebreak.yaml` writes them; any other key follows, alphabetically.
@@ -47,8 +48,6 @@ const KEY_ORDER: &[&str] = &[
     "component_status",
     "impact",
     "duty",
-    "severities",
-    "items",
     "email",
     "integrations",
     "grouping",
@@ -60,7 +59,10 @@ const KEY_ORDER: &[&str] = &[
     "title",
     "time_zone",
     "listen",
+    "type",
     "url",
+    "severities",
+    "items",
     "logo_url",
     "site_url",
     "components",
@@ -95,6 +97,7 @@ const KEY_ORDER: &[&str] = &[
     "users",
     "alerting",
     "outbound",
+    "channels",
 ];
 
 /// The keys of a one-entry mapping written on one line, `{env: NAME}` or `{user: alice}`.
@@ -104,7 +107,8 @@ const INLINE_KEYS: &[&str] = &["env", "user", "schedule"];
 const WIDTH: usize = 100;
 
 /// Writes a configuration document as `firebreak.yaml` text, starting with a comment that says
-/// where it came from and, when it has integrations, where their keys are read from.
+/// where it came from and, when it has integrations or chat channels, where their keys and
+/// webhook URLs are read from.
 ///
 /// Mapping entries whose value is `null` are left out: the reader treats `null` and a missing
 /// key alike.
@@ -115,6 +119,16 @@ pub fn json_to_yaml(doc: &Value) -> String {
         out.push_str(
             "# Integration keys are left out: each is read from the environment variable named\n\
              # under its key (key: {env: NAME}); set those where Firebreak runs.\n",
+        );
+    }
+    if doc
+        .pointer("/comms/channels")
+        .and_then(Value::as_array)
+        .is_some_and(|c| !c.is_empty())
+    {
+        out.push_str(
+            "# Chat channel URLs are left out: each is read from the environment variable named\n\
+             # under its url (url: {env: NAME}); set those where Firebreak runs.\n",
         );
     }
     if doc.pointer("/email/smtp_url").is_some_and(Value::is_object) {

@@ -2045,3 +2045,419 @@ status_page:
     );
     assert_eq!(errors.to_string().lines().count(), 8);
 }
+
+/// A severity, two services and the start of a `comms` section with one channel (line 8);
+/// `rest` follows from line 9, inside the channel.
+fn channel_with(rest: &str) -> String {
+    format!(
+        "severities:\n  - name: SEV1\n    respond_within: 5m\nservices:\n  - name: checkout\n  - name: search\ncomms:\n  channels:\n{rest}"
+    )
+}
+
+const HOOK: &str = "https://hooks.slack.com/services/T0SECRET/B0SECRET/s3cr3tT0k3n";
+
+fn channel_errors(source: &str) -> ConfigErrors {
+    let env = |name: &str| match name {
+        "GOOD_HOOK" => Some(HOOK.to_string()),
+        "FTP_HOOK" => Some("ftp://hooks.example.com/T0SECRET/s3cr3tT0k3n".to_string()),
+        "EMPTY_HOOK" => Some(" \n".to_string()),
+        _ => None,
+    };
+    match firebreak_config::parse_with_env(source, "firebreak.yaml", &env) {
+        Ok(config) => panic!("expected errors, got {config:?}"),
+        Err(e) => e,
+    }
+}
+
+/// Like [`single`], with channel URLs in the environment; no message shows a URL's secret
+/// parts.
+fn channel_single(source: &str, line: u64, column: u64, path: &str, needle: &str) -> ConfigError {
+    let errors = channel_errors(source);
+    assert_eq!(errors.len(), 1, "{errors}");
+    let e = errors.errors()[0].clone();
+    assert_eq!(
+        (e.line, e.column, e.path.as_str()),
+        (line, column, path),
+        "{e}"
+    );
+    assert!(e.message.contains(needle), "{e}");
+    assert_eq!(e.file, "firebreak.yaml");
+    for secret in ["SECRET", "s3cr3t"] {
+        assert!(!e.to_string().contains(secret), "{e}");
+    }
+    e
+}
+
+#[test]
+fn comms_keys_are_checked() {
+    let e = channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n      channel: '#incidents'\n",
+        ),
+        12,
+        7,
+        "comms.channels[0].channel",
+        "unknown key \"channel\"; expected one of name, type, url, severities, services",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:12:7: comms.channels[0].channel: unknown key \"channel\"; expected one \
+         of name, type, url, severities, services"
+    );
+    single(
+        "comms:\n  slack: []\n",
+        2,
+        3,
+        "comms.slack",
+        "unknown key \"slack\"; expected one of channels",
+    );
+    single(
+        "comms: [incidents]\n",
+        1,
+        8,
+        "comms",
+        "expected a mapping with channels, the chat channels incident news is posted to, found a \
+         list",
+    );
+    single(
+        "comms:\n  channels: incidents\n",
+        2,
+        13,
+        "comms.channels",
+        "expected a list, found text",
+    );
+    single(
+        "comms:\n  channels:\n    - incidents\n",
+        3,
+        7,
+        "comms.channels[0]",
+        "expected a channel mapping with name, type, url, severities and services, found text",
+    );
+    // The top level names the section among the others.
+    single("channels: []\n", 1, 1, "channels", "status_page, comms");
+}
+
+#[test]
+fn a_channel_needs_a_name_a_type_and_a_url() {
+    channel_single(
+        &channel_with("    - type: slack\n      url: {env: GOOD_HOOK}\n"),
+        9,
+        7,
+        "comms.channels[0]",
+        "missing required key \"name\": the channel's name, 1 to 64 lowercase letters, digits, - \
+         or _, like incidents or sev1-alerts",
+    );
+    let e = channel_single(
+        &channel_with("    - name: incidents\n      url: {env: GOOD_HOOK}\n"),
+        9,
+        7,
+        "comms.channels[0]",
+        "missing required key \"type\": the chat tool the channel's webhook belongs to, one of \
+         slack, mattermost, teams",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:9:7: comms.channels[0]: missing required key \"type\": the chat tool the \
+         channel's webhook belongs to, one of slack, mattermost, teams"
+    );
+    channel_single(
+        &channel_with("    - name: incidents\n      type: slack\n"),
+        9,
+        7,
+        "comms.channels[0]",
+        "missing required key \"url\": the channel's incoming webhook URL; write the URL, or \
+         url: {env: NAME} to read it from an environment variable",
+    );
+    // Every problem of a channel at once.
+    let errors = channel_errors(&channel_with("    - severities: [SEV1]\n"));
+    let got: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(got.len(), 3, "{errors}");
+    for key in ["name", "type", "url"] {
+        assert!(
+            got.iter()
+                .any(|m| m.starts_with(&format!("missing required key \"{key}\""))),
+            "{errors}"
+        );
+    }
+}
+
+#[test]
+fn channel_names_are_well_formed_and_unique() {
+    let e = channel_single(
+        &channel_with("    - name: Incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n"),
+        9,
+        13,
+        "comms.channels[0].name",
+        "invalid channel name \"Incidents\": it has characters other than lowercase letters, \
+         digits, - and _; expected 1 to 64 lowercase letters, digits, - or _, like incidents or \
+         sev1-alerts",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:9:13: comms.channels[0].name: "),
+        "{e}"
+    );
+    channel_single(
+        &channel_with("    - name: '#incidents'\n      type: slack\n      url: {env: GOOD_HOOK}\n"),
+        9,
+        13,
+        "comms.channels[0].name",
+        "invalid channel name \"#incidents\": leave out the #",
+    );
+    let long = "x".repeat(65);
+    channel_single(
+        &channel_with(&format!(
+            "    - name: {long}\n      type: slack\n      url: {{env: GOOD_HOOK}}\n"
+        )),
+        9,
+        13,
+        "comms.channels[0].name",
+        "it has 65 characters; expected 1 to 64",
+    );
+    let e = channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n    - name: incidents\n      type: teams\n      url: {env: GOOD_HOOK}\n",
+        ),
+        12,
+        13,
+        "comms.channels[1].name",
+        "duplicate channel name \"incidents\"; first defined on line 9",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:12:13: comms.channels[1].name: duplicate channel name \"incidents\"; \
+         first defined on line 9"
+    );
+}
+
+#[test]
+fn a_channels_type_is_one_of_the_chat_tools() {
+    let e = channel_single(
+        &channel_with("    - name: incidents\n      type: discord\n      url: {env: GOOD_HOOK}\n"),
+        10,
+        13,
+        "comms.channels[0].type",
+        "unknown channel type \"discord\"; expected one of slack, mattermost, teams",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:10:13: comms.channels[0].type: unknown channel type \"discord\"; \
+         expected one of slack, mattermost, teams"
+    );
+    channel_single(
+        &channel_with("    - name: incidents\n      type: Slack\n      url: {env: GOOD_HOOK}\n"),
+        10,
+        13,
+        "comms.channels[0].type",
+        "unknown channel type \"Slack\"; expected one of slack, mattermost, teams",
+    );
+}
+
+#[test]
+fn a_channels_url_is_an_http_url_and_never_shown() {
+    let e = channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: ftp://hooks.example.com/T0SECRET/s3cr3tT0k3n\n",
+        ),
+        11,
+        12,
+        "comms.channels[0].url",
+        "invalid webhook URL (not shown: it is a secret): the scheme is ftp, not http or https; \
+         expected the channel's incoming webhook, an http:// or https:// URL like \
+         https://hooks.slack.com/services/T000/B000/XXXX",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:11:12: comms.channels[0].url: invalid webhook URL (not shown: it is a \
+         secret): the scheme is ftp, not http or https; expected the channel's incoming webhook, \
+         an http:// or https:// URL like https://hooks.slack.com/services/T000/B000/XXXX"
+    );
+    channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: hooks.slack.com/services/T0SECRET/s3cr3tT0k3n\n",
+        ),
+        11,
+        12,
+        "comms.channels[0].url",
+        "invalid webhook URL (not shown: it is a secret): it has no scheme",
+    );
+    channel_single(
+        &channel_with("    - name: incidents\n      type: slack\n      url: [GOOD_HOOK]\n"),
+        11,
+        12,
+        "comms.channels[0].url",
+        "expected an http:// or https:// webhook URL, or {env: NAME} to read it from an \
+         environment variable, found a list",
+    );
+}
+
+#[test]
+fn a_channels_url_from_the_environment_is_checked_without_showing_it() {
+    let e = channel_single(
+        &channel_with("    - name: incidents\n      type: slack\n      url: {env: MISSING_HOOK}\n"),
+        11,
+        18,
+        "comms.channels[0].url.env",
+        "environment variable MISSING_HOOK is not set; set it where Firebreak runs to this \
+         channel's incoming webhook URL",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:11:18: comms.channels[0].url.env: environment variable MISSING_HOOK is \
+         not set; set it where Firebreak runs to this channel's incoming webhook URL, like \
+         https://hooks.slack.com/services/T000/B000/XXXX"
+    );
+    channel_single(
+        &channel_with("    - name: incidents\n      type: slack\n      url: {env: EMPTY_HOOK}\n"),
+        11,
+        18,
+        "comms.channels[0].url.env",
+        "environment variable EMPTY_HOOK: invalid webhook URL (not shown: it is a secret): it is \
+         empty",
+    );
+    channel_single(
+        &channel_with("    - name: incidents\n      type: slack\n      url: {env: FTP_HOOK}\n"),
+        11,
+        18,
+        "comms.channels[0].url.env",
+        "environment variable FTP_HOOK: invalid webhook URL (not shown: it is a secret): the \
+         scheme is ftp, not http or https",
+    );
+    channel_single(
+        &channel_with("    - name: incidents\n      type: slack\n      url: {env: 'SLACK HOOK'}\n"),
+        11,
+        18,
+        "comms.channels[0].url.env",
+        "invalid environment variable name \"SLACK HOOK\"; expected letters, digits and _",
+    );
+    let errors = channel_errors(&channel_with(
+        "    - name: incidents\n      type: slack\n      url: {file: /run/secrets/hook}\n",
+    ));
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        vec![
+            "firebreak.yaml:11:12: comms.channels[0].url: missing required key \"env\"; write \
+             url: {env: NAME} with the name of the environment variable that holds the webhook \
+             URL",
+            "firebreak.yaml:11:13: comms.channels[0].url.file: unknown key \"file\"; expected \
+             one of env",
+        ],
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_channels_severities_and_services_are_declared_in_the_file() {
+    let e = channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n      severities: [sev1, SEV2]\n",
+        ),
+        12,
+        26,
+        "comms.channels[0].severities[1]",
+        "undefined severity \"SEV2\"; expected one of SEV1",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:12:26: comms.channels[0].severities[1]: undefined severity \"SEV2\"; \
+         expected one of SEV1"
+    );
+    // Without severities in the file, the default ones.
+    single(
+        "comms:\n  channels:\n    - name: incidents\n      type: slack\n      url: https://hooks.example.com/x\n      severities: [P1]\n",
+        6,
+        20,
+        "comms.channels[0].severities[0]",
+        "undefined severity \"P1\"; expected one of SEV1, SEV2, SEV3",
+    );
+    channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n      severities: [SEV1, sev1]\n",
+        ),
+        12,
+        26,
+        "comms.channels[0].severities[1]",
+        "severity \"sev1\" is listed twice; first on line 12",
+    );
+    let e = channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n      services: [checkout, payments]\n",
+        ),
+        12,
+        28,
+        "comms.channels[0].services[1]",
+        "unknown service \"payments\"; declare it under services:, or name one of checkout, search",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:12:28: comms.channels[0].services[1]: unknown service \"payments\"; \
+         declare it under services:, or name one of checkout, search"
+    );
+    channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n      services: [Checkout]\n",
+        ),
+        12,
+        18,
+        "comms.channels[0].services[0]",
+        "not a valid name",
+    );
+    channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n      services: [search, search]\n",
+        ),
+        12,
+        26,
+        "comms.channels[0].services[1]",
+        "service \"search\" is listed twice; first on line 12",
+    );
+    channel_single(
+        &channel_with(
+            "    - name: incidents\n      type: slack\n      url: {env: GOOD_HOOK}\n      services: checkout\n",
+        ),
+        12,
+        17,
+        "comms.channels[0].services",
+        "expected a list like [checkout, search-api], found text",
+    );
+}
+
+#[test]
+fn every_comms_problem_is_reported_in_document_order() {
+    let source = "\
+services:
+  - name: checkout
+comms:
+  channels:
+    - name: incidents
+      type: discord
+      url: ftp://hooks.example.com/T0SECRET/s3cr3tT0k3n
+      severities: [SEV9]
+      services: [payments]
+    - name: incidents
+      type: slack
+      url: {env: MISSING_HOOK}
+      colour: red
+";
+    let errors = channel_errors(source);
+    let got: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (6, "comms.channels[0].type"),
+            (7, "comms.channels[0].url"),
+            (8, "comms.channels[0].severities[0]"),
+            (9, "comms.channels[0].services[0]"),
+            (10, "comms.channels[1].name"),
+            (12, "comms.channels[1].url.env"),
+            (13, "comms.channels[1].colour"),
+        ],
+        "{errors}"
+    );
+    let shown = errors.to_string();
+    assert_eq!(shown.lines().count(), 7);
+    for secret in ["SECRET", "s3cr3t"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}

@@ -3,8 +3,9 @@
 use firebreak_config::{apply_env, load, parse, parse_allow_env, parse_with_env};
 use firebreak_domain::alert::{AlertSeverity, Urgency};
 use firebreak_domain::config::{
-    Alerting, Checklist, ComponentSpec, Config, Email, IntegrationSpec, Outbound, OutboundRetry,
-    PageTarget, Paging, ResponseTarget, Role, Server, Service, Severity, StatusPage, User,
+    Alerting, Channel, ChannelKind, Checklist, Comms, ComponentSpec, Config, Email,
+    IntegrationSpec, Outbound, OutboundRetry, PageTarget, Paging, ResponseTarget, Role, Server,
+    Service, Severity, StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Step, Target};
 use firebreak_domain::ids::Name;
@@ -403,9 +404,12 @@ fn secrets_never_show_in_debug_output() {
 fn the_shipped_example_loads() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firebreak.yaml");
     let source = std::fs::read_to_string(&path).unwrap();
-    let env = |name: &str| {
-        (name == "FIREBREAK_KEY_SEARCH_API_GRAFANA")
-            .then(|| "EXAMPLEKEYsearchApiGrafana000003".to_string())
+    let env = |name: &str| match name {
+        "FIREBREAK_KEY_SEARCH_API_GRAFANA" => Some("EXAMPLEKEYsearchApiGrafana000003".to_string()),
+        "FIREBREAK_CHANNEL_INCIDENTS_URL" => {
+            Some("https://hooks.slack.com/services/T000/B000/XXXX".to_string())
+        }
+        _ => None,
     };
     let config = parse_with_env(&source, "firebreak.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.severity_names(), "SEV1, SEV2, SEV3");
@@ -1048,5 +1052,191 @@ fn status_page_keys_left_out_keep_their_defaults() {
     assert_eq!(
         config.status_page.components[0].services,
         [name("checkout")]
+    );
+}
+
+/// Chat channels with every key, one URL from the environment, and severities and services
+/// declared in the file.
+const COMMS: &str = "\
+severities:
+  - name: SEV1
+    respond_within: 5m
+  - name: SEV2
+    respond_within: 15m
+  - name: P3
+    respond_within: next business day
+services:
+  - name: checkout
+  - name: search-api
+comms:
+  channels:
+    - name: incidents
+      type: slack
+      url: \"https://hooks.slack.com/services/T000/B000/XXXX\"
+      severities: [SEV1, sev2]
+      services: [checkout]
+    - name: search_team-2
+      type: mattermost
+      url: {env: SEARCH_HOOK}
+      services: [search-api, checkout]
+    - name: everything
+      type: teams
+      url:
+        env: TEAMS_HOOK
+      severities: [p3]
+      services: []
+";
+
+const TEAMS_HOOK: &str = "https://prod-01.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?api-version=2016-06-01&sig=s3cr3t";
+
+fn channel(
+    channel: &str,
+    kind: ChannelKind,
+    url: &str,
+    url_env: Option<&str>,
+    severities: &[&str],
+    services: &[&str],
+) -> Channel {
+    Channel {
+        name: channel.into(),
+        kind,
+        url: url.into(),
+        url_env: url_env.map(String::from),
+        services: services.iter().map(|s| name(s)).collect(),
+        severities: severities.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn comms_reads_into_the_expected_model() {
+    let env = env_of(&[
+        // A trailing newline, as a URL read from a secret file often has.
+        (
+            "SEARCH_HOOK",
+            "http://mattermost.internal:8065/hooks/abc123\n",
+        ),
+        ("TEAMS_HOOK", TEAMS_HOOK),
+    ]);
+    let config = parse_with_env(COMMS, "firebreak.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.comms,
+        Comms {
+            channels: vec![
+                // Severities as the file's severities spell them.
+                channel(
+                    "incidents",
+                    ChannelKind::Slack,
+                    "https://hooks.slack.com/services/T000/B000/XXXX",
+                    None,
+                    &["SEV1", "SEV2"],
+                    &["checkout"],
+                ),
+                channel(
+                    "search_team-2",
+                    ChannelKind::Mattermost,
+                    "http://mattermost.internal:8065/hooks/abc123",
+                    Some("SEARCH_HOOK"),
+                    &[],
+                    &["search-api", "checkout"],
+                ),
+                channel(
+                    "everything",
+                    ChannelKind::Teams,
+                    TEAMS_HOOK,
+                    Some("TEAMS_HOOK"),
+                    &["P3"],
+                    &[],
+                ),
+            ],
+        }
+    );
+    // The URLs are secrets: debug output masks them.
+    let shown = format!("{config:?}");
+    for secret in ["XXXX/", "B000", "abc123", "s3cr3t"] {
+        assert!(!shown.contains(secret), "{shown}");
+    }
+}
+
+#[test]
+fn channels_name_the_default_severities_when_the_file_has_none() {
+    let source = "\
+comms:
+  channels:
+    - name: incidents
+      type: slack
+      url: https://hooks.slack.com/services/T000/B000/XXXX
+      severities: [sev1, SEV3]
+";
+    let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.comms.channels[0].severities, ["SEV1", "SEV3"]);
+    assert!(config.comms.channels[0].services.is_empty());
+}
+
+#[test]
+fn comms_left_out_or_empty_has_no_channels() {
+    for source in [
+        "comms:\n",
+        "comms: {}\n",
+        "comms: {channels: []}\n",
+        "comms:\n  channels:\n",
+    ] {
+        let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert_eq!(config.comms, Comms::default(), "{source}");
+    }
+    assert_eq!(
+        parse("services: []\n", "firebreak.yaml").unwrap().comms,
+        Comms::default()
+    );
+}
+
+/// The shipped example with its `comms` section, which it shows commented out, in use.
+fn example_with_comms() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/firebreak.yaml");
+    let source = std::fs::read_to_string(&path).unwrap();
+    let mut out = String::new();
+    let mut inside = false;
+    for line in source.lines() {
+        inside = line == "# comms:" || (inside && line.starts_with("#   "));
+        out.push_str(if inside { &line[2..] } else { line });
+        out.push('\n');
+    }
+    assert!(out.contains("\ncomms:\n  channels:\n"), "{out}");
+    out
+}
+
+#[test]
+fn the_shipped_examples_comms_section_reads_once_uncommented() {
+    let url = "https://hooks.slack.com/services/T000/B000/XXXX";
+    let vars = [
+        (
+            "FIREBREAK_KEY_SEARCH_API_GRAFANA",
+            "EXAMPLEKEYsearchApiGrafana000003",
+        ),
+        ("FIREBREAK_CHANNEL_INCIDENTS_URL", url),
+    ];
+    let env = env_of(&vars);
+    let config = parse_with_env(&example_with_comms(), "firebreak.yaml", &env)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.comms.channels,
+        [channel(
+            "incidents",
+            ChannelKind::Slack,
+            url,
+            Some("FIREBREAK_CHANNEL_INCIDENTS_URL"),
+            &["SEV1", "SEV2"],
+            &["checkout"],
+        )]
+    );
+    // Without the variable, the error names it.
+    let env = env_of(&[(
+        "FIREBREAK_KEY_SEARCH_API_GRAFANA",
+        "EXAMPLEKEYsearchApiGrafana000003",
+    )]);
+    let e = parse_with_env(&example_with_comms(), "firebreak.yaml", &env).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("comms.channels[0].url.env: environment variable FIREBREAK_CHANNEL_INCIDENTS_URL is not set"),
+        "{e}"
     );
 }

@@ -28,6 +28,88 @@ pub struct Config {
     pub server: Server,
     pub email: Email,
     pub status_page: StatusPage,
+    pub comms: Comms,
+}
+
+/// Where incident news is posted for the team.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Comms {
+    pub channels: Vec<Channel>,
+}
+
+/// The chat tool a channel's webhook belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelKind {
+    Slack,
+    Mattermost,
+    /// A Teams Workflows webhook that takes an Adaptive Card.
+    Teams,
+}
+
+impl ChannelKind {
+    pub const ALL: [ChannelKind; 3] = [
+        ChannelKind::Slack,
+        ChannelKind::Mattermost,
+        ChannelKind::Teams,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Slack => "slack",
+            ChannelKind::Mattermost => "mattermost",
+            ChannelKind::Teams => "teams",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ChannelKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A chat channel incident news goes to: declarations, severity and status changes, role
+/// changes, internal updates and resolutions of the incidents it takes.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Channel {
+    /// Unique among channels, e.g. `incidents`.
+    pub name: String,
+    pub kind: ChannelKind,
+    /// The incoming webhook URL: a secret, never logged or exported.
+    pub url: String,
+    /// The environment variable the URL was read from (`url: {env: NAME}`), so an export can
+    /// name the variable instead of the URL. `None` when it was written inline.
+    pub url_env: Option<String>,
+    /// Only incidents on these services; empty means any service.
+    pub services: Vec<Name>,
+    /// Only incidents of these severities (configured names); empty means any severity.
+    pub severities: Vec<String>,
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("url", &crate::contact::mask_url(&self.url))
+            .field("url_env", &self.url_env)
+            .field("services", &self.services)
+            .field("severities", &self.severities)
+            .finish()
+    }
+}
+
+impl Channel {
+    /// Whether an incident of `severity` on `services` goes to this channel: it must match
+    /// both lists the channel has (a channel with neither takes everything).
+    pub fn takes(&self, severity: &str, services: &[Name]) -> bool {
+        let severity_ok = self.severities.is_empty()
+            || self
+                .severities
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(severity));
+        let service_ok =
+            self.services.is_empty() || services.iter().any(|s| self.services.contains(s));
+        severity_ok && service_ok
+    }
 }
 
 /// The public status page: its branding and the components it shows.
@@ -471,6 +553,7 @@ impl Default for Config {
             server: Server::default(),
             email: Email::default(),
             status_page: StatusPage::default(),
+            comms: Comms::default(),
         }
     }
 }
@@ -478,6 +561,29 @@ impl Default for Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_takes_what_matches_both_its_lists() {
+        let name = |s: &str| Name::parse(s).unwrap();
+        let channel = |services: &[&str], severities: &[&str]| Channel {
+            name: "c".into(),
+            kind: ChannelKind::Slack,
+            url: "https://hooks.slack.com/services/T/B/secret".into(),
+            url_env: None,
+            services: services.iter().map(|s| name(s)).collect(),
+            severities: severities.iter().map(|s| s.to_string()).collect(),
+        };
+        let checkout = [name("checkout")];
+        assert!(channel(&[], &[]).takes("SEV3", &[]));
+        assert!(channel(&[], &["SEV1", "SEV2"]).takes("sev2", &checkout));
+        assert!(!channel(&[], &["SEV1", "SEV2"]).takes("SEV3", &checkout));
+        assert!(channel(&["checkout"], &[]).takes("SEV3", &checkout));
+        assert!(!channel(&["checkout"], &[]).takes("SEV1", &[]));
+        assert!(channel(&["checkout"], &["SEV1"]).takes("SEV1", &checkout));
+        assert!(!channel(&["checkout"], &["SEV1"]).takes("SEV2", &checkout));
+        let shown = format!("{:?}", channel(&[], &[]));
+        assert!(!shown.contains("secret"), "{shown}");
+    }
 
     #[test]
     fn roles_answer_to_their_usual_spellings() {

@@ -209,6 +209,14 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                 next,
             }
         }
+        crate::comms::CHAT => {
+            let (attempt, next) = app.send_chat(&message).await;
+            Settled {
+                message,
+                attempt,
+                next,
+            }
+        }
         crate::paging::ESCALATION | crate::paging::reminders::REMINDER => {
             let started = std::time::Instant::now();
             let next = if message.kind == crate::paging::ESCALATION {
@@ -469,7 +477,7 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
     }
 }
 
-fn retry_policy(app: &Firebreak) -> RetryPolicy {
+pub(crate) fn retry_policy(app: &Firebreak) -> RetryPolicy {
     let r = app.events.retry;
     let std = |d: SignedDuration| Duration::try_from(d).unwrap_or(Duration::ZERO);
     RetryPolicy {

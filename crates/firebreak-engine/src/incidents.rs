@@ -128,6 +128,8 @@ impl Firebreak {
         drafts.extend(self::drafts(&Actor::system().0, now, ticks));
         let emitter = self.events.emitter(now);
         let (config, pager) = (self.config.clone(), self.pager().await);
+        let news: Vec<TimelineEvent> = drafts.iter().map(|d| d.event.clone()).collect();
+        let (app, actor) = (self.clone(), who.actor.0.clone());
         let index = pager
             .as_ref()
             .map(|p| p.index.clone())
@@ -143,10 +145,15 @@ impl Firebreak {
                     index.clone(),
                     pager.clone(),
                 );
+                let (app, news, actor) = (app.clone(), news.clone(), actor.clone());
                 move |tx| {
                     Box::pin(async move {
                         let created = tx.create_incident(incident, drafts).await?;
                         tx.audit(audit.naming_incident(created.number)).await?;
+                        let posts = app.chat_news(&created, &news, &actor, now);
+                        if !posts.is_empty() {
+                            tx.enqueue(posts).await?;
+                        }
                         crate::paging::escalate::page_declared(
                             tx,
                             &created,
@@ -214,13 +221,15 @@ impl Firebreak {
         let audit = self.audit(who, action, number.to_string());
         let emitter = self.events.emitter(now);
         let config = self.config.clone();
+        let app = self.clone();
         self.write(1, || {
-            let (decide, actor, audit, emitter, config) = (
+            let (decide, actor, audit, emitter, config, app) = (
                 decide.clone(),
                 actor.clone(),
                 audit.clone(),
                 emitter.clone(),
                 config.clone(),
+                app.clone(),
             );
             move |tx| {
                 Box::pin(async move {
@@ -243,6 +252,10 @@ impl Firebreak {
                     let severity_changed = events
                         .iter()
                         .any(|e| matches!(e, TimelineEvent::SeverityChanged { .. }));
+                    let posts = app.chat_news(&incident, &events, &actor, now);
+                    if !posts.is_empty() {
+                        tx.enqueue(posts).await?;
+                    }
                     let mut written = drafts(&actor, now, events);
                     let ticks = incident.tick_known(false, now);
                     written.extend(drafts(&Actor::system().0, now, ticks));

@@ -11,6 +11,7 @@
 pub mod alerts;
 pub mod calendar;
 pub mod clock;
+pub mod comms;
 pub mod delivery;
 pub mod deployments;
 pub mod directory;

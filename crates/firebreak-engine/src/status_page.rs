@@ -623,9 +623,11 @@ impl Firebreak {
             number.to_string(),
         );
         let posted = update.clone();
+        let app = self.clone();
         let (entry, ticked) = self
             .write(2, || {
-                let (update, actor, audit) = (posted.clone(), actor.clone(), audit.clone());
+                let (update, actor, audit, app) =
+                    (posted.clone(), actor.clone(), audit.clone(), app.clone());
                 move |tx| {
                     Box::pin(async move {
                         let mut incident = tx
@@ -634,6 +636,10 @@ impl Firebreak {
                             .ok_or(StoreError::NotFound)?;
                         let public = update.audience == Audience::Public;
                         let mut events = vec![TimelineEvent::StatusUpdate(update)];
+                        let posts = app.chat_news(&incident, &events, &actor, now);
+                        if !posts.is_empty() {
+                            tx.enqueue(posts).await?;
+                        }
                         let mut ticks = Vec::new();
                         if public {
                             for item in incident.checklist.iter_mut().filter(|i| {

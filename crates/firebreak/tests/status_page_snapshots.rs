@@ -152,7 +152,7 @@ async fn every_public_document_for_a_fixed_scenario() {
     .expect(201);
 
     for doc in DOCUMENTS {
-        let value = get(&s, doc).await;
+        let value = get(s, doc).await;
         let name = doc.replace(['/', '.'], "_");
         insta::assert_json_snapshot!(name, value);
     }

@@ -6,6 +6,7 @@
 //! its own submodule.
 
 mod alerting;
+mod comms;
 mod email;
 mod escalation;
 mod outbound;
@@ -28,6 +29,7 @@ pub(crate) use server::check_public_url;
 pub(crate) mod keys {
     pub(crate) use super::TOP_KEYS;
     pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
+    pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS};
     pub(crate) use super::email::EMAIL_KEYS;
     pub(crate) use super::escalation::{POLICY_KEYS, STEP_KEYS, TARGET_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
@@ -70,6 +72,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "server",
     "email",
     "status_page",
+    "comms",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -80,7 +83,8 @@ pub(crate) type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// Collects problems while reading one file.
 pub(crate) struct Reader<'a> {
     file: &'a str,
-    /// Where `key: {env: NAME}` integration keys are read from.
+    /// Where secrets written as `{env: NAME}` (integration keys, channel URLs, the SMTP URL)
+    /// are read from.
     env: EnvLookup<'a>,
     pub errors: Vec<ConfigError>,
 }
@@ -603,7 +607,7 @@ impl<'a> Reader<'a> {
             "",
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
-             escalation_policies, paging, alerting, outbound, server, email and status_page",
+             escalation_policies, paging, alerting, outbound, server, email, status_page and comms",
         ) else {
             return config;
         };
@@ -772,6 +776,11 @@ impl<'a> Reader<'a> {
             && let Some(page) = self.status_page(node, &declared.services)
         {
             config.status_page = page;
+        }
+        if let Some(node) = top.get("comms")
+            && let Some(comms) = self.comms(node, declared)
+        {
+            config.comms = comms;
         }
         config
     }

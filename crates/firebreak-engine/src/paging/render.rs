@@ -169,7 +169,15 @@ pub fn webhook_body(v: &PageView) -> String {
 /// clients without Block Kit show it) and Block Kit `blocks`. `&`, `<` and `>` in user text are
 /// escaped, so it cannot make links or mentions.
 pub fn slack_body(v: &PageView) -> String {
-    let m = Model::of(v);
+    let context = v
+        .escalation
+        .as_ref()
+        .map(|e| format!("escalation `{}`", fit(&one_line(e), 100, esc_slack)));
+    slack_of(&Model::of(v), v.at, context)
+}
+
+/// A Slack body from a message's parts; `context` (already escaped) goes after "Firebreak".
+fn slack_of(m: &Model, at: Timestamp, context: Option<String>) -> String {
     let esc = esc_slack as Esc;
     let mut has_ack = false;
     let mut links = Vec::new();
@@ -181,8 +189,8 @@ pub fn slack_body(v: &PageView) -> String {
     }
     let when = format!(
         "<!date^{}^{{date_short_pretty}} {{time}}|{}>",
-        v.at.as_second(),
-        human_time(v.at)
+        at.as_second(),
+        human_time(at)
     );
 
     let mut text = vec![m.head(500, esc)];
@@ -231,12 +239,12 @@ pub fn slack_body(v: &PageView) -> String {
         }
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}));
     }
-    let mut context = "Firebreak".to_string();
-    if let Some(e) = &v.escalation {
-        context.push_str(&format!(" · escalation `{}`", fit(&one_line(e), 100, esc)));
+    let mut footer = "Firebreak".to_string();
+    if let Some(c) = context {
+        footer.push_str(&format!(" · {c}"));
     }
-    context.push_str(&format!(" · {when}"));
-    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]}));
+    footer.push_str(&format!(" · {when}"));
+    blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}));
 
     json!({
         "text": text.join("\n"),
@@ -252,7 +260,10 @@ pub fn slack_body(v: &PageView) -> String {
 /// link, and `@channel`, `@all` and `@here` are broken with an invisible space, so it cannot
 /// notify a whole channel.
 pub fn mattermost_body(v: &PageView) -> String {
-    let m = Model::of(v);
+    mattermost_of(&Model::of(v))
+}
+
+fn mattermost_of(m: &Model) -> String {
     let esc = esc_markdown as Esc;
     let mut out = vec![format!("#### {}", m.head(500, esc))];
     for line in &m.lines {
@@ -280,13 +291,16 @@ pub fn mattermost_body(v: &PageView) -> String {
 /// Markdown, so an invisible space follows every `[`, `]` and `<` of user text: it reads the
 /// same but cannot make a link.
 pub fn teams_body(v: &PageView) -> String {
-    let m = Model::of(v);
-    let esc = esc_card as Esc;
     let color = match v.kind {
         PageKind::Page => "Attention",
         PageKind::Reminder => "Warning",
         PageKind::Test => "Default",
     };
+    teams_of(&Model::of(v), color)
+}
+
+fn teams_of(m: &Model, color: &str) -> String {
+    let esc = esc_card as Esc;
     let mut body = vec![json!({
         "type": "TextBlock",
         "text": m.head(500, esc),
@@ -508,6 +522,71 @@ pub fn email(v: &PageView) -> EmailContent {
         text,
         html,
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Posts to incident channels: the same shapes as pages, with what changed instead of who is
+// paged.
+
+/// A post to an incident channel, in raw (unescaped) text: every renderer escapes it for its
+/// own format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatPost {
+    /// `SEV1 INC-7 declared: Checkout returns 500s`.
+    pub headline: String,
+    pub drill: bool,
+    /// Details, each one line.
+    pub lines: Vec<String>,
+    /// Label and value: severity, status, commander, services.
+    pub facts: Vec<(&'static str, String)>,
+    /// A link back to the incident.
+    pub incident_url: Option<String>,
+    /// Whether it is urgent (declared, worse severity) or news.
+    pub urgent: bool,
+    pub at: Timestamp,
+}
+
+impl ChatPost {
+    fn model(&self) -> Model {
+        let mut links = Vec::new();
+        if let Some(url) = self.incident_url.as_deref().and_then(safe_url) {
+            links.push(Link {
+                label: "Open incident",
+                url,
+                ack: false,
+                open: true,
+            });
+        }
+        let mut facts: Vec<(&'static str, String)> = self
+            .facts
+            .iter()
+            .map(|(k, v)| (*k, clean(v, 500)))
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        facts.push(("Time", human_time(self.at)));
+        Model {
+            headline: clean(&self.headline, 500),
+            drill: self.drill,
+            lines: self.lines.iter().map(|l| clean(l, 3000)).collect(),
+            facts,
+            links,
+        }
+    }
+}
+
+/// A channel post's body for Slack: a `text` fallback and Block Kit blocks.
+pub fn chat_slack(p: &ChatPost) -> String {
+    slack_of(&p.model(), p.at, Some("incident channel".into()))
+}
+
+/// A channel post's body for Mattermost: all of it in `text`.
+pub fn chat_mattermost(p: &ChatPost) -> String {
+    mattermost_of(&p.model())
+}
+
+/// A channel post's body for a Teams Workflows webhook: one Adaptive Card.
+pub fn chat_teams(p: &ChatPost) -> String {
+    teams_of(&p.model(), if p.urgent { "Attention" } else { "Default" })
 }
 
 // ---------------------------------------------------------------------------------------------

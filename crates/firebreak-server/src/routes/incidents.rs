@@ -215,6 +215,7 @@ pub enum OnResolveBody {
 fn on_resolve<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<OnResolveBody>, D::Error> {
     use serde::de::Error;
     match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
         serde_json::Value::Bool(false) => Ok(Some(OnResolveBody::Skip)),
         serde_json::Value::String(s) => {
             NoteText::RULE.check(&s).map_err(D::Error::custom)?;

@@ -28,6 +28,8 @@ pub enum Reply {
     Redirect(String),
     /// Never answers; the request stays open until the sender gives up or dies.
     Hold,
+    /// A status with a text body, as Slack answers (`200 ok`, `404 channel_not_found`).
+    Text(u16, &'static str),
 }
 
 impl Reply {
@@ -246,5 +248,10 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             .into_response(),
         Reply::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Reply::Hold => std::future::pending().await,
+        Reply::Text(code, text) => (
+            StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            text,
+        )
+            .into_response(),
     }
 }

@@ -1,0 +1,291 @@
+//! Incident channels (`comms.channels`): Slack, Mattermost and Teams webhooks that hear about
+//! the incidents they take (by service and severity). A change's posts are outbox messages
+//! (kind [`CHAT`], bulk) written in the change's own unit of work, rendered once, so posting
+//! never holds up the API's answer and a retry sends the same bytes. The webhook URL, a
+//! secret, is never stored with the message: the sender looks the channel up by name.
+
+use firebreak_domain::config::{Channel, ChannelKind};
+use firebreak_domain::status_page::Audience;
+use firebreak_domain::{Incident, Status, TimelineEvent};
+use firebreak_outbound::delivery::{self as verdicts, Verdict};
+use firebreak_store::outbox::{Attempt, Message, NewMessage, Outcome};
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::Firebreak;
+use crate::paging::render::{ChatPost, chat_mattermost, chat_slack, chat_teams};
+
+/// The outbox kind of a post to an incident channel.
+pub const CHAT: &str = "chat";
+
+/// What a chat message holds: the channel's name and the exact body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatPayload {
+    pub channel: String,
+    pub body: String,
+}
+
+/// What channels hear about a change, from the timeline events it wrote: one post for the
+/// change, or none when nothing in it is news for a channel.
+pub fn post_for(
+    incident: &Incident,
+    events: &[TimelineEvent],
+    actor: &str,
+    incident_url: Option<String>,
+    now: Timestamp,
+) -> Option<ChatPost> {
+    let id = incident.number.to_string();
+    let title = &incident.title;
+    let mut headline = None;
+    let mut lines = Vec::new();
+    let mut urgent = false;
+    let mut commander_needed = false;
+    for e in events {
+        match e {
+            TimelineEvent::Declared { .. } => {
+                headline = Some(format!("{} {id} declared: {title}", incident.severity));
+                urgent = true;
+                if !incident.summary.trim().is_empty() {
+                    lines.push(incident.summary.clone());
+                }
+            }
+            TimelineEvent::CommanderNeeded { role_name, .. } => {
+                commander_needed = true;
+                lines.push(format!("No {role_name} yet: someone should take it."));
+            }
+            TimelineEvent::SeverityChanged { from, to, reason } => {
+                headline.get_or_insert_with(|| format!("{id} is now {to} (was {from}): {title}"));
+                urgent |= incident.severity == *to;
+                if let Some(r) = reason.as_deref().filter(|r| !r.trim().is_empty()) {
+                    lines.push(format!("Why: {r}"));
+                }
+            }
+            TimelineEvent::StatusChanged { to, .. } | TimelineEvent::Reopened { to, .. } => {
+                let text = if incident.status == Status::Resolved {
+                    let open_for = now.duration_since(incident.declared_at);
+                    lines.push(format!("Open for {}.", spoken(open_for)));
+                    format!("{id} resolved: {title}")
+                } else if matches!(e, TimelineEvent::Reopened { .. }) {
+                    urgent = true;
+                    format!("{id} reopened ({to}): {title}")
+                } else {
+                    format!("{id} is {to}: {title}")
+                };
+                headline.get_or_insert(text);
+            }
+            TimelineEvent::RoleAssigned {
+                role_name, user, ..
+            } => {
+                headline.get_or_insert_with(|| format!("{user} is {role_name} of {id}: {title}"));
+                if !headline.as_ref().is_some_and(|h| h.contains(user.as_str())) {
+                    lines.push(format!("{user} is {role_name}."));
+                }
+            }
+            TimelineEvent::RoleRemoved {
+                role_name, user, ..
+            } => {
+                headline.get_or_insert_with(|| {
+                    format!("{user} is no longer {role_name} of {id}: {title}")
+                });
+            }
+            TimelineEvent::StatusUpdate(u) if u.audience == Audience::Internal => {
+                headline.get_or_insert_with(|| format!("Update on {id}: {title}"));
+                lines.push(u.body.clone());
+            }
+            _ => {}
+        }
+    }
+    let headline = headline?;
+    let commander = incident
+        .roles
+        .get(firebreak_domain::config::COMMANDER)
+        .cloned()
+        .unwrap_or_else(|| {
+            if commander_needed {
+                "nobody yet".into()
+            } else {
+                "-".into()
+            }
+        });
+    let services = incident
+        .services
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(ChatPost {
+        headline,
+        drill: incident.drill,
+        lines,
+        facts: vec![
+            ("Severity", incident.severity.clone()),
+            ("Status", incident.status.to_string()),
+            ("Commander", commander),
+            ("Services", services),
+            ("By", actor.to_string()),
+        ],
+        incident_url,
+        urgent,
+        at: now,
+    })
+}
+
+/// A span as people say it: `1h 12m`, `12m`, `45s`.
+fn spoken(d: jiff::SignedDuration) -> String {
+    let s = d.as_secs().max(0);
+    let (h, m) = (s / 3600, (s % 3600) / 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m"),
+        (h, 0) => format!("{h}h"),
+        (h, m) => format!("{h}h {m}m"),
+    }
+}
+
+/// The channels' outbox messages for `post` about `incident`: one per channel that takes it.
+pub fn messages(
+    channels: &[Channel],
+    incident: &Incident,
+    post: &ChatPost,
+    give_up_after: jiff::SignedDuration,
+    key: &str,
+) -> Vec<NewMessage> {
+    channels
+        .iter()
+        .filter(|c| c.takes(&incident.severity, &incident.services))
+        .map(|c| {
+            let body = match c.kind {
+                ChannelKind::Slack => chat_slack(post),
+                ChannelKind::Mattermost => chat_mattermost(post),
+                ChannelKind::Teams => chat_teams(post),
+            };
+            let payload = serde_json::to_string(&ChatPayload {
+                channel: c.name.clone(),
+                body,
+            })
+            .unwrap_or_default();
+            NewMessage {
+                kind: CHAT.to_string(),
+                subject: c.name.clone(),
+                idempotency_key: format!("{CHAT}:{}:{key}", c.name),
+                payload,
+                due_at: post.at,
+                deadline_at: post.at + give_up_after,
+                created_at: post.at,
+                priority: firebreak_store::Priority::Bulk,
+            }
+        })
+        .collect()
+}
+
+impl Firebreak {
+    /// The outbox messages that tell the incident's channels about a change, for the change's
+    /// own unit of work. Empty when no channel takes the incident or nothing is news.
+    pub(crate) fn chat_news(
+        &self,
+        incident: &Incident,
+        events: &[TimelineEvent],
+        actor: &str,
+        now: Timestamp,
+    ) -> Vec<NewMessage> {
+        let channels = &self.config.comms.channels;
+        if channels.is_empty() {
+            return vec![];
+        }
+        let url = self.config.server.public_url.as_ref().map(|base| {
+            format!(
+                "{}/api/v1/incidents/{}",
+                base.trim_end_matches('/'),
+                incident.number
+            )
+        });
+        let Some(post) = post_for(incident, events, actor, url, now) else {
+            return vec![];
+        };
+        let Ok(key) = crate::time_ordered_id("news", now) else {
+            return vec![];
+        };
+        messages(
+            channels,
+            incident,
+            &post,
+            self.events.retry.give_up_after,
+            &key,
+        )
+    }
+
+    /// Posts one chat message to its channel, through the SSRF-guarded client. Slack's `200
+    /// ok` is the only success Slack means; its text errors fail the message.
+    pub(crate) async fn send_chat(&self, message: &Message) -> (Attempt, Outcome) {
+        let now = self.clock.now();
+        let failed = |reason: String| {
+            (
+                Attempt {
+                    at: now,
+                    status_code: None,
+                    error: Some(reason),
+                    duration_ms: 0,
+                },
+                Outcome::Failed,
+            )
+        };
+        let Ok(payload) = serde_json::from_str::<ChatPayload>(&message.payload) else {
+            return failed("the stored post is unreadable".into());
+        };
+        let Some(channel) = self
+            .config
+            .comms
+            .channels
+            .iter()
+            .find(|c| c.name == payload.channel)
+        else {
+            return failed(format!(
+                "the channel `{}` is no longer in comms.channels",
+                payload.channel
+            ));
+        };
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let answer = self
+            .outbound
+            .post(&channel.url, &headers, payload.body.into_bytes())
+            .await;
+        let recorded = verdicts::Attempt::record(now, &answer);
+        let mut attempt = Attempt {
+            at: now,
+            status_code: recorded.status.map(|s| s.as_u16()),
+            error: recorded.error,
+            duration_ms: recorded.duration.as_millis() as i64,
+        };
+        let mut verdict = verdicts::classify(&answer);
+        if channel.kind == ChannelKind::Slack
+            && let (Verdict::Delivered, Ok(a)) = (&verdict, &answer)
+            && a.body_excerpt.trim() != "ok"
+        {
+            let said = format!(
+                "Slack answered {}: {}",
+                a.status.as_u16(),
+                a.body_excerpt.trim()
+            );
+            attempt.error = Some(said.clone());
+            verdict = Verdict::Failed { reason: said };
+        }
+        let next = match verdict {
+            Verdict::Delivered => Outcome::Delivered,
+            Verdict::Failed { .. } => Outcome::Failed,
+            Verdict::RetryLater { after, .. } => {
+                let policy = crate::delivery::retry_policy(self);
+                let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+                let first = message.deadline_at - self.events.retry.give_up_after;
+                match policy.next_attempt(attempts, after, first, now) {
+                    Some(at) if at <= message.deadline_at => Outcome::RetryAt(at),
+                    _ => Outcome::Dead,
+                }
+            }
+        };
+        (attempt, next)
+    }
+}

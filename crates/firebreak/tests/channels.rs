@@ -1,0 +1,248 @@
+//! Incident channels through the real server and real HTTP receivers: the channels that take
+//! an incident (by severity and service) get its declaration, role changes, internal updates
+//! and resolution, in Slack's, Mattermost's and Teams' shapes; a channel that hangs delays no
+//! answer; the webhook URLs (secrets) show nowhere.
+
+mod common;
+mod support_receiver;
+
+use std::time::Duration;
+
+use firebreak_domain::Config;
+use firebreak_domain::config::{Channel, ChannelKind};
+use serde_json::{Value, json};
+use support_receiver::{Received, Receiver, Reply};
+
+const PROMPTLY: Duration = Duration::from_secs(10);
+
+fn channel(
+    name: &str,
+    kind: ChannelKind,
+    url: &str,
+    services: &[&str],
+    severities: &[&str],
+) -> Channel {
+    Channel {
+        name: name.into(),
+        kind,
+        url: format!("{url}/T0SECRET/B0SECRET/xoxsecrettoken"),
+        url_env: None,
+        services: services
+            .iter()
+            .map(|s| firebreak_domain::Name::parse(s).unwrap())
+            .collect(),
+        severities: severities.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn texts(got: &[Received]) -> Vec<String> {
+    got.iter()
+        .map(|r| {
+            let v = r.json();
+            v["text"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_hear_about_the_incidents_they_take() {
+    let slack = Receiver::start(Reply::Text(200, "ok")).await;
+    let teams = Receiver::start(Reply::Status(202)).await;
+    let mattermost = Receiver::start(Reply::OK).await;
+    let mut config = Config::default();
+    config.outbound.allow = vec!["127.0.0.0/8".parse().unwrap()];
+    config.services.push(common::service("checkout"));
+    config.server.public_url = Some("https://firebreak.example.com".into());
+    config.comms.channels = vec![
+        channel(
+            "incidents",
+            ChannelKind::Slack,
+            &slack.url,
+            &[],
+            &["SEV1", "SEV2"],
+        ),
+        channel(
+            "payments",
+            ChannelKind::Teams,
+            &teams.url,
+            &["checkout"],
+            &[],
+        ),
+        channel(
+            "everything",
+            ChannelKind::Mattermost,
+            &mattermost.url,
+            &[],
+            &[],
+        ),
+    ];
+    let s = common::spawn_with(config).await;
+
+    // A SEV2 on checkout: every channel takes it.
+    let inc = s
+        .post(
+            "/api/v1/incidents",
+            json!({"title": "Checkout returns 500s", "severity": "SEV2", "services": ["checkout"]}),
+        )
+        .await;
+    assert_eq!(inc.expect(201)["id"], "INC-1");
+    // A SEV3 with no service: only the channel that takes everything.
+    s.post(
+        "/api/v1/incidents",
+        json!({"title": "Typo on the pricing page", "severity": "SEV3"}),
+    )
+    .await
+    .expect(201);
+    for (rx, n) in [(&slack, 1), (&teams, 1), (&mattermost, 2)] {
+        assert!(
+            rx.wait_until(PROMPTLY, |got| got.len() >= n).await,
+            "{}: {:?}",
+            rx.url,
+            texts(&rx.received())
+        );
+    }
+
+    // Slack: a text fallback and Block Kit, the declaration in the header, a link back.
+    let declared = slack.received()[0].json();
+    assert!(
+        declared["text"]
+            .as_str()
+            .unwrap()
+            .contains("SEV2 INC-1 declared: Checkout returns 500s"),
+        "{declared}"
+    );
+    assert_eq!(declared["blocks"][0]["type"], "header");
+    assert!(
+        declared
+            .to_string()
+            .contains("https://firebreak.example.com/api/v1/incidents/INC-1"),
+        "{declared}"
+    );
+    // Teams: an Adaptive Card in a message.
+    let card = teams.received()[0].json();
+    assert_eq!(card["type"], "message");
+    assert_eq!(
+        card["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert_eq!(card["attachments"][0]["content"]["type"], "AdaptiveCard");
+    assert!(card.to_string().contains("SEV2 INC-1 declared"), "{card}");
+    // Mattermost: the whole message in `text`.
+    let said = texts(&mattermost.received());
+    assert!(
+        said.iter()
+            .any(|t| t.contains("SEV3 INC-2 declared: Typo on the pricing page")),
+        "{said:?}"
+    );
+
+    // A role, an internal update, a public update (not for channels) and the resolution.
+    s.put(
+        "/api/v1/incidents/INC-1/roles/comms-lead",
+        json!({"user": common::RESPONDER}),
+    )
+    .await
+    .expect(200);
+    s.post(
+        "/api/v1/incidents/INC-1/status-updates",
+        json!({"audience": "internal", "body": "Rolling back v2.3.1 now."}),
+    )
+    .await
+    .expect(201);
+    s.post(
+        "/api/v1/incidents/INC-1/status-updates",
+        json!({"audience": "public", "body": "We are investigating."}),
+    )
+    .await
+    .expect(201);
+    s.patch(
+        "/api/v1/incidents/INC-1",
+        json!({"status": "resolved", "public_update": false}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        slack.wait_until(PROMPTLY, |got| got.len() >= 4).await,
+        "{:?}",
+        texts(&slack.received())
+    );
+    let said = texts(&slack.received());
+    assert!(
+        said[1].contains(&format!("{} is Comms Lead of INC-1", common::RESPONDER)),
+        "{said:?}"
+    );
+    assert!(
+        said[2].contains("Update on INC-1") && said[2].contains("Rolling back v2.3.1 now."),
+        "{said:?}"
+    );
+    assert!(
+        said[3].contains("INC-1 resolved: Checkout returns 500s"),
+        "{said:?}"
+    );
+    assert!(
+        !said.iter().any(|t| t.contains("We are investigating.")),
+        "public updates are for the status page: {said:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(slack.count(), 4, "nothing more: {said:?}");
+    assert!(teams.wait_until(PROMPTLY, |got| got.len() >= 4).await);
+
+    // The webhook URLs are secrets: nowhere in the API or the timeline.
+    for path in [
+        "/api/v1/incidents/INC-1/timeline",
+        "/api/v1/config",
+        "/api/v1/outbox/stats",
+    ] {
+        let body = s
+            .call(reqwest::Method::GET, path, Some(&s.admin), None)
+            .await;
+        let text = body.body.to_string();
+        assert!(
+            !text.contains("xoxsecrettoken") && !text.contains("B0SECRET"),
+            "{path}: {text}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_channel_delays_no_answer_and_slack_errors_are_read_as_slack_means() {
+    let hangs = Receiver::start(Reply::Hold).await;
+    let refuses = Receiver::start(Reply::Text(404, "channel_not_found")).await;
+    let mut config = Config::default();
+    config.outbound.allow = vec!["127.0.0.0/8".parse().unwrap()];
+    config.comms.channels = vec![
+        channel("hangs", ChannelKind::Mattermost, &hangs.url, &[], &[]),
+        channel("gone", ChannelKind::Slack, &refuses.url, &[], &[]),
+    ];
+    let s = common::spawn_with(config).await;
+    let started = std::time::Instant::now();
+    for n in 0..3 {
+        s.post(
+            "/api/v1/incidents",
+            json!({"title": format!("Incident {n}"), "severity": "SEV3"}),
+        )
+        .await
+        .expect(201);
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "declaring waited on the channels: {:?}",
+        started.elapsed()
+    );
+    assert!(refuses.wait_until(PROMPTLY, |got| got.len() >= 3).await);
+    // channel_not_found fails the post for good: it is not sent again.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(refuses.count(), 3);
+    let failed: Value = s
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/outbox/stats",
+            Some(&s.admin),
+            None,
+        )
+        .await
+        .body;
+    assert!(failed.to_string().contains("chat"), "{failed}");
+}
