@@ -184,6 +184,12 @@ def _component(body: dict) -> None:
         body["name"] = "Web app"
 
 
+def _subscriber(body: dict) -> None:
+    # A URL Firebreak may call, and components on the page.
+    _refer(body, "url", WEBHOOK_URL)
+    _refer_all(body, "components", COMPONENT)
+
+
 def _scheduled_maintenance(body: dict) -> None:
     # Its components must exist (at least one), and it must end in the future, within 14 days.
     body["components"] = [COMPONENT]
@@ -251,6 +257,7 @@ FIXES = {
     ("POST", "/api/v1/status-page/components"): _component,
     ("PATCH", "/api/v1/status-page/components/{id}"): _component,
     ("POST", "/api/v1/scheduled-maintenances"): _scheduled_maintenance,
+    ("POST", "/api/v1/status-page/subscribers"): _subscriber,
 }
 
 PATH_FIXES = {

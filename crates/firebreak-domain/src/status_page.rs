@@ -491,6 +491,74 @@ impl PublicMaintenance {
     }
 }
 
+/// How a subscriber hears about public updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubscriberKind {
+    Email,
+    /// A JSON POST signed per Standard Webhooks.
+    Webhook,
+}
+
+impl SubscriberKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriberKind::Email => "email",
+            SubscriberKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SubscriberKind> {
+        match s {
+            "email" => Some(SubscriberKind::Email),
+            "webhook" => Some(SubscriberKind::Webhook),
+            _ => None,
+        }
+    }
+}
+
+/// Someone who asked to hear about the status page's public updates. Nothing is sent to an
+/// email subscriber before they confirm.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    /// `sub_...`.
+    pub id: String,
+    pub kind: SubscriberKind,
+    /// An email address (lowercase) or a URL.
+    pub target: String,
+    /// A webhook subscriber's signing secret (`whsec_...`).
+    pub secret: Option<String>,
+    /// The components they follow, by name; `None` follows all.
+    pub components: Option<Vec<String>>,
+    /// The SHA-256 (hex) of the token in their confirm and unsubscribe links.
+    pub token_hash: String,
+    pub created_at: Timestamp,
+    pub confirmed_at: Option<Timestamp>,
+    /// When the last confirmation email went out, for the once-per-10-minutes rule.
+    pub last_mailed_at: Option<Timestamp>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("id", &self.id)
+            .field("kind", &self.kind)
+            .field("components", &self.components)
+            .field("confirmed_at", &self.confirmed_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscriber {
+    /// Whether an update touching `components` (names) goes to this subscriber. An update
+    /// that names no component goes to everyone.
+    pub fn wants(&self, components: &[String]) -> bool {
+        match &self.components {
+            None => true,
+            Some(mine) => components.is_empty() || components.iter().any(|c| mine.contains(c)),
+        }
+    }
+}
+
 /// What each severity does to a public page: the status it gives its components and the
 /// impact it shows.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -273,19 +273,6 @@ impl Firebreak {
             attempt.error = Some(said.clone());
             verdict = Verdict::Failed { reason: said };
         }
-        let next = match verdict {
-            Verdict::Delivered => Outcome::Delivered,
-            Verdict::Failed { .. } => Outcome::Failed,
-            Verdict::RetryLater { after, .. } => {
-                let policy = crate::delivery::retry_policy(self);
-                let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
-                let first = message.deadline_at - self.events.retry.give_up_after;
-                match policy.next_attempt(attempts, after, first, now) {
-                    Some(at) if at <= message.deadline_at => Outcome::RetryAt(at),
-                    _ => Outcome::Dead,
-                }
-            }
-        };
-        (attempt, next)
+        (attempt, self.next_after(message, now, verdict))
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use firebreak_domain::IncidentNumber;
-use firebreak_outbound::delivery::{self as verdicts, RetryPolicy, Verdict};
+use firebreak_outbound::delivery::{self as verdicts, RetryPolicy};
 use firebreak_outbound::signing;
 use firebreak_store::{Attempt, Lease, Message, Outcome, StoreError, StoreWrites, TimelineDraft};
 use jiff::{SignedDuration, Timestamp};
@@ -207,6 +207,32 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                 message,
                 attempt,
                 next,
+            }
+        }
+        crate::subscribers::MAIL | crate::subscribers::HOOK => {
+            let (attempt, next) = if message.kind == crate::subscribers::MAIL {
+                app.send_subscriber_mail(&message).await
+            } else {
+                app.send_subscriber_hook(&message).await
+            };
+            Settled {
+                message,
+                attempt,
+                next,
+            }
+        }
+        crate::subscribers::FANOUT => {
+            let started = std::time::Instant::now();
+            let next = app.fan_out(&message).await;
+            Settled {
+                attempt: Attempt {
+                    at: app.clock.now(),
+                    status_code: None,
+                    error: None,
+                    duration_ms: started.elapsed().as_millis() as i64,
+                },
+                next,
+                message,
             }
         }
         crate::comms::CHAT => {
@@ -456,20 +482,8 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
         error: recorded.error,
         duration_ms: recorded.duration.as_millis() as i64,
     };
-    let next = match verdicts::classify(&answer) {
-        Verdict::Delivered => Outcome::Delivered,
-        Verdict::Failed { .. } => Outcome::Failed,
-        Verdict::RetryLater { after, .. } => {
-            let policy = retry_policy(app);
-            let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
-            // The deadline counts from the first attempt, or from a person's redelivery.
-            let first = message.deadline_at - app.events.retry.give_up_after;
-            match policy.next_attempt(attempts, after, first, now) {
-                Some(at) if at <= message.deadline_at => Outcome::RetryAt(at),
-                _ => Outcome::Dead,
-            }
-        }
-    };
+    // The deadline counts from the first attempt, or from a person's redelivery.
+    let next = app.next_after(&message, now, verdicts::classify(&answer));
     Settled {
         message,
         attempt,

@@ -259,7 +259,21 @@ impl Firebreak {
                     let mut written = drafts(&actor, now, events);
                     let ticks = incident.tick_known(false, now);
                     written.extend(drafts(&Actor::system().0, now, ticks));
-                    tx.update_incident(&incident, written).await?;
+                    let entries = tx.update_incident(&incident, written).await?;
+                    // A public update posted with the change (resolving) goes to subscribers.
+                    let fanouts: Vec<_> = entries
+                        .iter()
+                        .filter(|e| {
+                            matches!(&e.event, TimelineEvent::StatusUpdate(u)
+                                if u.audience == firebreak_domain::status_page::Audience::Public
+                                    && u.notify)
+                        })
+                        .filter(|_| !incident.drill)
+                        .map(|e| app.fanout(number, e.seq, now))
+                        .collect();
+                    if !fanouts.is_empty() {
+                        tx.enqueue(fanouts).await?;
+                    }
                     if severity_changed {
                         crate::paging::reminders::arm_in(tx, &incident, &config, now).await?;
                     }

@@ -21,6 +21,7 @@ pub mod paging;
 pub mod runtime;
 pub mod schedules;
 pub mod status_page;
+pub mod subscribers;
 pub mod tokens;
 pub mod views;
 pub mod webhooks;

@@ -147,22 +147,38 @@ impl StatusView {
     }
 }
 
-/// The snapshot and whether it is stale.
+/// The snapshot and whether it is stale, and the subscribe form's limit per address.
 pub struct StatusPageCache {
     current: RwLock<Option<Arc<StatusView>>>,
     stale: AtomicBool,
     generation: AtomicU64,
     rebuild: tokio::sync::Mutex<()>,
+    /// 20 subscribe submissions an hour per client address.
+    subscribe_limit: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 impl Default for StatusPageCache {
     fn default() -> Self {
+        let per_hour = governor::Quota::with_period(std::time::Duration::from_secs(180))
+            .expect("a positive period")
+            .allow_burst(std::num::NonZeroU32::new(20).expect("20 is not zero"));
         StatusPageCache {
             current: RwLock::new(None),
             stale: AtomicBool::new(true),
             generation: AtomicU64::new(0),
             rebuild: tokio::sync::Mutex::new(()),
+            subscribe_limit: governor::RateLimiter::keyed(per_hour),
         }
+    }
+}
+
+impl StatusPageCache {
+    /// Whether `ip` may submit the subscribe form now; if not, how long until it may.
+    pub fn subscribe_allowed(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
+        use governor::clock::Clock as _;
+        self.subscribe_limit.check_key(&ip).map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+        })
     }
 }
 
@@ -590,7 +606,11 @@ impl Firebreak {
         let incident = self.incident(number).await?;
         let earlier = self.public_updates_of(number, incident.declared_at).await?;
         let current = earlier.iter().rev().find_map(|u| u.status);
-        let status = input.status.or(input.template);
+        // A template gives a public update its status too; an internal one has none.
+        let status = match input.audience {
+            Audience::Public => input.status.or(input.template),
+            Audience::Internal => input.status,
+        };
         let body = match (&input.body, input.template) {
             (Some(b), _) if !b.trim().is_empty() => b.clone(),
             (_, Some(t)) => self.template_body(&incident, t, &input.components).await?,
@@ -635,6 +655,7 @@ impl Firebreak {
                             .await?
                             .ok_or(StoreError::NotFound)?;
                         let public = update.audience == Audience::Public;
+                        let notify = update.notify;
                         let mut events = vec![TimelineEvent::StatusUpdate(update)];
                         let posts = app.chat_news(&incident, &events, &actor, now);
                         if !posts.is_empty() {
@@ -669,6 +690,9 @@ impl Firebreak {
                             .into_iter()
                             .next()
                             .ok_or_else(|| StoreError::backend("a status update was not stored"))?;
+                        if public && notify && !incident.drill {
+                            tx.enqueue(vec![app.fanout(number, entry.seq, now)]).await?;
+                        }
                         Ok((entry, ticked))
                     })
                 }

@@ -186,7 +186,7 @@ text_field!(
     ComponentName = TextRule {
         min: 1,
         max: Some(100),
-        pattern: Some(r"^[^\s\x00-\x1f\x7f](?:[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"),
+        pattern: Some(r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"),
         explain: "must not start or end with white space, or hold control characters",
         reserved: None,
     }
@@ -728,6 +728,23 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn component_names_refuse_every_control_character_the_domain_refuses() {
+        for bad in [
+            "",
+            " Checkout",
+            "Checkout ",
+            "Check\u{1}out",
+            "Check\u{7f}out",
+            "Check\u{9e}out",
+        ] {
+            assert!(ComponentName::RULE.check(bad).is_err(), "{bad:?}");
+        }
+        for good in ["Checkout API", "Åsa's shop", "A"] {
+            assert!(ComponentName::RULE.check(good).is_ok(), "{good:?}");
+        }
+    }
 
     #[test]
     fn webhook_urls_take_any_port_and_ipv6_literals() {

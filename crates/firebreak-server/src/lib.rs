@@ -63,6 +63,11 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
             status_page::schedule_maintenance
         ))
         .routes(routes!(status_page::cancel_maintenance))
+        .routes(routes!(
+            status_page::list_subscribers,
+            status_page::add_subscriber
+        ))
+        .routes(routes!(status_page::remove_subscriber))
         .routes(routes!(directory::list_services, directory::create_service))
         .routes(routes!(
             directory::show_service,

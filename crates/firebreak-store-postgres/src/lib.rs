@@ -67,6 +67,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scheduled_maintenance",
         include_str!("../migrations/0007_scheduled_maintenance.sql"),
     ),
+    (
+        8,
+        "subscribers",
+        include_str!("../migrations/0008_subscribers.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

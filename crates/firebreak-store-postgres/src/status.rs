@@ -2,7 +2,9 @@
 //! Locks are `FOR UPDATE` rows.
 
 use async_trait::async_trait;
-use firebreak_domain::status_page::{Component, ComponentStatus, PublicMaintenance};
+use firebreak_domain::status_page::{
+    Component, ComponentStatus, PublicMaintenance, Subscriber, SubscriberKind,
+};
 use firebreak_domain::{IncidentNumber, Name};
 use firebreak_store::feed::Topic;
 use firebreak_store::{Change, Result, StatusStore, StatusWrites, StoreError, TimelineEntry};
@@ -59,6 +61,25 @@ fn maintenance(row: &PgRow) -> Result<PublicMaintenance> {
         ends_at: rows::ts(get(row, "ends_at")?)?,
         created_by: get(row, "created_by")?,
         created_at: rows::ts(get(row, "created_at")?)?,
+    })
+}
+
+const SUBSCRIBER_COLUMNS: &str = "id, kind, target, secret, components, token_hash, created_at, \
+     confirmed_at, last_mailed_at";
+
+fn subscriber(row: &PgRow) -> Result<Subscriber> {
+    let kind: String = get(row, "kind")?;
+    Ok(Subscriber {
+        id: get(row, "id")?,
+        kind: SubscriberKind::parse(&kind)
+            .ok_or_else(|| StoreError::backend(format!("unknown subscriber kind {kind:?}")))?,
+        target: get(row, "target")?,
+        secret: get(row, "secret")?,
+        components: get(row, "components")?,
+        token_hash: get(row, "token_hash")?,
+        created_at: rows::ts(get(row, "created_at")?)?,
+        confirmed_at: rows::ts_opt(get(row, "confirmed_at")?)?,
+        last_mailed_at: rows::ts_opt(get(row, "last_mailed_at")?)?,
     })
 }
 
@@ -254,10 +275,119 @@ impl StatusWrites for PgTx<'_> {
         self.changed(Change::Directory(Topic::StatusPage));
         Ok(())
     }
+
+    async fn create_subscriber(&mut self, s: &Subscriber) -> Result<()> {
+        let added = sqlx::query(
+            "INSERT INTO status_subscribers (id, kind, target, secret, components, token_hash, \
+             created_at, confirmed_at, last_mailed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&s.id)
+        .bind(s.kind.as_str())
+        .bind(&s.target)
+        .bind(&s.secret)
+        .bind(&s.components)
+        .bind(&s.token_hash)
+        .bind(s.created_at.as_millisecond())
+        .bind(s.confirmed_at.map(|t| t.as_millisecond()))
+        .bind(s.last_mailed_at.map(|t| t.as_millisecond()))
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        if added == 0 {
+            return Err(StoreError::Conflict(
+                "that address is already subscribed".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn lock_subscriber(
+        &mut self,
+        kind: SubscriberKind,
+        target: &str,
+    ) -> Result<Option<Subscriber>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers WHERE kind = $1 AND target = $2 \
+             FOR UPDATE"
+        )))
+        .bind(kind.as_str())
+        .bind(target)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .map(|r| subscriber(&r))
+        .transpose()
+    }
+
+    async fn lock_subscriber_by_token(&mut self, token_hash: &str) -> Result<Option<Subscriber>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers WHERE token_hash = $1 FOR UPDATE"
+        )))
+        .bind(token_hash)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .map(|r| subscriber(&r))
+        .transpose()
+    }
+
+    async fn save_subscriber(&mut self, s: &Subscriber) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE status_subscribers SET confirmed_at = $2, last_mailed_at = $3, token_hash = $4 \
+             WHERE id = $1",
+        )
+        .bind(&s.id)
+        .bind(s.confirmed_at.map(|t| t.as_millisecond()))
+        .bind(s.last_mailed_at.map(|t| t.as_millisecond()))
+        .bind(&s.token_hash)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        rows::found(changed)
+    }
+
+    async fn delete_subscriber(&mut self, id: &str) -> Result<Subscriber> {
+        let removed = sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM status_subscribers WHERE id = $1 RETURNING {SUBSCRIBER_COLUMNS}"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .ok_or(StoreError::NotFound)?;
+        subscriber(&removed)
+    }
 }
 
 #[async_trait]
 impl StatusStore for PostgresStore {
+    async fn get_subscriber(&self, id: &str) -> Result<Option<Subscriber>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| subscriber(&r))
+        .transpose()
+    }
+
+    async fn list_subscribers(&self) -> Result<Vec<Subscriber>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers ORDER BY created_at, id"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(subscriber)
+        .collect()
+    }
+
     async fn list_scheduled_maintenances(
         &self,
         after: Timestamp,

@@ -65,6 +65,7 @@ contract_checks!(
     sync_components_keeps_what_people_set,
     status_updates_and_public_title_round_trip,
     scheduled_maintenance_round_trips,
+    subscribers_round_trip,
     failed_work_leaves_nothing_behind,
     committed_work_keeps_everything_and_returns_its_value,
     store_reports_health,

@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/0007_scheduled_maintenance.sql"),
     ),
+    (8, include_str!("../migrations/0008_subscribers.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -1,7 +1,9 @@
 //! The status page on SQLite: components, and status updates read back from the timeline.
 
 use async_trait::async_trait;
-use firebreak_domain::status_page::{Component, ComponentStatus, PublicMaintenance};
+use firebreak_domain::status_page::{
+    Component, ComponentStatus, PublicMaintenance, Subscriber, SubscriberKind,
+};
 use firebreak_domain::{IncidentNumber, Name};
 use firebreak_store::feed::Topic;
 use firebreak_store::{Change, Result, StatusStore, StatusWrites, StoreError, TimelineEntry};
@@ -58,6 +60,29 @@ fn maintenance(row: &Row<'_>) -> Result<PublicMaintenance> {
         ends_at: rows::ts(row, "ends_at")?,
         created_by: rows::get(row, "created_by")?,
         created_at: rows::ts(row, "created_at")?,
+    })
+}
+
+const SUBSCRIBER_COLUMNS: &str = "id, kind, target, secret, components, token_hash, created_at, \
+     confirmed_at, last_mailed_at";
+
+fn subscriber(row: &Row<'_>) -> Result<Subscriber> {
+    let kind: String = rows::get(row, "kind")?;
+    let components: Option<String> = rows::get(row, "components")?;
+    Ok(Subscriber {
+        id: rows::get(row, "id")?,
+        kind: SubscriberKind::parse(&kind)
+            .ok_or_else(|| StoreError::backend(format!("unknown subscriber kind {kind:?}")))?,
+        target: rows::get(row, "target")?,
+        secret: rows::get(row, "secret")?,
+        components: match components {
+            Some(c) => Some(serde_json::from_str(&c).map_err(StoreError::backend)?),
+            None => None,
+        },
+        token_hash: rows::get(row, "token_hash")?,
+        created_at: rows::ts(row, "created_at")?,
+        confirmed_at: rows::opt_ts(row, "confirmed_at")?,
+        last_mailed_at: rows::opt_ts(row, "last_mailed_at")?,
     })
 }
 
@@ -215,10 +240,98 @@ impl StatusWrites for SqliteTx<'_> {
         self.changed(Change::Directory(Topic::StatusPage));
         Ok(())
     }
+
+    async fn create_subscriber(&mut self, s: &Subscriber) -> Result<()> {
+        let components = match &s.components {
+            Some(c) => Some(serde_json::to_string(c).map_err(StoreError::backend)?),
+            None => None,
+        };
+        self.exec_unique(
+            "INSERT INTO status_subscribers (id, kind, target, secret, components, token_hash, \
+             created_at, confirmed_at, last_mailed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                s.id,
+                s.kind.as_str(),
+                s.target,
+                s.secret,
+                components,
+                s.token_hash,
+                ms(s.created_at),
+                s.confirmed_at.map(ms),
+                s.last_mailed_at.map(ms)
+            ],
+            || "that address is already subscribed".to_string(),
+        )?;
+        Ok(())
+    }
+
+    async fn lock_subscriber(
+        &mut self,
+        kind: SubscriberKind,
+        target: &str,
+    ) -> Result<Option<Subscriber>> {
+        let sql = format!(
+            "SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers WHERE kind = ?1 AND target = ?2"
+        );
+        rows::one(
+            self.conn(),
+            &sql,
+            params![kind.as_str(), target],
+            subscriber,
+        )
+    }
+
+    async fn lock_subscriber_by_token(&mut self, token_hash: &str) -> Result<Option<Subscriber>> {
+        let sql =
+            format!("SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers WHERE token_hash = ?1");
+        rows::one(self.conn(), &sql, [token_hash], subscriber)
+    }
+
+    async fn save_subscriber(&mut self, s: &Subscriber) -> Result<()> {
+        let changed = self.exec(
+            "UPDATE status_subscribers SET confirmed_at = ?2, last_mailed_at = ?3, token_hash = ?4 \
+             WHERE id = ?1",
+            params![
+                s.id,
+                s.confirmed_at.map(ms),
+                s.last_mailed_at.map(ms),
+                s.token_hash
+            ],
+        )?;
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn delete_subscriber(&mut self, id: &str) -> Result<Subscriber> {
+        let sql =
+            format!("DELETE FROM status_subscribers WHERE id = ?1 RETURNING {SUBSCRIBER_COLUMNS}");
+        rows::one(self.conn(), &sql, [id], subscriber)?.ok_or(StoreError::NotFound)
+    }
 }
 
 #[async_trait]
 impl StatusStore for SqliteStore {
+    async fn get_subscriber(&self, id: &str) -> Result<Option<Subscriber>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let sql = format!("SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers WHERE id = ?1");
+            rows::one(conn, &sql, [id], subscriber)
+        })
+        .await
+    }
+
+    async fn list_subscribers(&self) -> Result<Vec<Subscriber>> {
+        self.read(|conn| {
+            let sql = format!(
+                "SELECT {SUBSCRIBER_COLUMNS} FROM status_subscribers ORDER BY created_at, id"
+            );
+            rows::all(conn, &sql, [], subscriber)
+        })
+        .await
+    }
+
     async fn list_scheduled_maintenances(
         &self,
         after: Timestamp,

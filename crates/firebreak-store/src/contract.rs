@@ -100,6 +100,7 @@ where
     sync_components_keeps_what_people_set(&make().await).await;
     status_updates_and_public_title_round_trip(&make().await).await;
     scheduled_maintenance_round_trips(&make().await).await;
+    subscribers_round_trip(&make().await).await;
 
     // Units of work and locks.
     failed_work_leaves_nothing_behind(&make().await).await;

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use firebreak_domain::IncidentNumber;
-use firebreak_domain::status_page::{Component, PublicMaintenance};
+use firebreak_domain::status_page::{Component, PublicMaintenance, Subscriber, SubscriberKind};
 use jiff::Timestamp;
 
 use crate::{Result, TimelineEntry};
@@ -32,6 +32,21 @@ pub trait StatusWrites: Send {
     async fn lock_scheduled_maintenance(&mut self, id: i64) -> Result<Option<PublicMaintenance>>;
     /// Saves a maintenance's new start and end. `NotFound` if it is gone.
     async fn save_scheduled_maintenance_span(&mut self, m: &PublicMaintenance) -> Result<()>;
+    /// Adds a subscriber. `Conflict` if one has their address (or URL) already.
+    async fn create_subscriber(&mut self, s: &Subscriber) -> Result<()>;
+    /// The subscriber with this address or URL, held until commit.
+    async fn lock_subscriber(
+        &mut self,
+        kind: SubscriberKind,
+        target: &str,
+    ) -> Result<Option<Subscriber>>;
+    /// The subscriber whose link token hashes to `token_hash`, held until commit.
+    async fn lock_subscriber_by_token(&mut self, token_hash: &str) -> Result<Option<Subscriber>>;
+    /// Saves a subscriber's confirmation, last mail time and link token. `NotFound` if they
+    /// are gone.
+    async fn save_subscriber(&mut self, s: &Subscriber) -> Result<()>;
+    /// Removes a subscriber. `NotFound` if there is none.
+    async fn delete_subscriber(&mut self, id: &str) -> Result<Subscriber>;
 }
 
 /// Status page reads.
@@ -39,6 +54,9 @@ pub trait StatusWrites: Send {
 pub trait StatusStore: Send + Sync {
     /// Every component, in page order (position, then name).
     async fn list_components(&self) -> Result<Vec<Component>>;
+    async fn get_subscriber(&self, id: &str) -> Result<Option<Subscriber>>;
+    /// Every subscriber, oldest first.
+    async fn list_subscribers(&self) -> Result<Vec<Subscriber>>;
     /// Scheduled maintenance that ends after `after`, soonest start first.
     async fn list_scheduled_maintenances(&self, after: Timestamp)
     -> Result<Vec<PublicMaintenance>>;

@@ -143,6 +143,27 @@ fn table() -> Vec<Route> {
         ),
         r(
             Method::GET,
+            "/api/v1/status-page/subscribers",
+            "/api/v1/status-page/subscribers",
+            None,
+            Admin,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/status-page/subscribers",
+            "/api/v1/status-page/subscribers",
+            Some(json!({"url": "https://hooks.example.com/status"})),
+            Admin,
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/status-page/subscribers/{id}",
+            "/api/v1/status-page/subscribers/sub_nope",
+            None,
+            Admin,
+        ),
+        r(
+            Method::GET,
             "/api/v1/scheduled-maintenances",
             "/api/v1/scheduled-maintenances",
             None,

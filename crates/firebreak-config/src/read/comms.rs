@@ -10,9 +10,8 @@ use firebreak_domain::config::{Channel, ChannelKind, Comms};
 use firebreak_domain::ids::Name;
 
 use super::server::check_host_port;
-use super::services::{KEY_SOURCE_KEYS, is_env_name};
-use super::{Declared, Fields, Reader, first_seen, one_of};
-use crate::node::{Node, Value};
+use super::{Declared, EnvSecret, Fields, Reader, first_seen};
+use crate::node::Node;
 
 pub(crate) const COMMS_KEYS: &[&str] = &["channels"];
 pub(crate) const CHANNEL_KEYS: &[&str] = &["name", "type", "url", "severities", "services"];
@@ -215,88 +214,20 @@ impl Reader<'_> {
             );
             return None;
         };
-        let path = f.path("url");
-        match &node.value {
-            Value::Str(url) => match check_channel_url(url) {
-                Ok(()) => Some((url.clone(), None)),
-                Err(message) => {
-                    self.error_at(node, &path, message);
-                    None
-                }
+        self.checked_secret(
+            node,
+            &f.path("url"),
+            &EnvSecret {
+                key: "url",
+                holds: "the webhook URL",
+                example: "FIREBREAK_CHANNEL_INCIDENTS_URL",
+                set_to: "this channel's incoming webhook URL, like \
+                         https://hooks.slack.com/services/T000/B000/XXXX",
             },
-            Value::Map(_) => {
-                let k = self.fields(
-                    node,
-                    &path,
-                    KEY_SOURCE_KEYS,
-                    "{env: NAME}, naming the environment variable that holds the webhook URL",
-                )?;
-                let Some(var_node) = k.get("env") else {
-                    self.error_at(
-                        node,
-                        &path,
-                        "missing required key \"env\"; write url: {env: NAME} with the name of \
-                         the environment variable that holds the webhook URL",
-                    );
-                    return None;
-                };
-                let var_path = k.path("env");
-                let Value::Str(var) = &var_node.value else {
-                    self.wrong_type(
-                        var_node,
-                        &var_path,
-                        "an environment variable name like FIREBREAK_CHANNEL_INCIDENTS_URL",
-                    );
-                    return None;
-                };
-                if !is_env_name(var) {
-                    self.error_at(
-                        var_node,
-                        &var_path,
-                        format!(
-                            "invalid environment variable name \"{var}\"; expected letters, \
-                             digits and _, not starting with a digit, like \
-                             FIREBREAK_CHANNEL_INCIDENTS_URL"
-                        ),
-                    );
-                    return None;
-                }
-                let Some(value) = (self.env)(var) else {
-                    self.error_at(
-                        var_node,
-                        &var_path,
-                        format!(
-                            "environment variable {var} is not set; set it where Firebreak runs \
-                             to this channel's incoming webhook URL, like \
-                             https://hooks.slack.com/services/T000/B000/XXXX"
-                        ),
-                    );
-                    return None;
-                };
-                // A trailing newline from a secret file is not part of the URL.
-                let value = value.trim();
-                match check_channel_url(value) {
-                    Ok(()) => Some((value.to_string(), Some(var.clone()))),
-                    Err(message) => {
-                        self.error_at(
-                            var_node,
-                            &var_path,
-                            format!("environment variable {var}: {message}"),
-                        );
-                        None
-                    }
-                }
-            }
-            _ => {
-                self.wrong_type(
-                    node,
-                    &path,
-                    "an http:// or https:// webhook URL, or {env: NAME} to read it from an \
-                     environment variable",
-                );
-                None
-            }
-        }
+            check_channel_url,
+            "an http:// or https:// webhook URL, or {env: NAME} to read it from an environment \
+             variable",
+        )
     }
 
     /// The severities whose incidents the channel takes, as the file's severities spell them;
@@ -329,40 +260,7 @@ impl Reader<'_> {
     /// service) when left out.
     fn channel_services(&mut self, f: &Fields, services: &[String]) -> Option<Vec<Name>> {
         let before = self.errors.len();
-        let mut out = Vec::new();
-        let mut listed: Vec<(String, u64)> = Vec::new();
-        for (text, item, item_path) in self
-            .text_list(f, "services", "[checkout, search-api]")
-            .unwrap_or_default()
-        {
-            let service = match Name::parse(&text) {
-                Ok(service) => service,
-                Err(e) => {
-                    self.error_at(&item, &item_path, e.to_string());
-                    continue;
-                }
-            };
-            if !services.iter().any(|s| s == service.as_str()) {
-                self.error_at(
-                    &item,
-                    &item_path,
-                    format!(
-                        "unknown service \"{service}\"; declare it under services:{}",
-                        one_of(", or name one of ", services)
-                    ),
-                );
-                continue;
-            }
-            if let Some(line) = first_seen(&mut listed, service.as_str(), &item) {
-                self.error_at(
-                    &item,
-                    &item_path,
-                    format!("service \"{service}\" is listed twice; first on line {line}"),
-                );
-                continue;
-            }
-            out.push(service);
-        }
+        let out = self.service_refs(f, services);
         (self.errors.len() == before).then_some(out)
     }
 }

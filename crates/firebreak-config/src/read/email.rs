@@ -8,10 +8,9 @@
 use firebreak_domain::config::Email;
 use firebreak_domain::contact::check_email;
 
-use super::Reader;
 use super::server::check_host_port;
-use super::services::{KEY_SOURCE_KEYS, is_env_name};
-use crate::node::{Node, Value};
+use super::{EnvSecret, Reader};
+use crate::node::Node;
 
 pub(crate) const EMAIL_KEYS: &[&str] = &["smtp_url", "from"];
 
@@ -135,85 +134,19 @@ impl Reader<'_> {
     /// An SMTP URL, written in the file or read from the environment variable that
     /// `smtp_url: {env: NAME}` names. No message repeats it.
     fn smtp_url(&mut self, node: &Node, path: &str) -> Option<String> {
-        match &node.value {
-            Value::Str(url) => match check_smtp_url(url) {
-                Ok(()) => Some(url.clone()),
-                Err(message) => {
-                    self.error_at(node, path, message);
-                    None
-                }
+        let (url, _) = self.checked_secret(
+            node,
+            path,
+            &EnvSecret {
+                key: "smtp_url",
+                holds: "the SMTP URL",
+                example: "FIREBREAK_SMTP_URL",
+                set_to: "the SMTP URL, like smtp://user:password@mail.example.com:587",
             },
-            Value::Map(_) => {
-                let k = self.fields(
-                    node,
-                    path,
-                    KEY_SOURCE_KEYS,
-                    "{env: NAME}, naming the environment variable that holds the SMTP URL",
-                )?;
-                let Some(var_node) = k.get("env") else {
-                    self.error_at(
-                        node,
-                        path,
-                        "missing required key \"env\"; write smtp_url: {env: NAME} with the name \
-                         of the environment variable that holds the SMTP URL",
-                    );
-                    return None;
-                };
-                let var_path = k.path("env");
-                let Value::Str(var) = &var_node.value else {
-                    self.wrong_type(
-                        var_node,
-                        &var_path,
-                        "an environment variable name like FIREBREAK_SMTP_URL",
-                    );
-                    return None;
-                };
-                if !is_env_name(var) {
-                    self.error_at(
-                        var_node,
-                        &var_path,
-                        format!(
-                            "invalid environment variable name \"{var}\"; expected letters, \
-                             digits and _, not starting with a digit, like FIREBREAK_SMTP_URL"
-                        ),
-                    );
-                    return None;
-                }
-                let Some(value) = (self.env)(var) else {
-                    self.error_at(
-                        var_node,
-                        &var_path,
-                        format!(
-                            "environment variable {var} is not set; set it where Firebreak runs \
-                             to the SMTP URL, like smtp://user:password@mail.example.com:587"
-                        ),
-                    );
-                    return None;
-                };
-                // A trailing newline from a secret file is not part of the URL.
-                let value = value.trim();
-                match check_smtp_url(value) {
-                    Ok(()) => Some(value.to_string()),
-                    Err(message) => {
-                        self.error_at(
-                            var_node,
-                            &var_path,
-                            format!("environment variable {var}: {message}"),
-                        );
-                        None
-                    }
-                }
-            }
-            _ => {
-                self.wrong_type(
-                    node,
-                    path,
-                    "an smtp:// or smtps:// URL, or {env: NAME} to read it from an environment \
-                     variable",
-                );
-                None
-            }
-        }
+            check_smtp_url,
+            "an smtp:// or smtps:// URL, or {env: NAME} to read it from an environment variable",
+        )?;
+        Some(url)
     }
 }
 

@@ -27,7 +27,6 @@ pub(crate) use server::check_public_url;
 /// model as the reader.
 #[cfg(test)]
 pub(crate) mod keys {
-    pub(crate) use super::TOP_KEYS;
     pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
     pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS};
     pub(crate) use super::email::EMAIL_KEYS;
@@ -37,14 +36,13 @@ pub(crate) mod keys {
     pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
     pub(crate) use super::schedules::{LAYER_KEYS, RESTRICT_KEYS, ROTATION_KEYS, SCHEDULE_KEYS};
     pub(crate) use super::server::SERVER_KEYS;
-    pub(crate) use super::services::{
-        DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, KEY_SOURCE_KEYS, SERVICE_KEYS,
-    };
+    pub(crate) use super::services::{DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, SERVICE_KEYS};
     pub(crate) use super::severities::SEVERITY_KEYS;
     pub(crate) use super::status_page::{
         COMPONENT_KEYS, EFFECT_KEYS, STATUS_PAGE_KEYS, TEMPLATE_KEYS,
     };
     pub(crate) use super::users::USER_KEYS;
+    pub(crate) use super::{KEY_SOURCE_KEYS, TOP_KEYS};
 }
 
 use jiff::SignedDuration;
@@ -237,6 +235,45 @@ fn looks_like_http_url(text: &str) -> bool {
         }
         None => false,
     }
+}
+
+/// The keys of `{env: NAME}`, a secret (an integration key, a channel's URL, the SMTP URL)
+/// read from the environment.
+pub(crate) const KEY_SOURCE_KEYS: &[&str] = &["env"];
+
+/// Whether `name` can name an environment variable: letters, digits and `_`, not starting
+/// with a digit.
+fn is_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// How the messages about a secret read from the environment, `key: {env: NAME}`, speak of
+/// it.
+struct EnvSecret<'s> {
+    /// The key the secret is written under, like `url`.
+    key: &'s str,
+    /// What the variable holds, like `the webhook URL`.
+    holds: &'s str,
+    /// A name for the variable, shown as an example, like `FIREBREAK_SMTP_URL`.
+    example: &'s str,
+    /// What to set the variable to when it is not set, like `the SMTP URL, like smtp://...`.
+    set_to: &'s str,
+}
+
+/// A secret read from the environment variable that `{env: NAME}` names.
+struct EnvValue<'n> {
+    /// The variable's name.
+    var: &'n str,
+    /// Where the name is written, for messages about the value.
+    node: &'n Node,
+    path: String,
+    /// The variable's value without surrounding white space: a trailing newline from a secret
+    /// file is not part of the secret. No message may include it.
+    value: String,
 }
 
 /// What the file declares, by name as written: every section's names are collected before
@@ -595,6 +632,117 @@ impl<'a> Reader<'a> {
         found.cloned()
     }
 
+    /// Reads `{env: NAME}` at `node`, a secret to be read from the environment, and looks the
+    /// variable up; reports a mapping of another shape, a name no variable can have and a
+    /// variable that is not set. No message includes the value.
+    fn env_secret<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        secret: &EnvSecret,
+    ) -> Option<EnvValue<'n>> {
+        let EnvSecret {
+            key,
+            holds,
+            example,
+            set_to,
+        } = secret;
+        let k = self.fields(
+            node,
+            path,
+            KEY_SOURCE_KEYS,
+            &format!("{{env: NAME}}, naming the environment variable that holds {holds}"),
+        )?;
+        let Some(var_node) = k.get("env") else {
+            self.error_at(
+                node,
+                path,
+                format!(
+                    "missing required key \"env\"; write {key}: {{env: NAME}} with the name of \
+                     the environment variable that holds {holds}"
+                ),
+            );
+            return None;
+        };
+        let var_path = k.path("env");
+        let Value::Str(var) = &var_node.value else {
+            self.wrong_type(
+                var_node,
+                &var_path,
+                &format!("an environment variable name like {example}"),
+            );
+            return None;
+        };
+        if !is_env_name(var) {
+            self.error_at(
+                var_node,
+                &var_path,
+                format!(
+                    "invalid environment variable name \"{var}\"; expected letters, digits and \
+                     _, not starting with a digit, like {example}"
+                ),
+            );
+            return None;
+        }
+        let Some(value) = (self.env)(var) else {
+            self.error_at(
+                var_node,
+                &var_path,
+                format!(
+                    "environment variable {var} is not set; set it where Firebreak runs to \
+                     {set_to}"
+                ),
+            );
+            return None;
+        };
+        Some(EnvValue {
+            var,
+            node: var_node,
+            path: var_path,
+            value: value.trim().to_string(),
+        })
+    }
+
+    /// A secret that `check` accepts, written at `node` or read from the environment variable
+    /// that `{env: NAME}` names; with the variable's name in the second case. `expected` says
+    /// what `node` may be when it is neither. `check`'s messages must not include the secret.
+    fn checked_secret(
+        &mut self,
+        node: &Node,
+        path: &str,
+        secret: &EnvSecret,
+        check: fn(&str) -> Result<(), String>,
+        expected: &str,
+    ) -> Option<(String, Option<String>)> {
+        match &node.value {
+            Value::Str(text) => match check(text) {
+                Ok(()) => Some((text.clone(), None)),
+                Err(message) => {
+                    self.error_at(node, path, message);
+                    None
+                }
+            },
+            Value::Map(_) => {
+                let env = self.env_secret(node, path, secret)?;
+                match check(&env.value) {
+                    Ok(()) => Some((env.value, Some(env.var.to_string()))),
+                    Err(message) => {
+                        self.error_at(
+                            env.node,
+                            &env.path,
+                            format!("environment variable {}: {message}", env.var),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => {
+                self.wrong_type(node, path, expected);
+                None
+            }
+        }
+    }
+
     pub fn config(&mut self, root: &Node) -> Config {
         let mut config = Config::default();
         config.services.clear();
@@ -835,6 +983,46 @@ impl<'a> Reader<'a> {
             );
             None
         }
+    }
+
+    /// The services `f` lists under `services`, each declared in the file and listed once; the
+    /// others are reported and left out.
+    fn service_refs(&mut self, f: &Fields, services: &[String]) -> Vec<Name> {
+        let mut out = Vec::new();
+        let mut listed: Vec<(String, u64)> = Vec::new();
+        for (text, item, item_path) in self
+            .text_list(f, "services", "[checkout, search-api]")
+            .unwrap_or_default()
+        {
+            let service = match Name::parse(&text) {
+                Ok(service) => service,
+                Err(e) => {
+                    self.error_at(&item, &item_path, e.to_string());
+                    continue;
+                }
+            };
+            if !services.iter().any(|s| s == service.as_str()) {
+                self.error_at(
+                    &item,
+                    &item_path,
+                    format!(
+                        "unknown service \"{service}\"; declare it under services:{}",
+                        one_of(", or name one of ", services)
+                    ),
+                );
+                continue;
+            }
+            if let Some(line) = first_seen(&mut listed, service.as_str(), &item) {
+                self.error_at(
+                    &item,
+                    &item_path,
+                    format!("service \"{service}\" is listed twice; first on line {line}"),
+                );
+                continue;
+            }
+            out.push(service);
+        }
+        out
     }
 
     fn name(&mut self, f: &Fields, key: &str) -> Option<(Name, Node)> {

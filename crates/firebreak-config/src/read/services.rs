@@ -5,7 +5,7 @@ use firebreak_domain::config::{IntegrationSpec, Service};
 use firebreak_domain::incident::TITLE_MAX;
 use firebreak_domain::rules::{DeclareRule, Grouping};
 
-use super::{Declared, Fields, Reader, first_seen, looks_like_http_url};
+use super::{Declared, EnvSecret, Fields, Reader, first_seen, looks_like_http_url};
 use crate::node::{Node, Value};
 
 pub(crate) const SERVICE_KEYS: &[&str] = &[
@@ -19,23 +19,11 @@ pub(crate) const SERVICE_KEYS: &[&str] = &[
     "grouping",
 ];
 pub(crate) const INTEGRATION_KEYS: &[&str] = &["name", "key"];
-/// The keys of `key: {env: NAME}`, a key read from the environment.
-pub(crate) const KEY_SOURCE_KEYS: &[&str] = &["env"];
 pub(crate) const GROUPING_KEYS: &[&str] = &["window", "declare"];
 pub(crate) const DECLARE_KEYS: &[&str] = &["match", "severity", "title"];
 
 /// The length of an integration key, all ASCII letters and digits.
 const INTEGRATION_KEY_LEN: usize = 32;
-
-/// Whether `name` can name an environment variable: letters, digits and `_`, not starting
-/// with a digit.
-pub(super) fn is_env_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
 
 impl Reader<'_> {
     pub(super) fn service(
@@ -168,58 +156,23 @@ impl Reader<'_> {
                 Some((key, None))
             }
             Value::Map(_) => {
-                let k = self.fields(
+                let set_to = format!(
+                    "this integration's key ({INTEGRATION_KEY_LEN} letters or digits, e.g. from \
+                     `openssl rand -hex 16`)"
+                );
+                let env = self.env_secret(
                     node,
                     &path,
-                    KEY_SOURCE_KEYS,
-                    "{env: NAME}, naming the environment variable that holds the key",
+                    &EnvSecret {
+                        key: "key",
+                        holds: "the key",
+                        example: "FIREBREAK_KEY_CHECKOUT_PROMETHEUS",
+                        set_to: &set_to,
+                    },
                 )?;
-                let Some(var_node) = k.get("env") else {
-                    self.error_at(
-                        node,
-                        &path,
-                        "missing required key \"env\"; write key: {env: NAME} with the name of \
-                         the environment variable that holds the key",
-                    );
-                    return None;
-                };
-                let var_path = k.path("env");
-                let Value::Str(var) = &var_node.value else {
-                    self.wrong_type(
-                        var_node,
-                        &var_path,
-                        "an environment variable name like FIREBREAK_KEY_CHECKOUT_PROMETHEUS",
-                    );
-                    return None;
-                };
-                if !is_env_name(var) {
-                    self.error_at(
-                        var_node,
-                        &var_path,
-                        format!(
-                            "invalid environment variable name \"{var}\"; expected letters, \
-                             digits and _, not starting with a digit, like \
-                             FIREBREAK_KEY_CHECKOUT_PROMETHEUS"
-                        ),
-                    );
-                    return None;
-                }
-                let Some(value) = (self.env)(var) else {
-                    self.error_at(
-                        var_node,
-                        &var_path,
-                        format!(
-                            "environment variable {var} is not set; set it where Firebreak runs \
-                             to this integration's key ({INTEGRATION_KEY_LEN} letters or digits, \
-                             e.g. from `openssl rand -hex 16`)"
-                        ),
-                    );
-                    return None;
-                };
-                // A trailing newline from a secret file is not part of the key.
-                let owner = format!("the key in environment variable {var} ");
-                let key = self.checked_key(value.trim(), var_node, &var_path, &owner, keys)?;
-                Some((key, Some(var.clone())))
+                let owner = format!("the key in environment variable {} ", env.var);
+                let key = self.checked_key(&env.value, env.node, &env.path, &owner, keys)?;
+                Some((key, Some(env.var.to_string())))
             }
             _ => {
                 self.wrong_type(

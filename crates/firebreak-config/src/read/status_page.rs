@@ -9,16 +9,12 @@
 use std::net::SocketAddr;
 
 use firebreak_domain::config::{ComponentSpec, StatusPage};
-use firebreak_domain::ids::Name;
 use firebreak_domain::status_page::{
     Component, ComponentStatus, Impact, MAX_BODY, MAX_DESCRIPTION, MAX_NAME, PublicStatus,
     SeverityEffect,
 };
 
-use super::{
-    Fields, Reader, check_public_url, first_seen, join, locate, looks_like_http_url, one_of,
-    written,
-};
+use super::{Fields, Reader, check_public_url, join, locate, looks_like_http_url, written};
 use crate::node::{Node, Value};
 
 pub(crate) const STATUS_PAGE_KEYS: &[&str] = &[
@@ -237,40 +233,7 @@ impl Reader<'_> {
                 );
             }
         }
-        let mut component_services = Vec::new();
-        let mut listed: Vec<(String, u64)> = Vec::new();
-        for (text, item, item_path) in self
-            .text_list(&f, "services", "[checkout, search-api]")
-            .unwrap_or_default()
-        {
-            let service = match Name::parse(&text) {
-                Ok(service) => service,
-                Err(e) => {
-                    self.error_at(&item, &item_path, e.to_string());
-                    continue;
-                }
-            };
-            if !services.iter().any(|s| s == service.as_str()) {
-                self.error_at(
-                    &item,
-                    &item_path,
-                    format!(
-                        "unknown service \"{service}\"; declare it under services:{}",
-                        one_of(", or name one of ", services)
-                    ),
-                );
-                continue;
-            }
-            if let Some(line) = first_seen(&mut listed, service.as_str(), &item) {
-                self.error_at(
-                    &item,
-                    &item_path,
-                    format!("service \"{service}\" is listed twice; first on line {line}"),
-                );
-                continue;
-            }
-            component_services.push(service);
-        }
+        let component_services = self.service_refs(&f, services);
         let (name, _) = name?;
         if self.errors.len() > before {
             return None;

@@ -37,6 +37,11 @@ fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
     m.finalize().into_bytes().to_vec()
 }
 
+/// The HMAC-SHA256 of `data` under `key`, in hex.
+pub(crate) fn mac_hex(key: &[u8], data: &[u8]) -> String {
+    hex::encode(mac(key, data))
+}
+
 /// A token for `escalation` and `user` signed with `key`, good until `now` plus the link
 /// lifetime.
 pub(crate) fn sign(

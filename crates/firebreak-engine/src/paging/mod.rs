@@ -14,10 +14,10 @@ pub mod render;
 
 mod contacts;
 pub(crate) mod escalate;
-mod links;
+pub(crate) mod links;
 mod policies;
 pub(crate) mod reminders;
-mod send;
+pub(crate) mod send;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

@@ -177,6 +177,56 @@ impl Firebreak {
             Ok(m) => m,
             Err(reason) => return Sent::failed(reason),
         };
+        self.smtp_send(smtp, message).await
+    }
+
+    /// Sends a status page subscriber's email: plain text and HTML, with `List-Unsubscribe`
+    /// and `List-Unsubscribe-Post` (RFC 8058), so mail clients offer one-click unsubscribe.
+    /// Classified like email pages: 4xx retried, 5xx failed.
+    pub(crate) async fn send_list_mail(&self, mail: &crate::subscribers::MailPayload) -> Sent {
+        use lettre::message::header::{HeaderName, HeaderValue as MailHeader};
+        use lettre::message::{Mailbox, MultiPart};
+        let Some((_, from)) = &self.paging.email else {
+            return Sent::failed(
+                "email is not set up on this Firebreak: set email.smtp_url and email.from in firebreak.yaml",
+            );
+        };
+        let smtp = match self.paging.smtp.get_or_init(|| self.smtp_client()) {
+            Ok(smtp) => smtp,
+            Err(reason) => return Sent::failed(reason.clone()),
+        };
+        let (Ok(from), Ok(to)) = (from.parse::<Mailbox>(), mail.to.parse::<Mailbox>()) else {
+            return Sent::failed("the sender or the subscriber's address is not usable");
+        };
+        let domain = from.email.domain().to_string();
+        let header = |name: &'static str, value: String| {
+            MailHeader::new(HeaderName::new_from_ascii_str(name), value)
+        };
+        let message = lettre::Message::builder()
+            .from(from)
+            .to(to)
+            .subject(mail.subject.clone())
+            .message_id(Some(format!("<{}@{domain}>", mail.message_id)))
+            .raw_header(header(
+                "List-Unsubscribe",
+                format!("<{}>", mail.unsubscribe),
+            ))
+            .raw_header(header(
+                "List-Unsubscribe-Post",
+                "List-Unsubscribe=One-Click".to_string(),
+            ))
+            .multipart(MultiPart::alternative_plain_html(
+                mail.text.clone(),
+                mail.html.clone(),
+            ));
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => return Sent::failed(format!("could not build the email: {e}")),
+        };
+        self.smtp_send(smtp, message).await
+    }
+
+    async fn smtp_send(&self, smtp: &Smtp, message: lettre::Message) -> Sent {
         let started = std::time::Instant::now();
         let sent = lettre::AsyncTransport::send(smtp, message).await;
         let duration_ms = started.elapsed().as_millis() as i64;

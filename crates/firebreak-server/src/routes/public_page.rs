@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -53,8 +56,34 @@ pub fn page_routes(base: &'static str) -> Router<Firebreak> {
             "public, max-age=3600",
         )
     };
+    let subscribe =
+        move |State(app): State<Firebreak>,
+              ConnectInfo(peer): ConnectInfo<SocketAddr>,
+              headers: HeaderMap,
+              body: Bytes| async move { subscribe(app, base, peer, &headers, &body).await };
+    let confirm_page = move |State(app): State<Firebreak>, Path(token): Path<String>| async move {
+        link_page(app, base, &token, Link::Confirm).await
+    };
+    let confirm = move |State(app): State<Firebreak>, Path(token): Path<String>| async move {
+        link_action(app, base, &token, Link::Confirm).await
+    };
+    let unsubscribe_page = move |State(app): State<Firebreak>, Path(token): Path<String>| async move {
+        link_page(app, base, &token, Link::Unsubscribe).await
+    };
+    let unsubscribe = move |State(app): State<Firebreak>, Path(token): Path<String>| async move {
+        link_action(app, base, &token, Link::Unsubscribe).await
+    };
     Router::new()
         .route("/", get(page))
+        .route("/subscribe", axum::routing::post(subscribe))
+        .route(
+            "/subscribe/confirm/{token}",
+            get(confirm_page).post(confirm),
+        )
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe_page).post(unsubscribe),
+        )
         .route("/history.atom", get(atom))
         .route("/history.rss", get(rss))
         .route("/incidents/{id}", get(incident))
@@ -366,6 +395,23 @@ struct PageTemplate {
     maintenances: Vec<MaintenanceRow>,
     rows: Vec<Row>,
     past: Vec<IncidentRow>,
+    /// Whether the page offers email subscriptions (email is set up).
+    subscribe: bool,
+    component_names: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "status_message.html")]
+struct MessageTemplate {
+    base: &'static str,
+    title: String,
+    logo: Option<String>,
+    site: Option<String>,
+    time_zone: String,
+    heading: String,
+    paragraphs: Vec<String>,
+    action: Option<String>,
+    button: &'static str,
 }
 
 #[derive(Template)]
@@ -442,8 +488,258 @@ async fn render_page(app: Firebreak, base: &'static str, headers: &HeaderMap) ->
             .filter(|i| !i.unresolved)
             .map(|i| incident_row(&view, &clock, i))
             .collect(),
+        subscribe: app.paging.email.is_some(),
+        component_names: view
+            .components
+            .iter()
+            .map(|c| c.component.name.clone())
+            .collect(),
     };
     html(headers, page.render())
+}
+
+/// A small page saying what happened, with the page's branding; no caching, no referrer.
+fn message(
+    app: &Firebreak,
+    base: &'static str,
+    status: StatusCode,
+    heading: &str,
+    paragraphs: Vec<String>,
+    action: Option<(String, &'static str)>,
+) -> Response {
+    let page = &app.config.status_page;
+    let (action, button) = match action {
+        Some((a, b)) => (Some(a), b),
+        None => (None, ""),
+    };
+    let t = MessageTemplate {
+        base,
+        title: page.title.clone(),
+        logo: web_link(&page.logo_url),
+        site: web_link(&page.site_url),
+        time_zone: page.time_zone.clone(),
+        heading: heading.to_string(),
+        paragraphs,
+        action,
+        button,
+    };
+    let mut response = match t.render() {
+        Ok(body) => (status, body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a status page message did not render");
+            return ApiError::internal().into_response();
+        }
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    crate::routes::ingest::with_shape(response)
+}
+
+/// Whether a form POST came from this status page: its `Origin` names the host the request
+/// was sent to (or the page's configured address), or the browser says `same-origin`. A
+/// cached, shared page carries no per-visitor token, so this is the CSRF check.
+fn same_origin(app: &Firebreak, headers: &HeaderMap) -> bool {
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+    if get(header::HeaderName::from_static("sec-fetch-site")) == Some("same-origin") {
+        return true;
+    }
+    let Some(origin) = get(header::ORIGIN) else {
+        return false;
+    };
+    let origin_host = origin.split_once("://").map(|(_, h)| h).unwrap_or("");
+    if origin_host.is_empty() {
+        return false;
+    }
+    if get(header::HOST).is_some_and(|host| host.eq_ignore_ascii_case(origin_host)) {
+        return true;
+    }
+    let page = app.status_page_url();
+    page.split_once("://")
+        .map(|(_, rest)| rest.split('/').next().unwrap_or(""))
+        .is_some_and(|h| h.eq_ignore_ascii_case(origin_host))
+}
+
+async fn subscribe(
+    app: Firebreak,
+    base: &'static str,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if !same_origin(&app, headers) {
+        return message(
+            &app,
+            base,
+            StatusCode::FORBIDDEN,
+            "Subscribe from the status page",
+            vec!["This form only works from the status page itself. Open the status page and subscribe there.".into()],
+            None,
+        );
+    }
+    if let Err(wait) = app.status.subscribe_allowed(peer.ip()) {
+        let mut r = message(
+            &app,
+            base,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many tries",
+            vec![
+                "Too many subscriptions came from your address in the last hour. Try again later."
+                    .into(),
+            ],
+            None,
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let mut email = String::new();
+    let mut honeypot = String::new();
+    let mut components = Vec::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "email" => email = v.into_owned(),
+            "website" => honeypot = v.into_owned(),
+            "components" => components.push(v.into_owned()),
+            _ => {}
+        }
+    }
+    let done = || {
+        message(
+            &app,
+            base,
+            StatusCode::OK,
+            "Check your inbox",
+            vec![
+                "If the address can get our emails, a message to confirm the subscription is on its way. Nothing else is sent until you confirm.".into(),
+            ],
+            None,
+        )
+    };
+    if !honeypot.trim().is_empty() {
+        // A bot filled the field people cannot see: answer as always, and do nothing.
+        return done();
+    }
+    match app.subscribe_email(&email, Some(components)).await {
+        Ok(()) => done(),
+        Err(firebreak_engine::EngineError::Invalid { message: m, .. }) => message(
+            &app,
+            base,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "That did not work",
+            vec![format!("The {m}.")],
+            None,
+        ),
+        Err(firebreak_engine::EngineError::Conflict(m)) => message(
+            &app,
+            base,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Email updates are not available",
+            vec![m],
+            None,
+        ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Link {
+    Confirm,
+    Unsubscribe,
+}
+
+/// What opening a link shows: a button, never the action itself (mail scanners fetch links).
+async fn link_page(app: Firebreak, base: &'static str, token: &str, link: Link) -> Response {
+    let title = app.config.status_page.title.clone();
+    match link {
+        Link::Confirm => match app.subscriber_for_token(token).await {
+            Ok(_) => message(
+                &app,
+                base,
+                StatusCode::OK,
+                "Confirm your subscription",
+                vec![format!(
+                    "Press the button to get {title}'s incident updates by email."
+                )],
+                Some((
+                    format!("{base}/subscribe/confirm/{token}"),
+                    "Confirm subscription",
+                )),
+            ),
+            Err(e) => link_error(&app, base, e),
+        },
+        Link::Unsubscribe => message(
+            &app,
+            base,
+            StatusCode::OK,
+            "Unsubscribe",
+            vec![format!(
+                "Press the button to stop getting {title}'s incident updates."
+            )],
+            Some((format!("{base}/unsubscribe/{token}"), "Unsubscribe")),
+        ),
+    }
+}
+
+/// The button's POST (and RFC 8058's one-click POST, for unsubscribing).
+async fn link_action(app: Firebreak, base: &'static str, token: &str, link: Link) -> Response {
+    let title = app.config.status_page.title.clone();
+    match link {
+        Link::Confirm => match app.confirm_subscription(token).await {
+            Ok(_) => message(
+                &app,
+                base,
+                StatusCode::OK,
+                "You are subscribed",
+                vec![format!(
+                    "You will get {title}'s incident updates by email. Every email has a link to unsubscribe."
+                )],
+                None,
+            ),
+            Err(e) => link_error(&app, base, e),
+        },
+        Link::Unsubscribe => match app.unsubscribe(token).await {
+            Ok(()) => message(
+                &app,
+                base,
+                StatusCode::OK,
+                "You are unsubscribed",
+                vec![format!("You will get no more of {title}'s emails.")],
+                None,
+            ),
+            Err(e) => link_error(&app, base, e),
+        },
+    }
+}
+
+fn link_error(app: &Firebreak, base: &'static str, e: firebreak_engine::EngineError) -> Response {
+    match e {
+        firebreak_engine::EngineError::NotFound(m) => message(
+            app,
+            base,
+            StatusCode::NOT_FOUND,
+            "Link not valid",
+            vec![m],
+            None,
+        ),
+        other => ApiError::from(other).into_response(),
+    }
 }
 
 async fn render_incident(

@@ -8,7 +8,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use firebreak_domain::AccessRole;
 use firebreak_domain::status_page::{
-    Audience, ComponentStatus, PublicMaintenance, PublicStatus, StatusUpdate,
+    Audience, ComponentStatus, PublicMaintenance, PublicStatus, StatusUpdate, Subscriber,
+    SubscriberKind,
 };
 use firebreak_engine::Firebreak;
 use firebreak_engine::status_page::{
@@ -20,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::extract::{Admin, ApiJson, Caller, NoBody, Responder, Viewer};
-use crate::fields::{ComponentName, LongText, NameText, NoteText, Text1000, Time, Title};
+use crate::fields::{
+    ComponentName, LongText, NameText, NoteText, Text1000, Time, Title, WebhookUrl,
+};
 use crate::problem::{ApiError, Problem};
 use crate::routes::incidents::{names, number};
 use crate::wire::ListBody;
@@ -462,4 +465,100 @@ pub async fn cancel_maintenance(
         .map_err(|_| ApiError::not_found(format!("there is no scheduled maintenance {id}")))?;
     let m = app.cancel_maintenance(&caller.principal, id).await?;
     Ok(Json(maintenance_body(m, app.clock.now())))
+}
+
+/// A status page subscriber (admins only: addresses are personal data).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubscriberBody {
+    pub id: String,
+    /// `email` or `webhook`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The address, or the webhook URL.
+    pub target: String,
+    /// The components followed; null follows all.
+    pub components: Option<Vec<String>>,
+    /// Email subscribers get nothing until they confirm.
+    pub confirmed: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub confirmed_at: Option<Timestamp>,
+    /// A webhook subscriber's signing secret, shown once, in the answer that adds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+fn subscriber_body(s: Subscriber, secret: Option<String>) -> SubscriberBody {
+    SubscriberBody {
+        id: s.id,
+        kind: s.kind.as_str().into(),
+        target: if s.kind == SubscriberKind::Webhook {
+            firebreak_domain::contact::mask_url(&s.target)
+        } else {
+            s.target
+        },
+        components: s.components,
+        confirmed: s.confirmed_at.is_some(),
+        created_at: s.created_at,
+        confirmed_at: s.confirmed_at,
+        secret,
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSubscriberRequest {
+    /// Where signed JSON updates are POSTed; it must be an address Firebreak may call.
+    pub url: WebhookUrl,
+    /// The components to follow, by name; left out, all of them.
+    pub components: Option<Vec<ComponentName>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/status-page/subscribers", tag = "status page",
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = ListBody<SubscriberBody>)))]
+pub async fn list_subscribers(
+    _c: Caller<Admin>,
+    State(app): State<Firebreak>,
+) -> Result<Json<ListBody<SubscriberBody>>, ApiError> {
+    let items = app
+        .list_subscribers()
+        .await?
+        .into_iter()
+        .map(|s| subscriber_body(s, None))
+        .collect();
+    Ok(Json(ListBody::keyed(items, None)))
+}
+
+#[utoipa::path(post, path = "/api/v1/status-page/subscribers", tag = "status page",
+    request_body = WebhookSubscriberRequest, security(("bearer" = ["admin"])),
+    responses((status = 201, body = SubscriberBody), (status = 409, body = Problem)))]
+pub async fn add_subscriber(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    ApiJson(req): ApiJson<WebhookSubscriberRequest>,
+) -> Result<(StatusCode, Json<SubscriberBody>), ApiError> {
+    let (s, secret) = app
+        .add_webhook_subscriber(
+            &caller.principal,
+            &req.url.0,
+            req.components
+                .map(|c| c.into_iter().map(ComponentName::into_inner).collect()),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(subscriber_body(s, Some(secret)))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/status-page/subscribers/{id}", tag = "status page",
+    params(("id" = String, Path)), security(("bearer" = ["admin"])),
+    responses((status = 204), (status = 404, body = Problem)))]
+pub async fn remove_subscriber(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    Path(id): Path<String>,
+    _body: NoBody,
+) -> Result<StatusCode, ApiError> {
+    app.remove_subscriber(&caller.principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use firebreak_domain::status_page::{
     Audience, Component, ComponentStatus, PublicMaintenance, PublicStatus, StatusUpdate,
+    Subscriber, SubscriberKind,
 };
 use firebreak_domain::{Incident, TimelineEvent};
 
@@ -307,4 +308,89 @@ pub async fn scheduled_maintenance_round_trips<S: Store>(store: &S) {
         Err(StoreError::NotFound) => {}
         other => panic!("saving a missing maintenance: expected NotFound, got {other:?}"),
     }
+}
+
+pub async fn subscribers_round_trip<S: Store>(store: &S) {
+    let sub = |id: &str, kind, target: &str, components: Option<Vec<String>>| Subscriber {
+        id: id.into(),
+        kind,
+        target: target.into(),
+        secret: (kind == SubscriberKind::Webhook).then(|| "whsec_c2VjcmV0".to_string()),
+        components,
+        token_hash: format!("hash-{id}"),
+        created_at: at(1),
+        confirmed_at: None,
+        last_mailed_at: Some(at(1)),
+    };
+    let ann = sub("sub_a", SubscriberKind::Email, "ann@example.com", None);
+    let hook = sub(
+        "sub_b",
+        SubscriberKind::Webhook,
+        "https://hooks.example.com/status",
+        Some(vec!["Checkout".into()]),
+    );
+    for s in [ann.clone(), hook.clone()] {
+        commit(store, "create_subscriber", move |tx| {
+            Box::pin(async move { tx.create_subscriber(&s).await })
+        })
+        .await;
+    }
+    assert_eq!(
+        store.list_subscribers().await.expect("list"),
+        vec![ann.clone(), hook.clone()],
+        "subscribers read back as written"
+    );
+    let again = sub("sub_c", SubscriberKind::Email, "ann@example.com", None);
+    match transact(store, move |tx| {
+        Box::pin(async move { tx.create_subscriber(&again).await })
+    })
+    .await
+    {
+        Err(StoreError::Conflict(m)) => assert_client_safe(&m),
+        other => panic!("a second subscription of one address: expected Conflict, got {other:?}"),
+    }
+    let confirmed = commit(store, "confirm by token", |tx| {
+        Box::pin(async move {
+            let mut s = tx
+                .lock_subscriber_by_token("hash-sub_a")
+                .await?
+                .expect("by token");
+            s.confirmed_at = Some(at(5));
+            s.last_mailed_at = Some(at(4));
+            s.token_hash = "hash-new".into();
+            tx.save_subscriber(&s).await?;
+            let by_address = tx
+                .lock_subscriber(SubscriberKind::Email, "ann@example.com")
+                .await?;
+            assert_eq!(by_address.as_ref(), Some(&s), "found by address too");
+            assert!(
+                tx.lock_subscriber(SubscriberKind::Webhook, "ann@example.com")
+                    .await?
+                    .is_none(),
+                "the kind is part of the address"
+            );
+            Ok(s)
+        })
+    })
+    .await;
+    assert_eq!(store.list_subscribers().await.expect("list")[0], confirmed);
+    assert_eq!(
+        store.get_subscriber("sub_a").await.expect("get"),
+        Some(confirmed.clone())
+    );
+    assert_eq!(store.get_subscriber("nobody").await.expect("get"), None);
+    let removed = commit(store, "delete_subscriber", |tx| {
+        Box::pin(async move { tx.delete_subscriber("sub_b").await })
+    })
+    .await;
+    assert_eq!(removed, hook);
+    match transact(store, |tx| {
+        Box::pin(async move { tx.delete_subscriber("sub_b").await.map(|_| ()) })
+    })
+    .await
+    {
+        Err(StoreError::NotFound) => {}
+        other => panic!("deleting twice: expected NotFound, got {other:?}"),
+    }
+    assert_eq!(store.list_subscribers().await.expect("list").len(), 1);
 }

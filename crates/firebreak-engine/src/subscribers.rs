@@ -1,0 +1,679 @@
+//! The status page's subscribers: email with double opt-in, and signed webhooks an admin adds.
+//!
+//! - Subscribing answers the same whatever the address, so addresses cannot be enumerated. A
+//!   new address gets a confirmation email; an unconfirmed one gets another at most once per
+//!   10 minutes; a confirmed one gets nothing. Nothing else is sent before confirmation.
+//! - Links carry a random token; only its SHA-256 is stored. Opening a link (GET) shows a
+//!   button; only the button's POST confirms or unsubscribes (mail scanners fetch links).
+//!   Unsubscribing also answers RFC 8058's one-click POST.
+//! - A public update with `notify` writes one fan-out message in its unit of work; the worker
+//!   turns it into one message per subscriber that follows the update's components (bulk
+//!   priority, so pages go first however many subscribers there are).
+
+use base64::Engine as _;
+use firebreak_domain::status_page::{Audience, PublicStatus, Subscriber, SubscriberKind};
+use firebreak_domain::{IncidentNumber, TimelineEvent};
+use firebreak_outbound::delivery::{self as verdicts, Verdict};
+use firebreak_outbound::signing;
+use firebreak_store::outbox::{Attempt, Message, NewMessage, Outcome};
+use firebreak_store::{Priority, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::paging::render::escape_html;
+use crate::{EngineError, Firebreak, Principal, invalid, random_bytes};
+
+/// One public update to hand out to subscribers.
+pub const FANOUT: &str = "status_fanout";
+/// One email to one subscriber.
+pub const MAIL: &str = "status_mail";
+/// One webhook to one subscriber.
+pub const HOOK: &str = "status_hook";
+
+/// How often an unconfirmed address may be sent a confirmation.
+const CONFIRM_EVERY: SignedDuration = SignedDuration::from_mins(10);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FanoutPayload {
+    incident: i64,
+    seq: i64,
+}
+
+/// An email as it will be sent, rendered once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailPayload {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The one-click unsubscribe link (`List-Unsubscribe`).
+    pub unsubscribe: String,
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HookPayload {
+    subscriber: String,
+    id: String,
+    body: String,
+}
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn new_token() -> Result<String, EngineError> {
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<24>()?))
+}
+
+/// A subscriber as people see them (admins only: addresses are personal data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberView {
+    pub subscriber: Subscriber,
+}
+
+impl Firebreak {
+    fn page_link(&self, path: &str) -> String {
+        format!("{}{path}", self.status_page_url())
+    }
+
+    fn page_title(&self) -> String {
+        self.config.status_page.title.clone()
+    }
+
+    fn mail_from_configured(&self) -> bool {
+        self.paging.email.is_some()
+    }
+
+    /// A confirmation email for `to` with `token`.
+    fn confirmation(
+        &self,
+        to: &str,
+        token: &str,
+        now: Timestamp,
+    ) -> Result<NewMessage, EngineError> {
+        let title = self.page_title();
+        let confirm = self.page_link(&format!("/subscribe/confirm/{token}"));
+        let unsubscribe = self.page_link(&format!("/unsubscribe/{token}"));
+        let text = format!(
+            "Someone (we hope you) asked to get {title}'s incident updates at this address.\n\n\
+             To confirm, open this link and press the button:\n{confirm}\n\n\
+             If it was not you, ignore this email: nothing more will be sent.\n\n\
+             Unsubscribe: {unsubscribe}\n"
+        );
+        let html = format!(
+            "<!doctype html><html><body><p>Someone (we hope you) asked to get {t}'s incident updates \
+             at this address.</p><p><a href=\"{c}\">Confirm your subscription</a> (the link opens a \
+             page with a button).</p><p>If it was not you, ignore this email: nothing more will be \
+             sent.</p><p style=\"color:#666\"><a href=\"{u}\">Unsubscribe</a></p></body></html>",
+            t = escape_html(&title),
+            c = escape_html(&confirm),
+            u = escape_html(&unsubscribe),
+        );
+        let mail = MailPayload {
+            to: to.to_string(),
+            subject: format!("Confirm your subscription to {title}"),
+            text,
+            html,
+            unsubscribe,
+            message_id: crate::time_ordered_id("confirm", now)?,
+        };
+        Ok(NewMessage {
+            kind: MAIL.into(),
+            subject: "confirmation".into(),
+            idempotency_key: format!("{MAIL}:{}", mail.message_id),
+            payload: serde_json::to_string(&mail).unwrap_or_default(),
+            due_at: now,
+            deadline_at: now + self.events.retry.give_up_after,
+            created_at: now,
+            priority: Priority::Bulk,
+        })
+    }
+
+    /// Subscribes an email address to the page's updates (all components, or these). The
+    /// answer is the same whatever happened, so addresses cannot be enumerated.
+    pub async fn subscribe_email(
+        &self,
+        address: &str,
+        components: Option<Vec<String>>,
+    ) -> Result<(), EngineError> {
+        let address = address.trim().to_lowercase();
+        if address.len() > 254 || address.parse::<lettre::Address>().is_err() {
+            return Err(invalid(
+                "email",
+                "is not an email address; write it like name@example.com",
+            ));
+        }
+        if !self.mail_from_configured() {
+            return Err(EngineError::Conflict(
+                "this status page cannot send email yet: its operator has to set email.smtp_url and email.from".into(),
+            ));
+        }
+        let components = self.known_components(components).await?;
+        let now = self.clock.now();
+        let token = new_token()?;
+        let id = crate::short_id("sub")?;
+        let mail = self.confirmation(&address, &token, now)?;
+        self.write(2, || {
+            let (address, components, token, id, mail) = (
+                address.clone(),
+                components.clone(),
+                token.clone(),
+                id.clone(),
+                mail.clone(),
+            );
+            move |tx| {
+                Box::pin(async move {
+                    match tx.lock_subscriber(SubscriberKind::Email, &address).await? {
+                        None => {
+                            tx.create_subscriber(&Subscriber {
+                                id,
+                                kind: SubscriberKind::Email,
+                                target: address,
+                                secret: None,
+                                components,
+                                token_hash: hash(&token),
+                                created_at: now,
+                                confirmed_at: None,
+                                last_mailed_at: Some(now),
+                            })
+                            .await?;
+                            tx.enqueue(vec![mail]).await?;
+                        }
+                        Some(mut s) if s.confirmed_at.is_none() => {
+                            let recently = s
+                                .last_mailed_at
+                                .is_some_and(|at| now.duration_since(at) < CONFIRM_EVERY);
+                            if !recently {
+                                s.token_hash = hash(&token);
+                                s.last_mailed_at = Some(now);
+                                tx.save_subscriber(&s).await?;
+                                tx.enqueue(vec![mail]).await?;
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                    Ok(())
+                })
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Component names as given, checked against the page; `None` (or empty) follows all.
+    async fn known_components(
+        &self,
+        given: Option<Vec<String>>,
+    ) -> Result<Option<Vec<String>>, EngineError> {
+        let Some(mut given) = given.filter(|g| !g.is_empty()) else {
+            return Ok(None);
+        };
+        given.sort();
+        given.dedup();
+        let components = self.store.list_components().await?;
+        for g in &given {
+            if !components.iter().any(|c| &c.name == g) {
+                return Err(invalid(
+                    "components",
+                    format!("there is no component `{g}` on this status page"),
+                ));
+            }
+        }
+        Ok(Some(given))
+    }
+
+    /// The subscriber a link's token belongs to, if any.
+    pub async fn subscriber_for_token(&self, token: &str) -> Result<Subscriber, EngineError> {
+        let h = hash(token);
+        let found = self
+            .write(0, || {
+                let h = h.clone();
+                move |tx| Box::pin(async move { tx.lock_subscriber_by_token(&h).await })
+            })
+            .await?;
+        found.ok_or_else(|| {
+            EngineError::NotFound(
+                "this link is not valid any more: the subscription was removed, or a newer email replaced it".into(),
+            )
+        })
+    }
+
+    /// Confirms the subscription a link's token belongs to.
+    pub async fn confirm_subscription(&self, token: &str) -> Result<Subscriber, EngineError> {
+        let h = hash(token);
+        let now = self.clock.now();
+        let found = self
+            .write(1, || {
+                let h = h.clone();
+                move |tx| {
+                    Box::pin(async move {
+                        let Some(mut s) = tx.lock_subscriber_by_token(&h).await? else {
+                            return Ok(None);
+                        };
+                        if s.confirmed_at.is_none() {
+                            s.confirmed_at = Some(now);
+                            tx.save_subscriber(&s).await?;
+                        }
+                        Ok(Some(s))
+                    })
+                }
+            })
+            .await?;
+        found.ok_or_else(|| {
+            EngineError::NotFound(
+                "this link is not valid any more: subscribe again on the status page".into(),
+            )
+        })
+    }
+
+    /// Removes the subscription a link's token belongs to. Unsubscribing twice is fine.
+    pub async fn unsubscribe(&self, token: &str) -> Result<(), EngineError> {
+        if token.starts_with("u.") {
+            return match self.unsubscribe_signed(token).await? {
+                true => Ok(()),
+                false => Err(EngineError::NotFound(
+                    "this unsubscribe link is not valid".into(),
+                )),
+            };
+        }
+        let h = hash(token);
+        self.write(1, || {
+            let h = h.clone();
+            move |tx| {
+                Box::pin(async move {
+                    if let Some(s) = tx.lock_subscriber_by_token(&h).await? {
+                        tx.delete_subscriber(&s.id).await?;
+                    }
+                    Ok(())
+                })
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Adds a webhook subscriber (admins): confirmed at once. Returns it with its signing
+    /// secret, shown only now.
+    pub async fn add_webhook_subscriber(
+        &self,
+        who: &Principal,
+        url: &str,
+        components: Option<Vec<String>>,
+    ) -> Result<(Subscriber, String), EngineError> {
+        self.check_outbound_url("url", url)?;
+        let components = self.known_components(components).await?;
+        let now = self.clock.now();
+        let secret = format!(
+            "whsec_{}",
+            base64::engine::general_purpose::STANDARD.encode(random_bytes::<24>()?)
+        );
+        let s = Subscriber {
+            id: crate::short_id("sub")?,
+            kind: SubscriberKind::Webhook,
+            target: url.to_string(),
+            secret: Some(secret.clone()),
+            components,
+            token_hash: hash(&new_token()?),
+            created_at: now,
+            confirmed_at: Some(now),
+            last_mailed_at: None,
+        };
+        let audit = self.audit(who, "status_page.subscriber.add", s.id.clone());
+        let stored = s.clone();
+        self.write(1, || {
+            let (s, audit) = (stored.clone(), audit.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.create_subscriber(&s).await?;
+                    tx.audit(audit).await
+                })
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => {
+                EngineError::Conflict("that URL is already a subscriber".into())
+            }
+            other => other.into(),
+        })?;
+        Ok((s, secret))
+    }
+
+    pub async fn list_subscribers(&self) -> Result<Vec<Subscriber>, EngineError> {
+        Ok(self.store.list_subscribers().await?)
+    }
+
+    pub async fn remove_subscriber(&self, who: &Principal, id: &str) -> Result<(), EngineError> {
+        let audit = self.audit(who, "status_page.subscriber.remove", id.to_string());
+        let id = id.to_string();
+        self.write(1, || {
+            let (id, audit) = (id.clone(), audit.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.delete_subscriber(&id).await?;
+                    tx.audit(audit).await
+                })
+            }
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => EngineError::NotFound(format!("there is no subscriber `{id}`")),
+            other => other.into(),
+        })?;
+        Ok(())
+    }
+
+    /// The fan-out message for a public update, for the update's own unit of work.
+    pub(crate) fn fanout(&self, number: IncidentNumber, seq: i64, now: Timestamp) -> NewMessage {
+        NewMessage {
+            kind: FANOUT.into(),
+            subject: number.to_string(),
+            idempotency_key: format!("{FANOUT}:{}:{seq}", number.0),
+            payload: serde_json::to_string(&FanoutPayload {
+                incident: number.0,
+                seq,
+            })
+            .unwrap_or_default(),
+            due_at: now,
+            deadline_at: now + self.events.retry.give_up_after,
+            created_at: now,
+            priority: Priority::Bulk,
+        }
+    }
+
+    /// Turns one fan-out message into one message per subscriber who follows the update.
+    pub(crate) async fn fan_out(&self, message: &Message) -> Outcome {
+        match self.expand(message).await {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not hand a public update out to subscribers; trying again shortly");
+                Outcome::RetryAt(self.clock.now() + SignedDuration::from_secs(10))
+            }
+        }
+    }
+
+    async fn expand(&self, message: &Message) -> Result<(), EngineError> {
+        let Ok(p) = serde_json::from_str::<FanoutPayload>(&message.payload) else {
+            return Ok(());
+        };
+        let number = IncidentNumber(p.incident);
+        let Some(incident) = self.store.get_incident(number).await? else {
+            return Ok(());
+        };
+        let entries = self.status_updates(number).await?;
+        let Some(entry) = entries.iter().find(|e| e.seq == p.seq) else {
+            return Ok(());
+        };
+        let TimelineEvent::StatusUpdate(update) = &entry.event else {
+            return Ok(());
+        };
+        if update.audience != Audience::Public || incident.drill {
+            return Ok(());
+        }
+        let view = self.status_view().await?;
+        let public_id = crate::status_page::public_id("incident", &number.0.to_string());
+        let shown = view.incidents.iter().find(|i| i.id == public_id);
+        let name = shown.map(|i| i.name.clone()).unwrap_or_else(|| {
+            incident
+                .public_title
+                .clone()
+                .unwrap_or(incident.title.clone())
+        });
+        let components: Vec<String> = shown
+            .map(|i| {
+                i.components
+                    .iter()
+                    .filter_map(|id| view.component(id))
+                    .map(|c| c.component.name.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let status = update.status.unwrap_or(PublicStatus::Investigating);
+        let link = self.page_link(&format!("/incidents/{public_id}"));
+        let now = self.clock.now();
+        let title = self.page_title();
+        let link_key = self.ack_key().await?;
+        let mut out = Vec::new();
+        for s in self.store.list_subscribers().await? {
+            if s.confirmed_at.is_none() || !s.wants(&components) {
+                continue;
+            }
+            let key = format!("{}:{}:{}", s.id, number.0, p.seq);
+            match s.kind {
+                SubscriberKind::Email => {
+                    // A fresh link token per email would need a write per subscriber; the
+                    // unsubscribe link names the subscriber and is signed instead.
+                    let unsubscribe = self.page_link(&format!(
+                        "/unsubscribe/{}",
+                        Self::unsubscribe_token(&link_key, &s)
+                    ));
+                    let text = format!(
+                        "{name}\n\n{label}: {body}\n\n{when}\n\nMore: {link}\n\nYou get this because \
+                         you subscribed to {title}. Unsubscribe: {unsubscribe}\n",
+                        label = status.label(),
+                        body = update.body,
+                        when = entry.at.strftime("%Y-%m-%d %H:%M UTC"),
+                    );
+                    let html = format!(
+                        "<!doctype html><html><body><h2>{n}</h2><p><strong>{l}</strong> - {b}</p>\
+                         <p style=\"color:#666\">{w}</p><p><a href=\"{k}\">More on the status page</a></p>\
+                         <p style=\"color:#666\">You get this because you subscribed to {t}. \
+                         <a href=\"{u}\">Unsubscribe</a></p></body></html>",
+                        n = escape_html(&name),
+                        l = status.label(),
+                        b = escape_html(&update.body),
+                        w = entry.at.strftime("%Y-%m-%d %H:%M UTC"),
+                        k = escape_html(&link),
+                        t = escape_html(&title),
+                        u = escape_html(&unsubscribe),
+                    );
+                    let mail = MailPayload {
+                        to: s.target.clone(),
+                        subject: format!("[{title}] {name}: {}", status.label()),
+                        text,
+                        html,
+                        unsubscribe,
+                        message_id: format!("update-{key}").replace(':', "-"),
+                    };
+                    out.push(NewMessage {
+                        kind: MAIL.into(),
+                        subject: s.id.clone(),
+                        idempotency_key: format!("{MAIL}:{key}"),
+                        payload: serde_json::to_string(&mail).unwrap_or_default(),
+                        due_at: now,
+                        deadline_at: now + self.events.retry.give_up_after,
+                        created_at: now,
+                        priority: Priority::Bulk,
+                    });
+                }
+                SubscriberKind::Webhook => {
+                    let body = serde_json::json!({
+                        "type": "status_page.update",
+                        "page": {"name": title, "url": self.status_page_url()},
+                        "incident": {"id": public_id, "name": name, "status": status.as_str(),
+                                     "url": link, "components": components},
+                        "update": {"status": status.as_str(), "body": update.body,
+                                   "created_at": entry.at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()},
+                    })
+                    .to_string();
+                    out.push(NewMessage {
+                        kind: HOOK.into(),
+                        subject: s.id.clone(),
+                        idempotency_key: format!("{HOOK}:{key}"),
+                        payload: serde_json::to_string(&HookPayload {
+                            subscriber: s.id.clone(),
+                            id: format!(
+                                "msg_{}",
+                                hex::encode(&Sha256::digest(key.as_bytes())[..12])
+                            ),
+                            body,
+                        })
+                        .unwrap_or_default(),
+                        due_at: now,
+                        deadline_at: now + self.events.retry.give_up_after,
+                        created_at: now,
+                        priority: Priority::Bulk,
+                    });
+                }
+            }
+        }
+        for chunk in out.chunks(1000) {
+            let chunk = chunk.to_vec();
+            self.write(chunk.len(), || {
+                let chunk = chunk.clone();
+                move |tx| Box::pin(async move { tx.enqueue(chunk).await.map(|_| ()) })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The token of a subscriber's unsubscribe link in update emails: their id, signed with
+    /// the key of acknowledge links, so it needs no write per email.
+    fn unsubscribe_token(key: &[u8], s: &Subscriber) -> String {
+        let sig = crate::paging::links::mac_hex(key, format!("unsubscribe:{}", s.id).as_bytes());
+        format!("u.{}.{}", s.id, &sig[..32])
+    }
+
+    /// Removes the subscriber a signed unsubscribe token (from an update email) names.
+    async fn unsubscribe_signed(&self, token: &str) -> Result<bool, EngineError> {
+        let Some(rest) = token.strip_prefix("u.") else {
+            return Ok(false);
+        };
+        let Some((id, sig)) = rest.rsplit_once('.') else {
+            return Ok(false);
+        };
+        let key = self.ack_key().await?;
+        let want = crate::paging::links::mac_hex(&key, format!("unsubscribe:{id}").as_bytes());
+        if want.get(..32) != Some(sig) {
+            return Ok(false);
+        }
+        let id = id.to_string();
+        self.write(1, || {
+            let id = id.clone();
+            move |tx| {
+                Box::pin(async move {
+                    match tx.delete_subscriber(&id).await {
+                        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                })
+            }
+        })
+        .await?;
+        Ok(true)
+    }
+
+    /// Sends one subscriber email over SMTP, with RFC 8058's unsubscribe headers.
+    pub(crate) async fn send_subscriber_mail(&self, message: &Message) -> (Attempt, Outcome) {
+        let now = self.clock.now();
+        let Ok(mail) = serde_json::from_str::<MailPayload>(&message.payload) else {
+            return failed(now, "the stored email is unreadable".into());
+        };
+        let sent = self.send_list_mail(&mail).await;
+        self.settle(message, now, sent)
+    }
+
+    /// Sends one subscriber webhook, signed per Standard Webhooks with their secret.
+    pub(crate) async fn send_subscriber_hook(&self, message: &Message) -> (Attempt, Outcome) {
+        let now = self.clock.now();
+        let Ok(p) = serde_json::from_str::<HookPayload>(&message.payload) else {
+            return failed(now, "the stored webhook is unreadable".into());
+        };
+        let s = match self.store.get_subscriber(&p.subscriber).await {
+            Ok(Some(s)) => s,
+            Ok(None) => return failed(now, "the subscriber was removed".into()),
+            Err(e) => {
+                return (
+                    Attempt {
+                        at: now,
+                        status_code: None,
+                        error: Some(format!("could not read the subscriber: {e}")),
+                        duration_ms: 0,
+                    },
+                    Outcome::RetryAt(now + SignedDuration::from_secs(30)),
+                );
+            }
+        };
+        let Some(secret) = s.secret.as_deref() else {
+            return failed(now, "the webhook subscriber has no signing secret".into());
+        };
+        let mut headers =
+            match signing::headers(&[secret], &p.id, now.as_second(), p.body.as_bytes()) {
+                Ok(h) => h,
+                Err(e) => return failed(now, format!("could not sign the webhook: {e}")),
+            };
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let answer = self
+            .outbound
+            .post(&s.target, &headers, p.body.into_bytes())
+            .await;
+        let recorded = verdicts::Attempt::record(now, &answer);
+        let attempt = Attempt {
+            at: now,
+            status_code: recorded.status.map(|c| c.as_u16()),
+            error: recorded.error,
+            duration_ms: recorded.duration.as_millis() as i64,
+        };
+        let next = self.next_after(message, now, verdicts::classify(&answer));
+        (attempt, next)
+    }
+
+    /// What comes after an attempt of a bulk delivery: done, failed for good, or the next
+    /// try by the retry policy until the message's deadline.
+    pub(crate) fn next_after(
+        &self,
+        message: &Message,
+        now: Timestamp,
+        verdict: Verdict,
+    ) -> Outcome {
+        match verdict {
+            Verdict::Delivered => Outcome::Delivered,
+            Verdict::Failed { .. } => Outcome::Failed,
+            Verdict::RetryLater { after, .. } => {
+                let policy = crate::delivery::retry_policy(self);
+                let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
+                let first = message.deadline_at - self.events.retry.give_up_after;
+                match policy.next_attempt(attempts, after, first, now) {
+                    Some(at) if at <= message.deadline_at => Outcome::RetryAt(at),
+                    _ => Outcome::Dead,
+                }
+            }
+        }
+    }
+
+    fn settle(
+        &self,
+        message: &Message,
+        now: Timestamp,
+        sent: crate::paging::send::Sent,
+    ) -> (Attempt, Outcome) {
+        let attempt = Attempt {
+            at: now,
+            status_code: sent.status,
+            error: match &sent.verdict {
+                Verdict::Delivered => None,
+                _ => sent.detail.clone(),
+            },
+            duration_ms: sent.duration_ms,
+        };
+        (attempt, self.next_after(message, now, sent.verdict))
+    }
+}
+
+fn failed(now: Timestamp, reason: String) -> (Attempt, Outcome) {
+    (
+        Attempt {
+            at: now,
+            status_code: None,
+            error: Some(reason),
+            duration_ms: 0,
+        },
+        Outcome::Failed,
+    )
+}
