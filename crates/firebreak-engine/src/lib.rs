@@ -112,9 +112,22 @@ pub fn invalid(field: &str, message: impl Into<String>) -> EngineError {
 /// How often a unit of work that met a serialization failure or deadlock is run again.
 const RETRIES: u32 = 4;
 
-/// The running application: store, clock and effective config.
+/// The running application: store, clock and effective config. Cloning it is one reference
+/// count: every request's handler gets a clone, and a clone per field would make each request
+/// touch a dozen shared counters.
 #[derive(Clone)]
-pub struct Firebreak {
+pub struct Firebreak(Arc<App>);
+
+impl std::ops::Deref for Firebreak {
+    type Target = App;
+
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// What [`Firebreak`] holds.
+pub struct App {
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
@@ -160,7 +173,7 @@ impl Firebreak {
         )
         .map_err(|e| EngineError::Store(StoreError::backend(e.to_string())))?
         .with_clock(move || page_clock.now());
-        Ok(Firebreak {
+        Ok(Firebreak(Arc::new(App {
             store,
             clock,
             alerts: Arc::new(alerts::AlertIndex::new(&config)),
@@ -171,15 +184,26 @@ impl Firebreak {
             paging: Arc::new(paging::Paging::new(&config, Arc::new(pages))),
             status: Arc::default(),
             config,
-        })
+        })))
     }
 
     /// Uses `renderer` to write the objects in outgoing event bodies (the API's own shapes).
-    pub fn with_renderer(mut self, renderer: Arc<dyn events::EventRenderer>) -> Firebreak {
+    pub fn with_renderer(self, renderer: Arc<dyn events::EventRenderer>) -> Firebreak {
         let mut events = events::Events::new(&self.config);
         events.renderer = renderer;
-        self.events = Arc::new(events);
-        self
+        let app = &self.0;
+        Firebreak(Arc::new(App {
+            store: app.store.clone(),
+            clock: app.clock.clone(),
+            config: app.config.clone(),
+            alerts: app.alerts.clone(),
+            ingest_queue: app.ingest_queue.clone(),
+            events: Arc::new(events),
+            tokens: app.tokens.clone(),
+            outbound: app.outbound.clone(),
+            paging: app.paging.clone(),
+            status: app.status.clone(),
+        }))
     }
 
     /// Runs one unit of work and returns its result once committed. `work` builds the unit;

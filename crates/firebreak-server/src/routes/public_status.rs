@@ -9,7 +9,7 @@
 //! at least one update, newest first; groups are components with `group: true`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -50,11 +50,16 @@ struct Rendered {
 
 /// The rendered documents of the latest snapshot.
 #[derive(Clone, Default)]
-pub struct PublicCache(Arc<Mutex<Option<Arc<Rendered>>>>);
+pub struct PublicCache(Arc<RwLock<Option<Arc<Rendered>>>>);
 
 impl PublicCache {
     fn get(&self, view: &StatusView) -> Arc<Rendered> {
-        let mut slot = self.0.lock().expect("public cache lock");
+        if let Some(r) = self.0.read().expect("public cache lock").as_ref()
+            && r.generation == view.generation
+        {
+            return r.clone();
+        }
+        let mut slot = self.0.write().expect("public cache lock");
         if let Some(r) = slot.as_ref()
             && r.generation == view.generation
         {
