@@ -8,7 +8,7 @@
 //! maintenance moves from scheduled to in progress by the clock alone.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use firebreak_domain::status_page::{
@@ -28,6 +28,8 @@ use crate::{EngineError, Firebreak, Principal, invalid};
 pub const HISTORY: SignedDuration = SignedDuration::from_hours(90 * 24);
 /// A snapshot older than this is rebuilt even when nothing was written.
 const MAX_AGE: SignedDuration = SignedDuration::from_secs(60);
+/// After a failed rebuild, how long readers get the last view without trying again.
+const FAILED_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
 /// The checklist item the first public update ticks.
 const CHECKLIST_ITEM: &str = "status page updated";
 
@@ -147,10 +149,18 @@ impl StatusView {
     }
 }
 
-/// The snapshot and whether it is stale, and the subscribe form's limit per address.
+/// The snapshot, how many changes it has seen, and the subscribe form's limit per address.
+///
+/// Every change bumps `changes`; a snapshot records the count it was built after. A reader
+/// takes the snapshot only when no change came since, so a rebuild in progress never lets
+/// anyone read the view from before it.
 pub struct StatusPageCache {
-    current: RwLock<Option<Arc<StatusView>>>,
-    stale: AtomicBool,
+    /// The view, with the change count read before it was built.
+    current: RwLock<Option<(u64, Arc<StatusView>)>>,
+    changes: AtomicU64,
+    /// When a rebuild last failed: for a few seconds after, readers get the last view at once
+    /// instead of each waiting on the database.
+    failed_at: std::sync::Mutex<Option<std::time::Instant>>,
     generation: AtomicU64,
     rebuild: tokio::sync::Mutex<()>,
     /// 20 subscribe submissions an hour per client address.
@@ -164,7 +174,8 @@ impl Default for StatusPageCache {
             .allow_burst(std::num::NonZeroU32::new(20).expect("20 is not zero"));
         StatusPageCache {
             current: RwLock::new(None),
-            stale: AtomicBool::new(true),
+            changes: AtomicU64::new(1),
+            failed_at: std::sync::Mutex::new(None),
             generation: AtomicU64::new(0),
             rebuild: tokio::sync::Mutex::new(()),
             subscribe_limit: governor::RateLimiter::keyed(per_hour),
@@ -185,19 +196,31 @@ impl StatusPageCache {
 impl StatusPageCache {
     /// Something public may have changed: the next reader rebuilds.
     pub fn changed(&self) {
-        self.stale.store(true, Ordering::Release);
+        self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
     fn fresh(&self, now: Timestamp) -> Option<Arc<StatusView>> {
-        if self.stale.load(Ordering::Acquire) {
-            return None;
-        }
-        let current = self.current.read().expect("status cache lock").clone()?;
-        (now.duration_since(current.built_at) < MAX_AGE).then_some(current)
+        let (seen, current) = self.current.read().expect("status cache lock").clone()?;
+        (seen == self.changes.load(Ordering::Acquire)
+            && now.duration_since(current.built_at) < MAX_AGE)
+            .then_some(current)
     }
 
     fn last(&self) -> Option<Arc<StatusView>> {
-        self.current.read().expect("status cache lock").clone()
+        self.current
+            .read()
+            .expect("status cache lock")
+            .clone()
+            .map(|(_, v)| v)
+    }
+
+    /// The last view, when a rebuild failed less than `FAILED_BACKOFF` ago (real time: it
+    /// spares the database, and has nothing to do with what the page says).
+    fn backing_off(&self) -> Option<Arc<StatusView>> {
+        let failed = (*self.failed_at.lock().expect("status failure lock"))?;
+        (failed.elapsed() < FAILED_BACKOFF)
+            .then(|| self.last())
+            .flatten()
     }
 }
 
@@ -248,21 +271,30 @@ impl Firebreak {
         if let Some(v) = self.status.fresh(now) {
             return Ok(v);
         }
+        if let Some(v) = self.status.backing_off() {
+            return Ok(v);
+        }
         let _one = self.status.rebuild.lock().await;
         if let Some(v) = self.status.fresh(now) {
             return Ok(v);
         }
-        // Cleared before reading, so a change committed while this rebuild reads marks the
-        // snapshot stale again.
-        self.status.stale.store(false, Ordering::Release);
+        if let Some(v) = self.status.backing_off() {
+            return Ok(v);
+        }
+        // Read before the store is, so a change committed while this rebuild reads leaves the
+        // new view behind the count, and the next reader rebuilds again.
+        let seen = self.status.changes.load(Ordering::Acquire);
         match self.build_status_view(now).await {
             Ok(view) => {
                 let view = Arc::new(view);
-                *self.status.current.write().expect("status cache lock") = Some(view.clone());
+                *self.status.current.write().expect("status cache lock") =
+                    Some((seen, view.clone()));
+                *self.status.failed_at.lock().expect("status failure lock") = None;
                 Ok(view)
             }
             Err(e) => {
-                self.status.changed();
+                *self.status.failed_at.lock().expect("status failure lock") =
+                    Some(std::time::Instant::now());
                 // A page that is a little stale is better than none while the database is away.
                 match self.status.last() {
                     Some(last) => {

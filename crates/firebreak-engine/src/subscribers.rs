@@ -59,6 +59,35 @@ struct HookPayload {
     body: String,
 }
 
+/// Whether `token` has the shape of a link token: 32 base64url characters (a confirmation or
+/// unsubscribe token), or `u.sub_<12 hex>.<32 hex>` (an update email's unsubscribe token).
+/// Anything else is refused before the store is asked.
+fn well_formed(token: &str) -> bool {
+    let b64 = |t: &str| {
+        t.len() == 32
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let hex = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_hexdigit());
+    if let Some(rest) = token.strip_prefix("u.sub_") {
+        return rest
+            .split_once('.')
+            .is_some_and(|(id, sig)| hex(id, 12) && hex(sig, 32));
+    }
+    b64(token)
+}
+
+fn not_a_link() -> EngineError {
+    EngineError::NotFound(
+        "this link is not valid any more: the subscription was removed, or a newer email replaced it".into(),
+    )
+}
+
+/// Equal, in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -226,6 +255,9 @@ impl Firebreak {
 
     /// The subscriber a link's token belongs to, if any.
     pub async fn subscriber_for_token(&self, token: &str) -> Result<Subscriber, EngineError> {
+        if !well_formed(token) || token.starts_with("u.") {
+            return Err(not_a_link());
+        }
         let h = hash(token);
         let found = self
             .write(0, || {
@@ -242,6 +274,9 @@ impl Firebreak {
 
     /// Confirms the subscription a link's token belongs to.
     pub async fn confirm_subscription(&self, token: &str) -> Result<Subscriber, EngineError> {
+        if !well_formed(token) || token.starts_with("u.") {
+            return Err(not_a_link());
+        }
         let h = hash(token);
         let now = self.clock.now();
         let found = self
@@ -270,6 +305,9 @@ impl Firebreak {
 
     /// Removes the subscription a link's token belongs to. Unsubscribing twice is fine.
     pub async fn unsubscribe(&self, token: &str) -> Result<(), EngineError> {
+        if !well_formed(token) {
+            return Err(not_a_link());
+        }
         if token.starts_with("u.") {
             return match self.unsubscribe_signed(token).await? {
                 true => Ok(()),
@@ -412,6 +450,9 @@ impl Firebreak {
         if update.audience != Audience::Public || incident.drill {
             return Ok(());
         }
+        // The worker may run before the change feed marks the snapshot stale: make sure the
+        // view it reads holds this update.
+        self.status.changed();
         let view = self.status_view().await?;
         let public_id = crate::status_page::public_id("incident", &number.0.to_string());
         let shown = view.incidents.iter().find(|i| i.id == public_id);
@@ -547,7 +588,10 @@ impl Firebreak {
         };
         let key = self.ack_key().await?;
         let want = crate::paging::links::mac_hex(&key, format!("unsubscribe:{id}").as_bytes());
-        if want.get(..32) != Some(sig) {
+        if !want
+            .get(..32)
+            .is_some_and(|w| same(w.as_bytes(), sig.as_bytes()))
+        {
             return Ok(false);
         }
         let id = id.to_string();
@@ -572,8 +616,39 @@ impl Firebreak {
         let Ok(mail) = serde_json::from_str::<MailPayload>(&message.payload) else {
             return failed(now, "the stored email is unreadable".into());
         };
+        // An update for someone who unsubscribed since it was queued is not sent.
+        if message.subject.starts_with("sub_")
+            && let Err(stop) = self.subscriber_still_there(&message.subject, now).await
+        {
+            return stop;
+        }
         let sent = self.send_list_mail(&mail).await;
         self.settle(message, now, sent)
+    }
+
+    /// The subscriber a delivery is for, or what to record instead: failed when they are gone
+    /// (unsubscribed or removed), a retry when the store cannot say.
+    async fn subscriber_still_there(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> Result<Subscriber, (Attempt, Outcome)> {
+        match self.store.get_subscriber(id).await {
+            Ok(Some(s)) => Ok(s),
+            Ok(None) => Err(failed(
+                now,
+                "the subscriber unsubscribed or was removed".into(),
+            )),
+            Err(e) => Err((
+                Attempt {
+                    at: now,
+                    status_code: None,
+                    error: Some(format!("could not read the subscriber: {e}")),
+                    duration_ms: 0,
+                },
+                Outcome::RetryAt(now + SignedDuration::from_secs(30)),
+            )),
+        }
     }
 
     /// Sends one subscriber webhook, signed per Standard Webhooks with their secret.
@@ -582,20 +657,9 @@ impl Firebreak {
         let Ok(p) = serde_json::from_str::<HookPayload>(&message.payload) else {
             return failed(now, "the stored webhook is unreadable".into());
         };
-        let s = match self.store.get_subscriber(&p.subscriber).await {
-            Ok(Some(s)) => s,
-            Ok(None) => return failed(now, "the subscriber was removed".into()),
-            Err(e) => {
-                return (
-                    Attempt {
-                        at: now,
-                        status_code: None,
-                        error: Some(format!("could not read the subscriber: {e}")),
-                        duration_ms: 0,
-                    },
-                    Outcome::RetryAt(now + SignedDuration::from_secs(30)),
-                );
-            }
+        let s = match self.subscriber_still_there(&p.subscriber, now).await {
+            Ok(s) => s,
+            Err(stop) => return stop,
         };
         let Some(secret) = s.secret.as_deref() else {
             return failed(now, "the webhook subscriber has no signing secret".into());
@@ -676,4 +740,31 @@ fn failed(now: Timestamp, reason: String) -> (Attempt, Outcome) {
         },
         Outcome::Failed,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_link_tokens_reach_the_store() {
+        let token = new_token().unwrap();
+        assert!(well_formed(&token), "{token}");
+        assert!(well_formed(&format!(
+            "u.sub_0123456789ab.{}",
+            "a".repeat(32)
+        )));
+        for bad in [
+            "",
+            "short",
+            &format!("{token}x"),
+            "u.sub_0123456789ab.short",
+            "u.sub_zz23456789ab.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "../../ack/x",
+            &"a".repeat(31),
+        ] {
+            assert!(!well_formed(bad), "{bad}");
+        }
+        assert!(same(b"abc", b"abc") && !same(b"abc", b"abd") && !same(b"ab", b"abc"));
+    }
 }

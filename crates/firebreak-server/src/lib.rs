@@ -192,14 +192,13 @@ fn collapse_slashes(mut req: Request) -> Request {
 pub fn router(app: Firebreak) -> Router {
     let (router, _) = api().split_for_parts();
     let doc = Arc::new(openapi::for_server(&app.config));
-    router
+    let api = router
         .merge(ingest::router())
         .route(
             "/ack/{token}",
             axum::routing::get(ack::show).post(ack::acknowledge),
         )
         .route("/ical/{token}", axum::routing::get(calendar::feed))
-        .nest("/status", public_routes("/status"))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn(refuse_nul))
@@ -220,15 +219,30 @@ pub fn router(app: Firebreak) -> Router {
                     .unwrap_or_else(|| "unmatched".into());
                 tracing::info_span!("request", method = %req.method(), route)
             }),
-        )
+        );
+    // The public page is the hottest path and reads nothing from the request but its path:
+    // it goes around the API's request tracing and query checks, with its own light layers.
+    Router::new()
+        .nest("/status", public_routes("/status"))
+        .merge(api)
         .with_state(app)
 }
 
 /// The public page's routes (HTML, feeds, stylesheet and JSON), for links that start with
 /// `base`.
 fn public_routes(base: &'static str) -> Router<Firebreak> {
-    public_status::json_routes().merge(public_page::page_routes(base))
+    public_status::json_routes()
+        .merge(public_page::page_routes(base))
+        .layer(axum::middleware::map_response(problem::as_problem))
+        .layer(DefaultBodyLimit::max(PUBLIC_BODY_LIMIT))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a status page handler panicked");
+            ApiError::internal().into_response()
+        }))
 }
+
+/// The largest body a public route takes: the subscribe form.
+const PUBLIC_BODY_LIMIT: usize = 16 * 1024;
 
 /// The status page's own listener (`status_page.listen`): the public page's routes and
 /// nothing else, so it can face the internet while the API stays private. The JSON is at the
@@ -241,11 +255,6 @@ pub fn status_router(app: Firebreak) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::map_response(problem::as_problem))
-        .layer(DefaultBodyLimit::max(16 * 1024))
-        .layer(CatchPanicLayer::custom(|_| {
-            tracing::error!("a status page handler panicked");
-            ApiError::internal().into_response()
-        }))
         .with_state(app)
 }
 

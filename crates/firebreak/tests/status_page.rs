@@ -711,3 +711,69 @@ async fn the_status_listener_serves_the_page_and_nothing_else() {
         assert_eq!(res.status(), 404, "{path} is not on the status listener");
     }
 }
+
+/// Two instances on one PostgreSQL: an update posted through one shows on the other's page,
+/// because the change feed (LISTEN/NOTIFY) marks its snapshot stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_instances_page_follows_within_seconds() {
+    let url = std::env::var("FIREBREAK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let first = common::postgres_store("status_two").await;
+    let schema = first.schema().expect("a schema of its own").to_string();
+    let second = firebreak_store_postgres::PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .expect("a second connection to the same schema");
+    let a = common::spawn_on(
+        std::sync::Arc::new(first),
+        config(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    let b_dir = tempfile::tempdir().unwrap();
+    let b = firebreak::start(
+        "127.0.0.1:0",
+        std::sync::Arc::new(second),
+        config(),
+        a.clock.clone(),
+    )
+    .await
+    .expect("the second instance starts");
+    let b_url = format!("http://{}/status/api/v2/summary.json", b.addr);
+    let read_b = || async {
+        a.http
+            .get(&b_url)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+    assert_eq!(read_b().await["incidents"], json!([]));
+    let inc = a.declare("Checkout fails", "SEV1").await;
+    let id = inc["id"].as_str().unwrap().to_string();
+    a.post(
+        &format!("/api/v1/incidents/{id}/status-updates"),
+        json!({"audience": "public", "body": "We are investigating."}),
+    )
+    .await
+    .expect(201);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let summary = read_b().await;
+        if summary["incidents"]
+            .as_array()
+            .is_some_and(|i| i.len() == 1)
+        {
+            assert_eq!(summary["incidents"][0]["name"], "Checkout fails");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other instance's page did not follow: {summary}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(b_dir);
+    b.stop().await.unwrap();
+}

@@ -1,7 +1,7 @@
 //! The public status page read by real clients, unchanged: aRez's Statuspage client (PyPI)
-//! pointed at the page's own listener, feedparser (PyPI) on the Atom and RSS feeds, and
-//! Debian's chromium driven by playwright-core (npm) with JavaScript on and off, at desktop
-//! and phone width.
+//! and the `statuspage.io` client (npm) pointed at the page's own listener, feedparser (PyPI)
+//! on the Atom and RSS feeds, and Debian's chromium driven by playwright-core (npm) with
+//! JavaScript on and off, at desktop and phone width.
 //!
 //! They need what `.ci/run` installs: Python with `arez` and `feedparser`
 //! (`FIREBREAK_TEST_PYTHON`), `/usr/bin/chromium`, and `npm ci` in `tests/browser`. Without
@@ -101,6 +101,15 @@ async fn page() -> (common::TestServer, String) {
     )
     .await
     .expect(200);
+    // The harness clock stands at 2026-11-23T03:00:00Z.
+    s.post(
+        "/api/v1/scheduled-maintenances",
+        json!({"name": "Search reindex", "starts_at": "2026-11-24T02:00:00Z",
+               "ends_at": "2026-11-24T03:00:00Z", "components": ["Search"],
+               "body": "Search may return partial results."}),
+    )
+    .await
+    .expect(201);
     (s, status_root)
 }
 
@@ -153,6 +162,48 @@ async fn arez_reads_the_page_from_its_own_listener() {
         incidents[0]["last_update"],
         "A database limit slows checkout <b>now</b>."
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_statuspage_io_client_reads_components_incidents_and_maintenance() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    assert!(
+        std::path::Path::new(&format!("{dir}/node_modules/statuspage.io")).exists(),
+        "this test needs the statuspage.io client: run `npm ci` in crates/firebreak/tests/browser (.ci/run does)"
+    );
+    let (_s, root) = page().await;
+    let text = tokio::task::spawn_blocking(move || {
+        run(Command::new("node")
+            .current_dir(dir)
+            .args(["statuspage_client.mjs", &root]))
+    })
+    .await
+    .unwrap();
+    let read: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(read["indicator"], "major", "{read}");
+    assert_eq!(read["description"], "Partial System Outage");
+    let components = read["components"].as_array().unwrap();
+    assert!(
+        components
+            .iter()
+            .any(|c| c["name"] == "Payments" && c["group"] == true)
+    );
+    assert!(
+        components
+            .iter()
+            .any(|c| c["name"] == "Checkout API" && c["status"] == "partial_outage")
+    );
+    assert_eq!(read["unresolved"][0]["name"], MARKUP_TITLE);
+    assert_eq!(read["unresolved"][0]["updates"], 2);
+    assert_eq!(read["summary_maintenances"], json!(["Search reindex"]));
+    let m = &read["upcoming"][0];
+    assert_eq!(m["name"], "Search reindex");
+    assert_eq!(m["status"], "scheduled");
+    assert_eq!(m["impact"], "maintenance");
+    assert_eq!(m["scheduled_for"], "2026-11-24T02:00:00.000Z");
+    assert_eq!(m["scheduled_until"], "2026-11-24T03:00:00.000Z");
+    assert_eq!(m["components"], json!(["Search"]));
+    assert_eq!(read["all_maintenances"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -643,7 +643,7 @@ async fn subscribe(
             base,
             StatusCode::UNPROCESSABLE_ENTITY,
             "That did not work",
-            vec![format!("The {m}.")],
+            vec![format!("That {m}.")],
             None,
         ),
         Err(firebreak_engine::EngineError::Conflict(m)) => message(
@@ -794,7 +794,15 @@ fn entry_html(clock: &Clock, i: &IncidentView) -> String {
 }
 
 fn escape(s: &str) -> String {
-    firebreak_engine::paging::render::escape_html(s)
+    firebreak_engine::paging::render::escape_html(&xml_text(s))
+}
+
+/// `s` without the characters XML 1.0 forbids (most C0 controls), so one odd character in
+/// an update cannot make the feed unreadable for every reader.
+fn xml_text(s: &str) -> String {
+    s.chars()
+        .filter(|c| matches!(c, '\t' | '\n' | '\r') || !c.is_control() || (*c as u32) >= 0x7f)
+        .collect()
 }
 
 async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
@@ -816,7 +824,7 @@ async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
                 .iter()
                 .map(|i| Entry {
                     id: format!("tag:firebreak,status:{}", i.id),
-                    title: Text::plain(i.name.clone()),
+                    title: Text::plain(xml_text(&i.name)),
                     updated: when(i.updated_at),
                     published: Some(when(i.created_at)),
                     links: vec![Link {
@@ -835,7 +843,7 @@ async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
                 .collect();
             let feed = Feed {
                 id: format!("tag:firebreak,status:{}", view.page.id),
-                title: Text::plain(format!("{}: incident history", view.page.name)),
+                title: Text::plain(xml_text(&format!("{}: incident history", view.page.name))),
                 updated: when(view.page.updated_at),
                 links: vec![
                     Link {
@@ -861,7 +869,7 @@ async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
             let items: Vec<Item> = shown
                 .iter()
                 .map(|i| Item {
-                    title: Some(i.name.clone()),
+                    title: Some(xml_text(&i.name)),
                     link: Some(link(i)),
                     description: Some(entry_html(&clock, i)),
                     guid: Some(Guid {
@@ -877,7 +885,7 @@ async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
                 })
                 .collect();
             let channel = Channel {
-                title: format!("{}: incident history", view.page.name),
+                title: xml_text(&format!("{}: incident history", view.page.name)),
                 link: view.page.url.clone(),
                 description: format!("Incidents and updates on {}", view.page.name),
                 last_build_date: Some(

@@ -427,7 +427,8 @@ fn maintenance(
         "monitoring_at": null,
         "resolved_at": if status == "completed" { Value::String(time(m.ends_at)) } else { Value::Null },
         "impact": "maintenance",
-        "shortlink": format!("{}/incidents/{id}", view.page.url),
+        // Maintenance has no page of its own: the link is the status page.
+        "shortlink": view.page.url.clone(),
         "started_at": time(m.created_at),
         "page_id": view.page.id,
         "incident_updates": [{
