@@ -333,7 +333,14 @@ impl Firebreak {
             }
             incidents.push(PublicIncident { incident, updates });
         }
-        let maintenances = self.store.list_scheduled_maintenances(since).await?;
+        // One cancelled before it started was dropped: it ends where it starts, and shows nowhere.
+        let maintenances: Vec<PublicMaintenance> = self
+            .store
+            .list_scheduled_maintenances(since)
+            .await?
+            .into_iter()
+            .filter(|m| m.ends_at > m.starts_at)
+            .collect();
         let config = &self.config;
         let statuses = component_statuses(
             &components,

@@ -611,6 +611,29 @@ async fn scheduled_maintenance_shows_and_quiets_alerts(s: common::TestServer) {
     assert_eq!(summary["scheduled_maintenances"], json!([]));
     let all = public(&s, "scheduled-maintenances.json").await;
     assert_eq!(all["scheduled_maintenances"][0]["status"], "completed");
+    // One cancelled before it starts is dropped: it shows nowhere.
+    let later = s
+        .post(
+            "/api/v1/scheduled-maintenances",
+            json!({"name": "Never mind", "starts_at": "2026-11-25T04:00:00Z",
+                   "ends_at": "2026-11-25T05:00:00Z", "components": ["Search"]}),
+        )
+        .await;
+    let later = later.expect(201)["id"].as_i64().unwrap();
+    s.call(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/scheduled-maintenances/{later}"),
+        Some(&s.responder),
+        None,
+    )
+    .await
+    .expect(200);
+    let all = public(&s, "scheduled-maintenances.json").await;
+    assert_eq!(
+        all["scheduled_maintenances"].as_array().unwrap().len(),
+        1,
+        "{all}"
+    );
     s.call(
         reqwest::Method::DELETE,
         &format!("/api/v1/scheduled-maintenances/{id}"),
