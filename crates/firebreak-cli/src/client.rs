@@ -109,18 +109,7 @@ impl ApiClient {
             req = req.json(b);
         }
         let shown = display_url(&url);
-        let resp = req.send().await.map_err(|e| CliError::Unreachable {
-            url: shown.clone(),
-            reason: error_chain(&e),
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| CliError::Unreachable {
-            url: shown.clone(),
-            reason: error_chain(&e),
-        })?;
-        if !status.is_success() {
-            return Err(problem(status, &bytes));
-        }
+        let (status, bytes) = fetch(req, &shown).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Null);
         }
@@ -129,6 +118,23 @@ impl ApiClient {
                 "unexpected response from {shown} ({status}): not JSON: {e}"
             ))
         })
+    }
+
+    /// GET a body that is not one JSON document (the audit export's JSON lines), as text.
+    pub async fn get_text(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<String, CliError> {
+        let url = self.url(segments);
+        let shown = display_url(&url);
+        let mut req = self.http.get(url).bearer_auth(&self.token);
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        let (_, bytes) = fetch(req, &shown).await?;
+        String::from_utf8(bytes)
+            .map_err(|_| CliError::Other(format!("unexpected response from {shown}: not UTF-8")))
     }
 
     /// GET with a query string.
@@ -149,6 +155,24 @@ impl ApiClient {
     ) -> Result<Value, CliError> {
         self.request(method, segments, &[], Some(body)).await
     }
+}
+
+/// Sends `req` and reads the whole answer; an error status becomes a [`CliError::Problem`].
+async fn fetch(
+    req: reqwest::RequestBuilder,
+    shown: &str,
+) -> Result<(StatusCode, Vec<u8>), CliError> {
+    let unreachable = |e: reqwest::Error| CliError::Unreachable {
+        url: shown.to_string(),
+        reason: error_chain(&e),
+    };
+    let resp = req.send().await.map_err(unreachable)?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(unreachable)?.to_vec();
+    if !status.is_success() {
+        return Err(problem(status, &bytes));
+    }
+    Ok((status, bytes))
 }
 
 fn display_url(url: &Url) -> String {

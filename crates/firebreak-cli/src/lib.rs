@@ -18,6 +18,7 @@ mod ops;
 mod paging;
 pub mod render;
 mod schedule;
+mod stabilize;
 mod status;
 mod user;
 mod webhook;
@@ -46,6 +47,7 @@ pub use error::{CliError, FieldError};
 pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
 pub use paging::{execute_contact, execute_escalation, execute_policy};
 pub use schedule::{execute_oncall, execute_schedule};
+pub use stabilize::{AuditCommand, BreakGlassArgs, BreakGlassCommand, FreezeCommand};
 pub use user::execute_user;
 pub use webhook::execute_webhook;
 
@@ -118,6 +120,31 @@ pub async fn run_status(cmd: StatusCommand, args: &ClientArgs) -> ExitCode {
 pub async fn run_component(cmd: ComponentCommand, args: &ClientArgs) -> ExitCode {
     let mut out = Vec::new();
     let r = status::execute_component(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `freeze` subcommand. `freeze check` has its own exit codes: 0 free, 1 frozen, 3
+/// unknown.
+pub async fn run_freeze(cmd: FreezeCommand, args: &ClientArgs) -> ExitCode {
+    if matches!(cmd, FreezeCommand::Check { .. }) {
+        return stabilize::run_freeze_check(cmd, args).await;
+    }
+    let mut out = Vec::new();
+    let r = stabilize::execute_freeze(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run `break-glass`, printing its output.
+pub async fn run_break_glass(cmd: BreakGlassArgs, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = stabilize::execute_break_glass(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run an `audit` subcommand, printing its output.
+pub async fn run_audit(cmd: AuditCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = stabilize::execute_audit(cmd, args, &mut out).await;
     finish(r.map(|()| out))
 }
 

@@ -344,7 +344,7 @@ fn maintenances_table(items: &[Value]) -> String {
 }
 
 /// An end given as a duration from `start` (`90m`), or an instant as written.
-fn end_time(end: &str, start: Option<&str>) -> Result<String, CliError> {
+pub(crate) fn end_time(end: &str, start: Option<&str>) -> Result<String, CliError> {
     let end = end.trim();
     if end.parse::<jiff::Timestamp>().is_ok() {
         return Ok(end.to_string());

@@ -19,18 +19,30 @@
 //! `templates` of the status page have a key for every public status, in the statuses' order.
 //! The `comms` section is `null` while there are no channels, and a channel's `severities` and
 //! `services` are `null` when it takes any.
+//!
+//! A severity's `freeze` and `freeze_until` are both written when it has a freeze policy, and
+//! both `null` when it uses the default for its rank. The `runbooks` section is `null` while
+//! there are none, `break_glass` while it is at its defaults and `secrets` while it names no
+//! file. A runbook action is written with every key of its kind, defaults included (`timeout`,
+//! `role`, `approval`, `approval_within`, an http action's `method`), and `null` for the keys
+//! of the other kind; a secret it uses is written as `{secret: NAME}`, as in the file: the
+//! configuration never holds an action's secrets, only their names.
 
 use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
+use std::collections::BTreeMap;
+
+use firebreak_domain::break_glass::BreakGlassPolicy;
 use firebreak_domain::config::{
     Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Outbound, OutboundRetry,
-    PageTarget, Paging, ResponseTarget, Role, Service, Severity, StatusPage, User,
+    PageTarget, Paging, ResponseTarget, Role, Secrets, Service, Severity, StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Target};
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
+use firebreak_domain::runbook::{Action, ActionKind, Runbook, Value as Setting};
 use firebreak_domain::schedule::{Schedule, format_local_start, format_time_of_day};
 use firebreak_domain::status_page::{PublicStatus, SeverityEffect};
 
@@ -62,6 +74,9 @@ pub fn to_document(config: &Config) -> Value {
         "email": email(&config.email),
         "status_page": status_page(&config.status_page),
         "comms": comms(&config.comms, &channels),
+        "runbooks": runbooks(&config.runbooks),
+        "break_glass": break_glass(&config.break_glass),
+        "secrets": secrets(&config.secrets),
     })
 }
 
@@ -93,6 +108,9 @@ fn severity(s: &Severity) -> Value {
         "requires_commander": s.requires_commander,
         // Absent: the default for the severity's rank.
         "status_page": s.public.as_ref().map(severity_effect),
+        // Both or neither: absent, the default for the severity's rank.
+        "freeze": s.freeze.map(|f| f.scope.as_str()),
+        "freeze_until": s.freeze.map(|f| f.until.as_str()),
     })
 }
 
@@ -307,6 +325,112 @@ fn channel(c: &Channel, url_variable: &str) -> Value {
         "severities": severities,
         "services": services,
     })
+}
+
+/// The `runbooks` section, or `null` (left out of the YAML) when there are none.
+fn runbooks(runbooks: &[Runbook]) -> Value {
+    if runbooks.is_empty() {
+        return Value::Null;
+    }
+    json!(runbooks.iter().map(runbook).collect::<Vec<_>>())
+}
+
+fn runbook(r: &Runbook) -> Value {
+    json!({
+        "name": r.name.as_str(),
+        "services": r.services.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        // Absent: every alert of its services.
+        "match": (!r.matchers.is_empty()).then(|| matchers(&r.matchers)),
+        "body": (!r.body.is_empty()).then_some(&r.body),
+        "url": r.url,
+        "actions": (!r.actions.is_empty())
+            .then(|| r.actions.iter().map(action).collect::<Vec<_>>()),
+    })
+}
+
+/// An action, with every key: those of the other kind `null`.
+fn action(a: &Action) -> Value {
+    let mut doc = json!({
+        "name": a.name.as_str(),
+        "description": (!a.description.is_empty()).then_some(&a.description),
+        "kind": null,
+        "run": null,
+        "cwd": null,
+        "env": null,
+        "method": null,
+        "url": null,
+        "headers": null,
+        "body": null,
+        "params": (!a.params.is_empty()).then(|| {
+            a.params
+                .iter()
+                .map(|(name, p)| (name.clone(), json!(p.pattern)))
+                .collect::<serde_json::Map<_, _>>()
+        }),
+        "timeout": format_duration(a.timeout),
+        "role": a.role.as_str(),
+        "approval": a.approval,
+        "approval_within": format_duration(a.approval_within),
+    });
+    let fields = match &a.kind {
+        ActionKind::Command { run, cwd, env } => json!({
+            "kind": "command",
+            "run": run,
+            "cwd": cwd,
+            "env": settings(env),
+        }),
+        ActionKind::Http {
+            method,
+            url,
+            headers,
+            body,
+        } => json!({
+            "kind": "http",
+            "method": method,
+            "url": url,
+            "headers": settings(headers),
+            "body": body,
+        }),
+    };
+    if let (Value::Object(doc), Value::Object(fields)) = (&mut doc, fields) {
+        doc.extend(fields);
+    }
+    doc
+}
+
+/// A command's `env` or a request's `headers`, `null` when empty; a secret as
+/// `{secret: NAME}`.
+fn settings(values: &BTreeMap<String, Setting>) -> Value {
+    if values.is_empty() {
+        return Value::Null;
+    }
+    values
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Setting::Text(text) => json!(text),
+                Setting::Secret(secret) => json!({ "secret": secret.as_str() }),
+            };
+            (name.clone(), value)
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// The `break_glass` section, or `null` (left out of the YAML) when it is at its defaults.
+fn break_glass(b: &BreakGlassPolicy) -> Value {
+    if *b == BreakGlassPolicy::default() {
+        return Value::Null;
+    }
+    json!({ "max": format_duration(b.max), "approval": b.approval })
+}
+
+/// The `secrets` section, or `null` (left out of the YAML) when it names no file.
+fn secrets(s: &Secrets) -> Value {
+    match &s.file {
+        Some(file) => json!({ "file": file }),
+        None => Value::Null,
+    }
 }
 
 /// The environment variables the secrets of a configuration are exported as.
@@ -1095,5 +1219,264 @@ comms:
             KEY_SOURCE_KEYS,
             "smtp_url",
         );
+
+        let doc = to_document(&example());
+        let mut freezes = 0;
+        for s in each(&doc, "severities") {
+            // Both or neither.
+            assert_eq!(s["freeze"].is_null(), s["freeze_until"].is_null(), "{s}");
+            freezes += usize::from(!s["freeze"].is_null());
+        }
+        assert!(freezes > 0, "the example should set a severity's freeze");
+        let (mut commands, mut requests, mut secrets) = (0, 0, 0);
+        for r in each(&doc, "runbooks") {
+            check(r, RUNBOOK_KEYS, "runbook");
+            for a in each(r, "actions") {
+                check(a, ACTION_KEYS, "action");
+                // The keys of the other kind are null.
+                let (own, other) = match a["kind"].as_str() {
+                    Some("command") => (
+                        ["run", "cwd", "env"].as_slice(),
+                        ["method", "url", "headers", "body"].as_slice(),
+                    ),
+                    Some("http") => (
+                        ["method", "url", "headers", "body"].as_slice(),
+                        ["run", "cwd", "env"].as_slice(),
+                    ),
+                    kind => panic!("an action's kind is command or http, not {kind:?}: {a}"),
+                };
+                assert!(other.iter().all(|k| a[*k].is_null()), "{a}");
+                assert!(!a[own[0]].is_null(), "{a}");
+                if own.len() == 3 {
+                    commands += 1;
+                } else {
+                    requests += 1;
+                }
+                for values in [&a["env"], &a["headers"]] {
+                    for value in values.as_object().into_iter().flat_map(|m| m.values()) {
+                        if value.is_object() {
+                            check(value, SECRET_REF_KEYS, "secret");
+                            secrets += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            commands > 0 && requests > 0 && secrets > 0,
+            "the example should have command and http actions, with secrets"
+        );
+        check(&doc["break_glass"], BREAK_GLASS_KEYS, "break_glass");
+        check(&doc["secrets"], SECRETS_KEYS, "secrets");
+        // Left out, each of the new sections is null.
+        let mut config = example();
+        config.runbooks.clear();
+        config.break_glass = Default::default();
+        config.secrets = Default::default();
+        let doc = to_document(&config);
+        check(&doc, TOP_KEYS, "top, without the new sections");
+        for key in ["runbooks", "break_glass", "secrets"] {
+            assert_eq!(doc[key], Value::Null, "{key}");
+        }
+    }
+
+    /// Runbooks with every key: a multi-line body, both kinds of action, secrets, params and
+    /// placeholders, and an action with nothing but the required keys.
+    const RUNBOOKS: &str = r#"
+services:
+  - name: checkout
+  - name: search
+runbooks:
+  - name: checkout-errors
+    services: [checkout, search]
+    match: ['alertname="HighErrorRate"']
+    body: |
+      1. Check the error rate panel.
+
+      2. Roll back: `kubectl rollout undo`.
+    url: https://wiki.example.com/checkout
+    actions:
+      - name: rollback
+        description: 'Roll back: the last deploy'
+        kind: command
+        run: [kubectl, rollout, undo, "deployment/{service}", -n, "{namespace}", "{{literal}}"]
+        cwd: /srv/ops
+        env: {KUBECONFIG: {secret: kubeconfig}, MODE: fast, 'TRUE': 'true', EMPTY: ''}
+        params: {namespace: "^[a-z0-9-]{1,63}$", region: 'eu|us'}
+        timeout: 90s
+        role: admin
+        approval: true
+        approval_within: 1h30m
+      - name: restart-via-deploy-api
+        kind: http
+        method: PATCH
+        url: https://deploy.example.com/api/{service}?incident={incident}
+        headers: {Authorization: {secret: deploy_token}, X-Requested-By: firebreak}
+        body: |-
+          {{"service": "{service}",
+            "to": "{previous_version}"}}
+  - name: search-slow
+    services: [search]
+    url: https://wiki.example.com/search
+    actions:
+      - name: ping
+        kind: http
+        url: https://search.example.com/ping
+"#;
+
+    #[test]
+    fn runbooks_read_back_from_their_export() {
+        let config = crate::parse(RUNBOOKS, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.runbooks.len(), 2);
+        let yaml = to_yaml(&config);
+        let back = read_back(&yaml, &[]);
+        assert_eq!(back, config, "{yaml}");
+        assert_eq!(back.runbooks, config.runbooks);
+        // And once read back, exporting again changes nothing.
+        assert_eq!(to_yaml(&back), yaml);
+        assert!(
+            yaml.ends_with(
+                r#"
+runbooks:
+  - name: checkout-errors
+    match: ['alertname="HighErrorRate"']
+    url: https://wiki.example.com/checkout
+    services: [checkout, search]
+    body: |
+      1. Check the error rate panel.
+
+      2. Roll back: `kubectl rollout undo`.
+    actions:
+      - name: rollback
+        description: 'Roll back: the last deploy'
+        kind: command
+        run: [kubectl, rollout, undo, 'deployment/{service}', '-n', '{namespace}', '{{literal}}']
+        cwd: /srv/ops
+        env:
+          EMPTY: ''
+          KUBECONFIG: {secret: kubeconfig}
+          MODE: fast
+          'TRUE': 'true'
+        params:
+          namespace: ^[a-z0-9-]{1,63}$
+          region: eu|us
+        timeout: 1m30s
+        role: admin
+        approval: true
+        approval_within: 1h30m
+      - name: restart-via-deploy-api
+        kind: http
+        method: PATCH
+        url: https://deploy.example.com/api/{service}?incident={incident}
+        headers:
+          Authorization: {secret: deploy_token}
+          X-Requested-By: firebreak
+        body: |-
+          {{"service": "{service}",
+            "to": "{previous_version}"}}
+        timeout: 5m
+        role: responder
+        approval: false
+        approval_within: 15m
+  - name: search-slow
+    url: https://wiki.example.com/search
+    services: [search]
+    actions:
+      - name: ping
+        kind: http
+        method: POST
+        url: https://search.example.com/ping
+        timeout: 5m
+        role: responder
+        approval: false
+        approval_within: 15m
+"#
+            ),
+            "{yaml}"
+        );
+        // Secrets are written by name, as in the file.
+        let doc = to_document(&config);
+        assert_eq!(
+            doc["runbooks"][0]["actions"][0]["env"]["KUBECONFIG"],
+            json!({ "secret": "kubeconfig" })
+        );
+        assert_eq!(
+            doc["runbooks"][0]["actions"][1]["headers"]["X-Requested-By"],
+            "firebreak"
+        );
+        // Without runbooks, the section is left out.
+        let mut config = config;
+        config.runbooks.clear();
+        let yaml = to_yaml(&config);
+        assert!(!yaml.contains("runbooks"), "{yaml}");
+        assert_eq!(read_back(&yaml, &[]), config);
+    }
+
+    #[test]
+    fn freeze_policies_are_written_both_or_neither() {
+        let source = "\
+severities:
+  - name: SEV1
+    respond_within: 5m
+    freeze_until: resolved
+  - name: SEV2
+    respond_within: 15m
+  - name: SEV3
+    respond_within: 1h
+    freeze: all
+";
+        let config = crate::parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+        let doc = to_document(&config);
+        // The half left out is written as it was read: the default for the rank.
+        assert_eq!(doc["severities"][0]["freeze"], "services");
+        assert_eq!(doc["severities"][0]["freeze_until"], "resolved");
+        assert_eq!(doc["severities"][1]["freeze"], Value::Null);
+        assert_eq!(doc["severities"][1]["freeze_until"], Value::Null);
+        assert_eq!(doc["severities"][2]["freeze"], "all");
+        assert_eq!(doc["severities"][2]["freeze_until"], "mitigated");
+        let yaml = to_yaml(&config);
+        assert!(
+            yaml.contains(
+                "  - name: SEV1\n    description: ''\n    respond_within: 5m\n    page: []\n    \
+                 requires_commander: false\n    freeze: services\n    freeze_until: resolved\n"
+            ),
+            "{yaml}"
+        );
+        assert_eq!(yaml.matches("freeze:").count(), 2, "{yaml}");
+        let back = read_back(&yaml, &[]);
+        assert_eq!(back, config, "{yaml}");
+        // Written out in full, a policy no longer depends on its severity's rank.
+        let mut reordered = back.clone();
+        reordered.severities.swap(1, 2);
+        let back = read_back(&to_yaml(&reordered), &[]);
+        assert_eq!(back.freeze_policy("SEV3"), config.freeze_policy("SEV3"));
+        assert_eq!(back.freeze_policy("SEV1"), config.freeze_policy("SEV1"));
+    }
+
+    #[test]
+    fn break_glass_and_secrets_are_written_only_when_set() {
+        let mut config = Config::default();
+        let yaml = to_yaml(&config);
+        assert!(!yaml.contains("break_glass"), "{yaml}");
+        assert!(!yaml.contains("secrets"), "{yaml}");
+        config.break_glass.max = jiff::SignedDuration::from_mins(90);
+        config.secrets.file = Some("/etc/firebreak/secrets.yaml".into());
+        let yaml = to_yaml(&config);
+        assert!(
+            yaml.ends_with(
+                "\nbreak_glass:\n  max: 1h30m\n  approval: false\n\nsecrets:\n  file: \
+                 /etc/firebreak/secrets.yaml\n"
+            ),
+            "{yaml}"
+        );
+        assert_eq!(read_back(&yaml, &[]), config);
+        config.break_glass = Default::default();
+        config.break_glass.approval = true;
+        let yaml = to_yaml(&config);
+        assert!(
+            yaml.contains("\nbreak_glass:\n  max: 1h\n  approval: true\n"),
+            "{yaml}"
+        );
+        assert_eq!(read_back(&yaml, &[]), config);
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `schedules`,
 //! `escalation_policies`, `paging`, `alerting`, `outbound`, `server`, `email`, `status_page`,
-//! `comms`) is optional; a missing section keeps the default from [`Config::default`] (services, users,
+//! `comms`, `runbooks`, `break_glass`, `secrets`) is optional; a missing section keeps the default from [`Config::default`] (services, users,
 //! schedules and escalation policies default to empty). The whole file is checked before
 //! anything is returned, and every problem is reported with its file, line, column and key
 //! path:
@@ -43,6 +43,22 @@
 //! incoming webhook `url` (http or https; a secret, so it may be `{env: NAME}` like an
 //! integration key) and the `severities` and `services` (declared in the file) of the incidents
 //! it takes, any when left out.
+//!
+//! A severity's `freeze` (`services`, `all` or `none`) and `freeze_until` (`mitigated` or
+//! `resolved`) say what an open incident of it freezes, and until when; a key left out takes
+//! the default for the severity's rank.
+//!
+//! `runbooks` lists runbooks: each a unique `name`, the `services` it covers (at least one,
+//! declared in the file), an optional `match` list of matchers, its `body` (Markdown) or `url`
+//! (or both) and its `actions`. An action has a unique `name`, a `kind` (`command`: `run`, an
+//! argv list never given to a shell, `cwd` and `env`; `http`: `method`, `url`, `headers` and
+//! `body`), `params` (name to the pattern its values must match), a `timeout`, the least `role`
+//! that may run it (responder or admin), and whether each run needs `approval`, given within
+//! `approval_within`. Every `{placeholder}` in `run`, `url` and `body` is a built-in one or a
+//! declared parameter. Secrets are never written in the file: a value of `env` or `headers`
+//! may be `{secret: NAME}`, read when the action runs from the environment or the file that
+//! `secrets.file` names. `break_glass` says how long a break-glass grant may last (`max`, 1m to
+//! 24h) and whether it waits for the incident commander's `approval`.
 //!
 //! [`to_document`] and [`to_yaml`] go the other way: they write a [`Config`] in the same model
 //! and key names, with integration keys and channel URLs left out (each written as

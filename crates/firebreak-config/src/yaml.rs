@@ -24,6 +24,9 @@ const TOP_ORDER: &[&str] = &[
     "email",
     "status_page",
     "comms",
+    "runbooks",
+    "break_glass",
+    "secrets",
 ];
 
 /// Keys in the order `firebreak.yaml` writes them; any other key follows, alphabetically.
@@ -33,8 +36,11 @@ const KEY_ORDER: &[&str] = &[
     "handle",
     "name",
     "key",
-    "env",
     "description",
+    "kind",
+    "run",
+    "cwd",
+    "env",
     "group",
     "team",
     "runbook",
@@ -47,6 +53,8 @@ const KEY_ORDER: &[&str] = &[
     "status_page",
     "component_status",
     "impact",
+    "freeze",
+    "freeze_until",
     "duty",
     "email",
     "integrations",
@@ -60,8 +68,21 @@ const KEY_ORDER: &[&str] = &[
     "time_zone",
     "listen",
     "type",
+    "method",
     "url",
     "severities",
+    "services",
+    "headers",
+    "body",
+    "actions",
+    "params",
+    "timeout",
+    "role",
+    "max",
+    "approval",
+    "approval_within",
+    "file",
+    "secret",
     "items",
     "logo_url",
     "site_url",
@@ -93,15 +114,15 @@ const KEY_ORDER: &[&str] = &[
     "smtp_url",
     "roles",
     "checklists",
-    "services",
     "users",
     "alerting",
     "outbound",
     "channels",
 ];
 
-/// The keys of a one-entry mapping written on one line, `{env: NAME}` or `{user: alice}`.
-const INLINE_KEYS: &[&str] = &["env", "user", "schedule"];
+/// The keys of a one-entry mapping written on one line, `{env: NAME}`, `{user: alice}` or
+/// `{secret: NAME}`.
+const INLINE_KEYS: &[&str] = &["env", "user", "schedule", "secret"];
 
 /// Lines longer than this put their list one item per line.
 const WIDTH: usize = 100;
@@ -194,6 +215,13 @@ fn ordered_by<'m>(map: &'m Map<String, Value>, order: &[&str]) -> Vec<(&'m str, 
 fn entry(out: &mut String, indent: usize, key: &str, value: &Value) {
     let pad = " ".repeat(indent);
     let key = scalar(key, false);
+    if let Some(block) = value
+        .as_str()
+        .and_then(|text| literal_block(text, indent + 2))
+    {
+        out.push_str(&format!("{pad}{key}: {block}"));
+        return;
+    }
     if let Some(inline) = flow(value, false)
         && (is_scalar(value) || indent + key.len() + 2 + inline.len() <= WIDTH)
     {
@@ -219,6 +247,13 @@ fn mapping(out: &mut String, indent: usize, map: &Map<String, Value>) {
 fn sequence(out: &mut String, indent: usize, items: &[Value]) {
     let pad = " ".repeat(indent);
     for item in items {
+        if let Some(block) = item
+            .as_str()
+            .and_then(|text| literal_block(text, indent + 2))
+        {
+            out.push_str(&format!("{pad}- {block}"));
+            continue;
+        }
         if let Some(inline) = flow(item, false)
             && (is_scalar(item) || indent + 2 + inline.len() <= WIDTH)
         {
@@ -257,7 +292,7 @@ fn inline_entry(value: &Value) -> Option<(&str, &Value)> {
 
 /// The value on one line, if it is simple enough: a scalar, an empty collection, `{env: NAME}`
 /// (how the example file writes a key read from the environment) or a target like
-/// `{user: alice}`, or a list of those.
+/// `{user: alice}`, or a list of those without text for a literal block.
 fn flow(value: &Value, in_flow: bool) -> Option<String> {
     match value {
         Value::Null => Some("null".into()),
@@ -265,6 +300,13 @@ fn flow(value: &Value, in_flow: bool) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::String(s) => Some(scalar(s, in_flow)),
         Value::Array(items) => {
+            // Text of several lines reads best as a literal block, one item per line.
+            if items
+                .iter()
+                .any(|i| i.as_str().is_some_and(|t| literal_block(t, 0).is_some()))
+            {
+                return None;
+            }
             let items: Option<Vec<String>> = items
                 .iter()
                 .map(|i| {
@@ -285,6 +327,37 @@ fn flow(value: &Value, in_flow: bool) -> Option<String> {
             Some(format!("{{{}: {}}}", scalar(key, true), flow(value, true)?))
         }
     }
+}
+
+/// Text of several lines as a literal block scalar, `|` (or `|-` without a final line break)
+/// and its lines below at `indent`, ending with a line break; `None` when a literal block
+/// would not read back as the same text, or be harder to read than a quoted scalar: one line,
+/// characters that need escapes (tabs among them), a first line that starts with a space or is
+/// empty (YAML would take its indentation for the block's), spaces at the end of a line, or
+/// more than one line break at the end.
+fn literal_block(text: &str, indent: usize) -> Option<String> {
+    let (body, indicator) = match text.strip_suffix('\n') {
+        Some(body) => (body, "|"),
+        None => (text, "|-"),
+    };
+    if !body.contains('\n')
+        || text.chars().any(|c| c != '\n' && needs_escape(c))
+        || body.starts_with([' ', '\n'])
+        || body.ends_with('\n')
+        || body.lines().any(|l| l.ends_with(' '))
+    {
+        return None;
+    }
+    let pad = " ".repeat(indent);
+    let mut out = format!("{indicator}\n");
+    for line in body.split('\n') {
+        if !line.is_empty() {
+            out.push_str(&pad);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    Some(out)
 }
 
 /// Text as a YAML scalar: plain when YAML reads it back as the same text, else in single
@@ -545,7 +618,64 @@ outbound:
         }
     }
 
+    #[test]
+    fn text_of_several_lines_is_a_literal_block() {
+        let doc = json!({
+            "runbooks": [{
+                "name": "x",
+                "body": "1. Check the panel.\n\n   Indented: `a: b` # not a comment\n2. Done.\n",
+                "actions": [{"body": "{{\n  \"a\": 1\n}}"}],
+            }],
+            "items": ["one\ntwo\n", "a\nb"],
+        });
+        let yaml = json_to_yaml(&doc);
+        assert!(
+            yaml.contains(
+                "    body: |\n      1. Check the panel.\n\n         Indented: `a: b` # not a \
+                 comment\n      2. Done.\n    actions:\n      - body: |-\n          {{\n            \
+                 \"a\": 1\n          }}\n"
+            ),
+            "{yaml}"
+        );
+        assert!(
+            yaml.contains("items:\n  - |\n    one\n    two\n  - |-\n    a\n    b\n"),
+            "{yaml}"
+        );
+        assert_eq!(read(&yaml), doc, "{yaml}");
+        // Text a literal block would change, or show less plainly, is quoted.
+        for text in [
+            "one line\n",
+            " indented first\nline",
+            "\nleading break",
+            "two breaks\nat the end\n\n",
+            "trailing space \nhere",
+            "a tab\there\nand more",
+            "crlf\r\nline",
+        ] {
+            let yaml = json_to_yaml(&json!({ "body": text }));
+            assert!(yaml.contains("body: \""), "{text:?}\n{yaml}");
+            assert_eq!(read(&yaml)["body"], text, "{text:?}\n{yaml}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn text_of_several_lines_reads_back_as_itself(
+            text in "[ a-z0-9#:'\"|>{}\\[\\],&*!%@`?.~+-]{0,10}(\n[ a-z#:'\"|>{}-]{0,10}){1,4}\n{0,2}",
+            indent in 0usize..3,
+        ) {
+            // At the top, in a list, and nested in mappings and lists.
+            let mut doc = json!({ "title": text.clone(), "list": [text.clone(), "x"] });
+            for _ in 0..indent {
+                doc = json!({ "runbooks": [{ "body": text.clone(), "nested": doc }] });
+            }
+            let yaml = json_to_yaml(&doc);
+            let options = serde_saphyr::options! { strict_booleans: true };
+            let back = serde_saphyr::from_str_with_options::<Value>(&yaml, options);
+            prop_assert!(back.is_ok(), "{:?}\n{}", back.err(), yaml);
+            prop_assert_eq!(back.unwrap(), doc, "{}", yaml);
+        }
+
         #[test]
         fn any_text_reads_back_as_itself(text in any::<String>(), key in "[a-z_ :#'\"-]{1,8}") {
             let doc = json!({ "title": text.clone(), "list": [text.clone(), "x"], key.clone(): text });

@@ -2461,3 +2461,940 @@ comms:
         assert!(!shown.contains(secret), "{shown}");
     }
 }
+
+#[test]
+fn a_severitys_freeze_is_checked() {
+    let source = "severities:\n  - name: SEV1\n    respond_within: 5m\n    freeze: everything\n";
+    let e = single(
+        source,
+        4,
+        13,
+        "severities[0].freeze",
+        "unknown freeze scope \"everything\"; expected one of services, all, none",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:4:13: severities[0].freeze: unknown freeze scope \"everything\"; \
+         expected one of services, all, none"
+    );
+    let source = "severities:\n  - name: SEV1\n    respond_within: 5m\n    freeze_until: fixed\n";
+    single(
+        source,
+        4,
+        19,
+        "severities[0].freeze_until",
+        "unknown freeze end \"fixed\"; expected one of mitigated, resolved",
+    );
+    // Case matters, as in the other words of the file.
+    let source = "severities:\n  - name: SEV1\n    respond_within: 5m\n    freeze: All\n";
+    single(
+        source,
+        4,
+        13,
+        "severities[0].freeze",
+        "unknown freeze scope \"All\"",
+    );
+    let source = "severities:\n  - name: SEV1\n    respond_within: 5m\n    freeze: false\n";
+    single(
+        source,
+        4,
+        13,
+        "severities[0].freeze",
+        "expected what an open incident of this severity freezes, one of services, all, none: \
+         services (its own services), all (every service) or none, found a boolean",
+    );
+    // Both halves are reported together.
+    let source = "severities:\n  - name: SEV1\n    respond_within: 5m\n    freeze: some\n    freeze_until: [resolved]\n";
+    let errors = errors(source);
+    let got: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (4, "severities[0].freeze"),
+            (5, "severities[0].freeze_until")
+        ],
+        "{errors}"
+    );
+    assert!(
+        errors.errors()[1]
+            .message
+            .starts_with("expected when an incident's freeze ends, one of mitigated, resolved"),
+        "{errors}"
+    );
+    // The list of a severity's keys names them.
+    let source = "severities:\n  - name: SEV1\n    respond_within: 5m\n    frozen: all\n";
+    single(
+        source,
+        4,
+        5,
+        "severities[0].frozen",
+        "unknown key \"frozen\"; expected one of name, description, respond_within, page, \
+         update_every, requires_commander, status_page, freeze, freeze_until",
+    );
+}
+
+#[test]
+fn break_glass_is_checked() {
+    let e = single(
+        "break_glass:\n  max: 30s\n",
+        2,
+        8,
+        "break_glass.max",
+        "max must be from 1m to 24h, found 30s: the longest a break-glass grant may last, e.g. 1h",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:2:8: break_glass.max: max must be from 1m to 24h, found 30s: the longest \
+         a break-glass grant may last, e.g. 1h"
+    );
+    single(
+        "break_glass:\n  max: 1d1m\n",
+        2,
+        8,
+        "break_glass.max",
+        "max must be from 1m to 24h, found 1d1m",
+    );
+    single(
+        "break_glass:\n  max: 0m\n",
+        2,
+        8,
+        "break_glass.max",
+        "max must be from 1m to 24h, found 0m",
+    );
+    single(
+        "break_glass:\n  max: an hour\n",
+        2,
+        8,
+        "break_glass.max",
+        "invalid duration \"an hour\"; expected a duration like 90s, 15m, 2h or 1h30m",
+    );
+    // YAML 1.1 booleans stay text.
+    single(
+        "break_glass:\n  approval: yes\n",
+        2,
+        13,
+        "break_glass.approval",
+        "expected true (a grant waits for the incident's commander to approve it) or false, \
+         found text",
+    );
+    single(
+        "break_glass:\n  maximum: 1h\n",
+        2,
+        3,
+        "break_glass.maximum",
+        "unknown key \"maximum\"; expected one of max, approval",
+    );
+    single(
+        "break_glass: 1h\n",
+        1,
+        14,
+        "break_glass",
+        "expected a mapping with max and approval, like {max: 1h, approval: false}, found text",
+    );
+}
+
+#[test]
+fn secrets_are_checked() {
+    let e = single(
+        "secrets:\n  file: ''\n",
+        2,
+        9,
+        "secrets.file",
+        "expected non-empty text: the path of a file of name: value lines readable only by its \
+         owner (mode 0600), like /etc/firebreak/secrets.yaml",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:2:9: secrets.file: expected non-empty text"),
+        "{e}"
+    );
+    single(
+        "secrets:\n  file: [/etc/firebreak/secrets.yaml]\n",
+        2,
+        9,
+        "secrets.file",
+        "expected text, found a list",
+    );
+    single(
+        "secrets:\n  path: /etc/firebreak/secrets.yaml\n",
+        2,
+        3,
+        "secrets.path",
+        "unknown key \"path\"; expected one of file",
+    );
+    single(
+        "secrets: /etc/firebreak/secrets.yaml\n",
+        1,
+        10,
+        "secrets",
+        "expected a mapping with file, the path of a file of name: value lines",
+    );
+}
+
+#[test]
+fn the_top_level_names_the_new_sections() {
+    let e = single(
+        "runbook: []\n",
+        1,
+        1,
+        "runbook",
+        "unknown key \"runbook\"; expected one of severities, roles, checklists, services, \
+         users, schedules, escalation_policies, paging, alerting, outbound, server, email, \
+         status_page, comms, runbooks, break_glass, secrets",
+    );
+    assert!(
+        e.to_string()
+            .ends_with("comms, runbooks, break_glass, secrets")
+    );
+    single(
+        "[runbooks]\n",
+        1,
+        1,
+        "",
+        "status_page, comms, runbooks, break_glass and secrets, found a list",
+    );
+}
+
+/// Two services and the start of a `runbooks` section (line 4); `rest` follows from line 5.
+fn runbook_with(rest: &str) -> String {
+    format!("services:\n  - name: checkout\n  - name: search\nrunbooks:\n{rest}")
+}
+
+/// A runbook whose `actions` start on line 8; `actions` follows from line 9, each action's
+/// `- ` at column 7 and its keys at column 9.
+fn action_with(actions: &str) -> String {
+    runbook_with(&format!(
+        "  - name: checkout-errors\n    services: [checkout]\n    url: https://wiki.example.com/checkout\n    actions:\n{actions}"
+    ))
+}
+
+#[test]
+fn runbook_keys_are_checked() {
+    let e = single(
+        &runbook_with("  - name: x\n    services: [checkout]\n    body: b\n    steps: []\n"),
+        8,
+        5,
+        "runbooks[0].steps",
+        "unknown key \"steps\"; expected one of name, services, match, body, url, actions",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:8:5: runbooks[0].steps: unknown key \"steps\"; expected one of name, \
+         services, match, body, url, actions"
+    );
+    single(
+        "runbooks: checkout\n",
+        1,
+        11,
+        "runbooks",
+        "expected a list, found text",
+    );
+    single(
+        &runbook_with("  - checkout\n"),
+        5,
+        5,
+        "runbooks[0]",
+        "expected a runbook mapping with name, services, match, body, url and actions, found \
+         text",
+    );
+    let e = single(
+        &action_with(
+            "      - name: rollback\n        kind: command\n        run: [ls]\n        shell: bash\n",
+        ),
+        12,
+        9,
+        "runbooks[0].actions[0].shell",
+        "unknown key \"shell\"; expected one of name, description, kind, run, cwd, env, method, \
+         url, headers, body, params, timeout, role, approval, approval_within",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:12:9: runbooks[0].actions[0].shell: unknown key"),
+        "{e}"
+    );
+    single(
+        &runbook_with(
+            "  - name: x\n    services: [checkout]\n    body: b\n    actions: rollback\n",
+        ),
+        8,
+        14,
+        "runbooks[0].actions",
+        "expected a list, found text",
+    );
+    single(
+        &action_with("      - rollback\n"),
+        9,
+        9,
+        "runbooks[0].actions[0]",
+        "expected an action mapping with name, kind and the keys of its kind: run, cwd and env \
+         for a command; method, url, headers and body for an http request, found text",
+    );
+}
+
+#[test]
+fn a_runbook_needs_a_name_services_and_a_body_or_url() {
+    single(
+        &runbook_with("  - services: [checkout]\n    body: b\n"),
+        5,
+        5,
+        "runbooks[0]",
+        "missing required key \"name\"",
+    );
+    single(
+        &runbook_with("  - name: Checkout Errors\n    services: [checkout]\n    body: b\n"),
+        5,
+        11,
+        "runbooks[0].name",
+        "`Checkout Errors` is not a valid name",
+    );
+    let e = single(
+        &runbook_with("  - name: x\n    body: b\n"),
+        5,
+        5,
+        "runbooks[0]",
+        "missing required key \"services\": the services the runbook covers, each declared \
+         under services:, like [checkout]",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:5:5: runbooks[0]: missing required key \"services\": the services the \
+         runbook covers, each declared under services:, like [checkout]"
+    );
+    single(
+        &runbook_with("  - name: x\n    services: []\n    body: b\n"),
+        6,
+        15,
+        "runbooks[0].services",
+        "expected at least one service: the services the runbook covers",
+    );
+    single(
+        &runbook_with("  - name: x\n    services: checkout\n    body: b\n"),
+        6,
+        15,
+        "runbooks[0].services",
+        "expected a list like [checkout, search-api], found text",
+    );
+    let e = single(
+        &runbook_with("  - name: x\n    services: [checkout]\n"),
+        5,
+        5,
+        "runbooks[0]",
+        "missing required key \"body\" or \"url\": a runbook needs its steps (body, in \
+         Markdown), where it lives (url), or both",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:5:5: runbooks[0]: missing required key \"body\""),
+        "{e}"
+    );
+    single(
+        &runbook_with("  - name: x\n    services: [checkout]\n    body: '  '\n"),
+        7,
+        11,
+        "runbooks[0].body",
+        "expected non-empty text: the runbook's steps, in Markdown; leave body out when the \
+         runbook lives at its url",
+    );
+    single(
+        &runbook_with("  - name: x\n    services: [checkout]\n    url: wiki/checkout\n"),
+        7,
+        10,
+        "runbooks[0].url",
+        "invalid url \"wiki/checkout\"; expected an http:// or https:// URL, like \
+         https://wiki.example.com/runbooks/checkout",
+    );
+}
+
+#[test]
+fn a_runbooks_services_are_declared_in_the_file() {
+    let e = single(
+        &runbook_with("  - name: x\n    services: [checkout, payments]\n    body: b\n"),
+        6,
+        26,
+        "runbooks[0].services[1]",
+        "unknown service \"payments\"; declare it under services:, or name one of checkout, \
+         search",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:6:26: runbooks[0].services[1]: unknown service \"payments\"; declare it \
+         under services:, or name one of checkout, search"
+    );
+    // Without services in the file.
+    single(
+        "runbooks:\n  - name: x\n    services: [checkout]\n    body: b\n",
+        3,
+        16,
+        "runbooks[0].services[0]",
+        "unknown service \"checkout\"; declare it under services:",
+    );
+    single(
+        &runbook_with("  - name: x\n    services: [search, search]\n    body: b\n"),
+        6,
+        24,
+        "runbooks[0].services[1]",
+        "service \"search\" is listed twice; first on line 6",
+    );
+    // Runbooks may come before the services they name.
+    let source = "runbooks:\n  - name: x\n    services: [checkout]\n    body: b\nservices:\n  - name: checkout\n";
+    assert!(parse(source, "firebreak.yaml").is_ok());
+}
+
+#[test]
+fn a_runbooks_matchers_are_checked() {
+    let e = single(
+        &runbook_with(
+            "  - name: x\n    services: [checkout]\n    body: b\n    match: ['alertname=\"A\"', 'severity']\n",
+        ),
+        8,
+        30,
+        "runbooks[0].match[1]",
+        "`severity` is not a matcher",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:8:30: runbooks[0].match[1]: `severity` is not a matcher"),
+        "{e}"
+    );
+    single(
+        &runbook_with(
+            "  - name: x\n    services: [checkout]\n    body: b\n    match: 'alertname=\"A\"'\n",
+        ),
+        8,
+        12,
+        "runbooks[0].match",
+        "expected a list like ['severity=\"critical\"', 'env!=\"dev\"'], found text",
+    );
+}
+
+#[test]
+fn runbook_and_action_names_are_unique() {
+    let e = single(
+        &runbook_with(
+            "  - name: x\n    services: [checkout]\n    body: b\n  - name: x\n    services: [search]\n    body: c\n",
+        ),
+        8,
+        11,
+        "runbooks[1].name",
+        "duplicate runbook name \"x\"; first defined on line 5",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:8:11: runbooks[1].name: duplicate runbook name \"x\"; first defined on \
+         line 5"
+    );
+    single(
+        &action_with(
+            "      - name: rollback\n        kind: command\n        run: [ls]\n      - name: rollback\n        kind: http\n        url: https://deploy.example.com\n",
+        ),
+        12,
+        15,
+        "runbooks[0].actions[1].name",
+        "duplicate action name \"rollback\"; first defined on line 9",
+    );
+    single(
+        &action_with("      - name: Roll Back\n        kind: command\n        run: [ls]\n"),
+        9,
+        15,
+        "runbooks[0].actions[0].name",
+        "`Roll Back` is not a valid name",
+    );
+    // Action names are unique within their runbook only.
+    let source = runbook_with(
+        "  - name: a\n    services: [checkout]\n    body: b\n    actions: [{name: rollback, kind: command, run: [ls]}]\n  - name: b\n    services: [search]\n    body: b\n    actions: [{name: rollback, kind: command, run: [ls]}]\n",
+    );
+    assert!(parse(&source, "firebreak.yaml").is_ok());
+}
+
+#[test]
+fn an_actions_keys_belong_to_its_kind() {
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: http\n        url: https://deploy.example.com\n        run: [ls]\n",
+        ),
+        12,
+        9,
+        "runbooks[0].actions[0].run",
+        "run is for actions of kind command, not http; leave it out, or write kind: command",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:12:9: runbooks[0].actions[0].run: run is for actions of kind command, \
+         not http; leave it out, or write kind: command"
+    );
+    let errors = errors(&action_with(
+        "      - name: a\n        kind: command\n        run: [ls]\n        method: GET\n        env: {A: b}\n        headers: {A: b}\n        body: x\n",
+    ));
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "firebreak.yaml:12:9: runbooks[0].actions[0].method: method is for actions of kind \
+             http, not command; leave it out, or write kind: http",
+            "firebreak.yaml:14:9: runbooks[0].actions[0].headers: headers is for actions of \
+             kind http, not command; leave it out, or write kind: http",
+            "firebreak.yaml:15:9: runbooks[0].actions[0].body: body is for actions of kind \
+             http, not command; leave it out, or write kind: http",
+        ],
+        "{errors}"
+    );
+    single(
+        &action_with("      - name: a\n        run: [ls]\n"),
+        9,
+        9,
+        "runbooks[0].actions[0]",
+        "missing required key \"kind\": what the action does, command (run a program) or http \
+         (send an HTTP request)",
+    );
+    single(
+        &action_with("      - name: a\n        kind: shell\n        run: [ls]\n"),
+        10,
+        15,
+        "runbooks[0].actions[0].kind",
+        "unknown action kind \"shell\"; expected one of command, http",
+    );
+}
+
+#[test]
+fn a_commands_run_is_a_list_never_a_shell_string() {
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: kubectl rollout undo deployment/checkout\n",
+        ),
+        11,
+        14,
+        "runbooks[0].actions[0].run",
+        "expected a list of the program and its arguments, like [kubectl, rollout, undo, \
+         \"deployment/{service}\"], found text: a command never goes through a shell, so write \
+         each argument as an item of its own",
+    );
+    assert!(
+        e.to_string().starts_with(
+            "firebreak.yaml:11:14: runbooks[0].actions[0].run: expected a list of the program"
+        ),
+        "{e}"
+    );
+    single(
+        &action_with("      - name: a\n        kind: command\n        run: []\n"),
+        11,
+        14,
+        "runbooks[0].actions[0].run",
+        "expected at least one item: the program to run, then its arguments",
+    );
+    single(
+        &action_with("      - name: a\n        kind: command\n        run: {program: ls}\n"),
+        11,
+        14,
+        "runbooks[0].actions[0].run",
+        "expected a list of the program and its arguments, like [kubectl, rollout, undo, \
+         \"deployment/{service}\"], found a mapping",
+    );
+    single(
+        &action_with("      - name: a\n        kind: command\n"),
+        9,
+        9,
+        "runbooks[0].actions[0]",
+        "missing required key \"run\": the program to run and its arguments, a list like",
+    );
+    single(
+        &action_with("      - name: a\n        kind: command\n        run: [sleep, 5]\n"),
+        11,
+        22,
+        "runbooks[0].actions[0].run[1]",
+        "expected an argument as text, found a number; quote it, so it is used exactly as \
+         written",
+    );
+    single(
+        &action_with("      - name: a\n        kind: command\n        run: ['', x]\n"),
+        11,
+        15,
+        "runbooks[0].actions[0].run[0]",
+        "expected the program to run, like kubectl, found empty text",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        cwd: ''\n",
+        ),
+        12,
+        14,
+        "runbooks[0].actions[0].cwd",
+        "expected non-empty text: the directory the command runs in",
+    );
+}
+
+#[test]
+fn placeholders_are_built_in_or_declared() {
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [kubectl, -n, \"{namespace}\"]\n",
+        ),
+        11,
+        28,
+        "runbooks[0].actions[0].run[2]",
+        "unknown placeholder {namespace}",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:11:28: runbooks[0].actions[0].run[2]: unknown placeholder {namespace}; \
+         expected one of {service}, {version}, {previous_version}, {incident}; declare namespace \
+         under params, with the pattern its values must match, like params: {namespace: \
+         '^[a-z0-9-]{1,63}$'}"
+    );
+    // The declared ones are known too; each unknown one is named once.
+    single(
+        &action_with(
+            "      - name: a\n        kind: http\n        url: https://{host}.example.com/{region}/{host}\n        params: {region: 'eu|us'}\n",
+        ),
+        11,
+        14,
+        "runbooks[0].actions[0].url",
+        "unknown placeholder {host}; expected one of {service}, {version}, {previous_version}, \
+         {incident}, {region}; declare host under params",
+    );
+    // Literal braces are doubled: a JSON body names its fields inside {{ and }}.
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: http\n        url: https://deploy.example.com\n        body: '{\"service\": \"{service}\"}'\n",
+        ),
+        12,
+        15,
+        "runbooks[0].actions[0].body",
+        "unknown placeholder {\"service\": \"{service}",
+    );
+    assert!(
+        e.message.ends_with(
+            "write {{ and }} for literal braces, as in a JSON body like \
+             '{{\"service\": \"{service}\"}}'"
+        ),
+        "{e}"
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [kubectl, \"deployment/{service\"]\n",
+        ),
+        11,
+        24,
+        "runbooks[0].actions[0].run[1]",
+        "a { is not closed: a placeholder is written {name}; write {{ for a literal {",
+    );
+    // Placeholders in other keys are not templates, and are left alone.
+    let source = action_with(
+        "      - name: a\n        kind: command\n        run: [ls, '{{x}}']\n        cwd: /srv/{x}\n        env: {A: '{y}'}\n",
+    );
+    assert!(parse(&source, "firebreak.yaml").is_ok());
+}
+
+#[test]
+fn an_actions_params_are_checked() {
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [kubectl, -n, \"{namespace}\"]\n        params: {namespace: '[a-z'}\n",
+        ),
+        12,
+        29,
+        "runbooks[0].actions[0].params.namespace",
+        "invalid pattern \"[a-z\": unclosed character class; expected a regular expression the \
+         whole value must match, like ^[a-z0-9-]{1,63}$",
+    );
+    assert_eq!(
+        e.to_string().lines().count(),
+        1,
+        "one line, without the regex crate's caret: {e}"
+    );
+    // A bad name is reported once, not again where a template uses it.
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [kubectl, -n, \"{Namespace}\"]\n        params: {Namespace: '[a-z]+'}\n",
+        ),
+        12,
+        18,
+        "runbooks[0].actions[0].params.Namespace",
+        "invalid parameter name \"Namespace\"; expected lowercase letters, digits and _, not \
+         starting with a digit, like namespace",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        params: {n: ''}\n",
+        ),
+        12,
+        21,
+        "runbooks[0].actions[0].params.n",
+        "expected a pattern the whole value must match, like ^[a-z0-9-]{1,63}$, found empty text",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        params: {n: 5}\n",
+        ),
+        12,
+        21,
+        "runbooks[0].actions[0].params.n",
+        "expected a pattern as text, found a number; quote it",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        params: [namespace]\n",
+        ),
+        12,
+        17,
+        "runbooks[0].actions[0].params",
+        "expected a mapping from parameter names to the patterns their values must match",
+    );
+}
+
+#[test]
+fn env_and_headers_hold_text_or_named_secrets() {
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        env: {'KUBE CONFIG': x}\n",
+        ),
+        12,
+        15,
+        "runbooks[0].actions[0].env.KUBE CONFIG",
+        "invalid environment variable name \"KUBE CONFIG\"; expected letters, digits and _, not \
+         starting with a digit, like KUBECONFIG",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:12:15: runbooks[0].actions[0].env.KUBE CONFIG: "),
+        "{e}"
+    );
+    // Every message about a value says where secrets go.
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        env: {REPLICAS: 3}\n",
+        ),
+        12,
+        25,
+        "runbooks[0].actions[0].env.REPLICAS",
+        "expected text or {secret: NAME}, found a number; quote text so it is used exactly as \
+         written; a value is text or {secret: NAME}, the name of a secret read when the action \
+         runs; never write a secret itself in the file",
+    );
+    assert!(e.message.contains("never write a secret"), "{e}");
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        env: KUBECONFIG=/etc/kube\n",
+        ),
+        12,
+        14,
+        "runbooks[0].actions[0].env",
+        "expected a mapping from environment variable names to values, like {KUBECONFIG: \
+         {secret: kubeconfig}, MODE: fast}; a value is text or {secret: NAME}, the name of a \
+         secret read when the action runs; never write a secret itself in the file, found text",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        env: {TOKEN: {secret: Deploy-Token}}\n",
+        ),
+        12,
+        31,
+        "runbooks[0].actions[0].env.TOKEN.secret",
+        "`Deploy-Token` is not a valid name",
+    );
+    let errors = errors(&action_with(
+        "      - name: a\n        kind: command\n        run: [ls]\n        env: {TOKEN: {env: DEPLOY_TOKEN}}\n",
+    ));
+    let got: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        got,
+        [
+            "firebreak.yaml:12:22: runbooks[0].actions[0].env.TOKEN: missing required key \
+             \"secret\"; write {secret: NAME} with the name of the secret, read when the action \
+             runs from the environment (FIREBREAK_SECRET_<NAME>) or the secrets file",
+            "firebreak.yaml:12:23: runbooks[0].actions[0].env.TOKEN.env: unknown key \"env\"; \
+             expected one of secret",
+        ],
+        "{errors}"
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: http\n        url: https://deploy.example.com\n        headers: {'X Token': {secret: t}}\n",
+        ),
+        12,
+        19,
+        "runbooks[0].actions[0].headers.X Token",
+        "invalid header name \"X Token\"; expected letters, digits and !#$%&'*+-.^_`|~, like \
+         Authorization",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: http\n        url: https://deploy.example.com\n        headers: {Authorization: [Bearer, x]}\n",
+        ),
+        12,
+        34,
+        "runbooks[0].actions[0].headers.Authorization",
+        "expected text or {secret: NAME}, found a list",
+    );
+}
+
+#[test]
+fn an_action_changes_production_so_viewers_never_run_one() {
+    let e = single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        role: viewer\n",
+        ),
+        12,
+        15,
+        "runbooks[0].actions[0].role",
+        "an action changes production; its role must be responder or admin, found viewer",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:12:15: runbooks[0].actions[0].role: an action changes production; its \
+         role must be responder or admin, found viewer"
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        role: owner\n",
+        ),
+        12,
+        15,
+        "runbooks[0].actions[0].role",
+        "unknown role \"owner\"; expected responder or admin, the least role that may run the \
+         action",
+    );
+}
+
+#[test]
+fn an_actions_durations_and_approval_are_checked() {
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        timeout: 2h\n",
+        ),
+        12,
+        18,
+        "runbooks[0].actions[0].timeout",
+        "timeout must be from 1s to 1h, found 2h: how long a run may take before it is stopped",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        timeout: 5 mins\n",
+        ),
+        12,
+        18,
+        "runbooks[0].actions[0].timeout",
+        "invalid duration \"5 mins\"",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        approval_within: 1d1s\n",
+        ),
+        12,
+        26,
+        "runbooks[0].actions[0].approval_within",
+        "approval_within must be from 1m to 24h, found 1d1s: how long a run waits for a second \
+         person to approve it before it is refused",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        approval_within: 30s\n",
+        ),
+        12,
+        26,
+        "runbooks[0].actions[0].approval_within",
+        "approval_within must be from 1m to 24h, found 30s",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: command\n        run: [ls]\n        approval: yes\n",
+        ),
+        12,
+        19,
+        "runbooks[0].actions[0].approval",
+        "expected true or false, found text",
+    );
+}
+
+#[test]
+fn an_http_actions_method_and_url_are_checked() {
+    single(
+        &action_with(
+            "      - name: a\n        kind: http\n        method: post\n        url: https://deploy.example.com\n",
+        ),
+        11,
+        17,
+        "runbooks[0].actions[0].method",
+        "unknown method \"post\"; expected one of GET, POST, PUT, PATCH, DELETE",
+    );
+    single(
+        &action_with("      - name: a\n        kind: http\n"),
+        9,
+        9,
+        "runbooks[0].actions[0]",
+        "missing required key \"url\": where the request goes, an http:// or https:// URL like \
+         https://deploy.example.com/api/rollback",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: http\n        url: ftp://deploy.example.com/{service}\n",
+        ),
+        11,
+        14,
+        "runbooks[0].actions[0].url",
+        "invalid url \"ftp://deploy.example.com/{service}\"; expected an http:// or https:// URL",
+    );
+    // The scheme cannot come from a placeholder.
+    single(
+        &action_with("      - name: a\n        kind: http\n        url: '{service}'\n"),
+        11,
+        14,
+        "runbooks[0].actions[0].url",
+        "invalid url \"{service}\"",
+    );
+    single(
+        &action_with(
+            "      - name: a\n        kind: http\n        url: https://deploy.example.com\n        body: 42\n",
+        ),
+        12,
+        15,
+        "runbooks[0].actions[0].body",
+        "expected the request's body as text, found a number; quote it",
+    );
+}
+
+#[test]
+fn every_runbook_problem_is_reported_in_document_order() {
+    let source = "\
+services:
+  - name: checkout
+runbooks:
+  - name: checkout-errors
+    services: [payments]
+    match: [nope]
+    actions:
+      - name: rollback
+        kind: http
+        run: kubectl rollout undo
+        url: https://deploy.example.com/{namespace}
+        role: viewer
+      - name: rollback
+        kind: command
+        run: [ls]
+        params: {ns: '('}
+  - name: checkout-errors
+    services: [checkout]
+    body: b
+break_glass: {max: 2d}
+secrets: {file: ''}
+";
+    let errors = errors(source);
+    let got: Vec<(u64, &str)> = errors.iter().map(|e| (e.line, e.path.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            (4, "runbooks[0]"),
+            (5, "runbooks[0].services[0]"),
+            (6, "runbooks[0].match[0]"),
+            (10, "runbooks[0].actions[0].run"),
+            (11, "runbooks[0].actions[0].url"),
+            (12, "runbooks[0].actions[0].role"),
+            (13, "runbooks[0].actions[1].name"),
+            (16, "runbooks[0].actions[1].params.ns"),
+            (17, "runbooks[1].name"),
+            (20, "break_glass.max"),
+            (21, "secrets.file"),
+        ],
+        "{errors}"
+    );
+    assert_eq!(errors.to_string().lines().count(), 11, "{errors}");
+}

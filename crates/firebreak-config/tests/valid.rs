@@ -1,16 +1,24 @@
 //! Valid configuration files: a full file, the shipped example, empty files and `load`.
 
+use std::collections::BTreeMap;
+
 use firebreak_config::{apply_env, load, parse, parse_allow_env, parse_with_env};
+use firebreak_domain::access::AccessRole;
 use firebreak_domain::alert::{AlertSeverity, Urgency};
+use firebreak_domain::break_glass::BreakGlassPolicy;
 use firebreak_domain::config::{
     Alerting, Channel, ChannelKind, Checklist, Comms, ComponentSpec, Config, Email,
-    IntegrationSpec, Outbound, OutboundRetry, PageTarget, Paging, ResponseTarget, Role, Server,
-    Service, Severity, StatusPage, User,
+    IntegrationSpec, Outbound, OutboundRetry, PageTarget, Paging, ResponseTarget, Role, Secrets,
+    Server, Service, Severity, StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Step, Target};
+use firebreak_domain::freeze::{FreezePolicy, FreezeScope, FreezeUntil};
 use firebreak_domain::ids::Name;
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
+use firebreak_domain::runbook::{
+    Action, ActionKind, DEFAULT_APPROVAL_WITHIN, DEFAULT_TIMEOUT, Param, Runbook, Value,
+};
 use firebreak_domain::schedule::{Every, Layer, Rotation, Schedule, parse_local_start};
 use firebreak_domain::status_page::{ComponentStatus, Impact, PublicStatus, SeverityEffect};
 use jiff::SignedDuration;
@@ -107,6 +115,7 @@ fn full_file_reads_into_the_expected_config() {
                 update_every: Some(SignedDuration::from_mins(60)),
                 requires_commander: true,
                 public: None,
+                freeze: None,
             },
             Severity {
                 name: "SEV2".into(),
@@ -116,6 +125,7 @@ fn full_file_reads_into_the_expected_config() {
                 update_every: Some(SignedDuration::from_hours(2)),
                 requires_commander: false,
                 public: None,
+                freeze: None,
             },
             Severity {
                 name: "SEV3".into(),
@@ -125,6 +135,7 @@ fn full_file_reads_into_the_expected_config() {
                 update_every: None,
                 requires_commander: false,
                 public: None,
+                freeze: None,
             },
         ],
         roles: vec![
@@ -264,6 +275,10 @@ fn missing_sections_keep_their_defaults() {
     assert!(config.users.is_empty());
     assert_eq!(config.alerting, Alerting::default());
     assert_eq!(config.outbound, Outbound::default());
+    assert!(config.runbooks.is_empty());
+    assert_eq!(config.break_glass, BreakGlassPolicy::default());
+    assert_eq!(config.secrets, Secrets::default());
+    assert!(config.severities.iter().all(|s| s.freeze.is_none()));
 }
 
 #[test]
@@ -396,7 +411,9 @@ fn secrets_never_show_in_debug_output() {
         format!("{config:#?}"),
     ] {
         assert!(!shown.contains(key), "{shown}");
-        assert!(!shown.contains("secret"), "{shown}");
+        // The only "secret" is the name of the field that says where actions' secrets are.
+        let without_field = shown.replace("secrets: Secrets", "");
+        assert!(!without_field.contains("secret"), "{shown}");
     }
 }
 
@@ -572,6 +589,69 @@ fn the_shipped_example_loads() {
         })
     );
     assert_eq!(config.severity("SEV3").unwrap().public, None);
+
+    // SEV1 says until when; SEV2 and SEV3 keep the defaults for their ranks.
+    assert_eq!(
+        config.severity("SEV1").unwrap().freeze,
+        Some(FreezePolicy {
+            scope: FreezeScope::Services,
+            until: FreezeUntil::Resolved,
+        })
+    );
+    assert_eq!(config.severity("SEV2").unwrap().freeze, None);
+    assert_eq!(config.freeze_policy("SEV3").scope, FreezeScope::None);
+
+    let runbook = config.runbook("checkout-errors").unwrap();
+    assert_eq!(runbook.services, [name("checkout")]);
+    assert_eq!(
+        runbook.matchers,
+        matchers(&[r#"alertname="HighErrorRate""#])
+    );
+    assert!(runbook.body.starts_with("1. Check the error rate panel"));
+    assert!(
+        runbook.body.ends_with("status page.\n"),
+        "{:?}",
+        runbook.body
+    );
+    let rollback = runbook.action("rollback").unwrap();
+    assert_eq!(
+        rollback.kind,
+        ActionKind::Command {
+            run: strings(&[
+                "kubectl",
+                "rollout",
+                "undo",
+                "deployment/{service}",
+                "-n",
+                "{namespace}"
+            ]),
+            cwd: Some("/srv/ops".into()),
+            env: BTreeMap::from([("KUBECONFIG".to_string(), Value::Secret(name("kubeconfig")))]),
+        }
+    );
+    assert!(rollback.params["namespace"].accepts("payments-prod"));
+    assert!(rollback.approval);
+    let api = runbook.action("rollback-via-deploy-api").unwrap();
+    assert_eq!(api.role, AccessRole::Admin);
+    assert_eq!(api.timeout, DEFAULT_TIMEOUT);
+    let ActionKind::Http { body, .. } = &api.kind else {
+        panic!("{api:?}")
+    };
+    assert_eq!(
+        body.as_deref(),
+        Some(r#"{{"service": "{service}", "to": "{previous_version}"}}"#)
+    );
+    assert_eq!(
+        config.break_glass,
+        BreakGlassPolicy {
+            max: SignedDuration::from_mins(30),
+            approval: true,
+        }
+    );
+    assert_eq!(
+        config.secrets.file.as_deref(),
+        Some("/etc/firebreak/secrets.yaml")
+    );
 }
 
 #[test]
@@ -1239,4 +1319,293 @@ fn the_shipped_examples_comms_section_reads_once_uncommented() {
             .contains("comms.channels[0].url.env: environment variable FIREBREAK_CHANNEL_INCIDENTS_URL is not set"),
         "{e}"
     );
+}
+
+fn strings(texts: &[&str]) -> Vec<String> {
+    texts.iter().map(|t| t.to_string()).collect()
+}
+
+/// Each severity says what its open incidents freeze in another way: both keys, one, or none.
+const FREEZE: &str = "\
+severities:
+  - name: SEV1
+    respond_within: 5m
+    freeze: all
+    freeze_until: resolved
+  - name: SEV2
+    respond_within: 15m
+    freeze_until: resolved
+  - name: SEV3
+    respond_within: 1h
+    freeze: services
+  - name: SEV4
+    respond_within: 1h
+  - name: SEV5
+    respond_within: 1h
+    freeze: none
+    freeze_until:
+";
+
+#[test]
+fn freeze_policies_take_the_half_left_out_from_the_default_for_the_rank() {
+    let config = parse(FREEZE, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let policy = |scope, until| Some(FreezePolicy { scope, until });
+    let freezes: Vec<Option<FreezePolicy>> = config.severities.iter().map(|s| s.freeze).collect();
+    assert_eq!(
+        freezes,
+        [
+            policy(FreezeScope::All, FreezeUntil::Resolved),
+            // Rank 1 freezes its services by default.
+            policy(FreezeScope::Services, FreezeUntil::Resolved),
+            // Rank 2 and below freeze nothing by default, until mitigated.
+            policy(FreezeScope::Services, FreezeUntil::Mitigated),
+            None,
+            // freeze_until: with nothing is left out, like any null.
+            policy(FreezeScope::None, FreezeUntil::Mitigated),
+        ]
+    );
+    assert_eq!(config.freeze_policy("SEV4").scope, FreezeScope::None);
+    assert_eq!(config.freeze_policy("sev3").scope, FreezeScope::Services);
+}
+
+/// Runbooks with every key, a command and an http action, and placeholders both built in and
+/// declared.
+const RUNBOOKS: &str = r#"
+services:
+  - name: checkout
+  - name: search
+runbooks:
+  - name: checkout-errors
+    services: [checkout, search]
+    match: ['alertname="HighErrorRate"', 'env!="dev"']
+    body: |
+      1. Check the error rate panel.
+      2. Roll back if a deploy is suspect.
+    url: https://wiki.example.com/checkout
+    actions:
+      - name: rollback
+        description: Roll back the last deploy
+        kind: command
+        run: [kubectl, rollout, undo, "deployment/{service}", -n, "{namespace}", "--to-revision={{rev}}"]
+        cwd: /srv/ops
+        env: {KUBECONFIG: {secret: kubeconfig}, MODE: fast, EMPTY: ''}
+        params: {namespace: "^[a-z0-9-]{1,63}$", region: 'eu|us'}
+        timeout: 2m
+        role: responder
+        approval: true
+        approval_within: 1h30m
+      - name: restart-via-deploy-api
+        kind: http
+        method: PUT
+        url: https://deploy.example.com/api/{service}/rollback?incident={incident}
+        headers:
+          Authorization: {secret: deploy_token}
+          X-Requested-By: firebreak
+        body: '{{"service": "{service}", "to": "{previous_version}", "from": "{version}"}}'
+        timeout: 1h
+        role: admin
+        approval_within: 24h
+  - name: search-slow
+    services: [search]
+    url: https://wiki.example.com/search
+"#;
+
+#[test]
+fn runbooks_read_into_the_expected_model() {
+    let config = parse(RUNBOOKS, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let params = |pairs: &[(&str, &str)]| -> BTreeMap<String, Param> {
+        pairs
+            .iter()
+            .map(|(k, p)| (k.to_string(), Param::new(p).unwrap()))
+            .collect()
+    };
+    let settings = |pairs: &[(&str, Value)]| -> BTreeMap<String, Value> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    };
+    assert_eq!(
+        config.runbooks,
+        [
+            Runbook {
+                name: name("checkout-errors"),
+                services: vec![name("checkout"), name("search")],
+                matchers: matchers(&[r#"alertname="HighErrorRate""#, r#"env!="dev""#]),
+                body: "1. Check the error rate panel.\n2. Roll back if a deploy is suspect.\n"
+                    .into(),
+                url: Some("https://wiki.example.com/checkout".into()),
+                actions: vec![
+                    Action {
+                        name: name("rollback"),
+                        description: "Roll back the last deploy".into(),
+                        kind: ActionKind::Command {
+                            run: strings(&[
+                                "kubectl",
+                                "rollout",
+                                "undo",
+                                "deployment/{service}",
+                                "-n",
+                                "{namespace}",
+                                "--to-revision={{rev}}",
+                            ]),
+                            cwd: Some("/srv/ops".into()),
+                            env: settings(&[
+                                ("KUBECONFIG", Value::Secret(name("kubeconfig"))),
+                                ("MODE", Value::Text("fast".into())),
+                                ("EMPTY", Value::Text(String::new())),
+                            ]),
+                        },
+                        params: params(&[("namespace", "^[a-z0-9-]{1,63}$"), ("region", "eu|us")]),
+                        timeout: SignedDuration::from_mins(2),
+                        role: AccessRole::Responder,
+                        approval: true,
+                        approval_within: SignedDuration::from_mins(90),
+                    },
+                    Action {
+                        name: name("restart-via-deploy-api"),
+                        description: String::new(),
+                        kind: ActionKind::Http {
+                            method: "PUT".into(),
+                            url: "https://deploy.example.com/api/{service}/rollback?incident={incident}"
+                                .into(),
+                            headers: settings(&[
+                                ("Authorization", Value::Secret(name("deploy_token"))),
+                                ("X-Requested-By", Value::Text("firebreak".into())),
+                            ]),
+                            body: Some(
+                                r#"{{"service": "{service}", "to": "{previous_version}", "from": "{version}"}}"#
+                                    .into()
+                            ),
+                        },
+                        params: BTreeMap::new(),
+                        timeout: SignedDuration::from_hours(1),
+                        role: AccessRole::Admin,
+                        approval: false,
+                        approval_within: SignedDuration::from_hours(24),
+                    },
+                ],
+            },
+            Runbook {
+                name: name("search-slow"),
+                services: vec![name("search")],
+                matchers: vec![],
+                body: String::new(),
+                url: Some("https://wiki.example.com/search".into()),
+                actions: vec![],
+            },
+        ]
+    );
+    // The patterns are anchored whether or not they say so.
+    let rollback = config.runbooks[0].action("rollback").unwrap();
+    assert!(rollback.params["region"].accepts("eu"));
+    assert!(!rollback.params["region"].accepts("europe"));
+    // Secrets are named, never held.
+    let shown = format!("{config:?}");
+    assert!(shown.contains("Secret(Name(\"deploy_token\"))"), "{shown}");
+}
+
+#[test]
+fn runbook_keys_left_out_keep_their_defaults() {
+    let source = "\
+runbooks:
+  - name: checkout
+    services: [checkout]
+    body: Restart it.
+    actions:
+      - name: restart
+        kind: command
+        run: [systemctl, restart, checkout]
+      - name: ping
+        kind: http
+        url: https://deploy.example.com/ping
+services:
+  - name: checkout
+";
+    let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let runbook = &config.runbooks[0];
+    assert_eq!(runbook.matchers, []);
+    assert_eq!(runbook.body, "Restart it.");
+    assert_eq!(runbook.url, None);
+    let restart = &runbook.actions[0];
+    assert_eq!(
+        *restart,
+        Action {
+            name: name("restart"),
+            description: String::new(),
+            kind: ActionKind::Command {
+                run: strings(&["systemctl", "restart", "checkout"]),
+                cwd: None,
+                env: BTreeMap::new(),
+            },
+            params: BTreeMap::new(),
+            timeout: DEFAULT_TIMEOUT,
+            role: AccessRole::Responder,
+            approval: false,
+            approval_within: DEFAULT_APPROVAL_WITHIN,
+        }
+    );
+    assert_eq!(
+        runbook.actions[1].kind,
+        ActionKind::Http {
+            method: "POST".into(),
+            url: "https://deploy.example.com/ping".into(),
+            headers: BTreeMap::new(),
+            body: None,
+        }
+    );
+    for source in ["runbooks:\n", "runbooks: []\n"] {
+        let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert!(config.runbooks.is_empty(), "{source}");
+    }
+}
+
+#[test]
+fn break_glass_and_secrets_read_into_the_expected_model() {
+    let config = parse(
+        "break_glass:\n  max: 1h30m\n  approval: true\nsecrets:\n  file: /etc/firebreak/secrets.yaml\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.break_glass,
+        BreakGlassPolicy {
+            max: SignedDuration::from_mins(90),
+            approval: true,
+        }
+    );
+    assert_eq!(
+        config.secrets,
+        Secrets {
+            file: Some("/etc/firebreak/secrets.yaml".into()),
+        }
+    );
+    // The limits are inclusive.
+    for (max, expected) in [("1m", 1), ("24h", 24 * 60), ("1d", 24 * 60)] {
+        let config = parse(&format!("break_glass: {{max: {max}}}\n"), "firebreak.yaml")
+            .unwrap_or_else(|e| panic!("{max}: {e}"));
+        assert_eq!(
+            config.break_glass,
+            BreakGlassPolicy {
+                max: SignedDuration::from_mins(expected),
+                approval: false,
+            }
+        );
+    }
+}
+
+#[test]
+fn break_glass_and_secrets_keys_left_out_keep_their_defaults() {
+    for source in [
+        "break_glass:\nsecrets:\n",
+        "break_glass: {}\nsecrets: {}\n",
+        "break_glass: {max: ~}\nsecrets: {file: ~}\n",
+    ] {
+        let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{source}: {e}"));
+        assert_eq!(config.break_glass, BreakGlassPolicy::default(), "{source}");
+        assert_eq!(config.secrets, Secrets::default(), "{source}");
+    }
+    let config = parse("break_glass: {approval: true}\n", "firebreak.yaml").unwrap();
+    assert_eq!(config.break_glass.max, SignedDuration::from_hours(1));
+    assert!(config.break_glass.approval);
 }

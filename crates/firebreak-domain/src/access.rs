@@ -44,22 +44,51 @@ pub enum TokenOwner {
     Missing,
 }
 
-/// What a token may do at `now`: its own role, capped by its user's current role. Nothing once
-/// it has expired, or when its user is disabled or gone. This is the one rule every request is
-/// authorised by.
+/// What a caller may do at `now`, and the break-glass grant that lets them, if one does. This
+/// is the one rule every request is authorised by:
+/// - a token's own role, capped by its user's current role; nothing once the token expired, or
+///   when its user is disabled or gone;
+/// - raised by the highest of the user's break-glass `grants` in force at `now`, when the token
+///   carries the user's full role (a token made with less than its user's role stays as it
+///   was made: a dashboard's viewer token never becomes an admin).
 pub fn effective_role(
     token_role: AccessRole,
     expires_at: Option<jiff::Timestamp>,
     owner: TokenOwner,
+    grants: &[crate::break_glass::Grant],
     now: jiff::Timestamp,
-) -> Option<AccessRole> {
+) -> Option<Effective> {
     if expires_at.is_some_and(|end| now >= end) {
         return None;
     }
-    match owner {
-        TokenOwner::Nobody => Some(token_role),
-        TokenOwner::User { disabled: true, .. } | TokenOwner::Missing => None,
-        TokenOwner::User { role, .. } => Some(token_role.min(role)),
+    let (base, user_role) = match owner {
+        TokenOwner::Nobody => return Some(Effective::plain(token_role)),
+        TokenOwner::User { disabled: true, .. } | TokenOwner::Missing => return None,
+        TokenOwner::User { role, .. } => (token_role.min(role), role),
+    };
+    let raised = grants
+        .iter()
+        .filter(|g| token_role >= user_role && g.in_force(now) && g.role > base)
+        .max_by_key(|g| (g.role, std::cmp::Reverse(g.id)));
+    Some(match raised {
+        Some(g) => Effective {
+            role: g.role,
+            grant: Some(g.id),
+        },
+        None => Effective::plain(base),
+    })
+}
+
+/// A caller's role now, and the break-glass grant it comes from, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effective {
+    pub role: AccessRole,
+    pub grant: Option<i64>,
+}
+
+impl Effective {
+    pub fn plain(role: AccessRole) -> Effective {
+        Effective { role, grant: None }
     }
 }
 
@@ -99,7 +128,9 @@ mod tests {
 
     #[test]
     fn a_token_can_do_no_more_than_its_user_and_nothing_once_expired_or_disabled() {
-        use super::{TokenOwner, effective_role};
+        use super::TokenOwner;
+        let effective_role =
+            |t, e, o, now| super::effective_role(t, e, o, &[], now).map(|e| e.role);
         let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
         let later = now + jiff::SignedDuration::from_hours(1);
         assert_eq!(
@@ -123,6 +154,62 @@ mod tests {
         };
         assert_eq!(effective_role(Admin, None, disabled, now), None);
         assert_eq!(effective_role(Admin, None, TokenOwner::Missing, now), None);
+    }
+
+    #[test]
+    fn a_grant_raises_a_full_token_while_in_force() {
+        use super::{Effective, TokenOwner, effective_role};
+        use crate::break_glass::Grant;
+        let now = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        let grant = Grant {
+            id: 4,
+            incident: crate::IncidentNumber(7),
+            user: crate::Name::parse("ada").unwrap(),
+            role: Admin,
+            reason: "failover".into(),
+            requested_at: now,
+            duration: jiff::SignedDuration::from_mins(30),
+            granted_at: Some(now),
+            approved_by: None,
+            ended_at: None,
+            end_reason: None,
+        };
+        let responder = TokenOwner::User {
+            role: Responder,
+            disabled: false,
+        };
+        let grants = std::slice::from_ref(&grant);
+        assert_eq!(
+            effective_role(Responder, None, responder, grants, now),
+            Some(Effective {
+                role: Admin,
+                grant: Some(4)
+            })
+        );
+        // A token made with less than its user's role stays as it was made.
+        assert_eq!(
+            effective_role(Viewer, None, responder, grants, now),
+            Some(Effective::plain(Viewer))
+        );
+        let later = now + jiff::SignedDuration::from_mins(30);
+        assert_eq!(
+            effective_role(Responder, None, responder, grants, later),
+            Some(Effective::plain(Responder))
+        );
+        let disabled = TokenOwner::User {
+            role: Responder,
+            disabled: true,
+        };
+        assert_eq!(effective_role(Responder, None, disabled, grants, now), None);
+        // A pending grant raises nothing.
+        let pending = Grant {
+            granted_at: None,
+            ..grant.clone()
+        };
+        assert_eq!(
+            effective_role(Responder, None, responder, &[pending], now),
+            Some(Effective::plain(Responder))
+        );
     }
 
     #[test]

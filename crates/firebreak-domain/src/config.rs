@@ -29,6 +29,17 @@ pub struct Config {
     pub email: Email,
     pub status_page: StatusPage,
     pub comms: Comms,
+    /// Runbooks and their actions.
+    pub runbooks: Vec<crate::runbook::Runbook>,
+    pub break_glass: crate::break_glass::BreakGlassPolicy,
+    pub secrets: Secrets,
+}
+
+/// Where actions' secrets come from: `FIREBREAK_SECRET_<NAME>` in the environment, or a
+/// file of `name: value` lines readable only by its owner (mode 0600).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    pub file: Option<String>,
 }
 
 /// Where incident news is posted for the team.
@@ -339,6 +350,9 @@ pub struct Severity {
     /// What a public incident of this severity shows on the status page; `None` uses the
     /// default for its rank ([`crate::status_page::default_effect`]).
     pub public: Option<crate::status_page::SeverityEffect>,
+    /// What an open incident of this severity freezes, and until when; `None` uses the
+    /// default for its rank ([`crate::freeze::default_policy`]).
+    pub freeze: Option<crate::freeze::FreezePolicy>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -412,6 +426,29 @@ impl Role {
 }
 
 impl Config {
+    /// What an open incident of `severity` freezes: the severity's own `freeze`, else the
+    /// default for its rank. An unknown severity freezes nothing.
+    pub fn freeze_policy(&self, severity: &str) -> crate::freeze::FreezePolicy {
+        match self
+            .severities
+            .iter()
+            .position(|s| s.name.eq_ignore_ascii_case(severity))
+        {
+            Some(rank) => self.severities[rank]
+                .freeze
+                .unwrap_or_else(|| crate::freeze::default_policy(rank)),
+            None => crate::freeze::FreezePolicy {
+                scope: crate::freeze::FreezeScope::None,
+                until: crate::freeze::FreezeUntil::Mitigated,
+            },
+        }
+    }
+
+    /// The runbook named `name`.
+    pub fn runbook(&self, name: &str) -> Option<&crate::runbook::Runbook> {
+        self.runbooks.iter().find(|r| r.name.as_str() == name)
+    }
+
     pub fn severity(&self, name: &str) -> Option<&Severity> {
         self.severities
             .iter()
@@ -485,6 +522,7 @@ impl Default for Config {
                     update_every: Some(minutes(60)),
                     requires_commander: true,
                     public: None,
+                    freeze: None,
                 },
                 Severity {
                     name: "SEV2".into(),
@@ -494,6 +532,7 @@ impl Default for Config {
                     update_every: Some(minutes(120)),
                     requires_commander: true,
                     public: None,
+                    freeze: None,
                 },
                 Severity {
                     name: "SEV3".into(),
@@ -503,6 +542,7 @@ impl Default for Config {
                     update_every: None,
                     requires_commander: false,
                     public: None,
+                    freeze: None,
                 },
             ],
             roles: vec![
@@ -554,6 +594,9 @@ impl Default for Config {
             email: Email::default(),
             status_page: StatusPage::default(),
             comms: Comms::default(),
+            runbooks: Vec::new(),
+            break_glass: crate::break_glass::BreakGlassPolicy::default(),
+            secrets: Secrets::default(),
         }
     }
 }

@@ -4,15 +4,19 @@
 
 pub mod access;
 pub mod alert;
+pub mod audit;
+pub mod break_glass;
 pub mod config;
 pub mod contact;
 pub mod escalation;
+pub mod freeze;
 pub mod ids;
 pub mod incident;
 pub mod instant;
 pub mod lifecycle;
 pub mod matcher;
 pub mod rules;
+pub mod runbook;
 pub mod schedule;
 pub mod status_page;
 pub mod timeline;

@@ -43,6 +43,8 @@ impl PartialEq for Matcher {
     }
 }
 
+impl Eq for Matcher {}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "`{text}` is not a matcher: {reason}; write it like severity=\"critical\", env!=\"dev\" or service=~\"check.*\""

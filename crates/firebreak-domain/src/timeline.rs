@@ -149,6 +149,44 @@ pub enum TimelineEvent {
         to: Vec<String>,
         quiet_for: String,
     },
+    /// Somebody deployed during this incident's freeze, by exemption (`freeze check
+    /// --emergency`).
+    FreezeExemption {
+        service: Option<String>,
+        by: String,
+        reason: String,
+    },
+    /// A deploy was reported while this incident froze its service.
+    DeployDuringFreeze {
+        deployment: i64,
+        service: String,
+        version: String,
+        reasons: Vec<String>,
+    },
+    /// Somebody asked for break-glass access; it waits for the Incident Commander.
+    BreakGlassRequested {
+        grant: i64,
+        user: String,
+        role: String,
+        duration: String,
+        reason: String,
+    },
+    /// Break-glass access took effect.
+    BreakGlassGranted {
+        grant: i64,
+        user: String,
+        role: String,
+        /// RFC 3339.
+        expires_at: String,
+        reason: String,
+        approved_by: Option<String>,
+    },
+    /// Break-glass access ended: `expired`, `revoked`, `refused` or `incident resolved`.
+    BreakGlassEnded {
+        grant: i64,
+        user: String,
+        why: String,
+    },
 }
 
 /// Field values in edit events are kept as plain text or text lists, so the domain needs no JSON.
@@ -188,6 +226,11 @@ impl TimelineEvent {
             TimelineEvent::EscalationExhausted { .. } => "escalation_exhausted",
             TimelineEvent::UpdateReminder { .. } => "update_reminder",
             TimelineEvent::StatusUpdate(_) => "status_update",
+            TimelineEvent::FreezeExemption { .. } => "freeze_exemption",
+            TimelineEvent::DeployDuringFreeze { .. } => "deploy_during_freeze",
+            TimelineEvent::BreakGlassRequested { .. } => "break_glass_requested",
+            TimelineEvent::BreakGlassGranted { .. } => "break_glass_granted",
+            TimelineEvent::BreakGlassEnded { .. } => "break_glass_ended",
         }
     }
 }

@@ -88,6 +88,32 @@ pub fn post_for(
                     format!("{user} is no longer {role_name} of {id}: {title}")
                 });
             }
+            TimelineEvent::BreakGlassGranted {
+                user,
+                role,
+                expires_at,
+                reason,
+                ..
+            } => {
+                urgent = true;
+                headline.get_or_insert_with(|| {
+                    format!("Break-glass on {id}: {user} holds {role} until {expires_at}")
+                });
+                lines.push(format!("Why: {reason}"));
+            }
+            TimelineEvent::BreakGlassRequested {
+                user,
+                role,
+                duration,
+                reason,
+                ..
+            } => {
+                headline.get_or_insert_with(|| {
+                    format!("Break-glass on {id}: {user} asks for {role} for {duration}")
+                });
+                lines.push(format!("Why: {reason}"));
+                lines.push("The Incident Commander must approve it.".into());
+            }
             TimelineEvent::StatusUpdate(u) if u.audience == Audience::Internal => {
                 headline.get_or_insert_with(|| format!("Update on {id}: {title}"));
                 lines.push(u.body.clone());

@@ -243,12 +243,14 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                 next,
             }
         }
-        crate::paging::ESCALATION | crate::paging::reminders::REMINDER => {
+        crate::paging::ESCALATION
+        | crate::paging::reminders::REMINDER
+        | crate::stabilize::GRANT_EXPIRY => {
             let started = std::time::Instant::now();
-            let next = if message.kind == crate::paging::ESCALATION {
-                app.fire_timer(&message).await
-            } else {
-                app.fire_reminder(&message).await
+            let next = match message.kind.as_str() {
+                crate::paging::ESCALATION => app.fire_timer(&message).await,
+                crate::stabilize::GRANT_EXPIRY => app.fire_grant_expiry(&message).await,
+                _ => app.fire_reminder(&message).await,
             };
             Settled {
                 attempt: Attempt {

@@ -23,6 +23,8 @@ pub struct NewDeployment {
     pub link: Option<String>,
     pub at: Option<Timestamp>,
     pub summary: Option<String>,
+    /// A rollback is never flagged as a deploy during a freeze.
+    pub rollback: bool,
 }
 
 /// A deploy shown on an incident.
@@ -74,6 +76,11 @@ impl Firebreak {
                 ),
             ));
         }
+        let (freeze_reasons, freezing) = if new.rollback {
+            (Vec::new(), Vec::new())
+        } else {
+            self.freeze_flags(&new.service).await?
+        };
         let record = DeploymentRecord {
             id: 0,
             service: new.service,
@@ -86,16 +93,40 @@ impl Firebreak {
             source: source.to_string(),
             summary: short("summary", new.summary, 1024)?,
             created_at: now,
+            freeze_reasons,
         };
         let audit = self.audit(who, "deployment.record", "deployment");
         let emitter = self.events.emitter(now);
         Ok(self
-            .write(1, || {
-                let (record, audit, emitter) = (record.clone(), audit.clone(), emitter.clone());
+            .write(1 + freezing.len(), || {
+                let (record, audit, emitter, freezing) = (
+                    record.clone(),
+                    audit.clone(),
+                    emitter.clone(),
+                    freezing.clone(),
+                );
+                let actor = who.actor.0.clone();
                 move |tx| {
                     Box::pin(async move {
                         let stored = tx.record_deployment(record).await?;
                         tx.audit(audit.naming(stored.id)).await?;
+                        for number in freezing {
+                            let event = firebreak_domain::TimelineEvent::DeployDuringFreeze {
+                                deployment: stored.id,
+                                service: stored.service.to_string(),
+                                version: stored.version.clone(),
+                                reasons: stored.freeze_reasons.clone(),
+                            };
+                            let draft = firebreak_store::TimelineDraft {
+                                at: now,
+                                actor: actor.clone(),
+                                event,
+                            };
+                            match tx.append_timeline(number, vec![draft]).await {
+                                Ok(_) | Err(firebreak_store::StoreError::NotFound) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
                         emitter
                             .emit(
                                 tx,

@@ -20,6 +20,7 @@ pub mod incidents;
 pub mod paging;
 pub mod runtime;
 pub mod schedules;
+pub mod stabilize;
 pub mod status_page;
 pub mod subscribers;
 pub mod tokens;
@@ -45,6 +46,8 @@ pub struct Principal {
     pub role: AccessRole,
     /// The peer address the request came from, for the audit log.
     pub source: Option<String>,
+    /// The break-glass grant `role` comes from, if it does: tagged on every audit record.
+    pub break_glass: Option<i64>,
 }
 
 impl Principal {
@@ -54,6 +57,7 @@ impl Principal {
             user: None,
             role: AccessRole::Admin,
             source: Some("local".into()),
+            break_glass: None,
         }
     }
 }
@@ -145,6 +149,8 @@ pub struct App {
     pub paging: Arc<paging::Paging>,
     /// The public status page's snapshot.
     pub status: Arc<status_page::StatusPageCache>,
+    /// Break-glass grants in force or waiting, for every request.
+    pub grants: Arc<stabilize::GrantCache>,
 }
 
 impl Firebreak {
@@ -183,6 +189,7 @@ impl Firebreak {
             outbound: Arc::new(outbound),
             paging: Arc::new(paging::Paging::new(&config, Arc::new(pages))),
             status: Arc::default(),
+            grants: Arc::default(),
             config,
         })))
     }
@@ -203,6 +210,7 @@ impl Firebreak {
             outbound: app.outbound.clone(),
             paging: app.paging.clone(),
             status: app.status.clone(),
+            grants: app.grants.clone(),
         }))
     }
 
@@ -243,6 +251,7 @@ impl Firebreak {
             target: target.into(),
             at: self.clock.now(),
             source: who.source.clone(),
+            break_glass: who.break_glass,
         }
     }
 }

@@ -162,6 +162,9 @@ async fn follow(app: Firebreak, cancel: CancellationToken) {
 }
 
 async fn apply(app: &Firebreak, c: &Committed) {
+    if c.touches(Topic::Grants) {
+        app.grants.changed();
+    }
     if [
         Topic::Integrations,
         Topic::Routes,
@@ -216,6 +219,7 @@ async fn reload_all(app: &Firebreak) {
         tracing::warn!(error = %e, "could not reload escalation policies");
     }
     app.tokens.clear();
+    app.grants.changed();
     app.status.changed();
 }
 

@@ -48,7 +48,8 @@ struct Known {
 struct Holder {
     actor: Actor,
     user: Option<Name>,
-    role: AccessRole,
+    token_role: AccessRole,
+    owner: TokenOwner,
     expires_at: Option<Timestamp>,
 }
 
@@ -211,15 +212,23 @@ impl Firebreak {
                 holder
             }
         };
+        let Some(h) = holder else {
+            return Ok(None);
+        };
+        let grants = match &h.user {
+            Some(user) => self.grants_of(user).await?,
+            None => Vec::new(),
+        };
         let now = self.clock.now();
-        Ok(holder
-            .filter(|h| h.expires_at.is_none_or(|end| now < end))
-            .map(|h| Principal {
+        Ok(
+            effective_role(h.token_role, h.expires_at, h.owner, &grants, now).map(|e| Principal {
                 actor: h.actor,
                 user: h.user,
-                role: h.role,
+                role: e.role,
                 source,
-            }))
+                break_glass: e.grant,
+            }),
+        )
     }
 
     async fn look_up(&self, hash: &str) -> Result<Option<Holder>, EngineError> {
@@ -236,10 +245,9 @@ impl Firebreak {
                 None => TokenOwner::Missing,
             },
         };
-        let Some(role) = effective_role(token.role, token.expires_at, owner, self.clock.now())
-        else {
+        if effective_role(token.role, token.expires_at, owner, &[], self.clock.now()).is_none() {
             return Ok(None);
-        };
+        }
         let actor = match &token.user {
             Some(user) => user.to_string(),
             None => format!("token:{}", token.name),
@@ -247,7 +255,8 @@ impl Firebreak {
         Ok(Some(Holder {
             actor: Actor(actor),
             user: token.user,
-            role,
+            token_role: token.role,
+            owner,
             expires_at: token.expires_at,
         }))
     }

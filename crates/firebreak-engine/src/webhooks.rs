@@ -363,6 +363,7 @@ impl Firebreak {
                                     target: format!("webhook/{id}"),
                                     at: now,
                                     source: Some(format!("every delivery failed since {since}")),
+                                    break_glass: None,
                                 })
                                 .await?;
                                 disabled = true;

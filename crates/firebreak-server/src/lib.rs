@@ -29,7 +29,7 @@ use utoipa_axum::routes;
 use crate::problem::ApiError;
 use crate::routes::{
     ack, admin, alerts, calendar, directory, incidents, ingest, paging, public_page, public_status,
-    schedules, status_page, system, webhooks,
+    schedules, stabilize, status_page, system, webhooks,
 };
 
 /// Request bodies larger than this are refused with 413.
@@ -106,6 +106,20 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(admin::list_tokens, admin::create_token))
         .routes(routes!(admin::revoke_token))
         .routes(routes!(admin::audit))
+        .routes(routes!(stabilize::export_audit))
+        .routes(routes!(stabilize::verify_audit))
+        .routes(routes!(stabilize::freeze_status))
+        .routes(routes!(stabilize::list_freezes, stabilize::add_freeze))
+        .routes(routes!(stabilize::lift_freeze))
+        .routes(routes!(stabilize::exemption))
+        .routes(routes!(
+            stabilize::request_grant,
+            stabilize::incident_grants
+        ))
+        .routes(routes!(stabilize::live_grants))
+        .routes(routes!(stabilize::show_grant))
+        .routes(routes!(stabilize::approve_grant))
+        .routes(routes!(stabilize::revoke_grant))
         .routes(routes!(admin::config))
         .routes(routes!(admin::me))
         .routes(routes!(alerts::list_alerts))

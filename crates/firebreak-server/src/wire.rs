@@ -616,6 +616,10 @@ pub struct DeploymentBody {
     /// api, cli or pagerduty.
     pub source: String,
     pub summary: Option<String>,
+    /// True when the deploy was reported while its service was frozen.
+    pub frozen: bool,
+    /// Why it was frozen then: the open incidents and declared freezes.
+    pub freeze_reasons: Vec<String>,
 }
 
 impl From<DeploymentRecord> for DeploymentBody {
@@ -631,6 +635,8 @@ impl From<DeploymentRecord> for DeploymentBody {
             at: d.at,
             source: d.source,
             summary: d.summary,
+            frozen: !d.freeze_reasons.is_empty(),
+            freeze_reasons: d.freeze_reasons,
         }
     }
 }

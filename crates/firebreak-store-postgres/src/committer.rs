@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use firebreak_store::{Change, ChangeFeed, Committed, Result, StoreError, Work};
+use firebreak_store::{AuditDraft, Change, ChangeFeed, Committed, Result, StoreError, Work};
 use futures_util::FutureExt;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool};
@@ -296,6 +296,7 @@ struct Ran {
     reply: oneshot::Sender<Result<()>>,
     result: Result<()>,
     changes: Vec<Change>,
+    audits: Vec<AuditDraft>,
 }
 
 impl Ran {
@@ -305,6 +306,7 @@ impl Ran {
             self.result = Err(StoreError::backend(why.to_string()));
         }
         self.changes.clear();
+        self.audits.clear();
     }
 }
 
@@ -327,11 +329,12 @@ async fn run_batch(shared: &Shared, batch: Vec<Job>) {
     let mut jobs = batch.into_iter();
     for job in jobs.by_ref() {
         let more = ran.len() + 1 < total;
-        let (result, changes) = run_job(open.conn(), job.work, shared).await;
+        let (result, changes, audits) = run_job(open.conn(), job.work, shared).await;
         let mut r = Ran {
             reply: job.reply,
             result,
             changes,
+            audits,
         };
         // The last savepoint stays open: closing it goes with the commit.
         if more {
@@ -392,14 +395,14 @@ async fn run_job(
     conn: &mut PgConnection,
     work: Work,
     shared: &Shared,
-) -> (Result<()>, Vec<Change>) {
+) -> (Result<()>, Vec<Change>, Vec<AuditDraft>) {
     let mut tx = PgTx::new(conn);
     let outcome = AssertUnwindSafe(async { work(&mut tx).await })
         .catch_unwind()
         .await;
-    let changes = tx.into_changes();
+    let (changes, audits) = tx.into_parts();
     match outcome {
-        Ok(result) => (result, changes),
+        Ok(result) => (result, changes, audits),
         Err(_) => {
             shared.restarts.fetch_add(1, Ordering::SeqCst);
             tracing::error!(
@@ -409,6 +412,7 @@ async fn run_job(
                 Err(StoreError::backend(
                     "the write failed inside Firebreak and was rolled back",
                 )),
+                vec![],
                 vec![],
             )
         }
@@ -444,20 +448,41 @@ fn in_failed_transaction(e: &sqlx::Error) -> bool {
     error::sqlstate(e).as_deref() == Some("25P02")
 }
 
-/// Closes the last job's savepoint, tells other instances what the surviving jobs changed, and
-/// commits. On the common path (the last job kept, nothing to tell) that is one round trip.
+/// The surviving jobs' audit records, chained and inserted in job order.
+async fn chain_audits(conn: &mut PgConnection, ran: &[Ran]) -> Result<()> {
+    let audits: Vec<&AuditDraft> = ran
+        .iter()
+        .filter(|r| r.result.is_ok())
+        .flat_map(|r| r.audits.iter())
+        .collect();
+    crate::incidents::chain_audits(conn, &audits).await
+}
+
+/// Closes the last job's savepoint, appends the surviving jobs' audit records to the chain,
+/// tells other instances what they changed, and commits. On the common path (the last job
+/// kept, nothing audited, nothing to tell) that is one round trip.
 async fn commit(conn: &mut PgConnection, ran: &mut [Ran], channel: &Channel) -> Result<()> {
     let last_ok = ran.last().is_some_and(|r| r.result.is_ok());
     if last_ok {
-        // Inside the last savepoint: a notice sent there is kept when it is released.
-        let kept = match notice(ran, channel) {
-            None => true,
-            Some(payloads) => match notify(conn, channel, &payloads).await {
-                Ok(()) => true,
-                Err(e) if in_failed_transaction(&e) => false,
-                Err(e) => return Err(db(e)),
-            },
+        // Inside the last savepoint: what is written there is kept when it is released. If the
+        // audit insert fails there, the last job is rolled back with it and the rest go on.
+        let audited = match chain_audits(conn, ran).await {
+            Ok(()) => true,
+            Err(e @ StoreError::Backend(_)) => {
+                tracing::warn!(error = %e, "appending to the audit chain failed; the batch's last write is rolled back");
+                false
+            }
+            Err(e) => return Err(e),
         };
+        let kept = audited
+            && match notice(ran, channel) {
+                None => true,
+                Some(payloads) => match notify(conn, channel, &payloads).await {
+                    Ok(()) => true,
+                    Err(e) if in_failed_transaction(&e) => false,
+                    Err(e) => return Err(db(e)),
+                },
+            };
         if kept {
             match raw_sql("RELEASE SAVEPOINT j; COMMIT")
                 .execute(&mut *conn)
@@ -473,6 +498,7 @@ async fn commit(conn: &mut PgConnection, ran: &mut [Ran], channel: &Channel) -> 
     if let Some(last) = ran.last_mut() {
         last.undone(CARRIED_ON);
     }
+    chain_audits(conn, ran).await?;
     if let Some(payloads) = notice(ran, channel) {
         notify(conn, channel, &payloads).await.map_err(db)?;
     }

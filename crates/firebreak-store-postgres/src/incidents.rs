@@ -8,11 +8,13 @@
 //! data-modifying `WITH` clauses.
 
 use async_trait::async_trait;
+use firebreak_domain::audit::GENESIS;
 use firebreak_domain::{Incident, IncidentNumber, Name};
 use firebreak_store::{
     AuditDraft, AuditEntry, AuditStore, Change, IncidentFilter, IncidentStore, IncidentWrites,
     Page, Result, StoreError, TimelineDraft, TimelineEntry,
 };
+use jiff::Timestamp;
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgConnection;
 
@@ -250,20 +252,130 @@ async fn select_incident(
     .transpose()
 }
 
-pub(crate) async fn insert_audit(conn: &mut PgConnection, audit: &AuditDraft) -> Result<()> {
+/// Appends audit records to the hash chain, in order, under the chain's advisory lock, which
+/// the transaction holds until it commits: the chain's next writer reads this one's last hash
+/// only after it is committed, so the chain cannot fork. Run by the committer just before the
+/// commit, so the lock is held for as short a time as possible.
+pub(crate) async fn chain_audits(conn: &mut PgConnection, audits: &[&AuditDraft]) -> Result<()> {
+    if audits.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT pg_advisory_xact_lock({LOCK_KEY})"
+    )))
+    .bind(AUDIT_CHAIN_LOCK)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let tail: Option<(i64, Option<String>)> =
+        sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    let (mut id, mut prev) = match tail {
+        Some((id, hash)) => (id, hash.unwrap_or_else(|| GENESIS.to_string())),
+        None => (0, GENESIS.to_string()),
+    };
+    let n = audits.len();
+    let (mut ids, mut actors, mut actions, mut targets, mut ats, mut sources, mut grants) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut prevs, mut hashes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for audit in audits {
+        id += 1;
+        let hash = audit.chained(id, &prev);
+        ids.push(id);
+        actors.push(audit.actor.as_str());
+        actions.push(audit.action.as_str());
+        targets.push(audit.target.as_str());
+        ats.push(audit.at.as_millisecond());
+        sources.push(audit.source.as_deref());
+        grants.push(audit.break_glass);
+        prevs.push(std::mem::replace(&mut prev, hash.clone()));
+        hashes.push(hash);
+    }
     sqlx::query(
-        "INSERT INTO audit_log (actor, action, target, at, source) VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO audit_log (id, actor, action, target, at, source, break_glass, prev_hash, hash) \
+         SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], \
+         $6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::TEXT[])",
     )
-    .bind(&audit.actor)
-    .bind(&audit.action)
-    .bind(&audit.target)
-    .bind(audit.at.as_millisecond())
-    .bind(audit.source.as_deref())
+    .bind(&ids)
+    .bind(&actors)
+    .bind(&actions)
+    .bind(&targets)
+    .bind(&ats)
+    .bind(&sources)
+    .bind(&grants)
+    .bind(&prevs)
+    .bind(&hashes)
     .execute(conn)
     .await
     .map_err(db)?;
     Ok(())
 }
+
+/// The name of the audit chain's advisory lock.
+const AUDIT_CHAIN_LOCK: &str = "audit-chain";
+
+/// Hashes the rows written before the audit log had a chain, oldest first, continuing from the
+/// last hashed row before them. Runs after migrating, under the chain's lock.
+pub(crate) async fn chain_unhashed_audit(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query(AssertSqlSafe(format!(
+        "SELECT pg_advisory_xact_lock({LOCK_KEY})"
+    )))
+    .bind(AUDIT_CHAIN_LOCK)
+    .execute(&mut *conn)
+    .await
+    .map_err(db)?;
+    let first: Option<i64> = sqlx::query_scalar("SELECT MIN(id) FROM audit_log WHERE hash IS NULL")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let mut prev: String = sqlx::query_scalar::<_, Option<String>>(
+        "SELECT hash FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(first)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db)?
+    .flatten()
+    .unwrap_or_else(|| GENESIS.to_string());
+    let entries = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id >= $1 ORDER BY id"
+    )))
+    .bind(first)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db)?
+    .iter()
+    .map(rows::audit)
+    .collect::<Result<Vec<_>>>()?;
+    for e in entries {
+        let hash = firebreak_domain::audit::chain_hash(&prev, &e.content());
+        sqlx::query("UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE id = $1")
+            .bind(e.id)
+            .bind(&prev)
+            .bind(&hash)
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?;
+        prev = hash;
+    }
+    tracing::info!("chained the audit log rows written before it had hashes");
+    Ok(())
+}
+
+pub(crate) const AUDIT_COLUMNS: &str =
+    "id, actor, action, target, at, source, break_glass, prev_hash, hash";
 
 /// The advisory lock key for `$1`, scoped to this store's schema so stores sharing a database
 /// do not wait on each other. A collision only makes unrelated work wait, never breaks it.
@@ -310,7 +422,8 @@ impl IncidentWrites for PgTx<'_> {
     }
 
     async fn audit(&mut self, audit: AuditDraft) -> Result<()> {
-        insert_audit(self.conn, &audit).await
+        self.audits.push(audit);
+        Ok(())
     }
 
     async fn lock_name(&mut self, name: &str) -> Result<()> {
@@ -397,11 +510,11 @@ impl IncidentStore for PostgresStore {
 #[async_trait]
 impl AuditStore for PostgresStore {
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>> {
-        let found = sqlx::query(
-            "SELECT id, actor, action, target, at, source FROM audit_log
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
              WHERE ($1::BIGINT IS NULL OR id < $1)
-             ORDER BY id DESC LIMIT $2",
-        )
+             ORDER BY id DESC LIMIT $2"
+        )))
         .bind(before)
         .bind(i64::from(limit) + 1)
         .fetch_all(&self.pool)
@@ -410,5 +523,25 @@ impl AuditStore for PostgresStore {
         let mut items = found.iter().map(rows::audit).collect::<Result<Vec<_>>>()?;
         let next = rows::trim_page(&mut items, limit, |a| a.id);
         Ok(Page { items, next })
+    }
+
+    async fn audit_after(
+        &self,
+        after: i64,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log
+             WHERE id > $1 AND ($2::BIGINT IS NULL OR at >= $2)
+             ORDER BY id LIMIT $3"
+        )))
+        .bind(after)
+        .bind(since.map(|t| t.as_millisecond()))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        found.iter().map(rows::audit).collect()
     }
 }

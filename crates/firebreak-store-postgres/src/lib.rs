@@ -29,6 +29,7 @@ mod paging;
 mod rows;
 mod rules;
 mod schedules;
+mod stabilize;
 mod status;
 mod tx;
 
@@ -71,6 +72,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "subscribers",
         include_str!("../migrations/0008_subscribers.sql"),
+    ),
+    (
+        9,
+        "stabilize",
+        include_str!("../migrations/0009_stabilize.sql"),
     ),
 ];
 
@@ -280,6 +286,9 @@ impl PostgresStore {
             tx.commit().await.map_err(db)?;
             tracing::info!(version, name, "applied PostgreSQL migration");
         }
+        let mut tx = self.pool.begin().await.map_err(db)?;
+        crate::incidents::chain_unhashed_audit(&mut tx).await?;
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 

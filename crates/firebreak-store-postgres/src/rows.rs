@@ -151,6 +151,9 @@ pub(crate) fn audit(row: &PgRow) -> Result<AuditEntry> {
         target: get(row, "target")?,
         at: ts(get(row, "at")?)?,
         source: get(row, "source")?,
+        break_glass: get(row, "break_glass")?,
+        prev_hash: get(row, "prev_hash")?,
+        hash: get(row, "hash")?,
     })
 }
 
@@ -326,5 +329,8 @@ pub(crate) fn deployment(row: &PgRow) -> Result<DeploymentRecord> {
         source: get(row, "source")?,
         summary: get(row, "summary")?,
         created_at: ts(get(row, "created_at")?)?,
+        freeze_reasons: firebreak_store::codec::freeze_reasons_from(
+            get::<Option<String>>(row, "freeze_reasons")?.as_deref(),
+        )?,
     })
 }

@@ -6,12 +6,15 @@
 //! that can meet a taken name use `ON CONFLICT DO NOTHING` and answer `Conflict` themselves,
 //! so the transaction stays usable, as it does on SQLite.
 
-use firebreak_store::{Change, Tx};
+use firebreak_store::{AuditDraft, Change, Tx};
 use sqlx::postgres::PgConnection;
 
 pub struct PgTx<'c> {
     pub(crate) conn: &'c mut PgConnection,
     changes: Vec<Change>,
+    /// Audit records, chained and inserted by the committer just before the batch commits
+    /// (`committer::chain_audits`), so the chain's lock is held only for the commit.
+    pub(crate) audits: Vec<AuditDraft>,
 }
 
 impl<'c> PgTx<'c> {
@@ -19,11 +22,13 @@ impl<'c> PgTx<'c> {
         PgTx {
             conn,
             changes: Vec::new(),
+            audits: Vec::new(),
         }
     }
 
-    pub fn into_changes(self) -> Vec<Change> {
-        self.changes
+    /// What the job leaves for after it: the changes to publish and the audit records to chain.
+    pub fn into_parts(self) -> (Vec<Change>, Vec<AuditDraft>) {
+        (self.changes, self.audits)
     }
 
     /// Records a change to publish after commit.

@@ -98,6 +98,9 @@ contract_checks!(
     failed_or_read_only_work_publishes_nothing,
     feed_names_what_each_write_changed,
     directory_writes_publish_their_topic,
+    audit_rows_form_one_chain,
+    freezes_round_trip_and_lift,
+    grants_round_trip_and_end,
 );
 
 concurrent_contract_checks!(
@@ -110,6 +113,7 @@ concurrent_contract_checks!(
     concurrent_alerts_declare_one_incident,
     claimers_race_without_double_delivery,
     feed_publishes_one_commit_with_its_changes,
+    concurrent_audited_writes_make_one_chain,
 );
 
 /// The whole suite through `run_all`. It finishes each check before it makes the next store, so

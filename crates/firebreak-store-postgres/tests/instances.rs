@@ -126,6 +126,7 @@ fn audit() -> firebreak_store::AuditDraft {
         target: "x".into(),
         at: at(0),
         source: None,
+        break_glass: None,
     }
 }
 

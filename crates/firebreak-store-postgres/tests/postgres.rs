@@ -28,6 +28,7 @@ fn audit(action: &str) -> AuditDraft {
         target: String::new(),
         at: at(0),
         source: Some("127.0.0.1".into()),
+        break_glass: None,
     }
 }
 

@@ -83,6 +83,9 @@ fn deployment(row: &Row<'_>) -> Result<DeploymentRecord> {
         source: get(row, "source")?,
         summary: get(row, "summary")?,
         created_at: ts(row, "created_at")?,
+        freeze_reasons: codec::freeze_reasons_from(
+            get::<Option<String>>(row, "freeze_reasons")?.as_deref(),
+        )?,
     })
 }
 
@@ -613,7 +616,8 @@ impl AlertWrites for SqliteTx<'_> {
         d.id = rows::one(
             self.conn(),
             "INSERT INTO deployments (service, version, previous_version, commit_sha, author, link, at, \
-             source, summary, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+             source, summary, created_at, freeze_reasons) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
             params![
                 d.service.as_str(),
                 d.version,
@@ -624,7 +628,8 @@ impl AlertWrites for SqliteTx<'_> {
                 ms(d.at),
                 d.source,
                 d.summary,
-                ms(d.created_at)
+                ms(d.created_at),
+                codec::freeze_reasons_to(&d.freeze_reasons)?
             ],
             |r| r.get(0).map_err(db),
         )?

@@ -6,6 +6,7 @@ use firebreak_store::{
     AuditDraft, AuditEntry, AuditStore, Change, IncidentFilter, IncidentStore, IncidentWrites,
     Page, Result, StoreError, TimelineDraft, TimelineEntry,
 };
+use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::SqliteStore;
@@ -57,22 +58,97 @@ fn replace_services(conn: &Connection, number: i64, services: &[Name]) -> Result
     Ok(())
 }
 
+/// Appends `audit` to the hash chain: its id follows the last row's, and its `prev_hash` is
+/// that row's hash. One writer appends at a time, so the chain cannot fork.
 pub(crate) fn insert_audit(conn: &Connection, audit: &AuditDraft) -> Result<()> {
+    let (last, prev) = audit_tail(conn)?;
+    let id = last + 1;
+    let hash = audit.chained(id, &prev);
     conn.prepare_cached(
-        "INSERT INTO audit_log (actor, action, target, at, source) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO audit_log (id, actor, action, target, at, source, break_glass, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .and_then(|mut s| {
         s.execute(params![
+            id,
             audit.actor,
             audit.action,
             audit.target,
             ms(audit.at),
-            audit.source
+            audit.source,
+            audit.break_glass,
+            prev,
+            hash
         ])
     })
     .map_err(db)?;
     Ok(())
 }
+
+/// The last row's id and hash (0 and the genesis hash for an empty log).
+fn audit_tail(conn: &Connection) -> Result<(i64, String)> {
+    let tail = conn
+        .prepare_cached("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+        .and_then(|mut s| {
+            s.query_row([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+            })
+            .optional()
+        })
+        .map_err(db)?;
+    Ok(match tail {
+        Some((id, hash)) => (
+            id,
+            hash.unwrap_or_else(|| firebreak_domain::audit::GENESIS.to_string()),
+        ),
+        None => (0, firebreak_domain::audit::GENESIS.to_string()),
+    })
+}
+
+/// Hashes the rows written before the audit log had a chain, oldest first, continuing from the
+/// last hashed row before them. Runs once, when the store opens.
+pub(crate) fn chain_unhashed_audit(conn: &Connection) -> Result<()> {
+    let first: Option<i64> = conn
+        .query_row(
+            "SELECT MIN(id) FROM audit_log WHERE hash IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    let Some(first) = first else {
+        return Ok(());
+    };
+    let mut prev: String = conn
+        .query_row(
+            "SELECT hash FROM audit_log WHERE id < ?1 ORDER BY id DESC LIMIT 1",
+            [first],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?
+        .flatten()
+        .unwrap_or_else(|| firebreak_domain::audit::GENESIS.to_string());
+    let entries = rows::all(
+        conn,
+        &format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id >= ?1 ORDER BY id"),
+        [first],
+        rows::audit_entry,
+    )?;
+    for e in entries {
+        let hash = firebreak_domain::audit::chain_hash(&prev, &e.content());
+        conn.execute(
+            "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
+            params![e.id, prev, hash],
+        )
+        .map_err(db)?;
+        prev = hash;
+    }
+    tracing::info!("chained the audit log rows written before it had hashes");
+    Ok(())
+}
+
+pub(crate) const AUDIT_COLUMNS: &str =
+    "id, actor, action, target, at, source, break_glass, prev_hash, hash";
 
 fn select_incident(conn: &Connection, number: i64) -> Result<Option<Incident>> {
     let sql = format!("{SELECT_INCIDENTS} WHERE i.number = ?1");
@@ -318,12 +394,34 @@ impl AuditStore for SqliteStore {
         self.read(move |conn| {
             let items = rows::all(
                 conn,
-                "SELECT id, actor, action, target, at, source FROM audit_log \
-                 WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2",
+                &format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log \
+                     WHERE (?1 IS NULL OR id < ?1) ORDER BY id DESC LIMIT ?2"
+                ),
                 params![before, i64::from(limit) + 1],
                 rows::audit_entry,
             )?;
             Ok(rows::page(items, limit, |e| e.id))
+        })
+        .await
+    }
+
+    async fn audit_after(
+        &self,
+        after: i64,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                &format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log \
+                     WHERE id > ?1 AND (?2 IS NULL OR at >= ?2) ORDER BY id LIMIT ?3"
+                ),
+                params![after, since.map(ms), i64::from(limit)],
+                rows::audit_entry,
+            )
         })
         .await
     }

@@ -26,6 +26,7 @@ mod paging;
 mod readers;
 mod rows;
 mod schedules;
+mod stabilize;
 mod status;
 mod tx;
 pub mod writer;
@@ -46,6 +47,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0007_scheduled_maintenance.sql"),
     ),
     (8, include_str!("../migrations/0008_subscribers.sql")),
+    (9, include_str!("../migrations/0009_stabilize.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.
@@ -134,6 +136,7 @@ fn apply_migrations(conn: &mut Connection) -> Result<()> {
         .map_err(rows::db)?;
         tracing::info!(version, "applied sqlite migration");
     }
+    crate::incidents::chain_unhashed_audit(&tx)?;
     tx.commit().map_err(rows::db)
 }
 

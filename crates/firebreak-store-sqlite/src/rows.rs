@@ -164,6 +164,9 @@ pub fn audit_entry(row: &Row<'_>) -> Result<AuditEntry> {
         target: get(row, "target")?,
         at: ts(row, "at")?,
         source: get(row, "source")?,
+        break_glass: get(row, "break_glass")?,
+        prev_hash: get(row, "prev_hash")?,
+        hash: get(row, "hash")?,
     })
 }
 

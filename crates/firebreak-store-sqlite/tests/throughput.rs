@@ -20,6 +20,7 @@ fn audit(now: Timestamp) -> AuditDraft {
         target: "INC-1".into(),
         at: now,
         source: None,
+        break_glass: None,
     }
 }
 

@@ -91,6 +91,23 @@ pub fn checklist_from_json(v: Value) -> Result<Vec<ChecklistItem>> {
 }
 
 /// An event as its `kind` column and `data` JSON.
+/// A deploy's freeze reasons as stored: `NULL` when it was not frozen, else a JSON array.
+pub fn freeze_reasons_to(reasons: &[String]) -> Result<Option<String>> {
+    if reasons.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_string(reasons)
+        .map(Some)
+        .map_err(StoreError::backend)
+}
+
+pub fn freeze_reasons_from(stored: Option<&str>) -> Result<Vec<String>> {
+    match stored {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(text).map_err(StoreError::backend),
+    }
+}
+
 pub fn event_to_json(event: &TimelineEvent) -> Result<(&'static str, Value)> {
     let mut value = serde_json::to_value(event)
         .map_err(|e| StoreError::backend(format!("cannot encode event: {e}")))?;

@@ -19,6 +19,7 @@ mod paging;
 mod queue;
 mod rules;
 mod schedules;
+mod stabilize;
 mod status;
 mod subscriptions;
 mod units;
@@ -34,6 +35,7 @@ pub use paging::*;
 pub use queue::*;
 pub use rules::*;
 pub use schedules::*;
+pub use stabilize::*;
 pub use status::*;
 pub use subscriptions::*;
 pub use units::*;
@@ -156,6 +158,12 @@ where
     failed_or_read_only_work_publishes_nothing(&make().await).await;
     feed_names_what_each_write_changed(&make().await).await;
     directory_writes_publish_their_topic(&make().await).await;
+
+    // Stabilizing: the audit chain, freezes and break-glass grants.
+    audit_rows_form_one_chain(&make().await).await;
+    concurrent_audited_writes_make_one_chain(Arc::new(make().await)).await;
+    freezes_round_trip_and_lift(&make().await).await;
+    grants_round_trip_and_end(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.
@@ -174,6 +182,7 @@ fn audit(action: &str, target: &str) -> AuditDraft {
         target: target.into(),
         at: at(0),
         source: Some("127.0.0.1".into()),
+        break_glass: None,
     }
 }
 

@@ -34,10 +34,14 @@ pub enum Topic {
     Contacts,
     /// The status page's components.
     StatusPage,
+    /// Declared change freezes.
+    Freezes,
+    /// Break-glass grants.
+    Grants,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 13] = [
+    pub const ALL: [Topic; 15] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -51,6 +55,8 @@ impl Topic {
         Topic::Policies,
         Topic::Contacts,
         Topic::StatusPage,
+        Topic::Freezes,
+        Topic::Grants,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -68,6 +74,8 @@ impl Topic {
             Topic::Policies => "policies",
             Topic::Contacts => "contacts",
             Topic::StatusPage => "status_page",
+            Topic::Freezes => "freezes",
+            Topic::Grants => "grants",
         }
     }
 

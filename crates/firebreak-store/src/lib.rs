@@ -14,6 +14,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use firebreak_domain::audit::AuditContent;
 use firebreak_domain::rules::{MaintenanceWindow, Route, Silence};
 use firebreak_domain::{AccessRole, Alert, AlertStatus, Incident, IncidentNumber, Name, Status};
 use futures_util::future::BoxFuture;
@@ -26,6 +27,7 @@ pub mod codec;
 pub mod feed;
 pub mod outbox;
 pub mod paging;
+pub mod stabilize;
 pub mod status;
 pub mod tx;
 mod writes;
@@ -36,6 +38,7 @@ pub use outbox::{
     Priority, Subscription,
 };
 pub use paging::{ContactRecord, EscalationFilter, PagingStore, PagingWrites, PolicyRecord};
+pub use stabilize::{StabilizeStore, StabilizeWrites};
 pub use status::{StatusStore, StatusWrites};
 pub use tx::{
     AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, ScheduleWrites,
@@ -93,6 +96,8 @@ pub struct AuditDraft {
     pub target: String,
     pub at: Timestamp,
     pub source: Option<String>,
+    /// The break-glass grant the actor held when they did it.
+    pub break_glass: Option<i64>,
 }
 
 impl AuditDraft {
@@ -101,6 +106,25 @@ impl AuditDraft {
     pub fn naming(mut self, id: i64) -> AuditDraft {
         self.target = format!("{}/{id}", self.target);
         self
+    }
+
+    /// What the row with `id` says, as the hash chain covers it.
+    pub fn content(&self, id: i64) -> AuditContent<'_> {
+        AuditContent {
+            id,
+            at_ms: self.at.as_millisecond(),
+            actor: &self.actor,
+            action: &self.action,
+            target: &self.target,
+            source: self.source.as_deref(),
+            break_glass: self.break_glass,
+        }
+    }
+
+    /// The row this draft becomes at `id` after a row hashed `prev`: its `prev_hash` and
+    /// `hash`.
+    pub fn chained(&self, id: i64, prev: &str) -> String {
+        firebreak_domain::audit::chain_hash(prev, &self.content(id))
     }
 }
 
@@ -112,6 +136,24 @@ pub struct AuditEntry {
     pub target: String,
     pub at: Timestamp,
     pub source: Option<String>,
+    pub break_glass: Option<i64>,
+    /// The hash of the row before it ([`firebreak_domain::audit::GENESIS`] for the first).
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
+}
+
+impl AuditEntry {
+    pub fn content(&self) -> AuditContent<'_> {
+        AuditContent {
+            id: self.id,
+            at_ms: self.at.as_millisecond(),
+            actor: &self.actor,
+            action: &self.action,
+            target: &self.target,
+            source: self.source.as_deref(),
+            break_glass: self.break_glass,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -271,6 +313,8 @@ pub struct DeploymentRecord {
     pub source: String,
     pub summary: Option<String>,
     pub created_at: Timestamp,
+    /// Why the deploy's service was frozen when it was reported; empty when it was not.
+    pub freeze_reasons: Vec<String>,
 }
 
 /// What ingesting one event did, for the sender's answer and for metrics.
@@ -354,6 +398,14 @@ pub trait TokenStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Newest first.
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>>;
+    /// Oldest first: up to `limit` rows with an id above `after` (and, when given, written
+    /// at or after `since`). How the chain is walked and exported.
+    async fn audit_after(
+        &self,
+        after: i64,
+        since: Option<Timestamp>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
 }
 
 #[async_trait]
@@ -437,6 +489,7 @@ pub trait Store:
     + ScheduleStore
     + PagingStore
     + StatusStore
+    + StabilizeStore
     + TokenStore
     + AuditStore
     + AlertStore

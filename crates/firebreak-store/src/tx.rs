@@ -35,6 +35,7 @@ pub trait Tx:
     + ScheduleWrites
     + crate::paging::PagingWrites
     + crate::status::StatusWrites
+    + crate::stabilize::StabilizeWrites
     + OutboxWrites
     + Send
 {

@@ -199,6 +199,28 @@ Examples:
   firebreak maintenance cancel 3"
     )]
     Maintenance(firebreak_cli::MaintenanceCommand),
+    /// Change freezes: the deploy gate for CI (`freeze check`), and declared freezes.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak freeze check --service checkout      # exit 0 free, 1 frozen, 3 unknown
+  firebreak freeze add --end 72h --reason \"Holidays\"
+  firebreak freeze list"
+    )]
+    Freeze(firebreak_cli::FreezeCommand),
+    /// Take a higher role during an open incident, for a short time, loudly.
+    #[command(name = "break-glass")]
+    BreakGlass(firebreak_cli::BreakGlassArgs),
+    /// The audit log's hash chain: verify it, or export it as JSON lines.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak audit verify
+  firebreak audit export --since 2026-12-01T00:00:00Z > audit.jsonl"
+    )]
+    Audit(firebreak_cli::AuditCommand),
     /// Who was paged for an incident or an alert, step by step, and whether each page got through.
     #[command(
         subcommand,
@@ -511,6 +533,11 @@ fn main() -> ExitCode {
         Command::Maintenance(cmd) => {
             runtime.block_on(firebreak_cli::run_maintenance(cmd, &cli.client))
         }
+        Command::Freeze(cmd) => runtime.block_on(firebreak_cli::run_freeze(cmd, &cli.client)),
+        Command::BreakGlass(cmd) => {
+            runtime.block_on(firebreak_cli::run_break_glass(cmd, &cli.client))
+        }
+        Command::Audit(cmd) => runtime.block_on(firebreak_cli::run_audit(cmd, &cli.client)),
         Command::Escalation(cmd) => {
             runtime.block_on(firebreak_cli::run_escalation(cmd, &cli.client))
         }

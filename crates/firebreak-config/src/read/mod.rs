@@ -6,13 +6,16 @@
 //! its own submodule.
 
 mod alerting;
+mod break_glass;
 mod comms;
 mod email;
 mod escalation;
 mod outbound;
 mod paging;
 mod roles;
+mod runbooks;
 mod schedules;
+mod secrets;
 mod server;
 mod services;
 mod severities;
@@ -28,13 +31,16 @@ pub(crate) use server::check_public_url;
 #[cfg(test)]
 pub(crate) mod keys {
     pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
+    pub(crate) use super::break_glass::BREAK_GLASS_KEYS;
     pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS};
     pub(crate) use super::email::EMAIL_KEYS;
     pub(crate) use super::escalation::{POLICY_KEYS, STEP_KEYS, TARGET_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
     pub(crate) use super::paging::PAGING_KEYS;
     pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
+    pub(crate) use super::runbooks::{ACTION_KEYS, RUNBOOK_KEYS, SECRET_REF_KEYS};
     pub(crate) use super::schedules::{LAYER_KEYS, RESTRICT_KEYS, ROTATION_KEYS, SCHEDULE_KEYS};
+    pub(crate) use super::secrets::SECRETS_KEYS;
     pub(crate) use super::server::SERVER_KEYS;
     pub(crate) use super::services::{DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, SERVICE_KEYS};
     pub(crate) use super::severities::SEVERITY_KEYS;
@@ -71,6 +77,9 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "email",
     "status_page",
     "comms",
+    "runbooks",
+    "break_glass",
+    "secrets",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -595,6 +604,15 @@ impl<'a> Reader<'a> {
             );
             return None;
         }
+        self.opt_matchers(f)
+    }
+
+    /// The optional `match` list, each item parsed as a [`Matcher`]; empty when left out.
+    /// `None` when an item is not a matcher (each reported at its item).
+    fn opt_matchers(&mut self, f: &Fields) -> Option<Vec<Matcher>> {
+        if f.get("match").is_none() {
+            return Some(Vec::new());
+        }
         let items = self.text_list(f, "match", MATCH_EXAMPLE)?;
         let mut ok = true;
         let mut matchers = Vec::new();
@@ -755,7 +773,8 @@ impl<'a> Reader<'a> {
             "",
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
-             escalation_policies, paging, alerting, outbound, server, email, status_page and comms",
+             escalation_policies, paging, alerting, outbound, server, email, status_page, comms, \
+             runbooks, break_glass and secrets",
         ) else {
             return config;
         };
@@ -807,7 +826,7 @@ impl<'a> Reader<'a> {
                     .iter()
                     .enumerate()
                     .filter_map(|(i, item)| {
-                        self.severity(item, &format!("severities[{i}]"), &mut seen)
+                        self.severity(item, &format!("severities[{i}]"), i, &mut seen)
                     })
                     .collect();
             }
@@ -929,6 +948,33 @@ impl<'a> Reader<'a> {
             && let Some(comms) = self.comms(node, declared)
         {
             config.comms = comms;
+        }
+        if let Some(node) = top.get("runbooks")
+            && let Some(items) = self.section(node, "runbooks")
+        {
+            let mut seen = Vec::new();
+            config.runbooks = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    self.runbook(
+                        item,
+                        &format!("runbooks[{i}]"),
+                        &mut seen,
+                        &declared.services,
+                    )
+                })
+                .collect();
+        }
+        if let Some(node) = top.get("break_glass")
+            && let Some(policy) = self.break_glass(node)
+        {
+            config.break_glass = policy;
+        }
+        if let Some(node) = top.get("secrets")
+            && let Some(secrets) = self.secrets(node)
+        {
+            config.secrets = secrets;
         }
         config
     }

@@ -60,7 +60,7 @@ impl Reader<'_> {
 
     /// An optional duration within `(min, max)`, written `range` in messages; `None` when
     /// absent or invalid (reported).
-    fn bounded_duration(
+    pub(super) fn bounded_duration(
         &mut self,
         f: &Fields,
         key: &str,

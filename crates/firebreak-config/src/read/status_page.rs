@@ -142,7 +142,7 @@ impl Reader<'_> {
     }
 
     /// An optional http(s) link shown on the page, like its logo.
-    fn link(&mut self, f: &Fields, key: &str, example: &str) -> Option<String> {
+    pub(super) fn link(&mut self, f: &Fields, key: &str, example: &str) -> Option<String> {
         let node = f.get(key)?;
         let url = self.text_of(node, &f.path(key))?;
         if looks_like_http_url(&url) {

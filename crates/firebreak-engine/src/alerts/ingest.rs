@@ -470,6 +470,7 @@ async fn declare(
         target: format!("{}: alert/{}", incident.number, alert.id),
         at: cx.now,
         source: Some(cx.actor.clone()),
+        break_glass: None,
     })
     .await?;
     alert.incident = Some(incident.number);

@@ -847,6 +847,7 @@ impl Firebreak {
                         target: id.clone(),
                         at: now,
                         source: Some("link".into()),
+                        break_glass: None,
                     })
                     .await
                 })

@@ -532,6 +532,8 @@ pub struct DeploymentRequest {
     /// Who reports it: `api` (the default), `cli`, `ci`, or another short lowercase word;
     /// `pagerduty` is kept for change events.
     pub source: Option<DeploySource>,
+    /// A rollback: never flagged as a deploy during a freeze (rollbacks are always allowed).
+    pub rollback: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -559,6 +561,7 @@ pub async fn record_deployment(
         link: req.link.map(HttpLink::into_inner),
         at: req.at.map(|t| t.0),
         summary: req.summary.map(Text1024::into_inner),
+        rollback: req.rollback.unwrap_or(false),
     };
     let source = req
         .source

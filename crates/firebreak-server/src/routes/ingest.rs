@@ -279,6 +279,7 @@ async fn pagerduty_change(State(app): State<Firebreak>, body: Body) -> Response 
         user: None,
         role: firebreak_domain::AccessRole::Responder,
         source: change.source.clone(),
+        break_glass: None,
     };
     let new = NewDeployment {
         service: sender.service.clone(),
@@ -289,6 +290,7 @@ async fn pagerduty_change(State(app): State<Firebreak>, body: Body) -> Response 
         link: change.link,
         at: change.at,
         summary: Some(change.summary),
+        rollback: false,
     };
     match app.record_deployment(&who, new, "pagerduty").await {
         Ok(_) => pd(

@@ -12,6 +12,7 @@ pub mod paging;
 pub mod public_page;
 pub mod public_status;
 pub mod schedules;
+pub mod stabilize;
 pub mod status_page;
 pub mod system;
 pub mod webhooks;

@@ -317,6 +317,7 @@ pub(super) fn deployment(service: &str, version: &str, when: i64) -> DeploymentR
         source: "api".into(),
         summary: Some(format!("deploy {version}")),
         created_at: at(when + 1),
+        freeze_reasons: Vec::new(),
     }
 }
 

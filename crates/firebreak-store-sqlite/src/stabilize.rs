@@ -1,0 +1,203 @@
+//! Declared change freezes and break-glass grants on SQLite.
+
+use async_trait::async_trait;
+use firebreak_domain::break_glass::Grant;
+use firebreak_domain::freeze::Freeze;
+use firebreak_domain::{AccessRole, IncidentNumber, Name};
+use firebreak_store::feed::Topic;
+use firebreak_store::{Change, Result, StabilizeStore, StabilizeWrites, StoreError};
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Row, params};
+
+use crate::SqliteStore;
+use crate::rows::{self, ms, opt_ms};
+use crate::tx::SqliteTx;
+
+const FREEZE_COLUMNS: &str =
+    "id, starts_at, ends_at, services, reason, created_by, created_at, ended_at";
+
+fn freeze(row: &Row<'_>) -> Result<Freeze> {
+    let services: String = rows::get(row, "services")?;
+    let services: Vec<String> = serde_json::from_str(&services).map_err(StoreError::backend)?;
+    Ok(Freeze {
+        id: rows::get(row, "id")?,
+        starts_at: rows::ts(row, "starts_at")?,
+        ends_at: rows::ts(row, "ends_at")?,
+        services: services
+            .iter()
+            .map(|s| Name::parse(s).map_err(StoreError::backend))
+            .collect::<Result<_>>()?,
+        reason: rows::get(row, "reason")?,
+        created_by: rows::get(row, "created_by")?,
+        created_at: rows::ts(row, "created_at")?,
+        ended_at: rows::opt_ts(row, "ended_at")?,
+    })
+}
+
+const GRANT_COLUMNS: &str = "id, incident, user_handle, role, reason, requested_at, duration_ms, \
+     granted_at, approved_by, ended_at, end_reason";
+
+fn grant(row: &Row<'_>) -> Result<Grant> {
+    let role: String = rows::get(row, "role")?;
+    Ok(Grant {
+        id: rows::get(row, "id")?,
+        incident: IncidentNumber(rows::get(row, "incident")?),
+        user: rows::name_at(row, "user_handle")?,
+        role: role.parse::<AccessRole>().map_err(StoreError::backend)?,
+        reason: rows::get(row, "reason")?,
+        requested_at: rows::ts(row, "requested_at")?,
+        duration: SignedDuration::from_millis(rows::get(row, "duration_ms")?),
+        granted_at: rows::opt_ts(row, "granted_at")?,
+        approved_by: rows::get(row, "approved_by")?,
+        ended_at: rows::opt_ts(row, "ended_at")?,
+        end_reason: rows::get(row, "end_reason")?,
+    })
+}
+
+fn names(services: &[Name]) -> Result<String> {
+    serde_json::to_string(&services.iter().map(Name::as_str).collect::<Vec<_>>())
+        .map_err(StoreError::backend)
+}
+
+#[async_trait]
+impl StabilizeWrites for SqliteTx<'_> {
+    async fn create_freeze(&mut self, f: &Freeze) -> Result<Freeze> {
+        let id = rows::one(
+            self.conn(),
+            "INSERT INTO freezes (starts_at, ends_at, services, reason, created_by, created_at, \
+             ended_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+            params![
+                ms(f.starts_at),
+                ms(f.ends_at),
+                names(&f.services)?,
+                f.reason,
+                f.created_by,
+                ms(f.created_at),
+                opt_ms(f.ended_at)
+            ],
+            |r| rows::get(r, "id"),
+        )?
+        .ok_or_else(|| StoreError::backend("a new freeze got no id"))?;
+        self.changed(Change::Directory(Topic::Freezes));
+        Ok(Freeze { id, ..f.clone() })
+    }
+
+    async fn lock_freeze(&mut self, id: i64) -> Result<Option<Freeze>> {
+        let sql = format!("SELECT {FREEZE_COLUMNS} FROM freezes WHERE id = ?1");
+        rows::one(self.conn(), &sql, [id], freeze)
+    }
+
+    async fn end_freeze(&mut self, id: i64, at: Timestamp) -> Result<()> {
+        if self.exec(
+            "UPDATE freezes SET ended_at = ?2 WHERE id = ?1",
+            params![id, ms(at)],
+        )? == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Freezes));
+        Ok(())
+    }
+
+    async fn create_grant(&mut self, g: &Grant) -> Result<Grant> {
+        let id = rows::one(
+            self.conn(),
+            "INSERT INTO break_glass_grants (incident, user_handle, role, reason, requested_at, \
+             duration_ms, granted_at, approved_by, ended_at, end_reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+            params![
+                g.incident.0,
+                g.user.as_str(),
+                g.role.as_str(),
+                g.reason,
+                ms(g.requested_at),
+                g.duration.as_millis() as i64,
+                opt_ms(g.granted_at),
+                g.approved_by,
+                opt_ms(g.ended_at),
+                g.end_reason
+            ],
+            |r| rows::get(r, "id"),
+        )?
+        .ok_or_else(|| StoreError::backend("a new grant got no id"))?;
+        self.changed(Change::Directory(Topic::Grants));
+        Ok(Grant { id, ..g.clone() })
+    }
+
+    async fn lock_grant(&mut self, id: i64) -> Result<Option<Grant>> {
+        let sql = format!("SELECT {GRANT_COLUMNS} FROM break_glass_grants WHERE id = ?1");
+        rows::one(self.conn(), &sql, [id], grant)
+    }
+
+    async fn save_grant(&mut self, g: &Grant) -> Result<()> {
+        if self.exec(
+            "UPDATE break_glass_grants SET granted_at = ?2, approved_by = ?3, ended_at = ?4, \
+             end_reason = ?5 WHERE id = ?1",
+            params![
+                g.id,
+                opt_ms(g.granted_at),
+                g.approved_by,
+                opt_ms(g.ended_at),
+                g.end_reason
+            ],
+        )? == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Grants));
+        Ok(())
+    }
+
+    async fn lock_open_grants(&mut self, incident: IncidentNumber) -> Result<Vec<Grant>> {
+        let sql = format!(
+            "SELECT {GRANT_COLUMNS} FROM break_glass_grants \
+             WHERE incident = ?1 AND ended_at IS NULL ORDER BY id"
+        );
+        rows::all(self.conn(), &sql, [incident.0], grant)
+    }
+}
+
+#[async_trait]
+impl StabilizeStore for SqliteStore {
+    async fn list_freezes(&self, after: Timestamp) -> Result<Vec<Freeze>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {FREEZE_COLUMNS} FROM freezes \
+                 WHERE ends_at > ?1 AND (ended_at IS NULL OR ended_at > ?1) \
+                 ORDER BY starts_at, id"
+            );
+            rows::all(conn, &sql, [ms(after)], freeze)
+        })
+        .await
+    }
+
+    async fn get_grant(&self, id: i64) -> Result<Option<Grant>> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {GRANT_COLUMNS} FROM break_glass_grants WHERE id = ?1");
+            rows::one(conn, &sql, [id], grant)
+        })
+        .await
+    }
+
+    async fn live_grants(&self, after: Timestamp) -> Result<Vec<Grant>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {GRANT_COLUMNS} FROM break_glass_grants \
+                 WHERE ended_at IS NULL AND (granted_at IS NULL OR granted_at + duration_ms > ?1) \
+                 ORDER BY id"
+            );
+            rows::all(conn, &sql, [ms(after)], grant)
+        })
+        .await
+    }
+
+    async fn incident_grants(&self, incident: IncidentNumber) -> Result<Vec<Grant>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {GRANT_COLUMNS} FROM break_glass_grants WHERE incident = ?1 ORDER BY id"
+            );
+            rows::all(conn, &sql, [incident.0], grant)
+        })
+        .await
+    }
+}

@@ -1,0 +1,209 @@
+//! The audit log's hash chain, declared freezes and break-glass grants.
+
+use std::sync::Arc;
+
+use firebreak_domain::audit::Verifier;
+use firebreak_domain::break_glass::Grant;
+use firebreak_domain::freeze::Freeze;
+use firebreak_domain::{AccessRole, IncidentNumber};
+use jiff::SignedDuration;
+
+use super::{at, audit, commit, create, name};
+use crate::{Store, StoreError, transact};
+
+/// Walks the whole log through `audit_after`, as `audit verify` does.
+async fn verify_chain<S: Store + ?Sized>(store: &S) -> u64 {
+    let mut v = Verifier::new();
+    let mut after = 0;
+    loop {
+        let rows = store
+            .audit_after(after, None, 100)
+            .await
+            .expect("audit_after");
+        let Some(last) = rows.last() else {
+            return v.rows();
+        };
+        after = last.id;
+        for r in &rows {
+            v.check(&r.content(), r.prev_hash.as_deref(), r.hash.as_deref())
+                .unwrap_or_else(|b| panic!("the chain breaks: {b}"));
+        }
+    }
+}
+
+/// Every audit record is chained to the one before it, through units of work that commit,
+/// roll back or carry a break-glass tag; `audit_after` pages oldest first and filters by time.
+pub async fn audit_rows_form_one_chain<S: Store>(store: &S) {
+    for i in 0..5 {
+        let mut a = audit("incident.update", &format!("INC-{i}"));
+        a.at = at(i * 1000);
+        a.break_glass = (i == 3).then_some(9);
+        commit(store, "audit", move |tx| {
+            Box::pin(async move { tx.audit(a).await })
+        })
+        .await;
+        // A unit that fails leaves no row, and no gap in the chain.
+        let rolled_back = transact(store, |tx| {
+            Box::pin(async move {
+                tx.audit(audit("never", "x")).await?;
+                Err::<(), _>(StoreError::Conflict("refused".into()))
+            })
+        })
+        .await;
+        assert!(rolled_back.is_err());
+    }
+    assert_eq!(verify_chain(store).await, 5);
+    let rows = store.audit_after(0, None, 100).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    assert_eq!(
+        rows[0].prev_hash.as_deref(),
+        Some(firebreak_domain::audit::GENESIS)
+    );
+    assert_eq!(rows[3].break_glass, Some(9));
+    assert!(rows.windows(2).all(|w| w[0].id < w[1].id));
+    let since = store.audit_after(0, Some(at(3000)), 100).await.unwrap();
+    assert_eq!(since.len(), 2, "rows at or after the time");
+    let page = store.audit_after(rows[1].id, None, 2).await.unwrap();
+    assert_eq!(
+        page.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![rows[2].id, rows[3].id]
+    );
+    // The newest-first list shows the same rows with their hashes.
+    let listed = store.list_audit(None, 10).await.unwrap().items;
+    assert_eq!(listed[0].hash, rows[4].hash);
+}
+
+/// Many writers at once still make one chain: no two rows share a predecessor.
+pub async fn concurrent_audited_writes_make_one_chain<S: Store + 'static>(store: Arc<S>) {
+    let writers = 1000;
+    let tasks: Vec<_> = (0..writers)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                commit(&*store, "audit", move |tx| {
+                    Box::pin(async move {
+                        tx.audit(audit("silence.create", &format!("silence/{i}")))
+                            .await
+                    })
+                })
+                .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    assert_eq!(verify_chain(&*store).await, writers);
+}
+
+fn freeze(services: &[&str], from: i64, to: i64) -> Freeze {
+    Freeze {
+        id: 0,
+        starts_at: at(from),
+        ends_at: at(to),
+        services: services.iter().map(|s| name(s)).collect(),
+        reason: "Black Friday".into(),
+        created_by: "alice".into(),
+        created_at: at(0),
+        ended_at: None,
+    }
+}
+
+/// Declared freezes round-trip, list while they have not ended, and can be lifted early.
+pub async fn freezes_round_trip_and_lift<S: Store>(store: &S) {
+    let f = freeze(&["checkout", "search"], 1000, 5000);
+    let stored = commit(store, "create freeze", move |tx| {
+        Box::pin(async move { tx.create_freeze(&f).await })
+    })
+    .await;
+    assert!(stored.id > 0);
+    let all = freeze(&[], 0, 2000);
+    commit(store, "create freeze", move |tx| {
+        Box::pin(async move { tx.create_freeze(&all).await.map(|_| ()) })
+    })
+    .await;
+    let listed = store.list_freezes(at(1500)).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1], stored, "soonest start first, every field kept");
+    assert_eq!(store.list_freezes(at(2000)).await.unwrap().len(), 1);
+    let id = stored.id;
+    commit(store, "lift", move |tx| {
+        Box::pin(async move {
+            let locked = tx.lock_freeze(id).await?.expect("the freeze");
+            assert_eq!(locked.id, id);
+            tx.end_freeze(id, at(3000)).await
+        })
+    })
+    .await;
+    assert!(store.list_freezes(at(3000)).await.unwrap().is_empty());
+    let missing = transact(store, |tx| {
+        Box::pin(async move { tx.end_freeze(999_999, at(1)).await })
+    })
+    .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}
+
+/// Grants round-trip; live grants are the waiting ones and those not expired or ended; an
+/// incident's open grants can be locked and ended together.
+pub async fn grants_round_trip_and_end<S: Store>(store: &S) {
+    let incident = create(store, "Database on fire", "SEV1", &["checkout"], false).await;
+    let n: IncidentNumber = incident.number;
+    let grant = |granted: Option<i64>| Grant {
+        id: 0,
+        incident: n,
+        user: name("riley"),
+        role: AccessRole::Admin,
+        reason: "failover".into(),
+        requested_at: at(0),
+        duration: SignedDuration::from_mins(30),
+        granted_at: granted.map(at),
+        approved_by: None,
+        ended_at: None,
+        end_reason: None,
+    };
+    let (a, b) = (grant(Some(0)), grant(None));
+    let (a, b) = commit(store, "grants", move |tx| {
+        Box::pin(async move { Ok((tx.create_grant(&a).await?, tx.create_grant(&b).await?)) })
+    })
+    .await;
+    assert_eq!(store.get_grant(a.id).await.unwrap(), Some(a.clone()));
+    assert_eq!(
+        store.live_grants(at(1000)).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    // Thirty minutes on, the granted one has expired; the waiting one is still live.
+    let later = at(30 * 60 * 1000);
+    assert_eq!(store.live_grants(later).await.unwrap(), vec![b.clone()]);
+    let approved_id = b.id;
+    commit(store, "approve", move |tx| {
+        Box::pin(async move {
+            let mut g = tx.lock_grant(approved_id).await?.expect("grant");
+            g.granted_at = Some(at(5000));
+            g.approved_by = Some("ida".into());
+            tx.save_grant(&g).await
+        })
+    })
+    .await;
+    let approved = store.get_grant(b.id).await.unwrap().unwrap();
+    assert_eq!(approved.approved_by.as_deref(), Some("ida"));
+    commit(store, "end", move |tx| {
+        Box::pin(async move {
+            let open = tx.lock_open_grants(n).await?;
+            assert_eq!(open.len(), 2);
+            for mut g in open {
+                g.ended_at = Some(at(6000));
+                g.end_reason = Some("incident resolved".into());
+                tx.save_grant(&g).await?;
+            }
+            Ok(())
+        })
+    })
+    .await;
+    assert!(store.live_grants(at(6000)).await.unwrap().is_empty());
+    let all = store.incident_grants(n).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert!(
+        all.iter()
+            .all(|g| g.end_reason.as_deref() == Some("incident resolved"))
+    );
+}

@@ -1,0 +1,44 @@
+//! Stabilizing safely: change freezes someone declared, and break-glass grants.
+
+use async_trait::async_trait;
+use firebreak_domain::IncidentNumber;
+use firebreak_domain::break_glass::Grant;
+use firebreak_domain::freeze::Freeze;
+use jiff::Timestamp;
+
+use crate::Result;
+
+/// Freeze and break-glass writes, inside a unit of work.
+#[async_trait]
+pub trait StabilizeWrites: Send {
+    /// Stores a declared freeze and returns it with its id (the one given is ignored).
+    async fn create_freeze(&mut self, freeze: &Freeze) -> Result<Freeze>;
+    /// The freeze, held until commit.
+    async fn lock_freeze(&mut self, id: i64) -> Result<Option<Freeze>>;
+    /// Saves a freeze's `ended_at`. `NotFound` if it is gone.
+    async fn end_freeze(&mut self, id: i64, at: Timestamp) -> Result<()>;
+    /// Stores a grant and returns it with its id (the one given is ignored).
+    async fn create_grant(&mut self, grant: &Grant) -> Result<Grant>;
+    /// The grant, held until commit.
+    async fn lock_grant(&mut self, id: i64) -> Result<Option<Grant>>;
+    /// Saves a grant's `granted_at`, `approved_by`, `ended_at` and `end_reason`. `NotFound` if
+    /// it is gone.
+    async fn save_grant(&mut self, grant: &Grant) -> Result<()>;
+    /// The grants of `incident` not yet ended by hand (they may have expired), held until
+    /// commit.
+    async fn lock_open_grants(&mut self, incident: IncidentNumber) -> Result<Vec<Grant>>;
+}
+
+/// Freeze and break-glass reads.
+#[async_trait]
+pub trait StabilizeStore: Send + Sync {
+    /// Declared freezes whose window ends after `after` and that were not lifted before it,
+    /// soonest start first.
+    async fn list_freezes(&self, after: Timestamp) -> Result<Vec<Freeze>>;
+    async fn get_grant(&self, id: i64) -> Result<Option<Grant>>;
+    /// Grants not ended by hand whose expiry (if granted) is after `after`: every grant that
+    /// is, or may become, in force. Oldest first.
+    async fn live_grants(&self, after: Timestamp) -> Result<Vec<Grant>>;
+    /// Every grant of an incident, oldest first.
+    async fn incident_grants(&self, incident: IncidentNumber) -> Result<Vec<Grant>>;
+}

@@ -1,0 +1,638 @@
+//! Stabilizing safely through the real server, on SQLite and PostgreSQL: the change freeze and
+//! its CI gate (`firebreak freeze check` and its exit codes), deploys flagged during a freeze,
+//! emergency exemptions, declared freezes on the manual clock; break-glass grants that raise a
+//! responder until expiry or resolve, with everything done under them tagged; and the audit
+//! log's hash chain, verified by the API and by the CLI, and tampered with in each database.
+
+mod common;
+
+use std::process::Output;
+use std::sync::Arc;
+
+use common::TestServer;
+use firebreak_domain::Config;
+use firebreak_engine::Clock;
+use jiff::SignedDuration;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_firebreak");
+
+fn config() -> Config {
+    let mut c = Config::default();
+    c.services.push(common::service("checkout"));
+    c.services.push(common::service("search"));
+    c
+}
+
+async fn sqlite() -> TestServer {
+    common::spawn_with(config()).await
+}
+
+async fn postgres(prefix: &str) -> TestServer {
+    let store = common::postgres_store(prefix).await;
+    common::spawn_on(Arc::new(store), config(), tempfile::tempdir().unwrap()).await
+}
+
+/// Runs the CLI against the server with `token`.
+async fn cli(s: &TestServer, token: &str, args: &[&str]) -> Output {
+    cli_at(&s.base, token, args).await
+}
+
+async fn cli_at(base: &str, token: &str, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
+        .env("FIREBREAK_CONFIG_DIR", home.path())
+        .env("FIREBREAK_SERVER", base)
+        .env("FIREBREAK_TOKEN", token);
+    cmd.output().await.expect("the CLI runs")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("an exit code")
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+async fn timeline_kinds(s: &TestServer, id: &str) -> Vec<Value> {
+    s.call(
+        Method::GET,
+        &format!("/api/v1/incidents/{id}/timeline?limit=500"),
+        Some(&s.admin),
+        None,
+    )
+    .await
+    .expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn of_kind<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    entries.iter().filter(|e| e["kind"] == kind).collect()
+}
+
+async fn declare_on(s: &TestServer, token: &str, severity: &str, services: &[&str]) -> String {
+    let a = s
+        .call(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(token),
+            Some(json!({"title": "Checkout returns 500s", "severity": severity, "services": services})),
+        )
+        .await;
+    a.expect(201)["id"].as_str().unwrap().to_string()
+}
+
+async fn freeze_gate(s: TestServer) {
+    let free = s
+        .call(
+            Method::GET,
+            "/api/v1/freeze?service=checkout",
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    assert_eq!(free.expect(200)["frozen"], false);
+    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "checkout"]).await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+
+    let id = declare_on(&s, &s.responder, "SEV1", &["checkout"]).await;
+    let frozen = s
+        .call(
+            Method::GET,
+            "/api/v1/freeze?service=checkout",
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    let body = frozen.expect(200);
+    assert_eq!(body["frozen"], true, "{body}");
+    assert_eq!(body["reasons"][0]["incident"], id.as_str());
+    assert!(body["reasons"][0]["text"].as_str().unwrap().contains(&id));
+    assert_eq!(
+        body["until"],
+        Value::Null,
+        "an incident's freeze has no known end"
+    );
+    let other = s
+        .call(
+            Method::GET,
+            "/api/v1/freeze?service=search",
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    assert_eq!(
+        other.expect(200)["frozen"],
+        false,
+        "only its services freeze"
+    );
+
+    // The CI gate: 1 while frozen, with the reason; a rollback is allowed.
+    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "checkout"]).await;
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(
+        out(&o).contains("FROZEN") && out(&o).contains(&id),
+        "{}",
+        out(&o)
+    );
+    let o = cli(
+        &s,
+        &s.viewer,
+        &["freeze", "check", "--service", "checkout", "--rollback"],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // 3 when it cannot tell: a refused token, an unreachable server.
+    let o = cli(
+        &s,
+        "fbt_not_a_real_token",
+        &["freeze", "check", "--service", "checkout"],
+    )
+    .await;
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    let o = cli_at(
+        "http://127.0.0.1:9",
+        &s.viewer,
+        &["freeze", "check", "--service", "checkout"],
+    )
+    .await;
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    // A service that does not exist is a usage error, not "frozen".
+    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "nope"]).await;
+    assert_eq!(code(&o), 2, "{}", out(&o));
+
+    // A deploy reported during the freeze is flagged on the deploy and the incident.
+    let d = s
+        .call(
+            Method::POST,
+            "/api/v1/deployments",
+            Some(&s.responder),
+            Some(json!({"service": "checkout", "version": "v43", "previous_version": "v42"})),
+        )
+        .await;
+    let d = d.expect(201);
+    assert_eq!(d["frozen"], true, "{d}");
+    assert!(d["freeze_reasons"][0].as_str().unwrap().contains(&id));
+    let rollback = s
+        .call(
+            Method::POST,
+            "/api/v1/deployments",
+            Some(&s.responder),
+            Some(json!({"service": "checkout", "version": "v42", "rollback": true})),
+        )
+        .await;
+    assert_eq!(
+        rollback.expect(201)["frozen"],
+        false,
+        "rollbacks are always allowed"
+    );
+    let t = timeline_kinds(&s, &id).await;
+    let flagged = of_kind(&t, "deploy_during_freeze");
+    assert_eq!(flagged.len(), 1, "{t:?}");
+    assert_eq!(flagged[0]["data"]["version"], "v43");
+
+    // An emergency exemption is recorded on the incident's timeline.
+    let o = cli(
+        &s,
+        &s.responder,
+        &[
+            "freeze",
+            "check",
+            "--service",
+            "checkout",
+            "--emergency",
+            "--incident",
+            &id,
+            "--reason",
+            "hotfix for the outage itself",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let t = timeline_kinds(&s, &id).await;
+    let exempt = of_kind(&t, "freeze_exemption");
+    assert_eq!(exempt.len(), 1);
+    assert_eq!(exempt[0]["data"]["reason"], "hotfix for the outage itself");
+    assert_eq!(exempt[0]["data"]["by"], common::RESPONDER);
+    // A viewer cannot exempt anything.
+    let o = cli(
+        &s,
+        &s.viewer,
+        &[
+            "freeze",
+            "check",
+            "--emergency",
+            "--incident",
+            &id,
+            "--reason",
+            "x",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 3, "a refused token cannot tell: {}", out(&o));
+
+    // Mitigating ends the freeze.
+    s.call(
+        Method::PATCH,
+        &format!("/api/v1/incidents/{id}"),
+        Some(&s.responder),
+        Some(json!({"status": "mitigated"})),
+    )
+    .await
+    .expect(200);
+    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "checkout"]).await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+
+    // A SEV3 freezes nothing by default.
+    declare_on(&s, &s.responder, "SEV3", &["checkout"]).await;
+    let after = s
+        .call(
+            Method::GET,
+            "/api/v1/freeze?service=checkout",
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    assert_eq!(after.expect(200)["frozen"], false);
+
+    // A declared freeze holds through its window, on the manual clock.
+    let now = s.clock.now();
+    let window = s
+        .call(
+            Method::POST,
+            "/api/v1/freezes",
+            Some(&s.responder),
+            Some(json!({"ends_at": (now + SignedDuration::from_hours(1)).to_string(), "reason": "Launch day"})),
+        )
+        .await;
+    let window = window.expect(201).clone();
+    let v = s
+        .call(
+            Method::GET,
+            "/api/v1/freeze?service=search",
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    let v = v.expect(200);
+    assert_eq!(v["frozen"], true, "a freeze without services covers all");
+    assert_eq!(v["until"], window["ends_at"]);
+    s.clock.advance(SignedDuration::from_mins(61));
+    let v = s
+        .call(
+            Method::GET,
+            "/api/v1/freeze?service=search",
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    assert_eq!(v.expect(200)["frozen"], false);
+    // Bad windows change nothing.
+    let past = s
+        .call(
+            Method::POST,
+            "/api/v1/freezes",
+            Some(&s.responder),
+            Some(json!({"ends_at": "2026-01-01T00:00:00Z", "reason": "x"})),
+        )
+        .await;
+    past.expect_problem(422);
+    let unknown = s
+        .call(
+            Method::POST,
+            "/api/v1/freezes",
+            Some(&s.responder),
+            Some(json!({"ends_at": (s.clock.now() + SignedDuration::from_hours(1)).to_string(), "reason": "x", "services": ["nope"]})),
+        )
+        .await;
+    unknown.expect_problem(422);
+    let viewer = s
+        .call(
+            Method::POST,
+            "/api/v1/freezes",
+            Some(&s.viewer),
+            Some(json!({"ends_at": (s.clock.now() + SignedDuration::from_hours(1)).to_string(), "reason": "x"})),
+        )
+        .await;
+    viewer.expect_problem(403);
+    let list = s
+        .call(Method::GET, "/api/v1/freezes", Some(&s.viewer), None)
+        .await;
+    assert_eq!(list.expect(200)["items"].as_array().unwrap().len(), 0);
+    s.running.stop().await.expect("the server stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sev1_freezes_its_services_and_ci_hears_it_sqlite() {
+    freeze_gate(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sev1_freezes_its_services_and_ci_hears_it_postgres() {
+    freeze_gate(postgres("freeze").await).await;
+}
+
+async fn audit_rows(s: &TestServer) -> Vec<Value> {
+    let res = s
+        .http
+        .get(format!("{}/api/v1/audit/export", s.base))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    res.text()
+        .await
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+async fn break_glass(s: TestServer) {
+    let id = declare_on(&s, &s.responder, "SEV2", &["checkout"]).await;
+    let grant_on = |incident: String, duration: &'static str| {
+        let s = &s;
+        async move {
+            s.call(
+                Method::POST,
+                &format!("/api/v1/incidents/{incident}/break-glass"),
+                Some(&s.responder),
+                Some(json!({"role": "admin", "duration": duration, "reason": "rotate the leaked key"})),
+            )
+            .await
+        }
+    };
+    // The responder cannot read the audit log yet.
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect_problem(403);
+    // Too long, and a viewer, are refused.
+    grant_on(id.clone(), "2h").await.expect_problem(422);
+    s.call(
+        Method::POST,
+        &format!("/api/v1/incidents/{id}/break-glass"),
+        Some(&s.viewer),
+        Some(json!({"role": "admin", "duration": "30m", "reason": "x"})),
+    )
+    .await
+    .expect_problem(403);
+
+    let g = grant_on(id.clone(), "30m").await;
+    let g = g.expect(201).clone();
+    assert_eq!(g["status"], "active");
+    assert_eq!(g["role"], "admin");
+    let grant_id = g["id"].as_i64().unwrap();
+    assert_eq!(
+        g["expires_at"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap(),
+        s.clock.now() + SignedDuration::from_mins(30)
+    );
+    // Now an admin: it can read the audit log and make a token, and that is tagged.
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect(200);
+    s.call(
+        Method::POST,
+        "/api/v1/tokens",
+        Some(&s.responder),
+        Some(json!({"name": "made under break-glass", "role": "viewer"})),
+    )
+    .await
+    .expect(201);
+    let rows = audit_rows(&s).await;
+    let made = rows
+        .iter()
+        .find(|r| r["action"] == "token.create" && r["actor"] == common::RESPONDER)
+        .expect("the token's audit row");
+    assert_eq!(made["break_glass"], grant_id, "{made}");
+    assert_eq!(made["actor"], common::RESPONDER);
+    let before: Vec<_> = rows
+        .iter()
+        .filter(|r| r["action"] == "incident.declare")
+        .collect();
+    assert_eq!(before[0]["break_glass"], Value::Null);
+    let t = timeline_kinds(&s, &id).await;
+    assert_eq!(of_kind(&t, "break_glass_granted").len(), 1);
+
+    // At expiry it is gone, and the timeline says so.
+    s.clock.advance(SignedDuration::from_mins(30));
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect_problem(403);
+    let mut ended = Vec::new();
+    for _ in 0..100 {
+        let t = timeline_kinds(&s, &id).await;
+        ended = of_kind(&t, "break_glass_ended")
+            .into_iter()
+            .cloned()
+            .collect();
+        if !ended.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ended.len(), 1, "the expiry is on the timeline");
+    assert_eq!(ended[0]["data"]["why"], "expired");
+
+    // A second grant ends when the incident resolves.
+    let g2 = grant_on(id.clone(), "1h").await;
+    let g2_id = g2.expect(201)["id"].as_i64().unwrap();
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect(200);
+    s.call(
+        Method::PATCH,
+        &format!("/api/v1/incidents/{id}"),
+        Some(&s.responder),
+        Some(json!({"status": "resolved"})),
+    )
+    .await
+    .expect(200);
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect_problem(403);
+    let shown = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/break-glass/{g2_id}"),
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    let shown = shown.expect(200);
+    assert_eq!(shown["status"], "ended");
+    assert_eq!(shown["end_reason"], "incident resolved");
+    // No grant on a resolved incident.
+    let refused = grant_on(id.clone(), "30m").await;
+    let p = refused.expect_problem(422);
+    assert!(p.to_string().contains("resolved"), "{p}");
+
+    // The CLI: a grant on a new incident, listed, revoked.
+    let id2 = declare_on(&s, &s.responder, "SEV2", &["search"]).await;
+    let o = cli(
+        &s,
+        &s.responder,
+        &[
+            "break-glass",
+            "--incident",
+            &id2,
+            "--role",
+            "admin",
+            "--for",
+            "15m",
+            "--reason",
+            "failover",
+        ],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(out(&o).contains("holds admin"), "{}", out(&o));
+    let o = cli(&s, &s.viewer, &["break-glass", "list"]).await;
+    assert!(out(&o).contains("failover"), "{}", out(&o));
+    let o = cli(&s, &s.responder, &["break-glass"]).await;
+    assert_eq!(code(&o), 2, "{}", out(&o));
+    s.running.stop().await.expect("the server stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_raises_a_responder_until_expiry_or_resolve_sqlite() {
+    break_glass(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_raises_a_responder_until_expiry_or_resolve_postgres() {
+    break_glass(postgres("breakglass").await).await;
+}
+
+/// Makes some audited writes, checks that the chain verifies by the API and the CLI, then
+/// tampers with row 2 by `tamper` and checks both name it.
+async fn audit_chain(s: &TestServer, tamper: impl AsyncFnOnce(i64)) {
+    for sev in ["SEV1", "SEV2", "SEV3"] {
+        declare_on(s, &s.responder, sev, &["checkout"]).await;
+    }
+    let ok = s
+        .call(Method::GET, "/api/v1/audit/verify", Some(&s.admin), None)
+        .await;
+    let ok = ok.expect(200);
+    assert_eq!(ok["ok"], true, "{ok}");
+    assert!(ok["rows"].as_u64().unwrap() >= 3);
+    let o = cli(s, &s.admin, &["audit", "verify"]).await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(out(&o).contains("verifies"), "{}", out(&o));
+    // An export kept elsewhere verifies offline.
+    let o = cli(s, &s.admin, &["audit", "export"]).await;
+    assert_eq!(code(&o), 0);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &o.stdout).unwrap();
+    let o = cli(
+        s,
+        "",
+        &["audit", "verify", "--file", file.path().to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    // A viewer cannot read it.
+    s.call(Method::GET, "/api/v1/audit/verify", Some(&s.viewer), None)
+        .await
+        .expect_problem(403);
+
+    let rows = audit_rows(s).await;
+    let victim = rows[1]["id"].as_i64().unwrap();
+    tamper(victim).await;
+    let bad = s
+        .call(Method::GET, "/api/v1/audit/verify", Some(&s.admin), None)
+        .await;
+    let bad = bad.expect(200);
+    assert_eq!(bad["ok"], false);
+    assert_eq!(bad["first_bad_id"], victim, "{bad}");
+    let o = cli(s, &s.admin, &["audit", "verify"]).await;
+    assert_eq!(code(&o), 1, "{}", out(&o));
+    assert!(out(&o).contains(&format!("row {victim}")), "{}", out(&o));
+    // The saved export still verifies: it was taken before the tampering.
+    let o = cli(
+        s,
+        "",
+        &["audit", "verify", "--file", file.path().to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(code(&o), 0, "{}", out(&o));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_the_audit_log_is_found_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("firebreak.db");
+    let store = firebreak_store_sqlite::SqliteStore::open(&path)
+        .await
+        .unwrap();
+    let s = common::spawn_on(Arc::new(store), config(), dir).await;
+    audit_chain(&s, async |id| {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        // The row cannot be changed while the trigger stands.
+        assert!(
+            conn.execute("UPDATE audit_log SET target = 'x' WHERE id = ?1", [id])
+                .is_err()
+        );
+        conn.execute_batch("DROP TRIGGER audit_log_no_update")
+            .unwrap();
+        conn.execute(
+            "UPDATE audit_log SET actor = 'someone-else' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    })
+    .await;
+    s.running.stop().await.expect("the server stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampering_with_the_audit_log_is_found_postgres() {
+    let store = common::postgres_store("tamper").await;
+    let schema = store.schema().unwrap().to_string();
+    let s = common::spawn_on(Arc::new(store), config(), tempfile::tempdir().unwrap()).await;
+    audit_chain(&s, async |id| {
+        let url = std::env::var("FIREBREAK_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "SET search_path TO \"{schema}\""
+        )))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+        let refused = sqlx::query("UPDATE audit_log SET target = 'x' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await;
+        assert!(refused.is_err(), "the trigger refuses changes");
+        sqlx::raw_sql("DROP TRIGGER audit_log_no_update ON audit_log")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+    })
+    .await;
+    s.running.stop().await.expect("the server stops");
+}
