@@ -231,6 +231,26 @@ def _escalations_query(query: dict) -> None:
         query["alert"] = 1
 
 
+def _freeze(body: dict) -> None:
+    # A window ends after it starts, in the future.
+    body.pop("starts_at", None)
+    if isinstance(body.get("ends_at"), str):
+        body["ends_at"] = _at(datetime.timedelta(hours=1))
+    _refer_all(body, "services", SERVICE)
+
+
+def _exemption(body: dict) -> None:
+    _refer(body, "incident", "INC-1")
+    _refer(body, "service", SERVICE)
+
+
+def _break_glass(body: dict) -> None:
+    # A duration the server reads, within break_glass.max. (The seeded caller is an admin, so
+    # the answer is 409: there is no higher role to take.)
+    if isinstance(body.get("duration"), str):
+        body["duration"] = "30m"
+
+
 QUERY_FIXES = {
     ("GET", "/api/v1/escalations"): _escalations_query,
     ("GET", "/api/v1/schedules/{name}/shifts"): _shifts_query,
@@ -258,6 +278,9 @@ FIXES = {
     ("PATCH", "/api/v1/status-page/components/{id}"): _component,
     ("POST", "/api/v1/scheduled-maintenances"): _scheduled_maintenance,
     ("POST", "/api/v1/status-page/subscribers"): _subscriber,
+    ("POST", "/api/v1/freezes"): _freeze,
+    ("POST", "/api/v1/freeze/exemptions"): _exemption,
+    ("POST", "/api/v1/incidents/{id}/break-glass"): _break_glass,
 }
 
 PATH_FIXES = {

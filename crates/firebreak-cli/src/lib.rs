@@ -9,6 +9,7 @@
 //! The `execute_*` functions do the same work against any writer and return
 //! a [`CliError`] instead, for tests and embedding.
 
+mod actions;
 mod cli;
 mod client;
 mod config;
@@ -30,6 +31,7 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::{Value, json};
 
+pub use actions::{ActionCommand, ExecArgs, RunbookCommand, run_exec};
 pub use cli::{
     AlertCommand, CONTACT_TYPES, ChecklistAction, ClientArgs, ConfigCommand, ContactCommand,
     DeployCommand, EscalationCommand, IncidentCommand, IntegrationCommand, LoginArgs, OncallArgs,
@@ -132,6 +134,24 @@ pub async fn run_freeze(cmd: FreezeCommand, args: &ClientArgs) -> ExitCode {
     let mut out = Vec::new();
     let r = stabilize::execute_freeze(cmd, args, &mut out).await;
     finish(r.map(|()| out))
+}
+
+/// Run a `runbook` subcommand, printing its output.
+pub async fn run_runbook(cmd: RunbookCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = actions::execute_runbook(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run an `action` subcommand, printing its output.
+pub async fn run_action(cmd: ActionCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = actions::execute_action(cmd, args, &mut out).await;
+    let code = finish(Ok(out));
+    match r {
+        Ok(()) => code,
+        Err(e) => e.print_and_exit_code(),
+    }
 }
 
 /// Run `break-glass`, printing its output.

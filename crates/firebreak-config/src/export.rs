@@ -1299,7 +1299,7 @@ runbooks:
       - name: rollback
         description: 'Roll back: the last deploy'
         kind: command
-        run: [kubectl, rollout, undo, "deployment/{service}", -n, "{namespace}", "{{literal}}"]
+        run: [kubectl, rollout, undo, "deployment/{service}", -n, "{namespace}", "{ literal }"]
         cwd: /srv/ops
         env: {KUBECONFIG: {secret: kubeconfig}, MODE: fast, 'TRUE': 'true', EMPTY: ''}
         params: {namespace: "^[a-z0-9-]{1,63}$", region: 'eu|us'}
@@ -1313,8 +1313,8 @@ runbooks:
         url: https://deploy.example.com/api/{service}?incident={incident}
         headers: {Authorization: {secret: deploy_token}, X-Requested-By: firebreak}
         body: |-
-          {{"service": "{service}",
-            "to": "{previous_version}"}}
+          {"service": "{service}",
+            "to": "{previous_version}"}
   - name: search-slow
     services: [search]
     url: https://wiki.example.com/search
@@ -1350,7 +1350,7 @@ runbooks:
       - name: rollback
         description: 'Roll back: the last deploy'
         kind: command
-        run: [kubectl, rollout, undo, 'deployment/{service}', '-n', '{namespace}', '{{literal}}']
+        run: [kubectl, rollout, undo, 'deployment/{service}', '-n', '{namespace}', '{ literal }']
         cwd: /srv/ops
         env:
           EMPTY: ''
@@ -1372,8 +1372,8 @@ runbooks:
           Authorization: {secret: deploy_token}
           X-Requested-By: firebreak
         body: |-
-          {{"service": "{service}",
-            "to": "{previous_version}"}}
+          {"service": "{service}",
+            "to": "{previous_version}"}
         timeout: 5m
         role: responder
         approval: false

@@ -639,7 +639,7 @@ fn the_shipped_example_loads() {
     };
     assert_eq!(
         body.as_deref(),
-        Some(r#"{{"service": "{service}", "to": "{previous_version}"}}"#)
+        Some(r#"{"service": "{service}", "to": "{previous_version}"}"#)
     );
     assert_eq!(
         config.break_glass,
@@ -1386,7 +1386,7 @@ runbooks:
       - name: rollback
         description: Roll back the last deploy
         kind: command
-        run: [kubectl, rollout, undo, "deployment/{service}", -n, "{namespace}", "--to-revision={{rev}}"]
+        run: [kubectl, rollout, undo, "deployment/{service}", -n, "{namespace}", "--selector={\"app\": 1}"]
         cwd: /srv/ops
         env: {KUBECONFIG: {secret: kubeconfig}, MODE: fast, EMPTY: ''}
         params: {namespace: "^[a-z0-9-]{1,63}$", region: 'eu|us'}
@@ -1401,7 +1401,7 @@ runbooks:
         headers:
           Authorization: {secret: deploy_token}
           X-Requested-By: firebreak
-        body: '{{"service": "{service}", "to": "{previous_version}", "from": "{version}"}}'
+        body: '{"service": "{service}", "to": "{previous_version}", "from": "{version}"}'
         timeout: 1h
         role: admin
         approval_within: 24h
@@ -1447,7 +1447,7 @@ fn runbooks_read_into_the_expected_model() {
                                 "deployment/{service}",
                                 "-n",
                                 "{namespace}",
-                                "--to-revision={{rev}}",
+                                "--selector={\"app\": 1}",
                             ]),
                             cwd: Some("/srv/ops".into()),
                             env: settings(&[
@@ -1474,7 +1474,7 @@ fn runbooks_read_into_the_expected_model() {
                                 ("X-Requested-By", Value::Text("firebreak".into())),
                             ]),
                             body: Some(
-                                r#"{{"service": "{service}", "to": "{previous_version}", "from": "{version}"}}"#
+                                r#"{"service": "{service}", "to": "{previous_version}", "from": "{version}"}"#
                                     .into()
                             ),
                         },

@@ -269,6 +269,29 @@ impl Incident {
         events
     }
 
+    /// Ticks the checklist's "rollback considered" items: a rollback was run. Returns the
+    /// ticks, recorded as `by`'s.
+    pub fn tick_rollback_considered(&mut self, by: &str, now: Timestamp) -> Vec<TimelineEvent> {
+        let mut events = Vec::new();
+        for item in self.checklist.iter_mut().filter(|i| !i.done) {
+            if item
+                .text
+                .trim()
+                .to_lowercase()
+                .starts_with("rollback considered")
+            {
+                item.done = true;
+                item.done_by = Some(by.to_string());
+                item.done_at = Some(now);
+                events.push(TimelineEvent::ChecklistItemDone {
+                    item: item.id,
+                    text: item.text.clone(),
+                });
+            }
+        }
+        events
+    }
+
     /// Somebody acknowledged a page about the incident. The first acknowledgement sets
     /// `acknowledged_at`; later ones change nothing. Returns whether it changed.
     pub fn acknowledge(&mut self, now: Timestamp) -> bool {

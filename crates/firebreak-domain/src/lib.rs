@@ -3,6 +3,7 @@
 //! "now" in, so every rule here can be tested exhaustively and fast.
 
 pub mod access;
+pub mod action;
 pub mod alert;
 pub mod audit;
 pub mod break_glass;

@@ -2,7 +2,8 @@
 //! alerts its matchers select; it shows next to every alert and incident it covers. Its
 //! actions are production changes: a command (an argv list, never a shell string) or an HTTP
 //! request, templated from the incident, the alert and the suspect deploy, each value checked
-//! against a pattern and put into exactly one argument.
+//! against a pattern and put into exactly one argument. A placeholder is `{name}`; every other
+//! brace is literal, so a JSON body is written as it is.
 
 use std::collections::BTreeMap;
 
@@ -156,8 +157,6 @@ pub enum TemplateError {
     Refused { name: String, pattern: String },
     #[error("`{0}` is not a parameter of this action")]
     Unknown(String),
-    #[error("a template has an unclosed `{{`")]
-    Unclosed,
 }
 
 /// The values an action is templated with, each already checked against its pattern.
@@ -205,31 +204,40 @@ impl Values {
 /// The values Firebreak fills in itself.
 pub const BUILT_IN: [&str; 4] = ["service", "version", "previous_version", "incident"];
 
-/// Fills `{name}` placeholders in one template; `{{` and `}}` are literal braces. The result
-/// is one string, whatever the values hold: a value never becomes two arguments.
+/// The placeholder at the start of `text` (which starts with `{`): `{name}` with a name of
+/// lowercase letters, digits and `_` not starting with a digit (a parameter's name). Anything else is literal text, so a JSON
+/// body's braces need no escaping.
+fn placeholder_at(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('{')?;
+    let end = rest.find('}')?;
+    let name = &rest[..end];
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_lowercase() || first == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+    .then_some(name)
+}
+
+/// Fills `{name}` placeholders in one template; every other brace is literal. The result is one
+/// string, whatever the values hold: a value never becomes two arguments.
 pub fn render(template: &str, values: &Values) -> Result<String, TemplateError> {
     let mut out = String::with_capacity(template.len());
     let mut rest = template;
-    while let Some(i) = rest.find(['{', '}']) {
+    while let Some(i) = rest.find('{') {
         out.push_str(&rest[..i]);
         let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("{{") {
-            out.push('{');
-            rest = after;
-        } else if let Some(after) = tail.strip_prefix("}}") {
-            out.push('}');
-            rest = after;
-        } else if let Some(after) = tail.strip_prefix('}') {
-            out.push('}');
-            rest = after;
-        } else {
-            let close = tail.find('}').ok_or(TemplateError::Unclosed)?;
-            let name = &tail[1..close];
-            let value = values
-                .get(name)
-                .ok_or_else(|| TemplateError::Missing(name.to_string()))?;
-            out.push_str(value);
-            rest = &tail[close + 1..];
+        match placeholder_at(tail) {
+            Some(name) => {
+                let value = values
+                    .get(name)
+                    .ok_or_else(|| TemplateError::Missing(name.to_string()))?;
+                out.push_str(value);
+                rest = &tail[name.len() + 2..];
+            }
+            None => {
+                out.push('{');
+                rest = &tail[1..];
+            }
         }
     }
     out.push_str(rest);
@@ -242,16 +250,12 @@ pub fn placeholders(template: &str) -> Vec<String> {
     let mut rest = template;
     while let Some(i) = rest.find('{') {
         let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("{{") {
-            rest = after;
-            continue;
-        }
-        match tail.find('}') {
-            Some(close) => {
-                names.push(tail[1..close].to_string());
-                rest = &tail[close + 1..];
+        match placeholder_at(tail) {
+            Some(name) => {
+                names.push(name.to_string());
+                rest = &tail[name.len() + 2..];
             }
-            None => break,
+            None => rest = &tail[1..],
         }
     }
     names
@@ -302,12 +306,16 @@ mod tests {
             "deployment/api"
         );
         assert_eq!(render("{namespace}", &v).unwrap(), "prod");
-        assert_eq!(render("{{literal}}", &v).unwrap(), "{literal}");
+        assert_eq!(
+            render(r#"{"ns": "{namespace}", "a": {"b": 1}}"#, &v).unwrap(),
+            r#"{"ns": "prod", "a": {"b": 1}}"#,
+            "braces that are not a placeholder are literal"
+        );
+        assert_eq!(render("x{ y}{", &v).unwrap(), "x{ y}{");
         assert_eq!(
             render("{nope}", &v),
             Err(TemplateError::Missing("nope".into()))
         );
-        assert_eq!(render("x{", &v), Err(TemplateError::Unclosed));
 
         // A value that would add an argument is refused by the default pattern.
         assert!(matches!(
@@ -334,8 +342,12 @@ mod tests {
     #[test]
     fn placeholders_are_listed() {
         assert_eq!(
-            placeholders("deployment/{service} -n {namespace} {{x}}"),
-            vec!["service".to_string(), "namespace".to_string()]
+            placeholders(r#"deployment/{service} -n {namespace} {"a": {"b": "{version}"}}"#),
+            vec![
+                "service".to_string(),
+                "namespace".to_string(),
+                "version".to_string()
+            ]
         );
     }
 }

@@ -181,6 +181,50 @@ pub enum TimelineEvent {
         reason: String,
         approved_by: Option<String>,
     },
+    /// Somebody asked to run a runbook action: what it will do, secrets masked.
+    ActionRequested {
+        run: i64,
+        action: String,
+        /// The argv or the request, as one line.
+        shown: String,
+        needs_approval: bool,
+    },
+    /// A second person approved a run.
+    ActionApproved {
+        run: i64,
+        action: String,
+        by: String,
+    },
+    /// A run was refused: a late approval, or refused by a person.
+    ActionRefused {
+        run: i64,
+        action: String,
+        why: String,
+    },
+    /// A run started.
+    ActionStarted {
+        run: i64,
+        action: String,
+    },
+    /// A run ended: `succeeded`, `failed` or `interrupted`, with its exit code (or HTTP
+    /// status), how long it took and the tail of its output, secrets redacted.
+    ActionFinished {
+        run: i64,
+        action: String,
+        status: String,
+        exit_code: Option<i32>,
+        duration_ms: Option<i64>,
+        output_tail: String,
+    },
+    /// A command someone ran from their own machine (`firebreak exec`).
+    CommandRun {
+        argv: Vec<String>,
+        exit_code: i32,
+        duration_ms: i64,
+        output_tail: String,
+        /// Where it ran: the machine's name.
+        host: Option<String>,
+    },
     /// Break-glass access ended: `expired`, `revoked`, `refused` or `incident resolved`.
     BreakGlassEnded {
         grant: i64,
@@ -231,6 +275,12 @@ impl TimelineEvent {
             TimelineEvent::BreakGlassRequested { .. } => "break_glass_requested",
             TimelineEvent::BreakGlassGranted { .. } => "break_glass_granted",
             TimelineEvent::BreakGlassEnded { .. } => "break_glass_ended",
+            TimelineEvent::ActionRequested { .. } => "action_requested",
+            TimelineEvent::ActionApproved { .. } => "action_approved",
+            TimelineEvent::ActionRefused { .. } => "action_refused",
+            TimelineEvent::ActionStarted { .. } => "action_started",
+            TimelineEvent::ActionFinished { .. } => "action_finished",
+            TimelineEvent::CommandRun { .. } => "command_run",
         }
     }
 }

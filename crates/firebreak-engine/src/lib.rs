@@ -8,6 +8,7 @@
 //! The background work (outbox delivery, the indexes that follow the change feed, clean-up)
 //! runs under one supervisor in [`runtime`].
 
+pub mod actions;
 pub mod alerts;
 pub mod calendar;
 pub mod clock;

@@ -76,6 +76,10 @@ impl Runtime {
             let app = app.clone();
             runtime.supervise("janitor", move |cancel| janitor(app.clone(), cancel));
         }
+        {
+            let app = app.clone();
+            runtime.supervise("action sweeper", move |cancel| sweep(app.clone(), cancel));
+        }
         runtime.tracker.close();
         runtime
     }
@@ -254,6 +258,22 @@ async fn monitor(app: Firebreak, cancel: CancellationToken) {
 }
 
 /// Forgets finished outbox messages after a week and sender requests after two days.
+/// Marks action runs whose process stopped as interrupted, and refuses approvals that came
+/// too late: at once on start (a run this process was running before a crash), then every few
+/// seconds. It never starts a run.
+async fn sweep(app: Firebreak, cancel: CancellationToken) {
+    loop {
+        if let Err(e) = app.sweep_runs().await {
+            tracing::warn!(error = %e, "could not check for interrupted action runs");
+        }
+        let next = app.clock.now() + crate::actions::HEARTBEAT_EVERY;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = app.clock.sleep_until(next) => {}
+        }
+    }
+}
+
 async fn janitor(app: Firebreak, cancel: CancellationToken) {
     loop {
         let now = app.clock.now();

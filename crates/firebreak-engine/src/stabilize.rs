@@ -49,7 +49,7 @@ fn rfc3339(t: Timestamp) -> String {
 }
 
 /// `30m`, `1h`, `1h30m`.
-fn spoken(d: SignedDuration) -> String {
+pub(crate) fn spoken(d: SignedDuration) -> String {
     let mins = (d.as_secs() + 59) / 60;
     match (mins / 60, mins % 60) {
         (0, m) => format!("{m}m"),
@@ -331,12 +331,9 @@ impl Firebreak {
                         ))));
                     };
                     if incident.status == Status::Resolved {
-                        return Ok(Err(invalid(
-                            "incident",
-                            format!(
-                                "{number} is resolved; name the open incident this deploy is for"
-                            ),
-                        )));
+                        return Ok(Err(EngineError::Conflict(format!(
+                            "{number} is resolved; name the open incident this deploy is for"
+                        ))));
                     }
                     tx.append_timeline(
                         number,
@@ -410,14 +407,17 @@ impl Firebreak {
             reason,
         )
         .map_err(|e| {
-            let field = match e {
-                firebreak_domain::break_glass::GrantError::Resolved(_) => "incident",
-                firebreak_domain::break_glass::GrantError::TooLong { .. }
-                | firebreak_domain::break_glass::GrantError::TooShort => "duration",
-                firebreak_domain::break_glass::GrantError::NotHigher { .. } => "role",
-                firebreak_domain::break_glass::GrantError::NoReason => "reason",
-            };
-            invalid(field, e.to_string())
+            use firebreak_domain::break_glass::GrantError;
+            match e {
+                // The request is well formed; the state of things refuses it.
+                GrantError::Resolved(_) | GrantError::NotHigher { .. } => {
+                    EngineError::Conflict(e.to_string())
+                }
+                GrantError::TooLong { .. } | GrantError::TooShort => {
+                    invalid("duration", e.to_string())
+                }
+                GrantError::NoReason => invalid("reason", e.to_string()),
+            }
         })?;
         let now = self.clock.now();
         let grant = Grant {

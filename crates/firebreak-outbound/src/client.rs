@@ -162,6 +162,18 @@ impl OutboundClient {
         headers: &HeaderMap,
         body: impl Into<Vec<u8>>,
     ) -> Result<Answer, SendError> {
+        self.send(http::Method::POST, url, headers, body).await
+    }
+
+    /// Sends `method` with `body` and `headers` to `url`, like [`OutboundClient::post`]; a
+    /// runbook's HTTP action may use any method.
+    pub async fn send(
+        &self,
+        method: http::Method,
+        url: &str,
+        headers: &HeaderMap,
+        body: impl Into<Vec<u8>>,
+    ) -> Result<Answer, SendError> {
         let started = Instant::now();
         // reqwest skips the resolver for IP-literal hosts, so those are judged here.
         let url = self
@@ -174,7 +186,7 @@ impl OutboundClient {
         let target = host_and_port(&url);
         let mut response = self
             .http
-            .post(url)
+            .request(method, url)
             .headers(headers.clone())
             .body(body.into())
             .send()

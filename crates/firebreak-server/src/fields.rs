@@ -700,6 +700,30 @@ pub fn whole_u32<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     }
 }
 
+/// A whole number in `i32`'s range, written with or without a zero fraction (`3`, `3.0`).
+/// Use with `#[serde(deserialize_with = "fields::whole_i32")]`.
+pub fn whole_i32<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return i32::try_from(i).map_err(|_| D::Error::custom("is out of range"));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&f) => {
+            Ok(f as i32)
+        }
+        _ => Err(D::Error::custom("must be a whole number")),
+    }
+}
+
+/// Like [`whole_i32`], 0 or more.
+pub fn whole_nonnegative_i32<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let n = whole_i32(d)?;
+    if n < 0 {
+        return Err(D::Error::custom("must be 0 or more"));
+    }
+    Ok(n)
+}
+
 /// For PATCH fields that `null` clears: absent is `None`, `null` is `Some(None)`, a value is
 /// `Some(Some(value))`. Use with `#[serde(default, deserialize_with = "fields::nullable")]`.
 pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

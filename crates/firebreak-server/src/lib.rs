@@ -28,8 +28,8 @@ use utoipa_axum::routes;
 
 use crate::problem::ApiError;
 use crate::routes::{
-    ack, admin, alerts, calendar, directory, incidents, ingest, paging, public_page, public_status,
-    schedules, stabilize, status_page, system, webhooks,
+    ack, actions, admin, alerts, calendar, directory, incidents, ingest, paging, public_page,
+    public_status, schedules, stabilize, status_page, system, webhooks,
 };
 
 /// Request bodies larger than this are refused with 413.
@@ -120,6 +120,18 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(stabilize::show_grant))
         .routes(routes!(stabilize::approve_grant))
         .routes(routes!(stabilize::revoke_grant))
+        .routes(routes!(actions::list_runbooks))
+        .routes(routes!(actions::coverage))
+        .routes(routes!(actions::show_runbook))
+        .routes(routes!(actions::incident_runbooks))
+        .routes(routes!(actions::alert_runbooks))
+        .routes(routes!(actions::run_action))
+        .routes(routes!(actions::show_run))
+        .routes(routes!(actions::approve_run))
+        .routes(routes!(actions::incident_runs))
+        .routes(routes!(actions::show_run_by_id))
+        .routes(routes!(actions::approve_run_by_id))
+        .routes(routes!(actions::record_command))
         .routes(routes!(admin::config))
         .routes(routes!(admin::me))
         .routes(routes!(alerts::list_alerts))

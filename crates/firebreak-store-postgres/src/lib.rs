@@ -78,6 +78,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "stabilize",
         include_str!("../migrations/0009_stabilize.sql"),
     ),
+    (
+        10,
+        "actions",
+        include_str!("../migrations/0010_actions.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

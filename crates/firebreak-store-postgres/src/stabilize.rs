@@ -1,11 +1,12 @@
 //! Declared change freezes and break-glass grants on PostgreSQL.
 
 use async_trait::async_trait;
+use firebreak_domain::action::{ActionRun, RunStatus};
 use firebreak_domain::break_glass::Grant;
 use firebreak_domain::freeze::Freeze;
 use firebreak_domain::{AccessRole, IncidentNumber, Name};
 use firebreak_store::feed::Topic;
-use firebreak_store::{Change, Result, StabilizeStore, StabilizeWrites, StoreError};
+use firebreak_store::{Change, Result, StabilizeStore, StabilizeWrites, StoreError, codec};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgRow;
@@ -53,6 +54,37 @@ fn grant(row: &PgRow) -> Result<Grant> {
         approved_by: get(row, "approved_by")?,
         ended_at: rows::ts_opt(get(row, "ended_at")?)?,
         end_reason: get(row, "end_reason")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, incident, runbook, action, requested_by, params, shown, status, \
+     requested_at, approve_by, approved_by, started_at, finished_at, heartbeat_at, exit_code, \
+     output, error, break_glass";
+
+fn run(row: &PgRow) -> Result<ActionRun> {
+    let params: String = get(row, "params")?;
+    let shown: String = get(row, "shown")?;
+    let status: String = get(row, "status")?;
+    Ok(ActionRun {
+        id: get(row, "id")?,
+        incident: IncidentNumber(get(row, "incident")?),
+        runbook: get(row, "runbook")?,
+        action: get(row, "action")?,
+        requested_by: get(row, "requested_by")?,
+        params: serde_json::from_str(&params).map_err(StoreError::backend)?,
+        shown: codec::shown_from_json(&shown)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::backend(format!("unknown run status {status:?}")))?,
+        requested_at: rows::ts(get(row, "requested_at")?)?,
+        approve_by: rows::ts_opt(get(row, "approve_by")?)?,
+        approved_by: get(row, "approved_by")?,
+        started_at: rows::ts_opt(get(row, "started_at")?)?,
+        finished_at: rows::ts_opt(get(row, "finished_at")?)?,
+        heartbeat_at: rows::ts_opt(get(row, "heartbeat_at")?)?,
+        exit_code: get(row, "exit_code")?,
+        output: get(row, "output")?,
+        error: get(row, "error")?,
+        break_glass: get(row, "break_glass")?,
     })
 }
 
@@ -176,6 +208,101 @@ impl StabilizeWrites for PgTx<'_> {
         .map(grant)
         .collect()
     }
+
+    async fn create_run(&mut self, r: &ActionRun) -> Result<ActionRun> {
+        let params = serde_json::to_string(&r.params).map_err(StoreError::backend)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO action_runs (incident, runbook, action, requested_by, params, shown, \
+             status, requested_at, approve_by, approved_by, started_at, finished_at, \
+             heartbeat_at, exit_code, output, error, break_glass) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
+             RETURNING id",
+        )
+        .bind(r.incident.0)
+        .bind(&r.runbook)
+        .bind(&r.action)
+        .bind(&r.requested_by)
+        .bind(params)
+        .bind(codec::shown_to_json(&r.shown))
+        .bind(r.status.as_str())
+        .bind(r.requested_at.as_millisecond())
+        .bind(ms_opt(r.approve_by))
+        .bind(r.approved_by.as_deref())
+        .bind(ms_opt(r.started_at))
+        .bind(ms_opt(r.finished_at))
+        .bind(ms_opt(r.heartbeat_at))
+        .bind(r.exit_code)
+        .bind(&r.output)
+        .bind(r.error.as_deref())
+        .bind(r.break_glass)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        self.changed(Change::Incident { number: r.incident });
+        Ok(ActionRun { id, ..r.clone() })
+    }
+
+    async fn lock_run(&mut self, id: i64) -> Result<Option<ActionRun>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE id = $1 FOR UPDATE"
+        )))
+        .bind(id)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .map(|r| run(&r))
+        .transpose()
+    }
+
+    async fn save_run(&mut self, r: &ActionRun) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE action_runs SET status = $2, approved_by = $3, started_at = $4, \
+             finished_at = $5, heartbeat_at = $6, exit_code = $7, output = $8, error = $9 \
+             WHERE id = $1",
+        )
+        .bind(r.id)
+        .bind(r.status.as_str())
+        .bind(r.approved_by.as_deref())
+        .bind(ms_opt(r.started_at))
+        .bind(ms_opt(r.finished_at))
+        .bind(ms_opt(r.heartbeat_at))
+        .bind(r.exit_code)
+        .bind(&r.output)
+        .bind(r.error.as_deref())
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Incident { number: r.incident });
+        Ok(())
+    }
+
+    async fn lock_open_runs(
+        &mut self,
+        incident: IncidentNumber,
+        action: &str,
+    ) -> Result<Vec<ActionRun>> {
+        // The incident's row is the lock: two requests for the same action queue on it.
+        sqlx::query("SELECT number FROM incidents WHERE number = $1 FOR UPDATE")
+            .bind(incident.0)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db)?;
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = $1 AND action = $2 \
+             AND status IN ('pending_approval', 'running') ORDER BY id FOR UPDATE"
+        )))
+        .bind(incident.0)
+        .bind(action)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(run)
+        .collect()
+    }
 }
 
 #[async_trait]
@@ -231,6 +358,47 @@ impl StabilizeStore for PostgresStore {
         .map_err(db)?
         .iter()
         .map(grant)
+        .collect()
+    }
+
+    async fn get_run(&self, id: i64) -> Result<Option<ActionRun>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?
+        .map(|r| run(&r))
+        .transpose()
+    }
+
+    async fn incident_runs(&self, incident: IncidentNumber) -> Result<Vec<ActionRun>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = $1 ORDER BY id"
+        )))
+        .bind(incident.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(run)
+        .collect()
+    }
+
+    async fn stale_runs(&self, before: Timestamp, now: Timestamp) -> Result<Vec<ActionRun>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE \
+             (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < $1)) \
+             OR (status = 'pending_approval' AND approve_by <= $2) ORDER BY id"
+        )))
+        .bind(before.as_millisecond())
+        .bind(now.as_millisecond())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(run)
         .collect()
     }
 }

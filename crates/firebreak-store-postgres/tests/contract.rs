@@ -101,6 +101,7 @@ contract_checks!(
     audit_rows_form_one_chain,
     freezes_round_trip_and_lift,
     grants_round_trip_and_end,
+    action_runs_round_trip,
 );
 
 concurrent_contract_checks!(

@@ -1,11 +1,12 @@
 //! Declared change freezes and break-glass grants on SQLite.
 
 use async_trait::async_trait;
+use firebreak_domain::action::{ActionRun, RunStatus};
 use firebreak_domain::break_glass::Grant;
 use firebreak_domain::freeze::Freeze;
 use firebreak_domain::{AccessRole, IncidentNumber, Name};
 use firebreak_store::feed::Topic;
-use firebreak_store::{Change, Result, StabilizeStore, StabilizeWrites, StoreError};
+use firebreak_store::{Change, Result, StabilizeStore, StabilizeWrites, StoreError, codec};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Row, params};
 
@@ -51,6 +52,37 @@ fn grant(row: &Row<'_>) -> Result<Grant> {
         approved_by: rows::get(row, "approved_by")?,
         ended_at: rows::opt_ts(row, "ended_at")?,
         end_reason: rows::get(row, "end_reason")?,
+    })
+}
+
+const RUN_COLUMNS: &str = "id, incident, runbook, action, requested_by, params, shown, status, \
+     requested_at, approve_by, approved_by, started_at, finished_at, heartbeat_at, exit_code, \
+     output, error, break_glass";
+
+fn run(row: &Row<'_>) -> Result<ActionRun> {
+    let params: String = rows::get(row, "params")?;
+    let shown: String = rows::get(row, "shown")?;
+    let status: String = rows::get(row, "status")?;
+    Ok(ActionRun {
+        id: rows::get(row, "id")?,
+        incident: IncidentNumber(rows::get(row, "incident")?),
+        runbook: rows::get(row, "runbook")?,
+        action: rows::get(row, "action")?,
+        requested_by: rows::get(row, "requested_by")?,
+        params: serde_json::from_str(&params).map_err(StoreError::backend)?,
+        shown: codec::shown_from_json(&shown)?,
+        status: RunStatus::parse(&status)
+            .ok_or_else(|| StoreError::backend(format!("unknown run status {status:?}")))?,
+        requested_at: rows::ts(row, "requested_at")?,
+        approve_by: rows::opt_ts(row, "approve_by")?,
+        approved_by: rows::get(row, "approved_by")?,
+        started_at: rows::opt_ts(row, "started_at")?,
+        finished_at: rows::opt_ts(row, "finished_at")?,
+        heartbeat_at: rows::opt_ts(row, "heartbeat_at")?,
+        exit_code: rows::get(row, "exit_code")?,
+        output: rows::get(row, "output")?,
+        error: rows::get(row, "error")?,
+        break_glass: rows::get(row, "break_glass")?,
     })
 }
 
@@ -155,6 +187,82 @@ impl StabilizeWrites for SqliteTx<'_> {
         );
         rows::all(self.conn(), &sql, [incident.0], grant)
     }
+
+    async fn create_run(&mut self, r: &ActionRun) -> Result<ActionRun> {
+        let params = serde_json::to_string(&r.params).map_err(StoreError::backend)?;
+        let id = rows::one(
+            self.conn(),
+            "INSERT INTO action_runs (incident, runbook, action, requested_by, params, shown, \
+             status, requested_at, approve_by, approved_by, started_at, finished_at, \
+             heartbeat_at, exit_code, output, error, break_glass) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             RETURNING id",
+            params![
+                r.incident.0,
+                r.runbook,
+                r.action,
+                r.requested_by,
+                params,
+                codec::shown_to_json(&r.shown),
+                r.status.as_str(),
+                ms(r.requested_at),
+                opt_ms(r.approve_by),
+                r.approved_by,
+                opt_ms(r.started_at),
+                opt_ms(r.finished_at),
+                opt_ms(r.heartbeat_at),
+                r.exit_code,
+                r.output,
+                r.error,
+                r.break_glass
+            ],
+            |row| rows::get(row, "id"),
+        )?
+        .ok_or_else(|| StoreError::backend("a new action run got no id"))?;
+        self.changed(Change::Incident { number: r.incident });
+        Ok(ActionRun { id, ..r.clone() })
+    }
+
+    async fn lock_run(&mut self, id: i64) -> Result<Option<ActionRun>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM action_runs WHERE id = ?1");
+        rows::one(self.conn(), &sql, [id], run)
+    }
+
+    async fn save_run(&mut self, r: &ActionRun) -> Result<()> {
+        if self.exec(
+            "UPDATE action_runs SET status = ?2, approved_by = ?3, started_at = ?4, \
+             finished_at = ?5, heartbeat_at = ?6, exit_code = ?7, output = ?8, error = ?9 \
+             WHERE id = ?1",
+            params![
+                r.id,
+                r.status.as_str(),
+                r.approved_by,
+                opt_ms(r.started_at),
+                opt_ms(r.finished_at),
+                opt_ms(r.heartbeat_at),
+                r.exit_code,
+                r.output,
+                r.error
+            ],
+        )? == 0
+        {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Incident { number: r.incident });
+        Ok(())
+    }
+
+    async fn lock_open_runs(
+        &mut self,
+        incident: IncidentNumber,
+        action: &str,
+    ) -> Result<Vec<ActionRun>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = ?1 AND action = ?2 \
+             AND status IN ('pending_approval', 'running') ORDER BY id"
+        );
+        rows::all(self.conn(), &sql, params![incident.0, action], run)
+    }
 }
 
 #[async_trait]
@@ -197,6 +305,35 @@ impl StabilizeStore for SqliteStore {
                 "SELECT {GRANT_COLUMNS} FROM break_glass_grants WHERE incident = ?1 ORDER BY id"
             );
             rows::all(conn, &sql, [incident.0], grant)
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: i64) -> Result<Option<ActionRun>> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM action_runs WHERE id = ?1");
+            rows::one(conn, &sql, [id], run)
+        })
+        .await
+    }
+
+    async fn incident_runs(&self, incident: IncidentNumber) -> Result<Vec<ActionRun>> {
+        self.read(move |conn| {
+            let sql =
+                format!("SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = ?1 ORDER BY id");
+            rows::all(conn, &sql, [incident.0], run)
+        })
+        .await
+    }
+
+    async fn stale_runs(&self, before: Timestamp, now: Timestamp) -> Result<Vec<ActionRun>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {RUN_COLUMNS} FROM action_runs WHERE \
+                 (status = 'running' AND (heartbeat_at IS NULL OR heartbeat_at < ?1)) \
+                 OR (status = 'pending_approval' AND approve_by <= ?2) ORDER BY id"
+            );
+            rows::all(conn, &sql, params![ms(before), ms(now)], run)
         })
         .await
     }

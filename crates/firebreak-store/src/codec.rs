@@ -91,6 +91,58 @@ pub fn checklist_from_json(v: Value) -> Result<Vec<ChecklistItem>> {
 }
 
 /// An event as its `kind` column and `data` JSON.
+/// What an action run does, as stored: `{"command": {"argv", "env", "cwd"}}` or
+/// `{"http": {"method", "url", "headers": [[name, value]], "body"}}`.
+pub fn shown_to_json(shown: &firebreak_domain::action::Shown) -> String {
+    use firebreak_domain::action::Shown;
+    let v = match shown {
+        Shown::Command { argv, env, cwd } => {
+            serde_json::json!({"command": {"argv": argv, "env": env, "cwd": cwd}})
+        }
+        Shown::Http(r) => serde_json::json!({"http": {
+            "method": r.method, "url": r.url, "headers": r.headers, "body": r.body,
+        }}),
+    };
+    v.to_string()
+}
+
+pub fn shown_from_json(text: &str) -> Result<firebreak_domain::action::Shown> {
+    use firebreak_domain::action::{Shown, ShownRequest};
+    let v: Value = serde_json::from_str(text).map_err(StoreError::backend)?;
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if let Some(c) = v.get("command") {
+        return Ok(Shown::Command {
+            argv: strings(&c["argv"]),
+            env: strings(&c["env"]),
+            cwd: c["cwd"].as_str().map(String::from),
+        });
+    }
+    let h = v.get("http").ok_or_else(|| {
+        StoreError::backend("an action run shows neither a command nor a request")
+    })?;
+    Ok(Shown::Http(ShownRequest {
+        method: h["method"].as_str().unwrap_or("POST").to_string(),
+        url: h["url"].as_str().unwrap_or_default().to_string(),
+        headers: h["headers"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| Some((p[0].as_str()?.to_string(), p[1].as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        body: h["body"].as_str().map(String::from),
+    }))
+}
+
 /// A deploy's freeze reasons as stored: `NULL` when it was not frozen, else a JSON array.
 pub fn freeze_reasons_to(reasons: &[String]) -> Result<Option<String>> {
     if reasons.is_empty() {

@@ -164,6 +164,7 @@ where
     concurrent_audited_writes_make_one_chain(Arc::new(make().await)).await;
     freezes_round_trip_and_lift(&make().await).await;
     grants_round_trip_and_end(&make().await).await;
+    action_runs_round_trip(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use firebreak_domain::IncidentNumber;
+use firebreak_domain::action::ActionRun;
 use firebreak_domain::break_glass::Grant;
 use firebreak_domain::freeze::Freeze;
 use jiff::Timestamp;
@@ -27,6 +28,20 @@ pub trait StabilizeWrites: Send {
     /// The grants of `incident` not yet ended by hand (they may have expired), held until
     /// commit.
     async fn lock_open_grants(&mut self, incident: IncidentNumber) -> Result<Vec<Grant>>;
+    /// Stores an action run and returns it with its id (the one given is ignored).
+    async fn create_run(&mut self, run: &ActionRun) -> Result<ActionRun>;
+    /// The run, held until commit.
+    async fn lock_run(&mut self, id: i64) -> Result<Option<ActionRun>>;
+    /// Saves what changes as a run goes: status, approval, start, finish, heartbeat, exit
+    /// code, output and error. `NotFound` if it is gone.
+    async fn save_run(&mut self, run: &ActionRun) -> Result<()>;
+    /// The runs of `action` on `incident` that wait for approval or are running, held until
+    /// commit: only one may be open at a time.
+    async fn lock_open_runs(
+        &mut self,
+        incident: IncidentNumber,
+        action: &str,
+    ) -> Result<Vec<ActionRun>>;
 }
 
 /// Freeze and break-glass reads.
@@ -41,4 +56,10 @@ pub trait StabilizeStore: Send + Sync {
     async fn live_grants(&self, after: Timestamp) -> Result<Vec<Grant>>;
     /// Every grant of an incident, oldest first.
     async fn incident_grants(&self, incident: IncidentNumber) -> Result<Vec<Grant>>;
+    async fn get_run(&self, id: i64) -> Result<Option<ActionRun>>;
+    /// Every run of an incident, oldest first.
+    async fn incident_runs(&self, incident: IncidentNumber) -> Result<Vec<ActionRun>>;
+    /// Runs still `running` whose heartbeat is older than `before`: their process stopped.
+    /// And runs waiting for approval past their time.
+    async fn stale_runs(&self, before: Timestamp, now: Timestamp) -> Result<Vec<ActionRun>>;
 }

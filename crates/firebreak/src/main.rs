@@ -199,6 +199,28 @@ Examples:
   firebreak maintenance cancel 3"
     )]
     Maintenance(firebreak_cli::MaintenanceCommand),
+    /// Runbooks: list them, show one, and find alerts that have none.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak runbook list
+  firebreak runbook show checkout-errors
+  firebreak runbook coverage"
+    )]
+    Runbook(firebreak_cli::RunbookCommand),
+    /// Run a runbook's action on an incident: dry run, approval, output on the timeline.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak action run rollback --incident INC-7 --dry-run
+  firebreak action run rollback --incident INC-7 --param namespace=shop
+  firebreak action approve 12"
+    )]
+    Action(firebreak_cli::ActionCommand),
+    /// Run a command here and record it on an incident's timeline.
+    Exec(firebreak_cli::ExecArgs),
     /// Change freezes: the deploy gate for CI (`freeze check`), and declared freezes.
     #[command(
         subcommand,
@@ -533,6 +555,9 @@ fn main() -> ExitCode {
         Command::Maintenance(cmd) => {
             runtime.block_on(firebreak_cli::run_maintenance(cmd, &cli.client))
         }
+        Command::Runbook(cmd) => runtime.block_on(firebreak_cli::run_runbook(cmd, &cli.client)),
+        Command::Action(cmd) => runtime.block_on(firebreak_cli::run_action(cmd, &cli.client)),
+        Command::Exec(cmd) => runtime.block_on(firebreak_cli::run_exec(cmd, &cli.client)),
         Command::Freeze(cmd) => runtime.block_on(firebreak_cli::run_freeze(cmd, &cli.client)),
         Command::BreakGlass(cmd) => {
             runtime.block_on(firebreak_cli::run_break_glass(cmd, &cli.client))

@@ -16,8 +16,6 @@ use jiff::SignedDuration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_firebreak");
-
 fn config() -> Config {
     let mut c = Config::default();
     c.services.push(common::service("checkout"));
@@ -34,45 +32,8 @@ async fn postgres(prefix: &str) -> TestServer {
     common::spawn_on(Arc::new(store), config(), tempfile::tempdir().unwrap()).await
 }
 
-/// Runs the CLI against the server with `token`.
-async fn cli(s: &TestServer, token: &str, args: &[&str]) -> Output {
-    cli_at(&s.base, token, args).await
-}
-
-async fn cli_at(base: &str, token: &str, args: &[&str]) -> Output {
-    let home = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(BIN);
-    cmd.args(args)
-        .env("FIREBREAK_CONFIG_DIR", home.path())
-        .env("FIREBREAK_SERVER", base)
-        .env("FIREBREAK_TOKEN", token);
-    cmd.output().await.expect("the CLI runs")
-}
-
 fn code(o: &Output) -> i32 {
     o.status.code().expect("an exit code")
-}
-
-fn out(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-async fn timeline_kinds(s: &TestServer, id: &str) -> Vec<Value> {
-    s.call(
-        Method::GET,
-        &format!("/api/v1/incidents/{id}/timeline?limit=500"),
-        Some(&s.admin),
-        None,
-    )
-    .await
-    .expect(200)["items"]
-        .as_array()
-        .unwrap()
-        .clone()
 }
 
 fn of_kind<'a>(entries: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -101,8 +62,10 @@ async fn freeze_gate(s: TestServer) {
         )
         .await;
     assert_eq!(free.expect(200)["frozen"], false);
-    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "checkout"]).await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = s
+        .cli(&s.viewer, &["freeze", "check", "--service", "checkout"])
+        .await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
 
     let id = declare_on(&s, &s.responder, "SEV1", &["checkout"]).await;
     let frozen = s
@@ -137,38 +100,44 @@ async fn freeze_gate(s: TestServer) {
     );
 
     // The CI gate: 1 while frozen, with the reason; a rollback is allowed.
-    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "checkout"]).await;
-    assert_eq!(code(&o), 1, "{}", out(&o));
+    let o = s
+        .cli(&s.viewer, &["freeze", "check", "--service", "checkout"])
+        .await;
+    assert_eq!(code(&o), 1, "{}", common::printed(&o));
     assert!(
-        out(&o).contains("FROZEN") && out(&o).contains(&id),
+        common::printed(&o).contains("FROZEN") && common::printed(&o).contains(&id),
         "{}",
-        out(&o)
+        common::printed(&o)
     );
-    let o = cli(
-        &s,
-        &s.viewer,
-        &["freeze", "check", "--service", "checkout", "--rollback"],
-    )
-    .await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = s
+        .cli(
+            &s.viewer,
+            &["freeze", "check", "--service", "checkout", "--rollback"],
+        )
+        .await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
     // 3 when it cannot tell: a refused token, an unreachable server.
-    let o = cli(
-        &s,
-        "fbt_not_a_real_token",
-        &["freeze", "check", "--service", "checkout"],
-    )
-    .await;
-    assert_eq!(code(&o), 3, "{}", out(&o));
-    let o = cli_at(
+    let o = s
+        .cli(
+            "fbt_not_a_real_token",
+            &["freeze", "check", "--service", "checkout"],
+        )
+        .await;
+    assert_eq!(code(&o), 3, "{}", common::printed(&o));
+    let home = tempfile::tempdir().unwrap();
+    let o = common::cli_at(
         "http://127.0.0.1:9",
         &s.viewer,
         &["freeze", "check", "--service", "checkout"],
+        home.path(),
     )
     .await;
-    assert_eq!(code(&o), 3, "{}", out(&o));
+    assert_eq!(code(&o), 3, "{}", common::printed(&o));
     // A service that does not exist is a usage error, not "frozen".
-    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "nope"]).await;
-    assert_eq!(code(&o), 2, "{}", out(&o));
+    let o = s
+        .cli(&s.viewer, &["freeze", "check", "--service", "nope"])
+        .await;
+    assert_eq!(code(&o), 2, "{}", common::printed(&o));
 
     // A deploy reported during the freeze is flagged on the deploy and the incident.
     let d = s
@@ -195,50 +164,55 @@ async fn freeze_gate(s: TestServer) {
         false,
         "rollbacks are always allowed"
     );
-    let t = timeline_kinds(&s, &id).await;
+    let t = s.timeline(&id).await;
     let flagged = of_kind(&t, "deploy_during_freeze");
     assert_eq!(flagged.len(), 1, "{t:?}");
     assert_eq!(flagged[0]["data"]["version"], "v43");
 
     // An emergency exemption is recorded on the incident's timeline.
-    let o = cli(
-        &s,
-        &s.responder,
-        &[
-            "freeze",
-            "check",
-            "--service",
-            "checkout",
-            "--emergency",
-            "--incident",
-            &id,
-            "--reason",
-            "hotfix for the outage itself",
-        ],
-    )
-    .await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
-    let t = timeline_kinds(&s, &id).await;
+    let o = s
+        .cli(
+            &s.responder,
+            &[
+                "freeze",
+                "check",
+                "--service",
+                "checkout",
+                "--emergency",
+                "--incident",
+                &id,
+                "--reason",
+                "hotfix for the outage itself",
+            ],
+        )
+        .await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
+    let t = s.timeline(&id).await;
     let exempt = of_kind(&t, "freeze_exemption");
     assert_eq!(exempt.len(), 1);
     assert_eq!(exempt[0]["data"]["reason"], "hotfix for the outage itself");
     assert_eq!(exempt[0]["data"]["by"], common::RESPONDER);
     // A viewer cannot exempt anything.
-    let o = cli(
-        &s,
-        &s.viewer,
-        &[
-            "freeze",
-            "check",
-            "--emergency",
-            "--incident",
-            &id,
-            "--reason",
-            "x",
-        ],
-    )
-    .await;
-    assert_eq!(code(&o), 3, "a refused token cannot tell: {}", out(&o));
+    let o = s
+        .cli(
+            &s.viewer,
+            &[
+                "freeze",
+                "check",
+                "--emergency",
+                "--incident",
+                &id,
+                "--reason",
+                "x",
+            ],
+        )
+        .await;
+    assert_eq!(
+        code(&o),
+        3,
+        "a refused token cannot tell: {}",
+        common::printed(&o)
+    );
 
     // Mitigating ends the freeze.
     s.call(
@@ -249,8 +223,10 @@ async fn freeze_gate(s: TestServer) {
     )
     .await
     .expect(200);
-    let o = cli(&s, &s.viewer, &["freeze", "check", "--service", "checkout"]).await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = s
+        .cli(&s.viewer, &["freeze", "check", "--service", "checkout"])
+        .await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
 
     // A SEV3 freezes nothing by default.
     declare_on(&s, &s.responder, "SEV3", &["checkout"]).await;
@@ -428,7 +404,7 @@ async fn break_glass(s: TestServer) {
         .filter(|r| r["action"] == "incident.declare")
         .collect();
     assert_eq!(before[0]["break_glass"], Value::Null);
-    let t = timeline_kinds(&s, &id).await;
+    let t = s.timeline(&id).await;
     assert_eq!(of_kind(&t, "break_glass_granted").len(), 1);
 
     // At expiry it is gone, and the timeline says so.
@@ -438,7 +414,7 @@ async fn break_glass(s: TestServer) {
         .expect_problem(403);
     let mut ended = Vec::new();
     for _ in 0..100 {
-        let t = timeline_kinds(&s, &id).await;
+        let t = s.timeline(&id).await;
         ended = of_kind(&t, "break_glass_ended")
             .into_iter()
             .cloned()
@@ -481,33 +457,41 @@ async fn break_glass(s: TestServer) {
     assert_eq!(shown["end_reason"], "incident resolved");
     // No grant on a resolved incident.
     let refused = grant_on(id.clone(), "30m").await;
-    let p = refused.expect_problem(422);
+    let p = refused.expect_problem(409);
     assert!(p.to_string().contains("resolved"), "{p}");
 
     // The CLI: a grant on a new incident, listed, revoked.
     let id2 = declare_on(&s, &s.responder, "SEV2", &["search"]).await;
-    let o = cli(
-        &s,
-        &s.responder,
-        &[
-            "break-glass",
-            "--incident",
-            &id2,
-            "--role",
-            "admin",
-            "--for",
-            "15m",
-            "--reason",
-            "failover",
-        ],
-    )
-    .await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(out(&o).contains("holds admin"), "{}", out(&o));
-    let o = cli(&s, &s.viewer, &["break-glass", "list"]).await;
-    assert!(out(&o).contains("failover"), "{}", out(&o));
-    let o = cli(&s, &s.responder, &["break-glass"]).await;
-    assert_eq!(code(&o), 2, "{}", out(&o));
+    let o = s
+        .cli(
+            &s.responder,
+            &[
+                "break-glass",
+                "--incident",
+                &id2,
+                "--role",
+                "admin",
+                "--for",
+                "15m",
+                "--reason",
+                "failover",
+            ],
+        )
+        .await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
+    assert!(
+        common::printed(&o).contains("holds admin"),
+        "{}",
+        common::printed(&o)
+    );
+    let o = s.cli(&s.viewer, &["break-glass", "list"]).await;
+    assert!(
+        common::printed(&o).contains("failover"),
+        "{}",
+        common::printed(&o)
+    );
+    let o = s.cli(&s.responder, &["break-glass"]).await;
+    assert_eq!(code(&o), 2, "{}", common::printed(&o));
     s.running.stop().await.expect("the server stops");
 }
 
@@ -533,21 +517,25 @@ async fn audit_chain(s: &TestServer, tamper: impl AsyncFnOnce(i64)) {
     let ok = ok.expect(200);
     assert_eq!(ok["ok"], true, "{ok}");
     assert!(ok["rows"].as_u64().unwrap() >= 3);
-    let o = cli(s, &s.admin, &["audit", "verify"]).await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
-    assert!(out(&o).contains("verifies"), "{}", out(&o));
+    let o = s.cli(&s.admin, &["audit", "verify"]).await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
+    assert!(
+        common::printed(&o).contains("verifies"),
+        "{}",
+        common::printed(&o)
+    );
     // An export kept elsewhere verifies offline.
-    let o = cli(s, &s.admin, &["audit", "export"]).await;
+    let o = s.cli(&s.admin, &["audit", "export"]).await;
     assert_eq!(code(&o), 0);
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &o.stdout).unwrap();
-    let o = cli(
-        s,
-        "",
-        &["audit", "verify", "--file", file.path().to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = s
+        .cli(
+            "",
+            &["audit", "verify", "--file", file.path().to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
     // A viewer cannot read it.
     s.call(Method::GET, "/api/v1/audit/verify", Some(&s.viewer), None)
         .await
@@ -562,17 +550,21 @@ async fn audit_chain(s: &TestServer, tamper: impl AsyncFnOnce(i64)) {
     let bad = bad.expect(200);
     assert_eq!(bad["ok"], false);
     assert_eq!(bad["first_bad_id"], victim, "{bad}");
-    let o = cli(s, &s.admin, &["audit", "verify"]).await;
-    assert_eq!(code(&o), 1, "{}", out(&o));
-    assert!(out(&o).contains(&format!("row {victim}")), "{}", out(&o));
+    let o = s.cli(&s.admin, &["audit", "verify"]).await;
+    assert_eq!(code(&o), 1, "{}", common::printed(&o));
+    assert!(
+        common::printed(&o).contains(&format!("row {victim}")),
+        "{}",
+        common::printed(&o)
+    );
     // The saved export still verifies: it was taken before the tampering.
-    let o = cli(
-        s,
-        "",
-        &["audit", "verify", "--file", file.path().to_str().unwrap()],
-    )
-    .await;
-    assert_eq!(code(&o), 0, "{}", out(&o));
+    let o = s
+        .cli(
+            "",
+            &["audit", "verify", "--file", file.path().to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -110,24 +110,6 @@ fn is_header_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
-/// Whether a template has a `{` that is not closed (`{{` is a literal brace), as
-/// [`firebreak_domain::runbook::render`] would find when the action runs.
-fn has_unclosed_brace(template: &str) -> bool {
-    let mut rest = template;
-    while let Some(i) = rest.find('{') {
-        let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("{{") {
-            rest = after;
-            continue;
-        }
-        match tail.find('}') {
-            Some(close) => rest = &tail[close + 1..],
-            None => return true,
-        }
-    }
-    false
-}
-
 /// The reason a pattern does not compile, on one line: the regex crate's messages show the
 /// pattern with a caret on the lines above it.
 fn pattern_problem(error: &str) -> String {
@@ -567,18 +549,9 @@ impl Reader<'_> {
         })
     }
 
-    /// Checks the placeholders of a template at `node`: every `{` closed (`{{` and `}}` are
-    /// literal braces), every `{name}` one of `known`. False when there was a problem
-    /// (reported).
+    /// Checks the placeholders of a template at `node`: every `{name}` one of `known` (every
+    /// other brace is literal). False when there was a problem (reported).
     fn template(&mut self, text: &str, node: &Node, path: &str, known: &[String]) -> bool {
-        if has_unclosed_brace(text) {
-            self.error_at(
-                node,
-                path,
-                "a { is not closed: a placeholder is written {name}; write {{ for a literal {",
-            );
-            return false;
-        }
         let expected = known
             .iter()
             .map(|k| format!("{{{k}}}"))
@@ -589,16 +562,10 @@ impl Reader<'_> {
             if known.contains(&name) || reported.contains(&name) {
                 continue;
             }
-            let hint = if is_param_name(&name) {
-                format!(
-                    "declare {name} under params, with the pattern its values must match, like \
-                     params: {{{name}: '^[a-z0-9-]{{1,63}}$'}}"
-                )
-            } else {
-                "write {{ and }} for literal braces, as in a JSON body like \
-                 '{{\"service\": \"{service}\"}}'"
-                    .to_string()
-            };
+            let hint = format!(
+                "declare {name} under params, with the pattern its values must match, like \
+                 params: {{{name}: '^[a-z0-9-]{{1,63}}$'}}"
+            );
             self.error_at(
                 node,
                 path,
@@ -859,24 +826,6 @@ mod tests {
         }
         for bad in ["", "X Header", "a:b", "é"] {
             assert!(!is_header_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn unclosed_braces() {
-        for closed in [
-            "",
-            "x",
-            "{service}",
-            "{{x",
-            "}}x",
-            "{{\"a\": \"{service}\"}}",
-            "}",
-        ] {
-            assert!(!has_unclosed_brace(closed), "{closed}");
-        }
-        for unclosed in ["{", "x{", "{service} {", "{{{x"] {
-            assert!(has_unclosed_brace(unclosed), "{unclosed}");
         }
     }
 

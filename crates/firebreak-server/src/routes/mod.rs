@@ -1,6 +1,7 @@
 //! The route handlers, one module per area of the API.
 
 pub mod ack;
+pub mod actions;
 pub mod admin;
 pub mod alerts;
 pub mod calendar;

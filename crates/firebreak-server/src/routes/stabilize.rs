@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::{Admin, ApiJson, ApiQuery, Caller, NoBody, Responder, Viewer};
-use crate::fields::{AccessRoleName, NameText, Text100, Text1000, Time};
+use crate::fields::{AccessRoleName, Comment, NameText, Text100, Time};
 use crate::problem::{ApiError, Problem};
 use crate::routes::incidents::number;
 use crate::wire::ListBody;
@@ -150,7 +150,7 @@ pub struct FreezeRequest {
     /// The services it covers; absent or empty means every service.
     pub services: Option<Vec<NameText>>,
     /// Why: a holiday, a launch.
-    pub reason: Text1000,
+    pub reason: Comment,
 }
 
 #[utoipa::path(get, path = "/api/v1/freezes", tag = "freeze",
@@ -215,14 +215,15 @@ pub struct ExemptionRequest {
     /// The service being deployed; absent for a deploy of no particular service.
     pub service: Option<NameText>,
     /// Why it cannot wait.
-    pub reason: Text1000,
+    pub reason: Comment,
 }
 
 /// Records an emergency deploy during a freeze on the incident's timeline. The answer is the
 /// freeze status the deploy overrides.
 #[utoipa::path(post, path = "/api/v1/freeze/exemptions", tag = "freeze", request_body = ExemptionRequest,
     security(("bearer" = ["responder"])),
-    responses((status = 201, body = FreezeStatusBody), (status = 404, body = Problem)))]
+    responses((status = 201, body = FreezeStatusBody), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The incident is resolved")))]
 pub async fn exemption(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
@@ -300,7 +301,7 @@ pub struct BreakGlassRequest {
     /// How long, like `30m` or `1h`: at most `break_glass.max` (1h by default).
     pub duration: Text100,
     /// Why: recorded on the timeline and in the audit log.
-    pub reason: Text1000,
+    pub reason: Comment,
 }
 
 fn duration(text: &str) -> Result<SignedDuration, ApiError> {
@@ -322,7 +323,8 @@ fn duration(text: &str) -> Result<SignedDuration, ApiError> {
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/break-glass", tag = "break-glass", request_body = BreakGlassRequest,
     params(("id" = String, Path, description = "INC-7 or 7")),
     security(("bearer" = ["responder"])),
-    responses((status = 201, body = GrantBody), (status = 404, body = Problem)))]
+    responses((status = 201, body = GrantBody), (status = 404, body = Problem),
+        (status = 409, body = Problem, description = "The incident is resolved, or you already hold the role")))]
 pub async fn request_grant(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,

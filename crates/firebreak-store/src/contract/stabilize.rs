@@ -207,3 +207,113 @@ pub async fn grants_round_trip_and_end<S: Store>(store: &S) {
             .all(|g| g.end_reason.as_deref() == Some("incident resolved"))
     );
 }
+
+fn action_run(n: IncidentNumber, action: &str) -> firebreak_domain::action::ActionRun {
+    use firebreak_domain::action::{ActionRun, RunStatus, Shown};
+    ActionRun {
+        id: 0,
+        incident: n,
+        runbook: "checkout-errors".into(),
+        action: action.into(),
+        requested_by: "riley".into(),
+        params: [("namespace".to_string(), "shop".to_string())].into(),
+        shown: Shown::Command {
+            argv: vec!["kubectl".into(), "deployment/api --all".into()],
+            env: vec!["KUBECONFIG=<secret kubeconfig>".into()],
+            cwd: Some("/srv".into()),
+        },
+        status: RunStatus::Running,
+        requested_at: at(0),
+        approve_by: None,
+        approved_by: None,
+        started_at: Some(at(0)),
+        finished_at: None,
+        heartbeat_at: Some(at(0)),
+        exit_code: None,
+        output: String::new(),
+        error: None,
+        break_glass: Some(3),
+    }
+}
+
+/// Action runs round-trip; an incident's open runs of one action can be locked; stale runs
+/// (a silent heartbeat, an approval past its time) are found for the sweeper.
+pub async fn action_runs_round_trip<S: Store>(store: &S) {
+    use firebreak_domain::action::{RunStatus, Shown, ShownRequest};
+    let incident = create(store, "Database on fire", "SEV1", &["checkout"], false).await;
+    let n = incident.number;
+    let running = action_run(n, "rollback");
+    let mut waiting = action_run(n, "restart");
+    waiting.status = RunStatus::PendingApproval;
+    waiting.approve_by = Some(at(60_000));
+    waiting.started_at = None;
+    waiting.heartbeat_at = None;
+    waiting.shown = Shown::Http(ShownRequest {
+        method: "POST".into(),
+        url: "https://deploy.example.com/rollback".into(),
+        headers: vec![("Authorization".into(), "<secret deploy_token>".into())],
+        body: Some(r#"{"service": "api"}"#.into()),
+    });
+    let (a, b) = commit(store, "runs", move |tx| {
+        Box::pin(async move {
+            Ok((
+                tx.create_run(&running).await?,
+                tx.create_run(&waiting).await?,
+            ))
+        })
+    })
+    .await;
+    assert!(a.id > 0 && b.id > a.id);
+    assert_eq!(
+        store.get_run(a.id).await.unwrap(),
+        Some(a.clone()),
+        "every field kept"
+    );
+    assert_eq!(store.get_run(b.id).await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        store.incident_runs(n).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    let open = commit(store, "open runs", move |tx| {
+        Box::pin(async move { tx.lock_open_runs(n, "rollback").await })
+    })
+    .await;
+    assert_eq!(open, vec![a.clone()]);
+    // Nothing is stale yet; later the silent runner and the late approval both are.
+    assert!(store.stale_runs(at(-1), at(1)).await.unwrap().is_empty());
+    let stale = store.stale_runs(at(1), at(60_000)).await.unwrap();
+    assert_eq!(
+        stale.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![a.id, b.id]
+    );
+    let id = a.id;
+    commit(store, "finish", move |tx| {
+        Box::pin(async move {
+            let mut r = tx.lock_run(id).await?.expect("the run");
+            r.status = RunStatus::Succeeded;
+            r.finished_at = Some(at(5000));
+            r.exit_code = Some(0);
+            r.output = "rolled back\n".into();
+            tx.save_run(&r).await
+        })
+    })
+    .await;
+    let done = store.get_run(a.id).await.unwrap().unwrap();
+    assert_eq!(done.status, RunStatus::Succeeded);
+    assert_eq!(done.exit_code, Some(0));
+    assert_eq!(done.output, "rolled back\n");
+    let none = commit(store, "open runs", move |tx| {
+        Box::pin(async move { tx.lock_open_runs(n, "rollback").await })
+    })
+    .await;
+    assert!(none.is_empty());
+    let missing = transact(store, move |tx| {
+        Box::pin(async move {
+            let mut r = action_run(n, "x");
+            r.id = 999_999;
+            tx.save_run(&r).await
+        })
+    })
+    .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}

@@ -138,6 +138,27 @@ impl TestServer {
         }
     }
 
+    /// Runs the CLI against this server with `token` and a fresh config directory.
+    pub async fn cli(&self, token: &str, args: &[&str]) -> std::process::Output {
+        let home = tempfile::tempdir().expect("temp dir");
+        cli_at(&self.base, token, args, home.path()).await
+    }
+
+    /// An incident's timeline entries, oldest first (read as the admin).
+    pub async fn timeline(&self, id: &str) -> Vec<Value> {
+        self.call(
+            Method::GET,
+            &format!("/api/v1/incidents/{id}/timeline?limit=500"),
+            Some(&self.admin),
+            None,
+        )
+        .await
+        .expect(200)["items"]
+            .as_array()
+            .expect("items")
+            .clone()
+    }
+
     pub async fn get(&self, path: &str) -> Answer {
         self.call(Method::GET, path, Some(&self.responder), None)
             .await
@@ -282,6 +303,32 @@ pub fn fixture(name: &str, key: &str) -> String {
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {path}: {e}"))
         .replace("R0UT1NGKEY0000000000000000000001", key)
+}
+
+/// Runs the `firebreak` CLI against `base` with `token`, its config directory in `home`.
+pub async fn cli_at(
+    base: &str,
+    token: &str,
+    args: &[&str],
+    home: &std::path::Path,
+) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_firebreak"))
+        .args(args)
+        .env("FIREBREAK_CONFIG_DIR", home)
+        .env("FIREBREAK_SERVER", base)
+        .env("FIREBREAK_TOKEN", token)
+        .output()
+        .await
+        .expect("the CLI runs")
+}
+
+/// What a CLI run printed, stdout then stderr.
+pub fn printed(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A fresh PostgreSQL schema, migrated. Fails (never skips) when PostgreSQL is not reachable.

@@ -1,0 +1,1376 @@
+//! Runbooks next to the alerts, and their actions: production changes, recorded.
+//!
+//! **At most once.** A run is started by a person (and approved by a second one when its
+//! action asks); it is written as `running` in the unit of work that starts it, and only then
+//! executed, once, by this process. Nothing retries it: a run whose process stopped is found by
+//! its stale heartbeat and marked `interrupted`, with the timeline saying so, and a person
+//! decides what to do. This is the opposite of pages, which are at least once.
+//!
+//! Commands are an argv list, never a shell string, run in their own process group with an
+//! explicit environment; the timeout kills the whole group. Secrets come from
+//! `FIREBREAK_SECRET_<NAME>` or the secrets file (mode 0600) at the moment of the run, are
+//! masked wherever a run is shown, and are redacted from captured output, also base64- and
+//! URL-encoded.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use firebreak_domain::action::{ActionRun, RunStatus, Shown, ShownRequest};
+use firebreak_domain::alert::{Alert, Link};
+use firebreak_domain::runbook::{self, Action, ActionKind, Runbook, Values};
+use firebreak_domain::{AccessRole, Actor, Incident, IncidentNumber, Name, TimelineEvent};
+use firebreak_store::{AlertFilter, TimelineDraft};
+use jiff::{SignedDuration, Timestamp};
+use tokio::io::AsyncReadExt;
+
+use crate::deployments::NewDeployment;
+use crate::{EngineError, Firebreak, Principal, invalid};
+
+/// Output kept per run (the end of it, when there is more).
+pub const OUTPUT_CAP: usize = 64 * 1024;
+/// Output shown on the timeline.
+const TAIL: usize = 2000;
+/// How often a running action says it is alive.
+pub const HEARTBEAT_EVERY: SignedDuration = SignedDuration::from_secs(3);
+/// A running action silent this long belongs to a process that stopped.
+pub const STALE_AFTER: SignedDuration = SignedDuration::from_secs(15);
+
+/// A runbook that covers something, with the service it covers it for.
+#[derive(Debug, Clone)]
+pub struct Covering {
+    pub runbook: Runbook,
+    pub service: Option<Name>,
+}
+
+/// The one-step rollback an incident offers: its suspect deploy has a previous version and a
+/// runbook covering the service has an action named `rollback`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollbackOffer {
+    pub runbook: String,
+    pub action: String,
+    pub service: Name,
+    pub version: String,
+    pub previous_version: String,
+}
+
+/// The runbooks for an incident or an alert.
+#[derive(Debug, Clone)]
+pub struct RunbooksFor {
+    pub runbooks: Vec<Covering>,
+    /// Runbooks kept elsewhere: the senders' runbook links and the services' `runbook` URL.
+    pub links: Vec<Link>,
+    pub rollback: Option<RollbackOffer>,
+}
+
+/// An alert name seen with no runbook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uncovered {
+    pub service: Name,
+    pub alertname: String,
+    pub alerts: u64,
+    pub last_seen: Timestamp,
+}
+
+/// What a request to run an action became.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub run: ActionRun,
+    pub dry_run: bool,
+}
+
+fn secret_env_name(name: &str) -> String {
+    format!(
+        "FIREBREAK_SECRET_{}",
+        name.to_uppercase().replace(['-', '.'], "_")
+    )
+}
+
+/// Every spelling of a secret that could show in output.
+fn spellings(secret: &str) -> Vec<String> {
+    let b = secret.as_bytes();
+    let mut all = vec![
+        secret.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(b),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(b),
+        base64::engine::general_purpose::URL_SAFE.encode(b),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b),
+        percent_encoded(secret, false),
+        percent_encoded(secret, true),
+    ];
+    all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    all.dedup();
+    all
+}
+
+/// `value` percent-encoded as a URL component (`form`: spaces as `+`).
+fn percent_encoded(value: &str, form: bool) -> String {
+    let mut out = String::new();
+    for byte in value.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            b' ' if form => out.push('+'),
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// Secrets in play for one run: their values, and how to hide them.
+#[derive(Default, Clone)]
+struct Redactor {
+    spellings: Vec<String>,
+}
+
+impl Redactor {
+    fn add(&mut self, secret: &str) {
+        // A secret of a few characters would blank out ordinary words.
+        if secret.len() >= 4 {
+            self.spellings.extend(spellings(secret));
+            self.spellings.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            self.spellings.dedup();
+        }
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.spellings {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "[redacted]");
+            }
+        }
+        out
+    }
+}
+
+/// The end of `text`, at most `max` bytes, cut at a character boundary.
+fn tail(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
+}
+
+/// One line showing what a run does.
+pub fn shown_line(shown: &Shown) -> String {
+    match shown {
+        Shown::Command { argv, env, .. } => {
+            let mut parts: Vec<String> = env.clone();
+            parts.extend(argv.iter().map(|a| {
+                if a.is_empty() || a.contains(|c: char| c.is_whitespace() || "'\"\\$`".contains(c))
+                {
+                    format!("'{}'", a.replace('\'', "'\\''"))
+                } else {
+                    a.clone()
+                }
+            }));
+            parts.join(" ")
+        }
+        Shown::Http(r) => format!("{} {}", r.method, r.url),
+    }
+}
+
+/// What a prepared run will do: shown (masked) and executable (with the secrets).
+struct Prepared {
+    shown: Shown,
+    exec: Exec,
+    redactor: Redactor,
+}
+
+enum Exec {
+    Command {
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        cwd: Option<String>,
+    },
+    Http {
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Option<String>,
+    },
+}
+
+impl Firebreak {
+    // ---- runbooks ----
+
+    /// Every runbook, as configured.
+    pub fn runbooks(&self) -> &[Runbook] {
+        &self.config.runbooks
+    }
+
+    pub fn runbook(&self, name: &str) -> Result<&Runbook, EngineError> {
+        self.config.runbook(name).ok_or_else(|| {
+            EngineError::NotFound(format!(
+                "there is no runbook named `{name}`; `firebreak runbook list` shows them"
+            ))
+        })
+    }
+
+    fn service_links(&self, services: &[Name]) -> Vec<Link> {
+        services
+            .iter()
+            .filter_map(|s| {
+                let url = self
+                    .config
+                    .services
+                    .iter()
+                    .find(|c| &c.name == s)?
+                    .runbook
+                    .clone()?;
+                Some(Link {
+                    href: url,
+                    text: Some(format!("Runbook for {s}")),
+                })
+            })
+            .collect()
+    }
+
+    /// The runbooks for an incident: those covering its services or its alerts, the runbook
+    /// links of its alerts and services, and the one-step rollback when there is one.
+    pub async fn incident_runbooks(
+        &self,
+        number: IncidentNumber,
+    ) -> Result<RunbooksFor, EngineError> {
+        let incident = self.incident(number).await?;
+        let alerts = self.alerts_of(number).await?;
+        let mut runbooks: Vec<Covering> = self
+            .config
+            .runbooks
+            .iter()
+            .filter(|r| r.covers_incident(&incident.services, &alerts))
+            .map(|r| Covering {
+                service: incident
+                    .services
+                    .iter()
+                    .chain(alerts.iter().map(|a| &a.service))
+                    .find(|s| r.services.contains(s))
+                    .cloned(),
+                runbook: r.clone(),
+            })
+            .collect();
+        runbooks.dedup_by(|a, b| a.runbook.name == b.runbook.name);
+        let mut links: Vec<Link> = alerts
+            .iter()
+            .flat_map(|a| runbook::linked_runbooks(a).cloned())
+            .collect();
+        links.extend(self.service_links(&incident.services));
+        links.dedup_by(|a, b| a.href == b.href);
+        let rollback = self.rollback_offer(&incident, &runbooks).await?;
+        Ok(RunbooksFor {
+            runbooks,
+            links,
+            rollback,
+        })
+    }
+
+    async fn alerts_of(&self, number: IncidentNumber) -> Result<Vec<Alert>, EngineError> {
+        let filter = AlertFilter {
+            incident: Some(number),
+            ..Default::default()
+        };
+        let mut all = Vec::new();
+        let mut before = None;
+        loop {
+            let page = self.store.list_alerts(&filter, before, 500).await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) if all.len() < 5000 => before = Some(next),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    async fn rollback_offer(
+        &self,
+        incident: &Incident,
+        runbooks: &[Covering],
+    ) -> Result<Option<RollbackOffer>, EngineError> {
+        let suspects = self.suspects_of(std::slice::from_ref(incident)).await?;
+        let Some(suspect) = suspects
+            .get(&incident.number)
+            .and_then(|s| s.iter().find(|s| s.suspect))
+        else {
+            return Ok(None);
+        };
+        let Some(previous) = suspect.rollback_to.clone() else {
+            return Ok(None);
+        };
+        let service = &suspect.deployment.service;
+        Ok(runbooks
+            .iter()
+            .find(|c| {
+                c.runbook.services.contains(service)
+                    && c.runbook.action(runbook::ROLLBACK).is_some()
+            })
+            .map(|c| RollbackOffer {
+                runbook: c.runbook.name.to_string(),
+                action: runbook::ROLLBACK.to_string(),
+                service: service.clone(),
+                version: suspect.deployment.version.clone(),
+                previous_version: previous,
+            }))
+    }
+
+    /// The runbooks for an alert: those covering it, and its runbook links.
+    pub async fn alert_runbooks(&self, id: i64) -> Result<RunbooksFor, EngineError> {
+        let alert = self.alert(id).await?;
+        let runbooks = self
+            .config
+            .runbooks
+            .iter()
+            .filter(|r| r.covers_alert(&alert))
+            .map(|r| Covering {
+                runbook: r.clone(),
+                service: Some(alert.service.clone()),
+            })
+            .collect();
+        let mut links: Vec<Link> = runbook::linked_runbooks(&alert).cloned().collect();
+        links.extend(self.service_links(std::slice::from_ref(&alert.service)));
+        Ok(RunbooksFor {
+            runbooks,
+            links,
+            rollback: None,
+        })
+    }
+
+    /// The alert names seen in the last `days` days whose alerts had no runbook: none of the
+    /// configured runbooks covers them, and neither the sender nor the service linked one.
+    pub async fn runbook_coverage(&self, days: i64) -> Result<Vec<Uncovered>, EngineError> {
+        let since = self.clock.now() - SignedDuration::from_hours(24 * days);
+        let mut found: BTreeMap<(Name, String), Uncovered> = BTreeMap::new();
+        let mut before = None;
+        'pages: loop {
+            let page = self
+                .store
+                .list_alerts(&AlertFilter::default(), before, 500)
+                .await?;
+            for alert in &page.items {
+                if alert.last_seen < since {
+                    continue;
+                }
+                let covered = self.config.runbooks.iter().any(|r| r.covers_alert(alert))
+                    || runbook::linked_runbooks(alert).next().is_some()
+                    || !self
+                        .service_links(std::slice::from_ref(&alert.service))
+                        .is_empty();
+                if covered {
+                    continue;
+                }
+                let name = alert
+                    .labels
+                    .get("alertname")
+                    .cloned()
+                    .unwrap_or_else(|| alert.summary.chars().take(80).collect());
+                let entry = found
+                    .entry((alert.service.clone(), name.clone()))
+                    .or_insert(Uncovered {
+                        service: alert.service.clone(),
+                        alertname: name,
+                        alerts: 0,
+                        last_seen: alert.last_seen,
+                    });
+                entry.alerts += 1;
+                entry.last_seen = entry.last_seen.max(alert.last_seen);
+            }
+            // Alerts come newest first by id; one opened before the window and quiet since ends it.
+            let old = page
+                .items
+                .last()
+                .is_some_and(|a| a.first_seen < since && a.last_seen < since);
+            match page.next {
+                Some(next) if !old => before = Some(next),
+                _ => break 'pages,
+            }
+        }
+        let mut all: Vec<Uncovered> = found.into_values().collect();
+        all.sort_by(|a, b| b.alerts.cmp(&a.alerts).then(a.alertname.cmp(&b.alertname)));
+        Ok(all)
+    }
+
+    // ---- secrets ----
+
+    /// A secret by name, from `FIREBREAK_SECRET_<NAME>` or the secrets file.
+    fn secret(&self, name: &str) -> Result<String, EngineError> {
+        let env = secret_env_name(name);
+        if let Ok(value) = std::env::var(&env)
+            && !value.is_empty()
+        {
+            return Ok(value);
+        }
+        let missing = || {
+            invalid(
+                "secrets",
+                format!(
+                    "the secret `{name}` is not set: set {env} in the server's environment, or add `{name}: ...` to the secrets file (secrets.file, mode 0600)"
+                ),
+            )
+        };
+        let Some(path) = &self.config.secrets.file else {
+            return Err(missing());
+        };
+        let meta = std::fs::metadata(path).map_err(|e| {
+            invalid(
+                "secrets",
+                format!("cannot read the secrets file {path}: {e}"),
+            )
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(invalid(
+                    "secrets",
+                    format!(
+                        "the secrets file {path} can be read by others; run `chmod 600 {path}`"
+                    ),
+                ));
+            }
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            invalid(
+                "secrets",
+                format!("cannot read the secrets file {path}: {e}"),
+            )
+        })?;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('#') {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once(':')
+                && k.trim() == name
+            {
+                let v = v.trim();
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                    .unwrap_or(v);
+                return Ok(v.to_string());
+            }
+        }
+        Err(missing())
+    }
+
+    // ---- actions ----
+
+    /// The action `name` among the runbooks covering the incident.
+    async fn find_action(
+        &self,
+        incident: &Incident,
+        name: &str,
+    ) -> Result<(Covering, Action), EngineError> {
+        let covering = self.incident_runbooks(incident.number).await?;
+        for c in covering.runbooks {
+            if let Some(a) = c.runbook.action(name) {
+                let a = a.clone();
+                return Ok((c, a));
+            }
+        }
+        Err(EngineError::NotFound(format!(
+            "no runbook for {} has an action named `{name}`; `firebreak runbook list` shows the actions",
+            incident.number
+        )))
+    }
+
+    /// The values Firebreak fills in: the service, the suspect deploy's versions, the incident.
+    async fn known_values(
+        &self,
+        incident: &Incident,
+        service: Option<&Name>,
+    ) -> Result<BTreeMap<String, String>, EngineError> {
+        let mut known = BTreeMap::new();
+        known.insert("incident".to_string(), incident.number.to_string());
+        if let Some(s) = service {
+            known.insert("service".to_string(), s.to_string());
+            let suspects = self.suspects_of(std::slice::from_ref(incident)).await?;
+            if let Some(newest) = suspects
+                .get(&incident.number)
+                .and_then(|list| list.iter().find(|d| &d.deployment.service == s))
+            {
+                known.insert("version".to_string(), newest.deployment.version.clone());
+                if let Some(prev) = &newest.deployment.previous_version {
+                    known.insert("previous_version".to_string(), prev.clone());
+                }
+            }
+        }
+        Ok(known)
+    }
+
+    fn prepare(&self, action: &Action, values: &Values) -> Result<Prepared, EngineError> {
+        let render = |field: &str, t: &str| {
+            runbook::render(t, values)
+                .map_err(|e| invalid(&format!("params.{field}"), e.to_string()))
+        };
+        let mut redactor = Redactor::default();
+        match &action.kind {
+            ActionKind::Command { run, cwd, env } => {
+                let argv = run
+                    .iter()
+                    .map(|a| render("run", a))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let mut shown_env = Vec::new();
+                let mut exec_env = Vec::new();
+                for (k, v) in env {
+                    match v {
+                        runbook::Value::Text(t) => {
+                            shown_env.push(format!("{k}={t}"));
+                            exec_env.push((k.clone(), t.clone()));
+                        }
+                        runbook::Value::Secret(name) => {
+                            let value = self.secret(name.as_str())?;
+                            redactor.add(&value);
+                            shown_env.push(format!("{k}=<secret {name}>"));
+                            exec_env.push((k.clone(), value));
+                        }
+                    }
+                }
+                Ok(Prepared {
+                    shown: Shown::Command {
+                        argv: argv.clone(),
+                        env: shown_env,
+                        cwd: cwd.clone(),
+                    },
+                    exec: Exec::Command {
+                        argv,
+                        env: exec_env,
+                        cwd: cwd.clone(),
+                    },
+                    redactor,
+                })
+            }
+            ActionKind::Http {
+                method,
+                url,
+                headers,
+                body,
+            } => {
+                let url = render("url", url)?;
+                let body = body.as_deref().map(|b| render("body", b)).transpose()?;
+                let mut shown_headers = Vec::new();
+                let mut exec_headers = Vec::new();
+                for (k, v) in headers {
+                    match v {
+                        runbook::Value::Text(t) => {
+                            shown_headers.push((k.clone(), t.clone()));
+                            exec_headers.push((k.clone(), t.clone()));
+                        }
+                        runbook::Value::Secret(name) => {
+                            let value = self.secret(name.as_str())?;
+                            redactor.add(&value);
+                            // `Bearer xyz` as a secret is still hidden when only `xyz` shows.
+                            if let Some((_, token)) = value.split_once(' ') {
+                                redactor.add(token);
+                            }
+                            shown_headers.push((k.clone(), format!("<secret {name}>")));
+                            exec_headers.push((k.clone(), value));
+                        }
+                    }
+                }
+                Ok(Prepared {
+                    shown: Shown::Http(ShownRequest {
+                        method: method.clone(),
+                        url: url.clone(),
+                        headers: shown_headers,
+                        body: body.clone(),
+                    }),
+                    exec: Exec::Http {
+                        method: method.clone(),
+                        url,
+                        headers: exec_headers,
+                        body,
+                    },
+                    redactor,
+                })
+            }
+        }
+    }
+
+    /// Asks to run `action` on an incident. With `dry_run`, only shows the exact argv or
+    /// request (secrets masked) and records nothing. Otherwise records the request and either
+    /// waits for approval or starts it at once.
+    pub async fn run_action(
+        &self,
+        who: &Principal,
+        number: IncidentNumber,
+        action_name: &str,
+        params: BTreeMap<String, String>,
+        dry_run: bool,
+    ) -> Result<RunOutcome, EngineError> {
+        let incident = self.incident(number).await?;
+        let (covering, action) = self.find_action(&incident, action_name).await?;
+        if !who.role.allows(action.role) {
+            return Err(EngineError::Forbidden(format!(
+                "`{action_name}` needs the {} role; you have {}",
+                action.role, who.role
+            )));
+        }
+        if incident.status == firebreak_domain::Status::Resolved && !dry_run {
+            return Err(invalid(
+                "incident",
+                format!("{number} is resolved; actions run on open incidents"),
+            ));
+        }
+        let known = self
+            .known_values(&incident, covering.service.as_ref())
+            .await?;
+        let values = Values::check(&action, known, &params).map_err(|e| {
+            let field = match &e {
+                runbook::TemplateError::Refused { name, .. }
+                | runbook::TemplateError::Unknown(name)
+                | runbook::TemplateError::Missing(name) => format!("params.{name}"),
+            };
+            invalid(&field, e.to_string())
+        })?;
+        let prepared = self.prepare(&action, &values)?;
+        let now = self.clock.now();
+        let run = ActionRun {
+            id: 0,
+            incident: number,
+            runbook: covering.runbook.name.to_string(),
+            action: action_name.to_string(),
+            requested_by: who.actor.0.clone(),
+            params,
+            shown: prepared.shown.clone(),
+            status: if action.approval {
+                RunStatus::PendingApproval
+            } else {
+                RunStatus::Running
+            },
+            requested_at: now,
+            approve_by: action.approval.then(|| now + action.approval_within),
+            approved_by: None,
+            started_at: (!action.approval).then_some(now),
+            finished_at: None,
+            heartbeat_at: (!action.approval).then_some(now),
+            exit_code: None,
+            output: String::new(),
+            error: None,
+            break_glass: who.break_glass,
+        };
+        if dry_run {
+            return Ok(RunOutcome { run, dry_run: true });
+        }
+        let audit = self.audit(who, "action.request", format!("{number}: {action_name}"));
+        let actor = who.actor.0.clone();
+        let stored = self
+            .write(3, || {
+                let (run, audit, actor) = (run.clone(), audit.clone(), actor.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let open = tx.lock_open_runs(number, &run.action).await?;
+                        if let Some(other) = open.first() {
+                            return Ok(Err(EngineError::Conflict(format!(
+                                "run {} of `{}` on {number} is {}; one run of an action at a time",
+                                other.id,
+                                run.action,
+                                other.status.as_str()
+                            ))));
+                        }
+                        let stored = tx.create_run(&run).await?;
+                        let mut events = vec![TimelineEvent::ActionRequested {
+                            run: stored.id,
+                            action: stored.action.clone(),
+                            shown: shown_line(&stored.shown),
+                            needs_approval: stored.status == RunStatus::PendingApproval,
+                        }];
+                        if stored.status == RunStatus::Running {
+                            events.push(TimelineEvent::ActionStarted {
+                                run: stored.id,
+                                action: stored.action.clone(),
+                            });
+                        }
+                        tx.append_timeline(number, crate::incidents::drafts(&actor, now, events))
+                            .await?;
+                        tx.audit(audit.naming(stored.id)).await?;
+                        Ok(Ok(stored))
+                    })
+                }
+            })
+            .await??;
+        if stored.status == RunStatus::Running {
+            self.execute(stored.clone(), prepared);
+        }
+        Ok(RunOutcome {
+            run: stored,
+            dry_run: false,
+        })
+    }
+
+    /// A second person approves a waiting run: not its requester, holding at least the
+    /// action's role, before its time runs out. A late approval refuses the run.
+    pub async fn approve_run(
+        &self,
+        who: &Principal,
+        number: IncidentNumber,
+        id: i64,
+    ) -> Result<ActionRun, EngineError> {
+        let run = self.action_run(number, id).await?;
+        let incident = self.incident(number).await?;
+        let (_, action) = self.find_action(&incident, &run.action).await?;
+        if !who.role.allows(action.role) {
+            return Err(EngineError::Forbidden(format!(
+                "approving `{}` needs the {} role; you have {}",
+                run.action, action.role, who.role
+            )));
+        }
+        if run.requested_by == who.actor.0 {
+            return Err(EngineError::Forbidden(
+                "a run is approved by a second person, never by the one who asked for it".into(),
+            ));
+        }
+        // Prepared again now: the secrets are read at the moment the run starts.
+        let covering = self.incident_runbooks(number).await?;
+        let service = covering
+            .runbooks
+            .iter()
+            .find(|c| c.runbook.name.as_str() == run.runbook)
+            .and_then(|c| c.service.clone());
+        let known = self.known_values(&incident, service.as_ref()).await?;
+        let values = Values::check(&action, known, &run.params)
+            .map_err(|e| invalid("params", e.to_string()))?;
+        let prepared = self.prepare(&action, &values)?;
+        let now = self.clock.now();
+        let audit = self.audit(who, "action.approve", format!("{number}: run/{id}"));
+        let actor = who.actor.0.clone();
+        let (run, started) = self
+            .write(3, || {
+                let (audit, actor) = (audit.clone(), actor.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let Some(mut run) = tx.lock_run(id).await? else {
+                            return Ok(Err(EngineError::NotFound(format!("there is no run {id}"))));
+                        };
+                        if run.status != RunStatus::PendingApproval {
+                            return Ok(Err(EngineError::Conflict(format!(
+                                "run {id} is {}; only a run waiting for approval can be approved",
+                                run.status.as_str()
+                            ))));
+                        }
+                        if run.approval_expired(now) {
+                            run.status = RunStatus::Refused;
+                            run.finished_at = Some(now);
+                            run.error = Some("the approval came too late".into());
+                            tx.save_run(&run).await?;
+                            let event = TimelineEvent::ActionRefused {
+                                run: id,
+                                action: run.action.clone(),
+                                why: "the approval came too late".into(),
+                            };
+                            tx.append_timeline(
+                                number,
+                                crate::incidents::drafts(&actor, now, vec![event]),
+                            )
+                            .await?;
+                            tx.audit(audit).await?;
+                            return Ok(Ok((run, false)));
+                        }
+                        run.status = RunStatus::Running;
+                        run.approved_by = Some(actor.clone());
+                        run.started_at = Some(now);
+                        run.heartbeat_at = Some(now);
+                        tx.save_run(&run).await?;
+                        let events = vec![
+                            TimelineEvent::ActionApproved {
+                                run: id,
+                                action: run.action.clone(),
+                                by: actor.clone(),
+                            },
+                            TimelineEvent::ActionStarted {
+                                run: id,
+                                action: run.action.clone(),
+                            },
+                        ];
+                        tx.append_timeline(number, crate::incidents::drafts(&actor, now, events))
+                            .await?;
+                        tx.audit(audit).await?;
+                        Ok(Ok((run, true)))
+                    })
+                }
+            })
+            .await??;
+        if started {
+            self.execute(run.clone(), prepared);
+        } else {
+            return Err(EngineError::Conflict(format!(
+                "run {id} was refused: its approval had to come by {}",
+                run.approve_by.map(|t| t.to_string()).unwrap_or_default()
+            )));
+        }
+        Ok(run)
+    }
+
+    pub async fn action_run(
+        &self,
+        number: IncidentNumber,
+        id: i64,
+    ) -> Result<ActionRun, EngineError> {
+        self.store
+            .get_run(id)
+            .await?
+            .filter(|r| r.incident == number)
+            .ok_or_else(|| EngineError::NotFound(format!("{number} has no action run {id}")))
+    }
+
+    /// A run by its id alone.
+    pub async fn run_by_id(&self, id: i64) -> Result<ActionRun, EngineError> {
+        self.store
+            .get_run(id)
+            .await?
+            .ok_or_else(|| EngineError::NotFound(format!("there is no action run {id}")))
+    }
+
+    pub async fn incident_runs(
+        &self,
+        number: IncidentNumber,
+    ) -> Result<Vec<ActionRun>, EngineError> {
+        self.incident(number).await?;
+        Ok(self.store.incident_runs(number).await?)
+    }
+
+    /// Runs the prepared action once, in the background, and records how it ended.
+    fn execute(&self, run: ActionRun, prepared: Prepared) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            let started = std::time::Instant::now();
+            let output = Arc::new(Mutex::new(String::new()));
+            let timeout = app
+                .config
+                .runbook(&run.runbook)
+                .and_then(|r| r.action(&run.action))
+                .map(|a| a.timeout)
+                .unwrap_or(runbook::DEFAULT_TIMEOUT);
+            let beat = app.heartbeat(run.clone(), output.clone(), prepared.redactor.clone());
+            let work = async {
+                match prepared.exec {
+                    Exec::Command { argv, env, cwd } => {
+                        run_command(argv, env, cwd, timeout, output.clone()).await
+                    }
+                    Exec::Http {
+                        method,
+                        url,
+                        headers,
+                        body,
+                    } => app.run_http(&method, &url, &headers, body, timeout).await,
+                }
+            };
+            let ended = tokio::select! {
+                ended = work => ended,
+                _ = beat => unreachable!("the heartbeat runs until the work ends"),
+            };
+            let captured = output.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let mut text = captured;
+            if let Some(extra) = &ended.output {
+                text.push_str(extra);
+            }
+            let text = prepared.redactor.redact(&tail(&text, OUTPUT_CAP));
+            let error = ended.error.as_deref().map(|e| prepared.redactor.redact(e));
+            if let Err(e) = app
+                .finish_run(
+                    run,
+                    ended.ok,
+                    ended.exit_code,
+                    text,
+                    error,
+                    started.elapsed(),
+                )
+                .await
+            {
+                tracing::error!(error = %e, "could not record how an action run ended; it will show as interrupted");
+            }
+        });
+    }
+
+    /// Says the run is alive every few seconds, with its output so far, until dropped.
+    async fn heartbeat(&self, run: ActionRun, output: Arc<Mutex<String>>, redactor: Redactor) {
+        loop {
+            let next = self.clock.now() + HEARTBEAT_EVERY;
+            self.clock.sleep_until(next).await;
+            let now = self.clock.now();
+            let so_far = redactor.redact(&tail(
+                &output.lock().unwrap_or_else(|p| p.into_inner()),
+                OUTPUT_CAP,
+            ));
+            let id = run.id;
+            let saved = self
+                .write(1, || {
+                    let so_far = so_far.clone();
+                    move |tx| {
+                        Box::pin(async move {
+                            if let Some(mut r) = tx.lock_run(id).await?
+                                && r.status == RunStatus::Running
+                            {
+                                r.heartbeat_at = Some(now);
+                                r.output = so_far;
+                                tx.save_run(&r).await?;
+                            }
+                            Ok(())
+                        })
+                    }
+                })
+                .await;
+            if let Err(e) = saved {
+                tracing::warn!(error = %e, run = id, "could not record an action run's heartbeat");
+            }
+        }
+    }
+
+    async fn run_http(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<String>,
+        timeout: SignedDuration,
+    ) -> Ended {
+        let mut map = http::HeaderMap::new();
+        for (k, v) in headers {
+            match (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) {
+                (Ok(k), Ok(v)) => {
+                    map.insert(k, v);
+                }
+                _ => {
+                    return Ended::failed(format!("the header `{k}` cannot be sent"));
+                }
+            }
+        }
+        if body.is_some() && !map.contains_key(http::header::CONTENT_TYPE) {
+            map.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+        }
+        let Ok(method) = http::Method::from_bytes(method.as_bytes()) else {
+            return Ended::failed(format!("`{method}` is not an HTTP method"));
+        };
+        let limit = Duration::try_from(timeout).unwrap_or(Duration::from_secs(300));
+        let sent = tokio::time::timeout(
+            limit,
+            self.outbound
+                .send(method, url, &map, body.unwrap_or_default().into_bytes()),
+        )
+        .await;
+        match sent {
+            Err(_) => Ended::failed(format!(
+                "no answer within {}",
+                crate::stabilize::spoken(timeout)
+            )),
+            Ok(Err(e)) => Ended::failed(e.message().to_string()),
+            Ok(Ok(answer)) => Ended {
+                ok: answer.status.is_success(),
+                exit_code: None,
+                output: Some(format!(
+                    "HTTP {}\n{}",
+                    answer.status.as_u16(),
+                    answer.body_excerpt
+                )),
+                error: (!answer.status.is_success())
+                    .then(|| format!("the server answered {}", answer.status)),
+            },
+        }
+    }
+
+    async fn finish_run(
+        &self,
+        run: ActionRun,
+        ok: bool,
+        exit_code: Option<i32>,
+        output: String,
+        error: Option<String>,
+        took: Duration,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let id = run.id;
+        let number = run.incident;
+        let status = if ok {
+            RunStatus::Succeeded
+        } else {
+            RunStatus::Failed
+        };
+        let rollback = ok && run.action == runbook::ROLLBACK;
+        let audit = firebreak_store::AuditDraft {
+            actor: run.requested_by.clone(),
+            action: format!("action.{}", status.as_str()),
+            target: format!("{number}: run/{id}"),
+            at: now,
+            source: None,
+            break_glass: run.break_glass,
+        };
+        self.write(3, || {
+            let (audit, output, error) = (audit.clone(), output.clone(), error.clone());
+            move |tx| {
+                Box::pin(async move {
+                    let Some(mut r) = tx.lock_run(id).await? else {
+                        return Ok(());
+                    };
+                    // Marked interrupted meanwhile (a heartbeat was late)? The end it had wins.
+                    r.status = status;
+                    r.finished_at = Some(now);
+                    r.exit_code = exit_code;
+                    r.output = output.clone();
+                    r.error = error;
+                    tx.save_run(&r).await?;
+                    let mut events = vec![TimelineEvent::ActionFinished {
+                        run: id,
+                        action: r.action.clone(),
+                        status: status.as_str().to_string(),
+                        exit_code,
+                        duration_ms: Some(took.as_millis() as i64),
+                        output_tail: tail(&output, TAIL),
+                    }];
+                    if rollback && let Some(mut incident) = tx.lock_incident(number).await? {
+                        let ticks = incident.tick_rollback_considered(&r.requested_by, now);
+                        if !ticks.is_empty() {
+                            incident.version += 1;
+                            incident.updated_at = now;
+                            tx.update_incident(&incident, vec![]).await?;
+                            events.extend(ticks);
+                        }
+                    }
+                    tx.append_timeline(
+                        number,
+                        crate::incidents::drafts(&Actor::system().0, now, events),
+                    )
+                    .await?;
+                    tx.audit(audit).await?;
+                    Ok(())
+                })
+            }
+        })
+        .await?;
+        if rollback {
+            self.record_rollback(&run).await;
+        }
+        Ok(())
+    }
+
+    /// A rollback that succeeded becomes a deploy of the version rolled back to.
+    async fn record_rollback(&self, run: &ActionRun) {
+        let Ok(incident) = self.incident(run.incident).await else {
+            return;
+        };
+        let Ok(covering) = self.incident_runbooks(run.incident).await else {
+            return;
+        };
+        let Some(offer) = covering.rollback else {
+            return;
+        };
+        let who = Principal {
+            actor: Actor(run.requested_by.clone()),
+            user: Name::parse(&run.requested_by).ok(),
+            role: AccessRole::Responder,
+            source: Some(format!("action run {}", run.id)),
+            break_glass: run.break_glass,
+        };
+        let new = NewDeployment {
+            service: offer.service.clone(),
+            version: offer.previous_version.clone(),
+            previous_version: Some(offer.version.clone()),
+            commit: None,
+            author: Some(run.requested_by.clone()),
+            link: None,
+            at: None,
+            summary: Some(format!(
+                "Rollback of {} on {} (action run {})",
+                offer.service, incident.number, run.id
+            )),
+            rollback: true,
+        };
+        if let Err(e) = self.record_deployment(&who, new, "firebreak").await {
+            tracing::warn!(error = %e, run = run.id, "could not record the rollback as a deploy");
+        }
+    }
+
+    /// Records a command someone ran from their own machine (`firebreak exec`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_command(
+        &self,
+        who: &Principal,
+        number: IncidentNumber,
+        argv: Vec<String>,
+        exit_code: i32,
+        duration_ms: i64,
+        output_tail: String,
+        host: Option<String>,
+    ) -> Result<(), EngineError> {
+        if argv.is_empty() || argv.len() > 100 {
+            return Err(invalid(
+                "argv",
+                "must hold the command and at most 99 arguments",
+            ));
+        }
+        self.incident(number).await?;
+        let now = self.clock.now();
+        let line = shown_line(&Shown::Command {
+            argv: argv.clone(),
+            env: vec![],
+            cwd: None,
+        });
+        let audit = self.audit(
+            who,
+            "command.run",
+            format!("{number}: {}", line.chars().take(200).collect::<String>()),
+        );
+        let event = TimelineEvent::CommandRun {
+            argv,
+            exit_code,
+            duration_ms,
+            output_tail: tail(&output_tail, TAIL),
+            host,
+        };
+        let actor = who.actor.0.clone();
+        self.write(2, || {
+            let (audit, event, actor) = (audit.clone(), event.clone(), actor.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.append_timeline(number, crate::incidents::drafts(&actor, now, vec![event]))
+                        .await?;
+                    tx.audit(audit).await
+                })
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Marks runs whose process stopped as `interrupted` and refuses approvals that came too
+    /// late. Never starts anything: at most once.
+    pub async fn sweep_runs(&self) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        for run in self.store.stale_runs(now - STALE_AFTER, now).await? {
+            let id = run.id;
+            let number = run.incident;
+            let audit = firebreak_store::AuditDraft {
+                actor: Actor::system().0,
+                action: "action.interrupted".into(),
+                target: format!("{number}: run/{id}"),
+                at: now,
+                source: None,
+                break_glass: None,
+            };
+            self.write(2, || {
+                let audit = audit.clone();
+                move |tx| {
+                    Box::pin(async move {
+                        let Some(mut r) = tx.lock_run(id).await? else {
+                            return Ok(());
+                        };
+                        let event = if r.status == RunStatus::Running
+                            && r.heartbeat_at.is_none_or(|h| h < now - STALE_AFTER)
+                        {
+                            r.status = RunStatus::Interrupted;
+                            r.finished_at = Some(now);
+                            r.error = Some(
+                                "Firebreak stopped while this ran; it may or may not have done its work, and it is not run again by itself".into(),
+                            );
+                            TimelineEvent::ActionFinished {
+                                run: id,
+                                action: r.action.clone(),
+                                status: "interrupted".into(),
+                                exit_code: None,
+                                duration_ms: None,
+                                output_tail: tail(&r.output, TAIL),
+                            }
+                        } else if r.approval_expired(now) {
+                            r.status = RunStatus::Refused;
+                            r.finished_at = Some(now);
+                            r.error = Some("nobody approved it in time".into());
+                            TimelineEvent::ActionRefused {
+                                run: id,
+                                action: r.action.clone(),
+                                why: "nobody approved it in time".into(),
+                            }
+                        } else {
+                            return Ok(());
+                        };
+                        let refused = matches!(event, TimelineEvent::ActionRefused { .. });
+                        tx.save_run(&r).await?;
+                        tx.append_timeline(
+                            number,
+                            vec![TimelineDraft {
+                                at: now,
+                                actor: Actor::system().0,
+                                event,
+                            }],
+                        )
+                        .await?;
+                        let mut audit = audit;
+                        if refused {
+                            audit.action = "action.refused".into();
+                        }
+                        tx.audit(audit).await?;
+                        Ok(())
+                    })
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// How a run ended.
+struct Ended {
+    ok: bool,
+    exit_code: Option<i32>,
+    /// Output to add after what was captured.
+    output: Option<String>,
+    error: Option<String>,
+}
+
+impl Ended {
+    fn failed(error: String) -> Ended {
+        Ended {
+            ok: false,
+            exit_code: None,
+            output: None,
+            error: Some(error),
+        }
+    }
+}
+
+/// Appends what `reader` yields to `output`, keeping at most twice the cap in memory.
+async fn capture(mut reader: impl tokio::io::AsyncRead + Unpin, output: Arc<Mutex<String>>) {
+    let mut buf = vec![0u8; 8192];
+    loop {
+        match reader.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let mut out = output.lock().unwrap_or_else(|p| p.into_inner());
+                out.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if out.len() > 2 * OUTPUT_CAP {
+                    let kept = tail(&out, OUTPUT_CAP);
+                    *out = kept;
+                }
+            }
+        }
+    }
+}
+
+/// Runs argv in its own process group with exactly `env` (and `PATH`), and kills the whole
+/// group at the timeout.
+async fn run_command(
+    argv: Vec<String>,
+    env: Vec<(String, String)>,
+    cwd: Option<String>,
+    timeout: SignedDuration,
+    output: Arc<Mutex<String>>,
+) -> Ended {
+    let Some((program, args)) = argv.split_first() else {
+        return Ended::failed("the command is empty".into());
+    };
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
+        )
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(dir) = &cwd {
+        cmd.current_dir(dir);
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return Ended::failed(format!("could not start `{program}`: {e}")),
+    };
+    let pid = child.id();
+    let out = child
+        .stdout
+        .take()
+        .map(|s| tokio::spawn(capture(s, output.clone())));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| tokio::spawn(capture(s, output.clone())));
+    let limit = Duration::try_from(timeout).unwrap_or(Duration::from_secs(300));
+    let waited = tokio::time::timeout(limit, child.wait()).await;
+    let ended = match waited {
+        Ok(Ok(status)) => Ended {
+            ok: status.success(),
+            exit_code: status.code(),
+            output: None,
+            error: (!status.success()).then(|| match status.code() {
+                Some(c) => format!("exited with {c}"),
+                None => "killed by a signal".to_string(),
+            }),
+        },
+        Ok(Err(e)) => Ended::failed(format!("could not wait for `{program}`: {e}")),
+        Err(_) => {
+            if let Some(pid) = pid {
+                kill_group(pid);
+            }
+            let _ = child.wait().await;
+            Ended::failed(format!(
+                "timed out after {}; its process group was killed",
+                crate::stabilize::spoken(timeout)
+            ))
+        }
+    };
+    // The readers end when every process holding the pipes has gone.
+    for reader in [out, err].into_iter().flatten() {
+        let _ = tokio::time::timeout(Duration::from_secs(2), reader).await;
+    }
+    ended
+}
+
+/// Kills every process in the group `pid` leads.
+fn kill_group(pid: u32) {
+    // SAFETY: kill(2) with a negative pid signals a process group; it touches no memory.
+    let rc = unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGKILL) };
+    if rc != 0 {
+        tracing::warn!(pid, "could not kill an action's process group");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_in_every_spelling() {
+        let mut r = Redactor::default();
+        r.add("s3cr3t/+token value");
+        let b64 = base64::engine::general_purpose::STANDARD.encode("s3cr3t/+token value");
+        let url = percent_encoded("s3cr3t/+token value", false);
+        let form = percent_encoded("s3cr3t/+token value", true);
+        let text = format!("raw s3cr3t/+token value b64 {b64} url {url} form {form}");
+        let out = r.redact(&text);
+        assert!(!out.contains("s3cr3t"), "{out}");
+        assert!(!out.contains(&b64), "{out}");
+        assert!(!out.contains(&url), "{out}");
+        assert!(!out.contains(&form), "{out}");
+        assert_eq!(out.matches("[redacted]").count(), 4, "{out}");
+    }
+
+    #[test]
+    fn the_shown_line_quotes_what_a_shell_would_split() {
+        let shown = Shown::Command {
+            argv: vec!["kubectl".into(), "deployment/api --all".into()],
+            env: vec!["KUBECONFIG=<secret kubeconfig>".into()],
+            cwd: None,
+        };
+        assert_eq!(
+            shown_line(&shown),
+            "KUBECONFIG=<secret kubeconfig> kubectl 'deployment/api --all'"
+        );
+        assert_eq!(tail("héllo", 4), "llo");
+    }
+}
