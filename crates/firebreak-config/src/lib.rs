@@ -196,6 +196,43 @@ fn process_env(name: &str) -> Option<String> {
     std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
+/// Reads one runbook given to the API in the file's own shape (one `runbooks:` entry, as JSON),
+/// checked exactly as the file's would be, against the services that exist. Each problem is
+/// `(field, message)`, the field named inside the body (`actions[0].run`).
+pub fn parse_runbook(
+    body: &serde_json::Value,
+    services: &[String],
+) -> Result<firebreak_domain::runbook::Runbook, Vec<(String, String)>> {
+    let doc = serde_json::json!({
+        "services": services.iter().map(|s| serde_json::json!({"name": s})).collect::<Vec<_>>(),
+        "runbooks": [body],
+    });
+    let yaml = json_to_yaml(&doc);
+    match parse_with_env(&yaml, "request body", &|_| None) {
+        Ok(mut config) => config
+            .runbooks
+            .pop()
+            .ok_or_else(|| vec![(String::new(), "the body holds no runbook".to_string())]),
+        Err(errors) => Err(errors
+            .iter()
+            .map(|e| {
+                let field = e
+                    .path
+                    .strip_prefix("runbooks[0].")
+                    .or_else(|| e.path.strip_prefix("runbooks[0]"))
+                    .unwrap_or(&e.path)
+                    .to_string();
+                // Lines of the document made from the body mean nothing to its sender.
+                let message = match e.message.find("; first on line") {
+                    Some(cut) => e.message[..cut].to_string(),
+                    None => e.message.clone(),
+                };
+                (field, message)
+            })
+            .collect()),
+    }
+}
+
 /// Reads and checks the configuration file at `path`, with secrets (integration keys, channel
 /// URLs, the SMTP URL) written as `{env: NAME}` read from this process's environment.
 ///

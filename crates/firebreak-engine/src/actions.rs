@@ -14,7 +14,8 @@
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -37,6 +38,20 @@ const TAIL: usize = 2000;
 pub const HEARTBEAT_EVERY: SignedDuration = SignedDuration::from_secs(3);
 /// A running action silent this long belongs to a process that stopped.
 pub const STALE_AFTER: SignedDuration = SignedDuration::from_secs(15);
+
+/// Every runbook, in memory: those of `firebreak.yaml` and those added through the API.
+/// Reloaded after a change (here at once, elsewhere from the feed).
+#[derive(Default)]
+pub struct RunbookCache {
+    changes: AtomicU64,
+    loaded: RwLock<Option<(u64, Arc<Vec<Runbook>>)>>,
+}
+
+impl RunbookCache {
+    pub fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// A runbook that covers something, with the service it covers it for.
 #[derive(Debug, Clone)]
@@ -183,6 +198,7 @@ struct Prepared {
     shown: Shown,
     exec: Exec,
     redactor: Redactor,
+    timeout: SignedDuration,
 }
 
 enum Exec {
@@ -202,17 +218,110 @@ enum Exec {
 impl Firebreak {
     // ---- runbooks ----
 
-    /// Every runbook, as configured.
-    pub fn runbooks(&self) -> &[Runbook] {
-        &self.config.runbooks
+    /// Every runbook: those in `firebreak.yaml`, then those added through the API, by name.
+    pub async fn runbooks(&self) -> Result<Arc<Vec<Runbook>>, EngineError> {
+        let cache = &self.runbooks;
+        let seen = cache.changes.load(Ordering::SeqCst);
+        if let Some((at, all)) = cache
+            .loaded
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && *at == seen
+        {
+            return Ok(all.clone());
+        }
+        let mut all: Vec<Runbook> = self.config.runbooks.clone();
+        for r in self.store.list_runbooks().await? {
+            if self.config.runbook(r.runbook.name.as_str()).is_none() {
+                all.push(r.runbook);
+            }
+        }
+        let all = Arc::new(all);
+        let mut slot = cache.loaded.write().unwrap_or_else(|p| p.into_inner());
+        if cache.changes.load(Ordering::SeqCst) == seen {
+            *slot = Some((seen, all.clone()));
+        }
+        Ok(all)
     }
 
-    pub fn runbook(&self, name: &str) -> Result<&Runbook, EngineError> {
-        self.config.runbook(name).ok_or_else(|| {
-            EngineError::NotFound(format!(
-                "there is no runbook named `{name}`; `firebreak runbook list` shows them"
-            ))
+    pub async fn runbook(&self, name: &str) -> Result<Runbook, EngineError> {
+        self.runbooks()
+            .await?
+            .iter()
+            .find(|r| r.name.as_str() == name)
+            .cloned()
+            .ok_or_else(|| {
+                EngineError::NotFound(format!(
+                    "there is no runbook named `{name}`; `firebreak runbook list` shows them"
+                ))
+            })
+    }
+
+    /// Adds or replaces a runbook through the API. One declared in `firebreak.yaml` is changed
+    /// there, not here. Returns whether it was added.
+    pub async fn put_runbook(
+        &self,
+        who: &Principal,
+        runbook: Runbook,
+    ) -> Result<bool, EngineError> {
+        let name = runbook.name.to_string();
+        if self.config.runbook(&name).is_some() {
+            return Err(EngineError::Conflict(format!(
+                "the runbook `{name}` is declared in firebreak.yaml; change it there"
+            )));
+        }
+        let now = self.clock.now();
+        let record = firebreak_store::RunbookRecord {
+            runbook,
+            created_by: who.actor.0.clone(),
+            created_at: now,
+            updated_at: now,
+        };
+        let audit = self.audit(who, "runbook.put", format!("runbook/{name}"));
+        let added = self
+            .write(1, || {
+                let (record, audit) = (record.clone(), audit.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let added = tx.put_runbook(&record).await?;
+                        tx.audit(audit).await?;
+                        Ok(added)
+                    })
+                }
+            })
+            .await?;
+        self.runbooks.changed();
+        Ok(added)
+    }
+
+    /// Removes a runbook added through the API.
+    pub async fn delete_runbook(&self, who: &Principal, name: &str) -> Result<(), EngineError> {
+        if self.config.runbook(name).is_some() {
+            return Err(EngineError::Conflict(format!(
+                "the runbook `{name}` is declared in firebreak.yaml; remove it there"
+            )));
+        }
+        let audit = self.audit(who, "runbook.delete", format!("runbook/{name}"));
+        let owned = name.to_string();
+        self.write(1, || {
+            let (audit, name) = (audit.clone(), owned.clone());
+            move |tx| {
+                Box::pin(async move {
+                    tx.delete_runbook(&name).await?;
+                    tx.audit(audit).await
+                })
+            }
         })
+        .await
+        .map_err(|e| match e {
+            firebreak_store::StoreError::NotFound => {
+                EngineError::NotFound(format!("there is no runbook named `{name}` to remove"))
+            }
+            other => other.into(),
+        })?;
+        self.runbooks.changed();
+        Ok(())
     }
 
     fn service_links(&self, services: &[Name]) -> Vec<Link> {
@@ -242,9 +351,8 @@ impl Firebreak {
     ) -> Result<RunbooksFor, EngineError> {
         let incident = self.incident(number).await?;
         let alerts = self.alerts_of(number).await?;
-        let mut runbooks: Vec<Covering> = self
-            .config
-            .runbooks
+        let all = self.runbooks().await?;
+        let mut runbooks: Vec<Covering> = all
             .iter()
             .filter(|r| r.covers_incident(&incident.services, &alerts))
             .map(|r| Covering {
@@ -323,9 +431,8 @@ impl Firebreak {
     /// The runbooks for an alert: those covering it, and its runbook links.
     pub async fn alert_runbooks(&self, id: i64) -> Result<RunbooksFor, EngineError> {
         let alert = self.alert(id).await?;
-        let runbooks = self
-            .config
-            .runbooks
+        let all = self.runbooks().await?;
+        let runbooks = all
             .iter()
             .filter(|r| r.covers_alert(&alert))
             .map(|r| Covering {
@@ -346,6 +453,7 @@ impl Firebreak {
     /// configured runbooks covers them, and neither the sender nor the service linked one.
     pub async fn runbook_coverage(&self, days: i64) -> Result<Vec<Uncovered>, EngineError> {
         let since = self.clock.now() - SignedDuration::from_hours(24 * days);
+        let all = self.runbooks().await?;
         let mut found: BTreeMap<(Name, String), Uncovered> = BTreeMap::new();
         let mut before = None;
         'pages: loop {
@@ -357,7 +465,7 @@ impl Firebreak {
                 if alert.last_seen < since {
                     continue;
                 }
-                let covered = self.config.runbooks.iter().any(|r| r.covers_alert(alert))
+                let covered = all.iter().any(|r| r.covers_alert(alert))
                     || runbook::linked_runbooks(alert).next().is_some()
                     || !self
                         .service_links(std::slice::from_ref(&alert.service))
@@ -546,6 +654,7 @@ impl Firebreak {
                         cwd: cwd.clone(),
                     },
                     redactor,
+                    timeout: action.timeout,
                 })
             }
             ActionKind::Http {
@@ -590,6 +699,7 @@ impl Firebreak {
                         body,
                     },
                     redactor,
+                    timeout: action.timeout,
                 })
             }
         }
@@ -843,12 +953,7 @@ impl Firebreak {
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let output = Arc::new(Mutex::new(String::new()));
-            let timeout = app
-                .config
-                .runbook(&run.runbook)
-                .and_then(|r| r.action(&run.action))
-                .map(|a| a.timeout)
-                .unwrap_or(runbook::DEFAULT_TIMEOUT);
+            let timeout = prepared.timeout;
             let beat = app.heartbeat(run.clone(), output.clone(), prepared.redactor.clone());
             let work = async {
                 match prepared.exec {

@@ -152,6 +152,8 @@ pub struct App {
     pub status: Arc<status_page::StatusPageCache>,
     /// Break-glass grants in force or waiting, for every request.
     pub grants: Arc<stabilize::GrantCache>,
+    /// Runbooks from the file and the API.
+    pub runbooks: Arc<actions::RunbookCache>,
 }
 
 impl Firebreak {
@@ -191,6 +193,7 @@ impl Firebreak {
             paging: Arc::new(paging::Paging::new(&config, Arc::new(pages))),
             status: Arc::default(),
             grants: Arc::default(),
+            runbooks: Arc::default(),
             config,
         })))
     }
@@ -212,6 +215,7 @@ impl Firebreak {
             paging: app.paging.clone(),
             status: app.status.clone(),
             grants: app.grants.clone(),
+            runbooks: app.runbooks.clone(),
         }))
     }
 

@@ -169,6 +169,9 @@ async fn apply(app: &Firebreak, c: &Committed) {
     if c.touches(Topic::Grants) {
         app.grants.changed();
     }
+    if c.touches(Topic::Runbooks) {
+        app.runbooks.changed();
+    }
     if [
         Topic::Integrations,
         Topic::Routes,
@@ -224,6 +227,7 @@ async fn reload_all(app: &Firebreak) {
     }
     app.tokens.clear();
     app.grants.changed();
+    app.runbooks.changed();
     app.status.changed();
 }
 

@@ -207,6 +207,14 @@ fn map_alert(
         util::lenient_str(batch, "externalURL"),
         flavor.external_text,
     );
+    // Alertmanager's and Grafana's conventional annotation: the alert's runbook.
+    link(
+        annotations
+            .get("runbook_url")
+            .map(String::as_str)
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+        "Runbook",
+    );
 
     let mut images = Vec::new();
     if flavor.grafana

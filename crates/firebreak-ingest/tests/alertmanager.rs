@@ -23,19 +23,24 @@ fn firing_fixture() {
         assert_eq!(e.labels["alertname"], "HighErrorRate");
         assert_eq!(e.labels["env"], "production");
         assert_eq!(e.labels.len(), 5);
-        assert_eq!(
-            e.links,
-            vec![
-                Link {
-                    href: "http://prometheus.example.com:9090/graph?g0.expr=job%3Ahttp_5xx_ratio%3Arate5m+%3E+0.05".into(),
-                    text: Some("Source".into()),
-                },
-                Link {
-                    href: "http://alertmanager.example.com:9093".into(),
-                    text: Some("Alertmanager".into()),
-                },
-            ]
-        );
+        let mut links = vec![
+            Link {
+                href: "http://prometheus.example.com:9090/graph?g0.expr=job%3Ahttp_5xx_ratio%3Arate5m+%3E+0.05".into(),
+                text: Some("Source".into()),
+            },
+            Link {
+                href: "http://alertmanager.example.com:9093".into(),
+                text: Some("Alertmanager".into()),
+            },
+        ];
+        // The first alert's runbook_url annotation is its runbook.
+        if i == 0 {
+            links.push(Link {
+                href: "https://runbooks.example.com/checkout/high-error-rate".into(),
+                text: Some("Runbook".into()),
+            });
+        }
+        assert_eq!(e.links, links);
         assert!(e.images.is_empty());
         // raw is the alert's own object and the group key, nothing else of the batch.
         let mut raw: Value = serde_json::from_str(&e.raw).unwrap();

@@ -92,6 +92,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
+/// A JSON body read as `T` (so the document's rules hold) and also kept as it was sent, for
+/// checks that read the body's own shape (a runbook, by the file's rules).
+pub struct ApiJsonValue<T>(pub T, pub serde_json::Value);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJsonValue<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req, state).await?;
+        let typed = parse_json(&bytes)?;
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+        Ok(ApiJsonValue(typed, value))
+    }
+}
+
 /// The body of a request that takes none: it may be left out, or be `{}`. Anything else is
 /// refused (400 when it is not JSON, 422 when it is JSON with fields), so a client that thinks it
 /// is sending something learns that it is not.

@@ -120,9 +120,13 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(stabilize::show_grant))
         .routes(routes!(stabilize::approve_grant))
         .routes(routes!(stabilize::revoke_grant))
-        .routes(routes!(actions::list_runbooks))
+        .routes(routes!(actions::list_runbooks, actions::create_runbook))
         .routes(routes!(actions::coverage))
-        .routes(routes!(actions::show_runbook))
+        .routes(routes!(
+            actions::show_runbook,
+            actions::put_runbook,
+            actions::delete_runbook
+        ))
         .routes(routes!(actions::incident_runbooks))
         .routes(routes!(actions::alert_runbooks))
         .routes(routes!(actions::run_action))

@@ -83,6 +83,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "actions",
         include_str!("../migrations/0010_actions.sql"),
     ),
+    (
+        11,
+        "runbooks",
+        include_str!("../migrations/0011_runbooks.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

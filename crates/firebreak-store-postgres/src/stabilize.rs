@@ -6,7 +6,9 @@ use firebreak_domain::break_glass::Grant;
 use firebreak_domain::freeze::Freeze;
 use firebreak_domain::{AccessRole, IncidentNumber, Name};
 use firebreak_store::feed::Topic;
-use firebreak_store::{Change, Result, StabilizeStore, StabilizeWrites, StoreError, codec};
+use firebreak_store::{
+    Change, Result, RunbookRecord, StabilizeStore, StabilizeWrites, StoreError, codec,
+};
 use jiff::{SignedDuration, Timestamp};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgRow;
@@ -303,6 +305,49 @@ impl StabilizeWrites for PgTx<'_> {
         .map(run)
         .collect()
     }
+
+    async fn put_runbook(&mut self, r: &RunbookRecord) -> Result<bool> {
+        // `xmax = 0` only for a row this statement inserted.
+        let inserted: bool = sqlx::query_scalar(
+            "INSERT INTO runbooks (name, definition, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO UPDATE SET \
+             definition = EXCLUDED.definition, updated_at = EXCLUDED.updated_at \
+             RETURNING (xmax = 0)",
+        )
+        .bind(r.runbook.name.as_str())
+        .bind(codec::runbook_to_json(&r.runbook))
+        .bind(&r.created_by)
+        .bind(r.created_at.as_millisecond())
+        .bind(r.updated_at.as_millisecond())
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        self.changed(Change::Directory(Topic::Runbooks));
+        Ok(inserted)
+    }
+
+    async fn delete_runbook(&mut self, name: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM runbooks WHERE name = $1")
+            .bind(name)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Runbooks));
+        Ok(())
+    }
+}
+
+fn runbook_record(row: &PgRow) -> Result<RunbookRecord> {
+    let definition: String = get(row, "definition")?;
+    Ok(RunbookRecord {
+        runbook: codec::runbook_from_json(&definition)?,
+        created_by: get(row, "created_by")?,
+        created_at: rows::ts(get(row, "created_at")?)?,
+        updated_at: rows::ts(get(row, "updated_at")?)?,
+    })
 }
 
 #[async_trait]
@@ -383,6 +428,18 @@ impl StabilizeStore for PostgresStore {
         .map_err(db)?
         .iter()
         .map(run)
+        .collect()
+    }
+
+    async fn list_runbooks(&self) -> Result<Vec<RunbookRecord>> {
+        sqlx::query(
+            "SELECT name, definition, created_by, created_at, updated_at FROM runbooks ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(runbook_record)
         .collect()
     }
 

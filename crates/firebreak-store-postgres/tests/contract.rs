@@ -102,6 +102,7 @@ contract_checks!(
     freezes_round_trip_and_lift,
     grants_round_trip_and_end,
     action_runs_round_trip,
+    runbooks_round_trip,
 );
 
 concurrent_contract_checks!(

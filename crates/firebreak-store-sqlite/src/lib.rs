@@ -49,6 +49,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_subscribers.sql")),
     (9, include_str!("../migrations/0009_stabilize.sql")),
     (10, include_str!("../migrations/0010_actions.sql")),
+    (11, include_str!("../migrations/0011_runbooks.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

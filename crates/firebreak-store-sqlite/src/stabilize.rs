@@ -6,7 +6,9 @@ use firebreak_domain::break_glass::Grant;
 use firebreak_domain::freeze::Freeze;
 use firebreak_domain::{AccessRole, IncidentNumber, Name};
 use firebreak_store::feed::Topic;
-use firebreak_store::{Change, Result, StabilizeStore, StabilizeWrites, StoreError, codec};
+use firebreak_store::{
+    Change, Result, RunbookRecord, StabilizeStore, StabilizeWrites, StoreError, codec,
+};
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Row, params};
 
@@ -263,6 +265,48 @@ impl StabilizeWrites for SqliteTx<'_> {
         );
         rows::all(self.conn(), &sql, params![incident.0, action], run)
     }
+
+    async fn put_runbook(&mut self, r: &RunbookRecord) -> Result<bool> {
+        let existed: bool = rows::one(
+            self.conn(),
+            "SELECT 1 AS one FROM runbooks WHERE name = ?1",
+            [r.runbook.name.as_str()],
+            |_| Ok(true),
+        )?
+        .unwrap_or(false);
+        self.exec(
+            "INSERT INTO runbooks (name, definition, created_by, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (name) DO UPDATE SET \
+             definition = excluded.definition, updated_at = excluded.updated_at",
+            params![
+                r.runbook.name.as_str(),
+                codec::runbook_to_json(&r.runbook),
+                r.created_by,
+                ms(r.created_at),
+                ms(r.updated_at)
+            ],
+        )?;
+        self.changed(Change::Directory(Topic::Runbooks));
+        Ok(!existed)
+    }
+
+    async fn delete_runbook(&mut self, name: &str) -> Result<()> {
+        if self.exec("DELETE FROM runbooks WHERE name = ?1", [name])? == 0 {
+            return Err(StoreError::NotFound);
+        }
+        self.changed(Change::Directory(Topic::Runbooks));
+        Ok(())
+    }
+}
+
+fn runbook_record(row: &Row<'_>) -> Result<RunbookRecord> {
+    let definition: String = rows::get(row, "definition")?;
+    Ok(RunbookRecord {
+        runbook: codec::runbook_from_json(&definition)?,
+        created_by: rows::get(row, "created_by")?,
+        created_at: rows::ts(row, "created_at")?,
+        updated_at: rows::ts(row, "updated_at")?,
+    })
 }
 
 #[async_trait]
@@ -322,6 +366,19 @@ impl StabilizeStore for SqliteStore {
             let sql =
                 format!("SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = ?1 ORDER BY id");
             rows::all(conn, &sql, [incident.0], run)
+        })
+        .await
+    }
+
+    async fn list_runbooks(&self) -> Result<Vec<RunbookRecord>> {
+        self.read(|conn| {
+            rows::all(
+                conn,
+                "SELECT name, definition, created_by, created_at, updated_at FROM runbooks \
+                 ORDER BY name",
+                [],
+                runbook_record,
+            )
         })
         .await
     }

@@ -331,3 +331,143 @@ pub fn policy_from_json(name: &str, text: &str) -> Result<Policy> {
     }
     Policy::new(self::name(name)?, repeat, steps).map_err(|e| bad("policy", e))
 }
+
+/// A runbook as stored: its definition as JSON, read back through the domain's checks.
+pub fn runbook_to_json(r: &firebreak_domain::runbook::Runbook) -> String {
+    use firebreak_domain::runbook::{ActionKind, Value as Setting};
+    let setting = |v: &Setting| match v {
+        Setting::Text(t) => json!({"text": t}),
+        Setting::Secret(n) => json!({"secret": n.as_str()}),
+    };
+    let settings = |m: &BTreeMap<String, Setting>| -> Value {
+        Value::Object(m.iter().map(|(k, v)| (k.clone(), setting(v))).collect())
+    };
+    let actions: Vec<Value> = r
+        .actions
+        .iter()
+        .map(|a| {
+            let mut v = json!({
+                "name": a.name.as_str(),
+                "description": a.description,
+                "params": a.params.iter().map(|(k, p)| (k.clone(), json!(p.pattern))).collect::<serde_json::Map<_, _>>(),
+                "timeout_ms": a.timeout.as_millis() as i64,
+                "role": a.role.as_str(),
+                "approval": a.approval,
+                "approval_within_ms": a.approval_within.as_millis() as i64,
+            });
+            match &a.kind {
+                ActionKind::Command { run, cwd, env } => {
+                    v["command"] = json!({"run": run, "cwd": cwd, "env": settings(env)});
+                }
+                ActionKind::Http {
+                    method,
+                    url,
+                    headers,
+                    body,
+                } => {
+                    v["http"] = json!({"method": method, "url": url, "headers": settings(headers), "body": body});
+                }
+            }
+            v
+        })
+        .collect();
+    json!({
+        "name": r.name.as_str(),
+        "services": r.services.iter().map(Name::as_str).collect::<Vec<_>>(),
+        "match": r.matchers.iter().map(|m| m.to_string()).collect::<Vec<_>>(),
+        "body": r.body,
+        "url": r.url,
+        "actions": actions,
+    })
+    .to_string()
+}
+
+pub fn runbook_from_json(text: &str) -> Result<firebreak_domain::runbook::Runbook> {
+    use firebreak_domain::runbook::{Action, ActionKind, Param, Runbook, Value as Setting};
+    let bad = |what: &str| StoreError::backend(format!("a stored runbook has a bad {what}"));
+    let v: Value = serde_json::from_str(text).map_err(StoreError::backend)?;
+    let s = |v: &Value, what: &str| v.as_str().map(String::from).ok_or_else(|| bad(what));
+    let name_of = |v: &Value, what: &str| {
+        v.as_str()
+            .and_then(|n| Name::parse(n).ok())
+            .ok_or_else(|| bad(what))
+    };
+    let settings = |v: &Value| -> Result<BTreeMap<String, Setting>> {
+        let mut out = BTreeMap::new();
+        for (k, x) in v.as_object().into_iter().flatten() {
+            let setting = match (x.get("text"), x.get("secret")) {
+                (Some(t), _) => Setting::Text(s(t, "setting")?),
+                (None, Some(n)) => Setting::Secret(name_of(n, "secret name")?),
+                _ => return Err(bad("setting")),
+            };
+            out.insert(k.clone(), setting);
+        }
+        Ok(out)
+    };
+    let ms = |v: &Value, what: &str| {
+        v.as_i64()
+            .map(jiff::SignedDuration::from_millis)
+            .ok_or_else(|| bad(what))
+    };
+    let mut actions = Vec::new();
+    for a in v["actions"].as_array().into_iter().flatten() {
+        let kind = if let Some(c) = a.get("command") {
+            ActionKind::Command {
+                run: c["run"]
+                    .as_array()
+                    .ok_or_else(|| bad("run"))?
+                    .iter()
+                    .map(|x| s(x, "run"))
+                    .collect::<Result<_>>()?,
+                cwd: c["cwd"].as_str().map(String::from),
+                env: settings(&c["env"])?,
+            }
+        } else if let Some(h) = a.get("http") {
+            ActionKind::Http {
+                method: s(&h["method"], "method")?,
+                url: s(&h["url"], "url")?,
+                headers: settings(&h["headers"])?,
+                body: h["body"].as_str().map(String::from),
+            }
+        } else {
+            return Err(bad("action"));
+        };
+        let mut params = BTreeMap::new();
+        for (k, p) in a["params"].as_object().into_iter().flatten() {
+            let pattern = s(p, "param")?;
+            params.insert(k.clone(), Param::new(&pattern).map_err(|_| bad("param"))?);
+        }
+        actions.push(Action {
+            name: name_of(&a["name"], "action name")?,
+            description: a["description"].as_str().unwrap_or_default().to_string(),
+            kind,
+            params,
+            timeout: ms(&a["timeout_ms"], "timeout")?,
+            role: s(&a["role"], "role")?.parse().map_err(|_| bad("role"))?,
+            approval: a["approval"].as_bool().unwrap_or(false),
+            approval_within: ms(&a["approval_within_ms"], "approval_within")?,
+        });
+    }
+    Ok(Runbook {
+        name: name_of(&v["name"], "name")?,
+        services: v["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| name_of(x, "service"))
+            .collect::<Result<_>>()?,
+        matchers: v["match"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|m| {
+                m.as_str()
+                    .and_then(|m| Matcher::parse(m).ok())
+                    .ok_or_else(|| bad("matcher"))
+            })
+            .collect::<Result<_>>()?,
+        body: v["body"].as_str().unwrap_or_default().to_string(),
+        url: v["url"].as_str().map(String::from),
+        actions,
+    })
+}

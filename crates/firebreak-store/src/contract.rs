@@ -165,6 +165,7 @@ where
     freezes_round_trip_and_lift(&make().await).await;
     grants_round_trip_and_end(&make().await).await;
     action_runs_round_trip(&make().await).await;
+    runbooks_round_trip(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

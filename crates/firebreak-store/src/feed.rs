@@ -38,10 +38,12 @@ pub enum Topic {
     Freezes,
     /// Break-glass grants.
     Grants,
+    /// Runbooks added through the API.
+    Runbooks,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 15] = [
+    pub const ALL: [Topic; 16] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -57,6 +59,7 @@ impl Topic {
         Topic::StatusPage,
         Topic::Freezes,
         Topic::Grants,
+        Topic::Runbooks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Topic {
             Topic::StatusPage => "status_page",
             Topic::Freezes => "freezes",
             Topic::Grants => "grants",
+            Topic::Runbooks => "runbooks",
         }
     }
 

@@ -38,7 +38,7 @@ pub use outbox::{
     Priority, Subscription,
 };
 pub use paging::{ContactRecord, EscalationFilter, PagingStore, PagingWrites, PolicyRecord};
-pub use stabilize::{StabilizeStore, StabilizeWrites};
+pub use stabilize::{RunbookRecord, StabilizeStore, StabilizeWrites};
 pub use status::{StatusStore, StatusWrites};
 pub use tx::{
     AlertWrites, DirectoryWrites, IncidentWrites, OpenIncidentFacts, OutboxWrites, ScheduleWrites,

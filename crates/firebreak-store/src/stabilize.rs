@@ -5,6 +5,7 @@ use firebreak_domain::IncidentNumber;
 use firebreak_domain::action::ActionRun;
 use firebreak_domain::break_glass::Grant;
 use firebreak_domain::freeze::Freeze;
+use firebreak_domain::runbook::Runbook;
 use jiff::Timestamp;
 
 use crate::Result;
@@ -42,6 +43,19 @@ pub trait StabilizeWrites: Send {
         incident: IncidentNumber,
         action: &str,
     ) -> Result<Vec<ActionRun>>;
+    /// Adds the runbook, or replaces the one with its name. True when it was added.
+    async fn put_runbook(&mut self, runbook: &RunbookRecord) -> Result<bool>;
+    /// Removes a runbook. `NotFound` if there is none.
+    async fn delete_runbook(&mut self, name: &str) -> Result<()>;
+}
+
+/// A runbook added through the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunbookRecord {
+    pub runbook: Runbook,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
 }
 
 /// Freeze and break-glass reads.
@@ -62,4 +76,6 @@ pub trait StabilizeStore: Send + Sync {
     /// Runs still `running` whose heartbeat is older than `before`: their process stopped.
     /// And runs waiting for approval past their time.
     async fn stale_runs(&self, before: Timestamp, now: Timestamp) -> Result<Vec<ActionRun>>;
+    /// Every runbook added through the API, by name.
+    async fn list_runbooks(&self) -> Result<Vec<RunbookRecord>>;
 }

@@ -665,3 +665,175 @@ async fn exec_records_a_laptops_command_and_keeps_it_while_firebreak_is_away() {
     s.running.stop().await.expect("the server stops");
     let _ = s.clock.now();
 }
+
+/// Runbooks through the API take the file's shape and are checked by the file's rules; one
+/// added this way shows next to incidents and its actions run like any other.
+async fn runbooks_through_the_api(s: TestServer, record: &Path) {
+    let body = json!({
+        "name": "search-slow",
+        "services": ["checkout"],
+        "match": ["alertname=\"SearchSlow\""],
+        "body": "1. Look at the search latency panel.",
+        "actions": [{
+            "name": "restart-search",
+            "kind": "command",
+            "run": [script(), "restart", "{namespace}"],
+            "env": {"RECORD_DIR": record.display().to_string(), "KUBECONFIG": {"secret": "kubeconfig"}},
+            "params": {"namespace": "^[a-z-]+$"},
+            "timeout": "30s",
+        }],
+    });
+    let made = s
+        .call(
+            Method::POST,
+            "/api/v1/runbooks",
+            Some(&s.admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(made.expect(201)["actions"][0]["name"], "restart-search");
+    // Only admins manage runbooks; the same name twice is a conflict.
+    s.call(
+        Method::POST,
+        "/api/v1/runbooks",
+        Some(&s.responder),
+        Some(body.clone()),
+    )
+    .await
+    .expect_problem(403);
+    s.call(
+        Method::POST,
+        "/api/v1/runbooks",
+        Some(&s.admin),
+        Some(body.clone()),
+    )
+    .await
+    .expect_problem(409);
+    // The file's rules, with the field named inside the body.
+    let mut bad = body.clone();
+    bad["name"] = json!("other");
+    bad["actions"][0]["run"] = json!(["kubectl", "{nope}"]);
+    let p = s
+        .call(Method::POST, "/api/v1/runbooks", Some(&s.admin), Some(bad))
+        .await;
+    let p = p.expect_problem(422).clone();
+    assert_eq!(p["errors"][0]["field"], "actions[0].run[1]", "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("{nope}"),
+        "{p}"
+    );
+    let mut unknown_service = body.clone();
+    unknown_service["name"] = json!("other");
+    unknown_service["services"] = json!(["nope"]);
+    s.call(
+        Method::POST,
+        "/api/v1/runbooks",
+        Some(&s.admin),
+        Some(unknown_service),
+    )
+    .await
+    .expect_problem(422);
+    // A runbook from firebreak.yaml is changed there.
+    let mut file_one = body.clone();
+    file_one["name"] = json!("checkout-errors");
+    s.call(
+        Method::PUT,
+        "/api/v1/runbooks/checkout-errors",
+        Some(&s.admin),
+        Some(file_one),
+    )
+    .await
+    .expect_problem(409);
+    // It shows next to an incident, and its action runs.
+    let inc = s
+        .call(
+            Method::POST,
+            "/api/v1/incidents",
+            Some(&s.responder),
+            Some(json!({"title": "Search slow", "severity": "SEV3", "services": ["checkout"]})),
+        )
+        .await;
+    let inc = inc.expect(201)["id"].as_str().unwrap().to_string();
+    let rb = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/incidents/{inc}/runbooks"),
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    let names: Vec<String> = rb.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    // search-slow has matchers, and the incident has no alert it selects.
+    assert_eq!(names, vec!["checkout-errors"]);
+    let mut no_match = body.clone();
+    no_match.as_object_mut().unwrap().remove("match");
+    let replaced = s
+        .call(
+            Method::PUT,
+            "/api/v1/runbooks/search-slow",
+            Some(&s.admin),
+            Some(no_match),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    let r = run(
+        &s,
+        &s.responder,
+        &inc,
+        "restart-search",
+        json!({"params": {"namespace": "search"}}),
+    )
+    .await;
+    let done = wait_done(&s, r.expect(202)["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(lines(record.join("argv")), vec!["restart", "search"]);
+    // Removed, it is gone.
+    let gone = s
+        .call(
+            Method::DELETE,
+            "/api/v1/runbooks/search-slow",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 204);
+    s.call(
+        Method::GET,
+        "/api/v1/runbooks/search-slow",
+        Some(&s.viewer),
+        None,
+    )
+    .await
+    .expect_problem(404);
+    s.running.stop().await.expect("the server stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runbooks_are_managed_through_the_api_sqlite() {
+    set_secrets();
+    let record = tempfile::tempdir().unwrap();
+    let s = common::spawn_with(config(record.path(), "http://127.0.0.1:9")).await;
+    runbooks_through_the_api(s, record.path()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runbooks_are_managed_through_the_api_postgres() {
+    set_secrets();
+    let record = tempfile::tempdir().unwrap();
+    let store = common::postgres_store("runbooks").await;
+    let s = common::spawn_on(
+        Arc::new(store),
+        config(record.path(), "http://127.0.0.1:9"),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    runbooks_through_the_api(s, record.path()).await;
+}

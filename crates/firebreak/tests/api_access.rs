@@ -292,6 +292,27 @@ fn table() -> Vec<Route> {
         ),
         r(Method::GET, "/api/v1/audit", "/api/v1/audit", None, Admin),
         r(
+            Method::POST,
+            "/api/v1/runbooks",
+            "/api/v1/runbooks",
+            Some(json!({"name": "walk-rb", "services": ["nope"], "body": "b"})),
+            Admin,
+        ),
+        r(
+            Method::PUT,
+            "/api/v1/runbooks/{name}",
+            "/api/v1/runbooks/walk-rb",
+            Some(json!({"name": "walk-rb", "services": ["nope"], "body": "b"})),
+            Admin,
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/runbooks/{name}",
+            "/api/v1/runbooks/walk-rb",
+            None,
+            Admin,
+        ),
+        r(
             Method::GET,
             "/api/v1/runbooks",
             "/api/v1/runbooks",

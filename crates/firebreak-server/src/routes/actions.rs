@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::{ApiJson, ApiQuery, Caller, NoBody, Responder, Viewer};
-use crate::fields::{LongText, Text200};
+use crate::extract::{Admin, ApiJson, ApiJsonValue, ApiQuery, Caller, NoBody, Responder, Viewer};
+use crate::fields::{HttpLink, Label, LongText, NameText, Text100, Text200};
 use crate::problem::{ApiError, Problem};
 use crate::routes::incidents::number;
 use crate::wire::{LinkBody, ListBody};
@@ -106,14 +106,12 @@ fn runbook_body(r: &Runbook, service: Option<String>) -> RunbookBody {
 pub async fn list_runbooks(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
-) -> Json<ListBody<RunbookBody>> {
-    Json(ListBody::keyed(
-        app.runbooks()
-            .iter()
-            .map(|r| runbook_body(r, None))
-            .collect(),
+) -> Result<Json<ListBody<RunbookBody>>, ApiError> {
+    let all = app.runbooks().await?;
+    Ok(Json(ListBody::keyed(
+        all.iter().map(|r| runbook_body(r, None)).collect(),
         None,
-    ))
+    )))
 }
 
 #[utoipa::path(get, path = "/api/v1/runbooks/{name}", tag = "runbooks", params(("name" = String, Path)),
@@ -124,7 +122,196 @@ pub async fn show_runbook(
     State(app): State<Firebreak>,
     Path(name): Path<String>,
 ) -> Result<Json<RunbookBody>, ApiError> {
-    Ok(Json(runbook_body(app.runbook(&name)?, None)))
+    Ok(Json(runbook_body(&app.runbook(&name).await?, None)))
+}
+
+/// A value in `env` or `headers`: text, or `{"secret": NAME}`, read when the action runs.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum SettingRequest {
+    Text(Text200),
+    Secret(SecretRef),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRef {
+    /// The secret's name: `FIREBREAK_SECRET_<NAME>`, or a line of the secrets file.
+    pub secret: NameText,
+}
+
+/// Who may run an action: never a viewer.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionRole {
+    Responder,
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum HttpMethod {
+    #[serde(rename = "GET")]
+    Get,
+    #[serde(rename = "POST")]
+    Post,
+    #[serde(rename = "PUT")]
+    Put,
+    #[serde(rename = "PATCH")]
+    Patch,
+    #[serde(rename = "DELETE")]
+    Delete,
+}
+
+/// A command action.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandAction {
+    pub name: NameText,
+    pub description: Option<Text200>,
+    /// The program and its arguments, never a shell string; `{placeholders}` are filled in.
+    #[schema(min_items = 1, max_items = 100)]
+    pub run: Vec<Text200>,
+    pub cwd: Option<Label>,
+    /// The command's whole environment besides `PATH`.
+    pub env: Option<BTreeMap<String, SettingRequest>>,
+    /// Each parameter and the pattern its values must match in full.
+    pub params: Option<BTreeMap<String, Text200>>,
+    /// Like `2m`; 5m by default, at most 1h.
+    pub timeout: Option<Text100>,
+    pub role: Option<ActionRole>,
+    pub approval: Option<bool>,
+    /// Like `15m`; at most 24h.
+    pub approval_within: Option<Text100>,
+}
+
+/// An HTTP action.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAction {
+    pub name: NameText,
+    pub description: Option<Text200>,
+    pub method: Option<HttpMethod>,
+    /// An http(s) URL; `{placeholders}` are filled in, and it goes through the outbound rules.
+    pub url: HttpLink,
+    pub headers: Option<BTreeMap<String, SettingRequest>>,
+    pub body: Option<LongText>,
+    pub params: Option<BTreeMap<String, Text200>>,
+    pub timeout: Option<Text100>,
+    pub role: Option<ActionRole>,
+    pub approval: Option<bool>,
+    pub approval_within: Option<Text100>,
+}
+
+/// An action: a command or an HTTP request, by `kind`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ActionRequest {
+    Command(CommandAction),
+    Http(HttpAction),
+}
+
+/// A runbook in the same shape as an entry of `runbooks:` in `firebreak.yaml`, checked by the
+/// same rules.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunbookRequest {
+    pub name: NameText,
+    /// The services it covers; each must exist.
+    #[schema(min_items = 1, max_items = 50)]
+    pub services: Vec<NameText>,
+    /// Alertmanager-style matchers: only the alerts they all select.
+    #[serde(rename = "match")]
+    #[schema(max_items = 20)]
+    pub matchers: Option<Vec<Text200>>,
+    /// Markdown. A runbook has a body, a `url`, or both.
+    pub body: Option<LongText>,
+    pub url: Option<HttpLink>,
+    #[schema(max_items = 50)]
+    pub actions: Option<Vec<ActionRequest>>,
+}
+
+/// Checks the body by the file's rules and returns the runbook.
+async fn read_runbook(
+    app: &Firebreak,
+    body: &serde_json::Value,
+) -> Result<firebreak_domain::runbook::Runbook, ApiError> {
+    let services: Vec<String> = app
+        .list_services()
+        .await?
+        .into_iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    firebreak_config::parse_runbook(body, &services).map_err(|problems| {
+        let name = |f: String| if f.is_empty() { "body".to_string() } else { f };
+        let mut problems = problems.into_iter();
+        let (field, message) = problems.next().unwrap_or_default();
+        let mut e = ApiError::invalid(name(field), message);
+        for (field, message) in problems {
+            e = e.with_error(&name(field), &message);
+        }
+        e
+    })
+}
+
+/// Adds a runbook (admins). Runbooks in `firebreak.yaml` are changed there.
+#[utoipa::path(post, path = "/api/v1/runbooks", tag = "runbooks", request_body = RunbookRequest,
+    security(("bearer" = ["admin"])),
+    responses((status = 201, body = RunbookBody), (status = 409, body = Problem)))]
+pub async fn create_runbook(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    ApiJsonValue(_req, body): ApiJsonValue<RunbookRequest>,
+) -> Result<(StatusCode, Json<RunbookBody>), ApiError> {
+    let runbook = read_runbook(&app, &body).await?;
+    if app.runbook(runbook.name.as_str()).await.is_ok() {
+        return Err(ApiError::conflict(format!(
+            "there is already a runbook named `{}`; PUT /api/v1/runbooks/{} replaces it",
+            runbook.name, runbook.name
+        )));
+    }
+    app.put_runbook(&caller.principal, runbook.clone()).await?;
+    Ok((StatusCode::CREATED, Json(runbook_body(&runbook, None))))
+}
+
+/// Adds or replaces the runbook named in the path (admins).
+#[utoipa::path(put, path = "/api/v1/runbooks/{name}", tag = "runbooks", request_body = RunbookRequest,
+    params(("name" = String, Path)),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, body = RunbookBody), (status = 201, body = RunbookBody),
+        (status = 404, body = Problem, description = "Not used: a PUT adds the runbook"),
+        (status = 409, body = Problem)))]
+pub async fn put_runbook(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    Path(name): Path<String>,
+    ApiJsonValue(_req, body): ApiJsonValue<RunbookRequest>,
+) -> Result<(StatusCode, Json<RunbookBody>), ApiError> {
+    let runbook = read_runbook(&app, &body).await?;
+    if runbook.name.as_str() != name {
+        return Err(ApiError::invalid(
+            "name",
+            format!("must be `{name}`, the name in the path"),
+        ));
+    }
+    let added = app.put_runbook(&caller.principal, runbook.clone()).await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(runbook_body(&runbook, None))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/runbooks/{name}", tag = "runbooks", params(("name" = String, Path)),
+    security(("bearer" = ["admin"])),
+    responses((status = 204, description = "Removed"), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_runbook(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app.delete_runbook(&caller.principal, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

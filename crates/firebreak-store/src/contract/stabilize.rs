@@ -317,3 +317,90 @@ pub async fn action_runs_round_trip<S: Store>(store: &S) {
     .await;
     assert!(matches!(missing, Err(StoreError::NotFound)));
 }
+
+/// Runbooks added through the API round-trip whole (actions of both kinds, secrets by name,
+/// matchers, params), are replaced by name, listed by name and deleted.
+pub async fn runbooks_round_trip<S: Store>(store: &S) {
+    use crate::RunbookRecord;
+    use firebreak_domain::Matcher;
+    use firebreak_domain::runbook::{Action, ActionKind, Param, Runbook, Value as Setting};
+    let action = |n: &str, kind: ActionKind| Action {
+        name: name(n),
+        description: format!("does {n}"),
+        kind,
+        params: [("namespace".to_string(), Param::new("[a-z-]+").unwrap())].into(),
+        timeout: SignedDuration::from_secs(90),
+        role: AccessRole::Admin,
+        approval: true,
+        approval_within: SignedDuration::from_mins(10),
+    };
+    let runbook = Runbook {
+        name: name("checkout-errors"),
+        services: vec![name("checkout")],
+        matchers: vec![Matcher::parse(r#"alertname="HighErrorRate""#).unwrap()],
+        body: "1. Check the panel.".into(),
+        url: Some("https://wiki.example.com/checkout".into()),
+        actions: vec![
+            action(
+                "rollback",
+                ActionKind::Command {
+                    run: vec!["kubectl".into(), "deployment/{service}".into()],
+                    cwd: Some("/srv".into()),
+                    env: [
+                        (
+                            "KUBECONFIG".to_string(),
+                            Setting::Secret(name("kubeconfig")),
+                        ),
+                        ("MODE".to_string(), Setting::Text("fast".into())),
+                    ]
+                    .into(),
+                },
+            ),
+            action(
+                "restart",
+                ActionKind::Http {
+                    method: "POST".into(),
+                    url: "https://deploy.example.com/{service}".into(),
+                    headers: [("Authorization".to_string(), Setting::Secret(name("token")))].into(),
+                    body: Some(r#"{"to": "{previous_version}"}"#.into()),
+                },
+            ),
+        ],
+    };
+    let record = RunbookRecord {
+        runbook: runbook.clone(),
+        created_by: "alice".into(),
+        created_at: at(0),
+        updated_at: at(0),
+    };
+    let first = record.clone();
+    let added = commit(store, "put", move |tx| {
+        Box::pin(async move { tx.put_runbook(&first).await })
+    })
+    .await;
+    assert!(added);
+    assert_eq!(store.list_runbooks().await.unwrap(), vec![record.clone()]);
+    let mut changed = record.clone();
+    changed.runbook.body = "2. Roll back.".into();
+    changed.updated_at = at(5);
+    let again = changed.clone();
+    let added = commit(store, "put again", move |tx| {
+        Box::pin(async move { tx.put_runbook(&again).await })
+    })
+    .await;
+    assert!(!added, "the same name replaces");
+    let listed = store.list_runbooks().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].runbook.body, "2. Roll back.");
+    assert_eq!(listed[0].created_at, at(0), "created_at is kept");
+    commit(store, "delete", |tx| {
+        Box::pin(async move { tx.delete_runbook("checkout-errors").await })
+    })
+    .await;
+    assert!(store.list_runbooks().await.unwrap().is_empty());
+    let missing = transact(store, |tx| {
+        Box::pin(async move { tx.delete_runbook("checkout-errors").await })
+    })
+    .await;
+    assert!(matches!(missing, Err(StoreError::NotFound)));
+}
