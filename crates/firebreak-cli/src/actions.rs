@@ -125,14 +125,23 @@ fn params_object(params: &[String]) -> Result<Value, CliError> {
 }
 
 fn print_run(out: &mut dyn Write, r: &Value) -> Result<(), CliError> {
-    writeln!(
-        out,
-        "Run {} of {} on {}: {}",
-        text(&r["id"]),
-        text(&r["action"]),
-        text(&r["incident"]),
-        text(&r["status"])
-    )?;
+    if r["dry_run"] == true {
+        writeln!(
+            out,
+            "Dry run of {} on {}: nothing ran. It would run:",
+            text(&r["action"]),
+            text(&r["incident"])
+        )?;
+    } else {
+        writeln!(
+            out,
+            "Run {} of {} on {}: {}",
+            text(&r["id"]),
+            text(&r["action"]),
+            text(&r["incident"]),
+            text(&r["status"])
+        )?;
+    }
     if let Some(argv) = r["argv"].as_array() {
         for e in r["env"].as_array().into_iter().flatten() {
             writeln!(out, "  env  {}", text(e))?;

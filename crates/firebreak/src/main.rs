@@ -457,14 +457,18 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
     };
     match firebreak_config::parse_with_env(&source, &path.display().to_string(), &env) {
         Ok(config) => {
+            let actions: usize = config.runbooks.iter().map(|r| r.actions.len()).sum();
             println!(
-                "{} is valid: {} severities, {} roles, {} checklists, {} services, {} users",
+                "{} is valid: {} severities, {} roles, {} checklists, {} services, {} users, \
+                 {} runbooks with {} actions",
                 path.display(),
                 config.severities.len(),
                 config.roles.len(),
                 config.checklists.len(),
                 config.services.len(),
-                config.users.len()
+                config.users.len(),
+                config.runbooks.len(),
+                actions
             );
             for name in unset.borrow().iter() {
                 eprintln!(

@@ -80,7 +80,14 @@ async fn a_running_action_is_interrupted_by_a_crash_and_never_run_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(runs(record.path()), 1, "the script started");
+    // Give the run a heartbeat or two, so its output (with the secret, redacted) is stored.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     first.proc.kill9();
+    assert!(
+        !first.proc.log().contains("canary-kubeconfig-crash"),
+        "the secret reached the server's log:\n{}",
+        first.proc.log()
+    );
 
     let second = serve_with(&data, &config, "127.0.0.1:0", &secret);
     let url = format!("{}/api/v1/runs/{id}", second.url);
@@ -125,5 +132,6 @@ async fn a_running_action_is_interrupted_by_a_crash_and_never_run_again() {
             libc::kill(-pid, libc::SIGKILL);
         }
     }
-    drop(second);
+    let mut second = second;
+    second.proc.kill9();
 }

@@ -63,6 +63,12 @@ impl Proc {
         None
     }
 
+    /// Everything the process wrote on stderr so far (a token it printed on first start is
+    /// left out).
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
     /// The captured tail of the process's stderr.
     pub fn tail(&self) -> String {
         let log = self.log.lock().unwrap();
