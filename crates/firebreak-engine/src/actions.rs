@@ -591,10 +591,14 @@ impl Firebreak {
     }
 
     /// The values Firebreak fills in: the service, the suspect deploy's versions, the incident.
+    /// The values Firebreak fills in: the service, the suspect deploy's versions, the
+    /// incident, and the action's declared parameters that its alerts carry as labels (a
+    /// Kubernetes alert's `namespace`, say), the newest alert's first.
     async fn known_values(
         &self,
         incident: &Incident,
         service: Option<&Name>,
+        action: &Action,
     ) -> Result<BTreeMap<String, String>, EngineError> {
         let mut known = BTreeMap::new();
         known.insert("incident".to_string(), incident.number.to_string());
@@ -608,6 +612,21 @@ impl Firebreak {
                 known.insert("version".to_string(), newest.deployment.version.clone());
                 if let Some(prev) = &newest.deployment.previous_version {
                     known.insert("previous_version".to_string(), prev.clone());
+                }
+            }
+        }
+        if !action.params.is_empty() {
+            let alerts = self.alerts_of(incident.number).await?;
+            for name in action.params.keys() {
+                if known.contains_key(name) {
+                    continue;
+                }
+                let label = alerts
+                    .iter()
+                    .filter(|a| service.is_none_or(|s| &a.service == s))
+                    .find_map(|a| a.labels.get(name));
+                if let Some(value) = label {
+                    known.insert(name.clone(), value.clone());
                 }
             }
         }
@@ -731,7 +750,7 @@ impl Firebreak {
             ));
         }
         let known = self
-            .known_values(&incident, covering.service.as_ref())
+            .known_values(&incident, covering.service.as_ref(), &action)
             .await?;
         let values = Values::check(&action, known, &params).map_err(|e| {
             let field = match &e {
@@ -845,7 +864,9 @@ impl Firebreak {
             .iter()
             .find(|c| c.runbook.name.as_str() == run.runbook)
             .and_then(|c| c.service.clone());
-        let known = self.known_values(&incident, service.as_ref()).await?;
+        let known = self
+            .known_values(&incident, service.as_ref(), &action)
+            .await?;
         let values = Values::check(&action, known, &run.params)
             .map_err(|e| invalid("params", e.to_string()))?;
         let prepared = self.prepare(&action, &values)?;

@@ -784,15 +784,41 @@ async fn runbooks_through_the_api(s: TestServer, record: &Path) {
         )
         .await;
     assert_eq!(replaced.status, 200, "{}", replaced.body);
-    let r = run(
-        &s,
-        &s.responder,
-        &inc,
-        "restart-search",
-        json!({"params": {"namespace": "search"}}),
-    )
-    .await;
-    let done = wait_done(&s, r.expect(202)["id"].as_i64().unwrap()).await;
+    // An alert on the incident carries the namespace as a label: the parameter is filled from
+    // it, and the sender's runbook link shows next to the alert.
+    let key = s.integration("checkout", "prometheus").await;
+    let sent = s
+        .send_json(
+            &format!("/api/v1/ingest/generic/{key}"),
+            &json!({
+                "summary": "search is slow",
+                "dedup_key": "search-slow",
+                "labels": {"alertname": "SearchSlow", "namespace": "search"},
+                "links": [{"href": "https://runbooks.example.com/search", "text": "Runbook"}],
+            }),
+        )
+        .await;
+    assert_eq!(sent.status, 202, "{}", sent.body);
+    let alert = sent.body["alerts"][0]["alert"]
+        .as_i64()
+        .expect("an alert id");
+    let for_alert = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/alerts/{alert}/runbooks"),
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    let for_alert = for_alert.expect(200).clone();
+    assert_eq!(
+        for_alert["links"][0]["href"], "https://runbooks.example.com/search",
+        "{for_alert}"
+    );
+    let r = run(&s, &s.responder, &inc, "restart-search", json!({})).await;
+    let r = r.expect(202).clone();
+    assert_eq!(r["argv"][2], "search", "{r}");
+    let done = wait_done(&s, r["id"].as_i64().unwrap()).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(lines(record.join("argv")), vec!["restart", "search"]);
     // Removed, it is gone.
