@@ -547,9 +547,7 @@ impl Firebreak {
             ),
         };
         let about = About::of_incident(incident.clone());
-        let mut view = self
-            .paging
-            .view(&about, PageKind::Reminder, ic.as_str(), now);
+        let mut view = self.paging.view(&about, PageKind::Notice, ic.as_str(), now);
         view.reminder = Some(text);
         let stage = if grant.granted_at.is_some() {
             "granted"

@@ -18,15 +18,18 @@ pub enum PageKind {
     Test,
     /// A nudge about something that needs attention, e.g. an incident with no recent update.
     Reminder,
+    /// Something the Incident Commander must know now, e.g. a break-glass grant.
+    Notice,
 }
 
 impl PageKind {
-    /// The name in webhook bodies: `page`, `page.test` or `reminder`.
+    /// The name in webhook bodies: `page`, `page.test`, `reminder` or `notice`.
     pub fn as_str(self) -> &'static str {
         match self {
             PageKind::Page => "page",
             PageKind::Test => "page.test",
             PageKind::Reminder => "reminder",
+            PageKind::Notice => "notice",
         }
     }
 }
@@ -120,7 +123,7 @@ pub fn headline(v: &PageView) -> String {
 fn plain_headline(v: &PageView) -> String {
     match v.kind {
         PageKind::Test => "Test page from Firebreak".to_string(),
-        PageKind::Reminder => reminder_text(v),
+        PageKind::Reminder | PageKind::Notice => reminder_text(v),
         PageKind::Page => page_headline(v),
     }
 }
@@ -293,7 +296,7 @@ fn mattermost_of(m: &Model) -> String {
 pub fn teams_body(v: &PageView) -> String {
     let color = match v.kind {
         PageKind::Page => "Attention",
-        PageKind::Reminder => "Warning",
+        PageKind::Reminder | PageKind::Notice => "Warning",
         PageKind::Test => "Default",
     };
     teams_of(&Model::of(v), color)
@@ -353,7 +356,7 @@ fn teams_of(m: &Model, color: &str) -> String {
 }
 
 /// An ntfy JSON publish, to be POSTed to the server's root URL (see [`ntfy_publish_url`]).
-/// Pages go at priority 5, tests and reminders at 3. Tapping the notification opens the ack
+/// Pages go at priority 5, notices (a break-glass grant) at 4, tests and reminders at 3. Tapping the notification opens the ack
 /// page; the actions only open links (`view`): an `http` action would POST to the ack link,
 /// which acknowledges nothing without the page's form.
 pub fn ntfy_body(v: &PageView, topic: &str) -> String {
@@ -379,6 +382,7 @@ pub fn ntfy_body(v: &PageView, topic: &str) -> String {
             PageKind::Page => "rotating_light",
             PageKind::Test => "test_tube",
             PageKind::Reminder => "alarm_clock",
+            PageKind::Notice => "warning",
         }
         .to_string(),
     ];
@@ -399,7 +403,11 @@ pub fn ntfy_body(v: &PageView, topic: &str) -> String {
     body.insert("topic".into(), json!(topic));
     body.insert("title".into(), json!(m.head(NTFY_TITLE, plain)));
     body.insert("message".into(), json!(message));
-    let priority = if v.kind == PageKind::Page { 5 } else { 3 };
+    let priority = match v.kind {
+        PageKind::Page => 5,
+        PageKind::Notice => 4,
+        PageKind::Test | PageKind::Reminder => 3,
+    };
     body.insert("priority".into(), json!(priority));
     body.insert("tags".into(), json!(tags));
     let click = m
@@ -771,7 +779,7 @@ fn email_subject(v: &PageView) -> String {
     let user = clean(&v.user, 100);
     let body = match v.kind {
         PageKind::Test => words(&["Firebreak test page for".into(), user]),
-        PageKind::Reminder => reminder_text(v),
+        PageKind::Reminder | PageKind::Notice => reminder_text(v),
         PageKind::Page => {
             let sev = severity(v);
             let sev = if sev.is_empty() {
@@ -1194,7 +1202,12 @@ mod tests {
                 reminder: Some(s.clone()),
                 ..page()
             };
-            for kind in [PageKind::Page, PageKind::Test, PageKind::Reminder] {
+            for kind in [
+                PageKind::Page,
+                PageKind::Test,
+                PageKind::Reminder,
+                PageKind::Notice,
+            ] {
                 for drill in [false, true] {
                     out.push(PageView {
                         kind,
