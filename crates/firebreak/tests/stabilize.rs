@@ -628,3 +628,76 @@ async fn tampering_with_the_audit_log_is_found_postgres() {
     .await;
     s.running.stop().await.expect("the server stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_approval_a_grant_waits_for_the_commander() {
+    let mut c = config();
+    c.break_glass.approval = true;
+    let s = common::spawn_with(c).await;
+    let id = declare_on(&s, &s.admin, "SEV2", &["checkout"]).await;
+    // The admin declared it, so the admin is its Incident Commander.
+    let g = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/incidents/{id}/break-glass"),
+            Some(&s.responder),
+            Some(json!({"role": "admin", "duration": "20m", "reason": "restore the backup"})),
+        )
+        .await;
+    let g = g.expect(201).clone();
+    assert_eq!(g["status"], "pending_approval", "{g}");
+    assert_eq!(g["expires_at"], Value::Null);
+    let gid = g["id"].as_i64().unwrap();
+    // Not in force yet; the requester cannot approve it.
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect_problem(403);
+    s.call(
+        Method::POST,
+        &format!("/api/v1/break-glass/{gid}/approve"),
+        Some(&s.responder),
+        None,
+    )
+    .await
+    .expect_problem(403);
+    let t = s.timeline(&id).await;
+    assert_eq!(of_kind(&t, "break_glass_requested").len(), 1);
+    s.clock.advance(SignedDuration::from_mins(5));
+    let approved = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/break-glass/{gid}/approve"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let approved = approved.expect(200).clone();
+    assert_eq!(approved["status"], "active");
+    assert_eq!(approved["approved_by"], "admin");
+    // Its time runs from the approval.
+    assert_eq!(
+        approved["expires_at"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .unwrap(),
+        s.clock.now() + SignedDuration::from_mins(20)
+    );
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect(200);
+    // The holder ends it early.
+    let ended = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/break-glass/{gid}/revoke"),
+            Some(&s.responder),
+            None,
+        )
+        .await;
+    assert_eq!(ended.expect(200)["status"], "ended");
+    s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
+        .await
+        .expect_problem(403);
+    s.running.stop().await.expect("the server stops");
+}
