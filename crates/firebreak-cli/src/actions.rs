@@ -409,6 +409,70 @@ fn secret_values() -> Vec<String> {
     values
 }
 
+/// The arguments with the values of secret-looking options masked: `--password=x`,
+/// `--token x`, `-H 'Authorization: Bearer x'`, `user:password@` in URLs.
+fn mask_arguments(argv: &[String]) -> Vec<String> {
+    const SECRET_FLAGS: [&str; 8] = [
+        "password",
+        "passwd",
+        "token",
+        "secret",
+        "api-key",
+        "apikey",
+        "auth",
+        "credentials",
+    ];
+    let secret_flag = |a: &str| {
+        let name = a.trim_start_matches('-').to_lowercase();
+        a.starts_with("--")
+            && SECRET_FLAGS
+                .iter()
+                .any(|f| name == *f || name.ends_with(&format!("-{f}")))
+    };
+    let mut out = Vec::with_capacity(argv.len());
+    let mut mask_next = false;
+    for a in argv {
+        if mask_next {
+            out.push("[redacted]".to_string());
+            mask_next = false;
+            continue;
+        }
+        if let Some((flag, _)) = a.split_once('=')
+            && secret_flag(flag)
+        {
+            out.push(format!("{flag}=[redacted]"));
+            continue;
+        }
+        if secret_flag(a) {
+            mask_next = true;
+            out.push(a.clone());
+            continue;
+        }
+        let lower = a.to_lowercase();
+        if lower.starts_with("authorization:") || lower.starts_with("x-api-key:") {
+            let name = a.split(':').next().unwrap_or_default();
+            out.push(format!("{name}: [redacted]"));
+            continue;
+        }
+        // user:password@host in a URL.
+        if let Some(scheme) = a.find("://")
+            && let Some(at) = a[scheme + 3..].find('@')
+            && a[scheme + 3..scheme + 3 + at].contains(':')
+        {
+            let userinfo = &a[scheme + 3..scheme + 3 + at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            out.push(format!(
+                "{}{user}:[redacted]{}",
+                &a[..scheme + 3],
+                &a[scheme + 3 + at..]
+            ));
+            continue;
+        }
+        out.push(a.clone());
+    }
+    out
+}
+
 fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
     for s in secrets {
@@ -595,7 +659,7 @@ pub async fn run_exec(cmd: ExecArgs, args: &ClientArgs) -> ExitCode {
         redact(&t[start..], &secrets)
     };
     let body = json!({
-        "argv": cmd.command.iter().map(|a| redact(a, &secrets)).collect::<Vec<_>>(),
+        "argv": mask_arguments(&cmd.command).iter().map(|a| redact(a, &secrets)).collect::<Vec<_>>(),
         "exit_code": code,
         "duration_ms": took.as_millis().min(i32::MAX as u128) as u64,
         "output_tail": tail_text,
@@ -636,4 +700,36 @@ pub async fn run_exec(cmd: ExecArgs, args: &ClientArgs) -> ExitCode {
         },
     }
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_arguments;
+
+    #[test]
+    fn secret_looking_arguments_are_masked() {
+        let argv: Vec<String> = [
+            "curl",
+            "-H",
+            "Authorization: Bearer abc123",
+            "--token",
+            "t0ken",
+            "--db-password=hunter2",
+            "https://ops:pa55@db.example.com/x",
+            "--namespace",
+            "shop",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let masked = mask_arguments(&argv).join(" ");
+        for secret in ["abc123", "t0ken", "hunter2", "pa55"] {
+            assert!(!masked.contains(secret), "{masked}");
+        }
+        assert!(masked.contains("--namespace shop"), "{masked}");
+        assert!(
+            masked.contains("https://ops:[redacted]@db.example.com/x"),
+            "{masked}"
+        );
+    }
 }

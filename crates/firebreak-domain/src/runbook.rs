@@ -72,8 +72,9 @@ impl Param {
 }
 
 /// The pattern of a value with no declared parameter (`{service}`, `{version}`,
-/// `{previous_version}`): a name or version with no spaces, not starting with `-`.
-pub const DEFAULT_PATTERN: &str = r"[A-Za-z0-9_.:/@+][A-Za-z0-9_.:/@+=-]{0,199}";
+/// `{previous_version}`): a name or version with no spaces, slashes or `@`, not starting with
+/// `-` or `.` (so it can neither add an argument nor climb a path).
+pub const DEFAULT_PATTERN: &str = r"[A-Za-z0-9_:+][A-Za-z0-9_.:+=-]{0,199}";
 
 /// An action a runbook offers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +110,22 @@ pub struct Runbook {
     /// Where the runbook lives, for one kept outside Firebreak.
     pub url: Option<String>,
     pub actions: Vec<Action>,
+}
+
+impl Action {
+    /// The placeholders its templates use: the argv, or the URL and body.
+    pub fn placeholders(&self) -> Vec<String> {
+        let mut names: Vec<String> = match &self.kind {
+            ActionKind::Command { run, .. } => run.iter().flat_map(|a| placeholders(a)).collect(),
+            ActionKind::Http { url, body, .. } => placeholders(url)
+                .into_iter()
+                .chain(body.iter().flat_map(|b| placeholders(b)))
+                .collect(),
+        };
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 impl Runbook {
@@ -164,18 +181,37 @@ pub enum TemplateError {
 pub struct Values(BTreeMap<String, String>);
 
 impl Values {
-    /// Checks `given` (from the incident, the alert, the deploy, then the request's `params`,
-    /// later ones winning) against the action's patterns. A request's `params` may only name
-    /// declared parameters or the built-in ones.
+    /// Checks the values the action's templates use (from the incident, the alert, the
+    /// deploy, then the request's `params`, later ones winning) against the action's patterns.
+    /// A request's `params` may only name declared parameters, or `version` and
+    /// `previous_version`; `{incident}` is always the incident's own, and `service` may only be
+    /// one of `services` (the runbook's).
     pub fn check(
         action: &Action,
         known: BTreeMap<String, String>,
         requested: &BTreeMap<String, String>,
+        services: &[Name],
     ) -> Result<Values, TemplateError> {
-        let mut all = known;
+        let used = action.placeholders();
+        let mut all: BTreeMap<String, String> = known
+            .into_iter()
+            .filter(|(k, _)| used.contains(k))
+            .collect();
         for (k, v) in requested {
-            if !action.params.contains_key(k) && !BUILT_IN.contains(&k.as_str()) {
+            let overridable = action.params.contains_key(k)
+                || matches!(k.as_str(), "version" | "previous_version" | "service");
+            if !overridable {
                 return Err(TemplateError::Unknown(k.clone()));
+            }
+            if k == "service" && !services.iter().any(|s| s.as_str() == v) {
+                return Err(TemplateError::Refused {
+                    name: k.clone(),
+                    pattern: services
+                        .iter()
+                        .map(Name::as_str)
+                        .collect::<Vec<_>>()
+                        .join("|"),
+                });
             }
             all.insert(k.clone(), v.clone());
         }
@@ -198,6 +234,11 @@ impl Values {
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
         self.0.iter()
+    }
+
+    /// The same values, each passed through `f` (to encode them for a URL, say).
+    pub fn mapped(&self, f: impl Fn(&str) -> String) -> Values {
+        Values(self.0.iter().map(|(k, v)| (k.clone(), f(v))).collect())
     }
 }
 
@@ -270,7 +311,12 @@ mod tests {
             name: Name::parse("rollback").unwrap(),
             description: String::new(),
             kind: ActionKind::Command {
-                run: vec!["kubectl".into()],
+                run: vec![
+                    "kubectl".into(),
+                    "deployment/{service}".into(),
+                    "-n".into(),
+                    "{namespace}".into(),
+                ],
                 cwd: None,
                 env: BTreeMap::new(),
             },
@@ -285,6 +331,10 @@ mod tests {
         }
     }
 
+    fn svc() -> Vec<Name> {
+        vec![Name::parse("api").unwrap()]
+    }
+
     fn known(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
             .iter()
@@ -297,10 +347,13 @@ mod tests {
         let a = action(&[("namespace", "^[a-z0-9-]{1,63}$")]);
         let v = Values::check(
             &a,
-            known(&[("service", "api")]),
+            known(&[("service", "api"), ("version", "1.2 (hotfix)")]),
             &known(&[("namespace", "prod")]),
+            &svc(),
         )
         .unwrap();
+        // A value the templates do not use is not checked, and not kept.
+        assert_eq!(v.get("version"), None);
         assert_eq!(
             render("deployment/{service}", &v).unwrap(),
             "deployment/api"
@@ -319,24 +372,63 @@ mod tests {
 
         // A value that would add an argument is refused by the default pattern.
         assert!(matches!(
-            Values::check(&a, known(&[("service", "api --all")]), &BTreeMap::new()),
+            Values::check(
+                &a,
+                known(&[("service", "api --all")]),
+                &BTreeMap::new(),
+                &svc()
+            ),
             Err(TemplateError::Refused { .. })
         ));
         assert!(matches!(
-            Values::check(&a, known(&[("service", "--all")]), &BTreeMap::new()),
+            Values::check(&a, known(&[("service", "--all")]), &BTreeMap::new(), &svc()),
             Err(TemplateError::Refused { .. })
         ));
         assert!(matches!(
-            Values::check(&a, known(&[]), &known(&[("namespace", "prod; rm -rf /")])),
+            Values::check(
+                &a,
+                known(&[]),
+                &known(&[("namespace", "prod; rm -rf /")]),
+                &svc()
+            ),
             Err(TemplateError::Refused { .. })
         ));
         assert_eq!(
-            Values::check(&a, known(&[]), &known(&[("kubeconfig", "x")])),
+            Values::check(&a, known(&[]), &known(&[("kubeconfig", "x")]), &svc()),
             Err(TemplateError::Unknown("kubeconfig".into()))
         );
+        // A request may name the runbook's services only, and never the incident.
+        assert!(matches!(
+            Values::check(
+                &a,
+                known(&[]),
+                &known(&[("namespace", "x"), ("service", "billing")]),
+                &svc()
+            ),
+            Err(TemplateError::Refused { .. })
+        ));
+        assert_eq!(
+            Values::check(&a, known(&[]), &known(&[("incident", "INC-1")]), &svc()),
+            Err(TemplateError::Unknown("incident".into()))
+        );
+        // The default pattern refuses what climbs a path or names another host.
+        for bad in ["../admin", "evil.com/", "a@b", ".hidden"] {
+            assert!(
+                Values::check(
+                    &a,
+                    known(&[("service", bad)]),
+                    &known(&[("namespace", "x")]),
+                    &svc()
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
         // A pattern without anchors is anchored all the same.
         let loose = action(&[("namespace", "[a-z]+")]);
-        assert!(Values::check(&loose, known(&[]), &known(&[("namespace", "a b")])).is_err());
+        assert!(
+            Values::check(&loose, known(&[]), &known(&[("namespace", "a b")]), &svc()).is_err()
+        );
     }
 
     #[test]

@@ -162,6 +162,35 @@ impl Redactor {
     }
 }
 
+/// What is kept of a run's output: redacted whole first, then its last [`OUTPUT_CAP`] bytes
+/// from the start of a line, so a secret cut in two cannot survive in part.
+fn kept_output(redactor: &Redactor, text: &str) -> String {
+    let redacted = redactor.redact(text);
+    if redacted.len() <= OUTPUT_CAP {
+        return redacted;
+    }
+    from_line_start(&tail(&redacted, OUTPUT_CAP))
+}
+
+/// `text` from just after its first newline (all of it when it has none).
+fn from_line_start(text: &str) -> String {
+    match text.find('\n') {
+        Some(i) => text[i + 1..].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// Runbooks are code the server runs: changing them needs a standing admin. Break-glass access
+/// runs them; it does not rewrite them.
+fn refuse_under_break_glass(who: &Principal) -> Result<(), EngineError> {
+    match who.break_glass {
+        Some(grant) => Err(EngineError::Forbidden(format!(
+            "runbooks are changed by a standing admin; break-glass grant {grant} runs them but does not change them"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// The end of `text`, at most `max` bytes, cut at a character boundary.
 fn tail(text: &str, max: usize) -> String {
     if text.len() <= max {
@@ -265,6 +294,7 @@ impl Firebreak {
         who: &Principal,
         runbook: Runbook,
     ) -> Result<bool, EngineError> {
+        refuse_under_break_glass(who)?;
         let name = runbook.name.to_string();
         if self.config.runbook(&name).is_some() {
             return Err(EngineError::Conflict(format!(
@@ -297,6 +327,7 @@ impl Firebreak {
 
     /// Removes a runbook added through the API.
     pub async fn delete_runbook(&self, who: &Principal, name: &str) -> Result<(), EngineError> {
+        refuse_under_break_glass(who)?;
         if self.config.runbook(name).is_some() {
             return Err(EngineError::Conflict(format!(
                 "the runbook `{name}` is declared in firebreak.yaml; remove it there"
@@ -682,7 +713,11 @@ impl Firebreak {
                 headers,
                 body,
             } => {
-                let url = render("url", url)?;
+                // A value in a URL is one path segment or query value: `/`, `?`, `@`, `#` and
+                // the rest are encoded, so it can change neither the host nor the path.
+                let encoded = values.mapped(|v| percent_encoded(v, false));
+                let url = runbook::render(url, &encoded)
+                    .map_err(|e| invalid("params.url", e.to_string()))?;
                 let body = body.as_deref().map(|b| render("body", b)).transpose()?;
                 let mut shown_headers = Vec::new();
                 let mut exec_headers = Vec::new();
@@ -752,14 +787,15 @@ impl Firebreak {
         let known = self
             .known_values(&incident, covering.service.as_ref(), &action)
             .await?;
-        let values = Values::check(&action, known, &params).map_err(|e| {
-            let field = match &e {
-                runbook::TemplateError::Refused { name, .. }
-                | runbook::TemplateError::Unknown(name)
-                | runbook::TemplateError::Missing(name) => format!("params.{name}"),
-            };
-            invalid(&field, e.to_string())
-        })?;
+        let values =
+            Values::check(&action, known, &params, &covering.runbook.services).map_err(|e| {
+                let field = match &e {
+                    runbook::TemplateError::Refused { name, .. }
+                    | runbook::TemplateError::Unknown(name)
+                    | runbook::TemplateError::Missing(name) => format!("params.{name}"),
+                };
+                invalid(&field, e.to_string())
+            })?;
         let prepared = self.prepare(&action, &values)?;
         let now = self.clock.now();
         let run = ActionRun {
@@ -845,7 +881,24 @@ impl Firebreak {
     ) -> Result<ActionRun, EngineError> {
         let run = self.action_run(number, id).await?;
         let incident = self.incident(number).await?;
-        let (_, action) = self.find_action(&incident, &run.action).await?;
+        if incident.status == firebreak_domain::Status::Resolved {
+            return Err(EngineError::Conflict(format!(
+                "{number} is resolved; a run waiting for approval no longer runs"
+            )));
+        }
+        // The very runbook and action the run was asked of, not another of the same name.
+        let runbook = self.runbook(&run.runbook).await.map_err(|_| {
+            EngineError::Conflict(format!(
+                "the runbook `{}` is gone since the run was asked for; ask again",
+                run.runbook
+            ))
+        })?;
+        let action = runbook.action(&run.action).cloned().ok_or_else(|| {
+            EngineError::Conflict(format!(
+                "`{}` is no longer an action of `{}`; ask again",
+                run.action, run.runbook
+            ))
+        })?;
         if !who.role.allows(action.role) {
             return Err(EngineError::Forbidden(format!(
                 "approving `{}` needs the {} role; you have {}",
@@ -857,19 +910,26 @@ impl Firebreak {
                 "a run is approved by a second person, never by the one who asked for it".into(),
             ));
         }
-        // Prepared again now: the secrets are read at the moment the run starts.
-        let covering = self.incident_runbooks(number).await?;
-        let service = covering
-            .runbooks
+        // Prepared again now (the secrets are read at the moment the run starts), and it must
+        // be exactly what the approver was shown: if the runbook or a value (a new deploy, a
+        // new alert) changed since, the request is asked again.
+        let service = incident
+            .services
             .iter()
-            .find(|c| c.runbook.name.as_str() == run.runbook)
-            .and_then(|c| c.service.clone());
+            .find(|s| runbook.services.contains(s))
+            .cloned();
         let known = self
             .known_values(&incident, service.as_ref(), &action)
             .await?;
-        let values = Values::check(&action, known, &run.params)
+        let values = Values::check(&action, known, &run.params, &runbook.services)
             .map_err(|e| invalid("params", e.to_string()))?;
         let prepared = self.prepare(&action, &values)?;
+        if prepared.shown != run.shown {
+            return Err(EngineError::Conflict(format!(
+                "what run {id} would run changed since it was asked for (the runbook or a value \
+                 such as the suspect deploy); ask for a new run"
+            )));
+        }
         let now = self.clock.now();
         let audit = self.audit(who, "action.approve", format!("{number}: run/{id}"));
         let actor = who.actor.0.clone();
@@ -902,6 +962,8 @@ impl Firebreak {
                                 crate::incidents::drafts(&actor, now, vec![event]),
                             )
                             .await?;
+                            let mut audit = audit;
+                            audit.action = "action.refused".into();
                             tx.audit(audit).await?;
                             return Ok(Ok((run, false)));
                         }
@@ -998,7 +1060,7 @@ impl Firebreak {
             if let Some(extra) = &ended.output {
                 text.push_str(extra);
             }
-            let text = prepared.redactor.redact(&tail(&text, OUTPUT_CAP));
+            let text = kept_output(&prepared.redactor, &text);
             let error = ended.error.as_deref().map(|e| prepared.redactor.redact(e));
             if let Err(e) = app
                 .finish_run(
@@ -1022,10 +1084,7 @@ impl Firebreak {
             let next = self.clock.now() + HEARTBEAT_EVERY;
             self.clock.sleep_until(next).await;
             let now = self.clock.now();
-            let so_far = redactor.redact(&tail(
-                &output.lock().unwrap_or_else(|p| p.into_inner()),
-                OUTPUT_CAP,
-            ));
+            let so_far = kept_output(&redactor, &output.lock().unwrap_or_else(|p| p.into_inner()));
             let id = run.id;
             let saved = self
                 .write(1, || {
@@ -1239,15 +1298,15 @@ impl Firebreak {
         }
         self.incident(number).await?;
         let now = self.clock.now();
-        let line = shown_line(&Shown::Command {
-            argv: argv.clone(),
-            env: vec![],
-            cwd: None,
-        });
+        // The audit row names the program only: arguments can hold what the CLI could not
+        // recognise as a secret, and audit rows are kept for ever.
         let audit = self.audit(
             who,
             "command.run",
-            format!("{number}: {}", line.chars().take(200).collect::<String>()),
+            format!(
+                "{number}: {}",
+                argv[0].chars().take(200).collect::<String>()
+            ),
         );
         let event = TimelineEvent::CommandRun {
             argv,
@@ -1377,7 +1436,9 @@ async fn capture(mut reader: impl tokio::io::AsyncRead + Unpin, output: Arc<Mute
                 let mut out = output.lock().unwrap_or_else(|p| p.into_inner());
                 out.push_str(&String::from_utf8_lossy(&buf[..n]));
                 if out.len() > 2 * OUTPUT_CAP {
-                    let kept = tail(&out, OUTPUT_CAP);
+                    // Cut at a line's start, so no secret is left in pieces that redaction
+                    // would no longer recognise.
+                    let kept = from_line_start(&tail(&out, OUTPUT_CAP + 4096));
                     *out = kept;
                 }
             }

@@ -576,7 +576,8 @@ impl Firebreak {
         let now = self.clock.now();
         let audit = self.audit(who, "break_glass.approve", format!("grant/{id}"));
         let approver = who.user.clone();
-        let is_admin = who.role >= AccessRole::Admin;
+        // A standing admin: admin held through break-glass does not count here.
+        let is_admin = who.role >= AccessRole::Admin && who.break_glass.is_none();
         let granted = self
             .write(3, || {
                 let (audit, app, approver) = (audit.clone(), self.clone(), approver.clone());
@@ -631,7 +632,8 @@ impl Firebreak {
         let now = self.clock.now();
         let audit = self.audit(who, "break_glass.revoke", format!("grant/{id}"));
         let caller = who.user.clone();
-        let is_admin = who.role >= AccessRole::Admin;
+        // A standing admin: admin held through break-glass does not count here.
+        let is_admin = who.role >= AccessRole::Admin && who.break_glass.is_none();
         let actor = who.actor.0.clone();
         let ended = self
             .write(2, || {

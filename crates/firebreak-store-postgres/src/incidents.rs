@@ -267,11 +267,20 @@ pub(crate) async fn chain_audits(conn: &mut PgConnection, audits: &[&AuditDraft]
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    let tail: Option<(i64, Option<String>)> =
+    let mut tail: Option<(i64, Option<String>)> =
         sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await
             .map_err(db)?;
+    if matches!(tail, Some((_, None))) {
+        // A row without a hash at the end: written by an instance from before the chain
+        // (during a rolling upgrade). Chain it first, so this batch continues the chain.
+        hash_unhashed(conn).await?;
+        tail = sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(db)?;
+    }
     let (mut id, mut prev) = match tail {
         Some((id, hash)) => (id, hash.unwrap_or_else(|| GENESIS.to_string())),
         None => (0, GENESIS.to_string()),
@@ -300,10 +309,14 @@ pub(crate) async fn chain_audits(conn: &mut PgConnection, audits: &[&AuditDraft]
         prevs.push(std::mem::replace(&mut prev, hash.clone()));
         hashes.push(hash);
     }
+    // The ids follow the chain; the table's sequence is moved past them, so a writer that
+    // takes ids from it (an instance from before the chain) never collides.
     sqlx::query(
-        "INSERT INTO audit_log (id, actor, action, target, at, source, break_glass, prev_hash, hash) \
+        "WITH added AS (INSERT INTO audit_log \
+         (id, actor, action, target, at, source, break_glass, prev_hash, hash) \
          SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], \
-         $6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::TEXT[])",
+         $6::TEXT[], $7::BIGINT[], $8::TEXT[], $9::TEXT[]) RETURNING id) \
+         SELECT setval(pg_get_serial_sequence('audit_log', 'id'), (SELECT MAX(id) FROM added))",
     )
     .bind(&ids)
     .bind(&actors)
@@ -333,6 +346,12 @@ pub(crate) async fn chain_unhashed_audit(conn: &mut PgConnection) -> Result<()> 
     .execute(&mut *conn)
     .await
     .map_err(db)?;
+    hash_unhashed(conn).await
+}
+
+/// Gives every row without a hash its link, in id order, each after the row before it; rows
+/// that have a hash are never changed (the triggers would refuse it). Under the chain's lock.
+async fn hash_unhashed(conn: &mut PgConnection) -> Result<()> {
     let first: Option<i64> = sqlx::query_scalar("SELECT MIN(id) FROM audit_log WHERE hash IS NULL")
         .fetch_one(&mut *conn)
         .await
@@ -359,7 +378,12 @@ pub(crate) async fn chain_unhashed_audit(conn: &mut PgConnection) -> Result<()> 
     .iter()
     .map(rows::audit)
     .collect::<Result<Vec<_>>>()?;
+    let mut chained = 0;
     for e in entries {
+        if let Some(hash) = &e.hash {
+            prev = hash.clone();
+            continue;
+        }
         let hash = firebreak_domain::audit::chain_hash(&prev, &e.content());
         sqlx::query("UPDATE audit_log SET prev_hash = $2, hash = $3 WHERE id = $1")
             .bind(e.id)
@@ -369,8 +393,9 @@ pub(crate) async fn chain_unhashed_audit(conn: &mut PgConnection) -> Result<()> 
             .await
             .map_err(db)?;
         prev = hash;
+        chained += 1;
     }
-    tracing::info!("chained the audit log rows written before it had hashes");
+    tracing::info!(rows = chained, "chained audit log rows that had no hash");
     Ok(())
 }
 
@@ -533,7 +558,8 @@ impl AuditStore for PostgresStore {
     ) -> Result<Vec<AuditEntry>> {
         let found = sqlx::query(AssertSqlSafe(format!(
             "SELECT {AUDIT_COLUMNS} FROM audit_log
-             WHERE id > $1 AND ($2::BIGINT IS NULL OR at >= $2)
+             WHERE id > $1 AND ($2::BIGINT IS NULL OR id >=
+                 (SELECT MIN(id) FROM audit_log WHERE at >= $2))
              ORDER BY id LIMIT $3"
         )))
         .bind(after)

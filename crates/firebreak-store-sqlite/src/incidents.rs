@@ -135,6 +135,11 @@ pub(crate) fn chain_unhashed_audit(conn: &Connection) -> Result<()> {
         rows::audit_entry,
     )?;
     for e in entries {
+        if let Some(hash) = &e.hash {
+            // Rows that have a hash are never changed (the triggers would refuse it).
+            prev = hash.clone();
+            continue;
+        }
         let hash = firebreak_domain::audit::chain_hash(&prev, &e.content());
         conn.execute(
             "UPDATE audit_log SET prev_hash = ?2, hash = ?3 WHERE id = ?1",
@@ -417,7 +422,8 @@ impl AuditStore for SqliteStore {
                 conn,
                 &format!(
                     "SELECT {AUDIT_COLUMNS} FROM audit_log \
-                     WHERE id > ?1 AND (?2 IS NULL OR at >= ?2) ORDER BY id LIMIT ?3"
+                     WHERE id > ?1 AND (?2 IS NULL OR id >= \
+                     (SELECT MIN(id) FROM audit_log WHERE at >= ?2)) ORDER BY id LIMIT ?3"
                 ),
                 params![after, since.map(ms), i64::from(limit)],
                 rows::audit_entry,

@@ -398,8 +398,10 @@ pub trait TokenStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Newest first.
     async fn list_audit(&self, before: Option<i64>, limit: u32) -> Result<Page<AuditEntry>>;
-    /// Oldest first: up to `limit` rows with an id above `after` (and, when given, written
-    /// at or after `since`). How the chain is walked and exported.
+    /// Oldest first: up to `limit` rows with an id above `after` and, when `since` is given,
+    /// from the first row written at or after it on (every row after that one, whatever its
+    /// time: ids follow the chain, times are taken before the write is queued). How the chain
+    /// is walked and exported.
     async fn audit_after(
         &self,
         after: i64,

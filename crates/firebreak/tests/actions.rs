@@ -821,6 +821,50 @@ async fn runbooks_through_the_api(s: TestServer, record: &Path) {
     let done = wait_done(&s, r["id"].as_i64().unwrap()).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(lines(record.join("argv")), vec!["restart", "search"]);
+    // An approval runs exactly what was asked for: if the runbook changes meanwhile, it is
+    // refused and asked again.
+    let gated = |arg: &str| {
+        json!({
+            "name": "gated",
+            "services": ["checkout"],
+            "body": "Needs a second person.",
+            "actions": [{
+                "name": "gated-restart",
+                "kind": "command",
+                "run": [script(), "restart", arg],
+                "env": {"RECORD_DIR": record.display().to_string(), "KUBECONFIG": {"secret": "kubeconfig"}},
+                "approval": true,
+            }],
+        })
+    };
+    s.call(
+        Method::PUT,
+        "/api/v1/runbooks/gated",
+        Some(&s.admin),
+        Some(gated("one")),
+    )
+    .await
+    .expect(201);
+    let asked = run(&s, &s.responder, &inc, "gated-restart", json!({})).await;
+    let asked_id = asked.expect(202)["id"].as_i64().unwrap();
+    s.call(
+        Method::PUT,
+        "/api/v1/runbooks/gated",
+        Some(&s.admin),
+        Some(gated("two")),
+    )
+    .await
+    .expect(200);
+    let refused = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/runs/{asked_id}/approve"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let p = refused.expect_problem(409).clone();
+    assert!(p["detail"].as_str().unwrap().contains("changed"), "{p}");
     // Removed, it is gone.
     let gone = s
         .call(

@@ -406,6 +406,17 @@ async fn break_glass(s: TestServer) {
     assert_eq!(before[0]["break_glass"], Value::Null);
     let t = s.timeline(&id).await;
     assert_eq!(of_kind(&t, "break_glass_granted").len(), 1);
+    // Break-glass runs runbooks; it does not rewrite them (they are code the server runs).
+    let rewrite = s
+        .call(
+            Method::POST,
+            "/api/v1/runbooks",
+            Some(&s.responder),
+            Some(json!({"name": "sneaky", "services": ["checkout"], "body": "x"})),
+        )
+        .await;
+    let p = rewrite.expect_problem(403).clone();
+    assert!(p["detail"].as_str().unwrap().contains("break-glass"), "{p}");
 
     // At expiry it is gone, and the timeline says so.
     s.clock.advance(SignedDuration::from_mins(30));

@@ -495,7 +495,8 @@ pub async fn export_audit(
                     chunk.push(b'\n');
                 }
             }
-            let next = match app.audit_rows(last, since, EXPORT_PAGE).await {
+            // `since` chose the first row; every row after it follows, whatever its time.
+            let next = match app.audit_rows(last, None, EXPORT_PAGE).await {
                 Ok(rows) => Some(rows),
                 Err(e) => {
                     tracing::warn!(error = %e, "the audit export stopped early: storage failed");
