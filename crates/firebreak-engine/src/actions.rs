@@ -1406,6 +1406,36 @@ impl Firebreak {
     }
 }
 
+/// Refuses the runs of `number` still waiting for approval, in the unit of work that resolves
+/// it: a rollback approved an hour after the incident ended must not run.
+pub(crate) async fn refuse_waiting_in(
+    tx: &mut (dyn firebreak_store::Tx + '_),
+    number: IncidentNumber,
+    now: Timestamp,
+) -> firebreak_store::Result<()> {
+    let waiting = tx.lock_waiting_runs(number).await?;
+    let mut events = Vec::new();
+    for mut r in waiting {
+        r.status = RunStatus::Refused;
+        r.finished_at = Some(now);
+        r.error = Some("the incident was resolved before anyone approved it".into());
+        tx.save_run(&r).await?;
+        events.push(TimelineDraft {
+            at: now,
+            actor: Actor::system().0,
+            event: TimelineEvent::ActionRefused {
+                run: r.id,
+                action: r.action.clone(),
+                why: "the incident was resolved before anyone approved it".into(),
+            },
+        });
+    }
+    if !events.is_empty() {
+        tx.append_timeline(number, events).await?;
+    }
+    Ok(())
+}
+
 /// How a run ended.
 struct Ended {
     ok: bool,

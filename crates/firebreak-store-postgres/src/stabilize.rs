@@ -306,6 +306,20 @@ impl StabilizeWrites for PgTx<'_> {
         .collect()
     }
 
+    async fn lock_waiting_runs(&mut self, incident: IncidentNumber) -> Result<Vec<ActionRun>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = $1 \
+             AND status = 'pending_approval' ORDER BY id FOR UPDATE"
+        )))
+        .bind(incident.0)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(run)
+        .collect()
+    }
+
     async fn put_runbook(&mut self, r: &RunbookRecord) -> Result<bool> {
         // `xmax = 0` only for a row this statement inserted.
         let inserted: bool = sqlx::query_scalar(

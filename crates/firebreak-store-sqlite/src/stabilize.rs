@@ -266,6 +266,14 @@ impl StabilizeWrites for SqliteTx<'_> {
         rows::all(self.conn(), &sql, params![incident.0, action], run)
     }
 
+    async fn lock_waiting_runs(&mut self, incident: IncidentNumber) -> Result<Vec<ActionRun>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM action_runs WHERE incident = ?1 \
+             AND status = 'pending_approval' ORDER BY id"
+        );
+        rows::all(self.conn(), &sql, [incident.0], run)
+    }
+
     async fn put_runbook(&mut self, r: &RunbookRecord) -> Result<bool> {
         let existed: bool = rows::one(
             self.conn(),

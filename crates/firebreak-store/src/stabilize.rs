@@ -43,6 +43,8 @@ pub trait StabilizeWrites: Send {
         incident: IncidentNumber,
         action: &str,
     ) -> Result<Vec<ActionRun>>;
+    /// The runs of `incident` waiting for approval, held until commit.
+    async fn lock_waiting_runs(&mut self, incident: IncidentNumber) -> Result<Vec<ActionRun>>;
     /// Adds the runbook, or replaces the one with its name. True when it was added.
     async fn put_runbook(&mut self, runbook: &RunbookRecord) -> Result<bool>;
     /// Removes a runbook. `NotFound` if there is none.

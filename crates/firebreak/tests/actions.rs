@@ -865,6 +865,25 @@ async fn runbooks_through_the_api(s: TestServer, record: &Path) {
         .await;
     let p = refused.expect_problem(409).clone();
     assert!(p["detail"].as_str().unwrap().contains("changed"), "{p}");
+    // Resolving the incident refuses what still waits for approval (the run above does).
+    let waiting_id = asked_id;
+    s.call(
+        Method::PATCH,
+        &format!("/api/v1/incidents/{inc}"),
+        Some(&s.responder),
+        Some(json!({"status": "resolved"})),
+    )
+    .await
+    .expect(200);
+    let shown = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/runs/{waiting_id}"),
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    assert_eq!(shown.expect(200)["status"], "refused");
     // Removed, it is gone.
     let gone = s
         .call(

@@ -279,6 +279,11 @@ pub async fn action_runs_round_trip<S: Store>(store: &S) {
     })
     .await;
     assert_eq!(open, vec![a.clone()]);
+    let waiting = commit(store, "waiting runs", move |tx| {
+        Box::pin(async move { tx.lock_waiting_runs(n).await })
+    })
+    .await;
+    assert_eq!(waiting, vec![b.clone()]);
     // Nothing is stale yet; later the silent runner and the late approval both are.
     assert!(store.stale_runs(at(-1), at(1)).await.unwrap().is_empty());
     let stale = store.stale_runs(at(1), at(60_000)).await.unwrap();
