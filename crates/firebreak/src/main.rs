@@ -535,6 +535,19 @@ fn main() -> ExitCode {
                     TokenCommand::Revoke { id } => firebreak_cli::TokenCommand::Revoke { id },
                 };
                 runtime.block_on(firebreak_cli::run_token_api(cmd, &cli.client))
+            } else if let (Some(server), Ok(firebreak::StoreLocation::Sqlite(file))) =
+                (server_from_env.as_deref(), store.location())
+                && !file.exists()
+            {
+                // FIREBREAK_SERVER says a server is in use, and there is no database here: a
+                // token made here would go into a new, empty database nobody serves.
+                eprintln!(
+                    "error: there is no Firebreak database at {}. To make the token through the \
+                     server at {server}, add --server {server}; to make it in the database \
+                     `firebreak serve` uses, give its --data-dir (or --database-url).",
+                    file.display()
+                );
+                ExitCode::from(2)
             } else {
                 match runtime.block_on(token_offline(command, store)) {
                     Ok(()) => ExitCode::SUCCESS,

@@ -199,6 +199,31 @@ fn token_create_works_offline_and_prints_only_the_token() {
 }
 
 #[test]
+fn token_create_does_not_make_a_new_database_when_a_server_is_in_use() {
+    // With FIREBREAK_SERVER set (a server is in use) and no database here, a token made here
+    // would land in a new, empty database nobody serves: refused, with what to do.
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["token", "create", "--name", "bob", "--role", "responder"])
+        .env_remove("FIREBREAK_DATABASE_URL")
+        .env_remove("FIREBREAK_DATA_DIR")
+        .env("FIREBREAK_SERVER", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("add --server http://127.0.0.1:9"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !dir.path().join("firebreak-data").exists(),
+        "no database was made"
+    );
+}
+
+#[test]
 fn an_unknown_database_scheme_is_a_clear_error() {
     let o = Command::new(BIN)
         .args(["migrate", "--database-url", "mysql://h/db"])
