@@ -560,6 +560,31 @@ pub enum UserCommand {
     Disable { handle: String },
     /// Let a disabled user act again
     Enable { handle: String },
+    /// Set a user's password for the web pages, read from the terminal (never from the
+    /// command line); every browser signed in as them is signed out
+    #[command(after_help = "\
+The password is asked for twice on the terminal. When standard input is not a
+terminal, the first line of standard input is the password, so a secret manager
+can pipe it in:
+  pass show firebreak/alice | firebreak user set-password alice
+
+You may set your own password; an admin may set anyone's.")]
+    SetPassword { handle: String },
+    /// Print a one-time link for a user to set their password and sign in
+    #[command(after_help = "\
+Send the link to the person privately: it signs in whoever opens it first. It
+works once, for 72 hours unless --expires says otherwise (at most 14 days).
+
+Example:
+  firebreak user add sam --email sam@example.com && firebreak user invite sam")]
+    Invite {
+        handle: String,
+        /// How long the link works, like 24h or 7d
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// Sign out every browser signed in as the user
+    SignOut { handle: String },
 }
 
 /// `firebreak webhook ...`

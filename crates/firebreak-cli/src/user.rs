@@ -90,6 +90,53 @@ pub async fn execute_user(
             }
             Ok(())
         }
+        UserCommand::SetPassword { handle } => {
+            let password = read_new_password(err)?;
+            api.send(
+                Method::PUT,
+                &["users", &handle, "password"],
+                &json!({ "password": password }),
+            )
+            .await?;
+            writeln!(
+                err,
+                "{handle}'s password is set; every browser signed in as them was signed out"
+            )?;
+            Ok(())
+        }
+        UserCommand::Invite { handle, expires } => {
+            let mut body = json!({});
+            if let Some(e) = expires {
+                body["expires_in"] = json!(e);
+            }
+            let link = api
+                .send(Method::POST, &["users", &handle, "invitations"], &body)
+                .await?;
+            if json {
+                return write_json(out, &link);
+            }
+            writeln!(out, "{}", render::text(link.get("url")))?;
+            writeln!(
+                err,
+                "Send this link to {handle} privately. It works once, until {}.",
+                render::text(link.get("expires_at"))
+            )?;
+            Ok(())
+        }
+        UserCommand::SignOut { handle } => {
+            let done = api
+                .send(Method::DELETE, &["users", &handle, "sessions"], &json!({}))
+                .await?;
+            if json {
+                return write_json(out, &done);
+            }
+            writeln!(
+                err,
+                "signed out {} browser(s) of {handle}",
+                render::text(done.get("signed_out"))
+            )?;
+            Ok(())
+        }
         UserCommand::Enable { handle } => {
             let user = api
                 .send(
@@ -101,4 +148,29 @@ pub async fn execute_user(
             show(out, &user)
         }
     }
+}
+
+/// Reads a new password: twice from the terminal without echo, or the first line of
+/// standard input when it is not a terminal. Never from the command line, where other users
+/// of the machine and the shell history would see it.
+fn read_new_password(err: &mut dyn Write) -> Result<String, CliError> {
+    use std::io::IsTerminal;
+    let invalid = |m: &str| CliError::Usage(m.to_string());
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("New password: ")?;
+        let again = rpassword::prompt_password("The same password again: ")?;
+        if first != again {
+            return Err(invalid("the two passwords differ; nothing was changed"));
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    };
+    if password.is_empty() {
+        writeln!(err, "no password given")?;
+        return Err(invalid("no password was given; nothing was changed"));
+    }
+    Ok(password)
 }

@@ -19,6 +19,7 @@ pub mod matcher;
 pub mod rules;
 pub mod runbook;
 pub mod schedule;
+pub mod session;
 pub mod status_page;
 pub mod timeline;
 

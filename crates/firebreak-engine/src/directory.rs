@@ -252,7 +252,24 @@ impl Firebreak {
             _ => "user.update",
         };
         let audit = self.audit(who, action, format!("user {}", user.handle));
-        let stored = self.store.update_user(user, audit).await?;
+        // Disabling a user signs out every browser of theirs in the same unit of work.
+        let disabling = current.disabled_at.is_none() && user.disabled_at.is_some();
+        let now = self.clock.now();
+        let stored = self
+            .write(1, || {
+                let (user, audit) = (user.clone(), audit.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let stored = tx.update_user(&user).await?;
+                        if disabling {
+                            tx.revoke_sessions_of(&user.handle, None, now).await?;
+                        }
+                        tx.audit(audit).await?;
+                        Ok(stored)
+                    })
+                }
+            })
+            .await?;
         // Their tokens act as them: what they may do changed now, not in a few seconds.
         self.tokens.clear();
         // A disabled user is paged no more from now on.

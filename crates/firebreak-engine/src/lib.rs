@@ -8,6 +8,7 @@
 //! The background work (outbox delivery, the indexes that follow the change feed, clean-up)
 //! runs under one supervisor in [`runtime`].
 
+pub mod accounts;
 pub mod actions;
 pub mod alerts;
 pub mod calendar;
@@ -18,6 +19,7 @@ pub mod deployments;
 pub mod directory;
 pub mod events;
 pub mod incidents;
+pub mod live;
 pub mod paging;
 pub mod runtime;
 pub mod schedules;
@@ -74,6 +76,12 @@ pub enum EngineError {
     /// The caller's role allows the route, but not this object (another user's contact methods).
     #[error("{0}")]
     Forbidden(String),
+    /// The caller did not prove who they are (a wrong password).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Too many attempts: refused unheard for `retry_after` seconds.
+    #[error("{message}")]
+    Throttled { message: String, retry_after: u64 },
     /// The database is down or overloaded: nothing was written; retry after a moment.
     #[error("storage unavailable")]
     Unavailable(#[source] StoreError),

@@ -48,9 +48,37 @@ impl<R: Needs> FromRequestParts<Firebreak> for Caller<R> {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string());
-        let header = parts.headers.get(header::AUTHORIZATION).ok_or_else(|| {
-            ApiError::unauthorized("send an API token as `Authorization: Bearer <token>`")
-        })?;
+        let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
+            // A browser signed in to the web pages may call the API with its session (the
+            // live streams need it: EventSource sends no headers). A change must then carry
+            // the session's CSRF token.
+            if let Some(id) = crate::web::session::session_cookie(&parts.headers) {
+                let session = app.session(id, source).await?.ok_or_else(|| {
+                    ApiError::unauthorized(
+                        "the session has ended; sign in again, or send an API token as `Authorization: Bearer <token>`",
+                    )
+                })?;
+                if !matches!(
+                    parts.method,
+                    axum::http::Method::GET | axum::http::Method::HEAD
+                ) {
+                    let sent = parts
+                        .headers
+                        .get(crate::web::session::CSRF_HEADER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default();
+                    if !app.check_csrf(&session.session, sent).await? {
+                        return Err(ApiError::forbidden(
+                            "a change made with a browser session needs the session's CSRF token in X-CSRF-Token",
+                        ));
+                    }
+                }
+                return Caller::checked(session.principal);
+            }
+            return Err(ApiError::unauthorized(
+                "send an API token as `Authorization: Bearer <token>`",
+            ));
+        };
         let token = header
             .to_str()
             .ok()
@@ -65,6 +93,12 @@ impl<R: Needs> FromRequestParts<Firebreak> for Caller<R> {
         let principal = app.authenticate(token, source).await?.ok_or_else(|| {
             ApiError::unauthorized("the token is unknown or revoked; ask an admin for a new one")
         })?;
+        Caller::checked(principal)
+    }
+}
+
+impl<R: Needs> Caller<R> {
+    fn checked(principal: Principal) -> Result<Self, ApiError> {
         if !principal.role.allows(R::ROLE) {
             return Err(ApiError::forbidden(format!(
                 "this needs the {} role; the token has {}",

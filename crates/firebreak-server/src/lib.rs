@@ -8,6 +8,7 @@ pub mod fields;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod web;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -32,6 +33,11 @@ use crate::routes::{
     public_status, schedules, stabilize, status_page, system, webhooks,
 };
 
+/// Marks a request that came over TLS (the HTTPS listener inserts it), so cookies are set
+/// `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub struct Tls;
+
 /// Request bodies larger than this are refused with 413.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
@@ -48,6 +54,8 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(incidents::check_item))
         .routes(routes!(incidents::timeline))
         .routes(routes!(incidents::note))
+        .routes(routes!(routes::streams::incident_events))
+        .routes(routes!(routes::streams::all_events))
         .routes(routes!(status_page::post_update, status_page::list_updates))
         .routes(routes!(
             status_page::list_components,
@@ -76,6 +84,9 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         ))
         .routes(routes!(directory::list_users, directory::create_user))
         .routes(routes!(directory::show_user, directory::update_user))
+        .routes(routes!(directory::invite_user))
+        .routes(routes!(directory::set_password))
+        .routes(routes!(directory::revoke_sessions))
         .routes(routes!(
             schedules::list_schedules,
             schedules::create_schedule
@@ -224,6 +235,7 @@ pub fn router(app: Firebreak) -> Router {
     let doc = Arc::new(openapi::for_server(&app.config));
     let api = router
         .merge(ingest::router())
+        .merge(web::router())
         .route(
             "/ack/{token}",
             axum::routing::get(ack::show).post(ack::acknowledge),

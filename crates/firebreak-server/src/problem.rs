@@ -97,6 +97,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+    /// What went wrong, in words for the person who asked.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+    /// The headers the answer carries (`Retry-After`, `WWW-Authenticate`).
+    pub fn headers(&self) -> &[(header::HeaderName, String)] {
+        &self.headers
+    }
     /// Adds a field error to the list, keeping the status and detail.
     pub fn with_error(mut self, field: &str, message: &str) -> ApiError {
         self.errors.push(FieldError {
@@ -114,6 +122,16 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid { field, message } => ApiError::invalid(field, message),
             EngineError::Conflict(m) => ApiError::conflict(m),
             EngineError::Forbidden(m) => ApiError::forbidden(m),
+            EngineError::Unauthorized(m) => ApiError::unauthorized(m),
+            EngineError::Throttled {
+                message,
+                retry_after,
+            } => {
+                let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+                e.headers
+                    .push((header::RETRY_AFTER, retry_after.to_string()));
+                e
+            }
             EngineError::Unavailable(cause) => {
                 tracing::warn!(error = %cause, "storage unavailable; answering 503");
                 ApiError::unavailable()
@@ -137,6 +155,7 @@ fn title(status: StatusCode) -> &'static str {
         413 => "Request body too large",
         415 => "Unsupported media type",
         422 => "Invalid field",
+        429 => "Too many requests",
         503 => "Service unavailable",
         _ => status.canonical_reason().unwrap_or("Error"),
     }
@@ -175,11 +194,20 @@ pub async fn as_problem(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    // A web page's error is a page of its own, for a person.
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     let sender_shaped = response
         .extensions()
         .get::<crate::routes::ingest::SenderShape>()
         .is_some();
-    if !(status.is_client_error() || status.is_server_error()) || is_problem || sender_shaped {
+    if !(status.is_client_error() || status.is_server_error())
+        || is_problem
+        || is_page
+        || sender_shaped
+    {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -17,6 +17,7 @@
 //! With the database down, every call answers `Unavailable` within about two seconds: the pool
 //! waits at most [`ACQUIRE_TIMEOUT`] for a connection, including connecting.
 
+mod accounts;
 mod alerts;
 pub mod committer;
 mod directory;
@@ -87,6 +88,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         11,
         "runbooks",
         include_str!("../migrations/0011_runbooks.sql"),
+    ),
+    (
+        12,
+        "accounts",
+        include_str!("../migrations/0012_accounts.sql"),
     ),
 ];
 

@@ -103,6 +103,13 @@ contract_checks!(
     grants_round_trip_and_end,
     action_runs_round_trip,
     runbooks_round_trip,
+    passwords_set_replace_and_count,
+    sessions_round_trip_touch_and_revoke,
+    revoke_sessions_of_keeps_one,
+    live_sessions_newest_first,
+    invitations_lock_and_use,
+    failures_count_forget_and_clear,
+    failed_account_work_leaves_nothing,
 );
 
 concurrent_contract_checks!(
@@ -116,6 +123,7 @@ concurrent_contract_checks!(
     claimers_race_without_double_delivery,
     feed_publishes_one_commit_with_its_changes,
     concurrent_audited_writes_make_one_chain,
+    concurrent_failures_all_count,
 );
 
 /// The whole suite through `run_all`. It finishes each check before it makes the next store, so

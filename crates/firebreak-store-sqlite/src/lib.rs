@@ -18,6 +18,7 @@ use firebreak_store::{ChangeFeed, Health, Result, Store, StoreError, Work};
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags};
 
+mod accounts;
 mod alerts;
 mod directory;
 mod incidents;
@@ -50,6 +51,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_stabilize.sql")),
     (10, include_str!("../migrations/0010_actions.sql")),
     (11, include_str!("../migrations/0011_runbooks.sql")),
+    (12, include_str!("../migrations/0012_accounts.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

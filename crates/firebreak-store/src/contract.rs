@@ -4,10 +4,12 @@
 //!
 //! Checks are grouped by aggregate: incidents, the directory (services, users, tokens, audit),
 //! on-call schedules, units of work and their locks, alerts and grouping, integrations, alert rules (silences,
-//! maintenance, routes, deployments), the outbox, webhook subscriptions and the change feed.
+//! maintenance, routes, deployments), the outbox, webhook subscriptions, the change feed and
+//! signing in (passwords, sessions, invitations, failed sign-ins).
 //! Every instant is fixed ([`at`]); only the feed checks wait on the wall clock, and only to
 //! give up.
 
+mod accounts;
 mod alerts;
 mod directory;
 mod feed;
@@ -24,6 +26,7 @@ mod status;
 mod subscriptions;
 mod units;
 
+pub use accounts::*;
 pub use alerts::*;
 pub use directory::*;
 pub use feed::*;
@@ -166,6 +169,16 @@ where
     grants_round_trip_and_end(&make().await).await;
     action_runs_round_trip(&make().await).await;
     runbooks_round_trip(&make().await).await;
+
+    // Signing in: passwords, sessions, invitations and failed sign-ins.
+    passwords_set_replace_and_count(&make().await).await;
+    sessions_round_trip_touch_and_revoke(&make().await).await;
+    revoke_sessions_of_keeps_one(&make().await).await;
+    live_sessions_newest_first(&make().await).await;
+    invitations_lock_and_use(&make().await).await;
+    failures_count_forget_and_clear(&make().await).await;
+    concurrent_failures_all_count(Arc::new(make().await)).await;
+    failed_account_work_leaves_nothing(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

@@ -23,6 +23,7 @@ use jiff::Timestamp;
 #[cfg(feature = "contract")]
 pub mod contract;
 
+pub mod accounts;
 pub mod codec;
 pub mod feed;
 pub mod outbox;
@@ -32,6 +33,7 @@ pub mod status;
 pub mod tx;
 mod writes;
 
+pub use accounts::{AccountStore, AccountWrites, PasswordRecord};
 pub use feed::{Change, ChangeFeed, Committed};
 pub use outbox::{
     Attempt, IngestRequest, Lease, Message, MessageStatus, NewMessage, OutboxStats, Outcome,
@@ -488,6 +490,7 @@ pub struct Health {
 pub trait Store:
     IncidentStore
     + DirectoryStore
+    + AccountStore
     + ScheduleStore
     + PagingStore
     + StatusStore

@@ -349,6 +349,23 @@ async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
             running.addr
         );
     }
+    // While nobody can sign in to the web pages with a password, every start prints a fresh
+    // one-time link to create the first admin.
+    match running.app.first_admin_link().await {
+        Ok(Some(link)) => {
+            use secrecy::ExposeSecret;
+            let url = match &running.app.config.server.public_url {
+                Some(_) => link.url.expose_secret().to_string(),
+                None => format!("http://{}{}", running.addr, link.path.expose_secret()),
+            };
+            eprintln!(
+                "\n  Nobody can sign in to the web pages yet. Open this one-time link within 24 hours to\n  \
+                 create the first admin (it works once; a restart prints a new one):\n\n    {url}\n"
+            );
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not make the first admin's setup link"),
+    }
     tracing::info!(
         backend = store.backend(),
         "Firebreak listening on http://{}",

@@ -243,3 +243,128 @@ pub async fn update_user(
     }
     Ok(Json(app.update_user(&caller.principal, user).await?.into()))
 }
+
+/// `POST /api/v1/users/{handle}/invitations`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRequest {
+    /// How long the link works, like `72h` (the default) or `7d`; at most 14 days.
+    pub expires_in: Option<crate::fields::Text100>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct InvitationBody {
+    pub user: String,
+    /// The one-time link to send the user. Shown only now.
+    pub url: String,
+    pub expires_at: String,
+}
+
+fn lifetime(text: &str) -> Result<jiff::SignedDuration, ApiError> {
+    let t = text.trim();
+    let parsed = t
+        .strip_suffix('d')
+        .and_then(|days| days.parse::<i64>().ok())
+        .and_then(|d| d.checked_mul(24))
+        .map(jiff::SignedDuration::from_hours)
+        .or_else(|| t.parse::<jiff::SignedDuration>().ok());
+    parsed.filter(|d| d.is_positive()).ok_or_else(|| {
+        ApiError::invalid(
+            "expires_in",
+            format!("`{t}` is not a duration like 72h or 7d"),
+        )
+    })
+}
+
+/// Makes a one-time link for the user to set their password and sign in to the web pages.
+/// An earlier link keeps working until it is used or expires.
+#[utoipa::path(post, path = "/api/v1/users/{handle}/invitations", tag = "users",
+    params(("handle" = NameText, Path)), security(("bearer" = ["admin"])),
+    request_body = InvitationRequest,
+    responses((status = 201, body = InvitationBody), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn invite_user(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    Path(handle): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<InvitationBody>), ApiError> {
+    let handle = user_handle(&handle)?;
+    // The body may be left out: the link then works for 72 hours.
+    let req: InvitationRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        InvitationRequest { expires_in: None }
+    } else {
+        crate::extract::parse_json(&body)?
+    };
+    let ttl = match req.expires_in {
+        Some(t) => Some(lifetime(&t.into_inner())?),
+        None => None,
+    };
+    let link = app.invite(&caller.principal, &handle, ttl).await?;
+    use secrecy::ExposeSecret;
+    Ok((
+        StatusCode::CREATED,
+        Json(InvitationBody {
+            user: handle.to_string(),
+            url: link.url.expose_secret().to_string(),
+            expires_at: link.invitation.expires_at.to_string(),
+        }),
+    ))
+}
+
+/// `PUT /api/v1/users/{handle}/password`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordRequest {
+    /// At least 12 characters.
+    #[schema(min_length = 12, max_length = 1024)]
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordRequest { password: <secret> }")
+    }
+}
+
+/// Sets a user's password for the web pages. A user may set their own; an admin anyone's.
+/// Every browser signed in as the user is signed out.
+#[utoipa::path(put, path = "/api/v1/users/{handle}/password", tag = "users",
+    params(("handle" = NameText, Path)), security(("bearer" = ["viewer"])),
+    request_body = PasswordRequest,
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn set_password(
+    caller: Caller<Viewer>,
+    State(app): State<Firebreak>,
+    Path(handle): Path<String>,
+    ApiJson(req): ApiJson<PasswordRequest>,
+) -> Result<StatusCode, ApiError> {
+    let handle = user_handle(&handle)?;
+    let password = secrecy::SecretString::from(req.password);
+    app.set_password(&caller.principal, &handle, &password)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct SignedOutBody {
+    /// How many browsers were signed out.
+    pub signed_out: u64,
+}
+
+/// Signs out every browser of a user ("sign out everywhere"). A user may do it for
+/// themselves; an admin for anyone.
+#[utoipa::path(delete, path = "/api/v1/users/{handle}/sessions", tag = "users",
+    params(("handle" = NameText, Path)), security(("bearer" = ["viewer"])),
+    responses((status = 200, body = SignedOutBody), (status = 403, body = Problem),
+        (status = 404, body = Problem)))]
+pub async fn revoke_sessions(
+    caller: Caller<Viewer>,
+    State(app): State<Firebreak>,
+    Path(handle): Path<String>,
+) -> Result<Json<SignedOutBody>, ApiError> {
+    let handle = user_handle(&handle)?;
+    let n = app.revoke_user_sessions(&caller.principal, &handle).await?;
+    Ok(Json(SignedOutBody { signed_out: n }))
+}

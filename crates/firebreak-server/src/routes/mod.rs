@@ -15,5 +15,6 @@ pub mod public_status;
 pub mod schedules;
 pub mod stabilize;
 pub mod status_page;
+pub mod streams;
 pub mod system;
 pub mod webhooks;

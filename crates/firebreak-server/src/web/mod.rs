@@ -1,0 +1,543 @@
+//! The web pages: signing in, the incident list and the live incident room. Server-rendered
+//! with askama (every text a person or a sender wrote is escaped), with htmx for actions and
+//! server-sent events for live updates. htmx is vendored into the binary (`assets/`), so
+//! nothing is fetched from a CDN, and every page carries a strict Content-Security-Policy that
+//! allows no inline script. Forms work without JavaScript too: each one posts and redirects.
+
+pub mod pages;
+pub mod room;
+pub mod session;
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use firebreak_domain::{AccessRole, TimelineEvent};
+use firebreak_engine::{EngineError, Firebreak};
+use jiff::Timestamp;
+
+use crate::problem::ApiError;
+
+/// The policy on every page: scripts and styles from this server only, no inline script, no
+/// framing, forms post only here.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+pub fn router() -> Router<Firebreak> {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_page).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/account", get(pages::account))
+        .route(
+            "/account/sign-out-everywhere",
+            post(pages::sign_out_everywhere),
+        )
+        .route(
+            "/invite/{token}",
+            get(pages::invite_page).post(pages::accept_invite),
+        )
+        .route("/incidents", get(room::list).post(room::declare))
+        .route("/incidents/{n}", get(room::room))
+        .route("/incidents/{n}/state", get(room::state))
+        .route("/incidents/{n}/live", get(room::live))
+        .route("/incidents/{n}/notes", post(room::note))
+        .route("/incidents/{n}/status", post(room::set_status))
+        .route("/incidents/{n}/severity", post(room::set_severity))
+        .route("/incidents/{n}/ack", post(room::ack))
+        .route("/incidents/{n}/roles/{role}", post(room::assign_role))
+        .route("/incidents/{n}/checklist/{item}", post(room::tick))
+        .route("/assets/{file}", get(asset))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/assets/icon.svg") }),
+        )
+        .layer(axum::middleware::map_response(page_headers))
+}
+
+/// Security headers on every web answer.
+async fn page_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !h.contains_key(header::REFERRER_POLICY) {
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        );
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+const HTMX: &str = include_str!("../../assets/htmx.min.js");
+const HTMX_SSE: &str = include_str!("../../assets/htmx-sse.min.js");
+const APP_CSS: &str = include_str!("../../assets/app.css");
+const ICON: &str = include_str!("../../assets/icon.svg");
+
+/// The vendored scripts and the stylesheet. Their names carry no version, so they are
+/// revalidated after an hour; the ETag makes that a 304.
+async fn asset(
+    axum::extract::Path(file): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let (body, kind) = match file.as_str() {
+        "htmx.min.js" => (HTMX, "text/javascript; charset=utf-8"),
+        "htmx-sse.min.js" => (HTMX_SSE, "text/javascript; charset=utf-8"),
+        "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "icon.svg" => (ICON, "image/svg+xml"),
+        _ => return error_page(StatusCode::NOT_FOUND, "There is no such file.", None),
+    };
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body.as_bytes()))[..16]
+    );
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}
+
+/// Why a page could not be shown, as the browser should see it.
+#[derive(Debug)]
+pub enum WebError {
+    /// Not signed in: go to the sign-in page, then back to `next`.
+    SignIn {
+        next: String,
+    },
+    Forbidden(String),
+    NotFound(String),
+    /// A form was refused: what to fix.
+    Invalid(String),
+    Conflict(String),
+    /// Refused for a while (sign-in backoff).
+    Throttled {
+        message: String,
+        retry_after: u64,
+    },
+    Unavailable,
+    Internal,
+}
+
+impl From<EngineError> for WebError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(m) => WebError::NotFound(m),
+            EngineError::Invalid { field, message } => {
+                WebError::Invalid(format!("{}: {message}", field.replace('_', " ")))
+            }
+            EngineError::Conflict(m) => WebError::Conflict(m),
+            EngineError::Forbidden(m) => WebError::Forbidden(m),
+            EngineError::Unauthorized(m) => WebError::Invalid(m),
+            EngineError::Throttled {
+                message,
+                retry_after,
+            } => WebError::Throttled {
+                message,
+                retry_after,
+            },
+            EngineError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "storage unavailable; answering 503");
+                WebError::Unavailable
+            }
+            EngineError::Store(cause) => {
+                tracing::error!(error = %cause, "storage failure");
+                WebError::Internal
+            }
+        }
+    }
+}
+
+impl From<ApiError> for WebError {
+    fn from(e: ApiError) -> Self {
+        match e.status().as_u16() {
+            404 => WebError::NotFound(e.detail().to_string()),
+            403 => WebError::Forbidden(e.detail().to_string()),
+            409 => WebError::Conflict(e.detail().to_string()),
+            503 => WebError::Unavailable,
+            s if s >= 500 => WebError::Internal,
+            _ => WebError::Invalid(e.detail().to_string()),
+        }
+    }
+}
+
+impl WebError {
+    fn parts(&self) -> (StatusCode, String) {
+        match self {
+            WebError::SignIn { .. } => (StatusCode::UNAUTHORIZED, "Sign in first.".into()),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            WebError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            WebError::Invalid(m) => (StatusCode::UNPROCESSABLE_ENTITY, m.clone()),
+            WebError::Conflict(m) => (StatusCode::CONFLICT, m.clone()),
+            WebError::Throttled { message, .. } => (StatusCode::TOO_MANY_REQUESTS, message.clone()),
+            WebError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Firebreak cannot reach its database right now; nothing was changed. Try again in a few seconds.".into(),
+            ),
+            WebError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Firebreak could not do that; the server log has the cause. Trying again may help.".into(),
+            ),
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        if let WebError::SignIn { next } = &self {
+            let to = if next == "/" || !firebreak_domain::session::safe_next(next) {
+                "/login".to_string()
+            } else {
+                format!(
+                    "/login?next={}",
+                    form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+                )
+            };
+            let mut r = Redirect::to(&to).into_response();
+            // htmx follows this header with a full page load, not a swap.
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                r.headers_mut().insert("hx-redirect", v);
+            }
+            return r;
+        }
+        let (status, message) = self.parts();
+        let retry = match &self {
+            WebError::Throttled { retry_after, .. } => Some(*retry_after),
+            WebError::Unavailable => Some(crate::problem::RETRY_AFTER_SECS),
+            _ => None,
+        };
+        let mut r = error_page(status, &message, retry);
+        // An htmx request shows the message in the page's message area.
+        r.headers_mut()
+            .insert("hx-retarget", HeaderValue::from_static("#flash"));
+        r.headers_mut()
+            .insert("hx-reswap", HeaderValue::from_static("innerHTML"));
+        r
+    }
+}
+
+#[derive(Template)]
+#[template(path = "web/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A small page saying what went wrong and what to do.
+pub fn error_page(status: StatusCode, message: &str, retry_after: Option<u64>) -> Response {
+    let title = match status.as_u16() {
+        401 => "Sign in first",
+        403 => "Not allowed",
+        404 => "Not found",
+        409 => "Someone else changed this",
+        422 => "Please check the form",
+        429 => "Too many attempts",
+        503 => "Try again shortly",
+        _ => "Something went wrong",
+    };
+    let page = ErrorPage {
+        status: status.as_u16(),
+        title,
+        message,
+    };
+    let mut r = html(status, page.render());
+    if let Some(secs) = retry_after
+        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
+
+/// An HTML answer from a rendered template.
+pub fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> Response {
+    match rendered {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Firebreak could not draw this page; the server log has the cause.",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// What every page's frame shows: who is signed in and the CSRF token its forms carry.
+pub struct Frame {
+    pub handle: String,
+    pub role: AccessRole,
+    pub csrf: String,
+    /// The user may change things (responder or admin).
+    pub responder: bool,
+    pub admin: bool,
+    /// Which part of the navigation is current.
+    pub section: &'static str,
+}
+
+impl Frame {
+    pub fn new(
+        me: &firebreak_engine::accounts::SessionPrincipal,
+        csrf: &str,
+        section: &'static str,
+    ) -> Frame {
+        Frame {
+            handle: me.session.user.to_string(),
+            role: me.principal.role,
+            csrf: csrf.to_string(),
+            responder: me.principal.role.allows(AccessRole::Responder),
+            admin: me.principal.role.allows(AccessRole::Admin),
+            section,
+        }
+    }
+}
+
+/// An instant as a page shows it: `2026-12-03 16:40 UTC`.
+pub fn when(at: Timestamp) -> String {
+    at.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// An instant as `16:40:12`, for timeline rows.
+pub fn clock(at: Timestamp) -> String {
+    at.strftime("%H:%M:%S").to_string()
+}
+
+/// How long ago, in the largest unit that fits: `4m`, `2h 5m`, `3d`.
+pub fn age(from: Timestamp, now: Timestamp) -> String {
+    let secs = now.duration_since(from).as_secs().max(0);
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// A timeline event's kind (its stored name) and a sentence saying what happened.
+pub fn describe(event: &TimelineEvent) -> (&'static str, String) {
+    use TimelineEvent as E;
+    match event {
+        E::Declared {
+            title,
+            severity,
+            drill,
+            ..
+        } => (
+            "declared",
+            format!(
+                "declared {severity}{}: {title}",
+                if *drill { " (drill)" } else { "" }
+            ),
+        ),
+        E::StatusChanged { from, to } => ("status_changed", format!("status {from} → {to}")),
+        E::Reopened { from, to } => ("reopened", format!("reopened: {from} → {to}")),
+        E::SeverityChanged { from, to, reason } => (
+            "severity_changed",
+            match reason {
+                Some(r) => format!("severity {from} → {to}: {r}"),
+                None => format!("severity {from} → {to}"),
+            },
+        ),
+        E::RoleAssigned {
+            role_name, user, ..
+        } => ("role_assigned", format!("{user} is {role_name}")),
+        E::RoleRemoved {
+            role_name, user, ..
+        } => ("role_removed", format!("{user} is no longer {role_name}")),
+        E::CommanderNeeded {
+            role_name, reason, ..
+        } => ("commander_needed", format!("{role_name} needed: {reason}")),
+        E::ChecklistItemDone { text, .. } => ("checklist_item_done", format!("✓ {text}")),
+        E::ChecklistItemUndone { text, .. } => {
+            ("checklist_item_undone", format!("unticked: {text}"))
+        }
+        E::FieldEdited { field, .. } => ("field_edited", format!("edited the {field}")),
+        E::Note { body } => ("note", body.clone()),
+        E::AlertAttached {
+            alert,
+            summary,
+            severity,
+            ..
+        } => (
+            "alert_attached",
+            format!("alert {alert} attached ({severity}): {summary}"),
+        ),
+        E::AlertResolved {
+            alert,
+            summary,
+            all_resolved,
+        } => (
+            "alert_resolved",
+            format!(
+                "alert {alert} resolved: {summary}{}",
+                if *all_resolved {
+                    "; every alert has resolved"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        E::EscalationStarted { policy, .. } => {
+            ("escalation_started", format!("paging started ({policy})"))
+        }
+        E::Paged {
+            user, method, step, ..
+        } => (
+            "paged",
+            format!("paged {user} by {method} (step {})", step + 1),
+        ),
+        E::NobodyPaged { target, reason, .. } => {
+            ("nobody_paged", format!("could not page {target}: {reason}"))
+        }
+        E::PageDelivered { user, method, .. } => (
+            "page_delivered",
+            format!("page to {user} delivered by {method}"),
+        ),
+        E::PageFailed {
+            user,
+            method,
+            reason,
+            ..
+        } => (
+            "page_failed",
+            format!("page to {user} by {method} failed: {reason}"),
+        ),
+        E::Acknowledged { by, via, .. } => ("acknowledged", format!("{by} acknowledged ({via})")),
+        E::EscalationExhausted { policy, .. } => (
+            "escalation_exhausted",
+            format!("nobody acknowledged; {policy} ran out of steps"),
+        ),
+        E::StatusUpdate(u) => (
+            "status_update",
+            match u.status {
+                Some(s) => format!(
+                    "{} update ({}): {}",
+                    u.audience.as_str(),
+                    s.as_str(),
+                    u.body
+                ),
+                None => format!("{} update: {}", u.audience.as_str(), u.body),
+            },
+        ),
+        E::UpdateReminder { to, quiet_for } => (
+            "update_reminder",
+            format!("no update for {quiet_for}; reminded {}", to.join(", ")),
+        ),
+        E::FreezeExemption {
+            service,
+            by,
+            reason,
+        } => (
+            "freeze_exemption",
+            format!(
+                "{by} deployed {} during the freeze: {reason}",
+                service.as_deref().unwrap_or("a service")
+            ),
+        ),
+        E::DeployDuringFreeze {
+            service, version, ..
+        } => (
+            "deploy_during_freeze",
+            format!("{service} {version} was deployed during the freeze"),
+        ),
+        E::BreakGlassRequested {
+            user,
+            role,
+            duration,
+            reason,
+            ..
+        } => (
+            "break_glass_requested",
+            format!("{user} asks for {role} for {duration}: {reason}"),
+        ),
+        E::BreakGlassGranted {
+            user,
+            role,
+            expires_at,
+            ..
+        } => (
+            "break_glass_granted",
+            format!("{user} has {role} until {expires_at} (break-glass)"),
+        ),
+        E::BreakGlassEnded { user, why, .. } => (
+            "break_glass_ended",
+            format!("{user}'s break-glass access ended: {why}"),
+        ),
+        E::ActionRequested {
+            action,
+            shown,
+            needs_approval,
+            ..
+        } => (
+            "action_requested",
+            format!(
+                "asked to run {action}{}: {shown}",
+                if *needs_approval {
+                    " (needs approval)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        E::ActionApproved { action, by, .. } => {
+            ("action_approved", format!("{by} approved {action}"))
+        }
+        E::ActionRefused { action, why, .. } => {
+            ("action_refused", format!("{action} refused: {why}"))
+        }
+        E::ActionStarted { action, .. } => ("action_started", format!("{action} started")),
+        E::ActionFinished {
+            action,
+            status,
+            exit_code,
+            ..
+        } => (
+            "action_finished",
+            match exit_code {
+                Some(c) => format!("{action} {status} (exit {c})"),
+                None => format!("{action} {status}"),
+            },
+        ),
+        E::CommandRun {
+            argv, exit_code, ..
+        } => (
+            "command_run",
+            format!(
+                "ran {} (exit {exit_code})",
+                argv.first().map(String::as_str).unwrap_or("a command")
+            ),
+        ),
+    }
+}

@@ -1,0 +1,660 @@
+//! Signing in to the web pages, over real HTTP: the first admin's setup link, invitations,
+//! sessions that end on the (manual) clock, revocation, CSRF refusal, session fixation, the
+//! sign-in backoff, and the role rules on pages. Runs on SQLite; `web_postgres.rs` runs the
+//! cross-instance parts on PostgreSQL.
+
+mod common;
+
+use common::{RESPONDER, TestServer, VIEWER, spawn};
+use jiff::SignedDuration;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use secrecy::ExposeSecret;
+use serde_json::json;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A client that does not follow redirects, so each answer can be checked.
+fn browser() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The session cookie a response sets, as `name=value`.
+fn session_cookie(res: &reqwest::Response) -> Option<String> {
+    res.headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("firebreak_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"_csrf\" value=\"")
+        .expect("the page has a form with a CSRF token");
+    let rest = &html[at + "name=\"_csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+async fn set_password(s: &TestServer, handle: &str) {
+    s.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/users/{handle}/password"),
+        Some(&s.admin),
+        Some(json!({ "password": PASSWORD })),
+    )
+    .await
+    .expect(204);
+}
+
+async fn sign_in(
+    s: &TestServer,
+    b: &reqwest::Client,
+    login: &str,
+    password: &str,
+) -> reqwest::Response {
+    b.post(format!("{}/login", s.base))
+        .form(&[
+            ("login", login),
+            ("password", password),
+            ("next", "/incidents"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Signs `handle` in and returns its cookie.
+async fn signed_in(s: &TestServer, b: &reqwest::Client, handle: &str) -> String {
+    let res = sign_in(s, b, handle, PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        res.text().await.unwrap()
+    );
+    session_cookie(&res).expect("signing in sets the session cookie")
+}
+
+async fn page(
+    s: &TestServer,
+    b: &reqwest::Client,
+    cookie: &str,
+    path: &str,
+) -> (StatusCode, String) {
+    let res = b
+        .get(format!("{}{path}", s.base))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_setup_link_creates_the_first_admin_once() {
+    let s = spawn().await;
+    let b = browser();
+    // Before anyone has a password, the sign-in page says where the setup link is.
+    let (status, html) = page(&s, &b, "", "/login").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("setup link"), "{html}");
+    let link = s
+        .running
+        .app
+        .first_admin_link()
+        .await
+        .unwrap()
+        .expect("a setup link");
+    let path = link.path.expose_secret().to_string();
+    let res = b.get(format!("{}{path}", s.base)).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["referrer-policy"], "no-referrer");
+    // Passwords that differ, or are too short, are refused with the reason; nothing changes.
+    let form = |pw: &str, confirm: &str| {
+        vec![
+            ("handle".to_string(), "alice".to_string()),
+            ("name".to_string(), "Alice".to_string()),
+            ("email".to_string(), "alice@example.com".to_string()),
+            ("password".to_string(), pw.to_string()),
+            ("confirm".to_string(), confirm.to_string()),
+        ]
+    };
+    let res = b
+        .post(format!("{}{path}", s.base))
+        .form(&form(PASSWORD, "other password!!"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("the two passwords differ")
+    );
+    let res = b
+        .post(format!("{}{path}", s.base))
+        .form(&form("short", "short"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert!(res.text().await.unwrap().contains("at least 12 characters"));
+    assert_eq!(s.running.app.store.count_passwords().await.unwrap(), 0);
+    // The right form creates the admin and signs the browser in.
+    let res = b
+        .post(format!("{}{path}", s.base))
+        .form(&form(PASSWORD, PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let set = res.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax") && set.contains("Path=/"),
+        "{set}"
+    );
+    assert!(
+        !set.contains("Secure"),
+        "plain HTTP gets no Secure flag: {set}"
+    );
+    let cookie = session_cookie(&res).unwrap();
+    let (status, html) = page(&s, &b, &cookie, "/").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("alice") && html.contains("admin"), "{html}");
+    let alice = s
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/users/alice",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(alice.expect(200)["role"], "admin");
+    // The link works once.
+    let res = b
+        .post(format!("{}{path}", s.base))
+        .form(&form(PASSWORD, PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("already used"));
+    // Someone can sign in now: no new setup link is made.
+    assert!(s.running.app.first_admin_link().await.unwrap().is_none());
+    // The audit log has the setup and the sign-in.
+    let audit = s
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/audit?limit=100",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let actions: Vec<String> = audit.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        actions.contains(&"user.accept_invitation".into()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"session.sign_in".into()), "{actions:?}");
+}
+
+#[tokio::test]
+async fn an_invitation_sets_a_password_and_expires() {
+    let s = spawn().await;
+    let b = browser();
+    let made = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{RESPONDER}/invitations"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let url = made.expect(201)["url"].as_str().unwrap().to_string();
+    let path = &url[url.find("/invite/").unwrap()..];
+    // Only an admin may invite.
+    s.call(
+        reqwest::Method::POST,
+        &format!("/api/v1/users/{VIEWER}/invitations"),
+        Some(&s.responder),
+        None,
+    )
+    .await
+    .expect_problem(403);
+    let res = b
+        .post(format!("{}{path}", s.base))
+        .form(&[("password", PASSWORD), ("confirm", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(session_cookie(&res).is_some());
+    signed_in(&s, &b, RESPONDER).await;
+    // A second link, left past its lifetime, no longer works.
+    let made = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{VIEWER}/invitations"),
+            Some(&s.admin),
+            Some(json!({"expires_in": "1h"})),
+        )
+        .await;
+    let url = made.expect(201)["url"].as_str().unwrap().to_string();
+    let path = url[url.find("/invite/").unwrap()..].to_string();
+    s.clock.advance(SignedDuration::from_mins(61));
+    let res = b.get(format!("{}{path}", s.base)).send().await.unwrap();
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("expired"));
+    // A made-up link is not found.
+    let res = b
+        .get(format!("{}/invite/fbi_nope", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    s.call(
+        reqwest::Method::POST,
+        "/api/v1/users/val/invitations",
+        Some(&s.admin),
+        Some(json!({"expires_in": "30d"})),
+    )
+    .await
+    .expect_problem(422);
+}
+
+#[tokio::test]
+async fn sessions_end_when_idle_or_old_and_activity_keeps_them() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    // Active every 11 hours: the session stays, up to its absolute end at 7 days.
+    for _ in 0..15 {
+        s.clock.advance(SignedDuration::from_hours(11));
+        let (status, _) = page(&s, &b, &cookie, "/incidents").await;
+        assert_eq!(status, 200);
+    }
+    s.clock.advance(SignedDuration::from_hours(11));
+    let res = b
+        .get(format!("{}/incidents", s.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "past 7 days the session has ended"
+    );
+    assert_eq!(res.headers()[LOCATION], "/login?next=%2Fincidents");
+    // Idle for 12 hours ends a fresh session.
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    s.clock.advance(SignedDuration::from_hours(12));
+    let (status, _) = page(&s, &b, &cookie, "/").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    // The API refuses an ended session too.
+    let res = b
+        .get(format!("{}/api/v1/incidents", s.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}
+
+#[tokio::test]
+async fn sign_out_password_changes_and_disabling_revoke_sessions() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    // Sign out ends this browser only.
+    let one = signed_in(&s, &b, RESPONDER).await;
+    let two = signed_in(&s, &b, RESPONDER).await;
+    let (_, html) = page(&s, &b, &one, "/account").await;
+    let res = b
+        .post(format!("{}/logout", s.base))
+        .header(COOKIE, &one)
+        .form(&[("_csrf", csrf_of(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()[SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert_eq!(page(&s, &b, &one, "/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(page(&s, &b, &two, "/").await.0, 200);
+    // "Sign out everywhere" ends the others and keeps this one.
+    let three = signed_in(&s, &b, RESPONDER).await;
+    let (_, html) = page(&s, &b, &three, "/account").await;
+    assert!(html.contains("this browser"));
+    let res = b
+        .post(format!("{}/account/sign-out-everywhere", s.base))
+        .header(COOKIE, &three)
+        .form(&[("_csrf", csrf_of(&html))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()[LOCATION], "/account?signed_out=1");
+    assert_eq!(page(&s, &b, &two, "/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(page(&s, &b, &three, "/").await.0, 200);
+    // A new password signs out every browser.
+    set_password(&s, RESPONDER).await;
+    assert_eq!(page(&s, &b, &three, "/").await.0, StatusCode::SEE_OTHER);
+    // Disabling the user signs them out, and they cannot sign in.
+    let four = signed_in(&s, &b, RESPONDER).await;
+    s.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/users/{RESPONDER}"),
+        Some(&s.admin),
+        Some(json!({"disabled": true})),
+    )
+    .await
+    .expect(200);
+    assert_eq!(page(&s, &b, &four, "/").await.0, StatusCode::SEE_OTHER);
+    let res = sign_in(&s, &b, RESPONDER, PASSWORD).await;
+    assert_eq!(res.status(), 401);
+    // A user may not set another's password; an admin may (above).
+    s.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/users/{RESPONDER}/password"),
+        Some(&s.viewer),
+        Some(json!({"password": PASSWORD})),
+    )
+    .await
+    .expect_problem(403);
+    s.call(
+        reqwest::Method::PUT,
+        &format!("/api/v1/users/{VIEWER}/password"),
+        Some(&s.viewer),
+        Some(json!({"password": "short"})),
+    )
+    .await
+    .expect_problem(422);
+}
+
+#[tokio::test]
+async fn a_change_without_the_csrf_token_is_refused_and_changes_nothing() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    let declare = |token: Option<String>, origin: Option<&'static str>| {
+        let mut form = vec![
+            ("title", "Checkout is down".to_string()),
+            ("severity", "SEV3".to_string()),
+        ];
+        if let Some(t) = token {
+            form.push(("_csrf", t));
+        }
+        let mut req = b
+            .post(format!("{}/incidents", s.base))
+            .header(COOKIE, &cookie)
+            .form(&form);
+        if let Some(o) = origin {
+            req = req.header("origin", o);
+        }
+        req.send()
+    };
+    let res = declare(None, None).await.unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("reload the page"));
+    let res = declare(Some("00".repeat(32)), None).await.unwrap();
+    assert_eq!(res.status(), 403);
+    let (_, html) = page(&s, &b, &cookie, "/incidents").await;
+    let token = csrf_of(&html);
+    // The right token from another site is still refused.
+    let res = declare(Some(token.clone()), Some("https://evil.example"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let listed = s.get("/api/v1/incidents").await;
+    assert_eq!(
+        listed.expect(200)["items"].as_array().unwrap().len(),
+        0,
+        "nothing was declared"
+    );
+    // The API with a session cookie: reads work, changes need the token in the header.
+    let res = b
+        .post(format!("{}/api/v1/incidents", s.base))
+        .header(COOKIE, &cookie)
+        .json(&json!({"title": "x", "severity": "SEV3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let res = b
+        .post(format!("{}/api/v1/incidents", s.base))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", &token)
+        .json(&json!({"title": "From the browser", "severity": "SEV3"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    // The same-site form with its token works.
+    let res = declare(Some(token), Some("http://PLACEHOLDER"))
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        403,
+        "an Origin that is not this host is refused"
+    );
+    let host = s.base.trim_start_matches("http://").to_string();
+    let (_, html) = page(&s, &b, &cookie, "/incidents").await;
+    let res = b
+        .post(format!("{}/incidents", s.base))
+        .header(COOKIE, &cookie)
+        .header("origin", format!("http://{host}"))
+        .form(&[
+            ("title", "Payments slow"),
+            ("severity", "SEV3"),
+            ("_csrf", &csrf_of(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/incidents/2");
+}
+
+#[tokio::test]
+async fn signing_in_makes_a_new_session_id_and_next_stays_on_this_server() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    // An id planted in the browser before sign-in is not used, and is worth nothing.
+    let planted = format!("firebreak_session=fbs_{}", "ab".repeat(32));
+    let res = b
+        .post(format!("{}/login", s.base))
+        .header(COOKIE, &planted)
+        .form(&[("login", RESPONDER), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let fresh = session_cookie(&res).unwrap();
+    assert_ne!(fresh, planted);
+    assert_eq!(page(&s, &b, &planted, "/").await.0, StatusCode::SEE_OTHER);
+    assert_eq!(page(&s, &b, &fresh, "/").await.0, 200);
+    // Two sign-ins get two ids.
+    assert_ne!(
+        signed_in(&s, &b, RESPONDER).await,
+        signed_in(&s, &b, RESPONDER).await
+    );
+    // After sign-in, only a path on this server is followed.
+    for (next, to) in [
+        ("/incidents/1", "/incidents/1"),
+        ("//evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("/\\evil.example", "/"),
+    ] {
+        let res = b
+            .post(format!("{}/login", s.base))
+            .form(&[("login", RESPONDER), ("password", PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()[LOCATION], to, "next={next}");
+    }
+    // Signing in by email works as well as by handle.
+    s.call(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/users/{RESPONDER}"),
+        Some(&s.admin),
+        Some(json!({"email": "Riley@Example.com"})),
+    )
+    .await
+    .expect(200);
+    let res = sign_in(&s, &b, "riley@example.com", PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_back_off_per_account_and_are_audited() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    for _ in 0..5 {
+        let res = sign_in(&s, &b, RESPONDER, "wrong password here").await;
+        assert_eq!(res.status(), 401);
+        let html = res.text().await.unwrap();
+        assert!(html.contains("the handle or password is wrong"), "{html}");
+    }
+    // An unknown handle gets the same answer.
+    let res = sign_in(&s, &b, "nobody-here", PASSWORD).await;
+    assert_eq!(res.status(), 401);
+    // Now even the right password waits.
+    let res = sign_in(&s, &b, RESPONDER, PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["retry-after"], "1");
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("too many failed sign-ins")
+    );
+    s.clock.advance(SignedDuration::from_secs(1));
+    let res = sign_in(&s, &b, RESPONDER, "wrong again, sorry").await;
+    assert_eq!(res.status(), 401);
+    let res = sign_in(&s, &b, RESPONDER, PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(
+        res.headers()["retry-after"],
+        "2",
+        "each failure doubles the wait"
+    );
+    s.clock.advance(SignedDuration::from_secs(2));
+    let res = sign_in(&s, &b, RESPONDER, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // Success clears the account's count.
+    let res = sign_in(&s, &b, RESPONDER, "wrong once more!").await;
+    assert_eq!(res.status(), 401);
+    let res = sign_in(&s, &b, RESPONDER, PASSWORD).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let audit = s
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/audit?limit=200",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let items = audit.expect(200)["items"].as_array().unwrap().clone();
+    let failures = items
+        .iter()
+        .filter(|a| a["action"] == "session.sign_in_failed")
+        .count();
+    assert_eq!(failures, 8);
+    assert!(items.iter().any(|a| a["action"] == "session.sign_in_failed"
+        && a["target"] == format!("user:{RESPONDER}")
+        && a["actor"] == "anonymous"));
+    // No password appears in the audit log.
+    assert!(
+        !serde_json::to_string(&items)
+            .unwrap()
+            .contains("wrong password")
+    );
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_controls_and_is_refused_a_change() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, VIEWER).await;
+    let incident = s
+        .declare("Search <img src=x onerror=alert(1)> is slow", "SEV3")
+        .await;
+    let id = incident["id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("INC-")
+        .to_string();
+    let cookie = signed_in(&s, &b, VIEWER).await;
+    let (status, html) = page(&s, &b, &cookie, &format!("/incidents/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        !html.contains("Add note")
+            && !html.contains("Set status")
+            && !html.contains("Declare an incident")
+    );
+    // Text a person wrote is escaped.
+    assert!(
+        html.contains("Search &#60;img src=x onerror=alert(1)&#62; is slow")
+            || html.contains("Search &lt;img"),
+        "{html}"
+    );
+    assert!(!html.contains("<img src=x"));
+    let (_, list) = page(&s, &b, &cookie, "/incidents").await;
+    assert!(!list.contains("Declare an incident"));
+    let token = csrf_of(&list);
+    let res = b
+        .post(format!("{}/incidents/{id}/notes", s.base))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("body", "I should not be able to write this"),
+            ("_csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("needs the responder role")
+    );
+    let timeline = s.timeline(&id).await;
+    assert!(!timeline.iter().any(|e| e["kind"] == "note"));
+    // Every page carries the strict policy.
+    let res = b
+        .get(format!("{}/incidents/{id}", s.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    let csp = res.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'")
+            && csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline")
+    );
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+}
