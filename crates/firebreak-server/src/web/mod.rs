@@ -4,7 +4,9 @@
 //! nothing is fetched from a CDN, and every page carries a strict Content-Security-Policy that
 //! allows no inline script. Forms work without JavaScript too: each one posts and redirects.
 
+pub mod alerts;
 pub mod pages;
+pub mod panels;
 pub mod room;
 pub mod session;
 
@@ -47,6 +49,19 @@ pub fn router() -> Router<Firebreak> {
         .route("/incidents/{n}/ack", post(room::ack))
         .route("/incidents/{n}/roles/{role}", post(room::assign_role))
         .route("/incidents/{n}/checklist/{item}", post(room::tick))
+        .route("/incidents/{n}/panels", get(panels::panels))
+        .route("/incidents/{n}/updates", post(panels::post_update))
+        .route("/incidents/{n}/runs", post(panels::run_action))
+        .route(
+            "/incidents/{n}/runs/{id}/approve",
+            post(panels::approve_run),
+        )
+        .route("/alerts", get(alerts::page))
+        .route("/alerts/list", get(alerts::list))
+        .route("/alerts/live", get(alerts::live))
+        .route("/alerts/{id}/silence", get(alerts::silence_form))
+        .route("/alerts/{id}/{what}", post(panels::alert_action))
+        .route("/silences", post(alerts::create_silence))
         .route("/assets/{file}", get(asset))
         .route(
             "/favicon.ico",
@@ -274,9 +289,32 @@ pub fn error_page(status: StatusCode, message: &str, retry_after: Option<u64>) -
     r
 }
 
+/// Whether `c` changes the direction of the text around it (RLO, LRI, RLM...).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Makes direction controls in rendered text visible and inert: `exe.png` written with a
+/// right-to-left override shows as `[U+202E]gnp.exe`, as it was sent. The templates hold none,
+/// so every one comes from text a person or a sender wrote.
+pub fn inert(rendered: String) -> String {
+    if !rendered.chars().any(is_bidi_control) {
+        return rendered;
+    }
+    let mut out = String::with_capacity(rendered.len() + 16);
+    for c in rendered.chars() {
+        if is_bidi_control(c) {
+            out.push_str(&format!("[U+{:04X}]", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// An HTML answer from a rendered template.
 pub fn html(status: StatusCode, rendered: Result<String, askama::Error>) -> Response {
-    match rendered {
+    match rendered.map(inert) {
         Ok(body) => (
             status,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],

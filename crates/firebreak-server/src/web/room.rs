@@ -130,12 +130,18 @@ pub async fn list(
         .into_iter()
         .map(|s| s.name.to_string())
         .collect();
+    // An empty list teaches how to start only when there is no incident at all.
+    let none_yet = app
+        .list_incidents(&IncidentFilter::default(), None, 1)
+        .await?
+        .items
+        .is_empty();
     Ok(html(
         StatusCode::OK,
         ListPage {
             frame: Frame::new(&me, &csrf, "incidents"),
             rows,
-            filtered: show != "all" || severity.is_some() || service.is_some() || mine,
+            filtered: !none_yet,
             show,
             severity: severity.unwrap_or_default(),
             service: service.map(|s| s.to_string()).unwrap_or_default(),
@@ -329,6 +335,7 @@ impl EntryView {
 struct RoomPage {
     frame: Frame,
     s: StateView,
+    p: super::panels::PanelsView,
     entries: Vec<EntryView>,
     last_seq: i64,
     /// Entries before the first one shown.
@@ -383,11 +390,13 @@ pub async fn room(
     let earlier = entries.first().is_some_and(|e| e.seq > 1);
     let last_seq = entries.last().map_or(0, |e| e.seq);
     let s = state_view(&app, &incident, &me, &csrf).await?;
+    let p = super::panels::panels_view(&app, &incident, &me, &csrf).await?;
     Ok(html(
         StatusCode::OK,
         RoomPage {
             frame: Frame::new(&me, &csrf, "incidents"),
             s,
+            p,
             entries: entries.iter().map(EntryView::of).collect(),
             last_seq,
             earlier,
@@ -447,7 +456,9 @@ pub async fn live(
                     Ok(Some(batch)) => {
                         for e in &batch.entries {
                             let view = EntryView::of(e);
-                            let row = EntryFragment { e: &view }.render().unwrap_or_default();
+                            let row = super::inert(
+                                EntryFragment { e: &view }.render().unwrap_or_default(),
+                            );
                             queue.push_back(
                                 Event::default()
                                     .event("entry")

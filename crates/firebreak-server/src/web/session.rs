@@ -119,13 +119,18 @@ fn same_site(parts: &Parts) -> Result<(), WebError> {
             "this request came from another site; open Firebreak itself and try again".into(),
         )
     };
+    // Browsers that send Sec-Fetch-Site say exactly where a request comes from; the
+    // Origin of a form posted from a page with a strict referrer policy is `null`.
     if let Some(site) = parts
         .headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
     {
-        return Err(refuse());
+        return if matches!(site, "same-origin" | "none") {
+            Ok(())
+        } else {
+            Err(refuse())
+        };
     }
     if let Some(origin) = parts
         .headers

@@ -1,0 +1,245 @@
+//! The alerts page: a live list with acknowledge and resolve, and a silence made from an
+//! alert with its matchers filled in.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use firebreak_domain::{AlertStatus, Name};
+use firebreak_engine::Firebreak;
+use firebreak_store::AlertFilter;
+use futures_util::Stream;
+use jiff::SignedDuration;
+use serde::Deserialize;
+
+use super::panels::AlertRow;
+use super::session::{Posted, Signed};
+use super::{Frame, WebError, html};
+use crate::extract::{Responder, Viewer};
+
+#[derive(Deserialize, Default, Clone)]
+pub struct AlertsQuery {
+    /// `open` (default: triggered and acknowledged), `triggered`, `resolved` or `all`.
+    show: Option<String>,
+    service: Option<String>,
+}
+
+struct AlertsList {
+    rows: Vec<AlertRow>,
+    csrf: String,
+    responder: bool,
+    query: String,
+}
+
+#[derive(Template)]
+#[template(path = "web/alerts.html")]
+struct AlertsPage {
+    frame: Frame,
+    list: AlertsList,
+    show: String,
+    service: String,
+    services: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "web/alerts_list.html")]
+struct AlertsListFragment {
+    list: AlertsList,
+}
+
+async fn alerts_list(
+    app: &Firebreak,
+    q: &AlertsQuery,
+    csrf: &str,
+    responder: bool,
+) -> Result<AlertsList, WebError> {
+    let now = app.clock.now();
+    let show = q.show.clone().unwrap_or_else(|| "open".into());
+    let status = match show.as_str() {
+        "triggered" => Some(AlertStatus::Open),
+        "resolved" => Some(AlertStatus::Resolved),
+        _ => None,
+    };
+    let service = q
+        .service
+        .clone()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            Name::parse(&s).map_err(|_| WebError::Invalid(format!("`{s}` is not a service name")))
+        })
+        .transpose()?;
+    let filter = AlertFilter {
+        status,
+        service: service.clone(),
+        ..Default::default()
+    };
+    let rows = app
+        .list_alerts(&filter, None, 200)
+        .await?
+        .items
+        .iter()
+        .filter(|a| show != "open" || a.status != AlertStatus::Resolved)
+        .map(|a| AlertRow::of(a, now))
+        .collect();
+    let query = serde_urlencoded::to_string([
+        ("show", show.as_str()),
+        (
+            "service",
+            service.as_ref().map(|s| s.as_str()).unwrap_or(""),
+        ),
+    ])
+    .unwrap_or_default();
+    Ok(AlertsList {
+        rows,
+        csrf: csrf.to_string(),
+        responder,
+        query,
+    })
+}
+
+/// `GET /alerts`.
+pub async fn page(
+    State(app): State<Firebreak>,
+    Query(q): Query<AlertsQuery>,
+    Signed { me, csrf, .. }: Signed<Viewer>,
+) -> Result<Response, WebError> {
+    let frame = Frame::new(&me, &csrf, "alerts");
+    let list = alerts_list(&app, &q, &csrf, frame.responder).await?;
+    let services = app
+        .list_services()
+        .await?
+        .into_iter()
+        .map(|s| s.name.to_string())
+        .collect();
+    Ok(html(
+        StatusCode::OK,
+        AlertsPage {
+            frame,
+            list,
+            show: q.show.clone().unwrap_or_else(|| "open".into()),
+            service: q.service.clone().unwrap_or_default(),
+            services,
+        }
+        .render(),
+    ))
+}
+
+/// `GET /alerts/list`: the list alone, for htmx to swap in when alerts change.
+pub async fn list(
+    State(app): State<Firebreak>,
+    Query(q): Query<AlertsQuery>,
+    Signed { me, csrf, .. }: Signed<Viewer>,
+) -> Result<Response, WebError> {
+    let responder = me
+        .principal
+        .role
+        .allows(firebreak_domain::AccessRole::Responder);
+    let list = alerts_list(&app, &q, &csrf, responder).await?;
+    Ok(html(StatusCode::OK, AlertsListFragment { list }.render()))
+}
+
+/// `GET /alerts/live`: a `changed` event whenever an alert changes.
+pub async fn live(
+    State(app): State<Firebreak>,
+    _signed: Signed<Viewer>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let watch = app.watch_changes();
+    let stream = futures_util::stream::unfold(watch, |mut watch| async move {
+        loop {
+            match watch.next().await {
+                Ok(Some(changes)) => {
+                    if changes
+                        .iter()
+                        .any(|c| matches!(c, firebreak_engine::live::LiveChange::Alert(_)))
+                    {
+                        return Some((Ok(Event::default().event("changed").data("alerts")), watch));
+                    }
+                }
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the alerts stream stopped; the browser reconnects");
+                    return None;
+                }
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[derive(Template)]
+#[template(path = "web/silence.html")]
+struct SilencePage {
+    frame: Frame,
+    id: i64,
+    summary: String,
+    matchers: String,
+}
+
+/// `GET /alerts/{id}/silence`: a silence form with the alert's matchers filled in.
+pub async fn silence_form(
+    State(app): State<Firebreak>,
+    Path(id): Path<i64>,
+    Signed { me, csrf, .. }: Signed<Responder>,
+) -> Result<Response, WebError> {
+    let alert = app.alert(id).await?;
+    let mut matchers = vec![format!("service=\"{}\"", alert.service)];
+    for key in ["alertname", "instance", "job"] {
+        if let Some(v) = alert.labels.get(key) {
+            matchers.push(format!(
+                "{key}=\"{}\"",
+                v.replace('\\', "\\\\").replace('"', "\\\"")
+            ));
+        }
+    }
+    Ok(html(
+        StatusCode::OK,
+        SilencePage {
+            frame: Frame::new(&me, &csrf, "alerts"),
+            id,
+            summary: alert.summary,
+            matchers: matchers.join("\n"),
+        }
+        .render(),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SilenceForm {
+    matchers: String,
+    /// `1h`, `4h`, `1d`...
+    duration: String,
+    comment: String,
+}
+
+/// `POST /silences`: creates a silence from the form.
+pub async fn create_silence(
+    State(app): State<Firebreak>,
+    Posted { me, form, .. }: Posted<Responder, SilenceForm>,
+) -> Result<Response, WebError> {
+    let matchers: Vec<String> = form
+        .matchers
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect();
+    let duration = form
+        .duration
+        .trim()
+        .parse::<SignedDuration>()
+        .ok()
+        .filter(|d| d.is_positive())
+        .ok_or_else(|| WebError::Invalid("duration: choose how long the silence lasts".into()))?;
+    let ends = app
+        .clock
+        .now()
+        .saturating_add(duration)
+        .map_err(|_| WebError::Invalid("duration: too long".into()))?;
+    app.create_silence(&me.principal, &matchers, None, ends, &form.comment)
+        .await?;
+    Ok(Redirect::to("/alerts").into_response())
+}

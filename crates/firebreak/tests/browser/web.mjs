@@ -1,0 +1,218 @@
+// Firebreak's web pages in Debian's chromium, driven by playwright-core: every flow a responder
+// needs at 3 a.m., at one viewport width. Run by crates/firebreak/tests/web_browser.rs:
+//   node web.mjs BASE SETUP_URL WIDTH SCREENSHOT_DIR PASSWORD
+// Users bob (responder) and val (viewer) exist with PASSWORD, and an alert with script in its
+// summary is open. Fails (exit 1) on the first broken flow, on any script error or
+// Content-Security-Policy violation, and on serious or critical axe-core findings.
+import { chromium } from 'playwright-core';
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+
+const [base, setup, widthText, shots, password] = process.argv.slice(2);
+const width = Number(widthText);
+const phone = width < 600;
+const viewport = { width, height: phone ? 800 : 900 };
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+const problems = [];
+let step = 'start';
+
+function watch(page, who) {
+  page.on('console', (m) => {
+    // `[object Event]` is the SSE extension noting that a page it was leaving closed its
+    // stream; the live checks below prove the streams work.
+    if (m.type() === 'error' && m.text() !== '[object Event]') problems.push(`${who} at ${step}: console error: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${who} at ${step}: script error: ${e.message}`));
+  page.on('dialog', async (d) => {
+    problems.push(`${who} at ${step}: a dialog opened (${d.message()}): text ran as script`);
+    await d.dismiss();
+  });
+}
+
+async function context(colorScheme = 'light') {
+  return browser.newContext({ viewport, colorScheme, isMobile: phone, hasTouch: phone });
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+}
+
+function check(cond, message) {
+  if (!cond) throw new Error(`${step}: ${message}`);
+}
+
+async function signIn(page, login) {
+  await page.goto(`${base}/login`);
+  await page.fill('#login', login);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('button[type=submit]')]);
+}
+
+// axe-core in a context that lets the test inject it (the pages' own policy would refuse
+// an injected script); the pages are the same.
+async function axe(cookies, paths) {
+  const ctx = await browser.newContext({ viewport, bypassCSP: true });
+  await ctx.addCookies(cookies);
+  const page = await ctx.newPage();
+  for (const path of paths) {
+    await page.goto(`${base}${path}`);
+    await page.addScriptTag({ content: axeSource });
+    const result = await page.evaluate(async () => {
+      // eslint-disable-next-line no-undef
+      const r = await axe.run(document, { resultTypes: ['violations'] });
+      return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
+    });
+    const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    for (const v of bad) problems.push(`axe on ${path}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`);
+    console.log(`axe ${path}: ${result.length} findings, ${bad.length} serious or critical`);
+  }
+  await ctx.close();
+}
+
+try {
+  // 1. The first admin from the setup link, then signing in with the password.
+  step = 'setup';
+  const ctx = await context();
+  const page = await ctx.newPage();
+  watch(page, 'alice');
+  await page.goto(setup);
+  await shot(page, '01-setup');
+  await page.fill('#handle', 'alice');
+  await page.fill('#name', 'Alice Example');
+  await page.fill('#email', 'alice@example.com');
+  await page.fill('#password', password);
+  await page.fill('#confirm', password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('button[type=submit]')]);
+  step = 'sign out and in';
+  await Promise.all([page.waitForURL(/\/login$/), page.click('text=Sign out')]);
+  await page.fill('#login', 'alice');
+  await page.fill('#password', 'not the password at all');
+  await page.click('button[type=submit]');
+  check(await page.isVisible('text=the handle or password is wrong'), 'a wrong password says so');
+  await shot(page, '02-sign-in-refused');
+  // The refused sign-in answered 401, which the console reports; that is the point here.
+  for (let i = problems.length - 1; i >= 0; i--) if (problems[i].startsWith('alice at sign out and in: console error') && problems[i].includes('401')) problems.splice(i, 1);
+  await signIn(page, 'alice');
+  await shot(page, '03-home');
+
+  // 2. Declare a SEV2.
+  step = 'declare';
+  await page.goto(`${base}/incidents`);
+  await shot(page, '04-incidents-empty');
+  check(await page.isVisible('text=No incidents yet'), 'the empty list teaches how to start');
+  await page.fill('#title', 'Checkout returns 500s');
+  await page.selectOption('#severity', 'SEV2');
+  await page.fill('#services', 'checkout');
+  await Promise.all([page.waitForURL(/\/incidents\/\d+$/), page.click('form.stack button[type=submit]')]);
+  const room = page.url();
+  check(await page.isVisible('h1:has-text("Checkout returns 500s")'), 'the room opens');
+  check(await page.isVisible('.badge.sev:has-text("SEV2")'), 'the room shows the severity');
+  check(await page.isVisible('text=Deploys are frozen'), 'a SEV2 freezes its services');
+
+  // 3. A second responder takes IC; the first sees it live.
+  step = 'take IC';
+  const ctx2 = await context('dark');
+  const bob = await ctx2.newPage();
+  watch(bob, 'bob');
+  await signIn(bob, 'bob');
+  await bob.goto(room);
+  await bob.click('button:has-text("Take Incident Commander")');
+  await page.waitForSelector('.role-row:has-text("Incident Commander") .holder:has-text("bob")', { timeout: 3000 });
+  await bob.waitForSelector('.role-row:has-text("Incident Commander") .holder:has-text("bob")', { timeout: 3000 });
+
+  // 4. Tick a checklist item and write a note; the other browser sees the note within a second.
+  step = 'checklist';
+  await bob.click('button[aria-label="bridge opened"]');
+  await page.waitForSelector('.item.done:has-text("bridge opened")', { timeout: 3000 });
+  step = 'note';
+  await page.fill('#note', 'Error rate is 12%. Rolling back checkout to v41.');
+  const sent = Date.now();
+  await page.click('#note-form button[type=submit]');
+  await bob.waitForSelector('#timeline :text("Error rate is 12%")', { timeout: 1000 });
+  const latency = Date.now() - sent;
+  console.log(`a note reached the second browser in ${latency} ms`);
+  check(latency < 1000, `the note took ${latency} ms`);
+  check((await page.inputValue('#note')) === '', 'the composer empties after a note');
+  await shot(page, '05-room');
+  await shot(bob, '06-room-second-browser-dark');
+
+  // 5. Post a public status update and see it on /status.
+  step = 'public update';
+  await page.check('input[name=audience][value=public]');
+  await page.selectOption('#update-status', 'identified');
+  await page.fill('#update-body', 'We found the cause of checkout errors and are rolling back.');
+  await page.click('#update-form button[type=submit]');
+  await page.waitForSelector('.updates :text("We found the cause of checkout errors")', { timeout: 3000 });
+  const status = await ctx.newPage();
+  watch(status, 'status page');
+  await status.goto(`${base}/status`);
+  check(await status.isVisible('text=We found the cause of checkout errors and are rolling back.'), 'the update is on /status');
+  check(!(await status.isVisible('text=Error rate is 12%')), 'internal notes stay off /status');
+  await shot(status, '07-status-page');
+  await status.close();
+
+  // 6. Acknowledge from the alerts page; script in a summary stays text.
+  step = 'alerts';
+  await page.goto(`${base}/alerts`);
+  const summary = page.locator('.alert-row .summary-text', { hasText: 'Disk full' });
+  const text = await summary.textContent();
+  check(text.includes('<img src=x onerror=alert(1)><script>alert(2)</script>'), `the summary shows as text: ${text}`);
+  check((await page.locator('.alert-row img').count()) === 0, 'no image element came from the summary');
+  check(text.includes('[U+202E]gnp.exe'), `a direction override shows as inert text: ${text}`);
+  await page.click('button[aria-label^="Acknowledge alert"]');
+  await page.waitForSelector('.alert-row:has-text("Disk full") .badge.ok:has-text("acknowledged")', { timeout: 3000 });
+  await shot(page, '08-alerts');
+  step = 'silence';
+  await page.click('text=Silence…');
+  check((await page.inputValue('#matchers')).includes('alertname="DiskFull"'), 'the silence is prefilled from the alert');
+  await shot(page, '09-silence');
+
+  // 7. A viewer sees no controls, and the server refuses a change anyway.
+  step = 'viewer';
+  const ctx3 = await context();
+  const val = await ctx3.newPage();
+  watch(val, 'val');
+  await signIn(val, 'val');
+  await val.goto(room);
+  check(!(await val.isVisible('#note-form')), 'a viewer has no note composer');
+  check(!(await val.isVisible('text=Set status')), 'a viewer has no status buttons');
+  const refused = await val.evaluate(async (path) => {
+    const token = document.querySelector('input[name=_csrf]').value;
+    const r = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${token}&body=sneaky` });
+    return { status: r.status, text: await r.text() };
+  }, new URL(room).pathname + '/notes');
+  check(refused.status === 403 && refused.text.includes('needs the responder role'), `a viewer's note is refused: ${refused.status}`);
+  await shot(val, '10-room-viewer');
+  // The refusal wrote to the console; that is the point of this step, not a page error.
+  for (let i = problems.length - 1; i >= 0; i--) if (problems[i].startsWith('val at viewer: console error') && problems[i].includes('403')) problems.splice(i, 1);
+
+  // 8. Keyboard: the skip link is first, and a form can be sent without a mouse.
+  step = 'keyboard';
+  await page.goto(room);
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement.classList.contains('skip')), 'the first Tab reaches "Skip to content"');
+  await page.focus('#note');
+  await page.keyboard.type('Typed with the keyboard only.');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('#timeline :text("Typed with the keyboard only.")', { timeout: 3000 });
+
+  // 9. Accessibility of every page.
+  step = 'axe';
+  await axe(await ctx.cookies(), ['/', '/incidents', new URL(room).pathname, '/alerts', '/account']);
+  await axe([], ['/login']);
+
+  await browser.close();
+} catch (e) {
+  problems.push(`${step}: ${e.message}`);
+  await browser.close().catch(() => {});
+}
+
+if (problems.length) {
+  console.error(problems.join('\n'));
+  process.exit(1);
+}
+console.log(`ok: every flow at ${width} px; screenshots in ${shots}`);

@@ -1,0 +1,195 @@
+//! The web pages in a real browser: Debian's chromium driven by playwright-core
+//! (`tests/browser/web.mjs`), against the real `firebreak` binary started the way the README
+//! starts it. Runs every flow at desktop width and again at phone width (375 px), checks the
+//! pages with axe-core, and keeps the screenshots (`$FIREBREAK_SCREENSHOTS`, else the target
+//! directory) for people to look at.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_firebreak");
+const PASSWORD: &str = "correct horse battery";
+
+const CONFIG: &str = r#"
+services:
+  - {name: checkout}
+status_page:
+  title: Example Status
+  components:
+    - {name: Checkout API, services: [checkout]}
+"#;
+
+/// A `firebreak serve` process on a free port, with what it printed at start.
+struct Served {
+    child: Child,
+    base: String,
+    setup: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve() -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("firebreak.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .env_remove("FIREBREAK_SERVER")
+        .env("RUST_LOG", "warn,firebreak=info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("firebreak serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let (mut base, mut setup, mut token) = (None, None, None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while base.is_none() && Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        if let Some(at) = line.find("/invite/fbi_") {
+            let start = line[..at].rfind("http").unwrap();
+            setup = Some(line[start..].trim().to_string());
+        }
+        if let Some(t) = line.split_whitespace().find(|w| w.starts_with("fbt_")) {
+            token = Some(t.to_string());
+        }
+        if let Some(at) = line.find("listening on http://") {
+            let rest = &line[at + "listening on ".len()..];
+            base = Some(rest.split_whitespace().next().unwrap().to_string());
+        }
+    }
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Served {
+        child,
+        base: base.expect("the server says where it listens"),
+        setup: setup.expect("a new server prints the first admin's setup link"),
+        token: token.expect("a new server prints the admin token"),
+        _dir: dir,
+    }
+}
+
+async fn api(s: &Served, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let res = reqwest::Client::new()
+        .request(method, format!("{}{path}", s.base))
+        .bearer_auth(&s.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Users for the second browser and the viewer, and an alert whose summary tries to run script.
+async fn prepare(s: &Served) {
+    use reqwest::Method;
+    for (handle, role) in [("bob", "responder"), ("val", "viewer")] {
+        api(
+            s,
+            Method::POST,
+            "/api/v1/users",
+            json!({"handle": handle, "name": handle, "role": role}),
+        )
+        .await;
+        api(
+            s,
+            Method::PUT,
+            &format!("/api/v1/users/{handle}/password"),
+            json!({"password": PASSWORD}),
+        )
+        .await;
+    }
+    let made = api(
+        s,
+        Method::POST,
+        "/api/v1/services/checkout/integrations",
+        json!({"name": "prometheus"}),
+    )
+    .await;
+    let key = made["key"].as_str().unwrap().to_string();
+    api(
+        s,
+        Method::POST,
+        &format!("/api/v1/ingest/generic/{key}"),
+        json!({
+            "summary": "Disk full <img src=x onerror=alert(1)><script>alert(2)</script> \u{202e}gnp.exe",
+            "dedup_key": "disk-full",
+            "labels": {"alertname": "DiskFull", "instance": "db-1"},
+        }),
+    )
+    .await;
+}
+
+fn run_browser(s: &Served, width: &str, shots: &str) -> String {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    let out = Command::new("node")
+        .current_dir(dir)
+        .args(["web.mjs", &s.base, &s.setup, width, shots, PASSWORD])
+        .output()
+        .expect("node runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the browser flows failed at width {width}:\n{text}"
+    );
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_flow_works_in_chromium_at_desktop_and_phone_width() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "this test needs Debian's chromium at /usr/bin/chromium: apt-get install chromium (.ci/run does)"
+    );
+    for package in ["playwright-core", "axe-core"] {
+        assert!(
+            std::path::Path::new(&format!("{dir}/node_modules/{package}")).exists(),
+            "this test needs {package}: run `npm ci` in crates/firebreak/tests/browser (.ci/run does)"
+        );
+    }
+    let root = std::env::var("FIREBREAK_SCREENSHOTS")
+        .unwrap_or_else(|_| format!("{}/web-screenshots", env!("CARGO_TARGET_TMPDIR")));
+    for (width, name) in [("1280", "desktop"), ("375", "phone")] {
+        let s = serve();
+        prepare(&s).await;
+        let shots = format!("{root}/{name}");
+        std::fs::create_dir_all(&shots).unwrap();
+        let text = tokio::task::block_in_place(|| run_browser(&s, width, &shots));
+        eprintln!("{name}:\n{text}");
+        assert!(text.contains("ok: every flow"), "{text}");
+        let pngs = std::fs::read_dir(&shots)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "png")
+            })
+            .count();
+        assert!(pngs >= 8, "{pngs} screenshots in {shots}");
+    }
+    eprintln!("screenshots: {root}");
+}
