@@ -26,6 +26,7 @@ fn running() -> Config {
     let env = |name: &str| match name {
         "FIREBREAK_KEY_SEARCH_API_GRAFANA" => Some(GRAFANA_KEY.to_string()),
         "FIREBREAK_CHANNEL_INCIDENTS_URL" => Some(INCIDENTS_URL.to_string()),
+        "FIREBREAK_OIDC_CLIENT_SECRET" => Some("an-oidc-client-secret".to_string()),
         _ => None,
     };
     firebreak_config::parse_with_env(EXAMPLE, "firebreak.yaml", &env)
@@ -98,6 +99,7 @@ async fn export_prints_yaml_that_reads_back_into_the_running_config() {
         ),
         ("FIREBREAK_KEY_SEARCH_API_GRAFANA", GRAFANA_KEY),
         ("FIREBREAK_CHANNEL_INCIDENTS_URL", INCIDENTS_URL),
+        ("FIREBREAK_OIDC_CLIENT_SECRET", "an-oidc-client-secret"),
     ];
     let env = |name: &str| {
         keys.iter()

@@ -36,8 +36,9 @@ use std::collections::BTreeMap;
 
 use firebreak_domain::break_glass::BreakGlassPolicy;
 use firebreak_domain::config::{
-    Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Outbound, OutboundRetry,
-    PageTarget, Paging, ResponseTarget, Role, Secrets, Service, Severity, StatusPage, User,
+    Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Oidc, Outbound,
+    OutboundRetry, PageTarget, Paging, ResponseTarget, Role, Secrets, Service, Severity,
+    StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Target};
 use firebreak_domain::matcher::Matcher;
@@ -70,13 +71,17 @@ pub fn to_document(config: &Config) -> Value {
         "paging": paging(&config.paging),
         "alerting": alerting(&config.alerting),
         "outbound": outbound(&config.outbound),
-        "server": { "public_url": config.server.public_url },
+        "server": {
+            "public_url": config.server.public_url,
+            "tls": config.server.tls.as_ref().map(|t| json!({ "cert": t.cert, "key": t.key })),
+        },
         "email": email(&config.email),
         "status_page": status_page(&config.status_page),
         "comms": comms(&config.comms, &channels),
         "runbooks": runbooks(&config.runbooks),
         "break_glass": break_glass(&config.break_glass),
         "secrets": secrets(&config.secrets),
+        "oidc": config.oidc.as_ref().map(oidc),
     })
 }
 
@@ -433,6 +438,30 @@ fn secrets(s: &Secrets) -> Value {
     }
 }
 
+/// The `oidc` section; the client secret is written as the variable it was read from.
+fn oidc(o: &Oidc) -> Value {
+    let default = match o.default_role {
+        Some(role) => role.as_str(),
+        None => "refuse",
+    };
+    json!({
+        "issuer": o.issuer,
+        "name": o.name,
+        "client_id": o.client_id,
+        "client_secret": {
+            "env": o.client_secret_env.as_deref().unwrap_or("FIREBREAK_OIDC_CLIENT_SECRET")
+        },
+        "scopes": o.scopes,
+        "roles": {
+            "claim": o.role_claim,
+            "admin": o.admin,
+            "responder": o.responder,
+            "viewer": o.viewer,
+            "default": default,
+        },
+    })
+}
+
 /// The environment variables the secrets of a configuration are exported as.
 struct Variables {
     /// Each integration's key, per service.
@@ -524,6 +553,7 @@ mod tests {
         match name {
             "FIREBREAK_KEY_SEARCH_API_GRAFANA" => Some("EXAMPLEKEYsearchApiGrafana000003".into()),
             "FIREBREAK_CHANNEL_INCIDENTS_URL" => Some(INCIDENTS_URL.into()),
+            "FIREBREAK_OIDC_CLIENT_SECRET" => Some("example-oidc-client-secret".into()),
             _ => None,
         }
     }
@@ -583,6 +613,15 @@ mod tests {
                     channel.url.clone(),
                 ));
             }
+        }
+        if let Some(oidc) = &config.oidc {
+            out.push((
+                doc["oidc"]["client_secret"]["env"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                oidc.client_secret.clone(),
+            ));
         }
         out
     }
@@ -1177,6 +1216,7 @@ comms:
         check(&doc["paging"], PAGING_KEYS, "paging");
         check(&doc["paging"]["retry"], RETRY_KEYS, "paging retry");
         check(&doc["server"], SERVER_KEYS, "server");
+        check(&doc["server"]["tls"], TLS_KEYS, "server tls");
         check(&doc["email"], EMAIL_KEYS, "email");
         let mut effects = 0;
         for s in each(&doc, "severities") {
@@ -1268,14 +1308,23 @@ comms:
         );
         check(&doc["break_glass"], BREAK_GLASS_KEYS, "break_glass");
         check(&doc["secrets"], SECRETS_KEYS, "secrets");
+        check(&doc["oidc"], OIDC_KEYS, "oidc");
+        check(&doc["oidc"]["roles"], OIDC_ROLE_KEYS, "oidc roles");
+        // The client secret is never exported, only the variable that holds it.
+        assert_eq!(
+            doc["oidc"]["client_secret"],
+            json!({"env": "FIREBREAK_OIDC_CLIENT_SECRET"})
+        );
+        assert!(!doc.to_string().contains("example-oidc-client-secret"));
         // Left out, each of the new sections is null.
         let mut config = example();
         config.runbooks.clear();
         config.break_glass = Default::default();
         config.secrets = Default::default();
+        config.oidc = None;
         let doc = to_document(&config);
         check(&doc, TOP_KEYS, "top, without the new sections");
-        for key in ["runbooks", "break_glass", "secrets"] {
+        for key in ["runbooks", "break_glass", "secrets", "oidc"] {
             assert_eq!(doc[key], Value::Null, "{key}");
         }
     }

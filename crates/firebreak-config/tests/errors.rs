@@ -2640,18 +2640,18 @@ fn the_top_level_names_the_new_sections() {
         "runbook",
         "unknown key \"runbook\"; expected one of severities, roles, checklists, services, \
          users, schedules, escalation_policies, paging, alerting, outbound, server, email, \
-         status_page, comms, runbooks, break_glass, secrets",
+         status_page, comms, runbooks, break_glass, secrets, oidc",
     );
     assert!(
         e.to_string()
-            .ends_with("comms, runbooks, break_glass, secrets")
+            .ends_with("comms, runbooks, break_glass, secrets, oidc")
     );
     single(
         "[runbooks]\n",
         1,
         1,
         "",
-        "status_page, comms, runbooks, break_glass and secrets, found a list",
+        "status_page, comms, runbooks, break_glass, secrets and oidc, found a list",
     );
 }
 

@@ -426,6 +426,7 @@ fn the_shipped_example_loads() {
         "FIREBREAK_CHANNEL_INCIDENTS_URL" => {
             Some("https://hooks.slack.com/services/T000/B000/XXXX".to_string())
         }
+        "FIREBREAK_OIDC_CLIENT_SECRET" => Some("example-oidc-client-secret".to_string()),
         _ => None,
     };
     let config = parse_with_env(&source, "firebreak.yaml", &env).unwrap_or_else(|e| panic!("{e}"));
@@ -807,6 +808,7 @@ fn paging_sections_read_into_the_expected_config() {
         // The trailing slash is removed.
         server: Server {
             public_url: Some("https://firebreak.example.com".into()),
+            tls: None,
         },
         email: Email {
             smtp_url: Some("smtp://127.0.0.1:2525".into()),
@@ -1293,6 +1295,7 @@ fn the_shipped_examples_comms_section_reads_once_uncommented() {
             "EXAMPLEKEYsearchApiGrafana000003",
         ),
         ("FIREBREAK_CHANNEL_INCIDENTS_URL", url),
+        ("FIREBREAK_OIDC_CLIENT_SECRET", "example-oidc-client-secret"),
     ];
     let env = env_of(&vars);
     let config = parse_with_env(&example_with_comms(), "firebreak.yaml", &env)

@@ -33,6 +33,8 @@ pub struct Config {
     pub runbooks: Vec<crate::runbook::Runbook>,
     pub break_glass: crate::break_glass::BreakGlassPolicy,
     pub secrets: Secrets,
+    /// Single sign-on through an OpenID provider; `None`: passwords only.
+    pub oidc: Option<Oidc>,
 }
 
 /// Where actions' secrets come from: `FIREBREAK_SECRET_<NAME>` in the environment, or a
@@ -206,6 +208,67 @@ pub struct Server {
     /// The base URL people reach this Firebreak at (`https://firebreak.example.com`), used in
     /// the links pages carry. `None`: links use the address the server listens on.
     pub public_url: Option<String>,
+    /// Serve HTTPS with these PEM files; `None`: plain HTTP (behind a TLS proxy).
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files HTTPS is served with, as written (a relative path is taken from the
+/// directory Firebreak runs in). They are read at start and again whenever they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The server's certificate, then any intermediates.
+    pub cert: String,
+    /// The certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+}
+
+/// Single sign-on through an OpenID Connect provider (the `oidc` section).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Oidc {
+    /// The provider's issuer URL, where `/.well-known/openid-configuration` is found.
+    pub issuer: String,
+    /// The name on the sign-in page's button ("Sign in with ...").
+    pub name: String,
+    pub client_id: String,
+    /// A secret: never shown by `Debug` or the export.
+    pub client_secret: String,
+    /// The environment variable the secret was read from, when it was (`{env: NAME}`).
+    pub client_secret_env: Option<String>,
+    /// Asked for at sign-in; always includes `openid`.
+    pub scopes: Vec<String>,
+    /// The ID token claim that holds the user's groups.
+    pub role_claim: String,
+    /// Claim values that make a user an admin, a responder or a viewer; the highest wins.
+    pub admin: Vec<String>,
+    pub responder: Vec<String>,
+    pub viewer: Vec<String>,
+    /// The role of a user none of whose values is listed; `None`: they are refused.
+    pub default_role: Option<crate::AccessRole>,
+}
+
+impl Oidc {
+    /// The scopes asked for when the file names none.
+    pub const DEFAULT_SCOPES: [&'static str; 3] = ["openid", "email", "profile"];
+    /// The claim read for roles when the file names none.
+    pub const DEFAULT_ROLE_CLAIM: &'static str = "groups";
+}
+
+impl fmt::Debug for Oidc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Oidc")
+            .field("issuer", &self.issuer)
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"…")
+            .field("client_secret_env", &self.client_secret_env)
+            .field("scopes", &self.scopes)
+            .field("role_claim", &self.role_claim)
+            .field("admin", &self.admin)
+            .field("responder", &self.responder)
+            .field("viewer", &self.viewer)
+            .field("default_role", &self.default_role)
+            .finish()
+    }
 }
 
 /// How email is sent.
@@ -597,6 +660,7 @@ impl Default for Config {
             runbooks: Vec::new(),
             break_glass: crate::break_glass::BreakGlassPolicy::default(),
             secrets: Secrets::default(),
+            oidc: None,
         }
     }
 }

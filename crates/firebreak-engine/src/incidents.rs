@@ -26,6 +26,9 @@ pub struct IncidentPatch {
     pub public_title: Option<String>,
     /// What resolving posts on the status page.
     pub public_update: OnResolve,
+    /// The version the person changing it last saw: a different stored version refuses the
+    /// change (`Conflict`) instead of applying it to a state they have not seen.
+    pub expected_version: Option<i64>,
 }
 
 /// What resolving an incident posts on the public status page.
@@ -325,6 +328,14 @@ impl Firebreak {
         let public_title = patch.public_title.is_some();
         let config = self.config.clone();
         let decide = move |i: &mut Incident, now: Timestamp| {
+            if let Some(seen) = patch.expected_version
+                && seen != i.version
+            {
+                return Err(EngineError::Conflict(format!(
+                    "someone else changed {} since you loaded it: it is now {} and {}; look at the latest and try again",
+                    i.number, i.severity, i.status
+                )));
+            }
             let mut events = Vec::new();
             if let Some(t) = &patch.title {
                 events.extend(i.set_title(t, now)?);

@@ -20,6 +20,7 @@ pub mod directory;
 pub mod events;
 pub mod incidents;
 pub mod live;
+pub mod oidc;
 pub mod paging;
 pub mod runtime;
 pub mod schedules;
@@ -162,6 +163,8 @@ pub struct App {
     pub grants: Arc<stabilize::GrantCache>,
     /// Runbooks from the file and the API.
     pub runbooks: Arc<actions::RunbookCache>,
+    /// Single sign-on, when `oidc` is configured.
+    pub oidc: Option<Arc<oidc::OidcProvider>>,
 }
 
 impl Firebreak {
@@ -181,6 +184,10 @@ impl Firebreak {
         let attempt =
             Duration::try_from(config.paging.attempt_timeout).unwrap_or(Duration::from_secs(10));
         let page_clock = clock.clone();
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|o| Arc::new(oidc::OidcProvider::new(o, allow.clone())));
         let pages = OutboundClient::new(
             OutboundPolicy::new(allow),
             Timeouts {
@@ -202,6 +209,7 @@ impl Firebreak {
             status: Arc::default(),
             grants: Arc::default(),
             runbooks: Arc::default(),
+            oidc,
             config,
         })))
     }
@@ -224,6 +232,7 @@ impl Firebreak {
             status: app.status.clone(),
             grants: app.grants.clone(),
             runbooks: app.runbooks.clone(),
+            oidc: app.oidc.clone(),
         }))
     }
 

@@ -220,6 +220,52 @@ impl OutboundClient {
         })
     }
 
+    /// Sends `request` and returns the whole answer (status, headers and a body of at most
+    /// `limit` bytes), for a caller that reads what comes back: OpenID discovery, signing keys
+    /// and tokens. The same guard, timeouts and refusal to follow redirects as [`Self::send`].
+    pub async fn fetch(
+        &self,
+        request: http::Request<Vec<u8>>,
+        limit: usize,
+    ) -> Result<http::Response<Vec<u8>>, SendError> {
+        let started = Instant::now();
+        let (parts, body) = request.into_parts();
+        let url = self
+            .policy
+            .check_url(&parts.uri.to_string())
+            .map_err(|refusal| SendError::Refused {
+                message: refusal.to_string(),
+                duration: started.elapsed(),
+            })?;
+        let target = host_and_port(&url);
+        let mut response = self
+            .http
+            .request(parts.method, url)
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| self.send_error(e, &target, started))?;
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.send_error(e, &target, started))?
+        {
+            if bytes.len() + chunk.len() > limit {
+                return Err(SendError::Other {
+                    message: format!("the answer from {target} is larger than {limit} bytes"),
+                    duration: started.elapsed(),
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let mut answer = http::Response::new(bytes);
+        *answer.status_mut() = response.status();
+        *answer.headers_mut() = response.headers().clone();
+        Ok(answer)
+    }
+
     fn send_error(&self, err: reqwest::Error, target: &str, started: Instant) -> SendError {
         let duration = started.elapsed();
         let err = err.without_url();

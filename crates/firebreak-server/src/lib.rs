@@ -8,6 +8,7 @@ pub mod fields;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
+pub mod tls;
 pub mod web;
 pub mod wire;
 
@@ -306,7 +307,7 @@ pub async fn serve_status(
     app: Firebreak,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_router(listener, status_router(app), shutdown).await
+    serve_router(listener, status_router(app), shutdown, false).await
 }
 
 /// Serves until `shutdown` is cancelled, then lets in-flight requests finish (up to 30 s).
@@ -315,20 +316,49 @@ pub async fn serve(
     app: Firebreak,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_router(listener, router(app), shutdown).await
+    serve_router(listener, router(app), shutdown, false).await
 }
 
-async fn serve_router(
+/// [`serve`] over HTTPS with `certificate`, which is reloaded when its files change. Every
+/// request carries the [`Tls`] marker.
+pub async fn serve_tls(
     listener: TcpListener,
-    router: Router,
+    app: Firebreak,
+    certificate: tls::Certificate,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    let config = certificate.server_config().map_err(std::io::Error::other)?;
+    let listener = tls::TlsListener::new(listener, config)?;
+    let watching = tokio::spawn(certificate.keep_fresh(shutdown.clone()));
+    let served = serve_router(listener, router(app), shutdown, true).await;
+    watching.abort();
+    served
+}
+
+async fn serve_router<L>(
+    listener: L,
+    router: Router,
+    shutdown: CancellationToken,
+    tls: bool,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
     // Slashes are collapsed around the router, so routing sees the cleaned path.
     let service = tower::ServiceBuilder::new()
         .map_request(collapse_slashes)
+        .map_request(move |mut req: Request| {
+            if tls {
+                req.extensions_mut().insert(Tls);
+            }
+            req
+        })
         .service(router);
     let service =
         axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service);
+    // axum gives the peer's address (`ConnectInfo<SocketAddr>`) for a listener wrapped this
+    // way, whatever its kind: plain TCP or TLS.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
     let graceful = shutdown.clone();
     let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move { graceful.cancelled().await });

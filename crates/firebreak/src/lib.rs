@@ -12,6 +12,8 @@ use anyhow::{Context, bail};
 use firebreak_domain::Config;
 use firebreak_engine::runtime::Runtime;
 use firebreak_engine::{Clock, Firebreak, SystemClock};
+use firebreak_server::tls::Certificate;
+pub use firebreak_server::tls::{SetBy, TlsFiles};
 use firebreak_store::Store;
 use firebreak_store_postgres::PostgresStore;
 use firebreak_store_sqlite::SqliteStore;
@@ -148,6 +150,8 @@ pub fn redact_url(url: &str) -> String {
 /// A server started by [`start`].
 pub struct Running {
     pub addr: SocketAddr,
+    /// Whether the main listener serves HTTPS.
+    pub tls: bool,
     pub app: Firebreak,
     /// Cancel to stop taking requests; in-flight ones finish.
     pub shutdown: CancellationToken,
@@ -162,6 +166,12 @@ pub struct Running {
 }
 
 impl Running {
+    /// The base URL of the main listener as it serves: `https://...` with TLS.
+    pub fn base_url(&self) -> String {
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
     /// Stops in order: no new requests (in-flight ones finish), then the workers finish what
     /// they started and give back their leases, then the store closes.
     pub async fn stop(self) -> anyhow::Result<()> {
@@ -217,13 +227,47 @@ pub fn application(
 }
 
 /// Opens the store, applies the config, creates the first admin if needed, starts the
-/// background workers and starts serving.
+/// background workers and starts serving: HTTPS when `server.tls` names the files.
 pub async fn start(
     listen: &str,
     store: Arc<dyn Store>,
     config: Config,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
+    start_with(listen, store, config, clock, None).await
+}
+
+/// The TLS files the server uses: those named on the command line (`tls_flags`) win over
+/// `server.tls` in the config.
+pub fn tls_files(config: &Config, tls_flags: Option<TlsFiles>) -> Option<TlsFiles> {
+    tls_flags.or_else(|| {
+        config.server.tls.as_ref().map(|t| TlsFiles {
+            cert: PathBuf::from(&t.cert),
+            key: PathBuf::from(&t.key),
+            set_by: SetBy::Config,
+        })
+    })
+}
+
+/// [`start`], with the TLS files given on the command line, if any; they win over
+/// `server.tls`.
+pub async fn start_with(
+    listen: &str,
+    store: Arc<dyn Store>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    tls_flags: Option<TlsFiles>,
+) -> anyhow::Result<Running> {
+    // The files are read before anything else, so a wrong path stops the start at once.
+    let certificate = match tls_files(&config, tls_flags) {
+        Some(files) => Some(Certificate::load(files)?),
+        None => None,
+    };
+    let scheme = if certificate.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("could not listen on {listen}; is another process using it? Choose another with --listen"))?;
@@ -242,7 +286,7 @@ pub async fn start(
     if config.server.public_url.is_none() {
         // Links in pages point at this server as it listens, until server.public_url says
         // where people reach it.
-        config.server.public_url = Some(format!("http://{addr}"));
+        config.server.public_url = Some(format!("{scheme}://{addr}"));
     }
     let config = Arc::new(config);
     let app = application(store, config.clone(), clock)?;
@@ -268,11 +312,20 @@ pub async fn start(
         .map(|s| firebreak_engine::tokens::reveal(&s).to_string());
     let shutdown = CancellationToken::new();
     let runtime = Arc::new(Runtime::start(&app));
-    let task = tokio::spawn(firebreak_server::serve(
-        listener,
-        app.clone(),
-        shutdown.clone(),
-    ));
+    let tls = certificate.is_some();
+    let task = match certificate {
+        Some(certificate) => tokio::spawn(firebreak_server::serve_tls(
+            listener,
+            app.clone(),
+            certificate,
+            shutdown.clone(),
+        )),
+        None => tokio::spawn(firebreak_server::serve(
+            listener,
+            app.clone(),
+            shutdown.clone(),
+        )),
+    };
     let status_task = status_listener.map(|l| {
         tokio::spawn(firebreak_server::serve_status(
             l,
@@ -282,6 +335,7 @@ pub async fn start(
     });
     Ok(Running {
         addr,
+        tls,
         status_addr,
         status_task,
         app,

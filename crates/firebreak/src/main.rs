@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use firebreak::{StoreOptions, start, system_clock};
+use firebreak::{StoreOptions, start_with, system_clock};
 use firebreak_domain::{AccessRole, Name};
 use firebreak_engine::Principal;
 
@@ -39,6 +39,23 @@ enum Command {
         /// Log lines as JSON instead of text.
         #[arg(long, env = "FIREBREAK_LOG_JSON")]
         log_json: bool,
+        /// Serve HTTPS with this PEM certificate (then any intermediates); needs --tls-key.
+        /// Wins over server.tls in the config. Reloaded within seconds when the file changes.
+        #[arg(
+            long,
+            env = "FIREBREAK_TLS_CERT",
+            value_name = "FILE",
+            requires = "tls_key"
+        )]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(
+            long,
+            env = "FIREBREAK_TLS_KEY",
+            value_name = "FILE",
+            requires = "tls_cert"
+        )]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Create or upgrade the database schema, then exit.
     Migrate {
@@ -337,16 +354,24 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
-async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
+async fn serve(
+    store_opts: StoreOptions,
+    listen: String,
+    tls_flags: Option<firebreak::TlsFiles>,
+) -> anyhow::Result<()> {
     let stop = shutdown_signal()?;
     let config = store_opts.load_config()?;
+    // Certificate files that cannot be used stop the start before any database is touched.
+    if let Some(files) = firebreak::tls_files(&config, tls_flags.clone()) {
+        firebreak_server::tls::load(&files)?;
+    }
     let store = store_opts.open_store().await?;
-    let running = start(&listen, store.clone(), config, system_clock()).await?;
+    let running = start_with(&listen, store.clone(), config, system_clock(), tls_flags).await?;
     if let Some(token) = &running.initial_admin_token {
         eprintln!(
             "\n  This is a new Firebreak. An admin user `admin` was created with this API token:\n\n    {token}\n\n  \
-             It is shown only now; keep it somewhere safe. Try:\n    firebreak login --server http://{} --token {token}\n",
-            running.addr
+             It is shown only now; keep it somewhere safe. Try:\n    firebreak login --server {} --token {token}\n",
+            running.base_url()
         );
     }
     // While nobody can sign in to the web pages with a password, every start prints a fresh
@@ -356,7 +381,7 @@ async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
             use secrecy::ExposeSecret;
             let url = match &running.app.config.server.public_url {
                 Some(_) => link.url.expose_secret().to_string(),
-                None => format!("http://{}{}", running.addr, link.path.expose_secret()),
+                None => format!("{}{}", running.base_url(), link.path.expose_secret()),
             };
             eprintln!(
                 "\n  Nobody can sign in to the web pages yet. Open this one-time link within 24 hours to\n  \
@@ -368,8 +393,8 @@ async fn serve(store_opts: StoreOptions, listen: String) -> anyhow::Result<()> {
     }
     tracing::info!(
         backend = store.backend(),
-        "Firebreak listening on http://{}",
-        running.addr
+        "Firebreak listening on {}",
+        running.base_url()
     );
     let mut running = running;
     tokio::select! {
@@ -489,7 +514,7 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
             );
             for name in unset.borrow().iter() {
                 eprintln!(
-                    "note: {name} is not set here; `firebreak serve` needs it set to the integration's key"
+                    "note: {name} is not set here; `firebreak serve` needs it set to the secret it names (an integration key, a channel URL, the OpenID client secret...)"
                 );
             }
             ExitCode::SUCCESS
@@ -513,9 +538,19 @@ fn main() -> ExitCode {
             store,
             listen,
             log_json,
+            tls_cert,
+            tls_key,
         } => {
             init_logs(log_json);
-            match runtime.block_on(serve(store, listen)) {
+            let tls_flags = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(firebreak::TlsFiles {
+                    cert,
+                    key,
+                    set_by: firebreak::SetBy::Flags,
+                }),
+                _ => None,
+            };
+            match runtime.block_on(serve(store, listen, tls_flags)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),
             }

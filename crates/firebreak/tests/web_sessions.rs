@@ -658,3 +658,48 @@ async fn a_viewer_sees_no_controls_and_is_refused_a_change() {
     );
     assert_eq!(res.headers()["x-frame-options"], "DENY");
 }
+
+#[tokio::test]
+async fn a_change_from_a_stale_page_says_someone_else_changed_it() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let incident = s.declare("Checkout is slow", "SEV3").await;
+    let id = incident["id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("INC-")
+        .to_string();
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    let (_, html) = page(&s, &b, &cookie, &format!("/incidents/{id}")).await;
+    let token = csrf_of(&html);
+    let at = html.find("name=\"version\" value=\"").unwrap() + "name=\"version\" value=\"".len();
+    let version = html[at..at + html[at..].find('"').unwrap()].to_string();
+    // Someone else moves it on meanwhile.
+    s.patch(
+        &format!("/api/v1/incidents/{id}"),
+        json!({"status": "mitigated"}),
+    )
+    .await
+    .expect(200);
+    let res = b
+        .post(format!("{}/incidents/{id}/status", s.base))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("status", "identified"),
+            ("version", &version),
+            ("_csrf", &token),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("someone else changed"), "{text}");
+    let now = s.get(&format!("/api/v1/incidents/{id}")).await;
+    assert_eq!(
+        now.expect(200)["status"],
+        "mitigated",
+        "the stale change was not applied"
+    );
+}

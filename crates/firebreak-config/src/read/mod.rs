@@ -10,6 +10,7 @@ mod break_glass;
 mod comms;
 mod email;
 mod escalation;
+mod oidc;
 mod outbound;
 mod paging;
 mod roles;
@@ -35,13 +36,14 @@ pub(crate) mod keys {
     pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS};
     pub(crate) use super::email::EMAIL_KEYS;
     pub(crate) use super::escalation::{POLICY_KEYS, STEP_KEYS, TARGET_KEYS};
+    pub(crate) use super::oidc::{OIDC_KEYS, OIDC_ROLE_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
     pub(crate) use super::paging::PAGING_KEYS;
     pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
     pub(crate) use super::runbooks::{ACTION_KEYS, RUNBOOK_KEYS, SECRET_REF_KEYS};
     pub(crate) use super::schedules::{LAYER_KEYS, RESTRICT_KEYS, ROTATION_KEYS, SCHEDULE_KEYS};
     pub(crate) use super::secrets::SECRETS_KEYS;
-    pub(crate) use super::server::SERVER_KEYS;
+    pub(crate) use super::server::{SERVER_KEYS, TLS_KEYS};
     pub(crate) use super::services::{DECLARE_KEYS, GROUPING_KEYS, INTEGRATION_KEYS, SERVICE_KEYS};
     pub(crate) use super::severities::SEVERITY_KEYS;
     pub(crate) use super::status_page::{
@@ -80,6 +82,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "runbooks",
     "break_glass",
     "secrets",
+    "oidc",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -774,7 +777,7 @@ impl<'a> Reader<'a> {
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
              escalation_policies, paging, alerting, outbound, server, email, status_page, comms, \
-             runbooks, break_glass and secrets",
+             runbooks, break_glass, secrets and oidc",
         ) else {
             return config;
         };
@@ -975,6 +978,9 @@ impl<'a> Reader<'a> {
             && let Some(secrets) = self.secrets(node)
         {
             config.secrets = secrets;
+        }
+        if let Some(node) = top.get("oidc") {
+            config.oidc = self.oidc(node);
         }
         config
     }

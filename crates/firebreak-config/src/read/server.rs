@@ -1,14 +1,21 @@
 //! The `server` section: how Firebreak is reached from outside (`public_url`, the base of the
-//! links pages carry).
+//! links pages carry), and the PEM files it serves HTTPS with (`tls: {cert, key}`).
+//!
+//! Only the paths are checked here: the files are read when the server starts (and again when
+//! they change), on the machine it runs on.
 
 use std::net::Ipv6Addr;
 
-use firebreak_domain::config::Server;
+use firebreak_domain::config::{Server, TlsFiles};
 
 use super::Reader;
 use crate::node::Node;
 
-pub(crate) const SERVER_KEYS: &[&str] = &["public_url"];
+pub(crate) const SERVER_KEYS: &[&str] = &["public_url", "tls"];
+pub(crate) const TLS_KEYS: &[&str] = &["cert", "key"];
+
+const TLS_HINT: &str = "a mapping with cert and key, the paths of PEM files, like \
+                        {cert: /etc/firebreak/tls/cert.pem, key: /etc/firebreak/tls/key.pem}";
 
 const PUBLIC_URL_HINT: &str =
     "expected an absolute http:// or https:// URL with a host, like https://firebreak.example.com";
@@ -105,7 +112,12 @@ pub(super) fn check_host_port(authority: &str) -> Result<(), &'static str> {
 impl Reader<'_> {
     /// The `server` section.
     pub(super) fn server(&mut self, node: &Node) -> Option<Server> {
-        let f = self.fields(node, "server", SERVER_KEYS, "a mapping with public_url")?;
+        let f = self.fields(
+            node,
+            "server",
+            SERVER_KEYS,
+            "a mapping with public_url and tls",
+        )?;
         let mut server = Server::default();
         if let Some(n) = f.get("public_url")
             && let Some(text) = self.text_of(n, &f.path("public_url"))
@@ -115,7 +127,21 @@ impl Reader<'_> {
                 Err(message) => self.error_at(n, &f.path("public_url"), message),
             }
         }
+        if let Some(n) = f.get("tls") {
+            server.tls = self.tls(n, &f.path("tls"));
+        }
         Some(server)
+    }
+
+    /// `server.tls`: both files are required.
+    fn tls(&mut self, node: &Node, path: &str) -> Option<TlsFiles> {
+        let f = self.fields(node, path, TLS_KEYS, TLS_HINT)?;
+        let cert = self.required_text(&f, "cert");
+        let key = self.required_text(&f, "key");
+        Some(TlsFiles {
+            cert: cert?.0.trim().to_string(),
+            key: key?.0.trim().to_string(),
+        })
     }
 }
 

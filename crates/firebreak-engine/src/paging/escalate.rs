@@ -626,14 +626,37 @@ impl Firebreak {
         {
             return Err(EngineError::NotFound(format!("there is no alert {id}")));
         }
-        let list = self
-            .store
-            .list_escalations(EscalationFilter {
-                alert,
-                incident,
-                open_only: false,
+        self.escalation_views(EscalationFilter {
+            alert,
+            incident,
+            open_only: false,
+        })
+        .await
+    }
+
+    /// The open escalations that paged `user` and wait for someone to acknowledge: what a
+    /// person's home page puts first.
+    pub async fn waiting_for(&self, user: &str) -> Result<Vec<EscalationView>, EngineError> {
+        let open = self
+            .escalation_views(EscalationFilter {
+                open_only: true,
+                ..Default::default()
             })
             .await?;
+        Ok(open
+            .into_iter()
+            .filter(|e| {
+                e.escalation.status == firebreak_domain::escalation::EscalationStatus::Active
+            })
+            .filter(|e| e.notifications.iter().any(|n| n.user == user))
+            .collect())
+    }
+
+    async fn escalation_views(
+        &self,
+        filter: EscalationFilter,
+    ) -> Result<Vec<EscalationView>, EngineError> {
+        let list = self.store.list_escalations(filter).await?;
         let mut out = Vec::with_capacity(list.len());
         for escalation in list {
             let messages = self

@@ -265,8 +265,9 @@ fn lifetime(text: &str) -> Result<jiff::SignedDuration, ApiError> {
     let parsed = t
         .strip_suffix('d')
         .and_then(|days| days.parse::<i64>().ok())
-        .and_then(|d| d.checked_mul(24))
-        .map(jiff::SignedDuration::from_hours)
+        // Far past the 14-day limit, but small enough that no arithmetic overflows.
+        .filter(|d| (1..=36_500).contains(d))
+        .map(|d| jiff::SignedDuration::from_hours(d * 24))
         .or_else(|| t.parse::<jiff::SignedDuration>().ok());
     parsed.filter(|d| d.is_positive()).ok_or_else(|| {
         ApiError::invalid(

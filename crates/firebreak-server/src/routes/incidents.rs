@@ -290,6 +290,7 @@ pub async fn patch(
             Some(OnResolveBody::Text(t)) => OnResolve::Text(t),
             Some(OnResolveBody::Skip) => OnResolve::Skip,
         },
+        expected_version: None,
     };
     let patched = app.patch(&caller.principal, n, patch).await?;
     Ok(Json(PatchedBody {

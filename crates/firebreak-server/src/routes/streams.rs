@@ -9,8 +9,8 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use firebreak_engine::Firebreak;
-use firebreak_engine::live::LiveChange;
+use firebreak_engine::live::{ChangeWatch, IncidentWatch, LiveChange};
+use firebreak_engine::{EngineError, Firebreak};
 use futures_util::Stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -30,10 +30,93 @@ pub struct EventsQuery {
     pub after: Option<i64>,
 }
 
+/// A source of server-sent events, a batch at a time; `None` when it has ended (the server is
+/// stopping).
+pub(crate) trait Batches: Send + 'static {
+    fn next_batch(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<Vec<Event>>, EngineError>> + Send;
+}
+
+/// An event stream from `source`, with a comment every 15 s so proxies keep it open. A
+/// failure ends the stream; the client reconnects (and resumes, where the events have ids).
+pub(crate) fn event_stream<B: Batches>(
+    source: B,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = futures_util::stream::unfold(
+        (source, VecDeque::<Event>::new()),
+        |(mut source, mut queue)| async move {
+            loop {
+                if let Some(event) = queue.pop_front() {
+                    return Some((Ok(event), (source, queue)));
+                }
+                match source.next_batch().await {
+                    Ok(Some(events)) => queue.extend(events),
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "an event stream stopped; the client reconnects");
+                        return None;
+                    }
+                }
+            }
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
 fn json_event(kind: &str, body: impl serde::Serialize) -> Event {
     Event::default()
         .event(kind)
         .data(serde_json::to_string(&body).unwrap_or_else(|_| "{}".into()))
+}
+
+struct IncidentEvents {
+    watch: IncidentWatch,
+    config: std::sync::Arc<firebreak_domain::Config>,
+}
+
+impl Batches for IncidentEvents {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, EngineError> {
+        let Some(batch) = self.watch.next().await? else {
+            return Ok(None);
+        };
+        let mut events: Vec<Event> = batch
+            .entries
+            .into_iter()
+            .map(|e| {
+                let seq = e.seq;
+                json_event("timeline", TimelineEntryBody::from(e)).id(seq.to_string())
+            })
+            .collect();
+        if let Some(i) = batch.incident {
+            events.push(json_event("incident", IncidentBody::from(i, &self.config)));
+        }
+        Ok(Some(events))
+    }
+}
+
+struct ChangeEvents {
+    watch: ChangeWatch,
+    config: std::sync::Arc<firebreak_domain::Config>,
+}
+
+impl Batches for ChangeEvents {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, EngineError> {
+        let Some(changes) = self.watch.next().await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            changes
+                .into_iter()
+                .map(|c| match c {
+                    LiveChange::Incident(i) => {
+                        json_event("incident", IncidentBody::from(i, &self.config))
+                    }
+                    LiveChange::Alert(a) => json_event("alert", AlertBody::from(a)),
+                })
+                .collect(),
+        ))
+    }
 }
 
 /// One incident, live: each timeline entry as a `timeline` event whose id is its `seq`, and
@@ -56,43 +139,10 @@ pub async fn incident_events(
     let n = number(&id)?;
     let from = crate::web::room::resume_from(&headers, q.after);
     let watch = app.watch_incident(n, from).await?;
-    let config = app.config.clone();
-    let stream = futures_util::stream::unfold(
-        (watch, VecDeque::<Event>::new()),
-        move |(mut watch, mut queue)| {
-            let config = config.clone();
-            async move {
-                loop {
-                    if let Some(event) = queue.pop_front() {
-                        return Some((Ok(event), (watch, queue)));
-                    }
-                    match watch.next().await {
-                        Ok(Some(batch)) => {
-                            for e in batch.entries {
-                                let seq = e.seq;
-                                queue.push_back(
-                                    json_event("timeline", TimelineEntryBody::from(e))
-                                        .id(seq.to_string()),
-                                );
-                            }
-                            if let Some(i) = batch.incident {
-                                queue.push_back(json_event(
-                                    "incident",
-                                    IncidentBody::from(i, &config),
-                                ));
-                            }
-                        }
-                        Ok(None) => return None,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "an events stream stopped; the client reconnects");
-                            return None;
-                        }
-                    }
-                }
-            }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(event_stream(IncidentEvents {
+        watch,
+        config: app.config.clone(),
+    }))
 }
 
 /// Every incident and alert change from now on: `incident` and `alert` events with the
@@ -105,37 +155,8 @@ pub async fn all_events(
     _caller: Caller<Viewer>,
     State(app): State<Firebreak>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let watch = app.watch_changes();
-    let config = app.config.clone();
-    let stream = futures_util::stream::unfold(
-        (watch, VecDeque::<Event>::new()),
-        move |(mut watch, mut queue)| {
-            let config = config.clone();
-            async move {
-                loop {
-                    if let Some(event) = queue.pop_front() {
-                        return Some((Ok(event), (watch, queue)));
-                    }
-                    match watch.next().await {
-                        Ok(Some(changes)) => {
-                            for c in changes {
-                                queue.push_back(match c {
-                                    LiveChange::Incident(i) => {
-                                        json_event("incident", IncidentBody::from(i, &config))
-                                    }
-                                    LiveChange::Alert(a) => json_event("alert", AlertBody::from(a)),
-                                });
-                            }
-                        }
-                        Ok(None) => return None,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "an events stream stopped; the client reconnects");
-                            return None;
-                        }
-                    }
-                }
-            }
-        },
-    );
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    event_stream(ChangeEvents {
+        watch: app.watch_changes(),
+        config: app.config.clone(),
+    })
 }

@@ -2,12 +2,11 @@
 //! alert with its matchers filled in.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use firebreak_domain::{AlertStatus, Name};
 use firebreak_engine::Firebreak;
@@ -147,27 +146,30 @@ pub async fn live(
     State(app): State<Firebreak>,
     _signed: Signed<Viewer>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let watch = app.watch_changes();
-    let stream = futures_util::stream::unfold(watch, |mut watch| async move {
+    crate::routes::streams::event_stream(AlertEvents {
+        watch: app.watch_changes(),
+    })
+}
+
+/// `changed` whenever a commit changed an alert.
+struct AlertEvents {
+    watch: firebreak_engine::live::ChangeWatch,
+}
+
+impl crate::routes::streams::Batches for AlertEvents {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, firebreak_engine::EngineError> {
         loop {
-            match watch.next().await {
-                Ok(Some(changes)) => {
-                    if changes
-                        .iter()
-                        .any(|c| matches!(c, firebreak_engine::live::LiveChange::Alert(_)))
-                    {
-                        return Some((Ok(Event::default().event("changed").data("alerts")), watch));
-                    }
-                }
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the alerts stream stopped; the browser reconnects");
-                    return None;
-                }
+            let Some(changes) = self.watch.next().await? else {
+                return Ok(None);
+            };
+            if changes
+                .iter()
+                .any(|c| matches!(c, firebreak_engine::live::LiveChange::Alert(_)))
+            {
+                return Ok(Some(vec![Event::default().event("changed").data("alerts")]));
             }
         }
-    });
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    }
 }
 
 #[derive(Template)]

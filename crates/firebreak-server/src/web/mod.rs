@@ -4,7 +4,10 @@
 //! nothing is fetched from a CDN, and every page carries a strict Content-Security-Policy that
 //! allows no inline script. Forms work without JavaScript too: each one posts and redirects.
 
+pub mod admin;
 pub mod alerts;
+pub mod oidc;
+pub mod oncall;
 pub mod pages;
 pub mod panels;
 pub mod room;
@@ -29,6 +32,8 @@ pub fn router() -> Router<Firebreak> {
     Router::new()
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login))
+        .route("/login/oidc", get(oidc::start))
+        .route("/login/oidc/callback", get(oidc::callback))
         .route("/logout", post(pages::logout))
         .route("/account", get(pages::account))
         .route(
@@ -62,6 +67,18 @@ pub fn router() -> Router<Firebreak> {
         .route("/alerts/{id}/silence", get(alerts::silence_form))
         .route("/alerts/{id}/{what}", post(panels::alert_action))
         .route("/silences", post(alerts::create_silence))
+        .route("/oncall", get(oncall::page))
+        .route("/oncall/overrides", post(oncall::add_override))
+        .route("/admin", get(admin::page))
+        .route("/admin/users", post(admin::add_user))
+        .route("/admin/invitations", post(admin::invite))
+        .route("/admin/tokens", post(admin::add_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/admin/integrations", post(admin::add_integration))
+        .route("/admin/freezes", post(admin::add_freeze))
+        .route("/admin/freezes/{id}/lift", post(admin::lift_freeze))
+        .route("/admin/webhooks/{id}", get(admin::webhook))
+        .route("/admin/audit", get(admin::audit))
         .route("/assets/{file}", get(asset))
         .route(
             "/favicon.ico",

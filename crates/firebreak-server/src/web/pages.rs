@@ -28,6 +28,8 @@ struct LoginPage {
     login: String,
     error: Option<String>,
     setup_pending: bool,
+    /// The single sign-on provider's name, when one is configured.
+    oidc: Option<String>,
 }
 
 fn next_or_home(next: Option<&str>) -> String {
@@ -59,6 +61,7 @@ pub async fn login_page(
             login: String::new(),
             error: None,
             setup_pending,
+            oidc: app.oidc().map(|o| o.name().to_string()),
         }
         .render(),
     ))
@@ -73,7 +76,7 @@ pub struct LoginForm {
 
 /// Where a signed-in browser goes, with its new session cookie. The session id is new at
 /// every sign-in, so an id planted before sign-in is worth nothing.
-fn signed_in(signed: &SignedIn, next: &str, secure: bool) -> Response {
+pub(crate) fn signed_in(signed: &SignedIn, next: &str, secure: bool) -> Response {
     let mut r = Redirect::to(next).into_response();
     if let Ok(v) = HeaderValue::from_str(&set_session_cookie(signed.id.expose_secret(), secure)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -109,6 +112,7 @@ pub async fn login(
                     login: form.login,
                     error: Some(e.to_string()),
                     setup_pending: false,
+                    oidc: app.oidc().map(|o| o.name().to_string()),
                 }
                 .render(),
             );
@@ -345,7 +349,19 @@ struct HomePage {
     frame: Frame,
     mine: Vec<IncidentRow>,
     open: Vec<IncidentRow>,
-    waiting: Vec<IncidentRow>,
+    /// Pages sent to me that nobody has acknowledged yet.
+    pages: Vec<PageWaiting>,
+    next_shift: Option<super::oncall::ShiftRow>,
+}
+
+/// A page waiting for my acknowledgement.
+struct PageWaiting {
+    /// What to open: the incident or the alert list.
+    href: String,
+    what: String,
+    /// The acknowledge form's action.
+    ack: String,
+    how: String,
 }
 
 /// One incident in a list.
@@ -404,11 +420,49 @@ pub async fn home(
         .filter(|i| i.roles.values().any(|u| u == handle))
         .map(|i| IncidentRow::of(i, now))
         .collect();
-    let waiting = open
-        .iter()
-        .filter(|i| i.acknowledged_at.is_none() && !i.drill)
-        .map(|i| IncidentRow::of(i, now))
-        .collect();
+    let mut pages = Vec::new();
+    for e in app.waiting_for(handle).await? {
+        let how: Vec<String> = e
+            .notifications
+            .iter()
+            .filter(|n| n.user == handle)
+            .map(|n| format!("{} ({})", n.method, n.status))
+            .collect();
+        let (href, what, ack) = match (e.escalation.incident, e.escalation.alert) {
+            (Some(n), _) => {
+                let title = open
+                    .iter()
+                    .find(|i| i.number == n)
+                    .map(|i| i.title.clone())
+                    .unwrap_or_default();
+                (
+                    format!("/incidents/{}", n.0),
+                    format!("{n}: {title}"),
+                    format!("/incidents/{}/ack", n.0),
+                )
+            }
+            (None, Some(id)) => {
+                let summary = app.alert(id).await.map(|a| a.summary).unwrap_or_default();
+                (
+                    "/alerts".to_string(),
+                    format!("alert #{id}: {summary}"),
+                    format!("/alerts/{id}/ack"),
+                )
+            }
+            (None, None) => continue,
+        };
+        pages.push(PageWaiting {
+            href,
+            what,
+            ack,
+            how: how.join(", "),
+        });
+    }
+    let next_shift = super::oncall::week(&app, handle)
+        .await?
+        .into_iter()
+        .flat_map(|(_, mine)| mine)
+        .next();
     let open = open.iter().map(|i| IncidentRow::of(i, now)).collect();
     Ok(html(
         StatusCode::OK,
@@ -416,7 +470,8 @@ pub async fn home(
             frame: Frame::new(&me, &csrf, "home"),
             mine,
             open,
-            waiting,
+            pages,
+            next_shift,
         }
         .render(),
     ))

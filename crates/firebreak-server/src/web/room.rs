@@ -8,12 +8,11 @@
 //! gets what it missed.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use firebreak_domain::{Incident, IncidentNumber, Name, NewIncident, Status};
 use firebreak_engine::Firebreak;
@@ -201,6 +200,7 @@ pub async fn declare(
 /// An incident's state as the room's header shows it.
 struct StateView {
     id: i64,
+    version: i64,
     number: String,
     title: String,
     severity: String,
@@ -261,6 +261,7 @@ async fn state_view(
     };
     Ok(StateView {
         id: incident.number.0,
+        version: incident.version,
         number: incident.number.to_string(),
         title: incident.title.clone(),
         severity: incident.severity.clone(),
@@ -445,41 +446,37 @@ pub async fn live(
     let n = number(&n)?;
     let from = resume_from(&headers, q.after);
     let watch = app.watch_incident(n, from).await?;
-    let stream = futures_util::stream::unfold(
-        (watch, std::collections::VecDeque::<Event>::new()),
-        |(mut watch, mut queue)| async move {
-            loop {
-                if let Some(event) = queue.pop_front() {
-                    return Some((Ok(event), (watch, queue)));
-                }
-                match watch.next().await {
-                    Ok(Some(batch)) => {
-                        for e in &batch.entries {
-                            let view = EntryView::of(e);
-                            let row = super::inert(
-                                EntryFragment { e: &view }.render().unwrap_or_default(),
-                            );
-                            queue.push_back(
-                                Event::default()
-                                    .event("entry")
-                                    .id(e.seq.to_string())
-                                    .data(row.trim()),
-                            );
-                        }
-                        if batch.incident.is_some() {
-                            queue.push_back(Event::default().event("state").data("changed"));
-                        }
-                    }
-                    Ok(None) => return None,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "a live stream stopped; the browser reconnects");
-                        return None;
-                    }
-                }
-            }
-        },
-    );
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    Ok(crate::routes::streams::event_stream(RoomEvents { watch }))
+}
+
+/// The room's live stream: each new timeline row rendered, and `state` when the incident
+/// changed.
+struct RoomEvents {
+    watch: firebreak_engine::live::IncidentWatch,
+}
+
+impl crate::routes::streams::Batches for RoomEvents {
+    async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, firebreak_engine::EngineError> {
+        let Some(batch) = self.watch.next().await? else {
+            return Ok(None);
+        };
+        let mut events: Vec<Event> = batch
+            .entries
+            .iter()
+            .map(|e| {
+                let view = EntryView::of(e);
+                let row = super::inert(EntryFragment { e: &view }.render().unwrap_or_default());
+                Event::default()
+                    .event("entry")
+                    .id(e.seq.to_string())
+                    .data(row.trim())
+            })
+            .collect();
+        if batch.incident.is_some() {
+            events.push(Event::default().event("state").data("changed"));
+        }
+        Ok(Some(events))
+    }
 }
 
 /// After a change from a form: htmx gets an empty answer (the live stream brings the news);
@@ -521,6 +518,8 @@ pub async fn note(
 #[derive(Deserialize)]
 pub struct StatusForm {
     status: String,
+    /// The version the page showed.
+    version: Option<i64>,
 }
 
 /// `POST /incidents/{n}/status`.
@@ -536,6 +535,7 @@ pub async fn set_status(
         .map_err(|e: firebreak_domain::lifecycle::BadStatus| WebError::Invalid(e.to_string()))?;
     let patch = IncidentPatch {
         status: Some(status),
+        expected_version: form.version,
         ..Default::default()
     };
     app.patch(&me.principal, n, patch).await?;
@@ -547,6 +547,8 @@ pub struct SeverityForm {
     severity: String,
     #[serde(default)]
     reason: String,
+    /// The version the page showed.
+    version: Option<i64>,
 }
 
 /// `POST /incidents/{n}/severity`: a change of severity, with its reason.
@@ -565,6 +567,7 @@ pub async fn set_severity(
     let patch = IncidentPatch {
         severity: Some(form.severity),
         reason: Some(reason),
+        expected_version: form.version,
         ..Default::default()
     };
     app.patch(&me.principal, n, patch).await?;

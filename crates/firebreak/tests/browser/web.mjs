@@ -200,9 +200,37 @@ try {
   await page.keyboard.press('Enter');
   await page.waitForSelector('#timeline :text("Typed with the keyboard only.")', { timeout: 3000 });
 
-  // 9. Accessibility of every page.
+  // 9. On call: who is on call now, and an override.
+  step = 'on call';
+  await page.goto(`${base}/oncall`);
+  check(await page.isVisible('text=is on call until'), 'the on-call page says who is on call now');
+  await page.selectOption('#ovr-user', 'bob');
+  await page.fill('#ovr-hours', '4');
+  await Promise.all([page.waitForURL(/covered=primary/), page.click('text=Add override')]);
+  check(await page.isVisible('text=bob is on call until'), 'the override puts bob on call now');
+  await shot(page, '11-oncall');
+
+  // 10. Admin: a token shown once, the audit log verified.
+  step = 'admin';
+  await page.goto(`${base}/admin`);
+  await page.click('summary:has-text("Make a token")');
+  await page.fill('#t-name', 'ci-deploys');
+  await page.click('text=Make the token');
+  check((await page.inputValue('#secret')).startsWith('fbt_'), 'the new token is shown once');
+  await shot(page, '12-admin-token');
+  await page.goto(`${base}/admin/audit`);
+  check(await page.isVisible('text=Verified:'), 'the audit chain verifies');
+  check(await page.isVisible('td:has-text("session.sign_in_failed")'), 'the failed sign-in is in the audit log');
+  await shot(page, '13-audit');
+  await page.goto(`${base}/admin`);
+  await shot(page, '14-admin');
+  const refusedAdmin = await val.goto(`${base}/admin`);
+  check(refusedAdmin.status() === 403, `a viewer is refused the admin page: ${refusedAdmin.status()}`);
+  for (let i = problems.length - 1; i >= 0; i--) if (problems[i].startsWith('val at admin: console error') && problems[i].includes('403')) problems.splice(i, 1);
+
+  // 11. Accessibility of every page.
   step = 'axe';
-  await axe(await ctx.cookies(), ['/', '/incidents', new URL(room).pathname, '/alerts', '/account']);
+  await axe(await ctx.cookies(), ['/', '/incidents', new URL(room).pathname, '/alerts', '/account', '/oncall', '/admin', '/admin/audit']);
   await axe([], ['/login']);
 
   await browser.close();

@@ -85,7 +85,7 @@ pub async fn spawn_on(store: Arc<dyn Store>, config: Config, dir: tempfile::Temp
     let responder = token(RESPONDER, AccessRole::Responder).await;
     let viewer = token(VIEWER, AccessRole::Viewer).await;
     TestServer {
-        base: format!("http://{}", running.addr),
+        base: running.base_url(),
         running,
         clock,
         admin,
