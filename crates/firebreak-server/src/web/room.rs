@@ -211,6 +211,8 @@ struct StateView {
     declared: String,
     acknowledged: bool,
     services: Vec<String>,
+    /// The status page's components for those services, with what each shows now.
+    components: Vec<(String, &'static str, String)>,
     summary: String,
     roles: Vec<RoleView>,
     checklist: Vec<ItemView>,
@@ -272,6 +274,21 @@ async fn state_view(
         declared: when(incident.declared_at),
         acknowledged: incident.acknowledged_at.is_some(),
         services: incident.services.iter().map(|s| s.to_string()).collect(),
+        components: app
+            .list_components()
+            .await?
+            .into_iter()
+            .filter(|c| {
+                c.component
+                    .services
+                    .iter()
+                    .any(|s| incident.services.contains(s))
+            })
+            .map(|c| {
+                let status = c.status.as_str();
+                (c.component.name, status, status.replace('_', " "))
+            })
+            .collect(),
         summary: incident.summary.clone(),
         roles: app
             .config

@@ -111,6 +111,7 @@ try {
   check(await page.isVisible('h1:has-text("Checkout returns 500s")'), 'the room opens');
   check(await page.isVisible('.badge.sev:has-text("SEV2")'), 'the room shows the severity');
   check(await page.isVisible('text=Deploys are frozen'), 'a SEV2 freezes its services');
+  check(await page.isVisible('.room-head >> text=Checkout API'), "the header names the service's status page component");
 
   // 3. A second responder takes IC; the first sees it live.
   step = 'take IC';
