@@ -568,7 +568,9 @@ terminal, the first line of standard input is the password, so a secret manager
 can pipe it in:
   pass show firebreak/alice | firebreak user set-password alice
 
-You may set your own password; an admin may set anyone's.")]
+An admin may set anyone's password. To set your own you need a token of your
+full role, and your current password: it is asked for first (or is the first
+line of standard input, before the new one).")]
     SetPassword { handle: String },
     /// Print a one-time link for a user to set their password and sign in
     #[command(after_help = "\

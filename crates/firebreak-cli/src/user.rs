@@ -91,13 +91,23 @@ pub async fn execute_user(
             Ok(())
         }
         UserCommand::SetPassword { handle } => {
-            let password = read_new_password(err)?;
-            api.send(
-                Method::PUT,
-                &["users", &handle, "password"],
-                &json!({ "password": password }),
-            )
-            .await?;
+            // Your own password needs the current one, unless you are an admin.
+            let me = api.get(&["me"], &[]).await?;
+            let own = me.get("user").and_then(|u| u.as_str()) == Some(handle.as_str());
+            let admin = me.get("role").and_then(|r| r.as_str()) == Some("admin");
+            let mut lines = Lines::new();
+            let current = if own && !admin {
+                Some(lines.secret("Current password: ")?)
+            } else {
+                None
+            };
+            let password = read_new_password(&mut lines, err)?;
+            let mut body = json!({ "password": password });
+            if let Some(c) = current {
+                body["current_password"] = json!(c);
+            }
+            api.send(Method::PUT, &["users", &handle, "password"], &body)
+                .await?;
             writeln!(
                 err,
                 "{handle}'s password is set; every browser signed in as them was signed out"
@@ -150,24 +160,38 @@ pub async fn execute_user(
     }
 }
 
-/// Reads a new password: twice from the terminal without echo, or the first line of
-/// standard input when it is not a terminal. Never from the command line, where other users
-/// of the machine and the shell history would see it.
-fn read_new_password(err: &mut dyn Write) -> Result<String, CliError> {
-    use std::io::IsTerminal;
-    let invalid = |m: &str| CliError::Usage(m.to_string());
-    let password = if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password("New password: ")?;
-        let again = rpassword::prompt_password("The same password again: ")?;
-        if first != again {
-            return Err(invalid("the two passwords differ; nothing was changed"));
+/// Where passwords are read from: the terminal without echo, or lines of standard input
+/// when it is not a terminal. Never the command line, where other users of the machine and
+/// the shell history would see them.
+struct Lines {
+    terminal: bool,
+}
+
+impl Lines {
+    fn new() -> Lines {
+        use std::io::IsTerminal;
+        Lines {
+            terminal: std::io::stdin().is_terminal(),
         }
-        first
-    } else {
+    }
+
+    fn secret(&mut self, prompt: &str) -> Result<String, CliError> {
+        if self.terminal {
+            return Ok(rpassword::prompt_password(prompt)?);
+        }
         let mut line = String::new();
         std::io::stdin().read_line(&mut line)?;
-        line.trim_end_matches(['\r', '\n']).to_string()
-    };
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    }
+}
+
+/// Reads a new password: twice on the terminal, once from standard input otherwise.
+fn read_new_password(lines: &mut Lines, err: &mut dyn Write) -> Result<String, CliError> {
+    let invalid = |m: &str| CliError::Usage(m.to_string());
+    let password = lines.secret("New password: ")?;
+    if lines.terminal && lines.secret("The same password again: ")? != password {
+        return Err(invalid("the two passwords differ; nothing was changed"));
+    }
     if password.is_empty() {
         writeln!(err, "no password given")?;
         return Err(invalid("no password was given; nothing was changed"));

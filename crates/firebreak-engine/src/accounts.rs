@@ -37,8 +37,58 @@ fn sha256_hex(secret: &str) -> String {
 const DECOY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2lnbi1pbi1kZWNveQ$3Cv2Yl9m3wVgqS0oJvYV6Yl0o3QbYzQF3m7kN0p1c2g";
 
+/// How many argon2 hashes or checks run at once: each takes 19 MiB and a core for tens of
+/// milliseconds, so an unbounded number would let anyone exhaust the machine.
+fn argon2_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(2 * cores)
+    })
+}
+
+/// Waits briefly for an argon2 permit; when every one stays busy, the caller is told to retry.
+async fn argon2_permit() -> Result<tokio::sync::SemaphorePermit<'static>, EngineError> {
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        argon2_permits().acquire(),
+    )
+    .await
+    {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => Err(EngineError::Throttled {
+            message: "Firebreak is busy checking sign-ins; try again in a few seconds".into(),
+            retry_after: 2,
+        }),
+    }
+}
+
+/// One sign-in at a time per account on this instance, so attempts in flight cannot all pass
+/// the backoff check before any of them is counted.
+#[derive(Default)]
+pub struct SignInLocks {
+    held:
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SignInLocks {
+    async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            // Forget the locks nobody holds or waits for.
+            held.retain(|_, l| std::sync::Arc::strong_count(l) > 1);
+            held.entry(key.to_string()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// The longest login (a handle or an email address) worth looking up.
+const LOGIN_MAX: usize = 254;
+
 /// Hashes a password with argon2id and a random salt, off the async threads.
 pub async fn hash_password(password: &SecretString) -> Result<String, EngineError> {
+    let _permit = argon2_permit().await?;
     let password = password.clone();
     tokio::task::spawn_blocking(move || {
         Argon2::default()
@@ -51,7 +101,8 @@ pub async fn hash_password(password: &SecretString) -> Result<String, EngineErro
 }
 
 /// Whether `password` matches the PHC string `hash`, off the async threads.
-async fn verify_password(password: &SecretString, hash: &str) -> bool {
+async fn verify_password(password: &SecretString, hash: &str) -> Result<bool, EngineError> {
+    let _permit = argon2_permit().await?;
     let password = password.clone();
     let hash = hash.to_string();
     tokio::task::spawn_blocking(move || {
@@ -62,7 +113,7 @@ async fn verify_password(password: &SecretString, hash: &str) -> bool {
         })
     })
     .await
-    .unwrap_or(false)
+    .map_err(|e| EngineError::Store(StoreError::backend(format!("argon2 task: {e}"))))
 }
 
 /// A browser just signed in: the id for its cookie (shown once) and the session.
@@ -131,13 +182,22 @@ impl Firebreak {
         password: &SecretString,
         source: Option<String>,
     ) -> Result<SignedIn, EngineError> {
-        let now = self.clock.now();
         let login = login.trim().to_lowercase();
+        if login.is_empty()
+            || login.chars().count() > LOGIN_MAX
+            || password.expose_secret().len() > firebreak_domain::session::PASSWORD_MAX
+        {
+            return Err(refused_sign_in());
+        }
         let user = self.find_login(&login).await?;
-        let account_key = format!(
-            "user:{}",
-            user.as_ref().map(|u| u.handle.to_string()).unwrap_or(login)
-        );
+        // An unknown login is counted under a digest of what was typed: a password typed
+        // into the wrong field must not reach the audit log.
+        let account_key = match &user {
+            Some(u) => format!("user:{}", u.handle),
+            None => format!("login:{}", &sha256_hex(&login)[..16]),
+        };
+        let _one_at_a_time = self.sign_in_locks.lock(&account_key).await;
+        let now = self.clock.now();
         let address_key = source.as_ref().map(|s| format!("ip:{s}"));
         for (key, backoff) in [
             (Some(account_key.clone()), ACCOUNT_BACKOFF),
@@ -155,12 +215,20 @@ impl Firebreak {
             _ => None,
         };
         let hash = stored.as_ref().map_or(DECOY_HASH, |p| p.hash.as_str());
-        let matches = verify_password(password, hash).await && stored.is_some();
+        let matches = verify_password(password, hash).await? && stored.is_some();
         let who = Self::anonymous(source.clone());
         let Some(user) = user.filter(|_| matches) else {
             let audit = AuditDraft {
                 actor: "anonymous".into(),
-                ..self.audit(&who, "session.sign_in_failed", account_key.clone())
+                ..self.audit(
+                    &who,
+                    "session.sign_in_failed",
+                    if account_key.starts_with("user:") {
+                        account_key.clone()
+                    } else {
+                        "an unknown login".to_string()
+                    },
+                )
             };
             let forget = |b: Backoff| now.saturating_sub(b.forget_after).unwrap_or(now);
             let (forget_account, forget_address) =
@@ -409,14 +477,47 @@ impl Firebreak {
         who: &Principal,
         handle: &Name,
         password: &SecretString,
+        current: Option<&SecretString>,
     ) -> Result<(), EngineError> {
         let own = who.user.as_ref() == Some(handle);
-        if !own && !who.role.allows(AccessRole::Admin) {
+        if who.break_glass.is_some() {
+            return Err(EngineError::Forbidden(
+                "break-glass access cannot set passwords; an admin can, or the user themselves"
+                    .into(),
+            ));
+        }
+        let user = self.user(handle).await?;
+        let admin = who.role.allows(AccessRole::Admin);
+        if !own && !admin {
             return Err(EngineError::Forbidden(
                 "only an admin may set another user's password".into(),
             ));
         }
-        let user = self.user(handle).await?;
+        if own && !who.role.allows(user.role) {
+            // A token with less than its user's role must not gain the full role through a
+            // browser session.
+            return Err(EngineError::Forbidden(format!(
+                "this token has the {} role and {handle} is a {}: set the password with a token of the full role, or ask an admin",
+                who.role, user.role
+            )));
+        }
+        if own
+            && !admin
+            && let Some(stored) = self.store.get_password(handle).await?
+        {
+            let current = current.ok_or_else(|| {
+                invalid(
+                    "current_password",
+                    "give your current password to set a new one (an admin can set it without)",
+                )
+            })?;
+            if !verify_password(current, &stored.hash).await? {
+                return Err(invalid(
+                    "current_password",
+                    "is not your current password; an admin can set a new one for you",
+                ));
+            }
+        }
         check_password(password.expose_secret(), handle.as_str())
             .map_err(|m| invalid("password", m))?;
         let hash = hash_password(password).await?;
@@ -431,6 +532,8 @@ impl Firebreak {
                 Box::pin(async move {
                     tx.set_password(&handle, &hash, now).await?;
                     tx.revoke_sessions_of(&handle, None, now).await?;
+                    tx.expire_invitations(&InvitationFor::User(handle.clone()), now)
+                        .await?;
                     tx.clear_failures(&format!("user:{handle}")).await?;
                     tx.audit(audit).await
                 })
@@ -451,6 +554,7 @@ impl Firebreak {
         ttl: SignedDuration,
         audit: AuditDraft,
     ) -> Result<InvitationLink, EngineError> {
+        let replaces = matches!(target, InvitationFor::FirstAdmin);
         let token = format!("{INVITATION_PREFIX}{}", hex::encode(random_bytes::<32>()?));
         let now = self.clock.now();
         let invitation = Invitation {
@@ -466,6 +570,11 @@ impl Firebreak {
             let audit = audit.clone();
             move |tx| {
                 Box::pin(async move {
+                    // A new setup link replaces the ones printed at earlier starts.
+                    if replaces {
+                        tx.expire_invitations(&InvitationFor::FirstAdmin, invitation.created_at)
+                            .await?;
+                    }
                     tx.create_invitation(&invitation).await?;
                     tx.audit(audit).await
                 })
@@ -486,6 +595,11 @@ impl Firebreak {
         handle: &Name,
         ttl: Option<SignedDuration>,
     ) -> Result<InvitationLink, EngineError> {
+        if !who.role.allows(AccessRole::Admin) || who.break_glass.is_some() {
+            return Err(EngineError::Forbidden(
+                "only an admin may make invitation links".into(),
+            ));
+        }
         let user = self.user(handle).await?;
         if user.disabled_at.is_some() {
             return Err(EngineError::Conflict(format!(
@@ -558,10 +672,34 @@ impl Firebreak {
     ) -> Result<SignedIn, EngineError> {
         let invitation = self.invitation(token).await?;
         let now = self.clock.now();
+        let already = || {
+            EngineError::Conflict(
+                "Firebreak already has an admin who can sign in; sign in, or ask an admin for an invitation link".into(),
+            )
+        };
+        if matches!(invitation.target, InvitationFor::FirstAdmin)
+            && self.store.count_passwords().await? > 0
+        {
+            return Err(already());
+        }
         let user = match (&invitation.target, first_admin) {
-            (InvitationFor::User(handle), _) => self.user(handle).await?,
+            (InvitationFor::User(handle), _) => {
+                let user = self.user(handle).await?;
+                if user.disabled_at.is_some() {
+                    return Err(EngineError::Conflict(format!(
+                        "{handle} is disabled; ask an admin to enable the account"
+                    )));
+                }
+                user
+            }
             (InvitationFor::FirstAdmin, Some(admin)) => {
                 if let Some(taken) = self.store.get_user(&admin.handle).await? {
+                    // The setup link never takes over an account someone can sign in to.
+                    if taken.disabled_at.is_some()
+                        || self.store.get_password(&taken.handle).await?.is_some()
+                    {
+                        return Err(already());
+                    }
                     // Setting up as a user from the file: they become the admin.
                     UserRecord {
                         role: AccessRole::Admin,
@@ -633,6 +771,14 @@ impl Firebreak {
                     tx.set_password(&user.handle, &hash, now).await?;
                     tx.revoke_sessions_of(&user.handle, None, now).await?;
                     tx.use_invitation(&token_hash, now).await?;
+                    // Every other link that could set this password, or make a first admin,
+                    // ends with this one.
+                    tx.expire_invitations(&InvitationFor::User(user.handle.clone()), now)
+                        .await?;
+                    if first.is_some() {
+                        tx.expire_invitations(&InvitationFor::FirstAdmin, now)
+                            .await?;
+                    }
                     tx.audit(audit).await
                 })
             }

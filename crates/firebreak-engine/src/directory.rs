@@ -263,6 +263,13 @@ impl Firebreak {
                         let stored = tx.update_user(&user).await?;
                         if disabling {
                             tx.revoke_sessions_of(&user.handle, None, now).await?;
+                            tx.expire_invitations(
+                                &firebreak_domain::session::InvitationFor::User(
+                                    user.handle.clone(),
+                                ),
+                                now,
+                            )
+                            .await?;
                         }
                         tx.audit(audit).await?;
                         Ok(stored)

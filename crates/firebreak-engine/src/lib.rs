@@ -163,6 +163,10 @@ pub struct App {
     pub grants: Arc<stabilize::GrantCache>,
     /// Runbooks from the file and the API.
     pub runbooks: Arc<actions::RunbookCache>,
+    /// One sign-in at a time per account.
+    pub sign_in_locks: Arc<accounts::SignInLocks>,
+    /// Cancelled when the server stops: live event streams end then.
+    pub streams: tokio_util::sync::CancellationToken,
     /// Single sign-on, when `oidc` is configured.
     pub oidc: Option<Arc<oidc::OidcProvider>>,
 }
@@ -209,6 +213,8 @@ impl Firebreak {
             status: Arc::default(),
             grants: Arc::default(),
             runbooks: Arc::default(),
+            sign_in_locks: Arc::default(),
+            streams: tokio_util::sync::CancellationToken::new(),
             oidc,
             config,
         })))
@@ -232,6 +238,8 @@ impl Firebreak {
             status: app.status.clone(),
             grants: app.grants.clone(),
             runbooks: app.runbooks.clone(),
+            sign_in_locks: app.sign_in_locks.clone(),
+            streams: app.streams.clone(),
             oidc: app.oidc.clone(),
         }))
     }

@@ -316,7 +316,18 @@ pub async fn serve(
     app: Firebreak,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    end_streams_on(&app, &shutdown);
     serve_router(listener, router(app), shutdown, false).await
+}
+
+/// Event streams never end by themselves: when the server stops, they end, so the requests in
+/// flight can finish.
+fn end_streams_on(app: &Firebreak, shutdown: &CancellationToken) {
+    let (streams, shutdown) = (app.streams.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        streams.cancel();
+    });
 }
 
 /// [`serve`] over HTTPS with `certificate`, which is reloaded when its files change. Every
@@ -330,6 +341,7 @@ pub async fn serve_tls(
     let config = certificate.server_config().map_err(std::io::Error::other)?;
     let listener = tls::TlsListener::new(listener, config)?;
     let watching = tokio::spawn(certificate.keep_fresh(shutdown.clone()));
+    end_streams_on(&app, &shutdown);
     let served = serve_router(listener, router(app), shutdown, true).await;
     watching.abort();
     served

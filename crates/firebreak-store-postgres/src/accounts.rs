@@ -201,6 +201,24 @@ impl AccountWrites for PgTx<'_> {
         found(done.rows_affected())
     }
 
+    async fn expire_invitations(&mut self, target: &InvitationFor, at: Timestamp) -> Result<u64> {
+        let done = match target {
+            InvitationFor::User(handle) => sqlx::query(
+                "UPDATE invitations SET used_at = $2 WHERE user_handle = $1 AND used_at IS NULL",
+            )
+            .bind(handle.as_str())
+            .bind(at.as_millisecond()),
+            InvitationFor::FirstAdmin => sqlx::query(
+                "UPDATE invitations SET used_at = $1 WHERE user_handle IS NULL AND used_at IS NULL",
+            )
+            .bind(at.as_millisecond()),
+        }
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected())
+    }
+
     async fn record_failure(
         &mut self,
         key: &str,

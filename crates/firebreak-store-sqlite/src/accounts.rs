@@ -166,6 +166,20 @@ impl AccountWrites for SqliteTx<'_> {
         Ok(())
     }
 
+    async fn expire_invitations(&mut self, target: &InvitationFor, at: Timestamp) -> Result<u64> {
+        let n = match target {
+            InvitationFor::User(handle) => self.exec(
+                "UPDATE invitations SET used_at = ?2 WHERE user_handle = ?1 AND used_at IS NULL",
+                params![handle.as_str(), ms(at)],
+            )?,
+            InvitationFor::FirstAdmin => self.exec(
+                "UPDATE invitations SET used_at = ?1 WHERE user_handle IS NULL AND used_at IS NULL",
+                params![ms(at)],
+            )?,
+        };
+        Ok(n as u64)
+    }
+
     async fn record_failure(
         &mut self,
         key: &str,

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use firebreak_domain::Name;
-use firebreak_domain::session::{Failures, Invitation, Session};
+use firebreak_domain::session::{Failures, Invitation, InvitationFor, Session};
 use jiff::Timestamp;
 
 use crate::Result;
@@ -52,6 +52,10 @@ pub trait AccountWrites: Send {
     async fn lock_invitation(&mut self, token_hash: &str) -> Result<Option<Invitation>>;
     /// Marks an invitation used. `NotFound` if it is gone.
     async fn use_invitation(&mut self, token_hash: &str, at: Timestamp) -> Result<()>;
+    /// Marks every unused invitation for `target` used: the other links of a user whose
+    /// password was just set, or every other first-admin link once one was used. Returns how
+    /// many.
+    async fn expire_invitations(&mut self, target: &InvitationFor, at: Timestamp) -> Result<u64>;
     /// Counts one failed sign-in against `key` and returns the count now: one more than the
     /// stored count, or 1 when the stored failures are older than `forget_before`.
     async fn record_failure(

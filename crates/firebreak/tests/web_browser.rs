@@ -107,10 +107,10 @@ async fn api(s: &Served, method: reqwest::Method, path: &str, body: Value) -> Va
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-/// Users for the second browser and the viewer, and an alert whose summary tries to run script.
-async fn prepare(s: &Served) {
+/// Invitation links for the second browser (bob, from the file) and the viewer (val, added
+/// through the API), and an alert whose summary tries to run script.
+async fn prepare(s: &Served) -> (String, String) {
     use reqwest::Method;
-    // bob is declared in the file; val is added through the API.
     api(
         s,
         Method::POST,
@@ -118,14 +118,22 @@ async fn prepare(s: &Served) {
         json!({"handle": "val", "name": "Val", "role": "viewer"}),
     )
     .await;
+    let mut links = Vec::new();
     for handle in ["bob", "val"] {
-        api(
+        let made = api(
             s,
-            Method::PUT,
-            &format!("/api/v1/users/{handle}/password"),
-            json!({"password": PASSWORD}),
+            Method::POST,
+            &format!("/api/v1/users/{handle}/invitations"),
+            json!({}),
         )
         .await;
+        let url = made["url"].as_str().unwrap();
+        // The links name the configured public URL; the test reaches the server where it listens.
+        links.push(format!(
+            "{}{}",
+            s.base,
+            &url[url.find("/invite/").unwrap()..]
+        ));
     }
     let made = api(
         s,
@@ -146,13 +154,16 @@ async fn prepare(s: &Served) {
         }),
     )
     .await;
+    (links.remove(0), links.remove(0))
 }
 
-fn run_browser(s: &Served, width: &str, shots: &str) -> String {
+fn run_browser(s: &Served, invites: &(String, String), width: &str, shots: &str) -> String {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
     let out = Command::new("node")
         .current_dir(dir)
-        .args(["web.mjs", &s.base, &s.setup, width, shots, PASSWORD])
+        .args([
+            "web.mjs", &s.base, &s.setup, width, shots, PASSWORD, &invites.0, &invites.1,
+        ])
         .output()
         .expect("node runs");
     let text = format!(
@@ -184,10 +195,10 @@ async fn every_flow_works_in_chromium_at_desktop_and_phone_width() {
         .unwrap_or_else(|_| format!("{}/web-screenshots", env!("CARGO_TARGET_TMPDIR")));
     for (width, name) in [("1280", "desktop"), ("375", "phone")] {
         let s = serve();
-        prepare(&s).await;
+        let invites = prepare(&s).await;
         let shots = format!("{root}/{name}");
         std::fs::create_dir_all(&shots).unwrap();
-        let text = tokio::task::block_in_place(|| run_browser(&s, width, &shots));
+        let text = tokio::task::block_in_place(|| run_browser(&s, &invites, width, &shots));
         eprintln!("{name}:\n{text}");
         assert!(text.contains("ok: every flow"), "{text}");
         let pngs = std::fs::read_dir(&shots)

@@ -703,3 +703,238 @@ async fn a_change_from_a_stale_page_says_someone_else_changed_it() {
         "the stale change was not applied"
     );
 }
+
+#[tokio::test]
+async fn an_old_setup_link_cannot_take_over_an_account() {
+    let s = spawn().await;
+    let b = browser();
+    let old = s.running.app.first_admin_link().await.unwrap().unwrap();
+    let new = s.running.app.first_admin_link().await.unwrap().unwrap();
+    let form = |handle: &str, pw: &str| {
+        vec![
+            ("handle".to_string(), handle.to_string()),
+            ("password".to_string(), pw.to_string()),
+            ("confirm".to_string(), pw.to_string()),
+        ]
+    };
+    // A newer start's link replaces the older one.
+    let res = b
+        .post(format!("{}{}", s.base, old.path.expose_secret()))
+        .form(&form("mallory", "attacker password 1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409, "{}", res.text().await.unwrap());
+    let res = b
+        .post(format!("{}{}", s.base, new.path.expose_secret()))
+        .form(&form("alice", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // Once someone can sign in, no setup link works, even one made before.
+    let stale = s.running.app.first_admin_link().await.unwrap();
+    assert!(stale.is_none());
+    let res = b
+        .post(format!("{}{}", s.base, new.path.expose_secret()))
+        .form(&form("alice", "attacker password 1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let res = sign_in(&s, &b, "alice", "attacker password 1").await;
+    assert_eq!(res.status(), 401, "alice's password did not change");
+}
+
+#[tokio::test]
+async fn a_lesser_token_cannot_set_its_users_password_and_your_own_needs_the_current_one() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    // A viewer token acting as riley (a responder) must not become riley in a browser.
+    let viewer_as_riley = s
+        .call(
+            reqwest::Method::POST,
+            "/api/v1/tokens",
+            Some(&s.admin),
+            Some(json!({"name": "dash", "role": "viewer", "user": RESPONDER})),
+        )
+        .await
+        .expect(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let put = |token: String, body: serde_json::Value| {
+        let s = &s;
+        async move {
+            s.call(
+                reqwest::Method::PUT,
+                &format!("/api/v1/users/{RESPONDER}/password"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    put(viewer_as_riley, json!({"password": "a brand new password"}))
+        .await
+        .expect_problem(403);
+    // riley's own full token: the current password is needed, and checked.
+    put(
+        s.responder.clone(),
+        json!({"password": "a brand new password"}),
+    )
+    .await
+    .expect_problem(422);
+    put(
+        s.responder.clone(),
+        json!({"password": "a brand new password", "current_password": "not it at all"}),
+    )
+    .await
+    .expect_problem(422);
+    put(
+        s.responder.clone(),
+        json!({"password": "a brand new password", "current_password": PASSWORD}),
+    )
+    .await
+    .expect(204);
+    assert_eq!(
+        sign_in(&s, &b, RESPONDER, "a brand new password")
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn invitation_path(s: &TestServer) -> String {
+    let made = s
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v1/users/{RESPONDER}/invitations"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let url = made.expect(201)["url"].as_str().unwrap().to_string();
+    url[url.find("/invite/").unwrap()..].to_string()
+}
+
+#[tokio::test]
+async fn using_an_invitation_ends_the_users_other_links() {
+    let s = spawn().await;
+    let b = browser();
+    let first = invitation_path(&s).await;
+    let second = invitation_path(&s).await;
+    let res = b
+        .post(format!("{}{second}", s.base))
+        .form(&[("password", PASSWORD), ("confirm", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = b
+        .post(format!("{}{first}", s.base))
+        .form(&[
+            ("password", "attacker password 1"),
+            ("confirm", "attacker password 1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        409,
+        "the older link ended when the newer one was used"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_login_is_not_written_to_the_audit_log() {
+    let s = spawn().await;
+    let b = browser();
+    let res = sign_in(&s, &b, "Tr0ub4dor&3-my-real-password", "whatever it was").await;
+    assert_eq!(res.status(), 401);
+    let long = "x".repeat(300);
+    assert_eq!(
+        sign_in(&s, &b, &long, "whatever it was").await.status(),
+        401
+    );
+    let audit = s
+        .call(
+            reqwest::Method::GET,
+            "/api/v1/audit?limit=50",
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let text = audit.expect(200).to_string().to_lowercase();
+    assert!(!text.contains("tr0ub4dor"), "{text}");
+    assert!(text.contains("an unknown login"));
+}
+
+#[tokio::test]
+async fn a_silence_from_the_form_is_bounded() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    let (_, html) = page(&s, &b, &cookie, "/incidents").await;
+    let res = b
+        .post(format!("{}/silences", s.base))
+        .header(COOKIE, &cookie)
+        .form(&[
+            ("matchers", "service=\"checkout\""),
+            ("duration", "2562047788015h"),
+            ("comment", "forever"),
+            ("_csrf", &csrf_of(&html)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    s.get("/api/v1/silences").await.expect(200);
+}
+
+#[tokio::test]
+async fn a_stream_ends_when_its_session_is_signed_out() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    let incident = s.declare("Streams end", "SEV3").await;
+    let id = incident["id"].as_str().unwrap().to_string();
+    let mut res = b
+        .get(format!("{}/api/v1/incidents/{id}/events", s.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    s.call(
+        reqwest::Method::DELETE,
+        &format!("/api/v1/users/{RESPONDER}/sessions"),
+        Some(&s.admin),
+        None,
+    )
+    .await
+    .expect(200);
+    // The stream checks its session again every few seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(5500)).await;
+    s.post(
+        &format!("/api/v1/incidents/{id}/notes"),
+        json!({"body": "for signed-in eyes only"}),
+    )
+    .await
+    .expect(201);
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        match tokio::time::timeout(std::time::Duration::from_secs(2), res.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Ok(None)) => break,
+            _ => {}
+        }
+    }
+    assert!(seen.contains("event: signed-out"), "{seen}");
+    assert!(!seen.contains("for signed-in eyes only"), "{seen}");
+}

@@ -163,6 +163,14 @@ impl Firebreak {
         }
         let comment = check_comment(comment)?;
         let starts_at = starts_at.unwrap_or(now);
+        for (field, t) in [("starts_at", starts_at), ("ends_at", ends_at)] {
+            if !firebreak_domain::instant::in_accepted_range(t) {
+                return Err(invalid(
+                    field,
+                    "must be between the years 2000 and 2200; a silence of years is better as a routing rule",
+                ));
+            }
+        }
         if ends_at <= starts_at.max(now) {
             return Err(invalid(
                 "ends_at",

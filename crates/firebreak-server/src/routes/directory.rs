@@ -320,6 +320,9 @@ pub struct PasswordRequest {
     /// At least 12 characters.
     #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
+    /// The user's current password: needed to change your own, unless you are an admin.
+    #[schema(max_length = 1024)]
+    pub current_password: Option<String>,
 }
 
 impl std::fmt::Debug for PasswordRequest {
@@ -328,8 +331,9 @@ impl std::fmt::Debug for PasswordRequest {
     }
 }
 
-/// Sets a user's password for the web pages. A user may set their own; an admin anyone's.
-/// Every browser signed in as the user is signed out.
+/// Sets a user's password for the web pages. An admin may set anyone's; a user may set their
+/// own with their current password, through a token of their full role. Every browser signed
+/// in as the user is signed out, and their unused invitation links end.
 #[utoipa::path(put, path = "/api/v1/users/{handle}/password", tag = "users",
     params(("handle" = NameText, Path)), security(("bearer" = ["viewer"])),
     request_body = PasswordRequest,
@@ -343,7 +347,8 @@ pub async fn set_password(
 ) -> Result<StatusCode, ApiError> {
     let handle = user_handle(&handle)?;
     let password = secrecy::SecretString::from(req.password);
-    app.set_password(&caller.principal, &handle, &password)
+    let current = req.current_password.map(secrecy::SecretString::from);
+    app.set_password(&caller.principal, &handle, &password, current.as_ref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
+use firebreak_domain::AccessRole;
+
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -38,19 +40,100 @@ pub(crate) trait Batches: Send + 'static {
     ) -> impl Future<Output = Result<Option<Vec<Event>>, EngineError>> + Send;
 }
 
-/// An event stream from `source`, with a comment every 15 s so proxies keep it open. A
-/// failure ends the stream; the client reconnects (and resumes, where the events have ids).
+/// How often a stream checks again that whoever opened it may still read it.
+const RECHECK: Duration = Duration::from_secs(5);
+
+/// Who opened a stream: checked again while it runs, so signing out, a new password, a
+/// revoked token, a disabled user or a lower role ends it.
+pub(crate) struct Access {
+    app: Firebreak,
+    credential: Credential,
+    role: AccessRole,
+    checked: std::time::Instant,
+}
+
+enum Credential {
+    Token(String),
+    Session(String),
+}
+
+impl Access {
+    /// The credential the request came with (a bearer token, else the session cookie), for
+    /// a stream whose readers need `role`.
+    pub(crate) fn of(app: &Firebreak, headers: &HeaderMap, role: AccessRole) -> Option<Access> {
+        let bearer = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
+            .map(|t| Credential::Token(t.trim().to_string()));
+        let credential = bearer.or_else(|| {
+            crate::web::session::session_cookie(headers).map(|c| Credential::Session(c.to_string()))
+        })?;
+        Some(Access {
+            app: app.clone(),
+            credential,
+            role,
+            checked: std::time::Instant::now(),
+        })
+    }
+
+    /// Whether the credential still allows the stream (checked at most every few seconds).
+    async fn allowed(&mut self) -> bool {
+        if self.checked.elapsed() < RECHECK {
+            return true;
+        }
+        self.checked = std::time::Instant::now();
+        let role = match &self.credential {
+            Credential::Token(t) => self
+                .app
+                .authenticate(t, None)
+                .await
+                .ok()
+                .flatten()
+                .map(|p| p.role),
+            Credential::Session(id) => self
+                .app
+                .session(id, None)
+                .await
+                .ok()
+                .flatten()
+                .map(|s| s.principal.role),
+        };
+        role.is_some_and(|r| r.allows(self.role))
+    }
+}
+
+/// An event stream from `source`, with a comment every 15 s so proxies keep it open. It ends
+/// when the server stops, when `access` no longer allows it (with a `signed-out` event), or
+/// on a failure; the client reconnects (and resumes, where the events have ids).
 pub(crate) fn event_stream<B: Batches>(
     source: B,
+    access: Access,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stopping = access.app.streams.clone().cancelled_owned();
     let stream = futures_util::stream::unfold(
-        (source, VecDeque::<Event>::new()),
-        |(mut source, mut queue)| async move {
+        (source, access, VecDeque::<Event>::new(), false),
+        |(mut source, mut access, mut queue, ended)| async move {
             loop {
                 if let Some(event) = queue.pop_front() {
-                    return Some((Ok(event), (source, queue)));
+                    return Some((Ok(event), (source, access, queue, ended)));
                 }
-                match source.next_batch().await {
+                if ended {
+                    return None;
+                }
+                let batch = source.next_batch().await;
+                if !access.allowed().await {
+                    queue.push_back(
+                        Event::default()
+                            .event("signed-out")
+                            .data("Your session ended or your access changed; reload the page to sign in again."),
+                    );
+                    return Some((Ok(queue.pop_front()?), (source, access, queue, true)));
+                }
+                match batch {
                     Ok(Some(events)) => queue.extend(events),
                     Ok(None) => return None,
                     Err(e) => {
@@ -61,7 +144,8 @@ pub(crate) fn event_stream<B: Batches>(
             }
         },
     );
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+    use futures_util::StreamExt;
+    Sse::new(stream.take_until(stopping)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 fn json_event(kind: &str, body: impl serde::Serialize) -> Event {
@@ -139,10 +223,15 @@ pub async fn incident_events(
     let n = number(&id)?;
     let from = crate::web::room::resume_from(&headers, q.after);
     let watch = app.watch_incident(n, from).await?;
-    Ok(event_stream(IncidentEvents {
-        watch,
-        config: app.config.clone(),
-    }))
+    let access = Access::of(&app, &headers, AccessRole::Viewer)
+        .ok_or_else(|| ApiError::unauthorized("send an API token or sign in"))?;
+    Ok(event_stream(
+        IncidentEvents {
+            watch,
+            config: app.config.clone(),
+        },
+        access,
+    ))
 }
 
 /// Every incident and alert change from now on: `incident` and `alert` events with the
@@ -154,9 +243,15 @@ pub async fn incident_events(
 pub async fn all_events(
     _caller: Caller<Viewer>,
     State(app): State<Firebreak>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    event_stream(ChangeEvents {
-        watch: app.watch_changes(),
-        config: app.config.clone(),
-    })
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let access = Access::of(&app, &headers, AccessRole::Viewer)
+        .ok_or_else(|| ApiError::unauthorized("send an API token or sign in"))?;
+    Ok(event_stream(
+        ChangeEvents {
+            watch: app.watch_changes(),
+            config: app.config.clone(),
+        },
+        access,
+    ))
 }

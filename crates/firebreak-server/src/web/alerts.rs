@@ -144,11 +144,20 @@ pub async fn list(
 /// `GET /alerts/live`: a `changed` event whenever an alert changes.
 pub async fn live(
     State(app): State<Firebreak>,
+    headers: axum::http::HeaderMap,
     _signed: Signed<Viewer>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    crate::routes::streams::event_stream(AlertEvents {
-        watch: app.watch_changes(),
-    })
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
+    let access =
+        crate::routes::streams::Access::of(&app, &headers, firebreak_domain::AccessRole::Viewer)
+            .ok_or(WebError::SignIn {
+                next: "/alerts".into(),
+            })?;
+    Ok(crate::routes::streams::event_stream(
+        AlertEvents {
+            watch: app.watch_changes(),
+        },
+        access,
+    ))
 }
 
 /// `changed` whenever a commit changed an alert.
@@ -234,8 +243,10 @@ pub async fn create_silence(
         .trim()
         .parse::<SignedDuration>()
         .ok()
-        .filter(|d| d.is_positive())
-        .ok_or_else(|| WebError::Invalid("duration: choose how long the silence lasts".into()))?;
+        .filter(|d| d.is_positive() && *d <= SignedDuration::from_hours(24 * 90))
+        .ok_or_else(|| {
+            WebError::Invalid("duration: choose how long the silence lasts, at most 90 days".into())
+        })?;
     let ends = app
         .clock
         .now()

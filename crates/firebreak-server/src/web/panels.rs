@@ -138,6 +138,12 @@ pub struct PanelsView {
     pub(crate) runs: Vec<RunRow>,
 }
 
+/// Whether `href` is an http(s) link, the only kind a page makes clickable.
+fn is_web_link(href: &str) -> bool {
+    let lower = href.trim_start().to_ascii_lowercase();
+    lower.starts_with("https://") || lower.starts_with("http://")
+}
+
 pub async fn panels_view(
     app: &Firebreak,
     incident: &Incident,
@@ -216,7 +222,12 @@ pub async fn panels_view(
             at: when(s.deployment.at),
             suspect: s.suspect,
             rollback_to: s.rollback_to.clone().unwrap_or_default(),
-            link: s.deployment.link.clone().unwrap_or_default(),
+            link: s
+                .deployment
+                .link
+                .clone()
+                .filter(|l| is_web_link(l))
+                .unwrap_or_default(),
         })
         .collect();
     let escalations = app
@@ -265,6 +276,8 @@ pub async fn panels_view(
     let links = runbooks
         .links
         .iter()
+        // Only web links are links: a `javascript:` or `data:` href from a sender is not.
+        .filter(|l| is_web_link(&l.href))
         .map(|l| {
             (
                 l.href.clone(),

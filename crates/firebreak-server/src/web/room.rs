@@ -463,7 +463,13 @@ pub async fn live(
     let n = number(&n)?;
     let from = resume_from(&headers, q.after);
     let watch = app.watch_incident(n, from).await?;
-    Ok(crate::routes::streams::event_stream(RoomEvents { watch }))
+    let access =
+        crate::routes::streams::Access::of(&app, &headers, firebreak_domain::AccessRole::Viewer)
+            .ok_or(WebError::SignIn { next: "/".into() })?;
+    Ok(crate::routes::streams::event_stream(
+        RoomEvents { watch },
+        access,
+    ))
 }
 
 /// The room's live stream: each new timeline row rendered, and `state` when the incident

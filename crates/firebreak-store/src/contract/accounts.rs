@@ -430,6 +430,65 @@ pub async fn invitations_lock_and_use<S: Store>(store: &S) {
     })
     .await;
     expect_not_found(unknown, "use of an unknown invitation");
+
+    // Expiring a target's links marks its unused ones used, and only those.
+    add_user(store, "bob", None).await;
+    let second = invitation(&"e".repeat(64), InvitationFor::User(name("alice")));
+    let for_bob = invitation(&"f".repeat(64), InvitationFor::User(name("bob")));
+    let other_admin = invitation(&"9".repeat(64), InvitationFor::FirstAdmin);
+    for i in [&second, &for_bob, &other_admin] {
+        let i = i.clone();
+        commit(store, "create_invitation", move |tx| {
+            Box::pin(async move { tx.create_invitation(&i).await })
+        })
+        .await;
+    }
+    let expired = commit(store, "expire alice's", |tx| {
+        Box::pin(async move {
+            tx.expire_invitations(&InvitationFor::User(name("alice")), at(700))
+                .await
+        })
+    })
+    .await;
+    assert_eq!(expired, 2, "both of alice's unused links");
+    for t in [&for_alice.token_hash, &second.token_hash] {
+        let got = store.get_invitation(t).await.unwrap().unwrap();
+        assert_eq!(got.used_at, Some(at(700)));
+    }
+    assert_eq!(
+        store.get_invitation(&for_bob.token_hash).await.unwrap(),
+        Some(for_bob.clone()),
+        "another user's link is untouched"
+    );
+    let expired = commit(store, "expire setup links", |tx| {
+        Box::pin(async move {
+            tx.expire_invitations(&InvitationFor::FirstAdmin, at(800))
+                .await
+        })
+    })
+    .await;
+    assert_eq!(
+        expired, 1,
+        "the used setup link keeps its time; the unused one ends"
+    );
+    assert_eq!(
+        store
+            .get_invitation(&first_admin.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(at(500))
+    );
+    assert_eq!(
+        store
+            .get_invitation(&other_admin.token_hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .used_at,
+        Some(at(800))
+    );
 }
 
 /// Failed sign-ins: each counts one more against its key, starts again from one when the

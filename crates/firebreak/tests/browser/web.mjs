@@ -1,14 +1,14 @@
 // Firebreak's web pages in Debian's chromium, driven by playwright-core: every flow a responder
 // needs at 3 a.m., at one viewport width. Run by crates/firebreak/tests/web_browser.rs:
-//   node web.mjs BASE SETUP_URL WIDTH SCREENSHOT_DIR PASSWORD
-// Users bob (responder) and val (viewer) exist with PASSWORD, and an alert with script in its
-// summary is open. Fails (exit 1) on the first broken flow, on any script error or
+//   node web.mjs BASE SETUP_URL WIDTH SCREENSHOT_DIR PASSWORD BOB_INVITE VAL_INVITE
+// Users bob (responder) and val (viewer) exist with invitation links, and an alert with script
+// in its summary is open. Fails (exit 1) on the first broken flow, on any script error or
 // Content-Security-Policy violation, and on serious or critical axe-core findings.
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 
-const [base, setup, widthText, shots, password] = process.argv.slice(2);
+const [base, setup, widthText, shots, password, bobInvite, valInvite] = process.argv.slice(2);
 const width = Number(widthText);
 const phone = width < 600;
 const viewport = { width, height: phone ? 800 : 900 };
@@ -42,6 +42,14 @@ async function shot(page, name) {
 
 function check(cond, message) {
   if (!cond) throw new Error(`${step}: ${message}`);
+}
+
+// Opens an invitation link, sets the password, and lands signed in.
+async function acceptInvite(page, link) {
+  await page.goto(link);
+  await page.fill('#password', password);
+  await page.fill('#confirm', password);
+  await Promise.all([page.waitForURL(`${base}/`), page.click('button[type=submit]')]);
 }
 
 async function signIn(page, login) {
@@ -118,7 +126,7 @@ try {
   const ctx2 = await context('dark');
   const bob = await ctx2.newPage();
   watch(bob, 'bob');
-  await signIn(bob, 'bob');
+  await acceptInvite(bob, bobInvite);
   await bob.goto(room);
   await bob.click('button:has-text("Take Incident Commander")');
   await page.waitForSelector('.role-row:has-text("Incident Commander") .holder:has-text("bob")', { timeout: 3000 });
@@ -176,7 +184,7 @@ try {
   const ctx3 = await context();
   const val = await ctx3.newPage();
   watch(val, 'val');
-  await signIn(val, 'val');
+  await acceptInvite(val, valInvite);
   await val.goto(room);
   check(!(await val.isVisible('#note-form')), 'a viewer has no note composer');
   check(!(await val.isVisible('text=Set status')), 'a viewer has no status buttons');
