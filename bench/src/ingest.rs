@@ -360,11 +360,16 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    fn pid(&self) -> u32 {
+    /// Holds `child`, named `name` in messages, until dropped.
+    pub(crate) fn new(child: Child, name: &'static str) -> Guard {
+        Guard { child, name }
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn exited(&mut self) -> bool {
+    pub(crate) fn exited(&mut self) -> bool {
         !matches!(self.child.try_wait(), Ok(None))
     }
 }
@@ -388,13 +393,13 @@ impl Drop for Guard {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn log_tail(path: &Path) -> String {
+pub(crate) fn log_tail(path: &Path) -> String {
     let mut s = String::new();
     if let Ok(mut f) = std::fs::File::open(path) {
         let _ = f.read_to_string(&mut s);
@@ -404,7 +409,7 @@ fn log_tail(path: &Path) -> String {
 }
 
 /// Waits until `url` answers 200, failing early if the process exits.
-async fn wait_ready(guard: &mut Guard, url: &str, log: &Path) -> anyhow::Result<()> {
+pub(crate) async fn wait_ready(guard: &mut Guard, url: &str, log: &Path) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
@@ -542,7 +547,7 @@ async fn start_firebreak_process(bin: &Path, dir: &Path) -> anyhow::Result<(Guar
 }
 
 /// VmRSS and VmHWM of a process, in KiB.
-fn rss_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let field = |name: &str| {
         status
@@ -554,7 +559,7 @@ fn rss_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     Ok((field("VmRSS:"), field("VmHWM:")))
 }
 
-fn mib(kib: u64) -> f64 {
+pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 

@@ -12,6 +12,15 @@
 //!   Run: `cargo run --release -p firebreak-bench -- outbox`
 //! - `status`: the public status page's `summary.json` under wrk, beside nginx serving the
 //!   same bytes as a file; see [`status`]. Run: `cargo run --release -p firebreak-bench -- status`
+//! - `room`: the server-rendered incident room with 1,000 timeline entries, beside the API's
+//!   timeline and nginx serving a file of the same size; see [`room`].
+//!   Run: `cargo run --release -p firebreak-bench -- room --seconds 10`
+//! - `sse`: 1,000 clients on one incident's event stream, the time until each has a new note,
+//!   and the server's memory per connection; see [`sse`].
+//!   Run: `cargo run --release -p firebreak-bench -- sse --clients 1000 --notes 10`
+//! - `weight`: the incident room's page weight (HTML, CSS, JS; raw and gzip) and a cold first
+//!   load beside nginx with gzip; see [`weight`].
+//!   Run: `cargo run --release -p firebreak-bench -- weight`
 
 use std::io::Write;
 use std::sync::Arc;
@@ -33,7 +42,11 @@ mod ingest;
 mod outbox;
 mod paging;
 mod receiver;
+mod room;
+mod sse;
 mod status;
+mod web;
+mod weight;
 
 /// Load benchmarks of Firebreak over loopback HTTP.
 #[derive(Parser)]
@@ -58,6 +71,12 @@ enum Mode {
     Paging(paging::PagingArgs),
     /// The public status page's summary.json under wrk, beside nginx serving the same file.
     Status(status::StatusArgs),
+    /// The incident room with 1,000 timeline entries, beside the API and nginx.
+    Room(room::RoomArgs),
+    /// 1,000 clients on one incident's event stream: delivery latency and memory.
+    Sse(sse::SseArgs),
+    /// The incident room's page weight and a cold first load, beside nginx with gzip.
+    Weight(weight::WeightArgs),
 }
 
 /// Flags of the incident benchmark.
@@ -247,6 +266,18 @@ async fn run_bench() -> anyhow::Result<()> {
         },
         Some(Mode::Outbox(args)) => outbox::main(args).await,
         Some(Mode::Status(args)) => status::main(args).await,
+        Some(Mode::Room(args)) => tokio::select! {
+            r = room::main(args) => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        },
+        Some(Mode::Sse(args)) => tokio::select! {
+            r = sse::main(args) => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        },
+        Some(Mode::Weight(args)) => tokio::select! {
+            r = weight::main(args) => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        },
         Some(Mode::Paging(args)) => tokio::select! {
             r = paging::main(args) => r,
             _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),

@@ -182,13 +182,23 @@ async fn populate(app: &firebreak_engine::Firebreak, clock: &ManualClock) -> any
 }
 
 fn nginx(root: &std::path::Path, port: u16) -> anyhow::Result<Child> {
+    nginx_with(root, port, "")
+}
+
+/// nginx on `127.0.0.1:port` serving `root/www`, with `http_extra` (directives such as
+/// `gzip on;`) added to its `http` block. Its config, pid file and error log live in `root`.
+pub(crate) fn nginx_with(
+    root: &std::path::Path,
+    port: u16,
+    http_extra: &str,
+) -> anyhow::Result<Child> {
     let conf = root.join("nginx.conf");
     std::fs::write(
         &conf,
         format!(
             "daemon off;\nworker_processes auto;\npid {pid};\nerror_log {err} warn;\n\
              events {{ worker_connections 1024; }}\n\
-             http {{\n  access_log off;\n  include /etc/nginx/mime.types;\n  sendfile on;\n  keepalive_requests 100000;\n\
+             http {{\n  access_log off;\n  include /etc/nginx/mime.types;\n  sendfile on;\n  keepalive_requests 100000;\n  {http_extra}\n\
                server {{\n    listen 127.0.0.1:{port};\n    root {root};\n  }}\n}}\n",
             pid = root.join("nginx.pid").display(),
             err = root.join("error.log").display(),
