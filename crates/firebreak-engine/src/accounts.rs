@@ -797,27 +797,42 @@ impl Firebreak {
     }
 
     /// The CSRF token of a session: an HMAC of its id hash under the instance-shared key, so
-    /// every instance computes the same one and none is stored.
+    /// every instance computes the same one and none is stored. Each call masks it with fresh
+    /// random bytes (`pad || pad XOR mac`), so a compressed page never carries the same token
+    /// twice and its length leaks nothing of it (BREACH).
     pub async fn csrf_token(&self, session: &Session) -> Result<String, EngineError> {
+        let mac = self.csrf_mac(session).await?;
+        let pad = random_bytes::<32>()?;
+        let mut out = pad.to_vec();
+        out.extend(pad.iter().zip(mac.iter()).map(|(p, m)| p ^ m));
+        Ok(hex::encode(out))
+    }
+
+    async fn csrf_mac(&self, session: &Session) -> Result<Vec<u8>, EngineError> {
         let key = self.ack_key().await?;
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
             .map_err(|e| EngineError::Store(StoreError::backend(e.to_string())))?;
         mac.update(b"csrf:");
         mac.update(session.id_hash.as_bytes());
-        Ok(hex::encode(mac.finalize().into_bytes()))
+        Ok(mac.finalize().into_bytes().to_vec())
     }
 
-    /// Whether `sent` is the session's CSRF token, compared in constant time.
+    /// Whether `sent` is one of the session's masked CSRF tokens, compared in constant time.
     pub async fn check_csrf(&self, session: &Session, sent: &str) -> Result<bool, EngineError> {
-        let key = self.ack_key().await?;
         let Ok(sent) = hex::decode(sent.trim()) else {
             return Ok(false);
         };
+        if sent.len() != 64 {
+            return Ok(false);
+        }
+        let (pad, masked) = sent.split_at(32);
+        let unmasked: Vec<u8> = pad.iter().zip(masked).map(|(p, m)| p ^ m).collect();
+        let key = self.ack_key().await?;
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
             .map_err(|e| EngineError::Store(StoreError::backend(e.to_string())))?;
         mac.update(b"csrf:");
         mac.update(session.id_hash.as_bytes());
-        Ok(mac.verify_slice(&sent).is_ok())
+        Ok(mac.verify_slice(&unmasked).is_ok())
     }
 }
 

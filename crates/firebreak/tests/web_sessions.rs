@@ -938,3 +938,51 @@ async fn a_stream_ends_when_its_session_is_signed_out() {
     assert!(seen.contains("event: signed-out"), "{seen}");
     assert!(!seen.contains("for signed-in eyes only"), "{seen}");
 }
+
+#[tokio::test]
+async fn pages_are_compressed_and_their_csrf_token_is_masked_afresh() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    for path in ["/incidents", "/assets/htmx.min.js", "/assets/app.css"] {
+        let res = b
+            .get(format!("{}{path}", s.base))
+            .header(COOKIE, &cookie)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-encoding"], "gzip", "{path}");
+    }
+    // Two loads of a page carry two different tokens, and both work.
+    let (_, one) = page(&s, &b, &cookie, "/incidents").await;
+    let (_, two) = page(&s, &b, &cookie, "/incidents").await;
+    let (t1, t2) = (csrf_of(&one), csrf_of(&two));
+    assert_ne!(t1, t2);
+    for (n, token) in [(1, t1), (2, t2)] {
+        let res = b
+            .post(format!("{}/incidents", s.base))
+            .header(COOKIE, &cookie)
+            .form(&[
+                ("title", format!("Masked token {n}")),
+                ("severity", "SEV3".to_string()),
+                ("_csrf", token),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+    // The live stream is never compressed.
+    let res = b
+        .get(format!("{}/incidents/1/live", s.base))
+        .header(COOKIE, &cookie)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("content-encoding").is_none());
+}

@@ -85,6 +85,10 @@ pub fn router() -> Router<Firebreak> {
             get(|| async { Redirect::permanent("/assets/icon.svg") }),
         )
         .layer(axum::middleware::map_response(page_headers))
+        // Pages and assets go out gzipped to browsers that ask (the event streams never are).
+        // Pages carry a CSRF token, masked afresh in every answer, so compression leaks
+        // nothing of it.
+        .layer(tower_http::compression::CompressionLayer::new())
 }
 
 /// Security headers on every web answer.
