@@ -251,6 +251,20 @@ def _break_glass(body: dict) -> None:
         body["duration"] = "30m"
 
 
+def _invitation(body: dict) -> None:
+    # A lifetime the server reads, within the 14 days an invitation may last.
+    if isinstance(body.get("expires_in"), str):
+        body["expires_in"] = "24h"
+
+
+def _password(body: dict) -> None:
+    # A password the rules take (12 or more characters, not one repeated, not the handle).
+    # The seeded caller is an admin, so no current password is needed.
+    if "password" in body:
+        body["password"] = "a long enough passphrase 7"
+    body.pop("current_password", None)
+
+
 def _no_placeholders(text):
     # A {name} the runbook does not declare is refused by the file's rules; the schema cannot
     # say so. Braces become parentheses.
@@ -334,6 +348,8 @@ FIXES = {
     ("POST", "/api/v1/freeze/exemptions"): _exemption,
     ("POST", "/api/v1/incidents/{id}/break-glass"): _break_glass,
     ("POST", "/api/v1/runbooks"): _runbook,
+    ("POST", "/api/v1/users/{handle}/invitations"): _invitation,
+    ("PUT", "/api/v1/users/{handle}/password"): _password,
 }
 
 PATH_FIXES = {

@@ -281,7 +281,7 @@ fn lifetime(text: &str) -> Result<jiff::SignedDuration, ApiError> {
 /// An earlier link keeps working until it is used or expires.
 #[utoipa::path(post, path = "/api/v1/users/{handle}/invitations", tag = "users",
     params(("handle" = NameText, Path)), security(("bearer" = ["admin"])),
-    request_body = InvitationRequest,
+    request_body(content = Option<InvitationRequest>, description = "No body (the link works for 72 hours), or `{\"expires_in\": \"24h\"}`"),
     responses((status = 201, body = InvitationBody), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn invite_user(
