@@ -26,6 +26,17 @@ schedules:
         rotation: {every: 1d, start: "2026-03-23T09:00"}
 services:
   - {name: checkout}
+runbooks:
+  - name: checkout-errors
+    services: [checkout]
+    body: Check the error rate, then roll back.
+    actions:
+      - name: restart
+        description: Restart checkout in a namespace
+        kind: command
+        run: [echo, "restarting checkout in {namespace}"]
+        params: {namespace: "[a-z0-9-]{1,63}"}
+        approval: true
 status_page:
   title: Example Status
   components:
@@ -135,6 +146,14 @@ async fn prepare(s: &Served) -> (String, String) {
             &url[url.find("/invite/").unwrap()..]
         ));
     }
+    // A webhook subscription, for its delivery log page.
+    api(
+        s,
+        Method::POST,
+        "/api/v1/webhooks",
+        json!({"url": "https://hooks.example.com/firebreak", "events": ["incident.declared"]}),
+    )
+    .await;
     let made = api(
         s,
         Method::POST,
