@@ -38,6 +38,9 @@ async function context(colorScheme = 'light') {
 
 async function shot(page, name) {
   await page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
+  // Every page fits the screen: nothing makes a phone scroll sideways.
+  const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  if (scroll > client) problems.push(`${name}: the page is ${scroll} px wide on a ${client} px screen`);
 }
 
 function check(cond, message) {
@@ -261,21 +264,18 @@ try {
   await page.fill('#u-handle', 'carol');
   await page.click('text=Add and make an invitation link');
   check((await page.inputValue('#secret')).includes('/invite/fbi_'), 'the new user gets an invitation link, shown once');
-  // At 375 px the webhook list overlaps this section and takes its clicks (a layout bug found
-  // here, not yet fixed; it is in the issue's notes), so the freeze is declared at desktop
-  // width only until it is.
-  if (!phone) {
-    step = 'admin freeze';
-    await page.goto(`${base}/admin`);
-    await page.click('summary:has-text("Declare a freeze")');
-    await page.fill('#f-reason', 'Black Friday');
-    await Promise.all([page.waitForEvent('framenavigated'), page.click('text=Declare the freeze')]);
-    await page.waitForLoadState();
-    check(await page.isVisible('#freezes :text("Black Friday")'), 'the declared freeze is listed');
-    await Promise.all([page.waitForEvent('framenavigated'), page.click('#freezes button:has-text("Lift")')]);
-    await page.waitForLoadState();
-    check(!(await page.isVisible('#freezes :text("Black Friday")')), 'the lifted freeze is gone');
-  }
+  step = 'admin freeze';
+  await page.goto(`${base}/admin`);
+  await page.click('summary:has-text("Declare a freeze")');
+  await page.fill('#f-reason', 'Black Friday');
+  await Promise.all([page.waitForEvent('framenavigated'), page.click('text=Declare the freeze')]);
+  await page.waitForLoadState();
+  check(await page.isVisible('#freezes :text("Black Friday")'), 'the declared freeze is listed');
+  await Promise.all([page.waitForEvent('framenavigated'), page.click('#freezes button:has-text("Lift")')]);
+  await page.waitForLoadState();
+  check(!(await page.isVisible('#freezes :text("Black Friday")')), 'the lifted freeze is gone');
+  // Nothing on the page is wider than the phone.
+  check(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth), 'the admin page fits the screen');
   step = 'admin webhook';
   await page.goto(`${base}/admin`);
   await page.click('#webhooks a');
