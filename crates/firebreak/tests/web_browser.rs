@@ -4,11 +4,14 @@
 //! pages with axe-core, and keeps the screenshots (`$FIREBREAK_SCREENSHOTS`, else the target
 //! directory) for people to look at.
 
+mod support_receiver;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support_receiver::{Receiver, Reply};
 
 const BIN: &str = env!("CARGO_BIN_EXE_firebreak");
 const PASSWORD: &str = "correct horse battery";
@@ -24,8 +27,13 @@ schedules:
       - name: week
         members: [alice, bob]
         rotation: {every: 1d, start: "2026-03-23T09:00"}
+escalation_policies:
+  - name: payments-oncall
+    steps:
+      - {delay: 5m, targets: [{user: alice}]}
 services:
   - {name: checkout}
+  - {name: payments, escalation_policy: payments-oncall}
 runbooks:
   - name: checkout-errors
     services: [checkout]
@@ -69,6 +77,8 @@ fn serve() -> Served {
         .arg("--config")
         .arg(&config)
         .env_remove("FIREBREAK_SERVER")
+        // Pages reach the test's receiver on this machine.
+        .env("FIREBREAK_OUTBOUND_ALLOW", "127.0.0.0/8")
         .env("RUST_LOG", "warn,firebreak=info")
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -118,9 +128,19 @@ async fn api(s: &Served, method: reqwest::Method, path: &str, body: Value) -> Va
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
 
-/// Invitation links for the second browser (bob, from the file) and the viewer (val, added
-/// through the API), and an alert whose summary tries to run script.
-async fn prepare(s: &Served) -> (String, String) {
+/// What the browser script is given: invitation links for the second browser (bob, from the
+/// file) and the viewer (val, added through the API), and, as JSON, what its API calls need.
+struct Prepared {
+    bob_invite: String,
+    val_invite: String,
+    /// `{"admin": token, "bob": bob's responder token, "payments": the payments service's
+    /// PagerDuty routing key, "checkout": checkout's generic integration key}`.
+    api: String,
+}
+
+/// The users and their invitations, alice's webhook contact method at `rx` (so an alert on
+/// `payments` pages her), a token for bob, and an alert whose summary tries to run script.
+async fn prepare(s: &Served, rx: &Receiver) -> Prepared {
     use reqwest::Method;
     api(
         s,
@@ -162,6 +182,7 @@ async fn prepare(s: &Served) -> (String, String) {
     )
     .await;
     let key = made["key"].as_str().unwrap().to_string();
+    let checkout = key.clone();
     api(
         s,
         Method::POST,
@@ -173,15 +194,54 @@ async fn prepare(s: &Served) -> (String, String) {
         }),
     )
     .await;
-    (links.remove(0), links.remove(0))
+    api(
+        s,
+        Method::POST,
+        "/api/v1/users/alice/contact-methods",
+        json!({"type": "webhook", "target": format!("{}/alice", rx.url)}),
+    )
+    .await;
+    let payments = api(
+        s,
+        Method::POST,
+        "/api/v1/services/payments/integrations",
+        json!({"name": "pagerduty"}),
+    )
+    .await;
+    let bob = api(
+        s,
+        Method::POST,
+        "/api/v1/tokens",
+        json!({"name": "bob-laptop", "role": "responder", "user": "bob"}),
+    )
+    .await;
+    Prepared {
+        bob_invite: links.remove(0),
+        val_invite: links.remove(0),
+        api: json!({
+            "admin": s.token,
+            "bob": bob["token"],
+            "payments": payments["key"],
+            "checkout": checkout,
+        })
+        .to_string(),
+    }
 }
 
-fn run_browser(s: &Served, invites: &(String, String), width: &str, shots: &str) -> String {
+fn run_browser(s: &Served, p: &Prepared, width: &str, shots: &str) -> String {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser");
     let out = Command::new("node")
         .current_dir(dir)
         .args([
-            "web.mjs", &s.base, &s.setup, width, shots, PASSWORD, &invites.0, &invites.1,
+            "web.mjs",
+            &s.base,
+            &s.setup,
+            width,
+            shots,
+            PASSWORD,
+            &p.bob_invite,
+            &p.val_invite,
+            &p.api,
         ])
         .output()
         .expect("node runs");
@@ -214,12 +274,20 @@ async fn every_flow_works_in_chromium_at_desktop_and_phone_width() {
         .unwrap_or_else(|_| format!("{}/web-screenshots", env!("CARGO_TARGET_TMPDIR")));
     for (width, name) in [("1280", "desktop"), ("375", "phone")] {
         let s = serve();
-        let invites = prepare(&s).await;
+        let rx = Receiver::start(Reply::OK).await;
+        let prepared = prepare(&s, &rx).await;
         let shots = format!("{root}/{name}");
         std::fs::create_dir_all(&shots).unwrap();
-        let text = tokio::task::block_in_place(|| run_browser(&s, &invites, width, &shots));
+        let text = tokio::task::block_in_place(|| run_browser(&s, &prepared, width, &shots));
         eprintln!("{name}:\n{text}");
         assert!(text.contains("ok: every flow"), "{text}");
+        // The alert the script raised on payments paged alice through her webhook.
+        let pages: Vec<_> = rx
+            .received()
+            .into_iter()
+            .filter(|r| r.kind() == "page" && r.json()["user"] == "alice")
+            .collect();
+        assert!(!pages.is_empty(), "alice's webhook got no page");
         let pngs = std::fs::read_dir(&shots)
             .unwrap()
             .filter(|e| {

@@ -637,12 +637,47 @@ impl Firebreak {
     /// The open escalations that paged `user` and wait for someone to acknowledge: what a
     /// person's home page puts first.
     pub async fn waiting_for(&self, user: &str) -> Result<Vec<EscalationView>, EngineError> {
-        let open = self
-            .escalation_views(EscalationFilter {
+        // The store lists escalations by alert or incident only (an empty filter matches
+        // nothing), so ask about what can be paging now: alerts nobody has acknowledged, and
+        // open incidents. Each query takes one of each.
+        let alerts = self
+            .store
+            .list_alerts(
+                &firebreak_store::AlertFilter {
+                    status: Some(firebreak_domain::AlertStatus::Open),
+                    ..Default::default()
+                },
+                None,
+                500,
+            )
+            .await?
+            .items;
+        let incidents = self
+            .store
+            .list_incidents(
+                &firebreak_store::IncidentFilter {
+                    open: Some(true),
+                    ..Default::default()
+                },
+                None,
+                500,
+            )
+            .await?
+            .items;
+        let mut open = Vec::new();
+        for i in 0..alerts.len().max(incidents.len()) {
+            let filter = EscalationFilter {
+                alert: alerts.get(i).map(|a| a.id),
+                incident: incidents.get(i).map(|n| n.number),
                 open_only: true,
-                ..Default::default()
-            })
-            .await?;
+            };
+            open.extend(self.escalation_views(filter).await?);
+        }
+        open.sort_by(|a, b| {
+            (a.escalation.started_at, &a.escalation.id)
+                .cmp(&(b.escalation.started_at, &b.escalation.id))
+        });
+        open.dedup_by(|a, b| a.escalation.id == b.escalation.id);
         Ok(open
             .into_iter()
             .filter(|e| {

@@ -39,7 +39,8 @@ struct IntegrationRow {
     id: String,
     service: String,
     name: String,
-    keys: usize,
+    /// The live keys, masked to their last four characters: `…a1b2`.
+    keys: Vec<String>,
 }
 
 struct WebhookRow {
@@ -116,7 +117,12 @@ pub async fn page(
         .await?
         .into_iter()
         .map(|i| IntegrationRow {
-            keys: i.keys.iter().filter(|k| k.revoked_at.is_none()).count(),
+            keys: i
+                .keys
+                .iter()
+                .filter(|k| k.revoked_at.is_none())
+                .map(|k| format!("…{}", k.hint))
+                .collect(),
             id: i.id,
             service: i.service.to_string(),
             name: i.name,

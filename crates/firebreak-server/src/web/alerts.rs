@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::panels::AlertRow;
 use super::session::{Posted, Signed};
-use super::{Frame, WebError, html};
+use super::{Frame, WebError, html, when};
 use crate::extract::{Responder, Viewer};
 
 #[derive(Deserialize, Default, Clone)]
@@ -42,6 +42,18 @@ struct AlertsPage {
     show: String,
     service: String,
     services: Vec<String>,
+    /// The silences in force or waiting to start.
+    silences: Vec<SilenceRow>,
+}
+
+/// A silence as the alerts page lists it.
+struct SilenceRow {
+    id: i64,
+    matchers: Vec<String>,
+    /// `until 2026-12-03 16:40 UTC`, or `from ... until ...` for one that has not started.
+    when: String,
+    comment: String,
+    by: String,
 }
 
 #[derive(Template)]
@@ -114,6 +126,23 @@ pub async fn page(
         .into_iter()
         .map(|s| s.name.to_string())
         .collect();
+    let now = app.clock.now();
+    let silences = app
+        .list_silences(false)
+        .await?
+        .into_iter()
+        .map(|s| SilenceRow {
+            id: s.id,
+            matchers: s.matchers.iter().map(|m| m.to_string()).collect(),
+            when: if s.starts_at > now {
+                format!("from {} until {}", when(s.starts_at), when(s.ends_at))
+            } else {
+                format!("until {}", when(s.ends_at))
+            },
+            comment: s.comment,
+            by: s.created_by,
+        })
+        .collect();
     Ok(html(
         StatusCode::OK,
         AlertsPage {
@@ -122,6 +151,7 @@ pub async fn page(
             show: q.show.clone().unwrap_or_else(|| "open".into()),
             service: q.service.clone().unwrap_or_default(),
             services,
+            silences,
         }
         .render(),
     ))
@@ -254,5 +284,5 @@ pub async fn create_silence(
         .map_err(|_| WebError::Invalid("duration: too long".into()))?;
     app.create_silence(&me.principal, &matchers, None, ends, &form.comment)
         .await?;
-    Ok(Redirect::to("/alerts").into_response())
+    Ok(Redirect::to("/alerts#silences").into_response())
 }

@@ -364,6 +364,8 @@ pub struct Frame {
     pub admin: bool,
     /// Which part of the navigation is current.
     pub section: &'static str,
+    /// The break-glass grant the user's role comes from now, if it does: every page says so.
+    pub break_glass: Option<i64>,
 }
 
 impl Frame {
@@ -379,6 +381,7 @@ impl Frame {
             responder: me.principal.role.allows(AccessRole::Responder),
             admin: me.principal.role.allows(AccessRole::Admin),
             section,
+            break_glass: me.principal.break_glass,
         }
     }
 }

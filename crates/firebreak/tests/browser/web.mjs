@@ -1,14 +1,16 @@
 // Firebreak's web pages in Debian's chromium, driven by playwright-core: every flow a responder
 // needs at 3 a.m., at one viewport width. Run by crates/firebreak/tests/web_browser.rs:
-//   node web.mjs BASE SETUP_URL WIDTH SCREENSHOT_DIR PASSWORD BOB_INVITE VAL_INVITE
+//   node web.mjs BASE SETUP_URL WIDTH SCREENSHOT_DIR PASSWORD BOB_INVITE VAL_INVITE API_JSON
 // Users bob (responder) and val (viewer) exist with invitation links, and an alert with script
-// in its summary is open. Fails (exit 1) on the first broken flow, on any script error or
+// in its summary is open. API_JSON holds the admin token, a token of bob's, and the routing
+// keys of checkout and payments; an alert on payments pages alice through a webhook. Fails (exit 1) on the first broken flow, on any script error or
 // Content-Security-Policy violation, and on serious or critical axe-core findings.
 import { chromium } from 'playwright-core';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 
-const [base, setup, widthText, shots, password, bobInvite, valInvite] = process.argv.slice(2);
+const [base, setup, widthText, shots, password, bobInvite, valInvite, apiJson] = process.argv.slice(2);
+const keys = JSON.parse(apiJson);
 const width = Number(widthText);
 const phone = width < 600;
 const viewport = { width, height: phone ? 800 : 900 };
@@ -41,6 +43,23 @@ async function shot(page, name) {
   // Every page fits the screen: nothing makes a phone scroll sideways.
   const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
   if (scroll > client) problems.push(`${name}: the page is ${scroll} px wide on a ${client} px screen`);
+}
+
+// The API, as another program would call it: to set things up, and to check what the pages did.
+async function call(token, method, path, body) {
+  const r = await fetch(`${base}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  if (!r.ok) throw new Error(`${step}: ${method} ${path}: ${r.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+// Drops the console errors a step caused on purpose (a refused request the page reports).
+function expectConsoleErrors(who, at, status) {
+  for (let i = problems.length - 1; i >= 0; i--) if (problems[i].startsWith(`${who} at ${at}: console error`) && problems[i].includes(String(status))) problems.splice(i, 1);
 }
 
 function check(cond, message) {
@@ -209,6 +228,69 @@ try {
   await page.click('text=Silence…');
   check((await page.inputValue('#matchers')).includes('alertname="DiskFull"'), 'the silence is prefilled from the alert');
   await shot(page, '09-silence');
+  const silenceForm = page.url();
+  // A matcher with a typo is refused with a message that says what is wrong.
+  await page.fill('#matchers', 'alertname=~"Disk(');
+  await page.fill('#comment', 'Disk is being replaced');
+  await page.click('button:has-text("Silence")');
+  check(await page.isVisible('text=alertname'), `a broken matcher is named: ${await page.textContent('main')}`);
+  await shot(page, '09a-silence-refused');
+  expectConsoleErrors('alice', 'silence', 422);
+  expectConsoleErrors('alice', 'silence', 400);
+  await page.goto(silenceForm);
+  await page.fill('#comment', 'Disk is being replaced');
+  await page.selectOption('#duration', '4h');
+  await Promise.all([page.waitForURL(/\/alerts(#silences)?$/), page.click('button:has-text("Silence")')]);
+  check(await page.isVisible('#silences .silence-row:has-text("Disk is being replaced")'), 'the new silence is listed');
+  check(await page.isVisible('#silences code:has-text(\'alertname="DiskFull"\')'), 'the silence shows its matchers');
+  const silences = await call(keys.admin, 'GET', '/api/v1/silences');
+  check(JSON.stringify(silences).includes('Disk is being replaced'), `the server has the silence: ${JSON.stringify(silences)}`);
+  // The same alert from another disk arrives silenced: listed, marked, and paging nobody.
+  await call(keys.admin, 'POST', `/api/v1/ingest/generic/${keys.checkout}`, {
+    summary: 'Disk full again on db-1', dedup_key: 'disk-full-2', labels: { alertname: 'DiskFull', instance: 'db-1' },
+  });
+  await page.waitForSelector('.alert-row:has-text("Disk full again") .badge:text-is("suppressed")', { timeout: 3000 });
+  await shot(page, '09b-silenced');
+
+  step = 'resolve alert';
+  const first = page.locator('.alert-row', { hasText: 'gnp.exe' });
+  const alertId = Number((await first.getAttribute('id')).replace('alert-', ''));
+  await first.locator('button:has-text("Resolve")').click();
+  await page.waitForSelector(`#alert-${alertId}`, { state: 'detached', timeout: 3000 });
+  const resolvedAlert = await call(keys.admin, 'GET', `/api/v1/alerts/${alertId}`);
+  check(resolvedAlert.status === 'resolved', `the server has the alert resolved: ${resolvedAlert.status}`);
+  await page.goto(`${base}/alerts?show=resolved`);
+  check(await page.isVisible(`#alert-${alertId} .badge:text-is("resolved")`), 'the resolved list shows it');
+  check(!(await page.isVisible(`#alert-${alertId} button`)), 'a resolved alert has no buttons');
+  await shot(page, '09c-alerts-resolved');
+
+  // 6b. A critical alert on payments pages alice; home shows the page with its button.
+  step = 'paged';
+  await call(keys.admin, 'POST', '/v2/enqueue', {
+    routing_key: keys.payments, event_action: 'trigger', dedup_key: 'payments-5xx',
+    payload: { summary: 'Payments 5xx above 5%', source: 'web-1', severity: 'critical' },
+  });
+  let delivered = false;
+  for (let i = 0; i < 20 && !delivered; i++) {
+    await page.goto(`${base}/`);
+    delivered = await page.isVisible('.page-row:has-text("Payments 5xx") :text("delivered")');
+    if (!delivered) await page.waitForTimeout(250);
+  }
+  check(delivered, `home shows the delivered page: ${await page.textContent('main')}`);
+  const pageRow = page.locator('.page-row', { hasText: 'Payments 5xx' });
+  check(await pageRow.locator('button:has-text("Acknowledge")').isVisible(), 'the waiting page has its button');
+  await shot(page, '03b-home-paged');
+  await axe(await ctx.cookies(), ['/']);
+  const pagedAlert = (await call(keys.admin, 'GET', '/api/v1/alerts?status=open')).items.find((a) => a.dedup_key === 'payments-5xx');
+  check(pagedAlert, 'the paging alert is open');
+  await Promise.all([page.waitForURL(/\/(alerts|incidents\/\d+)$/), pageRow.locator('button:has-text("Acknowledge")').click()]);
+  check(await page.isVisible(`#alert-${pagedAlert.id} .badge.ok:has-text("acknowledged")`), 'the acknowledged alert shows it');
+  const escalations = await call(keys.admin, 'GET', `/api/v1/escalations?alert=${pagedAlert.id}`);
+  const esc = escalations.items[0];
+  check(esc && esc.status === 'acknowledged' && esc.acknowledged_by === 'alice', `the escalation is acknowledged by alice: ${JSON.stringify(esc)}`);
+  await page.goto(`${base}/`);
+  check(!(await page.isVisible('.page-row:has-text("Payments 5xx")')), 'the acknowledged page leaves home');
+  check(!(await page.isVisible('text=Pages waiting for you')), 'nothing waits any more');
 
   // 7. A viewer sees no controls, and the server refuses a change anyway.
   step = 'viewer';
@@ -258,6 +340,27 @@ try {
   await page.click('text=Make the token');
   check((await page.inputValue('#secret')).startsWith('fbt_'), 'the new token is shown once');
   await shot(page, '12-admin-token');
+  step = 'admin integration key';
+  await page.goto(`${base}/admin`);
+  await page.click('summary:has-text("Add an integration key")');
+  await page.selectOption('#i-service', 'payments');
+  await page.fill('#i-name', 'grafana');
+  await page.click('text=Make the key');
+  check(await page.isVisible('h1:has-text("Integration grafana for payments")'), 'the key page names the integration');
+  const integrationKey = await page.inputValue('#secret');
+  check(integrationKey.length >= 16, `the new key is shown once: ${integrationKey}`);
+  await shot(page, '12b-admin-integration-key');
+  await page.goto(`${base}/admin`);
+  const intRow = page.locator('#integrations tr', { hasText: 'grafana' });
+  const listed = await intRow.textContent();
+  check(listed.includes('payments') && listed.includes(`…${integrationKey.slice(-4)}`), `the key is listed masked: ${listed}`);
+  check(!(await page.content()).includes(integrationKey), 'the admin page never shows the key again');
+  // The key works: an alert sent with it arrives on payments.
+  const sentWithKey = await fetch(`${base}/api/v1/ingest/generic/${integrationKey}`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ summary: 'Grafana says latency is up', dedup_key: 'grafana-latency', severity: 'warning' }),
+  });
+  check(sentWithKey.ok, `the new key is accepted: ${sentWithKey.status}`);
   step = 'admin invitation';
   await page.goto(`${base}/admin`);
   await page.click('summary:has-text("Add a user")');
@@ -290,9 +393,62 @@ try {
   check(refusedAdmin.status() === 403, `a viewer is refused the admin page: ${refusedAdmin.status()}`);
   for (let i = problems.length - 1; i >= 0; i--) if (problems[i].startsWith('val at admin') && problems[i].includes('403')) problems.splice(i, 1);
 
+  // 10b. Break-glass: bob (a responder) takes admin on the incident; every page he opens says
+  // so, and the room lists the grant; after he ends it, both are gone.
+  step = 'break-glass';
+  const roomPath = new URL(room).pathname;
+  const incidentId = roomPath.split('/').pop();
+  const grant = await call(keys.bob, 'POST', `/api/v1/incidents/${incidentId}/break-glass`, { role: 'admin', duration: '30m', reason: 'rotate the leaked key' });
+  check(grant.status === 'active', `the grant is in force: ${grant.status}`);
+  await bob.goto(`${base}/`);
+  check(await bob.isVisible(`.top-glass:has-text("grant ${grant.id}")`), 'every page shows the break-glass banner');
+  check(await bob.isVisible('nav >> text=Admin'), 'break-glass admin sees the Admin page');
+  await shot(bob, '15-break-glass-home-dark');
+  await bob.goto(room);
+  check(await bob.isVisible('.banner-glass:has-text("Break-glass access"):has-text("rotate the leaked key")'), 'the room lists the grant');
+  check(await bob.isVisible(`.top-glass:has-text("grant ${grant.id}")`), 'the room shows the banner too');
+  await shot(bob, '15b-break-glass-room-dark');
+  await axe(await ctx2.cookies(), ['/', roomPath]);
+  await call(keys.bob, 'POST', `/api/v1/break-glass/${grant.id}/revoke`);
+  await bob.goto(room);
+  check(!(await bob.isVisible('.top-glass')), 'the banner is gone once the grant ends');
+  check(!(await bob.isVisible('section.banner-glass')), 'the room no longer lists the ended grant');
+  check(!(await bob.isVisible('nav >> text=Admin')), 'bob is a responder again');
+  const admin403 = await bob.goto(`${base}/admin`);
+  check(admin403.status() === 403, `the Admin page refuses bob again: ${admin403.status()}`);
+  expectConsoleErrors('bob', 'break-glass', 403);
+
+  // 10c. The incident's lifecycle from the room: mitigated (which lifts its freeze), a move
+  // back refused with a reason, then resolved.
+  step = 'set status';
+  await bob.goto(room);
+  await page.goto(room);
+  check(await page.isVisible('text=Deploys are frozen'), 'the SEV1 still freezes checkout');
+  await page.selectOption('#status', 'mitigated');
+  await page.click('button:has-text("Set status")');
+  await page.waitForSelector('.room-head .badge.st-mitigated', { timeout: 3000 });
+  await bob.waitForSelector('.room-head .badge.st-mitigated', { timeout: 3000 });
+  await page.waitForSelector('text=Deploys are frozen', { state: 'detached', timeout: 3000 });
+  check((await call(keys.admin, 'GET', `/api/v1/incidents/${incidentId}`)).status === 'mitigated', 'the server has it mitigated');
+  await page.selectOption('#status', 'identified');
+  await page.click('button:has-text("Set status")');
+  await page.waitForSelector('#flash :text("cannot move back from mitigated to identified")', { timeout: 3000 });
+  expectConsoleErrors('alice', 'set status', 409);
+  expectConsoleErrors('alice', 'set status', 422);
+  await shot(page, '16-room-mitigated');
+  await page.selectOption('#status', 'resolved');
+  await page.click('button:has-text("Set status")');
+  await page.waitForSelector('.room-head .badge.st-resolved', { timeout: 3000 });
+  await bob.waitForSelector('.room-head .badge.st-resolved', { timeout: 3000 });
+  check((await call(keys.admin, 'GET', `/api/v1/incidents/${incidentId}`)).status === 'resolved', 'the server has it resolved');
+  await page.reload();
+  check((await page.inputValue('#status')) === 'resolved', 'after a reload the room says resolved');
+  check(await page.isVisible('#timeline :text("resolved")'), 'the timeline records it');
+  await shot(page, '17-room-resolved');
+
   // 11. Accessibility of every page.
   step = 'axe';
-  await axe(await ctx.cookies(), ['/', '/incidents', new URL(room).pathname, '/alerts', '/account', '/oncall', '/admin', '/admin/audit']);
+  await axe(await ctx.cookies(), ['/', '/incidents', new URL(room).pathname, '/alerts', '/alerts?show=resolved', '/account', '/oncall', '/admin', '/admin/audit']);
   await axe([], ['/login']);
 
   await browser.close();
