@@ -260,7 +260,7 @@ pub async fn main(args: RoomArgs) -> anyhow::Result<()> {
         "GET /api/v1/incidents/{n}/timeline?limit=1000 answers {api_1000} (the API's largest page is 500)"
     );
     println!(
-        "engine reads the room makes for its timeline (in-process, app.timeline from the start in pages of 1,000): \
+        "engine read the room makes for its timeline (in-process, app.timeline_tail, the newest 1,000): \
          {} entries p50 {:.2} ms p99 {:.2} ms",
         thousands(args.entries),
         ms(reads.0),
@@ -307,8 +307,8 @@ pub async fn main(args: RoomArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The reads the room makes for its timeline, timed in-process: `app.timeline` from the
-/// start in pages of 1,000 until a page is not full. Returns p50 and p99.
+/// The read the room makes for its timeline, timed in-process: `app.timeline_tail`, the newest
+/// 1,000 entries read backwards from the end. Returns p50 and p99.
 async fn engine_reads(
     app: &firebreak_engine::Firebreak,
     n: i64,
@@ -319,18 +319,9 @@ async fn engine_reads(
     let mut times = Vec::new();
     while Instant::now() < end {
         let t = Instant::now();
-        let mut after = None;
-        loop {
-            let page = app
-                .timeline(number, after, 1000)
-                .await
-                .map_err(anyhow::Error::new)?;
-            let full = page.items.len() >= 1000;
-            after = page.items.last().map(|e| e.seq).or(after);
-            if !full {
-                break;
-            }
-        }
+        app.timeline_tail(number, None, 1000)
+            .await
+            .map_err(anyhow::Error::new)?;
         times.push(t.elapsed());
     }
     times.sort();

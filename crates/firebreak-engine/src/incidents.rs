@@ -209,6 +209,19 @@ impl Firebreak {
         Ok(self.store.timeline(number, after, limit).await?)
     }
 
+    /// The newest `limit` timeline entries before `before` (the end when `None`), ascending;
+    /// `next` is the `before` of the older page, if any. Reads only what it returns, however
+    /// long the timeline.
+    pub async fn timeline_tail(
+        &self,
+        number: IncidentNumber,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>, EngineError> {
+        self.incident(number).await?;
+        Ok(self.store.timeline_tail(number, before, limit).await?)
+    }
+
     /// Applies `decide` to the locked incident and saves it with its events in one unit of
     /// work. A change that produces no events saves nothing.
     async fn change(

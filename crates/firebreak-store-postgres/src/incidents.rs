@@ -512,23 +512,53 @@ impl IncidentStore for PostgresStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Page<TimelineEntry>> {
-        let found = sqlx::query(
-            "SELECT seq, at, actor, kind, data FROM timeline_entries
-             WHERE number = $1 AND seq > $2
-             ORDER BY seq ASC LIMIT $3",
-        )
-        .bind(number.0)
-        .bind(after.unwrap_or(0))
-        .bind(i64::from(limit) + 1)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        let mut items = found
-            .iter()
-            .map(rows::timeline_entry)
-            .collect::<Result<Vec<_>>>()?;
+        let mut items = self
+            .timeline_rows(TIMELINE_AFTER, number, after.unwrap_or(0), limit)
+            .await?;
         let next = rows::trim_page(&mut items, limit, |e| e.seq);
         Ok(Page { items, next })
+    }
+
+    async fn timeline_tail(
+        &self,
+        number: IncidentNumber,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>> {
+        let items = self
+            .timeline_rows(TIMELINE_BEFORE, number, before.unwrap_or(i64::MAX), limit)
+            .await?;
+        Ok(Page::from_newest(items, limit, |e| e.seq))
+    }
+}
+
+/// A timeline's entries after `$2`, ascending.
+const TIMELINE_AFTER: &str = "SELECT seq, at, actor, kind, data FROM timeline_entries
+     WHERE number = $1 AND seq > $2
+     ORDER BY seq ASC LIMIT $3";
+/// A timeline's entries before `$2`, newest first: backwards along the primary key
+/// (number, seq), reading only the rows it returns.
+const TIMELINE_BEFORE: &str = "SELECT seq, at, actor, kind, data FROM timeline_entries
+     WHERE number = $1 AND seq < $2
+     ORDER BY seq DESC LIMIT $3";
+
+impl PostgresStore {
+    /// Up to `limit + 1` entries of `number`'s timeline from `bound`, in `sql`'s direction.
+    async fn timeline_rows(
+        &self,
+        sql: &'static str,
+        number: IncidentNumber,
+        bound: i64,
+        limit: u32,
+    ) -> Result<Vec<TimelineEntry>> {
+        let found = sqlx::query(sql)
+            .bind(number.0)
+            .bind(bound)
+            .bind(i64::from(limit) + 1)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?;
+        found.iter().map(rows::timeline_entry).collect()
     }
 }
 

@@ -43,6 +43,7 @@ contract_checks!(
     stale_update_conflicts_and_changes_nothing,
     update_of_missing_incident_is_not_found,
     timeline_seq_ascends_and_continues,
+    timeline_tail_reads_the_newest_and_pages_back,
     every_timeline_event_round_trips,
     list_filters,
     list_pagination_covers_every_row_once,

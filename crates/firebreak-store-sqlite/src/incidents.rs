@@ -379,15 +379,49 @@ impl IncidentStore for SqliteStore {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Page<TimelineEntry>> {
+        let items = self
+            .timeline_rows(TIMELINE_AFTER, number, after.unwrap_or(0), limit)
+            .await?;
+        Ok(rows::page(items, limit, |e| e.seq))
+    }
+
+    async fn timeline_tail(
+        &self,
+        number: IncidentNumber,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>> {
+        let items = self
+            .timeline_rows(TIMELINE_BEFORE, number, before.unwrap_or(i64::MAX), limit)
+            .await?;
+        Ok(Page::from_newest(items, limit, |e| e.seq))
+    }
+}
+
+/// A timeline's entries after `?2`, ascending.
+const TIMELINE_AFTER: &str = "SELECT seq, at, actor, kind, data FROM timeline_entries \
+     WHERE number = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+/// A timeline's entries before `?2`, newest first: backwards along the primary key
+/// (number, seq), reading only the rows it returns.
+const TIMELINE_BEFORE: &str = "SELECT seq, at, actor, kind, data FROM timeline_entries \
+     WHERE number = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3";
+
+impl SqliteStore {
+    /// Up to `limit + 1` entries of `number`'s timeline from `bound`, in `sql`'s direction.
+    async fn timeline_rows(
+        &self,
+        sql: &'static str,
+        number: IncidentNumber,
+        bound: i64,
+        limit: u32,
+    ) -> Result<Vec<TimelineEntry>> {
         self.read(move |conn| {
-            let items = rows::all(
+            rows::all(
                 conn,
-                "SELECT seq, at, actor, kind, data FROM timeline_entries \
-                 WHERE number = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-                params![number.0, after.unwrap_or(0), i64::from(limit) + 1],
+                sql,
+                params![number.0, bound, i64::from(limit) + 1],
                 rows::timeline_entry,
-            )?;
-            Ok(rows::page(items, limit, |e| e.seq))
+            )
         })
         .await
     }

@@ -73,6 +73,7 @@ where
     stale_update_conflicts_and_changes_nothing(&make().await).await;
     update_of_missing_incident_is_not_found(&make().await).await;
     timeline_seq_ascends_and_continues(&make().await).await;
+    timeline_tail_reads_the_newest_and_pages_back(&make().await).await;
     every_timeline_event_round_trips(&make().await).await;
     list_filters(&make().await).await;
     list_pagination_covers_every_row_once(&make().await).await;

@@ -191,6 +191,27 @@ pub struct Page<T> {
     pub next: Option<i64>,
 }
 
+impl<T> Page<T> {
+    /// A page read from the end backwards: `newest_first` holds up to `limit + 1` rows in
+    /// descending order (one more than asked, to tell whether older ones exist). Keeps the
+    /// newest `limit`, in ascending order; `next` is the key of the oldest kept when there are
+    /// older rows.
+    pub fn from_newest(mut newest_first: Vec<T>, limit: u32, key: impl Fn(&T) -> i64) -> Page<T> {
+        let older = newest_first.len() > limit as usize;
+        newest_first.truncate(limit as usize);
+        newest_first.reverse();
+        let next = if older {
+            newest_first.first().map(key)
+        } else {
+            None
+        };
+        Page {
+            items: newest_first,
+            next,
+        }
+    }
+}
+
 /// An on-call schedule as stored: from `firebreak.yaml` or made through the API.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScheduleRecord {
@@ -362,6 +383,16 @@ pub trait IncidentStore: Send + Sync {
         &self,
         number: IncidentNumber,
         after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<TimelineEntry>>;
+    /// The newest `limit` entries with `seq` below `before` (all of them when `None`), in
+    /// ascending `seq` so they read oldest to newest. `next` is the `before` of the page of
+    /// older entries (the first `seq` returned), or `None` when none is older. An unknown
+    /// incident has an empty timeline, as with [`IncidentStore::timeline`].
+    async fn timeline_tail(
+        &self,
+        number: IncidentNumber,
+        before: Option<i64>,
         limit: u32,
     ) -> Result<Page<TimelineEntry>>;
 }

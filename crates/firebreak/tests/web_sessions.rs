@@ -593,6 +593,15 @@ async fn failed_sign_ins_back_off_per_account_and_are_audited() {
     );
 }
 
+/// An incident's number from the API's answer (`INC-7` is `7`), as the room's path has it.
+fn number_of(incident: &serde_json::Value) -> String {
+    incident["id"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("INC-")
+        .to_string()
+}
+
 #[tokio::test]
 async fn a_viewer_sees_no_controls_and_is_refused_a_change() {
     let s = spawn().await;
@@ -601,11 +610,7 @@ async fn a_viewer_sees_no_controls_and_is_refused_a_change() {
     let incident = s
         .declare("Search <img src=x onerror=alert(1)> is slow", "SEV3")
         .await;
-    let id = incident["id"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("INC-")
-        .to_string();
+    let id = number_of(&incident);
     let cookie = signed_in(&s, &b, VIEWER).await;
     let (status, html) = page(&s, &b, &cookie, &format!("/incidents/{id}")).await;
     assert_eq!(status, 200);
@@ -659,17 +664,84 @@ async fn a_viewer_sees_no_controls_and_is_refused_a_change() {
     assert_eq!(res.headers()["x-frame-options"], "DENY");
 }
 
+/// A long timeline: the room shows exactly the newest 1,000 entries, oldest first, says older
+/// ones exist, and its live stream starts after the newest.
+#[tokio::test]
+async fn the_room_shows_the_newest_thousand_entries_of_a_long_timeline() {
+    use firebreak_store::StoreWrites;
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, VIEWER).await;
+    let id = number_of(&s.declare("A long incident", "SEV3").await);
+    let number = firebreak_domain::IncidentNumber(id.parse().unwrap());
+    let declared = s.timeline(&id).await.len();
+    let now = s.running.app.clock.now();
+    let notes = (0..1_010)
+        .map(|i| firebreak_store::TimelineDraft {
+            at: now,
+            actor: "alice".into(),
+            event: firebreak_domain::TimelineEvent::Note {
+                body: format!("long note {i}."),
+            },
+        })
+        .collect();
+    s.running
+        .app
+        .store
+        .append_timeline(
+            number,
+            notes,
+            firebreak_store::AuditDraft {
+                actor: "alice".into(),
+                action: "incident.note".into(),
+                target: format!("INC-{id}"),
+                at: now,
+                source: None,
+                break_glass: None,
+            },
+        )
+        .await
+        .expect("append the notes");
+    let last = (declared + 1_010) as i64;
+    let cookie = signed_in(&s, &b, VIEWER).await;
+    let (status, html) = page(&s, &b, &cookie, &format!("/incidents/{id}")).await;
+    assert_eq!(status, 200);
+    let shown: Vec<i64> = html
+        .match_indices("<li id=\"e")
+        .map(|(at, m)| {
+            let rest = &html[at + m.len()..];
+            rest[..rest.find('"').unwrap()].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        (last - 999..=last).collect::<Vec<_>>(),
+        "the newest 1,000 entries, oldest first"
+    );
+    // Note i is entry `declared + 1 + i`: notes 10 to 1009 are shown, 0 to 9 are not.
+    assert!(html.contains("long note 10.") && html.contains("long note 1009."));
+    assert!(!html.contains("long note 9."), "older entries stay out");
+    assert!(
+        html.contains("Showing the latest 1,000 entries"),
+        "the room says older entries exist"
+    );
+    assert!(
+        html.contains(&format!("/incidents/{id}/live?after={last}")),
+        "the live stream starts after the newest entry"
+    );
+    // A short timeline has no such hint.
+    let short = number_of(&s.declare("A short incident", "SEV3").await);
+    let (_, html) = page(&s, &b, &cookie, &format!("/incidents/{short}")).await;
+    assert!(html.contains("<li id=\"e1\"") && !html.contains("Showing the latest"));
+}
+
 #[tokio::test]
 async fn a_change_from_a_stale_page_says_someone_else_changed_it() {
     let s = spawn().await;
     let b = browser();
     set_password(&s, RESPONDER).await;
     let incident = s.declare("Checkout is slow", "SEV3").await;
-    let id = incident["id"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("INC-")
-        .to_string();
+    let id = number_of(&incident);
     let cookie = signed_in(&s, &b, RESPONDER).await;
     let (_, html) = page(&s, &b, &cookie, &format!("/incidents/{id}")).await;
     let token = csrf_of(&html);

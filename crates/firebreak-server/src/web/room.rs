@@ -387,25 +387,10 @@ pub async fn room(
 ) -> Result<Response, WebError> {
     let n = number(&n)?;
     let incident = app.incident(n).await?;
-    // The newest entries: read from the end of the timeline.
-    let mut after = None;
-    let mut entries: Vec<TimelineEntry> = Vec::new();
-    loop {
-        let page = app.timeline(n, after, ROOM_ENTRIES).await?;
-        let full = page.items.len() as u32 >= ROOM_ENTRIES;
-        if let Some(last) = page.items.last() {
-            after = Some(last.seq);
-        }
-        entries.extend(page.items);
-        if entries.len() > ROOM_ENTRIES as usize {
-            let cut = entries.len() - ROOM_ENTRIES as usize;
-            entries.drain(..cut);
-        }
-        if !full {
-            break;
-        }
-    }
-    let earlier = entries.first().is_some_and(|e| e.seq > 1);
+    // The newest entries only, read backwards from the end of the timeline.
+    let tail = app.timeline_tail(n, None, ROOM_ENTRIES).await?;
+    let earlier = tail.next.is_some();
+    let entries = tail.items;
     let last_seq = entries.last().map_or(0, |e| e.seq);
     let s = state_view(&app, &incident, &me, &csrf).await?;
     let p = super::panels::panels_view(&app, &incident, &me, &csrf).await?;

@@ -284,6 +284,122 @@ pub async fn timeline_seq_ascends_and_continues<S: Store>(store: &S) {
     );
 }
 
+/// `timeline_tail` of `number`: the seqs it returns and its cursor to older entries.
+async fn tail<S: Store>(
+    store: &S,
+    number: IncidentNumber,
+    before: Option<i64>,
+    limit: u32,
+) -> (Vec<i64>, Option<i64>) {
+    let page = store
+        .timeline_tail(number, before, limit)
+        .await
+        .expect("timeline_tail");
+    (page.items.iter().map(|e| e.seq).collect(), page.next)
+}
+
+/// `timeline_tail` reads the newest entries, ascending, and pages back with `before`: an
+/// empty timeline, fewer entries than asked, more, exactly as many, a walk back to the first
+/// entry, and an unknown incident (empty, like `timeline`).
+pub async fn timeline_tail_reads_the_newest_and_pages_back<S: Store>(store: &S) {
+    // An unknown incident: empty, like `timeline`.
+    let unknown = IncidentNumber(999);
+    assert_eq!(
+        store.timeline_tail(unknown, None, 10).await.expect("tail"),
+        store.timeline(unknown, None, 10).await.expect("timeline"),
+        "an unknown incident's tail is empty, as its timeline is"
+    );
+    assert_eq!(tail(store, unknown, None, 10).await, (vec![], None));
+
+    // An incident stored with no entries at all.
+    let (bare, _) = declare("Bare", "SEV3", &[], false);
+    let bare = store
+        .create_incident(bare, vec![], audit("incident.declare", "Bare"))
+        .await
+        .expect("create_incident without entries");
+    assert_eq!(
+        tail(store, bare.number, None, 10).await,
+        (vec![], None),
+        "an empty timeline has an empty tail"
+    );
+
+    // Fewer entries than asked: all of them, ascending, nothing older.
+    let n = create(store, "Tail", "SEV3", &[], false).await.number;
+    let three = (0..3).map(|i| note(&format!("note {i}"))).collect();
+    store
+        .append_timeline(n, drafts(three, at(1_000)), audit("incident.note", "INC-2"))
+        .await
+        .expect("append_timeline");
+    let page = store.timeline_tail(n, None, 10).await.expect("tail");
+    assert_eq!(
+        page.items,
+        all_timeline(store, n).await,
+        "all entries, ascending"
+    );
+    assert_eq!(page.next, None, "nothing is older");
+
+    // More entries than asked: exactly the newest, ascending, and a cursor to the older ones.
+    let more = (3..24).map(|i| note(&format!("note {i}"))).collect();
+    store
+        .append_timeline(n, drafts(more, at(2_000)), audit("incident.note", "INC-2"))
+        .await
+        .expect("append_timeline");
+    let other = create(store, "Other", "SEV2", &[], false).await;
+    let all = all_timeline(store, n).await;
+    assert_eq!(all.len(), 25);
+    let page = store.timeline_tail(n, None, 10).await.expect("tail");
+    assert_eq!(page.items, all[15..], "the newest ten entries, ascending");
+    assert_eq!(
+        page.next,
+        Some(16),
+        "the cursor is the oldest entry returned"
+    );
+
+    // Exactly as many as asked: all of them, nothing older.
+    let page = store.timeline_tail(n, None, 25).await.expect("tail");
+    assert_eq!((page.items, page.next), (all.clone(), None));
+
+    // Paging back with `before`.
+    let seqs = |r: std::ops::RangeInclusive<i64>| r.collect::<Vec<_>>();
+    assert_eq!(tail(store, n, Some(16), 10).await, (seqs(6..=15), Some(6)));
+    assert_eq!(
+        tail(store, n, Some(6), 10).await,
+        (seqs(1..=5), None),
+        "the last page back is short and ends the walk"
+    );
+    assert_eq!(
+        tail(store, n, Some(11), 10).await,
+        (seqs(1..=10), None),
+        "a full page that reaches seq 1 has no cursor"
+    );
+    assert_eq!(tail(store, n, Some(1), 10).await, (vec![], None));
+    assert_eq!(
+        tail(store, n, Some(1_000), 3).await,
+        (seqs(23..=25), Some(23)),
+        "a `before` past the end reads from the end"
+    );
+    let mut walked = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store.timeline_tail(n, before, 7).await.expect("tail");
+        walked.splice(0..0, page.items);
+        before = page.next;
+        if before.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        walked, all,
+        "walking back covers every entry once, in order"
+    );
+
+    assert_eq!(
+        tail(store, other.number, None, 10).await,
+        (seqs(1..=2), None),
+        "timelines are per incident"
+    );
+}
+
 /// Every kind of timeline event is stored and read back unchanged.
 pub async fn every_timeline_event_round_trips<S: Store>(store: &S) {
     let incident = create(store, "Events", "SEV3", &[], false).await;
