@@ -221,6 +221,64 @@ pub fn check_password(password: &str, handle: &str) -> Result<(), &'static str> 
     Ok(())
 }
 
+/// How long a session or an invitation link is kept after it ended (revoked, timed out, used
+/// or expired), then deleted. Sign-ins and sign-outs are in the audit log; this keeps a week
+/// of ended rows for looking into a recent one.
+pub const KEEP_ENDED: SignedDuration = SignedDuration::from_hours(24 * 7);
+
+/// Every backoff a sign-in counts failures for: failed sign-ins are kept as long as the
+/// longest of them still counts them.
+pub const BACKOFFS: [Backoff; 2] = [ACCOUNT_BACKOFF, ADDRESS_BACKOFF];
+
+/// Which sign-in rows may be deleted at an instant: the store deletes what ended before these
+/// instants, and keeps everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignInPrune {
+    /// A session revoked, or past its absolute end, before this instant, or invitation link
+    /// used or expired before it, ended more than [`KEEP_ENDED`] ago.
+    pub ended_before: Timestamp,
+    /// A session last seen before this instant timed out idle more than [`KEEP_ENDED`] ago.
+    pub seen_before: Timestamp,
+    /// Failed sign-ins last counted before this instant no longer count for any backoff.
+    pub failed_before: Timestamp,
+}
+
+impl SignInPrune {
+    /// What may be deleted at `now`.
+    pub fn at(now: Timestamp) -> SignInPrune {
+        let ended_before = now.saturating_sub(KEEP_ENDED).unwrap_or(now);
+        let forget_after = BACKOFFS
+            .iter()
+            .map(|b| b.forget_after)
+            .max()
+            .unwrap_or(SignedDuration::ZERO);
+        SignInPrune {
+            ended_before,
+            seen_before: ended_before
+                .saturating_sub(IDLE_TIMEOUT)
+                .unwrap_or(ended_before),
+            failed_before: now.saturating_sub(forget_after).unwrap_or(now),
+        }
+    }
+
+    /// Whether `session` may be deleted: it ended before `ended_before`.
+    pub fn session(&self, session: &Session) -> bool {
+        session.revoked_at.is_some_and(|r| r < self.ended_before)
+            || session.ends_at() < self.ended_before
+    }
+
+    /// Whether `invitation` may be deleted: used or expired before `ended_before`.
+    pub fn invitation(&self, invitation: &Invitation) -> bool {
+        invitation.used_at.is_some_and(|u| u < self.ended_before)
+            || invitation.expires_at < self.ended_before
+    }
+
+    /// Whether the failures counted against a key may be deleted: no backoff counts them.
+    pub fn failures(&self, failures: &Failures) -> bool {
+        failures.last_at < self.failed_before
+    }
+}
+
 /// Whether `next` is a safe place to send a browser after sign-in: a path on this server,
 /// never another host (`//evil.example`, `/\evil.example`, `https://...`).
 pub fn safe_next(next: &str) -> bool {
@@ -239,15 +297,20 @@ mod tests {
         Timestamp::from_second(1_800_000_000 + s).unwrap()
     }
 
-    #[test]
-    fn sessions_end_idle_or_absolute() {
-        let mut s = Session::start(
+    /// Alice's session, signed in at 0.
+    fn alices_session() -> Session {
+        Session::start(
             "h".into(),
             Name::parse("alice").unwrap(),
             SignInMethod::Password,
             at(0),
             None,
-        );
+        )
+    }
+
+    #[test]
+    fn sessions_end_idle_or_absolute() {
+        let mut s = alices_session();
         assert!(s.is_live(at(11 * 3600)));
         assert!(!s.is_live(at(12 * 3600)));
         // Busy all week: the absolute timeout still ends it.
@@ -279,16 +342,21 @@ mod tests {
         assert_eq!(b.refused_until(f(60), at(3600)), None);
     }
 
-    #[test]
-    fn invitations_work_once_and_not_late() {
-        let mut i = Invitation {
+    /// A first-admin link made at 0 that expires at 100.
+    fn setup_link() -> Invitation {
+        Invitation {
             token_hash: "t".into(),
             target: InvitationFor::FirstAdmin,
             created_by: "firebreak".into(),
             created_at: at(0),
             expires_at: at(100),
             used_at: None,
-        };
+        }
+    }
+
+    #[test]
+    fn invitations_work_once_and_not_late() {
+        let mut i = setup_link();
         assert_eq!(i.check(at(99)), Ok(()));
         assert_eq!(i.check(at(100)), Err(InvitationRefusal::Expired));
         i.used_at = Some(at(5));
@@ -317,5 +385,43 @@ mod tests {
         assert!(check_password("short", "alice").is_err());
         assert!(check_password("aaaaaaaaaaaaaa", "alice").is_err());
         assert!(check_password("correct horse battery", "alice").is_ok());
+    }
+
+    #[test]
+    fn ended_sign_in_rows_are_kept_a_week() {
+        let week = KEEP_ENDED.as_secs();
+        let mut s = alices_session();
+        // Idle since sign-in: ended at 12 h, deleted a week after that.
+        let idle_end = 12 * 3600;
+        assert!(!SignInPrune::at(at(idle_end + week)).session(&s));
+        assert!(SignInPrune::at(at(idle_end + week + 1)).session(&s));
+        // Busy all week: ends at the absolute timeout.
+        s.last_seen_at = at(7 * 86400 - 1);
+        assert!(!SignInPrune::at(at(7 * 86400 + week)).session(&s));
+        assert!(SignInPrune::at(at(7 * 86400 + week + 1)).session(&s));
+        // Revoked early: kept a week after the revocation.
+        s.revoked_at = Some(at(10));
+        assert!(!SignInPrune::at(at(10 + week)).session(&s));
+        assert!(SignInPrune::at(at(11 + week)).session(&s));
+        let prune = SignInPrune::at(at(idle_end + week + 1));
+        assert_eq!(prune.seen_before, at(1));
+        assert_eq!(prune.ended_before, at(idle_end + 1));
+
+        let mut i = setup_link();
+        assert!(!SignInPrune::at(at(100 + week)).invitation(&i));
+        assert!(SignInPrune::at(at(101 + week)).invitation(&i));
+        i.used_at = Some(at(5));
+        assert!(SignInPrune::at(at(6 + week)).invitation(&i));
+
+        // Failures go once no backoff counts them any more.
+        let f = Failures {
+            count: 3,
+            last_at: at(0),
+        };
+        for b in BACKOFFS {
+            assert!(!SignInPrune::at(at(0) + b.forget_after).failures(&f));
+            assert_eq!(b.counted(Some(f), at(0) + b.forget_after), 0);
+        }
+        assert!(SignInPrune::at(at(3601)).failures(&f));
     }
 }

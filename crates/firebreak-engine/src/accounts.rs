@@ -847,6 +847,32 @@ fn refusal_error(r: InvitationRefusal) -> EngineError {
     }
 }
 
+/// How many rows of each sign-in table one unit of work deletes when pruning.
+pub const PRUNE_BATCH: u32 = 500;
+
+impl Firebreak {
+    /// Deletes the sign-in rows that are done with now, by the domain's
+    /// [`firebreak_domain::session::SignInPrune`]: sessions and invitation links a week after
+    /// they ended, failed sign-ins once no backoff counts them. One unit of work per batch of
+    /// [`PRUNE_BATCH`] rows of each table, until a batch finds fewer; every instant comes from
+    /// the injected clock. Returns how many rows of each it deleted.
+    pub async fn prune_sign_ins(&self) -> Result<firebreak_store::accounts::Pruned, EngineError> {
+        let prune = firebreak_domain::session::SignInPrune::at(self.clock.now());
+        let mut total = firebreak_store::accounts::Pruned::default();
+        loop {
+            let batch = self
+                .write(3 * PRUNE_BATCH as usize, || {
+                    move |tx| Box::pin(async move { tx.prune_sign_ins(&prune, PRUNE_BATCH).await })
+                })
+                .await?;
+            total += batch;
+            if !batch.filled(PRUNE_BATCH) {
+                return Ok(total);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

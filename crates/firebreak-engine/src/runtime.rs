@@ -7,7 +7,8 @@
 //!   cache; it reloads all of them when it falls behind, and every [`SAFETY_RELOAD`] anyway;
 //! - the monitor, which logs the outbox's depth and oldest due age every minute while
 //!   anything is overdue;
-//! - the janitor, which forgets finished outbox messages and old sender requests.
+//! - the janitor, which forgets finished outbox messages and old sender requests, and deletes
+//!   ended sessions, used or expired invitation links and forgotten failed sign-ins.
 //!
 //! A task that panics or returns while Firebreak is running is started again after a second,
 //! with an error in the log. [`Runtime::shutdown`] cancels them all and waits: workers finish
@@ -301,10 +302,30 @@ async fn janitor(app: Firebreak, cancel: CancellationToken) {
             }
             Err(e) => tracing::warn!(error = %e, "could not clean up old outbox messages"),
         }
+        prune_sign_ins(&app).await;
         let next = now + JANITOR_EVERY;
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = app.clock.sleep_until(next) => {}
+        }
+    }
+}
+
+/// Deletes the sign-in rows that are done with (`Firebreak::prune_sign_ins`), logging what it
+/// deleted and how long it took.
+async fn prune_sign_ins(app: &Firebreak) {
+    let started = std::time::Instant::now();
+    match app.prune_sign_ins().await {
+        Ok(pruned) if pruned == Default::default() => {}
+        Ok(pruned) => tracing::info!(
+            sessions = pruned.sessions,
+            invitations = pruned.invitations,
+            failures = pruned.failures,
+            took_ms = started.elapsed().as_millis() as u64,
+            "deleted ended sessions, used or expired invitation links and forgotten failed sign-ins"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not delete ended sessions and invitation links")
         }
     }
 }

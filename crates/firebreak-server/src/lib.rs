@@ -244,6 +244,10 @@ pub fn router(app: Firebreak) -> Router {
         .route("/ical/{token}", axum::routing::get(calendar::feed))
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(routes::streams::StreamSlots::default()),
+            routes::streams::limit_streams,
+        ))
         .layer(axum::middleware::from_fn(refuse_nul))
         .layer(axum::middleware::map_response(problem::as_problem))
         .layer(axum::Extension(doc))

@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 use firebreak_domain::Name;
-use firebreak_domain::session::{Failures, Invitation, InvitationFor, Session, SignInMethod};
+use firebreak_domain::session::{
+    Failures, Invitation, InvitationFor, Session, SignInMethod, SignInPrune,
+};
+use firebreak_store::accounts::Pruned;
 use firebreak_store::{AccountStore, AccountWrites, PasswordRecord, Result, StoreError};
 use jiff::Timestamp;
 use sqlx::AssertSqlSafe;
@@ -249,6 +252,50 @@ impl AccountWrites for PgTx<'_> {
             .await
             .map_err(db)?;
         Ok(())
+    }
+
+    async fn prune_sign_ins(&mut self, prune: &SignInPrune, limit: u32) -> Result<Pruned> {
+        // Each `OR` term has its own index (migration 0013), and a batch stops at `limit`.
+        // Rows another instance's pruning holds are skipped, not waited for: instances that
+        // prune at once share the rows and never deadlock on them.
+        let limit = i64::from(limit);
+        let sessions = sqlx::query(
+            "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions \
+             WHERE revoked_at < $1 OR expires_at < $1 OR last_seen_at < $2 \
+             LIMIT $3 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(prune.ended_before.as_millisecond())
+        .bind(prune.seen_before.as_millisecond())
+        .bind(limit)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        let invitations = sqlx::query(
+            "DELETE FROM invitations WHERE token_hash IN (SELECT token_hash FROM invitations \
+             WHERE used_at < $1 OR expires_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(prune.ended_before.as_millisecond())
+        .bind(limit)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        let failures = sqlx::query(
+            "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures \
+             WHERE last_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(prune.failed_before.as_millisecond())
+        .bind(limit)
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(Pruned {
+            sessions,
+            invitations,
+            failures,
+        })
     }
 }
 

@@ -94,6 +94,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "accounts",
         include_str!("../migrations/0012_accounts.sql"),
     ),
+    (
+        13,
+        "sign_in_pruning",
+        include_str!("../migrations/0013_sign_in_pruning.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -111,6 +111,7 @@ contract_checks!(
     invitations_lock_and_use,
     failures_count_forget_and_clear,
     failed_account_work_leaves_nothing,
+    sign_in_rows_pruned_only_when_due,
 );
 
 concurrent_contract_checks!(

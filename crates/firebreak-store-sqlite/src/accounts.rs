@@ -3,7 +3,10 @@
 
 use async_trait::async_trait;
 use firebreak_domain::Name;
-use firebreak_domain::session::{Failures, Invitation, InvitationFor, Session, SignInMethod};
+use firebreak_domain::session::{
+    Failures, Invitation, InvitationFor, Session, SignInMethod, SignInPrune,
+};
+use firebreak_store::accounts::Pruned;
 use firebreak_store::{AccountStore, AccountWrites, PasswordRecord, Result, StoreError};
 use jiff::Timestamp;
 use rusqlite::{Row, params};
@@ -203,6 +206,30 @@ impl AccountWrites for SqliteTx<'_> {
     async fn clear_failures(&mut self, key: &str) -> Result<()> {
         self.exec("DELETE FROM login_failures WHERE key = ?1", [key])?;
         Ok(())
+    }
+
+    async fn prune_sign_ins(&mut self, prune: &SignInPrune, limit: u32) -> Result<Pruned> {
+        // Each `OR` term has its own index (migration 0013), and a batch stops at `limit`.
+        let sessions = self.exec(
+            "DELETE FROM sessions WHERE id_hash IN (SELECT id_hash FROM sessions \
+             WHERE revoked_at < ?1 OR expires_at < ?1 OR last_seen_at < ?2 LIMIT ?3)",
+            params![ms(prune.ended_before), ms(prune.seen_before), limit],
+        )?;
+        let invitations = self.exec(
+            "DELETE FROM invitations WHERE token_hash IN (SELECT token_hash FROM invitations \
+             WHERE used_at < ?1 OR expires_at < ?1 LIMIT ?2)",
+            params![ms(prune.ended_before), limit],
+        )?;
+        let failures = self.exec(
+            "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures \
+             WHERE last_at < ?1 LIMIT ?2)",
+            params![ms(prune.failed_before), limit],
+        )?;
+        Ok(Pruned {
+            sessions: sessions as u64,
+            invitations: invitations as u64,
+            failures: failures as u64,
+        })
     }
 }
 

@@ -52,6 +52,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_actions.sql")),
     (11, include_str!("../migrations/0011_runbooks.sql")),
     (12, include_str!("../migrations/0012_accounts.sql")),
+    (13, include_str!("../migrations/0013_sign_in_pruning.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use firebreak_domain::Name;
-use firebreak_domain::session::{Failures, Invitation, InvitationFor, Session};
+use firebreak_domain::session::{Failures, Invitation, InvitationFor, Session, SignInPrune};
 use jiff::Timestamp;
 
 use crate::Result;
@@ -66,6 +66,36 @@ pub trait AccountWrites: Send {
     ) -> Result<Failures>;
     /// Forgets the failures counted against `key` (after a successful sign-in).
     async fn clear_failures(&mut self, key: &str) -> Result<()>;
+    /// Deletes what `prune` says is done with, at most `limit` rows of each table: sessions
+    /// revoked or past their absolute end before `ended_before`, or last seen before
+    /// `seen_before`; invitations used or expired before `ended_before`; failed sign-ins last
+    /// counted before `failed_before`. Returns how many of each it deleted; a count of `limit`
+    /// means there may be more.
+    async fn prune_sign_ins(&mut self, prune: &SignInPrune, limit: u32) -> Result<Pruned>;
+}
+
+/// What one batch of [`AccountWrites::prune_sign_ins`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub sessions: u64,
+    pub invitations: u64,
+    pub failures: u64,
+}
+
+impl Pruned {
+    /// Whether a batch of `limit` filled any table, so another may find more.
+    pub fn filled(&self, limit: u32) -> bool {
+        let limit = u64::from(limit);
+        self.sessions >= limit || self.invitations >= limit || self.failures >= limit
+    }
+}
+
+impl std::ops::AddAssign for Pruned {
+    fn add_assign(&mut self, other: Pruned) {
+        self.sessions += other.sessions;
+        self.invitations += other.invitations;
+        self.failures += other.failures;
+    }
 }
 
 /// Sign-in reads.

@@ -180,6 +180,7 @@ where
     failures_count_forget_and_clear(&make().await).await;
     concurrent_failures_all_count(Arc::new(make().await)).await;
     failed_account_work_leaves_nothing(&make().await).await;
+    sign_in_rows_pruned_only_when_due(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

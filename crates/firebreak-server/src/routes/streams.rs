@@ -1,9 +1,11 @@
 //! Server-sent event streams: one incident's timeline and state, and every incident and alert
 //! change. They take an API token or a signed-in browser's session (EventSource sends the
-//! cookie and no other header).
+//! cookie and no other header). One session or token may hold at most
+//! [`STREAMS_PER_CREDENTIAL`] streams open on an instance ([`limit_streams`]).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use firebreak_domain::AccessRole;
@@ -57,10 +59,9 @@ enum Credential {
     Session(String),
 }
 
-impl Access {
-    /// The credential the request came with (a bearer token, else the session cookie), for
-    /// a stream whose readers need `role`.
-    pub(crate) fn of(app: &Firebreak, headers: &HeaderMap, role: AccessRole) -> Option<Access> {
+impl Credential {
+    /// The credential a request came with: a bearer token, else the session cookie.
+    fn of(headers: &HeaderMap) -> Option<Credential> {
         let bearer = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -69,12 +70,29 @@ impl Access {
                     .or_else(|| h.strip_prefix("bearer "))
             })
             .map(|t| Credential::Token(t.trim().to_string()));
-        let credential = bearer.or_else(|| {
+        bearer.or_else(|| {
             crate::web::session::session_cookie(headers).map(|c| Credential::Session(c.to_string()))
-        })?;
+        })
+    }
+
+    /// The SHA-256 of the secret: what streams are counted by, so no secret is kept for it.
+    fn key(&self) -> [u8; 32] {
+        use sha2::Digest;
+        let secret = match self {
+            Credential::Token(t) => t,
+            Credential::Session(s) => s,
+        };
+        sha2::Sha256::digest(secret.as_bytes()).into()
+    }
+}
+
+impl Access {
+    /// The credential the request came with (a bearer token, else the session cookie), for
+    /// a stream whose readers need `role`.
+    pub(crate) fn of(app: &Firebreak, headers: &HeaderMap, role: AccessRole) -> Option<Access> {
         Some(Access {
             app: app.clone(),
-            credential,
+            credential: Credential::of(headers)?,
             role,
             checked: std::time::Instant::now(),
         })
@@ -148,6 +166,96 @@ pub(crate) fn event_stream<B: Batches>(
     Sse::new(stream.take_until(stopping)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
+/// How many event streams one browser session, or one API token, may hold open on one
+/// instance: a few tabs on a few incidents each, with room to spare, but not an unbounded
+/// number of subscriptions to the change feed.
+pub const STREAMS_PER_CREDENTIAL: usize = 20;
+
+/// The event streams open on this instance, counted per credential (by its SHA-256).
+#[derive(Debug, Default)]
+pub(crate) struct StreamSlots {
+    open: Mutex<HashMap<[u8; 32], usize>>,
+}
+
+impl StreamSlots {
+    /// A slot for one more stream of `key`, or `None` when it holds the most already.
+    fn take(self: &Arc<Self>, key: [u8; 32]) -> Option<StreamSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(key).or_default();
+        if *count >= STREAMS_PER_CREDENTIAL {
+            return None;
+        }
+        *count += 1;
+        Some(StreamSlot {
+            slots: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+/// One open stream's place in [`StreamSlots`], given back when the stream's body is dropped:
+/// when the stream ends, the client goes away or the server stops.
+struct StreamSlot {
+    slots: Arc<StreamSlots>,
+    key: [u8; 32],
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.slots.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Counts every event stream an answer opens (any route whose answer is
+/// `text/event-stream`: the API's and the pages' live streams) against the session or token
+/// that opened it, and answers 429 instead when that credential holds
+/// [`STREAMS_PER_CREDENTIAL`] already. The slot is held by the answer's body, so it is free
+/// again once the stream is gone.
+pub(crate) async fn limit_streams(
+    State(slots): State<Arc<StreamSlots>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let key = Credential::of(req.headers()).map(|c| c.key());
+    let res = next.run(req).await;
+    let streams = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let Some(key) = key.filter(|_| streams) else {
+        return res;
+    };
+    let Some(slot) = slots.take(key) else {
+        tracing::info!(
+            limit = STREAMS_PER_CREDENTIAL,
+            "refused an event stream: its session or token holds the most open already"
+        );
+        return ApiError::new(
+            axum::http::StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "This sign-in already has {STREAMS_PER_CREDENTIAL} live streams open on this \
+                 server, the most it may. Close other Firebreak tabs or windows (or stop other \
+                 programs streaming with this token), then reload this page."
+            ),
+        )
+        .into_response();
+    };
+    let (parts, body) = res.into_parts();
+    use futures_util::StreamExt;
+    let body = axum::body::Body::from_stream(body.into_data_stream().map(move |chunk| {
+        let _held = &slot;
+        chunk
+    }));
+    axum::response::Response::from_parts(parts, body)
+}
+
 fn json_event(kind: &str, body: impl serde::Serialize) -> Event {
     Event::default()
         .event(kind)
@@ -212,7 +320,8 @@ impl Batches for ChangeEvents {
     security(("bearer" = ["viewer"])),
     responses((status = 200, content_type = "text/event-stream", body = String,
         description = "`timeline` events (data: a timeline entry, id: its seq) and `incident` events (data: the incident)"),
-        (status = 404, body = Problem)))]
+        (status = 404, body = Problem),
+        (status = 429, body = Problem, description = "This token or session holds the most streams open already")))]
 pub async fn incident_events(
     _caller: Caller<Viewer>,
     State(app): State<Firebreak>,
@@ -239,7 +348,8 @@ pub async fn incident_events(
 #[utoipa::path(get, path = "/api/v1/events", tag = "incidents",
     security(("bearer" = ["viewer"])),
     responses((status = 200, content_type = "text/event-stream", body = String,
-        description = "`incident` events (data: the incident) and `alert` events (data: the alert)")))]
+        description = "`incident` events (data: the incident) and `alert` events (data: the alert)"),
+        (status = 429, body = Problem, description = "This token or session holds the most streams open already")))]
 pub async fn all_events(
     _caller: Caller<Viewer>,
     State(app): State<Firebreak>,

@@ -2,18 +2,21 @@
 //! counted only for users not disabled), sessions (every field round-trips, a taken id is
 //! `Conflict`, touch, revoke one, revoke a user's others, the live ones newest first),
 //! invitations (both targets, lock and use, unknown ones), failed sign-ins (counted by one
-//! upsert, forgotten when old, cleared) and a failed unit of work that leaves none of it.
+//! upsert, forgotten when old, cleared), pruning (only rows the domain says are done with, in
+//! bounded batches) and a failed unit of work that leaves none of it.
 
 use std::sync::Arc;
 
 use firebreak_domain::session::{
     ABSOLUTE_TIMEOUT, Failures, IDLE_TIMEOUT, Invitation, InvitationFor, Session, SignInMethod,
+    SignInPrune,
 };
 use firebreak_domain::{AccessRole, Name};
 use jiff::{SignedDuration, Timestamp};
 
 use super::directory::user;
 use super::{at, audit, commit, expect_conflict, expect_not_found, name};
+use crate::accounts::Pruned;
 use crate::{PasswordRecord, Store, StoreError, StoreWrites, transact};
 
 const HASH_A: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$YWFhYWFhYWFhYWFhYWFhYQ";
@@ -643,4 +646,182 @@ pub async fn failed_account_work_leaves_nothing<S: Store>(store: &S) {
         })
     );
     assert_eq!(store.get_failures("ip:203.0.113.9").await.unwrap(), None);
+}
+
+async fn prune<S: Store>(store: &S, p: SignInPrune, limit: u32) -> Pruned {
+    commit(store, "prune_sign_ins", move |tx| {
+        Box::pin(async move { tx.prune_sign_ins(&p, limit).await })
+    })
+    .await
+}
+
+/// Pruning deletes exactly the sign-in rows the domain's [`SignInPrune`] says are done with:
+/// sessions revoked, idle or past their absolute end before the cut-off (one that ended at it
+/// stays), invitations used or expired before it, failures no backoff counts; live sessions,
+/// pending links and recent failures stay as they were. A batch deletes at most `limit` rows
+/// of each table, and batches go on until nothing is left; a later cut-off takes the rest.
+pub async fn sign_in_rows_pruned_only_when_due<S: Store>(store: &S) {
+    let ms = SignedDuration::from_millis(1);
+    let hour = SignedDuration::from_hours(1);
+    let now = at(0) + SignedDuration::from_hours(24 * 30);
+    let p = SignInPrune::at(now);
+    let (ended, seen) = (p.ended_before, p.seen_before);
+    add_user(store, "alice", None).await;
+
+    let with = |id: &str, created: Timestamp, seen: Timestamp, revoked: Option<Timestamp>| {
+        let mut s = session(id, "alice", created);
+        s.last_seen_at = seen;
+        s.revoked_at = revoked;
+        s
+    };
+    let sessions = [
+        with(
+            "revoked-old",
+            ended - hour * 2,
+            ended - hour * 2,
+            Some(ended - ms),
+        ),
+        with("revoked-edge", ended - hour, ended - hour, Some(ended)),
+        with("idle-old", seen - ms, seen - ms, None),
+        with("idle-edge", seen, seen, None),
+        with(
+            "absolute-old",
+            ended - ABSOLUTE_TIMEOUT - ms,
+            ended - hour,
+            None,
+        ),
+        with(
+            "absolute-edge",
+            ended - ABSOLUTE_TIMEOUT,
+            ended - hour,
+            None,
+        ),
+        with("touched", seen - hour * 5, seen + ms, None),
+        with("live", now - hour, now, None),
+    ];
+    for s in &sessions {
+        add_session(store, s.clone()).await;
+    }
+    let link = |token: &str, target, expires: Timestamp, used: Option<Timestamp>| Invitation {
+        token_hash: token.into(),
+        target,
+        created_by: "root".into(),
+        created_at: ended - hour * 100,
+        expires_at: expires,
+        used_at: used,
+    };
+    let alice = || InvitationFor::User(name("alice"));
+    let invitations = [
+        link("used-old", alice(), ended + hour * 70, Some(ended - ms)),
+        link("used-edge", alice(), ended + hour * 70, Some(ended)),
+        link("expired-old", alice(), ended - ms, None),
+        link("expired-edge", alice(), ended, None),
+        link(
+            "first-admin-old",
+            InvitationFor::FirstAdmin,
+            ended - ms,
+            None,
+        ),
+        link("pending", alice(), now + hour, None),
+    ];
+    for i in &invitations {
+        let i = i.clone();
+        commit(store, "create_invitation", move |tx| {
+            Box::pin(async move { tx.create_invitation(&i).await })
+        })
+        .await;
+    }
+    let failed = [
+        ("user:old", p.failed_before - ms),
+        ("user:edge", p.failed_before),
+        ("ip:203.0.113.9", now),
+    ];
+    for (key, when) in failed {
+        fail(store, key, when, when - hour).await;
+    }
+
+    // What is left after pruning with `p`: the domain's rule, row by row.
+    let check = |p: SignInPrune| {
+        let sessions = sessions.clone();
+        let invitations = invitations.clone();
+        async move {
+            for s in &sessions {
+                let stored = store.get_session(&s.id_hash).await.unwrap();
+                let expected = (!p.session(s)).then(|| s.clone());
+                assert_eq!(stored, expected, "session {}", s.id_hash);
+            }
+            for i in &invitations {
+                let stored = store.get_invitation(&i.token_hash).await.unwrap();
+                let expected = (!p.invitation(i)).then(|| i.clone());
+                assert_eq!(stored, expected, "invitation {}", i.token_hash);
+            }
+            for (key, when) in failed {
+                let f = Failures {
+                    count: 1,
+                    last_at: when,
+                };
+                let expected = (!p.failures(&f)).then_some(f);
+                assert_eq!(store.get_failures(key).await.unwrap(), expected, "{key}");
+            }
+        }
+    };
+
+    // Batches of two: two of each, then the rest, then nothing.
+    let first = prune(store, p, 2).await;
+    assert_eq!(
+        first,
+        Pruned {
+            sessions: 2,
+            invitations: 2,
+            failures: 1
+        }
+    );
+    assert!(first.filled(2));
+    let second = prune(store, p, 2).await;
+    assert_eq!(
+        second,
+        Pruned {
+            sessions: 1,
+            invitations: 1,
+            failures: 0
+        }
+    );
+    assert!(!second.filled(2));
+    assert_eq!(prune(store, p, 2).await, Pruned::default());
+    check(p).await;
+    for gone in ["revoked-old", "idle-old", "absolute-old"] {
+        assert_eq!(store.get_session(gone).await.unwrap(), None, "{gone}");
+    }
+    for kept in [
+        "revoked-edge",
+        "idle-edge",
+        "absolute-edge",
+        "touched",
+        "live",
+    ] {
+        assert!(store.get_session(kept).await.unwrap().is_some(), "{kept}");
+    }
+    assert_eq!(store.get_invitation("first-admin-old").await.unwrap(), None);
+    assert!(store.get_invitation("pending").await.unwrap().is_some());
+    assert_eq!(store.get_failures("user:old").await.unwrap(), None);
+    assert!(store.get_failures("user:edge").await.unwrap().is_some());
+
+    // A millisecond later the rows that ended at the cut-off go too; the live ones stay.
+    let later = SignInPrune::at(now + ms);
+    assert_eq!(
+        prune(store, later, 100).await,
+        Pruned {
+            sessions: 3,
+            invitations: 2,
+            failures: 1
+        }
+    );
+    check(later).await;
+    assert!(store.get_session("live").await.unwrap().is_some());
+    assert!(store.get_session("touched").await.unwrap().is_some());
+    assert_eq!(
+        store.live_sessions(&name("alice"), now).await.unwrap(),
+        vec![sessions[7].clone()],
+        "the live session is still live"
+    );
 }
