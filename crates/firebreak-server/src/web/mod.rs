@@ -290,7 +290,9 @@ pub fn error_page(status: StatusCode, message: &str, retry_after: Option<u64>) -
         401 => "Sign in first",
         403 => "Not allowed",
         404 => "Not found",
-        409 => "Someone else changed this",
+        // A stale page says so in its message; most conflicts are not someone else's doing
+        // (a lifecycle move back, a role already held, a resolved incident).
+        409 => "That cannot be done now",
         422 => "Please check the form",
         429 => "Too many attempts",
         503 => "Try again shortly",

@@ -194,7 +194,17 @@ try {
   await page.waitForSelector('#flash :text("Waiting for a second person")', { timeout: 3000 });
   await bob.waitForSelector('button:has-text("Approve")', { timeout: 3000 });
   await bob.click('button:has-text("Approve")');
-  await page.waitForSelector('.runs :text("succeeded")', { timeout: 10000 });
+  await page.waitForSelector('#timeline :text("restart succeeded")', { timeout: 10000 });
+  // The room's live stream sends `state` (which reloads the panels) only when the incident
+  // itself changes, and a run ending changes only the timeline: the Runs panel can still say
+  // "running" until the page reloads (and the run's row is saved just after its timeline entry).
+  let succeeded = false;
+  for (let i = 0; i < 20 && !succeeded; i++) {
+    await page.reload();
+    succeeded = await page.isVisible('.runs :text("succeeded")');
+    if (!succeeded) await page.waitForTimeout(250);
+  }
+  check(succeeded, 'after a reload the run says it succeeded');
   check(await page.isVisible('.runs pre:has-text("restarting checkout in shop")'), 'the run shows its output');
   await shot(page, '05b-room-runbook');
 
@@ -433,6 +443,7 @@ try {
   await page.selectOption('#status', 'identified');
   await page.click('button:has-text("Set status")');
   await page.waitForSelector('#flash :text("cannot move back from mitigated to identified")', { timeout: 3000 });
+  check(!(await page.isVisible('#flash :text("Someone else")')), 'a refused move does not blame someone else');
   expectConsoleErrors('alice', 'set status', 409);
   expectConsoleErrors('alice', 'set status', 422);
   await shot(page, '16-room-mitigated');
