@@ -74,6 +74,12 @@ pub fn to_document(config: &Config) -> Value {
         "server": {
             "public_url": config.server.public_url,
             "tls": config.server.tls.as_ref().map(|t| json!({ "cert": t.cert, "key": t.key })),
+            "trusted_proxies": config
+                .server
+                .trusted_proxies
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
         },
         "email": email(&config.email),
         "status_page": status_page(&config.status_page),

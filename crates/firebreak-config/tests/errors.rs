@@ -846,6 +846,36 @@ fn outbound_networks_are_checked() {
 }
 
 #[test]
+fn trusted_proxies_are_checked() {
+    single(
+        "server:\n  trusted_proxies: [127.0.0.1, proxy.internal]\n",
+        2,
+        32,
+        "server.trusted_proxies[1]",
+        "invalid network \"proxy.internal\"; expected an IP address or CIDR",
+    );
+    single(
+        "server:\n  trusted_proxies: 10.0.0.0/8\n",
+        2,
+        20,
+        "server.trusted_proxies",
+        "expected a list like [127.0.0.1, 10.0.0.0/8], found text",
+    );
+    let config = parse(
+        "server:\n  trusted_proxies: [127.0.0.1, 'fd00::/8']\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let shown: Vec<String> = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["127.0.0.1/32", "fd00::/8"]);
+}
+
+#[test]
 fn outbound_retry_delays_are_checked() {
     single(
         "outbound:\n  retry:\n    first_delay: 0s\n",

@@ -809,6 +809,7 @@ fn paging_sections_read_into_the_expected_config() {
         server: Server {
             public_url: Some("https://firebreak.example.com".into()),
             tls: None,
+            trusted_proxies: Vec::new(),
         },
         email: Email {
             smtp_url: Some("smtp://127.0.0.1:2525".into()),

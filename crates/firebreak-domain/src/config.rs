@@ -210,6 +210,10 @@ pub struct Server {
     pub public_url: Option<String>,
     /// Serve HTTPS with these PEM files; `None`: plain HTTP (behind a TLS proxy).
     pub tls: Option<TlsFiles>,
+    /// The proxies in front of Firebreak whose `X-Forwarded-For` is believed, so that sign-in
+    /// backoff, rate limits and the audit log see each client's own address. Empty: the
+    /// address a request arrived from is the client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The PEM files HTTPS is served with, as written (a relative path is taken from the

@@ -158,14 +158,23 @@ pub struct Backoff {
     pub forget_after: SignedDuration,
 }
 
-/// Per account: five tries, then waits up to 15 minutes.
+/// Per account from one source (an address, or an IPv6 /64): five tries, then waits up to
+/// 15 minutes. A stranger guessing from elsewhere does not slow the owner down.
 pub const ACCOUNT_BACKOFF: Backoff = Backoff {
     free: 5,
     max: SignedDuration::from_mins(15),
     forget_after: SignedDuration::from_hours(1),
 };
 
-/// Per peer address: more tries (a shared office address), then waits up to 15 minutes.
+/// Per account from every source together: a ceiling for guessing spread over many
+/// addresses, high enough that a stranger alone is unlikely to reach it.
+pub const ACCOUNT_ANY_SOURCE_BACKOFF: Backoff = Backoff {
+    free: 50,
+    max: SignedDuration::from_mins(15),
+    forget_after: SignedDuration::from_hours(1),
+};
+
+/// Per source address (an IPv6 /64): more tries (a shared office address), then waits up to 15 minutes.
 pub const ADDRESS_BACKOFF: Backoff = Backoff {
     free: 20,
     max: SignedDuration::from_mins(15),
@@ -228,7 +237,7 @@ pub const KEEP_ENDED: SignedDuration = SignedDuration::from_hours(24 * 7);
 
 /// Every backoff a sign-in counts failures for: failed sign-ins are kept as long as the
 /// longest of them still counts them.
-pub const BACKOFFS: [Backoff; 2] = [ACCOUNT_BACKOFF, ADDRESS_BACKOFF];
+pub const BACKOFFS: [Backoff; 3] = [ACCOUNT_BACKOFF, ACCOUNT_ANY_SOURCE_BACKOFF, ADDRESS_BACKOFF];
 
 /// Which sign-in rows may be deleted at an instant: the store deletes what ended before these
 /// instants, and keeps everything else.

@@ -11,8 +11,9 @@ use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use firebreak_domain::access::{TokenOwner, effective_role};
 use firebreak_domain::session::{
-    ACCOUNT_BACKOFF, ADDRESS_BACKOFF, Backoff, INVITATION_MAX, INVITATION_TTL, Invitation,
-    InvitationFor, InvitationRefusal, Session, SignInMethod, check_password,
+    ACCOUNT_ANY_SOURCE_BACKOFF, ACCOUNT_BACKOFF, ADDRESS_BACKOFF, Backoff, INVITATION_MAX,
+    INVITATION_TTL, Invitation, InvitationFor, InvitationRefusal, Session, SignInMethod,
+    check_password,
 };
 use firebreak_domain::{AccessRole, Actor, Name};
 use firebreak_store::{AuditDraft, StoreError, UserRecord};
@@ -174,8 +175,12 @@ impl Firebreak {
     }
 
     /// Signs in with a handle (or email) and password. A wrong handle and a wrong password
-    /// get the same answer in the same time. After repeated failures, against the account
-    /// or from the address, attempts are refused unheard for a while (429).
+    /// get the same answer in the same time. After repeated failures, attempts are refused
+    /// unheard for a while (429). Failures are counted three ways: against the account from
+    /// this source (a few tries), against the account from anywhere (a higher ceiling for
+    /// guessing spread over many addresses), and from this source against any account. A
+    /// source is the client's address, an IPv6 one with the rest of its /64. Failures from
+    /// before the account's password was last set do not count against it.
     pub async fn sign_in(
         &self,
         login: &str,
@@ -198,22 +203,34 @@ impl Firebreak {
         };
         let _one_at_a_time = self.sign_in_locks.lock(&account_key).await;
         let now = self.clock.now();
-        let address_key = source.as_ref().map(|s| format!("ip:{s}"));
-        for (key, backoff) in [
-            (Some(account_key.clone()), ACCOUNT_BACKOFF),
-            (address_key.clone(), ADDRESS_BACKOFF),
+        let group = source
+            .as_deref()
+            .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+            .map(firebreak_domain::address::source_label);
+        let pair_key = format!(
+            "{account_key}@{}",
+            group.as_deref().unwrap_or("an unknown address")
+        );
+        let address_key = group.map(|g| format!("ip:{g}"));
+        let stored = match &user {
+            Some(u) if u.disabled_at.is_none() => self.store.get_password(&u.handle).await?,
+            _ => None,
+        };
+        let password_set_at = stored.as_ref().map(|p| p.set_at);
+        for (key, backoff, about_account) in [
+            (Some(pair_key.clone()), ACCOUNT_BACKOFF, true),
+            (Some(account_key.clone()), ACCOUNT_ANY_SOURCE_BACKOFF, true),
+            (address_key.clone(), ADDRESS_BACKOFF, false),
         ] {
             if let Some(key) = key {
-                let failures = self.store.get_failures(&key).await?;
+                let failures = self.store.get_failures(&key).await?.filter(|f| {
+                    !about_account || password_set_at.is_none_or(|set| f.last_at >= set)
+                });
                 if let Some(until) = backoff.refused_until(failures, now) {
                     return Err(self.throttled(until));
                 }
             }
         }
-        let stored = match &user {
-            Some(u) if u.disabled_at.is_none() => self.store.get_password(&u.handle).await?,
-            _ => None,
-        };
         let hash = stored.as_ref().map_or(DECOY_HASH, |p| p.hash.as_str());
         let matches = verify_password(password, hash).await? && stored.is_some();
         let who = Self::anonymous(source.clone());
@@ -231,17 +248,20 @@ impl Firebreak {
                 )
             };
             let forget = |b: Backoff| now.saturating_sub(b.forget_after).unwrap_or(now);
-            let (forget_account, forget_address) =
-                (forget(ACCOUNT_BACKOFF), forget(ADDRESS_BACKOFF));
+            let mut counted = vec![
+                (pair_key.clone(), forget(ACCOUNT_BACKOFF)),
+                (account_key.clone(), forget(ACCOUNT_ANY_SOURCE_BACKOFF)),
+            ];
+            if let Some(key) = &address_key {
+                counted.push((key.clone(), forget(ADDRESS_BACKOFF)));
+            }
             self.write(1, || {
-                let account_key = account_key.clone();
-                let address_key = address_key.clone();
+                let counted = counted.clone();
                 let audit = audit.clone();
                 move |tx| {
                     Box::pin(async move {
-                        tx.record_failure(&account_key, now, forget_account).await?;
-                        if let Some(key) = &address_key {
-                            tx.record_failure(key, now, forget_address).await?;
+                        for (key, forget_before) in &counted {
+                            tx.record_failure(key, now, *forget_before).await?;
                         }
                         tx.audit(audit).await
                     })
@@ -250,8 +270,15 @@ impl Firebreak {
             .await?;
             return Err(refused_sign_in());
         };
-        self.start_session(user, SignInMethod::Password, source, Some(account_key))
-            .await
+        // The address's count stays: one person signing in from a shared address does not
+        // forgive the guesses of another there.
+        self.start_session(
+            user,
+            SignInMethod::Password,
+            source,
+            vec![pair_key, account_key],
+        )
+        .await
     }
 
     async fn find_login(&self, login: &str) -> Result<Option<UserRecord>, EngineError> {
@@ -277,7 +304,7 @@ impl Firebreak {
         user: UserRecord,
         method: SignInMethod,
         source: Option<String>,
-        clear: Option<String>,
+        clear: Vec<String>,
     ) -> Result<SignedIn, EngineError> {
         let id = format!("{SESSION_PREFIX}{}", hex::encode(random_bytes::<32>()?));
         let now = self.clock.now();
@@ -307,7 +334,7 @@ impl Firebreak {
             move |tx| {
                 Box::pin(async move {
                     tx.create_session(&session).await?;
-                    if let Some(key) = &clear {
+                    for key in &clear {
                         tx.clear_failures(key).await?;
                     }
                     tx.audit(audit).await
@@ -792,7 +819,7 @@ impl Firebreak {
         })?;
         self.tokens.clear();
         self.paging_changed().await;
-        self.start_session(user, SignInMethod::Password, source, None)
+        self.start_session(user, SignInMethod::Password, source, Vec::new())
             .await
     }
 

@@ -167,6 +167,8 @@ pub struct App {
     pub sign_in_locks: Arc<accounts::SignInLocks>,
     /// Cancelled when the server stops: live event streams end then.
     pub streams: tokio_util::sync::CancellationToken,
+    /// One reader per watched incident, whose reads its watchers share.
+    pub followers: Arc<live::Followers>,
     /// Single sign-on, when `oidc` is configured.
     pub oidc: Option<Arc<oidc::OidcProvider>>,
 }
@@ -215,6 +217,7 @@ impl Firebreak {
             runbooks: Arc::default(),
             sign_in_locks: Arc::default(),
             streams: tokio_util::sync::CancellationToken::new(),
+            followers: Arc::default(),
             oidc,
             config,
         })))
@@ -240,6 +243,7 @@ impl Firebreak {
             runbooks: app.runbooks.clone(),
             sign_in_locks: app.sign_in_locks.clone(),
             streams: app.streams.clone(),
+            followers: app.followers.clone(),
             oidc: app.oidc.clone(),
         }))
     }

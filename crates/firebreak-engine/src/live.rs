@@ -3,10 +3,19 @@
 //! timeline is read from the store after the last entry the watcher saw, so nothing is lost
 //! when the feed lags, when a change was written by another instance (PostgreSQL `NOTIFY`),
 //! or when a browser reconnects with `Last-Event-ID`.
+//!
+//! A thousand people watching one incident must not mean a thousand reads per change. The
+//! watchers of an incident share one [`Follower`]: a task that hears the feed, reads the new
+//! entries and the incident once per change, and hands the same batch to every watcher. A
+//! watcher reads the store itself only to catch up: when it starts behind, when it fell
+//! behind the follower (a lagged channel), or when the follower's batch starts past what the
+//! watcher has seen.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use firebreak_domain::{Incident, IncidentNumber};
 use firebreak_store::{Change, Committed, TimelineEntry};
-use std::sync::Arc;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -14,6 +23,9 @@ use crate::{EngineError, Firebreak};
 
 /// The most entries one batch carries; a watcher far behind gets several batches.
 const BATCH: u32 = 200;
+/// How many shared batches a follower keeps for a slow watcher before it lags (and then
+/// catches up from the store).
+const FOLLOWER_BACKLOG: usize = 64;
 
 /// What changed for a watcher since it last asked.
 #[derive(Debug, Clone)]
@@ -24,14 +36,42 @@ pub struct LiveBatch {
     pub incident: Option<Incident>,
 }
 
+/// One change to an incident as its follower read it, shared by every watcher.
+#[derive(Debug)]
+struct Shared {
+    /// The entries are those after this `seq`.
+    after: i64,
+    entries: Vec<TimelineEntry>,
+    /// The incident as it is after the change.
+    incident: Option<Incident>,
+}
+
+/// The followers of the incidents being watched on this instance, one per incident.
+#[derive(Default)]
+pub struct Followers {
+    by_incident: Mutex<HashMap<IncidentNumber, broadcast::Sender<Arc<Shared>>>>,
+    /// The one reader of every change, for the events streams.
+    changes: Mutex<Option<broadcast::Sender<Arc<Vec<LiveChange>>>>>,
+}
+
+impl Followers {
+    /// How many incidents have a follower now.
+    pub fn count(&self) -> usize {
+        self.by_incident.lock().map_or(0, |m| m.len())
+    }
+}
+
 /// One watcher of one incident.
 pub struct IncidentWatch {
     app: Firebreak,
     number: IncidentNumber,
     after: i64,
-    feed: broadcast::Receiver<Arc<Committed>>,
-    /// Read the store before waiting: at the start, and after a batch that was full.
+    shared: broadcast::Receiver<Arc<Shared>>,
+    /// Read the store before waiting: at the start, after a batch that was full, and after
+    /// falling behind the follower.
     pending: bool,
+    /// Whether the next store read should carry the incident too.
+    pending_incident: bool,
 }
 
 impl Firebreak {
@@ -42,16 +82,144 @@ impl Firebreak {
         number: IncidentNumber,
         after: i64,
     ) -> Result<IncidentWatch, EngineError> {
-        // Subscribe before the first read, so a change committed in between is not missed.
-        let feed = self.store.feed().subscribe();
         self.incident(number).await?;
+        // Follow before the first read, so a change committed in between is not missed.
+        let shared = self.follow(number).await?;
         Ok(IncidentWatch {
             app: self.clone(),
             number,
             after: after.max(0),
-            feed,
+            shared,
             pending: true,
+            pending_incident: false,
         })
+    }
+
+    /// A receiver of `number`'s shared batches, starting the incident's follower if it has
+    /// none. The follower stops when its last watcher has gone.
+    async fn follow(
+        &self,
+        number: IncidentNumber,
+    ) -> Result<broadcast::Receiver<Arc<Shared>>, EngineError> {
+        let followers = &self.followers;
+        {
+            let map = followers.by_incident.lock().expect("followers lock");
+            if let Some(tx) = map.get(&number) {
+                return Ok(tx.subscribe());
+            }
+        }
+        // Hear the feed before reading where the timeline ends, so nothing falls between.
+        let feed = self.store.feed().subscribe();
+        let head = self
+            .store
+            .timeline_tail(number, None, 1)
+            .await?
+            .items
+            .last()
+            .map_or(0, |e| e.seq);
+        let mut map = followers.by_incident.lock().expect("followers lock");
+        if let Some(tx) = map.get(&number) {
+            // Another watcher started one meanwhile.
+            return Ok(tx.subscribe());
+        }
+        let (tx, rx) = broadcast::channel(FOLLOWER_BACKLOG);
+        map.insert(number, tx.clone());
+        drop(map);
+        let app = self.clone();
+        tokio::spawn(async move { app.run_follower(number, head, feed, tx).await });
+        Ok(rx)
+    }
+
+    /// Reads each change to `number` once and shares it, until nobody watches or the feed
+    /// closes (the server is stopping).
+    async fn run_follower(
+        &self,
+        number: IncidentNumber,
+        mut head: i64,
+        mut feed: broadcast::Receiver<Arc<Committed>>,
+        tx: broadcast::Sender<Arc<Shared>>,
+    ) {
+        let stop = |tx: &broadcast::Sender<Arc<Shared>>| {
+            let mut map = self.followers.by_incident.lock().expect("followers lock");
+            // Checked under the lock that `follow` subscribes under, so no watcher joins a
+            // follower that is stopping.
+            if tx.receiver_count() == 0 {
+                map.remove(&number);
+                true
+            } else {
+                false
+            }
+        };
+        loop {
+            let changed = match feed.recv().await {
+                Ok(committed) => committed
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, Change::Incident { number: n } if *n == number)),
+                // Fell behind: whatever was missed is in the store.
+                Err(RecvError::Lagged(_)) => true,
+                Err(RecvError::Closed) => {
+                    self.followers
+                        .by_incident
+                        .lock()
+                        .expect("followers lock")
+                        .remove(&number);
+                    return;
+                }
+            };
+            if stop(&tx) {
+                return;
+            }
+            if !changed {
+                continue;
+            }
+            match self.read_change(number, head).await {
+                Ok(batches) => {
+                    for shared in batches {
+                        if let Some(last) = shared.entries.last() {
+                            head = last.seq;
+                        }
+                        // No receiver right now is fine: the next feed event stops us.
+                        let _ = tx.send(Arc::new(shared));
+                    }
+                }
+                Err(e) => {
+                    // The watchers catch up from the store themselves once it answers: a
+                    // batch starting past what they have seen sends them there.
+                    tracing::warn!(incident = number.0, error = %e, "reading an incident's change failed");
+                }
+            }
+        }
+    }
+
+    /// The entries after `head` (in pages of [`BATCH`]) and the incident as it is now, the
+    /// incident with the last page.
+    async fn read_change(
+        &self,
+        number: IncidentNumber,
+        head: i64,
+    ) -> Result<Vec<Shared>, EngineError> {
+        let mut out = Vec::new();
+        let mut after = head;
+        loop {
+            let page = self.store.timeline(number, Some(after), BATCH).await?;
+            let full = page.items.len() as u32 >= BATCH;
+            let next = page.items.last().map_or(after, |e| e.seq);
+            out.push(Shared {
+                after,
+                entries: page.items,
+                incident: None,
+            });
+            after = next;
+            if !full {
+                break;
+            }
+        }
+        let incident = self.store.get_incident(number).await?;
+        if let Some(last) = out.last_mut() {
+            last.incident = incident;
+        }
+        Ok(out)
     }
 }
 
@@ -66,27 +234,50 @@ impl IncidentWatch {
     pub async fn next(&mut self) -> Result<Option<LiveBatch>, EngineError> {
         loop {
             if self.pending {
-                self.pending = false;
-                let batch = self.read(false).await?;
-                if !batch.entries.is_empty() {
+                let with_incident = std::mem::take(&mut self.pending_incident);
+                let batch = self.read(with_incident).await?;
+                if !batch.entries.is_empty() || batch.incident.is_some() {
                     return Ok(Some(batch));
                 }
             }
-            let changed = match self.feed.recv().await {
-                Ok(committed) => committed
-                    .changes
-                    .iter()
-                    .any(|c| matches!(c, Change::Incident { number } if *number == self.number)),
-                // Fell behind: whatever was missed is in the store.
-                Err(RecvError::Lagged(_)) => true,
+            let shared = match self.shared.recv().await {
+                Ok(shared) => shared,
+                // Fell behind the follower: whatever was missed is in the store.
+                Err(RecvError::Lagged(_)) => {
+                    self.pending = true;
+                    self.pending_incident = true;
+                    continue;
+                }
                 Err(RecvError::Closed) => return Ok(None),
             };
-            if changed {
-                return Ok(Some(self.read(true).await?));
+            if shared.after > self.after {
+                // The follower is ahead of this watcher (it started behind, or a read of the
+                // follower's failed): catch up from the store.
+                self.pending = true;
+                self.pending_incident = shared.incident.is_some();
+                continue;
             }
+            let entries: Vec<TimelineEntry> = shared
+                .entries
+                .iter()
+                .filter(|e| e.seq > self.after)
+                .cloned()
+                .collect();
+            if let Some(last) = entries.last() {
+                self.after = last.seq;
+            }
+            if entries.is_empty() && shared.incident.is_none() {
+                continue;
+            }
+            return Ok(Some(LiveBatch {
+                entries,
+                incident: shared.incident.clone(),
+            }));
         }
     }
 
+    /// Catches up from the store: the entries after the last one seen, and the incident when
+    /// asked for.
     async fn read(&mut self, with_incident: bool) -> Result<LiveBatch, EngineError> {
         let page = self
             .app
@@ -96,10 +287,12 @@ impl IncidentWatch {
         if let Some(last) = page.items.last() {
             self.after = last.seq;
         }
-        self.pending = page.items.len() as u32 >= BATCH;
-        let incident = if with_incident {
+        let full = page.items.len() as u32 >= BATCH;
+        self.pending = full;
+        let incident = if with_incident && !full {
             self.app.store.get_incident(self.number).await?
         } else {
+            self.pending_incident |= with_incident && full;
             None
         };
         Ok(LiveBatch {
@@ -108,7 +301,6 @@ impl IncidentWatch {
         })
     }
 }
-
 /// A change to show on the all-changes stream.
 #[derive(Debug, Clone)]
 pub enum LiveChange {
@@ -118,17 +310,89 @@ pub enum LiveChange {
 
 /// A watcher of every incident and alert change.
 pub struct ChangeWatch {
-    app: Firebreak,
-    feed: broadcast::Receiver<Arc<Committed>>,
+    changes: broadcast::Receiver<Arc<Vec<LiveChange>>>,
 }
 
 impl Firebreak {
-    /// Watches every incident and alert change from now on.
+    /// Watches every incident and alert change from now on. Every watcher on this instance
+    /// shares one reader of the changes.
     pub fn watch_changes(&self) -> ChangeWatch {
-        ChangeWatch {
-            app: self.clone(),
-            feed: self.store.feed().subscribe(),
+        let mut slot = self.followers.changes.lock().expect("followers lock");
+        if let Some(tx) = slot.as_ref() {
+            return ChangeWatch {
+                changes: tx.subscribe(),
+            };
         }
+        let (tx, rx) = broadcast::channel(FOLLOWER_BACKLOG);
+        *slot = Some(tx.clone());
+        let feed = self.store.feed().subscribe();
+        let app = self.clone();
+        tokio::spawn(async move { app.run_change_follower(feed, tx).await });
+        ChangeWatch { changes: rx }
+    }
+
+    /// Reads each committed change once for every watcher of all changes, until nobody
+    /// watches or the feed closes.
+    async fn run_change_follower(
+        &self,
+        mut feed: broadcast::Receiver<Arc<Committed>>,
+        tx: broadcast::Sender<Arc<Vec<LiveChange>>>,
+    ) {
+        loop {
+            let committed = match feed.recv().await {
+                Ok(c) => Some(c),
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::debug!(missed, "the changes stream fell behind");
+                    None
+                }
+                Err(RecvError::Closed) => {
+                    *self.followers.changes.lock().expect("followers lock") = None;
+                    return;
+                }
+            };
+            {
+                let mut slot = self.followers.changes.lock().expect("followers lock");
+                if tx.receiver_count() == 0 {
+                    *slot = None;
+                    return;
+                }
+            }
+            let Some(committed) = committed else { continue };
+            match self.read_changes(&committed).await {
+                Ok(out) if !out.is_empty() => {
+                    let _ = tx.send(Arc::new(out));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading a change for the events streams failed")
+                }
+            }
+        }
+    }
+
+    /// The incidents and alerts a commit changed, as they are now.
+    async fn read_changes(&self, committed: &Committed) -> Result<Vec<LiveChange>, EngineError> {
+        let mut out = Vec::new();
+        let mut seen_incidents = Vec::new();
+        let mut seen_alerts = Vec::new();
+        for change in &committed.changes {
+            match change {
+                Change::Incident { number } if !seen_incidents.contains(number) => {
+                    seen_incidents.push(*number);
+                    if let Some(i) = self.store.get_incident(*number).await? {
+                        out.push(LiveChange::Incident(i));
+                    }
+                }
+                Change::Alert { id, .. } if !seen_alerts.contains(id) => {
+                    seen_alerts.push(*id);
+                    if let Some(a) = self.store.get_alert(*id).await? {
+                        out.push(LiveChange::Alert(a));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -137,36 +401,12 @@ impl ChangeWatch {
     /// fell behind skips what it missed; clients re-read the lists when they reconnect.
     pub async fn next(&mut self) -> Result<Option<Vec<LiveChange>>, EngineError> {
         loop {
-            let committed = match self.feed.recv().await {
-                Ok(c) => c,
+            match self.changes.recv().await {
+                Ok(changes) => return Ok(Some(changes.as_ref().clone())),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "an events stream fell behind");
-                    continue;
                 }
                 Err(RecvError::Closed) => return Ok(None),
-            };
-            let mut out = Vec::new();
-            let mut seen_incidents = Vec::new();
-            let mut seen_alerts = Vec::new();
-            for change in &committed.changes {
-                match change {
-                    Change::Incident { number } if !seen_incidents.contains(number) => {
-                        seen_incidents.push(*number);
-                        if let Some(i) = self.app.store.get_incident(*number).await? {
-                            out.push(LiveChange::Incident(i));
-                        }
-                    }
-                    Change::Alert { id, .. } if !seen_alerts.contains(id) => {
-                        seen_alerts.push(*id);
-                        if let Some(a) = self.app.store.get_alert(*id).await? {
-                            out.push(LiveChange::Alert(a));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            if !out.is_empty() {
-                return Ok(Some(out));
             }
         }
     }

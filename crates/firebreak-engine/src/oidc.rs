@@ -553,7 +553,7 @@ impl Firebreak {
             .await?;
         let next = pending.next.clone();
         let signed = self
-            .start_session(user, SignInMethod::Oidc, source, None)
+            .start_session(user, SignInMethod::Oidc, source, Vec::new())
             .await?;
         Ok((signed, next))
     }

@@ -184,10 +184,12 @@ impl Default for StatusPageCache {
 }
 
 impl StatusPageCache {
-    /// Whether `ip` may submit the subscribe form now; if not, how long until it may.
+    /// Whether `ip` may submit the subscribe form now; if not, how long until it may. An
+    /// IPv6 address counts with the rest of its /64.
     pub fn subscribe_allowed(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
         use governor::clock::Clock as _;
-        self.subscribe_limit.check_key(&ip).map_err(|not_until| {
+        let group = firebreak_domain::address::source_group(ip);
+        self.subscribe_limit.check_key(&group).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())
         })
     }

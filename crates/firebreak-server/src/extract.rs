@@ -2,7 +2,7 @@
 //! and path parameters parsed into domain types.
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -44,10 +44,7 @@ impl<R: Needs> FromRequestParts<Firebreak> for Caller<R> {
         parts: &mut Parts,
         app: &Firebreak,
     ) -> Result<Self, Self::Rejection> {
-        let source = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let source = client_ip(parts, app).map(|ip| ip.to_string());
         let Some(header) = parts.headers.get(header::AUTHORIZATION) else {
             // A browser signed in to the web pages may call the API with its session (the
             // live streams need it: EventSource sends no headers). A change must then carry
@@ -73,7 +70,7 @@ impl<R: Needs> FromRequestParts<Firebreak> for Caller<R> {
                         ));
                     }
                 }
-                return Caller::checked(session.principal);
+                return Caller::checked(session.principal, "you are signed in as");
             }
             return Err(ApiError::unauthorized(
                 "send an API token as `Authorization: Bearer <token>`",
@@ -93,15 +90,33 @@ impl<R: Needs> FromRequestParts<Firebreak> for Caller<R> {
         let principal = app.authenticate(token, source).await?.ok_or_else(|| {
             ApiError::unauthorized("the token is unknown or revoked; ask an admin for a new one")
         })?;
-        Caller::checked(principal)
+        Caller::checked(principal, "the token has")
     }
 }
 
+/// The client's address: the peer the request arrived from or, when that peer is one of
+/// `server.trusted_proxies`, the address those proxies forwarded in `X-Forwarded-For`.
+pub(crate) fn client_ip(parts: &Parts, app: &Firebreak) -> Option<IpAddr> {
+    let ConnectInfo(peer) = parts.extensions.get::<ConnectInfo<SocketAddr>>()?;
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Some(firebreak_domain::address::client_address(
+        peer.ip(),
+        forwarded,
+        &app.config.server.trusted_proxies,
+    ))
+}
+
 impl<R: Needs> Caller<R> {
-    fn checked(principal: Principal) -> Result<Self, ApiError> {
+    /// `holder` says whose role it is in the refusal: "the token has" or "you are signed
+    /// in as".
+    fn checked(principal: Principal, holder: &str) -> Result<Self, ApiError> {
         if !principal.role.allows(R::ROLE) {
             return Err(ApiError::forbidden(format!(
-                "this needs the {} role; the token has {}",
+                "this needs the {} role; {holder} {}",
                 R::ROLE,
                 principal.role
             )));

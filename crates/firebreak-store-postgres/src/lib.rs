@@ -105,6 +105,10 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
 const MAX_CONNECTIONS: u32 = 16;
 /// How long a call waits for a connection, connecting included, before it is `Unavailable`.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long the first connection at start waits for PostgreSQL to answer: a busy server
+/// takes longer than one request should wait, and nothing is waiting on it yet. A server
+/// that refuses the connection fails at once.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long `close` lets queued writes finish.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -186,7 +190,7 @@ impl PostgresStore {
             )));
         }
         let options = options(url)?;
-        let mut conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&options))
+        let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options))
             .await
             .map_err(|_| StoreError::unavailable("PostgreSQL did not answer in time"))?
             .map_err(db)?;

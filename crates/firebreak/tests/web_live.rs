@@ -275,3 +275,84 @@ async fn two_instances_on_postgres_see_each_others_notes_live() {
     b.app.store.close().await;
     let _ = store_a.backend();
 }
+
+#[tokio::test]
+async fn watchers_of_one_incident_share_one_reader_and_each_gets_everything() {
+    let s = spawn().await;
+    let incident = s.declare("Search is down", "SEV3").await;
+    let id = incident["id"].as_str().unwrap().to_string();
+    let url = format!("{}/api/v1/incidents/{id}/events", s.base);
+    let tokens = [&s.admin, &s.responder, &s.viewer];
+    let mut streams = Vec::new();
+    for i in 0..12 {
+        streams.push(Stream::open(&url, Some(tokens[i % 3]), None).await);
+    }
+    assert_eq!(
+        s.running.app.followers.count(),
+        1,
+        "one reader for every watcher of the incident"
+    );
+    for n in 1..=5 {
+        s.post(
+            &format!("/api/v1/incidents/{id}/notes"),
+            json!({"body": format!("shared note {n}")}),
+        )
+        .await
+        .expect(201);
+    }
+    let expected: Vec<String> = (1..=5).map(|n| format!("shared note {n}")).collect();
+    for stream in &mut streams {
+        let got = stream.until("timeline", "shared note 5", WAIT).await;
+        let notes: Vec<String> = got
+            .iter()
+            .filter(|e| e.event == "timeline")
+            .filter_map(|e| {
+                serde_json::from_str::<Value>(&e.data).unwrap()["data"]["body"]
+                    .as_str()
+                    .map(str::to_string)
+            })
+            .collect();
+        assert_eq!(notes, expected, "every watcher gets every note, in order");
+    }
+    // A watcher that joins later and resumes from a note gets what followed it, from the
+    // store, then the shared changes.
+    let timeline = s.timeline(&id).await;
+    let third = timeline
+        .iter()
+        .find(|e| e["data"]["body"] == "shared note 3")
+        .unwrap()["seq"]
+        .as_i64()
+        .unwrap();
+    let mut late = Stream::open(&url, Some(&s.viewer), Some(&third.to_string())).await;
+    late.until("timeline", "shared note 5", WAIT).await;
+    s.post(
+        &format!("/api/v1/incidents/{id}/notes"),
+        json!({"body": "shared note 6"}),
+    )
+    .await
+    .expect(201);
+    let got = late.until("timeline", "shared note 6", WAIT).await;
+    assert_eq!(got.iter().filter(|e| e.event == "timeline").count(), 1);
+    for stream in &mut streams {
+        stream.until("timeline", "shared note 6", WAIT).await;
+    }
+    // Once every watcher has gone, the reader stops at the next change.
+    drop(streams);
+    drop(late);
+    let deadline = Instant::now() + WAIT;
+    let mut n = 7;
+    while s.running.app.followers.count() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the reader outlived its watchers"
+        );
+        s.post(
+            &format!("/api/v1/incidents/{id}/notes"),
+            json!({"body": format!("shared note {n}")}),
+        )
+        .await
+        .expect(201);
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

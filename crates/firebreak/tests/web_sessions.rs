@@ -69,6 +69,19 @@ async fn sign_in(
         .unwrap()
 }
 
+/// The newest `limit` rows of the audit log, as the admin reads them.
+async fn audit_log(s: &TestServer, limit: u32) -> serde_json::Value {
+    let res = s
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/audit?limit={limit}"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    res.expect(200).clone()
+}
+
 /// Signs `handle` in and returns its cookie.
 async fn signed_in(s: &TestServer, b: &reqwest::Client, handle: &str) -> String {
     let res = sign_in(s, b, handle, PASSWORD).await;
@@ -568,15 +581,10 @@ async fn failed_sign_ins_back_off_per_account_and_are_audited() {
     assert_eq!(res.status(), 401);
     let res = sign_in(&s, &b, RESPONDER, PASSWORD).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
-    let audit = s
-        .call(
-            reqwest::Method::GET,
-            "/api/v1/audit?limit=200",
-            Some(&s.admin),
-            None,
-        )
-        .await;
-    let items = audit.expect(200)["items"].as_array().unwrap().clone();
+    let items = audit_log(&s, 200).await["items"]
+        .as_array()
+        .unwrap()
+        .clone();
     let failures = items
         .iter()
         .filter(|a| a["action"] == "session.sign_in_failed")
@@ -590,6 +598,120 @@ async fn failed_sign_ins_back_off_per_account_and_are_audited() {
         !serde_json::to_string(&items)
             .unwrap()
             .contains("wrong password")
+    );
+}
+
+/// Signs in through a proxy that says the client is at `forwarded_for`.
+async fn sign_in_from(
+    s: &TestServer,
+    b: &reqwest::Client,
+    forwarded_for: &str,
+    password: &str,
+) -> StatusCode {
+    b.post(format!("{}/login", s.base))
+        .header("x-forwarded-for", forwarded_for)
+        .form(&[("login", RESPONDER), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_a_stranger_cannot_lock_the_owner_out() {
+    let mut config = firebreak_domain::config::Config::default();
+    config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let s = common::spawn_with(config).await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let stranger = "198.51.100.66";
+    for _ in 0..5 {
+        assert_eq!(
+            sign_in_from(&s, &b, stranger, "guess guess guess").await,
+            401
+        );
+    }
+    assert_eq!(
+        sign_in_from(&s, &b, stranger, PASSWORD).await,
+        429,
+        "the stranger's address backs off on this account"
+    );
+    // A forged entry on the left is not believed: the proxy appended the real address.
+    assert_eq!(
+        sign_in_from(&s, &b, &format!("203.0.113.5, {stranger}"), PASSWORD).await,
+        429
+    );
+    assert_eq!(
+        sign_in_from(&s, &b, "203.0.113.5", PASSWORD).await,
+        StatusCode::SEE_OTHER,
+        "the owner, elsewhere, signs in"
+    );
+    let audit = audit_log(&s, 50).await;
+    let items = audit["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|a| a["action"] == "session.sign_in_failed" && a["source"] == stranger)
+    );
+    assert!(
+        items
+            .iter()
+            .any(|a| a["action"] == "session.sign_in" && a["source"] == "203.0.113.5")
+    );
+
+    // An IPv6 source counts with the rest of its /64.
+    for i in 1..=5 {
+        let from = format!("2001:db8:1:2::{i}");
+        assert_eq!(sign_in_from(&s, &b, &from, "guess guess guess").await, 401);
+    }
+    assert_eq!(
+        sign_in_from(&s, &b, "2001:db8:1:2:ffff::9", PASSWORD).await,
+        429
+    );
+    assert_eq!(
+        sign_in_from(&s, &b, "2001:db8:1:3::1", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+
+    // Guessing spread over many addresses reaches the account's own ceiling ...
+    for i in 0..50 {
+        let from = format!("192.0.2.{i}");
+        let status = sign_in_from(&s, &b, &from, "guess guess guess").await;
+        assert!(status == 401 || status == 429, "{status}");
+        if status == 429 {
+            break;
+        }
+    }
+    assert_eq!(sign_in_from(&s, &b, "203.0.113.5", PASSWORD).await, 429);
+    // ... and a new password forgives it, with no wait (the clock has not reached the
+    // end of the backoff).
+    s.clock.advance(SignedDuration::from_millis(1));
+    set_password(&s, RESPONDER).await;
+    assert_eq!(
+        sign_in_from(&s, &b, "203.0.113.5", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_address_is_ignored() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    for i in 0..5 {
+        let from = format!("198.51.100.{i}");
+        assert_eq!(sign_in_from(&s, &b, &from, "guess guess guess").await, 401);
+    }
+    // Every try came from 127.0.0.1, whatever the header said.
+    assert_eq!(sign_in_from(&s, &b, "203.0.113.5", PASSWORD).await, 429);
+    let audit = audit_log(&s, 20).await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["action"] == "session.sign_in_failed")
+            .all(|a| a["source"] == "127.0.0.1")
     );
 }
 
@@ -931,15 +1053,7 @@ async fn an_unknown_login_is_not_written_to_the_audit_log() {
         sign_in(&s, &b, &long, "whatever it was").await.status(),
         401
     );
-    let audit = s
-        .call(
-            reqwest::Method::GET,
-            "/api/v1/audit?limit=50",
-            Some(&s.admin),
-            None,
-        )
-        .await;
-    let text = audit.expect(200).to_string().to_lowercase();
+    let text = audit_log(&s, 50).await.to_string().to_lowercase();
     assert!(!text.contains("tr0ub4dor"), "{text}");
     assert!(text.contains("an unknown login"));
 }
@@ -1057,4 +1171,53 @@ async fn pages_are_compressed_and_their_csrf_token_is_masked_afresh() {
         .unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
+async fn a_bad_address_gets_a_page_and_a_refusal_names_the_session() {
+    let s = spawn().await;
+    let b = browser();
+    set_password(&s, RESPONDER).await;
+    let cookie = signed_in(&s, &b, RESPONDER).await;
+    for (path, status, says) in [
+        (
+            "/alerts/xyz/silence",
+            404,
+            "there is no page at /alerts/xyz/silence",
+        ),
+        ("/incidents/abc", 404, "`abc` is not an incident number"),
+        (
+            "/account?signed_out=lots",
+            422,
+            "this page does not understand its address",
+        ),
+    ] {
+        let res = b
+            .get(format!("{}{path}", s.base))
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        let kind = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains(says), "{path}: {html}");
+    }
+    // The API, called with the browser's session, says whose role fell short.
+    let (_, list) = page(&s, &b, &cookie, "/incidents").await;
+    let res = b
+        .post(format!("{}/api/v1/users", s.base))
+        .header(COOKIE, &cookie)
+        .header("x-csrf-token", csrf_of(&list))
+        .json(&json!({"handle": "newcomer", "name": "New Comer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(
+        body["detail"],
+        "this needs the admin role; you are signed in as responder"
+    );
 }

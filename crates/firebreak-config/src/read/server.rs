@@ -1,5 +1,6 @@
 //! The `server` section: how Firebreak is reached from outside (`public_url`, the base of the
-//! links pages carry), and the PEM files it serves HTTPS with (`tls: {cert, key}`).
+//! links pages carry), the PEM files it serves HTTPS with (`tls: {cert, key}`), and the
+//! proxies in front of it whose `X-Forwarded-For` is believed (`trusted_proxies`).
 //!
 //! Only the paths are checked here: the files are read when the server starts (and again when
 //! they change), on the machine it runs on.
@@ -11,7 +12,7 @@ use firebreak_domain::config::{Server, TlsFiles};
 use super::Reader;
 use crate::node::Node;
 
-pub(crate) const SERVER_KEYS: &[&str] = &["public_url", "tls"];
+pub(crate) const SERVER_KEYS: &[&str] = &["public_url", "tls", "trusted_proxies"];
 pub(crate) const TLS_KEYS: &[&str] = &["cert", "key"];
 
 const TLS_HINT: &str = "a mapping with cert and key, the paths of PEM files, like \
@@ -116,7 +117,7 @@ impl Reader<'_> {
             node,
             "server",
             SERVER_KEYS,
-            "a mapping with public_url and tls",
+            "a mapping with public_url, tls and trusted_proxies",
         )?;
         let mut server = Server::default();
         if let Some(n) = f.get("public_url")
@@ -129,6 +130,14 @@ impl Reader<'_> {
         }
         if let Some(n) = f.get("tls") {
             server.tls = self.tls(n, &f.path("tls"));
+        }
+        if let Some(items) = self.text_list(&f, "trusted_proxies", "[127.0.0.1, 10.0.0.0/8]") {
+            for (text, item, item_path) in items {
+                match super::outbound::parse_network(&text) {
+                    Ok(net) => server.trusted_proxies.push(net),
+                    Err(message) => self.error_at(&item, &item_path, message),
+                }
+            }
         }
         Some(server)
     }

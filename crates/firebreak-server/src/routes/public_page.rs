@@ -8,10 +8,9 @@ use std::sync::Arc;
 
 use askama::Template;
 use axum::Router;
-use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -56,11 +55,12 @@ pub fn page_routes(base: &'static str) -> Router<Firebreak> {
             "public, max-age=3600",
         )
     };
-    let subscribe =
-        move |State(app): State<Firebreak>,
-              ConnectInfo(peer): ConnectInfo<SocketAddr>,
-              headers: HeaderMap,
-              body: Bytes| async move { subscribe(app, base, peer, &headers, &body).await };
+    let subscribe = move |State(app): State<Firebreak>,
+                          parts: axum::http::request::Parts,
+                          body: Bytes| async move {
+        let peer = crate::extract::client_ip(&parts, &app);
+        subscribe(app, base, peer, &parts.headers, &body).await
+    };
     let confirm_page = move |State(app): State<Firebreak>, Path(token): Path<String>| async move {
         link_page(app, base, &token, Link::Confirm).await
     };
@@ -578,7 +578,7 @@ fn same_origin(app: &Firebreak, headers: &HeaderMap) -> bool {
 async fn subscribe(
     app: Firebreak,
     base: &'static str,
-    peer: SocketAddr,
+    peer: Option<std::net::IpAddr>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
@@ -592,7 +592,8 @@ async fn subscribe(
             None,
         );
     }
-    if let Err(wait) = app.status.subscribe_allowed(peer.ip()) {
+    let peer = peer.unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    if let Err(wait) = app.status.subscribe_allowed(peer) {
         let mut r = message(
             &app,
             base,

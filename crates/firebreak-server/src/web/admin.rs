@@ -3,8 +3,9 @@
 //! verification. A secret (a token, an integration key, an invitation link) is shown once, on
 //! the page that made it.
 
+use super::Path;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use firebreak_domain::{AccessRole, Name};

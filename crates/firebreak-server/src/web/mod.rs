@@ -158,6 +158,57 @@ async fn asset(
     response
 }
 
+/// A page's path parameters. A value that does not parse (`/incidents/abc`) is this
+/// server's "not found" page, not an API problem document.
+pub struct Path<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Path<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, WebError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(_) => Err(WebError::NotFound(format!(
+                "there is no page at {}; check the address, or start from the incident list",
+                parts.uri.path()
+            ))),
+        }
+    }
+}
+
+/// A page's query parameters. One that does not parse (`?before=soon`) is a page that says
+/// which, not an API problem document.
+pub struct Query<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Query<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = WebError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, WebError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(e) => Err(WebError::Invalid(format!(
+                "this page does not understand its address: {}",
+                e.body_text()
+                    .trim_start_matches("Failed to deserialize query string: ")
+            ))),
+        }
+    }
+}
+
 /// Why a page could not be shown, as the browser should see it.
 #[derive(Debug)]
 pub enum WebError {

@@ -7,7 +7,8 @@
 //! top-level navigation, which Lax allows), limited to `/login/oidc` and to 10 minutes, and
 //! removed at the callback. Every refusal is a page saying what happened and to sign in again.
 
-use axum::extract::{Query, State};
+use super::Query;
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use firebreak_engine::Firebreak;
@@ -114,7 +115,7 @@ pub async fn callback(
 ) -> Response {
     let (parts, _) = request.into_parts();
     let secure = super::session::secure(&app, &parts);
-    let source = super::session::source(&parts);
+    let source = super::session::source(&app, &parts);
     if let Some(error) = q.error {
         // Only a standard error code is shown: anybody can put text in this address, and the
         // page must not repeat a stranger's words as Firebreak's.

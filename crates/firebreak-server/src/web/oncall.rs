@@ -107,7 +107,7 @@ pub struct OnCallQuery {
 /// `GET /oncall`.
 pub async fn page(
     State(app): State<Firebreak>,
-    axum::extract::Query(q): axum::extract::Query<OnCallQuery>,
+    super::Query(q): super::Query<OnCallQuery>,
     Signed { me, csrf, .. }: Signed<Viewer>,
 ) -> Result<Response, WebError> {
     let handle = me.session.user.to_string();

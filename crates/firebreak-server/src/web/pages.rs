@@ -1,7 +1,8 @@
 //! Signing in and out, invitation links, the account page and home.
 
+use super::{Path, Query};
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use firebreak_domain::session::{InvitationFor, safe_next};

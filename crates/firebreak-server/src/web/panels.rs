@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use super::Path;
 use askama::Template;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use firebreak_domain::status_page::{Audience, PublicStatus};

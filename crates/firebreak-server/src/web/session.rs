@@ -8,10 +8,9 @@
 //! browser says where it comes from, comes from this site.
 
 use std::marker::PhantomData;
-use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use firebreak_engine::Firebreak;
@@ -57,11 +56,9 @@ pub fn clear_session_cookie(secure: bool) -> String {
     )
 }
 
-pub(crate) fn source(parts: &Parts) -> Option<String> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string())
+/// The client's address as the audit log and sign-in backoff see it.
+pub(crate) fn source(app: &Firebreak, parts: &Parts) -> Option<String> {
+    crate::extract::client_ip(parts, app).map(|ip| ip.to_string())
 }
 
 /// Whether the request is over HTTPS as the browser sees it: served with TLS, or
@@ -96,7 +93,9 @@ async fn session_of(parts: &Parts, app: &Firebreak) -> Result<SessionPrincipal, 
         next: wanted(parts),
     };
     let id = session_cookie(&parts.headers).ok_or_else(sign_in)?;
-    app.session(id, source(parts)).await?.ok_or_else(sign_in)
+    app.session(id, source(app, parts))
+        .await?
+        .ok_or_else(sign_in)
 }
 
 fn check_role<R: Needs>(me: &SessionPrincipal) -> Result<(), WebError> {
@@ -275,7 +274,7 @@ impl<T: DeserializeOwned + Send> FromRequest<Firebreak> for PublicForm<T> {
             .map_err(|e| WebError::Invalid(format!("the form is not complete: {e}")))?;
         Ok(PublicForm {
             form,
-            source: source(&parts),
+            source: source(app, &parts),
             secure: secure(app, &parts),
         })
     }
