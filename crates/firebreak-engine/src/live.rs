@@ -72,6 +72,8 @@ pub struct IncidentWatch {
     pending: bool,
     /// Whether the next store read should carry the incident too.
     pending_incident: bool,
+    /// The incident's version when the watch started.
+    version_at_start: i64,
 }
 
 impl Firebreak {
@@ -82,7 +84,7 @@ impl Firebreak {
         number: IncidentNumber,
         after: i64,
     ) -> Result<IncidentWatch, EngineError> {
-        self.incident(number).await?;
+        let incident = self.incident(number).await?;
         // Follow before the first read, so a change committed in between is not missed.
         let shared = self.follow(number).await?;
         Ok(IncidentWatch {
@@ -92,6 +94,7 @@ impl Firebreak {
             shared,
             pending: true,
             pending_incident: false,
+            version_at_start: incident.version,
         })
     }
 
@@ -227,6 +230,12 @@ impl IncidentWatch {
     /// The last timeline entry this watcher was given.
     pub fn seen(&self) -> i64 {
         self.after
+    }
+
+    /// The incident's version when the watch started, so a client that already has the
+    /// incident can skip batches that did not change it.
+    pub fn version_at_start(&self) -> i64 {
+        self.version_at_start
     }
 
     /// Waits for the next change and returns it. `None` when the feed has closed (the

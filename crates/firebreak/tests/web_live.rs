@@ -313,6 +313,10 @@ async fn watchers_of_one_incident_share_one_reader_and_each_gets_everything() {
             })
             .collect();
         assert_eq!(notes, expected, "every watcher gets every note, in order");
+        assert!(
+            got.iter().all(|e| e.event == "timeline"),
+            "a note changes no field of the incident, so no `incident` event comes: {got:?}"
+        );
     }
     // A watcher that joins later and resumes from a note gets what followed it, from the
     // store, then the shared changes.

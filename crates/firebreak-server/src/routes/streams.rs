@@ -265,6 +265,9 @@ fn json_event(kind: &str, body: impl serde::Serialize) -> Event {
 struct IncidentEvents {
     watch: IncidentWatch,
     config: std::sync::Arc<firebreak_domain::Config>,
+    /// The version of the incident this client has: an `incident` event is sent only when
+    /// the incident's own fields changed, not for every note.
+    version: i64,
 }
 
 impl Batches for IncidentEvents {
@@ -280,7 +283,8 @@ impl Batches for IncidentEvents {
                 json_event("timeline", TimelineEntryBody::from(e)).id(seq.to_string())
             })
             .collect();
-        if let Some(i) = batch.incident {
+        if let Some(i) = batch.incident.filter(|i| i.version != self.version) {
+            self.version = i.version;
             events.push(json_event("incident", IncidentBody::from(i, &self.config)));
         }
         Ok(Some(events))
@@ -336,6 +340,7 @@ pub async fn incident_events(
         .ok_or_else(|| ApiError::unauthorized("send an API token or sign in"))?;
     Ok(event_stream(
         IncidentEvents {
+            version: watch.version_at_start(),
             watch,
             config: app.config.clone(),
         },

@@ -118,9 +118,10 @@ async fn page_headers(mut response: Response) -> Response {
 const HTMX: &str = include_str!("../../assets/htmx.min.js");
 const HTMX_SSE: &str = include_str!("../../assets/htmx-sse.min.js");
 const APP_CSS: &str = include_str!("../../assets/app.css");
+const APP_JS: &str = include_str!("../../assets/app.js");
 const ICON: &str = include_str!("../../assets/icon.svg");
 
-/// The vendored scripts and the stylesheet. Their names carry no version, so they are
+/// The vendored scripts, Firebreak's own few lines of script, and the stylesheet. Their names carry no version, so they are
 /// revalidated after an hour; the ETag makes that a 304.
 async fn asset(
     axum::extract::Path(file): axum::extract::Path<String>,
@@ -130,6 +131,7 @@ async fn asset(
         "htmx.min.js" => (HTMX, "text/javascript; charset=utf-8"),
         "htmx-sse.min.js" => (HTMX_SSE, "text/javascript; charset=utf-8"),
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
+        "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
         "icon.svg" => (ICON, "image/svg+xml"),
         _ => return error_page(StatusCode::NOT_FOUND, "There is no such file.", None),
     };
