@@ -82,9 +82,14 @@ async function signIn(page, login) {
 }
 
 // axe-core in a context that lets the test inject it (the pages' own policy would refuse
-// an injected script); the pages are the same.
+// an injected script); the pages are the same. Each page is checked in light and dark mode,
+// since their colours differ.
 async function axe(cookies, paths) {
-  const ctx = await browser.newContext({ viewport, bypassCSP: true });
+  for (const colorScheme of ['light', 'dark']) await axeIn(colorScheme, cookies, paths);
+}
+
+async function axeIn(colorScheme, cookies, paths) {
+  const ctx = await browser.newContext({ viewport, colorScheme, bypassCSP: true });
   await ctx.addCookies(cookies);
   const page = await ctx.newPage();
   for (const path of paths) {
@@ -96,8 +101,8 @@ async function axe(cookies, paths) {
       return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
     });
     const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-    for (const v of bad) problems.push(`axe on ${path}: ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`);
-    console.log(`axe ${path}: ${result.length} findings, ${bad.length} serious or critical`);
+    for (const v of bad) problems.push(`axe on ${path} (${colorScheme}): ${v.impact} ${v.id} (${v.help}) at ${v.nodes.join(', ')}`);
+    console.log(`axe ${path} (${colorScheme}): ${result.length} findings, ${bad.length} serious or critical`);
   }
   await ctx.close();
 }
