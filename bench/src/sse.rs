@@ -67,8 +67,43 @@ struct Target {
     events_url: String,
     note_url: String,
     token: Option<String>,
+    /// The tokens the clients stream with, client `i` with the `i % len`-th: one token may
+    /// hold only 20 streams open on a server, so 1,000 clients need 50 (like 1,000 people
+    /// each with their own session). Empty: the clients use `token`.
+    stream_tokens: Vec<String>,
     /// The server's process, when it is one of its own.
     pid: Option<u32>,
+}
+
+/// How many streams one token may hold open on a server (`STREAMS_PER_CREDENTIAL` in
+/// `crates/firebreak-server/src/routes/streams.rs`).
+const STREAMS_PER_TOKEN: usize = 20;
+
+/// Viewer tokens enough for `clients` streams, made with the admin's token.
+async fn stream_tokens(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    clients: usize,
+) -> anyhow::Result<Vec<String>> {
+    let mut tokens = Vec::new();
+    for i in 0..clients.div_ceil(STREAMS_PER_TOKEN) {
+        let r = http
+            .post(format!("{base}/api/v1/tokens"))
+            .bearer_auth(admin)
+            .json(&json!({ "name": format!("sse bench {i}"), "role": "viewer" }))
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("making a token: {}: {}", r.status(), r.text().await?);
+        }
+        let body: serde_json::Value = r.json().await?;
+        let Some(token) = body["token"].as_str() else {
+            bail!("a new token's answer has no token: {body}");
+        };
+        tokens.push(token.to_string());
+    }
+    Ok(tokens)
 }
 
 /// What one fan-out run measured.
@@ -126,6 +161,7 @@ pub async fn main(args: SseArgs) -> anyhow::Result<()> {
             events_url: format!("{}/api/v1/incidents/{n}/events?after={last}", served.base),
             note_url: format!("{}/api/v1/incidents/{n}/notes", served.base),
             token: Some(served.token.clone()),
+            stream_tokens: stream_tokens(&http, &served.base, &served.token, clients).await?,
             pid: Some(served.guard.pid()),
         };
         if let Some(l) = open_file_limit(&served.guard.pid().to_string()) {
@@ -142,6 +178,7 @@ pub async fn main(args: SseArgs) -> anyhow::Result<()> {
                 events_url: format!("{base}/events"),
                 note_url: format!("{base}/note"),
                 token: None,
+                stream_tokens: Vec::new(),
                 pid: None,
             };
             let f = fan_out(&peer, clients, &args).await?;
@@ -322,11 +359,14 @@ async fn fan_out(target: &Target, clients: usize, args: &SseArgs) -> anyhow::Res
     let stop = CancellationToken::new();
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(clients);
-    for _ in 0..clients {
+    for i in 0..clients {
         let c = Client {
             http: stream_http.clone(),
             url: target.events_url.clone(),
-            token: target.token.clone(),
+            token: match target.stream_tokens.len() {
+                0 => target.token.clone(),
+                n => Some(target.stream_tokens[i % n].clone()),
+            },
             markers: markers.clone(),
             got: got.clone(),
             connected: connected.clone(),
