@@ -26,6 +26,10 @@ const BATCH: u32 = 200;
 /// How many shared batches a follower keeps for a slow watcher before it lags (and then
 /// catches up from the store).
 const FOLLOWER_BACKLOG: usize = 64;
+/// How often a follower with nothing to read looks whether anyone still watches. It also
+/// stops when the server stops (`App::streams`) or at the first change after its last
+/// watcher left.
+const IDLE_CHECK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What changed for a watcher since it last asked.
 #[derive(Debug, Clone)]
@@ -154,7 +158,18 @@ impl Firebreak {
             }
         };
         loop {
-            let changed = match feed.recv().await {
+            let heard = tokio::select! {
+                heard = feed.recv() => heard,
+                () = self.streams.cancelled() => Err(RecvError::Closed),
+                // A quiet incident: see now and then whether anyone still watches.
+                () = tokio::time::sleep(IDLE_CHECK) => {
+                    if stop(&tx) {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let changed = match heard {
                 Ok(committed) => committed
                     .changes
                     .iter()
@@ -348,7 +363,19 @@ impl Firebreak {
         tx: broadcast::Sender<Arc<Vec<LiveChange>>>,
     ) {
         loop {
-            let committed = match feed.recv().await {
+            let heard = tokio::select! {
+                heard = feed.recv() => heard,
+                () = self.streams.cancelled() => Err(RecvError::Closed),
+                () = tokio::time::sleep(IDLE_CHECK) => {
+                    let mut slot = self.followers.changes.lock().expect("followers lock");
+                    if tx.receiver_count() == 0 {
+                        *slot = None;
+                        return;
+                    }
+                    continue;
+                }
+            };
+            let committed = match heard {
                 Ok(c) => Some(c),
                 Err(RecvError::Lagged(missed)) => {
                     tracing::debug!(missed, "the changes stream fell behind");
