@@ -34,6 +34,59 @@ pub struct EventsQuery {
     pub after: Option<i64>,
 }
 
+/// Paces a "reload" signal to a page: the first at once, then at most one per `every`, and
+/// always one after the last change (so the page ends on the final state, and a storm of
+/// changes costs each browser one reload per `every`, not one per change).
+pub(crate) struct Pace {
+    every: std::time::Duration,
+    last: Option<tokio::time::Instant>,
+    due: Option<tokio::time::Instant>,
+}
+
+impl Pace {
+    pub(crate) fn new(every: std::time::Duration) -> Pace {
+        Pace {
+            every,
+            last: None,
+            due: None,
+        }
+    }
+
+    /// Something changed: true to signal now; otherwise a signal is due later.
+    pub(crate) fn changed(&mut self) -> bool {
+        let now = tokio::time::Instant::now();
+        match self.last {
+            Some(last) if now < last + self.every => {
+                self.due.get_or_insert(last + self.every);
+                false
+            }
+            _ => {
+                self.last = Some(now);
+                self.due = None;
+                true
+            }
+        }
+    }
+
+    /// Waits for `next`, or for a signal that fell due meanwhile (`Err(())`: send it).
+    pub(crate) async fn or_due<T>(
+        &mut self,
+        next: impl std::future::Future<Output = T>,
+    ) -> Result<T, ()> {
+        let Some(due) = self.due else {
+            return Ok(next.await);
+        };
+        tokio::select! {
+            value = next => Ok(value),
+            () = tokio::time::sleep_until(due) => {
+                self.last = Some(tokio::time::Instant::now());
+                self.due = None;
+                Err(())
+            }
+        }
+    }
+}
+
 /// A source of server-sent events, a batch at a time; `None` when it has ended (the server is
 /// stopping).
 pub(crate) trait Batches: Send + 'static {
@@ -369,4 +422,35 @@ pub async fn all_events(
         },
         access,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pace;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_paced_signal_goes_at_once_then_once_per_period_and_after_the_last_change() {
+        let every = Duration::from_millis(200);
+        let mut pace = Pace::new(every);
+        assert!(pace.changed(), "the first change signals at once");
+        assert!(!pace.changed(), "the next within the period waits");
+        assert!(!pace.changed());
+        // Nothing else happens: the waiting signal goes out when the period ends.
+        let started = tokio::time::Instant::now();
+        assert_eq!(pace.or_due(std::future::pending::<()>()).await, Err(()));
+        let waited = started.elapsed();
+        assert!(waited >= every / 2 && waited < every * 3, "{waited:?}");
+        // A change right after it waits again; what arrives first is returned meanwhile.
+        assert!(!pace.changed());
+        assert_eq!(pace.or_due(async { 7 }).await, Ok(7));
+        assert_eq!(pace.or_due(std::future::pending::<()>()).await, Err(()));
+        // With nothing waiting, `or_due` just waits for what it is given.
+        assert_eq!(pace.or_due(async { 8 }).await, Ok(8));
+        tokio::time::sleep(every).await;
+        assert!(
+            pace.changed(),
+            "after a quiet period the next change signals at once"
+        );
+    }
 }

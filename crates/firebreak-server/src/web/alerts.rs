@@ -186,27 +186,35 @@ pub async fn live(
     Ok(crate::routes::streams::event_stream(
         AlertEvents {
             watch: app.watch_changes(),
+            pace: crate::routes::streams::Pace::new(std::time::Duration::from_secs(1)),
         },
         access,
     ))
 }
 
-/// `changed` whenever a commit changed an alert.
+/// `changed` when a commit changed an alert: at once, then at most once a second during a
+/// storm, and always once after the last change.
 struct AlertEvents {
     watch: firebreak_engine::live::ChangeWatch,
+    pace: crate::routes::streams::Pace,
 }
 
 impl crate::routes::streams::Batches for AlertEvents {
     async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, firebreak_engine::EngineError> {
+        let changed = || vec![Event::default().event("changed").data("alerts")];
         loop {
-            let Some(changes) = self.watch.next().await? else {
+            let Ok(next) = self.pace.or_due(self.watch.next()).await else {
+                return Ok(Some(changed()));
+            };
+            let Some(changes) = next? else {
                 return Ok(None);
             };
             if changes
                 .iter()
                 .any(|c| matches!(c, firebreak_engine::live::LiveChange::Alert(_)))
+                && self.pace.changed()
             {
-                return Ok(Some(vec![Event::default().event("changed").data("alerts")]));
+                return Ok(Some(changed()));
             }
         }
     }

@@ -453,22 +453,52 @@ pub async fn live(
         crate::routes::streams::Access::of(&app, &headers, firebreak_domain::AccessRole::Viewer)
             .ok_or(WebError::SignIn { next: "/".into() })?;
     Ok(crate::routes::streams::event_stream(
-        RoomEvents { watch },
+        RoomEvents {
+            version: watch.version_at_start(),
+            watch,
+            pace: crate::routes::streams::Pace::new(RELOAD_EVERY),
+        },
         access,
     ))
 }
 
 /// The room's live stream: each new timeline row rendered, and `state` when the incident
-/// changed.
+/// changed. Every browser in the room reloads its header and panels on `state`, so a change
+/// that is only notes (the most common one while people work) sends none: a note changes
+/// nothing they show.
 struct RoomEvents {
     watch: firebreak_engine::live::IncidentWatch,
+    /// The incident's version this browser's header and panels show.
+    version: i64,
+    pace: crate::routes::streams::Pace,
+}
+
+/// The most often a browser in the room is told to reload its header and panels.
+const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+fn state_event() -> Event {
+    Event::default().event("state").data("changed")
 }
 
 impl crate::routes::streams::Batches for RoomEvents {
     async fn next_batch(&mut self) -> Result<Option<Vec<Event>>, firebreak_engine::EngineError> {
-        let Some(batch) = self.watch.next().await? else {
-            return Ok(None);
-        };
+        loop {
+            let Ok(next) = self.pace.or_due(self.watch.next()).await else {
+                return Ok(Some(vec![state_event()]));
+            };
+            let Some(batch) = next? else {
+                return Ok(None);
+            };
+            let events = self.events_of(batch);
+            if !events.is_empty() {
+                return Ok(Some(events));
+            }
+        }
+    }
+}
+
+impl RoomEvents {
+    fn events_of(&mut self, batch: firebreak_engine::live::LiveBatch) -> Vec<Event> {
         let mut events: Vec<Event> = batch
             .entries
             .iter()
@@ -481,10 +511,18 @@ impl crate::routes::streams::Batches for RoomEvents {
                     .data(row.trim())
             })
             .collect();
-        if batch.incident.is_some() {
-            events.push(Event::default().event("state").data("changed"));
+        if let Some(incident) = &batch.incident {
+            let only_notes = !batch.entries.is_empty()
+                && batch
+                    .entries
+                    .iter()
+                    .all(|e| matches!(e.event, firebreak_domain::TimelineEvent::Note { .. }));
+            if !(only_notes && incident.version == self.version) && self.pace.changed() {
+                events.push(state_event());
+            }
+            self.version = incident.version;
         }
-        Ok(Some(events))
+        events
     }
 }
 

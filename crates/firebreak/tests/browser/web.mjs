@@ -219,6 +219,9 @@ try {
   const refreshed = page.waitForResponse((r) => r.url().endsWith('/panels') && r.status() === 200, { timeout: 5000 });
   await bob.fill('#note', 'Rollback to v41 started.');
   await bob.click('#note-form button[type=submit]');
+  await page.waitForSelector('#timeline :text("Rollback to v41 started")', { timeout: 3000 });
+  const roomId = new URL(room).pathname.split('/').pop();
+  await call(keys.admin, 'PATCH', `/api/v1/incidents/${roomId}`, { summary: 'Checkout fails after the v42 deploy.' });
   await refreshed;
   check((await page.inputValue('#update-body')).startsWith('We found the cause'), 'a refresh of the panels keeps the update being typed');
   check(await page.isChecked('#audience-public'), 'a refresh keeps the chosen audience');
