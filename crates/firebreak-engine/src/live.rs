@@ -258,8 +258,7 @@ impl IncidentWatch {
     pub async fn next(&mut self) -> Result<Option<LiveBatch>, EngineError> {
         loop {
             if self.pending {
-                let with_incident = std::mem::take(&mut self.pending_incident);
-                let batch = self.read(with_incident).await?;
+                let batch = self.read().await?;
                 if !batch.entries.is_empty() || batch.incident.is_some() {
                     return Ok(Some(batch));
                 }
@@ -278,7 +277,7 @@ impl IncidentWatch {
                 // The follower is ahead of this watcher (it started behind, or a read of the
                 // follower's failed): catch up from the store.
                 self.pending = true;
-                self.pending_incident = shared.incident.is_some();
+                self.pending_incident |= shared.incident.is_some();
                 continue;
             }
             let entries: Vec<TimelineEntry> = shared
@@ -301,24 +300,25 @@ impl IncidentWatch {
     }
 
     /// Catches up from the store: the entries after the last one seen, and the incident when
-    /// asked for.
-    async fn read(&mut self, with_incident: bool) -> Result<LiveBatch, EngineError> {
+    /// it is wanted (with the last page). The watcher's position changes only once both reads
+    /// are done, so a caller that stops waiting midway (a paced stream) loses nothing.
+    async fn read(&mut self) -> Result<LiveBatch, EngineError> {
         let page = self
             .app
             .store
             .timeline(self.number, Some(self.after), BATCH)
             .await?;
+        let full = page.items.len() as u32 >= BATCH;
+        let incident = if self.pending_incident && !full {
+            self.app.store.get_incident(self.number).await?
+        } else {
+            None
+        };
         if let Some(last) = page.items.last() {
             self.after = last.seq;
         }
-        let full = page.items.len() as u32 >= BATCH;
         self.pending = full;
-        let incident = if with_incident && !full {
-            self.app.store.get_incident(self.number).await?
-        } else {
-            self.pending_incident |= with_incident && full;
-            None
-        };
+        self.pending_incident &= full;
         Ok(LiveBatch {
             entries: page.items,
             incident,
