@@ -127,6 +127,21 @@ pub(crate) async fn subscribe(
     Ok(())
 }
 
+/// The closing line of the web benchmarks: the flush probe and the load average, before and
+/// after the run.
+pub(crate) fn print_conditions(
+    probe_before: Duration,
+    probe_after: Duration,
+    load_before: &str,
+    load_after: &str,
+) {
+    println!(
+        "flush_probe_before={:.2}ms after={:.2}ms  load average before {load_before}, after {load_after}",
+        probe_before.as_secs_f64() * 1e3,
+        probe_after.as_secs_f64() * 1e3,
+    );
+}
+
 /// Median time of a 4 KiB write + fsync in the current directory's file system.
 pub(crate) fn flush_probe() -> Duration {
     let dir = tempfile::tempdir_in(".").expect("temp dir");

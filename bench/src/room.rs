@@ -166,36 +166,23 @@ pub async fn main(args: RoomArgs) -> anyhow::Result<()> {
     drop(nginx_guard);
 
     // What the room's time is made of.
-    rows.push((
-        format!("room of a fresh incident ({fresh_len} entries), 1 client"),
-        web::closed_loop(
-            &get_job(format!("{base}/incidents/{fresh}"), cookie.clone()),
-            1,
-            warm,
-            half,
-        )
-        .await?,
-    ));
-    rows.push((
-        format!("GET /incidents/{n}/state (header fragment), 1 client"),
-        web::closed_loop(
-            &get_job(format!("{base}/incidents/{n}/state"), cookie.clone()),
-            1,
-            warm,
-            half,
-        )
-        .await?,
-    ));
-    rows.push((
-        format!("GET /incidents/{n}/panels (panels fragment), 1 client"),
-        web::closed_loop(
-            &get_job(format!("{base}/incidents/{n}/panels"), cookie.clone()),
-            1,
-            warm,
-            half,
-        )
-        .await?,
-    ));
+    for (label, path) in [
+        (
+            format!("room of a fresh incident ({fresh_len} entries), 1 client"),
+            format!("/incidents/{fresh}"),
+        ),
+        (
+            format!("GET /incidents/{n}/state (header fragment), 1 client"),
+            format!("/incidents/{n}/state"),
+        ),
+        (
+            format!("GET /incidents/{n}/panels (panels fragment), 1 client"),
+            format!("/incidents/{n}/panels"),
+        ),
+    ] {
+        let job = get_job(format!("{base}{path}"), cookie.clone());
+        rows.push((label, web::closed_loop(&job, 1, warm, half).await?));
+    }
     let reads = engine_reads(&site.running.app, n, half).await?;
     let probe_after = crate::flush_probe();
     let load_after = loadavg();
@@ -298,11 +285,7 @@ pub async fn main(args: RoomArgs) -> anyhow::Result<()> {
         ms(rows[0].1.pct(0.99)),
         ms(rows[1].1.pct(0.99)),
     );
-    println!(
-        "flush_probe_before={:.2}ms after={:.2}ms  load average before {load_before}, after {load_after}",
-        probe_before.as_secs_f64() * 1e3,
-        probe_after.as_secs_f64() * 1e3,
-    );
+    crate::print_conditions(probe_before, probe_after, &load_before, &load_after);
     crate::stop(site.running).await;
     Ok(())
 }

@@ -278,11 +278,7 @@ pub async fn main(args: SseArgs) -> anyhow::Result<()> {
             );
         }
     }
-    println!(
-        "flush_probe_before={:.2}ms after={:.2}ms  load average before {load_before}, after {load_after}",
-        probe_before.as_secs_f64() * 1e3,
-        probe_after.as_secs_f64() * 1e3,
-    );
+    crate::print_conditions(probe_before, probe_after, &load_before, &load_after);
     Ok(())
 }
 

@@ -356,11 +356,7 @@ pub async fn main(args: WeightArgs) -> anyhow::Result<()> {
             "no (asked with Accept-Encoding: gzip, deflate, br; no content-encoding on any file)"
         }
     );
-    println!(
-        "flush_probe_before={:.2}ms after={:.2}ms  load average before {load_before}, after {load_after}",
-        probe_before.as_secs_f64() * 1e3,
-        probe_after.as_secs_f64() * 1e3,
-    );
+    crate::print_conditions(probe_before, probe_after, &load_before, &load_after);
     crate::stop(site.running).await;
     Ok(())
 }
