@@ -17,6 +17,7 @@ pub mod incident;
 pub mod instant;
 pub mod lifecycle;
 pub mod matcher;
+pub mod report;
 pub mod rules;
 pub mod runbook;
 pub mod schedule;
