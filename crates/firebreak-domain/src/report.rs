@@ -1505,6 +1505,29 @@ mod tests {
     }
 
     #[test]
+    fn an_incident_handed_over_twice_counts_once_as_first_handed_over() {
+        let first = incident(39, "SEV1", &[]);
+        let mut again = first.clone();
+        again.detected_at = at(7 * 24 * 3600);
+        again.severity = "SEV2".into();
+        let facts = [first, again];
+        let period = Period {
+            from: at(0),
+            to: at(14 * 24 * 3600),
+        };
+        let weeks: Vec<(WeekSpan, u64)> = week_spans(period, &TimeZone::UTC)
+            .into_iter()
+            .map(|s| (s, 0))
+            .collect();
+        let trend = weekly_trend(&weeks, &facts, &[], &[], false);
+        let per_week: Vec<u64> = trend.iter().map(|w| w.incidents).collect();
+        assert_eq!(per_week, [1, 0]);
+        let groups = incident_groups(&facts, &[], period, today(), GroupBy::Severity, false);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].key, GroupKey::Severity("SEV1".into()));
+    }
+
+    #[test]
     fn an_empty_period_has_no_weeks() {
         let t = utc("2025-03-20T00:00:00Z");
         for to in [t, utc("2025-03-19T00:00:00Z")] {
