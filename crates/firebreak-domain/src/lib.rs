@@ -7,6 +7,7 @@ pub mod action;
 pub mod address;
 pub mod alert;
 pub mod audit;
+pub mod blameless;
 pub mod break_glass;
 pub mod config;
 pub mod contact;
