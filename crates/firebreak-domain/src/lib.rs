@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod action;
+pub mod action_item;
 pub mod address;
 pub mod alert;
 pub mod audit;
