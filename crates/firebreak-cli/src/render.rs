@@ -226,6 +226,9 @@ pub fn describe(kind: &str, data: &Value) -> String {
         };
         return one_line(&format!("alert {id} resolved: {summary}{tail}"), 100);
     }
+    if let Some(line) = review_line(kind, &s) {
+        return one_line(&line, 100);
+    }
     let line = if let (Some(done), Some(item)) = (
         data.get("done").and_then(Value::as_bool),
         s("text").or_else(|| s("item")),
@@ -260,6 +263,32 @@ pub fn describe(kind: &str, data: &Value) -> String {
         }
     };
     one_line(&line, 100)
+}
+
+/// The sentences of the postmortem and action item kinds, as the incident room words them.
+fn review_line(kind: &str, s: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let v = |k: &str| s(k).unwrap_or_default();
+    Some(match kind {
+        "postmortem_drafted" => "postmortem drafted".to_string(),
+        "postmortem_edited" => format!("postmortem edited: {}", v("sections")),
+        "postmortem_status_changed" => format!("postmortem {} → {}", v("from"), v("to")),
+        "action_item_added" => format!(
+            "action item {} for {}, due {}: {}",
+            v("item"),
+            v("owner"),
+            v("due"),
+            v("title")
+        ),
+        "action_item_changed" => match (v("status").as_str(), s("reason")) {
+            ("wont_do", Some(r)) => {
+                format!("action item {} won't do: {} ({r})", v("item"), v("title"))
+            }
+            ("wont_do", None) => format!("action item {} won't do: {}", v("item"), v("title")),
+            ("open", _) => format!("action item {} reopened: {}", v("item"), v("title")),
+            (status, _) => format!("action item {} {status}: {}", v("item"), v("title")),
+        },
+        _ => return None,
+    })
 }
 
 /// API tokens (without secrets).

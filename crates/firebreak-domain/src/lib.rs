@@ -19,6 +19,7 @@ pub mod incident;
 pub mod instant;
 pub mod lifecycle;
 pub mod matcher;
+pub mod postmortem;
 pub mod report;
 pub mod rules;
 pub mod runbook;

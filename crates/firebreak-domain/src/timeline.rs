@@ -231,6 +231,34 @@ pub enum TimelineEvent {
         user: String,
         why: String,
     },
+    /// Firebreak drafted the incident's postmortem from its record.
+    PostmortemDrafted {
+        version: i64,
+    },
+    /// Somebody saved the postmortem; `sections` are the titles of the sections that changed.
+    PostmortemEdited {
+        version: i64,
+        sections: Vec<String>,
+    },
+    /// The postmortem moved: `draft`, `in_review`, `published`.
+    PostmortemStatusChanged {
+        from: String,
+        to: String,
+    },
+    ActionItemAdded {
+        item: i64,
+        title: String,
+        owner: String,
+        /// `YYYY-MM-DD`.
+        due: String,
+    },
+    /// An action item was done, dropped (`wont_do`, with a reason) or reopened.
+    ActionItemChanged {
+        item: i64,
+        title: String,
+        status: String,
+        reason: Option<String>,
+    },
 }
 
 /// Field values in edit events are kept as plain text or text lists, so the domain needs no JSON.
@@ -281,6 +309,175 @@ impl TimelineEvent {
             TimelineEvent::ActionStarted { .. } => "action_started",
             TimelineEvent::ActionFinished { .. } => "action_finished",
             TimelineEvent::CommandRun { .. } => "command_run",
+            TimelineEvent::PostmortemDrafted { .. } => "postmortem_drafted",
+            TimelineEvent::PostmortemEdited { .. } => "postmortem_edited",
+            TimelineEvent::PostmortemStatusChanged { .. } => "postmortem_status_changed",
+            TimelineEvent::ActionItemAdded { .. } => "action_item_added",
+            TimelineEvent::ActionItemChanged { .. } => "action_item_changed",
+        }
+    }
+
+    /// A sentence saying what happened, for people: the incident room, the CLI's timeline and
+    /// the postmortem's.
+    pub fn describe(&self) -> String {
+        use TimelineEvent as E;
+        match self {
+            E::Declared {
+                title,
+                severity,
+                drill,
+                ..
+            } => format!(
+                "declared {severity}{}: {title}",
+                if *drill { " (drill)" } else { "" }
+            ),
+            E::StatusChanged { from, to } => format!("status {from} → {to}"),
+            E::Reopened { from, to } => format!("reopened: {from} → {to}"),
+            E::SeverityChanged { from, to, reason } => match reason {
+                Some(r) => format!("severity {from} → {to}: {r}"),
+                None => format!("severity {from} → {to}"),
+            },
+            E::RoleAssigned {
+                role_name, user, ..
+            } => format!("{user} is {role_name}"),
+            E::RoleRemoved {
+                role_name, user, ..
+            } => format!("{user} is no longer {role_name}"),
+            E::CommanderNeeded {
+                role_name, reason, ..
+            } => format!("{role_name} needed: {reason}"),
+            E::ChecklistItemDone { text, .. } => format!("✓ {text}"),
+            E::ChecklistItemUndone { text, .. } => format!("unticked: {text}"),
+            E::FieldEdited { field, .. } => format!("edited the {field}"),
+            E::Note { body } => body.clone(),
+            E::AlertAttached {
+                alert,
+                summary,
+                severity,
+                ..
+            } => format!("alert {alert} attached ({severity}): {summary}"),
+            E::AlertResolved {
+                alert,
+                summary,
+                all_resolved,
+            } => format!(
+                "alert {alert} resolved: {summary}{}",
+                if *all_resolved {
+                    "; every alert has resolved"
+                } else {
+                    ""
+                }
+            ),
+            E::EscalationStarted { policy, .. } => format!("paging started ({policy})"),
+            E::Paged {
+                user, method, step, ..
+            } => format!("paged {user} by {method} (step {})", step + 1),
+            E::NobodyPaged { target, reason, .. } => format!("could not page {target}: {reason}"),
+            E::PageDelivered { user, method, .. } => {
+                format!("page to {user} delivered by {method}")
+            }
+            E::PageFailed {
+                user,
+                method,
+                reason,
+                ..
+            } => format!("page to {user} by {method} failed: {reason}"),
+            E::Acknowledged { by, via, .. } => format!("{by} acknowledged ({via})"),
+            E::EscalationExhausted { policy, .. } => {
+                format!("nobody acknowledged; {policy} ran out of steps")
+            }
+            E::StatusUpdate(u) => match u.status {
+                Some(s) => format!(
+                    "{} update ({}): {}",
+                    u.audience.as_str(),
+                    s.as_str(),
+                    u.body
+                ),
+                None => format!("{} update: {}", u.audience.as_str(), u.body),
+            },
+            E::UpdateReminder { to, quiet_for } => {
+                format!("no update for {quiet_for}; reminded {}", to.join(", "))
+            }
+            E::FreezeExemption {
+                service,
+                by,
+                reason,
+            } => format!(
+                "{by} deployed {} during the freeze: {reason}",
+                service.as_deref().unwrap_or("a service")
+            ),
+            E::DeployDuringFreeze {
+                service, version, ..
+            } => format!("{service} {version} was deployed during the freeze"),
+            E::BreakGlassRequested {
+                user,
+                role,
+                duration,
+                reason,
+                ..
+            } => format!("{user} asks for {role} for {duration}: {reason}"),
+            E::BreakGlassGranted {
+                user,
+                role,
+                expires_at,
+                ..
+            } => format!("{user} has {role} until {expires_at} (break-glass)"),
+            E::BreakGlassEnded { user, why, .. } => {
+                format!("{user}'s break-glass access ended: {why}")
+            }
+            E::ActionRequested {
+                action,
+                shown,
+                needs_approval,
+                ..
+            } => format!(
+                "asked to run {action}{}: {shown}",
+                if *needs_approval {
+                    " (needs approval)"
+                } else {
+                    ""
+                }
+            ),
+            E::ActionApproved { action, by, .. } => format!("{by} approved {action}"),
+            E::ActionRefused { action, why, .. } => format!("{action} refused: {why}"),
+            E::ActionStarted { action, .. } => format!("{action} started"),
+            E::ActionFinished {
+                action,
+                status,
+                exit_code,
+                ..
+            } => match exit_code {
+                Some(c) => format!("{action} {status} (exit {c})"),
+                None => format!("{action} {status}"),
+            },
+            E::CommandRun {
+                argv, exit_code, ..
+            } => format!(
+                "ran {} (exit {exit_code})",
+                argv.first().map(String::as_str).unwrap_or("a command")
+            ),
+            E::PostmortemDrafted { .. } => "postmortem drafted".to_string(),
+            E::PostmortemEdited { sections, .. } => {
+                format!("postmortem edited: {}", sections.join(", "))
+            }
+            E::PostmortemStatusChanged { from, to } => format!("postmortem {from} → {to}"),
+            E::ActionItemAdded {
+                item,
+                title,
+                owner,
+                due,
+            } => format!("action item {item} for {owner}, due {due}: {title}"),
+            E::ActionItemChanged {
+                item,
+                title,
+                status,
+                reason,
+            } => match (status.as_str(), reason) {
+                ("wont_do", Some(r)) => format!("action item {item} won't do: {title} ({r})"),
+                ("wont_do", None) => format!("action item {item} won't do: {title}"),
+                ("open", _) => format!("action item {item} reopened: {title}"),
+                (status, _) => format!("action item {item} {status}: {title}"),
+            },
         }
     }
 }
