@@ -26,7 +26,8 @@
 //! file. A runbook action is written with every key of its kind, defaults included (`timeout`,
 //! `role`, `approval`, `approval_within`, an http action's `method`), and `null` for the keys
 //! of the other kind; a secret it uses is written as `{secret: NAME}`, as in the file: the
-//! configuration never holds an action's secrets, only their names.
+//! configuration never holds an action's secrets, only their names. The `metrics` section is
+//! `null` while it names no listener.
 
 use std::collections::HashSet;
 
@@ -36,7 +37,7 @@ use std::collections::BTreeMap;
 
 use firebreak_domain::break_glass::BreakGlassPolicy;
 use firebreak_domain::config::{
-    Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Oidc, Outbound,
+    Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Metrics, Oidc, Outbound,
     OutboundRetry, PageTarget, Paging, ResponseTarget, Role, Secrets, Service, Severity,
     StatusPage, User,
 };
@@ -88,6 +89,7 @@ pub fn to_document(config: &Config) -> Value {
         "break_glass": break_glass(&config.break_glass),
         "secrets": secrets(&config.secrets),
         "oidc": config.oidc.as_ref().map(oidc),
+        "metrics": metrics(&config.metrics),
     })
 }
 
@@ -440,6 +442,14 @@ fn break_glass(b: &BreakGlassPolicy) -> Value {
 fn secrets(s: &Secrets) -> Value {
     match &s.file {
         Some(file) => json!({ "file": file }),
+        None => Value::Null,
+    }
+}
+
+/// The `metrics` section, or `null` (left out of the YAML) when it names no listener.
+fn metrics(m: &Metrics) -> Value {
+    match &m.listen {
+        Some(listen) => json!({ "listen": listen }),
         None => Value::Null,
     }
 }
@@ -1316,6 +1326,7 @@ comms:
         check(&doc["secrets"], SECRETS_KEYS, "secrets");
         check(&doc["oidc"], OIDC_KEYS, "oidc");
         check(&doc["oidc"]["roles"], OIDC_ROLE_KEYS, "oidc roles");
+        check(&doc["metrics"], METRICS_KEYS, "metrics");
         // The client secret is never exported, only the variable that holds it.
         assert_eq!(
             doc["oidc"]["client_secret"],
@@ -1328,9 +1339,10 @@ comms:
         config.break_glass = Default::default();
         config.secrets = Default::default();
         config.oidc = None;
+        config.metrics = Default::default();
         let doc = to_document(&config);
         check(&doc, TOP_KEYS, "top, without the new sections");
-        for key in ["runbooks", "break_glass", "secrets", "oidc"] {
+        for key in ["runbooks", "break_glass", "secrets", "oidc", "metrics"] {
             assert_eq!(doc[key], Value::Null, "{key}");
         }
     }
@@ -1506,6 +1518,19 @@ severities:
         let back = read_back(&to_yaml(&reordered), &[]);
         assert_eq!(back.freeze_policy("SEV3"), config.freeze_policy("SEV3"));
         assert_eq!(back.freeze_policy("SEV1"), config.freeze_policy("SEV1"));
+    }
+
+    #[test]
+    fn metrics_are_written_only_with_a_listener() {
+        let mut config = Config::default();
+        assert!(!to_yaml(&config).contains("metrics"));
+        config.metrics.listen = Some("127.0.0.1:9464".into());
+        let yaml = to_yaml(&config);
+        assert!(
+            yaml.ends_with("\nmetrics:\n  listen: '127.0.0.1:9464'\n"),
+            "{yaml}"
+        );
+        assert_eq!(read_back(&yaml, &[]), config);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Every section (`severities`, `roles`, `checklists`, `services`, `users`, `schedules`,
 //! `escalation_policies`, `paging`, `alerting`, `outbound`, `server`, `email`, `status_page`,
-//! `comms`, `runbooks`, `break_glass`, `secrets`) is optional; a missing section keeps the default from [`Config::default`] (services, users,
+//! `comms`, `runbooks`, `break_glass`, `secrets`, `oidc`, `metrics`) is optional; a missing section keeps the default from [`Config::default`] (services, users,
 //! schedules and escalation policies default to empty). The whole file is checked before
 //! anything is returned, and every problem is reported with its file, line, column and key
 //! path:
@@ -59,6 +59,9 @@
 //! may be `{secret: NAME}`, read when the action runs from the environment or the file that
 //! `secrets.file` names. `break_glass` says how long a break-glass grant may last (`max`, 1m to
 //! 24h) and whether it waits for the incident commander's `approval`.
+//!
+//! `metrics.listen` is the address of a listener that serves only Firebreak's own Prometheus
+//! `/metrics`, without a token (an IP address and a port, not the status page's).
 //!
 //! [`to_document`] and [`to_yaml`] go the other way: they write a [`Config`] in the same model
 //! and key names, with integration keys and channel URLs left out (each written as

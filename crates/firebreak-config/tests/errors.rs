@@ -2670,18 +2670,18 @@ fn the_top_level_names_the_new_sections() {
         "runbook",
         "unknown key \"runbook\"; expected one of severities, roles, checklists, services, \
          users, schedules, escalation_policies, paging, alerting, outbound, server, email, \
-         status_page, comms, runbooks, break_glass, secrets, oidc",
+         status_page, comms, runbooks, break_glass, secrets, oidc, metrics",
     );
     assert!(
         e.to_string()
-            .ends_with("comms, runbooks, break_glass, secrets, oidc")
+            .ends_with("comms, runbooks, break_glass, secrets, oidc, metrics")
     );
     single(
         "[runbooks]\n",
         1,
         1,
         "",
-        "status_page, comms, runbooks, break_glass, secrets and oidc, found a list",
+        "status_page, comms, runbooks, break_glass, secrets, oidc and metrics, found a list",
     );
 }
 
@@ -3410,4 +3410,97 @@ secrets: {file: ''}
         "{errors}"
     );
     assert_eq!(errors.to_string().lines().count(), 11, "{errors}");
+}
+
+/// A file whose `metrics` section starts on line 3; `rest` follows from line 4.
+fn metrics_with(rest: &str) -> String {
+    format!("server:\n  public_url: https://firebreak.example.com\nmetrics:\n{rest}")
+}
+
+#[test]
+fn a_listener_that_is_not_an_address_points_at_its_line() {
+    let e = single(
+        &metrics_with("  listen: localhost:9464\n"),
+        4,
+        11,
+        "metrics.listen",
+        "invalid listen address \"localhost:9464\"; expected an IP address and a port, like \
+         127.0.0.1:9464 or [::1]:9464",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:4:11: metrics.listen: invalid listen address \"localhost:9464\"; \
+         expected an IP address and a port, like 127.0.0.1:9464 or [::1]:9464"
+    );
+    // A port alone is no address either, nor is an address without a port.
+    single(
+        &metrics_with("  listen: 9464\n"),
+        4,
+        11,
+        "metrics.listen",
+        "invalid listen address \"9464\"",
+    );
+    single(
+        &metrics_with("  listen: 127.0.0.1\n"),
+        4,
+        11,
+        "metrics.listen",
+        "invalid listen address \"127.0.0.1\"",
+    );
+    single(
+        &metrics_with("  listen: 127.0.0.1:99999\n"),
+        4,
+        11,
+        "metrics.listen",
+        "invalid listen address",
+    );
+}
+
+#[test]
+fn a_listener_of_the_wrong_type_points_at_its_line() {
+    single(
+        &metrics_with("  listen: [127.0.0.1:9464]\n"),
+        4,
+        11,
+        "metrics.listen",
+        "expected text, found a list",
+    );
+    single(
+        &metrics_with("  listen: {host: 127.0.0.1, port: 9464}\n"),
+        4,
+        11,
+        "metrics.listen",
+        "expected text, found a mapping",
+    );
+    single(
+        "metrics: 127.0.0.1:9464\n",
+        1,
+        10,
+        "metrics",
+        "expected a mapping with listen, the address of a listener serving only /metrics, \
+         like 127.0.0.1:9464, found text",
+    );
+    let e = single(
+        &metrics_with("  port: 9464\n"),
+        4,
+        3,
+        "metrics.port",
+        "unknown key \"port\"; expected one of listen",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:4:3: metrics.port: unknown key \"port\"; expected one of listen"
+    );
+}
+
+#[test]
+fn the_status_page_and_the_metrics_need_listeners_of_their_own() {
+    let source = "status_page:\n  listen: 0.0.0.0:8081\nmetrics:\n  listen: 0.0.0.0:8081\n";
+    single(
+        source,
+        4,
+        11,
+        "metrics.listen",
+        "0.0.0.0:8081 is also status_page.listen; the metrics need a listener of their own",
+    );
 }

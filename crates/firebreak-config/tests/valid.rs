@@ -1613,3 +1613,18 @@ fn break_glass_and_secrets_keys_left_out_keep_their_defaults() {
     assert_eq!(config.break_glass.max, SignedDuration::from_hours(1));
     assert!(config.break_glass.approval);
 }
+
+#[test]
+fn the_metrics_listener_reads_into_the_config() {
+    let config = parse("metrics:\n  listen: 127.0.0.1:9464\n", "firebreak.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.metrics.listen.as_deref(), Some("127.0.0.1:9464"));
+    let config = parse("metrics:\n  listen: '[::1]:9464'\n", "firebreak.yaml")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.metrics.listen.as_deref(), Some("[::1]:9464"));
+    // Left out, or null: served on the main listener only.
+    for source in ["severities: null\n", "metrics:\n  listen: null\n"] {
+        let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.metrics.listen, None);
+    }
+}

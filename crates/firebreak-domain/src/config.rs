@@ -35,6 +35,15 @@ pub struct Config {
     pub secrets: Secrets,
     /// Single sign-on through an OpenID provider; `None`: passwords only.
     pub oidc: Option<Oidc>,
+    pub metrics: Metrics,
+}
+
+/// Firebreak's own Prometheus metrics (the `metrics` section).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// A separate listener (`127.0.0.1:9464`) serving only `/metrics`, without a token.
+    /// `None`: `/metrics` is served on the main listener only, to a token of any role.
+    pub listen: Option<String>,
 }
 
 /// Where actions' secrets come from: `FIREBREAK_SECRET_<NAME>` in the environment, or a
@@ -665,6 +674,7 @@ impl Default for Config {
             break_glass: crate::break_glass::BreakGlassPolicy::default(),
             secrets: Secrets::default(),
             oidc: None,
+            metrics: Metrics::default(),
         }
     }
 }

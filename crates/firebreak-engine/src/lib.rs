@@ -20,6 +20,7 @@ pub mod directory;
 pub mod events;
 pub mod incidents;
 pub mod live;
+pub mod metrics;
 pub mod oidc;
 pub mod paging;
 pub mod runtime;

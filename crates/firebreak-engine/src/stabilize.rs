@@ -192,10 +192,18 @@ impl Firebreak {
             open: Some(true),
             ..Default::default()
         };
+        self.all_incidents(&filter).await
+    }
+
+    /// Every incident `filter` matches, read page by page.
+    pub(crate) async fn all_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<Incident>, EngineError> {
         let mut all = Vec::new();
         let mut before = None;
         loop {
-            let page = self.store.list_incidents(&filter, before, 500).await?;
+            let page = self.store.list_incidents(filter, before, 500).await?;
             all.extend(page.items);
             match page.next {
                 Some(next) => before = Some(next),

@@ -730,7 +730,9 @@ impl Firebreak {
     }
 }
 
-fn failed(now: Timestamp, reason: String) -> (Attempt, Outcome) {
+/// What to record for a message refused before any attempt (this one's, or a page's): failed
+/// for good, with `reason`.
+pub(crate) fn failed(now: Timestamp, reason: String) -> (Attempt, Outcome) {
     (
         Attempt {
             at: now,

@@ -1,10 +1,12 @@
-//! The HTTP face of Firebreak: the JSON API under `/api/v1`, health checks and the OpenAPI
-//! document. This is the only crate that knows HTTP. Handlers authorise first, translate the
-//! wire format to engine calls, and map every failure to `application/problem+json`.
+//! The HTTP face of Firebreak: the JSON API under `/api/v1`, health checks, the OpenAPI
+//! document and Prometheus `/metrics`. This is the only crate that knows HTTP. Handlers
+//! authorise first, translate the wire format to engine calls, and map every failure to
+//! `application/problem+json`.
 
 pub mod events;
 pub mod extract;
 pub mod fields;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod routes;
@@ -242,6 +244,10 @@ pub fn router(app: Firebreak) -> Router {
             axum::routing::get(ack::show).post(ack::acknowledge),
         )
         .route("/ical/{token}", axum::routing::get(calendar::feed))
+        .route(
+            "/metrics",
+            axum::routing::get(crate::metrics::scrape_signed),
+        )
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -272,6 +278,7 @@ pub fn router(app: Firebreak) -> Router {
     Router::new()
         .nest("/status", public_routes("/status"))
         .merge(api)
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(app)
 }
 
@@ -302,7 +309,29 @@ pub fn status_router(app: Firebreak) -> Router {
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
         .layer(axum::middleware::map_response(problem::as_problem))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(app)
+}
+
+/// The metrics' own listener (`metrics.listen`): `/metrics` without a token, and nothing
+/// else, so Prometheus can scrape it from a private network without holding a token.
+pub fn metrics_router(app: Firebreak) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(crate::metrics::scrape))
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::map_response(problem::as_problem))
+        .layer(axum::middleware::from_fn(crate::metrics::track))
+        .with_state(app)
+}
+
+/// Serves the metrics' own listener until `shutdown` is cancelled.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    app: Firebreak,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    serve_router(listener, metrics_router(app), shutdown, false).await
 }
 
 /// Serves the status page's own listener until `shutdown` is cancelled.

@@ -29,6 +29,22 @@ use crate::tx::SqliteTx;
 
 /// A batch holds at most this many rows (as the callers estimate them).
 pub const MAX_ROWS: usize = 2_000;
+/// The histogram of how many units of work each commit carried.
+pub const GROUP_SIZE: &str = "firebreak_sqlite_writer_group_size";
+/// Its buckets: powers of two up to what [`MAX_ROWS`] allows.
+pub const GROUP_SIZE_BUCKETS: &[f64] = &[
+    1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0,
+];
+
+/// Gives [`GROUP_SIZE`] its help text on the process's metrics recorder.
+pub fn describe_metrics() {
+    metrics::describe_histogram!(
+        GROUP_SIZE,
+        metrics::Unit::Count,
+        "How many units of work one SQLite commit carried (the writer groups concurrent \
+         writes into one transaction)."
+    );
+}
 /// A write that would wait behind one queued longer than this is refused as overload, so
 /// latency stays bounded instead of growing without end.
 pub const SHED_AFTER: Duration = Duration::from_secs(2);
@@ -247,6 +263,7 @@ fn run_batch(conn: &mut Connection, batch: Vec<Job>, state: &WriterState, feed: 
     }
     match conn.execute_batch("COMMIT") {
         Ok(()) => {
+            metrics::histogram!(GROUP_SIZE).record(ran.len() as f64);
             let mut changes = Vec::new();
             for r in &mut ran {
                 if r.result.is_ok() {

@@ -159,6 +159,9 @@ pub struct Running {
     /// The status page's own listener, when `status_page.listen` asks for one.
     pub status_addr: Option<SocketAddr>,
     pub status_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    /// The metrics' own listener, when `metrics.listen` asks for one.
+    pub metrics_addr: Option<SocketAddr>,
+    pub metrics_task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     /// The background workers (outbox delivery, the change follower, clean-up).
     pub runtime: Arc<Runtime>,
     /// The admin token created on first start of an empty store, if this start created one.
@@ -190,6 +193,11 @@ impl Running {
             && let Ok(Err(e)) = status.await
         {
             tracing::warn!(error = %e, "the status page listener failed");
+        }
+        if let Some(metrics) = self.metrics_task
+            && let Ok(Err(e)) = metrics.await
+        {
+            tracing::warn!(error = %e, "the metrics listener failed");
         }
         self.runtime
             .shutdown(std::time::Duration::from_secs(10))
@@ -258,6 +266,7 @@ pub async fn start_with(
     clock: Arc<dyn Clock>,
     tls_flags: Option<TlsFiles>,
 ) -> anyhow::Result<Running> {
+    install_metrics();
     // The files are read before anything else, so a wrong path stops the start at once.
     let certificate = match tls_files(&config, tls_flags) {
         Some(files) => Some(Certificate::load(files)?),
@@ -279,6 +288,16 @@ pub async fn start_with(
         None => None,
     };
     let status_addr = match &status_listener {
+        Some(l) => Some(l.local_addr()?),
+        None => None,
+    };
+    let metrics_listener = match &config.metrics.listen {
+        Some(at) => Some(TcpListener::bind(at).await.with_context(|| {
+            format!("could not listen on {at} for the metrics; is another process using it? Change metrics.listen in firebreak.yaml")
+        })?),
+        None => None,
+    };
+    let metrics_addr = match &metrics_listener {
         Some(l) => Some(l.local_addr()?),
         None => None,
     };
@@ -333,17 +352,34 @@ pub async fn start_with(
             shutdown.clone(),
         ))
     });
+    let metrics_task = metrics_listener.map(|l| {
+        tokio::spawn(firebreak_server::serve_metrics(
+            l,
+            app.clone(),
+            shutdown.clone(),
+        ))
+    });
     Ok(Running {
         addr,
         tls,
         status_addr,
         status_task,
+        metrics_addr,
+        metrics_task,
         app,
         shutdown,
         task,
         runtime,
         initial_admin_token,
     })
+}
+
+/// Installs the process's metrics recorder (once), with the buckets of the SQLite writer's
+/// histogram, which the server cannot know.
+pub fn install_metrics() {
+    use firebreak_store_sqlite::writer;
+    firebreak_server::metrics::install(&[(writer::GROUP_SIZE, writer::GROUP_SIZE_BUCKETS)]);
+    writer::describe_metrics();
 }
 
 pub fn system_clock() -> Arc<dyn Clock> {

@@ -396,6 +396,9 @@ async fn serve(
         "Firebreak listening on {}",
         running.base_url()
     );
+    if let Some(at) = running.metrics_addr {
+        tracing::info!("Prometheus metrics without a token at http://{at}/metrics");
+    }
     let mut running = running;
     tokio::select! {
         _ = stop => {

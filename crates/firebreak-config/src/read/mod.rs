@@ -10,6 +10,7 @@ mod break_glass;
 mod comms;
 mod email;
 mod escalation;
+mod metrics;
 mod oidc;
 mod outbound;
 mod paging;
@@ -36,6 +37,7 @@ pub(crate) mod keys {
     pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS};
     pub(crate) use super::email::EMAIL_KEYS;
     pub(crate) use super::escalation::{POLICY_KEYS, STEP_KEYS, TARGET_KEYS};
+    pub(crate) use super::metrics::METRICS_KEYS;
     pub(crate) use super::oidc::{OIDC_KEYS, OIDC_ROLE_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
     pub(crate) use super::paging::PAGING_KEYS;
@@ -83,6 +85,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "break_glass",
     "secrets",
     "oidc",
+    "metrics",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -777,7 +780,7 @@ impl<'a> Reader<'a> {
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
              escalation_policies, paging, alerting, outbound, server, email, status_page, comms, \
-             runbooks, break_glass, secrets and oidc",
+             runbooks, break_glass, secrets, oidc and metrics",
         ) else {
             return config;
         };
@@ -981,6 +984,11 @@ impl<'a> Reader<'a> {
         }
         if let Some(node) = top.get("oidc") {
             config.oidc = self.oidc(node);
+        }
+        if let Some(node) = top.get("metrics")
+            && let Some(metrics) = self.metrics(node, config.status_page.listen.as_deref())
+        {
+            config.metrics = metrics;
         }
         config
     }

@@ -93,21 +93,8 @@ impl Reader<'_> {
                 );
             }
         }
-        if let Some(n) = f.get("listen")
-            && let Some(listen) = self.text_of(n, &f.path("listen"))
-        {
-            if listen.parse::<SocketAddr>().is_ok() {
-                page.listen = Some(listen);
-            } else {
-                self.error_at(
-                    n,
-                    &f.path("listen"),
-                    format!(
-                        "invalid listen address \"{listen}\"; expected an IP address and a \
-                         port, like 0.0.0.0:8081 or [::]:8081"
-                    ),
-                );
-            }
+        if let Some((listen, _)) = self.listen_address(&f, "0.0.0.0:8081 or [::]:8081") {
+            page.listen = Some(listen);
         }
         if let Some(n) = f.get("url")
             && let Some(text) = self.text_of(n, &f.path("url"))
@@ -139,6 +126,29 @@ impl Reader<'_> {
             page.templates = self.templates(n, &f.path("templates"));
         }
         Some(page)
+    }
+
+    /// An optional `listen` address: an IP address and a port, like `example`.
+    pub(super) fn listen_address<'n>(
+        &mut self,
+        f: &Fields<'n>,
+        example: &str,
+    ) -> Option<(String, &'n Node)> {
+        let n = f.get("listen")?;
+        let listen = self.text_of(n, &f.path("listen"))?;
+        if listen.parse::<SocketAddr>().is_ok() {
+            Some((listen, n))
+        } else {
+            self.error_at(
+                n,
+                &f.path("listen"),
+                format!(
+                    "invalid listen address \"{listen}\"; expected an IP address and a port, \
+                     like {example}"
+                ),
+            );
+            None
+        }
     }
 
     /// An optional http(s) link shown on the page, like its logo.

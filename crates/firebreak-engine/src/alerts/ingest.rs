@@ -86,7 +86,20 @@ impl Firebreak {
     }
 
     /// Like [`Firebreak::ingest`], keeping `note` with the outcome of the request's first event.
+    /// Every event is counted in the ingest metric by what it did.
     pub async fn ingest_noting(
+        &self,
+        sender: &Sender,
+        events: Vec<AlertEvent>,
+        note: Option<RequestNote>,
+    ) -> Result<Vec<IngestOutcome>, EngineError> {
+        let (source, count) = (sender_kind(&events), events.len() as u64);
+        let result = self.ingest_events(sender, events, note).await;
+        crate::metrics::ingested(source, count, &result);
+        result
+    }
+
+    async fn ingest_events(
         &self,
         sender: &Sender,
         events: Vec<AlertEvent>,

@@ -565,7 +565,8 @@ impl Firebreak {
         }
         let StepPages { pages, events } = step;
         let id = current.id.clone();
-        self.write(pages.len() + 2, || {
+        // Says when the step that fired was due, for the lateness metric; `None` if it did not.
+        let fired = self.write(pages.len() + 2, || {
             let (id, pages, paged, notices) = (
                 id.clone(),
                 pages.clone(),
@@ -575,11 +576,12 @@ impl Firebreak {
             move |tx| {
                 Box::pin(async move {
                     let Some(mut e) = tx.lock_escalation(&id).await? else {
-                        return Ok(());
+                        return Ok(None);
                     };
+                    let due = e.next_at;
                     let mut events = Vec::new();
                     match e.fire(position, now) {
-                        Fired::Nothing => return Ok(()),
+                        Fired::Nothing => return Ok(None),
                         Fired::Page { next, next_at, .. } => {
                             let mut messages = pages;
                             messages.push(timer(&e, next, next_at, now)?);
@@ -604,11 +606,13 @@ impl Firebreak {
                         )
                         .await?;
                     }
-                    Ok(())
+                    Ok(Some(due.unwrap_or(now)))
                 })
             }
-        })
-        .await?;
+        });
+        if let Some(due) = fired.await? {
+            crate::metrics::timer_fired(due, now);
+        }
         Ok(())
     }
 

@@ -15,6 +15,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::escalate::PagePayload;
 use crate::Firebreak;
+use crate::subscribers::failed;
 
 /// What one attempt did.
 pub(crate) struct Sent {
@@ -271,43 +272,54 @@ impl Firebreak {
             .map_err(|e| format!("email.smtp_url is not usable: {e}"))
     }
 
-    /// Sends one claimed page and says what to record. A page whose escalation was
-    /// acknowledged or resolved before it went out is not sent.
+    /// Sends one claimed page and says what to record, counting the attempt in the page
+    /// delivery metric. A page whose escalation was acknowledged or resolved before it went
+    /// out is not sent.
     pub(crate) async fn send_page(&self, message: &Message) -> (Attempt, Outcome) {
         let now = self.clock.now();
-        let refuse = |reason: String| {
-            (
-                Attempt {
-                    at: now,
-                    status_code: None,
-                    error: Some(reason),
-                    duration_ms: 0,
-                },
-                Outcome::Failed,
-            )
-        };
         let Ok(page) = serde_json::from_str::<PagePayload>(&message.payload) else {
-            return refuse("the stored page is unreadable".into());
+            crate::metrics::page_attempted("", Outcome::Failed);
+            return failed(now, "the stored page is unreadable".into());
         };
-        if let Some(id) = &page.escalation {
-            match self.store.get_escalation(id).await {
-                Ok(Some(e))
-                    if matches!(
-                        e.status,
-                        EscalationStatus::Active | EscalationStatus::Exhausted
-                    ) => {}
-                Ok(Some(e)) => {
-                    return refuse(format!(
-                        "not sent: the escalation was {} before this page went out",
-                        e.status
-                    ));
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read an escalation before paging; sending anyway");
-                }
+        if let Some(reason) = self.escalation_ended(&page).await {
+            crate::metrics::page_cancelled(&page.method);
+            return failed(now, reason);
+        }
+        let (attempt, outcome) = self.page_once(message, &page, now).await;
+        crate::metrics::page_attempted(&page.method, outcome);
+        (attempt, outcome)
+    }
+
+    /// Why `page` must not be sent: its escalation was acknowledged or resolved.
+    async fn escalation_ended(&self, page: &PagePayload) -> Option<String> {
+        let id = page.escalation.as_ref()?;
+        match self.store.get_escalation(id).await {
+            Ok(Some(e))
+                if !matches!(
+                    e.status,
+                    EscalationStatus::Active | EscalationStatus::Exhausted
+                ) =>
+            {
+                Some(format!(
+                    "not sent: the escalation was {} before this page went out",
+                    e.status
+                ))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read an escalation before paging; sending anyway");
+                None
             }
         }
+    }
+
+    /// One attempt to send `page` to its contact method.
+    async fn page_once(
+        &self,
+        message: &Message,
+        page: &PagePayload,
+        now: Timestamp,
+    ) -> (Attempt, Outcome) {
         // The contact method as the index knows it, else as the store does (one added a moment
         // ago on another instance).
         let known = self.paging.index().contact(&page.contact).cloned();
@@ -317,7 +329,7 @@ impl Firebreak {
         };
         let contact = match found {
             Ok(Some(c)) => c,
-            Ok(None) => return refuse("the contact method was removed".into()),
+            Ok(None) => return failed(now, "the contact method was removed".into()),
             Err(e) => {
                 return (
                     Attempt {
@@ -330,7 +342,7 @@ impl Firebreak {
                 );
             }
         };
-        let sent = self.deliver(&contact, &page, now).await;
+        let sent = self.deliver(&contact, page, now).await;
         let attempt = Attempt {
             at: now,
             status_code: sent.status,

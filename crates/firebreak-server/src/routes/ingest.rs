@@ -22,7 +22,7 @@ use firebreak_engine::{EngineError, Firebreak, Principal};
 use firebreak_ingest::{Rejected, alertmanager, generic, grafana, pagerduty};
 
 use super::opsgenie;
-use firebreak_store::{IngestEffect, IngestOutcome};
+use firebreak_store::IngestOutcome;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -333,24 +333,10 @@ impl Format {
     }
 }
 
-fn effect_name(e: IngestEffect) -> &'static str {
-    match e {
-        IngestEffect::Opened => "opened",
-        IngestEffect::Suppressed => "suppressed",
-        IngestEffect::Repeated => "repeated",
-        IngestEffect::Acknowledged => "acknowledged",
-        IngestEffect::Resolved => "resolved",
-        IngestEffect::Ignored => "ignored",
-        IngestEffect::Dropped => "dropped",
-        IngestEffect::Attached => "attached",
-        IngestEffect::Declared => "declared",
-    }
-}
-
 fn outcome_json(o: &IngestOutcome) -> Value {
     json!({
         "dedup_key": o.dedup_key,
-        "result": effect_name(o.effect),
+        "result": firebreak_engine::metrics::effect_name(o.effect),
         "alert": o.alert,
         "incident": o.incident.map(|n| n.to_string()),
     })
