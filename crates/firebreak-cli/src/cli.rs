@@ -1,8 +1,8 @@
 //! Clap derive types for the client side of the `firebreak` binary: the
 //! global connection options ([`ClientArgs`]), the `incident`, `token`,
 //! `alert`, `silence`, `integration`, `deploy`, `webhook`, `schedule`,
-//! `contact`, `policy`, `escalation` and `config` subcommands, and the
-//! arguments of `login` and `oncall`.
+//! `contact`, `policy`, `escalation`, `postmortem`, `action-item`, `report` and
+//! `config` subcommands, and the arguments of `login` and `oncall`.
 
 use std::path::PathBuf;
 
@@ -1022,5 +1022,290 @@ Examples:
         /// The escalations an alert started, by alert id (from `firebreak alert list`)
         #[arg(long, value_name = "ID")]
         alert: Option<u64>,
+    },
+}
+
+/// `firebreak postmortem ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum PostmortemCommand {
+    /// Draft the postmortem now from what Firebreak recorded (resolving an incident drafts it too)
+    #[command(after_help = "\
+The draft is made from the incident's timeline, alerts, suspect deploys and
+action items. Where only people can say what happened, it leaves prompts to
+fill in; `firebreak postmortem show` lists them. An incident has one
+postmortem: drafting a second time is refused.
+
+Example:
+  firebreak postmortem draft INC-7")]
+    Draft {
+        /// Incident id, e.g. INC-7
+        id: String,
+    },
+    /// Print the postmortem: its status, version, open findings, prompts to fill in, and the text
+    #[command(after_help = "\
+Examples:
+  firebreak postmortem show INC-7
+  firebreak postmortem show INC-7 --json | jq -r '.sections[] | .title'")]
+    Show {
+        /// Incident id, e.g. INC-7
+        id: String,
+    },
+    /// Edit the postmortem's Markdown in $VISUAL or $EDITOR (vi when neither is set), then save it
+    #[command(after_help = "\
+The file opened has a `## <Section title>` heading per section; change the
+text below the headings and save. Only the sections you changed are sent, with
+the version you started from: if someone else saved meanwhile, nothing is
+overwritten and your text is kept in a file to apply again with --file. A
+heading Firebreak does not know is shown with its line, and your text is kept.
+
+--status moves the postmortem with the save: in_review sends it for review,
+draft reopens a published one for editing. Quit the editor without changing
+anything to change only the status. Publish with `firebreak postmortem publish`.
+
+Examples:
+  firebreak postmortem edit INC-7
+  EDITOR=nano firebreak postmortem edit INC-7
+  firebreak postmortem edit INC-7 --status in_review
+  firebreak postmortem edit INC-7 --file /tmp/firebreak-INC-7-postmortem-v3.md")]
+    Edit {
+        /// Incident id, e.g. INC-7
+        id: String,
+        /// Start from this file (an edit kept after a refusal) instead of the saved text
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Also move it: in_review sends it for review, draft reopens a published one
+        #[arg(long, value_name = "STATUS", value_parser = ["draft", "in_review"])]
+        status: Option<String>,
+    },
+    /// List blameless-language findings; exits 1 when there are any, so CI can gate on it
+    #[command(after_help = "\
+Each finding is printed as
+
+  section:start-end  \"text\"  reason  → suggestion
+      key: KEY
+
+where start-end is where the text is in the section's Markdown, counted in
+characters from 0. Reword the text (firebreak postmortem edit), or dismiss a
+finding that is fine as written with --dismiss KEY --reason TEXT; the reason
+is recorded, and the dismissal holds through later edits that keep the phrase.
+Exit codes: 0 no open findings; 1 findings (or an error); 2 a usage error.
+
+Examples:
+  firebreak postmortem check INC-7
+  firebreak postmortem check INC-7 --file draft.md     # text not saved yet
+  firebreak postmortem check INC-7 --dismiss 'human-error:human error' \\
+      --reason \"a quote from the customer's report\"")]
+    Check {
+        /// Incident id, e.g. INC-7
+        id: String,
+        /// Check this Markdown file (as `postmortem export` writes it) instead of the saved text
+        #[arg(long, value_name = "FILE", conflicts_with = "dismiss")]
+        file: Option<PathBuf>,
+        /// Dismiss the finding with this key (from the `key:` line), instead of listing
+        #[arg(long, value_name = "KEY", requires = "reason")]
+        dismiss: Option<String>,
+        /// Why the wording is fine; recorded with the dismissal
+        #[arg(long, value_name = "TEXT", requires = "dismiss")]
+        reason: Option<String>,
+    },
+    /// Publish the postmortem; with open findings it needs --confirm
+    #[command(after_help = "\
+Publishing checks the blameless-language findings first: while any is open it
+is refused unless you give --confirm. A published postmortem counts in
+`firebreak report incidents`. To change it again, reopen it as a draft:
+`firebreak postmortem edit INC-7 --status draft`.
+
+Examples:
+  firebreak postmortem publish INC-7
+  firebreak postmortem publish INC-7 --confirm")]
+    Publish {
+        /// Incident id, e.g. INC-7
+        id: String,
+        /// Publish even with open blameless-language findings
+        #[arg(long)]
+        confirm: bool,
+    },
+    /// Write the postmortem as one Markdown document, to standard output or --output
+    #[command(after_help = "\
+Examples:
+  firebreak postmortem export INC-7 > INC-7-postmortem.md
+  firebreak postmortem export INC-7 -o INC-7-postmortem.md")]
+    Export {
+        /// Incident id, e.g. INC-7
+        id: String,
+        /// Write to this file instead of standard output
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// The states of an action item, as the server names them.
+const ITEM_STATUSES: [&str; 3] = ["open", "done", "wont_do"];
+
+/// `firebreak action-item ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ActionItemCommand {
+    /// List action items, soonest due first
+    #[command(after_help = "\
+Examples:
+  firebreak action-item list --owner alice --status open
+  firebreak action-item list --overdue
+  firebreak action-item list --incident INC-7 --json | jq -r '.items[].title'")]
+    List {
+        /// Only items this person owns (a user's handle)
+        #[arg(long, value_name = "HANDLE")]
+        owner: Option<String>,
+        /// Only items in this state
+        #[arg(long, value_name = "STATUS", value_parser = ITEM_STATUSES)]
+        status: Option<String>,
+        /// Only open items whose due date has passed
+        #[arg(long)]
+        overdue: bool,
+        /// Only items of this incident, e.g. INC-7
+        #[arg(long, value_name = "INC-n")]
+        incident: Option<String>,
+    },
+    /// Add an action item: a piece of follow-up work with an owner and a due date
+    #[command(after_help = "\
+Examples:
+  firebreak action-item add --incident INC-7 --title \"Alert on connection pool saturation\" \\
+      --owner alice --due 2026-12-15 --ticket https://tracker.example.com/OPS-412
+  firebreak action-item add --title \"Run a failover game day\" --owner bob --due 2027-01-31")]
+    Add {
+        /// What is to be done
+        #[arg(long)]
+        title: String,
+        /// Who does it (a user's handle)
+        #[arg(long, value_name = "HANDLE")]
+        owner: String,
+        /// When it is due, YYYY-MM-DD
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        due: String,
+        /// A link to the ticket that tracks it
+        #[arg(long, value_name = "URL")]
+        ticket: Option<String>,
+        /// The incident it came from, e.g. INC-7
+        #[arg(long, value_name = "INC-n")]
+        incident: Option<String>,
+    },
+    /// Mark an action item done
+    #[command(after_help = "\
+Example:
+  firebreak action-item done 12")]
+    Done {
+        /// Action item id, from `firebreak action-item list`
+        id: String,
+    },
+    /// Close an action item that will not be done, saying why
+    #[command(after_help = "\
+Example:
+  firebreak action-item wont-do 12 --reason \"the service is retired in January\"")]
+    WontDo {
+        /// Action item id, from `firebreak action-item list`
+        id: String,
+        /// Why it will not be done; kept with the item
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Change an action item's title, owner, due date or ticket
+    #[command(
+        group(clap::ArgGroup::new("change").required(true).multiple(true)
+            .args(["title", "owner", "due", "ticket"])),
+        after_help = "\
+Give at least one of --title, --owner, --due and --ticket; the rest stay.
+--ticket \"\" removes the ticket link.
+
+Examples:
+  firebreak action-item edit 12 --owner bob --due 2026-12-20
+  firebreak action-item edit 12 --ticket https://tracker.example.com/OPS-415"
+    )]
+    Edit {
+        /// Action item id, from `firebreak action-item list`
+        id: String,
+        /// What is to be done
+        #[arg(long)]
+        title: Option<String>,
+        /// Who does it (a user's handle)
+        #[arg(long, value_name = "HANDLE")]
+        owner: Option<String>,
+        /// When it is due, YYYY-MM-DD
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        due: Option<String>,
+        /// A link to the ticket that tracks it; \"\" removes it
+        #[arg(long, value_name = "URL")]
+        ticket: Option<String>,
+    },
+}
+
+/// How `firebreak report incidents` splits the incidents. (The variants have no doc
+/// comments: clap would show them as a list and switch the whole help to its long form.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportGroupBy {
+    Service,
+    Severity,
+}
+
+/// The period and output options every report takes.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ReportPeriod {
+    /// Start of the period (included): YYYY-MM-DD (00:00 UTC that day) or RFC 3339
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<String>,
+    /// End of the period (excluded): YYYY-MM-DD (00:00 UTC that day) or RFC 3339; now if left out
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<String>,
+    /// Count drills too (left out unless asked for)
+    #[arg(long)]
+    pub drills: bool,
+    /// Print CSV: a header row, then one row per line of the table, durations in seconds
+    #[arg(long)]
+    pub csv: bool,
+}
+
+/// `firebreak report ...`
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReportCommand {
+    /// How fast incidents were acknowledged, mitigated and resolved, and how reviews followed up
+    #[command(after_help = "\
+Counts the incidents detected in the period (by default the last 30 days).
+Every duration runs from the detection (the first alert, or the declare).
+MTTA and MTTR are means; p50 and p90 are nearest-rank percentiles, each one of
+the incidents' own figures. POSTMORTEMS counts the resolved incidents whose
+postmortem is published.
+
+--json prints the server's JSON unchanged; --csv a header row and one row per
+group, durations in whole seconds (empty when there is none).
+
+Examples:
+  firebreak report incidents
+  firebreak report incidents --from 2026-10-01 --to 2027-01-01 --group-by severity
+  firebreak report incidents --group-by service --csv > incidents.csv")]
+    Incidents {
+        #[command(flatten)]
+        period: ReportPeriod,
+        /// One group per service (an incident of two counts in both) or per severity; one group if left out
+        #[arg(long, value_name = "BY")]
+        group_by: Option<ReportGroupBy>,
+    },
+    /// DORA: change failure rate and failed deployment recovery time, from deploys and incidents
+    #[command(after_help = "\
+Counts the deploys recorded in the period (by default the last 30 days),
+rollbacks left out. A deploy failed when it is an incident's suspect deploy or
+a rollback during an incident undid it; it recovered when the first of its
+incidents was mitigated.
+
+--json prints the server's JSON unchanged; --csv a header row and one row per
+failed deploy, its recovery in whole seconds (empty while it has not recovered).
+
+Examples:
+  firebreak report dora
+  firebreak report dora --service checkout --from 2026-11-01
+  firebreak report dora --csv > failed-deploys.csv")]
+    Dora {
+        #[command(flatten)]
+        period: ReportPeriod,
+        /// Only the deploys of this service
+        #[arg(long, value_name = "SERVICE")]
+        service: Option<String>,
     },
 }

@@ -1,6 +1,7 @@
 //! Client side of the `firebreak` binary: clap types for the `incident`,
 //! `alert`, `silence`, `integration`, `deploy`, `webhook`, `schedule`, `oncall`,
-//! `contact`, `policy`, `escalation`, `config`, `token` and `login` commands,
+//! `contact`, `policy`, `escalation`, `postmortem`, `action-item`, `report`,
+//! `config`, `token` and `login` commands,
 //! and async runners that talk to a Firebreak server over its HTTP API and
 //! print tables or JSON.
 //!
@@ -18,6 +19,8 @@ mod error;
 mod ops;
 mod paging;
 pub mod render;
+mod report;
+mod review;
 mod schedule;
 mod stabilize;
 mod status;
@@ -32,6 +35,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 pub use actions::{ActionCommand, ExecArgs, RunbookCommand, run_exec};
+pub use cli::{ActionItemCommand, PostmortemCommand, ReportCommand, ReportGroupBy, ReportPeriod};
 pub use cli::{
     AlertCommand, CONTACT_TYPES, ChecklistAction, ClientArgs, ConfigCommand, ContactCommand,
     DeployCommand, EscalationCommand, IncidentCommand, IntegrationCommand, LoginArgs, OncallArgs,
@@ -48,6 +52,8 @@ pub use credentials::{
 pub use error::{CliError, FieldError};
 pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
 pub use paging::{execute_contact, execute_escalation, execute_policy};
+pub use report::{csv_field, csv_row, execute_report, human_duration};
+pub use review::{Editor, execute_action_item, execute_postmortem};
 pub use schedule::{execute_oncall, execute_schedule};
 pub use stabilize::{AuditCommand, BreakGlassArgs, BreakGlassCommand, FreezeCommand};
 pub use user::execute_user;
@@ -172,6 +178,35 @@ pub async fn run_audit(cmd: AuditCommand, args: &ClientArgs) -> ExitCode {
 pub async fn run_maintenance(cmd: MaintenanceCommand, args: &ClientArgs) -> ExitCode {
     let mut out = Vec::new();
     let r = status::execute_maintenance(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `postmortem` subcommand. `postmortem check` exits 1 when it lists findings, so CI can
+/// gate on it; what the editor flow says on the way goes to standard error at once.
+pub async fn run_postmortem(cmd: PostmortemCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_postmortem(
+        cmd,
+        args,
+        &mut out,
+        &mut std::io::stderr(),
+        &Editor::from_env(),
+    )
+    .await;
+    finish_all(r, out, &[])
+}
+
+/// Run an `action-item` subcommand, printing its output.
+pub async fn run_action_item(cmd: ActionItemCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_action_item(cmd, args, &mut out).await;
+    finish(r.map(|()| out))
+}
+
+/// Run a `report` subcommand, printing its output.
+pub async fn run_report(cmd: ReportCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_report(cmd, args, &mut out).await;
     finish(r.map(|()| out))
 }
 
@@ -644,12 +679,23 @@ pub async fn execute_incident_with(
 /// Every item of a short directory list (`users`, `webhooks`), following `next_cursor` page by
 /// page; `what` names the items in the error if the server never stops paging.
 async fn all_pages(api: &ApiClient, path: &[&str], what: &str) -> Result<Vec<Value>, CliError> {
+    all_pages_where(api, path, &[], what).await
+}
+
+/// [`all_pages`] of a filtered list: `filter` is sent with every page.
+async fn all_pages_where(
+    api: &ApiClient,
+    path: &[&str],
+    filter: &[(&str, String)],
+    what: &str,
+) -> Result<Vec<Value>, CliError> {
     const PAGE: &str = "500";
     const MAX_PAGES: usize = 1_000;
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
-        let mut query = vec![("limit", PAGE.to_string())];
+        let mut query = filter.to_vec();
+        query.push(("limit", PAGE.to_string()));
         if let Some(c) = cursor.take() {
             query.push(("cursor", c));
         }

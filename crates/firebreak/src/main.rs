@@ -233,7 +233,9 @@ Examples:
 Examples:
   firebreak action run rollback --incident INC-7 --dry-run
   firebreak action run rollback --incident INC-7 --param namespace=shop
-  firebreak action approve 12"
+  firebreak action approve 12
+
+Follow-up work after an incident (owner, due date, ticket) is `firebreak action-item`."
     )]
     Action(firebreak_cli::ActionCommand),
     /// Run a command here and record it on an incident's timeline.
@@ -260,6 +262,45 @@ Examples:
   firebreak audit export --since 2026-12-01T00:00:00Z > audit.jsonl"
     )]
     Audit(firebreak_cli::AuditCommand),
+    /// Postmortems: draft, read, edit in your editor, check for blaming language, publish, export.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak postmortem draft INC-7
+  firebreak postmortem show INC-7
+  firebreak postmortem edit INC-7          # in $VISUAL or $EDITOR
+  firebreak postmortem check INC-7         # exit 1 while blaming language is flagged
+  firebreak postmortem publish INC-7
+  firebreak postmortem export INC-7 -o INC-7.md
+
+Resolving an incident drafts its postmortem by itself."
+    )]
+    Postmortem(firebreak_cli::PostmortemCommand),
+    /// Follow-up work after an incident, each with an owner, a due date and a ticket.
+    #[command(
+        subcommand,
+        name = "action-item",
+        after_help = "\
+Examples:
+  firebreak action-item add --incident INC-7 --title \"Alert on pool saturation\" --owner alice --due 2026-12-15
+  firebreak action-item list --overdue
+  firebreak action-item done 12
+  firebreak action-item wont-do 12 --reason \"the service is retired\"
+
+Not to be confused with `firebreak action`, which runs a runbook's action on an incident."
+    )]
+    ActionItem(firebreak_cli::ActionItemCommand),
+    /// Response metrics (MTTA, MTTR, time to mitigate) and DORA figures, as tables, JSON or CSV.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak report incidents --group-by service
+  firebreak report incidents --from 2026-10-01 --to 2027-01-01 --csv > q4.csv
+  firebreak report dora --service checkout"
+    )]
+    Report(firebreak_cli::ReportCommand),
     /// Who was paged for an incident or an alert, step by step, and whether each page got through.
     #[command(
         subcommand,
@@ -635,6 +676,13 @@ fn main() -> ExitCode {
             runtime.block_on(firebreak_cli::run_break_glass(cmd, &cli.client))
         }
         Command::Audit(cmd) => runtime.block_on(firebreak_cli::run_audit(cmd, &cli.client)),
+        Command::Postmortem(cmd) => {
+            runtime.block_on(firebreak_cli::run_postmortem(cmd, &cli.client))
+        }
+        Command::ActionItem(cmd) => {
+            runtime.block_on(firebreak_cli::run_action_item(cmd, &cli.client))
+        }
+        Command::Report(cmd) => runtime.block_on(firebreak_cli::run_report(cmd, &cli.client)),
         Command::Escalation(cmd) => {
             runtime.block_on(firebreak_cli::run_escalation(cmd, &cli.client))
         }
