@@ -15,9 +15,26 @@ use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::{RefOr, Schema};
 use utoipa::{PartialSchema, ToSchema};
 
+/// A character that is not white space, as a character class (see [`NOT_BLANK`]).
+macro_rules! not_blank_char {
+    () => {
+        "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+    };
+}
+
+/// A day of the calendar that exists, in the years 2000 to 2199: `2026-02-28`, `2028-02-29`.
+macro_rules! calendar_day {
+    () => {
+        "(((20|21)[0-9]{2})-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|(20([02468][048]|[13579][26])|21(0[48]|[2468][048]|[13579][26]))-02-29)"
+    };
+}
+
 /// Matches text with at least one character that is not white space, where white space is
 /// exactly what Rust's `str::trim` removes (the Unicode `White_Space` property).
-pub const NOT_BLANK: &str = "[^\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
+pub const NOT_BLANK: &str = not_blank_char!();
+/// One line (no line feed or carriage return) with at least one character that is not white
+/// space.
+pub const ONE_LINE: &str = concat!("^[^\\n\\r]*", not_blank_char!(), "[^\\n\\r]*$");
 /// A service name or user handle, as `firebreak_domain::Name::parse` accepts it.
 pub const NAME: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
 /// An http or https link.
@@ -41,7 +58,15 @@ pub const STEP_DELAY: &str = "^([1-9][0-9]{0,3}s|[1-9][0-9]{0,2}m|[1-9]h|1[0-9]h
 pub const ROTATION_EVERY: &str = "^([1-9][0-9]{0,5}[smh]|[1-9][0-9]{0,2}[dw])$";
 /// A local date, with an optional time of day, that exists on the calendar, in the years 2000
 /// to 2199: `2026-03-23T09:00`.
-pub const LOCAL_DATE_TIME: &str = "^(((20|21)[0-9]{2})-((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)|(20([02468][048]|[13579][26])|21([02468][48]|[13579][26]))-02-29)(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$";
+pub const LOCAL_DATE_TIME: &str = concat!(
+    "^",
+    calendar_day!(),
+    "(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?)?$"
+);
+/// A calendar date, `YYYY-MM-DD`, that exists, in the years 2000 to 2199.
+pub const DATE: &str = concat!("^", calendar_day!(), "$");
+/// A ticket's link: http or https (any case), then a host, and printable ASCII with no spaces.
+pub const TICKET_URL: &str = "^[Hh][Tt][Tt][Pp][Ss]?://[!-.0-~][!-~]*$";
 /// A local time of day, `HH:MM`; `24:00` is the end of the day.
 pub const TIME_OF_DAY: &str = "^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$";
 
@@ -325,6 +350,37 @@ text_field!(
     }
 );
 
+text_field!(
+    /// An action item's title: one line, not blank, at most 200 characters.
+    ItemTitle = TextRule {
+        min: 1,
+        max: Some(firebreak_domain::action_item::TITLE_MAX),
+        pattern: Some(ONE_LINE),
+        explain: "must be one line that is not blank",
+        reserved: None,
+    }
+);
+text_field!(
+    /// The link to an action item's ticket: `http://` or `https://`, a host, and printable
+    /// ASCII with no spaces (percent-encode the rest); at most 2,000 characters.
+    TicketUrl = TextRule {
+        min: 1,
+        max: Some(firebreak_domain::action_item::URL_MAX),
+        pattern: Some(TICKET_URL),
+        explain: "must be an http:// or https:// link to the ticket with no spaces, such as https://tracker.example.com/OPS-42",
+        reserved: None,
+    }
+);
+text_field!(
+    /// Why an action item won't be done, or a note on closing it: not blank, at most 2,000
+    /// characters.
+    ItemReason = not_blank(firebreak_domain::action_item::REASON_MAX)
+);
+text_field!(
+    /// A postmortem section's Markdown: at most 50,000 characters.
+    SectionMarkdown = at_most(firebreak_domain::postmortem::MARKDOWN_MAX)
+);
+
 /// A service name or user handle: 1 to 64 lowercase letters, digits, `-`, `_` or `.`, starting
 /// with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -376,6 +432,35 @@ impl PartialSchema for IncidentId {
 }
 
 impl ToSchema for IncidentId {}
+
+/// An incident in a body or a query: `INC-7`, `inc-7` or `7`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentRef(pub firebreak_domain::IncidentNumber);
+
+impl<'de> Deserialize<'de> for IncidentRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let number = matches(INCIDENT_ID, &text)
+            .then(|| text.parse().ok())
+            .flatten()
+            .ok_or_else(|| {
+                D::Error::custom(format!("`{text}` is not an incident id like INC-7"))
+            })?;
+        Ok(IncidentRef(number))
+    }
+}
+
+impl PartialSchema for IncidentRef {
+    fn schema() -> RefOr<Schema> {
+        IncidentId::schema()
+    }
+}
+
+impl ToSchema for IncidentRef {
+    fn name() -> Cow<'static, str> {
+        "IncidentId".into()
+    }
+}
 
 /// A severity configured on this server (`severities:` in firebreak.yaml). The document lists
 /// the running configuration's names; see [`crate::openapi`].
@@ -471,6 +556,72 @@ impl PartialSchema for Time {
 }
 
 impl ToSchema for Time {}
+
+/// A calendar date, `YYYY-MM-DD`, in the years 2000 to 2199.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CalendarDate(pub jiff::civil::Date);
+
+impl<'de> Deserialize<'de> for CalendarDate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let date = matches(DATE, &text)
+            .then(|| text.parse().ok())
+            .flatten()
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "`{text}` is not a date like 2026-12-24 (a day that exists, in the years 2000 to 2199)"
+                ))
+            })?;
+        Ok(CalendarDate(date))
+    }
+}
+
+impl PartialSchema for CalendarDate {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+            .pattern(Some(DATE))
+            .examples(["2026-12-24"])
+            .into()
+    }
+}
+
+impl ToSchema for CalendarDate {}
+
+/// The version a change starts from, as the object's `version` said: a whole number, 1 or
+/// more (`3` or `3.0`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VersionNumber(pub i64);
+
+impl<'de> Deserialize<'de> for VersionNumber {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        let whole = n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (1.0..=9_007_199_254_740_992.0).contains(f))
+                .map(|f| f as i64)
+        });
+        match whole {
+            Some(v) if v >= 1 => Ok(VersionNumber(v)),
+            _ => Err(D::Error::custom(
+                "must be a whole number, 1 or more: the `version` you read",
+            )),
+        }
+    }
+}
+
+impl PartialSchema for VersionNumber {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(1))
+            .into()
+    }
+}
+
+impl ToSchema for VersionNumber {}
 
 /// A page size: 1 to 500.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -591,6 +742,18 @@ impl From<IncidentStatus> for firebreak_domain::Status {
     }
 }
 
+impl From<firebreak_domain::Status> for IncidentStatus {
+    fn from(s: firebreak_domain::Status) -> Self {
+        use firebreak_domain::Status;
+        match s {
+            Status::Investigating => IncidentStatus::Investigating,
+            Status::Identified => IncidentStatus::Identified,
+            Status::Mitigated => IncidentStatus::Mitigated,
+            Status::Resolved => IncidentStatus::Resolved,
+        }
+    }
+}
+
 /// Where an alert stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -652,6 +815,70 @@ impl From<UrgencyLevel> for firebreak_domain::Urgency {
     }
 }
 
+/// Where an action item stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemStatusName {
+    Open,
+    Done,
+    /// Decided against, with a reason.
+    WontDo,
+}
+
+impl From<ItemStatusName> for firebreak_domain::action_item::ItemStatus {
+    fn from(s: ItemStatusName) -> Self {
+        use firebreak_domain::action_item::ItemStatus;
+        match s {
+            ItemStatusName::Open => ItemStatus::Open,
+            ItemStatusName::Done => ItemStatus::Done,
+            ItemStatusName::WontDo => ItemStatus::WontDo,
+        }
+    }
+}
+
+impl From<firebreak_domain::action_item::ItemStatus> for ItemStatusName {
+    fn from(s: firebreak_domain::action_item::ItemStatus) -> Self {
+        use firebreak_domain::action_item::ItemStatus;
+        match s {
+            ItemStatus::Open => ItemStatusName::Open,
+            ItemStatus::Done => ItemStatusName::Done,
+            ItemStatus::WontDo => ItemStatusName::WontDo,
+        }
+    }
+}
+
+/// Where a postmortem stands: `draft` while it is written, `in_review` while the team reads
+/// it, `published` once it is final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PostmortemStatusName {
+    Draft,
+    InReview,
+    Published,
+}
+
+impl From<PostmortemStatusName> for firebreak_domain::postmortem::PostmortemStatus {
+    fn from(s: PostmortemStatusName) -> Self {
+        use firebreak_domain::postmortem::PostmortemStatus;
+        match s {
+            PostmortemStatusName::Draft => PostmortemStatus::Draft,
+            PostmortemStatusName::InReview => PostmortemStatus::InReview,
+            PostmortemStatusName::Published => PostmortemStatus::Published,
+        }
+    }
+}
+
+impl From<firebreak_domain::postmortem::PostmortemStatus> for PostmortemStatusName {
+    fn from(s: firebreak_domain::postmortem::PostmortemStatus) -> Self {
+        use firebreak_domain::postmortem::PostmortemStatus;
+        match s {
+            PostmortemStatus::Draft => PostmortemStatusName::Draft,
+            PostmortemStatus::InReview => PostmortemStatusName::InReview,
+            PostmortemStatus::Published => PostmortemStatusName::Published,
+        }
+    }
+}
+
 /// A webhook event type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventName(pub String);
@@ -681,6 +908,41 @@ impl PartialSchema for EventName {
 }
 
 impl ToSchema for EventName {}
+
+/// The key of a postmortem section, one of `firebreak_domain::postmortem::SECTIONS`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionKeyName(pub String);
+
+impl<'de> Deserialize<'de> for SectionKeyName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use firebreak_domain::postmortem::SECTIONS;
+        let text = String::deserialize(d)?;
+        if SECTIONS.iter().any(|(key, _)| *key == text) {
+            Ok(SectionKeyName(text))
+        } else {
+            Err(D::Error::custom(format!(
+                "`{text}` is not a section of a postmortem; use one of {}",
+                SECTIONS.map(|(key, _)| key).join(", ")
+            )))
+        }
+    }
+}
+
+impl PartialSchema for SectionKeyName {
+    fn schema() -> RefOr<Schema> {
+        use firebreak_domain::postmortem::SECTIONS;
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(SECTIONS.map(|(key, _)| key)))
+            .into()
+    }
+}
+
+impl ToSchema for SectionKeyName {
+    fn name() -> Cow<'static, str> {
+        "SectionKey".into()
+    }
+}
 
 /// A body for a request that takes none: leave it out, or send `{}`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -847,6 +1109,88 @@ mod tests {
         assert!(Title::RULE.check(&"é".repeat(200)).is_ok());
         assert!(Title::RULE.check(&"é".repeat(201)).is_err());
         assert!(Title::RULE.check(" \t").is_err());
+    }
+
+    #[test]
+    fn dates_that_fit_the_pattern_are_the_days_that_exist() {
+        for year in 1999..=2200 {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let text = format!("{year:04}-{month:02}-{day:02}");
+                    let exists = text.parse::<jiff::civil::Date>().is_ok();
+                    let fits = matches(DATE, &text);
+                    assert_eq!(fits, exists && (2000..2200).contains(&year), "{text}");
+                    let read = serde_json::from_value::<CalendarDate>(text.clone().into());
+                    assert_eq!(read.is_ok(), fits, "{text}");
+                }
+            }
+        }
+        for bad in ["2026-1-05", "2026-01-05T00:00", " 2026-01-05", "20260105"] {
+            assert!(!matches(DATE, bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn item_fields_the_schema_takes_the_domain_takes() {
+        use firebreak_domain::action_item::{check_ticket_url, check_title};
+        for title in ["Add a canary", "  padded  ", "Åsa's fix", "x"] {
+            assert!(ItemTitle::RULE.check(title).is_ok(), "{title:?}");
+            assert!(check_title(title).is_ok(), "{title:?}");
+        }
+        for title in ["", " ", "two\nlines", "\r", "a\u{2028}", "\u{3000}"] {
+            let fits = ItemTitle::RULE.check(title).is_ok();
+            assert!(!fits || check_title(title).is_ok(), "{title:?}");
+        }
+        assert!(ItemTitle::RULE.check("two\nlines").is_err());
+        for url in [
+            "https://tracker.example.com/OPS-42",
+            "HTTP://x",
+            "http://a.b/c?d=e#f",
+            "https://[2001:db8::1]:8443/x",
+        ] {
+            assert!(TicketUrl::RULE.check(url).is_ok(), "{url}");
+            assert_eq!(
+                check_ticket_url(Some(url)),
+                Ok(Some(url.to_string())),
+                "{url}"
+            );
+        }
+        for url in [
+            "ftp://x",
+            "https://",
+            "https:///x",
+            "https://a b",
+            "https://é.example",
+        ] {
+            assert!(TicketUrl::RULE.check(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn versions_are_whole_numbers_from_one() {
+        let read =
+            |v: serde_json::Value| serde_json::from_value::<VersionNumber>(v).map(|v| v.0).ok();
+        assert_eq!(read(serde_json::json!(1)), Some(1));
+        assert_eq!(read(serde_json::json!(7.0)), Some(7));
+        assert_eq!(read(serde_json::json!(i64::MAX)), Some(i64::MAX));
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(-3),
+            serde_json::json!(1.5),
+            serde_json::json!("2"),
+            serde_json::json!(u64::MAX),
+        ] {
+            assert_eq!(read(bad.clone()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn section_keys_are_the_domains() {
+        use firebreak_domain::postmortem::SECTIONS;
+        for (key, _) in SECTIONS {
+            assert!(serde_json::from_value::<SectionKeyName>(key.into()).is_ok());
+        }
+        assert!(serde_json::from_value::<SectionKeyName>("lessons".into()).is_err());
     }
 
     #[test]

@@ -33,7 +33,7 @@ use utoipa_axum::routes;
 use crate::problem::ApiError;
 use crate::routes::{
     ack, actions, admin, alerts, calendar, directory, incidents, ingest, paging, public_page,
-    public_status, schedules, stabilize, status_page, system, webhooks,
+    public_status, review, schedules, stabilize, status_page, system, webhooks,
 };
 
 /// Marks a request that came over TLS (the HTTPS listener inserts it), so cookies are set
@@ -179,6 +179,25 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(webhooks::outbox_stats))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(
+                    review::draft_postmortem,
+                    review::show_postmortem,
+                    review::edit_postmortem
+                ))
+                .routes(routes!(review::check_postmortem))
+                .layer(DefaultBodyLimit::max(review::POSTMORTEM_BODY_LIMIT)),
+        )
+        .routes(routes!(review::publish_postmortem))
+        .routes(routes!(review::dismiss_finding))
+        .routes(routes!(review::postmortem_revisions))
+        .routes(routes!(review::postmortem_markdown))
+        .routes(routes!(review::add_action_item, review::list_action_items))
+        .routes(routes!(
+            review::show_action_item,
+            review::change_action_item
+        ))
 }
 
 /// The OpenAPI document for every route, without a server's configured severities.

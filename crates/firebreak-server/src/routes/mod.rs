@@ -12,6 +12,7 @@ pub mod opsgenie;
 pub mod paging;
 pub mod public_page;
 pub mod public_status;
+pub mod review;
 pub mod schedules;
 pub mod stabilize;
 pub mod status_page;

@@ -1,0 +1,576 @@
+//! Postmortems through the real server, on SQLite and PostgreSQL: resolving an incident drafts
+//! its postmortem by itself (an outbox message the server's workers run); people edit it from
+//! the version they read, sending back the whole body they got; a stale edit is refused and
+//! changes nothing; the blameless-language check finds "human error" at the right character
+//! offsets even after non-ASCII text; a dismissed finding stays gone; publishing with open
+//! findings needs a confirmation; every version is kept; the Markdown export; and bad input
+//! that changes nothing.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::TestServer;
+use firebreak_domain::Config;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+async fn sqlite() -> TestServer {
+    common::spawn_with(Config::default()).await
+}
+
+async fn postgres(prefix: &str) -> TestServer {
+    let store = common::postgres_store(prefix).await;
+    common::spawn_on(
+        Arc::new(store),
+        Config::default(),
+        tempfile::tempdir().unwrap(),
+    )
+    .await
+}
+
+/// A scenario as two tests: on SQLite, and on a fresh PostgreSQL schema named after `prefix`.
+macro_rules! on_both_stores {
+    ($scenario:ident, $sqlite:ident, $postgres:ident, $prefix:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $sqlite() {
+            $scenario(sqlite().await).await;
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $postgres() {
+            $scenario(postgres($prefix).await).await;
+        }
+    };
+}
+
+const PATH: &str = "/api/v1/incidents/INC-1/postmortem";
+
+/// Text with characters of one, two and four bytes (and one outside the BMP, two UTF-16 units)
+/// before the phrase, so offsets counted in bytes or UTF-16 units would be wrong.
+const FACTORS: &str = "Während der Wartung 🔥 fiel der Cache aus (café, naïve).\n\nIt was human error. \
+                       We should have caught this in review.";
+
+/// Where `phrase` starts and ends in `text`, in characters.
+fn char_span(text: &str, phrase: &str) -> (usize, usize) {
+    let at = text.find(phrase).expect("the phrase is in the text");
+    let start = text[..at].chars().count();
+    (start, start + phrase.chars().count())
+}
+
+/// Declares an incident and resolves it.
+async fn resolved_incident(s: &TestServer) -> String {
+    let id = s.declare("Checkout returns 500s", "SEV2").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.post(
+        &format!("/api/v1/incidents/{id}/notes"),
+        json!({"body": "Rolled back v2.14.0; errors stopped."}),
+    )
+    .await
+    .expect(201);
+    s.patch(
+        &format!("/api/v1/incidents/{id}"),
+        json!({"status": "resolved"}),
+    )
+    .await
+    .expect(200);
+    id
+}
+
+/// Reads the postmortem until the worker has drafted it (at most 20 s).
+async fn drafted(s: &TestServer, id: &str) -> Value {
+    let path = format!("/api/v1/incidents/{id}/postmortem");
+    for _ in 0..400 {
+        let a = s.call(Method::GET, &path, Some(&s.viewer), None).await;
+        if a.status == 200 {
+            return a.body;
+        }
+        a.expect_problem(404);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{id}'s postmortem was not drafted within 20 s of resolving");
+}
+
+fn section<'a>(body: &'a Value, key: &str) -> &'a Value {
+    body["sections"]
+        .as_array()
+        .expect("sections")
+        .iter()
+        .find(|s| s["key"] == key)
+        .unwrap_or_else(|| panic!("no section {key} in {body}"))
+}
+
+fn findings_of<'a>(body: &'a Value, rule: &str) -> Vec<&'a Value> {
+    body["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["rule"] == rule)
+        .collect()
+}
+
+async fn resolving_drafts_the_postmortem(s: TestServer) {
+    let id = resolved_incident(&s).await;
+    assert_eq!(id, "INC-1");
+    let body = drafted(&s, &id).await;
+    assert_eq!(body["incident"], "INC-1");
+    assert_eq!(body["incident_status"], "resolved");
+    assert_eq!(body["status"], "draft");
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["updated_by"], "firebreak");
+    assert!(body["published_at"].is_null());
+    assert!(body["created_at"].as_str().is_some());
+    assert!(body["findings"].is_array() && body["prompts"].is_array());
+    let sections = body["sections"].as_array().unwrap();
+    let keys: Vec<&str> = sections
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    for key in [
+        "summary",
+        "impact",
+        "timeline",
+        "contributing_factors",
+        "action_items",
+    ] {
+        assert!(keys.contains(&key), "{key} missing from {keys:?}");
+    }
+    for s in sections {
+        assert!(s["title"].as_str().is_some_and(|t| !t.is_empty()), "{s}");
+        assert!(s["markdown"].is_string(), "{s}");
+    }
+    // The draft is made from the record: the note is on the drafted timeline.
+    assert!(
+        section(&body, "timeline")["markdown"]
+            .as_str()
+            .unwrap()
+            .contains("Rolled back v2.14.0"),
+        "{body}"
+    );
+    let timeline = s.timeline(&id).await;
+    assert!(
+        timeline.iter().any(|e| e["kind"] == "postmortem_drafted"),
+        "{timeline:?}"
+    );
+
+    // Drafting again, by hand, is refused: it exists.
+    let again = s.post(PATH, json!({})).await;
+    let p = again.expect_problem(409);
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already has a postmortem"),
+        "{p}"
+    );
+    assert_eq!(s.get(PATH).await.expect(200)["version"], 1);
+}
+
+on_both_stores!(
+    resolving_drafts_the_postmortem,
+    resolving_an_incident_drafts_its_postmortem_sqlite,
+    resolving_an_incident_drafts_its_postmortem_postgres,
+    "pm_draft"
+);
+
+async fn drafting_on_demand(s: TestServer) {
+    // An open incident has none until someone asks.
+    s.declare("Search is slow", "SEV3").await;
+    let none = s.get(PATH).await;
+    assert!(
+        none.expect_problem(404)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("POST /api/v1/incidents/INC-1/postmortem"),
+        "{}",
+        none.body
+    );
+    // A viewer may not draft one.
+    s.call(Method::POST, PATH, Some(&s.viewer), None)
+        .await
+        .expect_problem(403);
+    // With no body at all.
+    let made = s.call(Method::POST, PATH, Some(&s.responder), None).await;
+    let body = made.expect(201);
+    assert_eq!(body["version"], 1);
+    assert_eq!(body["incident_status"], "investigating");
+    assert_eq!(body["updated_by"], common::RESPONDER);
+    s.post(PATH, json!({})).await.expect_problem(409);
+    s.post("/api/v1/incidents/INC-99/postmortem", json!({}))
+        .await
+        .expect_problem(404);
+    // A body is refused: this takes none.
+    s.post(PATH, json!({"title": "x"}))
+        .await
+        .expect_problem(422);
+}
+
+on_both_stores!(
+    drafting_on_demand,
+    a_postmortem_is_drafted_on_demand_once_sqlite,
+    a_postmortem_is_drafted_on_demand_once_postgres,
+    "pm_demand"
+);
+
+async fn editing_checking_and_publishing(s: TestServer) {
+    let id = resolved_incident(&s).await;
+    let read = drafted(&s, &id).await;
+
+    // The client changes one section of what it read and sends the whole body back, read-only
+    // fields and all.
+    let mut edit = read.clone();
+    for sec in edit["sections"].as_array_mut().unwrap() {
+        if sec["key"] == "contributing_factors" {
+            sec["markdown"] = json!(FACTORS);
+        }
+    }
+    let saved = s.put(PATH, edit.clone()).await;
+    let saved = saved.expect(200).clone();
+    assert_eq!(saved["version"], 2);
+    assert_eq!(saved["updated_by"], common::RESPONDER);
+    assert_eq!(section(&saved, "contributing_factors")["markdown"], FACTORS);
+    for sec in read["sections"].as_array().unwrap() {
+        if sec["key"] != "contributing_factors" {
+            assert_eq!(section(&saved, sec["key"].as_str().unwrap()), sec);
+        }
+    }
+    let timeline = s.timeline(&id).await;
+    assert!(
+        timeline.iter().any(|e| e["kind"] == "postmortem_edited"),
+        "{timeline:?}"
+    );
+
+    // An edit from the old version is refused, says what to do, and changes nothing.
+    let mut stale = read.clone();
+    stale["sections"] = json!([{"key": "summary", "markdown": "Overwritten"}]);
+    let refused = s.put(PATH, stale).await;
+    let p = refused.expect_problem(409);
+    let detail = p["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("version 2") && detail.contains("read it again"),
+        "{p}"
+    );
+    let now = s.get(PATH).await.expect(200).clone();
+    assert_eq!(now["version"], 2);
+    assert_eq!(now["sections"], saved["sections"]);
+
+    // The check finds "human error" where it is, counted in characters.
+    let (start, end) = char_span(FACTORS, "human error");
+    for body in [None, Some(json!({}))] {
+        let checked = s
+            .call(
+                Method::POST,
+                &format!("{PATH}/check"),
+                Some(&s.viewer),
+                body,
+            )
+            .await;
+        let checked = checked.expect(200);
+        let human = findings_of(checked, "human-error");
+        assert_eq!(human.len(), 1, "{checked}");
+        let f = human[0];
+        assert_eq!(f["section"], "contributing_factors");
+        assert_eq!(f["start"], start, "{f}");
+        assert_eq!(f["end"], end, "{f}");
+        assert_eq!(f["text"], "human error");
+        assert_eq!(f["key"], "human-error:human error");
+        assert!(f["reason"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(f["suggestion"].as_str().is_some_and(|r| !r.is_empty()));
+        assert_eq!(findings_of(checked, "should-have").len(), 1, "{checked}");
+    }
+    assert_eq!(findings_of(&saved, "human-error").len(), 1, "{saved}");
+
+    // Unsaved text is checked in place of the saved section, and nothing is saved.
+    let unsaved = s
+        .call(
+            Method::POST,
+            &format!("{PATH}/check"),
+            Some(&s.viewer),
+            Some(json!({"sections": [{"key": "contributing_factors", "markdown": "The deploy had no canary stage."}]})),
+        )
+        .await;
+    let unsaved = unsaved.expect(200);
+    assert!(
+        unsaved["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["section"] != "contributing_factors"),
+        "{unsaved}"
+    );
+    assert_eq!(s.get(PATH).await.expect(200)["version"], 2);
+
+    // Dismissed with a reason, a finding is gone from the check and the body.
+    let dismissed = s
+        .post(
+            &format!("{PATH}/dismiss"),
+            json!({"key": "human-error:human error", "reason": "Quoting the customer's report"}),
+        )
+        .await;
+    let dismissed = dismissed.expect(200).clone();
+    assert!(
+        findings_of(&dismissed, "human-error").is_empty(),
+        "{dismissed}"
+    );
+    assert_eq!(dismissed["dismissed"][0]["key"], "human-error:human error");
+    assert_eq!(dismissed["dismissed"][0]["by"], common::RESPONDER);
+    let checked = s
+        .call(
+            Method::POST,
+            &format!("{PATH}/check"),
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    assert!(findings_of(checked.expect(200), "human-error").is_empty());
+    s.post(
+        &format!("{PATH}/dismiss"),
+        json!({"key": "human-error:human error", "reason": "again"}),
+    )
+    .await
+    .expect_problem(404);
+
+    // "should have" is still open: publishing needs a confirmation, and the refusal names it.
+    let blocked = s.post(&format!("{PATH}/publish"), json!({})).await;
+    let p = blocked.expect_problem(409);
+    assert!(p["detail"].as_str().unwrap().contains("should have"), "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("confirm"), "{p}");
+    let still = s.get(PATH).await.expect(200).clone();
+    assert_eq!(still["status"], "draft");
+    assert_eq!(still["version"], dismissed["version"]);
+
+    let published = s
+        .post(&format!("{PATH}/publish"), json!({"confirm": true}))
+        .await;
+    let published = published.expect(200).clone();
+    assert_eq!(published["status"], "published");
+    assert!(published["published_at"].is_string());
+    // Publishing reviews the incident; it does not change it.
+    assert_eq!(published["incident_status"], "resolved");
+    assert_eq!(
+        s.get(&format!("/api/v1/incidents/{id}")).await.expect(200)["status"],
+        "resolved"
+    );
+    s.post(&format!("{PATH}/publish"), json!({"confirm": true}))
+        .await
+        .expect_problem(409);
+    // A published postmortem is edited only after moving it back to draft.
+    let mut edit = published.clone();
+    edit["sections"] = json!([{"key": "summary", "markdown": "Changed after publishing"}]);
+    s.put(PATH, edit.clone()).await.expect_problem(409);
+    assert_eq!(s.get(PATH).await.expect(200)["status"], "published");
+
+    // Every saved version, oldest first.
+    let revisions = s.get(&format!("{PATH}/revisions")).await;
+    let items = revisions.expect(200)["items"].as_array().unwrap().clone();
+    let versions: Vec<i64> = items
+        .iter()
+        .map(|r| r["version"].as_i64().unwrap())
+        .collect();
+    let last = published["version"].as_i64().unwrap();
+    assert_eq!(versions, (1..=last).collect::<Vec<_>>(), "{items:?}");
+    assert_eq!(items[0]["status"], "draft");
+    assert_eq!(items[0]["actor"], "firebreak");
+    assert_eq!(
+        section(&items[1], "contributing_factors")["markdown"],
+        FACTORS
+    );
+    assert_eq!(items.last().unwrap()["status"], "published");
+
+    // The whole document as Markdown.
+    let md = s
+        .http
+        .get(format!("{}/api/v1/incidents/{id}/postmortem.md", s.base))
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(md.status(), 200);
+    assert_eq!(
+        md.headers()["content-type"].to_str().unwrap(),
+        "text/markdown; charset=utf-8"
+    );
+    assert_eq!(
+        md.headers()["content-disposition"].to_str().unwrap(),
+        "inline; filename=\"INC-1-postmortem.md\""
+    );
+    let text = md.text().await.unwrap();
+    assert!(text.starts_with("# "), "{text}");
+    assert!(text.lines().next().unwrap().contains("INC-1"), "{text}");
+    assert!(text.contains("Checkout returns 500s"), "{text}");
+    for sec in published["sections"].as_array().unwrap() {
+        let heading = format!("## {}", sec["title"].as_str().unwrap());
+        assert!(text.contains(&heading), "{heading} missing from {text}");
+    }
+    assert!(text.contains(FACTORS), "{text}");
+    let missing = s
+        .call(
+            Method::GET,
+            "/api/v1/incidents/INC-99/postmortem.md",
+            Some(&s.viewer),
+            None,
+        )
+        .await;
+    missing.expect_problem(404);
+}
+
+on_both_stores!(
+    editing_checking_and_publishing,
+    a_postmortem_is_edited_checked_and_published_sqlite,
+    a_postmortem_is_edited_checked_and_published_postgres,
+    "pm_edit"
+);
+
+async fn bad_input_changes_nothing(s: TestServer) {
+    s.declare("Search is slow", "SEV3").await;
+    s.post(PATH, json!({})).await.expect(201);
+    let before = s.get(PATH).await.expect(200).clone();
+    let field_of = |p: &Value| p["errors"][0]["field"].as_str().unwrap_or("").to_string();
+
+    let unknown = s
+        .put(
+            PATH,
+            json!({"version": 1, "sections": [{"key": "lessons", "markdown": "x"}]}),
+        )
+        .await;
+    assert_eq!(field_of(unknown.expect_problem(422)), "sections[0].key");
+
+    let huge = "a".repeat(50_001);
+    let too_long = s
+        .put(
+            PATH,
+            json!({"version": 1, "sections": [{"key": "summary", "markdown": huge}]}),
+        )
+        .await;
+    let p = too_long.expect_problem(422);
+    assert_eq!(field_of(p), "sections[0].markdown");
+    assert!(p["detail"].as_str().unwrap().contains("50000"), "{p}");
+
+    for version in [json!("1"), json!(0), json!(1.5), json!(null)] {
+        let bad = s
+            .put(PATH, json!({"version": version, "sections": []}))
+            .await;
+        assert_eq!(field_of(bad.expect_problem(422)), "version", "{version}");
+    }
+    let missing = s.put(PATH, json!({"sections": []})).await;
+    assert_eq!(field_of(missing.expect_problem(422)), "version");
+    let bad_status = s.put(PATH, json!({"version": 1, "status": "final"})).await;
+    assert_eq!(field_of(bad_status.expect_problem(422)), "status");
+    // Publishing goes through its own route, which checks the findings.
+    let publish = s
+        .put(PATH, json!({"version": 1, "status": "published"}))
+        .await;
+    assert!(
+        publish.expect_problem(409)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/publish")
+    );
+    s.put(PATH, "not json".into()).await.expect_problem(422);
+    s.call(
+        Method::PUT,
+        PATH,
+        Some(&s.viewer),
+        Some(json!({"version": 1})),
+    )
+    .await
+    .expect_problem(403);
+    s.put(
+        "/api/v1/incidents/INC-99/postmortem",
+        json!({"version": 1, "sections": []}),
+    )
+    .await
+    .expect_problem(404);
+    s.get("/api/v1/incidents/INC-99/postmortem")
+        .await
+        .expect_problem(404);
+    s.get("/api/v1/incidents/nope/postmortem")
+        .await
+        .expect_problem(404);
+    s.get("/api/v1/incidents/INC-99/postmortem/revisions")
+        .await
+        .expect_problem(404);
+
+    let check = format!("{PATH}/check");
+    let raw = s
+        .http
+        .post(format!("{}{check}", s.base))
+        .bearer_auth(&s.viewer)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let extra = s.post(&check, json!({"text": "x"})).await;
+    extra.expect_problem(422);
+    let bad_key = s
+        .post(
+            &check,
+            json!({"sections": [{"key": "nope", "markdown": "x"}]}),
+        )
+        .await;
+    assert_eq!(field_of(bad_key.expect_problem(422)), "sections[0].key");
+    s.post("/api/v1/incidents/INC-99/postmortem/check", json!({}))
+        .await
+        .expect_problem(404);
+
+    let dismiss = format!("{PATH}/dismiss");
+    let blank = s
+        .post(
+            &dismiss,
+            json!({"key": "human-error:human error", "reason": " "}),
+        )
+        .await;
+    assert_eq!(field_of(blank.expect_problem(422)), "reason");
+    s.post(
+        &dismiss,
+        json!({"key": "human-error:human error", "reason": "fine"}),
+    )
+    .await
+    .expect_problem(404);
+    s.post(&format!("{PATH}/publish"), json!({"confirm": "yes"}))
+        .await
+        .expect_problem(422);
+
+    let over = "a".repeat(9 * 1024 * 1024);
+    s.put(
+        PATH,
+        json!({"version": 1, "sections": [{"key": "summary", "markdown": over}]}),
+    )
+    .await
+    .expect_problem(413);
+
+    // None of it changed the postmortem or saved a version.
+    let after = s.get(PATH).await.expect(200).clone();
+    assert_eq!(after, before);
+    let revisions = s.get(&format!("{PATH}/revisions")).await;
+    assert_eq!(revisions.expect(200)["items"].as_array().unwrap().len(), 1);
+
+    // Every section at its longest is saved whole, though the body is over the API's usual
+    // 1 MB (50,000 characters of four bytes each, eight times).
+    let longest = "😀".repeat(50_000);
+    let all: Vec<Value> = before["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| json!({"key": s["key"], "title": s["title"], "markdown": longest}))
+        .collect();
+    let body = json!({"version": 1, "sections": all});
+    assert!(serde_json::to_vec(&body).unwrap().len() > 1024 * 1024);
+    let saved = s.put(PATH, body).await;
+    let saved = saved.expect(200);
+    for sec in saved["sections"].as_array().unwrap() {
+        assert_eq!(sec["markdown"], longest.as_str());
+    }
+}
+
+on_both_stores!(
+    bad_input_changes_nothing,
+    bad_postmortem_input_is_refused_and_changes_nothing_sqlite,
+    bad_postmortem_input_is_refused_and_changes_nothing_postgres,
+    "pm_bad"
+);
