@@ -311,6 +311,39 @@ def _runbook(body: dict) -> None:
             action["approval_within"] = "15m"
 
 
+def _postmortem_sections(body: dict) -> None:
+    # Each section at most once, and Markdown the export can read back: no `## ` line (it
+    # would start another section) and no code fence left open.
+    sections = body.get("sections")
+    if not isinstance(sections, list):
+        return
+    seen, kept = set(), []
+    for section in sections:
+        if not isinstance(section, dict) or section.get("key") in seen:
+            continue
+        seen.add(section.get("key"))
+        if isinstance(section.get("markdown"), str):
+            section["markdown"] = (
+                section["markdown"].replace("#", "").replace("`", "'").replace("~", "-")
+            )
+        kept.append(section)
+    body["sections"] = kept
+
+
+def _action_item(body: dict) -> None:
+    # The owner must be a user and the incident must exist; the due date must not have passed.
+    _refer(body, "owner", USER)
+    _refer(body, "incident", "INC-1")
+    if isinstance(body.get("due"), str):
+        body["due"] = (
+            datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=7)
+        ).strftime("%Y-%m-%d")
+
+
+def _change_action_item(body: dict) -> None:
+    _refer(body, "owner", USER)
+
+
 def _runbook_path(body: dict, path: dict) -> None:
     _runbook(body)
     if isinstance(body.get("name"), str):
@@ -350,6 +383,10 @@ FIXES = {
     ("POST", "/api/v1/runbooks"): _runbook,
     ("POST", "/api/v1/users/{handle}/invitations"): _invitation,
     ("PUT", "/api/v1/users/{handle}/password"): _password,
+    ("PUT", "/api/v1/incidents/{id}/postmortem"): _postmortem_sections,
+    ("POST", "/api/v1/incidents/{id}/postmortem/check"): _postmortem_sections,
+    ("POST", "/api/v1/action-items"): _action_item,
+    ("PATCH", "/api/v1/action-items/{id}"): _change_action_item,
 }
 
 PATH_FIXES = {
