@@ -6,10 +6,14 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod charts;
+pub mod markdown;
 pub mod oidc;
 pub mod oncall;
 pub mod pages;
 pub mod panels;
+pub mod reports;
+pub mod review;
 pub mod room;
 pub mod session;
 
@@ -61,6 +65,22 @@ pub fn router() -> Router<Firebreak> {
             "/incidents/{n}/runs/{id}/approve",
             post(panels::approve_run),
         )
+        .route(
+            "/incidents/{n}/postmortem",
+            get(review::page).post(review::draft),
+        )
+        .route("/incidents/{n}/postmortem.md", get(review::markdown))
+        .route(
+            "/incidents/{n}/postmortem/sections/{key}",
+            post(review::save_section),
+        )
+        .route("/incidents/{n}/postmortem/status", post(review::set_status))
+        .route("/incidents/{n}/postmortem/publish", post(review::publish))
+        .route("/incidents/{n}/postmortem/dismiss", post(review::dismiss))
+        .route("/incidents/{n}/action-items", post(review::add_item))
+        .route("/action-items", get(review::list))
+        .route("/action-items/{id}", post(review::change_item))
+        .route("/reports", get(reports::page))
         .route("/alerts", get(alerts::page))
         .route("/alerts/list", get(alerts::list))
         .route("/alerts/live", get(alerts::live))

@@ -353,6 +353,8 @@ struct HomePage {
     /// Pages sent to me that nobody has acknowledged yet.
     pages: Vec<PageWaiting>,
     next_shift: Option<super::oncall::ShiftRow>,
+    /// My open action items past their due date.
+    overdue: Vec<super::review::ItemView>,
 }
 
 /// A page waiting for my acknowledgement.
@@ -464,6 +466,13 @@ pub async fn home(
         .into_iter()
         .flat_map(|(_, mine)| mine)
         .next();
+    let today = firebreak_engine::review::items::today(now);
+    let overdue = app
+        .overdue_items_of(&me.session.user)
+        .await?
+        .iter()
+        .map(|i| super::review::ItemView::of(i, today))
+        .collect();
     let open = open.iter().map(|i| IncidentRow::of(i, now)).collect();
     Ok(html(
         StatusCode::OK,
@@ -473,6 +482,7 @@ pub async fn home(
             open,
             pages,
             next_shift,
+            overdue,
         }
         .render(),
     ))

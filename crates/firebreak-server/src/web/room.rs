@@ -223,6 +223,8 @@ struct StateView {
     me: String,
     responder: bool,
     csrf: String,
+    /// The postmortem's status (stored name, as it reads), once drafted.
+    postmortem: Option<(&'static str, &'static str)>,
 }
 
 struct RoleView {
@@ -322,6 +324,7 @@ async fn state_view(
         me: handle,
         responder,
         csrf: csrf.to_string(),
+        postmortem: super::review::postmortem_badge(app, incident.number).await?,
     })
 }
 

@@ -471,9 +471,151 @@ try {
   check(await page.isVisible('#timeline :text("resolved")'), 'the timeline records it');
   await shot(page, '17-room-resolved');
 
+  // 10d. The postmortem: drafted once the incident resolved, reached from the room, a section
+  // edited (the blameless check flags "human error"), a stale save from a second browser kept
+  // and explained, a finding dismissed, publishing confirmed past the other, and exported.
+  step = 'postmortem';
+  const pmPath = `${roomPath}/postmortem`;
+  await Promise.all([page.waitForURL(new RegExp(`${pmPath}$`)), page.click('a:has-text("Postmortem and action items")')]);
+  let drafted = await page.isVisible('#pm-status');
+  for (let i = 0; i < 40 && !drafted; i++) {
+    await page.waitForTimeout(250);
+    await page.reload();
+    drafted = await page.isVisible('#pm-status');
+  }
+  check(drafted, `resolving drafts the postmortem: ${await page.textContent('main')}`);
+  check(await page.isVisible('#pm-status:has-text("postmortem: draft")'), 'a new postmortem is a draft');
+  check(await page.isVisible('#section-summary h2:has-text("Summary")'), 'the Summary section is shown');
+  check(await page.isVisible('.md .prompt:has-text("To fill in")'), 'the draft asks what only people know');
+  await page.goto(room);
+  check(await page.isVisible('.room-head a.badge:has-text("postmortem: draft")'), 'the room shows the postmortem status beside the lifecycle');
+  await page.goto(`${base}${pmPath}`);
+  const versionOf = async (p) => Number((await p.textContent('#pm-version')).match(/version (\d+)/)[1]);
+  const before = await versionOf(page);
+  await shot(page, '18-postmortem-draft');
+  // bob opens the page now, so his copy is one version behind once alice saves.
+  await bob.goto(`${base}${pmPath}`);
+  step = 'postmortem edit';
+  await page.click('#section-summary summary:has-text("Edit")');
+  await page.fill('#md-summary', 'Checkout failed for 40 minutes after the v42 deploy. The outage was **human error**.\n\nWe should have caught it before the deploy.');
+  await Promise.all([page.waitForURL(/notice=saved/), page.click('#section-summary button:has-text("Save")')]);
+  check(await page.isVisible('#section-summary .md:has-text("Checkout failed for 40 minutes")'), 'the saved text is shown');
+  check(await page.isVisible('#section-summary .md strong:has-text("human error")'), 'the Markdown is rendered');
+  check((await versionOf(page)) === before + 1, `the version moved on: ${await page.textContent('#pm-version')}`);
+  check(await page.isVisible('#section-summary .md mark:has-text("human error")'), 'the finding is highlighted in the text');
+  check(await page.isVisible('#section-summary .finding:has-text("human error") .meta:has-text("Try:")'), 'the finding has a reason and a suggestion');
+  check(await page.isVisible('#findings'), 'the findings are summed up at the top');
+  await shot(page, '19-postmortem-finding');
+  step = 'postmortem stale';
+  await bob.click('#section-impact summary:has-text("Edit")');
+  await bob.fill('#md-impact', 'Every checkout failed; about 1,200 orders were lost.');
+  await bob.click('#section-impact button:has-text("Save")');
+  await bob.waitForSelector('.pm-error', { timeout: 3000 });
+  check(await bob.isVisible(`.pm-error:has-text("changed since version ${before}")`), `a stale save says why: ${await bob.textContent('.pm-error')}`);
+  check((await bob.inputValue('#md-impact')) === 'Every checkout failed; about 1,200 orders were lost.', 'a stale save keeps the typed text');
+  check(await bob.isVisible('#section-summary .md:has-text("Checkout failed for 40 minutes")'), "the stale page shows alice's saved text");
+  await shot(bob, '19b-postmortem-stale-dark');
+  expectConsoleErrors('bob', 'postmortem stale', 409);
+  await Promise.all([bob.waitForURL(/notice=saved/), bob.click('#section-impact button:has-text("Save")')]);
+  check(await bob.isVisible('#section-impact .md:has-text("about 1,200 orders")'), 'saving again from the refreshed version works');
+  step = 'postmortem dismiss';
+  await page.reload();
+  const shouldHave = page.locator('#section-summary .finding', { hasText: 'should have' });
+  check((await shouldHave.count()) === 1, 'hindsight ("should have") is a finding too');
+  await shouldHave.locator('input[name=reason]').fill('We quote the review meeting here.');
+  await Promise.all([page.waitForURL(/notice=dismissed/), shouldHave.locator('button:has-text("Dismiss")').click()]);
+  check(!(await page.isVisible('#section-summary .finding:has-text("should have")')), 'the dismissed finding is gone');
+  check(await page.isVisible('#section-summary .finding:has-text("human error")'), 'the other finding stays');
+  step = 'postmortem publish';
+  await page.click('button:has-text("Move to review")');
+  await page.waitForSelector('#pm-status:has-text("postmortem: in review")', { timeout: 3000 });
+  await page.click('.actions button:has-text("Publish")');
+  await page.waitForSelector('#confirm', { timeout: 3000 });
+  check(await page.isVisible('#confirm li:has-text("human error")'), 'publishing lists the open finding and asks');
+  check(await page.isVisible('#pm-status:has-text("in review")'), 'nothing is published before the confirmation');
+  await shot(page, '20-postmortem-confirm');
+  await Promise.all([page.waitForURL(/notice=published/), page.click('button:has-text("Publish anyway")')]);
+  check(await page.isVisible('#pm-status:has-text("postmortem: published")'), 'the postmortem is published');
+  check(!(await page.isVisible('#section-summary summary:has-text("Edit")')), 'a published postmortem is not edited in place');
+  const md = await page.request.get(`${base}${pmPath}.md`);
+  const exported = await md.text();
+  check(md.ok() && exported.includes('Checkout failed for 40 minutes') && exported.includes('## Summary'), `the Markdown export: ${md.status()} ${exported.slice(0, 200)}`);
+  check(await page.isVisible('a:has-text("Export Markdown")'), 'the page links the export');
+
+  // 10e. Action items on the postmortem page: added with an owner, a due date and a ticket,
+  // then done; another closed as won't do, with its reason.
+  step = 'action items';
+  await page.click('summary:has-text("Add an action item")');
+  await page.fill('#item-title', 'Add a canary stage to checkout deploys');
+  await page.selectOption('#item-owner', 'bob');
+  await page.fill('#item-ticket', 'https://tracker.example.com/OPS-42');
+  await Promise.all([page.waitForURL(/notice=item_added/), page.click('button:has-text("Add action item")')]);
+  const canary = page.locator('#action-items .item-row', { hasText: 'Add a canary stage' });
+  check(await canary.isVisible(), 'the new item is listed');
+  check((await canary.textContent()).includes('bob') && (await canary.locator('a:has-text("ticket")').getAttribute('href')) === 'https://tracker.example.com/OPS-42', 'the item shows its owner and ticket');
+  await page.click('summary:has-text("Add an action item")');
+  await page.fill('#item-title', 'Page the checkout team on 5xx');
+  await Promise.all([page.waitForURL(/notice=item_added/), page.click('button:has-text("Add action item")')]);
+  await Promise.all([page.waitForURL(/notice=item_changed/), canary.locator('button:has-text("Done")').click()]);
+  check(await page.isVisible('#action-items .item-row:has-text("Add a canary stage") .badge:text-is("done")'), 'the item is done');
+  const paging = page.locator('#action-items .item-row', { hasText: 'Page the checkout team' });
+  await paging.locator('summary:has-text("Won\'t do")').click();
+  await paging.locator('input[name=reason]').fill('The alert already pages the on-call engineer.');
+  await Promise.all([page.waitForURL(/notice=item_changed/), paging.locator('button:has-text("Close")').click()]);
+  check(await page.isVisible('#action-items .item-row:has-text("Page the checkout team"):has-text("already pages")'), "a won't-do item shows its reason");
+  await shot(page, '21-postmortem-published');
+  await bob.goto(`${base}${pmPath}`);
+  await shot(bob, '21b-postmortem-published-dark');
+  await page.goto(`${base}/action-items`);
+  check(await page.isVisible('h1:has-text("Open action items")'), 'the action items page opens');
+
+  // 10f. A viewer reads the postmortem and cannot change it.
+  step = 'postmortem viewer';
+  await val.goto(`${base}${pmPath}`);
+  check(await val.isVisible('#section-summary .md:has-text("Checkout failed")'), 'a viewer reads the postmortem');
+  check(!(await val.isVisible('button:has-text("Publish")')) && !(await val.isVisible('summary:has-text("Edit")')) && !(await val.isVisible('summary:has-text("Add an action item")')), 'a viewer has no controls');
+  const viewerEdit = await val.evaluate(async (path) => {
+    const token = document.querySelector('input[name=_csrf]').value;
+    const r = await fetch(`${path}/sections/summary`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `_csrf=${token}&version=1&markdown=sneaky` });
+    return { status: r.status, text: await r.text() };
+  }, pmPath);
+  check(viewerEdit.status === 403 && viewerEdit.text.includes('needs the responder role'), `a viewer's edit is refused: ${viewerEdit.status}`);
+  expectConsoleErrors('val', 'postmortem viewer', 403);
+
+  // 10g. Reports, with a deploy that led to an incident this week and one that did not.
+  step = 'reports';
+  // Checkout's v43 went out 40 minutes ago and latency rose 10 minutes later (detected then,
+  // declared now): a failed deploy. Payments' v7 went out two days ago and is fine; a payments
+  // incident noticed 90 minutes ago is still open.
+  const ago = (minutes) => new Date(Date.now() - minutes * 60_000).toISOString();
+  await call(keys.admin, 'POST', '/api/v1/deployments', { service: 'payments', version: 'v7', at: ago(60 * 24 * 2) });
+  await call(keys.admin, 'POST', '/api/v1/deployments', { service: 'checkout', version: 'v43', previous_version: 'v42', at: ago(40) });
+  const second = await call(keys.admin, 'POST', '/api/v1/incidents', { title: 'Checkout latency after v43', severity: 'SEV3', services: ['checkout'], detected_at: ago(30) });
+  const secondId = String(second.id).replace('INC-', '');
+  await call(keys.admin, 'POST', `/api/v1/incidents/${secondId}/ack`);
+  await call(keys.admin, 'PATCH', `/api/v1/incidents/${secondId}`, { status: 'resolved' });
+  const third = await call(keys.admin, 'POST', '/api/v1/incidents', { title: 'Payments retries pile up', severity: 'SEV2', services: ['payments'], detected_at: ago(90) });
+  await call(keys.admin, 'POST', `/api/v1/incidents/${String(third.id).replace('INC-', '')}/ack`);
+  await Promise.all([page.waitForURL(/\/reports$/), page.click('nav >> text=Reports')]);
+  check((await page.locator('svg#chart-times > title').textContent()).includes('time to acknowledge'), 'the time chart has its title');
+  check(await page.isVisible('svg#chart-severities .bar'), 'the severity chart has bars');
+  check(await page.isVisible('svg#chart-cfr .bar'), 'the change failure rate chart has a bar');
+  check(!(await page.content()).includes('NaN'), 'no chart holds NaN');
+  check(await page.isVisible('table.report th:has-text("SEV1")') && await page.isVisible('table.report th:has-text("SEV3")'), 'the severity table lists each severity');
+  check(await page.isVisible('svg#chart-times circle.c-ack') && await page.isVisible('svg#chart-times circle.c-resolve'), 'the time chart has both series');
+  check(await page.isVisible('dl.figures dd:text-is("50%")'), `one deploy of two failed: ${await page.textContent('.dora')}`);
+  check(await page.isVisible(`table.report a[href="/incidents/${secondId}"]`), 'the failed deploy links its incident');
+  await shot(page, '22-reports');
+  await page.click('.periods a:has-text("Last 365 days")');
+  await page.waitForURL(/days=365/);
+  check(await page.isVisible('svg#chart-times'), 'a year of weeks draws too');
+  await shot(page, '22b-reports-year');
+  await bob.goto(`${base}/reports`);
+  await shot(bob, '22c-reports-dark');
+
   // 11. Accessibility of every page.
   step = 'axe';
-  await axe(await ctx.cookies(), ['/', '/incidents', new URL(room).pathname, '/alerts', '/alerts?show=resolved', '/account', '/oncall', '/admin', '/admin/audit']);
+  await axe(await ctx.cookies(), ['/', '/incidents', new URL(room).pathname, pmPath, '/action-items', '/reports', '/reports?days=365', '/alerts', '/alerts?show=resolved', '/account', '/oncall', '/admin', '/admin/audit']);
   await axe([], ['/login']);
 
   await browser.close();
