@@ -69,6 +69,8 @@ pub struct RollbackOffer {
     pub service: Name,
     pub version: String,
     pub previous_version: String,
+    /// The suspect deploy the rollback undoes.
+    pub deploy: i64,
 }
 
 /// The runbooks for an incident or an alert.
@@ -456,6 +458,7 @@ impl Firebreak {
                 service: service.clone(),
                 version: suspect.deployment.version.clone(),
                 previous_version: previous,
+                deploy: suspect.deployment.id,
             }))
     }
 
@@ -1272,6 +1275,8 @@ impl Firebreak {
                 offer.service, incident.number, run.id
             )),
             rollback: true,
+            rolls_back: Some(offer.deploy),
+            incident: Some(run.incident),
         };
         if let Err(e) = self.record_deployment(&who, new, "firebreak").await {
             tracing::warn!(error = %e, run = run.id, "could not record the rollback as a deploy");

@@ -245,11 +245,13 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
         }
         crate::paging::ESCALATION
         | crate::paging::reminders::REMINDER
-        | crate::stabilize::GRANT_EXPIRY => {
+        | crate::stabilize::GRANT_EXPIRY
+        | crate::review::DRAFT => {
             let started = std::time::Instant::now();
             let next = match message.kind.as_str() {
                 crate::paging::ESCALATION => app.fire_timer(&message).await,
                 crate::stabilize::GRANT_EXPIRY => app.fire_grant_expiry(&message).await,
+                crate::review::DRAFT => app.fire_postmortem_draft(&message).await,
                 _ => app.fire_reminder(&message).await,
             };
             Settled {

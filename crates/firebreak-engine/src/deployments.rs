@@ -23,8 +23,13 @@ pub struct NewDeployment {
     pub link: Option<String>,
     pub at: Option<Timestamp>,
     pub summary: Option<String>,
-    /// A rollback is never flagged as a deploy during a freeze.
+    /// A rollback is never flagged as a deploy during a freeze, and is remediation: it counts
+    /// in no change failure rate.
     pub rollback: bool,
+    /// The deploy a rollback undid, when known.
+    pub rolls_back: Option<i64>,
+    /// The incident a rollback was run for, when known.
+    pub incident: Option<IncidentNumber>,
 }
 
 /// A deploy shown on an incident.
@@ -94,6 +99,9 @@ impl Firebreak {
             summary: short("summary", new.summary, 1024)?,
             created_at: now,
             freeze_reasons,
+            rollback: new.rollback,
+            rolls_back: new.rolls_back.filter(|_| new.rollback),
+            incident: new.incident.filter(|_| new.rollback),
         };
         let audit = self.audit(who, "deployment.record", "deployment");
         let emitter = self.events.emitter(now);
@@ -175,7 +183,9 @@ impl Firebreak {
 }
 
 /// The deploys (from a list newest first) of the incident's services in the window before it
-/// was detected; the newest is the suspect, with the version to roll back to.
+/// was detected; the newest that is not a rollback is the suspect, with the version to roll
+/// back to. (A rollback undoes a change; it is not one. The change failure rate links the same
+/// suspect.)
 fn suspects(
     incident: &Incident,
     window: SignedDuration,
@@ -183,18 +193,22 @@ fn suspects(
 ) -> Vec<Suspect> {
     let to = incident.detected_at;
     let from = to - window;
+    let mut found = false;
     deploys
         .iter()
         .filter(|d| d.at >= from && d.at <= to && incident.services.contains(&d.service))
-        .enumerate()
-        .map(|(i, d)| Suspect {
-            suspect: i == 0,
-            rollback_to: if i == 0 {
-                d.previous_version.clone()
-            } else {
-                None
-            },
-            deployment: d.clone(),
+        .map(|d| {
+            let suspect = !found && !d.rollback;
+            found |= suspect;
+            Suspect {
+                suspect,
+                rollback_to: if suspect {
+                    d.previous_version.clone()
+                } else {
+                    None
+                },
+                deployment: d.clone(),
+            }
         })
         .collect()
 }

@@ -301,6 +301,7 @@ impl Firebreak {
                         crate::paging::escalate::resolve_in(tx, filter, now).await?;
                         crate::stabilize::end_grants_in(tx, number, now).await?;
                         crate::actions::refuse_waiting_in(tx, number, now).await?;
+                        crate::review::schedule_draft_in(tx, number, now).await?;
                     }
                     tx.audit(audit).await?;
                     let kind = if incident.status == Status::Resolved && before != Status::Resolved

@@ -23,6 +23,7 @@ pub mod live;
 pub mod metrics;
 pub mod oidc;
 pub mod paging;
+pub mod review;
 pub mod runtime;
 pub mod schedules;
 pub mod stabilize;

@@ -8,7 +8,9 @@
 //! - the monitor, which logs the outbox's depth and oldest due age every minute while
 //!   anything is overdue;
 //! - the janitor, which forgets finished outbox messages and old sender requests, and deletes
-//!   ended sessions, used or expired invitation links and forgotten failed sign-ins.
+//!   ended sessions, used or expired invitation links and forgotten failed sign-ins;
+//! - the reviewer, which every hour reminds owners of overdue action items (once a day each)
+//!   and commanders of postmortems still unpublished after `review.remind_after`.
 //!
 //! A task that panics or returns while Firebreak is running is started again after a second,
 //! with an error in the log. [`Runtime::shutdown`] cancels them all and waits: workers finish
@@ -33,6 +35,8 @@ pub const SAFETY_RELOAD: SignedDuration = SignedDuration::from_secs(30);
 const MONITOR_EVERY: SignedDuration = SignedDuration::from_mins(1);
 /// How often old rows are cleaned up, and how long they are kept.
 const JANITOR_EVERY: SignedDuration = SignedDuration::from_hours(1);
+/// How often overdue action items and missing postmortems are looked for.
+const REVIEW_EVERY: SignedDuration = SignedDuration::from_hours(1);
 const KEEP_FINISHED: SignedDuration = SignedDuration::from_hours(7 * 24);
 const KEEP_REQUESTS: SignedDuration = SignedDuration::from_hours(48);
 
@@ -80,6 +84,10 @@ impl Runtime {
         {
             let app = app.clone();
             runtime.supervise("action sweeper", move |cancel| sweep(app.clone(), cancel));
+        }
+        {
+            let app = app.clone();
+            runtime.supervise("reviewer", move |cancel| reviewer(app.clone(), cancel));
         }
         runtime.tracker.close();
         runtime
@@ -272,6 +280,33 @@ async fn sweep(app: Firebreak, cancel: CancellationToken) {
             tracing::warn!(error = %e, "could not check for interrupted action runs");
         }
         let next = app.clock.now() + crate::actions::HEARTBEAT_EVERY;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = app.clock.sleep_until(next) => {}
+        }
+    }
+}
+
+/// Chases what reviews left open: overdue action items and unpublished postmortems. Both are
+/// once-only per item and day (or per incident), kept in the store, so several instances
+/// running this at once remind nobody twice.
+async fn reviewer(app: Firebreak, cancel: CancellationToken) {
+    loop {
+        // The next round is an hour after this one began, however long this one took.
+        let started = app.clock.now();
+        match app.remind_overdue_items().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(items = n, "reminded owners of overdue action items"),
+            Err(e) => tracing::warn!(error = %e, "could not remind owners of overdue action items"),
+        }
+        match app.remind_missing_postmortems().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(incidents = n, "reminded commanders of missing postmortems"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not remind commanders of missing postmortems")
+            }
+        }
+        let next = started + REVIEW_EVERY;
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = app.clock.sleep_until(next) => {}

@@ -179,6 +179,8 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(webhooks::outbox_stats))
+        .routes(routes!(crate::routes::reports::incidents))
+        .routes(routes!(crate::routes::reports::dora))
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(

@@ -620,6 +620,12 @@ pub struct DeploymentBody {
     pub frozen: bool,
     /// Why it was frozen then: the open incidents and declared freezes.
     pub freeze_reasons: Vec<String>,
+    /// True for a rollback: remediation, left out of the change failure rate.
+    pub rollback: bool,
+    /// The deploy a rollback undid, when Firebreak ran it.
+    pub rolls_back: Option<i64>,
+    /// The incident a rollback was run for (`INC-n`).
+    pub incident: Option<String>,
 }
 
 impl From<DeploymentRecord> for DeploymentBody {
@@ -637,6 +643,9 @@ impl From<DeploymentRecord> for DeploymentBody {
             summary: d.summary,
             frozen: !d.freeze_reasons.is_empty(),
             freeze_reasons: d.freeze_reasons,
+            rollback: d.rollback,
+            rolls_back: d.rolls_back,
+            incident: d.incident.map(|n| n.to_string()),
         }
     }
 }

@@ -27,6 +27,7 @@ mod integrations;
 mod listen;
 mod outbox;
 mod paging;
+mod review;
 mod rows;
 mod rules;
 mod schedules;
@@ -99,6 +100,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sign_in_pruning",
         include_str!("../migrations/0013_sign_in_pruning.sql"),
     ),
+    (14, "review", include_str!("../migrations/0014_review.sql")),
 ];
 
 /// How many connections the pool keeps at most.

@@ -332,5 +332,8 @@ pub(crate) fn deployment(row: &PgRow) -> Result<DeploymentRecord> {
         freeze_reasons: firebreak_store::codec::freeze_reasons_from(
             get::<Option<String>>(row, "freeze_reasons")?.as_deref(),
         )?,
+        rollback: get(row, "rollback")?,
+        rolls_back: get(row, "rolls_back")?,
+        incident: get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
     })
 }

@@ -24,7 +24,7 @@ const MAINTENANCE_COLUMNS: &str =
 const ROUTE_COLUMNS: &str =
     "id, matchers, service, severity, urgency, drop_event, created_by, created_at";
 const DEPLOYMENT_COLUMNS: &str = "id, service, version, previous_version, commit_sha, author, \
-    link, at, source, summary, created_at, freeze_reasons";
+    link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back, incident";
 const REQUEST_COLUMNS: &str = "id, integration, action, success, status, alert, alias, at";
 
 fn request(row: &PgRow) -> Result<IngestRequest> {
@@ -174,8 +174,8 @@ pub(crate) async fn record_deployment(
 ) -> Result<DeploymentRecord> {
     d.id = sqlx::query_scalar(
         "INSERT INTO deployments (service, version, previous_version, commit_sha, author,
-             link, at, source, summary, created_at, freeze_reasons)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+             link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back, incident)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
     )
     .bind(d.service.as_str())
     .bind(&d.version)
@@ -188,6 +188,9 @@ pub(crate) async fn record_deployment(
     .bind(d.summary.as_deref())
     .bind(codec::millis(d.created_at))
     .bind(codec::freeze_reasons_to(&d.freeze_reasons)?)
+    .bind(d.rollback)
+    .bind(d.rolls_back)
+    .bind(d.incident.map(|n| n.0))
     .fetch_one(conn)
     .await
     .map_err(db)?;

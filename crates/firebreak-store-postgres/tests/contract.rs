@@ -112,6 +112,9 @@ contract_checks!(
     failures_count_forget_and_clear,
     failed_account_work_leaves_nothing,
     sign_in_rows_pruned_only_when_due,
+    postmortems_round_trip_with_revisions,
+    action_items_round_trip_filter_and_page,
+    report_reads_count_and_link_deploys,
 );
 
 concurrent_contract_checks!(

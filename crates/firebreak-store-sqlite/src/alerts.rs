@@ -86,6 +86,9 @@ fn deployment(row: &Row<'_>) -> Result<DeploymentRecord> {
         freeze_reasons: codec::freeze_reasons_from(
             get::<Option<String>>(row, "freeze_reasons")?.as_deref(),
         )?,
+        rollback: get(row, "rollback")?,
+        rolls_back: get(row, "rolls_back")?,
+        incident: get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
     })
 }
 
@@ -616,8 +619,8 @@ impl AlertWrites for SqliteTx<'_> {
         d.id = rows::one(
             self.conn(),
             "INSERT INTO deployments (service, version, previous_version, commit_sha, author, link, at, \
-             source, summary, created_at, freeze_reasons) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+             source, summary, created_at, freeze_reasons, rollback, rolls_back, incident) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
             params![
                 d.service.as_str(),
                 d.version,
@@ -629,7 +632,10 @@ impl AlertWrites for SqliteTx<'_> {
                 d.source,
                 d.summary,
                 ms(d.created_at),
-                codec::freeze_reasons_to(&d.freeze_reasons)?
+                codec::freeze_reasons_to(&d.freeze_reasons)?,
+                d.rollback,
+                d.rolls_back,
+                d.incident.map(|n| n.0)
             ],
             |r| r.get(0).map_err(db),
         )?

@@ -25,6 +25,7 @@ mod incidents;
 mod outbox;
 mod paging;
 mod readers;
+mod review;
 mod rows;
 mod schedules;
 mod stabilize;
@@ -53,6 +54,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_runbooks.sql")),
     (12, include_str!("../migrations/0012_accounts.sql")),
     (13, include_str!("../migrations/0013_sign_in_pruning.sql")),
+    (14, include_str!("../migrations/0014_review.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -5,7 +5,8 @@
 //! Checks are grouped by aggregate: incidents, the directory (services, users, tokens, audit),
 //! on-call schedules, units of work and their locks, alerts and grouping, integrations, alert rules (silences,
 //! maintenance, routes, deployments), the outbox, webhook subscriptions, the change feed and
-//! signing in (passwords, sessions, invitations, failed sign-ins).
+//! signing in (passwords, sessions, invitations, failed sign-ins), and reviewing (postmortems,
+//! action items and the reports' reads).
 //! Every instant is fixed ([`at`]); only the feed checks wait on the wall clock, and only to
 //! give up.
 
@@ -19,6 +20,7 @@ mod integrations;
 mod outbox;
 mod paging;
 mod queue;
+mod review;
 mod rules;
 mod schedules;
 mod stabilize;
@@ -36,6 +38,7 @@ pub use integrations::*;
 pub use outbox::*;
 pub use paging::*;
 pub use queue::*;
+pub use review::*;
 pub use rules::*;
 pub use schedules::*;
 pub use stabilize::*;
@@ -181,6 +184,11 @@ where
     concurrent_failures_all_count(Arc::new(make().await)).await;
     failed_account_work_leaves_nothing(&make().await).await;
     sign_in_rows_pruned_only_when_due(&make().await).await;
+
+    // Reviewing: postmortems, action items and the reports' reads.
+    postmortems_round_trip_with_revisions(&make().await).await;
+    action_items_round_trip_filter_and_page(&make().await).await;
+    report_reads_count_and_link_deploys(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

@@ -40,10 +40,12 @@ pub enum Topic {
     Grants,
     /// Runbooks added through the API.
     Runbooks,
+    /// Action items.
+    ActionItems,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 16] = [
+    pub const ALL: [Topic; 17] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -60,6 +62,7 @@ impl Topic {
         Topic::Freezes,
         Topic::Grants,
         Topic::Runbooks,
+        Topic::ActionItems,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +83,7 @@ impl Topic {
             Topic::Freezes => "freezes",
             Topic::Grants => "grants",
             Topic::Runbooks => "runbooks",
+            Topic::ActionItems => "action_items",
         }
     }
 

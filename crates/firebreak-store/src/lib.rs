@@ -28,6 +28,7 @@ pub mod codec;
 pub mod feed;
 pub mod outbox;
 pub mod paging;
+pub mod review;
 pub mod stabilize;
 pub mod status;
 pub mod tx;
@@ -40,6 +41,10 @@ pub use outbox::{
     Priority, Subscription,
 };
 pub use paging::{ContactRecord, EscalationFilter, PagingStore, PagingWrites, PolicyRecord};
+pub use review::{
+    ActionItemFilter, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow,
+    PostmortemRecord, ReviewStore, ReviewWrites, Revision,
+};
 pub use stabilize::{RunbookRecord, StabilizeStore, StabilizeWrites};
 pub use status::{StatusStore, StatusWrites};
 pub use tx::{
@@ -338,6 +343,13 @@ pub struct DeploymentRecord {
     pub created_at: Timestamp,
     /// Why the deploy's service was frozen when it was reported; empty when it was not.
     pub freeze_reasons: Vec<String>,
+    /// True for a deploy that undid another (a rollback): remediation, left out of the change
+    /// failure rate.
+    pub rollback: bool,
+    /// The deploy a rollback undid, when known.
+    pub rolls_back: Option<i64>,
+    /// The incident a rollback was run for, when known.
+    pub incident: Option<IncidentNumber>,
 }
 
 /// What ingesting one event did, for the sender's answer and for metrics.
@@ -526,6 +538,7 @@ pub trait Store:
     + PagingStore
     + StatusStore
     + StabilizeStore
+    + ReviewStore
     + TokenStore
     + AuditStore
     + AlertStore

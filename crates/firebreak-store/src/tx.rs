@@ -36,6 +36,7 @@ pub trait Tx:
     + crate::paging::PagingWrites
     + crate::status::StatusWrites
     + crate::stabilize::StabilizeWrites
+    + crate::review::ReviewWrites
     + crate::accounts::AccountWrites
     + OutboxWrites
     + Send

@@ -971,6 +971,20 @@ fn table() -> Vec<Route> {
             Some(json!({"status": "done"})),
             Responder,
         ),
+        r(
+            Method::GET,
+            "/api/v1/reports/incidents",
+            "/api/v1/reports/incidents?group_by=severity",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/reports/dora",
+            "/api/v1/reports/dora",
+            None,
+            Viewer,
+        ),
     ]
 }
 

@@ -562,6 +562,8 @@ pub async fn record_deployment(
         at: req.at.map(|t| t.0),
         summary: req.summary.map(Text1024::into_inner),
         rollback: req.rollback.unwrap_or(false),
+        rolls_back: None,
+        incident: None,
     };
     let source = req
         .source

@@ -291,6 +291,8 @@ async fn pagerduty_change(State(app): State<Firebreak>, body: Body) -> Response 
         at: change.at,
         summary: Some(change.summary),
         rollback: false,
+        rolls_back: None,
+        incident: None,
     };
     match app.record_deployment(&who, new, "pagerduty").await {
         Ok(_) => pd(

@@ -12,6 +12,7 @@ pub mod opsgenie;
 pub mod paging;
 pub mod public_page;
 pub mod public_status;
+pub mod reports;
 pub mod review;
 pub mod schedules;
 pub mod stabilize;

@@ -318,6 +318,9 @@ pub(super) fn deployment(service: &str, version: &str, when: i64) -> DeploymentR
         summary: Some(format!("deploy {version}")),
         created_at: at(when + 1),
         freeze_reasons: Vec::new(),
+        rollback: false,
+        rolls_back: None,
+        incident: None,
     }
 }
 

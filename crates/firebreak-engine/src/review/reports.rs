@@ -1,0 +1,234 @@
+//! The reports: incident response times per period, service and severity, action item
+//! follow-through, weekly trends, and the DORA recovery metrics. The store reads the facts
+//! (counting deploys in SQL, never loading them all); the domain's `report` module does the
+//! math, so every figure can be checked against the lists it comes with.
+
+use std::collections::{BTreeMap, HashSet};
+
+use firebreak_domain::action_item::ItemStatus;
+use firebreak_domain::report::{
+    self, ActionItemCounts, ActionItemFacts, DeployFacts, DeployFailure, Dora, FailureLink, Group,
+    GroupBy, IncidentFacts, Period, Week,
+};
+use firebreak_domain::{IncidentNumber, Name};
+use firebreak_store::{DeployFailureRow, DeployLink, IncidentRow};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{EngineError, Firebreak, invalid};
+
+/// The longest period one report covers.
+pub const MAX_PERIOD: SignedDuration = SignedDuration::from_hours(24 * 366 * 5);
+/// The period a report covers when none is given: the last 30 days.
+pub const DEFAULT_PERIOD: SignedDuration = SignedDuration::from_hours(24 * 30);
+
+/// What a report covers.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    /// Drills are left out unless asked for.
+    pub drills: bool,
+}
+
+/// The incident report of a period.
+#[derive(Debug, Clone)]
+pub struct IncidentReport {
+    pub period: Period,
+    pub group_by: GroupBy,
+    pub drills: bool,
+    pub groups: Vec<Group>,
+    pub action_items: ActionItemCounts,
+    pub weeks: Vec<Week>,
+}
+
+/// The DORA report of a period.
+#[derive(Debug, Clone)]
+pub struct DoraReport {
+    pub period: Period,
+    pub service: Option<Name>,
+    pub drills: bool,
+    pub dora: Dora,
+    /// Deploys counted per service (rollbacks left out).
+    pub deploys_by_service: Vec<(Name, u64)>,
+    /// The version of each failed deploy, by id.
+    pub versions: BTreeMap<i64, String>,
+}
+
+fn facts(row: &IncidentRow) -> IncidentFacts {
+    IncidentFacts {
+        number: row.number,
+        severity: row.severity.clone(),
+        services: row.services.clone(),
+        drill: row.drill,
+        detected_at: row.detected_at,
+        acknowledged_at: row.acknowledged_at,
+        mitigated_at: row.mitigated_at,
+        resolved_at: row.resolved_at,
+        postmortem_published: row.postmortem
+            == Some(firebreak_domain::postmortem::PostmortemStatus::Published),
+    }
+}
+
+/// The failure links and the deploys and incidents they name, as the domain's `dora` takes
+/// them. An incident not in `incidents` (detected outside the period: a suspect's incident
+/// just after it, a rollback's incident before it) is added from the link's row.
+fn failure_facts(
+    rows: &[DeployFailureRow],
+    incidents: &mut Vec<IncidentFacts>,
+) -> (Vec<DeployFacts>, Vec<DeployFailure>) {
+    let mut known: HashSet<IncidentNumber> = incidents.iter().map(|i| i.number).collect();
+    let mut deploys = Vec::new();
+    let mut seen = HashSet::new();
+    let mut links = Vec::new();
+    for r in rows {
+        if seen.insert(r.deploy) {
+            deploys.push(DeployFacts {
+                id: r.deploy,
+                service: r.service.clone(),
+                at: r.at,
+                rollback: false,
+            });
+        }
+        links.push(DeployFailure {
+            deploy: r.deploy,
+            incident: r.incident,
+            link: match r.link {
+                DeployLink::Suspect => FailureLink::Suspect,
+                DeployLink::RolledBack => FailureLink::RolledBack,
+            },
+        });
+        if known.insert(r.incident) {
+            incidents.push(IncidentFacts {
+                number: r.incident,
+                severity: r.severity.clone(),
+                services: vec![r.service.clone()],
+                drill: r.drill,
+                detected_at: r.detected_at,
+                acknowledged_at: None,
+                mitigated_at: r.mitigated_at,
+                resolved_at: r.resolved_at,
+                postmortem_published: false,
+            });
+        }
+    }
+    (deploys, links)
+}
+
+impl Firebreak {
+    /// The period a query covers: `to` defaults to now, `from` to 30 days before `to`.
+    fn period_of(&self, q: &ReportQuery) -> Result<Period, EngineError> {
+        let to = q.to.unwrap_or_else(|| self.clock.now());
+        let from = q.from.unwrap_or(to - DEFAULT_PERIOD);
+        if from >= to {
+            return Err(invalid(
+                "from",
+                format!("must be before `to` ({to}); the period is [from, to)"),
+            ));
+        }
+        if to.duration_since(from) > MAX_PERIOD {
+            return Err(invalid(
+                "from",
+                "a report covers at most five years; ask for a shorter period",
+            ));
+        }
+        Ok(Period { from, to })
+    }
+
+    /// The time zone weeks start in: Monday 00:00 UTC, the same for every reader.
+    fn report_zone(&self) -> TimeZone {
+        TimeZone::UTC
+    }
+
+    /// Incidents of the period grouped by service, severity or not at all, with the action
+    /// items and the weekly trend.
+    pub async fn incident_report(
+        &self,
+        q: &ReportQuery,
+        group_by: GroupBy,
+    ) -> Result<IncidentReport, EngineError> {
+        let period = self.period_of(q)?;
+        let today = crate::review::items::today(self.clock.now());
+        let window = self.config.alerting.suspect_window;
+        let (rows, item_rows, failure_rows) = tokio::try_join!(
+            self.store.incident_rows(period.from, period.to),
+            self.store.action_item_rows(period.from, period.to, today),
+            self.store
+                .deploy_failures(period.from, period.to, window, None),
+        )?;
+        let mut incidents: Vec<IncidentFacts> = rows.iter().map(facts).collect();
+        let items: Vec<ActionItemFacts> = item_rows
+            .iter()
+            .map(|r| ActionItemFacts {
+                incident: r.incident,
+                drill: r.drill,
+                created_at: r.created_at,
+                due: r.due,
+                done_at: r.closed_at.filter(|_| r.status == ItemStatus::Done),
+                closed: r.status != ItemStatus::Open,
+            })
+            .collect();
+        let groups = report::incident_groups(&incidents, &items, period, today, group_by, q.drills);
+        let action_items = report::action_item_counts(&items, period, today, q.drills);
+        let spans = report::week_spans(period, &self.report_zone());
+        let mut weeks = Vec::with_capacity(spans.len());
+        for span in spans {
+            let counted: u64 = self
+                .store
+                .deploy_counts(span.start, span.end, None)
+                .await?
+                .iter()
+                .map(|(_, n)| n)
+                .sum();
+            weeks.push((span, counted));
+        }
+        let (deploys, links) = failure_facts(&failure_rows, &mut incidents);
+        let weeks = report::weekly_trend(&weeks, &incidents, &deploys, &links, q.drills);
+        Ok(IncidentReport {
+            period,
+            group_by,
+            drills: q.drills,
+            groups,
+            action_items,
+            weeks,
+        })
+    }
+
+    /// The change failure rate and failed deployment recovery time of the deploys made in the
+    /// period (of one service, when given).
+    pub async fn dora_report(
+        &self,
+        q: &ReportQuery,
+        service: Option<Name>,
+    ) -> Result<DoraReport, EngineError> {
+        let period = self.period_of(q)?;
+        if let Some(s) = &service
+            && self.store.get_service(s).await?.is_none()
+        {
+            return Err(invalid("service", format!("there is no service `{s}`")));
+        }
+        let window = self.config.alerting.suspect_window;
+        let (counts, failure_rows) = tokio::try_join!(
+            self.store
+                .deploy_counts(period.from, period.to, service.as_ref()),
+            self.store
+                .deploy_failures(period.from, period.to, window, service.as_ref()),
+        )?;
+        let count: u64 = counts.iter().map(|(_, n)| n).sum();
+        let mut incidents = Vec::new();
+        let (deploys, links) = failure_facts(&failure_rows, &mut incidents);
+        let dora = report::dora(count, &deploys, &links, &incidents, period, q.drills);
+        let versions = failure_rows
+            .iter()
+            .map(|r| (r.deploy, r.version.clone()))
+            .collect();
+        Ok(DoraReport {
+            period,
+            service,
+            drills: q.drills,
+            dora,
+            deploys_by_service: counts,
+            versions,
+        })
+    }
+}

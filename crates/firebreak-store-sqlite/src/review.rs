@@ -1,0 +1,542 @@
+//! Postmortems, action items and the reports' reads on SQLite.
+
+use async_trait::async_trait;
+use firebreak_domain::action_item::{ActionItem, ItemStatus};
+use firebreak_domain::postmortem::{PostmortemStatus, Section};
+use firebreak_domain::{IncidentNumber, Name};
+use firebreak_store::feed::Topic;
+use firebreak_store::{
+    ActionItemFilter, Change, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow, Page,
+    PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError,
+};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use rusqlite::{Row, params};
+
+use crate::SqliteStore;
+use crate::rows::{self, ms, opt_ms};
+use crate::tx::SqliteTx;
+
+const POSTMORTEM_COLUMNS: &str = "number, status, version, sections, dismissed, created_at, \
+     updated_at, updated_by, published_at";
+
+fn status(s: &str) -> Result<PostmortemStatus> {
+    PostmortemStatus::parse(s)
+        .ok_or_else(|| StoreError::backend(format!("unknown postmortem status {s:?}")))
+}
+
+fn sections_json(sections: &[Section]) -> Result<String> {
+    serde_json::to_string(sections).map_err(StoreError::backend)
+}
+
+fn sections_of(row: &Row<'_>) -> Result<Vec<Section>> {
+    let text: String = rows::get(row, "sections")?;
+    serde_json::from_str(&text).map_err(StoreError::backend)
+}
+
+fn postmortem(row: &Row<'_>) -> Result<PostmortemRecord> {
+    let dismissed: String = rows::get(row, "dismissed")?;
+    Ok(PostmortemRecord {
+        number: IncidentNumber(rows::get(row, "number")?),
+        status: status(&rows::get::<String>(row, "status")?)?,
+        version: rows::get(row, "version")?,
+        sections: sections_of(row)?,
+        dismissed: serde_json::from_str::<Vec<Dismissal>>(&dismissed)
+            .map_err(StoreError::backend)?,
+        created_at: rows::ts(row, "created_at")?,
+        updated_at: rows::ts(row, "updated_at")?,
+        updated_by: rows::get(row, "updated_by")?,
+        published_at: rows::opt_ts(row, "published_at")?,
+    })
+}
+
+const ITEM_COLUMNS: &str = "id, incident, title, owner, due, ticket_url, status, reason, \
+     created_at, created_by, updated_at, closed_at, reminded_on, version";
+
+fn date(s: &str) -> Result<Date> {
+    s.parse::<Date>()
+        .map_err(|e| StoreError::backend(format!("bad stored date {s:?}: {e}")))
+}
+
+fn item(row: &Row<'_>) -> Result<ActionItem> {
+    let status: String = rows::get(row, "status")?;
+    Ok(ActionItem {
+        id: rows::get(row, "id")?,
+        incident: rows::get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
+        title: rows::get(row, "title")?,
+        owner: rows::name_at(row, "owner")?,
+        due: date(&rows::get::<String>(row, "due")?)?,
+        ticket_url: rows::get(row, "ticket_url")?,
+        status: ItemStatus::parse(&status)
+            .ok_or_else(|| StoreError::backend(format!("unknown item status {status:?}")))?,
+        reason: rows::get(row, "reason")?,
+        created_at: rows::ts(row, "created_at")?,
+        created_by: rows::get(row, "created_by")?,
+        updated_at: rows::ts(row, "updated_at")?,
+        closed_at: rows::opt_ts(row, "closed_at")?,
+        reminded_on: rows::get::<Option<String>>(row, "reminded_on")?
+            .map(|d| date(&d))
+            .transpose()?,
+        version: rows::get(row, "version")?,
+    })
+}
+
+impl SqliteTx<'_> {
+    fn revision(&self, p: &PostmortemRecord, actor: &str) -> Result<()> {
+        self.exec(
+            "INSERT INTO postmortem_revisions (number, version, at, actor, status, sections) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                p.number.0,
+                p.version,
+                ms(p.updated_at),
+                actor,
+                p.status.as_str(),
+                sections_json(&p.sections)?
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ReviewWrites for SqliteTx<'_> {
+    async fn create_postmortem(&mut self, p: &PostmortemRecord) -> Result<()> {
+        let dismissed = serde_json::to_string(&p.dismissed).map_err(StoreError::backend)?;
+        self.exec_unique(
+            "INSERT INTO postmortems (number, status, version, sections, dismissed, created_at, \
+             updated_at, updated_by, published_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                p.number.0,
+                p.status.as_str(),
+                p.version,
+                sections_json(&p.sections)?,
+                dismissed,
+                ms(p.created_at),
+                ms(p.updated_at),
+                p.updated_by,
+                opt_ms(p.published_at)
+            ],
+            || format!("{} already has a postmortem", p.number),
+        )?;
+        self.revision(p, &p.updated_by)?;
+        self.changed(Change::Incident { number: p.number });
+        Ok(())
+    }
+
+    async fn lock_postmortem(
+        &mut self,
+        number: IncidentNumber,
+    ) -> Result<Option<PostmortemRecord>> {
+        let sql = format!("SELECT {POSTMORTEM_COLUMNS} FROM postmortems WHERE number = ?1");
+        rows::one(self.conn(), &sql, [number.0], postmortem)
+    }
+
+    async fn save_postmortem(&mut self, p: &PostmortemRecord, actor: &str) -> Result<()> {
+        let stored: Option<i64> = rows::one(
+            self.conn(),
+            "SELECT version FROM postmortems WHERE number = ?1",
+            [p.number.0],
+            |r| rows::get(r, "version"),
+        )?;
+        match stored {
+            None => return Err(StoreError::NotFound),
+            Some(v) if v != p.version - 1 => {
+                return Err(StoreError::Conflict(format!(
+                    "the postmortem of {} changed since version {}; it is at version {v}",
+                    p.number,
+                    p.version - 1
+                )));
+            }
+            Some(_) => {}
+        }
+        let dismissed = serde_json::to_string(&p.dismissed).map_err(StoreError::backend)?;
+        self.exec(
+            "UPDATE postmortems SET status = ?2, version = ?3, sections = ?4, dismissed = ?5, \
+             updated_at = ?6, updated_by = ?7, published_at = ?8 WHERE number = ?1",
+            params![
+                p.number.0,
+                p.status.as_str(),
+                p.version,
+                sections_json(&p.sections)?,
+                dismissed,
+                ms(p.updated_at),
+                p.updated_by,
+                opt_ms(p.published_at)
+            ],
+        )?;
+        self.revision(p, actor)?;
+        self.changed(Change::Incident { number: p.number });
+        Ok(())
+    }
+
+    async fn note_postmortem_reminder(
+        &mut self,
+        number: IncidentNumber,
+        at: Timestamp,
+    ) -> Result<bool> {
+        Ok(self.exec(
+            "INSERT INTO postmortem_reminders (number, at) VALUES (?1, ?2) \
+             ON CONFLICT (number) DO NOTHING",
+            params![number.0, ms(at)],
+        )? == 1)
+    }
+
+    async fn create_action_item(&mut self, i: &ActionItem) -> Result<ActionItem> {
+        let id = rows::one(
+            self.conn(),
+            "INSERT INTO action_items (incident, title, owner, due, ticket_url, status, reason, \
+             created_at, created_by, updated_at, closed_at, reminded_on, version) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+            params![
+                i.incident.map(|n| n.0),
+                i.title,
+                i.owner.as_str(),
+                i.due.to_string(),
+                i.ticket_url,
+                i.status.as_str(),
+                i.reason,
+                ms(i.created_at),
+                i.created_by,
+                ms(i.updated_at),
+                opt_ms(i.closed_at),
+                i.reminded_on.map(|d| d.to_string()),
+                i.version
+            ],
+            |r| rows::get(r, "id"),
+        )?
+        .ok_or_else(|| StoreError::backend("a new action item got no id"))?;
+        self.changed(Change::Directory(Topic::ActionItems));
+        if let Some(number) = i.incident {
+            self.changed(Change::Incident { number });
+        }
+        Ok(ActionItem { id, ..i.clone() })
+    }
+
+    async fn lock_action_item(&mut self, id: i64) -> Result<Option<ActionItem>> {
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM action_items WHERE id = ?1");
+        rows::one(self.conn(), &sql, [id], item)
+    }
+
+    async fn save_action_item(&mut self, i: &ActionItem) -> Result<()> {
+        let stored: Option<i64> = rows::one(
+            self.conn(),
+            "SELECT version FROM action_items WHERE id = ?1",
+            [i.id],
+            |r| rows::get(r, "version"),
+        )?;
+        match stored {
+            None => return Err(StoreError::NotFound),
+            Some(v) if v != i.version - 1 => {
+                return Err(StoreError::Conflict(format!(
+                    "action item {} changed since version {}; it is at version {v}",
+                    i.id,
+                    i.version - 1
+                )));
+            }
+            Some(_) => {}
+        }
+        self.exec(
+            "UPDATE action_items SET incident = ?2, title = ?3, owner = ?4, due = ?5, \
+             ticket_url = ?6, status = ?7, reason = ?8, updated_at = ?9, closed_at = ?10, \
+             reminded_on = ?11, version = ?12 WHERE id = ?1",
+            params![
+                i.id,
+                i.incident.map(|n| n.0),
+                i.title,
+                i.owner.as_str(),
+                i.due.to_string(),
+                i.ticket_url,
+                i.status.as_str(),
+                i.reason,
+                ms(i.updated_at),
+                opt_ms(i.closed_at),
+                i.reminded_on.map(|d| d.to_string()),
+                i.version
+            ],
+        )?;
+        self.changed(Change::Directory(Topic::ActionItems));
+        if let Some(number) = i.incident {
+            self.changed(Change::Incident { number });
+        }
+        Ok(())
+    }
+
+    async fn lock_overdue_items(&mut self, today: Date, limit: u32) -> Result<Vec<ActionItem>> {
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS} FROM action_items WHERE status = 'open' AND due < ?1 \
+             AND (reminded_on IS NULL OR reminded_on < ?1) ORDER BY id LIMIT ?2"
+        );
+        rows::all(self.conn(), &sql, params![today.to_string(), limit], item)
+    }
+}
+
+fn incident_row(row: &Row<'_>) -> Result<IncidentRow> {
+    let services: Option<String> = rows::get(row, "services")?;
+    let postmortem: Option<String> = rows::get(row, "postmortem")?;
+    Ok(IncidentRow {
+        number: IncidentNumber(rows::get(row, "number")?),
+        severity: rows::get(row, "severity")?,
+        services: services
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|s| Name::parse(s).map_err(StoreError::backend))
+            .collect::<Result<_>>()?,
+        drill: rows::get(row, "drill")?,
+        detected_at: rows::ts(row, "detected_at")?,
+        declared_at: rows::ts(row, "declared_at")?,
+        acknowledged_at: rows::opt_ts(row, "acknowledged_at")?,
+        mitigated_at: rows::opt_ts(row, "mitigated_at")?,
+        resolved_at: rows::opt_ts(row, "resolved_at")?,
+        postmortem: postmortem.as_deref().map(status).transpose()?,
+    })
+}
+
+fn item_row(row: &Row<'_>) -> Result<ItemRow> {
+    let status: String = rows::get(row, "status")?;
+    Ok(ItemRow {
+        id: rows::get(row, "id")?,
+        incident: rows::get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
+        drill: rows::get(row, "drill")?,
+        created_at: rows::ts(row, "created_at")?,
+        due: date(&rows::get::<String>(row, "due")?)?,
+        status: ItemStatus::parse(&status)
+            .ok_or_else(|| StoreError::backend(format!("unknown item status {status:?}")))?,
+        closed_at: rows::opt_ts(row, "closed_at")?,
+    })
+}
+
+fn failure_row(row: &Row<'_>) -> Result<DeployFailureRow> {
+    let link: String = rows::get(row, "link")?;
+    Ok(DeployFailureRow {
+        deploy: rows::get(row, "id")?,
+        service: rows::name_at(row, "service")?,
+        version: rows::get(row, "version")?,
+        at: rows::ts(row, "at")?,
+        incident: IncidentNumber(rows::get(row, "number")?),
+        link: if link == "rolled_back" {
+            DeployLink::RolledBack
+        } else {
+            DeployLink::Suspect
+        },
+        severity: rows::get(row, "severity")?,
+        detected_at: rows::ts(row, "detected_at")?,
+        drill: rows::get(row, "drill")?,
+        mitigated_at: rows::opt_ts(row, "mitigated_at")?,
+        resolved_at: rows::opt_ts(row, "resolved_at")?,
+    })
+}
+
+#[async_trait]
+impl ReviewStore for SqliteStore {
+    async fn get_postmortem(&self, number: IncidentNumber) -> Result<Option<PostmortemRecord>> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {POSTMORTEM_COLUMNS} FROM postmortems WHERE number = ?1");
+            rows::one(conn, &sql, [number.0], postmortem)
+        })
+        .await
+    }
+
+    async fn postmortem_revisions(&self, number: IncidentNumber) -> Result<Vec<Revision>> {
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT number, version, at, actor, status, sections FROM postmortem_revisions \
+                 WHERE number = ?1 ORDER BY version",
+                [number.0],
+                |row| {
+                    Ok(Revision {
+                        number: IncidentNumber(rows::get(row, "number")?),
+                        version: rows::get(row, "version")?,
+                        at: rows::ts(row, "at")?,
+                        actor: rows::get(row, "actor")?,
+                        status: status(&rows::get::<String>(row, "status")?)?,
+                        sections: sections_of(row)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn postmortems_missing(
+        &self,
+        severities: &[String],
+        resolved_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<IncidentNumber>> {
+        let severities = serde_json::to_string(severities).map_err(StoreError::backend)?;
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT i.number FROM incidents i \
+                 WHERE i.resolved_at IS NOT NULL AND i.resolved_at < ?1 AND i.status = 'resolved' \
+                 AND i.drill = 0 AND i.severity IN (SELECT value FROM json_each(?2)) \
+                 AND NOT EXISTS (SELECT 1 FROM postmortems p WHERE p.number = i.number \
+                                 AND p.status = 'published') \
+                 AND NOT EXISTS (SELECT 1 FROM postmortem_reminders r WHERE r.number = i.number) \
+                 ORDER BY i.number LIMIT ?3",
+                params![ms(resolved_before), severities, limit],
+                |r| Ok(IncidentNumber(rows::get(r, "number")?)),
+            )
+        })
+        .await
+    }
+
+    async fn get_action_item(&self, id: i64) -> Result<Option<ActionItem>> {
+        self.read(move |conn| {
+            let sql = format!("SELECT {ITEM_COLUMNS} FROM action_items WHERE id = ?1");
+            rows::one(conn, &sql, [id], item)
+        })
+        .await
+    }
+
+    async fn list_action_items(
+        &self,
+        filter: &ActionItemFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<ActionItem>> {
+        let owner = filter.owner.as_ref().map(|o| o.to_string());
+        let status = filter.status.map(|s| s.as_str());
+        let incident = filter.incident.map(|n| n.0);
+        let overdue = filter.overdue_on.map(|d| d.to_string());
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {ITEM_COLUMNS} FROM action_items \
+                 WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR status = ?2) \
+                 AND (?3 IS NULL OR incident = ?3) \
+                 AND (?4 IS NULL OR (status = 'open' AND due < ?4)) \
+                 AND (?5 IS NULL OR NOT EXISTS (SELECT 1 FROM action_items c WHERE c.id = ?5) \
+                      OR (due, id) > (SELECT c.due, c.id FROM action_items c WHERE c.id = ?5)) \
+                 ORDER BY due, id LIMIT ?6"
+            );
+            let mut items = rows::all(
+                conn,
+                &sql,
+                params![owner, status, incident, overdue, after, limit + 1],
+                item,
+            )?;
+            let more = items.len() > limit as usize;
+            items.truncate(limit as usize);
+            let next = if more {
+                items.last().map(|i| i.id)
+            } else {
+                None
+            };
+            Ok(Page { items, next })
+        })
+        .await
+    }
+
+    async fn incident_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IncidentRow>> {
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT i.number, i.severity, i.drill, i.detected_at, i.declared_at, \
+                 i.acknowledged_at, i.mitigated_at, i.resolved_at, \
+                 (SELECT group_concat(s.service, ',') FROM (SELECT service FROM incident_services \
+                  WHERE number = i.number ORDER BY position) s) AS services, \
+                 (SELECT p.status FROM postmortems p WHERE p.number = i.number) AS postmortem \
+                 FROM incidents i INDEXED BY incidents_detected \
+                 WHERE i.detected_at >= ?1 AND i.detected_at < ?2 ORDER BY i.number",
+                params![ms(from), ms(to)],
+                incident_row,
+            )
+        })
+        .await
+    }
+
+    async fn action_item_rows(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        today: Date,
+    ) -> Result<Vec<ItemRow>> {
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT a.id, a.incident, coalesce(i.drill, 0) AS drill, a.created_at, a.due, \
+                 a.status, a.closed_at FROM action_items a \
+                 LEFT JOIN incidents i ON i.number = a.incident \
+                 WHERE a.id IN ( \
+                   SELECT id FROM action_items WHERE created_at >= ?1 AND created_at < ?2 \
+                   UNION SELECT id FROM action_items WHERE closed_at >= ?1 AND closed_at < ?2 \
+                   UNION SELECT id FROM action_items WHERE status = 'open' AND due < ?3) \
+                 ORDER BY a.id",
+                params![ms(from), ms(to), today.to_string()],
+                item_row,
+            )
+        })
+        .await
+    }
+
+    async fn deploy_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        service: Option<&Name>,
+    ) -> Result<Vec<(Name, u64)>> {
+        let service = service.map(|s| s.to_string());
+        self.read(move |conn| {
+            let sql = if service.is_some() {
+                "SELECT service, count(*) AS n FROM deployments INDEXED BY deployments_service_at_id \
+                 WHERE service = ?3 AND at >= ?1 AND at < ?2 AND rollback = 0 GROUP BY service"
+            } else {
+                "SELECT service, count(*) AS n FROM deployments INDEXED BY deployments_at \
+                 WHERE at >= ?1 AND at < ?2 AND rollback = 0 AND ?3 IS NULL \
+                 GROUP BY service ORDER BY service"
+            };
+            rows::all(conn, sql, params![ms(from), ms(to), service], |r| {
+                Ok((
+                    rows::name_at(r, "service")?,
+                    rows::get::<i64>(r, "n")?.max(0) as u64,
+                ))
+            })
+        })
+        .await
+    }
+
+    async fn deploy_failures(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        window: SignedDuration,
+        service: Option<&Name>,
+    ) -> Result<Vec<DeployFailureRow>> {
+        let service = service.map(|s| s.to_string());
+        let window = window.as_millis() as i64;
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "WITH suspects AS ( \
+                   SELECT i.number, i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, \
+                     (SELECT d.id FROM incident_services s \
+                      JOIN deployments d INDEXED BY deployments_service_at_id ON d.service = s.service \
+                      WHERE s.number = i.number AND d.rollback = 0 \
+                        AND d.at <= i.detected_at AND d.at >= i.detected_at - ?3 \
+                      ORDER BY d.at DESC, d.id DESC LIMIT 1) AS deploy \
+                   FROM incidents i INDEXED BY incidents_detected \
+                   WHERE i.detected_at >= ?1 AND i.detected_at < ?2 + ?3) \
+                 SELECT d.id, d.service, d.version, d.at, s.number, 'suspect' AS link, s.severity, s.detected_at, s.drill, \
+                   s.mitigated_at, s.resolved_at \
+                 FROM suspects s JOIN deployments d ON d.id = s.deploy \
+                 WHERE d.at >= ?1 AND d.at < ?2 AND (?4 IS NULL OR d.service = ?4) \
+                 UNION \
+                 SELECT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
+                   i.mitigated_at, i.resolved_at \
+                 FROM deployments r INDEXED BY deployments_rolls_back \
+                 JOIN deployments u ON u.id = r.rolls_back \
+                 JOIN incidents i ON i.number = r.incident \
+                 WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 \
+                   AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
+                 ORDER BY 4, 5, 6",
+                params![ms(from), ms(to), window, service],
+                failure_row,
+            )
+        })
+        .await
+    }
+}

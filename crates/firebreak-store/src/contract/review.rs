@@ -1,0 +1,600 @@
+//! Postmortems and their revisions, action items, and the reads the reports are computed from.
+
+use firebreak_domain::action_item::{ActionItem, ItemStatus};
+use firebreak_domain::postmortem::{PostmortemStatus, Section};
+use firebreak_domain::{Incident, IncidentNumber};
+use jiff::SignedDuration;
+use jiff::civil::{Date, date};
+
+use super::{
+    at, audit, commit, declare, drafts, expect_conflict, expect_not_found, name, rules::deployment,
+};
+use crate::{
+    ActionItemFilter, DeployLink, Dismissal, PostmortemRecord, Store, StoreWrites, transact,
+};
+
+fn sections(text: &str) -> Vec<Section> {
+    vec![
+        Section {
+            key: "summary".into(),
+            title: "Summary".into(),
+            markdown: format!("{text} — résumé with ünïcode"),
+        },
+        Section {
+            key: "impact".into(),
+            title: "Impact".into(),
+            markdown: String::new(),
+        },
+    ]
+}
+
+fn drafted(number: IncidentNumber) -> PostmortemRecord {
+    PostmortemRecord {
+        number,
+        status: PostmortemStatus::Draft,
+        version: 1,
+        sections: sections("first draft"),
+        dismissed: Vec::new(),
+        created_at: at(1_000),
+        updated_at: at(1_000),
+        updated_by: "firebreak".into(),
+        published_at: None,
+    }
+}
+
+/// Declares an incident with the given detection time, services and outcome times (ms after
+/// [`at`]).
+async fn incident_at<S: Store + ?Sized>(
+    store: &S,
+    severity: &str,
+    services: &[&str],
+    drill: bool,
+    detected: i64,
+    mitigated: Option<i64>,
+    resolved: Option<i64>,
+) -> Incident {
+    let (mut incident, events) = declare("report", severity, services, drill);
+    incident.detected_at = at(detected);
+    incident.declared_at = at(detected);
+    incident.acknowledged_at = Some(at(detected + 60_000));
+    incident.mitigated_at = mitigated.map(at);
+    incident.resolved_at = resolved.map(at);
+    if resolved.is_some() {
+        incident.status = firebreak_domain::Status::Resolved;
+    }
+    store
+        .create_incident(
+            incident,
+            drafts(events, at(detected)),
+            audit("incident.declare", "report"),
+        )
+        .await
+        .expect("create_incident")
+}
+
+/// A postmortem is created once, saved only from the version it was read at, and every saved
+/// version is kept as a revision.
+pub async fn postmortems_round_trip_with_revisions<S: Store>(store: &S) {
+    let number = super::create(store, "db down", "SEV1", &["checkout"], false)
+        .await
+        .number;
+    assert_eq!(store.get_postmortem(number).await.unwrap(), None);
+    let first = drafted(number);
+    let p = first.clone();
+    commit(store, "create postmortem", move |tx| {
+        Box::pin(async move { tx.create_postmortem(&p).await })
+    })
+    .await;
+    assert_eq!(
+        store.get_postmortem(number).await.unwrap(),
+        Some(first.clone())
+    );
+    let again = first.clone();
+    expect_conflict(
+        transact(store, move |tx| {
+            Box::pin(async move { tx.create_postmortem(&again).await })
+        })
+        .await,
+        "a second postmortem for one incident",
+    );
+
+    let mut edited = first.clone();
+    edited.version = 2;
+    edited.status = PostmortemStatus::InReview;
+    edited.sections = sections("second draft");
+    edited.updated_at = at(2_000);
+    edited.updated_by = "alice".into();
+    edited.dismissed = vec![Dismissal {
+        key: "should-have:should have".into(),
+        reason: "a quote from the customer".into(),
+        by: "alice".into(),
+        at_ms: at(2_000).as_millisecond(),
+    }];
+    let e = edited.clone();
+    let locked = commit(store, "edit postmortem", move |tx| {
+        Box::pin(async move {
+            let locked = tx.lock_postmortem(number).await?;
+            tx.save_postmortem(&e, "alice").await?;
+            Ok(locked)
+        })
+    })
+    .await;
+    assert_eq!(locked, Some(first.clone()));
+    assert_eq!(
+        store.get_postmortem(number).await.unwrap(),
+        Some(edited.clone())
+    );
+
+    // A save from a stale version is refused and changes nothing.
+    let mut stale = first.clone();
+    stale.version = 2;
+    stale.sections = sections("lost update");
+    expect_conflict(
+        transact(store, move |tx| {
+            Box::pin(async move { tx.save_postmortem(&stale, "bob").await })
+        })
+        .await,
+        "saving a postmortem from a stale version",
+    );
+    assert_eq!(
+        store.get_postmortem(number).await.unwrap(),
+        Some(edited.clone())
+    );
+
+    let revisions = store.postmortem_revisions(number).await.unwrap();
+    assert_eq!(revisions.len(), 2, "{revisions:?}");
+    assert_eq!(revisions[0].version, 1);
+    assert_eq!(revisions[0].actor, "firebreak");
+    assert_eq!(revisions[0].sections, first.sections);
+    assert_eq!(revisions[1].version, 2);
+    assert_eq!(revisions[1].actor, "alice");
+    assert_eq!(revisions[1].status, PostmortemStatus::InReview);
+    assert_eq!(revisions[1].at, at(2_000));
+    assert_eq!(revisions[1].sections, edited.sections);
+
+    let mut missing = drafted(IncidentNumber(999));
+    missing.version = 2;
+    expect_not_found(
+        transact(store, move |tx| {
+            Box::pin(async move { tx.save_postmortem(&missing, "bob").await })
+        })
+        .await,
+        "saving the postmortem of an unknown incident",
+    );
+}
+
+fn item(title: &str, owner: &str, due: Date, incident: Option<IncidentNumber>) -> ActionItem {
+    ActionItem {
+        id: 0,
+        incident,
+        title: title.into(),
+        owner: name(owner),
+        due,
+        ticket_url: Some("https://tracker.example.com/OPS-1".into()),
+        status: ItemStatus::Open,
+        reason: None,
+        created_at: at(0),
+        created_by: "alice".into(),
+        updated_at: at(0),
+        closed_at: None,
+        reminded_on: None,
+        version: 1,
+    }
+}
+
+async fn add<S: Store + ?Sized>(store: &S, item: ActionItem) -> ActionItem {
+    commit(store, "create action item", move |tx| {
+        Box::pin(async move { tx.create_action_item(&item).await })
+    })
+    .await
+}
+
+/// Items are stored with every field, filtered by owner, status, incident and overdue, listed
+/// soonest due first in pages that cover each once, saved only from their version, and handed
+/// to the reminder once a day.
+pub async fn action_items_round_trip_filter_and_page<S: Store>(store: &S) {
+    let number = super::create(store, "db down", "SEV1", &["checkout"], false)
+        .await
+        .number;
+    let a = add(
+        store,
+        item("canary stage", "alice", date(2026, 12, 10), Some(number)),
+    )
+    .await;
+    assert!(a.id > 0);
+    assert_eq!(store.get_action_item(a.id).await.unwrap(), Some(a.clone()));
+    let b = add(
+        store,
+        item("alert on replication lag", "bob", date(2026, 12, 1), None),
+    )
+    .await;
+    let c = add(
+        store,
+        item(
+            "runbook for failover",
+            "alice",
+            date(2026, 11, 20),
+            Some(number),
+        ),
+    )
+    .await;
+    let d = add(store, item("load test", "alice", date(2026, 12, 1), None)).await;
+    assert_eq!(store.get_action_item(12345).await.unwrap(), None);
+
+    let ids = |items: &[ActionItem]| items.iter().map(|i| i.id).collect::<Vec<_>>();
+    let all = store
+        .list_action_items(&ActionItemFilter::default(), None, 100)
+        .await
+        .unwrap();
+    // Soonest due first; the same day by id.
+    assert_eq!(ids(&all.items), vec![c.id, b.id, d.id, a.id]);
+    assert_eq!(all.next, None);
+    let alice = ActionItemFilter {
+        owner: Some(name("alice")),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store
+            .list_action_items(&alice, None, 100)
+            .await
+            .unwrap()
+            .items),
+        vec![c.id, d.id, a.id]
+    );
+    let of_incident = ActionItemFilter {
+        incident: Some(number),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store
+            .list_action_items(&of_incident, None, 100)
+            .await
+            .unwrap()
+            .items),
+        vec![c.id, a.id]
+    );
+    let overdue = ActionItemFilter {
+        overdue_on: Some(date(2026, 12, 2)),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store
+            .list_action_items(&overdue, None, 100)
+            .await
+            .unwrap()
+            .items),
+        vec![c.id, b.id, d.id]
+    );
+
+    // Pages of one cover every item once, in order.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_action_items(&ActionItemFilter::default(), after, 1)
+            .await
+            .unwrap();
+        seen.extend(ids(&page.items));
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![c.id, b.id, d.id, a.id]);
+
+    // Done: saved from its version; a stale save is refused and changes nothing.
+    let mut done = d.clone();
+    done.status = ItemStatus::Done;
+    done.closed_at = Some(at(5_000));
+    done.updated_at = at(5_000);
+    done.version = 2;
+    let saved = done.clone();
+    commit(store, "close item", move |tx| {
+        Box::pin(async move {
+            let locked = tx.lock_action_item(saved.id).await?.expect("item");
+            assert_eq!(locked.version, 1);
+            tx.save_action_item(&saved).await
+        })
+    })
+    .await;
+    assert_eq!(
+        store.get_action_item(d.id).await.unwrap(),
+        Some(done.clone())
+    );
+    let mut stale = d.clone();
+    stale.version = 2;
+    stale.title = "lost".into();
+    expect_conflict(
+        transact(store, move |tx| {
+            Box::pin(async move { tx.save_action_item(&stale).await })
+        })
+        .await,
+        "saving an item from a stale version",
+    );
+    let mut gone = d.clone();
+    gone.id = 9999;
+    gone.version = 2;
+    expect_not_found(
+        transact(store, move |tx| {
+            Box::pin(async move { tx.save_action_item(&gone).await })
+        })
+        .await,
+        "saving an unknown item",
+    );
+    let done_filter = ActionItemFilter {
+        status: Some(ItemStatus::Done),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(&store
+            .list_action_items(&done_filter, None, 100)
+            .await
+            .unwrap()
+            .items),
+        vec![d.id]
+    );
+
+    // The reminder takes the open overdue items not yet reminded today.
+    let today = date(2026, 12, 2);
+    let due = commit(store, "lock overdue", move |tx| {
+        Box::pin(async move {
+            let mut items = tx.lock_overdue_items(today, 10).await?;
+            for i in &mut items {
+                i.reminded_on = Some(today);
+                i.version += 1;
+                tx.save_action_item(i).await?;
+            }
+            Ok(items)
+        })
+    })
+    .await;
+    assert_eq!(ids(&due), vec![b.id, c.id]);
+    let again = commit(store, "lock overdue again", move |tx| {
+        Box::pin(async move { tx.lock_overdue_items(today, 10).await })
+    })
+    .await;
+    assert!(again.is_empty(), "reminded twice in a day: {again:?}");
+    let tomorrow = commit(store, "lock overdue tomorrow", move |tx| {
+        Box::pin(async move { tx.lock_overdue_items(date(2026, 12, 3), 1).await })
+    })
+    .await;
+    assert_eq!(ids(&tomorrow), vec![b.id], "limited to one, by id");
+
+    // Created in the period: all four; closed in it: d; open and overdue: b and c.
+    let rows = store
+        .action_item_rows(at(-1), at(10_000), today)
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![a.id, b.id, c.id, d.id]
+    );
+    let rd = rows.iter().find(|r| r.id == d.id).unwrap();
+    assert_eq!(rd.status, ItemStatus::Done);
+    assert_eq!(rd.closed_at, Some(at(5_000)));
+    assert_eq!(rd.due, date(2026, 12, 1));
+    let ra = rows.iter().find(|r| r.id == a.id).unwrap();
+    assert_eq!(ra.incident, Some(number));
+    assert!(!ra.drill);
+    assert_eq!(ra.created_at, at(0));
+    // Later: only what closed in it (d) and what is overdue (b, c).
+    let later = store
+        .action_item_rows(at(1), at(10_000), today)
+        .await
+        .unwrap();
+    assert_eq!(
+        later.iter().map(|r| r.id).collect::<Vec<_>>(),
+        vec![b.id, c.id, d.id]
+    );
+    let none = store
+        .action_item_rows(at(6_000), at(10_000), date(2026, 11, 1))
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+}
+
+/// The reports' reads: incidents by detection time with their services and postmortem status,
+/// deploys counted without rollbacks, and the deploys that led to incidents (the suspect in the
+/// window before detection, or the deploy a rollback undid). Also which resolved incidents
+/// still miss a postmortem.
+pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
+    const MIN: i64 = 60_000;
+    // Deploys: api at 0 and 10 min, web at 5 min, a rollback of api at 40 min, api at 90 min.
+    let record = |service: &'static str, version: &'static str, when: i64| {
+        let d = deployment(service, version, when);
+        async move {
+            commit(store, "deploy", move |tx| {
+                Box::pin(async move { tx.record_deployment(d).await })
+            })
+            .await
+        }
+    };
+    let api1 = record("api", "1.0", 0).await;
+    let web1 = record("web", "7.0", 5 * MIN).await;
+    let api2 = record("api", "1.1", 10 * MIN).await;
+    let api3 = record("api", "1.2", 90 * MIN).await;
+
+    // INC A: api+web, detected at 20 min: suspect api 1.1 (newest of its services).
+    let a = incident_at(
+        store,
+        "SEV1",
+        &["api", "web"],
+        false,
+        20 * MIN,
+        Some(35 * MIN),
+        Some(50 * MIN),
+    )
+    .await;
+    // INC B: web only, detected at 30 min: suspect web 7.0.
+    let b = incident_at(store, "SEV2", &["web"], false, 30 * MIN, None, None).await;
+    // INC C: api, detected 3 h after the last deploy: outside a one-hour window.
+    let c = incident_at(
+        store,
+        "SEV3",
+        &["api"],
+        true,
+        300 * MIN,
+        None,
+        Some(310 * MIN),
+    )
+    .await;
+    // A rollback of api 1.1 run for INC A.
+    let mut rollback = deployment("api", "1.0", 40 * MIN);
+    rollback.rollback = true;
+    rollback.rolls_back = Some(api2.id);
+    rollback.incident = Some(a.number);
+    let rollback = commit(store, "rollback", move |tx| {
+        Box::pin(async move { tx.record_deployment(rollback).await })
+    })
+    .await;
+    assert!(rollback.rollback);
+    assert_eq!(rollback.rolls_back, Some(api2.id));
+    assert_eq!(rollback.incident, Some(a.number));
+    let listed = store.list_deployments(None, None, 10).await.unwrap();
+    assert_eq!(listed.items.iter().filter(|d| d.rollback).count(), 1);
+
+    let rows = store.incident_rows(at(0), at(400 * MIN)).await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.number).collect::<Vec<_>>(),
+        vec![a.number, b.number, c.number]
+    );
+    assert_eq!(rows[0].services, vec![name("api"), name("web")]);
+    assert_eq!(rows[0].severity, "SEV1");
+    assert_eq!(rows[0].detected_at, at(20 * MIN));
+    assert_eq!(rows[0].acknowledged_at, Some(at(21 * MIN)));
+    assert_eq!(rows[0].mitigated_at, Some(at(35 * MIN)));
+    assert_eq!(rows[0].resolved_at, Some(at(50 * MIN)));
+    assert_eq!(rows[0].postmortem, None);
+    assert!(rows[2].drill);
+    // The range is [from, to).
+    let middle = store
+        .incident_rows(at(20 * MIN + 1), at(300 * MIN))
+        .await
+        .unwrap();
+    assert_eq!(
+        middle.iter().map(|r| r.number).collect::<Vec<_>>(),
+        vec![b.number]
+    );
+
+    let mut pm = drafted(a.number);
+    pm.status = PostmortemStatus::Published;
+    commit(store, "publish", move |tx| {
+        Box::pin(async move { tx.create_postmortem(&pm).await })
+    })
+    .await;
+    let rows = store.incident_rows(at(0), at(400 * MIN)).await.unwrap();
+    assert_eq!(rows[0].postmortem, Some(PostmortemStatus::Published));
+
+    // Counted: every deploy in range but the rollback.
+    let counts = store
+        .deploy_counts(at(0), at(100 * MIN), None)
+        .await
+        .unwrap();
+    assert_eq!(counts, vec![(name("api"), 3), (name("web"), 1)]);
+    let api_only = store
+        .deploy_counts(at(0), at(90 * MIN), Some(&name("api")))
+        .await
+        .unwrap();
+    assert_eq!(api_only, vec![(name("api"), 2)], "to is exclusive");
+
+    let window = SignedDuration::from_hours(1);
+    let failures = store
+        .deploy_failures(at(0), at(100 * MIN), window, None)
+        .await
+        .unwrap();
+    let seen: Vec<_> = failures
+        .iter()
+        .map(|f| (f.deploy, f.incident, f.link))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (web1.id, b.number, DeployLink::Suspect),
+            (api2.id, a.number, DeployLink::RolledBack),
+            (api2.id, a.number, DeployLink::Suspect),
+        ]
+    );
+    let f = &failures[1];
+    assert_eq!(f.service, name("api"));
+    assert_eq!(f.version, "1.1");
+    assert_eq!(f.at, at(10 * MIN));
+    assert_eq!(f.severity, "SEV1");
+    assert_eq!(f.detected_at, at(20 * MIN));
+    assert_eq!(f.mitigated_at, Some(at(35 * MIN)));
+    assert_eq!(f.resolved_at, Some(at(50 * MIN)));
+    assert!(!f.drill);
+    // A deploy outside the range is not a failure of that range; neither is api 1.0.
+    assert!(
+        failures
+            .iter()
+            .all(|f| f.deploy != api1.id && f.deploy != api3.id)
+    );
+    let web = store
+        .deploy_failures(at(0), at(100 * MIN), window, Some(&name("web")))
+        .await
+        .unwrap();
+    assert_eq!(web.len(), 1);
+    assert_eq!(web[0].deploy, web1.id);
+    // A short window leaves INC B's suspect (25 min before it) out.
+    let short = store
+        .deploy_failures(at(0), at(100 * MIN), SignedDuration::from_mins(15), None)
+        .await
+        .unwrap();
+    assert!(short.iter().all(|f| f.incident != b.number), "{short:?}");
+
+    // INC C (a drill) and INC B (unresolved) never need a reminder; INC A has a published one.
+    let severities = vec!["SEV1".to_string(), "SEV2".to_string(), "SEV3".to_string()];
+    let missing = store
+        .postmortems_missing(&severities, at(1000 * MIN), 10)
+        .await
+        .unwrap();
+    assert!(missing.is_empty(), "{missing:?}");
+    let d = incident_at(
+        store,
+        "SEV2",
+        &["api"],
+        false,
+        100 * MIN,
+        None,
+        Some(120 * MIN),
+    )
+    .await;
+    let missing = store
+        .postmortems_missing(&severities, at(1000 * MIN), 10)
+        .await
+        .unwrap();
+    assert_eq!(missing, vec![d.number]);
+    assert!(
+        store
+            .postmortems_missing(&severities, at(120 * MIN), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "resolved_before is exclusive"
+    );
+    assert!(
+        store
+            .postmortems_missing(&["SEV1".to_string()], at(1000 * MIN), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let number = d.number;
+    let first = commit(store, "remind", move |tx| {
+        Box::pin(async move { tx.note_postmortem_reminder(number, at(0)).await })
+    })
+    .await;
+    assert!(first);
+    let second = commit(store, "remind again", move |tx| {
+        Box::pin(async move { tx.note_postmortem_reminder(number, at(1)).await })
+    })
+    .await;
+    assert!(!second);
+    assert!(
+        store
+            .postmortems_missing(&severities, at(1000 * MIN), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,200 @@
+//! Reviewing and improving: postmortems with their revisions, action items, and the facts the
+//! reports are computed from (the domain's `report` module does the math).
+
+use async_trait::async_trait;
+use firebreak_domain::action_item::{ActionItem, ItemStatus};
+use firebreak_domain::postmortem::{PostmortemStatus, Section};
+use firebreak_domain::{IncidentNumber, Name};
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{Page, Result};
+
+/// A finding of the blameless-language check that someone dismissed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Dismissal {
+    /// The finding's stable key (`firebreak_domain::blameless::Finding::key`).
+    pub key: String,
+    pub reason: String,
+    pub by: String,
+    /// Epoch milliseconds.
+    pub at_ms: i64,
+}
+
+/// An incident's postmortem as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostmortemRecord {
+    pub number: IncidentNumber,
+    pub status: PostmortemStatus,
+    /// 1 when drafted, bumped on every change; edits must name the version they started from.
+    pub version: i64,
+    pub sections: Vec<Section>,
+    pub dismissed: Vec<Dismissal>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub updated_by: String,
+    pub published_at: Option<Timestamp>,
+}
+
+/// One saved version of a postmortem: every edit and status change is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revision {
+    pub number: IncidentNumber,
+    pub version: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub status: PostmortemStatus,
+    pub sections: Vec<Section>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionItemFilter {
+    pub owner: Option<Name>,
+    pub status: Option<ItemStatus>,
+    pub incident: Option<IncidentNumber>,
+    /// Only open items due before this day (overdue on it).
+    pub overdue_on: Option<Date>,
+}
+
+/// What the reports need of one incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentRow {
+    pub number: IncidentNumber,
+    pub severity: String,
+    pub services: Vec<Name>,
+    pub drill: bool,
+    pub detected_at: Timestamp,
+    pub declared_at: Timestamp,
+    pub acknowledged_at: Option<Timestamp>,
+    pub mitigated_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub postmortem: Option<PostmortemStatus>,
+}
+
+/// How a deploy is tied to an incident it led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployLink {
+    /// The incident's suspect deploy: the newest deploy of its services in the suspect window
+    /// before detection.
+    Suspect,
+    /// A rollback run for the incident undid it.
+    RolledBack,
+}
+
+/// A deploy that led to an incident, with what the recovery time needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployFailureRow {
+    pub deploy: i64,
+    pub service: Name,
+    pub version: String,
+    pub at: Timestamp,
+    pub incident: IncidentNumber,
+    pub link: DeployLink,
+    /// The incident's severity, detection time and the rest the recovery time needs.
+    pub severity: String,
+    pub detected_at: Timestamp,
+    pub drill: bool,
+    pub mitigated_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// What the reports need of one action item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    pub id: i64,
+    pub incident: Option<IncidentNumber>,
+    /// True when its incident is a drill.
+    pub drill: bool,
+    pub created_at: Timestamp,
+    pub due: Date,
+    pub status: ItemStatus,
+    pub closed_at: Option<Timestamp>,
+}
+
+/// Postmortem and action item writes, inside a unit of work.
+#[async_trait]
+pub trait ReviewWrites: Send {
+    /// Stores a new postmortem and its first revision. `Conflict` if the incident has one.
+    async fn create_postmortem(&mut self, postmortem: &PostmortemRecord) -> Result<()>;
+    /// The postmortem, held until commit.
+    async fn lock_postmortem(&mut self, number: IncidentNumber)
+    -> Result<Option<PostmortemRecord>>;
+    /// Saves a changed postmortem and records it as a revision. `postmortem.version` is the new
+    /// version; the stored one must be `postmortem.version - 1`, or this fails with
+    /// `Conflict`. `NotFound` if there is none.
+    async fn save_postmortem(&mut self, postmortem: &PostmortemRecord, actor: &str) -> Result<()>;
+    /// Notes that the commander was reminded the postmortem is missing, so they are reminded
+    /// once. False if they already were.
+    async fn note_postmortem_reminder(
+        &mut self,
+        number: IncidentNumber,
+        at: Timestamp,
+    ) -> Result<bool>;
+
+    /// Stores an item and returns it with its id (the one given is ignored).
+    async fn create_action_item(&mut self, item: &ActionItem) -> Result<ActionItem>;
+    /// The item, held until commit.
+    async fn lock_action_item(&mut self, id: i64) -> Result<Option<ActionItem>>;
+    /// Saves every field of a stored item. `item.version` is the new version; the stored one
+    /// must be `item.version - 1`, or this fails with `Conflict`. `NotFound` if there is none.
+    async fn save_action_item(&mut self, item: &ActionItem) -> Result<()>;
+    /// Up to `limit` open items due before `today` whose owner was not reminded on `today`,
+    /// held until commit, by id.
+    async fn lock_overdue_items(&mut self, today: Date, limit: u32) -> Result<Vec<ActionItem>>;
+}
+
+#[async_trait]
+pub trait ReviewStore: Send + Sync {
+    async fn get_postmortem(&self, number: IncidentNumber) -> Result<Option<PostmortemRecord>>;
+    /// Every saved version, oldest first.
+    async fn postmortem_revisions(&self, number: IncidentNumber) -> Result<Vec<Revision>>;
+    /// Resolved incidents that are not drills, of one of `severities`, resolved before
+    /// `resolved_before`, with no published postmortem and no reminder yet: up to `limit`, by
+    /// number.
+    async fn postmortems_missing(
+        &self,
+        severities: &[String],
+        resolved_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<IncidentNumber>>;
+
+    async fn get_action_item(&self, id: i64) -> Result<Option<ActionItem>>;
+    /// Soonest due first, then by id. `after` is a cursor: the id of the last item of the
+    /// previous page (`next`). An unknown id starts from the beginning.
+    async fn list_action_items(
+        &self,
+        filter: &ActionItemFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Page<ActionItem>>;
+
+    /// Every incident detected in `from..to`, drills included, by number.
+    async fn incident_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IncidentRow>>;
+    /// The action items a period's report counts: created in `from..to`, closed in it, or
+    /// open and due before `today`. By id.
+    async fn action_item_rows(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        today: Date,
+    ) -> Result<Vec<ItemRow>>;
+    /// Deploys in `from..to` that are not rollbacks, counted per service (of `service` only,
+    /// when given), by service name.
+    async fn deploy_counts(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        service: Option<&Name>,
+    ) -> Result<Vec<(Name, u64)>>;
+    /// The deploys in `from..to` that led to an incident (of `service` only, when given): each
+    /// incident's suspect deploy (the newest deploy that is not a rollback, of one of its
+    /// services, at most `window` before its detection), and each deploy a rollback undid.
+    /// One row per (deploy, incident, link), by deploy time then incident.
+    async fn deploy_failures(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        window: SignedDuration,
+        service: Option<&Name>,
+    ) -> Result<Vec<DeployFailureRow>>;
+}
