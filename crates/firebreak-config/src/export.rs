@@ -27,7 +27,8 @@
 //! `role`, `approval`, `approval_within`, an http action's `method`), and `null` for the keys
 //! of the other kind; a secret it uses is written as `{secret: NAME}`, as in the file: the
 //! configuration never holds an action's secrets, only their names. The `metrics` section is
-//! `null` while it names no listener.
+//! `null` while it names no listener, and `review` while it is at its defaults; its
+//! `remind_severities` is `null` while it is the two most severe severities.
 
 use std::collections::HashSet;
 
@@ -38,7 +39,7 @@ use std::collections::BTreeMap;
 use firebreak_domain::break_glass::BreakGlassPolicy;
 use firebreak_domain::config::{
     Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Metrics, Oidc, Outbound,
-    OutboundRetry, PageTarget, Paging, ResponseTarget, Role, Secrets, Service, Severity,
+    OutboundRetry, PageTarget, Paging, ResponseTarget, Review, Role, Secrets, Service, Severity,
     StatusPage, User,
 };
 use firebreak_domain::escalation::{Policy, Target};
@@ -90,6 +91,7 @@ pub fn to_document(config: &Config) -> Value {
         "secrets": secrets(&config.secrets),
         "oidc": config.oidc.as_ref().map(oidc),
         "metrics": metrics(&config.metrics),
+        "review": review(&config.review),
     })
 }
 
@@ -452,6 +454,30 @@ fn metrics(m: &Metrics) -> Value {
         Some(listen) => json!({ "listen": listen }),
         None => Value::Null,
     }
+}
+
+/// The `review` section, or `null` (left out of the YAML) when it is at its defaults.
+fn review(r: &Review) -> Value {
+    if *r == Review::default() {
+        return Value::Null;
+    }
+    let rules: Vec<Value> = r
+        .blameless_rules
+        .iter()
+        .map(|rule| {
+            json!({
+                "id": rule.id,
+                "pattern": rule.pattern,
+                "reason": rule.reason,
+                "suggestion": rule.suggestion,
+            })
+        })
+        .collect();
+    json!({
+        "remind_after": format_duration(r.remind_after),
+        "remind_severities": r.remind_severities,
+        "blameless": { "disable": r.blameless_disable, "rules": rules },
+    })
 }
 
 /// The `oidc` section; the client secret is written as the variable it was read from.
@@ -1342,7 +1368,14 @@ comms:
         config.metrics = Default::default();
         let doc = to_document(&config);
         check(&doc, TOP_KEYS, "top, without the new sections");
-        for key in ["runbooks", "break_glass", "secrets", "oidc", "metrics"] {
+        for key in [
+            "runbooks",
+            "break_glass",
+            "secrets",
+            "oidc",
+            "metrics",
+            "review",
+        ] {
             assert_eq!(doc[key], Value::Null, "{key}");
         }
     }
@@ -1531,6 +1564,43 @@ severities:
             "{yaml}"
         );
         assert_eq!(read_back(&yaml, &[]), config);
+    }
+
+    #[test]
+    fn review_is_written_only_when_set_and_reads_back() {
+        let mut config = Config::default();
+        assert!(!to_yaml(&config).contains("review"));
+        config.review.remind_after = jiff::SignedDuration::from_hours(24 * 3);
+        let yaml = to_yaml(&config);
+        assert!(yaml.contains("\nreview:\n"), "{yaml}");
+        assert!(yaml.contains("\n  remind_after: 72h\n"), "{yaml}");
+        assert!(!yaml.contains("remind_severities"), "{yaml}");
+        assert_eq!(read_back(&yaml, &[]), config);
+        config.review.remind_severities = Some(vec!["SEV1".into()]);
+        config.review.blameless_disable = vec!["should-have".into()];
+        config.review.blameless_rules = vec![firebreak_domain::blameless::ExtraRule {
+            id: "rockstar".into(),
+            pattern: r"\brockstar\b".into(),
+            reason: "Praises one person for what a team did.".into(),
+            suggestion: "Name what the team did.".into(),
+        }];
+        let doc = to_document(&config);
+        let keys = |v: &Value| {
+            v.as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<BTreeSet<_>>()
+        };
+        let set = |k: &[&str]| k.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>();
+        assert_eq!(keys(&doc["review"]), set(REVIEW_KEYS));
+        assert_eq!(keys(&doc["review"]["blameless"]), set(BLAMELESS_KEYS));
+        let rule = &doc["review"]["blameless"]["rules"][0];
+        assert_eq!(keys(rule), set(BLAMELESS_RULE_KEYS));
+        assert_eq!(read_back(&to_yaml(&config), &[]), config);
+        // No severities at all is not the default (the two most severe): it is written.
+        config.review.remind_severities = Some(Vec::new());
+        assert_eq!(read_back(&to_yaml(&config), &[]), config);
     }
 
     #[test]

@@ -2670,18 +2670,18 @@ fn the_top_level_names_the_new_sections() {
         "runbook",
         "unknown key \"runbook\"; expected one of severities, roles, checklists, services, \
          users, schedules, escalation_policies, paging, alerting, outbound, server, email, \
-         status_page, comms, runbooks, break_glass, secrets, oidc, metrics",
+         status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review",
     );
     assert!(
         e.to_string()
-            .ends_with("comms, runbooks, break_glass, secrets, oidc, metrics")
+            .ends_with("comms, runbooks, break_glass, secrets, oidc, metrics, review")
     );
     single(
         "[runbooks]\n",
         1,
         1,
         "",
-        "status_page, comms, runbooks, break_glass, secrets, oidc and metrics, found a list",
+        "status_page, comms, runbooks, break_glass, secrets, oidc, metrics and review, found a list",
     );
 }
 
@@ -3503,4 +3503,195 @@ fn the_status_page_and_the_metrics_need_listeners_of_their_own() {
         "metrics.listen",
         "0.0.0.0:8081 is also status_page.listen; the metrics need a listener of their own",
     );
+}
+
+/// A file whose `review` section starts on line 1; `rest` follows from line 2.
+fn review_with(rest: &str) -> String {
+    format!("review:\n{rest}")
+}
+
+#[test]
+fn an_unknown_review_key_points_at_its_line() {
+    let e = single(
+        &review_with("  remind_after: 5d\n  remind_every: 1d\n"),
+        3,
+        3,
+        "review.remind_every",
+        "unknown key \"remind_every\"; expected one of remind_after, remind_severities, blameless",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:3:3: review.remind_every: unknown key \"remind_every\"; expected one of \
+         remind_after, remind_severities, blameless"
+    );
+    single(
+        &review_with("  blameless:\n    enable: [fault]\n"),
+        3,
+        5,
+        "review.blameless.enable",
+        "unknown key \"enable\"; expected one of disable, rules",
+    );
+    single(
+        &review_with(
+            "  blameless:\n    rules:\n      - id: rockstar\n        pattern: rockstar\n        \
+             reason: r\n        suggestion: s\n        severity: high\n",
+        ),
+        8,
+        9,
+        "review.blameless.rules[0].severity",
+        "unknown key \"severity\"; expected one of id, pattern, reason, suggestion",
+    );
+    single(
+        "review: 5d\n",
+        1,
+        9,
+        "review",
+        "expected a mapping with remind_after, remind_severities and blameless",
+    );
+}
+
+#[test]
+fn a_review_duration_that_is_not_one_points_at_its_line() {
+    single(
+        &review_with("  remind_after: five days\n"),
+        2,
+        17,
+        "review.remind_after",
+        "invalid duration \"five days\"",
+    );
+    single(
+        &review_with("  remind_after: 10m\n"),
+        2,
+        17,
+        "review.remind_after",
+        "remind_after must be from 1h to 90d, found 10m",
+    );
+}
+
+#[test]
+fn a_reminded_severity_must_be_configured() {
+    let e = single(
+        &review_with("  remind_severities: [SEV1, SEV9]\n"),
+        2,
+        29,
+        "review.remind_severities[1]",
+        "undefined severity \"SEV9\"; expected one of SEV1, SEV2, SEV3",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:2:29: review.remind_severities[1]: undefined severity \"SEV9\"; \
+         expected one of SEV1, SEV2, SEV3"
+    );
+    single(
+        &review_with("  remind_severities:\n    - SEV1\n    - sev1\n"),
+        4,
+        7,
+        "review.remind_severities[1]",
+        "severity \"SEV1\" is listed twice; first on line 3",
+    );
+    single(
+        &review_with("  remind_severities: SEV1\n"),
+        2,
+        22,
+        "review.remind_severities",
+        "expected a list like [SEV1, SEV2], found text",
+    );
+}
+
+#[test]
+fn a_blameless_rule_the_check_refuses_points_at_its_line() {
+    // A built-in rule id that does not exist.
+    let e = single(
+        &review_with("  blameless:\n    disable: [should-have, shouldve]\n"),
+        3,
+        28,
+        "review.blameless.disable[1]",
+        "cannot disable blameless rule `shouldve`: there is no built-in rule by that id",
+    );
+    assert!(e.message.contains("human-error, fault, should-have"), "{e}");
+    // A pattern that is not a regex, or matches empty text.
+    let rule = |id: &str, pattern: &str| {
+        format!(
+            "      - id: {id}\n        pattern: '{pattern}'\n        reason: Blames a person.\n        \
+             suggestion: Name the system.\n"
+        )
+    };
+    single(
+        &review_with(&format!(
+            "  blameless:\n    rules:\n{}",
+            rule("rockstar", "(rockstar")
+        )),
+        5,
+        18,
+        "review.blameless.rules[0].pattern",
+        "blameless rule `rockstar`: the pattern is not a valid regex",
+    );
+    single(
+        &review_with(&format!(
+            "  blameless:\n    rules:\n{}",
+            rule("rockstar", "x*")
+        )),
+        5,
+        18,
+        "review.blameless.rules[0].pattern",
+        "the pattern can match empty text",
+    );
+    // The same id twice, and a built-in id that is not disabled.
+    let e = single(
+        &review_with(&format!(
+            "  blameless:\n    rules:\n{}{}",
+            rule("rockstar", "rockstar"),
+            rule("rockstar", "ninja")
+        )),
+        8,
+        13,
+        "review.blameless.rules[1].id",
+        "blameless rule `rockstar` is defined twice",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:8:13: review.blameless.rules[1].id: blameless rule `rockstar` is defined \
+         twice (to replace a built-in rule, disable it as well)"
+    );
+    single(
+        &review_with(&format!(
+            "  blameless:\n    rules:\n{}",
+            rule("fault", "blame")
+        )),
+        4,
+        13,
+        "review.blameless.rules[0].id",
+        "blameless rule `fault` is defined twice",
+    );
+    // An id that is not one, and a key left out.
+    single(
+        &review_with(&format!(
+            "  blameless:\n    rules:\n{}",
+            rule("Rock Star", "rockstar")
+        )),
+        4,
+        13,
+        "review.blameless.rules[0].id",
+        "blameless rule id `Rock Star` is not valid",
+    );
+    single(
+        &review_with(
+            "  blameless:\n    rules:\n      - id: rockstar\n        pattern: rockstar\n        reason: r\n",
+        ),
+        4,
+        9,
+        "review.blameless.rules[0]",
+        "missing required key \"suggestion\"",
+    );
+}
+
+#[test]
+fn every_review_problem_is_reported_at_once() {
+    let errors = errors(
+        "review:\n  remind_after: 0s\n  remind_severities: [SEV7]\n  blameless:\n    \
+         disable: [nope]\n    rules: {id: x}\n",
+    );
+    assert_eq!(errors.len(), 4, "{errors}");
+    let lines: Vec<u64> = errors.errors().iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3, 5, 6], "{errors}");
 }

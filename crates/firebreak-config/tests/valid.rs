@@ -1628,3 +1628,77 @@ fn the_metrics_listener_reads_into_the_config() {
         assert_eq!(config.metrics.listen, None);
     }
 }
+
+#[test]
+fn the_review_section_reads_into_the_config() {
+    let config = parse(
+        "review:\n  remind_after: 3d\n  remind_severities: [sev1]\n  blameless:\n    \
+         disable: [should-have, failed-to]\n    rules:\n      - id: rockstar\n        \
+         pattern: '\\brockstar\\b'\n        reason: Credits one person.\n        \
+         suggestion: Say what the team did.\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let review = &config.review;
+    assert_eq!(review.remind_after, SignedDuration::from_hours(72));
+    // Written as configured, whatever the case it was referred to in.
+    assert_eq!(review.remind_severities, Some(vec!["SEV1".to_string()]));
+    assert_eq!(review.blameless_disable, ["should-have", "failed-to"]);
+    assert_eq!(
+        review.blameless_rules,
+        [firebreak_domain::blameless::ExtraRule {
+            id: "rockstar".into(),
+            pattern: r"\brockstar\b".into(),
+            reason: "Credits one person.".into(),
+            suggestion: "Say what the team did.".into(),
+        }]
+    );
+    // A built-in rule disabled may be replaced by one of the team's, under its id.
+    let config = parse(
+        "review:\n  blameless:\n    disable: [fault]\n    rules:\n      - {id: fault, \
+         pattern: blame, reason: r, suggestion: s}\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.review.blameless_rules[0].id, "fault");
+    // No severities: no reminders.
+    let config = parse("review:\n  remind_severities: []\n", "firebreak.yaml").unwrap();
+    assert_eq!(config.review.remind_severities, Some(Vec::new()));
+    // Left out, or null: the defaults.
+    for source in [
+        "severities: null\n",
+        "review: null\n",
+        "review:\n  remind_after: null\n  blameless: null\n",
+    ] {
+        let config = parse(source, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            config.review,
+            firebreak_domain::config::Review::default(),
+            "{source}"
+        );
+        assert_eq!(config.review.remind_after, SignedDuration::from_hours(120));
+        assert_eq!(config.review.remind_severities, None);
+    }
+}
+
+#[test]
+fn the_example_review_block_reads_once_uncommented() {
+    let example = include_str!("../examples/firebreak.yaml");
+    let start = example
+        .find("# review:")
+        .expect("the example has a review block");
+    let block: String = example[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or("")))
+        .collect();
+    let config = parse(&block, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}\n{block}"));
+    assert_eq!(config.review.remind_after, SignedDuration::from_hours(120));
+    assert_eq!(
+        config.review.remind_severities,
+        Some(vec!["SEV1".to_string(), "SEV2".to_string()])
+    );
+    assert_eq!(config.review.blameless_disable, ["should-have"]);
+    assert_eq!(config.review.blameless_rules[0].id, "rockstar");
+    assert_eq!(config.review.blameless_rules[0].pattern, r"\brockstar\b");
+}

@@ -36,6 +36,33 @@ pub struct Config {
     /// Single sign-on through an OpenID provider; `None`: passwords only.
     pub oidc: Option<Oidc>,
     pub metrics: Metrics,
+    pub review: Review,
+}
+
+/// How postmortems are reviewed and chased (the `review` section).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// After how long a resolved incident with no published postmortem reminds its commander.
+    pub remind_after: SignedDuration,
+    /// The severities whose incidents need a postmortem, by their configured names; `None`:
+    /// the two most severe. Empty: no reminders.
+    pub remind_severities: Option<Vec<String>>,
+    /// Built-in blameless-language rules turned off, by id ([`crate::blameless::BUILT_IN`]).
+    pub blameless_disable: Vec<String>,
+    /// The team's own blameless-language rules, checked after the built-in ones.
+    pub blameless_rules: Vec<crate::blameless::ExtraRule>,
+}
+
+impl Default for Review {
+    /// Five days, for the two most severe severities, with every built-in rule.
+    fn default() -> Self {
+        Review {
+            remind_after: SignedDuration::from_hours(24 * 5),
+            remind_severities: None,
+            blameless_disable: Vec::new(),
+            blameless_rules: Vec::new(),
+        }
+    }
 }
 
 /// Firebreak's own Prometheus metrics (the `metrics` section).
@@ -675,6 +702,7 @@ impl Default for Config {
             secrets: Secrets::default(),
             oidc: None,
             metrics: Metrics::default(),
+            review: Review::default(),
         }
     }
 }

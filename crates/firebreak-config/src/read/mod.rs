@@ -14,6 +14,7 @@ mod metrics;
 mod oidc;
 mod outbound;
 mod paging;
+mod review;
 mod roles;
 mod runbooks;
 mod schedules;
@@ -41,6 +42,7 @@ pub(crate) mod keys {
     pub(crate) use super::oidc::{OIDC_KEYS, OIDC_ROLE_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
     pub(crate) use super::paging::PAGING_KEYS;
+    pub(crate) use super::review::{BLAMELESS_KEYS, BLAMELESS_RULE_KEYS, REVIEW_KEYS};
     pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
     pub(crate) use super::runbooks::{ACTION_KEYS, RUNBOOK_KEYS, SECRET_REF_KEYS};
     pub(crate) use super::schedules::{LAYER_KEYS, RESTRICT_KEYS, ROTATION_KEYS, SCHEDULE_KEYS};
@@ -86,6 +88,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "secrets",
     "oidc",
     "metrics",
+    "review",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -780,7 +783,7 @@ impl<'a> Reader<'a> {
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
              escalation_policies, paging, alerting, outbound, server, email, status_page, comms, \
-             runbooks, break_glass, secrets, oidc and metrics",
+             runbooks, break_glass, secrets, oidc, metrics and review",
         ) else {
             return config;
         };
@@ -989,6 +992,11 @@ impl<'a> Reader<'a> {
             && let Some(metrics) = self.metrics(node, config.status_page.listen.as_deref())
         {
             config.metrics = metrics;
+        }
+        if let Some(node) = top.get("review")
+            && let Some(review) = self.review(node, declared)
+        {
+            config.review = review;
         }
         config
     }

@@ -23,6 +23,21 @@ mod tests {
         let at = md.rfind("human error").unwrap();
         assert_eq!(&masked[masked.len() - (md.len() - at)..], &md[at..]);
     }
+
+    #[test]
+    fn settings_come_from_the_review_section() {
+        let mut config = firebreak_domain::Config::default();
+        let settings = super::ReviewSettings::from_config(&config);
+        assert_eq!(settings.remind_severities, ["SEV1", "SEV2"]);
+        assert_eq!(settings.remind_after, jiff::SignedDuration::from_hours(120));
+        config.review.remind_after = jiff::SignedDuration::from_hours(24);
+        config.review.remind_severities = Some(vec!["SEV3".into()]);
+        config.review.blameless_disable = vec!["fault".into()];
+        let settings = super::ReviewSettings::from_config(&config);
+        assert_eq!(settings.remind_severities, ["SEV3"]);
+        assert_eq!(settings.remind_after, jiff::SignedDuration::from_hours(24));
+        assert_eq!(settings.blameless_disable, ["fault"]);
+    }
 }
 
 use std::collections::BTreeSet;
@@ -231,7 +246,7 @@ impl Firebreak {
 
     /// The review settings: `review:` in firebreak.yaml.
     fn review_settings(&self) -> ReviewSettings {
-        ReviewSettings::default_for(&self.config)
+        ReviewSettings::from_config(&self.config)
     }
 
     /// The findings in `sections` that were not dismissed.
@@ -723,18 +738,21 @@ pub struct ReviewSettings {
 }
 
 impl ReviewSettings {
-    /// Five days, for the two most severe severities, with every built-in rule.
-    pub fn default_for(config: &firebreak_domain::Config) -> ReviewSettings {
+    /// The `review` section of `config`; its severities left out are the two most severe.
+    pub fn from_config(config: &firebreak_domain::Config) -> ReviewSettings {
+        let review = &config.review;
         ReviewSettings {
-            remind_after: SignedDuration::from_hours(24 * 5),
-            remind_severities: config
-                .severities
-                .iter()
-                .take(2)
-                .map(|s| s.name.clone())
-                .collect(),
-            blameless_disable: Vec::new(),
-            blameless_rules: Vec::new(),
+            remind_after: review.remind_after,
+            remind_severities: review.remind_severities.clone().unwrap_or_else(|| {
+                config
+                    .severities
+                    .iter()
+                    .take(2)
+                    .map(|s| s.name.clone())
+                    .collect()
+            }),
+            blameless_disable: review.blameless_disable.clone(),
+            blameless_rules: review.blameless_rules.clone(),
         }
     }
 }
