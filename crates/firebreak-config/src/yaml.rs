@@ -33,6 +33,8 @@ const TOP_ORDER: &[&str] = &[
 /// One list serves every mapping below the top level, because no two mappings order shared
 /// keys differently.
 const KEY_ORDER: &[&str] = &[
+    "remind_after",
+    "remind_severities",
     "handle",
     "name",
     "key",

@@ -61,6 +61,8 @@ async fn an_incident_runs_its_course_on_postgres() {
         .unwrap()
         .iter()
         .map(|e| e["kind"].as_str().unwrap().to_string())
+        // The postmortem is drafted by a worker after the resolve commits, at its own pace.
+        .filter(|k| k != "postmortem_drafted")
         .collect();
     assert_eq!(
         kinds,
