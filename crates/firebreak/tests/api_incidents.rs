@@ -181,7 +181,14 @@ async fn lifecycle_rules_are_enforced() {
         .await;
     assert_eq!(sev.expect(200)["severity"], "SEV1");
     let t = s.get("/api/v1/incidents/INC-1/timeline").await.body;
-    let last = t["items"].as_array().unwrap().last().unwrap().clone();
+    let last = t["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["kind"] != "postmortem_drafted")
+        .unwrap()
+        .clone();
     assert_eq!(last["kind"], "severity_changed");
     assert_eq!(last["data"]["reason"], "all regions down");
 }
