@@ -21,6 +21,9 @@
 //! - `weight`: the incident room's page weight (HTML, CSS, JS; raw and gzip) and a cold first
 //!   load beside nginx with gzip; see [`weight`].
 //!   Run: `cargo run --release -p firebreak-bench -- weight`
+//! - `reports`: the incident and DORA reports over 100,000 incidents and 1,000,000 deploys,
+//!   p50/p99 per query shape on SQLite and PostgreSQL; see [`reports`].
+//!   Run: `cargo run --release -p firebreak-bench -- reports`
 
 use std::io::Write;
 use std::sync::Arc;
@@ -42,6 +45,7 @@ mod ingest;
 mod outbox;
 mod paging;
 mod receiver;
+mod reports;
 mod room;
 mod sse;
 mod status;
@@ -77,6 +81,8 @@ enum Mode {
     Sse(sse::SseArgs),
     /// The incident room's page weight and a cold first load, beside nginx with gzip.
     Weight(weight::WeightArgs),
+    /// The incident and DORA reports over 100,000 incidents and 1,000,000 deploys.
+    Reports(reports::ReportsArgs),
 }
 
 /// Flags of the incident benchmark.
@@ -158,7 +164,12 @@ pub(crate) fn flush_probe() -> Duration {
     times[times.len() / 2]
 }
 
-async fn run(name: &str, store: Arc<dyn Store>, args: &Args) -> anyhow::Result<()> {
+/// Starts Firebreak in-process on a loopback port (default config, the system clock) on
+/// `store` and issues an API token with `role`. Returns the server, the token and the base URL.
+pub(crate) async fn start_with_token(
+    store: Arc<dyn Store>,
+    role: AccessRole,
+) -> anyhow::Result<(firebreak::Running, String, String)> {
     let running = firebreak::start(
         "127.0.0.1:0",
         store,
@@ -168,17 +179,16 @@ async fn run(name: &str, store: Arc<dyn Store>, args: &Args) -> anyhow::Result<(
     .await?;
     let issued = running
         .app
-        .create_token(
-            &Principal::local("bench"),
-            "bench",
-            AccessRole::Responder,
-            None,
-            None,
-        )
+        .create_token(&Principal::local("bench"), "bench", role, None, None)
         .await
         .map_err(anyhow::Error::new)?;
     let token = firebreak_engine::tokens::reveal(&issued.secret).to_string();
     let base = format!("http://{}", running.addr);
+    Ok((running, token, base))
+}
+
+async fn run(name: &str, store: Arc<dyn Store>, args: &Args) -> anyhow::Result<()> {
+    let (running, token, base) = start_with_token(store, AccessRole::Responder).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
@@ -295,6 +305,11 @@ async fn run_bench() -> anyhow::Result<()> {
         },
         Some(Mode::Paging(args)) => tokio::select! {
             r = paging::main(args) => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        },
+        // Ctrl-C drops the temp dir; PostgreSQL's scratch schema is named after the process.
+        Some(Mode::Reports(args)) => tokio::select! {
+            r = reports::main(args) => r,
             _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
         },
     }
