@@ -109,6 +109,13 @@ def _deployment(body: dict) -> None:
     _refer(body, "service", SERVICE)
     if isinstance(body.get("at"), str):
         body["at"] = _at(-datetime.timedelta(minutes=1))
+    # No deploy is seeded for a rollback to name as the one it undid. The incident a rollback
+    # was run for is the seeded one; a deploy that is not a rollback names none.
+    body.pop("rolls_back", None)
+    if body.get("rollback") is True:
+        _refer(body, "incident", "INC-1")
+    else:
+        body.pop("incident", None)
 
 
 def _webhook(body: dict) -> None:

@@ -468,8 +468,17 @@ Examples:
       --previous-version 1.4.1 --commit \"$CI_COMMIT_SHA\" \\
       --author \"$GITLAB_USER_LOGIN\" --link \"$CI_PIPELINE_URL\"
 
+A rollback is recorded like any deploy, with the version now running again. Name
+the deploy it undid (its id, from `firebreak deploy list`) and the incident it was
+for: the change failure rate then counts the undone deploy as failed, and its
+recovery time runs to the incident's mitigation. Rollbacks themselves count as
+neither deploys nor failures.
+  firebreak deploy record --service checkout --version 1.4.1 \\
+      --previous-version 1.4.2 --rolls-back 41 --incident INC-7
+
 In CI, set FIREBREAK_SERVER and FIREBREAK_TOKEN (a responder token) in the
 job's environment instead of passing --server and --token.")]
+    #[command(group(clap::ArgGroup::new("a_rollback").args(["rollback", "rolls_back"]).multiple(true)))]
     Record {
         /// The service that was deployed, e.g. checkout
         #[arg(long, value_name = "SERVICE")]
@@ -495,6 +504,17 @@ job's environment instead of passing --server and --token.")]
         /// One line about what changed
         #[arg(long, value_name = "TEXT")]
         summary: Option<String>,
+        /// The deploy is a rollback: allowed during a freeze, and counted in no change
+        /// failure rate
+        #[arg(long)]
+        rollback: bool,
+        /// The id of the deploy this rollback undid, an earlier deploy of the same service
+        /// (implies --rollback)
+        #[arg(long, value_name = "ID")]
+        rolls_back: Option<i64>,
+        /// The incident this rollback was for, e.g. INC-7 (needs --rollback or --rolls-back)
+        #[arg(long, value_name = "INC-n", requires = "a_rollback")]
+        incident: Option<String>,
     },
     /// List deployments, newest first
     #[command(after_help = "\

@@ -435,8 +435,18 @@ pub async fn execute_deploy(
             link,
             at,
             summary,
+            rollback,
+            rolls_back,
+            incident,
         } => {
             let mut body = json!({ "service": service, "version": version, "source": "cli" });
+            if rollback || rolls_back.is_some() {
+                body["rollback"] = json!(true);
+            }
+            if let Some(id) = rolls_back {
+                body["rolls_back"] = json!(id);
+            }
+            put(&mut body, "incident", incident);
             put(&mut body, "previous_version", previous_version);
             put(&mut body, "commit", commit);
             put(&mut body, "author", author);
@@ -459,6 +469,15 @@ pub async fn execute_deploy(
                 line.push_str(&format!(" (was {p})"));
             }
             line.push_str(&format!(" at {}", t("at")));
+            if d.get("rollback").and_then(Value::as_bool) == Some(true) {
+                line.push_str(", a rollback");
+                if let Some(undone) = d.get("rolls_back").and_then(Value::as_i64) {
+                    line.push_str(&format!(" of deployment {undone}"));
+                }
+                if let Some(n) = d.get("incident").and_then(Value::as_str) {
+                    line.push_str(&format!(" for {n}"));
+                }
+            }
             writeln!(err, "{line}")?;
             Ok(())
         }

@@ -1,6 +1,11 @@
 //! Deploy records, from CI (`POST /api/v1/deployments`, `firebreak deploy record`) and from
 //! PagerDuty change events, and the suspects an incident shows: its services' deploys in the
 //! window before detection, newest first, the newest flagged with the version to roll back to.
+//!
+//! A rollback may name the deploy it undid (`rolls_back`) and the incident it was run for
+//! (`incident`); the change failure rate counts that deploy as failed. Both are checked here, for
+//! every reporter: the deploy must be an earlier change of the same service (not itself a
+//! rollback), and the incident must exist.
 
 use std::collections::HashMap;
 
@@ -26,9 +31,10 @@ pub struct NewDeployment {
     /// A rollback is never flagged as a deploy during a freeze, and is remediation: it counts
     /// in no change failure rate.
     pub rollback: bool,
-    /// The deploy a rollback undid, when known.
+    /// The deploy a rollback undid, when known: a deploy of the same service recorded at or
+    /// before this one, not itself a rollback. Only a rollback names one.
     pub rolls_back: Option<i64>,
-    /// The incident a rollback was run for, when known.
+    /// The incident a rollback was run for, when known. Only a rollback names one.
     pub incident: Option<IncidentNumber>,
 }
 
@@ -81,6 +87,8 @@ impl Firebreak {
                 ),
             ));
         }
+        self.check_rollback_links(&new.service, new.rollback, new.rolls_back, new.incident, at)
+            .await?;
         let (freeze_reasons, freezing) = if new.rollback {
             (Vec::new(), Vec::new())
         } else {
@@ -100,8 +108,8 @@ impl Firebreak {
             created_at: now,
             freeze_reasons,
             rollback: new.rollback,
-            rolls_back: new.rolls_back.filter(|_| new.rollback),
-            incident: new.incident.filter(|_| new.rollback),
+            rolls_back: new.rolls_back,
+            incident: new.incident,
         };
         let audit = self.audit(who, "deployment.record", "deployment");
         let emitter = self.events.emitter(now);
@@ -147,6 +155,95 @@ impl Firebreak {
                 }
             })
             .await?)
+    }
+
+    /// Checks what a rollback says it undid and why, so a wrong link never counts a deploy as
+    /// failed: `rolls_back` must be an earlier deploy of the same service that is not itself a
+    /// rollback, and `incident` an incident that exists. Neither goes on a deploy that is not a
+    /// rollback.
+    async fn check_rollback_links(
+        &self,
+        service: &Name,
+        rollback: bool,
+        rolls_back: Option<i64>,
+        incident: Option<IncidentNumber>,
+        at: Timestamp,
+    ) -> Result<(), EngineError> {
+        for (field, given, what) in [
+            (
+                "rolls_back",
+                rolls_back.is_some(),
+                "the deploy a rollback undid",
+            ),
+            (
+                "incident",
+                incident.is_some(),
+                "the incident a rollback was run for",
+            ),
+        ] {
+            if given && !rollback {
+                return Err(invalid(
+                    field,
+                    format!("names {what}; only a rollback has one (set `rollback` to true)"),
+                ));
+            }
+        }
+        if let Some(id) = rolls_back {
+            let undone = self.deployment_by_id(Some(service), id).await?;
+            let Some(undone) = undone else {
+                let elsewhere = self.deployment_by_id(None, id).await?;
+                return Err(invalid(
+                    "rolls_back",
+                    match elsewhere {
+                        Some(d) => format!(
+                            "deployment {id} is of `{}`, not `{}`; a rollback undoes a deploy of its own service",
+                            d.service, service
+                        ),
+                        None => format!("there is no deployment {id}"),
+                    },
+                ));
+            };
+            if undone.rollback {
+                return Err(invalid(
+                    "rolls_back",
+                    format!(
+                        "deployment {id} is itself a rollback; name the deploy that brought the change being undone"
+                    ),
+                ));
+            }
+            if undone.at > at {
+                return Err(invalid(
+                    "rolls_back",
+                    format!(
+                        "deployment {id} was deployed at {}, after this rollback ({at}); a rollback undoes an earlier deploy",
+                        undone.at
+                    ),
+                ));
+            }
+        }
+        if let Some(number) = incident
+            && self.store.get_incident(number).await?.is_none()
+        {
+            return Err(invalid(
+                "incident",
+                format!("there is no incident {number}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Deployment `id` (when it is of `service`, if given), read as the first of a listing
+    /// that starts just after it.
+    async fn deployment_by_id(
+        &self,
+        service: Option<&Name>,
+        id: i64,
+    ) -> Result<Option<DeploymentRecord>, EngineError> {
+        let Some(after) = id.checked_add(1).filter(|_| id > 0) else {
+            return Ok(None);
+        };
+        let page = self.store.list_deployments(service, Some(after), 1).await?;
+        Ok(page.items.into_iter().next().filter(|d| d.id == id))
     }
 
     pub async fn list_deployments(

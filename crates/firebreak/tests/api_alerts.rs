@@ -908,3 +908,237 @@ async fn overflowing_silence_durations_are_refused_naming_the_field() {
     .await
     .expect(201);
 }
+
+/// A rollback reported by CI names the deploy it undid and the incident it was for; each is
+/// checked, and a refused report changes nothing.
+async fn a_rollback_names_what_it_undid(s: TestServer) {
+    for service in ["checkout", "payments"] {
+        s.call(
+            Method::POST,
+            "/api/v1/services",
+            Some(&s.admin),
+            Some(json!({"name": service})),
+        )
+        .await
+        .expect(201);
+    }
+    // The test clock stands at 03:00.
+    let deploy = |service: &str, version: &str, at: &str| {
+        let body = json!({"service": service, "version": version, "at": at});
+        let s = &s;
+        async move {
+            s.post("/api/v1/deployments", body).await.expect(201)["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let v1 = deploy("checkout", "v1", "2026-11-23T01:00:00Z").await;
+    let v2 = deploy("checkout", "v2", "2026-11-23T02:00:00Z").await;
+    let p1 = deploy("payments", "p1", "2026-11-23T02:00:00Z").await;
+    s.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout errors", "severity": "SEV3", "services": ["checkout"]}),
+    )
+    .await
+    .expect(201);
+
+    // `rolls_back` makes it a rollback without saying so.
+    let undo = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v1", "previous_version": "v2",
+                   "rolls_back": v2, "incident": "INC-1", "source": "ci"}),
+        )
+        .await;
+    let undo = undo.expect(201).clone();
+    assert_eq!(undo["rollback"], true, "{undo}");
+    assert_eq!(undo["rolls_back"], v2, "{undo}");
+    assert_eq!(undo["incident"], "INC-1", "{undo}");
+    assert_eq!(undo["frozen"], false, "{undo}");
+    // Said outright, with the incident as a bare number; and a rollback that names nothing.
+    let again = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v0", "rollback": true,
+                   "rolls_back": v1, "incident": "1"}),
+        )
+        .await;
+    let again = again.expect(201);
+    assert_eq!(
+        (&again["rollback"], &again["rolls_back"], &again["incident"]),
+        (&json!(true), &json!(v1), &json!("INC-1"))
+    );
+    let plain = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v2", "rollback": true}),
+        )
+        .await;
+    let plain = plain.expect(201);
+    assert_eq!(
+        (&plain["rollback"], &plain["rolls_back"], &plain["incident"]),
+        (&json!(true), &Value::Null, &Value::Null)
+    );
+    let ordinary = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v3"}),
+        )
+        .await;
+    let ordinary = ordinary.expect(201);
+    assert_eq!(
+        (
+            &ordinary["rollback"],
+            &ordinary["rolls_back"],
+            &ordinary["incident"]
+        ),
+        (&json!(false), &Value::Null, &Value::Null)
+    );
+    let listed = s.get("/api/v1/deployments?limit=500").await;
+    let before = listed.expect(200)["items"].as_array().unwrap().len();
+    assert_eq!(before, 7);
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == undo["id"] && d["rolls_back"] == v2 && d["incident"] == "INC-1"),
+        "the list shows the links too: {}",
+        listed.body
+    );
+
+    let undo_id = undo["id"].as_i64().unwrap();
+    let base = json!({"service": "checkout", "version": "v1", "previous_version": "v2"});
+    let with = |extra: Value| {
+        let mut body = base.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    for (body, field, says) in [
+        (
+            with(json!({"rollback": false, "rolls_back": v2})),
+            "rolls_back",
+            "rollback",
+        ),
+        (with(json!({"incident": "INC-1"})), "incident", "rollback"),
+        (
+            with(json!({"rollback": false, "incident": "INC-1"})),
+            "incident",
+            "rollback",
+        ),
+        (
+            with(json!({"rolls_back": 9999})),
+            "rolls_back",
+            "no deployment 9999",
+        ),
+        (
+            with(json!({"rolls_back": 0})),
+            "rolls_back",
+            "no deployment 0",
+        ),
+        (
+            with(json!({"rolls_back": -3})),
+            "rolls_back",
+            "no deployment",
+        ),
+        (with(json!({"rolls_back": p1})), "rolls_back", "payments"),
+        (
+            with(json!({"rolls_back": undo_id})),
+            "rolls_back",
+            "itself a rollback",
+        ),
+        (
+            with(json!({"rolls_back": v2, "at": "2026-11-23T01:30:00Z"})),
+            "rolls_back",
+            "after this rollback",
+        ),
+        (with(json!({"rolls_back": "v2"})), "rolls_back", ""),
+        (
+            with(json!({"rolls_back": v2, "incident": "INC-99"})),
+            "incident",
+            "no incident INC-99",
+        ),
+        (
+            with(json!({"rolls_back": v2, "incident": "nope"})),
+            "incident",
+            "INC-7",
+        ),
+    ] {
+        let refused = s.post("/api/v1/deployments", body.clone()).await;
+        let problem = refused.expect_problem(422);
+        let err = &problem["errors"][0];
+        assert_eq!(err["field"], field, "{body}: {problem}");
+        assert!(
+            err["message"].as_str().unwrap().contains(says),
+            "{body}: {problem}"
+        );
+    }
+    let after = s.get("/api/v1/deployments?limit=500").await;
+    assert_eq!(
+        after.expect(200)["items"].as_array().unwrap().len(),
+        before,
+        "refused reports record nothing"
+    );
+
+    // The CLI says the same.
+    let id = v2.to_string();
+    let out = record_v1(&s, &["--rolls-back", &id, "--incident", "INC-1", "--json"]).await;
+    assert!(out.status.success(), "{}", common::printed(&out));
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let links = |d: &Value| {
+        [
+            &d["rollback"],
+            &d["rolls_back"],
+            &d["incident"],
+            &d["source"],
+        ]
+        .map(Value::clone)
+    };
+    assert_eq!(
+        links(&d),
+        [json!(true), json!(v2), json!("INC-1"), json!("cli")]
+    );
+    let out = record_v1(&s, &["--rollback", "--rolls-back", "9999"]).await;
+    assert!(!out.status.success());
+    assert!(
+        common::printed(&out).contains("rolls_back"),
+        "{}",
+        common::printed(&out)
+    );
+    let out = record_v1(&s, &["--incident", "INC-1"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", common::printed(&out));
+}
+
+/// `firebreak deploy record` of checkout v1 with `extra` arguments, as the responder.
+async fn record_v1(s: &TestServer, extra: &[&str]) -> std::process::Output {
+    let base = [
+        "deploy",
+        "record",
+        "--service",
+        "checkout",
+        "--version",
+        "v1",
+    ];
+    s.cli(&s.responder, &[&base[..], extra].concat()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_names_what_it_undid_on_sqlite() {
+    a_rollback_names_what_it_undid(spawn().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_names_what_it_undid_on_postgres() {
+    let store = common::postgres_store("rollback_links").await;
+    a_rollback_names_what_it_undid(
+        common::spawn_on(
+            std::sync::Arc::new(store),
+            Config::default(),
+            tempfile::tempdir().unwrap(),
+        )
+        .await,
+    )
+    .await;
+}

@@ -532,8 +532,17 @@ pub struct DeploymentRequest {
     /// Who reports it: `api` (the default), `cli`, `ci`, or another short lowercase word;
     /// `pagerduty` is kept for change events.
     pub source: Option<DeploySource>,
-    /// A rollback: never flagged as a deploy during a freeze (rollbacks are always allowed).
+    /// A rollback: never flagged as a deploy during a freeze (rollbacks are always allowed),
+    /// and counted in no change failure rate. Defaults to true when `rolls_back` is given,
+    /// false otherwise; false together with `rolls_back` or `incident` is refused.
     pub rollback: Option<bool>,
+    /// For a rollback: the id of the deploy it undid, an earlier deploy of the same service
+    /// that is not itself a rollback. The change failure rate counts that deploy as failed
+    /// when `incident` is given too.
+    #[schema(minimum = 1)]
+    pub rolls_back: Option<i64>,
+    /// For a rollback: the incident it was run for (`INC-7`), which must exist.
+    pub incident: Option<crate::fields::IncidentRef>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -561,9 +570,9 @@ pub async fn record_deployment(
         link: req.link.map(HttpLink::into_inner),
         at: req.at.map(|t| t.0),
         summary: req.summary.map(Text1024::into_inner),
-        rollback: req.rollback.unwrap_or(false),
-        rolls_back: None,
-        incident: None,
+        rollback: req.rollback.unwrap_or(req.rolls_back.is_some()),
+        rolls_back: req.rolls_back,
+        incident: req.incident.map(|i| i.0),
     };
     let source = req
         .source
