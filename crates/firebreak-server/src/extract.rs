@@ -174,10 +174,37 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
     }
 }
 
+/// The largest body the routes under it take, for the JSON extractors: a route group that raises
+/// axum's `DefaultBodyLimit` adds this beside it, so a body declared larger is refused before
+/// any of it is read, and the refusal names the right limit.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
 async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let limit = req
+        .extensions()
+        .get::<BodyLimit>()
+        .map_or(crate::BODY_LIMIT, |l| l.0);
+    let too_large = || {
+        ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the request body is larger than the {} MB limit",
+                limit / (1024 * 1024)
+            ),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(e.status(), "the request body is larger than the 1 MB limit")
+            too_large()
         } else {
             ApiError::bad_request(format!("could not read the request body: {e}"))
         }

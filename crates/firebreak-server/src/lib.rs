@@ -189,7 +189,10 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
                     review::edit_postmortem
                 ))
                 .routes(routes!(review::check_postmortem))
-                .layer(DefaultBodyLimit::max(review::POSTMORTEM_BODY_LIMIT)),
+                .layer(DefaultBodyLimit::max(review::POSTMORTEM_BODY_LIMIT))
+                .layer(axum::Extension(crate::extract::BodyLimit(
+                    review::POSTMORTEM_BODY_LIMIT,
+                ))),
         )
         .routes(routes!(review::publish_postmortem))
         .routes(routes!(review::dismiss_finding))

@@ -391,8 +391,18 @@ impl Firebreak {
         who: &Principal,
         number: IncidentNumber,
         confirm: bool,
+        read: Option<i64>,
     ) -> Result<PostmortemView, EngineError> {
         let view = self.postmortem(number).await?;
+        if let Some(v) = read
+            && v != view.record.version
+        {
+            return Err(EngineError::Conflict(format!(
+                "the postmortem of {number} changed since version {v} (it is at version {}); \
+                 read it again before publishing",
+                view.record.version
+            )));
+        }
         if !confirm && !view.findings.is_empty() {
             let first = &view.findings[0];
             return Err(EngineError::Conflict(format!(

@@ -357,6 +357,8 @@ pub async fn check_postmortem(
 pub struct PublishRequest {
     /// Publish even with open blameless-language findings.
     pub confirm: Option<bool>,
+    /// The `version` you read: publishing is refused (409) if someone saved since.
+    pub version: Option<VersionNumber>,
 }
 
 /// Publishes the postmortem. With open blameless-language findings it needs
@@ -364,9 +366,9 @@ pub struct PublishRequest {
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/postmortem/publish", tag = "postmortems",
     params(("id" = IncidentId, Path, description = "INC-7 or 7")),
     security(("bearer" = ["responder"])),
-    request_body(content = Option<PublishRequest>, description = "No body, `{}`, or `{\"confirm\": true}`"),
+    request_body(content = Option<PublishRequest>, description = "No body, `{}`, `{\"confirm\": true}`, and `version` to publish only what you read"),
     responses((status = 200, body = PostmortemBody), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "Findings are open and `confirm` was not sent, or it is published")))]
+        (status = 409, body = Problem, description = "Findings are open and `confirm` was not sent, someone saved since `version`, or it is published")))]
 pub async fn publish_postmortem(
     caller: Caller<Responder>,
     State(app): State<Firebreak>,
@@ -376,7 +378,12 @@ pub async fn publish_postmortem(
     let n = number(&id)?;
     let req: PublishRequest = optional_body(&body)?.unwrap_or_default();
     let view = app
-        .publish_postmortem(&caller.principal, n, req.confirm.unwrap_or(false))
+        .publish_postmortem(
+            &caller.principal,
+            n,
+            req.confirm.unwrap_or(false),
+            req.version.map(|v| v.0),
+        )
         .await?;
     Ok(Json(view.into()))
 }

@@ -521,6 +521,8 @@ pub async fn set_status(
 pub struct PublishForm {
     /// `1`: publish even with findings open.
     confirm: Option<String>,
+    /// The version the page showed: someone else's later save is not published unread.
+    version: Option<i64>,
 }
 
 /// `POST /incidents/{n}/postmortem/publish`. With open findings and no confirmation, the page
@@ -539,7 +541,10 @@ pub async fn publish(
         };
         return render(&app, n, &me, &csrf, extra, StatusCode::OK).await;
     }
-    match app.publish_postmortem(&me.principal, n, confirm).await {
+    match app
+        .publish_postmortem(&me.principal, n, confirm, form.version)
+        .await
+    {
         Ok(_) => Ok(back_to(n, "published", "")),
         Err(e) => refused(&app, n, &me, &csrf, e, reason_only).await,
     }
