@@ -100,6 +100,7 @@ str_enum!(
         Grafana => "grafana",
         Generic => "generic",
         Manual => "manual",
+        Heartbeat => "heartbeat",
     }
 );
 

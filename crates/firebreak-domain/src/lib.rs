@@ -14,6 +14,7 @@ pub mod config;
 pub mod contact;
 pub mod escalation;
 pub mod freeze;
+pub mod heartbeat;
 pub mod ids;
 pub mod incident;
 pub mod instant;
