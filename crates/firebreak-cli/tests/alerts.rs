@@ -447,6 +447,9 @@ async fn bad_times_are_usage_errors_before_any_request() {
         link: None,
         at: Some("yesterday".into()),
         summary: None,
+        rollback: false,
+        rolls_back: None,
+        incident: None,
     };
     let e = deploy_cmd(cmd, &a).await.0.unwrap_err();
     assert_eq!(e.exit_code(), 2);
@@ -780,10 +783,20 @@ async fn deploy_record_sends_every_field_and_prints_the_id() {
         .await;
     Mock::given(method("POST"))
         .and(path("/api/v1/deployments"))
-        .and(body_json(
-            json!({"service": "checkout", "version": "1.4.3", "source": "cli"}),
-        ))
-        .respond_with(ResponseTemplate::new(201).set_body_json(deployment()))
+        .and(body_json(json!({
+            "service": "checkout", "version": "1.4.1", "source": "cli",
+            "rollback": true, "rolls_back": 17, "incident": "INC-7"
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json({
+            let mut d = deployment();
+            d["id"] = json!(18);
+            d["version"] = json!("1.4.1");
+            d["previous_version"] = json!("1.4.2");
+            d["rollback"] = json!(true);
+            d["rolls_back"] = json!(17);
+            d["incident"] = json!("INC-7");
+            d
+        }))
         .expect(1)
         .mount(&server)
         .await;
@@ -796,6 +809,9 @@ async fn deploy_record_sends_every_field_and_prints_the_id() {
         link: Some("https://ci.example/p/9".into()),
         at: Some("2026-11-23T09:50:00Z".into()),
         summary: Some("faster cart".into()),
+        rollback: false,
+        rolls_back: None,
+        incident: None,
     };
     let a = args(&server.uri(), false);
     let (r, out, err) = deploy_cmd(cmd, &a).await;
@@ -805,17 +821,27 @@ async fn deploy_record_sends_every_field_and_prints_the_id() {
         err.contains("Recorded deployment 17 of checkout 1.4.2 (was 1.4.1)"),
         "{err}"
     );
+    // A rollback that names what it undid; --rolls-back alone makes it one.
     let cmd = DeployCommand::Record {
         service: "checkout".into(),
-        version: "1.4.3".into(),
+        version: "1.4.1".into(),
         previous_version: None,
         commit: None,
         author: None,
         link: None,
         at: None,
         summary: None,
+        rollback: false,
+        rolls_back: Some(17),
+        incident: Some("INC-7".into()),
     };
-    deploy_cmd(cmd, &a).await.0.unwrap();
+    let (r, out, err) = deploy_cmd(cmd, &a).await;
+    r.unwrap();
+    assert_eq!(out, "18\n");
+    assert!(
+        err.contains("a rollback of deployment 17 for INC-7"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -839,6 +865,9 @@ async fn deploy_record_invalid_shows_field_errors() {
         link: Some("ftp://x".into()),
         at: None,
         summary: None,
+        rollback: false,
+        rolls_back: None,
+        incident: None,
     };
     let (r, out, _) = deploy_cmd(cmd, &args(&server.uri(), false)).await;
     let e = r.unwrap_err();
