@@ -22,6 +22,7 @@ mod alerts;
 pub mod committer;
 mod directory;
 mod error;
+mod heartbeats;
 mod incidents;
 mod integrations;
 mod listen;
@@ -101,6 +102,12 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0013_sign_in_pruning.sql"),
     ),
     (14, "review", include_str!("../migrations/0014_review.sql")),
+    // Versions need not follow each other: every version not yet recorded is applied.
+    (
+        16,
+        "heartbeats",
+        include_str!("../migrations/0016_heartbeats.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -115,6 +115,8 @@ contract_checks!(
     postmortems_round_trip_with_revisions,
     action_items_round_trip_filter_and_page,
     report_reads_count_and_link_deploys,
+    heartbeats_round_trip,
+    overdue_heartbeats_are_those_up_and_due,
 );
 
 concurrent_contract_checks!(
@@ -129,6 +131,7 @@ concurrent_contract_checks!(
     feed_publishes_one_commit_with_its_changes,
     concurrent_audited_writes_make_one_chain,
     concurrent_failures_all_count,
+    concurrent_watchers_take_a_heartbeat_down_once,
 );
 
 /// The whole suite through `run_all`. It finishes each check before it makes the next store, so

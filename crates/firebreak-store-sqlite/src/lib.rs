@@ -21,6 +21,7 @@ use rusqlite::{Connection, OpenFlags};
 mod accounts;
 mod alerts;
 mod directory;
+mod heartbeats;
 mod incidents;
 mod outbox;
 mod paging;
@@ -55,6 +56,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_accounts.sql")),
     (13, include_str!("../migrations/0013_sign_in_pruning.sql")),
     (14, include_str!("../migrations/0014_review.sql")),
+    // Versions need not follow each other: every version not yet recorded is applied.
+    (16, include_str!("../migrations/0016_heartbeats.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -15,6 +15,7 @@ mod alerts;
 mod directory;
 mod feed;
 mod grouping;
+mod heartbeats;
 mod incidents;
 mod integrations;
 mod outbox;
@@ -33,6 +34,7 @@ pub use alerts::*;
 pub use directory::*;
 pub use feed::*;
 pub use grouping::*;
+pub use heartbeats::*;
 pub use incidents::*;
 pub use integrations::*;
 pub use outbox::*;
@@ -189,6 +191,11 @@ where
     postmortems_round_trip_with_revisions(&make().await).await;
     action_items_round_trip_filter_and_page(&make().await).await;
     report_reads_count_and_link_deploys(&make().await).await;
+
+    // Heartbeats.
+    heartbeats_round_trip(&make().await).await;
+    overdue_heartbeats_are_those_up_and_due(&make().await).await;
+    concurrent_watchers_take_a_heartbeat_down_once(Arc::new(make().await)).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

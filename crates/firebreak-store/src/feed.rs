@@ -42,10 +42,12 @@ pub enum Topic {
     Runbooks,
     /// Action items.
     ActionItems,
+    /// Heartbeats: added, removed, or gone up or down.
+    Heartbeats,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 17] = [
+    pub const ALL: [Topic; 18] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -63,6 +65,7 @@ impl Topic {
         Topic::Grants,
         Topic::Runbooks,
         Topic::ActionItems,
+        Topic::Heartbeats,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -84,6 +87,7 @@ impl Topic {
             Topic::Grants => "grants",
             Topic::Runbooks => "runbooks",
             Topic::ActionItems => "action_items",
+            Topic::Heartbeats => "heartbeats",
         }
     }
 

@@ -26,6 +26,7 @@ pub mod contract;
 pub mod accounts;
 pub mod codec;
 pub mod feed;
+pub mod heartbeat;
 pub mod outbox;
 pub mod paging;
 pub mod review;
@@ -36,6 +37,7 @@ mod writes;
 
 pub use accounts::{AccountStore, AccountWrites, PasswordRecord};
 pub use feed::{Change, ChangeFeed, Committed};
+pub use heartbeat::{HeartbeatStore, HeartbeatWrites};
 pub use outbox::{
     Attempt, IngestRequest, Lease, Message, MessageStatus, NewMessage, OutboxStats, Outcome,
     Priority, Subscription,
@@ -539,6 +541,7 @@ pub trait Store:
     + StatusStore
     + StabilizeStore
     + ReviewStore
+    + HeartbeatStore
     + TokenStore
     + AuditStore
     + AlertStore

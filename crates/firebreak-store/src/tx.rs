@@ -37,6 +37,7 @@ pub trait Tx:
     + crate::status::StatusWrites
     + crate::stabilize::StabilizeWrites
     + crate::review::ReviewWrites
+    + crate::heartbeat::HeartbeatWrites
     + crate::accounts::AccountWrites
     + OutboxWrites
     + Send

@@ -1,0 +1,22 @@
+-- Heartbeats: a secret URL that cron jobs, backups and Alertmanager's Watchdog ping. Only the
+-- key's SHA-256 is kept. Mirrors the SQLite schema.
+
+CREATE TABLE heartbeats (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    service     TEXT    NOT NULL,
+    period_ms   BIGINT  NOT NULL,
+    grace_ms    BIGINT  NOT NULL,
+    key_hash    TEXT    NOT NULL UNIQUE,      -- hex SHA-256 of the key
+    key_hint    TEXT    NOT NULL,             -- the key's last four characters
+    state       TEXT    NOT NULL,             -- new | up | down
+    last_ping   BIGINT,
+    due_at      BIGINT,                      -- while up: last ping + period + grace
+    down_since  BIGINT,
+    reason      TEXT,
+    created_by  TEXT    NOT NULL,
+    created_at  BIGINT  NOT NULL
+);
+
+-- The watcher reads the soonest due of those that are up.
+CREATE INDEX heartbeats_due ON heartbeats(due_at) WHERE state = 'up';
