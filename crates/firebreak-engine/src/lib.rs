@@ -18,6 +18,7 @@ pub mod delivery;
 pub mod deployments;
 pub mod directory;
 pub mod events;
+pub mod heartbeats;
 pub mod incidents;
 pub mod live;
 pub mod metrics;

@@ -10,7 +10,10 @@
 //! - the janitor, which forgets finished outbox messages and old sender requests, and deletes
 //!   ended sessions, used or expired invitation links and forgotten failed sign-ins;
 //! - the reviewer, which every hour reminds owners of overdue action items (once a day each)
-//!   and commanders of postmortems still unpublished after `review.remind_after`.
+//!   and commanders of postmortems still unpublished after `review.remind_after`;
+//! - the heartbeat watcher, which takes down heartbeats whose last ping is older than their
+//!   period plus grace ([`crate::heartbeats`]), waking at the soonest due time by the clock and
+//!   when a heartbeat changes.
 //!
 //! A task that panics or returns while Firebreak is running is started again after a second,
 //! with an error in the log. [`Runtime::shutdown`] cancels them all and waits: workers finish
@@ -88,6 +91,12 @@ impl Runtime {
         {
             let app = app.clone();
             runtime.supervise("reviewer", move |cancel| reviewer(app.clone(), cancel));
+        }
+        {
+            let app = app.clone();
+            runtime.supervise("heartbeat watcher", move |cancel| {
+                heartbeat_watcher(app.clone(), cancel)
+            });
         }
         runtime.tracker.close();
         runtime
@@ -310,6 +319,60 @@ async fn reviewer(app: Firebreak, cancel: CancellationToken) {
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = app.clock.sleep_until(next) => {}
+        }
+    }
+}
+
+/// Takes missed heartbeats down. It sleeps until the soonest due time (at most
+/// [`SAFETY_RELOAD`], for heartbeats changed where the feed does not reach), or until a
+/// heartbeat is added, removed or goes up or down. Each one goes down under its lock, so
+/// instances sharing a database take it down once.
+async fn heartbeat_watcher(app: Firebreak, cancel: CancellationToken) {
+    let mut feed = app.store.feed().subscribe();
+    loop {
+        let failed = match app.check_heartbeats().await {
+            Ok(0) => false,
+            Ok(n) => {
+                tracing::info!(heartbeats = n, "heartbeats missed their period and grace");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check heartbeats");
+                true
+            }
+        };
+        let now = app.clock.now();
+        let next = match app.next_heartbeat_due().await {
+            Ok(Some(due)) => due.min(now + SAFETY_RELOAD),
+            Ok(None) => now + SAFETY_RELOAD,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read when the next heartbeat is due");
+                now + SAFETY_RELOAD
+            }
+        };
+        // After a failure, or a due time already past, wait a moment of real time so a
+        // database that is away is not asked in a tight loop.
+        if failed || next <= now {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
+        let changed = async {
+            loop {
+                match feed.recv().await {
+                    Ok(c) if c.touches(Topic::Heartbeats) => return,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return,
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = app.clock.sleep_until(next) => {}
+            _ = changed => {}
         }
     }
 }

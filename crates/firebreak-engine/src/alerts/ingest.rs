@@ -42,7 +42,7 @@ pub struct RequestNote {
 }
 
 /// One event, routed, ready for the unit of work.
-pub(super) struct Planned {
+pub(crate) struct Planned {
     event: AlertEvent,
     dedup_key: String,
     to: Destination,
@@ -106,6 +106,34 @@ impl Firebreak {
         note: Option<RequestNote>,
     ) -> Result<Vec<IngestOutcome>, EngineError> {
         let now = self.clock.now();
+        let (mut outcomes, planned) = self.plan(sender, events, now).await?;
+        if planned.is_empty() && note.is_none() {
+            return Ok(outcomes.into_iter().flatten().collect());
+        }
+        let first_dropped = outcomes.first().cloned().flatten();
+        let note = note.map(|note| Noted {
+            note,
+            integration: sender.integration.clone(),
+            first_dropped,
+            now,
+        });
+        let stored = self.coalesce(planned, note).await?;
+        let mut stored = stored.into_iter();
+        for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
+            *slot = stored.next();
+        }
+        Ok(outcomes.into_iter().flatten().collect())
+    }
+
+    /// Routes each event and checks it for suppression, from the in-memory index: the
+    /// outcome of each event a routing rule dropped (`None` for the others, in order), and the
+    /// events to store.
+    pub(crate) async fn plan(
+        &self,
+        sender: &Sender,
+        events: Vec<AlertEvent>,
+        now: Timestamp,
+    ) -> Result<(Vec<Option<IngestOutcome>>, Vec<Planned>), EngineError> {
         let index = self.alerts.current();
         let pager = self.pager().await;
         let cx = Arc::new(Context {
@@ -166,22 +194,7 @@ impl Firebreak {
                 }
             }
         }
-        if planned.is_empty() && note.is_none() {
-            return Ok(outcomes.into_iter().flatten().collect());
-        }
-        let first_dropped = outcomes.first().cloned().flatten();
-        let note = note.map(|note| Noted {
-            note,
-            integration: sender.integration.clone(),
-            first_dropped,
-            now,
-        });
-        let stored = self.coalesce(planned, note).await?;
-        let mut stored = stored.into_iter();
-        for slot in outcomes.iter_mut().filter(|o| o.is_none()) {
-            *slot = stored.next();
-        }
-        Ok(outcomes.into_iter().flatten().collect())
+        Ok((outcomes, planned))
     }
 
     /// A person acknowledges or resolves an alert. Doing what is already done changes nothing.
@@ -285,7 +298,7 @@ fn request_record(
 }
 
 /// Every event of one or more requests, in order, inside the unit of work.
-pub(super) async fn store_events(
+pub(crate) async fn store_events(
     tx: &mut (dyn Tx + '_),
     planned: &[Planned],
 ) -> StoreResult<Vec<IngestOutcome>> {

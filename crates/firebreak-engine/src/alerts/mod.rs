@@ -29,6 +29,7 @@ mod ingest;
 pub use admin::parse_matchers;
 pub use coalesce::IngestQueue;
 pub use ingest::RequestNote;
+pub(crate) use ingest::{Planned, store_events};
 
 use crate::tokens::hash_token;
 use crate::{EngineError, Firebreak};
@@ -46,7 +47,7 @@ pub fn is_key_shaped(text: &str) -> bool {
 }
 
 /// The last four characters of a key, shown so people can tell keys apart.
-fn key_hint(key: &str) -> String {
+pub(crate) fn key_hint(key: &str) -> String {
     let skip = key.chars().count().saturating_sub(4);
     key.chars().skip(skip).collect()
 }
@@ -203,9 +204,14 @@ impl Firebreak {
 
     /// Counts one request against the integration's rate limit.
     pub fn check_rate(&self, sender: &Sender) -> Result<(), Throttled> {
+        self.check_rate_of(&sender.integration)
+    }
+
+    /// Counts one request against the rate limit of `key` (an integration, a heartbeat).
+    pub(crate) fn check_rate_of(&self, key: &str) -> Result<(), Throttled> {
         self.alerts
             .limiter
-            .check_key(&sender.integration)
+            .check_key(&key.to_string())
             .map_err(|not_until| Throttled {
                 retry_after: not_until
                     .wait_time_from(DefaultClock::default().now())
