@@ -613,7 +613,8 @@ pub struct DeploymentBody {
     pub link: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
-    /// api, cli or pagerduty.
+    /// Who reported it: `api`, `cli`, `ci` (or another word a pipeline chose), `pagerduty`
+    /// for change events, `firebreak` for a rollback a runbook action ran.
     pub source: String,
     pub summary: Option<String>,
     /// True when the deploy was reported while its service was frozen.
@@ -622,7 +623,8 @@ pub struct DeploymentBody {
     pub freeze_reasons: Vec<String>,
     /// True for a rollback: remediation, left out of the change failure rate.
     pub rollback: bool,
-    /// The deploy a rollback undid, when Firebreak ran it.
+    /// The deploy a rollback undid: set by a runbook's rollback action, or by whoever reported
+    /// the rollback (`rolls_back` in `POST /api/v1/deployments`).
     pub rolls_back: Option<i64>,
     /// The incident a rollback was run for (`INC-n`).
     pub incident: Option<String>,

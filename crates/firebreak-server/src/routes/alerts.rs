@@ -31,22 +31,6 @@ fn alert_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::not_found(format!("there is no alert {id}")))
 }
 
-/// An incident id in a query string (`INC-7` or `7`).
-#[derive(Debug)]
-pub struct IncidentRef(firebreak_domain::IncidentNumber);
-
-impl<'de> Deserialize<'de> for IncidentRef {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let text = String::deserialize(d)?;
-        crate::fields::matches(crate::fields::INCIDENT_ID, &text)
-            .then(|| text.parse().ok())
-            .flatten()
-            .map(IncidentRef)
-            .ok_or_else(|| D::Error::custom(format!("`{text}` is not an incident id like INC-7")))
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AlertQuery {
@@ -55,7 +39,7 @@ pub struct AlertQuery {
     pub service: Option<NameText>,
     /// An incident id (`INC-7` or `7`).
     #[param(value_type = Option<IncidentId>)]
-    pub incident: Option<IncidentRef>,
+    pub incident: Option<crate::fields::IncidentRef>,
     pub limit: Option<Limit>,
     pub cursor: Option<IdCursor>,
 }
