@@ -31,8 +31,9 @@ pub struct NewDeployment {
     /// A rollback is never flagged as a deploy during a freeze, and is remediation: it counts
     /// in no change failure rate.
     pub rollback: bool,
-    /// The deploy a rollback undid, when known: a deploy of the same service recorded at or
-    /// before this one, not itself a rollback. Only a rollback names one.
+    /// The deploy a rollback undid, when known: a deploy of the same service recorded before
+    /// this one (and, when `at` is given, deployed at or before it), not itself a rollback.
+    /// Only a rollback names one.
     pub rolls_back: Option<i64>,
     /// The incident a rollback was run for, when known. Only a rollback names one.
     pub incident: Option<IncidentNumber>,
@@ -87,8 +88,14 @@ impl Firebreak {
                 ),
             ));
         }
-        self.check_rollback_links(&new.service, new.rollback, new.rolls_back, new.incident, at)
-            .await?;
+        self.check_rollback_links(
+            &new.service,
+            new.rollback,
+            new.rolls_back,
+            new.incident,
+            new.at,
+        )
+        .await?;
         let (freeze_reasons, freezing) = if new.rollback {
             (Vec::new(), Vec::new())
         } else {
@@ -167,7 +174,7 @@ impl Firebreak {
         rollback: bool,
         rolls_back: Option<i64>,
         incident: Option<IncidentNumber>,
-        at: Timestamp,
+        at: Option<Timestamp>,
     ) -> Result<(), EngineError> {
         for (field, given, what) in [
             (
@@ -211,7 +218,12 @@ impl Firebreak {
                     ),
                 ));
             }
-            if undone.at > at {
+            // A rollback recorded now undoes a deploy recorded before it, even one stamped a
+            // little ahead by a pipeline's clock; one reported with its own time must not say
+            // it came first.
+            if let Some(at) = at
+                && undone.at > at
+            {
                 return Err(invalid(
                     "rolls_back",
                     format!(
