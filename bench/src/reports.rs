@@ -11,8 +11,8 @@
 //! recent still open); postmortems with their revisions for most resolved SEV1/SEV2 incidents
 //! and action items on them; and 1,000,000 deploys over the same two years, some of them
 //! rollbacks (`rollback`, `rolls_back`, and `incident` for those run during an incident). The
-//! data comes from a fixed seed, so both backends hold the same rows. PostgreSQL is analysed
-//! after the load, as autovacuum would; SQLite is left as Firebreak leaves it.
+//! data comes from a fixed seed, so both backends hold the same rows. PostgreSQL is vacuumed
+//! and analysed after the load, as autovacuum would; SQLite is left as Firebreak leaves it.
 //!
 //! Then the real server is started in-process on a loopback port and each query shape is
 //! loaded by a few concurrent closed-loop clients until it has `--requests` answers or
@@ -61,6 +61,10 @@ pub struct ReportsArgs {
         default_value = "postgres://postgres@127.0.0.1:5432/test"
     )]
     postgres: String,
+    /// Only seed a SQLite database at this path (it must not exist yet) and stop, to read
+    /// query plans against it.
+    #[arg(long)]
+    seed_only: Option<std::path::PathBuf>,
 }
 
 /// How far back the seeded history goes.
@@ -785,7 +789,7 @@ async fn seed_postgres(pool: &sqlx::PgPool, d: &Data) -> anyhow::Result<()> {
         "UPDATE counters SET value = (SELECT max(number) FROM incidents) WHERE name = 'incident'",
         "SELECT setval(pg_get_serial_sequence('deployments', 'id'), (SELECT max(id) FROM deployments))",
         "SELECT setval(pg_get_serial_sequence('action_items', 'id'), (SELECT coalesce(max(id), 1) FROM action_items))",
-        "ANALYZE",
+        "VACUUM ANALYZE",
     ] {
         sqlx::query(q).execute(pool).await?;
     }
@@ -877,7 +881,8 @@ async fn load(
             let mut times = Vec::new();
             let (mut errors, mut first_error) = (0u64, None);
             let mut warm = false;
-            while Instant::now() < end {
+            // A shape slower than the time bound still gets one measured answer per client.
+            while Instant::now() < end || times.is_empty() {
                 if warm
                     && left
                         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
@@ -986,6 +991,18 @@ pub async fn main(args: ReportsArgs) -> anyhow::Result<()> {
         thousands(rollbacks),
         t.elapsed().as_secs_f64()
     );
+    if let Some(path) = &args.seed_only {
+        anyhow::ensure!(!path.exists(), "{} exists already", path.display());
+        let store = firebreak_store_sqlite::SqliteStore::open(path).await?;
+        tokio::task::block_in_place(|| seed_sqlite(path, &data))?;
+        drop(store);
+        eprintln!(
+            "seeded {}; the data ends at {}",
+            path.display(),
+            Timestamp::from_millisecond(end)?
+        );
+        return Ok(());
+    }
     let shapes = shapes(Timestamp::from_millisecond(end)?);
     let mut results: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
     let mut seeding: HashMap<&str, f64> = HashMap::new();

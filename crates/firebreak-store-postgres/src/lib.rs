@@ -102,6 +102,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../migrations/0013_sign_in_pruning.sql"),
     ),
     (14, "review", include_str!("../migrations/0014_review.sql")),
+    (
+        15,
+        "report_indexes",
+        include_str!("../migrations/0015_report_indexes.sql"),
+    ),
     // Versions need not follow each other: every version not yet recorded is applied.
     (
         16,

@@ -5,6 +5,7 @@ use firebreak_domain::action_item::{ActionItem, ItemStatus};
 use firebreak_domain::postmortem::{PostmortemStatus, Section};
 use firebreak_domain::{IncidentNumber, Name};
 use firebreak_store::feed::Topic;
+use firebreak_store::review::ROLLBACK_LEAD;
 use firebreak_store::{
     ActionItemFilter, Change, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow, Page,
     PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError,
@@ -539,6 +540,23 @@ impl ReviewStore for PostgresStore {
             .collect()
     }
 
+    async fn deploy_counts_per_span(&self, spans: &[(Timestamp, Timestamp)]) -> Result<Vec<u64>> {
+        let starts: Vec<i64> = spans.iter().map(|(s, _)| s.as_millisecond()).collect();
+        let ends: Vec<i64> = spans.iter().map(|(_, e)| e.as_millisecond()).collect();
+        // One index-only range count per span, in one statement.
+        let found: Vec<i64> = sqlx::query_scalar(
+            "SELECT (SELECT count(*) FROM deployments d \
+               WHERE d.at >= b.s AND d.at < b.e AND NOT d.rollback) \
+             FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS b(s, e, i) ORDER BY b.i",
+        )
+        .bind(starts)
+        .bind(ends)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?;
+        Ok(found.into_iter().map(|n| n.max(0) as u64).collect())
+    }
+
     async fn deploy_failures(
         &self,
         from: Timestamp,
@@ -547,26 +565,34 @@ impl ReviewStore for PostgresStore {
         service: Option<&Name>,
     ) -> Result<Vec<DeployFailureRow>> {
         sqlx::query(
-            "WITH suspects AS ( \
-               SELECT i.number, i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, \
-                 (SELECT d.id FROM incident_services s \
-                  JOIN deployments d ON d.service = s.service \
-                  WHERE s.number = i.number AND NOT d.rollback \
-                    AND d.at <= i.detected_at AND d.at >= i.detected_at - $3 \
-                  ORDER BY d.at DESC, d.id DESC LIMIT 1) AS deploy \
-               FROM incidents i \
-               WHERE i.detected_at >= $1 AND i.detected_at < $2 + $3) \
-             SELECT d.id, d.service, d.version, d.at, s.number, 'suspect' AS link, s.severity, s.detected_at, s.drill, \
-               s.mitigated_at, s.resolved_at \
-             FROM suspects s JOIN deployments d ON d.id = s.deploy \
-             WHERE d.at >= $1 AND d.at < $2 AND ($4::TEXT IS NULL OR d.service = $4) \
-             UNION \
-             SELECT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
+            // Each incident's suspect is looked up once (LATERAL): the newest deploy of each
+            // of its services, read backwards from `deployments_service_at_id` and stopping
+            // at the first, then the newest of those. The rollbacks that undid a deploy of the
+            // period are read from `ROLLBACK_LEAD` before its start on through
+            // `deployments_rollbacks_at`, not from every rollback recorded.
+            "SELECT d.id, d.service, d.version, d.at, i.number, 'suspect' AS link, i.severity, \
+               i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
+             FROM incidents i \
+             CROSS JOIN LATERAL ( \
+               SELECT c.id FROM incident_services s \
+               CROSS JOIN LATERAL ( \
+                 SELECT c.id, c.at FROM deployments c \
+                 WHERE c.service = s.service AND NOT c.rollback \
+                   AND c.at <= i.detected_at AND c.at >= i.detected_at - $3 \
+                 ORDER BY c.at DESC, c.id DESC LIMIT 1) c \
+               WHERE s.number = i.number \
+               ORDER BY c.at DESC, c.id DESC LIMIT 1) x \
+             JOIN deployments d ON d.id = x.id \
+             WHERE i.detected_at >= $1 AND i.detected_at < $2 + $3 \
+               AND d.at >= $1 AND d.at < $2 AND ($4::TEXT IS NULL OR d.service = $4) \
+             UNION ALL \
+             SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                i.mitigated_at, i.resolved_at \
              FROM deployments r \
              JOIN deployments u ON u.id = r.rolls_back \
              JOIN incidents i ON i.number = r.incident \
-             WHERE r.rolls_back IS NOT NULL AND r.rollback \
+             WHERE r.rolls_back IS NOT NULL AND r.rollback AND r.incident IS NOT NULL \
+               AND r.at >= $1 - $5 \
                AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
              ORDER BY 4, 5, 6",
         )
@@ -574,6 +600,7 @@ impl ReviewStore for PostgresStore {
         .bind(to.as_millisecond())
         .bind(window.as_millis() as i64)
         .bind(service.map(Name::as_str))
+        .bind(ROLLBACK_LEAD.as_millis() as i64)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?

@@ -56,6 +56,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_accounts.sql")),
     (13, include_str!("../migrations/0013_sign_in_pruning.sql")),
     (14, include_str!("../migrations/0014_review.sql")),
+    (15, include_str!("../migrations/0015_report_indexes.sql")),
     // Versions need not follow each other: every version not yet recorded is applied.
     (16, include_str!("../migrations/0016_heartbeats.sql")),
 ];

@@ -5,6 +5,7 @@ use firebreak_domain::action_item::{ActionItem, ItemStatus};
 use firebreak_domain::postmortem::{PostmortemStatus, Section};
 use firebreak_domain::{IncidentNumber, Name};
 use firebreak_store::feed::Topic;
+use firebreak_store::review::ROLLBACK_LEAD;
 use firebreak_store::{
     ActionItemFilter, Change, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow, Page,
     PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError,
@@ -485,9 +486,21 @@ impl ReviewStore for SqliteStore {
                 "SELECT service, count(*) AS n FROM deployments INDEXED BY deployments_service_at_id \
                  WHERE service = ?3 AND at >= ?1 AND at < ?2 AND rollback = 0 GROUP BY service"
             } else {
-                "SELECT service, count(*) AS n FROM deployments INDEXED BY deployments_at \
-                 WHERE at >= ?1 AND at < ?2 AND rollback = 0 AND ?3 IS NULL \
-                 GROUP BY service ORDER BY service"
+                // Each service (found by skipping through the index, one seek per service)
+                // counted from its own range of `deployments_service_at_id`: no sort of the
+                // period's deploys by service.
+                "WITH RECURSIVE svc(name) AS ( \
+                   SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id) \
+                   UNION ALL \
+                   SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id \
+                           WHERE service > svc.name) \
+                   FROM svc WHERE svc.name IS NOT NULL) \
+                 SELECT service, n FROM ( \
+                   SELECT name AS service, \
+                     (SELECT count(*) FROM deployments INDEXED BY deployments_service_at_id \
+                      WHERE service = svc.name AND at >= ?1 AND at < ?2 AND rollback = 0) AS n \
+                   FROM svc WHERE name IS NOT NULL AND ?3 IS NULL) \
+                 WHERE n > 0 ORDER BY service"
             };
             rows::all(conn, sql, params![ms(from), ms(to), service], |r| {
                 Ok((
@@ -495,6 +508,24 @@ impl ReviewStore for SqliteStore {
                     rows::get::<i64>(r, "n")?.max(0) as u64,
                 ))
             })
+        })
+        .await
+    }
+
+    async fn deploy_counts_per_span(&self, spans: &[(Timestamp, Timestamp)]) -> Result<Vec<u64>> {
+        let bounds: Vec<[i64; 2]> = spans.iter().map(|(s, e)| [ms(*s), ms(*e)]).collect();
+        let bounds = serde_json::to_string(&bounds).map_err(StoreError::backend)?;
+        self.read(move |conn| {
+            // One range count per span on the covering index, in one statement.
+            rows::all(
+                conn,
+                "SELECT (SELECT count(*) FROM deployments INDEXED BY deployments_at \
+                   WHERE at >= json_extract(b.value, '$[0]') AND at < json_extract(b.value, '$[1]') \
+                   AND rollback = 0) AS n \
+                 FROM json_each(?1) b ORDER BY b.key",
+                params![bounds],
+                |r| Ok(rows::get::<i64>(r, "n")?.max(0) as u64),
+            )
         })
         .await
     }
@@ -508,7 +539,11 @@ impl ReviewStore for SqliteStore {
     ) -> Result<Vec<DeployFailureRow>> {
         let service = service.map(|s| s.to_string());
         let window = window.as_millis() as i64;
+        let lead_from = ms(from) - ROLLBACK_LEAD.as_millis() as i64;
         self.read(move |conn| {
+            // The rollbacks that undid a deploy of the period are read from `ROLLBACK_LEAD`
+            // before the period's start on through `deployments_rollbacks_at`, not from every
+            // rollback recorded.
             rows::all(
                 conn,
                 "WITH suspects AS ( \
@@ -524,16 +559,17 @@ impl ReviewStore for SqliteStore {
                    s.mitigated_at, s.resolved_at \
                  FROM suspects s JOIN deployments d ON d.id = s.deploy \
                  WHERE d.at >= ?1 AND d.at < ?2 AND (?4 IS NULL OR d.service = ?4) \
-                 UNION \
-                 SELECT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
+                 UNION ALL \
+                 SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                    i.mitigated_at, i.resolved_at \
-                 FROM deployments r INDEXED BY deployments_rolls_back \
+                 FROM deployments r INDEXED BY deployments_rollbacks_at \
                  JOIN deployments u ON u.id = r.rolls_back \
                  JOIN incidents i ON i.number = r.incident \
-                 WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 \
+                 WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 AND r.incident IS NOT NULL \
+                   AND r.at >= ?5 \
                    AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
                  ORDER BY 4, 5, 6",
-                params![ms(from), ms(to), window, service],
+                params![ms(from), ms(to), window, service, lead_from],
                 failure_row,
             )
         })

@@ -111,6 +111,13 @@ pub struct ItemRow {
     pub closed_at: Option<Timestamp>,
 }
 
+/// How much earlier than the deploy it undid a rollback may be stamped, at most, as far as the
+/// reports' reads are concerned. The engine refuses a rollback given its own time before that
+/// deploy; one recorded without a time is stamped when recorded, after the deploy was, and a
+/// deploy is stamped at most 5 minutes ahead of its recording. A day leaves room for clocks
+/// that disagree and costs a day's rollbacks read.
+pub const ROLLBACK_LEAD: SignedDuration = SignedDuration::from_hours(24);
+
 /// Postmortem and action item writes, inside a unit of work.
 #[async_trait]
 pub trait ReviewWrites: Send {
@@ -186,10 +193,15 @@ pub trait ReviewStore: Send + Sync {
         to: Timestamp,
         service: Option<&Name>,
     ) -> Result<Vec<(Name, u64)>>;
+    /// Deploys that are not rollbacks in each of `spans` (`start..end`), of every service: one
+    /// count per span, in the order given. One query however many spans (a report's weekly
+    /// trend has up to 261).
+    async fn deploy_counts_per_span(&self, spans: &[(Timestamp, Timestamp)]) -> Result<Vec<u64>>;
     /// The deploys in `from..to` that led to an incident (of `service` only, when given): each
     /// incident's suspect deploy (the newest deploy that is not a rollback, of one of its
     /// services, at most `window` before its detection), and each deploy a rollback undid.
-    /// One row per (deploy, incident, link), by deploy time then incident.
+    /// One row per (deploy, incident, link), by deploy time then incident. Only rollbacks
+    /// stamped from [`ROLLBACK_LEAD`] before `from` on are read.
     async fn deploy_failures(
         &self,
         from: Timestamp,

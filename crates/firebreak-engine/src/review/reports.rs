@@ -144,11 +144,17 @@ impl Firebreak {
         let period = self.period_of(q)?;
         let today = crate::review::items::today(self.clock.now());
         let window = self.config.alerting.suspect_window;
-        let (rows, item_rows, failure_rows) = tokio::try_join!(
+        let mut spans = report::week_spans(period, &self.report_zone());
+        if spans.len() > MAX_WEEKS {
+            spans.drain(..spans.len() - MAX_WEEKS);
+        }
+        let bounds: Vec<(Timestamp, Timestamp)> = spans.iter().map(|s| (s.start, s.end)).collect();
+        let (rows, item_rows, failure_rows, counts) = tokio::try_join!(
             self.store.incident_rows(period.from, period.to),
             self.store.action_item_rows(period.from, period.to, today),
             self.store
                 .deploy_failures(period.from, period.to, window, None),
+            self.store.deploy_counts_per_span(&bounds),
         )?;
         let mut incidents: Vec<IncidentFacts> = rows.iter().map(facts).collect();
         let items: Vec<ActionItemFacts> = item_rows
@@ -164,21 +170,7 @@ impl Firebreak {
             .collect();
         let groups = report::incident_groups(&incidents, &items, period, today, group_by, q.drills);
         let action_items = report::action_item_counts(&items, period, today, q.drills);
-        let mut spans = report::week_spans(period, &self.report_zone());
-        if spans.len() > MAX_WEEKS {
-            spans.drain(..spans.len() - MAX_WEEKS);
-        }
-        let mut weeks = Vec::with_capacity(spans.len());
-        for span in spans {
-            let counted: u64 = self
-                .store
-                .deploy_counts(span.start, span.end, None)
-                .await?
-                .iter()
-                .map(|(_, n)| n)
-                .sum();
-            weeks.push((span, counted));
-        }
+        let weeks: Vec<_> = spans.into_iter().zip(counts).collect();
         let (deploys, links) = failure_facts(&failure_rows, &mut incidents);
         let weeks = report::weekly_trend(&weeks, &incidents, &deploys, &links, q.drills);
         Ok(IncidentReport {

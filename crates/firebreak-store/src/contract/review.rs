@@ -496,6 +496,21 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
         .await
         .unwrap();
     assert_eq!(api_only, vec![(name("api"), 2)], "to is exclusive");
+    // Per span, in the order given, each [start, end) on its own (spans may overlap); the
+    // rollback at 40 min is in no count.
+    let spans = [
+        (at(0), at(5 * MIN)),
+        (at(5 * MIN), at(10 * MIN)),
+        (at(10 * MIN), at(90 * MIN + 1)),
+        (at(40 * MIN), at(41 * MIN)),
+        (at(0), at(100 * MIN)),
+        (at(100 * MIN), at(200 * MIN)),
+    ];
+    assert_eq!(
+        store.deploy_counts_per_span(&spans).await.unwrap(),
+        vec![1, 1, 2, 0, 4, 0]
+    );
+    assert!(store.deploy_counts_per_span(&[]).await.unwrap().is_empty());
 
     let window = SignedDuration::from_hours(1);
     let failures = store
