@@ -99,7 +99,7 @@ pub fn parse_span(field: &'static str, text: &str) -> Result<SignedDuration, Inv
     };
     let calendar = |unit: char, hours: i64| {
         t.strip_suffix(unit)
-            .filter(|n| !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|n| !n.is_empty() && n.len() <= 6 && n.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|n| n.parse::<i64>().ok())
             .map(|n| SignedDuration::from_hours(n * hours))
     };
@@ -107,6 +107,18 @@ pub fn parse_span(field: &'static str, text: &str) -> Result<SignedDuration, Inv
         .or_else(|| calendar('w', 7 * 24))
         .or_else(|| t.parse::<SignedDuration>().ok())
         .ok_or_else(invalid)
+}
+
+/// A span in the one unit that writes it whole, as [`parse_span`] reads it: `90s`, `5m`,
+/// `1h`, `1d`, `2w`.
+pub fn span_text(span: SignedDuration) -> String {
+    let secs = span.as_secs();
+    for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs != 0 && secs % size == 0 {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// Checks a heartbeat's period and grace.
@@ -315,6 +327,9 @@ mod tests {
             Ok(SignedDuration::from_mins(90))
         );
         assert_eq!(parse_span("grace", "nope").unwrap_err().field, "grace");
+        for text in ["0s", "90s", "5m", "1h", "1d", "2w", "25h"] {
+            assert_eq!(span_text(parse_span("period", text).unwrap()), text);
+        }
         assert_eq!(
             check_spans(SignedDuration::from_secs(59), SignedDuration::ZERO)
                 .unwrap_err()

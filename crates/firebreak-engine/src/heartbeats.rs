@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use firebreak_domain::heartbeat::{self, Beat, Heartbeat, HeartbeatState};
+use firebreak_domain::heartbeat::{self, Beat, Heartbeat, HeartbeatState, span_text};
 use firebreak_domain::{AlertAction, AlertEvent, AlertFormat, AlertSeverity, Name};
 use firebreak_store::feed::Topic;
 use firebreak_store::{AuditDraft, Change, IngestOutcome, StoreError, Tx};
@@ -94,10 +94,6 @@ fn beat_heartbeat(beat: Beat) -> Heartbeat {
     match beat {
         Beat::Quiet(h) | Beat::Down(h) | Beat::Recovered(h) => h,
     }
-}
-
-fn span_text(d: jiff::SignedDuration) -> String {
-    format!("{d:#}")
 }
 
 /// The alert event for `h` (as it is once down, for a trigger).

@@ -54,6 +54,8 @@ pub const SOURCE: &str = "^[a-z0-9-]{1,32}$";
 /// A rotation length: an exact span in seconds, minutes or hours (`8h`), or calendar days or
 /// weeks (`1d`, `1w`).
 /// A step delay from 1s to 24h in one unit: up to 9999s, 999m or 24h.
+/// A heartbeat's period or grace: a number and one unit.
+pub const HEARTBEAT_SPAN: &str = "^[0-9]{1,6}[smhdw]$";
 pub const STEP_DELAY: &str = "^([1-9][0-9]{0,3}s|[1-9][0-9]{0,2}m|[1-9]h|1[0-9]h|2[0-4]h)$";
 pub const ROTATION_EVERY: &str = "^([1-9][0-9]{0,5}[smh]|[1-9][0-9]{0,2}[dw])$";
 /// A local date, with an optional time of day, that exists on the calendar, in the years 2000
@@ -325,6 +327,16 @@ text_field!(
         max: Some(5),
         pattern: Some(STEP_DELAY),
         explain: "must be a number and one unit from 1s to 24h, like 30s, 5m or 2h",
+        reserved: None,
+    }
+);
+text_field!(
+    /// A heartbeat's period or grace: a number and one unit, `30s`, `5m`, `1h`, `1d` or `1w`.
+    HeartbeatSpan = TextRule {
+        min: 2,
+        max: Some(7),
+        pattern: Some(HEARTBEAT_SPAN),
+        explain: "must be a number and one unit, like 5m, 1h, 1d or 1w (s, m, h, d or w)",
         reserved: None,
     }
 );

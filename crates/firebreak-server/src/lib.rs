@@ -32,8 +32,8 @@ use utoipa_axum::routes;
 
 use crate::problem::ApiError;
 use crate::routes::{
-    ack, actions, admin, alerts, calendar, directory, incidents, ingest, paging, public_page,
-    public_status, review, schedules, stabilize, status_page, system, webhooks,
+    ack, actions, admin, alerts, calendar, directory, heartbeats, incidents, ingest, paging,
+    public_page, public_status, review, schedules, stabilize, status_page, system, webhooks,
 };
 
 /// Marks a request that came over TLS (the HTTPS listener inserts it), so cookies are set
@@ -179,6 +179,11 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::redeliver))
         .routes(routes!(webhooks::outbox_stats))
+        .routes(routes!(
+            heartbeats::list_heartbeats,
+            heartbeats::create_heartbeat
+        ))
+        .routes(routes!(heartbeats::delete_heartbeat))
         .routes(routes!(crate::routes::reports::incidents))
         .routes(routes!(crate::routes::reports::dora))
         .merge(
@@ -262,6 +267,7 @@ pub fn router(app: Firebreak) -> Router {
     let doc = Arc::new(openapi::for_server(&app.config));
     let api = router
         .merge(ingest::router())
+        .merge(heartbeats::ping_router())
         .merge(web::router())
         .route(
             "/ack/{token}",

@@ -378,7 +378,7 @@ pub struct AlertBody {
     pub service: String,
     /// The integration the alert came through.
     pub integration: String,
-    /// pagerduty, opsgenie, alertmanager, grafana or generic.
+    /// pagerduty, opsgenie, alertmanager, grafana, generic or heartbeat.
     pub format: String,
     /// The incident this alert belongs to (`INC-7`), or null.
     pub incident: Option<String>,

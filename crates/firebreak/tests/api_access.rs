@@ -985,6 +985,27 @@ fn table() -> Vec<Route> {
             None,
             Viewer,
         ),
+        r(
+            Method::GET,
+            "/api/v1/heartbeats",
+            "/api/v1/heartbeats",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/heartbeats",
+            "/api/v1/heartbeats",
+            Some(json!({"name": "walk-heartbeat", "service": "checkout", "period": "1h"})),
+            Admin,
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/heartbeats/{id}",
+            "/api/v1/heartbeats/1",
+            None,
+            Admin,
+        ),
     ]
 }
 

@@ -1,0 +1,239 @@
+//! Heartbeats. `/api/v1/heartbeats`: admins add and remove them, everyone lists them. The pings
+//! are outside the token API and the OpenAPI document, like the sender endpoints: a job
+//! authenticates by the secret key in the URL, and
+//!
+//! - `GET` or `POST /api/v1/heartbeats/{key}` is a ping: the heartbeat is up;
+//! - `GET` or `POST /api/v1/heartbeats/{key}/fail` is a failure: the heartbeat is down at once,
+//!   with the body's first 1,000 characters (if any) as the reason.
+//!
+//! An unknown key is a 404 that changes nothing. Each heartbeat's pings count against a rate
+//! limit (the ingest endpoints'), and a failure's body is read only up to [`FAIL_BODY_LIMIT`].
+//! Keys in paths never reach the logs: the access log records the route template only.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{MethodRouter, get};
+use axum::{Json, Router};
+use firebreak_domain::heartbeat::{Heartbeat, reason_from, span_text};
+use firebreak_engine::Firebreak;
+use firebreak_engine::heartbeats::{IssuedHeartbeat, NewHeartbeat, Signal};
+use jiff::Timestamp;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::extract::{Admin, ApiJson, ApiQuery, Caller, Viewer};
+use crate::fields::{HeartbeatSpan, NameText};
+use crate::problem::{ApiError, Problem};
+use crate::routes::incidents::{PageQuery, page_by_key};
+use crate::wire::ListBody;
+
+/// A failure ping's body is read up to this many bytes; a longer one is refused with 413.
+pub const FAIL_BODY_LIMIT: usize = 16 * 1024;
+
+/// Every ping endpoint: `(method, path template)`. The path names the key `{id}`, as the
+/// token API's `DELETE /api/v1/heartbeats/{id}` names the same segment.
+pub const PING_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/v1/heartbeats/{id}"),
+    ("POST", "/api/v1/heartbeats/{id}"),
+    ("GET", "/api/v1/heartbeats/{id}/fail"),
+    ("POST", "/api/v1/heartbeats/{id}/fail"),
+];
+
+fn handler(method: &str, path: &str) -> MethodRouter<Firebreak> {
+    match (method, path) {
+        ("GET", "/api/v1/heartbeats/{id}") => get(ping),
+        ("POST", "/api/v1/heartbeats/{id}") => axum::routing::post(ping),
+        ("GET", "/api/v1/heartbeats/{id}/fail") => get(fail),
+        ("POST", "/api/v1/heartbeats/{id}/fail") => axum::routing::post(fail),
+        _ => MethodRouter::new(),
+    }
+}
+
+/// The ping endpoints.
+pub fn ping_router() -> Router<Firebreak> {
+    PING_ROUTES
+        .iter()
+        .fold(Router::new(), |router, (method, path)| {
+            router.route(path, handler(method, path))
+        })
+}
+
+/// A heartbeat as the API shows it. Its key is shown only in the answer that created it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeartbeatBody {
+    pub id: i64,
+    pub name: String,
+    pub service: String,
+    /// How often it expects a ping: `5m`, `1h`, `1d`.
+    pub period: String,
+    /// How long after a missed period it waits before going down.
+    pub grace: String,
+    /// `new` (never pinged: never late), `up` or `down` (its alert is open).
+    #[schema(example = "up")]
+    pub status: String,
+    /// The key's last four characters, to tell keys apart.
+    pub key_hint: String,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_ping: Option<Timestamp>,
+    /// When the next ping is expected, while up.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_expected_at: Option<Timestamp>,
+    /// When it goes down unless pinged (the next ping expected, plus the grace), while up.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub due_at: Option<Timestamp>,
+    /// When it went down, while down.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub down_since: Option<Timestamp>,
+    /// Why it is down: a failure's reason, or the missed ping.
+    pub reason: Option<String>,
+    pub created_by: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// The key, shown only in the answer that created the heartbeat.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The URL to ping (`GET` or `POST`), with the key: shown only when created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ping_url: Option<String>,
+    /// The URL that reports a failure, with the key: shown only when created.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail_url: Option<String>,
+}
+
+impl From<Heartbeat> for HeartbeatBody {
+    fn from(h: Heartbeat) -> Self {
+        HeartbeatBody {
+            id: h.id,
+            name: h.name.to_string(),
+            service: h.service.to_string(),
+            period: span_text(h.period),
+            grace: span_text(h.grace),
+            status: h.state.as_str().to_string(),
+            key_hint: h.key_hint.clone(),
+            last_ping: h.last_ping,
+            next_expected_at: h.next_expected(),
+            due_at: h.due_at,
+            down_since: h.down_since,
+            reason: h.reason,
+            created_by: h.created_by,
+            created_at: h.created_at,
+            key: None,
+            ping_url: None,
+            fail_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    /// Unique among heartbeats.
+    pub name: NameText,
+    /// A service that exists: the heartbeat's alert is for it.
+    pub service: NameText,
+    /// How often a ping is expected: at least `1m`, at most `366d`.
+    pub period: HeartbeatSpan,
+    /// How long after a missed period to wait before going down: `0s` (the default) to `366d`.
+    pub grace: Option<HeartbeatSpan>,
+}
+
+#[utoipa::path(get, path = "/api/v1/heartbeats", tag = "heartbeats", params(PageQuery),
+    security(("bearer" = ["viewer"])),
+    responses((status = 200, body = ListBody<HeartbeatBody>)))]
+pub async fn list_heartbeats(
+    _c: Caller<Viewer>,
+    State(app): State<Firebreak>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<ListBody<HeartbeatBody>>, ApiError> {
+    let all = app.list_heartbeats().await?;
+    let (page, next) = page_by_key(all, |h| h.name.to_string(), query);
+    Ok(Json(ListBody::keyed(
+        page.into_iter().map(Into::into).collect(),
+        next,
+    )))
+}
+
+#[utoipa::path(post, path = "/api/v1/heartbeats", tag = "heartbeats", request_body = HeartbeatRequest,
+    security(("bearer" = ["admin"])),
+    responses((status = 201, body = HeartbeatBody, description = "The key and ping URL are shown only in this answer"),
+        (status = 409, body = Problem, description = "A heartbeat with that name exists")))]
+pub async fn create_heartbeat(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    ApiJson(req): ApiJson<HeartbeatRequest>,
+) -> Result<(StatusCode, Json<HeartbeatBody>), ApiError> {
+    let new = NewHeartbeat {
+        name: req.name.0.to_string(),
+        service: req.service.0.to_string(),
+        period: req.period.0,
+        grace: req.grace.map(|g| g.0),
+    };
+    let IssuedHeartbeat { heartbeat, key } = app.create_heartbeat(&caller.principal, new).await?;
+    let ping_url = format!(
+        "{}/api/v1/heartbeats/{}",
+        app.paging.public_url,
+        key.expose_secret()
+    );
+    let mut body = HeartbeatBody::from(heartbeat);
+    body.key = Some(key.expose_secret().to_string());
+    body.fail_url = Some(format!("{ping_url}/fail"));
+    body.ping_url = Some(ping_url);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/heartbeats/{id}", tag = "heartbeats", params(("id" = i64, Path)),
+    security(("bearer" = ["admin"])),
+    responses((status = 204, description = "Deleted; an open alert of it is resolved"), (status = 404, body = Problem)))]
+pub async fn delete_heartbeat(
+    caller: Caller<Admin>,
+    State(app): State<Firebreak>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = super::id_in_path(&id, "heartbeat")?;
+    app.delete_heartbeat(&caller.principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a ping is answered with: where the heartbeat now stands.
+#[derive(Debug, Serialize)]
+struct PingAnswer {
+    name: String,
+    status: &'static str,
+}
+
+impl From<Heartbeat> for PingAnswer {
+    fn from(h: Heartbeat) -> Self {
+        PingAnswer {
+            name: h.name.to_string(),
+            status: h.state.as_str(),
+        }
+    }
+}
+
+async fn ping(
+    State(app): State<Firebreak>,
+    Path(key): Path<String>,
+) -> Result<Json<PingAnswer>, ApiError> {
+    let h = app.heartbeat_signal(&key, Signal::Ping).await?;
+    Ok(Json(h.into()))
+}
+
+async fn fail(
+    State(app): State<Firebreak>,
+    Path(key): Path<String>,
+    body: Body,
+) -> Result<Json<PingAnswer>, ApiError> {
+    let bytes = axum::body::to_bytes(body, FAIL_BODY_LIMIT)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("a failure's reason is read up to {FAIL_BODY_LIMIT} bytes"),
+            )
+        })?;
+    let reason = reason_from(&String::from_utf8_lossy(&bytes));
+    let h = app.heartbeat_signal(&key, Signal::Fail(reason)).await?;
+    Ok(Json(h.into()))
+}
