@@ -74,6 +74,26 @@ impl ApiClient {
             .await
     }
 
+    /// POSTs `text` to `url` without the token: a heartbeat ping, whose key in the URL is its
+    /// credential. Errors name the server only, never the URL with its key.
+    pub async fn post_keyed(&self, url: Url, text: String) -> Result<Value, CliError> {
+        let shown = url.origin().ascii_serialization();
+        let req = self
+            .http
+            .post(url)
+            .header(
+                reqwest::header::ACCEPT,
+                "application/json, application/problem+json",
+            )
+            .body(text);
+        let (status, bytes) = fetch(req, &shown).await?;
+        serde_json::from_slice(&bytes).map_err(|e| {
+            CliError::Other(format!(
+                "unexpected response from {shown} ({status}): not JSON: {e}"
+            ))
+        })
+    }
+
     /// Send a request and return the parsed JSON body of a success.
     pub async fn request(
         &self,

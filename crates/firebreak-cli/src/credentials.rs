@@ -127,15 +127,7 @@ pub fn resolve_with(
     stored: Option<&Credentials>,
 ) -> Result<Resolved, CliError> {
     let nonempty = |s: Option<String>| s.filter(|v| !v.trim().is_empty());
-    let server = nonempty(args.server.clone())
-        .or_else(|| nonempty(env(ENV_SERVER)))
-        .or_else(|| stored.map(|c| c.server.clone()))
-        .map(|s| normalize(&s));
-    let Some(server) = server else {
-        return Err(CliError::Usage(format!(
-            "no Firebreak server configured; {HINT}"
-        )));
-    };
+    let server = server_with(args, &env, stored)?;
     let token = nonempty(args.token.clone())
         .or_else(|| nonempty(env(ENV_TOKEN)))
         .or_else(|| {
@@ -149,12 +141,35 @@ pub fn resolve_with(
     Ok(Resolved { server, token })
 }
 
+/// The server from `--server`, then the environment, then the stored login.
+fn server_with(
+    args: &ClientArgs,
+    env: &impl Fn(&str) -> Option<String>,
+    stored: Option<&Credentials>,
+) -> Result<String, CliError> {
+    let nonempty = |s: Option<String>| s.filter(|v| !v.trim().is_empty());
+    nonempty(args.server.clone())
+        .or_else(|| nonempty(env(ENV_SERVER)))
+        .or_else(|| stored.map(|c| c.server.clone()))
+        .map(|s| normalize(&s))
+        .ok_or_else(|| CliError::Usage(format!("no Firebreak server configured; {HINT}")))
+}
+
+/// The server alone, for what needs no token (a heartbeat ping carries its key in its URL).
+pub fn resolve_server(args: &ClientArgs) -> Result<String, CliError> {
+    server_with(args, &|k| std::env::var(k).ok(), stored_login()?.as_ref())
+}
+
+/// The login stored in [`config_dir`], if any.
+fn stored_login() -> Result<Option<Credentials>, CliError> {
+    match config_dir() {
+        Some(dir) => load(&dir),
+        None => Ok(None),
+    }
+}
+
 /// [`resolve_with`] using the process environment and the stored login in
 /// [`config_dir`].
 pub fn resolve(args: &ClientArgs) -> Result<Resolved, CliError> {
-    let stored = match config_dir() {
-        Some(dir) => load(&dir)?,
-        None => None,
-    };
-    resolve_with(args, |k| std::env::var(k).ok(), stored.as_ref())
+    resolve_with(args, |k| std::env::var(k).ok(), stored_login()?.as_ref())
 }

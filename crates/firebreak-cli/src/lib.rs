@@ -16,6 +16,7 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod heartbeat;
 mod ops;
 mod paging;
 pub mod render;
@@ -50,6 +51,7 @@ pub use credentials::{
     load as load_credentials, resolve, resolve_with, save as save_credentials,
 };
 pub use error::{CliError, FieldError};
+pub use heartbeat::{HeartbeatCommand, execute_heartbeat};
 pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
 pub use paging::{execute_contact, execute_escalation, execute_policy};
 pub use report::{csv_field, csv_row, execute_report, human_duration};
@@ -235,6 +237,13 @@ pub async fn run_silence(cmd: SilenceCommand, args: &ClientArgs) -> ExitCode {
 pub async fn run_integration(cmd: IntegrationCommand, args: &ClientArgs) -> ExitCode {
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     let r = execute_integration(cmd, args, &mut out, &mut notes).await;
+    finish_with_notes(r.map(|()| out), &notes)
+}
+
+/// Run a `heartbeat` subcommand: the ping URL of `add` on stdout, guidance on stderr.
+pub async fn run_heartbeat(cmd: HeartbeatCommand, args: &ClientArgs) -> ExitCode {
+    let (mut out, mut notes) = (Vec::new(), Vec::new());
+    let r = execute_heartbeat(cmd, args, &mut out, &mut notes).await;
     finish_with_notes(r.map(|()| out), &notes)
 }
 

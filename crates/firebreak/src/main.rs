@@ -111,6 +111,19 @@ Examples:
   firebreak integration revoke-key int_abc123 key_old456"
     )]
     Integration(firebreak_cli::IntegrationCommand),
+    /// Heartbeats: a URL that cron jobs, backups and Alertmanager's Watchdog ping; a missed
+    /// ping opens an alert.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak heartbeat add --name nightly-backup --service db --period 1d --grace 1h
+  firebreak heartbeat list
+  firebreak heartbeat ping https://firebreak.example.com/api/v1/heartbeats/KEY
+  firebreak heartbeat ping KEY --fail --reason \"disk full\"
+  firebreak heartbeat remove 3"
+    )]
+    Heartbeat(firebreak_cli::HeartbeatCommand),
     /// Record deployments from CI and list them, so responders see what changed.
     #[command(
         subcommand,
@@ -657,6 +670,7 @@ fn main() -> ExitCode {
         Command::Integration(cmd) => {
             runtime.block_on(firebreak_cli::run_integration(cmd, &cli.client))
         }
+        Command::Heartbeat(cmd) => runtime.block_on(firebreak_cli::run_heartbeat(cmd, &cli.client)),
         Command::Deploy(cmd) => runtime.block_on(firebreak_cli::run_deploy(cmd, &cli.client)),
         Command::Webhook(cmd) => runtime.block_on(firebreak_cli::run_webhook(cmd, &cli.client)),
         Command::Schedule(cmd) => runtime.block_on(firebreak_cli::run_schedule(cmd, &cli.client)),
