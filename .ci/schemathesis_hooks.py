@@ -359,6 +359,16 @@ def _change_action_item(body: dict) -> None:
     _refer(body, "owner", USER)
 
 
+def _heartbeat(body: dict) -> None:
+    # The service must exist; a period under a minute or over 366 days, and a grace over 366
+    # days, fit the pattern (a number and one unit) but are refused.
+    _refer(body, "service", SERVICE)
+    if isinstance(body.get("period"), str):
+        body["period"] = "1h"
+    if isinstance(body.get("grace"), str):
+        body["grace"] = "5m"
+
+
 def _runbook_path(body: dict, path: dict) -> None:
     _runbook(body)
     if isinstance(body.get("name"), str):
@@ -404,6 +414,7 @@ FIXES = {
     ("POST", "/api/v1/incidents/{id}/postmortem/check"): _postmortem_sections,
     ("POST", "/api/v1/action-items"): _action_item,
     ("PATCH", "/api/v1/action-items/{id}"): _change_action_item,
+    ("POST", "/api/v1/heartbeats"): _heartbeat,
 }
 
 PATH_FIXES = {

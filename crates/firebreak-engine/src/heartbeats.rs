@@ -222,6 +222,23 @@ impl Firebreak {
         Ok(self.store.list_heartbeats().await?)
     }
 
+    /// The heartbeat a path names: by its key (what its ping URL holds), or by its id. A key is
+    /// never repeated back, even to whoever sent it.
+    pub async fn find_heartbeat(&self, reference: &str) -> Result<Heartbeat, EngineError> {
+        if is_key_shaped(reference) {
+            return self
+                .store
+                .heartbeat_by_key(&hash_token(reference))
+                .await?
+                .ok_or_else(|| EngineError::NotFound("no heartbeat has this key".into()));
+        }
+        let found = match reference.parse::<i64>() {
+            Ok(id) => self.store.get_heartbeat(id).await?,
+            Err(_) => None,
+        };
+        found.ok_or_else(|| EngineError::NotFound(format!("there is no heartbeat {reference}")))
+    }
+
     /// Deletes a heartbeat. If it was down, its alert is resolved in the same unit of work.
     pub async fn delete_heartbeat(&self, who: &Principal, id: i64) -> Result<(), EngineError> {
         let missing = || EngineError::NotFound(format!("there is no heartbeat {id}"));

@@ -183,7 +183,12 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
             heartbeats::list_heartbeats,
             heartbeats::create_heartbeat
         ))
-        .routes(routes!(heartbeats::delete_heartbeat))
+        .routes(routes!(
+            heartbeats::ping,
+            heartbeats::ping_by_post,
+            heartbeats::delete_heartbeat
+        ))
+        .routes(routes!(heartbeats::fail, heartbeats::fail_by_post))
         .routes(routes!(crate::routes::reports::incidents))
         .routes(routes!(crate::routes::reports::dora))
         .merge(
@@ -267,7 +272,6 @@ pub fn router(app: Firebreak) -> Router {
     let doc = Arc::new(openapi::for_server(&app.config));
     let api = router
         .merge(ingest::router())
-        .merge(heartbeats::ping_router())
         .merge(web::router())
         .route(
             "/ack/{token}",

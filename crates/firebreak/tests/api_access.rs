@@ -1006,6 +1006,35 @@ fn table() -> Vec<Route> {
             None,
             Admin,
         ),
+        // Pings take the heartbeat's key in the path, never a token.
+        r(
+            Method::GET,
+            "/api/v1/heartbeats/{id}",
+            "/api/v1/heartbeats/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            None,
+            Nobody,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/heartbeats/{id}",
+            "/api/v1/heartbeats/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            None,
+            Nobody,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/heartbeats/{id}/fail",
+            "/api/v1/heartbeats/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/fail",
+            None,
+            Nobody,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/heartbeats/{id}/fail",
+            "/api/v1/heartbeats/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/fail",
+            None,
+            Nobody,
+        ),
     ]
 }
 

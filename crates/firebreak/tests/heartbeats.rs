@@ -133,8 +133,19 @@ async fn missed_then_pinged(s: TestServer) {
     assert_eq!(s.running.app.check_heartbeats().await.unwrap(), 0);
     assert!(heartbeat_alerts(&s).await.is_empty());
 
-    // The first ping: up, due in an hour and five minutes. POST counts too.
-    let pinged = s.http.post(&url).body("").send().await.unwrap();
+    // The first ping: up, due in an hour and five minutes. POST counts too, whatever it posts
+    // (an Alertmanager notification, here a large one, is not read).
+    let pinged = s
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"receiver\": \"watchdog\", \"pad\": \"{}\"}}",
+            "x".repeat(100_000)
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(pinged.status(), 200);
     let body: Value = pinged.json().await.unwrap();
     assert_eq!(body["status"], "up");
@@ -358,6 +369,19 @@ async fn failures_and_bad_input(s: TestServer) {
     admin(&s, Method::DELETE, &format!("{HEARTBEATS}/x"), None)
         .await
         .expect_problem(404);
+
+    // DELETE also takes the key, as the ping URL holds it.
+    let other = add(&s, "watchdog", "5m", "5m").await;
+    let key = other["key"].as_str().unwrap();
+    admin(&s, Method::DELETE, &format!("{HEARTBEATS}/{key}"), None)
+        .await
+        .expect(204);
+    let gone = admin(&s, Method::DELETE, &format!("{HEARTBEATS}/{key}"), None).await;
+    let p = gone.expect_problem(404);
+    assert!(
+        !p.to_string().contains(key),
+        "the key is never repeated back: {p}"
+    );
 }
 
 on_both_stores!(

@@ -1,20 +1,22 @@
 //! Heartbeats. `/api/v1/heartbeats`: admins add and remove them, everyone lists them. The pings
-//! are outside the token API and the OpenAPI document, like the sender endpoints: a job
+//! take no token (they are in the OpenAPI document with no security requirement): a job
 //! authenticates by the secret key in the URL, and
 //!
 //! - `GET` or `POST /api/v1/heartbeats/{key}` is a ping: the heartbeat is up;
 //! - `GET` or `POST /api/v1/heartbeats/{key}/fail` is a failure: the heartbeat is down at once,
 //!   with the body's first 1,000 characters (if any) as the reason.
 //!
+//! `DELETE /api/v1/heartbeats/{id}` takes the heartbeat's id or its key, so the one path template
+//! names a heartbeat the same way for every method.
+//!
 //! An unknown key is a 404 that changes nothing. Each heartbeat's pings count against a rate
 //! limit (the ingest endpoints'), and a failure's body is read only up to [`FAIL_BODY_LIMIT`].
 //! Keys in paths never reach the logs: the access log records the route template only.
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{MethodRouter, get};
-use axum::{Json, Router};
 use firebreak_domain::heartbeat::{Heartbeat, reason_from, span_text};
 use firebreak_engine::Firebreak;
 use firebreak_engine::heartbeats::{IssuedHeartbeat, NewHeartbeat, Signal};
@@ -31,34 +33,6 @@ use crate::wire::ListBody;
 
 /// A failure ping's body is read up to this many bytes; a longer one is refused with 413.
 pub const FAIL_BODY_LIMIT: usize = 16 * 1024;
-
-/// Every ping endpoint: `(method, path template)`. The path names the key `{id}`, as the
-/// token API's `DELETE /api/v1/heartbeats/{id}` names the same segment.
-pub const PING_ROUTES: &[(&str, &str)] = &[
-    ("GET", "/api/v1/heartbeats/{id}"),
-    ("POST", "/api/v1/heartbeats/{id}"),
-    ("GET", "/api/v1/heartbeats/{id}/fail"),
-    ("POST", "/api/v1/heartbeats/{id}/fail"),
-];
-
-fn handler(method: &str, path: &str) -> MethodRouter<Firebreak> {
-    match (method, path) {
-        ("GET", "/api/v1/heartbeats/{id}") => get(ping),
-        ("POST", "/api/v1/heartbeats/{id}") => axum::routing::post(ping),
-        ("GET", "/api/v1/heartbeats/{id}/fail") => get(fail),
-        ("POST", "/api/v1/heartbeats/{id}/fail") => axum::routing::post(fail),
-        _ => MethodRouter::new(),
-    }
-}
-
-/// The ping endpoints.
-pub fn ping_router() -> Router<Firebreak> {
-    PING_ROUTES
-        .iter()
-        .fold(Router::new(), |router, (method, path)| {
-            router.route(path, handler(method, path))
-        })
-}
 
 /// A heartbeat as the API shows it. Its key is shown only in the answer that created it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -183,7 +157,8 @@ pub async fn create_heartbeat(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/heartbeats/{id}", tag = "heartbeats", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/api/v1/heartbeats/{id}", tag = "heartbeats",
+    params(("id" = String, Path, description = "The heartbeat's id, or its key (what its `ping_url` ends with)")),
     security(("bearer" = ["admin"])),
     responses((status = 204, description = "Deleted; an open alert of it is resolved"), (status = 404, body = Problem)))]
 pub async fn delete_heartbeat(
@@ -191,40 +166,36 @@ pub async fn delete_heartbeat(
     State(app): State<Firebreak>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = super::id_in_path(&id, "heartbeat")?;
-    app.delete_heartbeat(&caller.principal, id).await?;
+    let heartbeat = app.find_heartbeat(&id).await?;
+    app.delete_heartbeat(&caller.principal, heartbeat.id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// What a ping is answered with: where the heartbeat now stands.
-#[derive(Debug, Serialize)]
-struct PingAnswer {
-    name: String,
-    status: &'static str,
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PingBody {
+    pub name: String,
+    /// `up` after a ping, `down` after a failure.
+    #[schema(example = "up")]
+    pub status: &'static str,
 }
 
-impl From<Heartbeat> for PingAnswer {
+impl From<Heartbeat> for PingBody {
     fn from(h: Heartbeat) -> Self {
-        PingAnswer {
+        PingBody {
             name: h.name.to_string(),
             status: h.state.as_str(),
         }
     }
 }
 
-async fn ping(
-    State(app): State<Firebreak>,
-    Path(key): Path<String>,
-) -> Result<Json<PingAnswer>, ApiError> {
-    let h = app.heartbeat_signal(&key, Signal::Ping).await?;
-    Ok(Json(h.into()))
+async fn signal(app: &Firebreak, key: &str, signal: Signal) -> Result<Json<PingBody>, ApiError> {
+    Ok(Json(app.heartbeat_signal(key, signal).await?.into()))
 }
 
-async fn fail(
-    State(app): State<Firebreak>,
-    Path(key): Path<String>,
-    body: Body,
-) -> Result<Json<PingAnswer>, ApiError> {
+/// Reads a failure's reason: the body's text, bounded.
+async fn reason(body: Body) -> Result<Option<String>, ApiError> {
     let bytes = axum::body::to_bytes(body, FAIL_BODY_LIMIT)
         .await
         .map_err(|_| {
@@ -233,7 +204,62 @@ async fn fail(
                 format!("a failure's reason is read up to {FAIL_BODY_LIMIT} bytes"),
             )
         })?;
-    let reason = reason_from(&String::from_utf8_lossy(&bytes));
-    let h = app.heartbeat_signal(&key, Signal::Fail(reason)).await?;
-    Ok(Json(h.into()))
+    Ok(reason_from(&String::from_utf8_lossy(&bytes)))
+}
+
+/// A ping: the heartbeat is up. No token: the key in the path is the credential.
+#[utoipa::path(get, path = "/api/v1/heartbeats/{id}", tag = "heartbeats", security(()),
+    params(("id" = String, Path, description = "The heartbeat's key, from its `ping_url`")),
+    responses((status = 200, body = PingBody), (status = 404, body = Problem, description = "No heartbeat has this key"),
+        (status = 429, body = Problem, description = "Pings for this heartbeat arrive too quickly"),
+        (status = 503, body = Problem, description = "The database cannot be reached; nothing was recorded. Retry after `Retry-After` seconds")))]
+pub async fn ping(
+    State(app): State<Firebreak>,
+    Path(key): Path<String>,
+) -> Result<Json<PingBody>, ApiError> {
+    signal(&app, &key, Signal::Ping).await
+}
+
+/// A ping by `POST` (Alertmanager's webhook, `curl -X POST`). The body is not read: whatever
+/// the sender posts (an Alertmanager notification of any size) pings alike.
+#[utoipa::path(post, path = "/api/v1/heartbeats/{id}", tag = "heartbeats", security(()),
+    params(("id" = String, Path, description = "The heartbeat's key, from its `ping_url`")),
+    request_body(content = Option<String>, content_type = "text/plain", description = "Ignored"),
+    responses((status = 200, body = PingBody), (status = 404, body = Problem, description = "No heartbeat has this key"),
+        (status = 429, body = Problem, description = "Pings for this heartbeat arrive too quickly"),
+        (status = 503, body = Problem, description = "The database cannot be reached; nothing was recorded. Retry after `Retry-After` seconds")))]
+pub async fn ping_by_post(
+    State(app): State<Firebreak>,
+    Path(key): Path<String>,
+) -> Result<Json<PingBody>, ApiError> {
+    signal(&app, &key, Signal::Ping).await
+}
+
+/// A failure: the heartbeat is down at once and its alert opens.
+#[utoipa::path(get, path = "/api/v1/heartbeats/{id}/fail", tag = "heartbeats", security(()),
+    params(("id" = String, Path, description = "The heartbeat's key, from its `ping_url`")),
+    responses((status = 200, body = PingBody), (status = 404, body = Problem, description = "No heartbeat has this key"),
+        (status = 429, body = Problem, description = "Pings for this heartbeat arrive too quickly"),
+        (status = 503, body = Problem, description = "The database cannot be reached; nothing was recorded. Retry after `Retry-After` seconds")))]
+pub async fn fail(
+    State(app): State<Firebreak>,
+    Path(key): Path<String>,
+) -> Result<Json<PingBody>, ApiError> {
+    signal(&app, &key, Signal::Fail(None)).await
+}
+
+/// A failure with the reason in the body (its first 1,000 characters are kept).
+#[utoipa::path(post, path = "/api/v1/heartbeats/{id}/fail", tag = "heartbeats", security(()),
+    params(("id" = String, Path, description = "The heartbeat's key, from its `ping_url`")),
+    request_body(content = Option<String>, content_type = "text/plain", description = "Why it failed (optional, at most 16 KiB; the first 1,000 characters are kept)"),
+    responses((status = 200, body = PingBody), (status = 404, body = Problem, description = "No heartbeat has this key"),
+        (status = 413, body = Problem), (status = 429, body = Problem, description = "Pings for this heartbeat arrive too quickly"),
+        (status = 503, body = Problem, description = "The database cannot be reached; nothing was recorded. Retry after `Retry-After` seconds")))]
+pub async fn fail_by_post(
+    State(app): State<Firebreak>,
+    Path(key): Path<String>,
+    body: Body,
+) -> Result<Json<PingBody>, ApiError> {
+    let why = reason(body).await?;
+    signal(&app, &key, Signal::Fail(why)).await
 }

@@ -21,10 +21,3 @@ pub mod status_page;
 pub mod streams;
 pub mod system;
 pub mod webhooks;
-
-/// A numeric id from a path: one that is not a number names nothing, so it is a 404 naming
-/// `what` (`heartbeat`), like an id that does not exist.
-pub(crate) fn id_in_path(id: &str, what: &str) -> Result<i64, crate::problem::ApiError> {
-    id.parse()
-        .map_err(|_| crate::problem::ApiError::not_found(format!("there is no {what} {id}")))
-}
