@@ -459,24 +459,18 @@ pub fn dora(
     period: Period,
     drills: bool,
 ) -> Dora {
-    FailureIndex::new(deploys, links, incidents, drills).dora(deploy_count, period)
+    FailureIndex::new(deploys, incidents, drills).dora(links, deploy_count, period)
 }
 
 /// Deploys and incidents by id, built once for a period and all its weeks.
 struct FailureIndex<'a> {
     deploys: HashMap<i64, &'a DeployFacts>,
     incidents: HashMap<IncidentNumber, &'a IncidentFacts>,
-    links: &'a [DeployFailure],
     drills: bool,
 }
 
 impl<'a> FailureIndex<'a> {
-    fn new(
-        deploys: &'a [DeployFacts],
-        links: &'a [DeployFailure],
-        incidents: &'a [IncidentFacts],
-        drills: bool,
-    ) -> Self {
+    fn new(deploys: &'a [DeployFacts], incidents: &'a [IncidentFacts], drills: bool) -> Self {
         let mut by_id = HashMap::new();
         for deploy in deploys {
             by_id.entry(deploy.id).or_insert(deploy);
@@ -488,14 +482,20 @@ impl<'a> FailureIndex<'a> {
         FailureIndex {
             deploys: by_id,
             incidents: by_number,
-            links,
             drills,
         }
     }
 
-    fn dora(&self, deploy_count: u64, period: Period) -> Dora {
+    /// The DORA figures of `period` from `links` (every link of a deploy made in the period,
+    /// and any others, which count for nothing).
+    fn dora<'l>(
+        &self,
+        links: impl IntoIterator<Item = &'l DeployFailure>,
+        deploy_count: u64,
+        period: Period,
+    ) -> Dora {
         let mut failed: BTreeMap<(Timestamp, i64), FailedDeploy> = BTreeMap::new();
-        for link in self.links {
+        for link in links {
             let Some(deploy) = self.deploys.get(&link.deploy) else {
                 continue;
             };
@@ -633,11 +633,25 @@ pub fn weekly_trend(
     links: &[DeployFailure],
     drills: bool,
 ) -> Vec<Week> {
-    let index = FailureIndex::new(deploys, links, incidents, drills);
-    let per_week: Vec<Vec<&IncidentFacts>> = weeks
-        .iter()
-        .map(|(span, _)| counted(incidents, span.period(), drills))
-        .collect();
+    let index = FailureIndex::new(deploys, incidents, drills);
+    // Each incident and each link is put in its week once: the trend is linear in them,
+    // however many weeks it has.
+    let mut per_week: Vec<Vec<&IncidentFacts>> = vec![Vec::new(); weeks.len()];
+    for incident in counted(incidents, everything(), drills) {
+        if let Some(w) = week_of(weeks, incident.detected_at) {
+            per_week[w].push(incident);
+        }
+    }
+    let mut links_of: Vec<Vec<&DeployFailure>> = vec![Vec::new(); weeks.len()];
+    for link in links {
+        if let Some(w) = index
+            .deploys
+            .get(&link.deploy)
+            .and_then(|d| week_of(weeks, d.at))
+        {
+            links_of[w].push(link);
+        }
+    }
     let severities: BTreeSet<GroupKey> = per_week
         .iter()
         .flatten()
@@ -646,21 +660,45 @@ pub fn weekly_trend(
     weeks
         .iter()
         .zip(per_week)
-        .map(|((span, deploy_count), members)| Week {
-            span: *span,
-            incidents: members.len() as u64,
-            by_severity: severities
-                .iter()
-                .map(|key| SeverityCount {
-                    severity: key.label().to_string(),
-                    incidents: members.iter().filter(|i| i.severity == key.label()).count() as u64,
-                })
-                .collect(),
-            acknowledge: Stat::of(members.iter().filter_map(|i| i.time_to_acknowledge())),
-            resolve: Stat::of(members.iter().filter_map(|i| i.time_to_resolve())),
-            dora: index.dora(*deploy_count, span.period()),
+        .zip(links_of)
+        .map(|(((span, deploy_count), members), links)| {
+            let mut by_severity: BTreeMap<&str, u64> = BTreeMap::new();
+            for i in &members {
+                *by_severity.entry(i.severity.as_str()).or_default() += 1;
+            }
+            Week {
+                span: *span,
+                incidents: members.len() as u64,
+                by_severity: severities
+                    .iter()
+                    .map(|key| SeverityCount {
+                        severity: key.label().to_string(),
+                        incidents: by_severity.get(key.label()).copied().unwrap_or(0),
+                    })
+                    .collect(),
+                acknowledge: Stat::of(members.iter().filter_map(|i| i.time_to_acknowledge())),
+                resolve: Stat::of(members.iter().filter_map(|i| i.time_to_resolve())),
+                dora: index.dora(links, *deploy_count, span.period()),
+            }
         })
         .collect()
+}
+
+/// All of time, for reading every incident once.
+fn everything() -> Period {
+    Period {
+        from: Timestamp::MIN,
+        to: Timestamp::MAX,
+    }
+}
+
+/// The index of the week of `weeks` (in order, not overlapping, as [`week_spans`] gives them)
+/// that holds `t`, if any.
+fn week_of(weeks: &[(WeekSpan, u64)], t: Timestamp) -> Option<usize> {
+    let i = weeks
+        .partition_point(|(span, _)| span.start <= t)
+        .checked_sub(1)?;
+    weeks[i].0.period().contains(t).then_some(i)
 }
 
 #[cfg(test)]
@@ -1599,6 +1637,29 @@ mod tests {
             )
     }
 
+    /// The deploys (of `api`) and links a property test generated, as facts.
+    fn generated(
+        deploys: Vec<(i64, i64, bool)>,
+        links: Vec<(i64, i64, bool)>,
+    ) -> (Vec<DeployFacts>, Vec<DeployFailure>) {
+        let deploys = deploys
+            .into_iter()
+            .map(|(id, at_s, rollback)| deploy(id, "api", at_s, rollback))
+            .collect();
+        let links = links
+            .into_iter()
+            .map(|(d, i, rolled_back)| {
+                let kind = if rolled_back {
+                    FailureLink::RolledBack
+                } else {
+                    FailureLink::Suspect
+                };
+                link(d, i, kind)
+            })
+            .collect();
+        (deploys, links)
+    }
+
     proptest! {
         #[test]
         fn percentiles_are_inputs_within_the_range_in_order(
@@ -1674,21 +1735,7 @@ mod tests {
             drills in any::<bool>(),
             wrong_count in 0u64..5,
         ) {
-            let deploys: Vec<DeployFacts> = deploys
-                .into_iter()
-                .map(|(id, at_s, rollback)| deploy(id, "api", at_s, rollback))
-                .collect();
-            let links: Vec<DeployFailure> = links
-                .into_iter()
-                .map(|(d, i, rolled_back)| {
-                    let kind = if rolled_back {
-                        FailureLink::RolledBack
-                    } else {
-                        FailureLink::Suspect
-                    };
-                    link(d, i, kind)
-                })
-                .collect();
+            let (deploys, links) = generated(deploys, links);
             let period = Period { from: at(500), to: at(1_500) };
             // Count as the store would: each deploy once (the first of an id wins here too).
             let mut seen = BTreeSet::new();
@@ -1743,6 +1790,42 @@ mod tests {
             let all = incident_groups(&facts, &[], period, today(), GroupBy::All, true);
             let total = all[0].incidents;
             prop_assert_eq!(trend.iter().map(|w| w.incidents).sum::<u64>(), total);
+        }
+
+        #[test]
+        fn each_week_of_the_trend_is_the_report_of_that_week_alone(
+            deploys in prop::collection::vec((1i64..50, 0i64..3_000_000, any::<bool>()), 0..60),
+            links in prop::collection::vec((1i64..60, 1i64..40, any::<bool>()), 0..80),
+            facts in prop::collection::vec(any_facts(), 0..40),
+            from in 0i64..1_000_000,
+            len in 1i64..3_000_000,
+            drills in any::<bool>(),
+        ) {
+            let (deploys, links) = generated(deploys, links);
+            let period = Period { from: at(from), to: at(from + len) };
+            let weeks: Vec<(WeekSpan, u64)> = week_spans(period, &TimeZone::UTC)
+                .into_iter()
+                .enumerate()
+                .map(|(n, s)| (s, 10 + n as u64))
+                .collect();
+            let trend = weekly_trend(&weeks, &facts, &deploys, &links, drills);
+            prop_assert_eq!(trend.len(), weeks.len());
+            for (week, (span, count)) in trend.iter().zip(&weeks) {
+                // Worked out for the week on its own, from every fact.
+                let alone = incident_groups(
+                    &facts, &[], span.period(), today(), GroupBy::All, drills,
+                );
+                let alone = &alone[0];
+                prop_assert_eq!(week.incidents, alone.incidents);
+                prop_assert_eq!(week.acknowledge, alone.acknowledge);
+                prop_assert_eq!(week.resolve, alone.resolve);
+                let severities: u64 = week.by_severity.iter().map(|c| c.incidents).sum();
+                prop_assert_eq!(severities, alone.incidents);
+                prop_assert_eq!(
+                    &week.dora,
+                    &dora(*count, &deploys, &links, &facts, span.period(), drills)
+                );
+            }
         }
     }
 }

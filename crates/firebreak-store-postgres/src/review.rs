@@ -303,6 +303,16 @@ impl ReviewWrites for PgTx<'_> {
         .map(item)
         .collect()
     }
+
+    async fn note_items_reminded(&mut self, ids: &[i64], today: Date) -> Result<()> {
+        sqlx::query("UPDATE action_items SET reminded_on = $2 WHERE id = ANY($1)")
+            .bind(ids)
+            .bind(today.to_string())
+            .execute(&mut *self.conn)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
 }
 
 fn incident_row(row: &PgRow) -> Result<IncidentRow> {
@@ -593,7 +603,7 @@ impl ReviewStore for PostgresStore {
              JOIN incidents i ON i.number = r.incident \
              WHERE r.rolls_back IS NOT NULL AND r.rollback AND r.incident IS NOT NULL \
                AND r.at >= $1 - $5 \
-               AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
+               AND NOT u.rollback AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
              ORDER BY 4, 5, 6",
         )
         .bind(from.as_millisecond())

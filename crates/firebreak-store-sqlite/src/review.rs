@@ -270,6 +270,15 @@ impl ReviewWrites for SqliteTx<'_> {
         );
         rows::all(self.conn(), &sql, params![today.to_string(), limit], item)
     }
+
+    async fn note_items_reminded(&mut self, ids: &[i64], today: Date) -> Result<()> {
+        let ids = serde_json::to_string(ids).map_err(StoreError::backend)?;
+        self.exec(
+            "UPDATE action_items SET reminded_on = ?2 WHERE id IN (SELECT value FROM json_each(?1))",
+            params![ids, today.to_string()],
+        )?;
+        Ok(())
+    }
 }
 
 fn incident_row(row: &Row<'_>) -> Result<IncidentRow> {
@@ -541,24 +550,31 @@ impl ReviewStore for SqliteStore {
         let window = window.as_millis() as i64;
         let lead_from = ms(from) - ROLLBACK_LEAD.as_millis() as i64;
         self.read(move |conn| {
+            // Each incident's suspect is the newest of its services' newest deploys in the
+            // window: one backward seek per service on `deployments_service_at_id`, never a
+            // sort of the window's deploys.
             // The rollbacks that undid a deploy of the period are read from `ROLLBACK_LEAD`
             // before the period's start on through `deployments_rollbacks_at`, not from every
             // rollback recorded.
             rows::all(
                 conn,
-                "WITH suspects AS ( \
+                "WITH newest AS ( \
                    SELECT i.number, i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, \
-                     (SELECT d.id FROM incident_services s \
-                      JOIN deployments d INDEXED BY deployments_service_at_id ON d.service = s.service \
-                      WHERE s.number = i.number AND d.rollback = 0 \
+                     (SELECT d.id FROM deployments d INDEXED BY deployments_service_at_id \
+                      WHERE d.service = s.service AND d.rollback = 0 \
                         AND d.at <= i.detected_at AND d.at >= i.detected_at - ?3 \
                       ORDER BY d.at DESC, d.id DESC LIMIT 1) AS deploy \
                    FROM incidents i INDEXED BY incidents_detected \
-                   WHERE i.detected_at >= ?1 AND i.detected_at < ?2 + ?3) \
-                 SELECT d.id, d.service, d.version, d.at, s.number, 'suspect' AS link, s.severity, s.detected_at, s.drill, \
+                   JOIN incident_services s ON s.number = i.number \
+                   WHERE i.detected_at >= ?1 AND i.detected_at < ?2 + ?3), \
+                 suspects AS ( \
+                   SELECT n.*, d.id AS did, d.service, d.version, d.at, \
+                     row_number() OVER (PARTITION BY n.number ORDER BY d.at DESC, d.id DESC) AS rank \
+                   FROM newest n JOIN deployments d ON d.id = n.deploy) \
+                 SELECT s.did AS id, s.service, s.version, s.at, s.number, 'suspect' AS link, s.severity, s.detected_at, s.drill, \
                    s.mitigated_at, s.resolved_at \
-                 FROM suspects s JOIN deployments d ON d.id = s.deploy \
-                 WHERE d.at >= ?1 AND d.at < ?2 AND (?4 IS NULL OR d.service = ?4) \
+                 FROM suspects s \
+                 WHERE s.rank = 1 AND s.at >= ?1 AND s.at < ?2 AND (?4 IS NULL OR s.service = ?4) \
                  UNION ALL \
                  SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                    i.mitigated_at, i.resolved_at \
@@ -567,7 +583,7 @@ impl ReviewStore for SqliteStore {
                  JOIN incidents i ON i.number = r.incident \
                  WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 AND r.incident IS NOT NULL \
                    AND r.at >= ?5 \
-                   AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
+                   AND u.rollback = 0 AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
                  ORDER BY 4, 5, 6",
                 params![ms(from), ms(to), window, service, lead_from],
                 failure_row,

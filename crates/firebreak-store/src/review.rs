@@ -148,6 +148,9 @@ pub trait ReviewWrites: Send {
     /// Up to `limit` open items due before `today` whose owner was not reminded on `today`,
     /// held until commit, by id.
     async fn lock_overdue_items(&mut self, today: Date, limit: u32) -> Result<Vec<ActionItem>>;
+    /// Notes that the owners of `ids` were reminded on `today`. Only `reminded_on` changes:
+    /// the version stays, so an edit made from what its owner read still saves.
+    async fn note_items_reminded(&mut self, ids: &[i64], today: Date) -> Result<()>;
 }
 
 #[async_trait]

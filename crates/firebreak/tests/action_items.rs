@@ -216,8 +216,8 @@ async fn items_are_chased_until_closed(s: TestServer) {
     }
 
     // A change from the version read applies; one from a stale version is refused, says what
-    // to do, and changes nothing. (Before the clock moves: a reminder that an item is overdue
-    // also moves its version on.)
+    // to do, and changes nothing. (A reminder that an item is overdue is no edit: it leaves
+    // the version alone; the store's contract checks that.)
     let path = format!("{ITEMS}/{alerts_id}");
     let renamed = s
         .patch(&path, json!({"title": "Alert on burn rate", "version": 1}))

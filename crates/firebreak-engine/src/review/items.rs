@@ -205,12 +205,11 @@ impl Firebreak {
                         Box::pin(async move {
                             let items = tx.lock_overdue_items(today, REMIND_BATCH).await?;
                             let mut pages = Vec::new();
-                            for mut item in items.iter().cloned() {
-                                pages.extend(app.overdue_pages(&item, today, now));
-                                item.reminded_on = Some(today);
-                                item.version += 1;
-                                tx.save_action_item(&item).await?;
+                            for item in &items {
+                                pages.extend(app.overdue_pages(item, today, now));
                             }
+                            let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
+                            tx.note_items_reminded(&ids, today).await?;
                             if !pages.is_empty() {
                                 tx.enqueue(pages).await?;
                             }

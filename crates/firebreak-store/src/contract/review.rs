@@ -338,17 +338,24 @@ pub async fn action_items_round_trip_filter_and_page<S: Store>(store: &S) {
     let today = date(2026, 12, 2);
     let due = commit(store, "lock overdue", move |tx| {
         Box::pin(async move {
-            let mut items = tx.lock_overdue_items(today, 10).await?;
-            for i in &mut items {
-                i.reminded_on = Some(today);
-                i.version += 1;
-                tx.save_action_item(i).await?;
-            }
+            let items = tx.lock_overdue_items(today, 10).await?;
+            tx.note_items_reminded(&ids(&items), today).await?;
             Ok(items)
         })
     })
     .await;
     assert_eq!(ids(&due), vec![b.id, c.id]);
+    // Noting the reminder leaves the version alone: an edit made from what the owner read
+    // still saves.
+    for before in &due {
+        let after = store.get_action_item(before.id).await.unwrap().unwrap();
+        assert_eq!(after.reminded_on, Some(today));
+        assert_eq!(after.version, before.version, "a reminder is no edit");
+    }
+    commit(store, "note no items", move |tx| {
+        Box::pin(async move { tx.note_items_reminded(&[], today).await })
+    })
+    .await;
     let again = commit(store, "lock overdue again", move |tx| {
         Box::pin(async move { tx.lock_overdue_items(today, 10).await })
     })
@@ -450,8 +457,18 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
     assert!(rollback.rollback);
     assert_eq!(rollback.rolls_back, Some(api2.id));
     assert_eq!(rollback.incident, Some(a.number));
+    // A rollback of that rollback, also for INC A: the deploy it undid is itself remediation,
+    // so it is no failed deploy.
+    let mut undo = deployment("api", "1.1", 45 * MIN);
+    undo.rollback = true;
+    undo.rolls_back = Some(rollback.id);
+    undo.incident = Some(a.number);
+    commit(store, "rollback of the rollback", move |tx| {
+        Box::pin(async move { tx.record_deployment(undo).await })
+    })
+    .await;
     let listed = store.list_deployments(None, None, 10).await.unwrap();
-    assert_eq!(listed.items.iter().filter(|d| d.rollback).count(), 1);
+    assert_eq!(listed.items.iter().filter(|d| d.rollback).count(), 2);
 
     let rows = store.incident_rows(at(0), at(400 * MIN)).await.unwrap();
     assert_eq!(
@@ -538,6 +555,10 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
     assert_eq!(f.mitigated_at, Some(at(35 * MIN)));
     assert_eq!(f.resolved_at, Some(at(50 * MIN)));
     assert!(!f.drill);
+    assert!(
+        failures.iter().all(|f| f.deploy != rollback.id),
+        "a rolled-back rollback is no failed deploy: {failures:?}"
+    );
     // A deploy outside the range is not a failure of that range; neither is api 1.0.
     assert!(
         failures
