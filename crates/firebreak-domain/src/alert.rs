@@ -101,6 +101,7 @@ str_enum!(
         Generic => "generic",
         Manual => "manual",
         Heartbeat => "heartbeat",
+        CustomerReport => "customer_report",
     }
 );
 

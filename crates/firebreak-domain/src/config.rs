@@ -37,6 +37,8 @@ pub struct Config {
     pub oidc: Option<Oidc>,
     pub metrics: Metrics,
     pub review: Review,
+    /// When customer reports open an alert (the `reports` section).
+    pub reports: crate::customer_report::ReportRule,
 }
 
 /// How postmortems are reviewed and chased (the `review` section).
@@ -703,6 +705,7 @@ impl Default for Config {
             oidc: None,
             metrics: Metrics::default(),
             review: Review::default(),
+            reports: crate::customer_report::ReportRule::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod blameless;
 pub mod break_glass;
 pub mod config;
 pub mod contact;
+pub mod customer_report;
 pub mod escalation;
 pub mod freeze;
 pub mod heartbeat;
