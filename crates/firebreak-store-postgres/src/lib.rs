@@ -20,6 +20,7 @@
 mod accounts;
 mod alerts;
 pub mod committer;
+mod customer_reports;
 mod directory;
 mod error;
 mod heartbeats;
@@ -112,6 +113,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         16,
         "heartbeats",
         include_str!("../migrations/0016_heartbeats.sql"),
+    ),
+    (
+        17,
+        "customer_reports",
+        include_str!("../migrations/0017_customer_reports.sql"),
     ),
 ];
 

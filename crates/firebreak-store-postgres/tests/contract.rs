@@ -117,6 +117,7 @@ contract_checks!(
     report_reads_count_and_link_deploys,
     heartbeats_round_trip,
     overdue_heartbeats_are_those_up_and_due,
+    customer_reports_round_trip_count_and_list,
 );
 
 concurrent_contract_checks!(
@@ -132,6 +133,7 @@ concurrent_contract_checks!(
     concurrent_audited_writes_make_one_chain,
     concurrent_failures_all_count,
     concurrent_watchers_take_a_heartbeat_down_once,
+    concurrent_reports_are_counted_one_after_another,
 );
 
 /// The whole suite through `run_all`. It finishes each check before it makes the next store, so

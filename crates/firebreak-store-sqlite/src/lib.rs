@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 
 mod accounts;
 mod alerts;
+mod customer_reports;
 mod directory;
 mod heartbeats;
 mod incidents;
@@ -59,6 +60,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/0015_report_indexes.sql")),
     // Versions need not follow each other: every version not yet recorded is applied.
     (16, include_str!("../migrations/0016_heartbeats.sql")),
+    (17, include_str!("../migrations/0017_customer_reports.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod alerts;
+mod customer_reports;
 mod directory;
 mod feed;
 mod grouping;
@@ -31,6 +32,7 @@ mod units;
 
 pub use accounts::*;
 pub use alerts::*;
+pub use customer_reports::*;
 pub use directory::*;
 pub use feed::*;
 pub use grouping::*;
@@ -196,6 +198,10 @@ where
     heartbeats_round_trip(&make().await).await;
     overdue_heartbeats_are_those_up_and_due(&make().await).await;
     concurrent_watchers_take_a_heartbeat_down_once(Arc::new(make().await)).await;
+
+    // Customer reports.
+    customer_reports_round_trip_count_and_list(&make().await).await;
+    concurrent_reports_are_counted_one_after_another(Arc::new(make().await)).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

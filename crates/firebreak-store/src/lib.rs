@@ -25,6 +25,7 @@ pub mod contract;
 
 pub mod accounts;
 pub mod codec;
+pub mod customer_report;
 pub mod feed;
 pub mod heartbeat;
 pub mod outbox;
@@ -36,6 +37,7 @@ pub mod tx;
 mod writes;
 
 pub use accounts::{AccountStore, AccountWrites, PasswordRecord};
+pub use customer_report::{CustomerReportStore, CustomerReportWrites};
 pub use feed::{Change, ChangeFeed, Committed};
 pub use heartbeat::{HeartbeatStore, HeartbeatWrites};
 pub use outbox::{
@@ -542,6 +544,7 @@ pub trait Store:
     + StabilizeStore
     + ReviewStore
     + HeartbeatStore
+    + CustomerReportStore
     + TokenStore
     + AuditStore
     + AlertStore

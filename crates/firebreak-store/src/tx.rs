@@ -38,6 +38,7 @@ pub trait Tx:
     + crate::stabilize::StabilizeWrites
     + crate::review::ReviewWrites
     + crate::heartbeat::HeartbeatWrites
+    + crate::customer_report::CustomerReportWrites
     + crate::accounts::AccountWrites
     + OutboxWrites
     + Send
