@@ -28,7 +28,8 @@
 //! of the other kind; a secret it uses is written as `{secret: NAME}`, as in the file: the
 //! configuration never holds an action's secrets, only their names. The `metrics` section is
 //! `null` while it names no listener, and `review` while it is at its defaults; its
-//! `remind_severities` is `null` while it is the two most severe severities.
+//! `remind_severities` is `null` while it is the two most severe severities. The `reports`
+//! section is `null` while it is at its defaults (3 reports within 10m, low urgency).
 
 use std::collections::HashSet;
 
@@ -42,6 +43,7 @@ use firebreak_domain::config::{
     OutboundRetry, PageTarget, Paging, ResponseTarget, Review, Role, Secrets, Service, Severity,
     StatusPage, User,
 };
+use firebreak_domain::customer_report::ReportRule;
 use firebreak_domain::escalation::{Policy, Target};
 use firebreak_domain::matcher::Matcher;
 use firebreak_domain::rules::{DeclareRule, Grouping, Route};
@@ -92,6 +94,7 @@ pub fn to_document(config: &Config) -> Value {
         "oidc": config.oidc.as_ref().map(oidc),
         "metrics": metrics(&config.metrics),
         "review": review(&config.review),
+        "reports": reports(&config.reports),
     })
 }
 
@@ -477,6 +480,18 @@ fn review(r: &Review) -> Value {
         "remind_after": format_duration(r.remind_after),
         "remind_severities": r.remind_severities,
         "blameless": { "disable": r.blameless_disable, "rules": rules },
+    })
+}
+
+/// The `reports` section, or `null` (left out of the YAML) when it is at its defaults.
+fn reports(r: &ReportRule) -> Value {
+    if *r == ReportRule::default() {
+        return Value::Null;
+    }
+    json!({
+        "threshold": r.threshold,
+        "window": format_duration(r.window),
+        "urgency": r.urgency.as_str(),
     })
 }
 
@@ -1375,6 +1390,7 @@ comms:
             "oidc",
             "metrics",
             "review",
+            "reports",
         ] {
             assert_eq!(doc[key], Value::Null, "{key}");
         }
@@ -1601,6 +1617,29 @@ severities:
         // No severities at all is not the default (the two most severe): it is written.
         config.review.remind_severities = Some(Vec::new());
         assert_eq!(read_back(&to_yaml(&config), &[]), config);
+    }
+
+    #[test]
+    fn reports_are_written_only_when_set_and_read_back() {
+        let mut config = Config::default();
+        assert!(!to_yaml(&config).contains("reports"));
+        config.reports.threshold = 5;
+        config.reports.window = jiff::SignedDuration::from_mins(15);
+        config.reports.urgency = firebreak_domain::Urgency::High;
+        let yaml = to_yaml(&config);
+        assert!(yaml.contains("\nreports:\n"), "{yaml}");
+        assert!(yaml.contains("\n  window: 15m\n"), "{yaml}");
+        assert!(yaml.contains("\n  urgency: high\n"), "{yaml}");
+        let doc = to_document(&config);
+        let keys: BTreeSet<String> = doc["reports"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let expected: BTreeSet<String> = REPORTS_KEYS.iter().map(|k| k.to_string()).collect();
+        assert_eq!(keys, expected);
+        assert_eq!(read_back(&yaml, &[]), config);
     }
 
     #[test]

@@ -2670,18 +2670,18 @@ fn the_top_level_names_the_new_sections() {
         "runbook",
         "unknown key \"runbook\"; expected one of severities, roles, checklists, services, \
          users, schedules, escalation_policies, paging, alerting, outbound, server, email, \
-         status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review",
+         status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review, reports",
     );
     assert!(
         e.to_string()
-            .ends_with("comms, runbooks, break_glass, secrets, oidc, metrics, review")
+            .ends_with("comms, runbooks, break_glass, secrets, oidc, metrics, review, reports")
     );
     single(
         "[runbooks]\n",
         1,
         1,
         "",
-        "status_page, comms, runbooks, break_glass, secrets, oidc, metrics and review, found a list",
+        "status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review and reports, found a list",
     );
 }
 
@@ -3694,4 +3694,65 @@ fn every_review_problem_is_reported_at_once() {
     assert_eq!(errors.len(), 4, "{errors}");
     let lines: Vec<u64> = errors.errors().iter().map(|e| e.line).collect();
     assert_eq!(lines, [2, 3, 5, 6], "{errors}");
+}
+
+#[test]
+fn reports_problems_point_at_their_lines() {
+    single(
+        "reports:\n  threshold: 0\n",
+        2,
+        14,
+        "reports.threshold",
+        "expected a whole number from 1",
+    );
+    single(
+        "reports:\n  threshold: 1001\n",
+        2,
+        14,
+        "reports.threshold",
+        "threshold must be from 1 to 1000, found 1001",
+    );
+    single(
+        "reports:\n  window: 30s\n",
+        2,
+        11,
+        "reports.window",
+        "window must be from 1m to 24h, found 30s",
+    );
+    single(
+        "reports:\n  window: soon\n",
+        2,
+        11,
+        "reports.window",
+        "invalid duration \"soon\"",
+    );
+    single(
+        "reports:\n  urgency: urgent\n",
+        2,
+        12,
+        "reports.urgency",
+        "`urgent` is not one of",
+    );
+    let e = single(
+        "reports:\n  threshold: 3\n  per: 10m\n",
+        3,
+        3,
+        "reports.per",
+        "unknown key \"per\"; expected one of threshold, window, urgency",
+    );
+    assert!(
+        e.to_string()
+            .starts_with("firebreak.yaml:3:3: reports.per: "),
+        "{e}"
+    );
+    single(
+        "reports: 3\n",
+        1,
+        10,
+        "reports",
+        "expected a mapping with threshold, window and urgency",
+    );
+    let errors = errors("reports:\n  threshold: -1\n  window: 2d\n  urgency: HIGH\n");
+    let lines: Vec<u64> = errors.errors().iter().map(|e| e.line).collect();
+    assert_eq!(lines, [2, 3, 4], "every problem at once: {errors}");
 }

@@ -1630,6 +1630,30 @@ fn the_metrics_listener_reads_into_the_config() {
 }
 
 #[test]
+fn the_reports_section_reads_into_the_config() {
+    let config = parse(
+        "reports:\n  threshold: 5\n  window: 15m\n  urgency: high\n",
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.reports.threshold, 5);
+    assert_eq!(config.reports.window, SignedDuration::from_mins(15));
+    assert_eq!(config.reports.urgency, firebreak_domain::Urgency::High);
+    // Keys left out keep their defaults: 3 reports within 10m, at low urgency.
+    let config = parse("reports:\n  window: 1h\n", "firebreak.yaml").unwrap();
+    assert_eq!(config.reports.threshold, 3);
+    assert_eq!(config.reports.window, SignedDuration::from_hours(1));
+    assert_eq!(config.reports.urgency, firebreak_domain::Urgency::Low);
+    for source in ["reports: null\n", "severities: null\n"] {
+        let config = parse(source, "firebreak.yaml").unwrap();
+        assert_eq!(
+            config.reports,
+            firebreak_domain::customer_report::ReportRule::default()
+        );
+    }
+}
+
+#[test]
 fn the_review_section_reads_into_the_config() {
     let config = parse(
         "review:\n  remind_after: 3d\n  remind_severities: [sev1]\n  blameless:\n    \
@@ -1681,18 +1705,33 @@ fn the_review_section_reads_into_the_config() {
     }
 }
 
-#[test]
-fn the_example_review_block_reads_once_uncommented() {
+/// The example file's commented-out `section` block, uncommented and read.
+fn example_block(section: &str) -> Config {
     let example = include_str!("../examples/firebreak.yaml");
     let start = example
-        .find("# review:")
-        .expect("the example has a review block");
+        .find(&format!("# {section}:"))
+        .unwrap_or_else(|| panic!("the example has a {section} block"));
     let block: String = example[start..]
         .lines()
         .take_while(|l| l.starts_with('#'))
         .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or("")))
         .collect();
-    let config = parse(&block, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}\n{block}"));
+    parse(&block, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}\n{block}"))
+}
+
+#[test]
+fn the_example_reports_block_reads_once_uncommented() {
+    let config = example_block("reports");
+    assert_eq!(
+        config.reports,
+        firebreak_domain::customer_report::ReportRule::default(),
+        "the example shows the defaults"
+    );
+}
+
+#[test]
+fn the_example_review_block_reads_once_uncommented() {
+    let config = example_block("review");
     assert_eq!(config.review.remind_after, SignedDuration::from_hours(120));
     assert_eq!(
         config.review.remind_severities,

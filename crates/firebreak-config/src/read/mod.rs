@@ -14,6 +14,7 @@ mod metrics;
 mod oidc;
 mod outbound;
 mod paging;
+mod reports;
 mod review;
 mod roles;
 mod runbooks;
@@ -42,6 +43,7 @@ pub(crate) mod keys {
     pub(crate) use super::oidc::{OIDC_KEYS, OIDC_ROLE_KEYS};
     pub(crate) use super::outbound::{OUTBOUND_KEYS, RETRY_KEYS};
     pub(crate) use super::paging::PAGING_KEYS;
+    pub(crate) use super::reports::REPORTS_KEYS;
     pub(crate) use super::review::{BLAMELESS_KEYS, BLAMELESS_RULE_KEYS, REVIEW_KEYS};
     pub(crate) use super::roles::{CHECKLIST_KEYS, ROLE_KEYS};
     pub(crate) use super::runbooks::{ACTION_KEYS, RUNBOOK_KEYS, SECRET_REF_KEYS};
@@ -89,6 +91,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "oidc",
     "metrics",
     "review",
+    "reports",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -783,7 +786,7 @@ impl<'a> Reader<'a> {
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
              escalation_policies, paging, alerting, outbound, server, email, status_page, comms, \
-             runbooks, break_glass, secrets, oidc, metrics and review",
+             runbooks, break_glass, secrets, oidc, metrics, review and reports",
         ) else {
             return config;
         };
@@ -997,6 +1000,11 @@ impl<'a> Reader<'a> {
             && let Some(review) = self.review(node, declared)
         {
             config.review = review;
+        }
+        if let Some(node) = top.get("reports")
+            && let Some(reports) = self.reports(node)
+        {
+            config.reports = reports;
         }
         config
     }

@@ -1,0 +1,53 @@
+//! The `reports` section: how many customer reports about one component or service, within
+//! how long, open an alert, and at which urgency.
+
+use firebreak_domain::customer_report::{ReportRule, THRESHOLD_RANGE, WINDOW_RANGE};
+
+use super::Reader;
+use crate::node::Node;
+
+pub(crate) const REPORTS_KEYS: &[&str] = &["threshold", "window", "urgency"];
+
+impl Reader<'_> {
+    /// The `reports` section; keys left out keep their defaults (3 reports within 10m open a
+    /// low-urgency alert).
+    pub(super) fn reports(&mut self, node: &Node) -> Option<ReportRule> {
+        let f = self.fields(
+            node,
+            "reports",
+            REPORTS_KEYS,
+            "a mapping with threshold, window and urgency, like \
+             {threshold: 3, window: 10m, urgency: low}",
+        )?;
+        let mut rule = ReportRule::default();
+        if let Some(threshold) = self.opt_positive(&f, "threshold") {
+            let (min, max) = THRESHOLD_RANGE;
+            if threshold < min || threshold > max {
+                let node = f.get("threshold").expect("read above");
+                self.error_at(
+                    node,
+                    &f.path("threshold"),
+                    format!(
+                        "threshold must be from {min} to {max}, found {threshold}: how many \
+                         customer reports about one component or service open an alert"
+                    ),
+                );
+            } else {
+                rule.threshold = threshold;
+            }
+        }
+        if let Some(window) = self.bounded_duration(
+            &f,
+            "window",
+            WINDOW_RANGE,
+            "1m to 24h",
+            "within how long the threshold's reports must arrive, e.g. 10m",
+        ) {
+            rule.window = window;
+        }
+        if let Some(Some(urgency)) = self.opt_word(&f, "urgency") {
+            rule.urgency = urgency;
+        }
+        Some(rule)
+    }
+}
