@@ -14,6 +14,7 @@ pub mod alerts;
 pub mod calendar;
 pub mod clock;
 pub mod comms;
+pub mod customer_reports;
 pub mod delivery;
 pub mod deployments;
 pub mod directory;
