@@ -369,6 +369,15 @@ def _heartbeat(body: dict) -> None:
         body["grace"] = "5m"
 
 
+def _customer_report(body: dict) -> None:
+    # A report names a component or a service that exists (at least one of them); the
+    # seeded component stands for the seeded service.
+    _refer(body, "component", COMPONENT)
+    _refer(body, "service", SERVICE)
+    if not isinstance(body.get("component"), str) and not isinstance(body.get("service"), str):
+        body["service"] = SERVICE
+
+
 def _runbook_path(body: dict, path: dict) -> None:
     _runbook(body)
     if isinstance(body.get("name"), str):
@@ -415,6 +424,7 @@ FIXES = {
     ("POST", "/api/v1/action-items"): _action_item,
     ("PATCH", "/api/v1/action-items/{id}"): _change_action_item,
     ("POST", "/api/v1/heartbeats"): _heartbeat,
+    ("POST", "/api/v1/reports"): _customer_report,
 }
 
 PATH_FIXES = {

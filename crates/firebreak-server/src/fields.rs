@@ -32,6 +32,9 @@ macro_rules! calendar_day {
 /// Matches text with at least one character that is not white space, where white space is
 /// exactly what Rust's `str::trim` removes (the Unicode `White_Space` property).
 pub const NOT_BLANK: &str = not_blank_char!();
+/// A character that is neither white space nor a control character, anywhere in the text.
+pub const VISIBLE: &str =
+    "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]";
 /// One line (no line feed or carriage return) with at least one character that is not white
 /// space.
 pub const ONE_LINE: &str = concat!("^[^\\n\\r]*", not_blank_char!(), "[^\\n\\r]*$");
@@ -387,6 +390,29 @@ text_field!(
     /// Why an action item won't be done, or a note on closing it: not blank, at most 2,000
     /// characters.
     ItemReason = not_blank(firebreak_domain::action_item::REASON_MAX)
+);
+text_field!(
+    /// What a customer reported: at most 2,000 characters, with at least one that is neither
+    /// white space nor a control character (control characters other than line breaks and
+    /// tabs are removed).
+    ReportSummary = TextRule {
+        min: 1,
+        max: Some(firebreak_domain::customer_report::SUMMARY_MAX),
+        pattern: Some(VISIBLE),
+        explain: "must hold something other than white space and control characters",
+        reserved: None,
+    }
+);
+text_field!(
+    /// A reporter's address (an email address or a customer id): one line of at most 254
+    /// characters, no control characters, not starting or ending with white space.
+    ReporterAddress = TextRule {
+        min: 1,
+        max: Some(firebreak_domain::customer_report::REPORTER_MAX),
+        pattern: Some(r"^[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?$"),
+        explain: "must be one line with no control characters, not starting or ending with white space",
+        reserved: None,
+    }
 );
 text_field!(
     /// A postmortem section's Markdown: at most 50,000 characters.

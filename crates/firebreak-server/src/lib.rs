@@ -189,6 +189,10 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
             heartbeats::delete_heartbeat
         ))
         .routes(routes!(heartbeats::fail, heartbeats::fail_by_post))
+        .routes(routes!(
+            crate::routes::customer_reports::list_reports,
+            crate::routes::customer_reports::record_report
+        ))
         .routes(routes!(crate::routes::reports::incidents))
         .routes(routes!(crate::routes::reports::dora))
         .merge(

@@ -1006,6 +1006,22 @@ fn table() -> Vec<Route> {
             None,
             Admin,
         ),
+        // Customer reports: support tools record them with a responder token; reporters'
+        // addresses in the list are for admins only (tests/customer_reports.rs).
+        r(
+            Method::GET,
+            "/api/v1/reports",
+            "/api/v1/reports",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/reports",
+            "/api/v1/reports",
+            Some(json!({"service": "checkout", "summary": "checkout is down"})),
+            Responder,
+        ),
         // Pings take the heartbeat's key in the path, never a token.
         r(
             Method::GET,
