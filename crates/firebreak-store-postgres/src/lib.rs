@@ -119,6 +119,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "customer_reports",
         include_str!("../migrations/0017_customer_reports.sql"),
     ),
+    (
+        19,
+        "active_escalations",
+        include_str!("../migrations/0019_active_escalations.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -442,4 +442,18 @@ impl PagingStore for PostgresStore {
         .map(escalation)
         .collect()
     }
+
+    async fn active_escalations(&self, limit: u32) -> Result<Vec<Escalation>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {ESCALATION_COLUMNS} FROM escalations WHERE status = 'active' \
+             ORDER BY started_at, id LIMIT $1"
+        )))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(escalation)
+        .collect()
+    }
 }

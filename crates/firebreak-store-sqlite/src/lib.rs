@@ -61,6 +61,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     // Versions need not follow each other: every version not yet recorded is applied.
     (16, include_str!("../migrations/0016_heartbeats.sql")),
     (17, include_str!("../migrations/0017_customer_reports.sql")),
+    (
+        19,
+        include_str!("../migrations/0019_active_escalations.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -363,4 +363,15 @@ impl PagingStore for SqliteStore {
         })
         .await
     }
+
+    async fn active_escalations(&self, limit: u32) -> Result<Vec<Escalation>> {
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {ESCALATION_COLUMNS} FROM escalations INDEXED BY escalations_active \
+                 WHERE status = 'active' ORDER BY started_at, id LIMIT ?1"
+            );
+            rows::all(conn, &sql, params![limit], escalation)
+        })
+        .await
+    }
 }

@@ -124,4 +124,7 @@ pub trait PagingStore: Send + Sync {
     async fn get_escalation(&self, id: &str) -> Result<Option<Escalation>>;
     /// Oldest first.
     async fn list_escalations(&self, filter: EscalationFilter) -> Result<Vec<Escalation>>;
+    /// The escalations still waiting for someone to acknowledge (active), oldest first, up to
+    /// `limit`: what home pages show, read through a partial index of the active ones.
+    async fn active_escalations(&self, limit: u32) -> Result<Vec<Escalation>>;
 }

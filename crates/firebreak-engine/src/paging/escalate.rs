@@ -16,6 +16,9 @@ use super::{ESCALATION, PAGE, Pager, Paging, PagingIndex, Reach, links};
 use crate::{EngineError, Firebreak, time_ordered_id};
 
 /// A timer is never dropped for being late: it fires whenever it is claimed.
+/// The most active escalations a home page reads.
+pub const WAITING_LIMIT: u32 = 500;
+
 const TIMER_DEADLINE: SignedDuration = SignedDuration::from_hours(24 * 30);
 
 /// What an escalation timer message carries: the position it fires.
@@ -639,54 +642,14 @@ impl Firebreak {
     }
 
     /// The open escalations that paged `user` and wait for someone to acknowledge: what a
-    /// person's home page puts first.
+    /// person's home page puts first. Read from the active escalations alone (at most
+    /// [`WAITING_LIMIT`], oldest first), whatever else is open.
     pub async fn waiting_for(&self, user: &str) -> Result<Vec<EscalationView>, EngineError> {
-        // The store lists escalations by alert or incident only (an empty filter matches
-        // nothing), so ask about what can be paging now: alerts nobody has acknowledged, and
-        // open incidents. Each query takes one of each.
-        let alerts = self
-            .store
-            .list_alerts(
-                &firebreak_store::AlertFilter {
-                    status: Some(firebreak_domain::AlertStatus::Open),
-                    ..Default::default()
-                },
-                None,
-                500,
-            )
+        let active = self.store.active_escalations(WAITING_LIMIT).await?;
+        Ok(self
+            .views_of(active)
             .await?
-            .items;
-        let incidents = self
-            .store
-            .list_incidents(
-                &firebreak_store::IncidentFilter {
-                    open: Some(true),
-                    ..Default::default()
-                },
-                None,
-                500,
-            )
-            .await?
-            .items;
-        let mut open = Vec::new();
-        for i in 0..alerts.len().max(incidents.len()) {
-            let filter = EscalationFilter {
-                alert: alerts.get(i).map(|a| a.id),
-                incident: incidents.get(i).map(|n| n.number),
-                open_only: true,
-            };
-            open.extend(self.escalation_views(filter).await?);
-        }
-        open.sort_by(|a, b| {
-            (a.escalation.started_at, &a.escalation.id)
-                .cmp(&(b.escalation.started_at, &b.escalation.id))
-        });
-        open.dedup_by(|a, b| a.escalation.id == b.escalation.id);
-        Ok(open
             .into_iter()
-            .filter(|e| {
-                e.escalation.status == firebreak_domain::escalation::EscalationStatus::Active
-            })
             .filter(|e| e.notifications.iter().any(|n| n.user == user))
             .collect())
     }
@@ -696,6 +659,11 @@ impl Firebreak {
         filter: EscalationFilter,
     ) -> Result<Vec<EscalationView>, EngineError> {
         let list = self.store.list_escalations(filter).await?;
+        self.views_of(list).await
+    }
+
+    /// Each escalation with the pages it sent.
+    async fn views_of(&self, list: Vec<Escalation>) -> Result<Vec<EscalationView>, EngineError> {
         let mut out = Vec::with_capacity(list.len());
         for escalation in list {
             let messages = self

@@ -433,6 +433,16 @@ pub async fn escalations_round_trip<S: Store>(store: &S) {
     })
     .await;
     assert_eq!(ids(open), ["esc_1"], "open means active or acknowledged");
+    // Waiting for an acknowledgement: neither acknowledged (esc_1, esc_4) nor resolved
+    // (esc_2); oldest first, up to the limit.
+    assert_eq!(
+        ids(store.active_escalations(10).await.expect("active")),
+        ["esc_3", "esc_5"]
+    );
+    assert_eq!(
+        ids(store.active_escalations(1).await.expect("active")),
+        ["esc_3"]
+    );
     match attempt(store, |tx| {
         Box::pin(async move {
             let mut e = Escalation::start(
