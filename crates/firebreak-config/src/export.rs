@@ -29,7 +29,7 @@
 //! configuration never holds an action's secrets, only their names. The `metrics` section is
 //! `null` while it names no listener, and `review` while it is at its defaults; its
 //! `remind_severities` is `null` while it is the two most severe severities. The `reports`
-//! section is `null` while it is at its defaults (3 reports within 10m, low urgency).
+//! section is `null` while it is at its defaults (3 reports within 10m, low urgency, no form).
 
 use std::collections::HashSet;
 
@@ -492,6 +492,7 @@ fn reports(r: &ReportRule) -> Value {
         "threshold": r.threshold,
         "window": format_duration(r.window),
         "urgency": r.urgency.as_str(),
+        "status_page_form": r.status_page_form,
     })
 }
 
@@ -1626,6 +1627,7 @@ severities:
         config.reports.threshold = 5;
         config.reports.window = jiff::SignedDuration::from_mins(15);
         config.reports.urgency = firebreak_domain::Urgency::High;
+        config.reports.status_page_form = true;
         let yaml = to_yaml(&config);
         assert!(yaml.contains("\nreports:\n"), "{yaml}");
         assert!(yaml.contains("\n  window: 15m\n"), "{yaml}");

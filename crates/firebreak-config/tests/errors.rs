@@ -3738,7 +3738,7 @@ fn reports_problems_point_at_their_lines() {
         3,
         3,
         "reports.per",
-        "unknown key \"per\"; expected one of threshold, window, urgency",
+        "unknown key \"per\"; expected one of threshold, window, urgency, status_page_form",
     );
     assert!(
         e.to_string()
@@ -3746,11 +3746,18 @@ fn reports_problems_point_at_their_lines() {
         "{e}"
     );
     single(
+        "reports:\n  status_page_form: maybe\n",
+        2,
+        21,
+        "reports.status_page_form",
+        "true or false",
+    );
+    single(
         "reports: 3\n",
         1,
         10,
         "reports",
-        "expected a mapping with threshold, window and urgency",
+        "expected a mapping with threshold, window, urgency and status_page_form",
     );
     let errors = errors("reports:\n  threshold: -1\n  window: 2d\n  urgency: HIGH\n");
     let lines: Vec<u64> = errors.errors().iter().map(|e| e.line).collect();

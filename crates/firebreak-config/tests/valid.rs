@@ -1632,13 +1632,14 @@ fn the_metrics_listener_reads_into_the_config() {
 #[test]
 fn the_reports_section_reads_into_the_config() {
     let config = parse(
-        "reports:\n  threshold: 5\n  window: 15m\n  urgency: high\n",
+        "reports:\n  threshold: 5\n  window: 15m\n  urgency: high\n  status_page_form: true\n",
         "firebreak.yaml",
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(config.reports.threshold, 5);
     assert_eq!(config.reports.window, SignedDuration::from_mins(15));
     assert_eq!(config.reports.urgency, firebreak_domain::Urgency::High);
+    assert!(config.reports.status_page_form);
     // Keys left out keep their defaults: 3 reports within 10m, at low urgency.
     let config = parse("reports:\n  window: 1h\n", "firebreak.yaml").unwrap();
     assert_eq!(config.reports.threshold, 3);

@@ -33,15 +33,18 @@ pub struct ReportRule {
     pub window: SignedDuration,
     /// The urgency of the alert: `low` is recorded and shown, `high` pages like any alert.
     pub urgency: Urgency,
+    /// Whether the public status page offers a "report a problem" form.
+    pub status_page_form: bool,
 }
 
 impl Default for ReportRule {
-    /// Three reports within ten minutes open a low-urgency alert.
+    /// Three reports within ten minutes open a low-urgency alert; the status page has no form.
     fn default() -> Self {
         ReportRule {
             threshold: 3,
             window: SignedDuration::from_mins(10),
             urgency: Urgency::Low,
+            status_page_form: false,
         }
     }
 }

@@ -165,6 +165,8 @@ pub struct StatusPageCache {
     rebuild: tokio::sync::Mutex<()>,
     /// 20 subscribe submissions an hour per client address.
     subscribe_limit: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// 10 "report a problem" submissions an hour per client address.
+    report_limit: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
 }
 
 impl Default for StatusPageCache {
@@ -179,6 +181,11 @@ impl Default for StatusPageCache {
             generation: AtomicU64::new(0),
             rebuild: tokio::sync::Mutex::new(()),
             subscribe_limit: governor::RateLimiter::keyed(per_hour),
+            report_limit: governor::RateLimiter::keyed(
+                governor::Quota::with_period(std::time::Duration::from_secs(360))
+                    .expect("a positive period")
+                    .allow_burst(std::num::NonZeroU32::new(10).expect("10 is not zero")),
+            ),
         }
     }
 }
@@ -187,9 +194,21 @@ impl StatusPageCache {
     /// Whether `ip` may submit the subscribe form now; if not, how long until it may. An
     /// IPv6 address counts with the rest of its /64.
     pub fn subscribe_allowed(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
+        Self::allowed(&self.subscribe_limit, ip)
+    }
+
+    /// Whether `ip` may submit the "report a problem" form now; if not, how long until it may.
+    pub fn report_allowed(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
+        Self::allowed(&self.report_limit, ip)
+    }
+
+    fn allowed(
+        limit: &governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+        ip: std::net::IpAddr,
+    ) -> Result<(), std::time::Duration> {
         use governor::clock::Clock as _;
         let group = firebreak_domain::address::source_group(ip);
-        self.subscribe_limit.check_key(&group).map_err(|not_until| {
+        limit.check_key(&group).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())
         })
     }

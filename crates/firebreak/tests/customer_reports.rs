@@ -2,7 +2,9 @@
 //! threshold open nothing, reports older than the window do not count, the threshold within the
 //! window opens exactly one alert (later reports update it), a high-urgency rule pages like any
 //! alert, bad input is a 422 naming its field that records nothing, and a reporter's address
-//! is shown to admins only, never in the alert.
+//! is shown to admins only, never in the alert. The status page's "report a problem" form is
+//! there only when configured, refuses other sites, drops what fills its honeypot, and is
+//! rate-limited per address.
 
 mod common;
 
@@ -476,6 +478,16 @@ async fn bad_input_changes_nothing(s: TestServer) {
     )
     .await
     .expect(200);
+    // The status page offers no form unless configured.
+    let page = s
+        .http
+        .get(format!("{}/status", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(!page.text().await.unwrap().contains("/status/report"));
+    let refused = post_form(&s, &[("component", "Checkout"), ("summary", "down")], true).await;
+    assert_eq!(refused.0, 404);
     // A list filter that is not a name is refused, naming it.
     let a = s
         .call(
@@ -488,6 +500,160 @@ async fn bad_input_changes_nothing(s: TestServer) {
     a.expect_problem(422);
 }
 
+/// Posts the status page's form as a browser would: from the page itself (`Sec-Fetch-Site:
+/// same-origin`) unless `same_origin` is false. Returns the status, `Retry-After` and the page.
+async fn post_form(
+    s: &TestServer,
+    fields: &[(&str, &str)],
+    same_origin: bool,
+) -> (u16, Option<String>, String) {
+    let mut req = s
+        .http
+        .post(format!("{}/status/report", s.base))
+        .form(fields);
+    if same_origin {
+        req = req.header("sec-fetch-site", "same-origin");
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let retry = res
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, retry, res.text().await.unwrap())
+}
+
+fn with_form() -> Config {
+    let mut config = Config::default();
+    config.reports.threshold = 2;
+    config.reports.status_page_form = true;
+    config
+}
+
+/// The status page's "report a problem" form records customer reports like a support tool's.
+async fn status_page_form(s: TestServer) {
+    setup(&s).await;
+    let page = s
+        .http
+        .get(format!("{}/status", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(r#"action="/status/report""#), "{page}");
+    assert!(
+        page.contains(r#"<option value="Checkout">Checkout</option>"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"name="website""#),
+        "the honeypot field: {page}"
+    );
+    let good = [
+        ("component", "Checkout"),
+        ("summary", "The pay button does nothing"),
+        ("email", ADDRESS),
+        ("website", ""),
+    ];
+
+    // From another site (no Sec-Fetch-Site, no Origin): refused, nothing recorded.
+    let (status, _, _) = post_form(&s, &good, false).await;
+    assert_eq!(status, 403);
+    let cross = s
+        .http
+        .post(format!("{}/status/report", s.base))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("component=Checkout&summary=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), 403);
+    // A bot that fills the hidden field is thanked and nothing is recorded.
+    let (status, _, body) = post_form(
+        &s,
+        &[
+            ("component", "Checkout"),
+            ("summary", "buy now"),
+            ("website", "https://spam.example"),
+        ],
+        true,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Thank you"), "{body}");
+    // Bad input: a 422 page that names the field and never repeats the address.
+    for (fields, says) in [
+        (
+            vec![
+                ("component", "Checkout"),
+                ("summary", "   "),
+                ("email", ADDRESS),
+            ],
+            "The description",
+        ),
+        (
+            vec![
+                ("component", "Nowhere"),
+                ("summary", "down"),
+                ("email", ADDRESS),
+            ],
+            "The component",
+        ),
+        (
+            vec![
+                ("component", "Checkout"),
+                ("summary", "down"),
+                ("email", "ann@example.com\r\nBcc: x"),
+            ],
+            "The email address",
+        ),
+    ] {
+        let (status, _, body) = post_form(&s, &fields, true).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains(says), "{body}");
+        assert!(!body.contains(ADDRESS), "{body}");
+    }
+    assert!(listed(&s, &s.admin, "").await.is_empty());
+
+    // Two reports within the window (threshold 2): the second opens the alert.
+    let (status, _, body) = post_form(&s, &good, true).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(report_alerts(&s).await.is_empty());
+    let (status, _, _) = post_form(&s, &good, true).await;
+    assert_eq!(status, 200);
+    let alerts = report_alerts(&s).await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0]["summary"],
+        "2 customer reports about Checkout in 10m: The pay button does nothing"
+    );
+    let for_admin = listed(&s, &s.admin, "").await;
+    assert_eq!(for_admin.len(), 2);
+    assert_eq!(for_admin[0]["recorded_by"], "status-page");
+    assert_eq!(for_admin[0]["reporter"], ADDRESS);
+    assert!(listed(&s, &s.viewer, "").await[0]["reporter"].is_null());
+
+    // Ten submissions an hour per address, counting the honeypot and the refused ones: six
+    // so far, so four more, then 429 with Retry-After, and nothing more recorded.
+    for _ in 0..4 {
+        assert_eq!(post_form(&s, &good, true).await.0, 200);
+    }
+    let (status, retry, _) = post_form(&s, &good, true).await;
+    assert_eq!(status, 429);
+    assert!(retry.unwrap().parse::<u64>().unwrap() >= 1);
+    assert_eq!(listed(&s, &s.admin, "").await.len(), 6);
+}
+
+on_both_stores!(
+    status_page_form,
+    with_form(),
+    form_on_sqlite,
+    form_on_postgres,
+    "reports_form"
+);
 on_both_stores!(
     threshold_within_the_window,
     Config::default(),

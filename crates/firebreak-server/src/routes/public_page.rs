@@ -18,7 +18,7 @@ use firebreak_domain::status_page::{
     ComponentStatus, DayStatus, Impact, MaintenancePhase, PublicMaintenance, PublicStatus,
 };
 use firebreak_engine::Firebreak;
-use firebreak_engine::status_page::{ComponentView, IncidentView, StatusView};
+use firebreak_engine::status_page::{ComponentView, IncidentView, StatusPageCache, StatusView};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
@@ -61,6 +61,12 @@ pub fn page_routes(base: &'static str) -> Router<Firebreak> {
         let peer = crate::extract::client_ip(&parts, &app);
         subscribe(app, base, peer, &parts.headers, &body).await
     };
+    let report = move |State(app): State<Firebreak>,
+                       parts: axum::http::request::Parts,
+                       body: Bytes| async move {
+        let peer = crate::extract::client_ip(&parts, &app);
+        report_problem(app, base, peer, &parts.headers, &body).await
+    };
     let confirm_page = move |State(app): State<Firebreak>, Path(token): Path<String>| async move {
         link_page(app, base, &token, Link::Confirm).await
     };
@@ -76,6 +82,7 @@ pub fn page_routes(base: &'static str) -> Router<Firebreak> {
     Router::new()
         .route("/", get(page))
         .route("/subscribe", axum::routing::post(subscribe))
+        .route("/report", axum::routing::post(report))
         .route(
             "/subscribe/confirm/{token}",
             get(confirm_page).post(confirm),
@@ -397,6 +404,8 @@ struct PageTemplate {
     past: Vec<IncidentRow>,
     /// Whether the page offers email subscriptions (email is set up).
     subscribe: bool,
+    /// Whether the page has the "report a problem" form (`reports.status_page_form`).
+    report_form: bool,
     component_names: Vec<String>,
 }
 
@@ -489,6 +498,7 @@ async fn render_page(app: Firebreak, base: &'static str, headers: &HeaderMap) ->
             .map(|i| incident_row(&view, &clock, i))
             .collect(),
         subscribe: app.paging.email.is_some(),
+        report_form: app.config.reports.status_page_form && !view.components.is_empty(),
         component_names: view
             .components
             .iter()
@@ -582,33 +592,15 @@ async fn subscribe(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Response {
-    if !same_origin(&app, headers) {
-        return message(
-            &app,
-            base,
-            StatusCode::FORBIDDEN,
-            "Subscribe from the status page",
-            vec!["This form only works from the status page itself. Open the status page and subscribe there.".into()],
-            None,
-        );
-    }
-    let peer = peer.unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
-    if let Err(wait) = app.status.subscribe_allowed(peer) {
-        let mut r = message(
-            &app,
-            base,
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many tries",
-            vec![
-                "Too many subscriptions came from your address in the last hour. Try again later."
-                    .into(),
-            ],
-            None,
-        );
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return r;
+    const GATE: FormGate = FormGate {
+        heading: "Subscribe from the status page",
+        there: "subscribe there",
+        busy: "Too many tries",
+        busy_text: "Too many subscriptions came from your address in the last hour. Try again later.",
+        allowed: StatusPageCache::subscribe_allowed,
+    };
+    if let Some(refused) = refusal(&app, base, headers, peer, &GATE) {
+        return refused;
     }
     let mut email = String::new();
     let mut honeypot = String::new();
@@ -655,6 +647,143 @@ async fn subscribe(
             vec![m],
             None,
         ),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// What a public form says when it refuses, and the rate limit it counts against.
+struct FormGate {
+    /// The heading when the form was posted from elsewhere.
+    heading: &'static str,
+    /// What to do on the page instead: "subscribe there".
+    there: &'static str,
+    /// The heading and text past the rate limit.
+    busy: &'static str,
+    busy_text: &'static str,
+    allowed: fn(&StatusPageCache, std::net::IpAddr) -> Result<(), std::time::Duration>,
+}
+
+/// The checks a public form makes before it reads its body: that it came from this page (its
+/// CSRF check), then that its sender's address is within the form's rate limit. The answer
+/// when it is refused.
+fn refusal(
+    app: &Firebreak,
+    base: &'static str,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    gate: &FormGate,
+) -> Option<Response> {
+    if !same_origin(app, headers) {
+        return Some(message(
+            app,
+            base,
+            StatusCode::FORBIDDEN,
+            gate.heading,
+            vec![format!(
+                "This form only works from the status page itself. Open the status page and {}.",
+                gate.there
+            )],
+            None,
+        ));
+    }
+    let peer = peer.unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    if let Err(wait) = (gate.allowed)(app.status.as_ref(), peer) {
+        let mut r = message(
+            app,
+            base,
+            StatusCode::TOO_MANY_REQUESTS,
+            gate.busy,
+            vec![gate.busy_text.into()],
+            None,
+        );
+        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return Some(r);
+    }
+    None
+}
+
+/// The "report a problem" form (`reports.status_page_form`): a customer names a component,
+/// says what is wrong and may leave an email address. It is checked like the subscribe form
+/// (the same origin, a rate limit per address, a honeypot field), then recorded as a customer
+/// report by `status-page`, so enough of them open an alert like reports from a support tool.
+async fn report_problem(
+    app: Firebreak,
+    base: &'static str,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    if !app.config.reports.status_page_form {
+        return ApiError::new(StatusCode::NOT_FOUND, "this status page takes no reports")
+            .into_response();
+    }
+    const GATE: FormGate = FormGate {
+        heading: "Report from the status page",
+        there: "report the problem there",
+        busy: "Too many reports",
+        busy_text: "Too many reports came from your address in the last hour. Try again later.",
+        allowed: StatusPageCache::report_allowed,
+    };
+    if let Some(refused) = refusal(&app, base, headers, peer, &GATE) {
+        return refused;
+    }
+    let peer = peer.unwrap_or(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    let (mut component, mut summary, mut email, mut honeypot) =
+        (String::new(), String::new(), String::new(), String::new());
+    for (k, v) in form_urlencoded::parse(body) {
+        match k.as_ref() {
+            "component" => component = v.into_owned(),
+            "summary" => summary = v.into_owned(),
+            "email" => email = v.into_owned(),
+            "website" => honeypot = v.into_owned(),
+            _ => {}
+        }
+    }
+    let done = || {
+        message(
+            &app,
+            base,
+            StatusCode::OK,
+            "Thank you",
+            vec!["Your report reached the team. This page shows what we find.".into()],
+            None,
+        )
+    };
+    if !honeypot.trim().is_empty() {
+        // A bot filled the field people cannot see: answer as always, and record nothing.
+        return done();
+    }
+    let new = firebreak_engine::customer_reports::NewReport {
+        component: Some(component),
+        service: None,
+        summary,
+        reporter: Some(email).filter(|e| !e.trim().is_empty()),
+    };
+    let who = firebreak_engine::Principal {
+        source: Some(peer.to_string()),
+        ..firebreak_engine::Principal::local("status-page")
+    };
+    match app.record_customer_report(&who, new).await {
+        Ok(_) => done(),
+        Err(firebreak_engine::EngineError::Invalid { field, message: m }) => {
+            // The engine's words, which never repeat what was sent; named as the form names
+            // its fields.
+            let what = match field.as_str() {
+                "summary" => "The description",
+                "reporter" => "The email address",
+                _ => "The component",
+            };
+            message(
+                &app,
+                base,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "That did not work",
+                vec![format!("{what}: {m}.")],
+                None,
+            )
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
