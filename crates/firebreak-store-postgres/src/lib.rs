@@ -175,6 +175,10 @@ fn options(url: &str) -> Result<PgConnectOptions> {
     let options: PgConnectOptions = url
         .parse()
         .map_err(|e| StoreError::backend(format!("the PostgreSQL URL is not usable: {e}")))?;
+    // Firebreak's queries are short index walks; PostgreSQL's JIT compiler would spend tens of
+    // milliseconds compiling the reports' longer ones for nothing, so it is off for these
+    // connections.
+    let options = options.options([("jit", "off")]);
     // Named, so operators can tell Firebreak's connections apart; a name in the URL wins.
     if options.get_application_name().is_some() {
         return Ok(options);

@@ -137,6 +137,13 @@ async fn migrations_are_idempotent_and_safe_to_race() {
     }
     assert_eq!(stores[0].backend(), "postgres");
     stores[0].ping().await.unwrap();
+    // Connections are named and run without the JIT compiler.
+    let (name, jit): (String, String) =
+        sqlx::query_as("SELECT current_setting('application_name'), current_setting('jit')")
+            .fetch_one(stores[0].pool())
+            .await
+            .unwrap();
+    assert_eq!((name.as_str(), jit.as_str()), ("firebreak", "off"));
     stores[0].drop_schema().await.unwrap();
 }
 
