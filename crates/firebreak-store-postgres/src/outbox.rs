@@ -524,6 +524,23 @@ impl OutboxStore for PostgresStore {
         Ok(Page { items, next })
     }
 
+    async fn messages_about(&self, kind: &str, subjects: &[String]) -> Result<Vec<Message>> {
+        if subjects.is_empty() {
+            return Ok(vec![]);
+        }
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE kind = $1 AND subject = ANY($2) ORDER BY id"
+        )))
+        .bind(kind)
+        .bind(subjects)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db)?
+        .iter()
+        .map(message)
+        .collect()
+    }
+
     async fn attempts_of(&self, messages: &[i64]) -> Result<Vec<(i64, Attempt)>> {
         if messages.is_empty() {
             return Ok(vec![]);

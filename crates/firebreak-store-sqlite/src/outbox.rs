@@ -334,6 +334,23 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
+    async fn messages_about(&self, kind: &str, subjects: &[String]) -> Result<Vec<Message>> {
+        if subjects.is_empty() {
+            return Ok(vec![]);
+        }
+        let kind = kind.to_string();
+        let subjects = serde_json::to_string(subjects).map_err(StoreError::backend)?;
+        self.read(move |conn| {
+            // One seek on `outbox_subject` per subject.
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE kind = ?1 \
+                 AND subject IN (SELECT value FROM json_each(?2)) ORDER BY id"
+            );
+            rows::all(conn, &sql, params![kind, subjects], message)
+        })
+        .await
+    }
+
     async fn attempts_of(&self, messages: &[i64]) -> Result<Vec<(i64, Attempt)>> {
         if messages.is_empty() {
             return Ok(vec![]);

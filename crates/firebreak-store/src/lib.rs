@@ -512,6 +512,9 @@ pub trait OutboxStore: Send + Sync {
         before: Option<i64>,
         limit: u32,
     ) -> Result<Page<Message>>;
+    /// Every message of `kind` about any of `subjects`, by id: one read for many subjects
+    /// (the escalations a home page shows).
+    async fn messages_about(&self, kind: &str, subjects: &[String]) -> Result<Vec<Message>>;
     /// Every attempt made for each of `messages`, oldest first.
     async fn attempts_of(&self, messages: &[i64]) -> Result<Vec<(i64, Attempt)>>;
     /// Depth and overdue age per kind.

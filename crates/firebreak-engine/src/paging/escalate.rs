@@ -662,16 +662,18 @@ impl Firebreak {
         self.views_of(list).await
     }
 
-    /// Each escalation with the pages it sent.
+    /// Each escalation with the pages it sent, read in one go for all of them.
     async fn views_of(&self, list: Vec<Escalation>) -> Result<Vec<EscalationView>, EngineError> {
+        let subjects: Vec<String> = list.iter().map(|e| e.id.clone()).collect();
+        let mut pages_of: std::collections::HashMap<String, Vec<firebreak_store::Message>> =
+            std::collections::HashMap::new();
+        for m in self.store.messages_about(PAGE, &subjects).await? {
+            pages_of.entry(m.subject.clone()).or_default().push(m);
+        }
         let mut out = Vec::with_capacity(list.len());
         for escalation in list {
-            let messages = self
-                .store
-                .list_messages(PAGE, &escalation.id, None, 500)
-                .await?;
+            let messages = pages_of.remove(&escalation.id).unwrap_or_default();
             let mut notifications: Vec<NotificationView> = messages
-                .items
                 .into_iter()
                 .filter_map(|m| {
                     let p: PagePayload = serde_json::from_str(&m.payload).ok()?;

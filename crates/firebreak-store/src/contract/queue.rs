@@ -96,6 +96,24 @@ pub async fn list_messages_newest_first_and_pages<S: Store>(store: &S) {
     assert_eq!(count("webhook", "wh_2").await, 2, "another subject");
     assert_eq!(count("email", "wh_1").await, 1, "another kind");
     assert_eq!(count("webhook", "nobody").await, 0, "an unknown subject");
+
+    // Many subjects in one read: that kind only, by id, each message once.
+    let about = |subjects: &'static [&'static str]| async move {
+        let subjects: Vec<String> = subjects.iter().map(|s| s.to_string()).collect();
+        store
+            .messages_about("webhook", &subjects)
+            .await
+            .expect("messages_about")
+            .iter()
+            .map(|m| m.idempotency_key.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        about(&["wh_2", "wh_1", "nobody", "wh_1"]).await,
+        vec!["l0", "l1", "l2", "l3", "l4", "l5", "l6", "o0", "o1"]
+    );
+    assert_eq!(about(&["wh_2"]).await, vec!["o0", "o1"]);
+    assert!(about(&[]).await.is_empty());
 }
 
 fn stats_of(stats: &[OutboxStats], kind: &str) -> Option<OutboxStats> {
