@@ -552,13 +552,14 @@ impl ReviewStore for SqliteStore {
         self.read(move |conn| {
             // Each incident's suspect is the newest of its services' newest deploys in the
             // window: one backward seek per service on `deployments_service_at_id`, never a
-            // sort of the window's deploys.
+            // sort of the window's deploys. `newest` is materialised so that seek runs once
+            // per row (inlined, SQLite ran it twice: for the join and for the output).
             // The rollbacks that undid a deploy of the period are read from `ROLLBACK_LEAD`
             // before the period's start on through `deployments_rollbacks_at`, not from every
             // rollback recorded.
             rows::all(
                 conn,
-                "WITH newest AS ( \
+                "WITH newest AS MATERIALIZED ( \
                    SELECT i.number, i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, \
                      (SELECT d.id FROM deployments d INDEXED BY deployments_service_at_id \
                       WHERE d.service = s.service AND d.rollback = 0 \
