@@ -65,6 +65,10 @@ pub struct ReportsArgs {
     /// query plans against it.
     #[arg(long)]
     seed_only: Option<std::path::PathBuf>,
+    /// Only seed PostgreSQL (at `--postgres`) into this new schema and stop, leaving it there
+    /// to read query plans against (drop it afterwards: `DROP SCHEMA name CASCADE`).
+    #[arg(long)]
+    seed_only_postgres: Option<String>,
 }
 
 /// How far back the seeded history goes.
@@ -999,6 +1003,18 @@ pub async fn main(args: ReportsArgs) -> anyhow::Result<()> {
         eprintln!(
             "seeded {}; the data ends at {}",
             path.display(),
+            Timestamp::from_millisecond(end)?
+        );
+        return Ok(());
+    }
+    if let Some(schema) = &args.seed_only_postgres {
+        let pg =
+            firebreak_store_postgres::PostgresStore::connect_with_schema(&args.postgres, schema)
+                .await?;
+        pg.migrate().await?;
+        seed_postgres(pg.pool(), &data).await?;
+        eprintln!(
+            "seeded schema {schema}; the data ends at {}",
             Timestamp::from_millisecond(end)?
         );
         return Ok(());
