@@ -79,6 +79,21 @@ fn timeline_clause(source: &str, number: &str, last: &str, first_param: usize) -
     )
 }
 
+/// The incident's newest earlier deploy (`id`, `at`; no row when there is none): the newest
+/// deploy, not a rollback, of any of `services` (a `TEXT[]` parameter) at or before `detected`
+/// (a parameter), one backward seek per service on `deployments_service_at_id`. Computed from
+/// the statement's parameters, since a statement does not see its own writes to
+/// `incident_services`.
+fn suspect(services: &str, detected: &str) -> String {
+    format!(
+        "SELECT c.id, c.at FROM UNNEST({services}::TEXT[]) AS sv(service) \
+         CROSS JOIN LATERAL (SELECT c.id, c.at FROM deployments c \
+           WHERE c.service = sv.service AND NOT c.rollback AND c.at <= {detected} \
+           ORDER BY c.at DESC, c.id DESC LIMIT 1) c \
+         ORDER BY c.at DESC, c.id DESC LIMIT 1"
+    )
+}
+
 /// Declares an incident: bumps the counter, inserts the incident, its services and its first
 /// timeline entries, in one statement. Returns the incident with its number.
 async fn create(
@@ -91,14 +106,17 @@ async fn create(
         "WITH n AS (UPDATE counters SET value = value + 1 WHERE name = 'incident' RETURNING value), \
          i AS (INSERT INTO incidents (number, title, severity, status, summary, customer_impact, \
              drill, detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, \
-             updated_at, declared_by, roles, checklist, version, timeline_seq) \
+             updated_at, declared_by, roles, checklist, version, timeline_seq, suspect_deploy, \
+             suspect_at) \
            SELECT n.value, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             cardinality($18::BIGINT[]) FROM n RETURNING number), \
+             cardinality($18::BIGINT[]), x.id, x.at FROM n LEFT JOIN ({SUSPECT}) x ON TRUE \
+           RETURNING number), \
          s AS (INSERT INTO incident_services (number, position, service) \
            SELECT i.number, t.p - 1, t.s FROM i, UNNEST($17::TEXT[]) WITH ORDINALITY AS t(s, p)), \
          {} \
          SELECT number FROM i",
-        timeline_clause("i", "i.number", "cardinality($18::BIGINT[])", 18)
+        timeline_clause("i", "i.number", "cardinality($18::BIGINT[])", 18),
+        SUSPECT = suspect("$17", "$7"),
     );
     let services: Vec<&str> = incident.services.iter().map(Name::as_str).collect();
     let i = &incident;
@@ -144,7 +162,8 @@ async fn update(
              customer_impact = $7, drill = $8, detected_at = $9, declared_at = $10, \
              acknowledged_at = $11, mitigated_at = $12, resolved_at = $13, updated_at = $14, \
              declared_by = $15, roles = $16, checklist = $17, version = $18, \
-             public_title = $24, timeline_seq = timeline_seq + cardinality($20::BIGINT[]) \
+             public_title = $24, timeline_seq = timeline_seq + cardinality($20::BIGINT[]), \
+             (suspect_deploy, suspect_at) = ({SUSPECT}) \
            WHERE number = $1 AND version = $2 RETURNING number, timeline_seq), \
          sv AS (INSERT INTO incident_services (number, position, service) \
            SELECT u.number, t.p - 1, t.s FROM u, UNNEST($19::TEXT[]) WITH ORDINALITY AS t(s, p) \
@@ -154,7 +173,8 @@ async fn update(
            WHERE d.number = u.number AND d.position >= cardinality($19::TEXT[])), \
          {} \
          SELECT timeline_seq FROM u",
-        timeline_clause("u", "u.number", "u.timeline_seq", 20)
+        timeline_clause("u", "u.number", "u.timeline_seq", 20),
+        SUSPECT = suspect("$19", "$9"),
     );
     let services: Vec<&str> = i.services.iter().map(Name::as_str).collect();
     let last: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))

@@ -124,6 +124,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "active_escalations",
         include_str!("../migrations/0019_active_escalations.sql"),
     ),
+    (
+        22,
+        "incident_suspects",
+        include_str!("../migrations/0022_incident_suspects.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -575,26 +575,17 @@ impl ReviewStore for PostgresStore {
         service: Option<&Name>,
     ) -> Result<Vec<DeployFailureRow>> {
         sqlx::query(
-            // Each incident's suspect is looked up once (LATERAL): the newest deploy of each
-            // of its services, read backwards from `deployments_service_at_id` and stopping
-            // at the first, then the newest of those. The rollbacks that undid a deploy of the
-            // period are read from `ROLLBACK_LEAD` before its start on through
+            // Each incident keeps its newest earlier deploy (`suspect_at`, kept by the store
+            // on every deploy and incident write); it is the incident's suspect when it lies
+            // within the window before detection. The period's suspects are one range of
+            // `incidents_suspect`, each deploy's row read by its id. The rollbacks that undid
+            // a deploy of the period are read from `ROLLBACK_LEAD` before its start on through
             // `deployments_rollbacks_at`, not from every rollback recorded.
             "SELECT d.id, d.service, d.version, d.at, i.number, 'suspect' AS link, i.severity, \
                i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
-             FROM incidents i \
-             CROSS JOIN LATERAL ( \
-               SELECT c.id FROM incident_services s \
-               CROSS JOIN LATERAL ( \
-                 SELECT c.id, c.at FROM deployments c \
-                 WHERE c.service = s.service AND NOT c.rollback \
-                   AND c.at <= i.detected_at AND c.at >= i.detected_at - $3 \
-                 ORDER BY c.at DESC, c.id DESC LIMIT 1) c \
-               WHERE s.number = i.number \
-               ORDER BY c.at DESC, c.id DESC LIMIT 1) x \
-             JOIN deployments d ON d.id = x.id \
-             WHERE i.detected_at >= $1 AND i.detected_at < $2 + $3 \
-               AND d.at >= $1 AND d.at < $2 AND ($4::TEXT IS NULL OR d.service = $4) \
+             FROM incidents i JOIN deployments d ON d.id = i.suspect_deploy \
+             WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= $1 AND i.suspect_at < $2 \
+               AND i.suspect_at >= i.detected_at - $3 AND ($4::TEXT IS NULL OR d.service = $4) \
              UNION ALL \
              SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                i.mitigated_at, i.resolved_at \

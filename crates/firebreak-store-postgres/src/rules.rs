@@ -172,10 +172,20 @@ pub(crate) async fn record_deployment(
     conn: &mut PgConnection,
     mut d: DeploymentRecord,
 ) -> Result<DeploymentRecord> {
+    // A deploy (not a rollback) is also the newest earlier deploy of every incident of its
+    // service detected at or after it whose suspect is older (a deploy recorded late).
     d.id = sqlx::query_scalar(
-        "INSERT INTO deployments (service, version, previous_version, commit_sha, author,
-             link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back, incident)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+        "WITH d AS (INSERT INTO deployments (service, version, previous_version, commit_sha,
+             author, link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back,
+             incident)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id),
+         u AS (UPDATE incidents i SET suspect_deploy = d.id, suspect_at = $7 FROM d
+           WHERE NOT $12 AND i.detected_at >= $7
+             AND (i.suspect_at IS NULL OR i.suspect_at < $7
+                  OR (i.suspect_at = $7 AND i.suspect_deploy < d.id))
+             AND EXISTS (SELECT 1 FROM incident_services s
+                         WHERE s.number = i.number AND s.service = $1))
+         SELECT id FROM d",
     )
     .bind(d.service.as_str())
     .bind(&d.version)

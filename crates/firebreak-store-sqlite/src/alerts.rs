@@ -640,6 +640,19 @@ impl AlertWrites for SqliteTx<'_> {
             |r| r.get(0).map_err(db),
         )?
         .ok_or_else(|| StoreError::backend("a new deployment got no id"))?;
+        if !d.rollback {
+            // The deploy is the newest earlier deploy of every incident of its service
+            // detected at or after it whose suspect is older (a deploy recorded late).
+            self.exec(
+                "UPDATE incidents SET suspect_deploy = ?1, suspect_at = ?2 \
+                 WHERE detected_at >= ?2 \
+                   AND (suspect_at IS NULL OR suspect_at < ?2 \
+                        OR (suspect_at = ?2 AND suspect_deploy < ?1)) \
+                   AND EXISTS (SELECT 1 FROM incident_services s \
+                               WHERE s.number = incidents.number AND s.service = ?3)",
+                params![d.id, ms(d.at), d.service.as_str()],
+            )?;
+        }
         self.changed(Change::Directory(Topic::Deployments));
         Ok(d)
     }

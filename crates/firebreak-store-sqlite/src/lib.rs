@@ -65,6 +65,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../migrations/0019_active_escalations.sql"),
     ),
+    (22, include_str!("../migrations/0022_incident_suspects.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

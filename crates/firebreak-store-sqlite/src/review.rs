@@ -550,32 +550,21 @@ impl ReviewStore for SqliteStore {
         let window = window.as_millis() as i64;
         let lead_from = ms(from) - ROLLBACK_LEAD.as_millis() as i64;
         self.read(move |conn| {
-            // Each incident's suspect is the newest of its services' newest deploys in the
-            // window: one backward seek per service on `deployments_service_at_id`, never a
-            // sort of the window's deploys. `newest` is materialised so that seek runs once
-            // per row (inlined, SQLite ran it twice: for the join and for the output).
+            // Each incident keeps its newest earlier deploy (`suspect_at`, kept by the
+            // store on every deploy and incident write); it is the incident's suspect when it
+            // lies within the window before detection. The period's suspects are one range of
+            // `incidents_suspect`, each deploy's row read by its id.
             // The rollbacks that undid a deploy of the period are read from `ROLLBACK_LEAD`
             // before the period's start on through `deployments_rollbacks_at`, not from every
             // rollback recorded.
             rows::all(
                 conn,
-                "WITH newest AS MATERIALIZED ( \
-                   SELECT i.number, i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, \
-                     (SELECT d.id FROM deployments d INDEXED BY deployments_service_at_id \
-                      WHERE d.service = s.service AND d.rollback = 0 \
-                        AND d.at <= i.detected_at AND d.at >= i.detected_at - ?3 \
-                      ORDER BY d.at DESC, d.id DESC LIMIT 1) AS deploy \
-                   FROM incidents i INDEXED BY incidents_detected \
-                   JOIN incident_services s ON s.number = i.number \
-                   WHERE i.detected_at >= ?1 AND i.detected_at < ?2 + ?3), \
-                 suspects AS ( \
-                   SELECT n.*, d.id AS did, d.service, d.version, d.at, \
-                     row_number() OVER (PARTITION BY n.number ORDER BY d.at DESC, d.id DESC) AS rank \
-                   FROM newest n JOIN deployments d ON d.id = n.deploy) \
-                 SELECT s.did AS id, s.service, s.version, s.at, s.number, 'suspect' AS link, s.severity, s.detected_at, s.drill, \
-                   s.mitigated_at, s.resolved_at \
-                 FROM suspects s \
-                 WHERE s.rank = 1 AND s.at >= ?1 AND s.at < ?2 AND (?4 IS NULL OR s.service = ?4) \
+                "SELECT d.id, d.service, d.version, d.at, i.number, 'suspect' AS link, i.severity, \
+                   i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
+                 FROM incidents i INDEXED BY incidents_suspect \
+                 JOIN deployments d ON d.id = i.suspect_deploy \
+                 WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= ?1 AND i.suspect_at < ?2 \
+                   AND i.suspect_at >= i.detected_at - ?3 AND (?4 IS NULL OR d.service = ?4) \
                  UNION ALL \
                  SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                    i.mitigated_at, i.resolved_at \

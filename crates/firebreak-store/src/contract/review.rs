@@ -634,3 +634,82 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
             .is_empty()
     );
 }
+
+/// Each incident keeps its newest earlier deploy, the one the reports name as its suspect: the
+/// newest deploy, not a rollback, of any of its services at or before its detection. It stays
+/// true when a deploy is recorded late (stamped before an incident already declared), when the
+/// incident's services or detection time change, and it ignores rollbacks, later deploys and
+/// other services' deploys.
+pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
+    const MIN: i64 = 60_000;
+    let record = |d: crate::DeploymentRecord| async move {
+        commit(store, "deploy", move |tx| {
+            Box::pin(async move { tx.record_deployment(d).await })
+        })
+        .await
+    };
+    let suspects = |window_mins: i64| async move {
+        store
+            .deploy_failures(
+                at(0),
+                at(100 * MIN),
+                SignedDuration::from_mins(window_mins),
+                None,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|f| f.link == DeployLink::Suspect)
+            .map(|f| (f.incident, f.deploy))
+            .collect::<Vec<_>>()
+    };
+    let change = |incident: Incident, services: &'static [&'static str], detected: i64| async move {
+        let mut changed = incident;
+        changed.services = services.iter().map(|s| name(s)).collect();
+        changed.detected_at = at(detected);
+        changed.version += 1;
+        store
+            .update_incident(&changed, Vec::new(), audit("incident.update", "report"))
+            .await
+            .expect("update_incident");
+        changed
+    };
+
+    let v1 = record(deployment("api", "1", 0)).await;
+    let a = incident_at(store, "SEV2", &["api"], false, 20 * MIN, None, None).await;
+    let b = incident_at(store, "SEV3", &["db"], false, 25 * MIN, None, None).await;
+    assert_eq!(suspects(60).await, vec![(a.number, v1.id)]);
+
+    // Recorded late: stamped 10 min, after INC A was declared at 20 min.
+    let v2 = record(deployment("api", "2", 10 * MIN)).await;
+    assert_eq!(suspects(60).await, vec![(a.number, v2.id)]);
+    // After the detection, a rollback, and another service: none of them.
+    record(deployment("api", "3", 30 * MIN)).await;
+    let mut rollback = deployment("api", "1", 15 * MIN);
+    rollback.rollback = true;
+    rollback.rolls_back = Some(v2.id);
+    record(rollback).await;
+    let w1 = record(deployment("web", "1", 18 * MIN)).await;
+    assert_eq!(suspects(60).await, vec![(a.number, v2.id)]);
+    // The window still applies: v2 is 10 min before the detection.
+    assert!(suspects(5).await.is_empty());
+
+    // INC A now also touches web: its deploy at 18 min is newer.
+    let a = change(a, &["api", "web"], 20 * MIN).await;
+    assert_eq!(suspects(60).await, vec![(a.number, w1.id)]);
+    // Detected earlier, at 12 min: web's deploy came after it; api 2 is the newest before.
+    let a = change(a, &["api", "web"], 12 * MIN).await;
+    assert_eq!(suspects(60).await, vec![(a.number, v2.id)]);
+    assert_eq!(suspects(5).await, vec![(a.number, v2.id)]);
+    // Without its services, nothing is suspect.
+    let a = change(a, &[], 12 * MIN).await;
+    assert!(suspects(60).await.is_empty());
+    let a = change(a, &["api"], 12 * MIN).await;
+
+    // Two deploys of db stamped the same instant: the one recorded last is the suspect.
+    record(deployment("db", "1", 24 * MIN)).await;
+    let db2 = record(deployment("db", "2", 24 * MIN)).await;
+    let mut found = suspects(60).await;
+    found.sort();
+    assert_eq!(found, vec![(a.number, v2.id), (b.number, db2.id)]);
+}
