@@ -117,6 +117,7 @@ pub enum Outcome {
     /// Done too late, or its time ran out while the game day went on.
     Failed,
     /// Still pending when the game day finished.
+    #[serde(rename = "not met")]
     NotMet,
 }
 

@@ -741,3 +741,65 @@ impl Reader<'_> {
         ok.then_some(targets)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::parse_scenario_with_env;
+
+    fn errors(source: &str) -> Vec<String> {
+        let env = |name: &str| (name == "KEY").then(|| "GAMEDAYcheckoutPrometheus0000001".into());
+        parse_scenario_with_env(source, "s.yaml", &env)
+            .expect_err("the scenario is refused")
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn the_examples_read() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gamedays");
+        for file in [
+            "failed-deploy.yaml",
+            "database-failover.yaml",
+            "slow-dependency.yaml",
+        ] {
+            let s = crate::load_scenario(&dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(!s.events.is_empty() && !s.name.is_empty(), "{file}");
+        }
+    }
+
+    #[test]
+    fn problems_point_at_file_line_and_key() {
+        let source = "name: x\nservice: checkout\nseverity: SEV2\nintegrations:\n  generic: {env: KEY}\n  alertmanager: {env: MISSING}\nevents:\n  - at: 2m\n    report: {summary: a}\n  - at: 1m\n    report: {summary: b, count: 0}\n  - at: 3m\n    deploy: {version: v1}\n    report: {summary: c}\n  - at: soon\n    alert: {sender: carrier-pigeon, body: {}}\ntargets:\n  mitigated_within: 2d\n";
+        let got = errors(source);
+        for expected in [
+            "s.yaml:6:23: integrations.alertmanager.env: environment variable MISSING is not set",
+            "s.yaml:10:9: events[1].at: events must be in order: 1m is before the previous event's 2m",
+            "s.yaml:11:35: events[1].report.count: must be from 1 to 100",
+            "s.yaml:12:5: events[2]: an event does exactly one of deploy, alert, resolve, check_failure or report; found deploy, report",
+            "s.yaml:15:9: events[3].at: invalid duration \"soon\"",
+            "s.yaml:16:21: events[3].alert.sender: unknown sender \"carrier-pigeon\"",
+            "s.yaml:18:21: targets.mitigated_within: must be at most 24h",
+        ] {
+            assert!(
+                got.iter().any(|e| e.starts_with(expected)),
+                "missing {expected:?} in {got:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_scenario_without_events_or_targets_is_refused() {
+        let got = errors("name: x\nservice: s\nseverity: SEV2\nevents: []\ntargets: {}\n");
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("s.yaml:4:9: events: a scenario needs at least one event")),
+            "{got:#?}"
+        );
+        assert!(
+            got.iter()
+                .any(|e| e.starts_with("s.yaml:5:10: targets: set at least one target")),
+            "{got:#?}"
+        );
+    }
+}
