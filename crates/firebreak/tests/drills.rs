@@ -225,10 +225,7 @@ async fn drills_page_with_a_marker_and_stay_off_the_status_page() {
             .await
             .unwrap();
         assert!(!body.contains("Drill: checkout errors"), "{path}: {body}");
-        assert!(
-            !body.contains(&format!("Checkout: Checkout 5xx")),
-            "{path}: {body}"
-        );
+        assert!(!body.contains("Checkout: Checkout 5xx"), "{path}: {body}");
     }
 
     // Bad drill parameters are refused and change nothing.

@@ -120,7 +120,7 @@ pub async fn gameday_alerts_are_drills_of_their_game_day<S: Store>(store: &S) {
     assert_eq!(found[0].gameday, Some(g.id));
     assert_eq!(found[0].dedup_key, drill.dedup_key);
     let again = store.get_alert(found[0].id).await.unwrap().unwrap();
-    assert_eq!(again.drill, true);
+    assert!(again.drill);
     assert!(store.gameday_alerts(g.id + 1).await.unwrap().is_empty());
 }
 
