@@ -94,6 +94,32 @@ impl ApiClient {
         })
     }
 
+    /// POSTs a sender's JSON `body` to an integration URL without the token, with `auth` as
+    /// the `Authorization` header when the sender's format wants one (Opsgenie's `GenieKey`).
+    /// The key may be in the URL or the header: errors name the server only.
+    pub async fn post_sender(
+        &self,
+        url: Url,
+        body: String,
+        auth: Option<String>,
+    ) -> Result<Value, CliError> {
+        let shown = url.origin().ascii_serialization();
+        let mut req = self
+            .http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                reqwest::header::ACCEPT,
+                "application/json, application/problem+json",
+            )
+            .body(body);
+        if let Some(auth) = auth {
+            req = req.header(reqwest::header::AUTHORIZATION, auth);
+        }
+        let (_, bytes) = fetch(req, &shown).await?;
+        Ok(serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     /// Send a request and return the parsed JSON body of a success.
     pub async fn request(
         &self,

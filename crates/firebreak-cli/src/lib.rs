@@ -16,6 +16,7 @@ mod client;
 mod config;
 mod credentials;
 mod error;
+mod gameday;
 mod heartbeat;
 mod ops;
 mod paging;
@@ -51,6 +52,7 @@ pub use credentials::{
     load as load_credentials, resolve, resolve_with, save as save_credentials,
 };
 pub use error::{CliError, FieldError};
+pub use gameday::{GamedayCommand, execute_gameday};
 pub use heartbeat::{HeartbeatCommand, execute_heartbeat};
 pub use ops::{execute_alert, execute_deploy, execute_integration, execute_silence};
 pub use paging::{execute_contact, execute_escalation, execute_policy};
@@ -245,6 +247,20 @@ pub async fn run_heartbeat(cmd: HeartbeatCommand, args: &ClientArgs) -> ExitCode
     let (mut out, mut notes) = (Vec::new(), Vec::new());
     let r = execute_heartbeat(cmd, args, &mut out, &mut notes).await;
     finish_with_notes(r.map(|()| out), &notes)
+}
+
+/// Run a `gameday` subcommand. `run` shows its progress on stderr as it goes and exits 1
+/// when any target failed or was not met.
+pub async fn run_gameday(cmd: GamedayCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let mut err = std::io::stderr();
+    match execute_gameday(cmd, args, &mut out, &mut err).await {
+        Ok(passed) => match finish(Ok(out)) {
+            code if code == ExitCode::SUCCESS && !passed => ExitCode::from(1),
+            code => code,
+        },
+        Err(e) => e.print_and_exit_code(),
+    }
 }
 
 /// Run a `user` subcommand: the user on stdout, guidance on stderr.

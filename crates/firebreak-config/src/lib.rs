@@ -82,6 +82,7 @@ use ipnet::IpNet;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use export::{to_document, to_yaml};
+pub use read::gameday::{EventKind, Scenario, ScenarioEvent, ScenarioKey, SenderFormat};
 pub use read::{format_duration, parse_duration, parse_network};
 pub use yaml::json_to_yaml;
 
@@ -308,5 +309,69 @@ pub fn parse_with_env(
         Ok(config)
     } else {
         Err(ConfigErrors::new(file_name, source, reader.errors))
+    }
+}
+
+/// Reads and checks a game day scenario file (see `firebreak gameday check`). Integration keys
+/// written `{env: NAME}` are read from this process's environment. Errors name the file as
+/// `path` was given, with line, column and key path.
+pub fn load_scenario(path: &Path) -> Result<Scenario, ConfigErrors> {
+    let file_name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse_scenario_with_env(&source, &file_name, &process_env),
+        Err(e) => Err(ConfigErrors::new(
+            &file_name,
+            "",
+            vec![ConfigError {
+                file: file_name.clone(),
+                line: 0,
+                column: 0,
+                path: String::new(),
+                message: format!("cannot read the scenario file: {e}"),
+                span: None,
+            }],
+        )),
+    }
+}
+
+/// [`load_scenario`] on text, with `{env: NAME}` looked up by `env`.
+pub fn parse_scenario_with_env(
+    source: &str,
+    file_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Scenario, ConfigErrors> {
+    let mut reader = read::Reader::new(file_name, env);
+    let options = serde_saphyr::options! { strict_booleans: true };
+    let scenario = match serde_saphyr::from_str_with_options::<node::Node>(source, options) {
+        Ok(root) => reader.scenario(&root),
+        Err(e) => {
+            let location = e.location();
+            let (line, column) = location.map_or((0, 0), |l| (l.line(), l.column()));
+            reader.errors.push(ConfigError {
+                file: file_name.to_string(),
+                line,
+                column,
+                path: String::new(),
+                message: format!("invalid YAML: {}", e.without_snippet()),
+                span: None,
+            });
+            None
+        }
+    };
+    match scenario {
+        Some(s) if reader.errors.is_empty() => Ok(s),
+        _ => {
+            if reader.errors.is_empty() {
+                reader.errors.push(ConfigError {
+                    file: file_name.to_string(),
+                    line: 0,
+                    column: 0,
+                    path: String::new(),
+                    message: "the scenario is empty".into(),
+                    span: None,
+                });
+            }
+            Err(ConfigErrors::new(file_name, source, reader.errors))
+        }
     }
 }

@@ -216,6 +216,11 @@ pub struct Alert {
     pub suppressed_reason: Option<String>,
     pub incident: Option<IncidentNumber>,
     pub raw: String,
+    /// A rehearsal, not a real problem: it groups only with other drills, its incident is a
+    /// drill and its pages say `[DRILL]`.
+    pub drill: bool,
+    /// The game day that injected it, if one did (its alerts are always drills).
+    pub gameday: Option<i64>,
 }
 
 /// What an event did to the alerts of its dedup key.
@@ -239,6 +244,47 @@ pub struct Destination {
     pub integration: String,
     pub service: Name,
     pub suppressed: Option<String>,
+    /// Drill mode (`?drill=true` or `?gameday=ID` on the sender's URL).
+    pub drill: Drill,
+}
+
+/// Whether a sender's request is a rehearsal: real, a drill, or part of one game day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Drill {
+    #[default]
+    Real,
+    Drill,
+    GameDay(i64),
+}
+
+impl Drill {
+    pub fn is_drill(self) -> bool {
+        self != Drill::Real
+    }
+
+    pub fn gameday(self) -> Option<i64> {
+        match self {
+            Drill::GameDay(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The dedup key an event of this mode is kept under: drills live in their own key space
+    /// (`drill:KEY`, `drill:gameday-ID:KEY`), so a drill never repeats, acknowledges or
+    /// resolves a real alert, and a real event never touches a drill. A key that already
+    /// carries the prefix (as answered to the sender) is kept as it is.
+    pub fn dedup_key(self, key: &str) -> String {
+        let prefix = match self {
+            Drill::Real => return key.to_string(),
+            Drill::Drill => "drill:".to_string(),
+            Drill::GameDay(id) => format!("drill:gameday-{id}:"),
+        };
+        if key.starts_with(&prefix) {
+            key.to_string()
+        } else {
+            format!("{prefix}{key}")
+        }
+    }
 }
 
 impl Alert {
@@ -286,6 +332,8 @@ impl Alert {
                 suppressed_reason: to.suppressed.clone(),
                 incident: None,
                 raw: event.raw.clone(),
+                drill: to.drill.is_drill(),
+                gameday: to.drill.gameday(),
             }),
             (AlertAction::Trigger, Some(mut alert)) => {
                 let fresh = Alert::apply(None, event, dedup_key, to, actor, now);
@@ -440,6 +488,7 @@ mod tests {
             integration: "i1".into(),
             service: Name::parse("checkout").unwrap(),
             suppressed: None,
+            drill: Drill::Real,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod contact;
 pub mod customer_report;
 pub mod escalation;
 pub mod freeze;
+pub mod gameday;
 pub mod heartbeat;
 pub mod ids;
 pub mod incident;
@@ -33,7 +34,7 @@ pub mod timeline;
 pub use access::AccessRole;
 pub use alert::{
     Alert, AlertAction, AlertEvent, AlertFormat, AlertSeverity, AlertStatus, Applied, Destination,
-    Image, Link, Urgency,
+    Drill, Image, Link, Urgency,
 };
 pub use config::{
     Checklist, Config, Outbound, OutboundRetry, ResponseTarget, Role, Service, Severity, User,

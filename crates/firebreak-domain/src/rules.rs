@@ -261,7 +261,8 @@ pub fn group(
             alert.service, alert.summary
         )),
         customer_impact: None,
-        drill: false,
+        // A drill alert declares a drill.
+        drill: alert.drill,
         detected_at: Some(detected),
     })
 }
@@ -331,6 +332,8 @@ mod tests {
             suppressed_reason: None,
             incident: None,
             raw: "{}".into(),
+            drill: false,
+            gameday: None,
         }
     }
 

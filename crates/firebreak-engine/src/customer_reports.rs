@@ -48,6 +48,9 @@ pub struct NewReport {
     pub summary: String,
     /// The customer's address: shown to admins only.
     pub reporter: Option<String>,
+    /// A rehearsal: a drill report counts only with other drill reports (of its game day, if
+    /// any), and its alert is a drill.
+    pub drill: firebreak_domain::Drill,
 }
 
 /// A report as recorded, with what it did.
@@ -144,7 +147,7 @@ impl Firebreak {
             .await?;
         let rule = self.config.reports;
         let now = self.clock.now();
-        let report = CustomerReport::new(
+        let mut report = CustomerReport::new(
             &subject,
             service.clone(),
             &new.summary,
@@ -153,7 +156,9 @@ impl Firebreak {
             now,
         )
         .map_err(|e| invalid(e.field, e.message))?;
-        let key = subject.key();
+        // Drill reports are counted apart from real ones, under their own key.
+        let key = new.drill.dedup_key(&subject.key());
+        report.subject = key.clone();
         let after = rule.window_start(now);
         let listed = LISTED_MAX as u32;
         let audit = self.audit(who, "customer_report.create", "customer_report");
@@ -162,7 +167,8 @@ impl Firebreak {
             let plan = if rule.reached(seen.count + 1) {
                 let event = alert_event(&subject, &report, &seen, &rule);
                 Some(Arc::new(
-                    self.plan_report_alert(&service, who, event, now).await?,
+                    self.plan_report_alert(&service, who, event, new.drill, now)
+                        .await?,
                 ))
             } else {
                 None
@@ -333,12 +339,14 @@ impl Firebreak {
         service: &Name,
         who: &Principal,
         event: AlertEvent,
+        drill: firebreak_domain::Drill,
         now: Timestamp,
     ) -> Result<AlertPlan, EngineError> {
         let sender = Sender {
             integration: INTEGRATION.to_string(),
             name: who.actor.0.clone(),
             service: service.clone(),
+            drill,
         };
         let (mut outcomes, planned) = self.plan(&sender, vec![event], now).await?;
         Ok(AlertPlan {

@@ -392,6 +392,7 @@ impl Firebreak {
             integration: INTEGRATION.to_string(),
             name: h.name.to_string(),
             service: h.service.clone(),
+            drill: firebreak_domain::Drill::Real,
         };
         let events = vec![
             alert_event(h, AlertAction::Trigger, now),

@@ -19,6 +19,7 @@ pub mod delivery;
 pub mod deployments;
 pub mod directory;
 pub mod events;
+pub mod gamedays;
 pub mod heartbeats;
 pub mod incidents;
 pub mod live;

@@ -1241,3 +1241,13 @@ mod tests {
         assert_eq!(parse("-1"), None);
     }
 }
+text_field!(
+    /// A game day's name: one line of at most 200 characters.
+    GameDayName = TextRule {
+        min: 1,
+        max: Some(firebreak_domain::gameday::NAME_MAX),
+        pattern: Some(ONE_LINE),
+        explain: "must be one line with something other than white space",
+        reserved: None,
+    }
+);

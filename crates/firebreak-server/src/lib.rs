@@ -193,6 +193,12 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
             crate::routes::customer_reports::list_reports,
             crate::routes::customer_reports::record_report
         ))
+        .routes(routes!(
+            crate::routes::gamedays::list_gamedays,
+            crate::routes::gamedays::start_gameday
+        ))
+        .routes(routes!(crate::routes::gamedays::show_gameday))
+        .routes(routes!(crate::routes::gamedays::finish_gameday))
         .routes(routes!(crate::routes::reports::incidents))
         .routes(routes!(crate::routes::reports::dora))
         .merge(

@@ -406,6 +406,10 @@ pub struct AlertBody {
     pub details: serde_json::Value,
     pub links: Vec<LinkBody>,
     pub images: Vec<ImageBody>,
+    /// A rehearsal: it groups only with drills and its pages say `[DRILL]`.
+    pub drill: bool,
+    /// The game day that injected it, if one did.
+    pub gameday: Option<i64>,
 }
 
 impl AlertBody {
@@ -451,6 +455,8 @@ impl AlertBody {
                     alt: i.alt,
                 })
                 .collect(),
+            drill: a.drill,
+            gameday: a.gameday,
         }
     }
 }

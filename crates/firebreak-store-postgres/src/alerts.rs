@@ -42,12 +42,12 @@ fn upsert_sql() -> String {
         "INSERT INTO alerts (integration, dedup_key, format, first_seen, service, status, \
              severity, urgency, summary, source, labels, details, links, images, started_at, \
              ended_at, last_seen, count, acknowledged_at, acknowledged_by, resolved_at, \
-             resolved_by, suppressed_reason, incident, raw) \
+             resolved_by, suppressed_reason, incident, raw, drill, gameday) \
          SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[], $5::TEXT[], \
              $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], \
              $12::TEXT[], $13::TEXT[], $14::TEXT[], $15::BIGINT[], $16::BIGINT[], $17::BIGINT[], \
              $18::BIGINT[], $19::BIGINT[], $20::TEXT[], $21::BIGINT[], $22::TEXT[], $23::TEXT[], \
-             $24::BIGINT[], $25::TEXT[]) \
+             $24::BIGINT[], $25::TEXT[], $26::BOOLEAN[], $27::BIGINT[]) \
          {ON_REPEAT} RETURNING {ALERT_COLUMNS}, (xmax = 0) AS inserted"
     )
 }
@@ -80,6 +80,8 @@ struct Columns<'a> {
     suppressed_reason: Vec<Option<&'a str>>,
     incident: Vec<Option<i64>>,
     raw: Vec<&'a str>,
+    drill: Vec<bool>,
+    gameday: Vec<Option<i64>>,
 }
 
 impl<'a> Columns<'a> {
@@ -109,6 +111,8 @@ impl<'a> Columns<'a> {
         self.suppressed_reason.push(a.suppressed_reason.as_deref());
         self.incident.push(a.incident.map(|n| n.0));
         self.raw.push(&a.raw);
+        self.drill.push(a.drill);
+        self.gameday.push(a.gameday);
     }
 }
 
@@ -148,6 +152,8 @@ async fn upsert(conn: &mut PgConnection, alerts: &[Alert]) -> Result<Vec<Upserte
         .bind(&c.suppressed_reason)
         .bind(&c.incident)
         .bind(&c.raw)
+        .bind(&c.drill)
+        .bind(&c.gameday)
         .fetch_all(&mut *conn)
         .await
         .map_err(db)?;
@@ -231,6 +237,7 @@ async fn update(conn: &mut PgConnection, a: &Alert) -> Result<()> {
 async fn open_incidents(
     conn: &mut PgConnection,
     services: &[Name],
+    drill: bool,
 ) -> Result<Vec<OpenIncidentFacts>> {
     if services.is_empty() {
         return Ok(vec![]);
@@ -240,10 +247,11 @@ async fn open_incidents(
         "SELECT DISTINCT ON (s.service) s.service, i.number, i.declared_at,
              (SELECT max(a.last_seen) FROM alerts a WHERE a.incident = i.number) AS last_alert_seen
          FROM incident_services s JOIN incidents i ON i.number = s.number
-         WHERE s.service = ANY($1) AND i.status <> 'resolved'
+         WHERE s.service = ANY($1) AND i.status <> 'resolved' AND i.drill = $2
          ORDER BY s.service, i.number DESC",
     )
     .bind(&names)
+    .bind(drill)
     .fetch_all(conn)
     .await
     .map_err(db)?;
@@ -320,8 +328,12 @@ impl AlertWrites for PgTx<'_> {
         Ok(())
     }
 
-    async fn open_incidents(&mut self, services: &[Name]) -> Result<Vec<OpenIncidentFacts>> {
-        open_incidents(self.conn, services).await
+    async fn open_incidents(
+        &mut self,
+        services: &[Name],
+        drill: bool,
+    ) -> Result<Vec<OpenIncidentFacts>> {
+        open_incidents(self.conn, services, drill).await
     }
 
     async fn unresolved_alerts_of(&mut self, number: IncidentNumber) -> Result<i64> {

@@ -23,6 +23,7 @@ pub mod committer;
 mod customer_reports;
 mod directory;
 mod error;
+mod gamedays;
 mod heartbeats;
 mod incidents;
 mod integrations;
@@ -123,6 +124,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         19,
         "active_escalations",
         include_str!("../migrations/0019_active_escalations.sql"),
+    ),
+    (
+        21,
+        "gamedays",
+        include_str!("../migrations/0021_gamedays.sql"),
     ),
     (
         22,

@@ -212,7 +212,7 @@ pub(crate) const TOKEN_COLUMNS: &str =
 pub(crate) const ALERT_COLUMNS: &str = "id, integration, service, dedup_key, format, status, \
     severity, urgency, summary, source, labels, details, links, images, started_at, ended_at, \
     first_seen, last_seen, count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
-    suppressed_reason, incident, raw";
+    suppressed_reason, incident, raw, drill, gameday";
 
 pub(crate) fn alert(row: &PgRow) -> Result<Alert> {
     let incident: Option<i64> = get(row, "incident")?;
@@ -241,6 +241,8 @@ pub(crate) fn alert(row: &PgRow) -> Result<Alert> {
         resolved_at: ts_opt(get(row, "resolved_at")?)?,
         resolved_by: get(row, "resolved_by")?,
         suppressed_reason: get(row, "suppressed_reason")?,
+        drill: get(row, "drill")?,
+        gameday: get(row, "gameday")?,
         incident: incident.map(IncidentNumber),
         raw: get(row, "raw")?,
     })

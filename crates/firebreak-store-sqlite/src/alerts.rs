@@ -191,8 +191,8 @@ fn insert_integration(tx: &SqliteTx<'_>, i: &IntegrationRecord) -> Result<()> {
 const UPSERT_COLUMNS: &str = "integration, dedup_key, format, first_seen, service, status, \
      severity, urgency, summary, source, labels, details, links, images, started_at, ended_at, \
      last_seen, count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
-     suppressed_reason, incident, raw";
-const UPSERT_WIDTH: usize = 25;
+     suppressed_reason, incident, raw, drill, gameday";
+const UPSERT_WIDTH: usize = 27;
 
 /// What a repeat changes, as [`Alert::repeat`] says: the sender's latest view, links and images
 /// only when the repeat carries some, one more to `count`. No indexed column.
@@ -243,6 +243,8 @@ fn alert_values(a: &Alert, out: &mut Vec<Value>) {
         opt_text(&a.suppressed_reason),
         opt_int(a.incident.map(|n| n.0)),
         text(&a.raw),
+        Value::Integer(i64::from(a.drill)),
+        opt_int(a.gameday),
     ]);
 }
 
@@ -395,7 +397,11 @@ impl AlertWrites for SqliteTx<'_> {
         Ok(())
     }
 
-    async fn open_incidents(&mut self, services: &[Name]) -> Result<Vec<OpenIncidentFacts>> {
+    async fn open_incidents(
+        &mut self,
+        services: &[Name],
+        drill: bool,
+    ) -> Result<Vec<OpenIncidentFacts>> {
         let mut out = Vec::with_capacity(services.len());
         for service in services {
             let found = rows::one(
@@ -403,8 +409,9 @@ impl AlertWrites for SqliteTx<'_> {
                 "SELECT i.number, i.declared_at, \
                  (SELECT MAX(a.last_seen) FROM alerts a WHERE a.incident = i.number) AS last_alert_seen \
                  FROM incidents i JOIN incident_services s ON s.number = i.number \
-                 WHERE s.service = ?1 AND i.status <> 'resolved' ORDER BY i.number DESC LIMIT 1",
-                [service.as_str()],
+                 WHERE s.service = ?1 AND i.status <> 'resolved' AND i.drill = ?2 \
+                 ORDER BY i.number DESC LIMIT 1",
+                params![service.as_str(), drill],
                 |r| {
                     Ok(OpenIncidentFacts {
                         service: service.clone(),

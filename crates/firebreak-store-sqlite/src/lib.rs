@@ -22,6 +22,7 @@ mod accounts;
 mod alerts;
 mod customer_reports;
 mod directory;
+mod gamedays;
 mod heartbeats;
 mod incidents;
 mod outbox;
@@ -65,6 +66,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../migrations/0019_active_escalations.sql"),
     ),
+    (21, include_str!("../migrations/0021_gamedays.sql")),
     (22, include_str!("../migrations/0022_incident_suspects.sql")),
 ];
 

@@ -24,7 +24,7 @@ pub const SELECT_INCIDENTS: &str = "SELECT i.number, i.title, i.severity, i.stat
 pub const ALERT_COLUMNS: &str = "id, integration, service, dedup_key, format, status, severity, \
      urgency, summary, source, labels, details, links, images, started_at, ended_at, first_seen, \
      last_seen, count, acknowledged_at, acknowledged_by, resolved_at, resolved_by, \
-     suppressed_reason, incident, raw";
+     suppressed_reason, incident, raw, drill, gameday";
 
 pub const USER_COLUMNS: &str =
     "handle, name, email, time_zone, role, from_config, created_at, disabled_at";
@@ -240,6 +240,8 @@ pub fn alert(row: &Row<'_>) -> Result<Alert> {
         resolved_at: opt_ts(row, "resolved_at")?,
         resolved_by: get(row, "resolved_by")?,
         suppressed_reason: get(row, "suppressed_reason")?,
+        drill: get(row, "drill")?,
+        gameday: get(row, "gameday")?,
         incident: get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
         raw: get(row, "raw")?,
     })

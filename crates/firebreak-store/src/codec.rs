@@ -471,3 +471,22 @@ pub fn runbook_from_json(text: &str) -> Result<firebreak_domain::runbook::Runboo
         actions,
     })
 }
+
+/// A game day's targets in their stored form.
+pub fn targets_json(targets: &firebreak_domain::gameday::Targets) -> String {
+    serde_json::to_string(targets).expect("targets serialise")
+}
+
+pub fn targets_from(text: &str) -> Result<firebreak_domain::gameday::Targets> {
+    serde_json::from_str(text).map_err(|e| bad("game day targets", e))
+}
+
+/// A game day's score card in its stored form.
+pub fn card_json(card: &firebreak_domain::gameday::ScoreCard) -> String {
+    serde_json::to_string(card).expect("score cards serialise")
+}
+
+pub fn card_from(text: Option<&str>) -> Result<Option<firebreak_domain::gameday::ScoreCard>> {
+    text.map(|t| serde_json::from_str(t).map_err(|e| bad("score card", e)))
+        .transpose()
+}

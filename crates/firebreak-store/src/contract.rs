@@ -15,6 +15,7 @@ mod alerts;
 mod customer_reports;
 mod directory;
 mod feed;
+mod gamedays;
 mod grouping;
 mod heartbeats;
 mod incidents;
@@ -35,6 +36,7 @@ pub use alerts::*;
 pub use customer_reports::*;
 pub use directory::*;
 pub use feed::*;
+pub use gamedays::*;
 pub use grouping::*;
 pub use heartbeats::*;
 pub use incidents::*;
@@ -203,6 +205,11 @@ where
     // Customer reports.
     customer_reports_round_trip_count_and_list(&make().await).await;
     concurrent_reports_are_counted_one_after_another(Arc::new(make().await)).await;
+
+    // Game days and drills.
+    gamedays_round_trip_finish_and_list(&make().await).await;
+    gameday_alerts_are_drills_of_their_game_day(&make().await).await;
+    open_incidents_keep_drills_apart(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.
@@ -392,6 +399,8 @@ fn alert(integration: &str, service: &str, dedup_key: &str, first_seen: Timestam
         resolved_at: None,
         resolved_by: None,
         suppressed_reason: None,
+        drill: false,
+        gameday: None,
         incident: None,
         raw: "{\"status\":\"firing\"}".into(),
     }

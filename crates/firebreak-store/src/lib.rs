@@ -27,6 +27,7 @@ pub mod accounts;
 pub mod codec;
 pub mod customer_report;
 pub mod feed;
+pub mod gameday;
 pub mod heartbeat;
 pub mod outbox;
 pub mod paging;
@@ -39,6 +40,7 @@ mod writes;
 pub use accounts::{AccountStore, AccountWrites, PasswordRecord};
 pub use customer_report::{CustomerReportStore, CustomerReportWrites};
 pub use feed::{Change, ChangeFeed, Committed};
+pub use gameday::{GameDayRecord, GameDayStore, GameDayWrites};
 pub use heartbeat::{HeartbeatStore, HeartbeatWrites};
 pub use outbox::{
     Attempt, IngestRequest, Lease, Message, MessageStatus, NewMessage, OutboxStats, Outcome,
@@ -547,6 +549,7 @@ pub trait Store:
     + StabilizeStore
     + ReviewStore
     + HeartbeatStore
+    + GameDayStore
     + CustomerReportStore
     + TokenStore
     + AuditStore

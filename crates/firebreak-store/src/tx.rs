@@ -38,6 +38,7 @@ pub trait Tx:
     + crate::stabilize::StabilizeWrites
     + crate::review::ReviewWrites
     + crate::heartbeat::HeartbeatWrites
+    + crate::gameday::GameDayWrites
     + crate::customer_report::CustomerReportWrites
     + crate::accounts::AccountWrites
     + OutboxWrites
@@ -117,8 +118,13 @@ pub trait AlertWrites: Send {
     async fn lock_alert(&mut self, id: i64) -> Result<Option<Alert>>;
     /// Saves every field of a stored alert. `NotFound` if there is none.
     async fn update_alert(&mut self, alert: &Alert) -> Result<()>;
-    /// For each of `services` that has one, its newest unresolved incident.
-    async fn open_incidents(&mut self, services: &[Name]) -> Result<Vec<OpenIncidentFacts>>;
+    /// For each of `services` that has one, its newest unresolved incident that is a drill
+    /// when `drill` is true, and a real one otherwise: drills and real alerts never group.
+    async fn open_incidents(
+        &mut self,
+        services: &[Name],
+        drill: bool,
+    ) -> Result<Vec<OpenIncidentFacts>>;
     /// How many alerts attached to the incident are not resolved.
     async fn unresolved_alerts_of(&mut self, number: IncidentNumber) -> Result<i64>;
 

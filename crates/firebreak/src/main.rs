@@ -124,6 +124,17 @@ Examples:
   firebreak heartbeat remove 3"
     )]
     Heartbeat(firebreak_cli::HeartbeatCommand),
+    /// Game days: rehearse an incident in drill mode from a scenario file and get a score card.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak gameday check examples/gamedays/failed-deploy.yaml
+  firebreak gameday run examples/gamedays/failed-deploy.yaml --speed 10
+  firebreak gameday run scenario.yaml --until 30m --json
+  firebreak gameday list"
+    )]
+    Gameday(firebreak_cli::GamedayCommand),
     /// Record deployments from CI and list them, so responders see what changed.
     #[command(
         subcommand,
@@ -671,6 +682,7 @@ fn main() -> ExitCode {
             runtime.block_on(firebreak_cli::run_integration(cmd, &cli.client))
         }
         Command::Heartbeat(cmd) => runtime.block_on(firebreak_cli::run_heartbeat(cmd, &cli.client)),
+        Command::Gameday(cmd) => runtime.block_on(firebreak_cli::run_gameday(cmd, &cli.client)),
         Command::Deploy(cmd) => runtime.block_on(firebreak_cli::run_deploy(cmd, &cli.client)),
         Command::Webhook(cmd) => runtime.block_on(firebreak_cli::run_webhook(cmd, &cli.client)),
         Command::Schedule(cmd) => runtime.block_on(firebreak_cli::run_schedule(cmd, &cli.client)),

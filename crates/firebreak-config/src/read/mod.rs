@@ -10,6 +10,7 @@ mod break_glass;
 mod comms;
 mod email;
 mod escalation;
+pub(crate) mod gameday;
 mod metrics;
 mod oidc;
 mod outbound;

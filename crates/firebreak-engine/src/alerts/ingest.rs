@@ -152,8 +152,10 @@ impl Firebreak {
         let mut groupings: HashMap<Name, Arc<Grouping>> = HashMap::new();
         for mut event in events {
             let dedup_key = match &event.dedup_key {
-                Some(k) => k.clone(),
-                None => hex::encode(crate::random_bytes::<16>()?),
+                Some(k) => sender.drill.dedup_key(k),
+                None => sender
+                    .drill
+                    .dedup_key(&hex::encode(crate::random_bytes::<16>()?)),
             };
             match rules::route(&mut event, &sender.service, &index.routes) {
                 Routed::Dropped(rule) => {
@@ -187,6 +189,7 @@ impl Firebreak {
                             integration: sender.integration.clone(),
                             service,
                             suppressed,
+                            drill: sender.drill,
                         },
                         grouping,
                         cx: cx.clone(),
@@ -304,18 +307,26 @@ pub(crate) async fn store_events(
 ) -> StoreResult<Vec<IngestOutcome>> {
     let mut out = Vec::with_capacity(planned.len());
     // The open incident of each service a new alert may join, read once per request.
-    let services: Vec<Name> = planned
-        .iter()
-        .filter(|p| p.event.action == AlertAction::Trigger && p.to.suppressed.is_none())
-        .map(|p| p.to.service.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    // Drills and real alerts are grouped apart: each looks for its own kind of incident.
     let mut open: OpenIncidents = HashMap::new();
-    if !services.is_empty() {
-        for facts in tx.open_incidents(&services).await? {
+    for drill in [false, true] {
+        let services: Vec<Name> = planned
+            .iter()
+            .filter(|p| {
+                p.event.action == AlertAction::Trigger
+                    && p.to.suppressed.is_none()
+                    && p.to.drill.is_drill() == drill
+            })
+            .map(|p| p.to.service.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if services.is_empty() {
+            continue;
+        }
+        for facts in tx.open_incidents(&services, drill).await? {
             open.insert(
-                facts.service.clone(),
+                (facts.service.clone(), drill),
                 OpenIncident::from_facts(facts.number, facts.declared_at, facts.last_alert_seen),
             );
         }
@@ -356,7 +367,8 @@ pub(crate) async fn store_events(
             let decision = if alert.status == AlertStatus::Suppressed {
                 GroupDecision::Leave
             } else {
-                rules::group(&alert, open.get(&alert.service), &item.grouping, cx.now)
+                let key = (alert.service.clone(), alert.drill);
+                rules::group(&alert, open.get(&key), &item.grouping, cx.now)
             };
             if let GroupDecision::Attach(number) = decision {
                 // Stored with the alert if it is new; a repeat keeps its own incident.
@@ -432,8 +444,8 @@ impl Gathered {
     }
 }
 
-/// The open incident of each service, as far as this unit of work has seen.
-type OpenIncidents = HashMap<Name, OpenIncident>;
+/// The open incident of each service, real or drill, as far as this unit of work has seen.
+type OpenIncidents = HashMap<(Name, bool), OpenIncident>;
 
 /// Records on the incident's timeline that a new alert joined it.
 async fn attach(
@@ -451,7 +463,7 @@ async fn attach(
     tx.append_timeline(number, vec![attached(alert, actor, now)])
         .await?;
     open.insert(
-        alert.service.clone(),
+        (alert.service.clone(), alert.drill),
         OpenIncident {
             number,
             last_activity: now,
@@ -471,9 +483,14 @@ async fn declare(
     open: &mut OpenIncidents,
 ) -> StoreResult<IngestEffect> {
     let service = alert.service.clone();
-    tx.lock_name(&format!("declare:{service}")).await?;
+    let lock = if alert.drill {
+        format!("declare-drill:{service}")
+    } else {
+        format!("declare:{service}")
+    };
+    tx.lock_name(&lock).await?;
     if let Some(facts) = tx
-        .open_incidents(std::slice::from_ref(&service))
+        .open_incidents(std::slice::from_ref(&service), alert.drill)
         .await?
         .pop()
     {
@@ -502,7 +519,7 @@ async fn declare(
     alert.incident = Some(incident.number);
     tx.update_alert(alert).await?;
     open.insert(
-        service,
+        (service, alert.drill),
         OpenIncident {
             number: incident.number,
             last_activity: cx.now,
@@ -533,7 +550,7 @@ async fn page_for(
     };
     let Some(number) = alert.incident else {
         let about = escalate::About::of_alert(alert.clone(), None, &cx.paging);
-        let started = escalate::plan_start(policy, &about, false, cx.pager.as_ref(), cx.now)?;
+        let started = escalate::plan_start(policy, &about, alert.drill, cx.pager.as_ref(), cx.now)?;
         gathered.escalations.push(started.escalation);
         gathered.pages.extend(started.messages);
         return Ok(());
@@ -548,7 +565,8 @@ async fn page_for(
     }
     let incident = tx.lock_incident(number).await?;
     let about = escalate::About::of_alert(alert.clone(), incident, &cx.paging);
-    escalate::start_in(tx, policy, &about, false, cx.pager.as_ref(), cx.now).await?;
+    let drill = alert.drill || about.incident.as_ref().is_some_and(|i| i.drill);
+    escalate::start_in(tx, policy, &about, drill, cx.pager.as_ref(), cx.now).await?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use firebreak_domain::rules::{MaintenanceWindow, Route, Silence};
-use firebreak_domain::{Alert, Config, Name};
+use firebreak_domain::{Alert, Config, Drill, Name};
 use firebreak_store::{AlertFilter, IntegrationRecord, Page};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -74,6 +74,8 @@ pub struct Sender {
     pub integration: String,
     pub name: String,
     pub service: Name,
+    /// Whether this request is a rehearsal (`?drill=true`, `?gameday=ID`).
+    pub drill: Drill,
 }
 
 /// An integration key as issued: shown once, then only its hash is kept.
@@ -150,6 +152,7 @@ impl Firebreak {
                 integration: i.id.clone(),
                 name: i.name.clone(),
                 service: i.service.clone(),
+                drill: Drill::Real,
             };
             for k in i.keys.iter().filter(|k| k.revoked_at.is_none()) {
                 keys.insert(k.hash.clone(), sender.clone());

@@ -405,7 +405,8 @@ impl Paging {
             }),
             ack_url: None,
             runbook_url: about.runbook.clone(),
-            drill: about.incident.as_ref().is_some_and(|i| i.drill),
+            drill: about.incident.as_ref().is_some_and(|i| i.drill)
+                || about.alert.as_ref().is_some_and(|a| a.drill),
             reminder: None,
             at: now,
         }

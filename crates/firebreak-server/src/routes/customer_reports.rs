@@ -47,6 +47,8 @@ pub struct CustomerReportBody {
     pub recorded_by: String,
     #[schema(value_type = String, format = DateTime)]
     pub at: Timestamp,
+    /// A rehearsal's report, counted apart from real ones.
+    pub drill: bool,
 }
 
 impl CustomerReportBody {
@@ -70,6 +72,7 @@ impl CustomerReportBody {
             },
             recorded_by: r.created_by,
             at: r.at,
+            drill: r.subject.starts_with("drill:"),
         }
     }
 }
@@ -116,6 +119,10 @@ pub struct ReportRequest {
     pub summary: ReportSummary,
     /// The customer's address (an email address or a customer id), shown to admins only.
     pub reporter: Option<ReporterAddress>,
+    /// A rehearsal: counted apart from real reports, and its alert is a drill.
+    pub drill: Option<bool>,
+    /// The game day it belongs to (a drill); it must still run.
+    pub gameday: Option<i64>,
 }
 
 #[utoipa::path(post, path = "/api/v1/reports", tag = "customer-reports", request_body = ReportRequest,
@@ -127,11 +134,13 @@ pub async fn record_report(
     State(app): State<Firebreak>,
     ApiJson(req): ApiJson<ReportRequest>,
 ) -> Result<(StatusCode, Json<RecordedReportBody>), ApiError> {
+    let drill = app.drill_mode(req.drill, req.gameday).await?;
     let new = NewReport {
         component: req.component.map(ComponentName::into_inner),
         service: req.service.map(|s| s.0.to_string()),
         summary: req.summary.into_inner(),
         reporter: req.reporter.map(ReporterAddress::into_inner),
+        drill,
     };
     let Recorded {
         report,

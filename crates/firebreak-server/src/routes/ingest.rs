@@ -11,7 +11,7 @@
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -21,6 +21,7 @@ use firebreak_engine::deployments::NewDeployment;
 use firebreak_engine::{EngineError, Firebreak, Principal};
 use firebreak_ingest::{Rejected, alertmanager, generic, grafana, pagerduty};
 
+use super::gamedays::DrillQuery;
 use super::opsgenie;
 use firebreak_store::IngestOutcome;
 use serde::Deserialize;
@@ -117,6 +118,18 @@ pub(super) async fn authenticate(
     }
     app.refresh_alert_index_if_stale().await?;
     Ok(app.sender_for_key(key))
+}
+
+/// Puts `sender` in the drill mode its URL asks for (`?drill=true`, `?gameday=ID`); a bad
+/// value, or a game day that is unknown or finished, is a 422 naming the parameter.
+pub(super) async fn in_drill_mode(
+    app: &Firebreak,
+    mut sender: Sender,
+    query: Option<&str>,
+) -> Result<Sender, Response> {
+    let asked = DrillQuery::parse(query).map_err(IntoResponse::into_response)?;
+    sender.drill = asked.mode(app).await.map_err(IntoResponse::into_response)?;
+    Ok(sender)
 }
 
 // --- PagerDuty ------------------------------------------------------------------------------
@@ -249,9 +262,17 @@ async fn pagerduty_preamble<T>(
     }
 }
 
-async fn pagerduty_event(State(app): State<Firebreak>, body: Body) -> Response {
+async fn pagerduty_event(
+    State(app): State<Firebreak>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
     let (sender, event) = match pagerduty_preamble(&app, body, pagerduty::parse_event).await {
         Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    let sender = match in_drill_mode(&app, sender, query.as_deref()).await {
+        Ok(s) => s,
         Err(response) => return response,
     };
     match app.ingest(&sender, vec![event.event]).await {
@@ -355,7 +376,13 @@ fn rejected_problem(rejected: &Rejected) -> Response {
     e.into_response()
 }
 
-async fn ingest_as(app: Firebreak, format: &str, key: Option<&str>, body: Body) -> Response {
+async fn ingest_as(
+    app: Firebreak,
+    format: &str,
+    key: Option<&str>,
+    query: Option<&str>,
+    body: Body,
+) -> Response {
     let Some(format) = Format::parse(format) else {
         return ApiError::not_found(format!(
             "there is no ingest endpoint for `{format}`; use alertmanager, grafana or generic"
@@ -388,6 +415,10 @@ async fn ingest_as(app: Firebreak, format: &str, key: Option<&str>, body: Body) 
             t,
         );
     }
+    let sender = match in_drill_mode(&app, sender, query).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
     let bytes = match read_body(body).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
@@ -422,14 +453,16 @@ async fn ingest_as(app: Firebreak, format: &str, key: Option<&str>, body: Body) 
 async fn ingest_with_path_key(
     State(app): State<Firebreak>,
     Path((format, key)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     body: Body,
 ) -> Response {
-    ingest_as(app, &format, Some(&key), body).await
+    ingest_as(app, &format, Some(&key), query.as_deref(), body).await
 }
 
 async fn ingest_with_bearer_key(
     State(app): State<Firebreak>,
     Path(format): Path<String>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -441,5 +474,5 @@ async fn ingest_with_bearer_key(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(|k| k.trim().to_string());
-    ingest_as(app, &format, key.as_deref(), body).await
+    ingest_as(app, &format, key.as_deref(), query.as_deref(), body).await
 }

@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod calendar;
 pub mod customer_reports;
 pub mod directory;
+pub mod gamedays;
 pub mod heartbeats;
 pub mod incidents;
 pub mod ingest;

@@ -181,9 +181,18 @@ async fn sender_of(
     }
 }
 
-pub async fn create(State(app): State<Firebreak>, headers: HeaderMap, body: Body) -> Response {
+pub async fn create(
+    State(app): State<Firebreak>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let reply = Reply::new();
     let sender = match sender_of(&app, &headers, &reply).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let sender = match super::ingest::in_drill_mode(&app, sender, query.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };

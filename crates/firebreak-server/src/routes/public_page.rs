@@ -760,6 +760,7 @@ async fn report_problem(
         service: None,
         summary,
         reporter: Some(email).filter(|e| !e.trim().is_empty()),
+        drill: firebreak_domain::Drill::Real,
     };
     let who = firebreak_engine::Principal {
         source: Some(peer.to_string()),

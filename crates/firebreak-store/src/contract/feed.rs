@@ -176,7 +176,7 @@ pub async fn failed_or_read_only_work_publishes_nothing<S: Store>(store: &S) {
         Box::pin(async move {
             tx.lock_incident(IncidentNumber(1)).await?;
             tx.lock_open_alert("int_1", "k").await?;
-            tx.open_incidents(&[name("checkout")]).await?;
+            tx.open_incidents(&[name("checkout")], false).await?;
             tx.any_admin().await?;
             Ok(())
         })

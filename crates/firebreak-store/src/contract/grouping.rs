@@ -18,7 +18,7 @@ use crate::{IngestRequest, OpenIncidentFacts, Store, StoreError, StoreWrites, tr
 async fn open_facts<S: Store + ?Sized>(store: &S, services: &[&str]) -> Vec<OpenIncidentFacts> {
     let services: Vec<_> = services.iter().map(|s| name(s)).collect();
     let mut facts = commit(store, "open_incidents", move |tx| {
-        Box::pin(async move { tx.open_incidents(&services).await })
+        Box::pin(async move { tx.open_incidents(&services, false).await })
     })
     .await;
     facts.sort_by(|a, b| a.service.cmp(&b.service));
@@ -292,7 +292,7 @@ pub async fn concurrent_alerts_declare_one_incident<S: Store + 'static>(store: A
                 transact(&*store, move |tx| {
                     Box::pin(async move {
                         tx.lock_name("declare:checkout").await?;
-                        let open = tx.open_incidents(&[name("checkout")]).await?;
+                        let open = tx.open_incidents(&[name("checkout")], false).await?;
                         let number = match open.first() {
                             Some(facts) => facts.number,
                             None => {

@@ -316,7 +316,7 @@ pub async fn lock_name_serialises_declarations<S: Store + 'static>(store: Arc<S>
                 transact(&*store, move |tx| {
                     Box::pin(async move {
                         tx.lock_name("declare:svc").await?;
-                        let open = tx.open_incidents(&[name("svc")]).await?;
+                        let open = tx.open_incidents(&[name("svc")], false).await?;
                         if let Some(facts) = open.first() {
                             return Ok((facts.number, false));
                         }
