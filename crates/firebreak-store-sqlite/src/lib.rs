@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 
 mod accounts;
 mod alerts;
+mod checks;
 mod customer_reports;
 mod directory;
 mod heartbeats;
@@ -65,6 +66,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../migrations/0019_active_escalations.sql"),
     ),
+    (20, include_str!("../migrations/0020_checks.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

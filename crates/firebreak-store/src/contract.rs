@@ -12,6 +12,7 @@
 
 mod accounts;
 mod alerts;
+mod checks;
 mod customer_reports;
 mod directory;
 mod feed;
@@ -32,6 +33,7 @@ mod units;
 
 pub use accounts::*;
 pub use alerts::*;
+pub use checks::*;
 pub use customer_reports::*;
 pub use directory::*;
 pub use feed::*;
@@ -202,6 +204,12 @@ where
     // Customer reports.
     customer_reports_round_trip_count_and_list(&make().await).await;
     concurrent_reports_are_counted_one_after_another(Arc::new(make().await)).await;
+
+    // Uptime checks.
+    checks_round_trip(&make().await).await;
+    checks_are_claimed_under_a_lease(&make().await).await;
+    concurrent_claimers_never_share_a_check(Arc::new(make().await)).await;
+    failed_check_work_stores_nothing(&make().await).await;
 }
 
 /// A fixed instant plus `ms` milliseconds: millisecond precision, what stores keep.

@@ -24,6 +24,7 @@ use jiff::Timestamp;
 pub mod contract;
 
 pub mod accounts;
+pub mod check;
 pub mod codec;
 pub mod customer_report;
 pub mod feed;
@@ -37,6 +38,7 @@ pub mod tx;
 mod writes;
 
 pub use accounts::{AccountStore, AccountWrites, PasswordRecord};
+pub use check::{CheckStore, CheckWrites};
 pub use customer_report::{CustomerReportStore, CustomerReportWrites};
 pub use feed::{Change, ChangeFeed, Committed};
 pub use heartbeat::{HeartbeatStore, HeartbeatWrites};
@@ -548,6 +550,7 @@ pub trait Store:
     + ReviewStore
     + HeartbeatStore
     + CustomerReportStore
+    + CheckStore
     + TokenStore
     + AuditStore
     + AlertStore

@@ -39,6 +39,7 @@ pub trait Tx:
     + crate::review::ReviewWrites
     + crate::heartbeat::HeartbeatWrites
     + crate::customer_report::CustomerReportWrites
+    + crate::check::CheckWrites
     + crate::accounts::AccountWrites
     + OutboxWrites
     + Send
