@@ -828,3 +828,95 @@ async fn a_linked_check_shows_its_uptime_in_the_components_bars() {
     // The days before the component existed have no data.
     assert!(page.contains("Nov 22: no data\""), "{page}");
 }
+
+/// `firebreak uptime add|list|show|results|remove` against the real server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_uptime_commands_add_list_show_and_remove_checks() {
+    let s = sqlite().await;
+    service(&s, "api").await;
+    let target = Target::start().await;
+    let added = s
+        .cli(
+            &s.admin,
+            &[
+                "uptime",
+                "add",
+                "--name",
+                "api-health",
+                "--service",
+                "api",
+                "--target",
+                &target.url,
+                "--interval",
+                "30s",
+                "--timeout",
+                "5s",
+                "--expect-status",
+                "200",
+                "--failures",
+                "2",
+            ],
+        )
+        .await;
+    assert!(added.status.success(), "{}", common::printed(&added));
+    let said = common::printed(&added);
+    assert!(
+        said.contains("Added check") && said.contains("2 failed runs in a row"),
+        "{said}"
+    );
+    let listed = s.cli(&s.viewer, &["uptime", "list"]).await;
+    assert!(listed.status.success(), "{}", common::printed(&listed));
+    assert!(common::printed(&listed).contains("api-health"));
+    let id = s
+        .call(Method::GET, CHECKS, Some(&s.viewer), None)
+        .await
+        .expect(200)["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    wait_results(&s, id, 1).await;
+    let results = s
+        .cli(
+            &s.viewer,
+            &["uptime", "results", "api-health", "--limit", "5"],
+        )
+        .await;
+    let shown = common::printed(&results);
+    assert!(results.status.success() && shown.contains("yes"), "{shown}");
+    let show = s.cli(&s.viewer, &["uptime", "show", "api-health"]).await;
+    assert!(
+        common::printed(&show).contains("Next run"),
+        "{}",
+        common::printed(&show)
+    );
+    // A bad setting is refused with the reason; a viewer cannot remove.
+    let bad = s
+        .cli(
+            &s.admin,
+            &[
+                "uptime",
+                "add",
+                "--name",
+                "x",
+                "--service",
+                "api",
+                "--target",
+                &target.url,
+                "--interval",
+                "5s",
+            ],
+        )
+        .await;
+    assert!(!bad.status.success());
+    assert!(
+        common::printed(&bad).contains("at least 10s"),
+        "{}",
+        common::printed(&bad)
+    );
+    let denied = s.cli(&s.viewer, &["uptime", "remove", "api-health"]).await;
+    assert!(!denied.status.success());
+    let removed = s.cli(&s.admin, &["uptime", "remove", "api-health"]).await;
+    assert!(removed.status.success(), "{}", common::printed(&removed));
+    assert!(
+        common::printed(&s.cli(&s.viewer, &["uptime", "list"]).await).contains("No uptime checks")
+    );
+}
