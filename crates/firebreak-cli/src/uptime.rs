@@ -31,53 +31,7 @@ Examples:
   firebreak uptime add --name api-health --service api --target https://api.example.com/healthz \\
       --interval 30s --timeout 5s --expect-status 200 --expect-body '\"ok\"' --max-latency 2s
   firebreak uptime add --name db-port --service db --kind tcp --target db.internal:5432 --interval 1m")]
-    Add {
-        /// Unique name, e.g. api-health
-        #[arg(long, value_name = "NAME")]
-        name: String,
-        /// The service its alerts are for
-        #[arg(long, value_name = "SERVICE")]
-        service: String,
-        /// http (the target is a URL) or tcp (the target is host:port)
-        #[arg(long, value_name = "KIND", default_value = "http")]
-        kind: String,
-        /// A URL (http) or host:port (tcp)
-        #[arg(long, value_name = "TARGET")]
-        target: String,
-        /// How often it runs: at least 10s
-        #[arg(long, value_name = "SPAN", default_value = "1m")]
-        interval: String,
-        /// How long a run may take: shorter than the interval
-        #[arg(long, value_name = "SPAN", default_value = "10s")]
-        timeout: String,
-        /// Failed runs in a row that open the alert (default 3)
-        #[arg(long, value_name = "N")]
-        failures: Option<i64>,
-        /// GET (the default) or HEAD
-        #[arg(long, value_name = "METHOD")]
-        method: Option<String>,
-        /// The HTTP status the answer must have (default: any 2xx)
-        #[arg(long, value_name = "CODE")]
-        expect_status: Option<i64>,
-        /// Text the body must contain
-        #[arg(long, value_name = "TEXT")]
-        expect_body: Option<String>,
-        /// A regular expression the body must match
-        #[arg(long, value_name = "REGEX")]
-        expect_regex: Option<String>,
-        /// The slowest answer that still passes, e.g. 2s
-        #[arg(long, value_name = "SPAN")]
-        max_latency: Option<String>,
-        /// Warn this long before the certificate expires (default 14d)
-        #[arg(long, value_name = "SPAN")]
-        tls_warn_before: Option<String>,
-        /// A PEM file (on the Firebreak host) of the private CA that signs the target
-        #[arg(long, value_name = "PATH")]
-        ca_file: Option<String>,
-        /// The status page component whose bars show this check's uptime (its id)
-        #[arg(long, value_name = "ID")]
-        component: Option<String>,
-    },
+    Add(Box<AddCheck>),
     /// List checks: status (new, up or down), target, interval and the last error
     List,
     /// Show one check by id or name
@@ -98,6 +52,56 @@ Examples:
         /// Check id or name
         check: String,
     },
+}
+
+/// What `firebreak uptime add` takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AddCheck {
+    /// Unique name, e.g. api-health
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The service its alerts are for
+    #[arg(long, value_name = "SERVICE")]
+    pub service: String,
+    /// http (the target is a URL) or tcp (the target is host:port)
+    #[arg(long, value_name = "KIND", default_value = "http")]
+    pub kind: String,
+    /// A URL (http) or host:port (tcp)
+    #[arg(long, value_name = "TARGET")]
+    pub target: String,
+    /// How often it runs: at least 10s
+    #[arg(long, value_name = "SPAN", default_value = "1m")]
+    pub interval: String,
+    /// How long a run may take: shorter than the interval
+    #[arg(long, value_name = "SPAN", default_value = "10s")]
+    pub timeout: String,
+    /// Failed runs in a row that open the alert (default 3)
+    #[arg(long, value_name = "N")]
+    pub failures: Option<i64>,
+    /// GET (the default) or HEAD
+    #[arg(long, value_name = "METHOD")]
+    pub method: Option<String>,
+    /// The HTTP status the answer must have (default: any 2xx)
+    #[arg(long, value_name = "CODE")]
+    pub expect_status: Option<i64>,
+    /// Text the body must contain
+    #[arg(long, value_name = "TEXT")]
+    pub expect_body: Option<String>,
+    /// A regular expression the body must match
+    #[arg(long, value_name = "REGEX")]
+    pub expect_regex: Option<String>,
+    /// The slowest answer that still passes, e.g. 2s
+    #[arg(long, value_name = "SPAN")]
+    pub max_latency: Option<String>,
+    /// Warn this long before the certificate expires (default 14d)
+    #[arg(long, value_name = "SPAN")]
+    pub tls_warn_before: Option<String>,
+    /// A PEM file (on the Firebreak host) of the private CA that signs the target
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<String>,
+    /// The status page component whose bars show this check's uptime (its id)
+    #[arg(long, value_name = "ID")]
+    pub component: Option<String>,
 }
 
 /// Checks, by name.
@@ -145,23 +149,24 @@ pub async fn execute_uptime(
     let json = args.json;
     let api = client_for(args)?;
     match cmd {
-        UptimeCommand::Add {
-            name,
-            service,
-            kind,
-            target,
-            interval,
-            timeout,
-            failures,
-            method,
-            expect_status,
-            expect_body,
-            expect_regex,
-            max_latency,
-            tls_warn_before,
-            ca_file,
-            component,
-        } => {
+        UptimeCommand::Add(add) => {
+            let AddCheck {
+                name,
+                service,
+                kind,
+                target,
+                interval,
+                timeout,
+                failures,
+                method,
+                expect_status,
+                expect_body,
+                expect_regex,
+                max_latency,
+                tls_warn_before,
+                ca_file,
+                component,
+            } = *add;
             let mut body = json!({"name": name.trim(), "service": service.trim(),
                 "kind": kind.trim(), "target": target.trim(), "interval": interval.trim(),
                 "timeout": timeout.trim()});

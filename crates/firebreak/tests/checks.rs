@@ -821,8 +821,7 @@ async fn a_linked_check_shows_its_uptime_in_the_components_bars() {
         .expect("the component is on the page");
     let today = row
         .split("<span class=\"bar ")
-        .filter(|b| b.contains("Nov 23"))
-        .next()
+        .find(|b| b.contains("Nov 23"))
         .expect("today's bar");
     assert!(today.starts_with("s-major_outage"), "{today}");
     // The days before the component existed have no data.
