@@ -41,6 +41,7 @@ use serde_json::json;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod checks;
 mod ingest;
 mod outbox;
 mod paging;
@@ -83,6 +84,8 @@ enum Mode {
     Weight(weight::WeightArgs),
     /// The incident and DORA reports over 100,000 incidents and 1,000,000 deploys.
     Reports(reports::ReportsArgs),
+    /// 1,000 HTTP uptime checks every 30 s against a loopback target: Firebreak's CPU.
+    Checks(checks::ChecksArgs),
 }
 
 /// Flags of the incident benchmark.
@@ -305,6 +308,10 @@ async fn run_bench() -> anyhow::Result<()> {
         },
         Some(Mode::Paging(args)) => tokio::select! {
             r = paging::main(args) => r,
+            _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
+        },
+        Some(Mode::Checks(args)) => tokio::select! {
+            r = checks::main(args) => r,
             _ = tokio::signal::ctrl_c() => anyhow::bail!("interrupted"),
         },
         // Ctrl-C drops the temp dir; PostgreSQL's scratch schema is named after the process.

@@ -146,7 +146,7 @@ pub async fn main(args: SseArgs) -> anyhow::Result<()> {
     let load_before = crate::room::loadavg();
     for &clients in &args.clients {
         let dir = tempfile::tempdir_in(".")?;
-        let served = start_server(&args.firebreak_bin, dir.path()).await?;
+        let served = start_server(&args.firebreak_bin, dir.path(), &[]).await?;
         eprintln!(
             "firebreak (pid {}) on {}; setup link {}",
             served.guard.pid(),
@@ -544,16 +544,20 @@ impl Client {
 }
 
 /// A Firebreak server process and what it printed at start.
-struct Served {
-    guard: Guard,
-    base: String,
-    token: String,
+pub(crate) struct Served {
+    pub(crate) guard: Guard,
+    pub(crate) base: String,
+    pub(crate) token: String,
     setup_link: String,
 }
 
 /// Starts `firebreak serve` on a fresh data dir and a free loopback port (`127.0.0.1:0`), and
-/// reads its address, first admin token and setup link from its stderr.
-async fn start_server(bin: &Path, dir: &Path) -> anyhow::Result<Served> {
+/// reads its address, first admin token and setup link from its stderr. `env` is set for it.
+pub(crate) async fn start_server(
+    bin: &Path,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Served> {
     let log = dir.join("firebreak.log");
     let mut child = Command::new(bin)
         .arg("serve")
@@ -566,6 +570,7 @@ async fn start_server(bin: &Path, dir: &Path) -> anyhow::Result<Served> {
         .env_remove("FIREBREAK_CONFIG")
         .env_remove("FIREBREAK_DATA_DIR")
         .env_remove("FIREBREAK_PUBLIC_URL")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -632,7 +637,7 @@ async fn start_server(bin: &Path, dir: &Path) -> anyhow::Result<Served> {
 }
 
 /// A process's CPU time so far (user + system), ms.
-fn cpu_ms(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_ms(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();

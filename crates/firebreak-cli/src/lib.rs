@@ -26,6 +26,7 @@ mod review;
 mod schedule;
 mod stabilize;
 mod status;
+mod uptime;
 mod user;
 mod webhook;
 
@@ -60,6 +61,7 @@ pub use report::{csv_field, csv_row, execute_report, human_duration};
 pub use review::{Editor, execute_action_item, execute_postmortem};
 pub use schedule::{execute_oncall, execute_schedule};
 pub use stabilize::{AuditCommand, BreakGlassArgs, BreakGlassCommand, FreezeCommand};
+pub use uptime::{UptimeCommand, execute_uptime};
 pub use user::execute_user;
 pub use webhook::execute_webhook;
 
@@ -261,6 +263,13 @@ pub async fn run_gameday(cmd: GamedayCommand, args: &ClientArgs) -> ExitCode {
         },
         Err(e) => e.print_and_exit_code(),
     }
+}
+
+/// Run an `uptime` subcommand.
+pub async fn run_uptime(cmd: UptimeCommand, args: &ClientArgs) -> ExitCode {
+    let mut out = Vec::new();
+    let r = execute_uptime(cmd, args, &mut out).await;
+    finish_with_notes(r.map(|()| out), &[])
 }
 
 /// Run a `user` subcommand: the user on stdout, guidance on stderr.

@@ -95,6 +95,7 @@ pub fn to_document(config: &Config) -> Value {
         "metrics": metrics(&config.metrics),
         "review": review(&config.review),
         "reports": reports(&config.reports),
+        "checks": checks(&config.checks),
     })
 }
 
@@ -494,6 +495,29 @@ fn reports(r: &ReportRule) -> Value {
         "urgency": r.urgency.as_str(),
         "status_page_form": r.status_page_form,
     })
+}
+
+/// The `checks` section, or `null` (left out of the YAML) when it is at its defaults.
+fn checks(c: &firebreak_domain::check::ChecksConfig) -> Value {
+    if *c == firebreak_domain::check::ChecksConfig::default() {
+        return Value::Null;
+    }
+    let mut tls = serde_json::Map::new();
+    if let Some(warn) = c.tls.warn_before {
+        tls.insert("warn_before".into(), json!(format_duration(warn)));
+    }
+    if let Some(ca) = &c.tls.ca_file {
+        tls.insert("ca_file".into(), json!(ca));
+    }
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "allow".into(),
+        json!(c.allow.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    );
+    if !tls.is_empty() {
+        out.insert("tls".into(), Value::Object(tls));
+    }
+    Value::Object(out)
 }
 
 /// The `oidc` section; the client secret is written as the variable it was read from.
@@ -1245,6 +1269,15 @@ comms:
             check(r, ROUTE_KEYS, "route");
         }
         check(&doc["outbound"], OUTBOUND_KEYS, "outbound");
+        check(&doc["checks"], CHECKS_KEYS, "checks");
+        // The example leaves out ca_file, which must name a readable file.
+        assert!(
+            keys(&doc["checks"]["tls"])
+                .iter()
+                .all(|k| CHECK_TLS_KEYS.contains(k)),
+            "checks tls: {}",
+            doc["checks"]["tls"]
+        );
         check(&doc["outbound"]["retry"], RETRY_KEYS, "retry");
         for s in each(&doc, "services") {
             assert!(s["escalation_policy"].is_string() || s["escalation_policy"].is_null());
@@ -1382,6 +1415,7 @@ comms:
         config.secrets = Default::default();
         config.oidc = None;
         config.metrics = Default::default();
+        config.checks = Default::default();
         let doc = to_document(&config);
         check(&doc, TOP_KEYS, "top, without the new sections");
         for key in [
@@ -1392,6 +1426,7 @@ comms:
             "metrics",
             "review",
             "reports",
+            "checks",
         ] {
             assert_eq!(doc[key], Value::Null, "{key}");
         }

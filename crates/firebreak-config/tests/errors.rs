@@ -2670,18 +2670,18 @@ fn the_top_level_names_the_new_sections() {
         "runbook",
         "unknown key \"runbook\"; expected one of severities, roles, checklists, services, \
          users, schedules, escalation_policies, paging, alerting, outbound, server, email, \
-         status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review, reports",
+         status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review, reports, \
+         checks",
     );
-    assert!(
-        e.to_string()
-            .ends_with("comms, runbooks, break_glass, secrets, oidc, metrics, review, reports")
-    );
+    assert!(e.to_string().ends_with(
+        "comms, runbooks, break_glass, secrets, oidc, metrics, review, reports, checks"
+    ));
     single(
         "[runbooks]\n",
         1,
         1,
         "",
-        "status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review and reports, found a list",
+        "status_page, comms, runbooks, break_glass, secrets, oidc, metrics, review, reports and checks, found a list",
     );
 }
 
@@ -3694,6 +3694,38 @@ fn every_review_problem_is_reported_at_once() {
     assert_eq!(errors.len(), 4, "{errors}");
     let lines: Vec<u64> = errors.errors().iter().map(|e| e.line).collect();
     assert_eq!(lines, [2, 3, 5, 6], "{errors}");
+}
+
+#[test]
+fn checks_problems_point_at_their_lines() {
+    single(
+        "checks:\n  allow: [10.0.0.0/8, intranet]\n",
+        2,
+        23,
+        "checks.allow[1]",
+        "invalid network \"intranet\"",
+    );
+    single(
+        "checks:\n  tls:\n    warn_before: soon\n",
+        3,
+        18,
+        "checks.tls.warn_before",
+        "invalid duration \"soon\"",
+    );
+    single(
+        "checks:\n  tls:\n    ca_file: /nonexistent/ca.pem\n",
+        3,
+        14,
+        "checks.tls.ca_file",
+        "cannot read /nonexistent/ca.pem",
+    );
+    single(
+        "checks:\n  every: 30s\n",
+        2,
+        3,
+        "checks.every",
+        "unknown key \"every\"; expected one of allow, tls",
+    );
 }
 
 #[test]

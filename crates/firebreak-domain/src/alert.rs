@@ -102,6 +102,7 @@ str_enum!(
         Manual => "manual",
         Heartbeat => "heartbeat",
         CustomerReport => "customer_report",
+        Check => "check",
     }
 );
 

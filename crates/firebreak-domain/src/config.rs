@@ -39,6 +39,9 @@ pub struct Config {
     pub review: Review,
     /// When customer reports open an alert (the `reports` section).
     pub reports: crate::customer_report::ReportRule,
+    /// Uptime checks: the internal networks they may reach and their TLS defaults (the
+    /// `checks` section).
+    pub checks: crate::check::ChecksConfig,
 }
 
 /// How postmortems are reviewed and chased (the `review` section).
@@ -706,6 +709,7 @@ impl Default for Config {
             metrics: Metrics::default(),
             review: Review::default(),
             reports: crate::customer_report::ReportRule::default(),
+            checks: crate::check::ChecksConfig::default(),
         }
     }
 }

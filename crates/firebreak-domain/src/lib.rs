@@ -10,6 +10,7 @@ pub mod alert;
 pub mod audit;
 pub mod blameless;
 pub mod break_glass;
+pub mod check;
 pub mod config;
 pub mod contact;
 pub mod customer_report;

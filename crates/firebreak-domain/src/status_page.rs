@@ -647,9 +647,40 @@ pub struct DayStatus {
     pub down_ms: f64,
     /// Milliseconds of the day that have passed (a future part of today does not count).
     pub counted_ms: f64,
+    /// The runs of the uptime checks linked to the component that day: `(passed, total)`.
+    pub checks: Option<(i64, i64)>,
 }
 
 impl DayStatus {
+    /// Counts the day's runs of the component's uptime checks in: the day is down for at least
+    /// the share of runs that failed, and a day with failed runs shows at least degraded
+    /// performance (a partial outage below 95% of runs passing, a major one below 50%).
+    pub fn with_checks(mut self, passed: i64, total: i64) -> DayStatus {
+        if total <= 0 {
+            return self;
+        }
+        let passed = passed.clamp(0, total);
+        self.checks = Some((passed, total));
+        let ratio = passed as f64 / total as f64;
+        self.down_ms = self.down_ms.max((1.0 - ratio) * self.counted_ms);
+        let shown = if passed == total {
+            ComponentStatus::Operational
+        } else if ratio >= 0.95 {
+            ComponentStatus::DegradedPerformance
+        } else if ratio >= 0.5 {
+            ComponentStatus::PartialOutage
+        } else {
+            ComponentStatus::MajorOutage
+        };
+        self.worst = self.worst.max(shown);
+        self
+    }
+
+    /// The share of the day's check runs that passed, from 0 to 1, if any ran.
+    pub fn check_uptime(&self) -> Option<f64> {
+        self.checks.map(|(p, t)| p as f64 / t as f64)
+    }
+
     /// The share of the day it was up, from 0 to 1.
     pub fn uptime(&self) -> f64 {
         if self.counted_ms <= 0.0 {
@@ -741,6 +772,7 @@ pub fn daily_history(
                 worst: ComponentStatus::Operational,
                 down_ms: 0.0,
                 counted_ms: counted,
+                checks: None,
             };
             for &(s, e, status) in &spans {
                 let (from, to) = (s.max(start), e.min(end));
@@ -1159,5 +1191,37 @@ mod tests {
             )
         );
         assert!(fill_template(t, &[]).contains("some of our services"));
+    }
+
+    #[test]
+    fn a_day_with_failed_check_runs_shows_them() {
+        let day = DayStatus {
+            worst: ComponentStatus::Operational,
+            down_ms: 0.0,
+            counted_ms: 1_000.0,
+            checks: None,
+        };
+        assert_eq!(day.with_checks(0, 0), day, "no runs change nothing");
+        let all = day.with_checks(10, 10);
+        assert_eq!(all.worst, ComponentStatus::Operational);
+        assert_eq!(all.check_uptime(), Some(1.0));
+        assert_eq!(all.uptime(), 1.0);
+        let some = day.with_checks(97, 100);
+        assert_eq!(some.worst, ComponentStatus::DegradedPerformance);
+        assert!((some.uptime() - 0.97).abs() < 1e-9);
+        assert_eq!(
+            day.with_checks(80, 100).worst,
+            ComponentStatus::PartialOutage
+        );
+        assert_eq!(day.with_checks(1, 4).worst, ComponentStatus::MajorOutage);
+        // An incident's worse status and downtime stay.
+        let outage = DayStatus {
+            worst: ComponentStatus::MajorOutage,
+            down_ms: 500.0,
+            ..day
+        }
+        .with_checks(99, 100);
+        assert_eq!(outage.worst, ComponentStatus::MajorOutage);
+        assert_eq!(outage.down_ms, 500.0);
     }
 }

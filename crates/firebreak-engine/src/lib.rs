@@ -12,6 +12,7 @@ pub mod accounts;
 pub mod actions;
 pub mod alerts;
 pub mod calendar;
+pub mod checks;
 pub mod clock;
 pub mod comms;
 pub mod customer_reports;
@@ -176,6 +177,8 @@ pub struct App {
     pub followers: Arc<live::Followers>,
     /// Single sign-on, when `oidc` is configured.
     pub oidc: Option<Arc<oidc::OidcProvider>>,
+    /// Uptime checks' probes, under the SSRF guard with `outbound.allow` and `checks.allow`.
+    pub prober: Arc<firebreak_outbound::probe::Prober>,
 }
 
 impl Firebreak {
@@ -195,6 +198,9 @@ impl Firebreak {
         let attempt =
             Duration::try_from(config.paging.attempt_timeout).unwrap_or(Duration::from_secs(10));
         let page_clock = clock.clone();
+        let prober = Arc::new(firebreak_outbound::probe::Prober::new(OutboundPolicy::new(
+            allow.iter().chain(&config.checks.allow).copied().collect(),
+        )));
         let oidc = config
             .oidc
             .clone()
@@ -224,6 +230,7 @@ impl Firebreak {
             streams: tokio_util::sync::CancellationToken::new(),
             followers: Arc::default(),
             oidc,
+            prober,
             config,
         })))
     }
@@ -250,6 +257,7 @@ impl Firebreak {
             streams: app.streams.clone(),
             followers: app.followers.clone(),
             oidc: app.oidc.clone(),
+            prober: app.prober.clone(),
         }))
     }
 

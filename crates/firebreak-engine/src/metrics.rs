@@ -26,6 +26,15 @@ pub const OUTBOX_MESSAGES: &str = "firebreak_outbox_messages";
 pub const OUTBOX_OLDEST_AGE: &str = "firebreak_outbox_oldest_age_seconds";
 /// Open incidents, by severity (read at scrape time).
 pub const OPEN_INCIDENTS: &str = "firebreak_open_incidents";
+/// Uptime check runs, by kind (http or tcp) and outcome (up or failed).
+pub const CHECK_RUNS: &str = "firebreak_check_runs_total";
+/// How long uptime check runs took to answer, by kind.
+pub const CHECK_LATENCY: &str = "firebreak_check_latency_seconds";
+
+/// The buckets of [`CHECK_LATENCY`], in seconds: from a fast local answer to a timeout.
+pub const CHECK_LATENCY_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// The buckets of [`ESCALATION_LATENESS`], in seconds: a timer is normally late by the
 /// worker's few milliseconds; minutes mean the worker was stopped or overloaded.
@@ -74,12 +83,34 @@ pub fn describe() {
         Unit::Seconds,
         "How long after its due time an escalation step's timer fired, by Firebreak's clock."
     );
+    describe_counter!(
+        CHECK_RUNS,
+        Unit::Count,
+        "Uptime check runs, by kind (http or tcp) and outcome: up (the run passed) or failed."
+    );
+    describe_histogram!(
+        CHECK_LATENCY,
+        Unit::Seconds,
+        "How long uptime check runs took, by kind, until the answer (or the failure)."
+    );
+    for kind in ["http", "tcp"] {
+        for outcome in ["up", "failed"] {
+            counter!(CHECK_RUNS, "kind" => kind, "outcome" => outcome).increment(0);
+        }
+    }
     for channel in ContactKind::ALL {
         for outcome in PAGE_OUTCOMES {
             counter!(PAGE_DELIVERIES, "channel" => channel.as_str(), "outcome" => outcome)
                 .increment(0);
         }
     }
+}
+
+/// Counts one uptime check run and its latency.
+pub fn check_run(kind: &'static str, ok: bool, latency: std::time::Duration) {
+    let outcome = if ok { "up" } else { "failed" };
+    counter!(CHECK_RUNS, "kind" => kind, "outcome" => outcome).increment(1);
+    metrics::histogram!(CHECK_LATENCY, "kind" => kind).record(latency.as_secs_f64());
 }
 
 /// The name of an ingest effect as the sender's answer and [`INGEST_EVENTS`] spell it.

@@ -13,7 +13,10 @@
 //!   and commanders of postmortems still unpublished after `review.remind_after`;
 //! - the heartbeat watcher, which takes down heartbeats whose last ping is older than their
 //!   period plus grace ([`crate::heartbeats`]), waking at the soonest due time by the clock and
-//!   when a heartbeat changes.
+//!   when a heartbeat changes;
+//! - the check runner, which claims due uptime checks under a lease and runs them
+//!   ([`crate::checks`]), waking at the soonest due time by the clock and when a check is added
+//!   or removed.
 //!
 //! A task that panics or returns while Firebreak is running is started again after a second,
 //! with an error in the log. [`Runtime::shutdown`] cancels them all and waits: workers finish
@@ -96,6 +99,12 @@ impl Runtime {
             let app = app.clone();
             runtime.supervise("heartbeat watcher", move |cancel| {
                 heartbeat_watcher(app.clone(), cancel)
+            });
+        }
+        {
+            let (app, owner) = (app.clone(), runtime.owner.clone());
+            runtime.supervise("check runner", move |cancel| {
+                check_runner(app.clone(), owner.clone(), cancel)
             });
         }
         runtime.tracker.close();
@@ -350,29 +359,76 @@ async fn heartbeat_watcher(app: Firebreak, cancel: CancellationToken) {
                 now + SAFETY_RELOAD
             }
         };
-        // After a failure, or a due time already past, wait a moment of real time so a
-        // database that is away is not asked in a tight loop.
-        if failed || next <= now {
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        if !wait_until_due(&app, &cancel, &mut feed, Topic::Heartbeats, next, failed).await {
+            break;
+        }
+    }
+}
+
+/// Waits until `next` by the clock, or until `topic` changes; after a failure, or when `next`
+/// is already past, a second of real time instead, so a database that is away is not asked in
+/// a tight loop. False once cancelled.
+async fn wait_until_due(
+    app: &Firebreak,
+    cancel: &CancellationToken,
+    feed: &mut tokio::sync::broadcast::Receiver<Arc<Committed>>,
+    topic: Topic,
+    next: jiff::Timestamp,
+    failed: bool,
+) -> bool {
+    if failed || next <= app.clock.now() {
+        return tokio::select! {
+            _ = cancel.cancelled() => false,
+            _ = tokio::time::sleep(Duration::from_secs(1)) => true,
+        };
+    }
+    let changed = async {
+        loop {
+            match feed.recv().await {
+                Ok(c) if c.touches(topic) => return,
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return,
+                Err(RecvError::Closed) => std::future::pending::<()>().await,
             }
+        }
+    };
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        _ = app.clock.sleep_until(next) => true,
+        _ = changed => true,
+    }
+}
+
+/// Runs due uptime checks. It sleeps until the soonest due time or lease end (at most
+/// [`SAFETY_RELOAD`], for checks added where the feed does not reach), or until a check is
+/// added or removed. A full round goes again at once; the rest wait for the clock.
+async fn check_runner(app: Firebreak, owner: String, cancel: CancellationToken) {
+    let mut feed = app.store.feed().subscribe();
+    loop {
+        let (failed, full) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            ran = app.run_due_checks(&owner) => match ran {
+                Ok(n) => (false, n >= crate::checks::ROUND as usize),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not run uptime checks");
+                    (true, false)
+                }
+            },
+        };
+        if full {
             continue;
         }
-        let changed = async {
-            loop {
-                match feed.recv().await {
-                    Ok(c) if c.touches(Topic::Heartbeats) => return,
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return,
-                    Err(RecvError::Closed) => std::future::pending::<()>().await,
-                }
+        let now = app.clock.now();
+        let next = match app.next_check_due().await {
+            Ok(Some(due)) => due.min(now + SAFETY_RELOAD),
+            Ok(None) => now + SAFETY_RELOAD,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read when the next uptime check is due");
+                now + SAFETY_RELOAD
             }
         };
-        tokio::select! {
-            _ = cancel.cancelled() => break,
-            _ = app.clock.sleep_until(next) => {}
-            _ = changed => {}
+        if !wait_until_due(&app, &cancel, &mut feed, Topic::Checks, next, failed).await {
+            break;
         }
     }
 }
@@ -401,6 +457,11 @@ async fn janitor(app: Firebreak, cancel: CancellationToken) {
             Err(e) => tracing::warn!(error = %e, "could not clean up old outbox messages"),
         }
         prune_sign_ins(&app).await;
+        match app.prune_check_history().await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "deleted old uptime check results and daily counts"),
+            Err(e) => tracing::warn!(error = %e, "could not delete old uptime check results"),
+        }
         let next = now + JANITOR_EVERY;
         tokio::select! {
             _ = cancel.cancelled() => break,

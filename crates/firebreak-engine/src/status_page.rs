@@ -371,7 +371,7 @@ impl Firebreak {
             now,
         );
         let (days, spans) = history_days(&config.status_page.time_zone, now);
-        let history = components
+        let mut history: BTreeMap<String, Vec<DayStatus>> = components
             .iter()
             .map(|c| {
                 (
@@ -387,6 +387,17 @@ impl Firebreak {
                 )
             })
             .collect();
+        // The uptime checks linked to a component count in its bars, by UTC day.
+        if let Some(first) = days.first() {
+            for (component, day) in self.store.component_check_days(*first).await? {
+                if let Some(h) = history.get_mut(&component)
+                    && let Some(i) = days.iter().position(|d| *d == day.day)
+                    && let Some(slot) = h.get_mut(i)
+                {
+                    *slot = slot.with_checks(day.successes, day.total);
+                }
+            }
+        }
         let mut view = assemble(
             config,
             &self.status_page_url(),

@@ -308,7 +308,7 @@ fn seconds(d: Duration) -> String {
 }
 
 /// `host:port` of a URL: enough to tell which receiver failed, without path or query.
-fn host_and_port(url: &Url) -> String {
+pub(crate) fn host_and_port(url: &Url) -> String {
     let host = url.host_str().unwrap_or("?");
     match url.port_or_known_default() {
         Some(port) => format!("{host}:{port}"),
@@ -316,7 +316,7 @@ fn host_and_port(url: &Url) -> String {
     }
 }
 
-fn find_source<'a, E: std::error::Error + 'static>(
+pub(crate) fn find_source<'a, E: std::error::Error + 'static>(
     err: &'a (dyn std::error::Error + 'static),
 ) -> Option<&'a E> {
     let mut current = Some(err);
@@ -331,7 +331,7 @@ fn find_source<'a, E: std::error::Error + 'static>(
 
 /// The innermost error's text, which is the specific one ("Connection refused (os error 111)");
 /// the outer layers only say "error sending request".
-fn root_cause(err: &reqwest::Error) -> String {
+pub(crate) fn root_cause(err: &reqwest::Error) -> String {
     let mut current: &dyn std::error::Error = err;
     while let Some(next) = current.source() {
         current = next;

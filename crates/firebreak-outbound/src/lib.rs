@@ -16,6 +16,7 @@
 pub mod client;
 pub mod delivery;
 pub mod guard;
+pub mod probe;
 pub mod signing;
 
 pub use client::{Answer, BuildError, OutboundClient, SendError, Timeouts, parse_retry_after};

@@ -190,6 +190,16 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         ))
         .routes(routes!(heartbeats::fail, heartbeats::fail_by_post))
         .routes(routes!(
+            crate::routes::checks::list_checks,
+            crate::routes::checks::create_check
+        ))
+        .routes(routes!(
+            crate::routes::checks::show_check,
+            crate::routes::checks::delete_check
+        ))
+        .routes(routes!(crate::routes::checks::check_results))
+        .routes(routes!(crate::routes::checks::check_uptime))
+        .routes(routes!(
             crate::routes::customer_reports::list_reports,
             crate::routes::customer_reports::record_report
         ))

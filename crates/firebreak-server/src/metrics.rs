@@ -64,11 +64,15 @@ pub fn install(more: &[Buckets]) -> Option<&'static PrometheusHandle> {
 fn recorder(
     more: &[Buckets],
 ) -> Result<PrometheusBuilder, metrics_exporter_prometheus::BuildError> {
-    let own: [Buckets; 2] = [
+    let own: [Buckets; 3] = [
         (HTTP_DURATION, DURATION_BUCKETS),
         (
             firebreak_engine::metrics::ESCALATION_LATENESS,
             firebreak_engine::metrics::LATENESS_BUCKETS,
+        ),
+        (
+            firebreak_engine::metrics::CHECK_LATENCY,
+            firebreak_engine::metrics::CHECK_LATENCY_BUCKETS,
         ),
     ];
     own.iter()

@@ -19,6 +19,7 @@
 
 mod accounts;
 mod alerts;
+mod checks;
 pub mod committer;
 mod customer_reports;
 mod directory;
@@ -125,6 +126,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "active_escalations",
         include_str!("../migrations/0019_active_escalations.sql"),
     ),
+    (20, "checks", include_str!("../migrations/0020_checks.sql")),
     (
         21,
         "gamedays",

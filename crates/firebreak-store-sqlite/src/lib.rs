@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 
 mod accounts;
 mod alerts;
+mod checks;
 mod customer_reports;
 mod directory;
 mod gamedays;
@@ -66,6 +67,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../migrations/0019_active_escalations.sql"),
     ),
+    (20, include_str!("../migrations/0020_checks.sql")),
     (21, include_str!("../migrations/0021_gamedays.sql")),
     (22, include_str!("../migrations/0022_incident_suspects.sql")),
 ];

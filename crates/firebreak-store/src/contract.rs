@@ -12,6 +12,7 @@
 
 mod accounts;
 mod alerts;
+mod checks;
 mod customer_reports;
 mod directory;
 mod feed;
@@ -33,6 +34,7 @@ mod units;
 
 pub use accounts::*;
 pub use alerts::*;
+pub use checks::*;
 pub use customer_reports::*;
 pub use directory::*;
 pub use feed::*;
@@ -206,6 +208,11 @@ where
     customer_reports_round_trip_count_and_list(&make().await).await;
     concurrent_reports_are_counted_one_after_another(Arc::new(make().await)).await;
 
+    // Uptime checks.
+    checks_round_trip(&make().await).await;
+    checks_are_claimed_under_a_lease(&make().await).await;
+    concurrent_claimers_never_share_a_check(Arc::new(make().await)).await;
+    failed_check_work_stores_nothing(&make().await).await;
     // Game days and drills.
     gamedays_round_trip_finish_and_list(&make().await).await;
     gameday_alerts_are_drills_of_their_game_day(&make().await).await;

@@ -44,10 +44,12 @@ pub enum Topic {
     ActionItems,
     /// Heartbeats: added, removed, or gone up or down.
     Heartbeats,
+    /// Uptime checks: added or removed.
+    Checks,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 18] = [
+    pub const ALL: [Topic; 19] = [
         Topic::Services,
         Topic::Users,
         Topic::Tokens,
@@ -66,6 +68,7 @@ impl Topic {
         Topic::Runbooks,
         Topic::ActionItems,
         Topic::Heartbeats,
+        Topic::Checks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -88,6 +91,7 @@ impl Topic {
             Topic::Runbooks => "runbooks",
             Topic::ActionItems => "action_items",
             Topic::Heartbeats => "heartbeats",
+            Topic::Checks => "checks",
         }
     }
 

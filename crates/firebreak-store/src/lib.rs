@@ -24,6 +24,7 @@ use jiff::Timestamp;
 pub mod contract;
 
 pub mod accounts;
+pub mod check;
 pub mod codec;
 pub mod customer_report;
 pub mod feed;
@@ -38,6 +39,7 @@ pub mod tx;
 mod writes;
 
 pub use accounts::{AccountStore, AccountWrites, PasswordRecord};
+pub use check::{CheckStore, CheckWrites};
 pub use customer_report::{CustomerReportStore, CustomerReportWrites};
 pub use feed::{Change, ChangeFeed, Committed};
 pub use gameday::{GameDayRecord, GameDayStore, GameDayWrites};
@@ -551,6 +553,7 @@ pub trait Store:
     + HeartbeatStore
     + GameDayStore
     + CustomerReportStore
+    + CheckStore
     + TokenStore
     + AuditStore
     + AlertStore

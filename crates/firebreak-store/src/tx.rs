@@ -40,6 +40,7 @@ pub trait Tx:
     + crate::heartbeat::HeartbeatWrites
     + crate::gameday::GameDayWrites
     + crate::customer_report::CustomerReportWrites
+    + crate::check::CheckWrites
     + crate::accounts::AccountWrites
     + OutboxWrites
     + Send

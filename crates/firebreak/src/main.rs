@@ -135,6 +135,20 @@ Examples:
   firebreak gameday list"
     )]
     Gameday(firebreak_cli::GamedayCommand),
+    /// Uptime checks: Firebreak asks a URL or a port whether it answers, every interval; N
+    /// failed runs in a row open an alert.
+    #[command(
+        subcommand,
+        after_help = "\
+Examples:
+  firebreak uptime add --name api-health --service api --target https://api.example.com/healthz --interval 30s
+  firebreak uptime add --name db-port --service db --kind tcp --target db.internal:5432
+  firebreak uptime list
+  firebreak uptime show api-health
+  firebreak uptime results api-health --limit 10
+  firebreak uptime remove api-health"
+    )]
+    Uptime(firebreak_cli::UptimeCommand),
     /// Record deployments from CI and list them, so responders see what changed.
     #[command(
         subcommand,
@@ -683,6 +697,7 @@ fn main() -> ExitCode {
         }
         Command::Heartbeat(cmd) => runtime.block_on(firebreak_cli::run_heartbeat(cmd, &cli.client)),
         Command::Gameday(cmd) => runtime.block_on(firebreak_cli::run_gameday(cmd, &cli.client)),
+        Command::Uptime(cmd) => runtime.block_on(firebreak_cli::run_uptime(cmd, &cli.client)),
         Command::Deploy(cmd) => runtime.block_on(firebreak_cli::run_deploy(cmd, &cli.client)),
         Command::Webhook(cmd) => runtime.block_on(firebreak_cli::run_webhook(cmd, &cli.client)),
         Command::Schedule(cmd) => runtime.block_on(firebreak_cli::run_schedule(cmd, &cli.client)),

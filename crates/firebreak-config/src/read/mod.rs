@@ -7,6 +7,7 @@
 
 mod alerting;
 mod break_glass;
+mod checks;
 mod comms;
 mod email;
 mod escalation;
@@ -37,6 +38,7 @@ pub(crate) use server::check_public_url;
 pub(crate) mod keys {
     pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
     pub(crate) use super::break_glass::BREAK_GLASS_KEYS;
+    pub(crate) use super::checks::{CHECK_TLS_KEYS, CHECKS_KEYS};
     pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS};
     pub(crate) use super::email::EMAIL_KEYS;
     pub(crate) use super::escalation::{POLICY_KEYS, STEP_KEYS, TARGET_KEYS};
@@ -93,6 +95,7 @@ pub(crate) const TOP_KEYS: &[&str] = &[
     "metrics",
     "review",
     "reports",
+    "checks",
 ];
 
 const MATCH_EXAMPLE: &str = "['severity=\"critical\"', 'env!=\"dev\"']";
@@ -787,7 +790,7 @@ impl<'a> Reader<'a> {
             TOP_KEYS,
             "a mapping with sections severities, roles, checklists, services, users, schedules, \
              escalation_policies, paging, alerting, outbound, server, email, status_page, comms, \
-             runbooks, break_glass, secrets, oidc, metrics, review and reports",
+             runbooks, break_glass, secrets, oidc, metrics, review, reports and checks",
         ) else {
             return config;
         };
@@ -1006,6 +1009,11 @@ impl<'a> Reader<'a> {
             && let Some(reports) = self.reports(node)
         {
             config.reports = reports;
+        }
+        if let Some(node) = top.get("checks")
+            && let Some(checks) = self.checks(node)
+        {
+            config.checks = checks;
         }
         config
     }

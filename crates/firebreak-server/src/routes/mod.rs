@@ -5,6 +5,7 @@ pub mod actions;
 pub mod admin;
 pub mod alerts;
 pub mod calendar;
+pub mod checks;
 pub mod customer_reports;
 pub mod directory;
 pub mod gamedays;

@@ -275,8 +275,21 @@ fn bars(view: &StatusView, days: &[DayStatus], created: Timestamp) -> Vec<Bar> {
         .zip(days)
         .map(|(date, d)| {
             let exists = *date >= created_day;
+            let checks = d
+                .check_uptime()
+                .map(|u| format!("; uptime checks {:.2}% up", (u * 10_000.0).floor() / 100.0))
+                .unwrap_or_default();
             let title = if !exists {
                 format!("{}: no data", date.strftime("%b %-d"))
+            } else if d.checks.is_some() && d.worst == ComponentStatus::Operational {
+                format!("{}: no incidents{checks}", date.strftime("%b %-d"))
+            } else if d.checks.is_some() {
+                format!(
+                    "{}: {} ({:.2}% up{checks})",
+                    date.strftime("%b %-d"),
+                    d.worst.label().to_lowercase(),
+                    d.uptime() * 100.0
+                )
             } else if d.worst == ComponentStatus::Operational {
                 format!("{}: no incidents", date.strftime("%b %-d"))
             } else {
@@ -346,6 +359,11 @@ fn rows(view: &StatusView) -> Vec<Row> {
                 for (a, b) in history.iter_mut().zip(h) {
                     a.worst = a.worst.max(b.worst);
                     a.down_ms = a.down_ms.max(b.down_ms);
+                    // The group's check figure is its lowest member's.
+                    a.checks = match (a.checks, b.checks) {
+                        (Some(x), Some(y)) => Some(if x.0 * y.1 <= y.0 * x.1 { x } else { y }),
+                        (x, y) => x.or(y),
+                    };
                 }
             }
         }
