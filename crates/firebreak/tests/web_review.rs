@@ -416,4 +416,35 @@ async fn the_reports_page_draws_its_charts_from_the_period() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = riley.get("/reports?days=soon").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Game days: none yet, then one running, then its score and the trend chart.
+    let (_, html) = riley.get("/reports").await;
+    assert!(html.contains("No game day in this period"), "{html}");
+    s.call(
+        reqwest::Method::POST,
+        "/api/v1/services",
+        Some(&s.admin),
+        Some(json!({"name": "checkout"})),
+    )
+    .await
+    .expect(201);
+    let started = s
+        .post(
+            "/api/v1/gamedays",
+            json!({"name": "Rollback <drill>", "service": "checkout", "severity": "SEV2",
+                   "targets": {"acknowledged_within": "5m", "declared_within": "10m"}}),
+        )
+        .await;
+    let id = started.expect(201)["id"].as_i64().unwrap();
+    let (_, html) = riley.get("/reports").await;
+    assert!(html.contains("Rollback &lt;drill&gt;"), "escaped: {html}");
+    assert!(html.contains("running"), "{html}");
+    assert!(!html.contains("chart-gamedays"), "no finished game day yet");
+    s.post(&format!("/api/v1/gamedays/{id}/finish"), json!({}))
+        .await
+        .expect(200);
+    let (_, html) = riley.get("/reports").await;
+    assert!(html.contains("0 of 2 passed"), "{html}");
+    assert!(html.contains("chart-gamedays"), "{html}");
+    assert!(!html.contains("NaN"));
 }

@@ -152,6 +152,75 @@ struct ReportsPage {
     items_opened: u64,
     items_done: u64,
     items_overdue: u64,
+    gamedays: Vec<GameDayRow>,
+    /// The share of targets each finished game day passed, oldest first; `None` without one.
+    gameday_trend: Option<ChartView>,
+}
+
+/// A game day of the period, as the reports page lists it.
+pub struct GameDayRow {
+    name: String,
+    service: String,
+    started: String,
+    /// `5 of 7 passed`, or `running` while it is not finished.
+    score: String,
+    all_passed: bool,
+    incident: Option<IncidentLink>,
+}
+
+/// How many game days the reports page lists at most.
+const GAMEDAYS_SHOWN: u32 = 50;
+
+impl GameDayRow {
+    fn of(g: &firebreak_store::GameDayRecord) -> GameDayRow {
+        GameDayRow {
+            name: g.name.clone(),
+            service: g.service.to_string(),
+            started: when(g.started_at),
+            score: match &g.card {
+                Some(card) => format!("{} of {} passed", card.passed(), card.total()),
+                None => "running".into(),
+            },
+            all_passed: g.card.as_ref().is_some_and(|c| c.all_passed()),
+            incident: g.incident.map(|n| IncidentLink {
+                id: n.0,
+                name: n.to_string(),
+            }),
+        }
+    }
+}
+
+/// The finished game days' scores as bars, oldest first: the share of targets each passed.
+fn gameday_trend(gamedays: &[firebreak_store::GameDayRecord]) -> Option<Chart> {
+    let finished: Vec<_> = gamedays
+        .iter()
+        .rev()
+        .filter_map(|g| g.card.as_ref().map(|c| (g, c)))
+        .collect();
+    if finished.is_empty() {
+        return None;
+    }
+    let labels: Vec<String> = finished
+        .iter()
+        .map(|(g, _)| g.started_at.strftime("%b %-d").to_string())
+        .collect();
+    Some(charts::bars(
+        &charts::Frame {
+            id: "chart-gamedays",
+            title: "Game days: the share of targets each one passed, oldest first",
+            unit: "%",
+            x_labels: &labels,
+        },
+        &Series {
+            label: "Targets passed".into(),
+            class: "c-ack".into(),
+            values: finished
+                .iter()
+                .map(|(_, c)| (c.total() > 0).then(|| c.passed() as f64 * 100.0 / c.total() as f64))
+                .collect(),
+        },
+        10.0,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -261,10 +330,11 @@ pub async fn page(
         to: Some(now),
         drills: false,
     };
-    let (by_severity, by_service, dora) = tokio::try_join!(
+    let (by_severity, by_service, dora, gamedays) = tokio::try_join!(
         app.incident_report(&query, GroupBy::Severity),
         app.incident_report(&query, GroupBy::Service),
         app.dora_report(&query, None),
+        app.list_gamedays(query.from, query.to, GAMEDAYS_SHOWN),
     )?;
     let (times, severities, failure_rate) = weekly_charts(&by_severity.weeks);
     let failed = dora
@@ -308,6 +378,8 @@ pub async fn page(
             items_opened: by_severity.action_items.opened,
             items_done: by_severity.action_items.done,
             items_overdue: by_severity.action_items.overdue,
+            gameday_trend: gameday_trend(&gamedays).map(ChartView::from),
+            gamedays: gamedays.iter().map(GameDayRow::of).collect(),
         }
         .render(),
     ))
