@@ -758,6 +758,54 @@ async fn loopback_needs_checks_allow() {
     }
 }
 
+/// A URL's credentials and query may hold tokens: admins see the target as they wrote it,
+/// everyone else without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_see_a_targets_credentials_and_query() {
+    let s = sqlite().await;
+    service(&s, "api").await;
+    let target = "http://probe:s3cret@127.0.0.1:9/health?token=abc123";
+    let created = admin(
+        &s,
+        Method::POST,
+        CHECKS,
+        Some(
+            json!({"name": "private", "service": "api", "kind": "http", "target": target,
+                    "interval": "30s", "timeout": "5s"}),
+        ),
+    )
+    .await
+    .expect(201)
+    .clone();
+    assert_eq!(
+        created["target"], target,
+        "the admin who made it sees it whole"
+    );
+    let id = created["id"].as_i64().unwrap();
+    let by_admin = admin(&s, Method::GET, &format!("{CHECKS}/{id}"), None).await;
+    assert_eq!(by_admin.expect(200)["target"], target);
+    for token in [&s.viewer, &s.responder] {
+        let one = s
+            .call(Method::GET, &format!("{CHECKS}/{id}"), Some(token), None)
+            .await
+            .expect(200)
+            .clone();
+        let listed = s
+            .call(Method::GET, CHECKS, Some(token), None)
+            .await
+            .expect(200)["items"][0]
+            .clone();
+        for body in [one, listed] {
+            assert_eq!(body["target"], "http://127.0.0.1:9/health?…", "{body}");
+            let text = body.to_string();
+            assert!(
+                !text.contains("s3cret") && !text.contains("abc123"),
+                "{text}"
+            );
+        }
+    }
+}
+
 on_both_stores!(
     refused_and_bad_input,
     sqlite_refused_targets_and_bad_input_store_nothing,

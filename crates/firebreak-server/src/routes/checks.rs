@@ -8,9 +8,10 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use firebreak_domain::AccessRole;
 use firebreak_domain::check::{Check, CheckResult, DayUptime};
 use firebreak_domain::heartbeat::span_text;
-use firebreak_engine::checks::NewCheck;
+use firebreak_engine::checks::{NewCheck, shown_target};
 use firebreak_engine::{Firebreak, invalid};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -91,15 +92,22 @@ pub struct CheckBody {
     pub created_at: Timestamp,
 }
 
-impl From<Check> for CheckBody {
-    fn from(c: Check) -> Self {
+impl CheckBody {
+    /// The check as `role` may see it: a URL's credentials and query (which may hold tokens)
+    /// are shown to admins only, as alerts never show them.
+    fn shown_to(c: Check, role: AccessRole) -> Self {
+        let target = if role.allows(AccessRole::Admin) {
+            c.spec.target.clone()
+        } else {
+            shown_target(&c.spec)
+        };
         let s = c.spec;
         CheckBody {
             id: c.id,
             name: s.name.to_string(),
             service: s.service.to_string(),
             kind: s.kind.as_str().into(),
-            target: s.target,
+            target,
             method: s.method.as_str().into(),
             interval: span_text(s.interval),
             timeout: span_text(s.timeout),
@@ -235,14 +243,16 @@ pub struct UptimeQuery {
     security(("bearer" = ["viewer"])),
     responses((status = 200, body = ListBody<CheckBody>)))]
 pub async fn list_checks(
-    _c: Caller<Viewer>,
+    caller: Caller<Viewer>,
     State(app): State<Firebreak>,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<ListBody<CheckBody>>, ApiError> {
     let all = app.list_checks().await?;
     let (page, next) = page_by_key(all, |c| c.spec.name.to_string(), query);
     Ok(Json(ListBody::keyed(
-        page.into_iter().map(Into::into).collect(),
+        page.into_iter()
+            .map(|c| CheckBody::shown_to(c, caller.principal.role))
+            .collect(),
         next,
     )))
 }
@@ -276,7 +286,10 @@ pub async fn create_check(
         component: req.component,
     };
     let created = app.create_check(&caller.principal, new).await?;
-    Ok((StatusCode::CREATED, Json(created.into())))
+    Ok((
+        StatusCode::CREATED,
+        Json(CheckBody::shown_to(created, caller.principal.role)),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/checks/{id}", tag = "checks",
@@ -284,11 +297,14 @@ pub async fn create_check(
     security(("bearer" = ["viewer"])),
     responses((status = 200, body = CheckBody), (status = 404, body = Problem)))]
 pub async fn show_check(
-    _c: Caller<Viewer>,
+    caller: Caller<Viewer>,
     State(app): State<Firebreak>,
     Path(id): Path<String>,
 ) -> Result<Json<CheckBody>, ApiError> {
-    Ok(Json(app.find_check(&id).await?.into()))
+    Ok(Json(CheckBody::shown_to(
+        app.find_check(&id).await?,
+        caller.principal.role,
+    )))
 }
 
 #[utoipa::path(delete, path = "/api/v1/checks/{id}", tag = "checks",
