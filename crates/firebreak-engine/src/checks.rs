@@ -348,18 +348,38 @@ impl Firebreak {
         Ok(self.store.next_check_due().await?)
     }
 
-    /// Claims the checks due now (up to a round's worth) as `owner`, runs them, at most
-    /// [`CONCURRENCY`] at once, and records each. Returns how many ran.
-    pub async fn run_due_checks(&self, owner: &str) -> Result<usize, EngineError> {
+    /// Claims up to `limit` checks due now as `owner`, under a lease: no other runner takes
+    /// them until [`Firebreak::run_claimed_check`] records their run or the lease ends.
+    pub async fn claim_due_checks(
+        &self,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<Check>, EngineError> {
         let now = self.clock.now();
         let lease = Lease {
             owner: owner.to_string(),
             until: now + LEASE,
         };
-        let claimed = transact(&*self.store, move |tx| {
-            Box::pin(async move { tx.claim_checks(now, &lease, ROUND).await })
+        Ok(transact(&*self.store, move |tx| {
+            Box::pin(async move { tx.claim_checks(now, &lease, limit).await })
         })
-        .await?;
+        .await?)
+    }
+
+    /// Probes a check claimed by `owner` and records the run; a failure to record is logged
+    /// (the lease ends and the check runs again).
+    pub async fn run_claimed_check(&self, c: Check, owner: &str) {
+        let name = c.spec.name.clone();
+        if let Err(e) = self.run_check(c, owner).await {
+            tracing::warn!(error = %e, check = %name, "could not record an uptime check run");
+        }
+    }
+
+    /// Claims the checks due now (up to a round's worth) as `owner`, runs them, at most
+    /// [`CONCURRENCY`] at once, waits for all of them and records each. Returns how many ran.
+    /// The runtime's runner does not wait for a round: it claims more as runs finish.
+    pub async fn run_due_checks(&self, owner: &str) -> Result<usize, EngineError> {
+        let claimed = self.claim_due_checks(owner, ROUND).await?;
         let n = claimed.len();
         let permits = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
         let mut runs = tokio::task::JoinSet::new();
@@ -369,10 +389,7 @@ impl Firebreak {
                 let Ok(_permit) = permits.acquire_owned().await else {
                     return;
                 };
-                let name = c.spec.name.clone();
-                if let Err(e) = app.run_check(c, &owner).await {
-                    tracing::warn!(error = %e, check = %name, "could not record an uptime check run");
-                }
+                app.run_claimed_check(c, &owner).await;
             });
         }
         while runs.join_next().await.is_some() {}

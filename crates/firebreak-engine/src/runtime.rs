@@ -399,24 +399,37 @@ async fn wait_until_due(
     }
 }
 
-/// Runs due uptime checks. It sleeps until the soonest due time or lease end (at most
-/// [`SAFETY_RELOAD`], for checks added where the feed does not reach), or until a check is
-/// added or removed. A full round goes again at once; the rest wait for the clock.
+/// Runs due uptime checks, up to [`crate::checks::CONCURRENCY`] at once. It claims as many due
+/// checks as it has free slots and starts each on its own task, so one slow target holds its
+/// own slot only, never the checks due after it. Then it sleeps until the soonest due time or
+/// lease end (at most [`SAFETY_RELOAD`], for checks added where the feed does not reach), until
+/// a check is added or removed, or until a run finishes and frees a slot. On shutdown the runs
+/// in flight are dropped: their leases end and they run again, on this instance or another.
 async fn check_runner(app: Firebreak, owner: String, cancel: CancellationToken) {
     let mut feed = app.store.feed().subscribe();
+    let mut running = tokio::task::JoinSet::new();
     loop {
-        let (failed, full) = tokio::select! {
-            _ = cancel.cancelled() => break,
-            ran = app.run_due_checks(&owner) => match ran {
-                Ok(n) => (false, n >= crate::checks::ROUND as usize),
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not run uptime checks");
-                    (true, false)
+        while running.try_join_next().is_some() {}
+        let free = crate::checks::CONCURRENCY.saturating_sub(running.len());
+        let mut failed = false;
+        if free > 0 {
+            let limit = (free as u32).min(crate::checks::ROUND);
+            let claimed = tokio::select! {
+                _ = cancel.cancelled() => break,
+                claimed = app.claim_due_checks(&owner, limit) => claimed,
+            };
+            match claimed {
+                Ok(claimed) => {
+                    for c in claimed {
+                        let (app, owner) = (app.clone(), owner.clone());
+                        running.spawn(async move { app.run_claimed_check(c, &owner).await });
+                    }
                 }
-            },
-        };
-        if full {
-            continue;
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim uptime checks");
+                    failed = true;
+                }
+            }
         }
         let now = app.clock.now();
         let next = match app.next_check_due().await {
@@ -427,10 +440,28 @@ async fn check_runner(app: Firebreak, owner: String, cancel: CancellationToken) 
                 now + SAFETY_RELOAD
             }
         };
-        if !wait_until_due(&app, &cancel, &mut feed, Topic::Checks, next, failed).await {
+        // Every slot busy: wait for a run to finish (or shutdown), whatever is due.
+        if running.len() >= crate::checks::CONCURRENCY {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = running.join_next() => continue,
+            }
+        }
+        let finished = async {
+            if running.is_empty() {
+                std::future::pending::<()>().await;
+            }
+            running.join_next().await;
+        };
+        let go_on = tokio::select! {
+            go_on = wait_until_due(&app, &cancel, &mut feed, Topic::Checks, next, failed) => go_on,
+            _ = finished => true,
+        };
+        if !go_on {
             break;
         }
     }
+    running.abort_all();
 }
 
 async fn janitor(app: Firebreak, cancel: CancellationToken) {

@@ -758,6 +758,59 @@ async fn loopback_needs_checks_allow() {
     }
 }
 
+/// A target that never answers holds its own run only: the checks due after it run on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_target_does_not_hold_up_the_other_checks() {
+    let s = sqlite().await;
+    service(&s, "api").await;
+    // Accepts connections and never answers them.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging = format!("http://{}/health", listener.local_addr().unwrap());
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            open.push(stream);
+        }
+    });
+    let target = Target::start().await;
+    let make = |name: &str, url: &str, interval: &str, timeout: &str| {
+        json!({"name": name, "service": "api", "kind": "http", "target": url,
+               "interval": interval, "timeout": timeout})
+    };
+    let slow = admin(
+        &s,
+        Method::POST,
+        CHECKS,
+        Some(make("slow", &hanging, "1m", "30s")),
+    )
+    .await
+    .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let fast = admin(
+        &s,
+        Method::POST,
+        CHECKS,
+        Some(make("fast", &target.url, "10s", "2s")),
+    )
+    .await
+    .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    // Each wait gives up after 10 s, well before the hanging run's 30 s timeout.
+    wait_results(&s, fast, 1).await;
+    for n in 2..=4 {
+        s.clock.advance(SignedDuration::from_secs(10));
+        let r = wait_results(&s, fast, n).await;
+        assert_eq!(r[0]["ok"], true, "{r:?}");
+    }
+    assert!(
+        results(&s, slow).await.is_empty(),
+        "the hanging run is still waiting"
+    );
+    held.abort();
+}
+
 /// A URL's credentials and query may hold tokens: admins see the target as they wrote it,
 /// everyone else without them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
