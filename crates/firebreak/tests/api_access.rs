@@ -1006,6 +1006,85 @@ fn table() -> Vec<Route> {
             None,
             Admin,
         ),
+        // Uptime checks: admins make and delete them, everyone reads them
+        // (tests/checks.rs).
+        r(
+            Method::GET,
+            "/api/v1/checks",
+            "/api/v1/checks",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/checks",
+            "/api/v1/checks",
+            Some(
+                json!({"name": "walk-check", "service": "checkout", "kind": "tcp",
+                        "target": "192.0.2.10:443", "interval": "1m", "timeout": "5s"}),
+            ),
+            Admin,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/checks/{id}",
+            "/api/v1/checks/walk-check",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/checks/{id}/results",
+            "/api/v1/checks/walk-check/results",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/checks/{id}/uptime",
+            "/api/v1/checks/walk-check/uptime",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/checks/{id}",
+            "/api/v1/checks/walk-check",
+            None,
+            Admin,
+        ),
+        // Game days: responders run them, everyone reads the scores (tests/gamedays.rs).
+        r(
+            Method::GET,
+            "/api/v1/gamedays",
+            "/api/v1/gamedays",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/gamedays",
+            "/api/v1/gamedays",
+            Some(
+                json!({"name": "walk", "service": "checkout", "severity": "SEV2",
+                        "targets": {"acknowledged_within": "5m"}}),
+            ),
+            Responder,
+        ),
+        r(
+            Method::GET,
+            "/api/v1/gamedays/{id}",
+            "/api/v1/gamedays/1",
+            None,
+            Viewer,
+        ),
+        r(
+            Method::POST,
+            "/api/v1/gamedays/{id}/finish",
+            "/api/v1/gamedays/1/finish",
+            None,
+            Responder,
+        ),
         // Customer reports: support tools record them with a responder token; reporters'
         // addresses in the list are for admins only (tests/customer_reports.rs).
         r(
