@@ -334,7 +334,8 @@ pub async fn page(
         app.incident_report(&query, GroupBy::Severity),
         app.incident_report(&query, GroupBy::Service),
         app.dora_report(&query, None),
-        app.list_gamedays(query.from, query.to, GAMEDAYS_SHOWN),
+        // Those started in the period, up to and including this instant.
+        app.list_gamedays(query.from, None, GAMEDAYS_SHOWN),
     )?;
     let (times, severities, failure_rate) = weekly_charts(&by_severity.weeks);
     let failed = dora
