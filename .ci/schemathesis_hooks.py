@@ -153,12 +153,19 @@ def _shifts_query(query: dict) -> None:
     query["to"] = _at(datetime.timedelta(hours=1))
 
 
+def _service_query(query: dict) -> None:
+    # A service named in a query must exist.
+    if isinstance(query.get("service"), str):
+        query["service"] = SERVICE
+
+
 def _report_query(query: dict) -> None:
     # A period must start before it ends (and `to` defaults to now): an unordered pair is a
     # 422 the schema cannot state.
     if "from" in query or "to" in query:
         query["from"] = _at(datetime.timedelta(days=-30))
         query["to"] = _at(datetime.timedelta(0))
+    _service_query(query)
 
 
 def _service(body: dict) -> None:
@@ -376,6 +383,58 @@ def _customer_report(body: dict) -> None:
     _refer(body, "service", SERVICE)
     if not isinstance(body.get("component"), str) and not isinstance(body.get("service"), str):
         body["service"] = SERVICE
+    # A game day must be running to take reports: its own tests cover that.
+    if "gameday" in body:
+        body["gameday"] = None
+
+
+def _uptime_check(body: dict) -> None:
+    # The service must exist; the target must pass the SSRF guard without DNS (which the CI
+    # machine may not have), so a public address; durations must parse and fit (the timeout
+    # under the interval, the latency limit within the timeout); a regex must compile, a CA
+    # file must exist on the host, and a component must exist.
+    _refer(body, "service", SERVICE)
+    if body.get("kind") == "tcp":
+        body["target"] = "1.1.1.1:443"
+    else:
+        body["kind"] = "http"
+        body["target"] = "https://1.1.1.1/healthz"
+    if isinstance(body.get("method"), str):
+        body["method"] = "GET"
+    body["interval"] = "30s"
+    body["timeout"] = "5s"
+    if "component" in body:
+        body["component"] = None
+    expect = body.get("expect")
+    if isinstance(expect, dict):
+        if isinstance(expect.get("status"), int):
+            expect["status"] = 200
+        if isinstance(expect.get("body"), str):
+            expect["body"] = "ok"
+        if isinstance(expect.get("body_regex"), str):
+            expect["body_regex"] = "ok"
+        if isinstance(expect.get("max_latency"), str):
+            expect["max_latency"] = "2s"
+    tls = body.get("tls")
+    if isinstance(tls, dict):
+        if isinstance(tls.get("warn_before"), str):
+            tls["warn_before"] = "14d"
+        if "ca_file" in tls:
+            tls["ca_file"] = None
+
+
+def _gameday(body: dict) -> None:
+    # The service and severity must exist, and a game day needs at least one target.
+    _refer(body, "service", SERVICE)
+    _refer(body, "severity", "SEV1")
+    # A name is one printable line, which the schema cannot state.
+    _refer(body, "name", "Failed deploy drill")
+    targets = body.get("targets")
+    if isinstance(targets, dict):
+        for key, value in list(targets.items()):
+            if isinstance(value, str):
+                targets[key] = "5m"
+        targets["acknowledged_within"] = "5m"
 
 
 def _runbook_path(body: dict, path: dict) -> None:
@@ -389,6 +448,8 @@ QUERY_FIXES = {
     ("GET", "/api/v1/schedules/{name}/shifts"): _shifts_query,
     ("GET", "/api/v1/reports/incidents"): _report_query,
     ("GET", "/api/v1/reports/dora"): _report_query,
+    ("GET", "/api/v1/gamedays"): _report_query,
+    ("GET", "/api/v1/freeze"): _service_query,
 }
 
 FIXES = {
@@ -425,6 +486,8 @@ FIXES = {
     ("PATCH", "/api/v1/action-items/{id}"): _change_action_item,
     ("POST", "/api/v1/heartbeats"): _heartbeat,
     ("POST", "/api/v1/reports"): _customer_report,
+    ("POST", "/api/v1/checks"): _uptime_check,
+    ("POST", "/api/v1/gamedays"): _gameday,
 }
 
 PATH_FIXES = {

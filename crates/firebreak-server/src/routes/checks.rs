@@ -139,7 +139,7 @@ impl CheckBody {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CheckRequest {
+pub struct UptimeCheckRequest {
     /// Unique among checks.
     pub name: NameText,
     /// A service that exists: the check's alerts are for it.
@@ -158,6 +158,7 @@ pub struct CheckRequest {
     #[schema(example = "10s")]
     pub timeout: String,
     /// Failed runs in a row that open the alert: 1 to 100 (default 3).
+    #[schema(minimum = 1, maximum = 100)]
     pub failures_before_alert: Option<i64>,
     pub expect: Option<ExpectBody>,
     pub tls: Option<TlsBody>,
@@ -257,14 +258,14 @@ pub async fn list_checks(
     )))
 }
 
-#[utoipa::path(post, path = "/api/v1/checks", tag = "checks", request_body = CheckRequest,
+#[utoipa::path(post, path = "/api/v1/checks", tag = "checks", request_body = UptimeCheckRequest,
     security(("bearer" = ["admin"])),
     responses((status = 201, body = CheckBody, description = "Made; its first run is due at once"),
         (status = 409, body = Problem, description = "A check with that name exists")))]
 pub async fn create_check(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
-    ApiJson(req): ApiJson<CheckRequest>,
+    ApiJson(req): ApiJson<UptimeCheckRequest>,
 ) -> Result<(StatusCode, Json<CheckBody>), ApiError> {
     let expect = req.expect.unwrap_or_default();
     let tls = req.tls.unwrap_or_default();
