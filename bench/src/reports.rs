@@ -735,6 +735,20 @@ fn seed_sqlite(path: &Path, d: &Data) -> anyhow::Result<()> {
             .with_context(|| format!("seeding {}", t.table))?;
         }
     }
+    // What the store keeps on every deploy and incident write: each incident's newest earlier
+    // deploy of its kind (migrations 0022 and 0023).
+    tx.execute_batch(
+        "UPDATE incidents SET (suspect_deploy, suspect_at) = ( \
+           SELECT d.id, d.at FROM incident_services s \
+           JOIN deployments d ON d.id = ( \
+             SELECT c.id FROM deployments c INDEXED BY deployments_service_at_id \
+             WHERE c.drill = incidents.drill AND c.service = s.service AND c.rollback = 0 \
+               AND c.at <= incidents.detected_at \
+             ORDER BY c.at DESC, c.id DESC LIMIT 1) \
+           WHERE s.number = incidents.number \
+           ORDER BY d.at DESC, d.id DESC LIMIT 1)",
+    )
+    .context("keeping each incident's suspect")?;
     tx.commit()?;
     Ok(())
 }
@@ -793,6 +807,17 @@ async fn seed_postgres(pool: &sqlx::PgPool, d: &Data) -> anyhow::Result<()> {
         "UPDATE counters SET value = (SELECT max(number) FROM incidents) WHERE name = 'incident'",
         "SELECT setval(pg_get_serial_sequence('deployments', 'id'), (SELECT max(id) FROM deployments))",
         "SELECT setval(pg_get_serial_sequence('action_items', 'id'), (SELECT coalesce(max(id), 1) FROM action_items))",
+        // What the store keeps on every deploy and incident write: each incident's newest
+        // earlier deploy of its kind (migrations 0022 and 0023).
+        "UPDATE incidents i SET (suspect_deploy, suspect_at) = ( \
+           SELECT c.id, c.at FROM incident_services s \
+           CROSS JOIN LATERAL ( \
+             SELECT c.id, c.at FROM deployments c \
+             WHERE c.drill = i.drill AND c.service = s.service AND NOT c.rollback \
+               AND c.at <= i.detected_at \
+             ORDER BY c.at DESC, c.id DESC LIMIT 1) c \
+           WHERE s.number = i.number \
+           ORDER BY c.at DESC, c.id DESC LIMIT 1)",
         "VACUUM ANALYZE",
     ] {
         sqlx::query(q).execute(pool).await?;

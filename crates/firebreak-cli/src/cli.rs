@@ -515,6 +515,10 @@ job's environment instead of passing --server and --token.")]
         /// The incident this rollback was for, e.g. INC-7 (needs --rollback or --rolls-back)
         #[arg(long, value_name = "INC-n", requires = "a_rollback")]
         incident: Option<String>,
+        /// A rehearsed deploy (a game day's): a suspect of drill incidents only, counted in
+        /// no DORA figure
+        #[arg(long)]
+        drill: bool,
     },
     /// List deployments, newest first
     #[command(after_help = "\

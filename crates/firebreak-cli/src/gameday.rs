@@ -449,6 +449,8 @@ async fn inject(
             let mut body = fields.clone();
             body["service"] = json!(s.service);
             body["source"] = json!("gameday");
+            // A rehearsed deploy: the drill's suspect, never counted in DORA.
+            body["drill"] = json!(true);
             api.send(Method::POST, &["deployments"], &body).await?;
         }
         EventKind::Alert { sender, body, .. } => {
@@ -544,14 +546,46 @@ fn resolved(sender: SenderFormat, mut body: Value) -> Value {
     body
 }
 
+/// Stamps the sender's own times with the moment of injection, as a real sender would: an
+/// alert starts (or ends, when resolved) now, not at the time written in the scenario file, so
+/// the drill incident is detected when its alert arrives and the deploy just before it is its
+/// suspect.
+fn stamped(sender: SenderFormat, mut body: Value, now: jiff::Timestamp) -> Value {
+    let now = json!(now.to_string());
+    match sender {
+        SenderFormat::Alertmanager | SenderFormat::Grafana => {
+            if let Some(alerts) = body.get_mut("alerts").and_then(Value::as_array_mut) {
+                for a in alerts {
+                    let resolved = a.get("status").and_then(Value::as_str) == Some("resolved");
+                    if resolved {
+                        a["endsAt"] = now.clone();
+                    } else if a.get("startsAt").is_some() {
+                        a["startsAt"] = now.clone();
+                    }
+                }
+            }
+        }
+        SenderFormat::PagerDuty => {
+            if let Some(payload) = body.get_mut("payload").and_then(Value::as_object_mut)
+                && payload.contains_key("timestamp")
+            {
+                payload.insert("timestamp".into(), now);
+            }
+        }
+        SenderFormat::Generic | SenderFormat::Opsgenie => {}
+    }
+    body
+}
+
 /// Sends an alert body to the sender's integration URL, in drill mode for game day `id`.
 async fn send_alert(
     api: &ApiClient,
     s: &Scenario,
     sender: SenderFormat,
-    mut body: Value,
+    body: Value,
     id: i64,
 ) -> Result<(), CliError> {
+    let mut body = stamped(sender, body, jiff::Timestamp::now());
     let key = s.key_for(sender).ok_or_else(|| {
         CliError::Usage(format!(
             "the scenario has no integration key for {}",
@@ -640,6 +674,32 @@ mod tests {
         assert_eq!(am["alerts"][0]["status"], "resolved");
         let pd = resolved(SenderFormat::PagerDuty, json!({"event_action": "trigger"}));
         assert_eq!(pd["event_action"], "resolve");
+    }
+
+    #[test]
+    fn alerts_start_and_end_when_they_are_injected() {
+        let now: jiff::Timestamp = "2027-03-01T02:00:00Z".parse().unwrap();
+        let firing = json!({"status": "firing", "alerts": [
+            {"status": "firing", "startsAt": "2026-12-04T10:00:00Z",
+             "endsAt": "0001-01-01T00:00:00Z"}]});
+        let am = stamped(SenderFormat::Alertmanager, firing.clone(), now);
+        assert_eq!(am["alerts"][0]["startsAt"], "2027-03-01T02:00:00Z");
+        assert_eq!(am["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+        let gone = stamped(
+            SenderFormat::Alertmanager,
+            resolved(SenderFormat::Alertmanager, firing),
+            now,
+        );
+        assert_eq!(gone["alerts"][0]["startsAt"], "2026-12-04T10:00:00Z");
+        assert_eq!(gone["alerts"][0]["endsAt"], "2027-03-01T02:00:00Z");
+        let pd = stamped(
+            SenderFormat::PagerDuty,
+            json!({"payload": {"summary": "x", "timestamp": "2026-12-04T10:00:00Z"}}),
+            now,
+        );
+        assert_eq!(pd["payload"]["timestamp"], "2027-03-01T02:00:00Z");
+        let untimed = stamped(SenderFormat::PagerDuty, json!({"payload": {}}), now);
+        assert_eq!(untimed, json!({"payload": {}}));
     }
 
     #[test]

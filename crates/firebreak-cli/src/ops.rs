@@ -438,8 +438,12 @@ pub async fn execute_deploy(
             rollback,
             rolls_back,
             incident,
+            drill,
         } => {
             let mut body = json!({ "service": service, "version": version, "source": "cli" });
+            if drill {
+                body["drill"] = json!(true);
+            }
             if rollback || rolls_back.is_some() {
                 body["rollback"] = json!(true);
             }

@@ -450,6 +450,7 @@ async fn bad_times_are_usage_errors_before_any_request() {
         rollback: false,
         rolls_back: None,
         incident: None,
+        drill: false,
     };
     let e = deploy_cmd(cmd, &a).await.0.unwrap_err();
     assert_eq!(e.exit_code(), 2);
@@ -812,6 +813,7 @@ async fn deploy_record_sends_every_field_and_prints_the_id() {
         rollback: false,
         rolls_back: None,
         incident: None,
+        drill: false,
     };
     let a = args(&server.uri(), false);
     let (r, out, err) = deploy_cmd(cmd, &a).await;
@@ -834,6 +836,7 @@ async fn deploy_record_sends_every_field_and_prints_the_id() {
         rollback: false,
         rolls_back: Some(17),
         incident: Some("INC-7".into()),
+        drill: false,
     };
     let (r, out, err) = deploy_cmd(cmd, &a).await;
     r.unwrap();
@@ -868,6 +871,7 @@ async fn deploy_record_invalid_shows_field_errors() {
         rollback: false,
         rolls_back: None,
         incident: None,
+        drill: false,
     };
     let (r, out, _) = deploy_cmd(cmd, &args(&server.uri(), false)).await;
     let e = r.unwrap_err();

@@ -1277,6 +1277,7 @@ impl Firebreak {
             rollback: true,
             rolls_back: Some(offer.deploy),
             incident: Some(run.incident),
+            drill: incident.drill,
         };
         if let Err(e) = self.record_deployment(&who, new, "firebreak").await {
             tracing::warn!(error = %e, run = run.id, "could not record the rollback as a deploy");

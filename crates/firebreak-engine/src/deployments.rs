@@ -37,6 +37,9 @@ pub struct NewDeployment {
     pub rolls_back: Option<i64>,
     /// The incident a rollback was run for, when known. Only a rollback names one.
     pub incident: Option<IncidentNumber>,
+    /// A deploy a game day rehearses: it counts in no DORA figure, is flagged during no
+    /// freeze, and is a suspect of drill incidents only. A drill rollback undoes a drill deploy.
+    pub drill: bool,
 }
 
 /// A deploy shown on an incident.
@@ -94,9 +97,11 @@ impl Firebreak {
             new.rolls_back,
             new.incident,
             new.at,
+            new.drill,
         )
         .await?;
-        let (freeze_reasons, freezing) = if new.rollback {
+        // A drill deploy touches no real incident's timeline: a freeze holds real changes.
+        let (freeze_reasons, freezing) = if new.rollback || new.drill {
             (Vec::new(), Vec::new())
         } else {
             self.freeze_flags(&new.service).await?
@@ -117,6 +122,7 @@ impl Firebreak {
             rollback: new.rollback,
             rolls_back: new.rolls_back,
             incident: new.incident,
+            drill: new.drill,
         };
         let audit = self.audit(who, "deployment.record", "deployment");
         let emitter = self.events.emitter(now);
@@ -175,6 +181,7 @@ impl Firebreak {
         rolls_back: Option<i64>,
         incident: Option<IncidentNumber>,
         at: Option<Timestamp>,
+        drill: bool,
     ) -> Result<(), EngineError> {
         for (field, given, what) in [
             (
@@ -216,6 +223,20 @@ impl Firebreak {
                     format!(
                         "deployment {id} is itself a rollback; name the deploy that brought the change being undone"
                     ),
+                ));
+            }
+            if undone.drill != drill {
+                return Err(invalid(
+                    "rolls_back",
+                    if drill {
+                        format!(
+                            "deployment {id} is a real deploy; a drill rollback undoes only a deploy its drill recorded"
+                        )
+                    } else {
+                        format!(
+                            "deployment {id} was recorded by a drill; a real rollback undoes a real deploy (set `drill` to true for a rehearsed one)"
+                        )
+                    },
                 ));
             }
             // A rollback recorded now undoes a deploy recorded before it, even one stamped a
@@ -292,7 +313,8 @@ impl Firebreak {
 }
 
 /// The deploys (from a list newest first) of the incident's services in the window before it
-/// was detected; the newest that is not a rollback is the suspect, with the version to roll
+/// was detected, of its kind (a drill incident sees the deploys its drill recorded, a real one
+/// real deploys); the newest that is not a rollback is the suspect, with the version to roll
 /// back to. (A rollback undoes a change; it is not one. The change failure rate links the same
 /// suspect.)
 fn suspects(
@@ -305,7 +327,12 @@ fn suspects(
     let mut found = false;
     deploys
         .iter()
-        .filter(|d| d.at >= from && d.at <= to && incident.services.contains(&d.service))
+        .filter(|d| {
+            d.drill == incident.drill
+                && d.at >= from
+                && d.at <= to
+                && incident.services.contains(&d.service)
+        })
         .map(|d| {
             let suspect = !found && !d.rollback;
             found |= suspect;

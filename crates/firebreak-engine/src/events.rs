@@ -93,7 +93,7 @@ impl EventRenderer for BasicRenderer {
                "summary": a.summary, "service": a.service.as_str()})
     }
     fn deployment(&self, d: &DeploymentRecord) -> Value {
-        json!({"id": d.id, "service": d.service.as_str(), "version": d.version})
+        json!({"id": d.id, "service": d.service.as_str(), "version": d.version, "drill": d.drill})
     }
     fn note(&self, e: &TimelineEntry) -> Value {
         json!({"seq": e.seq, "actor": e.actor})

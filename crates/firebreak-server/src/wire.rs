@@ -634,6 +634,8 @@ pub struct DeploymentBody {
     pub rolls_back: Option<i64>,
     /// The incident a rollback was run for (`INC-n`).
     pub incident: Option<String>,
+    /// True for a deploy a game day rehearsed: counted in no DORA figure.
+    pub drill: bool,
 }
 
 impl From<DeploymentRecord> for DeploymentBody {
@@ -654,6 +656,7 @@ impl From<DeploymentRecord> for DeploymentBody {
             rollback: d.rollback,
             rolls_back: d.rolls_back,
             incident: d.incident.map(|n| n.to_string()),
+            drill: d.drill,
         }
     }
 }

@@ -80,15 +80,17 @@ fn timeline_clause(source: &str, number: &str, last: &str, first_param: usize) -
 }
 
 /// The incident's newest earlier deploy (`id`, `at`; no row when there is none): the newest
-/// deploy, not a rollback, of any of `services` (a `TEXT[]` parameter) at or before `detected`
-/// (a parameter), one backward seek per service on `deployments_service_at_id`. Computed from
+/// deploy of its kind (`drill`, a parameter), not a rollback, of any of `services` (a `TEXT[]`
+/// parameter) at or before `detected` (a parameter), one backward seek per service on
+/// `deployments_service_at_id`. Computed from
 /// the statement's parameters, since a statement does not see its own writes to
 /// `incident_services`.
-fn suspect(services: &str, detected: &str) -> String {
+fn suspect(services: &str, detected: &str, drill: &str) -> String {
     format!(
         "SELECT c.id, c.at FROM UNNEST({services}::TEXT[]) AS sv(service) \
          CROSS JOIN LATERAL (SELECT c.id, c.at FROM deployments c \
-           WHERE c.service = sv.service AND NOT c.rollback AND c.at <= {detected} \
+           WHERE c.drill = {drill} AND c.service = sv.service AND NOT c.rollback \
+             AND c.at <= {detected} \
            ORDER BY c.at DESC, c.id DESC LIMIT 1) c \
          ORDER BY c.at DESC, c.id DESC LIMIT 1"
     )
@@ -116,7 +118,7 @@ async fn create(
          {} \
          SELECT number FROM i",
         timeline_clause("i", "i.number", "cardinality($18::BIGINT[])", 18),
-        SUSPECT = suspect("$17", "$7"),
+        SUSPECT = suspect("$17", "$7", "$6"),
     );
     let services: Vec<&str> = incident.services.iter().map(Name::as_str).collect();
     let i = &incident;
@@ -174,7 +176,7 @@ async fn update(
          {} \
          SELECT timeline_seq FROM u",
         timeline_clause("u", "u.number", "u.timeline_seq", 20),
-        SUSPECT = suspect("$19", "$9"),
+        SUSPECT = suspect("$19", "$9", "$8"),
     );
     let services: Vec<&str> = i.services.iter().map(Name::as_str).collect();
     let last: Option<i64> = sqlx::query_scalar(AssertSqlSafe(sql))

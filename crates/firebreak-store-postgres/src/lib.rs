@@ -137,6 +137,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "incident_suspects",
         include_str!("../migrations/0022_incident_suspects.sql"),
     ),
+    (
+        23,
+        "drill_deploys",
+        include_str!("../migrations/0023_drill_deploys.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

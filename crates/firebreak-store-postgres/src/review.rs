@@ -535,7 +535,8 @@ impl ReviewStore for PostgresStore {
     ) -> Result<Vec<(Name, u64)>> {
         let found: Vec<(String, i64)> = sqlx::query_as(
             "SELECT service, count(*) FROM deployments \
-             WHERE at >= $1 AND at < $2 AND NOT rollback AND ($3::TEXT IS NULL OR service = $3) \
+             WHERE drill = false AND at >= $1 AND at < $2 AND NOT rollback \
+               AND ($3::TEXT IS NULL OR service = $3) \
              GROUP BY service ORDER BY service",
         )
         .bind(from.as_millisecond())
@@ -556,7 +557,7 @@ impl ReviewStore for PostgresStore {
         // One index-only range count per span, in one statement.
         let found: Vec<i64> = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM deployments d \
-               WHERE d.at >= b.s AND d.at < b.e AND NOT d.rollback) \
+               WHERE d.drill = false AND d.at >= b.s AND d.at < b.e AND NOT d.rollback) \
              FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS b(s, e, i) ORDER BY b.i",
         )
         .bind(starts)
@@ -585,7 +586,8 @@ impl ReviewStore for PostgresStore {
                i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
              FROM incidents i JOIN deployments d ON d.id = i.suspect_deploy \
              WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= $1 AND i.suspect_at < $2 \
-               AND i.suspect_at >= i.detected_at - $3 AND ($4::TEXT IS NULL OR d.service = $4) \
+               AND i.suspect_at >= i.detected_at - $3 AND NOT d.drill \
+               AND ($4::TEXT IS NULL OR d.service = $4) \
              UNION ALL \
              SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                i.mitigated_at, i.resolved_at \
@@ -594,7 +596,7 @@ impl ReviewStore for PostgresStore {
              JOIN incidents i ON i.number = r.incident \
              WHERE r.rolls_back IS NOT NULL AND r.rollback AND r.incident IS NOT NULL \
                AND r.at >= $1 - $5 \
-               AND NOT u.rollback AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
+               AND NOT u.rollback AND NOT u.drill AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
              ORDER BY 4, 5, 6",
         )
         .bind(from.as_millisecond())

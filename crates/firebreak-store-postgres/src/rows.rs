@@ -337,5 +337,6 @@ pub(crate) fn deployment(row: &PgRow) -> Result<DeploymentRecord> {
         rollback: get(row, "rollback")?,
         rolls_back: get(row, "rolls_back")?,
         incident: get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
+        drill: get(row, "drill")?,
     })
 }

@@ -24,7 +24,7 @@ const MAINTENANCE_COLUMNS: &str =
 const ROUTE_COLUMNS: &str =
     "id, matchers, service, severity, urgency, drop_event, created_by, created_at";
 const DEPLOYMENT_COLUMNS: &str = "id, service, version, previous_version, commit_sha, author, \
-    link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back, incident";
+    link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back, incident, drill";
 const REQUEST_COLUMNS: &str = "id, integration, action, success, status, alert, alias, at";
 
 fn request(row: &PgRow) -> Result<IngestRequest> {
@@ -173,14 +173,15 @@ pub(crate) async fn record_deployment(
     mut d: DeploymentRecord,
 ) -> Result<DeploymentRecord> {
     // A deploy (not a rollback) is also the newest earlier deploy of every incident of its
-    // service detected at or after it whose suspect is older (a deploy recorded late).
+    // service and kind (drill or real) detected at or after it whose suspect is older (a
+    // deploy recorded late).
     d.id = sqlx::query_scalar(
         "WITH d AS (INSERT INTO deployments (service, version, previous_version, commit_sha,
              author, link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back,
-             incident)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id),
+             incident, drill)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id),
          u AS (UPDATE incidents i SET suspect_deploy = d.id, suspect_at = $7 FROM d
-           WHERE NOT $12 AND i.detected_at >= $7
+           WHERE NOT $12 AND i.detected_at >= $7 AND i.drill = $15
              AND (i.suspect_at IS NULL OR i.suspect_at < $7
                   OR (i.suspect_at = $7 AND i.suspect_deploy < d.id))
              AND EXISTS (SELECT 1 FROM incident_services s
@@ -201,6 +202,7 @@ pub(crate) async fn record_deployment(
     .bind(d.rollback)
     .bind(d.rolls_back)
     .bind(d.incident.map(|n| n.0))
+    .bind(d.drill)
     .fetch_one(conn)
     .await
     .map_err(db)?;

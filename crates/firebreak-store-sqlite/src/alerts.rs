@@ -89,6 +89,7 @@ fn deployment(row: &Row<'_>) -> Result<DeploymentRecord> {
         rollback: get(row, "rollback")?,
         rolls_back: get(row, "rolls_back")?,
         incident: get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
+        drill: get(row, "drill")?,
     })
 }
 
@@ -626,8 +627,8 @@ impl AlertWrites for SqliteTx<'_> {
         d.id = rows::one(
             self.conn(),
             "INSERT INTO deployments (service, version, previous_version, commit_sha, author, link, at, \
-             source, summary, created_at, freeze_reasons, rollback, rolls_back, incident) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) RETURNING id",
+             source, summary, created_at, freeze_reasons, rollback, rolls_back, incident, drill) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) RETURNING id",
             params![
                 d.service.as_str(),
                 d.version,
@@ -642,22 +643,24 @@ impl AlertWrites for SqliteTx<'_> {
                 codec::freeze_reasons_to(&d.freeze_reasons)?,
                 d.rollback,
                 d.rolls_back,
-                d.incident.map(|n| n.0)
+                d.incident.map(|n| n.0),
+                d.drill
             ],
             |r| r.get(0).map_err(db),
         )?
         .ok_or_else(|| StoreError::backend("a new deployment got no id"))?;
         if !d.rollback {
-            // The deploy is the newest earlier deploy of every incident of its service
-            // detected at or after it whose suspect is older (a deploy recorded late).
+            // The deploy is the newest earlier deploy of every incident of its service and
+            // kind (drill or real) detected at or after it whose suspect is older (a deploy
+            // recorded late).
             self.exec(
                 "UPDATE incidents SET suspect_deploy = ?1, suspect_at = ?2 \
-                 WHERE detected_at >= ?2 \
+                 WHERE detected_at >= ?2 AND drill = ?4 \
                    AND (suspect_at IS NULL OR suspect_at < ?2 \
                         OR (suspect_at = ?2 AND suspect_deploy < ?1)) \
                    AND EXISTS (SELECT 1 FROM incident_services s \
                                WHERE s.number = incidents.number AND s.service = ?3)",
-                params![d.id, ms(d.at), d.service.as_str()],
+                params![d.id, ms(d.at), d.service.as_str(), d.drill],
             )?;
         }
         self.changed(Change::Directory(Topic::Deployments));

@@ -70,6 +70,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (20, include_str!("../migrations/0020_checks.sql")),
     (21, include_str!("../migrations/0021_gamedays.sql")),
     (22, include_str!("../migrations/0022_incident_suspects.sql")),
+    (23, include_str!("../migrations/0023_drill_deploys.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

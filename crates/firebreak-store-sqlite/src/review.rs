@@ -493,21 +493,24 @@ impl ReviewStore for SqliteStore {
         self.read(move |conn| {
             let sql = if service.is_some() {
                 "SELECT service, count(*) AS n FROM deployments INDEXED BY deployments_service_at_id \
-                 WHERE service = ?3 AND at >= ?1 AND at < ?2 AND rollback = 0 GROUP BY service"
+                 WHERE drill = 0 AND service = ?3 AND at >= ?1 AND at < ?2 AND rollback = 0 \
+                 GROUP BY service"
             } else {
                 // Each service (found by skipping through the index, one seek per service)
                 // counted from its own range of `deployments_service_at_id`: no sort of the
                 // period's deploys by service.
                 "WITH RECURSIVE svc(name) AS ( \
-                   SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id) \
+                   SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id \
+                           WHERE drill = 0) \
                    UNION ALL \
                    SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id \
-                           WHERE service > svc.name) \
+                           WHERE drill = 0 AND service > svc.name) \
                    FROM svc WHERE svc.name IS NOT NULL) \
                  SELECT service, n FROM ( \
                    SELECT name AS service, \
                      (SELECT count(*) FROM deployments INDEXED BY deployments_service_at_id \
-                      WHERE service = svc.name AND at >= ?1 AND at < ?2 AND rollback = 0) AS n \
+                      WHERE drill = 0 AND service = svc.name AND at >= ?1 AND at < ?2 \
+                        AND rollback = 0) AS n \
                    FROM svc WHERE name IS NOT NULL AND ?3 IS NULL) \
                  WHERE n > 0 ORDER BY service"
             };
@@ -529,8 +532,8 @@ impl ReviewStore for SqliteStore {
             rows::all(
                 conn,
                 "SELECT (SELECT count(*) FROM deployments INDEXED BY deployments_at \
-                   WHERE at >= json_extract(b.value, '$[0]') AND at < json_extract(b.value, '$[1]') \
-                   AND rollback = 0) AS n \
+                   WHERE drill = 0 AND at >= json_extract(b.value, '$[0]') \
+                   AND at < json_extract(b.value, '$[1]') AND rollback = 0) AS n \
                  FROM json_each(?1) b ORDER BY b.key",
                 params![bounds],
                 |r| Ok(rows::get::<i64>(r, "n")?.max(0) as u64),
@@ -564,7 +567,8 @@ impl ReviewStore for SqliteStore {
                  FROM incidents i INDEXED BY incidents_suspect \
                  JOIN deployments d ON d.id = i.suspect_deploy \
                  WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= ?1 AND i.suspect_at < ?2 \
-                   AND i.suspect_at >= i.detected_at - ?3 AND (?4 IS NULL OR d.service = ?4) \
+                   AND i.suspect_at >= i.detected_at - ?3 AND d.drill = 0 \
+                   AND (?4 IS NULL OR d.service = ?4) \
                  UNION ALL \
                  SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                    i.mitigated_at, i.resolved_at \
@@ -573,7 +577,7 @@ impl ReviewStore for SqliteStore {
                  JOIN incidents i ON i.number = r.incident \
                  WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 AND r.incident IS NOT NULL \
                    AND r.at >= ?5 \
-                   AND u.rollback = 0 AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
+                   AND u.rollback = 0 AND u.drill = 0 AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
                  ORDER BY 4, 5, 6",
                 params![ms(from), ms(to), window, service, lead_from],
                 failure_row,

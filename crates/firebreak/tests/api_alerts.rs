@@ -846,6 +846,79 @@ async fn people_acknowledge_and_resolve_alerts_and_opsgenie_closes_by_alias() {
         .expect_problem(422);
 }
 
+/// Drill mode keeps rehearsals apart on every Opsgenie route and on PagerDuty change events: a
+/// close by alias with `?drill=true` closes the drill's alert and never the real one with the
+/// same alias, and a change event sent as a drill records a drill deploy.
+#[tokio::test]
+async fn opsgenie_closes_and_change_events_keep_drills_apart() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "og").await;
+    let genie = format!("GenieKey {key}");
+    for query in ["", "?drill=true"] {
+        let a = s
+            .send(
+                &format!("/v2/alerts{query}"),
+                fixture("opsgenie-create-alert.json", &key),
+                &[("authorization", &genie)],
+            )
+            .await;
+        assert_eq!(a.status, 202, "{}", a.body);
+    }
+    let open = open_alerts(&s).await;
+    assert_eq!(open.len(), 2, "{open:?}");
+    let a = s
+        .send(
+            "/v2/alerts/payments%2Fgateway-timeouts/acknowledge?identifierType=alias&drill=true",
+            r#"{"user":"ops"}"#,
+            &[("authorization", &genie)],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let a = s
+        .send(
+            "/v2/alerts/payments%2Fgateway-timeouts/close?identifierType=alias&drill=true",
+            r#"{"user":"ops","note":"drill over"}"#,
+            &[("authorization", &genie)],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let all = s.alerts("").await;
+    let (drill, real): (Vec<&Value>, Vec<&Value>) = all.iter().partition(|a| a["drill"] == true);
+    assert_eq!((drill.len(), real.len()), (1, 1), "{all:?}");
+    assert_eq!(drill[0]["status"], "resolved", "{all:?}");
+    assert!(drill[0]["acknowledged_at"].is_string(), "{all:?}");
+    assert_eq!(
+        real[0]["status"], "open",
+        "the real alert is untouched: {all:?}"
+    );
+    // A bad drill value is refused and closes nothing.
+    let a = s
+        .send(
+            "/v2/alerts/payments%2Fgateway-timeouts/close?identifierType=alias&drill=maybe",
+            r#"{}"#,
+            &[("authorization", &genie)],
+        )
+        .await;
+    assert_eq!(a.status, 422, "{}", a.body);
+    assert_eq!(open_alerts(&s).await.len(), 1);
+
+    let pd_key = s.integration("checkout", "pd").await;
+    for query in ["", "?drill=true"] {
+        let a = s
+            .send(
+                &format!("/v2/change/enqueue{query}"),
+                fixture("pagerduty-change-event.json", &pd_key),
+                &[],
+            )
+            .await;
+        assert_eq!(a.status, 202, "{}", a.body);
+    }
+    let deploys = s.get("/api/v1/deployments?service=checkout").await;
+    let items = deploys.expect(200)["items"].as_array().unwrap().clone();
+    let drills: Vec<bool> = items.iter().map(|d| d["drill"] == true).collect();
+    assert_eq!(drills, vec![true, false], "{items:?}");
+}
+
 /// Acknowledge, resolve, rotate and redeliver take no body: none, or `{}`, and nothing else.
 #[tokio::test]
 async fn actions_without_a_body_take_none_or_an_empty_object() {

@@ -7,7 +7,9 @@
 //! The suspect window is the default, 2 h: an incident's suspect deploy is the newest deploy
 //! that is not a rollback, of one of its services, with detected - 2h <= at <= detected. A
 //! rollback that names the deploy it undid and its incident fails that deploy too. Rollbacks
-//! count as neither deploys nor failures. Times are HH:MM on 11-24 unless a date is given.
+//! count as neither deploys nor failures. Drills and real work never mix: a drill incident's
+//! suspect is a deploy its drill recorded, never a real one, and DORA counts real deploys only,
+//! with or without drills. Times are HH:MM on 11-24 unless a date is given.
 //!
 //! Deploys (D-number = order recorded; "in" = counted in the period's deploys):
 //!
@@ -24,8 +26,8 @@
 //! | 9  | 04:10       | checkout | v102    | no  | rollback of D7 for INC-2                        |
 //! | 10 | 05:00       | search   | s301    | yes | no (INC-4's window holds it; D11 is newer)      |
 //! | 11 | 05:30       | auth     | a401    | yes | YES: INC-4's suspect                            |
-//! | 12 | 06:00       | checkout | v104    | yes | only with drills: the drill INC-5's suspect     |
-//! |    |             |          |         |     | (exactly 2h before detection: the window holds) |
+//! | 12 | 06:00       | checkout | v104    | yes | no: a real deploy, 2h before the drill INC-5    |
+//! |    |             |          |         |     | (a real incident's window would hold it)        |
 //! | 13 | 08:50       | payments | p202    | yes | YES: D15 rolled it back for INC-6               |
 //! | 14 | 09:00       | payments | p203    | yes | YES: INC-6's suspect                            |
 //! | 15 | 09:40       | payments | p201    | no  | rollback of D13 for INC-6                       |
@@ -66,7 +68,8 @@
 //! | 10  | declared 11-25 00:15| SEV3 | checkout     | 00:15    | -     | 00:40     | -        |
 //!
 //! Suspects: INC-1 D1 (window 11-23 22:20..00:20); INC-2 D7; INC-3 none (window 04:30..06:30
-//! holds no payments deploy); INC-4 D11 (auth 05:30 is newer than search 05:00); INC-5 D12;
+//! holds no payments deploy); INC-4 D11 (auth 05:30 is newer than search 05:00); INC-5 none
+//! (a drill; D12 is real);
 //! INC-6 D14; INC-7 D17; INC-8 and INC-9 D20; INC-10 D29.
 //!
 //! Failed deploys and recovery (deploy to the earliest mitigation of its incidents):
@@ -75,7 +78,6 @@
 //! |----|-------------|-------------|--------------|---------------------|
 //! | 7  | INC-2       | yes         | 04:20        | 3600 (1h)           |
 //! | 11 | INC-4       | no          | 08:00        | 9000 (2h30)         |
-//! | 12 | INC-5 drill | no          | 08:45        | 9900 (2h45), drills |
 //! | 13 | INC-6       | yes         | 10:05        | 4500 (1h15)         |
 //! | 14 | INC-6       | no          | 10:05        | 3900 (1h05)         |
 //! | 17 | INC-7       | no          | -            | none yet            |
@@ -88,13 +90,13 @@
 //! | report                  | deploys | failed | CFR          | recovery values (sorted)             | mean | p50  | p90  |
 //! |-------------------------|---------|--------|--------------|--------------------------------------|------|------|------|
 //! | all                     | 25      | 7      | 7/25 = 0.28  | 3600 3900 4200 4500 4800 9000        | 5000 | 4200 | 9000 |
-//! | all, drills             | 25      | 8      | 8/25 = 0.32  | 3600 3900 4200 4500 4800 9000 9900   | 5700 | 4500 | 9900 |
+//! | all, drills             | 25      | 7      | 7/25 = 0.28  | 3600 3900 4200 4500 4800 9000        | 5000 | 4200 | 9000 |
 //! | checkout                | 8       | 3      | 3/8 = 0.375  | 3600 4200                            | 3900 | 3600 | 4200 |
-//! | checkout, drills        | 8       | 4      | 4/8 = 0.5    | 3600 4200 9900                       | 5900 | 4200 | 9900 |
+//! | checkout, drills        | 8       | 3      | 3/8 = 0.375  | 3600 4200                            | 3900 | 3600 | 4200 |
 //!
-//! (all: sum 30000 / 6; p50 rank 3, p90 rank 6. drills: 39900 / 7; ranks 4 and 7. checkout:
-//! 7800 / 2; ranks 1 and 2. checkout with drills: 17700 / 3; ranks 2 and 3.) Recovery counts
-//! 6, 7, 2, 3: the failure of D17 has no recovery yet.
+//! (all: sum 30000 / 6; p50 rank 3, p90 rank 6. checkout: 7800 / 2; ranks 1 and 2. Asking for
+//! drills changes nothing: the drill INC-5 has no drill deploy to suspect.) Recovery counts 6
+//! and 2: the failure of D17 has no recovery yet.
 //!
 //! The incident report of the period (INC-10 is detected after it; INC-5 is a drill), in
 //! seconds from detection:
@@ -445,9 +447,9 @@ async fn scenario(s: TestServer) {
     #[rustfmt::skip]
     let dora = [
         ("", 25, 7, 0.28, stat(6, 5000, 4200, 9000, 3600, 9000), &[7, 11, 13, 14, 17, 20, 29][..]),
-        ("&drills=true", 25, 8, 0.32, stat(7, 5700, 4500, 9900, 3600, 9900), &[7, 11, 12, 13, 14, 17, 20, 29]),
+        ("&drills=true", 25, 7, 0.28, stat(6, 5000, 4200, 9000, 3600, 9000), &[7, 11, 13, 14, 17, 20, 29]),
         ("&service=checkout", 8, 3, 0.375, stat(2, 3900, 3600, 4200, 3600, 4200), &[7, 17, 29]),
-        ("&service=checkout&drills=true", 8, 4, 0.5, stat(3, 5900, 4200, 9900, 3600, 9900), &[7, 12, 17, 29]),
+        ("&service=checkout&drills=true", 8, 3, 0.375, stat(2, 3900, 3600, 4200, 3600, 4200), &[7, 17, 29]),
     ];
     for (query, deploys, failed, cfr, recovery, listed) in dora {
         let r = get(&s, &format!("/api/v1/reports/dora?{PERIOD}{query}")).await;
@@ -480,7 +482,7 @@ async fn scenario(s: TestServer) {
     #[rustfmt::skip]
     let incidents = [
         ("", 8, 5, stat(7, 2014, 1800, 3600, 900, 3600), stat(5, 4260, 3600, 7200, 2400, 7200), numbers(&[]), 7, 0.28),
-        ("&drills=true", 9, 6, stat(8, 2100, 1800, 3600, 900, 3600), stat(6, 4150, 3600, 7200, 2400, 7200), numbers(&["INC-5"]), 8, 0.32),
+        ("&drills=true", 9, 6, stat(8, 2100, 1800, 3600, 900, 3600), stat(6, 4150, 3600, 7200, 2400, 7200), numbers(&["INC-5"]), 7, 0.28),
     ];
     for (query, count, resolved, mitigate, mttr, numbers, failed, cfr) in incidents {
         let report = get(&s, &format!("/api/v1/reports/incidents?{PERIOD}{query}")).await;

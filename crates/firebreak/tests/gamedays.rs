@@ -241,6 +241,43 @@ async fn scenario_passes(file: &str) {
         assert!(!body.contains(&title), "{path} shows the drill: {body}");
         assert!(!body.contains(&incident), "{path} shows the drill: {body}");
     }
+    // Its deploys are drills: the drill incident's suspects, counted in no DORA figure, not
+    // even with drills asked for.
+    let deploys = call(
+        reqwest::Method::GET,
+        &format!("{}/api/v1/deployments", server.url),
+        &token,
+        None,
+    )
+    .await;
+    let deploys = deploys["items"].as_array().unwrap().clone();
+    for d in &deploys {
+        assert_eq!(d["drill"], true, "{d}");
+        assert_eq!(d["source"], "gameday", "{d}");
+    }
+    if !deploys.is_empty() {
+        let shown = call(
+            reqwest::Method::GET,
+            &format!("{}/api/v1/incidents/{incident}", server.url),
+            &token,
+            None,
+        )
+        .await;
+        let suspects = shown["suspect_deploys"].as_array().unwrap();
+        assert!(
+            suspects.iter().any(|s| s["suspect"] == true),
+            "the drill's deploy is its suspect: {shown}"
+        );
+    }
+    let dora = call(
+        reqwest::Method::GET,
+        &format!("{}/api/v1/reports/dora?drills=true", server.url),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(dora["deploys"], 0, "{dora}");
+    assert_eq!(dora["failed_deploys"], 0, "{dora}");
     // The history lists it with its score.
     let listed = cli(&server.url, &token, home.path(), &["gameday", "list"])
         .output()

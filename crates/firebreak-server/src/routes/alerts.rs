@@ -527,6 +527,10 @@ pub struct DeploymentRequest {
     pub rolls_back: Option<i64>,
     /// For a rollback: the incident it was run for (`INC-7`), which must exist.
     pub incident: Option<crate::fields::IncidentRef>,
+    /// A deploy a game day rehearses (default false): it counts in no DORA figure, is flagged
+    /// during no freeze, and is a suspect of drill incidents only. A drill rollback undoes a
+    /// drill deploy.
+    pub drill: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -557,6 +561,7 @@ pub async fn record_deployment(
         rollback: req.rollback.unwrap_or(req.rolls_back.is_some()),
         rolls_back: req.rolls_back,
         incident: req.incident.map(|i| i.0),
+        drill: req.drill.unwrap_or(false),
     };
     let source = req
         .source

@@ -290,9 +290,18 @@ async fn pagerduty_event(
     }
 }
 
-async fn pagerduty_change(State(app): State<Firebreak>, body: Body) -> Response {
+async fn pagerduty_change(
+    State(app): State<Firebreak>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
     let (sender, change) = match pagerduty_preamble(&app, body, pagerduty::parse_change).await {
         Ok(ok) => ok,
+        Err(response) => return response,
+    };
+    // A change event sent in drill mode records a drill deploy.
+    let sender = match in_drill_mode(&app, sender, query.as_deref()).await {
+        Ok(s) => s,
         Err(response) => return response,
     };
     let who = Principal {
@@ -314,6 +323,7 @@ async fn pagerduty_change(State(app): State<Firebreak>, body: Body) -> Response 
         rollback: false,
         rolls_back: None,
         incident: None,
+        drill: sender.drill.is_drill(),
     };
     match app.record_deployment(&who, new, "pagerduty").await {
         Ok(_) => pd(

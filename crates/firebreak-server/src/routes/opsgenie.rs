@@ -255,12 +255,18 @@ async fn act(
     app: Firebreak,
     raw: String,
     query: Result<Query<IdentifierQuery>, axum::extract::rejection::QueryRejection>,
+    raw_query: Option<String>,
     headers: HeaderMap,
     body: Body,
     action: AlertAction,
 ) -> Response {
     let reply = Reply::new();
     let sender = match sender_of(&app, &headers, &reply).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    // In drill mode an alias names the drill's alert (`drill:ALIAS`), never the real one.
+    let sender = match super::ingest::in_drill_mode(&app, sender, raw_query.as_deref()).await {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -334,6 +340,7 @@ pub async fn acknowledge(
     State(app): State<Firebreak>,
     Path(identifier): Path<String>,
     query: Result<Query<IdentifierQuery>, axum::extract::rejection::QueryRejection>,
+    axum::extract::RawQuery(raw_query): axum::extract::RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -341,6 +348,7 @@ pub async fn acknowledge(
         app,
         identifier,
         query,
+        raw_query,
         headers,
         body,
         AlertAction::Acknowledge,
@@ -352,10 +360,20 @@ pub async fn close(
     State(app): State<Firebreak>,
     Path(identifier): Path<String>,
     query: Result<Query<IdentifierQuery>, axum::extract::rejection::QueryRejection>,
+    axum::extract::RawQuery(raw_query): axum::extract::RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    act(app, identifier, query, headers, body, AlertAction::Resolve).await
+    act(
+        app,
+        identifier,
+        query,
+        raw_query,
+        headers,
+        body,
+        AlertAction::Resolve,
+    )
+    .await
 }
 
 /// Times as Opsgenie writes them: UTC with milliseconds.

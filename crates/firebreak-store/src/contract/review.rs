@@ -712,4 +712,60 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
     let mut found = suspects(60).await;
     found.sort();
     assert_eq!(found, vec![(a.number, v2.id), (b.number, db2.id)]);
+
+    // A game day's deploys are drills: newer than api 2 and before INC A, yet no suspect of a
+    // real incident, recorded before or after it; no count; and a drill incident's suspect
+    // is a drill deploy, which no failure lists, nor its drill rollback.
+    let counts_before = store
+        .deploy_counts(at(0), at(100 * MIN), None)
+        .await
+        .unwrap();
+    let spans = [(at(0), at(50 * MIN)), (at(50 * MIN), at(100 * MIN))];
+    let spans_before = store.deploy_counts_per_span(&spans).await.unwrap();
+    let mut drill_deploy = deployment("api", "drill-1", 11 * MIN);
+    drill_deploy.drill = true;
+    let drill_deploy = record(drill_deploy).await;
+    let c = incident_at(store, "SEV2", &["api"], true, 13 * MIN, None, None).await;
+    let c = change(c, &["api", "db"], 13 * MIN).await;
+    let mut drill_rollback = deployment("api", "1", 14 * MIN);
+    drill_rollback.drill = true;
+    drill_rollback.rollback = true;
+    drill_rollback.rolls_back = Some(drill_deploy.id);
+    drill_rollback.incident = Some(c.number);
+    record(drill_rollback).await;
+    let a = change(a, &["api"], 12 * MIN).await;
+    let mut found = suspects(60).await;
+    found.sort();
+    assert_eq!(found, vec![(a.number, v2.id), (b.number, db2.id)]);
+    let all = store
+        .deploy_failures(at(0), at(100 * MIN), SignedDuration::from_mins(60), None)
+        .await
+        .unwrap();
+    assert!(
+        all.iter()
+            .all(|f| f.incident != c.number && f.deploy != drill_deploy.id),
+        "a drill deploy is no failure: {all:?}"
+    );
+    assert_eq!(
+        store
+            .deploy_counts(at(0), at(100 * MIN), None)
+            .await
+            .unwrap(),
+        counts_before
+    );
+    assert_eq!(
+        store
+            .deploy_counts(at(0), at(100 * MIN), Some(&name("api")))
+            .await
+            .unwrap(),
+        counts_before
+            .iter()
+            .filter(|(s, _)| s.as_str() == "api")
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        store.deploy_counts_per_span(&spans).await.unwrap(),
+        spans_before
+    );
 }

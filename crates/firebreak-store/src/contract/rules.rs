@@ -321,6 +321,7 @@ pub(super) fn deployment(service: &str, version: &str, when: i64) -> DeploymentR
         rollback: false,
         rolls_back: None,
         incident: None,
+        drill: false,
     }
 }
 
