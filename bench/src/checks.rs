@@ -98,6 +98,7 @@ pub async fn main(args: ChecksArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let probe_before = crate::flush_probe();
     let cpu0 = cpu_ms(pid).context("the server's CPU time")?;
     let hits0 = hits.load(Ordering::Relaxed);
     let t0 = Instant::now();
@@ -105,11 +106,17 @@ pub async fn main(args: ChecksArgs) -> anyhow::Result<()> {
     let cpu1 = cpu_ms(pid).context("the server's CPU time")?;
     let wall = t0.elapsed().as_secs_f64();
     let runs = hits.load(Ordering::Relaxed) - hits0;
+    let probe_after = crate::flush_probe();
     let share = (cpu1 - cpu0) / (wall * 1000.0) * 100.0;
     println!(
         "measured {wall:.0} s: {runs} check runs ({:.1}/s), Firebreak CPU {:.1} s = {share:.2}% of one core (target: under 10%)",
         runs as f64 / wall,
         (cpu1 - cpu0) / 1000.0
+    );
+    println!(
+        "flush probe (4 KiB write + fsync): {:.2} ms before, {:.2} ms after",
+        probe_before.as_secs_f64() * 1000.0,
+        probe_after.as_secs_f64() * 1000.0
     );
     let results = http
         .get(format!(

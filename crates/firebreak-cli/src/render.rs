@@ -528,7 +528,11 @@ pub fn deployments_table(items: &[Value]) -> String {
             field(d, "previous_version"),
             commit,
             field(d, "author"),
-            field(d, "source"),
+            if d.get("drill").and_then(Value::as_bool) == Some(true) {
+                format!("{} (drill)", field(d, "source"))
+            } else {
+                field(d, "source")
+            },
             one_line(&field(d, "summary"), 50),
         ]);
     }

@@ -103,7 +103,10 @@ impl Prober {
             .no_proxy()
             .tls_info(true)
             .user_agent(USER_AGENT)
-            .pool_idle_timeout(Duration::from_secs(90));
+            // Every run opens its own connection, as a new visitor would: a kept-alive one
+            // would hide a server that accepts no new connections, and keep showing a
+            // certificate that was since replaced.
+            .pool_max_idle_per_host(0);
         if let Some(path) = ca_file {
             builder = builder.tls_certs_merge(read_ca_file(path)?);
         }

@@ -565,19 +565,19 @@ impl ReviewStore for SqliteStore {
                 "SELECT d.id, d.service, d.version, d.at, i.number, 'suspect' AS link, i.severity, \
                    i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
                  FROM incidents i INDEXED BY incidents_suspect \
-                 JOIN deployments d ON d.id = i.suspect_deploy \
+                 CROSS JOIN deployments d ON d.id = i.suspect_deploy \
                  WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= ?1 AND i.suspect_at < ?2 \
-                   AND i.suspect_at >= i.detected_at - ?3 AND d.drill = 0 \
+                   AND i.suspect_at >= i.detected_at - ?3 AND +d.drill = 0 \
                    AND (?4 IS NULL OR d.service = ?4) \
                  UNION ALL \
                  SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                    i.mitigated_at, i.resolved_at \
                  FROM deployments r INDEXED BY deployments_rollbacks_at \
-                 JOIN deployments u ON u.id = r.rolls_back \
-                 JOIN incidents i ON i.number = r.incident \
+                 CROSS JOIN deployments u ON u.id = r.rolls_back \
+                 CROSS JOIN incidents i ON i.number = r.incident \
                  WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 AND r.incident IS NOT NULL \
                    AND r.at >= ?5 \
-                   AND u.rollback = 0 AND u.drill = 0 AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
+                   AND u.rollback = 0 AND +u.drill = 0 AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
                  ORDER BY 4, 5, 6",
                 params![ms(from), ms(to), window, service, lead_from],
                 failure_row,

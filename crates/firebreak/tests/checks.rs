@@ -10,8 +10,10 @@
 mod common;
 mod support_receiver;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::TestServer;
@@ -70,35 +72,55 @@ async fn service(s: &TestServer, name: &str) {
     .expect(201);
 }
 
-/// An HTTP target on loopback that answers `/healthz` with the status the test sets.
+/// An HTTP target on loopback that answers `/healthz` with the status the test sets, and
+/// counts its requests and the connections (client addresses) they came on.
 struct Target {
     url: String,
     status: Arc<AtomicU16>,
+    requests: Arc<AtomicUsize>,
+    peers: Arc<Mutex<HashSet<SocketAddr>>>,
 }
 
 impl Target {
     async fn start() -> Target {
         let status = Arc::new(AtomicU16::new(200));
-        let shared = status.clone();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let peers = Arc::new(Mutex::new(HashSet::new()));
+        let (shared, counted, seen) = (status.clone(), requests.clone(), peers.clone());
         let app = axum::Router::new().route(
             "/healthz",
-            axum::routing::get(move || {
-                let shared = shared.clone();
-                async move {
-                    let code = shared.load(Ordering::SeqCst);
-                    let body = if code < 300 {
-                        "{\"status\": \"ok\"}"
-                    } else {
-                        "down"
-                    };
-                    (axum::http::StatusCode::from_u16(code).unwrap(), body)
-                }
-            }),
+            axum::routing::get(
+                move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| {
+                    let shared = shared.clone();
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    seen.lock().unwrap().insert(peer);
+                    async move {
+                        let code = shared.load(Ordering::SeqCst);
+                        let body = if code < 300 {
+                            "{\"status\": \"ok\"}"
+                        } else {
+                            "down"
+                        };
+                        (axum::http::StatusCode::from_u16(code).unwrap(), body)
+                    }
+                },
+            ),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/healthz", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Target { url, status }
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+        });
+        Target {
+            url,
+            status,
+            requests,
+            peers,
+        }
     }
 
     fn answer(&self, code: u16) {
@@ -380,6 +402,10 @@ async fn answers_fails_and_recovers(s: TestServer) {
     )
     .await
     .expect_problem(403);
+    // Every run came on its own connection, as a new visitor's would.
+    let requests = target.requests.load(Ordering::SeqCst);
+    assert!(requests >= 6, "{requests} runs");
+    assert_eq!(target.peers.lock().unwrap().len(), requests);
     admin(&s, Method::DELETE, &format!("{CHECKS}/api-health"), None)
         .await
         .expect(204);
