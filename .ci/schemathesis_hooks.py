@@ -551,3 +551,20 @@ def after_call(ctx, case, response):
             "/api/v1/escalation-policies",
             f'{{"name":"{POLICY}","steps":[{{"delay":"5m","targets":[{{"user":"{USER}"}}]}}]}}',
         )
+
+
+@schemathesis.hook
+def filter_failure(ctx, failure, case, response):
+    # An incident's postmortem exists once the incident is resolved or someone drafts one
+    # (POST /api/v1/incidents/{id}/postmortem); until then its postmortem operations answer
+    # 404 with a problem saying how to start one, by design. The stateful phase runs its
+    # checks from the run's registry, so the per-operation setting in schemathesis.toml does
+    # not reach it: drop exactly that finding here, and keep every other.
+    if (
+        type(failure).__name__ == "EnsureResourceAvailability"
+        and response.status_code == 404
+        and case.operation.path.startswith("/api/v1/incidents/{id}/postmortem")
+        and b"has no postmortem yet" in (response.content or b"")
+    ):
+        return False
+    return True
