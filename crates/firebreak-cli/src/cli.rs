@@ -516,7 +516,7 @@ job's environment instead of passing --server and --token.")]
         #[arg(long, value_name = "INC-n", requires = "a_rollback")]
         incident: Option<String>,
         /// A rehearsed deploy (a game day's): a suspect of drill incidents only, counted in
-        /// no DORA figure
+        /// DORA only with --drills
         #[arg(long)]
         drill: bool,
     },

@@ -449,7 +449,7 @@ async fn inject(
             let mut body = fields.clone();
             body["service"] = json!(s.service);
             body["source"] = json!("gameday");
-            // A rehearsed deploy: the drill's suspect, never counted in DORA.
+            // A rehearsed deploy: the drill's suspect, counted in DORA only with drills.
             body["drill"] = json!(true);
             api.send(Method::POST, &["deployments"], &body).await?;
         }

@@ -37,7 +37,7 @@ pub struct NewDeployment {
     pub rolls_back: Option<i64>,
     /// The incident a rollback was run for, when known. Only a rollback names one.
     pub incident: Option<IncidentNumber>,
-    /// A deploy a game day rehearses: it counts in no DORA figure, is flagged during no
+    /// A deploy a game day rehearses: it counts in DORA only when drills are asked for, is flagged during no
     /// freeze, and is a suspect of drill incidents only. A drill rollback undoes a drill deploy.
     pub drill: bool,
 }

@@ -634,7 +634,7 @@ pub struct DeploymentBody {
     pub rolls_back: Option<i64>,
     /// The incident a rollback was run for (`INC-n`).
     pub incident: Option<String>,
-    /// True for a deploy a game day rehearsed: counted in no DORA figure.
+    /// True for a deploy a game day rehearsed: counted in DORA only when drills are asked for.
     pub drill: bool,
 }
 

@@ -532,16 +532,18 @@ impl ReviewStore for PostgresStore {
         from: Timestamp,
         to: Timestamp,
         service: Option<&Name>,
+        drills: bool,
     ) -> Result<Vec<(Name, u64)>> {
         let found: Vec<(String, i64)> = sqlx::query_as(
             "SELECT service, count(*) FROM deployments \
-             WHERE drill = false AND at >= $1 AND at < $2 AND NOT rollback \
+             WHERE drill = ANY(ARRAY[false, $4]) AND at >= $1 AND at < $2 AND NOT rollback \
                AND ($3::TEXT IS NULL OR service = $3) \
              GROUP BY service ORDER BY service",
         )
         .bind(from.as_millisecond())
         .bind(to.as_millisecond())
         .bind(service.map(Name::as_str))
+        .bind(drills)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -551,17 +553,22 @@ impl ReviewStore for PostgresStore {
             .collect()
     }
 
-    async fn deploy_counts_per_span(&self, spans: &[(Timestamp, Timestamp)]) -> Result<Vec<u64>> {
+    async fn deploy_counts_per_span(
+        &self,
+        spans: &[(Timestamp, Timestamp)],
+        drills: bool,
+    ) -> Result<Vec<u64>> {
         let starts: Vec<i64> = spans.iter().map(|(s, _)| s.as_millisecond()).collect();
         let ends: Vec<i64> = spans.iter().map(|(_, e)| e.as_millisecond()).collect();
         // One index-only range count per span, in one statement.
         let found: Vec<i64> = sqlx::query_scalar(
             "SELECT (SELECT count(*) FROM deployments d \
-               WHERE d.drill = false AND d.at >= b.s AND d.at < b.e AND NOT d.rollback) \
+               WHERE d.drill = ANY(ARRAY[false, $3]) AND d.at >= b.s AND d.at < b.e AND NOT d.rollback) \
              FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS b(s, e, i) ORDER BY b.i",
         )
         .bind(starts)
         .bind(ends)
+        .bind(drills)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -574,6 +581,7 @@ impl ReviewStore for PostgresStore {
         to: Timestamp,
         window: SignedDuration,
         service: Option<&Name>,
+        drills: bool,
     ) -> Result<Vec<DeployFailureRow>> {
         sqlx::query(
             // Each incident keeps its newest earlier deploy (`suspect_at`, kept by the store
@@ -586,7 +594,7 @@ impl ReviewStore for PostgresStore {
                i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
              FROM incidents i JOIN deployments d ON d.id = i.suspect_deploy \
              WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= $1 AND i.suspect_at < $2 \
-               AND i.suspect_at >= i.detected_at - $3 AND NOT d.drill \
+               AND i.suspect_at >= i.detected_at - $3 AND (NOT d.drill OR $6) \
                AND ($4::TEXT IS NULL OR d.service = $4) \
              UNION ALL \
              SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
@@ -596,7 +604,7 @@ impl ReviewStore for PostgresStore {
              JOIN incidents i ON i.number = r.incident \
              WHERE r.rolls_back IS NOT NULL AND r.rollback AND r.incident IS NOT NULL \
                AND r.at >= $1 - $5 \
-               AND NOT u.rollback AND NOT u.drill AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
+               AND NOT u.rollback AND (NOT u.drill OR $6) AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
              ORDER BY 4, 5, 6",
         )
         .bind(from.as_millisecond())
@@ -604,6 +612,7 @@ impl ReviewStore for PostgresStore {
         .bind(window.as_millis() as i64)
         .bind(service.map(Name::as_str))
         .bind(ROLLBACK_LEAD.as_millis() as i64)
+        .bind(drills)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?

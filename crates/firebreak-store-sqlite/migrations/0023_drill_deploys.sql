@@ -1,4 +1,5 @@
--- Deploys recorded by a game day are drills. They never count in the DORA figures, and
+-- Deploys recorded by a game day are drills. They count in the DORA figures only when drills
+-- are asked for, and
 -- drills and real work never mix: a drill deploy is a suspect of drill incidents only, and a
 -- real deploy of real incidents only. The reports' indexes lead with `drill`, so every count
 -- and every suspect lookup names the kind it reads. Mirrors the PostgreSQL schema.

@@ -488,12 +488,13 @@ impl ReviewStore for SqliteStore {
         from: Timestamp,
         to: Timestamp,
         service: Option<&Name>,
+        drills: bool,
     ) -> Result<Vec<(Name, u64)>> {
         let service = service.map(|s| s.to_string());
         self.read(move |conn| {
             let sql = if service.is_some() {
                 "SELECT service, count(*) AS n FROM deployments INDEXED BY deployments_service_at_id \
-                 WHERE drill = 0 AND service = ?3 AND at >= ?1 AND at < ?2 AND rollback = 0 \
+                 WHERE drill IN (0, ?4) AND service = ?3 AND at >= ?1 AND at < ?2 AND rollback = 0 \
                  GROUP BY service"
             } else {
                 // Each service (found by skipping through the index, one seek per service)
@@ -501,20 +502,20 @@ impl ReviewStore for SqliteStore {
                 // period's deploys by service.
                 "WITH RECURSIVE svc(name) AS ( \
                    SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id \
-                           WHERE drill = 0) \
+                           WHERE drill IN (0, ?4)) \
                    UNION ALL \
                    SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id \
-                           WHERE drill = 0 AND service > svc.name) \
+                           WHERE drill IN (0, ?4) AND service > svc.name) \
                    FROM svc WHERE svc.name IS NOT NULL) \
                  SELECT service, n FROM ( \
                    SELECT name AS service, \
                      (SELECT count(*) FROM deployments INDEXED BY deployments_service_at_id \
-                      WHERE drill = 0 AND service = svc.name AND at >= ?1 AND at < ?2 \
+                      WHERE drill IN (0, ?4) AND service = svc.name AND at >= ?1 AND at < ?2 \
                         AND rollback = 0) AS n \
                    FROM svc WHERE name IS NOT NULL AND ?3 IS NULL) \
                  WHERE n > 0 ORDER BY service"
             };
-            rows::all(conn, sql, params![ms(from), ms(to), service], |r| {
+            rows::all(conn, sql, params![ms(from), ms(to), service, drills], |r| {
                 Ok((
                     rows::name_at(r, "service")?,
                     rows::get::<i64>(r, "n")?.max(0) as u64,
@@ -524,7 +525,11 @@ impl ReviewStore for SqliteStore {
         .await
     }
 
-    async fn deploy_counts_per_span(&self, spans: &[(Timestamp, Timestamp)]) -> Result<Vec<u64>> {
+    async fn deploy_counts_per_span(
+        &self,
+        spans: &[(Timestamp, Timestamp)],
+        drills: bool,
+    ) -> Result<Vec<u64>> {
         let bounds: Vec<[i64; 2]> = spans.iter().map(|(s, e)| [ms(*s), ms(*e)]).collect();
         let bounds = serde_json::to_string(&bounds).map_err(StoreError::backend)?;
         self.read(move |conn| {
@@ -532,10 +537,10 @@ impl ReviewStore for SqliteStore {
             rows::all(
                 conn,
                 "SELECT (SELECT count(*) FROM deployments INDEXED BY deployments_at \
-                   WHERE drill = 0 AND at >= json_extract(b.value, '$[0]') \
+                   WHERE drill IN (0, ?2) AND at >= json_extract(b.value, '$[0]') \
                    AND at < json_extract(b.value, '$[1]') AND rollback = 0) AS n \
                  FROM json_each(?1) b ORDER BY b.key",
-                params![bounds],
+                params![bounds, drills],
                 |r| Ok(rows::get::<i64>(r, "n")?.max(0) as u64),
             )
         })
@@ -548,6 +553,7 @@ impl ReviewStore for SqliteStore {
         to: Timestamp,
         window: SignedDuration,
         service: Option<&Name>,
+        drills: bool,
     ) -> Result<Vec<DeployFailureRow>> {
         let service = service.map(|s| s.to_string());
         let window = window.as_millis() as i64;
@@ -567,7 +573,7 @@ impl ReviewStore for SqliteStore {
                  FROM incidents i INDEXED BY incidents_suspect \
                  CROSS JOIN deployments d ON d.id = i.suspect_deploy \
                  WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= ?1 AND i.suspect_at < ?2 \
-                   AND i.suspect_at >= i.detected_at - ?3 AND +d.drill = 0 \
+                   AND i.suspect_at >= i.detected_at - ?3 AND +d.drill IN (0, ?6) \
                    AND (?4 IS NULL OR d.service = ?4) \
                  UNION ALL \
                  SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
@@ -577,9 +583,9 @@ impl ReviewStore for SqliteStore {
                  CROSS JOIN incidents i ON i.number = r.incident \
                  WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 AND r.incident IS NOT NULL \
                    AND r.at >= ?5 \
-                   AND u.rollback = 0 AND +u.drill = 0 AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
+                   AND u.rollback = 0 AND +u.drill IN (0, ?6) AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
                  ORDER BY 4, 5, 6",
-                params![ms(from), ms(to), window, service, lead_from],
+                params![ms(from), ms(to), window, service, lead_from, drills],
                 failure_row,
             )
         })

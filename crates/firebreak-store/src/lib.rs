@@ -358,7 +358,8 @@ pub struct DeploymentRecord {
     pub rolls_back: Option<i64>,
     /// The incident a rollback was run for, when known.
     pub incident: Option<IncidentNumber>,
-    /// A deploy recorded by a game day: never counted in the DORA figures, and a suspect of
+    /// A deploy recorded by a game day: counted in the DORA figures only when drills are asked
+    /// for, and a suspect of
     /// drill incidents only (a real deploy is a suspect of real incidents only).
     pub drill: bool,
 }

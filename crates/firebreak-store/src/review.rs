@@ -189,27 +189,34 @@ pub trait ReviewStore: Send + Sync {
         today: Date,
     ) -> Result<Vec<ItemRow>>;
     /// Deploys in `from..to` that are not rollbacks, counted per service (of `service` only,
-    /// when given), by service name.
+    /// when given), by service name. Drill deploys count only when `drills`.
     async fn deploy_counts(
         &self,
         from: Timestamp,
         to: Timestamp,
         service: Option<&Name>,
+        drills: bool,
     ) -> Result<Vec<(Name, u64)>>;
     /// Deploys that are not rollbacks in each of `spans` (`start..end`), of every service: one
     /// count per span, in the order given. One query however many spans (a report's weekly
-    /// trend has up to 261).
-    async fn deploy_counts_per_span(&self, spans: &[(Timestamp, Timestamp)]) -> Result<Vec<u64>>;
+    /// trend has up to 261). Drill deploys count only when `drills`.
+    async fn deploy_counts_per_span(
+        &self,
+        spans: &[(Timestamp, Timestamp)],
+        drills: bool,
+    ) -> Result<Vec<u64>>;
     /// The deploys in `from..to` that led to an incident (of `service` only, when given): each
     /// incident's suspect deploy (the newest deploy that is not a rollback, of one of its
     /// services, at most `window` before its detection), and each deploy a rollback undid.
     /// One row per (deploy, incident, link), by deploy time then incident. Only rollbacks
-    /// stamped from [`ROLLBACK_LEAD`] before `from` on are read.
+    /// stamped from [`ROLLBACK_LEAD`] before `from` on are read. Drill deploys are read only
+    /// when `drills` (a drill deploy is only ever a drill incident's suspect).
     async fn deploy_failures(
         &self,
         from: Timestamp,
         to: Timestamp,
         window: SignedDuration,
         service: Option<&Name>,
+        drills: bool,
     ) -> Result<Vec<DeployFailureRow>>;
 }

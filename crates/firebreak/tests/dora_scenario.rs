@@ -8,8 +8,9 @@
 //! that is not a rollback, of one of its services, with detected - 2h <= at <= detected. A
 //! rollback that names the deploy it undid and its incident fails that deploy too. Rollbacks
 //! count as neither deploys nor failures. Drills and real work never mix: a drill incident's
-//! suspect is a deploy its drill recorded, never a real one, and DORA counts real deploys only,
-//! with or without drills. Times are HH:MM on 11-24 unless a date is given.
+//! suspect is a drill deploy (one a game day recorded), never a real one, and a real
+//! incident's never a drill deploy; drill deploys count only with drills. Times are HH:MM on
+//! 11-24 unless a date is given.
 //!
 //! Deploys (D-number = order recorded; "in" = counted in the period's deploys):
 //!
@@ -26,8 +27,8 @@
 //! | 9  | 04:10       | checkout | v102    | no  | rollback of D7 for INC-2                        |
 //! | 10 | 05:00       | search   | s301    | yes | no (INC-4's window holds it; D11 is newer)      |
 //! | 11 | 05:30       | auth     | a401    | yes | YES: INC-4's suspect                            |
-//! | 12 | 06:00       | checkout | v104    | yes | no: a real deploy, 2h before the drill INC-5    |
-//! |    |             |          |         |     | (a real incident's window would hold it)        |
+//! | 12 | 06:00       | checkout | v104    | dr. | a DRILL deploy: only with drills, the drill     |
+//! |    |             |          |         |     | INC-5's suspect (exactly 2h before: it holds)   |
 //! | 13 | 08:50       | payments | p202    | yes | YES: D15 rolled it back for INC-6               |
 //! | 14 | 09:00       | payments | p203    | yes | YES: INC-6's suspect                            |
 //! | 15 | 09:40       | payments | p201    | no  | rollback of D13 for INC-6                       |
@@ -48,8 +49,9 @@
 //! |    |             |          |         |     | the period; its deploy is in it)                |
 //! | 30 | 11-25 00:30 | checkout | v109    | no  | after the period                                |
 //!
-//! Counted: D2-D29 less the rollbacks D9, D15, D18 = 25 (auth 5: D5 11 19 23 27; checkout 8:
-//! D2 6 7 12 17 21 25 29; payments 6: D3 8 13 14 22 26; search 6: D4 10 16 20 24 28).
+//! Counted: D2-D29 less the rollbacks D9, D15, D18 and the drill D12 = 24 (auth 5: D5 11 19 23
+//! 27; checkout 7: D2 6 7 17 21 25 29; payments 6: D3 8 13 14 22 26; search 6: D4 10 16 20 24
+//! 28); with drills 25 (checkout 8, D12 too).
 //!
 //! Incidents (declared by the responder, a user, unless alerted; a SEV1 or SEV2 declared by a
 //! user makes them commander, which acknowledges it at the declaration):
@@ -68,8 +70,8 @@
 //! | 10  | declared 11-25 00:15| SEV3 | checkout     | 00:15    | -     | 00:40     | -        |
 //!
 //! Suspects: INC-1 D1 (window 11-23 22:20..00:20); INC-2 D7; INC-3 none (window 04:30..06:30
-//! holds no payments deploy); INC-4 D11 (auth 05:30 is newer than search 05:00); INC-5 none
-//! (a drill; D12 is real);
+//! holds no payments deploy); INC-4 D11 (auth 05:30 is newer than search 05:00); INC-5 D12
+//! (both drills);
 //! INC-6 D14; INC-7 D17; INC-8 and INC-9 D20; INC-10 D29.
 //!
 //! Failed deploys and recovery (deploy to the earliest mitigation of its incidents):
@@ -78,6 +80,7 @@
 //! |----|-------------|-------------|--------------|---------------------|
 //! | 7  | INC-2       | yes         | 04:20        | 3600 (1h)           |
 //! | 11 | INC-4       | no          | 08:00        | 9000 (2h30)         |
+//! | 12 | INC-5 drill | no          | 08:45        | 9900 (2h45), drills |
 //! | 13 | INC-6       | yes         | 10:05        | 4500 (1h15)         |
 //! | 14 | INC-6       | no          | 10:05        | 3900 (1h05)         |
 //! | 17 | INC-7       | no          | -            | none yet            |
@@ -89,14 +92,14 @@
 //!
 //! | report                  | deploys | failed | CFR          | recovery values (sorted)             | mean | p50  | p90  |
 //! |-------------------------|---------|--------|--------------|--------------------------------------|------|------|------|
-//! | all                     | 25      | 7      | 7/25 = 0.28  | 3600 3900 4200 4500 4800 9000        | 5000 | 4200 | 9000 |
-//! | all, drills             | 25      | 7      | 7/25 = 0.28  | 3600 3900 4200 4500 4800 9000        | 5000 | 4200 | 9000 |
-//! | checkout                | 8       | 3      | 3/8 = 0.375  | 3600 4200                            | 3900 | 3600 | 4200 |
-//! | checkout, drills        | 8       | 3      | 3/8 = 0.375  | 3600 4200                            | 3900 | 3600 | 4200 |
+//! | all                     | 24      | 7      | 7/24         | 3600 3900 4200 4500 4800 9000        | 5000 | 4200 | 9000 |
+//! | all, drills             | 25      | 8      | 8/25 = 0.32  | 3600 3900 4200 4500 4800 9000 9900   | 5700 | 4500 | 9900 |
+//! | checkout                | 7       | 3      | 3/7          | 3600 4200                            | 3900 | 3600 | 4200 |
+//! | checkout, drills        | 8       | 4      | 4/8 = 0.5    | 3600 4200 9900                       | 5900 | 4200 | 9900 |
 //!
-//! (all: sum 30000 / 6; p50 rank 3, p90 rank 6. checkout: 7800 / 2; ranks 1 and 2. Asking for
-//! drills changes nothing: the drill INC-5 has no drill deploy to suspect.) Recovery counts 6
-//! and 2: the failure of D17 has no recovery yet.
+//! (all: sum 30000 / 6; p50 rank 3, p90 rank 6. drills: 39900 / 7; ranks 4 and 7. checkout:
+//! 7800 / 2; ranks 1 and 2. checkout with drills: 17700 / 3; ranks 2 and 3.) Recovery counts
+//! 6, 7, 2, 3: the failure of D17 has no recovery yet.
 //!
 //! The incident report of the period (INC-10 is detected after it; INC-5 is a drill), in
 //! seconds from detection:
@@ -121,8 +124,8 @@
 //! (mitigate: 900 1200 1800 1800 2100 2700 3600, sum 14100 / 7 = 2014.3; ranks 4 and 7. With
 //! the drill 2700 more: sum 16800 / 8; ranks 4 and 8. MTTR: 2400 3600 3600 4500 7200, sum
 //! 21300 / 5; ranks 3 and 5. With the drill 3600 more: 24900 / 6 = 4150; ranks 3 and 6.)
-//! The period is one day of one week: the trend has one week, with the period's 25 deploys and
-//! 7 failed (0.28), and 8 incidents: SEV1 1, SEV2 3, SEV3 4.
+//! The period is one day of one week: the trend has one week, with the period's 24 deploys and
+//! 7 failed (7/24; with drills 25 and 8, 0.32), and 8 incidents: SEV1 1, SEV2 3, SEV3 4.
 
 mod common;
 
@@ -197,6 +200,15 @@ impl Day<'_> {
         let body = json!({"service": service, "version": version, "source": "ci"});
         let recorded = self.record(d, when, body).await;
         assert_eq!(recorded["rollback"], false);
+        assert_eq!(recorded["drill"], false);
+    }
+
+    /// Records deploy `d` as a game day's (a drill deploy).
+    async fn drill_deploy(&mut self, d: u32, when: &str, service: &str, version: &str) {
+        let body =
+            json!({"service": service, "version": version, "source": "gameday", "drill": true});
+        let recorded = self.record(d, when, body).await;
+        assert_eq!(recorded["drill"], true);
     }
 
     /// Records deploy `d`, a rollback of deploy `undoes` for `incident` when given.
@@ -304,7 +316,7 @@ impl Day<'_> {
         self.deploy(10, "05:00", "search", "s301").await;
         self.status("05:00", &inc2, "resolved").await;
         self.deploy(11, "05:30", "auth", "a401").await;
-        self.deploy(12, "06:00", "checkout", "v104").await;
+        self.drill_deploy(12, "06:00", "checkout", "v104").await;
         let inc3 = self.alert("06:30", "payments").await;
         assert_eq!(inc3, "INC-3");
         self.status("07:00", &inc3, "mitigated").await;
@@ -435,21 +447,23 @@ async fn scenario(s: TestServer) {
         keys: BTreeMap::new(),
     };
     day.play().await;
-    let by_service = json!([
-        {"service": "auth", "deploys": 5},
-        {"service": "checkout", "deploys": 8},
-        {"service": "payments", "deploys": 6},
-        {"service": "search", "deploys": 6},
-    ]);
-    let only_checkout = json!([{"service": "checkout", "deploys": 8}]);
+    let by_service = |checkout: u64| {
+        json!([
+            {"service": "auth", "deploys": 5},
+            {"service": "checkout", "deploys": checkout},
+            {"service": "payments", "deploys": 6},
+            {"service": "search", "deploys": 6},
+        ])
+    };
+    let only_checkout = |checkout: u64| json!([{"service": "checkout", "deploys": checkout}]);
 
     // The DORA table: query, deploys, failed, rate, recovery, the failed deploys listed.
     #[rustfmt::skip]
     let dora = [
-        ("", 25, 7, 0.28, stat(6, 5000, 4200, 9000, 3600, 9000), &[7, 11, 13, 14, 17, 20, 29][..]),
-        ("&drills=true", 25, 7, 0.28, stat(6, 5000, 4200, 9000, 3600, 9000), &[7, 11, 13, 14, 17, 20, 29]),
-        ("&service=checkout", 8, 3, 0.375, stat(2, 3900, 3600, 4200, 3600, 4200), &[7, 17, 29]),
-        ("&service=checkout&drills=true", 8, 3, 0.375, stat(2, 3900, 3600, 4200, 3600, 4200), &[7, 17, 29]),
+        ("", 24, 7, 7.0 / 24.0, stat(6, 5000, 4200, 9000, 3600, 9000), &[7, 11, 13, 14, 17, 20, 29][..]),
+        ("&drills=true", 25, 8, 0.32, stat(7, 5700, 4500, 9900, 3600, 9900), &[7, 11, 12, 13, 14, 17, 20, 29]),
+        ("&service=checkout", 7, 3, 3.0 / 7.0, stat(2, 3900, 3600, 4200, 3600, 4200), &[7, 17, 29]),
+        ("&service=checkout&drills=true", 8, 4, 0.5, stat(3, 5900, 4200, 9900, 3600, 9900), &[7, 12, 17, 29]),
     ];
     for (query, deploys, failed, cfr, recovery, listed) in dora {
         let r = get(&s, &format!("/api/v1/reports/dora?{PERIOD}{query}")).await;
@@ -461,12 +475,13 @@ async fn scenario(s: TestServer) {
         rate(&r, cfr);
         assert_eq!(r["recovery"], recovery, "{query}: {r}");
         assert_eq!(r["failures"], day.failures(listed), "{query}: {r}");
+        let checkout_deploys = if query.contains("drills") { 8 } else { 7 };
         let services = if checkout {
-            &only_checkout
+            only_checkout(checkout_deploys)
         } else {
-            &by_service
+            by_service(checkout_deploys)
         };
-        assert_eq!(&r["deploys_by_service"], services, "{query}: {r}");
+        assert_eq!(r["deploys_by_service"], services, "{query}: {r}");
     }
 
     // The incident report: query, incidents, resolved, MTTA, time to mitigate, MTTR, the
@@ -481,10 +496,10 @@ async fn scenario(s: TestServer) {
     };
     #[rustfmt::skip]
     let incidents = [
-        ("", 8, 5, stat(7, 2014, 1800, 3600, 900, 3600), stat(5, 4260, 3600, 7200, 2400, 7200), numbers(&[]), 7, 0.28),
-        ("&drills=true", 9, 6, stat(8, 2100, 1800, 3600, 900, 3600), stat(6, 4150, 3600, 7200, 2400, 7200), numbers(&["INC-5"]), 7, 0.28),
+        ("", 8, 5, stat(7, 2014, 1800, 3600, 900, 3600), stat(5, 4260, 3600, 7200, 2400, 7200), numbers(&[]), 24, 7, 7.0 / 24.0),
+        ("&drills=true", 9, 6, stat(8, 2100, 1800, 3600, 900, 3600), stat(6, 4150, 3600, 7200, 2400, 7200), numbers(&["INC-5"]), 25, 8, 0.32),
     ];
-    for (query, count, resolved, mitigate, mttr, numbers, failed, cfr) in incidents {
+    for (query, count, resolved, mitigate, mttr, numbers, deploys, failed, cfr) in incidents {
         let report = get(&s, &format!("/api/v1/reports/incidents?{PERIOD}{query}")).await;
         let groups = report["groups"].as_array().unwrap();
         assert_eq!(groups.len(), 1, "{report}");
@@ -503,7 +518,7 @@ async fn scenario(s: TestServer) {
         assert_eq!(week["start"], t("00:00"));
         assert_eq!(week["end"], t("11-25 00:00"));
         assert_eq!(week["incidents"], count, "{query}: {week}");
-        assert_eq!(week["deploys"], 25, "{query}: {week}");
+        assert_eq!(week["deploys"], deploys, "{query}: {week}");
         assert_eq!(week["failed_deploys"], failed, "{query}: {week}");
         rate(week, cfr);
     }

@@ -241,8 +241,8 @@ async fn scenario_passes(file: &str) {
         assert!(!body.contains(&title), "{path} shows the drill: {body}");
         assert!(!body.contains(&incident), "{path} shows the drill: {body}");
     }
-    // Its deploys are drills: the drill incident's suspects, counted in no DORA figure, not
-    // even with drills asked for.
+    // Its deploys are drills: the drill incident's suspects, counted in DORA only when drills
+    // are asked for.
     let deploys = call(
         reqwest::Method::GET,
         &format!("{}/api/v1/deployments", server.url),
@@ -271,13 +271,22 @@ async fn scenario_passes(file: &str) {
     }
     let dora = call(
         reqwest::Method::GET,
-        &format!("{}/api/v1/reports/dora?drills=true", server.url),
+        &format!("{}/api/v1/reports/dora", server.url),
         &token,
         None,
     )
     .await;
     assert_eq!(dora["deploys"], 0, "{dora}");
     assert_eq!(dora["failed_deploys"], 0, "{dora}");
+    let with_drills = call(
+        reqwest::Method::GET,
+        &format!("{}/api/v1/reports/dora?drills=true", server.url),
+        &token,
+        None,
+    )
+    .await;
+    let changes = deploys.iter().filter(|d| d["rollback"] == false).count();
+    assert_eq!(with_drills["deploys"], changes, "{with_drills}");
     // The history lists it with its score.
     let listed = cli(&server.url, &token, home.path(), &["gameday", "list"])
         .output()

@@ -153,8 +153,8 @@ impl Firebreak {
             self.store.incident_rows(period.from, period.to),
             self.store.action_item_rows(period.from, period.to, today),
             self.store
-                .deploy_failures(period.from, period.to, window, None),
-            self.store.deploy_counts_per_span(&bounds),
+                .deploy_failures(period.from, period.to, window, None, q.drills),
+            self.store.deploy_counts_per_span(&bounds, q.drills),
         )?;
         let mut incidents: Vec<IncidentFacts> = rows.iter().map(facts).collect();
         let items: Vec<ActionItemFacts> = item_rows
@@ -199,9 +199,9 @@ impl Firebreak {
         let window = self.config.alerting.suspect_window;
         let (counts, failure_rows) = tokio::try_join!(
             self.store
-                .deploy_counts(period.from, period.to, service.as_ref()),
+                .deploy_counts(period.from, period.to, service.as_ref(), q.drills),
             self.store
-                .deploy_failures(period.from, period.to, window, service.as_ref()),
+                .deploy_failures(period.from, period.to, window, service.as_ref(), q.drills),
         )?;
         let count: u64 = counts.iter().map(|(_, n)| n).sum();
         let mut incidents = Vec::new();

@@ -527,7 +527,7 @@ pub struct DeploymentRequest {
     pub rolls_back: Option<i64>,
     /// For a rollback: the incident it was run for (`INC-7`), which must exist.
     pub incident: Option<crate::fields::IncidentRef>,
-    /// A deploy a game day rehearses (default false): it counts in no DORA figure, is flagged
+    /// A deploy a game day rehearses (default false): it counts in DORA only with `drills=true`, is flagged
     /// during no freeze, and is a suspect of drill incidents only. A drill rollback undoes a
     /// drill deploy.
     pub drill: Option<bool>,

@@ -504,12 +504,12 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
 
     // Counted: every deploy in range but the rollback.
     let counts = store
-        .deploy_counts(at(0), at(100 * MIN), None)
+        .deploy_counts(at(0), at(100 * MIN), None, false)
         .await
         .unwrap();
     assert_eq!(counts, vec![(name("api"), 3), (name("web"), 1)]);
     let api_only = store
-        .deploy_counts(at(0), at(90 * MIN), Some(&name("api")))
+        .deploy_counts(at(0), at(90 * MIN), Some(&name("api")), false)
         .await
         .unwrap();
     assert_eq!(api_only, vec![(name("api"), 2)], "to is exclusive");
@@ -524,14 +524,20 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
         (at(100 * MIN), at(200 * MIN)),
     ];
     assert_eq!(
-        store.deploy_counts_per_span(&spans).await.unwrap(),
+        store.deploy_counts_per_span(&spans, false).await.unwrap(),
         vec![1, 1, 2, 0, 4, 0]
     );
-    assert!(store.deploy_counts_per_span(&[]).await.unwrap().is_empty());
+    assert!(
+        store
+            .deploy_counts_per_span(&[], false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let window = SignedDuration::from_hours(1);
     let failures = store
-        .deploy_failures(at(0), at(100 * MIN), window, None)
+        .deploy_failures(at(0), at(100 * MIN), window, None, false)
         .await
         .unwrap();
     let seen: Vec<_> = failures
@@ -566,14 +572,20 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
             .all(|f| f.deploy != api1.id && f.deploy != api3.id)
     );
     let web = store
-        .deploy_failures(at(0), at(100 * MIN), window, Some(&name("web")))
+        .deploy_failures(at(0), at(100 * MIN), window, Some(&name("web")), false)
         .await
         .unwrap();
     assert_eq!(web.len(), 1);
     assert_eq!(web[0].deploy, web1.id);
     // A short window leaves INC B's suspect (25 min before it) out.
     let short = store
-        .deploy_failures(at(0), at(100 * MIN), SignedDuration::from_mins(15), None)
+        .deploy_failures(
+            at(0),
+            at(100 * MIN),
+            SignedDuration::from_mins(15),
+            None,
+            false,
+        )
         .await
         .unwrap();
     assert!(short.iter().all(|f| f.incident != b.number), "{short:?}");
@@ -655,6 +667,7 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
                 at(100 * MIN),
                 SignedDuration::from_mins(window_mins),
                 None,
+                false,
             )
             .await
             .unwrap()
@@ -717,11 +730,11 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
     // real incident, recorded before or after it; no count; and a drill incident's suspect
     // is a drill deploy, which no failure lists, nor its drill rollback.
     let counts_before = store
-        .deploy_counts(at(0), at(100 * MIN), None)
+        .deploy_counts(at(0), at(100 * MIN), None, false)
         .await
         .unwrap();
     let spans = [(at(0), at(50 * MIN)), (at(50 * MIN), at(100 * MIN))];
-    let spans_before = store.deploy_counts_per_span(&spans).await.unwrap();
+    let spans_before = store.deploy_counts_per_span(&spans, false).await.unwrap();
     let mut drill_deploy = deployment("api", "drill-1", 11 * MIN);
     drill_deploy.drill = true;
     let drill_deploy = record(drill_deploy).await;
@@ -738,7 +751,13 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
     found.sort();
     assert_eq!(found, vec![(a.number, v2.id), (b.number, db2.id)]);
     let all = store
-        .deploy_failures(at(0), at(100 * MIN), SignedDuration::from_mins(60), None)
+        .deploy_failures(
+            at(0),
+            at(100 * MIN),
+            SignedDuration::from_mins(60),
+            None,
+            false,
+        )
         .await
         .unwrap();
     assert!(
@@ -748,14 +767,14 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
     );
     assert_eq!(
         store
-            .deploy_counts(at(0), at(100 * MIN), None)
+            .deploy_counts(at(0), at(100 * MIN), None, false)
             .await
             .unwrap(),
         counts_before
     );
     assert_eq!(
         store
-            .deploy_counts(at(0), at(100 * MIN), Some(&name("api")))
+            .deploy_counts(at(0), at(100 * MIN), Some(&name("api")), false)
             .await
             .unwrap(),
         counts_before
@@ -765,7 +784,46 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
             .collect::<Vec<_>>()
     );
     assert_eq!(
-        store.deploy_counts_per_span(&spans).await.unwrap(),
+        store.deploy_counts_per_span(&spans, false).await.unwrap(),
         spans_before
+    );
+    // Asked for, drills count: the drill deploy (its rollback is no deploy), and the drill
+    // incident's failure, as its suspect and as what its drill rollback undid.
+    let with_drills = store
+        .deploy_counts(at(0), at(100 * MIN), Some(&name("api")), true)
+        .await
+        .unwrap();
+    let api_before = counts_before
+        .iter()
+        .find(|(s, _)| s.as_str() == "api")
+        .map_or(0, |(_, n)| *n);
+    assert_eq!(with_drills, vec![(name("api"), api_before + 1)]);
+    let spans_with = store.deploy_counts_per_span(&spans, true).await.unwrap();
+    assert_eq!(spans_with, vec![spans_before[0] + 1, spans_before[1]]);
+    let all = store
+        .deploy_failures(
+            at(0),
+            at(100 * MIN),
+            SignedDuration::from_mins(60),
+            None,
+            true,
+        )
+        .await
+        .unwrap();
+    let drill_links: Vec<DeployLink> = all
+        .iter()
+        .filter(|f| f.incident == c.number)
+        .map(|f| {
+            assert_eq!(f.deploy, drill_deploy.id, "{f:?}");
+            assert!(f.drill, "{f:?}");
+            f.link
+        })
+        .collect();
+    assert_eq!(drill_links.len(), 2, "{all:?}");
+    assert!(drill_links.contains(&DeployLink::Suspect), "{all:?}");
+    assert!(
+        all.iter()
+            .any(|f| f.incident == a.number && f.deploy == v2.id),
+        "{all:?}"
     );
 }
