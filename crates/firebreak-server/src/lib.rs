@@ -21,8 +21,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::response::IntoResponse;
+use axum::serve::ListenerExt;
 use firebreak_engine::Firebreak;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
@@ -385,7 +386,7 @@ pub async fn serve_metrics(
     app: Firebreak,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_router(listener, metrics_router(app), shutdown, false).await
+    serve_router(plain(listener), metrics_router(app), shutdown, false).await
 }
 
 /// Serves the status page's own listener until `shutdown` is cancelled.
@@ -394,7 +395,7 @@ pub async fn serve_status(
     app: Firebreak,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    serve_router(listener, status_router(app), shutdown, false).await
+    serve_router(plain(listener), status_router(app), shutdown, false).await
 }
 
 /// Serves until `shutdown` is cancelled, then lets in-flight requests finish (up to 30 s).
@@ -404,7 +405,21 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     end_streams_on(&app, &shutdown);
-    serve_router(listener, router(app), shutdown, false).await
+    serve_router(plain(listener), router(app), shutdown, false).await
+}
+
+/// Plain TCP connections, each sending its writes at once (see [`no_delay`]).
+fn plain(listener: TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    listener.tap_io(|s| no_delay(s))
+}
+
+/// Sends each write at once. With Nagle's algorithm on, the tail of an answer that did not
+/// leave in one write waits for the client's acknowledgement of the first part, which a
+/// client may delay by 40 ms: a fast answer then arrives 40 ms late.
+pub(crate) fn no_delay(stream: &TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+    }
 }
 
 /// Event streams never end by themselves: when the server stops, they end, so the requests in
@@ -457,7 +472,7 @@ where
         axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service);
     // axum gives the peer's address (`ConnectInfo<SocketAddr>`) for a listener wrapped this
     // way, whatever its kind: plain TCP or TLS.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+    let listener = listener.tap_io(|_| {});
     let graceful = shutdown.clone();
     let server = axum::serve(listener, service)
         .with_graceful_shutdown(async move { graceful.cancelled().await });

@@ -375,6 +375,7 @@ async fn accept_loop(
                 }
             },
         };
+        crate::no_delay(&stream);
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
