@@ -315,19 +315,13 @@ impl ReviewWrites for PgTx<'_> {
     }
 }
 
+/// An incident's row of [`incident_rows`](ReviewStore::incident_rows), without its services.
 fn incident_row(row: &PgRow) -> Result<IncidentRow> {
-    let services: Option<String> = get(row, "services")?;
     let postmortem: Option<String> = get(row, "postmortem")?;
     Ok(IncidentRow {
         number: IncidentNumber(get(row, "number")?),
         severity: get(row, "severity")?,
-        services: services
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(rows::name)
-            .collect::<Result<_>>()?,
+        services: Vec::new(),
         drill: get(row, "drill")?,
         detected_at: rows::ts(get(row, "detected_at")?)?,
         declared_at: rows::ts(get(row, "declared_at")?)?,
@@ -468,23 +462,34 @@ impl ReviewStore for PostgresStore {
     }
 
     async fn incident_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IncidentRow>> {
-        sqlx::query(
+        // One row per incident and service, with the postmortem's status joined: joins over
+        // the period (hash joins for long periods) instead of a lookup and an aggregate per
+        // incident. The rows are put back together here, each incident's services in order.
+        let found = sqlx::query(
             "SELECT i.number, i.severity, i.drill, i.detected_at, i.declared_at, \
-             i.acknowledged_at, i.mitigated_at, i.resolved_at, \
-             (SELECT string_agg(s.service, ',' ORDER BY s.position) FROM incident_services s \
-              WHERE s.number = i.number) AS services, \
-             p.status AS postmortem \
+             i.acknowledged_at, i.mitigated_at, i.resolved_at, p.status AS postmortem, \
+             s.position, s.service \
              FROM incidents i LEFT JOIN postmortems p ON p.number = i.number \
-             WHERE i.detected_at >= $1 AND i.detected_at < $2 ORDER BY i.number",
+             LEFT JOIN incident_services s ON s.number = i.number \
+             WHERE i.detected_at >= $1 AND i.detected_at < $2",
         )
         .bind(from.as_millisecond())
         .bind(to.as_millisecond())
         .fetch_all(&self.pool)
         .await
-        .map_err(db)?
-        .iter()
-        .map(incident_row)
-        .collect()
+        .map_err(db)?;
+        let joined = found
+            .iter()
+            .map(|r| {
+                let service: Option<String> = get(r, "service")?;
+                Ok((
+                    incident_row(r)?,
+                    get::<Option<i32>>(r, "position")?.map(i64::from),
+                    service.as_deref().map(rows::name).transpose()?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(IncidentRow::regroup(joined))
     }
 
     async fn action_item_rows(

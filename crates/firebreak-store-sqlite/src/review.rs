@@ -8,7 +8,7 @@ use firebreak_store::feed::Topic;
 use firebreak_store::review::ROLLBACK_LEAD;
 use firebreak_store::{
     ActionItemFilter, Change, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow, Page,
-    PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError,
+    PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError, codec,
 };
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
@@ -281,61 +281,58 @@ impl ReviewWrites for SqliteTx<'_> {
     }
 }
 
+/// An incident's row of [`incident_rows`](ReviewStore::incident_rows), without its services:
+/// columns 0 to 8 of its query, read by position.
 fn incident_row(row: &Row<'_>) -> Result<IncidentRow> {
-    let services: Option<String> = rows::get(row, "services")?;
-    let postmortem: Option<String> = rows::get(row, "postmortem")?;
+    let postmortem: Option<String> = rows::get_at(row, 8, "postmortem")?;
     Ok(IncidentRow {
-        number: IncidentNumber(rows::get(row, "number")?),
-        severity: rows::get(row, "severity")?,
-        services: services
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(|s| Name::parse(s).map_err(StoreError::backend))
-            .collect::<Result<_>>()?,
-        drill: rows::get(row, "drill")?,
-        detected_at: rows::ts(row, "detected_at")?,
-        declared_at: rows::ts(row, "declared_at")?,
-        acknowledged_at: rows::opt_ts(row, "acknowledged_at")?,
-        mitigated_at: rows::opt_ts(row, "mitigated_at")?,
-        resolved_at: rows::opt_ts(row, "resolved_at")?,
+        number: IncidentNumber(rows::get_at(row, 0, "number")?),
+        severity: rows::get_at(row, 1, "severity")?,
+        services: Vec::new(),
+        drill: rows::get_at(row, 2, "drill")?,
+        detected_at: rows::ts_at(row, 3, "detected_at")?,
+        declared_at: rows::ts_at(row, 4, "declared_at")?,
+        acknowledged_at: rows::opt_ts_at(row, 5, "acknowledged_at")?,
+        mitigated_at: rows::opt_ts_at(row, 6, "mitigated_at")?,
+        resolved_at: rows::opt_ts_at(row, 7, "resolved_at")?,
         postmortem: postmortem.as_deref().map(status).transpose()?,
     })
 }
 
+/// An action item's row, read by position.
 fn item_row(row: &Row<'_>) -> Result<ItemRow> {
-    let status: String = rows::get(row, "status")?;
+    let status: String = rows::get_at(row, 5, "status")?;
     Ok(ItemRow {
-        id: rows::get(row, "id")?,
-        incident: rows::get::<Option<i64>>(row, "incident")?.map(IncidentNumber),
-        drill: rows::get(row, "drill")?,
-        created_at: rows::ts(row, "created_at")?,
-        due: date(&rows::get::<String>(row, "due")?)?,
+        id: rows::get_at(row, 0, "id")?,
+        incident: rows::get_at::<Option<i64>>(row, 1, "incident")?.map(IncidentNumber),
+        drill: rows::get_at(row, 2, "drill")?,
+        created_at: rows::ts_at(row, 3, "created_at")?,
+        due: date(&rows::get_at::<String>(row, 4, "due")?)?,
         status: ItemStatus::parse(&status)
             .ok_or_else(|| StoreError::backend(format!("unknown item status {status:?}")))?,
-        closed_at: rows::opt_ts(row, "closed_at")?,
+        closed_at: rows::opt_ts_at(row, 6, "closed_at")?,
     })
 }
 
+/// A failed deploy's row, read by position.
 fn failure_row(row: &Row<'_>) -> Result<DeployFailureRow> {
-    let link: String = rows::get(row, "link")?;
+    let link: String = rows::get_at(row, 5, "link")?;
     Ok(DeployFailureRow {
-        deploy: rows::get(row, "id")?,
-        service: rows::name_at(row, "service")?,
-        version: rows::get(row, "version")?,
-        at: rows::ts(row, "at")?,
-        incident: IncidentNumber(rows::get(row, "number")?),
+        deploy: rows::get_at(row, 0, "id")?,
+        service: codec::name(&rows::get_at::<String>(row, 1, "service")?)?,
+        version: rows::get_at(row, 2, "version")?,
+        at: rows::ts_at(row, 3, "at")?,
+        incident: IncidentNumber(rows::get_at(row, 4, "number")?),
         link: if link == "rolled_back" {
             DeployLink::RolledBack
         } else {
             DeployLink::Suspect
         },
-        severity: rows::get(row, "severity")?,
-        detected_at: rows::ts(row, "detected_at")?,
-        drill: rows::get(row, "drill")?,
-        mitigated_at: rows::opt_ts(row, "mitigated_at")?,
-        resolved_at: rows::opt_ts(row, "resolved_at")?,
+        severity: rows::get_at(row, 6, "severity")?,
+        detected_at: rows::ts_at(row, 7, "detected_at")?,
+        drill: rows::get_at(row, 8, "drill")?,
+        mitigated_at: rows::opt_ts_at(row, 9, "mitigated_at")?,
+        resolved_at: rows::opt_ts_at(row, 10, "resolved_at")?,
     })
 }
 
@@ -443,18 +440,29 @@ impl ReviewStore for SqliteStore {
 
     async fn incident_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IncidentRow>> {
         self.read(move |conn| {
-            rows::all(
+            // One row per incident and service, with the postmortem's status joined: two
+            // joins over the period instead of two lookups per incident. The rows are put
+            // back together here, each incident's services in their order.
+            let joined = rows::all(
                 conn,
                 "SELECT i.number, i.severity, i.drill, i.detected_at, i.declared_at, \
-                 i.acknowledged_at, i.mitigated_at, i.resolved_at, \
-                 (SELECT group_concat(s.service, ',') FROM (SELECT service FROM incident_services \
-                  WHERE number = i.number ORDER BY position) s) AS services, \
-                 (SELECT p.status FROM postmortems p WHERE p.number = i.number) AS postmortem \
+                 i.acknowledged_at, i.mitigated_at, i.resolved_at, p.status AS postmortem, \
+                 s.position, s.service \
                  FROM incidents i INDEXED BY incidents_detected \
-                 WHERE i.detected_at >= ?1 AND i.detected_at < ?2 ORDER BY i.number",
+                 LEFT JOIN postmortems p ON p.number = i.number \
+                 LEFT JOIN incident_services s ON s.number = i.number \
+                 WHERE i.detected_at >= ?1 AND i.detected_at < ?2",
                 params![ms(from), ms(to)],
-                incident_row,
-            )
+                |r| {
+                    let service: Option<String> = rows::get_at(r, 10, "service")?;
+                    Ok((
+                        incident_row(r)?,
+                        rows::get_at::<Option<i64>>(r, 9, "position")?,
+                        service.as_deref().map(codec::name).transpose()?,
+                    ))
+                },
+            )?;
+            Ok(IncidentRow::regroup(joined))
         })
         .await
     }

@@ -71,6 +71,26 @@ pub struct IncidentRow {
     pub postmortem: Option<PostmortemStatus>,
 }
 
+impl IncidentRow {
+    /// Incidents from rows of one incident and (at most) one of its services each, as a join
+    /// of incidents with their services gives them, in any order: each incident once, by
+    /// number, with its services by `position`.
+    pub fn regroup(mut joined: Vec<(IncidentRow, Option<i64>, Option<Name>)>) -> Vec<IncidentRow> {
+        joined.sort_unstable_by_key(|(i, position, _)| (i.number.0, *position));
+        let mut out: Vec<IncidentRow> = Vec::new();
+        for (row, _, service) in joined {
+            match out.last_mut() {
+                Some(last) if last.number == row.number => last.services.extend(service),
+                _ => out.push(IncidentRow {
+                    services: service.into_iter().collect(),
+                    ..row
+                }),
+            }
+        }
+        out
+    }
+}
+
 /// How a deploy is tied to an incident it led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeployLink {

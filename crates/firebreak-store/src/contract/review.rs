@@ -421,11 +421,11 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
     let api2 = record("api", "1.1", 10 * MIN).await;
     let api3 = record("api", "1.2", 90 * MIN).await;
 
-    // INC A: api+web, detected at 20 min: suspect api 1.1 (newest of its services).
+    // INC A: web+api, detected at 20 min: suspect api 1.1 (newest of its services).
     let a = incident_at(
         store,
         "SEV1",
-        &["api", "web"],
+        &["web", "api"],
         false,
         20 * MIN,
         Some(35 * MIN),
@@ -475,7 +475,9 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
         rows.iter().map(|r| r.number).collect::<Vec<_>>(),
         vec![a.number, b.number, c.number]
     );
-    assert_eq!(rows[0].services, vec![name("api"), name("web")]);
+    // In the incident's own order, not by name.
+    assert_eq!(rows[0].services, vec![name("web"), name("api")]);
+    assert!(rows[1].services == vec![name("web")] && rows[2].services == vec![name("api")]);
     assert_eq!(rows[0].severity, "SEV1");
     assert_eq!(rows[0].detected_at, at(20 * MIN));
     assert_eq!(rows[0].acknowledged_at, Some(at(21 * MIN)));
