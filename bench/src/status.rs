@@ -298,7 +298,9 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
         let l = std::net::TcpListener::bind("127.0.0.1:0")?;
         l.local_addr()?.port()
     };
-    let mut server = nginx(&dir.path().join("nginx"), port)?;
+    // Stopped by SIGTERM when the guard drops, so its workers stop with it (a SIGKILL to
+    // the master leaves them running).
+    let server = crate::ingest::Guard::new(nginx(&dir.path().join("nginx"), port)?, "nginx");
     let nginx_url = format!("http://127.0.0.1:{port}/status/api/v2/summary.json");
     let mut ready = false;
     for _ in 0..50 {
@@ -330,8 +332,7 @@ pub async fn main(args: StatusArgs) -> anyhow::Result<()> {
     let a = args.clone();
     let theirs = tokio::task::spawn_blocking(move || wrk(&nginx_url, &a)).await??;
     let probe_after = crate::flush_probe();
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     for (name, l) in [("firebreak", &ours), ("nginx", &theirs)] {
         println!(
             "{name:9} requests/s={:9.0} p50={:6.2}ms p99={:6.2}ms non_2xx={} {}",
