@@ -449,8 +449,17 @@ pub async fn serve_tls(
     served
 }
 
+/// How long a client may take to send a request's head. hyper enforces it only when given a
+/// timer, which `axum::serve` does not give it: without one, a client that sends its headers a
+/// byte at a time holds a connection (and a task) for as long as it likes, and enough of them
+/// exhaust the server.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long in-flight requests may take to finish once the server is stopping.
+const DRAIN: Duration = Duration::from_secs(30);
+
 async fn serve_router<L>(
-    listener: L,
+    mut listener: L,
     router: Router,
     shutdown: CancellationToken,
     tls: bool,
@@ -468,20 +477,50 @@ where
             req
         })
         .service(router);
-    let service =
-        axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(service);
-    // axum gives the peer's address (`ConnectInfo<SocketAddr>`) for a listener wrapped this
-    // way, whatever its kind: plain TCP or TLS.
-    let listener = listener.tap_io(|_| {});
-    let graceful = shutdown.clone();
-    let server = axum::serve(listener, service)
-        .with_graceful_shutdown(async move { graceful.cancelled().await });
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => result,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(Duration::from_secs(30)).await } => {
-            tracing::warn!("in-flight requests did not finish within 30 s; stopping anyway");
-            Ok(())
-        }
+    let connections = tokio_util::task::TaskTracker::new();
+    loop {
+        let (io, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let service = service.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            // Each request carries the peer's address, as `ConnectInfo<SocketAddr>`.
+            let service =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    tower::ServiceExt::oneshot(service.clone(), req)
+                });
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let connection = http
+                .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+                .with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                served = connection.as_mut() => {
+                    if let Err(e) = served {
+                        tracing::trace!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                () = shutdown.cancelled() => {
+                    // Finish the request in flight, take no new one.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
     }
+    connections.close();
+    if tokio::time::timeout(DRAIN, connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish within 30 s; stopping anyway");
+    }
+    Ok(())
 }
