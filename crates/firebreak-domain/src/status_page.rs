@@ -699,37 +699,57 @@ fn weight(s: ComponentStatus) -> f64 {
     }
 }
 
-/// When an incident set a component, and the worst it set: from its first public update until
-/// it resolved (inside Firebreak or in public) or `now`.
-fn affected_span(
+/// When an incident set a component, and the worst it set each time. Each public outage runs
+/// from an update that is not `resolved` to the next `resolved` one; an incident reopened in
+/// public (a new update after `resolved`) has an outage for each. The last one, still open in
+/// public, ends when the incident resolved inside Firebreak, or at `now`.
+fn affected_spans(
     i: &PublicIncident,
     c: &Component,
     effect: &impl Fn(&str) -> Option<SeverityEffect>,
     now: Timestamp,
-) -> Option<(Timestamp, Timestamp, ComponentStatus)> {
-    let first = i.updates.first()?.at;
-    let public_end = i
-        .updates
-        .iter()
-        .find(|u| u.update.status == Some(PublicStatus::Resolved))
-        .map(|u| u.at);
-    let end = [public_end, i.incident.resolved_at, Some(now)]
-        .into_iter()
-        .flatten()
-        .min()?;
+) -> Vec<(Timestamp, Timestamp, ComponentStatus)> {
     let by_service = i.incident.services.iter().any(|s| c.services.contains(s));
-    let mut worst: Option<ComponentStatus> = None;
-    if by_service {
-        worst = effect(&i.incident.severity).map(|e| e.component_status);
-    }
+    let from_severity = if by_service {
+        effect(&i.incident.severity).map(|e| e.component_status)
+    } else {
+        None
+    };
+    let mut spans = Vec::new();
+    // What an update set for the component holds until another sets it, as on the page.
+    let mut explicit: Option<ComponentStatus> = None;
+    // The outage in progress: its start and the worst the component showed so far.
+    let mut open: Option<(Timestamp, Option<ComponentStatus>)> = None;
+    // An update with no status keeps the one before: a note after `resolved` reopens nothing.
+    let mut status = PublicStatus::Investigating;
     for u in &i.updates {
         if let Some(s) = u.update.components.get(&c.name) {
-            worst = Some(worst.map_or(*s, |w| w.max(*s)));
+            explicit = Some(*s);
+        }
+        status = u.update.status.unwrap_or(status);
+        if status == PublicStatus::Resolved {
+            if let Some((start, worst)) = open.take()
+                && let Some(worst) = worst
+            {
+                spans.push((start, u.at.min(now), worst));
+            }
+            continue;
+        }
+        let shows = explicit.or(from_severity);
+        let (_, worst) = open.get_or_insert((u.at, None));
+        if let Some(s) = shows {
+            *worst = Some(worst.map_or(s, |w| w.max(s)));
         }
     }
-    let worst = worst?;
-    // An incident posted a moment ago still counts on today's bar.
-    (end >= first).then_some((first, end, worst))
+    if let Some((start, Some(worst))) = open {
+        let end = i.incident.resolved_at.map_or(now, |r| r.min(now));
+        // An incident posted a moment ago still counts on today's bar.
+        if end >= start {
+            spans.push((start, end, worst));
+        }
+    }
+    spans.retain(|(s, e, _)| e >= s);
+    spans
 }
 
 /// A component's history over `days` (each a start and an end), from its public incidents
@@ -745,7 +765,7 @@ pub fn daily_history(
     let mut spans: Vec<(Timestamp, Timestamp, ComponentStatus)> = incidents
         .iter()
         .filter(|i| !i.incident.drill)
-        .filter_map(|i| affected_span(i, c, &effect, now))
+        .flat_map(|i| affected_spans(i, c, &effect, now))
         .collect();
     spans.extend(
         maintenances
@@ -1087,6 +1107,70 @@ mod tests {
             (h[1].counted_ms - 12.0 * 3_600_000.0).abs() < 1.0,
             "only the part of today that passed"
         );
+    }
+
+    #[test]
+    fn an_incident_reopened_in_public_counts_each_outage() {
+        let c = component("Checkout", &["checkout"]);
+        let at = |t: &str, update: StatusUpdate, seq: i64| PostedUpdate {
+            seq,
+            at: ts(t),
+            update,
+        };
+        let mut note = public(PublicStatus::Resolved, &[]);
+        note.status = None;
+        let mut i = incident("SEV1", &["checkout"], vec![]);
+        i.updates = vec![
+            // 10 minutes of major outage...
+            at(
+                "2026-11-20T14:00:00Z",
+                public(PublicStatus::Investigating, &[]),
+                2,
+            ),
+            at(
+                "2026-11-20T14:10:00Z",
+                public(PublicStatus::Resolved, &[]),
+                3,
+            ),
+            // ...a note with no status reopens nothing...
+            at("2026-11-20T14:30:00Z", note, 4),
+            // ...then it comes back: 20 minutes of partial outage, set by hand.
+            at(
+                "2026-11-20T15:00:00Z",
+                public(
+                    PublicStatus::Investigating,
+                    &[("Checkout", ComponentStatus::PartialOutage)],
+                ),
+                5,
+            ),
+            at(
+                "2026-11-20T15:20:00Z",
+                public(PublicStatus::Resolved, &[]),
+                6,
+            ),
+        ];
+        let days = [(ts("2026-11-20T00:00:00Z"), ts("2026-11-21T00:00:00Z"))];
+        let h = daily_history(
+            &c,
+            &[i.clone()],
+            &[],
+            effect,
+            &days,
+            ts("2026-11-20T18:00:00Z"),
+        );
+        assert_eq!(h[0].worst, ComponentStatus::MajorOutage);
+        let weighted = 10.0 * 60_000.0 * weight(ComponentStatus::MajorOutage)
+            + 20.0 * 60_000.0 * weight(ComponentStatus::PartialOutage);
+        assert!((h[0].down_ms - weighted).abs() < 1.0, "{:?}", h[0]);
+
+        // Still open in public after the reopen, it runs until Firebreak resolved it.
+        i.updates.pop();
+        i.incident.status = Status::Resolved;
+        i.incident.resolved_at = Some(ts("2026-11-20T15:30:00Z"));
+        let h = daily_history(&c, &[i], &[], effect, &days, ts("2026-11-20T18:00:00Z"));
+        let weighted = 10.0 * 60_000.0 * weight(ComponentStatus::MajorOutage)
+            + 30.0 * 60_000.0 * weight(ComponentStatus::PartialOutage);
+        assert!((h[0].down_ms - weighted).abs() < 1.0, "{:?}", h[0]);
     }
 
     #[test]

@@ -209,11 +209,11 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                 next,
             }
         }
-        crate::subscribers::MAIL | crate::subscribers::HOOK => {
-            let (attempt, next) = if message.kind == crate::subscribers::MAIL {
-                app.send_subscriber_mail(&message).await
-            } else {
-                app.send_subscriber_hook(&message).await
+        crate::subscribers::MAIL | crate::subscribers::HOOK | crate::subscribers::CONFIRM => {
+            let (attempt, next) = match message.kind.as_str() {
+                crate::subscribers::MAIL => app.send_subscriber_mail(&message).await,
+                crate::subscribers::CONFIRM => app.send_confirmation(&message).await,
+                _ => app.send_subscriber_hook(&message).await,
             };
             Settled {
                 message,
@@ -221,9 +221,13 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                 next,
             }
         }
-        crate::subscribers::FANOUT => {
+        crate::subscribers::FANOUT | crate::subscribers::SUBSCRIBE => {
             let started = std::time::Instant::now();
-            let next = app.fan_out(&message).await;
+            let next = if message.kind == crate::subscribers::FANOUT {
+                app.fan_out(&message).await
+            } else {
+                app.take_subscription(&message).await
+            };
             Settled {
                 attempt: Attempt {
                     at: app.clock.now(),

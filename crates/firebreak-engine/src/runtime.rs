@@ -472,21 +472,27 @@ async fn janitor(app: Firebreak, cancel: CancellationToken) {
             Box::pin(async move {
                 let messages = tx.purge_finished(now - KEEP_FINISHED).await?;
                 let requests = tx.purge_requests(now - KEEP_REQUESTS).await?;
-                Ok((messages, requests))
+                let unconfirmed = tx
+                    .purge_unconfirmed_subscribers(now - crate::subscribers::KEEP_UNCONFIRMED)
+                    .await?;
+                Ok((messages, requests, unconfirmed))
             })
         })
         .await;
         match purged {
-            Ok((0, 0)) => {}
-            Ok((messages, requests)) => {
+            Ok((0, 0, 0)) => {}
+            Ok((messages, requests, unconfirmed)) => {
                 tracing::info!(
                     messages,
                     requests,
-                    "cleaned up finished outbox messages and old sender requests"
+                    unconfirmed,
+                    "cleaned up finished outbox messages, old sender requests and status page \
+                     subscriptions never confirmed"
                 )
             }
             Err(e) => tracing::warn!(error = %e, "could not clean up old outbox messages"),
         }
+        app.status.forget_idle();
         prune_sign_ins(&app).await;
         match app.prune_check_history().await {
             Ok(0) => {}

@@ -33,10 +33,56 @@ const FAILED_BACKOFF: std::time::Duration = std::time::Duration::from_secs(5);
 /// The checklist item the first public update ticks.
 const CHECKLIST_ITEM: &str = "status page updated";
 
-/// A public id of 12 hex digits, stable for what it names.
+/// A public id of 12 hex digits, stable for what it names. For things named in public
+/// (components, groups, the page); what has an internal number uses [`PublicIds`].
 pub fn public_id(kind: &str, key: &str) -> String {
     let digest = Sha256::digest(format!("firebreak-status:{kind}:{key}"));
     hex::encode(&digest[..6])
+}
+
+/// The public ids of things with internal numbers: incidents, their updates and scheduled
+/// maintenance. Each is an HMAC under a key Firebreak keeps in the store, so the same on every
+/// instance and across restarts, but nobody outside can tell an incident's number (nor how
+/// many incidents there were, nor how many internal notes came between two updates) from it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PublicIds {
+    key: Arc<Vec<u8>>,
+}
+
+impl std::fmt::Debug for PublicIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PublicIds(..)")
+    }
+}
+
+impl PublicIds {
+    pub fn new(key: Arc<Vec<u8>>) -> Self {
+        PublicIds { key }
+    }
+
+    fn of(&self, kind: &str, key: &str) -> String {
+        let mac = crate::paging::links::mac(
+            &self.key,
+            format!("firebreak-status:{kind}:{key}").as_bytes(),
+        );
+        hex::encode(&mac[..6])
+    }
+
+    pub fn incident(&self, number: IncidentNumber) -> String {
+        self.of("incident", &number.0.to_string())
+    }
+
+    pub fn update(&self, number: IncidentNumber, seq: i64) -> String {
+        self.of("update", &format!("{}:{seq}", number.0))
+    }
+
+    pub fn maintenance(&self, id: i64) -> String {
+        self.of("maintenance", &id.to_string())
+    }
+
+    pub fn maintenance_update(&self, id: i64) -> String {
+        self.of("maintenance-update", &id.to_string())
+    }
 }
 
 /// A component's public id: it follows its name.
@@ -129,6 +175,8 @@ pub struct StatusView {
     pub days: Vec<jiff::civil::Date>,
     /// Each component's history over `days`, by component id.
     pub history: BTreeMap<String, Vec<DayStatus>>,
+    /// How incidents, updates and maintenance are named in public.
+    pub ids: PublicIds,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -167,6 +215,8 @@ pub struct StatusPageCache {
     subscribe_limit: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// 10 "report a problem" submissions an hour per client address.
     report_limit: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
+    /// Subscriptions from every address together, so the form cannot mail the world.
+    confirm_limit: governor::DefaultDirectRateLimiter,
 }
 
 impl Default for StatusPageCache {
@@ -186,6 +236,16 @@ impl Default for StatusPageCache {
                     .expect("a positive period")
                     .allow_burst(std::num::NonZeroU32::new(10).expect("10 is not zero")),
             ),
+            confirm_limit: governor::RateLimiter::direct(
+                governor::Quota::with_period(std::time::Duration::from_secs(
+                    crate::subscribers::CONFIRMATION_EVERY_SECS,
+                ))
+                .expect("a positive period")
+                .allow_burst(
+                    std::num::NonZeroU32::new(crate::subscribers::CONFIRMATION_BURST)
+                        .expect("the burst is not zero"),
+                ),
+            ),
         }
     }
 }
@@ -200,6 +260,24 @@ impl StatusPageCache {
     /// Whether `ip` may submit the "report a problem" form now; if not, how long until it may.
     pub fn report_allowed(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
         Self::allowed(&self.report_limit, ip)
+    }
+
+    /// Whether one more subscription may be taken now, from any address; if not, how long
+    /// until one may.
+    pub fn confirmation_allowed(&self) -> Result<(), std::time::Duration> {
+        use governor::clock::Clock as _;
+        self.confirm_limit.check().map_err(|not_until| {
+            not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+        })
+    }
+
+    /// Forgets the addresses whose form limits have refilled, so the limits' memory follows
+    /// the addresses seen in the last hour, not every address ever seen.
+    pub fn forget_idle(&self) {
+        for limit in [&self.subscribe_limit, &self.report_limit] {
+            limit.retain_recent();
+            limit.shrink_to_fit();
+        }
     }
 
     fn allowed(
@@ -398,8 +476,10 @@ impl Firebreak {
                 }
             }
         }
+        let ids = PublicIds::new(self.ack_key().await?);
         let mut view = assemble(
             config,
+            ids,
             &self.status_page_url(),
             components,
             &statuses,
@@ -1001,6 +1081,7 @@ fn dedup(mut names: Vec<Name>) -> Vec<Name> {
 #[allow(clippy::too_many_arguments)]
 fn assemble(
     config: &Config,
+    ids: PublicIds,
     url: &str,
     components: Vec<Component>,
     statuses: &BTreeMap<String, ComponentStatus>,
@@ -1052,7 +1133,7 @@ fn assemble(
 
     let mut shown: Vec<IncidentView> = incidents
         .iter()
-        .map(|i| incident_view(config, i, &components, &by_name))
+        .map(|i| incident_view(config, &ids, i, &components, &by_name))
         .collect();
     shown.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
 
@@ -1089,11 +1170,13 @@ fn assemble(
         description,
         days: vec![],
         history: BTreeMap::new(),
+        ids,
     }
 }
 
 fn incident_view(
     config: &Config,
+    ids: &PublicIds,
     i: &PublicIncident,
     components: &[Component],
     by_name: &HashMap<&str, &Component>,
@@ -1140,7 +1223,7 @@ fn incident_view(
         // Names no longer on the page are left out: a removed component shows nowhere.
         affected.retain(|a| by_name.contains_key(a.name.as_str()));
         updates.push(UpdateView {
-            id: public_id("update", &format!("{}:{}", i.incident.number.0, u.seq)),
+            id: ids.update(i.incident.number, u.seq),
             status,
             body: u.update.body.clone(),
             at: u.at,
@@ -1159,13 +1242,15 @@ fn incident_view(
     // without a public update keeps "monitoring" on the page until someone says resolved.
     let affecting = i.incident.status != Status::Resolved && i.status() != PublicStatus::Resolved;
     IncidentView {
-        id: public_id("incident", &i.incident.number.0.to_string()),
+        id: ids.incident(i.incident.number),
         name: i.name().to_string(),
         status: i.status(),
         impact: effect.map(|e| e.impact).unwrap_or(Impact::Minor),
         created_at: first,
         updated_at: last,
-        started_at: i.incident.detected_at.min(first),
+        // When it went public, as Statuspage has it unless someone backdates it: the internal
+        // detection time is not the page's to tell.
+        started_at: first,
         monitoring_at: i.monitoring_at(),
         resolved_at: i.resolved_at(),
         updates,

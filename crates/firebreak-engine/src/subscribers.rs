@@ -1,9 +1,16 @@
 //! The status page's subscribers: email with double opt-in, and signed webhooks an admin adds.
 //!
-//! - Subscribing answers the same whatever the address, so addresses cannot be enumerated. A
-//!   new address gets a confirmation email; an unconfirmed one gets another at most once per
-//!   10 minutes; a confirmed one gets nothing. Nothing else is sent before confirmation.
-//! - Links carry a random token; only its SHA-256 is stored. Opening a link (GET) shows a
+//! - Subscribing answers the same whatever the address, so addresses cannot be enumerated,
+//!   and takes the same time: the form only queues a `status_subscribe` message, and the
+//!   worker decides. A new address gets a confirmation email; an unconfirmed one gets another
+//!   at most once per 10 minutes (and takes the components chosen last); a confirmed one gets
+//!   nothing. Nothing else is sent before confirmation. Addresses still unconfirmed 7 days
+//!   after their last confirmation email are deleted. The form takes at most
+//!   [`CONFIRMATION_BURST`] subscriptions at once across all addresses, and one more every
+//!   few seconds after, so it cannot be used to mail the world.
+//! - Links carry a token only its SHA-256 is stored of. A confirmation's token is an HMAC of
+//!   the subscriber's id and a random nonce under a kept key, made when the email is sent:
+//!   the queued message holds the nonce, never the token. Opening a link (GET) shows a
 //!   button; only the button's POST confirms or unsubscribes (mail scanners fetch links).
 //!   Unsubscribing also answers RFC 8058's one-click POST.
 //! - A public update with `notify` writes one fan-out message in its unit of work; the worker
@@ -24,6 +31,10 @@ use sha2::{Digest, Sha256};
 use crate::paging::render::escape_html;
 use crate::{EngineError, Firebreak, Principal, invalid, random_bytes};
 
+/// One submission of the subscribe form, for the worker to act on.
+pub const SUBSCRIBE: &str = "status_subscribe";
+/// One confirmation email to one unconfirmed subscriber.
+pub const CONFIRM: &str = "status_confirm";
 /// One public update to hand out to subscribers.
 pub const FANOUT: &str = "status_fanout";
 /// One email to one subscriber.
@@ -33,6 +44,27 @@ pub const HOOK: &str = "status_hook";
 
 /// How often an unconfirmed address may be sent a confirmation.
 const CONFIRM_EVERY: SignedDuration = SignedDuration::from_mins(10);
+/// How long an address that never confirmed is kept after its last confirmation email.
+pub const KEEP_UNCONFIRMED: SignedDuration = SignedDuration::from_hours(7 * 24);
+/// Subscriptions the form takes at once, whatever their addresses (per instance).
+pub const CONFIRMATION_BURST: u32 = 200;
+/// After the burst, one more subscription per this many seconds: 1,200 an hour.
+pub const CONFIRMATION_EVERY_SECS: u64 = 3;
+/// How many subscribers' messages a fan-out renders and queues per unit of work.
+const FANOUT_CHUNK: usize = 500;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SubscribePayload {
+    email: String,
+    components: Option<Vec<String>>,
+}
+
+/// A confirmation to send: whom to, and the nonce its link token is made from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ConfirmPayload {
+    subscriber: String,
+    nonce: String,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct FanoutPayload {
@@ -96,6 +128,40 @@ fn new_token() -> Result<String, EngineError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<24>()?))
 }
 
+/// The link token of a confirmation email: 32 base64url characters of an HMAC of the
+/// subscriber's id and the email's nonce under `key`.
+fn confirmation_token(key: &[u8], subscriber: &str, nonce: &str) -> String {
+    let mac = crate::paging::links::mac(key, format!("confirm:{subscriber}:{nonce}").as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&mac[..24])
+}
+
+/// The queued confirmation for subscriber `id` with `nonce`, and the hash of the token its
+/// link will carry.
+fn confirmation_message(
+    key: &[u8],
+    id: &str,
+    nonce: String,
+    now: Timestamp,
+    deadline: Timestamp,
+) -> (NewMessage, String) {
+    let token_hash = hash(&confirmation_token(key, id, &nonce));
+    let message = NewMessage {
+        kind: CONFIRM.into(),
+        subject: id.to_string(),
+        idempotency_key: format!("{CONFIRM}:{id}:{nonce}"),
+        payload: serde_json::to_string(&ConfirmPayload {
+            subscriber: id.to_string(),
+            nonce,
+        })
+        .unwrap_or_default(),
+        due_at: now,
+        deadline_at: deadline,
+        created_at: now,
+        priority: Priority::Bulk,
+    };
+    (message, token_hash)
+}
+
 /// A subscriber as people see them (admins only: addresses are personal data).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriberView {
@@ -115,13 +181,8 @@ impl Firebreak {
         self.paging.email.is_some()
     }
 
-    /// A confirmation email for `to` with `token`.
-    fn confirmation(
-        &self,
-        to: &str,
-        token: &str,
-        now: Timestamp,
-    ) -> Result<NewMessage, EngineError> {
+    /// A confirmation email for `to` with `token`, ready to send.
+    fn confirmation(&self, to: &str, token: &str, message_id: String) -> MailPayload {
         let title = self.page_title();
         let confirm = self.page_link(&format!("/subscribe/confirm/{token}"));
         let unsubscribe = self.page_link(&format!("/unsubscribe/{token}"));
@@ -140,28 +201,19 @@ impl Firebreak {
             c = escape_html(&confirm),
             u = escape_html(&unsubscribe),
         );
-        let mail = MailPayload {
+        MailPayload {
             to: to.to_string(),
             subject: format!("Confirm your subscription to {title}"),
             text,
             html,
             unsubscribe,
-            message_id: crate::time_ordered_id("confirm", now)?,
-        };
-        Ok(NewMessage {
-            kind: MAIL.into(),
-            subject: "confirmation".into(),
-            idempotency_key: format!("{MAIL}:{}", mail.message_id),
-            payload: serde_json::to_string(&mail).unwrap_or_default(),
-            due_at: now,
-            deadline_at: now + self.events.retry.give_up_after,
-            created_at: now,
-            priority: Priority::Bulk,
-        })
+            message_id,
+        }
     }
 
     /// Subscribes an email address to the page's updates (all components, or these). The
-    /// answer is the same whatever happened, so addresses cannot be enumerated.
+    /// answer is the same whatever happened, and so is the work: the address is checked and
+    /// one message queued; the worker ([`Firebreak::take_subscription`]) does the rest.
     pub async fn subscribe_email(
         &self,
         address: &str,
@@ -180,45 +232,99 @@ impl Firebreak {
             ));
         }
         let components = self.known_components(components).await?;
+        if let Err(wait) = self.status.confirmation_allowed() {
+            return Err(EngineError::Throttled {
+                message: "many people are subscribing right now; try again in a few minutes".into(),
+                retry_after: wait.as_secs().max(1),
+            });
+        }
         let now = self.clock.now();
-        let token = new_token()?;
+        let message = NewMessage {
+            kind: SUBSCRIBE.into(),
+            subject: "subscribe".into(),
+            idempotency_key: format!("{SUBSCRIBE}:{}", crate::time_ordered_id("req", now)?),
+            payload: serde_json::to_string(&SubscribePayload {
+                email: address,
+                components,
+            })
+            .unwrap_or_default(),
+            due_at: now,
+            deadline_at: now + self.events.retry.give_up_after,
+            created_at: now,
+            priority: Priority::Bulk,
+        };
+        self.write(1, || {
+            let message = message.clone();
+            move |tx| Box::pin(async move { tx.enqueue(vec![message]).await.map(|_| ()) })
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// Acts on one submission of the subscribe form: a new address is stored and sent a
+    /// confirmation; an unconfirmed one takes the new components and, at most once per 10
+    /// minutes, another confirmation; a confirmed one is left as it is.
+    pub(crate) async fn take_subscription(&self, message: &Message) -> Outcome {
+        let Ok(p) = serde_json::from_str::<SubscribePayload>(&message.payload) else {
+            return Outcome::Failed;
+        };
+        // Two submissions of one new address at once (on PostgreSQL): the second meets the
+        // first's row in the unique index, and finds it when it runs again, at once.
+        let taken = match self.subscribe_now(p.clone()).await {
+            Err(EngineError::Conflict(_)) => self.subscribe_now(p).await,
+            other => other,
+        };
+        match taken {
+            Ok(()) => Outcome::Delivered,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not take a status page subscription; trying again shortly");
+                Outcome::RetryAt(self.clock.now() + SignedDuration::from_secs(10))
+            }
+        }
+    }
+
+    async fn subscribe_now(&self, p: SubscribePayload) -> Result<(), EngineError> {
+        let now = self.clock.now();
         let id = crate::short_id("sub")?;
-        let mail = self.confirmation(&address, &token, now)?;
+        let nonce = hex::encode(random_bytes::<12>()?);
+        let key = self.ack_key().await?;
+        let deadline = now + self.events.retry.give_up_after;
         self.write(2, || {
-            let (address, components, token, id, mail) = (
-                address.clone(),
-                components.clone(),
-                token.clone(),
-                id.clone(),
-                mail.clone(),
-            );
+            let (p, id, nonce, key) = (p.clone(), id.clone(), nonce.clone(), key.clone());
             move |tx| {
                 Box::pin(async move {
-                    match tx.lock_subscriber(SubscriberKind::Email, &address).await? {
+                    match tx.lock_subscriber(SubscriberKind::Email, &p.email).await? {
                         None => {
+                            let (message, token_hash) =
+                                confirmation_message(&key, &id, nonce, now, deadline);
                             tx.create_subscriber(&Subscriber {
                                 id,
                                 kind: SubscriberKind::Email,
-                                target: address,
+                                target: p.email,
                                 secret: None,
-                                components,
-                                token_hash: hash(&token),
+                                components: p.components,
+                                token_hash,
                                 created_at: now,
                                 confirmed_at: None,
                                 last_mailed_at: Some(now),
                             })
                             .await?;
-                            tx.enqueue(vec![mail]).await?;
+                            tx.enqueue(vec![message]).await?;
                         }
                         Some(mut s) if s.confirmed_at.is_none() => {
+                            s.components = p.components;
                             let recently = s
                                 .last_mailed_at
                                 .is_some_and(|at| now.duration_since(at) < CONFIRM_EVERY);
-                            if !recently {
-                                s.token_hash = hash(&token);
+                            if recently {
+                                tx.save_subscriber(&s).await?;
+                            } else {
+                                let (message, token_hash) =
+                                    confirmation_message(&key, &s.id, nonce, now, deadline);
+                                s.token_hash = token_hash;
                                 s.last_mailed_at = Some(now);
                                 tx.save_subscriber(&s).await?;
-                                tx.enqueue(vec![mail]).await?;
+                                tx.enqueue(vec![message]).await?;
                             }
                         }
                         Some(_) => {}
@@ -229,6 +335,43 @@ impl Firebreak {
         })
         .await?;
         Ok(())
+    }
+
+    /// Sends one confirmation email, its link token made now from the queued nonce. Nothing
+    /// is sent when the subscriber is gone, confirmed already, or was sent a newer one.
+    pub(crate) async fn send_confirmation(&self, message: &Message) -> (Attempt, Outcome) {
+        let now = self.clock.now();
+        let Ok(p) = serde_json::from_str::<ConfirmPayload>(&message.payload) else {
+            return failed(now, "the stored confirmation is unreadable".into());
+        };
+        let s = match self.subscriber_still_there(&p.subscriber, now).await {
+            Ok(s) => s,
+            Err(stop) => return stop,
+        };
+        if s.confirmed_at.is_some() {
+            return failed(now, "the subscriber confirmed already".into());
+        }
+        let key = match self.ack_key().await {
+            Ok(key) => key,
+            Err(e) => {
+                return (
+                    Attempt {
+                        at: now,
+                        status_code: None,
+                        error: Some(format!("could not read the link key: {e}")),
+                        duration_ms: 0,
+                    },
+                    Outcome::RetryAt(now + SignedDuration::from_secs(30)),
+                );
+            }
+        };
+        let token = confirmation_token(&key, &s.id, &p.nonce);
+        if !same(hash(&token).as_bytes(), s.token_hash.as_bytes()) {
+            return failed(now, "a newer confirmation email replaced this one".into());
+        }
+        let mail = self.confirmation(&s.target, &token, format!("confirm-{}", p.nonce));
+        let sent = self.send_list_mail(&mail).await;
+        self.settle(message, now, sent)
     }
 
     /// Component names as given, checked against the page; `None` (or empty) follows all.
@@ -454,7 +597,7 @@ impl Firebreak {
         // view it reads holds this update.
         self.status.changed();
         let view = self.status_view().await?;
-        let public_id = crate::status_page::public_id("incident", &number.0.to_string());
+        let public_id = view.ids.incident(number);
         let shown = view.incidents.iter().find(|i| i.id == public_id);
         let name = shown.map(|i| i.name.clone()).unwrap_or_else(|| {
             incident
@@ -476,8 +619,14 @@ impl Firebreak {
         let now = self.clock.now();
         let title = self.page_title();
         let link_key = self.ack_key().await?;
-        let mut out = Vec::new();
+        // Rendered and queued a chunk at a time, so memory stays flat however many follow the
+        // page. Run again (after a failure), the chunks already queued are kept as they were:
+        // their idempotency keys match.
+        let mut out = Vec::with_capacity(FANOUT_CHUNK);
         for s in self.store.list_subscribers().await? {
+            if out.len() >= FANOUT_CHUNK {
+                self.queue_chunk(std::mem::take(&mut out)).await?;
+            }
             if s.confirmed_at.is_none() || !s.wants(&components) {
                 continue;
             }
@@ -560,14 +709,18 @@ impl Firebreak {
                 }
             }
         }
-        for chunk in out.chunks(1000) {
-            let chunk = chunk.to_vec();
-            self.write(chunk.len(), || {
-                let chunk = chunk.clone();
-                move |tx| Box::pin(async move { tx.enqueue(chunk).await.map(|_| ()) })
-            })
-            .await?;
+        if !out.is_empty() {
+            self.queue_chunk(out).await?;
         }
+        Ok(())
+    }
+
+    async fn queue_chunk(&self, chunk: Vec<NewMessage>) -> Result<(), EngineError> {
+        self.write(chunk.len(), || {
+            let chunk = chunk.clone();
+            move |tx| Box::pin(async move { tx.enqueue(chunk).await.map(|_| ()) })
+        })
+        .await?;
         Ok(())
     }
 

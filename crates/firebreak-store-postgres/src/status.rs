@@ -335,18 +335,32 @@ impl StatusWrites for PgTx<'_> {
 
     async fn save_subscriber(&mut self, s: &Subscriber) -> Result<()> {
         let changed = sqlx::query(
-            "UPDATE status_subscribers SET confirmed_at = $2, last_mailed_at = $3, token_hash = $4 \
-             WHERE id = $1",
+            "UPDATE status_subscribers SET confirmed_at = $2, last_mailed_at = $3, token_hash = $4, \
+             components = $5 WHERE id = $1",
         )
         .bind(&s.id)
         .bind(s.confirmed_at.map(|t| t.as_millisecond()))
         .bind(s.last_mailed_at.map(|t| t.as_millisecond()))
         .bind(&s.token_hash)
+        .bind(&s.components)
         .execute(&mut *self.conn)
         .await
         .map_err(db)?
         .rows_affected();
         rows::found(changed)
+    }
+
+    async fn purge_unconfirmed_subscribers(&mut self, before: Timestamp) -> Result<u64> {
+        let gone = sqlx::query(
+            "DELETE FROM status_subscribers WHERE kind = 'email' AND confirmed_at IS NULL \
+             AND COALESCE(last_mailed_at, created_at) < $1",
+        )
+        .bind(before.as_millisecond())
+        .execute(&mut *self.conn)
+        .await
+        .map_err(db)?
+        .rows_affected();
+        Ok(gone)
     }
 
     async fn delete_subscriber(&mut self, id: &str) -> Result<Subscriber> {

@@ -288,20 +288,34 @@ impl StatusWrites for SqliteTx<'_> {
     }
 
     async fn save_subscriber(&mut self, s: &Subscriber) -> Result<()> {
+        let components = match &s.components {
+            Some(c) => Some(serde_json::to_string(c).map_err(StoreError::backend)?),
+            None => None,
+        };
         let changed = self.exec(
-            "UPDATE status_subscribers SET confirmed_at = ?2, last_mailed_at = ?3, token_hash = ?4 \
-             WHERE id = ?1",
+            "UPDATE status_subscribers SET confirmed_at = ?2, last_mailed_at = ?3, token_hash = ?4, \
+             components = ?5 WHERE id = ?1",
             params![
                 s.id,
                 s.confirmed_at.map(ms),
                 s.last_mailed_at.map(ms),
-                s.token_hash
+                s.token_hash,
+                components
             ],
         )?;
         if changed == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
+    }
+
+    async fn purge_unconfirmed_subscribers(&mut self, before: Timestamp) -> Result<u64> {
+        let gone = self.exec(
+            "DELETE FROM status_subscribers WHERE kind = 'email' AND confirmed_at IS NULL \
+             AND COALESCE(last_mailed_at, created_at) < ?1",
+            [ms(before)],
+        )?;
+        Ok(gone as u64)
     }
 
     async fn delete_subscriber(&mut self, id: &str) -> Result<Subscriber> {

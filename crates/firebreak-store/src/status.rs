@@ -42,9 +42,12 @@ pub trait StatusWrites: Send {
     ) -> Result<Option<Subscriber>>;
     /// The subscriber whose link token hashes to `token_hash`, held until commit.
     async fn lock_subscriber_by_token(&mut self, token_hash: &str) -> Result<Option<Subscriber>>;
-    /// Saves a subscriber's confirmation, last mail time and link token. `NotFound` if they
-    /// are gone.
+    /// Saves a subscriber's components, confirmation, last mail time and link token.
+    /// `NotFound` if they are gone.
     async fn save_subscriber(&mut self, s: &Subscriber) -> Result<()>;
+    /// Removes the email subscribers who never confirmed and were last sent a confirmation
+    /// (or subscribed, if never sent one) before `before`. Returns how many went.
+    async fn purge_unconfirmed_subscribers(&mut self, before: Timestamp) -> Result<u64>;
     /// Removes a subscriber. `NotFound` if there is none.
     async fn delete_subscriber(&mut self, id: &str) -> Result<Subscriber>;
 }

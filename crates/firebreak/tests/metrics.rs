@@ -445,6 +445,8 @@ async fn metrics_tell_what_happened(s: TestServer) {
         "reminder",
         "webhook",
         "chat",
+        "status_subscribe",
+        "status_confirm",
         "status_fanout",
         "status_mail",
         "status_hook",

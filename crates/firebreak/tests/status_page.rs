@@ -174,6 +174,8 @@ async fn a_public_incident_runs_its_course(s: common::TestServer) {
     let summary = public(&s, "summary.json").await;
     assert_eq!(summary["incidents"], json!([]));
     assert_eq!(component(&summary, "Checkout API")["status"], "operational");
+    // It goes public a while after it was declared.
+    s.clock.advance(jiff::SignedDuration::from_mins(7));
 
     // The first public update, from the template: the incident shows, its component follows
     // its severity, and the checklist item ticks itself.
@@ -191,6 +193,14 @@ async fn a_public_incident_runs_its_course(s: common::TestServer) {
             .unwrap()
             .contains("We are investigating reports of problems with Checkout API"),
         "{posted}"
+    );
+    // Public times are the page's own: it started, for the page, when it went public.
+    let listed = public(&s, "incidents.json").await;
+    let first = &listed["incidents"][0];
+    assert_eq!(first["started_at"], first["created_at"], "{first}");
+    assert_eq!(
+        first["created_at"], first["incident_updates"][0]["created_at"],
+        "{first}"
     );
     let shown = s.get(&format!("/api/v1/incidents/{id}")).await;
     let item = shown.expect(200)["checklist"]
@@ -504,6 +514,63 @@ async fn caching_headers_and_head(s: common::TestServer) {
     assert_eq!(head.status(), 200, "HEAD is answered like GET");
     assert_eq!(head.headers()["etag"].to_str().unwrap(), etag);
     assert_eq!(head.headers()["access-control-allow-origin"], "*");
+
+    // The page and the feeds are kept rendered per snapshot: the same bytes and ETag until
+    // something public changes, then new ones.
+    let mut tags = Vec::new();
+    for path in ["/status", "/status/history.atom", "/status/history.rss"] {
+        let url = format!("{}{path}", s.base);
+        let one = s.http.get(&url).send().await.unwrap();
+        let tag = one.headers()["etag"].to_str().unwrap().to_string();
+        let body = one.text().await.unwrap();
+        let two = s.http.get(&url).send().await.unwrap();
+        assert_eq!(two.headers()["etag"].to_str().unwrap(), tag, "{path}");
+        assert_eq!(two.text().await.unwrap(), body, "{path}");
+        let cached = s
+            .http
+            .get(&url)
+            .header("if-none-match", &tag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 304, "{path}");
+        tags.push((url, tag));
+    }
+    let inc = s.declare("Checkout errors", "SEV2").await;
+    let id = inc["id"].as_str().unwrap();
+    s.post(
+        &format!("/api/v1/incidents/{id}/status-updates"),
+        json!({"audience": "public", "body": "Checkout fails for some people."}),
+    )
+    .await
+    .expect(201);
+    for (url, tag) in tags {
+        let now = s.http.get(&url).send().await.unwrap();
+        assert_ne!(now.headers()["etag"].to_str().unwrap(), tag, "{url}");
+        assert!(
+            now.text()
+                .await
+                .unwrap()
+                .contains("Checkout fails for some people."),
+            "{url}"
+        );
+    }
+
+    // A link to an incident the page does not have gets a page that says so.
+    let missing = s
+        .http
+        .get(format!("{}/status/incidents/0123456789ab", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(missing.text().await.unwrap().contains("No such incident"));
 }
 
 async fn scheduled_maintenance_shows_and_quiets_alerts(s: common::TestServer) {

@@ -314,3 +314,153 @@ async fn a_webhook_subscriber_gets_signed_public_updates_of_its_components() {
     assert!(!got[0].id.is_empty(), "signed per Standard Webhooks");
     assert!(got[0].headers.contains_key("webhook-signature"));
 }
+
+/// The store's subscribers, read until `done` holds or `SOON` passes.
+async fn subscribers_when(
+    s: &common::TestServer,
+    done: impl Fn(&[firebreak_domain::status_page::Subscriber]) -> bool,
+) -> Vec<firebreak_domain::status_page::Subscriber> {
+    let until = std::time::Instant::now() + SOON;
+    loop {
+        let got = s.running.app.store.list_subscribers().await.unwrap();
+        if done(&got) || std::time::Instant::now() > until {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_address_is_one_row_takes_its_latest_choice_and_expires_on_sqlite() {
+    let smtp = SmtpSink::start();
+    let s = common::spawn_with(config(&smtp)).await;
+    a_pending_address(s, smtp).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_address_is_one_row_takes_its_latest_choice_and_expires_on_postgres() {
+    let smtp = SmtpSink::start();
+    let store = common::postgres_store("pending_subscriber").await;
+    let s = common::spawn_on(
+        std::sync::Arc::new(store),
+        config(&smtp),
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    a_pending_address(s, smtp).await;
+}
+
+async fn a_pending_address(s: common::TestServer, smtp: SmtpSink) {
+    // Five submissions of one new address at once: one subscriber, one confirmation.
+    let mut sent = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let (http, base) = (s.http.clone(), s.base.clone());
+        sent.spawn(async move {
+            http.post(format!("{base}/status/subscribe"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("origin", &base)
+                .body("email=bo%40example.com&components=Search")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    while let Some(status) = sent.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let mail = smtp.wait_for(1, SOON).await.remove(0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.messages().len(), 1, "one confirmation");
+    let subscribers = s.running.app.store.list_subscribers().await.unwrap();
+    assert_eq!(subscribers.len(), 1, "{subscribers:?}");
+    assert_eq!(subscribers[0].components, Some(vec!["Search".to_string()]));
+
+    // The queued confirmation holds a nonce: neither the link's token nor the address.
+    let confirm = link(&mail, "/subscribe/confirm/");
+    let token = confirm.rsplit('/').next().unwrap().to_string();
+    assert_eq!(token.len(), 32, "{confirm}");
+    let queued = s
+        .running
+        .app
+        .store
+        .list_messages("status_confirm", &subscribers[0].id, None, 10)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(queued.len(), 1);
+    assert!(!queued[0].payload.contains(&token), "{}", queued[0].payload);
+    assert!(!queued[0].payload.contains("bo@example.com"));
+
+    // Submitted again while pending: it takes the components chosen last, and no second
+    // email goes within 10 minutes.
+    let again = form(
+        &s,
+        "email=bo%40example.com&components=Checkout+API",
+        Some(&s.base),
+    )
+    .await;
+    assert_eq!(again.status(), 200);
+    let now = subscribers_when(&s, |got| {
+        got.first()
+            .is_some_and(|x| x.components == Some(vec!["Checkout API".to_string()]))
+    })
+    .await;
+    assert_eq!(
+        now[0].components,
+        Some(vec!["Checkout API".to_string()]),
+        "the latest choice"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(smtp.messages().len(), 1);
+
+    // Seven days on with no confirmation, the address is forgotten and its link is dead.
+    s.clock
+        .advance(jiff::SignedDuration::from_hours(7 * 24 + 2));
+    let left = subscribers_when(&s, |got| got.is_empty()).await;
+    assert!(left.is_empty(), "{left:?}");
+    let dead = s.http.post(&confirm).send().await.unwrap();
+    assert_eq!(dead.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_form_takes_a_bounded_number_of_subscriptions_from_everyone_together() {
+    let smtp = SmtpSink::start();
+    let mut config = config(&smtp);
+    // Behind a proxy, each submission from its own client address.
+    config.server.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    let s = common::spawn_with(config).await;
+    let from = |n: u32| format!("198.51.{}.{}", n / 250, n % 250 + 1);
+    for n in 0..firebreak_engine::subscribers::CONFIRMATION_BURST {
+        let r = s
+            .http
+            .post(format!("{}/status/subscribe", s.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", &s.base)
+            .header("x-forwarded-for", from(n))
+            .body(format!("email=p{n}%40example.com"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "submission {n}");
+    }
+    let over = s
+        .http
+        .post(format!("{}/status/subscribe", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", &s.base)
+        .header("x-forwarded-for", "203.0.113.9")
+        .body("email=late%40example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over.status(), 429);
+    let wait: u64 = over.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=firebreak_engine::subscribers::CONFIRMATION_EVERY_SECS).contains(&wait));
+    let text = over.text().await.unwrap();
+    assert!(text.contains("try again in a few minutes"), "{text}");
+}

@@ -31,7 +31,7 @@ pub struct AckLink {
     pub expires: i64,
 }
 
-fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
+pub(crate) fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
     let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).expect("HMAC takes any key length");
     m.update(data);
     m.finalize().into_bytes().to_vec()

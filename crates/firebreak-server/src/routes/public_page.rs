@@ -33,19 +33,27 @@ const CACHE_CONTROL: &str = "public, max-age=10";
 /// The page's routes, for a page whose links start with `base` (`/status`, or `` at the root
 /// of the status page's own listener).
 pub fn page_routes(base: &'static str) -> Router<Firebreak> {
-    let page = move |State(app): State<Firebreak>, headers: HeaderMap| async move {
-        render_page(app, base, &headers).await
+    let renders = Renders::default();
+    let r = renders.clone();
+    let page = move |State(app): State<Firebreak>, headers: HeaderMap| {
+        let r = r.clone();
+        async move { render_page(app, &r, base, &headers).await }
     };
-    let incident = move |State(app): State<Firebreak>,
-                         Path(id): Path<String>,
-                         headers: HeaderMap| async move {
-        render_incident(app, base, &id, &headers).await
+    let r = renders.clone();
+    let incident =
+        move |State(app): State<Firebreak>, Path(id): Path<String>, headers: HeaderMap| {
+            let r = r.clone();
+            async move { render_incident(app, &r, base, &id, &headers).await }
+        };
+    let r = renders.clone();
+    let atom = move |State(app): State<Firebreak>, headers: HeaderMap| {
+        let r = r.clone();
+        async move { feed(app, &r, &headers, Kind::Atom).await }
     };
-    let atom = move |State(app): State<Firebreak>, headers: HeaderMap| async move {
-        feed(app, &headers, Kind::Atom).await
-    };
-    let rss = move |State(app): State<Firebreak>, headers: HeaderMap| async move {
-        feed(app, &headers, Kind::Rss).await
+    let r = renders;
+    let rss = move |State(app): State<Firebreak>, headers: HeaderMap| {
+        let r = r.clone();
+        async move { feed(app, &r, &headers, Kind::Rss).await }
     };
     let css = |headers: HeaderMap| async move {
         cached(
@@ -97,10 +105,78 @@ pub fn page_routes(base: &'static str) -> Router<Firebreak> {
         .route("/assets/status.css", get(css))
 }
 
+/// A body as served, with its `ETag`.
+struct Rendered {
+    body: Bytes,
+    etag: String,
+}
+
+impl Rendered {
+    fn of(body: Vec<u8>) -> Rendered {
+        let digest = Sha256::digest(&body);
+        Rendered {
+            etag: format!("\"{}\"", hex::encode(&digest[..12])),
+            body: Bytes::from(body),
+        }
+    }
+}
+
+/// How many incident pages one snapshot keeps rendered; others are rendered per request.
+const KEPT_INCIDENT_PAGES: usize = 200;
+
+/// The page, the feeds and incident pages of the latest snapshot, rendered once each: a
+/// busy status page (an outage brings everyone to it at once) costs a lookup per request,
+/// not a render.
+#[derive(Clone, Default)]
+struct Renders(Arc<std::sync::Mutex<Kept>>);
+
+/// The snapshot generation the renders are of, and the renders by what they are.
+type Kept = (u64, std::collections::HashMap<String, Arc<Rendered>>);
+
+impl Renders {
+    /// What `key` renders to for `view`: kept from an earlier request for the same snapshot,
+    /// or made now by `make` (outside the lock) and kept.
+    fn get_or(
+        &self,
+        view: &StatusView,
+        key: &str,
+        make: impl FnOnce() -> Result<Vec<u8>, askama::Error>,
+    ) -> Result<Arc<Rendered>, askama::Error> {
+        {
+            let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.0 == view.generation
+                && let Some(r) = kept.1.get(key)
+            {
+                return Ok(r.clone());
+            }
+        }
+        let rendered = Arc::new(Rendered::of(make()?));
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.0 < view.generation {
+            *kept = (view.generation, Default::default());
+        }
+        if kept.0 == view.generation
+            && (!key.starts_with("incident:") || kept.1.len() < KEPT_INCIDENT_PAGES)
+        {
+            kept.1.insert(key.to_string(), rendered.clone());
+        }
+        Ok(rendered)
+    }
+}
+
 /// An answer with a content `ETag`; `If-None-Match` gets a 304.
 fn cached(headers: &HeaderMap, body: Vec<u8>, content_type: &str, cache: &'static str) -> Response {
-    let digest = Sha256::digest(&body);
-    let etag = format!("\"{}\"", hex::encode(&digest[..12]));
+    respond(headers, &Rendered::of(body), content_type, cache)
+}
+
+/// A rendered answer with its `ETag`; `If-None-Match` gets a 304.
+fn respond(
+    headers: &HeaderMap,
+    rendered: &Rendered,
+    content_type: &str,
+    cache: &'static str,
+) -> Response {
+    let etag = &rendered.etag;
     let matches = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -110,13 +186,13 @@ fn cached(headers: &HeaderMap, body: Vec<u8>, content_type: &str, cache: &'stati
     let mut response = if matches {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (StatusCode::OK, body).into_response()
+        (StatusCode::OK, rendered.body.clone()).into_response()
     };
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(content_type) {
         h.insert(header::CONTENT_TYPE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         h.insert(header::ETAG, v);
     }
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -465,14 +541,9 @@ async fn view(app: &Firebreak) -> Result<Arc<StatusView>, Response> {
         .map_err(|e| ApiError::from(e).into_response())
 }
 
-fn html(headers: &HeaderMap, rendered: Result<String, askama::Error>) -> Response {
+fn html(headers: &HeaderMap, rendered: Result<Arc<Rendered>, askama::Error>) -> Response {
     match rendered {
-        Ok(body) => cached(
-            headers,
-            body.into_bytes(),
-            "text/html; charset=utf-8",
-            CACHE_CONTROL,
-        ),
+        Ok(r) => respond(headers, &r, "text/html; charset=utf-8", CACHE_CONTROL),
         Err(e) => {
             tracing::error!(error = %e, "the status page did not render");
             ApiError::internal().into_response()
@@ -480,12 +551,28 @@ fn html(headers: &HeaderMap, rendered: Result<String, askama::Error>) -> Respons
     }
 }
 
-async fn render_page(app: Firebreak, base: &'static str, headers: &HeaderMap) -> Response {
+async fn render_page(
+    app: Firebreak,
+    renders: &Renders,
+    base: &'static str,
+    headers: &HeaderMap,
+) -> Response {
     let view = match view(&app).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let clock = Clock::of(&view);
+    html(
+        headers,
+        renders.get_or(&view, "page", || page_html(&app, base, &view)),
+    )
+}
+
+fn page_html(
+    app: &Firebreak,
+    base: &'static str,
+    view: &StatusView,
+) -> Result<Vec<u8>, askama::Error> {
+    let clock = Clock::of(view);
     let now = view.built_at;
     let page = PageTemplate {
         base,
@@ -500,7 +587,7 @@ async fn render_page(app: Firebreak, base: &'static str, headers: &HeaderMap) ->
             .incidents
             .iter()
             .filter(|i| i.unresolved)
-            .map(|i| incident_row(&view, &clock, i))
+            .map(|i| incident_row(view, &clock, i))
             .collect(),
         maintenances: view
             .maintenances
@@ -508,12 +595,12 @@ async fn render_page(app: Firebreak, base: &'static str, headers: &HeaderMap) ->
             .filter(|m| m.phase(now) != MaintenancePhase::Completed)
             .map(|m| maintenance_row(&clock, m, now))
             .collect(),
-        rows: rows(&view),
+        rows: rows(view),
         past: view
             .incidents
             .iter()
             .filter(|i| !i.unresolved)
-            .map(|i| incident_row(&view, &clock, i))
+            .map(|i| incident_row(view, &clock, i))
             .collect(),
         subscribe: app.paging.email.is_some(),
         report_form: app.config.reports.status_page_form && !view.components.is_empty(),
@@ -523,7 +610,7 @@ async fn render_page(app: Firebreak, base: &'static str, headers: &HeaderMap) ->
             .map(|c| c.component.name.clone())
             .collect(),
     };
-    html(headers, page.render())
+    page.render().map(String::into_bytes)
 }
 
 /// A small page saying what happened, with the page's branding; no caching, no referrer.
@@ -665,6 +752,22 @@ async fn subscribe(
             vec![m],
             None,
         ),
+        Err(firebreak_engine::EngineError::Throttled {
+            message: m,
+            retry_after,
+        }) => {
+            let mut r = message(
+                &app,
+                base,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many subscriptions",
+                vec![format!("{}{}.", m[..1].to_uppercase(), &m[1..])],
+                None,
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            r
+        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -893,6 +996,7 @@ fn link_error(app: &Firebreak, base: &'static str, e: firebreak_engine::EngineEr
 
 async fn render_incident(
     app: Firebreak,
+    renders: &Renders,
     base: &'static str,
     id: &str,
     headers: &HeaderMap,
@@ -902,19 +1006,35 @@ async fn render_incident(
         Err(r) => return r,
     };
     let Some(i) = view.incidents.iter().find(|i| i.id == id) else {
-        return ApiError::not_found("there is no such incident on this status page")
-            .into_response();
+        // Someone followed a link: say so in a page, with the way back.
+        return message(
+            &app,
+            base,
+            StatusCode::NOT_FOUND,
+            "No such incident",
+            vec![
+                "This status page has no incident at that address. It may be older than the page's 90 days of history, or the link may be from before the page changed how it names incidents.".into(),
+                "The status page itself shows what is happening now.".into(),
+            ],
+            None,
+        );
     };
-    let clock = Clock::of(&view);
-    let page = IncidentTemplate {
-        base,
-        title: view.page.name.clone(),
-        logo: web_link(&view.page.logo_url),
-        site: web_link(&view.page.site_url),
-        time_zone: view.page.time_zone.clone(),
-        i: incident_row(&view, &clock, i),
-    };
-    html(headers, page.render())
+    html(
+        headers,
+        renders.get_or(&view, &format!("incident:{}", i.id), || {
+            let clock = Clock::of(&view);
+            IncidentTemplate {
+                base,
+                title: view.page.name.clone(),
+                logo: web_link(&view.page.logo_url),
+                site: web_link(&view.page.site_url),
+                time_zone: view.page.time_zone.clone(),
+                i: incident_row(&view, &clock, i),
+            }
+            .render()
+            .map(String::into_bytes)
+        }),
+    )
 }
 
 #[derive(Clone, Copy)]
@@ -954,15 +1074,35 @@ fn xml_text(s: &str) -> String {
         .collect()
 }
 
-async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
+async fn feed(app: Firebreak, renders: &Renders, headers: &HeaderMap, kind: Kind) -> Response {
     let view = match view(&app).await {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let clock = Clock::of(&view);
+    let content_type = match kind {
+        Kind::Atom => "application/atom+xml; charset=utf-8",
+        Kind::Rss => "application/rss+xml; charset=utf-8",
+    };
+    let key = match kind {
+        Kind::Atom => "atom",
+        Kind::Rss => "rss",
+    };
+    let Ok(rendered) = renders.get_or(&view, key, || Ok(feed_xml(&view, kind).into_bytes())) else {
+        return ApiError::internal().into_response();
+    };
+    let mut response = respond(headers, &rendered, content_type, CACHE_CONTROL);
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+fn feed_xml(view: &StatusView, kind: Kind) -> String {
+    let clock = Clock::of(view);
     let shown: Vec<&IncidentView> = view.incidents.iter().take(50).collect();
     let link = |i: &IncidentView| format!("{}/incidents/{}", view.page.url, i.id);
-    let body = match kind {
+    match kind {
         Kind::Atom => {
             use atom_syndication::{Content, Entry, Feed, FixedDateTime, Link, Text};
             let when = |t: Timestamp| {
@@ -1011,7 +1151,7 @@ async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
                 entries,
                 ..Default::default()
             };
-            (feed.to_string(), "application/atom+xml; charset=utf-8")
+            feed.to_string()
         }
         Kind::Rss => {
             use rss::{Channel, Guid, Item};
@@ -1046,13 +1186,7 @@ async fn feed(app: Firebreak, headers: &HeaderMap, kind: Kind) -> Response {
                 items,
                 ..Default::default()
             };
-            (channel.to_string(), "application/rss+xml; charset=utf-8")
+            channel.to_string()
         }
-    };
-    let mut response = cached(headers, body.0.into_bytes(), body.1, CACHE_CONTROL);
-    response.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
+    }
 }

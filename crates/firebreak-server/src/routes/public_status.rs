@@ -405,7 +405,7 @@ fn maintenance(
     m: &PublicMaintenance,
     by_id: &HashMap<&str, &ComponentView>,
 ) -> Value {
-    let id = firebreak_engine::status_page::public_id("maintenance", &m.id.to_string());
+    let id = view.ids.maintenance(m.id);
     let status = m.phase(view.built_at).as_str();
     let components: Vec<&ComponentView> = view
         .components
@@ -432,7 +432,7 @@ fn maintenance(
         "started_at": time(m.created_at),
         "page_id": view.page.id,
         "incident_updates": [{
-            "id": firebreak_engine::status_page::public_id("maintenance-update", &m.id.to_string()),
+            "id": view.ids.maintenance_update(m.id),
             "status": "scheduled",
             "body": body,
             "incident_id": id,

@@ -358,6 +358,7 @@ pub async fn subscribers_round_trip<S: Store>(store: &S) {
             s.confirmed_at = Some(at(5));
             s.last_mailed_at = Some(at(4));
             s.token_hash = "hash-new".into();
+            s.components = Some(vec!["Checkout".into(), "API".into()]);
             tx.save_subscriber(&s).await?;
             let by_address = tx
                 .lock_subscriber(SubscriberKind::Email, "ann@example.com")
@@ -393,4 +394,60 @@ pub async fn subscribers_round_trip<S: Store>(store: &S) {
         other => panic!("deleting twice: expected NotFound, got {other:?}"),
     }
     assert_eq!(store.list_subscribers().await.expect("list").len(), 1);
+
+    // Unconfirmed addresses go once their last confirmation email is old; confirmed ones and
+    // webhooks stay whatever their age.
+    let pending = |id: &str, target: &str, mailed: Option<i64>, created: i64| Subscriber {
+        created_at: at(created),
+        last_mailed_at: mailed.map(at),
+        ..sub(id, SubscriberKind::Email, target, None)
+    };
+    let old = pending("sub_old", "old@example.com", Some(10), 10);
+    let remailed = pending("sub_remailed", "remailed@example.com", Some(900), 10);
+    let never_mailed = pending("sub_never", "never@example.com", None, 20);
+    let unconfirmed_hook = Subscriber {
+        created_at: at(10),
+        confirmed_at: None,
+        ..sub(
+            "sub_hook2",
+            SubscriberKind::Webhook,
+            "https://hooks.example.com/other",
+            None,
+        )
+    };
+    for s in [
+        old,
+        remailed.clone(),
+        never_mailed,
+        unconfirmed_hook.clone(),
+    ] {
+        commit(store, "create_subscriber", move |tx| {
+            Box::pin(async move { tx.create_subscriber(&s).await })
+        })
+        .await;
+    }
+    let purged = commit(store, "purge_unconfirmed_subscribers", |tx| {
+        Box::pin(async move { tx.purge_unconfirmed_subscribers(at(500)).await })
+    })
+    .await;
+    assert_eq!(
+        purged, 2,
+        "the old pending address and the one never mailed"
+    );
+    let left: Vec<String> = store
+        .list_subscribers()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    for id in ["sub_a", "sub_remailed", "sub_hook2"] {
+        assert!(left.contains(&id.to_string()), "{id} stays: {left:?}");
+    }
+    assert_eq!(left.len(), 3, "{left:?}");
+    let again = commit(store, "purge again", |tx| {
+        Box::pin(async move { tx.purge_unconfirmed_subscribers(at(500)).await })
+    })
+    .await;
+    assert_eq!(again, 0, "nothing more to purge");
 }
