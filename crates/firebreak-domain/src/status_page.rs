@@ -699,10 +699,11 @@ fn weight(s: ComponentStatus) -> f64 {
     }
 }
 
-/// When an incident set a component, and the worst it set each time. Each public outage runs
-/// from an update that is not `resolved` to the next `resolved` one; an incident reopened in
-/// public (a new update after `resolved`) has an outage for each. The last one, still open in
-/// public, ends when the incident resolved inside Firebreak, or at `now`.
+/// What an incident made a component show, and when: one span per stretch between two public
+/// updates, at the status the component showed after the first of them, as the page showed
+/// it. A `resolved` update ends what was shown (an incident reopened in public, with an update
+/// after `resolved`, shows again from then), and so does resolving the incident inside
+/// Firebreak: nothing counts after the earlier of the two, or after `now`.
 fn affected_spans(
     i: &PublicIncident,
     c: &Component,
@@ -715,39 +716,30 @@ fn affected_spans(
     } else {
         None
     };
-    let mut spans = Vec::new();
+    let cap = i.incident.resolved_at.map_or(now, |r| r.min(now));
     // What an update set for the component holds until another sets it, as on the page.
     let mut explicit: Option<ComponentStatus> = None;
-    // The outage in progress: its start and the worst the component showed so far.
-    let mut open: Option<(Timestamp, Option<ComponentStatus>)> = None;
     // An update with no status keeps the one before: a note after `resolved` reopens nothing.
     let mut status = PublicStatus::Investigating;
+    let mut spans = Vec::new();
+    // What the component shows since the last update, if anything.
+    let mut showing: Option<(Timestamp, ComponentStatus)> = None;
     for u in &i.updates {
+        if let Some((start, shows)) = showing.take() {
+            spans.push((start, u.at.min(cap), shows));
+        }
         if let Some(s) = u.update.components.get(&c.name) {
             explicit = Some(*s);
         }
         status = u.update.status.unwrap_or(status);
-        if status == PublicStatus::Resolved {
-            if let Some((start, worst)) = open.take()
-                && let Some(worst) = worst
-            {
-                spans.push((start, u.at.min(now), worst));
-            }
-            continue;
-        }
-        let shows = explicit.or(from_severity);
-        let (_, worst) = open.get_or_insert((u.at, None));
-        if let Some(s) = shows {
-            *worst = Some(worst.map_or(s, |w| w.max(s)));
+        if status != PublicStatus::Resolved {
+            showing = explicit.or(from_severity).map(|shows| (u.at, shows));
         }
     }
-    if let Some((start, Some(worst))) = open {
-        let end = i.incident.resolved_at.map_or(now, |r| r.min(now));
-        // An incident posted a moment ago still counts on today's bar.
-        if end >= start {
-            spans.push((start, end, worst));
-        }
+    if let Some((start, shows)) = showing {
+        spans.push((start, cap, shows));
     }
+    // An update posted a moment ago still counts on today's bar (a span of no length).
     spans.retain(|(s, e, _)| e >= s);
     spans
 }
@@ -975,6 +967,15 @@ mod tests {
 
     const NOW: &str = "2026-11-20T15:00:00Z";
 
+    /// `update`, posted at `t` as the `seq`th timeline entry.
+    fn at(t: &str, update: StatusUpdate, seq: i64) -> PostedUpdate {
+        PostedUpdate {
+            seq,
+            at: ts(t),
+            update,
+        }
+    }
+
     #[test]
     fn an_open_public_incident_sets_its_services_components_by_severity() {
         let components = [
@@ -1112,11 +1113,6 @@ mod tests {
     #[test]
     fn an_incident_reopened_in_public_counts_each_outage() {
         let c = component("Checkout", &["checkout"]);
-        let at = |t: &str, update: StatusUpdate, seq: i64| PostedUpdate {
-            seq,
-            at: ts(t),
-            update,
-        };
         let mut note = public(PublicStatus::Resolved, &[]);
         note.status = None;
         let mut i = incident("SEV1", &["checkout"], vec![]);
@@ -1171,6 +1167,64 @@ mod tests {
         let weighted = 10.0 * 60_000.0 * weight(ComponentStatus::MajorOutage)
             + 30.0 * 60_000.0 * weight(ComponentStatus::PartialOutage);
         assert!((h[0].down_ms - weighted).abs() < 1.0, "{:?}", h[0]);
+    }
+
+    #[test]
+    fn bars_end_when_the_incident_resolved_inside_firebreak_and_weigh_each_stretch() {
+        let c = component("Checkout", &["checkout"]);
+        let days = [(ts("2026-11-20T00:00:00Z"), ts("2026-11-21T00:00:00Z"))];
+        let now = ts("2026-11-20T20:00:00Z");
+        let minutes = |n: f64, s: ComponentStatus| n * 60_000.0 * weight(s);
+
+        // Resolved inside Firebreak at 14:10, said in public at 16:00: 10 minutes count, as
+        // the page showed the component operational from 14:10.
+        let mut i = incident("SEV1", &["checkout"], vec![]);
+        i.updates = vec![
+            at(
+                "2026-11-20T14:00:00Z",
+                public(PublicStatus::Investigating, &[]),
+                2,
+            ),
+            at(
+                "2026-11-20T16:00:00Z",
+                public(PublicStatus::Resolved, &[]),
+                3,
+            ),
+        ];
+        i.incident.status = Status::Resolved;
+        i.incident.resolved_at = Some(ts("2026-11-20T14:10:00Z"));
+        let h = daily_history(&c, &[i], &[], effect, &days, now);
+        let want = minutes(10.0, ComponentStatus::MajorOutage);
+        assert!((h[0].down_ms - want).abs() < 1.0, "{:?}", h[0]);
+
+        // Each stretch counts at what it showed: 60 minutes of partial outage, then 30 of
+        // major outage once an update set it.
+        let mut i = incident("SEV2", &["checkout"], vec![]);
+        i.updates = vec![
+            at(
+                "2026-11-20T14:00:00Z",
+                public(PublicStatus::Investigating, &[]),
+                2,
+            ),
+            at(
+                "2026-11-20T15:00:00Z",
+                public(
+                    PublicStatus::Identified,
+                    &[("Checkout", ComponentStatus::MajorOutage)],
+                ),
+                3,
+            ),
+            at(
+                "2026-11-20T15:30:00Z",
+                public(PublicStatus::Resolved, &[]),
+                4,
+            ),
+        ];
+        let h = daily_history(&c, &[i], &[], effect, &days, now);
+        assert_eq!(h[0].worst, ComponentStatus::MajorOutage);
+        let want = minutes(60.0, ComponentStatus::PartialOutage)
+            + minutes(30.0, ComponentStatus::MajorOutage);
+        assert!((h[0].down_ms - want).abs() < 1.0, "{:?}", h[0]);
     }
 
     #[test]

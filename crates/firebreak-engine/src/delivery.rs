@@ -223,7 +223,7 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
         }
         crate::subscribers::FANOUT | crate::subscribers::SUBSCRIBE => {
             let started = std::time::Instant::now();
-            let next = if message.kind == crate::subscribers::FANOUT {
+            let (next, error) = if message.kind == crate::subscribers::FANOUT {
                 app.fan_out(&message).await
             } else {
                 app.take_subscription(&message).await
@@ -232,7 +232,7 @@ async fn send(app: &Firebreak, message: Message) -> Settled {
                 attempt: Attempt {
                     at: app.clock.now(),
                     status_code: None,
-                    error: None,
+                    error,
                     duration_ms: started.elapsed().as_millis() as i64,
                 },
                 next,

@@ -472,25 +472,37 @@ async fn janitor(app: Firebreak, cancel: CancellationToken) {
             Box::pin(async move {
                 let messages = tx.purge_finished(now - KEEP_FINISHED).await?;
                 let requests = tx.purge_requests(now - KEEP_REQUESTS).await?;
-                let unconfirmed = tx
-                    .purge_unconfirmed_subscribers(now - crate::subscribers::KEEP_UNCONFIRMED)
-                    .await?;
-                Ok((messages, requests, unconfirmed))
+                Ok((messages, requests))
             })
         })
         .await;
         match purged {
-            Ok((0, 0, 0)) => {}
-            Ok((messages, requests, unconfirmed)) => {
+            Ok((0, 0)) => {}
+            Ok((messages, requests)) => {
                 tracing::info!(
                     messages,
                     requests,
-                    unconfirmed,
-                    "cleaned up finished outbox messages, old sender requests and status page \
-                     subscriptions never confirmed"
+                    "cleaned up finished outbox messages and old sender requests"
                 )
             }
             Err(e) => tracing::warn!(error = %e, "could not clean up old outbox messages"),
+        }
+        let unconfirmed = transact(&*store, move |tx| {
+            Box::pin(async move {
+                tx.purge_unconfirmed_subscribers(now - crate::subscribers::KEEP_UNCONFIRMED)
+                    .await
+            })
+        })
+        .await;
+        match unconfirmed {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                subscribers = n,
+                "deleted status page subscriptions never confirmed within 7 days"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete unconfirmed status page subscriptions")
+            }
         }
         app.status.forget_idle();
         prune_sign_ins(&app).await;

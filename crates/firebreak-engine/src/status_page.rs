@@ -215,9 +215,18 @@ pub struct StatusPageCache {
     subscribe_limit: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
     /// 10 "report a problem" submissions an hour per client address.
     report_limit: governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
-    /// Subscriptions from every address together, so the form cannot mail the world.
+    /// Confirmation emails to every address together, so the form cannot mail the world.
     confirm_limit: governor::DefaultDirectRateLimiter,
+    /// When the form limits last forgot idle addresses.
+    pruned_at: std::sync::Mutex<std::time::Instant>,
+    /// The key of incidents', updates' and maintenance's public ids, once read.
+    ids_key: RwLock<Option<Arc<Vec<u8>>>>,
 }
+
+/// Addresses the form limits hold before they forget the idle ones (at most once a minute).
+const LIMIT_KEYS: usize = 10_000;
+/// The name of the kept secret that keys public ids.
+const IDS_KEY_NAME: &str = "status-page-ids";
 
 impl Default for StatusPageCache {
     fn default() -> Self {
@@ -246,6 +255,8 @@ impl Default for StatusPageCache {
                         .expect("the burst is not zero"),
                 ),
             ),
+            pruned_at: std::sync::Mutex::new(std::time::Instant::now()),
+            ids_key: RwLock::new(None),
         }
     }
 }
@@ -254,15 +265,15 @@ impl StatusPageCache {
     /// Whether `ip` may submit the subscribe form now; if not, how long until it may. An
     /// IPv6 address counts with the rest of its /64.
     pub fn subscribe_allowed(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
-        Self::allowed(&self.subscribe_limit, ip)
+        self.allowed(&self.subscribe_limit, ip)
     }
 
     /// Whether `ip` may submit the "report a problem" form now; if not, how long until it may.
     pub fn report_allowed(&self, ip: std::net::IpAddr) -> Result<(), std::time::Duration> {
-        Self::allowed(&self.report_limit, ip)
+        self.allowed(&self.report_limit, ip)
     }
 
-    /// Whether one more subscription may be taken now, from any address; if not, how long
+    /// Whether one more confirmation email may go now, to any address; if not, how long
     /// until one may.
     pub fn confirmation_allowed(&self) -> Result<(), std::time::Duration> {
         use governor::clock::Clock as _;
@@ -278,13 +289,28 @@ impl StatusPageCache {
             limit.retain_recent();
             limit.shrink_to_fit();
         }
+        *self.pruned_at.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
     }
 
     fn allowed(
+        &self,
         limit: &governor::DefaultKeyedRateLimiter<std::net::IpAddr>,
         ip: std::net::IpAddr,
     ) -> Result<(), std::time::Duration> {
         use governor::clock::Clock as _;
+        // Many addresses within the hour (a spread of IPv6 networks): forget the idle ones
+        // sooner than the janitor would, at most once a minute.
+        if limit.len() > LIMIT_KEYS {
+            let due = self
+                .pruned_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .elapsed()
+                > std::time::Duration::from_secs(60);
+            if due {
+                self.forget_idle();
+            }
+        }
         let group = firebreak_domain::address::source_group(ip);
         limit.check_key(&group).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::DefaultClock::default().now())
@@ -476,7 +502,7 @@ impl Firebreak {
                 }
             }
         }
-        let ids = PublicIds::new(self.ack_key().await?);
+        let ids = self.public_ids().await?;
         let mut view = assemble(
             config,
             ids,
@@ -491,6 +517,36 @@ impl Firebreak {
         view.days = days;
         view.history = history;
         Ok(view)
+    }
+
+    /// The key of public ids, kept in the store so every instance and every restart gives the
+    /// same ids; made on first use. Its own secret: rotating the key of acknowledge links
+    /// does not rename every incident on the page.
+    async fn public_ids(&self) -> Result<PublicIds, EngineError> {
+        if let Some(key) = self
+            .status
+            .ids_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(PublicIds::new(key));
+        }
+        let fresh = hex::encode(crate::random_bytes::<32>()?);
+        let now = self.clock.now();
+        let kept = self
+            .write(1, || {
+                let fresh = fresh.clone();
+                move |tx| Box::pin(async move { tx.keep_secret(IDS_KEY_NAME, &fresh, now).await })
+            })
+            .await?;
+        let key = Arc::new(kept.into_bytes());
+        *self
+            .status
+            .ids_key
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(key.clone());
+        Ok(PublicIds::new(key))
     }
 
     /// Where the public page lives: `status_page.url`, else `server.public_url` + `/status`.
@@ -1257,5 +1313,59 @@ fn incident_view(
         components: mine.iter().map(|c| c.id.clone()).collect(),
         unresolved: i.status() != PublicStatus::Resolved,
         affecting,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirmation_emails_go_in_one_burst_then_at_a_pace() {
+        let cache = StatusPageCache::default();
+        for n in 0..crate::subscribers::CONFIRMATION_BURST {
+            assert!(cache.confirmation_allowed().is_ok(), "email {n}");
+        }
+        let wait = cache
+            .confirmation_allowed()
+            .expect_err("the burst is spent");
+        assert!(
+            wait <= std::time::Duration::from_secs(crate::subscribers::CONFIRMATION_EVERY_SECS),
+            "{wait:?}"
+        );
+    }
+
+    #[test]
+    fn form_limits_count_an_ipv6_network_once_and_forget_idle_addresses() {
+        let cache = StatusPageCache::default();
+        let one: std::net::IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: std::net::IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        for _ in 0..10 {
+            assert!(cache.subscribe_allowed(one).is_ok());
+            assert!(cache.subscribe_allowed(same_64).is_ok());
+        }
+        assert!(cache.subscribe_allowed(one).is_err(), "20 an hour per /64");
+        assert!(
+            cache
+                .subscribe_allowed("2001:db8:1:3::1".parse().unwrap())
+                .is_ok()
+        );
+        assert_eq!(cache.subscribe_limit.len(), 2);
+        // Nothing is idle yet: forgetting keeps both.
+        cache.forget_idle();
+        assert_eq!(cache.subscribe_limit.len(), 2);
+    }
+
+    #[test]
+    fn public_ids_depend_on_the_key() {
+        let a = PublicIds::new(Arc::new(b"one key".to_vec()));
+        let b = PublicIds::new(Arc::new(b"another".to_vec()));
+        let n = IncidentNumber(7);
+        assert_eq!(a.incident(n), a.incident(n), "stable");
+        assert_ne!(a.incident(n), b.incident(n));
+        assert_ne!(a.incident(n), public_id("incident", "7"));
+        assert_ne!(a.incident(n), a.update(n, 1));
+        assert_eq!(a.incident(n).len(), 12);
+        assert_eq!(format!("{a:?}"), "PublicIds(..)", "the key never shows");
     }
 }

@@ -5,9 +5,9 @@
 //!   worker decides. A new address gets a confirmation email; an unconfirmed one gets another
 //!   at most once per 10 minutes (and takes the components chosen last); a confirmed one gets
 //!   nothing. Nothing else is sent before confirmation. Addresses still unconfirmed 7 days
-//!   after their last confirmation email are deleted. The form takes at most
-//!   [`CONFIRMATION_BURST`] subscriptions at once across all addresses, and one more every
-//!   few seconds after, so it cannot be used to mail the world.
+//!   after their last confirmation email are deleted. Confirmation emails are paced across
+//!   all addresses ([`CONFIRMATION_BURST`] at once, then one every few seconds; the rest wait
+//!   in the queue), so the form cannot be used to mail the world, and nobody is turned away.
 //! - Links carry a token only its SHA-256 is stored of. A confirmation's token is an HMAC of
 //!   the subscriber's id and a random nonce under a kept key, made when the email is sent:
 //!   the queued message holds the nonce, never the token. Opening a link (GET) shows a
@@ -46,9 +46,9 @@ pub const HOOK: &str = "status_hook";
 const CONFIRM_EVERY: SignedDuration = SignedDuration::from_mins(10);
 /// How long an address that never confirmed is kept after its last confirmation email.
 pub const KEEP_UNCONFIRMED: SignedDuration = SignedDuration::from_hours(7 * 24);
-/// Subscriptions the form takes at once, whatever their addresses (per instance).
+/// Confirmation emails sent at once, whatever their addresses (per instance).
 pub const CONFIRMATION_BURST: u32 = 200;
-/// After the burst, one more subscription per this many seconds: 1,200 an hour.
+/// After the burst, one more confirmation email per this many seconds: 1,200 an hour.
 pub const CONFIRMATION_EVERY_SECS: u64 = 3;
 /// How many subscribers' messages a fan-out renders and queues per unit of work.
 const FANOUT_CHUNK: usize = 500;
@@ -232,12 +232,6 @@ impl Firebreak {
             ));
         }
         let components = self.known_components(components).await?;
-        if let Err(wait) = self.status.confirmation_allowed() {
-            return Err(EngineError::Throttled {
-                message: "many people are subscribing right now; try again in a few minutes".into(),
-                retry_after: wait.as_secs().max(1),
-            });
-        }
         let now = self.clock.now();
         let message = NewMessage {
             kind: SUBSCRIBE.into(),
@@ -264,9 +258,12 @@ impl Firebreak {
     /// Acts on one submission of the subscribe form: a new address is stored and sent a
     /// confirmation; an unconfirmed one takes the new components and, at most once per 10
     /// minutes, another confirmation; a confirmed one is left as it is.
-    pub(crate) async fn take_subscription(&self, message: &Message) -> Outcome {
+    pub(crate) async fn take_subscription(&self, message: &Message) -> (Outcome, Option<String>) {
         let Ok(p) = serde_json::from_str::<SubscribePayload>(&message.payload) else {
-            return Outcome::Failed;
+            return (
+                Outcome::Failed,
+                Some("the stored subscription is unreadable".into()),
+            );
         };
         // Two submissions of one new address at once (on PostgreSQL): the second meets the
         // first's row in the unique index, and finds it when it runs again, at once.
@@ -275,10 +272,13 @@ impl Firebreak {
             other => other,
         };
         match taken {
-            Ok(()) => Outcome::Delivered,
+            Ok(()) => (Outcome::Delivered, None),
             Err(e) => {
                 tracing::warn!(error = %e, "could not take a status page subscription; trying again shortly");
-                Outcome::RetryAt(self.clock.now() + SignedDuration::from_secs(10))
+                (
+                    again(message, self.clock.now(), SignedDuration::from_secs(10)),
+                    Some(format!("could not take the subscription: {e}")),
+                )
             }
         }
     }
@@ -368,6 +368,24 @@ impl Firebreak {
         let token = confirmation_token(&key, &s.id, &p.nonce);
         if !same(hash(&token).as_bytes(), s.token_hash.as_bytes()) {
             return failed(now, "a newer confirmation email replaced this one".into());
+        }
+        // Paced across all addresses, so the form cannot be used to mail the world: the rest
+        // wait their turn in the queue.
+        if let Err(wait) = self.status.confirmation_allowed() {
+            let after = SignedDuration::try_from(wait)
+                .unwrap_or(SignedDuration::from_secs(1))
+                .max(SignedDuration::from_millis(100));
+            return (
+                Attempt {
+                    at: now,
+                    status_code: None,
+                    error: Some(format!(
+                        "held back: at most {CONFIRMATION_BURST} confirmation emails at once, then one every {CONFIRMATION_EVERY_SECS} s"
+                    )),
+                    duration_ms: 0,
+                },
+                again(message, now, after),
+            );
         }
         let mail = self.confirmation(&s.target, &token, format!("confirm-{}", p.nonce));
         let sent = self.send_list_mail(&mail).await;
@@ -565,12 +583,15 @@ impl Firebreak {
     }
 
     /// Turns one fan-out message into one message per subscriber who follows the update.
-    pub(crate) async fn fan_out(&self, message: &Message) -> Outcome {
+    pub(crate) async fn fan_out(&self, message: &Message) -> (Outcome, Option<String>) {
         match self.expand(message).await {
-            Ok(()) => Outcome::Delivered,
+            Ok(()) => (Outcome::Delivered, None),
             Err(e) => {
                 tracing::warn!(error = %e, "could not hand a public update out to subscribers; trying again shortly");
-                Outcome::RetryAt(self.clock.now() + SignedDuration::from_secs(10))
+                (
+                    again(message, self.clock.now(), SignedDuration::from_secs(10)),
+                    Some(format!("could not hand the update out to subscribers: {e}")),
+                )
             }
         }
     }
@@ -880,6 +901,16 @@ impl Firebreak {
             duration_ms: sent.duration_ms,
         };
         (attempt, self.next_after(message, now, sent.verdict))
+    }
+}
+
+/// Another try `after` from `now`, or dead once that is past the message's deadline.
+fn again(message: &Message, now: Timestamp, after: SignedDuration) -> Outcome {
+    let at = now + after;
+    if at > message.deadline_at {
+        Outcome::Dead
+    } else {
+        Outcome::RetryAt(at)
     }
 }
 

@@ -126,41 +126,49 @@ const KEPT_INCIDENT_PAGES: usize = 200;
 
 /// The page, the feeds and incident pages of the latest snapshot, rendered once each: a
 /// busy status page (an outage brings everyone to it at once) costs a lookup per request,
-/// not a render.
+/// not a render. Requests that come while one renders wait for it rather than render too.
 #[derive(Clone, Default)]
 struct Renders(Arc<std::sync::Mutex<Kept>>);
 
+/// One render, made by the first request that needs it.
+type Cell = Arc<tokio::sync::OnceCell<Arc<Rendered>>>;
 /// The snapshot generation the renders are of, and the renders by what they are.
-type Kept = (u64, std::collections::HashMap<String, Arc<Rendered>>);
+type Kept = (u64, std::collections::HashMap<String, Cell>);
 
 impl Renders {
     /// What `key` renders to for `view`: kept from an earlier request for the same snapshot,
-    /// or made now by `make` (outside the lock) and kept.
-    fn get_or(
+    /// or made now by `make` and kept.
+    async fn get_or(
         &self,
         view: &StatusView,
         key: &str,
         make: impl FnOnce() -> Result<Vec<u8>, askama::Error>,
     ) -> Result<Arc<Rendered>, askama::Error> {
-        {
-            let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            if kept.0 == view.generation
-                && let Some(r) = kept.1.get(key)
-            {
-                return Ok(r.clone());
+        let cell = {
+            let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.0 < view.generation {
+                *kept = (view.generation, Default::default());
             }
+            if kept.0 != view.generation {
+                // A request still holding an older snapshot renders for itself.
+                None
+            } else if let Some(cell) = kept.1.get(key) {
+                Some(cell.clone())
+            } else if key.starts_with("incident:") && kept.1.len() >= KEPT_INCIDENT_PAGES {
+                None
+            } else {
+                let cell = Cell::default();
+                kept.1.insert(key.to_string(), cell.clone());
+                Some(cell)
+            }
+        };
+        match cell {
+            Some(cell) => cell
+                .get_or_try_init(|| async { make().map(|b| Arc::new(Rendered::of(b))) })
+                .await
+                .cloned(),
+            None => make().map(|b| Arc::new(Rendered::of(b))),
         }
-        let rendered = Arc::new(Rendered::of(make()?));
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if kept.0 < view.generation {
-            *kept = (view.generation, Default::default());
-        }
-        if kept.0 == view.generation
-            && (!key.starts_with("incident:") || kept.1.len() < KEPT_INCIDENT_PAGES)
-        {
-            kept.1.insert(key.to_string(), rendered.clone());
-        }
-        Ok(rendered)
     }
 }
 
@@ -563,7 +571,9 @@ async fn render_page(
     };
     html(
         headers,
-        renders.get_or(&view, "page", || page_html(&app, base, &view)),
+        renders
+            .get_or(&view, "page", || page_html(&app, base, &view))
+            .await,
     )
 }
 
@@ -752,22 +762,6 @@ async fn subscribe(
             vec![m],
             None,
         ),
-        Err(firebreak_engine::EngineError::Throttled {
-            message: m,
-            retry_after,
-        }) => {
-            let mut r = message(
-                &app,
-                base,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many subscriptions",
-                vec![format!("{}{}.", m[..1].to_uppercase(), &m[1..])],
-                None,
-            );
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            r
-        }
         Err(e) => ApiError::from(e).into_response(),
     }
 }
@@ -1021,19 +1015,21 @@ async fn render_incident(
     };
     html(
         headers,
-        renders.get_or(&view, &format!("incident:{}", i.id), || {
-            let clock = Clock::of(&view);
-            IncidentTemplate {
-                base,
-                title: view.page.name.clone(),
-                logo: web_link(&view.page.logo_url),
-                site: web_link(&view.page.site_url),
-                time_zone: view.page.time_zone.clone(),
-                i: incident_row(&view, &clock, i),
-            }
-            .render()
-            .map(String::into_bytes)
-        }),
+        renders
+            .get_or(&view, &format!("incident:{}", i.id), || {
+                let clock = Clock::of(&view);
+                IncidentTemplate {
+                    base,
+                    title: view.page.name.clone(),
+                    logo: web_link(&view.page.logo_url),
+                    site: web_link(&view.page.site_url),
+                    time_zone: view.page.time_zone.clone(),
+                    i: incident_row(&view, &clock, i),
+                }
+                .render()
+                .map(String::into_bytes)
+            })
+            .await,
     )
 }
 
@@ -1087,7 +1083,10 @@ async fn feed(app: Firebreak, renders: &Renders, headers: &HeaderMap, kind: Kind
         Kind::Atom => "atom",
         Kind::Rss => "rss",
     };
-    let Ok(rendered) = renders.get_or(&view, key, || Ok(feed_xml(&view, kind).into_bytes())) else {
+    let Ok(rendered) = renders
+        .get_or(&view, key, || Ok(feed_xml(&view, kind).into_bytes()))
+        .await
+    else {
         return ApiError::internal().into_response();
     };
     let mut response = respond(headers, &rendered, content_type, CACHE_CONTROL);
