@@ -5,7 +5,8 @@
 //! feed marks it stale (components, any incident), and the next reader rebuilds it with a fixed
 //! number of reads. On PostgreSQL the feed carries other instances' changes too, so every
 //! instance's snapshot follows. A snapshot is also rebuilt once it is a minute old, since
-//! maintenance moves from scheduled to in progress by the clock alone.
+//! maintenance moves from scheduled to in progress by the clock alone; while one reader does
+//! that, the others keep reading the minute-old view instead of waiting.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -331,6 +332,12 @@ impl StatusPageCache {
             .then_some(current)
     }
 
+    /// The view when only its age makes it stale: nothing public changed since it was built.
+    fn unchanged(&self) -> Option<Arc<StatusView>> {
+        let (seen, current) = self.current.read().expect("status cache lock").clone()?;
+        (seen == self.changes.load(Ordering::Acquire)).then_some(current)
+    }
+
     fn last(&self) -> Option<Arc<StatusView>> {
         self.current
             .read()
@@ -399,7 +406,16 @@ impl Firebreak {
         if let Some(v) = self.status.backing_off() {
             return Ok(v);
         }
-        let _one = self.status.rebuild.lock().await;
+        // Only a minute old, with nothing changed: one reader rebuilds, and the others keep
+        // reading the view they have meanwhile, so a busy page never stalls every minute.
+        // After a change, everyone waits for the rebuild: nobody reads the view from before.
+        let _one = match self.status.unchanged() {
+            Some(v) => match self.status.rebuild.try_lock() {
+                Ok(one) => one,
+                Err(_) => return Ok(v),
+            },
+            None => self.status.rebuild.lock().await,
+        };
         if let Some(v) = self.status.fresh(now) {
             return Ok(v);
         }
