@@ -103,7 +103,16 @@ impl StoreOptions {
     /// `FIREBREAK_EMAIL_FROM` and `FIREBREAK_OUTBOUND_ALLOW` applied over it.
     pub fn load_config(&self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
-            None => Config::default(),
+            None => {
+                if Path::new("firebreak.yaml").is_file() {
+                    tracing::warn!(
+                        "firebreak.yaml is in this directory but is not read: start with \
+                         --config firebreak.yaml (or set FIREBREAK_CONFIG) to use it; running \
+                         on the defaults"
+                    );
+                }
+                Config::default()
+            }
             Some(path) => load_config(path)?,
         };
         firebreak_config::apply_process_env(&mut config).map_err(anyhow::Error::msg)?;

@@ -937,3 +937,40 @@ fn the_status_page_from_the_cli() {
     let v: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["incidents"][0]["status"], "investigating");
 }
+
+#[test]
+fn serve_says_when_a_config_file_beside_it_is_not_read() {
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cwd.path().join("firebreak.yaml"),
+        "services: [{name: web}]\n",
+    )
+    .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(cwd.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data.path())
+        .env_remove("FIREBREAK_DATABASE_URL")
+        .env_remove("FIREBREAK_CONFIG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("firebreak serve starts");
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut hint = None;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for line in lines {
+        let Ok(line) = line else { break };
+        if line.contains("firebreak.yaml is in this directory but is not read") {
+            hint = Some(line.clone());
+        }
+        if line.contains("listening on http://") || Instant::now() > deadline {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let hint = hint.expect("serve warns that ./firebreak.yaml is not read");
+    assert!(hint.contains("--config firebreak.yaml"), "{hint}");
+}
