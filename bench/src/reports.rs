@@ -736,10 +736,10 @@ fn seed_sqlite(path: &Path, d: &Data) -> anyhow::Result<()> {
         }
     }
     // What the store keeps on every deploy and incident write: each incident's newest earlier
-    // deploy of its kind (migrations 0022 and 0023).
+    // deploy of its kind (migrations 0022, 0023 and 0025).
     tx.execute_batch(
-        "UPDATE incidents SET (suspect_deploy, suspect_at) = ( \
-           SELECT d.id, d.at FROM incident_services s \
+        "UPDATE incidents SET (suspect_deploy, suspect_at, suspect_service, suspect_version) = ( \
+           SELECT d.id, d.at, d.service, d.version FROM incident_services s \
            JOIN deployments d ON d.id = ( \
              SELECT c.id FROM deployments c INDEXED BY deployments_service_at_id \
              WHERE c.drill = incidents.drill AND c.service = s.service AND c.rollback = 0 \
@@ -749,6 +749,13 @@ fn seed_sqlite(path: &Path, d: &Data) -> anyhow::Result<()> {
            ORDER BY d.at DESC, d.id DESC LIMIT 1)",
     )
     .context("keeping each incident's suspect")?;
+    // What the store keeps on every deploy: the deploys per day (migration 0024).
+    tx.execute_batch(
+        "INSERT INTO deploy_days (drill, day, service, deploys) \
+         SELECT drill, at - (at % 86400000), service, count(*) FROM deployments \
+         WHERE rollback = 0 GROUP BY drill, at - (at % 86400000), service",
+    )
+    .context("counting deploys per day")?;
     tx.commit()?;
     Ok(())
 }
@@ -808,16 +815,20 @@ async fn seed_postgres(pool: &sqlx::PgPool, d: &Data) -> anyhow::Result<()> {
         "SELECT setval(pg_get_serial_sequence('deployments', 'id'), (SELECT max(id) FROM deployments))",
         "SELECT setval(pg_get_serial_sequence('action_items', 'id'), (SELECT coalesce(max(id), 1) FROM action_items))",
         // What the store keeps on every deploy and incident write: each incident's newest
-        // earlier deploy of its kind (migrations 0022 and 0023).
-        "UPDATE incidents i SET (suspect_deploy, suspect_at) = ( \
-           SELECT c.id, c.at FROM incident_services s \
+        // earlier deploy of its kind (migrations 0022, 0023 and 0025).
+        "UPDATE incidents i SET (suspect_deploy, suspect_at, suspect_service, suspect_version) = ( \
+           SELECT c.id, c.at, c.service, c.version FROM incident_services s \
            CROSS JOIN LATERAL ( \
-             SELECT c.id, c.at FROM deployments c \
+             SELECT c.id, c.at, c.service, c.version FROM deployments c \
              WHERE c.drill = i.drill AND c.service = s.service AND NOT c.rollback \
                AND c.at <= i.detected_at \
              ORDER BY c.at DESC, c.id DESC LIMIT 1) c \
            WHERE s.number = i.number \
            ORDER BY c.at DESC, c.id DESC LIMIT 1)",
+        // What the store keeps on every deploy: the deploys per day (migration 0024).
+        "INSERT INTO deploy_days (drill, day, service, deploys) \
+         SELECT drill, at - (at % 86400000), service, count(*) FROM deployments \
+         WHERE NOT rollback GROUP BY drill, at - (at % 86400000), service",
         "VACUUM ANALYZE",
     ] {
         sqlx::query(q).execute(pool).await?;

@@ -79,16 +79,15 @@ fn timeline_clause(source: &str, number: &str, last: &str, first_param: usize) -
     )
 }
 
-/// The incident's newest earlier deploy (`id`, `at`; no row when there is none): the newest
-/// deploy of its kind (`drill`, a parameter), not a rollback, of any of `services` (a `TEXT[]`
-/// parameter) at or before `detected` (a parameter), one backward seek per service on
-/// `deployments_service_at_id`. Computed from
-/// the statement's parameters, since a statement does not see its own writes to
-/// `incident_services`.
+/// The incident's newest earlier deploy (`id`, `at`, `service`, `version`; no row when there
+/// is none): the newest deploy of its kind (`drill`, a parameter), not a rollback, of any of
+/// `services` (a `TEXT[]` parameter) at or before `detected` (a parameter), one backward seek
+/// per service on `deployments_service_at_id`. Computed from the statement's parameters,
+/// since a statement does not see its own writes to `incident_services`.
 fn suspect(services: &str, detected: &str, drill: &str) -> String {
     format!(
-        "SELECT c.id, c.at FROM UNNEST({services}::TEXT[]) AS sv(service) \
-         CROSS JOIN LATERAL (SELECT c.id, c.at FROM deployments c \
+        "SELECT c.id, c.at, c.service, c.version FROM UNNEST({services}::TEXT[]) AS sv(service) \
+         CROSS JOIN LATERAL (SELECT c.id, c.at, c.service, c.version FROM deployments c \
            WHERE c.drill = {drill} AND c.service = sv.service AND NOT c.rollback \
              AND c.at <= {detected} \
            ORDER BY c.at DESC, c.id DESC LIMIT 1) c \
@@ -109,9 +108,10 @@ async fn create(
          i AS (INSERT INTO incidents (number, title, severity, status, summary, customer_impact, \
              drill, detected_at, declared_at, acknowledged_at, mitigated_at, resolved_at, \
              updated_at, declared_by, roles, checklist, version, timeline_seq, suspect_deploy, \
-             suspect_at) \
+             suspect_at, suspect_service, suspect_version) \
            SELECT n.value, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
-             cardinality($18::BIGINT[]), x.id, x.at FROM n LEFT JOIN ({SUSPECT}) x ON TRUE \
+             cardinality($18::BIGINT[]), x.id, x.at, x.service, x.version \
+           FROM n LEFT JOIN ({SUSPECT}) x ON TRUE \
            RETURNING number), \
          s AS (INSERT INTO incident_services (number, position, service) \
            SELECT i.number, t.p - 1, t.s FROM i, UNNEST($17::TEXT[]) WITH ORDINALITY AS t(s, p)), \
@@ -165,7 +165,7 @@ async fn update(
              acknowledged_at = $11, mitigated_at = $12, resolved_at = $13, updated_at = $14, \
              declared_by = $15, roles = $16, checklist = $17, version = $18, \
              public_title = $24, timeline_seq = timeline_seq + cardinality($20::BIGINT[]), \
-             (suspect_deploy, suspect_at) = ({SUSPECT}) \
+             (suspect_deploy, suspect_at, suspect_service, suspect_version) = ({SUSPECT}) \
            WHERE number = $1 AND version = $2 RETURNING number, timeline_seq), \
          sv AS (INSERT INTO incident_services (number, position, service) \
            SELECT u.number, t.p - 1, t.s FROM u, UNNEST($19::TEXT[]) WITH ORDINALITY AS t(s, p) \

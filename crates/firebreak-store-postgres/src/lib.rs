@@ -142,6 +142,16 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "drill_deploys",
         include_str!("../migrations/0023_drill_deploys.sql"),
     ),
+    (
+        24,
+        "deploy_days",
+        include_str!("../migrations/0024_deploy_days.sql"),
+    ),
+    (
+        25,
+        "suspect_details",
+        include_str!("../migrations/0025_suspect_details.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

@@ -10,10 +10,12 @@ use firebreak_store::{
     ActionItemFilter, Change, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow, Page,
     PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError,
 };
+use firebreak_store::{DaySplit, span_counts};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::AssertSqlSafe;
 use sqlx::postgres::PgRow;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::PostgresStore;
 use crate::error::db;
@@ -539,16 +541,32 @@ impl ReviewStore for PostgresStore {
         service: Option<&Name>,
         drills: bool,
     ) -> Result<Vec<(Name, u64)>> {
+        let split = DaySplit::of(from, to);
+        // The whole days from the per-day counts, the partial days at both ends from the
+        // deploys themselves (at most a day's deploys each, on `deployments_at`).
         let found: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT service, count(*) FROM deployments \
-             WHERE drill = ANY(ARRAY[false, $4]) AND at >= $1 AND at < $2 AND NOT rollback \
-               AND ($3::TEXT IS NULL OR service = $3) \
-             GROUP BY service ORDER BY service",
+            "SELECT service, sum(n)::BIGINT FROM ( \
+               SELECT service, deploys AS n FROM deploy_days \
+               WHERE drill = ANY(ARRAY[false, $2]) AND day >= $3 AND day < $4 \
+                 AND ($1::TEXT IS NULL OR service = $1) \
+               UNION ALL \
+               SELECT service, 1 FROM deployments \
+               WHERE drill = ANY(ARRAY[false, $2]) AND at >= $5 AND at < $6 AND NOT rollback \
+                 AND ($1::TEXT IS NULL OR service = $1) \
+               UNION ALL \
+               SELECT service, 1 FROM deployments \
+               WHERE drill = ANY(ARRAY[false, $2]) AND at >= $7 AND at < $8 AND NOT rollback \
+                 AND ($1::TEXT IS NULL OR service = $1)) c \
+             GROUP BY service HAVING sum(n) > 0 ORDER BY service",
         )
-        .bind(from.as_millisecond())
-        .bind(to.as_millisecond())
         .bind(service.map(Name::as_str))
         .bind(drills)
+        .bind(split.days.0)
+        .bind(split.days.1)
+        .bind(split.head.0)
+        .bind(split.head.1)
+        .bind(split.tail.0)
+        .bind(split.tail.1)
         .fetch_all(&self.pool)
         .await
         .map_err(db)?;
@@ -563,10 +581,24 @@ impl ReviewStore for PostgresStore {
         spans: &[(Timestamp, Timestamp)],
         drills: bool,
     ) -> Result<Vec<u64>> {
-        let starts: Vec<i64> = spans.iter().map(|(s, _)| s.as_millisecond()).collect();
-        let ends: Vec<i64> = spans.iter().map(|(_, e)| e.as_millisecond()).collect();
-        // One index-only range count per span, in one statement.
-        let found: Vec<i64> = sqlx::query_scalar(
+        let splits: Vec<DaySplit> = spans.iter().map(|(s, e)| DaySplit::of(*s, *e)).collect();
+        let days_from = splits.iter().map(|s| s.days.0).min().unwrap_or(0);
+        let days_to = splits.iter().map(|s| s.days.1).max().unwrap_or(0);
+        let edges: Vec<(i64, i64)> = splits.iter().flat_map(DaySplit::edges).collect();
+        let starts: Vec<i64> = edges.iter().map(|(s, _)| *s).collect();
+        let ends: Vec<i64> = edges.iter().map(|(_, e)| *e).collect();
+        // Every service's deploys per whole day, once for all the spans; then one
+        // index-only range count per partial day at a span's ends (a weekly trend has at
+        // most two: its spans but the first and the last are whole weeks).
+        let days = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT day, sum(deploys)::BIGINT FROM deploy_days \
+             WHERE drill = ANY(ARRAY[false, $1]) AND day >= $2 AND day < $3 GROUP BY day",
+        )
+        .bind(drills)
+        .bind(days_from)
+        .bind(days_to)
+        .fetch_all(&self.pool);
+        let counts = sqlx::query_scalar::<_, i64>(
             "SELECT (SELECT count(*) FROM deployments d \
                WHERE d.drill = ANY(ARRAY[false, $3]) AND d.at >= b.s AND d.at < b.e AND NOT d.rollback) \
              FROM unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY AS b(s, e, i) ORDER BY b.i",
@@ -574,10 +606,17 @@ impl ReviewStore for PostgresStore {
         .bind(starts)
         .bind(ends)
         .bind(drills)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        Ok(found.into_iter().map(|n| n.max(0) as u64).collect())
+        .fetch_all(&self.pool);
+        let (days, counts) = tokio::try_join!(days, counts).map_err(db)?;
+        let day_totals: BTreeMap<i64, u64> = days
+            .into_iter()
+            .map(|(d, n)| (d, n.max(0) as u64))
+            .collect();
+        let edge_counts: HashMap<(i64, i64), u64> = edges
+            .into_iter()
+            .zip(counts.into_iter().map(|n| n.max(0) as u64))
+            .collect();
+        Ok(span_counts(&splits, &day_totals, &edge_counts))
     }
 
     async fn deploy_failures(
@@ -589,18 +628,20 @@ impl ReviewStore for PostgresStore {
         drills: bool,
     ) -> Result<Vec<DeployFailureRow>> {
         sqlx::query(
-            // Each incident keeps its newest earlier deploy (`suspect_at`, kept by the store
-            // on every deploy and incident write); it is the incident's suspect when it lies
-            // within the window before detection. The period's suspects are one range of
-            // `incidents_suspect`, each deploy's row read by its id. The rollbacks that undid
+            // Each incident keeps its newest earlier deploy (its id, time, service and version,
+            // kept by the store on every deploy and incident write); it is the incident's
+            // suspect when it lies within the window before detection. The period's suspects
+            // are one range of the covering index `incidents_suspect`; a drill deploy is only
+            // ever a drill incident's suspect, so the incident's kind is the deploy's. The rollbacks that undid
             // a deploy of the period are read from `ROLLBACK_LEAD` before its start on through
             // `deployments_rollbacks_at`, not from every rollback recorded.
-            "SELECT d.id, d.service, d.version, d.at, i.number, 'suspect' AS link, i.severity, \
-               i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
-             FROM incidents i JOIN deployments d ON d.id = i.suspect_deploy \
+            "SELECT i.suspect_deploy AS id, i.suspect_service AS service, \
+               i.suspect_version AS version, i.suspect_at AS at, i.number, 'suspect' AS link, \
+               i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
+             FROM incidents i \
              WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= $1 AND i.suspect_at < $2 \
-               AND i.suspect_at >= i.detected_at - $3 AND (NOT d.drill OR $6) \
-               AND ($4::TEXT IS NULL OR d.service = $4) \
+               AND i.suspect_at >= i.detected_at - $3 AND (NOT i.drill OR $6) \
+               AND ($4::TEXT IS NULL OR i.suspect_service = $4) \
              UNION ALL \
              SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                i.mitigated_at, i.resolved_at \
@@ -609,8 +650,7 @@ impl ReviewStore for PostgresStore {
              JOIN incidents i ON i.number = r.incident \
              WHERE r.rolls_back IS NOT NULL AND r.rollback AND r.incident IS NOT NULL \
                AND r.at >= $1 - $5 \
-               AND NOT u.rollback AND (NOT u.drill OR $6) AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4) \
-             ORDER BY 4, 5, 6",
+               AND NOT u.rollback AND (NOT u.drill OR $6) AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4)",
         )
         .bind(from.as_millisecond())
         .bind(to.as_millisecond())
@@ -623,6 +663,10 @@ impl ReviewStore for PostgresStore {
         .map_err(db)?
         .iter()
         .map(failure_row)
-        .collect()
+        .collect::<Result<Vec<_>>>()
+        .map(|mut found| {
+            DeployFailureRow::sort(&mut found);
+            found
+        })
     }
 }

@@ -180,12 +180,16 @@ pub(crate) async fn record_deployment(
              author, link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back,
              incident, drill)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id),
-         u AS (UPDATE incidents i SET suspect_deploy = d.id, suspect_at = $7 FROM d
+         u AS (UPDATE incidents i SET suspect_deploy = d.id, suspect_at = $7,
+             suspect_service = $1, suspect_version = $2 FROM d
            WHERE NOT $12 AND i.detected_at >= $7 AND i.drill = $15
              AND (i.suspect_at IS NULL OR i.suspect_at < $7
                   OR (i.suspect_at = $7 AND i.suspect_deploy < d.id))
              AND EXISTS (SELECT 1 FROM incident_services s
-                         WHERE s.number = i.number AND s.service = $1))
+                         WHERE s.number = i.number AND s.service = $1)),
+         dd AS (INSERT INTO deploy_days (drill, day, service, deploys)
+           SELECT $15, $16, $1, 1 FROM d WHERE NOT $12
+           ON CONFLICT (drill, day, service) DO UPDATE SET deploys = deploy_days.deploys + 1)
          SELECT id FROM d",
     )
     .bind(d.service.as_str())
@@ -203,6 +207,7 @@ pub(crate) async fn record_deployment(
     .bind(d.rolls_back)
     .bind(d.incident.map(|n| n.0))
     .bind(d.drill)
+    .bind(firebreak_store::deploy_day(d.at))
     .fetch_one(conn)
     .await
     .map_err(db)?;

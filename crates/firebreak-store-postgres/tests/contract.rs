@@ -116,6 +116,7 @@ contract_checks!(
     action_items_round_trip_filter_and_page,
     report_reads_count_and_link_deploys,
     suspects_follow_deploys_and_incident_changes,
+    deploy_counts_match_deploys_across_days,
     heartbeats_round_trip,
     overdue_heartbeats_are_those_up_and_due,
     customer_reports_round_trip_count_and_list,

@@ -650,17 +650,28 @@ impl AlertWrites for SqliteTx<'_> {
         )?
         .ok_or_else(|| StoreError::backend("a new deployment got no id"))?;
         if !d.rollback {
+            // The reports count long periods from the deploys per day.
+            self.exec(
+                "INSERT INTO deploy_days (drill, day, service, deploys) VALUES (?1, ?2, ?3, 1) \
+                 ON CONFLICT (drill, day, service) DO UPDATE SET deploys = deploys + 1",
+                params![
+                    d.drill,
+                    firebreak_store::deploy_day(d.at),
+                    d.service.as_str()
+                ],
+            )?;
             // The deploy is the newest earlier deploy of every incident of its service and
             // kind (drill or real) detected at or after it whose suspect is older (a deploy
             // recorded late).
             self.exec(
-                "UPDATE incidents SET suspect_deploy = ?1, suspect_at = ?2 \
+                "UPDATE incidents SET suspect_deploy = ?1, suspect_at = ?2, suspect_service = ?3, \
+                 suspect_version = ?5 \
                  WHERE detected_at >= ?2 AND drill = ?4 \
                    AND (suspect_at IS NULL OR suspect_at < ?2 \
                         OR (suspect_at = ?2 AND suspect_deploy < ?1)) \
                    AND EXISTS (SELECT 1 FROM incident_services s \
                                WHERE s.number = incidents.number AND s.service = ?3)",
-                params![d.id, ms(d.at), d.service.as_str(), d.drill],
+                params![d.id, ms(d.at), d.service.as_str(), d.drill, d.version],
             )?;
         }
         self.changed(Change::Directory(Topic::Deployments));

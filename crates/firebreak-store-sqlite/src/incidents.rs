@@ -58,14 +58,14 @@ fn replace_services(conn: &Connection, number: i64, services: &[Name]) -> Result
     refresh_suspect(conn, number)
 }
 
-/// Keeps the incident's newest earlier deploy (`suspect_deploy`, `suspect_at`) true after its
-/// services or detection time may have changed: the newest deploy of its kind (drill or real),
-/// not a rollback, of any of its services at or before its detection; one backward seek per
-/// service.
+/// Keeps the incident's newest earlier deploy (`suspect_deploy`, `suspect_at`,
+/// `suspect_service`, `suspect_version`) true after its services or detection time may have
+/// changed: the newest deploy of its kind (drill or real), not a rollback, of any of its
+/// services at or before its detection; one backward seek per service.
 fn refresh_suspect(conn: &Connection, number: i64) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE incidents SET (suspect_deploy, suspect_at) = ( \
-           SELECT d.id, d.at FROM incident_services s \
+        "UPDATE incidents SET (suspect_deploy, suspect_at, suspect_service, suspect_version) = ( \
+           SELECT d.id, d.at, d.service, d.version FROM incident_services s \
            JOIN deployments d ON d.id = ( \
              SELECT c.id FROM deployments c INDEXED BY deployments_service_at_id \
              WHERE c.drill = incidents.drill AND c.service = s.service AND c.rollback = 0 \

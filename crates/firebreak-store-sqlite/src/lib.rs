@@ -71,6 +71,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (21, include_str!("../migrations/0021_gamedays.sql")),
     (22, include_str!("../migrations/0022_incident_suspects.sql")),
     (23, include_str!("../migrations/0023_drill_deploys.sql")),
+    (24, include_str!("../migrations/0024_deploy_days.sql")),
+    (25, include_str!("../migrations/0025_suspect_details.sql")),
 ];
 
 /// How long a connection waits for a lock before failing.

@@ -10,9 +10,11 @@ use firebreak_store::{
     ActionItemFilter, Change, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow, Page,
     PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError, codec,
 };
+use firebreak_store::{DaySplit, span_counts};
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use rusqlite::{Row, params};
+use std::collections::{BTreeMap, HashMap};
 
 use crate::SqliteStore;
 use crate::rows::{self, ms, opt_ms};
@@ -499,36 +501,41 @@ impl ReviewStore for SqliteStore {
         drills: bool,
     ) -> Result<Vec<(Name, u64)>> {
         let service = service.map(|s| s.to_string());
+        let split = DaySplit::of(from, to);
         self.read(move |conn| {
-            let sql = if service.is_some() {
-                "SELECT service, count(*) AS n FROM deployments INDEXED BY deployments_service_at_id \
-                 WHERE drill IN (0, ?4) AND service = ?3 AND at >= ?1 AND at < ?2 AND rollback = 0 \
-                 GROUP BY service"
-            } else {
-                // Each service (found by skipping through the index, one seek per service)
-                // counted from its own range of `deployments_service_at_id`: no sort of the
-                // period's deploys by service.
-                "WITH RECURSIVE svc(name) AS ( \
-                   SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id \
-                           WHERE drill IN (0, ?4)) \
+            // The whole days from the per-day counts, the partial days at both ends from the
+            // deploys themselves (at most a day's deploys each, on the covering index).
+            rows::all(
+                conn,
+                "SELECT service, sum(n) AS n FROM ( \
+                   SELECT service, deploys AS n FROM deploy_days \
+                   WHERE drill IN (0, ?2) AND day >= ?3 AND day < ?4 AND (?1 IS NULL OR service = ?1) \
                    UNION ALL \
-                   SELECT (SELECT min(service) FROM deployments INDEXED BY deployments_service_at_id \
-                           WHERE drill IN (0, ?4) AND service > svc.name) \
-                   FROM svc WHERE svc.name IS NOT NULL) \
-                 SELECT service, n FROM ( \
-                   SELECT name AS service, \
-                     (SELECT count(*) FROM deployments INDEXED BY deployments_service_at_id \
-                      WHERE drill IN (0, ?4) AND service = svc.name AND at >= ?1 AND at < ?2 \
-                        AND rollback = 0) AS n \
-                   FROM svc WHERE name IS NOT NULL AND ?3 IS NULL) \
-                 WHERE n > 0 ORDER BY service"
-            };
-            rows::all(conn, sql, params![ms(from), ms(to), service, drills], |r| {
-                Ok((
-                    rows::name_at(r, "service")?,
-                    rows::get::<i64>(r, "n")?.max(0) as u64,
-                ))
-            })
+                   SELECT service, 1 FROM deployments INDEXED BY deployments_at \
+                   WHERE drill IN (0, ?2) AND at >= ?5 AND at < ?6 AND rollback = 0 \
+                     AND (?1 IS NULL OR service = ?1) \
+                   UNION ALL \
+                   SELECT service, 1 FROM deployments INDEXED BY deployments_at \
+                   WHERE drill IN (0, ?2) AND at >= ?7 AND at < ?8 AND rollback = 0 \
+                     AND (?1 IS NULL OR service = ?1)) \
+                 GROUP BY service HAVING sum(n) > 0 ORDER BY service",
+                params![
+                    service,
+                    drills,
+                    split.days.0,
+                    split.days.1,
+                    split.head.0,
+                    split.head.1,
+                    split.tail.0,
+                    split.tail.1
+                ],
+                |r| {
+                    Ok((
+                        rows::name_at(r, "service")?,
+                        rows::get::<i64>(r, "n")?.max(0) as u64,
+                    ))
+                },
+            )
         })
         .await
     }
@@ -538,11 +545,31 @@ impl ReviewStore for SqliteStore {
         spans: &[(Timestamp, Timestamp)],
         drills: bool,
     ) -> Result<Vec<u64>> {
-        let bounds: Vec<[i64; 2]> = spans.iter().map(|(s, e)| [ms(*s), ms(*e)]).collect();
+        let splits: Vec<DaySplit> = spans.iter().map(|(s, e)| DaySplit::of(*s, *e)).collect();
+        let days_from = splits.iter().map(|s| s.days.0).min().unwrap_or(0);
+        let days_to = splits.iter().map(|s| s.days.1).max().unwrap_or(0);
+        let edges: Vec<(i64, i64)> = splits.iter().flat_map(DaySplit::edges).collect();
+        let bounds: Vec<[i64; 2]> = edges.iter().map(|(s, e)| [*s, *e]).collect();
         let bounds = serde_json::to_string(&bounds).map_err(StoreError::backend)?;
         self.read(move |conn| {
-            // One range count per span on the covering index, in one statement.
-            rows::all(
+            // Every service's deploys per whole day, once for all the spans; then one range
+            // count on the covering index per partial day at a span's ends (a weekly trend
+            // has at most two: its spans but the first and the last are whole weeks).
+            let day_totals: BTreeMap<i64, u64> = rows::all(
+                conn,
+                "SELECT day, sum(deploys) AS n FROM deploy_days \
+                 WHERE drill IN (0, ?1) AND day >= ?2 AND day < ?3 GROUP BY day",
+                params![drills, days_from, days_to],
+                |r| {
+                    Ok((
+                        rows::get::<i64>(r, "day")?,
+                        rows::get::<i64>(r, "n")?.max(0) as u64,
+                    ))
+                },
+            )?
+            .into_iter()
+            .collect();
+            let counts = rows::all(
                 conn,
                 "SELECT (SELECT count(*) FROM deployments INDEXED BY deployments_at \
                    WHERE drill IN (0, ?2) AND at >= json_extract(b.value, '$[0]') \
@@ -550,7 +577,9 @@ impl ReviewStore for SqliteStore {
                  FROM json_each(?1) b ORDER BY b.key",
                 params![bounds, drills],
                 |r| Ok(rows::get::<i64>(r, "n")?.max(0) as u64),
-            )
+            )?;
+            let edge_counts: HashMap<(i64, i64), u64> = edges.into_iter().zip(counts).collect();
+            Ok(span_counts(&splits, &day_totals, &edge_counts))
         })
         .await
     }
@@ -567,22 +596,24 @@ impl ReviewStore for SqliteStore {
         let window = window.as_millis() as i64;
         let lead_from = ms(from) - ROLLBACK_LEAD.as_millis() as i64;
         self.read(move |conn| {
-            // Each incident keeps its newest earlier deploy (`suspect_at`, kept by the
-            // store on every deploy and incident write); it is the incident's suspect when it
-            // lies within the window before detection. The period's suspects are one range of
-            // `incidents_suspect`, each deploy's row read by its id.
+            // Each incident keeps its newest earlier deploy (its id, time, service and
+            // version, kept by the store on every deploy and incident write); it is the
+            // incident's suspect when it lies within the window before detection. The
+            // period's suspects are one range of the covering index `incidents_suspect`; a
+            // drill deploy is only ever a drill incident's suspect, so the incident's kind is
+            // the deploy's.
             // The rollbacks that undid a deploy of the period are read from `ROLLBACK_LEAD`
             // before the period's start on through `deployments_rollbacks_at`, not from every
             // rollback recorded.
             rows::all(
                 conn,
-                "SELECT d.id, d.service, d.version, d.at, i.number, 'suspect' AS link, i.severity, \
-                   i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
+                "SELECT i.suspect_deploy AS id, i.suspect_service AS service, \
+                   i.suspect_version AS version, i.suspect_at AS at, i.number, 'suspect' AS link, \
+                   i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
                  FROM incidents i INDEXED BY incidents_suspect \
-                 CROSS JOIN deployments d ON d.id = i.suspect_deploy \
                  WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= ?1 AND i.suspect_at < ?2 \
-                   AND i.suspect_at >= i.detected_at - ?3 AND +d.drill IN (0, ?6) \
-                   AND (?4 IS NULL OR d.service = ?4) \
+                   AND i.suspect_at >= i.detected_at - ?3 AND i.drill IN (0, ?6) \
+                   AND (?4 IS NULL OR i.suspect_service = ?4) \
                  UNION ALL \
                  SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
                    i.mitigated_at, i.resolved_at \
@@ -591,11 +622,14 @@ impl ReviewStore for SqliteStore {
                  CROSS JOIN incidents i ON i.number = r.incident \
                  WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 AND r.incident IS NOT NULL \
                    AND r.at >= ?5 \
-                   AND u.rollback = 0 AND +u.drill IN (0, ?6) AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4) \
-                 ORDER BY 4, 5, 6",
+                   AND u.rollback = 0 AND +u.drill IN (0, ?6) AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4)",
                 params![ms(from), ms(to), window, service, lead_from, drills],
                 failure_row,
             )
+            .map(|mut found| {
+                DeployFailureRow::sort(&mut found);
+                found
+            })
         })
         .await
     }

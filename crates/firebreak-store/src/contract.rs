@@ -198,6 +198,7 @@ where
     action_items_round_trip_filter_and_page(&make().await).await;
     report_reads_count_and_link_deploys(&make().await).await;
     suspects_follow_deploys_and_incident_changes(&make().await).await;
+    deploy_counts_match_deploys_across_days(&make().await).await;
 
     // Heartbeats.
     heartbeats_round_trip(&make().await).await;

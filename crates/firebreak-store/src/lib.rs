@@ -50,8 +50,8 @@ pub use outbox::{
 };
 pub use paging::{ContactRecord, EscalationFilter, PagingStore, PagingWrites, PolicyRecord};
 pub use review::{
-    ActionItemFilter, DeployFailureRow, DeployLink, Dismissal, IncidentRow, ItemRow,
-    PostmortemRecord, ReviewStore, ReviewWrites, Revision,
+    ActionItemFilter, DAY_MS, DaySplit, DeployFailureRow, DeployLink, Dismissal, IncidentRow,
+    ItemRow, PostmortemRecord, ReviewStore, ReviewWrites, Revision, deploy_day, span_counts,
 };
 pub use stabilize::{RunbookRecord, StabilizeStore, StabilizeWrites};
 pub use status::{StatusStore, StatusWrites};

@@ -118,6 +118,16 @@ pub struct DeployFailureRow {
     pub resolved_at: Option<Timestamp>,
 }
 
+impl DeployFailureRow {
+    /// Puts rows in the order `deploy_failures` gives them: by deploy time, then incident,
+    /// then link (`rolled_back` before `suspect`). Sorted here rather than in SQL: the rows
+    /// come nearly in order (the suspects by time, then the few rollbacks), which a stable
+    /// sort takes in one pass, where the database sorted every row.
+    pub fn sort(rows: &mut [DeployFailureRow]) {
+        rows.sort_by_key(|r| (r.at, r.incident, r.link == DeployLink::Suspect));
+    }
+}
+
 /// What the reports need of one action item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemRow {
@@ -137,6 +147,79 @@ pub struct ItemRow {
 /// deploy is stamped at most 5 minutes ahead of its recording. A day leaves room for clocks
 /// that disagree and costs a day's rollbacks read.
 pub const ROLLBACK_LEAD: SignedDuration = SignedDuration::from_hours(24);
+
+/// One UTC day, in milliseconds.
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The first millisecond (UTC) of the day a deploy at `at` is counted in, in `deploy_days`.
+pub fn deploy_day(at: Timestamp) -> i64 {
+    at.as_millisecond().div_euclid(DAY_MS) * DAY_MS
+}
+
+/// A period `from..to` (milliseconds) cut for counting deploys: the whole UTC days inside it,
+/// counted from `deploy_days` (one row per day and service), and the partial days at its two
+/// ends, counted from `deployments` itself. Every range is `start..end`; an empty one has
+/// `start == end`. The three ranges never overlap and together cover the period exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DaySplit {
+    pub days: (i64, i64),
+    pub head: (i64, i64),
+    pub tail: (i64, i64),
+}
+
+impl DaySplit {
+    pub fn of(from: Timestamp, to: Timestamp) -> DaySplit {
+        let (from, to) = (
+            from.as_millisecond(),
+            to.as_millisecond().max(from.as_millisecond()),
+        );
+        let first = from.div_euclid(DAY_MS) * DAY_MS;
+        let first = if first < from { first + DAY_MS } else { first };
+        let last = to.div_euclid(DAY_MS) * DAY_MS;
+        if first < last {
+            DaySplit {
+                days: (first, last),
+                head: (from, first),
+                tail: (last, to),
+            }
+        } else {
+            DaySplit {
+                days: (from, from),
+                head: (from, to),
+                tail: (to, to),
+            }
+        }
+    }
+
+    /// The partial ends that hold anything.
+    pub fn edges(&self) -> impl Iterator<Item = (i64, i64)> {
+        [self.head, self.tail].into_iter().filter(|(s, e)| s < e)
+    }
+}
+
+/// Deploys per span from deploys per day (`day_totals`, every service summed) and the counts
+/// of the spans' partial ends (`edge_counts`, by range).
+pub fn span_counts(
+    splits: &[DaySplit],
+    day_totals: &std::collections::BTreeMap<i64, u64>,
+    edge_counts: &std::collections::HashMap<(i64, i64), u64>,
+) -> Vec<u64> {
+    splits
+        .iter()
+        .map(|split| {
+            let (a, b) = split.days;
+            let days: u64 = if a < b {
+                day_totals.range(a..b).map(|(_, n)| n).sum()
+            } else {
+                0
+            };
+            days + split
+                .edges()
+                .map(|e| edge_counts.get(&e).copied().unwrap_or(0))
+                .sum::<u64>()
+        })
+        .collect()
+}
 
 /// Postmortem and action item writes, inside a unit of work.
 #[async_trait]

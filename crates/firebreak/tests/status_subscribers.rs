@@ -476,6 +476,14 @@ async fn confirmation_emails_are_paced_across_all_addresses() {
         .items;
     assert_eq!(queued.len(), 1);
     let attempts = store.attempts_of(&[queued[0].id]).await.unwrap();
+    if attempts.iter().any(|(_, a)| a.status_code == Some(250)) {
+        // A slow machine, as above: it went between the two looks, once the pace allowed it.
+        assert!(
+            started.elapsed() >= Duration::from_secs(CONFIRMATION_EVERY_SECS),
+            "one more than the burst went at once: {attempts:?}"
+        );
+        return;
+    }
     assert!(
         attempts
             .iter()

@@ -663,6 +663,7 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
         .await
     };
     let suspects = |window_mins: i64| async move {
+        let deploys = store.list_deployments(None, None, 100).await.unwrap().items;
         store
             .deploy_failures(
                 at(0),
@@ -675,7 +676,17 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
             .unwrap()
             .into_iter()
             .filter(|f| f.link == DeployLink::Suspect)
-            .map(|f| (f.incident, f.deploy))
+            .map(|f| {
+                // The deploy's service, version and time, as the incident keeps them.
+                let d = deploys.iter().find(|d| d.id == f.deploy).expect("a deploy");
+                assert_eq!(
+                    (&f.service, &f.version, f.at),
+                    (&d.service, &d.version, d.at),
+                    "INC {:?}",
+                    f.incident
+                );
+                (f.incident, f.deploy)
+            })
             .collect::<Vec<_>>()
     };
     let change = |incident: Incident, services: &'static [&'static str], detected: i64| async move {
@@ -828,4 +839,82 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
             .any(|f| f.incident == a.number && f.deploy == v2.id),
         "{all:?}"
     );
+}
+
+/// Deploys counted over periods that cut days in two, span whole days or sit inside one day
+/// (the stores count whole days from their per-day counts) equal a count of the deploys one
+/// by one: per service, per span, drills and rollbacks left out or in as asked.
+pub async fn deploy_counts_match_deploys_across_days<S: Store>(store: &S) {
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    // Day boundaries in UTC, relative to `at(0)` (which is not midnight).
+    let midnight = crate::DAY_MS - at(0).as_millisecond().rem_euclid(crate::DAY_MS);
+    let mut plan = Vec::new();
+    for i in 0..60_i64 {
+        // Deploys every 7 h 13 min, around midnights and on them.
+        let when = i * (7 * HOUR + 13 * 60_000);
+        let service = ["api", "web", "db"][(i % 3) as usize];
+        plan.push((service, when, i % 11 == 0, i % 7 == 0));
+    }
+    plan.push(("api", midnight, false, false));
+    plan.push(("web", midnight + DAY, false, false));
+    plan.push(("web", midnight + DAY - 1, false, false));
+    for &(service, when, rollback, drill) in &plan {
+        let mut d = deployment(service, "v", when);
+        d.rollback = rollback;
+        d.drill = drill;
+        commit(store, "deploy", move |tx| {
+            Box::pin(async move { tx.record_deployment(d).await })
+        })
+        .await;
+    }
+    let expected = |from: i64, to: i64, service: Option<&str>, drills: bool| -> u64 {
+        plan.iter()
+            .filter(|(s, when, rollback, drill)| {
+                *when >= from
+                    && *when < to
+                    && !rollback
+                    && (drills || !drill)
+                    && service.is_none_or(|x| x == *s)
+            })
+            .count() as u64
+    };
+    let periods = [
+        (0, 18 * DAY),
+        (midnight, midnight + DAY),
+        (midnight + 1, midnight + DAY),
+        (midnight - 1, midnight + 3 * DAY + 1),
+        (midnight + HOUR, midnight + 2 * HOUR),
+        (midnight + DAY - HOUR, midnight + DAY + HOUR),
+        (5 * HOUR, 9 * DAY + 5 * HOUR),
+        (midnight + 2 * DAY, midnight + 2 * DAY),
+    ];
+    for drills in [false, true] {
+        for (from, to) in periods {
+            for service in [None, Some("api"), Some("web")] {
+                let counts = store
+                    .deploy_counts(at(from), at(to), service.map(name).as_ref(), drills)
+                    .await
+                    .unwrap();
+                let mut want = Vec::new();
+                for s in ["api", "db", "web"] {
+                    let n = expected(from, to, Some(s), drills);
+                    if n > 0 && service.is_none_or(|x| x == s) {
+                        want.push((name(s), n));
+                    }
+                }
+                assert_eq!(counts, want, "{from}..{to} {service:?} drills={drills}");
+            }
+        }
+        let spans: Vec<_> = periods.iter().map(|(f, t)| (at(*f), at(*t))).collect();
+        let want: Vec<u64> = periods
+            .iter()
+            .map(|(f, t)| expected(*f, *t, None, drills))
+            .collect();
+        assert_eq!(
+            store.deploy_counts_per_span(&spans, drills).await.unwrap(),
+            want,
+            "spans, drills={drills}"
+        );
+    }
 }
