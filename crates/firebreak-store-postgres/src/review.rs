@@ -11,6 +11,7 @@ use firebreak_store::{
     PostmortemRecord, Result, ReviewStore, ReviewWrites, Revision, StoreError,
 };
 use firebreak_store::{DaySplit, span_counts};
+use futures_util::TryStreamExt;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::AssertSqlSafe;
@@ -19,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::PostgresStore;
 use crate::error::db;
-use crate::rows::{self, get, ms_opt};
+use crate::rows::{self, get, get_at, ms_opt};
 use crate::tx::PgTx;
 
 const POSTMORTEM_COLUMNS: &str = "number, status, version, sections, dismissed, created_at, \
@@ -318,40 +319,42 @@ impl ReviewWrites for PgTx<'_> {
 }
 
 /// An incident's row of [`incident_rows`](ReviewStore::incident_rows), without its services.
+/// An incident of the reports, its columns read by position (`incident_rows`).
 fn incident_row(row: &PgRow) -> Result<IncidentRow> {
-    let postmortem: Option<String> = get(row, "postmortem")?;
+    let postmortem: Option<&str> = get_at(row, 8, "postmortem")?;
     Ok(IncidentRow {
-        number: IncidentNumber(get(row, "number")?),
-        severity: get(row, "severity")?,
+        number: IncidentNumber(get_at(row, 0, "number")?),
+        severity: get_at(row, 1, "severity")?,
         services: Vec::new(),
-        drill: get(row, "drill")?,
-        detected_at: rows::ts(get(row, "detected_at")?)?,
-        declared_at: rows::ts(get(row, "declared_at")?)?,
-        acknowledged_at: rows::ts_opt(get(row, "acknowledged_at")?)?,
-        mitigated_at: rows::ts_opt(get(row, "mitigated_at")?)?,
-        resolved_at: rows::ts_opt(get(row, "resolved_at")?)?,
-        postmortem: postmortem.as_deref().map(status).transpose()?,
+        drill: get_at(row, 2, "drill")?,
+        detected_at: rows::ts(get_at(row, 3, "detected_at")?)?,
+        declared_at: rows::ts(get_at(row, 4, "declared_at")?)?,
+        acknowledged_at: rows::ts_opt(get_at(row, 5, "acknowledged_at")?)?,
+        mitigated_at: rows::ts_opt(get_at(row, 6, "mitigated_at")?)?,
+        resolved_at: rows::ts_opt(get_at(row, 7, "resolved_at")?)?,
+        postmortem: postmortem.map(status).transpose()?,
     })
 }
 
+/// A failed deploy of the reports, its columns read by position (`deploy_failures`).
 fn failure_row(row: &PgRow) -> Result<DeployFailureRow> {
-    let link: String = get(row, "link")?;
+    let link: &str = get_at(row, 5, "link")?;
     Ok(DeployFailureRow {
-        deploy: get(row, "id")?,
-        service: rows::name(&get::<String>(row, "service")?)?,
-        version: get(row, "version")?,
-        at: rows::ts(get(row, "at")?)?,
-        incident: IncidentNumber(get(row, "number")?),
+        deploy: get_at(row, 0, "id")?,
+        service: rows::name(get_at(row, 1, "service")?)?,
+        version: get_at(row, 2, "version")?,
+        at: rows::ts(get_at(row, 3, "at")?)?,
+        incident: IncidentNumber(get_at(row, 4, "number")?),
         link: if link == "rolled_back" {
             DeployLink::RolledBack
         } else {
             DeployLink::Suspect
         },
-        severity: get(row, "severity")?,
-        detected_at: rows::ts(get(row, "detected_at")?)?,
-        drill: get(row, "drill")?,
-        mitigated_at: rows::ts_opt(get(row, "mitigated_at")?)?,
-        resolved_at: rows::ts_opt(get(row, "resolved_at")?)?,
+        severity: get_at(row, 6, "severity")?,
+        detected_at: rows::ts(get_at(row, 7, "detected_at")?)?,
+        drill: get_at(row, 8, "drill")?,
+        mitigated_at: rows::ts_opt(get_at(row, 9, "mitigated_at")?)?,
+        resolved_at: rows::ts_opt(get_at(row, 10, "resolved_at")?)?,
     })
 }
 
@@ -466,8 +469,9 @@ impl ReviewStore for PostgresStore {
     async fn incident_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IncidentRow>> {
         // One row per incident and service, with the postmortem's status joined: joins over
         // the period (hash joins for long periods) instead of a lookup and an aggregate per
-        // incident. The rows are put back together here, each incident's services in order.
-        let found = sqlx::query(
+        // incident. The rows are put back together here, each incident's services in order,
+        // as they arrive (a year is about 60,000 rows, not held twice).
+        let mut found = sqlx::query(
             "SELECT i.number, i.severity, i.drill, i.detected_at, i.declared_at, \
              i.acknowledged_at, i.mitigated_at, i.resolved_at, p.status AS postmortem, \
              s.position, s.service \
@@ -477,20 +481,16 @@ impl ReviewStore for PostgresStore {
         )
         .bind(from.as_millisecond())
         .bind(to.as_millisecond())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?;
-        let joined = found
-            .iter()
-            .map(|r| {
-                let service: Option<String> = get(r, "service")?;
-                Ok((
-                    incident_row(r)?,
-                    get::<Option<i32>>(r, "position")?.map(i64::from),
-                    service.as_deref().map(rows::name).transpose()?,
-                ))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        .fetch(&self.pool);
+        let mut joined = Vec::new();
+        while let Some(r) = found.try_next().await.map_err(db)? {
+            let service: Option<&str> = get_at(&r, 10, "service")?;
+            joined.push((
+                incident_row(&r)?,
+                get_at::<Option<i32>>(&r, 9, "position")?.map(i64::from),
+                service.map(rows::name).transpose()?,
+            ));
+        }
         Ok(IncidentRow::regroup(joined))
     }
 
@@ -627,7 +627,7 @@ impl ReviewStore for PostgresStore {
         service: Option<&Name>,
         drills: bool,
     ) -> Result<Vec<DeployFailureRow>> {
-        sqlx::query(
+        let mut rows = sqlx::query(
             // Each incident keeps its newest earlier deploy (its id, time, service and version,
             // kept by the store on every deploy and incident write); it is the incident's
             // suspect when it lies within the window before detection. The period's suspects
@@ -658,15 +658,12 @@ impl ReviewStore for PostgresStore {
         .bind(service.map(Name::as_str))
         .bind(ROLLBACK_LEAD.as_millis() as i64)
         .bind(drills)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db)?
-        .iter()
-        .map(failure_row)
-        .collect::<Result<Vec<_>>>()
-        .map(|mut found| {
-            DeployFailureRow::sort(&mut found);
-            found
-        })
+        .fetch(&self.pool);
+        let mut found = Vec::new();
+        while let Some(r) = rows.try_next().await.map_err(db)? {
+            found.push(failure_row(&r)?);
+        }
+        DeployFailureRow::sort(&mut found);
+        Ok(found)
     }
 }

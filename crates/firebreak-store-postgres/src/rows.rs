@@ -31,6 +31,21 @@ where
     row.try_get(column).map_err(db)
 }
 
+/// A column by position, for the reads of many rows (the reports): by name, every value is
+/// looked up among the statement's column names. Debug builds (the tests) check that the
+/// position holds the named column.
+pub(crate) fn get_at<'r, T>(row: &'r PgRow, idx: usize, column: &str) -> Result<T>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    debug_assert_eq!(
+        row.columns().get(idx).map(sqlx::Column::name),
+        Some(column),
+        "column {idx} of the query is not {column}"
+    );
+    row.try_get(idx).map_err(db)
+}
+
 /// `NotFound` when a statement meant to change one row changed none.
 pub(crate) fn found(rows: u64) -> Result<()> {
     if rows == 0 {

@@ -55,11 +55,11 @@ pub struct DoraReport {
     pub versions: BTreeMap<i64, String>,
 }
 
-fn facts(row: &IncidentRow) -> IncidentFacts {
+fn facts(row: IncidentRow) -> IncidentFacts {
     IncidentFacts {
         number: row.number,
-        severity: row.severity.clone(),
-        services: row.services.clone(),
+        severity: row.severity,
+        services: row.services,
         drill: row.drill,
         detected_at: row.detected_at,
         acknowledged_at: row.acknowledged_at,
@@ -156,7 +156,7 @@ impl Firebreak {
                 .deploy_failures(period.from, period.to, window, None, q.drills),
             self.store.deploy_counts_per_span(&bounds, q.drills),
         )?;
-        let mut incidents: Vec<IncidentFacts> = rows.iter().map(facts).collect();
+        let mut incidents: Vec<IncidentFacts> = rows.into_iter().map(facts).collect();
         let items: Vec<ActionItemFacts> = item_rows
             .iter()
             .map(|r| ActionItemFacts {
