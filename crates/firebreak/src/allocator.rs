@@ -12,12 +12,6 @@ use std::ffi::c_long;
 const ARENA_EAGER_COMMIT: i32 = 4;
 const PURGE_DELAY: i32 = 15;
 
-/// How long freed memory is kept before it goes back to the system. Not at once: a report
-/// over a year frees and takes back tens of MiB within one request, and each page handed back
-/// at once is faulted in and zeroed again (a seventh of the report's time). A tenth of a
-/// second later, an idle server still holds no more than it did.
-const PURGE_AFTER_MS: c_long = 100;
-
 unsafe extern "C" {
     fn mi_option_set(option: i32, value: c_long);
 }
@@ -29,6 +23,6 @@ pub fn tune() {
     // are within `_mi_option_last` for the bundled mimalloc v3.
     unsafe {
         mi_option_set(ARENA_EAGER_COMMIT, 0);
-        mi_option_set(PURGE_DELAY, PURGE_AFTER_MS);
+        mi_option_set(PURGE_DELAY, 0);
     }
 }
