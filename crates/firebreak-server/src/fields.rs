@@ -544,12 +544,16 @@ impl<'de> Deserialize<'de> for TimeZoneName {
 /// The time zone names the API accepts: those of the time zone database this server reads.
 pub fn known_time_zones() -> &'static [String] {
     static NAMES: LazyLock<Vec<String>> = LazyLock::new(|| {
-        let mut names: Vec<String> = jiff::tz::db()
+        // Each name is proven by loading its zone from a database of our own, dropped when
+        // the list is made: the process-wide one keeps every zone it loads, and holding all
+        // of them (several MiB) for a list of names would be waste.
+        let db = jiff::tz::TimeZoneDatabase::from_env();
+        let mut names: Vec<String> = db
             .available()
             .map(|n| n.to_string())
-            .filter(|n| jiff::tz::TimeZone::get(n).is_ok())
+            .filter(|n| db.get(n).is_ok())
             .collect();
-        if jiff::tz::TimeZone::get("UTC").is_ok() {
+        if db.get("UTC").is_ok() {
             names.push("UTC".to_string());
         }
         names.sort();

@@ -290,7 +290,7 @@ fn collapse_slashes(mut req: Request) -> Request {
 
 pub fn router(app: Firebreak) -> Router {
     let (router, _) = api().split_for_parts();
-    let doc = Arc::new(openapi::for_server(&app.config));
+    let doc = openapi::Served::new(app.config.clone());
     let api = router
         .merge(ingest::router())
         .merge(web::router())

@@ -12,6 +12,9 @@
 //! time zones a server accepts come from its configuration and its time zone database, so
 //! [`for_server`] writes them into the document it serves.
 
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Bytes;
 use serde_json::{Map, Value, json};
 use utoipa::OpenApi;
 
@@ -122,6 +125,33 @@ pub fn document() -> Value {
     let mut doc = serde_json::to_value(&doc).unwrap_or_default();
     complete(&mut doc);
     doc
+}
+
+/// The document a running server serves, built on its first request and kept as bytes.
+/// Most servers are never asked for it, and building it walks every route's and body's
+/// description (about 280 KB of JSON), so an idle server does not hold or build it.
+#[derive(Clone)]
+pub struct Served {
+    config: Arc<firebreak_domain::Config>,
+    doc: Arc<OnceLock<Bytes>>,
+}
+
+impl Served {
+    pub fn new(config: Arc<firebreak_domain::Config>) -> Self {
+        Self {
+            config,
+            doc: Arc::default(),
+        }
+    }
+
+    /// The document as JSON bytes, built the first time it is asked for.
+    pub fn bytes(&self) -> Bytes {
+        self.doc
+            .get_or_init(|| {
+                Bytes::from(serde_json::to_vec(&for_server(&self.config)).unwrap_or_default())
+            })
+            .clone()
+    }
 }
 
 /// The document a server serves: [`document`] with the severities it is configured with.

@@ -40,9 +40,12 @@ pub async fn readyz(State(app): State<Firebreak>) -> Result<Json<HealthBody>, Ap
 #[utoipa::path(get, path = "/api/v1/openapi.json", tag = "config", security(("bearer" = ["viewer"])), responses((status = 200, description = "OpenAPI 3.1 document")))]
 pub async fn openapi(
     _c: Caller<Viewer>,
-    axum::Extension(doc): axum::Extension<std::sync::Arc<serde_json::Value>>,
+    axum::Extension(doc): axum::Extension<crate::openapi::Served>,
 ) -> impl IntoResponse {
-    Json(doc.as_ref().clone())
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.bytes(),
+    )
 }
 
 pub async fn not_found(uri: axum::http::Uri) -> ApiError {
