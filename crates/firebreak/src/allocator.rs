@@ -8,6 +8,10 @@
 
 use std::ffi::c_long;
 
+// Links mimalloc, whose function is declared below, into every build of this crate: its
+// tests, and binaries that keep the system allocator, too.
+extern crate mimalloc as _;
+
 // Indices into mimalloc's `mi_option_e` (v3, `include/mimalloc.h`).
 const ARENA_EAGER_COMMIT: i32 = 4;
 const PURGE_DELAY: i32 = 15;
