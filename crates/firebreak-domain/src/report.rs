@@ -496,16 +496,9 @@ impl<'a> FailureIndex<'a> {
     ) -> Dora {
         let mut failed: BTreeMap<(Timestamp, i64), FailedDeploy> = BTreeMap::new();
         for link in links {
-            let Some(deploy) = self.deploys.get(&link.deploy) else {
+            let Some((deploy, incident)) = self.counted(link, period) else {
                 continue;
             };
-            let incident = self.incidents.get(&link.incident);
-            if deploy.rollback
-                || !period.contains(deploy.at)
-                || incident.is_some_and(|i| !i.counts(self.drills))
-            {
-                continue;
-            }
             let failure = failed
                 .entry((deploy.at, deploy.id))
                 .or_insert_with(|| FailedDeploy {
@@ -529,14 +522,107 @@ impl<'a> FailureIndex<'a> {
             }
         }
         let failures: Vec<FailedDeploy> = failed.into_values().collect();
-        let failed_deploys = failures.len() as u64;
-        let deploys = deploy_count.max(failed_deploys);
+        let figures = DoraFigures::new(
+            deploy_count,
+            failures.len() as u64,
+            failures.iter().filter_map(|f| f.recovery),
+        );
         Dora {
+            deploys: figures.deploys,
+            failed_deploys: figures.failed_deploys,
+            change_failure_rate: figures.change_failure_rate,
+            recovery: figures.recovery,
+            failures,
+        }
+    }
+
+    /// The same figures as [`Self::dora`] without the list of failed deploys: a week of the
+    /// trend shows only the figures, and a two-year trend would otherwise build and drop a
+    /// list entry, with its service name and incidents, for each of ~90,000 failure links.
+    fn figures<'l>(
+        &self,
+        links: impl IntoIterator<Item = &'l DeployFailure>,
+        deploy_count: u64,
+        period: Period,
+    ) -> DoraFigures {
+        // Each failed deploy's time and the earliest mitigation of its incidents.
+        let mut failed: HashMap<i64, (Timestamp, Option<Timestamp>)> = HashMap::new();
+        for link in links {
+            let Some((deploy, incident)) = self.counted(link, period) else {
+                continue;
+            };
+            let (_, earliest) = failed.entry(deploy.id).or_insert((deploy.at, None));
+            if let Some(mitigated) = incident.and_then(|i| i.mitigation()) {
+                *earliest = Some(earliest.map_or(mitigated, |m| m.min(mitigated)));
+            }
+        }
+        DoraFigures::new(
+            deploy_count,
+            failed.len() as u64,
+            failed
+                .values()
+                .filter_map(|&(at, m)| m.map(|m| seconds_between(at, m))),
+        )
+    }
+
+    /// The deploy `link` fails, and its incident when known, if the link counts in `period`:
+    /// its deploy is known, made in the period and not a rollback, and its incident (when
+    /// known) counts with or without drills as asked.
+    fn counted(
+        &self,
+        link: &DeployFailure,
+        period: Period,
+    ) -> Option<(&'a DeployFacts, Option<&'a IncidentFacts>)> {
+        let deploy = *self.deploys.get(&link.deploy)?;
+        let incident = self.incidents.get(&link.incident).copied();
+        let counts = !deploy.rollback
+            && period.contains(deploy.at)
+            && incident.is_none_or(|i| i.counts(self.drills));
+        counts.then_some((deploy, incident))
+    }
+}
+
+/// The DORA figures of a period without the failed deploys listed: what each week of the
+/// trend shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DoraFigures {
+    /// Deploys in the period, rollbacks left out.
+    pub deploys: u64,
+    /// Deploys that led to at least one incident.
+    pub failed_deploys: u64,
+    /// `failed_deploys / deploys`, between 0 and 1; `None` without deploys.
+    pub change_failure_rate: Option<f64>,
+    /// Failed deployment recovery time, over the failed deploys whose incident is mitigated.
+    pub recovery: Stat,
+}
+
+impl DoraFigures {
+    /// The figures from the store's count of deploys, the failed deploys found, and their
+    /// recovery times. Should the count miss a failed deploy (one recorded between the count
+    /// and the read), the failed deploys are the floor of the deploys, so the rate never
+    /// passes 1.
+    fn new(
+        deploy_count: u64,
+        failed_deploys: u64,
+        recoveries: impl IntoIterator<Item = i64>,
+    ) -> Self {
+        let deploys = deploy_count.max(failed_deploys);
+        DoraFigures {
             deploys,
             failed_deploys,
             change_failure_rate: share(failed_deploys, deploys),
-            recovery: Stat::of(failures.iter().filter_map(|f| f.recovery)),
-            failures,
+            recovery: Stat::of(recoveries),
+        }
+    }
+}
+
+impl From<&Dora> for DoraFigures {
+    fn from(d: &Dora) -> Self {
+        DoraFigures {
+            deploys: d.deploys,
+            failed_deploys: d.failed_deploys,
+            change_failure_rate: d.change_failure_rate,
+            recovery: d.recovery,
         }
     }
 }
@@ -619,7 +705,7 @@ pub struct Week {
     /// Time to resolve of the week's incidents.
     pub resolve: Stat,
     /// The DORA figures of the week's deploys, its change failure rate among them.
-    pub dora: Dora,
+    pub dora: DoraFigures,
 }
 
 /// The weekly trend: for each week (from [`week_spans`]) with the count of its deploys that the
@@ -678,7 +764,7 @@ pub fn weekly_trend(
                     .collect(),
                 acknowledge: Stat::of(members.iter().filter_map(|i| i.time_to_acknowledge())),
                 resolve: Stat::of(members.iter().filter_map(|i| i.time_to_resolve())),
-                dora: index.dora(links, *deploy_count, span.period()),
+                dora: index.figures(links, *deploy_count, span.period()),
             }
         })
         .collect()
@@ -1823,7 +1909,7 @@ mod tests {
                 prop_assert_eq!(severities, alone.incidents);
                 prop_assert_eq!(
                     &week.dora,
-                    &dora(*count, &deploys, &links, &facts, span.period(), drills)
+                    &DoraFigures::from(&dora(*count, &deploys, &links, &facts, span.period(), drills))
                 );
             }
         }
