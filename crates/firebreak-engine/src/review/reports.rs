@@ -77,10 +77,14 @@ fn failure_facts(
     rows: &[DeployFailureRow],
     incidents: &mut Vec<IncidentFacts>,
 ) -> (Vec<DeployFacts>, Vec<DeployFailure>) {
-    let mut known: HashSet<IncidentNumber> = incidents.iter().map(|i| i.number).collect();
-    let mut deploys = Vec::new();
-    let mut seen = HashSet::new();
-    let mut links = Vec::new();
+    // Sized up front: two years hold ~90,000 links, and growing these moves them several
+    // times into freshly faulted memory.
+    let mut known: HashSet<IncidentNumber> = HashSet::with_capacity(incidents.len() + rows.len());
+    known.extend(incidents.iter().map(|i| i.number));
+    incidents.reserve(rows.len());
+    let mut deploys = Vec::with_capacity(rows.len());
+    let mut seen = HashSet::with_capacity(rows.len());
+    let mut links = Vec::with_capacity(rows.len());
     for r in rows {
         if seen.insert(r.deploy) {
             deploys.push(DeployFacts {
