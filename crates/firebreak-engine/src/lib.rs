@@ -165,6 +165,8 @@ pub struct App {
     pub paging: Arc<paging::Paging>,
     /// The public status page's snapshot.
     pub status: Arc<status_page::StatusPageCache>,
+    /// The facts the reports are computed from, followed through the change feed.
+    pub reports: Arc<review::cache::ReportCache>,
     /// Break-glass grants in force or waiting, for every request.
     pub grants: Arc<stabilize::GrantCache>,
     /// Runbooks from the file and the API.
@@ -224,6 +226,7 @@ impl Firebreak {
             outbound: Arc::new(outbound),
             paging: Arc::new(paging::Paging::new(&config, Arc::new(pages))),
             status: Arc::default(),
+            reports: Arc::default(),
             grants: Arc::default(),
             runbooks: Arc::default(),
             sign_in_locks: Arc::default(),
@@ -251,6 +254,7 @@ impl Firebreak {
             outbound: app.outbound.clone(),
             paging: app.paging.clone(),
             status: app.status.clone(),
+            reports: app.reports.clone(),
             grants: app.grants.clone(),
             runbooks: app.runbooks.clone(),
             sign_in_locks: app.sign_in_locks.clone(),

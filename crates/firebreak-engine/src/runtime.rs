@@ -505,6 +505,7 @@ async fn janitor(app: Firebreak, cancel: CancellationToken) {
             }
         }
         app.status.forget_idle();
+        app.reports.forget_idle(std::time::Instant::now()).await;
         prune_sign_ins(&app).await;
         match app.prune_check_history().await {
             Ok(0) => {}

@@ -434,7 +434,15 @@ impl AlertWrites for PgTx<'_> {
         &mut self,
         deployment: DeploymentRecord,
     ) -> Result<DeploymentRecord> {
-        let stored = rules::record_deployment(self.conn, deployment).await?;
+        let (stored, changed) = rules::record_deployment(self.conn, deployment).await?;
+        // The incidents whose suspect it became, and the incident a rollback was run for,
+        // changed: the reports' cache reads them again.
+        for number in changed {
+            self.changed(Change::Incident { number });
+        }
+        if let (true, Some(number)) = (stored.rollback, stored.incident) {
+            self.changed(Change::Incident { number });
+        }
         self.changed(Change::Directory(Topic::Deployments));
         Ok(stored)
     }

@@ -152,6 +152,11 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
         "suspect_details",
         include_str!("../migrations/0025_suspect_details.sql"),
     ),
+    (
+        26,
+        "rollbacks_by_incident",
+        include_str!("../migrations/0026_rollbacks_by_incident.sql"),
+    ),
 ];
 
 /// How many connections the pool keeps at most.

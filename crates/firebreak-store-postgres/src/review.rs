@@ -355,7 +355,44 @@ fn failure_row(row: &PgRow) -> Result<DeployFailureRow> {
         drill: get_at(row, 8, "drill")?,
         mitigated_at: rows::ts_opt(get_at(row, 9, "mitigated_at")?)?,
         resolved_at: rows::ts_opt(get_at(row, 10, "resolved_at")?)?,
+        deploy_drill: get_at(row, 11, "deploy_drill")?,
     })
+}
+
+/// The columns of [`failure_row`] for an incident's suspect deploy (`i`), which is always of
+/// the incident's kind.
+const SUSPECT_COLUMNS: &str = "i.suspect_deploy AS id, i.suspect_service AS service, \
+    i.suspect_version AS version, i.suspect_at AS at, i.number, 'suspect' AS link, \
+    i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, i.drill AS deploy_drill";
+
+/// The columns of [`failure_row`] for a deploy (`u`) that a rollback run for incident `i`
+/// undid.
+const ROLLED_BACK_COLUMNS: &str = "u.id, u.service, u.version, u.at, i.number, \
+    'rolled_back' AS link, i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, \
+    u.drill AS deploy_drill";
+
+/// One incident's row as [`incident_rows`](ReviewStore::incident_rows) reads it, from the
+/// columns of `incidents i` with `postmortems p` and `incident_services s` joined, and its
+/// service's position and name.
+const INCIDENT_ROW_COLUMNS: &str = "i.number, i.severity, i.drill, i.detected_at, \
+    i.declared_at, i.acknowledged_at, i.mitigated_at, i.resolved_at, p.status AS postmortem, \
+    s.position, s.service";
+
+/// Incidents from a query of [`INCIDENT_ROW_COLUMNS`], each once with its services in order,
+/// put together as the rows arrive.
+async fn incident_rows_joined(
+    mut found: impl futures_util::Stream<Item = std::result::Result<PgRow, sqlx::Error>> + Unpin,
+) -> Result<Vec<IncidentRow>> {
+    let mut joined = Vec::new();
+    while let Some(r) = found.try_next().await.map_err(db)? {
+        let service: Option<&str> = get_at(&r, 10, "service")?;
+        joined.push((
+            incident_row(&r)?,
+            get_at::<Option<i32>>(&r, 9, "position")?.map(i64::from),
+            service.map(rows::name).transpose()?,
+        ));
+    }
+    Ok(IncidentRow::regroup(joined))
 }
 
 #[async_trait]
@@ -469,29 +506,59 @@ impl ReviewStore for PostgresStore {
     async fn incident_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IncidentRow>> {
         // One row per incident and service, with the postmortem's status joined: joins over
         // the period (hash joins for long periods) instead of a lookup and an aggregate per
-        // incident. The rows are put back together here, each incident's services in order,
-        // as they arrive (a year is about 60,000 rows, not held twice).
-        let mut found = sqlx::query(
-            "SELECT i.number, i.severity, i.drill, i.detected_at, i.declared_at, \
-             i.acknowledged_at, i.mitigated_at, i.resolved_at, p.status AS postmortem, \
-             s.position, s.service \
+        // incident. The rows are put back together as they arrive (a year is about 60,000
+        // rows, not held twice).
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {INCIDENT_ROW_COLUMNS} \
              FROM incidents i LEFT JOIN postmortems p ON p.number = i.number \
              LEFT JOIN incident_services s ON s.number = i.number \
-             WHERE i.detected_at >= $1 AND i.detected_at < $2",
-        )
+             WHERE i.detected_at >= $1 AND i.detected_at < $2"
+        )))
         .bind(from.as_millisecond())
         .bind(to.as_millisecond())
         .fetch(&self.pool);
-        let mut joined = Vec::new();
-        while let Some(r) = found.try_next().await.map_err(db)? {
-            let service: Option<&str> = get_at(&r, 10, "service")?;
-            joined.push((
-                incident_row(&r)?,
-                get_at::<Option<i32>>(&r, 9, "position")?.map(i64::from),
-                service.map(rows::name).transpose()?,
-            ));
+        incident_rows_joined(found).await
+    }
+
+    async fn incident_rows_of(&self, numbers: &[IncidentNumber]) -> Result<Vec<IncidentRow>> {
+        let numbers: Vec<i64> = numbers.iter().map(|n| n.0).collect();
+        let found = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {INCIDENT_ROW_COLUMNS} \
+             FROM incidents i LEFT JOIN postmortems p ON p.number = i.number \
+             LEFT JOIN incident_services s ON s.number = i.number \
+             WHERE i.number = ANY($1)"
+        )))
+        .bind(numbers)
+        .fetch(&self.pool);
+        incident_rows_joined(found).await
+    }
+
+    async fn failure_links(
+        &self,
+        numbers: Option<&[IncidentNumber]>,
+        window: SignedDuration,
+    ) -> Result<Vec<DeployFailureRow>> {
+        let numbers: Option<Vec<i64>> = numbers.map(|n| n.iter().map(|n| n.0).collect());
+        let mut rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {SUSPECT_COLUMNS} FROM incidents i \
+             WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= i.detected_at - $1 \
+               AND ($2::BIGINT[] IS NULL OR i.number = ANY($2)) \
+             UNION ALL \
+             SELECT DISTINCT {ROLLED_BACK_COLUMNS} \
+             FROM deployments r \
+             JOIN deployments u ON u.id = r.rolls_back \
+             JOIN incidents i ON i.number = r.incident \
+             WHERE r.incident IS NOT NULL AND r.rolls_back IS NOT NULL AND r.rollback \
+               AND NOT u.rollback AND ($2::BIGINT[] IS NULL OR r.incident = ANY($2))"
+        )))
+        .bind(window.as_millis() as i64)
+        .bind(numbers)
+        .fetch(&self.pool);
+        let mut found = Vec::new();
+        while let Some(r) = rows.try_next().await.map_err(db)? {
+            found.push(failure_row(&r)?);
         }
-        Ok(IncidentRow::regroup(joined))
+        Ok(found)
     }
 
     async fn action_item_rows(
@@ -635,22 +702,21 @@ impl ReviewStore for PostgresStore {
             // ever a drill incident's suspect, so the incident's kind is the deploy's. The rollbacks that undid
             // a deploy of the period are read from `ROLLBACK_LEAD` before its start on through
             // `deployments_rollbacks_at`, not from every rollback recorded.
-            "SELECT i.suspect_deploy AS id, i.suspect_service AS service, \
-               i.suspect_version AS version, i.suspect_at AS at, i.number, 'suspect' AS link, \
-               i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
+            AssertSqlSafe(format!(
+                "SELECT {SUSPECT_COLUMNS} \
              FROM incidents i \
              WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= $1 AND i.suspect_at < $2 \
                AND i.suspect_at >= i.detected_at - $3 AND (NOT i.drill OR $6) \
                AND ($4::TEXT IS NULL OR i.suspect_service = $4) \
              UNION ALL \
-             SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
-               i.mitigated_at, i.resolved_at \
+             SELECT DISTINCT {ROLLED_BACK_COLUMNS} \
              FROM deployments r \
              JOIN deployments u ON u.id = r.rolls_back \
              JOIN incidents i ON i.number = r.incident \
              WHERE r.rolls_back IS NOT NULL AND r.rollback AND r.incident IS NOT NULL \
                AND r.at >= $1 - $5 \
-               AND NOT u.rollback AND (NOT u.drill OR $6) AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4)",
+               AND NOT u.rollback AND (NOT u.drill OR $6) AND u.at >= $1 AND u.at < $2 AND ($4::TEXT IS NULL OR u.service = $4)"
+            )),
         )
         .bind(from.as_millisecond())
         .bind(to.as_millisecond())

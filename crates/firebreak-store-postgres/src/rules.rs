@@ -6,8 +6,8 @@
 //! Ending a silence or a window early is the domain's rule; the store saves the span it is
 //! given.
 
-use firebreak_domain::Name;
 use firebreak_domain::rules::{MaintenanceWindow, Silence};
+use firebreak_domain::{IncidentNumber, Name};
 use firebreak_store::{
     DeploymentRecord, IngestRequest, Page, Result, RouteRecord, StoreError, codec,
 };
@@ -168,14 +168,15 @@ pub(crate) async fn delete_route(conn: &mut PgConnection, id: i64) -> Result<()>
     Ok(())
 }
 
+/// Records a deploy; with it, the incidents whose suspect it became.
 pub(crate) async fn record_deployment(
     conn: &mut PgConnection,
     mut d: DeploymentRecord,
-) -> Result<DeploymentRecord> {
+) -> Result<(DeploymentRecord, Vec<IncidentNumber>)> {
     // A deploy (not a rollback) is also the newest earlier deploy of every incident of its
     // service and kind (drill or real) detected at or after it whose suspect is older (a
     // deploy recorded late).
-    d.id = sqlx::query_scalar(
+    let (id, changed): (i64, Vec<i64>) = sqlx::query_as(
         "WITH d AS (INSERT INTO deployments (service, version, previous_version, commit_sha,
              author, link, at, source, summary, created_at, freeze_reasons, rollback, rolls_back,
              incident, drill)
@@ -186,11 +187,12 @@ pub(crate) async fn record_deployment(
              AND (i.suspect_at IS NULL OR i.suspect_at < $7
                   OR (i.suspect_at = $7 AND i.suspect_deploy < d.id))
              AND EXISTS (SELECT 1 FROM incident_services s
-                         WHERE s.number = i.number AND s.service = $1)),
+                         WHERE s.number = i.number AND s.service = $1)
+           RETURNING i.number),
          dd AS (INSERT INTO deploy_days (drill, day, service, deploys)
            SELECT $15, $16, $1, 1 FROM d WHERE NOT $12
            ON CONFLICT (drill, day, service) DO UPDATE SET deploys = deploy_days.deploys + 1)
-         SELECT id FROM d",
+         SELECT d.id, ARRAY(SELECT number FROM u) FROM d",
     )
     .bind(d.service.as_str())
     .bind(&d.version)
@@ -211,7 +213,8 @@ pub(crate) async fn record_deployment(
     .fetch_one(conn)
     .await
     .map_err(db)?;
-    Ok(d)
+    d.id = id;
+    Ok((d, changed.into_iter().map(IncidentNumber).collect()))
 }
 
 pub(crate) async fn record_request(conn: &mut PgConnection, r: &IngestRequest) -> Result<()> {

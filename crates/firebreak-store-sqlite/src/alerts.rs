@@ -663,16 +663,27 @@ impl AlertWrites for SqliteTx<'_> {
             // The deploy is the newest earlier deploy of every incident of its service and
             // kind (drill or real) detected at or after it whose suspect is older (a deploy
             // recorded late).
-            self.exec(
+            // Those incidents changed: the reports' cache reads them again.
+            let changed = rows::all(
+                self.conn(),
                 "UPDATE incidents SET suspect_deploy = ?1, suspect_at = ?2, suspect_service = ?3, \
                  suspect_version = ?5 \
                  WHERE detected_at >= ?2 AND drill = ?4 \
                    AND (suspect_at IS NULL OR suspect_at < ?2 \
                         OR (suspect_at = ?2 AND suspect_deploy < ?1)) \
                    AND EXISTS (SELECT 1 FROM incident_services s \
-                               WHERE s.number = incidents.number AND s.service = ?3)",
+                               WHERE s.number = incidents.number AND s.service = ?3) \
+                 RETURNING number",
                 params![d.id, ms(d.at), d.service.as_str(), d.drill, d.version],
+                |r| Ok(IncidentNumber(r.get(0).map_err(db)?)),
             )?;
+            for number in changed {
+                self.changed(Change::Incident { number });
+            }
+        }
+        if let (true, Some(number)) = (d.rollback, d.incident) {
+            // A rollback run for an incident is one of its failure links.
+            self.changed(Change::Incident { number });
         }
         self.changed(Change::Directory(Topic::Deployments));
         Ok(d)

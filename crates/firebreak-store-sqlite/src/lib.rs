@@ -73,6 +73,10 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (23, include_str!("../migrations/0023_drill_deploys.sql")),
     (24, include_str!("../migrations/0024_deploy_days.sql")),
     (25, include_str!("../migrations/0025_suspect_details.sql")),
+    (
+        26,
+        include_str!("../migrations/0026_rollbacks_by_incident.sql"),
+    ),
 ];
 
 /// How long a connection waits for a lock before failing.

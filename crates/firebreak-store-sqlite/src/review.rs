@@ -335,7 +335,44 @@ fn failure_row(row: &Row<'_>) -> Result<DeployFailureRow> {
         drill: rows::get_at(row, 8, "drill")?,
         mitigated_at: rows::opt_ts_at(row, 9, "mitigated_at")?,
         resolved_at: rows::opt_ts_at(row, 10, "resolved_at")?,
+        deploy_drill: rows::get_at(row, 11, "deploy_drill")?,
     })
+}
+
+/// The columns of [`failure_row`] for an incident's suspect deploy (`i`), which is always of
+/// the incident's kind.
+const SUSPECT_COLUMNS: &str = "i.suspect_deploy AS id, i.suspect_service AS service, \
+    i.suspect_version AS version, i.suspect_at AS at, i.number, 'suspect' AS link, \
+    i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, i.drill AS deploy_drill";
+
+/// The columns of [`failure_row`] for a deploy (`u`) that a rollback run for incident `i`
+/// undid.
+const ROLLED_BACK_COLUMNS: &str = "u.id, u.service, u.version, u.at, i.number, \
+    'rolled_back' AS link, i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at, \
+    u.drill AS deploy_drill";
+
+/// One incident's row as [`incident_rows`](ReviewStore::incident_rows) reads it, from the
+/// columns of `incidents i` with `postmortems p` and `incident_services s` joined, and its
+/// service's position and name.
+const INCIDENT_ROW_COLUMNS: &str = "i.number, i.severity, i.drill, i.detected_at, \
+    i.declared_at, i.acknowledged_at, i.mitigated_at, i.resolved_at, p.status AS postmortem, \
+    s.position, s.service";
+
+/// Incidents from rows of [`INCIDENT_ROW_COLUMNS`], each incident once with its services.
+fn incident_rows_joined(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<IncidentRow>> {
+    let joined = rows::all(conn, sql, params, |r| {
+        let service: Option<String> = rows::get_at(r, 10, "service")?;
+        Ok((
+            incident_row(r)?,
+            rows::get_at::<Option<i64>>(r, 9, "position")?,
+            service.as_deref().map(codec::name).transpose()?,
+        ))
+    })?;
+    Ok(IncidentRow::regroup(joined))
 }
 
 #[async_trait]
@@ -445,26 +482,60 @@ impl ReviewStore for SqliteStore {
             // One row per incident and service, with the postmortem's status joined: two
             // joins over the period instead of two lookups per incident. The rows are put
             // back together here, each incident's services in their order.
-            let joined = rows::all(
-                conn,
-                "SELECT i.number, i.severity, i.drill, i.detected_at, i.declared_at, \
-                 i.acknowledged_at, i.mitigated_at, i.resolved_at, p.status AS postmortem, \
-                 s.position, s.service \
+            let sql = format!(
+                "SELECT {INCIDENT_ROW_COLUMNS} \
                  FROM incidents i INDEXED BY incidents_detected \
                  LEFT JOIN postmortems p ON p.number = i.number \
                  LEFT JOIN incident_services s ON s.number = i.number \
-                 WHERE i.detected_at >= ?1 AND i.detected_at < ?2",
-                params![ms(from), ms(to)],
-                |r| {
-                    let service: Option<String> = rows::get_at(r, 10, "service")?;
-                    Ok((
-                        incident_row(r)?,
-                        rows::get_at::<Option<i64>>(r, 9, "position")?,
-                        service.as_deref().map(codec::name).transpose()?,
-                    ))
-                },
-            )?;
-            Ok(IncidentRow::regroup(joined))
+                 WHERE i.detected_at >= ?1 AND i.detected_at < ?2"
+            );
+            incident_rows_joined(conn, &sql, params![ms(from), ms(to)])
+        })
+        .await
+    }
+
+    async fn incident_rows_of(&self, numbers: &[IncidentNumber]) -> Result<Vec<IncidentRow>> {
+        let numbers = serde_json::to_string(&numbers.iter().map(|n| n.0).collect::<Vec<_>>())
+            .map_err(StoreError::backend)?;
+        self.read(move |conn| {
+            let sql = format!(
+                "SELECT {INCIDENT_ROW_COLUMNS} FROM incidents i \
+                 LEFT JOIN postmortems p ON p.number = i.number \
+                 LEFT JOIN incident_services s ON s.number = i.number \
+                 WHERE i.number IN (SELECT value FROM json_each(?1))"
+            );
+            incident_rows_joined(conn, &sql, [numbers])
+        })
+        .await
+    }
+
+    async fn failure_links(
+        &self,
+        numbers: Option<&[IncidentNumber]>,
+        window: SignedDuration,
+    ) -> Result<Vec<DeployFailureRow>> {
+        let numbers = numbers
+            .map(|n| serde_json::to_string(&n.iter().map(|n| n.0).collect::<Vec<_>>()))
+            .transpose()
+            .map_err(StoreError::backend)?;
+        let window = window.as_millis() as i64;
+        self.read(move |conn| {
+            // Every incident's suspect from the incidents themselves, and the rollbacks run
+            // for an incident through `deployments_incident`.
+            let sql = format!(
+                "SELECT {SUSPECT_COLUMNS} FROM incidents i \
+                 WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= i.detected_at - ?1 \
+                   AND (?2 IS NULL OR i.number IN (SELECT value FROM json_each(?2))) \
+                 UNION ALL \
+                 SELECT DISTINCT {ROLLED_BACK_COLUMNS} \
+                 FROM deployments r INDEXED BY deployments_incident \
+                 CROSS JOIN deployments u ON u.id = r.rolls_back \
+                 CROSS JOIN incidents i ON i.number = r.incident \
+                 WHERE r.incident IS NOT NULL AND r.rolls_back IS NOT NULL AND r.rollback = 1 \
+                   AND u.rollback = 0 \
+                   AND (?2 IS NULL OR r.incident IN (SELECT value FROM json_each(?2)))"
+            );
+            rows::all(conn, &sql, params![window, numbers], failure_row)
         })
         .await
     }
@@ -607,22 +678,21 @@ impl ReviewStore for SqliteStore {
             // rollback recorded.
             rows::all(
                 conn,
-                "SELECT i.suspect_deploy AS id, i.suspect_service AS service, \
-                   i.suspect_version AS version, i.suspect_at AS at, i.number, 'suspect' AS link, \
-                   i.severity, i.detected_at, i.drill, i.mitigated_at, i.resolved_at \
+                &format!(
+                    "SELECT {SUSPECT_COLUMNS} \
                  FROM incidents i INDEXED BY incidents_suspect \
                  WHERE i.suspect_deploy IS NOT NULL AND i.suspect_at >= ?1 AND i.suspect_at < ?2 \
                    AND i.suspect_at >= i.detected_at - ?3 AND i.drill IN (0, ?6) \
                    AND (?4 IS NULL OR i.suspect_service = ?4) \
                  UNION ALL \
-                 SELECT DISTINCT u.id, u.service, u.version, u.at, i.number, 'rolled_back' AS link, i.severity, i.detected_at, i.drill, \
-                   i.mitigated_at, i.resolved_at \
+                 SELECT DISTINCT {ROLLED_BACK_COLUMNS} \
                  FROM deployments r INDEXED BY deployments_rollbacks_at \
                  CROSS JOIN deployments u ON u.id = r.rolls_back \
                  CROSS JOIN incidents i ON i.number = r.incident \
                  WHERE r.rolls_back IS NOT NULL AND r.rollback = 1 AND r.incident IS NOT NULL \
                    AND r.at >= ?5 \
-                   AND u.rollback = 0 AND +u.drill IN (0, ?6) AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4)",
+                   AND u.rollback = 0 AND +u.drill IN (0, ?6) AND u.at >= ?1 AND u.at < ?2 AND (?4 IS NULL OR u.service = ?4)"
+                ),
                 params![ms(from), ms(to), window, service, lead_from, drills],
                 failure_row,
             )

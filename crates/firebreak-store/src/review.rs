@@ -122,6 +122,9 @@ pub struct DeployFailureRow {
     pub drill: bool,
     pub mitigated_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
+    /// True when the deploy itself is a drill's (a suspect's is always its incident's kind;
+    /// a deploy a rollback undid has its own).
+    pub deploy_drill: bool,
 }
 
 impl DeployFailureRow {
@@ -289,6 +292,22 @@ pub trait ReviewStore: Send + Sync {
 
     /// Every incident detected in `from..to`, drills included, by number.
     async fn incident_rows(&self, from: Timestamp, to: Timestamp) -> Result<Vec<IncidentRow>>;
+    /// The incidents numbered `numbers` that exist, drills included, by number: what the
+    /// reports' cache reads again after they changed.
+    async fn incident_rows_of(&self, numbers: &[IncidentNumber]) -> Result<Vec<IncidentRow>>;
+    /// Every failure link of the incidents numbered `numbers` (of every incident when
+    /// `None`), whenever their deploys were made, drills included: each incident's suspect
+    /// deploy when it lies at most `window` before detection, and each deploy that a rollback
+    /// run for it undid. The rows [`Self::deploy_failures`] gives for any period, service and
+    /// kind are those of these whose deploy is in the period, of the service, and no drill's
+    /// (`deploy_drill`) unless drills are asked for (but for a rollback stamped more than
+    /// [`ROLLBACK_LEAD`] before the deploy it undid, which the engine refuses). In no
+    /// particular order.
+    async fn failure_links(
+        &self,
+        numbers: Option<&[IncidentNumber]>,
+        window: SignedDuration,
+    ) -> Result<Vec<DeployFailureRow>>;
     /// The action items a period's report counts: created in `from..to`, closed in it, or
     /// open and due before `today`. By id.
     async fn action_item_rows(

@@ -176,6 +176,18 @@ struct Day<'a> {
 }
 
 impl Day<'_> {
+    /// Asks for both reports, so the server's report facts are built early and then follow
+    /// every later write: the figures checked at the end are those of facts kept current
+    /// step by step, not read once after the day.
+    async fn look(&self) {
+        for path in [
+            format!("/api/v1/reports/incidents?{PERIOD}&drills=true"),
+            format!("/api/v1/reports/dora?{PERIOD}"),
+        ] {
+            self.s.get(&path).await.expect(200);
+        }
+    }
+
     /// Moves the clock forward to `when`.
     fn at(&self, when: &str) {
         let to: Timestamp = t(when).parse().unwrap();
@@ -185,6 +197,7 @@ impl Day<'_> {
     }
 
     async fn record(&mut self, d: u32, when: &str, body: Value) -> Value {
+        self.look().await;
         self.at(when);
         let mut body = body;
         body["at"] = json!(t(when));
@@ -240,6 +253,7 @@ impl Day<'_> {
         detected: Option<&str>,
         drill: bool,
     ) -> String {
+        self.look().await;
         self.at(when);
         let mut body = json!({"title": format!("Trouble at {when}"), "severity": severity,
                               "services": services, "drill": drill});
@@ -254,6 +268,7 @@ impl Day<'_> {
 
     /// A critical alert on `service` at `when`, which declares an incident detected then.
     async fn alert(&self, when: &str, service: &'static str) -> String {
+        self.look().await;
         self.at(when);
         let body = json!({
             "routing_key": self.keys[service],
@@ -277,6 +292,7 @@ impl Day<'_> {
     }
 
     async fn status(&self, when: &str, id: &str, status: &str) {
+        self.look().await;
         self.at(when);
         self.s
             .patch(
@@ -529,6 +545,73 @@ async fn scenario(s: TestServer) {
         {"severity": "SEV3", "incidents": 4},
     ]);
     assert_eq!(report["weeks"][0]["by_severity"], by_severity, "{report}");
+}
+
+/// Reports already asked for see what changed after: a deploy recorded late that becomes an
+/// incident's suspect, a rollback run for it, and the incident's own changes.
+async fn late_changes(s: TestServer) {
+    let day = Day {
+        s: &s,
+        deploys: BTreeMap::new(),
+        keys: BTreeMap::new(),
+    };
+    let inc = day
+        .declare("12:00", "SEV2", &["checkout"], None, false)
+        .await;
+    let dora_path = format!("/api/v1/reports/dora?{PERIOD}");
+    let incidents_path = format!("/api/v1/reports/incidents?{PERIOD}");
+    let before = get(&s, &dora_path).await;
+    assert_eq!(before["failed_deploys"], 0, "{before}");
+    let report = get(&s, &incidents_path).await;
+    assert_eq!(report["groups"][0]["numbers"], json!([inc]), "{report}");
+    assert_eq!(report["groups"][0]["resolved"], 0, "{report}");
+
+    // Recorded at 12:05, stamped 11:50: it is the incident's suspect.
+    day.at("12:05");
+    let late = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v1", "at": t("11:50")}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    let after = get(&s, &dora_path).await;
+    assert_eq!(after["deploys"], 1, "{after}");
+    assert_eq!(after["failed_deploys"], 1, "{after}");
+    assert_eq!(after["failures"][0]["deploy"], late["id"], "{after}");
+    assert_eq!(after["failures"][0]["incidents"], json!([inc]), "{after}");
+    assert_eq!(after["failures"][0]["rolled_back"], false, "{after}");
+
+    // Rolled back for the incident, then mitigated and resolved.
+    day.at("12:10");
+    s.post(
+        "/api/v1/deployments",
+        json!({"service": "checkout", "version": "v0", "rollback": true,
+               "rolls_back": late["id"], "incident": inc}),
+    )
+    .await
+    .expect(201);
+    day.status("12:20", &inc, "mitigated").await;
+    day.status("12:30", &inc, "resolved").await;
+    let after = get(&s, &dora_path).await;
+    assert_eq!(after["failures"][0]["rolled_back"], true, "{after}");
+    assert_eq!(after["failures"][0]["recovery_seconds"], 1800, "{after}");
+    let report = get(&s, &incidents_path).await;
+    assert_eq!(report["groups"][0]["resolved"], 1, "{report}");
+    assert_eq!(report["groups"][0]["mttr"]["max"], 1800, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_follow_late_changes_on_sqlite() {
+    late_changes(common::spawn_with(config()).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_follow_late_changes_on_postgres() {
+    let store = common::postgres_store("dora_late").await;
+    let dir = tempfile::tempdir().unwrap();
+    late_changes(common::spawn_on(Arc::new(store), config(), dir).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@
 //! editors never overwrite each other, and every saved version is kept. Publishing with open
 //! blameless-language findings needs a confirmation.
 
+pub mod cache;
 pub mod items;
 pub mod reports;
 

@@ -1,7 +1,9 @@
 //! The reports: incident response times per period, service and severity, action item
 //! follow-through, weekly trends, and the DORA recovery metrics. The store reads the facts
 //! (counting deploys in SQL, never loading them all); the domain's `report` module does the
-//! math, so every figure can be checked against the lists it comes with.
+//! math, so every figure can be checked against the lists it comes with. The incidents,
+//! failure links and action items come from the facts kept in memory ([`super::cache`]); only
+//! the deploy counts are read for each report.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -55,11 +57,11 @@ pub struct DoraReport {
     pub versions: BTreeMap<i64, String>,
 }
 
-fn facts(row: IncidentRow) -> IncidentFacts {
+fn facts_of(row: &IncidentRow) -> IncidentFacts {
     IncidentFacts {
         number: row.number,
-        severity: row.severity,
-        services: row.services,
+        severity: row.severity.clone(),
+        services: row.services.clone(),
         drill: row.drill,
         detected_at: row.detected_at,
         acknowledged_at: row.acknowledged_at,
@@ -74,7 +76,7 @@ fn facts(row: IncidentRow) -> IncidentFacts {
 /// them. An incident not in `incidents` (detected outside the period: a suspect's incident
 /// just after it, a rollback's incident before it) is added from the link's row.
 fn failure_facts(
-    rows: &[DeployFailureRow],
+    rows: &[&DeployFailureRow],
     incidents: &mut Vec<IncidentFacts>,
 ) -> (Vec<DeployFacts>, Vec<DeployFailure>) {
     // Sized up front: two years hold ~90,000 links, and growing these moves them several
@@ -147,22 +149,18 @@ impl Firebreak {
     ) -> Result<IncidentReport, EngineError> {
         let period = self.period_of(q)?;
         let today = crate::review::items::today(self.clock.now());
-        let window = self.config.alerting.suspect_window;
         let mut spans = report::week_spans(period, &self.report_zone());
         if spans.len() > MAX_WEEKS {
             spans.drain(..spans.len() - MAX_WEEKS);
         }
         let bounds: Vec<(Timestamp, Timestamp)> = spans.iter().map(|s| (s.start, s.end)).collect();
-        let (rows, item_rows, failure_rows, counts) = tokio::try_join!(
-            self.store.incident_rows(period.from, period.to),
-            self.store.action_item_rows(period.from, period.to, today),
-            self.store
-                .deploy_failures(period.from, period.to, window, None, q.drills),
+        let (facts, counts) = tokio::try_join!(
+            async { Ok(self.report_facts().await?) },
             self.store.deploy_counts_per_span(&bounds, q.drills),
         )?;
-        let mut incidents: Vec<IncidentFacts> = rows.into_iter().map(facts).collect();
-        let items: Vec<ActionItemFacts> = item_rows
-            .iter()
+        let mut incidents: Vec<IncidentFacts> = facts.incidents_in(period).map(facts_of).collect();
+        let items: Vec<ActionItemFacts> = facts
+            .items_in(period, today)
             .map(|r| ActionItemFacts {
                 incident: r.incident,
                 drill: r.drill,
@@ -172,6 +170,8 @@ impl Firebreak {
                 closed: r.status != ItemStatus::Open,
             })
             .collect();
+        let failure_rows: Vec<&DeployFailureRow> =
+            facts.failures_in(period, None, q.drills).collect();
         let groups = report::incident_groups(&incidents, &items, period, today, group_by, q.drills);
         let action_items = report::action_item_counts(&items, period, today, q.drills);
         let weeks: Vec<_> = spans.into_iter().zip(counts).collect();
@@ -200,13 +200,14 @@ impl Firebreak {
         {
             return Err(invalid("service", format!("there is no service `{s}`")));
         }
-        let window = self.config.alerting.suspect_window;
-        let (counts, failure_rows) = tokio::try_join!(
+        let (counts, facts) = tokio::try_join!(
             self.store
                 .deploy_counts(period.from, period.to, service.as_ref(), q.drills),
-            self.store
-                .deploy_failures(period.from, period.to, window, service.as_ref(), q.drills),
+            async { Ok(self.report_facts().await?) },
         )?;
+        let failure_rows: Vec<&DeployFailureRow> = facts
+            .failures_in(period, service.as_ref(), q.drills)
+            .collect();
         let count: u64 = counts.iter().map(|(_, n)| n).sum();
         let mut incidents = Vec::new();
         let (deploys, links) = failure_facts(&failure_rows, &mut incidents);

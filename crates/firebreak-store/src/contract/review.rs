@@ -591,6 +591,9 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
         .await
         .unwrap();
     assert!(short.iter().all(|f| f.incident != b.number), "{short:?}");
+    for window in [SignedDuration::from_mins(15), window] {
+        links_agree(store, window).await;
+    }
 
     // INC C (a drill) and INC B (unresolved) never need a reminder; INC A has a published one.
     let severities = vec!["SEV1".to_string(), "SEV2".to_string(), "SEV3".to_string()];
@@ -654,6 +657,74 @@ pub async fn report_reads_count_and_link_deploys<S: Store>(store: &S) {
 /// true when a deploy is recorded late (stamped before an incident already declared), when the
 /// incident's services or detection time change, and it ignores rollbacks, later deploys and
 /// other services' deploys.
+/// `failure_links` holds every link `deploy_failures` reads, for any period, service and kind,
+/// and reads one incident's links alone: what the reports' cache relies on.
+async fn links_agree<S: Store + ?Sized>(store: &S, window: SignedDuration) {
+    const MIN: i64 = 60_000;
+    let key =
+        |f: &crate::DeployFailureRow| (f.at, f.incident.0, f.deploy, f.link == DeployLink::Suspect);
+    let mut all = store.failure_links(None, window).await.unwrap();
+    all.sort_by_key(key);
+    let periods = [
+        (0, 100 * MIN),
+        (0, 12 * MIN),
+        (12 * MIN, 100 * MIN),
+        (15 * MIN, 16 * MIN),
+    ];
+    for (from, to) in periods {
+        for drills in [false, true] {
+            for service in [None, Some(name("api")), Some(name("web")), Some(name("db"))] {
+                let mut expected = store
+                    .deploy_failures(at(from), at(to), window, service.as_ref(), drills)
+                    .await
+                    .unwrap();
+                expected.sort_by_key(key);
+                let kept: Vec<_> = all
+                    .iter()
+                    .filter(|f| {
+                        f.at >= at(from)
+                            && f.at < at(to)
+                            && (drills || !f.deploy_drill)
+                            && service.as_ref().is_none_or(|s| f.service == *s)
+                    })
+                    .cloned()
+                    .collect();
+                assert_eq!(kept, expected, "{from}..{to} drills {drills} {service:?}");
+            }
+        }
+    }
+    let mut numbers: Vec<IncidentNumber> = all.iter().map(|f| f.incident).collect();
+    numbers.dedup();
+    for n in &numbers {
+        let mut one = store.failure_links(Some(&[*n]), window).await.unwrap();
+        one.sort_by_key(key);
+        let expected: Vec<_> = all.iter().filter(|f| f.incident == *n).cloned().collect();
+        assert_eq!(one, expected, "INC {n:?}");
+    }
+    assert!(
+        store
+            .failure_links(Some(&[]), window)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// The incidents a commit published as changed, from a subscription taken before it.
+fn changed_incidents(
+    feed: &mut tokio::sync::broadcast::Receiver<std::sync::Arc<crate::feed::Committed>>,
+) -> Vec<IncidentNumber> {
+    let mut found = Vec::new();
+    while let Ok(c) = feed.try_recv() {
+        for change in &c.changes {
+            if let crate::feed::Change::Incident { number } = change {
+                found.push(*number);
+            }
+        }
+    }
+    found
+}
+
 pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
     const MIN: i64 = 60_000;
     let record = |d: crate::DeploymentRecord| async move {
@@ -706,9 +777,13 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
     let b = incident_at(store, "SEV3", &["db"], false, 25 * MIN, None, None).await;
     assert_eq!(suspects(60).await, vec![(a.number, v1.id)]);
 
-    // Recorded late: stamped 10 min, after INC A was declared at 20 min.
+    // Recorded late: stamped 10 min, after INC A was declared at 20 min. INC A changed, and
+    // the feed says so.
+    let mut feed = store.feed().subscribe();
     let v2 = record(deployment("api", "2", 10 * MIN)).await;
     assert_eq!(suspects(60).await, vec![(a.number, v2.id)]);
+    assert_eq!(changed_incidents(&mut feed), vec![a.number]);
+    links_agree(store, SignedDuration::from_mins(60)).await;
     // After the detection, a rollback, and another service: none of them.
     record(deployment("api", "3", 30 * MIN)).await;
     let mut rollback = deployment("api", "1", 15 * MIN);
@@ -758,7 +833,10 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
     drill_rollback.rollback = true;
     drill_rollback.rolls_back = Some(drill_deploy.id);
     drill_rollback.incident = Some(c.number);
+    changed_incidents(&mut feed);
     record(drill_rollback).await;
+    // A rollback run for an incident is one of its links: the incident changed.
+    assert_eq!(changed_incidents(&mut feed), vec![c.number]);
     let a = change(a, &["api"], 12 * MIN).await;
     let mut found = suspects(60).await;
     found.sort();
@@ -838,6 +916,25 @@ pub async fn suspects_follow_deploys_and_incident_changes<S: Store>(store: &S) {
         all.iter()
             .any(|f| f.incident == a.number && f.deploy == v2.id),
         "{all:?}"
+    );
+    for window in [5, 60] {
+        links_agree(store, SignedDuration::from_mins(window)).await;
+    }
+    // The incidents' rows read by number are the rows read by period.
+    let by_period = store.incident_rows(at(0), at(100 * MIN)).await.unwrap();
+    let numbers: Vec<IncidentNumber> = by_period.iter().map(|i| i.number).collect();
+    assert!(numbers.len() >= 3, "{numbers:?}");
+    assert_eq!(store.incident_rows_of(&numbers).await.unwrap(), by_period);
+    assert_eq!(
+        store.incident_rows_of(&numbers[1..2]).await.unwrap(),
+        by_period[1..2].to_vec()
+    );
+    assert!(
+        store
+            .incident_rows_of(&[IncidentNumber(999_999)])
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 
