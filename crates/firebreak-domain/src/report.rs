@@ -13,8 +13,9 @@
 //!
 //! Drills are left out of every figure unless the caller asks for them.
 
+use std::borrow::Borrow;
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use jiff::civil::Date;
@@ -249,34 +250,47 @@ pub struct Group {
 /// (the others, and those of no incident, count only in the period's [`action_item_counts`]).
 /// `today` decides which are overdue.
 pub fn incident_groups(
-    incidents: &[IncidentFacts],
+    incidents: &[impl Borrow<IncidentFacts>],
     items: &[ActionItemFacts],
     period: Period,
     today: Date,
     group_by: GroupBy,
     drills: bool,
 ) -> Vec<Group> {
-    let mut groups: BTreeMap<GroupKey, Vec<&IncidentFacts>> = BTreeMap::new();
+    // Grouped under borrowed keys (a two-year period holds ~100,000 incidents, each in one to
+    // three groups); the few groups are put in key order at the end.
+    let mut groups: HashMap<KeyRef<'_>, Vec<&IncidentFacts>> = HashMap::new();
     if group_by == GroupBy::All {
-        groups.insert(GroupKey::All, Vec::new());
+        groups.insert(KeyRef::All, Vec::new());
     }
     for incident in counted(incidents, period, drills) {
-        let keys = match group_by {
-            GroupBy::All => vec![GroupKey::All],
-            GroupBy::Severity => vec![GroupKey::Severity(incident.severity.clone())],
-            GroupBy::Service if incident.services.is_empty() => vec![GroupKey::NoService],
-            GroupBy::Service => incident
-                .services
-                .iter()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .map(|s| GroupKey::Service(s.clone()))
-                .collect(),
-        };
-        for key in keys {
-            groups.entry(key).or_default().push(incident);
+        match group_by {
+            GroupBy::All => groups.entry(KeyRef::All).or_default().push(incident),
+            GroupBy::Severity => groups
+                .entry(KeyRef::Severity(&incident.severity))
+                .or_default()
+                .push(incident),
+            GroupBy::Service if incident.services.is_empty() => {
+                groups.entry(KeyRef::NoService).or_default().push(incident)
+            }
+            GroupBy::Service => {
+                for (n, service) in incident.services.iter().enumerate() {
+                    // An incident that names a service twice counts once in its group.
+                    if !incident.services[..n].contains(service) {
+                        groups
+                            .entry(KeyRef::Service(service))
+                            .or_default()
+                            .push(incident);
+                    }
+                }
+            }
         }
     }
+    let mut groups: Vec<(GroupKey, Vec<&IncidentFacts>)> = groups
+        .into_iter()
+        .map(|(key, members)| (key.owned(), members))
+        .collect();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
     let mut items_of: HashMap<IncidentNumber, Vec<&ActionItemFacts>> = HashMap::new();
     for item in items {
         if let Some(number) = item.incident {
@@ -316,16 +330,38 @@ pub fn incident_groups(
         .collect()
 }
 
+/// A [`GroupKey`] that borrows its name, for grouping without a copy per incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum KeyRef<'a> {
+    All,
+    Service(&'a Name),
+    NoService,
+    Severity(&'a str),
+}
+
+impl KeyRef<'_> {
+    fn owned(self) -> GroupKey {
+        match self {
+            KeyRef::All => GroupKey::All,
+            KeyRef::Service(name) => GroupKey::Service(name.clone()),
+            KeyRef::NoService => GroupKey::NoService,
+            KeyRef::Severity(severity) => GroupKey::Severity(severity.to_string()),
+        }
+    }
+}
+
 /// The incidents detected in `period` that count (drills only when asked), in order of
 /// number. An incident handed over twice is taken as first handed over.
-fn counted(incidents: &[IncidentFacts], period: Period, drills: bool) -> Vec<&IncidentFacts> {
-    let mut seen = HashSet::new();
-    let mut counted: Vec<&IncidentFacts> = incidents
-        .iter()
-        .filter(|i| seen.insert(i.number))
-        .filter(|i| i.counts(drills) && period.contains(i.detected_at))
-        .collect();
+fn counted(
+    incidents: &[impl Borrow<IncidentFacts>],
+    period: Period,
+    drills: bool,
+) -> Vec<&IncidentFacts> {
+    let mut counted: Vec<&IncidentFacts> = incidents.iter().map(Borrow::borrow).collect();
+    // A stable sort keeps the first of an incident given twice ahead of the second.
     counted.sort_by_key(|i| i.number);
+    counted.dedup_by_key(|i| i.number);
+    counted.retain(|i| i.counts(drills) && period.contains(i.detected_at));
     counted
 }
 
@@ -455,7 +491,7 @@ pub fn dora(
     deploy_count: u64,
     deploys: &[DeployFacts],
     links: &[DeployFailure],
-    incidents: &[IncidentFacts],
+    incidents: &[impl Borrow<IncidentFacts>],
     period: Period,
     drills: bool,
 ) -> Dora {
@@ -470,13 +506,18 @@ struct FailureIndex<'a> {
 }
 
 impl<'a> FailureIndex<'a> {
-    fn new(deploys: &'a [DeployFacts], incidents: &'a [IncidentFacts], drills: bool) -> Self {
-        let mut by_id = HashMap::new();
+    fn new(
+        deploys: &'a [DeployFacts],
+        incidents: &'a [impl Borrow<IncidentFacts>],
+        drills: bool,
+    ) -> Self {
+        let mut by_id = HashMap::with_capacity(deploys.len());
         for deploy in deploys {
             by_id.entry(deploy.id).or_insert(deploy);
         }
-        let mut by_number = HashMap::new();
+        let mut by_number = HashMap::with_capacity(incidents.len());
         for incident in incidents {
+            let incident: &IncidentFacts = incident.borrow();
             by_number.entry(incident.number).or_insert(incident);
         }
         FailureIndex {
@@ -714,7 +755,7 @@ pub struct Week {
 /// the weeks and every incident and deploy a link names.
 pub fn weekly_trend(
     weeks: &[(WeekSpan, u64)],
-    incidents: &[IncidentFacts],
+    incidents: &[impl Borrow<IncidentFacts>],
     deploys: &[DeployFacts],
     links: &[DeployFailure],
     drills: bool,
@@ -738,11 +779,17 @@ pub fn weekly_trend(
             links_of[w].push(link);
         }
     }
-    let severities: BTreeSet<GroupKey> = per_week
+    // The few severities seen, then put in natural order.
+    let seen: HashSet<&str> = per_week
         .iter()
         .flatten()
-        .map(|i| GroupKey::Severity(i.severity.clone()))
+        .map(|i| i.severity.as_str())
         .collect();
+    let mut severities: Vec<GroupKey> = seen
+        .into_iter()
+        .map(|s| GroupKey::Severity(s.to_string()))
+        .collect();
+    severities.sort();
     weeks
         .iter()
         .zip(per_week)

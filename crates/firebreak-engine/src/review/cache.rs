@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use firebreak_domain::IncidentNumber;
 use firebreak_domain::action_item::ItemStatus;
-use firebreak_domain::report::Period;
+use firebreak_domain::postmortem::PostmortemStatus;
+use firebreak_domain::report::{IncidentFacts, Period};
 use firebreak_store::feed::{Change, Committed, Topic};
 use firebreak_store::{DeployFailureRow, DeployLink, IncidentRow, ItemRow, StoreError};
 use jiff::civil::Date;
@@ -46,7 +47,8 @@ fn key_of(r: &DeployFailureRow) -> FailureKey {
 pub struct ReportFacts {
     /// The suspect window the failure links were read with.
     window: SignedDuration,
-    incidents: BTreeMap<IncidentNumber, IncidentRow>,
+    /// Every incident, drills included, as the reports take it.
+    incidents: BTreeMap<IncidentNumber, IncidentFacts>,
     failures: BTreeMap<FailureKey, DeployFailureRow>,
     /// By id.
     items: Vec<ItemRow>,
@@ -54,7 +56,7 @@ pub struct ReportFacts {
 
 impl ReportFacts {
     /// The incidents detected in `period`, drills included, by number.
-    pub fn incidents_in(&self, period: Period) -> impl Iterator<Item = &IncidentRow> {
+    pub fn incidents_in(&self, period: Period) -> impl Iterator<Item = &IncidentFacts> {
         self.incidents
             .values()
             .filter(move |i| period.contains(i.detected_at))
@@ -85,6 +87,11 @@ impl ReportFacts {
                 || i.closed_at.is_some_and(|c| period.contains(c))
                 || (i.status == ItemStatus::Open && i.due < today)
         })
+    }
+
+    /// Incident `number`, if it exists.
+    pub fn incident(&self, number: IncidentNumber) -> Option<&IncidentFacts> {
+        self.incidents.get(&number)
     }
 
     fn failures_from(rows: Vec<DeployFailureRow>) -> BTreeMap<FailureKey, DeployFailureRow> {
@@ -136,6 +143,21 @@ fn drain(feed: &mut broadcast::Receiver<Arc<Committed>>) -> Drained {
                 return d;
             }
         }
+    }
+}
+
+/// What the reports need of an incident's row.
+fn facts_of(row: &IncidentRow) -> IncidentFacts {
+    IncidentFacts {
+        number: row.number,
+        severity: row.severity.clone(),
+        services: row.services.clone(),
+        drill: row.drill,
+        detected_at: row.detected_at,
+        acknowledged_at: row.acknowledged_at,
+        mitigated_at: row.mitigated_at,
+        resolved_at: row.resolved_at,
+        postmortem_published: row.postmortem == Some(PostmortemStatus::Published),
     }
 }
 
@@ -199,7 +221,7 @@ impl Firebreak {
         )?;
         Ok(ReportFacts {
             window,
-            incidents: incidents.into_iter().map(|i| (i.number, i)).collect(),
+            incidents: incidents.iter().map(|i| (i.number, facts_of(i))).collect(),
             failures: ReportFacts::failures_from(failures),
             items,
         })
@@ -243,7 +265,8 @@ impl Firebreak {
             for n in &numbers {
                 f.incidents.remove(n);
             }
-            f.incidents.extend(rows.into_iter().map(|i| (i.number, i)));
+            f.incidents
+                .extend(rows.iter().map(|i| (i.number, facts_of(i))));
             f.failures.retain(|k, _| !changed.contains(&k.1));
             f.failures
                 .extend(links.into_iter().map(|r| (key_of(&r), r)));

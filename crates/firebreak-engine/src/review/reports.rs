@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use firebreak_domain::Name;
 use firebreak_domain::action_item::ItemStatus;
 use firebreak_domain::report::{
     self, ActionItemCounts, ActionItemFacts, DeployFacts, DeployFailure, Dora, FailureLink, Group,
     GroupBy, IncidentFacts, Period, Week,
 };
-use firebreak_domain::{IncidentNumber, Name};
-use firebreak_store::{DeployFailureRow, DeployLink, IncidentRow};
+use firebreak_store::{DeployFailureRow, DeployLink};
+
+use super::cache::ReportFacts;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
@@ -57,36 +59,28 @@ pub struct DoraReport {
     pub versions: BTreeMap<i64, String>,
 }
 
-fn facts_of(row: &IncidentRow) -> IncidentFacts {
-    IncidentFacts {
-        number: row.number,
-        severity: row.severity.clone(),
-        services: row.services.clone(),
-        drill: row.drill,
-        detected_at: row.detected_at,
-        acknowledged_at: row.acknowledged_at,
-        mitigated_at: row.mitigated_at,
-        resolved_at: row.resolved_at,
-        postmortem_published: row.postmortem
-            == Some(firebreak_domain::postmortem::PostmortemStatus::Published),
-    }
-}
-
-/// The failure links and the deploys and incidents they name, as the domain's `dora` takes
-/// them. An incident not in `incidents` (detected outside the period: a suspect's incident
-/// just after it, a rollback's incident before it) is added from the link's row.
-fn failure_facts(
+/// The failure links and the deploys they name, as the domain's `dora` takes them, and the
+/// incidents the links name that `listed` says the caller does not list already (a suspect's
+/// incident detected just after the period, a rollback's before it). An incident missing
+/// from the facts (it cannot be: both are read together) is made from the link's row.
+fn failure_facts<'a>(
     rows: &[&DeployFailureRow],
-    incidents: &mut Vec<IncidentFacts>,
-) -> (Vec<DeployFacts>, Vec<DeployFailure>) {
+    facts: &'a ReportFacts,
+    listed: impl Fn(&IncidentFacts) -> bool,
+) -> (
+    Vec<DeployFacts>,
+    Vec<DeployFailure>,
+    Vec<&'a IncidentFacts>,
+    Vec<IncidentFacts>,
+) {
     // Sized up front: two years hold ~90,000 links, and growing these moves them several
     // times into freshly faulted memory.
-    let mut known: HashSet<IncidentNumber> = HashSet::with_capacity(incidents.len() + rows.len());
-    known.extend(incidents.iter().map(|i| i.number));
-    incidents.reserve(rows.len());
     let mut deploys = Vec::with_capacity(rows.len());
     let mut seen = HashSet::with_capacity(rows.len());
     let mut links = Vec::with_capacity(rows.len());
+    let mut named = HashSet::new();
+    let mut linked = Vec::new();
+    let mut missing = Vec::new();
     for r in rows {
         if seen.insert(r.deploy) {
             deploys.push(DeployFacts {
@@ -104,21 +98,31 @@ fn failure_facts(
                 DeployLink::RolledBack => FailureLink::RolledBack,
             },
         });
-        if known.insert(r.incident) {
-            incidents.push(IncidentFacts {
-                number: r.incident,
-                severity: r.severity.clone(),
-                services: vec![r.service.clone()],
-                drill: r.drill,
-                detected_at: r.detected_at,
-                acknowledged_at: None,
-                mitigated_at: r.mitigated_at,
-                resolved_at: r.resolved_at,
-                postmortem_published: false,
-            });
+        match facts.incident(r.incident) {
+            Some(i) if listed(i) => {}
+            Some(i) => {
+                if named.insert(r.incident) {
+                    linked.push(i);
+                }
+            }
+            None => {
+                if named.insert(r.incident) {
+                    missing.push(IncidentFacts {
+                        number: r.incident,
+                        severity: r.severity.clone(),
+                        services: vec![r.service.clone()],
+                        drill: r.drill,
+                        detected_at: r.detected_at,
+                        acknowledged_at: None,
+                        mitigated_at: r.mitigated_at,
+                        resolved_at: r.resolved_at,
+                        postmortem_published: false,
+                    });
+                }
+            }
         }
     }
-    (deploys, links)
+    (deploys, links, linked, missing)
 }
 
 impl Firebreak {
@@ -158,7 +162,7 @@ impl Firebreak {
             async { Ok(self.report_facts().await?) },
             self.store.deploy_counts_per_span(&bounds, q.drills),
         )?;
-        let mut incidents: Vec<IncidentFacts> = facts.incidents_in(period).map(facts_of).collect();
+        let mut incidents: Vec<&IncidentFacts> = facts.incidents_in(period).collect();
         let items: Vec<ActionItemFacts> = facts
             .items_in(period, today)
             .map(|r| ActionItemFacts {
@@ -175,7 +179,10 @@ impl Firebreak {
         let groups = report::incident_groups(&incidents, &items, period, today, group_by, q.drills);
         let action_items = report::action_item_counts(&items, period, today, q.drills);
         let weeks: Vec<_> = spans.into_iter().zip(counts).collect();
-        let (deploys, links) = failure_facts(&failure_rows, &mut incidents);
+        let (deploys, links, linked, missing) =
+            failure_facts(&failure_rows, &facts, |i| period.contains(i.detected_at));
+        incidents.extend(linked);
+        incidents.extend(&missing);
         let weeks = report::weekly_trend(&weeks, &incidents, &deploys, &links, q.drills);
         Ok(IncidentReport {
             period,
@@ -209,8 +216,9 @@ impl Firebreak {
             .failures_in(period, service.as_ref(), q.drills)
             .collect();
         let count: u64 = counts.iter().map(|(_, n)| n).sum();
-        let mut incidents = Vec::new();
-        let (deploys, links) = failure_facts(&failure_rows, &mut incidents);
+        let (deploys, links, mut incidents, missing) =
+            failure_facts(&failure_rows, &facts, |_| false);
+        incidents.extend(&missing);
         let dora = report::dora(count, &deploys, &links, &incidents, period, q.drills);
         let versions = failure_rows
             .iter()
