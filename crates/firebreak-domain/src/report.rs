@@ -1008,7 +1008,8 @@ mod tests {
 
     #[test]
     fn nothing_to_report_gives_an_empty_all_group_and_no_other() {
-        let all = incident_groups(&[], &[], everything(), today(), GroupBy::All, false);
+        let none: [IncidentFacts; 0] = [];
+        let all = incident_groups(&none, &[], everything(), today(), GroupBy::All, false);
         assert_eq!(
             all,
             [Group {
@@ -1025,7 +1026,7 @@ mod tests {
             }]
         );
         for by in [GroupBy::Service, GroupBy::Severity] {
-            assert!(incident_groups(&[], &[], everything(), today(), by, true).is_empty());
+            assert!(incident_groups(&none, &[], everything(), today(), by, true).is_empty());
         }
         let backwards = Period {
             from: at(10),
@@ -1036,7 +1037,7 @@ mod tests {
             incident_groups(&one, &[], backwards, today(), GroupBy::All, false)[0].incidents,
             0
         );
-        let d = dora(0, &[], &[], &[], everything(), false);
+        let d = dora(0, &[], &[], &none, everything(), false);
         assert_eq!((d.deploys, d.failed_deploys), (0, 0));
         assert_eq!(d.change_failure_rate, None);
         assert_eq!(d.recovery, Stat::default());
@@ -1093,7 +1094,8 @@ mod tests {
         assert_eq!(f.mitigated_at, Some(at(5)));
         assert_eq!(f.recovery, Some(0));
         // The count missed a failed deploy: the rate stays at most 1.
-        let d = dora(0, &deploys, &links, &[], period, false);
+        let none: [IncidentFacts; 0] = [];
+        let d = dora(0, &deploys, &links, &none, period, false);
         assert_eq!((d.deploys, d.failed_deploys), (1, 1));
         assert_eq!(d.change_failure_rate, Some(1.0));
         assert_eq!(d.recovery.count, 0);
@@ -1871,7 +1873,7 @@ mod tests {
             let (deploys, links) = generated(deploys, links);
             let period = Period { from: at(500), to: at(1_500) };
             // Count as the store would: each deploy once (the first of an id wins here too).
-            let mut seen = BTreeSet::new();
+            let mut seen = std::collections::BTreeSet::new();
             let count = deploys
                 .iter()
                 .filter(|d| seen.insert(d.id) && !d.rollback && period.contains(d.at))
