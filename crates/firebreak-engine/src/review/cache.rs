@@ -47,8 +47,8 @@ fn key_of(r: &DeployFailureRow) -> FailureKey {
 pub struct ReportFacts {
     /// The suspect window the failure links were read with.
     window: SignedDuration,
-    /// Every incident, drills included, as the reports take it.
-    incidents: BTreeMap<IncidentNumber, IncidentFacts>,
+    /// Every incident, drills included, as the reports take it, by number.
+    incidents: Vec<IncidentFacts>,
     failures: BTreeMap<FailureKey, DeployFailureRow>,
     /// By id.
     items: Vec<ItemRow>,
@@ -58,7 +58,7 @@ impl ReportFacts {
     /// The incidents detected in `period`, drills included, by number.
     pub fn incidents_in(&self, period: Period) -> impl Iterator<Item = &IncidentFacts> {
         self.incidents
-            .values()
+            .iter()
             .filter(move |i| period.contains(i.detected_at))
     }
 
@@ -91,7 +91,19 @@ impl ReportFacts {
 
     /// Incident `number`, if it exists.
     pub fn incident(&self, number: IncidentNumber) -> Option<&IncidentFacts> {
-        self.incidents.get(&number)
+        // Numbers are given in sequence, so the incident is nearly always where its number
+        // says; otherwise it is searched for.
+        let first = self.incidents.first()?.number.0;
+        let guess = usize::try_from(number.0.checked_sub(first)?).ok();
+        if let Some(i) = guess.and_then(|g| self.incidents.get(g))
+            && i.number == number
+        {
+            return Some(i);
+        }
+        self.incidents
+            .binary_search_by_key(&number, |i| i.number)
+            .ok()
+            .map(|at| &self.incidents[at])
     }
 
     fn failures_from(rows: Vec<DeployFailureRow>) -> BTreeMap<FailureKey, DeployFailureRow> {
@@ -221,7 +233,8 @@ impl Firebreak {
         )?;
         Ok(ReportFacts {
             window,
-            incidents: incidents.iter().map(|i| (i.number, facts_of(i))).collect(),
+            // The store gives them by number.
+            incidents: incidents.iter().map(facts_of).collect(),
             failures: ReportFacts::failures_from(failures),
             items,
         })
@@ -262,11 +275,13 @@ impl Firebreak {
         let f = Arc::make_mut(&mut facts);
         if !numbers.is_empty() {
             let changed: BTreeSet<IncidentNumber> = numbers.iter().copied().collect();
-            for n in &numbers {
-                f.incidents.remove(n);
+            for row in &rows {
+                let facts = facts_of(row);
+                match f.incidents.binary_search_by_key(&row.number, |i| i.number) {
+                    Ok(at) => f.incidents[at] = facts,
+                    Err(at) => f.incidents.insert(at, facts),
+                }
             }
-            f.incidents
-                .extend(rows.iter().map(|i| (i.number, facts_of(i))));
             f.failures.retain(|k, _| !changed.contains(&k.1));
             f.failures
                 .extend(links.into_iter().map(|r| (key_of(&r), r)));

@@ -5,7 +5,9 @@
 //! failure links and action items come from the facts kept in memory ([`super::cache`]); only
 //! the deploy counts are read for each report.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
+
+use foldhash::{HashSet, HashSetExt};
 
 use firebreak_domain::Name;
 use firebreak_domain::action_item::ItemStatus;
