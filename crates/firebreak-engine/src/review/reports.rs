@@ -161,7 +161,7 @@ impl Firebreak {
         }
         let bounds: Vec<(Timestamp, Timestamp)> = spans.iter().map(|s| (s.start, s.end)).collect();
         let (facts, counts) = tokio::try_join!(
-            async { Ok(self.report_facts().await?) },
+            self.report_facts(),
             self.store.deploy_counts_per_span(&bounds, q.drills),
         )?;
         let mut incidents: Vec<&IncidentFacts> = facts.incidents_in(period).collect();
@@ -212,7 +212,7 @@ impl Firebreak {
         let (counts, facts) = tokio::try_join!(
             self.store
                 .deploy_counts(period.from, period.to, service.as_ref(), q.drills),
-            async { Ok(self.report_facts().await?) },
+            self.report_facts(),
         )?;
         let failure_rows: Vec<&DeployFailureRow> = facts
             .failures_in(period, service.as_ref(), q.drills)

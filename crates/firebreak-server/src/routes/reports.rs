@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use firebreak_domain::report::{Dora, GroupBy, Stat};
+use firebreak_domain::report::{GroupBy, Stat};
 use firebreak_engine::Firebreak;
 use firebreak_engine::review::reports::{DoraReport, IncidentReport, ReportQuery};
 use jiff::Timestamp;
@@ -203,7 +203,10 @@ fn query(from: Option<Time>, to: Option<Time>, drills: Option<bool>) -> ReportQu
 }
 
 #[cfg(test)]
-fn failures(d: &Dora, versions: &std::collections::BTreeMap<i64, String>) -> Vec<FailedDeployBody> {
+fn failures(
+    d: &firebreak_domain::report::Dora,
+    versions: &std::collections::BTreeMap<i64, String>,
+) -> Vec<FailedDeployBody> {
     d.failures
         .iter()
         .map(|f| FailedDeployBody {
@@ -448,7 +451,7 @@ pub async fn dora(
 
 #[cfg(test)]
 mod tests {
-    use firebreak_domain::report::{FailedDeploy, Period};
+    use firebreak_domain::report::{Dora, FailedDeploy, Period};
     use firebreak_domain::{IncidentNumber, Name};
 
     use super::*;
