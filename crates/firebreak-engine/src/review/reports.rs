@@ -5,9 +5,7 @@
 //! failure links and action items come from the facts kept in memory ([`super::cache`]); only
 //! the deploy counts are read for each report.
 
-use std::collections::BTreeMap;
-
-use foldhash::{HashSet, HashSetExt};
+use foldhash::{HashMapExt, HashSet, HashSetExt};
 
 use firebreak_domain::Name;
 use firebreak_domain::action_item::ItemStatus;
@@ -58,7 +56,7 @@ pub struct DoraReport {
     /// Deploys counted per service (rollbacks left out).
     pub deploys_by_service: Vec<(Name, u64)>,
     /// The version of each failed deploy, by id.
-    pub versions: BTreeMap<i64, String>,
+    pub versions: foldhash::HashMap<i64, String>,
 }
 
 /// The failure links and the deploys they name, as the domain's `dora` takes them, and the
@@ -222,10 +220,8 @@ impl Firebreak {
             failure_facts(&failure_rows, &facts, |_| false);
         incidents.extend(&missing);
         let dora = report::dora(count, &deploys, &links, &incidents, period, q.drills);
-        let versions = failure_rows
-            .iter()
-            .map(|r| (r.deploy, r.version.clone()))
-            .collect();
+        let mut versions = foldhash::HashMap::with_capacity(failure_rows.len());
+        versions.extend(failure_rows.iter().map(|r| (r.deploy, r.version.clone())));
         Ok(DoraReport {
             period,
             service,

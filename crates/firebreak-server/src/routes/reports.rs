@@ -205,7 +205,7 @@ fn query(from: Option<Time>, to: Option<Time>, drills: Option<bool>) -> ReportQu
 #[cfg(test)]
 fn failures(
     d: &firebreak_domain::report::Dora,
-    versions: &std::collections::BTreeMap<i64, String>,
+    versions: &foldhash::HashMap<i64, String>,
 ) -> Vec<FailedDeployBody> {
     d.failures
         .iter()
