@@ -12,14 +12,18 @@
 //!    open, never resolved): a repeated dedup key / fingerprint for Firebreak, the same label set
 //!    for Alertmanager.
 //!
-//! Firebreak runs in-process (as the incident benchmark does) on SQLite in a fresh temp dir
-//! (the real file store, WAL with `synchronous=FULL`) and, when reachable, on PostgreSQL in a
-//! fresh schema. Alertmanager runs as a subprocess with a temp storage path and no cluster.
+//! Firebreak runs as people run it, the release binary (`--firebreak-bin`) as a subprocess:
+//! `firebreak serve` on SQLite in a fresh temp dir (the real file store, WAL with
+//! `synchronous=FULL`) and, when reachable, on PostgreSQL in a fresh schema (its
+//! `--database-url` sets `search_path`). Alertmanager runs as a subprocess with a temp storage
+//! path and no cluster. Both are loaded from this process.
 //!
 //! Every Firebreak target has one outgoing-webhook subscription to `alert.opened` pointing at a
 //! receiver on loopback, so every new alert also writes an outbox message in its unit of work
 //! and the worker delivers it during the run (`--no-webhook` leaves it out, for comparison).
-//! Between scenarios the bench waits for the outbox to drain and reports how long that took.
+//! The subscription is made through the API with an admin token from `firebreak token create`.
+//! Between scenarios the bench waits for the outbox to drain (`GET /api/v1/outbox/stats`) and
+//! reports how long that took.
 //!
 //! Memory: a fresh Firebreak (the release binary as a subprocess, SQLite) and a fresh
 //! Alertmanager each get 100,000 open alerts in batches of 100; VmRSS is read from /proc.
@@ -38,7 +42,6 @@ use anyhow::{Context, bail};
 use comfy_table::{Cell, Table, presets::UTF8_FULL_CONDENSED};
 use firebreak_domain::config::IntegrationSpec;
 use firebreak_domain::{Config, Name, Service};
-use firebreak_store::Store;
 use serde_json::{Value, json};
 
 /// The integration key every Firebreak target uses (32 letters or digits).
@@ -65,7 +68,7 @@ pub struct IngestArgs {
     /// The Alertmanager binary to compare against; skipped when empty.
     #[arg(long, default_value = "/usr/bin/prometheus-alertmanager")]
     alertmanager: String,
-    /// The Firebreak release binary, run as a subprocess for the memory figures.
+    /// The Firebreak release binary, run as a subprocess for every Firebreak figure.
     #[arg(long, default_value = "target/release/firebreak")]
     firebreak_bin: PathBuf,
     /// Open alerts loaded into each server for the memory figures; 0 skips that part.
@@ -510,19 +513,85 @@ alerting:
   rate_limit:
     per_second: 1000000
     burst: 1000000
+outbound:
+  allow: [127.0.0.1/32]
 ";
 
+/// The database URL of PostgreSQL at `url` with every table in `schema`.
+pub(crate) fn postgres_in_schema(url: &str, schema: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}options=-c%20search_path%3D{schema}")
+}
+
+/// The arguments that put a `firebreak` command on the store of `dir` (or `database_url`).
+fn store_args(cmd: &mut Command, dir: &Path, database_url: Option<&str>) {
+    cmd.arg("--data-dir").arg(dir.join("data"));
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    cmd.env_remove("FIREBREAK_DATABASE_URL")
+        .env_remove("FIREBREAK_CONFIG")
+        .env_remove("FIREBREAK_DATA_DIR")
+        .env_remove("FIREBREAK_SERVER")
+        .env_remove("FIREBREAK_TOKEN")
+        .env_remove("FIREBREAK_PUBLIC_URL");
+}
+
+/// A token made with `firebreak token create` on the store of `dir` (or `database_url`), as an
+/// admin would.
+pub(crate) fn create_token(
+    bin: &Path,
+    dir: &Path,
+    database_url: Option<&str>,
+    role: &str,
+) -> anyhow::Result<String> {
+    let mut cmd = Command::new(bin);
+    cmd.args(["token", "create", "--name", "bench", "--role", role]);
+    store_args(&mut cmd, dir, database_url);
+    let out = cmd
+        .env("FIREBREAK_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| {
+            format!(
+                "could not run {}; build it first: cargo build --release -p firebreak",
+                bin.display()
+            )
+        })?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match stdout.split_whitespace().find(|w| w.starts_with("fbt_")) {
+        Some(token) if out.status.success() => Ok(token.to_string()),
+        _ => bail!(
+            "`firebreak token create` gave no token ({}):\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
 async fn start_firebreak_process(bin: &Path, dir: &Path) -> anyhow::Result<(Guard, String)> {
-    let config = dir.join("firebreak.yaml");
-    std::fs::write(&config, FIREBREAK_YAML)?;
+    start_firebreak_on(bin, dir, None, Some(FIREBREAK_YAML)).await
+}
+
+/// `firebreak serve` on the store of `dir` (or `database_url`), with `config` as its
+/// firebreak.yaml (or the defaults), on a free loopback port; returns when it is ready.
+pub(crate) async fn start_firebreak_on(
+    bin: &Path,
+    dir: &Path,
+    database_url: Option<&str>,
+    config: Option<&str>,
+) -> anyhow::Result<(Guard, String)> {
     let port = free_port()?;
     let log = dir.join("firebreak.log");
-    let child = Command::new(bin)
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(dir.join("data"))
-        .arg("--config")
-        .arg(&config)
+    let mut cmd = Command::new(bin);
+    cmd.arg("serve");
+    store_args(&mut cmd, dir, database_url);
+    if let Some(yaml) = config {
+        let path = dir.join("firebreak.yaml");
+        std::fs::write(&path, yaml)?;
+        cmd.arg("--config").arg(path);
+    }
+    let child = cmd
         .arg("--listen")
         .arg(format!("127.0.0.1:{port}"))
         .env("FIREBREAK_LOG", "warn")
@@ -656,29 +725,48 @@ async fn measure_memory(
     Ok(m)
 }
 
-async fn firebreak_in_process(
+/// Measures every scenario against `firebreak serve` in its own process on the store of a
+/// fresh temp dir, or on `database_url`.
+async fn firebreak_process(
     name: &str,
-    store: Arc<dyn Store>,
+    database_url: Option<&str>,
     args: &IngestArgs,
     scenarios: &[(usize, Scenario)],
     load: &Load,
-) -> anyhow::Result<(Vec<Figures>, Duration, Duration)> {
-    let running = firebreak::start(
-        "127.0.0.1:0",
-        store,
-        firebreak_config()?,
-        firebreak::system_clock(),
+) -> anyhow::Result<Vec<Figures>> {
+    let dir = tempfile::tempdir_in(".")?;
+    let admin = create_token(&args.firebreak_bin, dir.path(), database_url, "admin")?;
+    let (guard, base) = start_firebreak_on(
+        &args.firebreak_bin,
+        dir.path(),
+        database_url,
+        Some(FIREBREAK_YAML),
     )
     .await?;
-    let target = Target::Firebreak {
-        base: format!("http://{}", running.addr),
-    };
+    let http = reqwest::Client::new();
     // One outgoing-webhook subscription to alert.opened, so every new alert also writes an
     // outbox message in its unit of work, and the worker delivers it during the run.
     let receiver = crate::receiver::Receiver::start().await?;
     if !args.no_webhook {
-        crate::subscribe(&running.app, &receiver.url(), "alert.opened").await?;
+        let r = http
+            .post(format!("{base}/api/v1/webhooks"))
+            .bearer_auth(&admin)
+            .json(&json!({
+                "url": receiver.url(),
+                "events": ["alert.opened"],
+                "description": "benchmark receiver",
+            }))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!(
+                "subscribing the receiver: {}: {}",
+                r.status(),
+                r.text().await?
+            );
+        }
     }
+    let target = Target::Firebreak { base: base.clone() };
     let probe_before = crate::flush_probe();
     let mut out = Vec::new();
     for (i, s) in scenarios {
@@ -692,7 +780,7 @@ async fn firebreak_in_process(
         // Each scenario starts with an empty outbox: the backlog one leaves is delivered (and
         // timed) before the next begins, so it does not share the next one's CPU.
         let t = Instant::now();
-        let left = drain(&running.app, Duration::from_secs(300)).await?;
+        let left = drain_api(&http, &base, &admin, Duration::from_secs(300)).await?;
         println!(
             "{name:13} outbox drained after the scenario in {:.1} s ({left} left)",
             t.elapsed().as_secs_f64()
@@ -700,13 +788,49 @@ async fn firebreak_in_process(
         out.push(f);
     }
     let probe_after = crate::flush_probe();
+    let (rss, hwm) = rss_kib(guard.pid())?;
     println!(
-        "{name:13} flush_probe_before={:.2}ms after={:.2}ms",
+        "{name:13} flush_probe_before={:.2}ms after={:.2}ms; RSS {:.1} MiB (peak {:.1} MiB)",
         ms(probe_before),
-        ms(probe_after)
+        ms(probe_after),
+        mib(rss),
+        mib(hwm)
     );
-    crate::stop(running).await;
-    Ok((out, probe_before, probe_after))
+    drop(guard);
+    Ok(out)
+}
+
+/// Waits until nothing is left in the outbox of the server at `base` (as
+/// `GET /api/v1/outbox/stats` tells), or `patience` is up; returns what is left.
+async fn drain_api(
+    http: &reqwest::Client,
+    base: &str,
+    admin: &str,
+    patience: Duration,
+) -> anyhow::Result<i64> {
+    let until = Instant::now() + patience;
+    loop {
+        let stats: Value = http
+            .get(format!("{base}/api/v1/outbox/stats"))
+            .bearer_auth(admin)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let depth: i64 = stats["kinds"]
+            .as_array()
+            .context("outbox stats without `kinds`")?
+            .iter()
+            .filter_map(|k| k["depth"].as_i64())
+            .sum();
+        if depth == 0 || Instant::now() > until {
+            return Ok(depth);
+        }
+        // Each look counts the outbox's unfinished messages: look once a second, not to slow
+        // the delivery it waits for.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Messages in the outbox not yet finished, of every kind.
@@ -718,21 +842,6 @@ pub(crate) async fn outbox_depth(app: &firebreak_engine::Firebreak) -> anyhow::R
         .iter()
         .map(|s| s.depth)
         .sum())
-}
-
-/// Waits until nothing is left in the outbox, or `patience` is up; returns what is left.
-pub(crate) async fn drain(
-    app: &firebreak_engine::Firebreak,
-    patience: Duration,
-) -> anyhow::Result<i64> {
-    let until = Instant::now() + patience;
-    loop {
-        let depth = outbox_depth(app).await?;
-        if depth == 0 || Instant::now() > until {
-            return Ok(depth);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 pub async fn main(args: IngestArgs) -> anyhow::Result<()> {
@@ -755,11 +864,7 @@ pub async fn main(args: IngestArgs) -> anyhow::Result<()> {
     let mut columns: Vec<(String, Vec<Figures>)> = Vec::new();
 
     if wants("sqlite") {
-        let dir = tempfile::tempdir_in(".")?;
-        let sqlite =
-            firebreak_store_sqlite::SqliteStore::open(&dir.path().join("bench.db")).await?;
-        let (f, _, _) =
-            firebreak_in_process("fb-sqlite", Arc::new(sqlite), &args, &scenarios, &load).await?;
+        let f = firebreak_process("fb-sqlite", None, &args, &scenarios, &load).await?;
         columns.push(("Firebreak SQLite".into(), f));
     }
     if wants("postgres") && !args.postgres.is_empty() {
@@ -772,12 +877,13 @@ pub async fn main(args: IngestArgs) -> anyhow::Result<()> {
                 args.postgres
             ),
             Ok(pg) => {
-                pg.migrate().await?;
-                let pg = Arc::new(pg);
+                // The server migrates the schema when it starts; this connection only made
+                // it, and drops it afterwards.
+                let url = postgres_in_schema(&args.postgres, &schema);
                 let result =
-                    firebreak_in_process("fb-postgres", pg.clone(), &args, &scenarios, &load).await;
+                    firebreak_process("fb-postgres", Some(&url), &args, &scenarios, &load).await;
                 pg.drop_schema().await?;
-                columns.push(("Firebreak PostgreSQL".into(), result?.0));
+                columns.push(("Firebreak PostgreSQL".into(), result?));
             }
         }
     }

@@ -14,24 +14,24 @@
 //! data comes from a fixed seed, so both backends hold the same rows. PostgreSQL is vacuumed
 //! and analysed after the load, as autovacuum would; SQLite is left as Firebreak leaves it.
 //!
-//! Then the real server is started in-process on a loopback port and each query shape is
-//! loaded by a few concurrent closed-loop clients until it has `--requests` answers or
-//! `--seconds` have passed, after one warm-up request per client. Every answer must be 200;
-//! the bodies of each shape are compared between the two backends.
+//! Then the release binary is started as people run it (`firebreak serve --database-url`, its
+//! own process with its own allocator, on a loopback port), a viewer token is made with
+//! `firebreak token create`, and each query shape is loaded by a few concurrent closed-loop
+//! clients in this process until it has `--requests` answers or `--seconds` have passed, after
+//! one warm-up request per client. Every answer must be 200; the bodies of each shape are
+//! compared between the two backends. The server's resident memory is read after its shapes.
 //!
-//! Run: `cargo run --release -p firebreak-bench -- reports`
+//! Run: `cargo build --release -p firebreak && cargo run --release -p firebreak-bench -- reports`
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{Hash, Hasher};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use firebreak_domain::AccessRole;
-use firebreak_store::Store;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::postgres::PgPoolCopyExt;
 
@@ -69,6 +69,9 @@ pub struct ReportsArgs {
     /// to read query plans against (drop it afterwards: `DROP SCHEMA name CASCADE`).
     #[arg(long)]
     seed_only_postgres: Option<String>,
+    /// The Firebreak release binary measured, run as `firebreak serve` on the seeded store.
+    #[arg(long, default_value = "target/release/firebreak")]
+    firebreak_bin: PathBuf,
 }
 
 /// How far back the seeded history goes.
@@ -970,13 +973,19 @@ async fn load(
     })
 }
 
-/// Starts the server on `store`, measures every shape, stops it.
+/// Starts `firebreak serve` on `database_url`, measures every shape, stops it; also returns
+/// the server's resident memory after the shapes (VmRSS and VmHWM, KiB).
 async fn measure(
-    store: Arc<dyn Store>,
+    database_url: &str,
+    dir: &Path,
     shapes: &[Shape],
     args: &ReportsArgs,
-) -> anyhow::Result<Vec<Outcome>> {
-    let (running, token, base) = crate::start_with_token(store, AccessRole::Viewer).await?;
+) -> anyhow::Result<(Vec<Outcome>, (u64, u64))> {
+    let token =
+        crate::ingest::create_token(&args.firebreak_bin, dir, Some(database_url), "viewer")?;
+    let (guard, base) =
+        crate::ingest::start_firebreak_on(&args.firebreak_bin, dir, Some(database_url), None)
+            .await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
@@ -990,14 +999,7 @@ async fn measure(
             args.requests,
             args.seconds,
         )
-        .await;
-        let r = match r {
-            Ok(r) => r,
-            Err(e) => {
-                crate::stop(running).await;
-                return Err(e);
-            }
-        };
+        .await?;
         eprintln!(
             "  {}: {} answers, p50 {:.1} ms, p99 {:.1} ms, {} bytes",
             s.label,
@@ -1008,8 +1010,9 @@ async fn measure(
         );
         out.push(r);
     }
-    crate::stop(running).await;
-    Ok(out)
+    let memory = crate::ingest::rss_kib(guard.pid())?;
+    drop(guard);
+    Ok((out, memory))
 }
 
 pub async fn main(args: ReportsArgs) -> anyhow::Result<()> {
@@ -1058,19 +1061,25 @@ pub async fn main(args: ReportsArgs) -> anyhow::Result<()> {
     let shapes = shapes(Timestamp::from_millisecond(end)?);
     let mut results: BTreeMap<&str, Vec<Outcome>> = BTreeMap::new();
     let mut seeding: HashMap<&str, f64> = HashMap::new();
+    let mut memory: HashMap<&str, (u64, u64)> = HashMap::new();
 
     let probe_before = crate::flush_probe();
     let dir = tempfile::tempdir_in(".")?;
     let path = dir.path().join("firebreak.db");
+    // Migrated by Firebreak's own store, which is then closed: the server opens the file.
     let sqlite = firebreak_store_sqlite::SqliteStore::open(&path).await?;
     let t = Instant::now();
     {
         let (path, data) = (path.clone(), &data);
         tokio::task::block_in_place(|| seed_sqlite(&path, data))?;
     }
+    drop(sqlite);
     seeding.insert("sqlite", t.elapsed().as_secs_f64());
     eprintln!("sqlite: seeded in {:.1} s", t.elapsed().as_secs_f64());
-    results.insert("sqlite", measure(Arc::new(sqlite), &shapes, &args).await?);
+    let url = format!("sqlite://{}", std::path::absolute(&path)?.display());
+    let (outcomes, rss) = measure(&url, dir.path(), &shapes, &args).await?;
+    results.insert("sqlite", outcomes);
+    memory.insert("sqlite", rss);
 
     if !args.postgres.is_empty() {
         let schema = format!("bench_reports_{}", std::process::id());
@@ -1084,11 +1093,14 @@ pub async fn main(args: ReportsArgs) -> anyhow::Result<()> {
             seed_postgres(pg.pool(), &data).await?;
             seeding.insert("postgres", t.elapsed().as_secs_f64());
             eprintln!("postgres: seeded in {:.1} s", t.elapsed().as_secs_f64());
-            measure(pg.clone(), &shapes, &args).await
+            let url = crate::ingest::postgres_in_schema(&args.postgres, &schema);
+            measure(&url, dir.path(), &shapes, &args).await
         }
         .await;
         pg.drop_schema().await?;
-        results.insert("postgres", measured?);
+        let (outcomes, rss) = measured?;
+        results.insert("postgres", outcomes);
+        memory.insert("postgres", rss);
     }
     let probe_after = crate::flush_probe();
 
@@ -1148,7 +1160,13 @@ pub async fn main(args: ReportsArgs) -> anyhow::Result<()> {
     );
     println!("{table}");
     for b in &backends {
-        println!("{b}: seeded in {:.1} s", seeding[b]);
+        let (rss, hwm) = memory[b];
+        println!(
+            "{b}: seeded in {:.1} s; the server's RSS after its shapes {:.1} MiB (peak {:.1} MiB)",
+            seeding[b],
+            rss as f64 / 1024.0,
+            hwm as f64 / 1024.0
+        );
     }
     println!(
         "flush_probe_before={:.2}ms after={:.2}ms",
