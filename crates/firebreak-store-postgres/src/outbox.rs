@@ -582,6 +582,16 @@ impl OutboxStore for PostgresStore {
         .collect()
     }
 
+    async fn tidy_outbox(&self) -> Result<()> {
+        // VACUUM takes a lock that lets claims and writes go on; ANALYZE keeps the claim's
+        // plan on the index as the table grows. Two instances doing it at once queue.
+        sqlx::query("VACUUM (ANALYZE) outbox")
+            .execute(&self.pool)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
     async fn next_due(&self) -> Result<Option<Timestamp>> {
         let due: Option<i64> = sqlx::query_scalar(
             // One index seek per priority (the claim index leads with it).

@@ -89,6 +89,7 @@ contract_checks!(
     outbox_retry_fail_and_attempts,
     expired_lease_passes_to_another_owner,
     release_hands_messages_back,
+    tidy_outbox_keeps_every_message,
     settle_all_records_each_outcome,
     redeliver_requeues_a_finished_message,
     list_messages_newest_first_and_pages,

@@ -157,6 +157,7 @@ where
     outbox_retry_fail_and_attempts(&make().await).await;
     expired_lease_passes_to_another_owner(&make().await).await;
     release_hands_messages_back(&make().await).await;
+    tidy_outbox_keeps_every_message(&make().await).await;
     settle_all_records_each_outcome(&make().await).await;
     redeliver_requeues_a_finished_message(&make().await).await;
     list_messages_newest_first_and_pages(&make().await).await;

@@ -524,6 +524,49 @@ pub async fn release_hands_messages_back<S: Store>(store: &S) {
     );
 }
 
+/// `tidy_outbox` runs beside held and finished messages and changes none of them: a delivered
+/// message stays delivered, a held one stays held, and a pending one is claimed after it.
+pub async fn tidy_outbox_keeps_every_message<S: Store>(store: &S) {
+    store
+        .enqueue(vec![
+            message("wh_1", "t1", at(0)),
+            message("wh_1", "t2", at(0)),
+            message("wh_1", "t3", at(0)),
+        ])
+        .await
+        .expect("enqueue");
+    let held = store
+        .claim_due(at(0), lease("worker-t", at(100_000)), 2)
+        .await
+        .expect("claim_due");
+    assert_eq!(held.len(), 2);
+    assert!(
+        store
+            .complete(held[0].id, "worker-t", delivered(1_000))
+            .await
+            .expect("complete")
+    );
+    let before = [get(store, held[0].id).await, get(store, held[1].id).await];
+    store.tidy_outbox().await.expect("tidy_outbox");
+    store.tidy_outbox().await.expect("tidy_outbox, twice");
+    assert_eq!(
+        [get(store, held[0].id).await, get(store, held[1].id).await],
+        before,
+        "tidying changes no message"
+    );
+    let rest = store
+        .claim_due(at(2_000), lease("worker-u", at(100_000)), 10)
+        .await
+        .expect("claim_due");
+    assert_eq!(
+        rest.iter()
+            .map(|m| m.idempotency_key.as_str())
+            .collect::<Vec<_>>(),
+        ["t3"],
+        "the pending message is claimed after tidying, and only it"
+    );
+}
+
 /// `redeliver` puts a failed (or dead) message back: pending, due at the given time with the
 /// new deadline, same idempotency key and payload. While a message is being sent it is
 /// `Conflict`; an unknown id is `NotFound`.
