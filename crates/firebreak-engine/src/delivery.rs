@@ -476,7 +476,7 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
         },
         next: Outcome::Failed,
     };
-    let Ok(payload) = serde_json::from_str::<WebhookPayload>(&message.payload) else {
+    let Ok(payload) = WebhookPayload::from_stored(&message.payload) else {
         return fail("the stored delivery is unreadable".into(), message);
     };
     let subscriptions = app.events.subscriptions();

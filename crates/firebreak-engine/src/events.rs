@@ -76,6 +76,12 @@ impl std::fmt::Display for EventType {
 pub trait EventRenderer: Send + Sync {
     fn incident(&self, incident: &Incident) -> Value;
     fn alert(&self, alert: &Alert) -> Value;
+    /// The alert as JSON text, the same object as [`EventRenderer::alert`]. Every new alert
+    /// renders one inside its unit of work, so a renderer should write the text directly,
+    /// without building a [`Value`] first.
+    fn alert_json(&self, alert: &Alert) -> String {
+        self.alert(alert).to_string()
+    }
     fn deployment(&self, deployment: &DeploymentRecord) -> Value;
     fn note(&self, entry: &TimelineEntry) -> Value;
 }
@@ -165,12 +171,66 @@ impl Events {
 }
 
 /// The webhook payload kept in the outbox: the event's id and type and the exact body.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// Stored as `{"id", "type", "body"}` with the body as JSON in place (it is always the JSON
+/// object Firebreak rendered), so it is written once, not escaped into a string. Payloads
+/// written before that, with the body as a JSON string, read the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebhookPayload {
     pub id: String,
-    #[serde(rename = "type")]
     pub kind: String,
     pub body: String,
+}
+
+impl WebhookPayload {
+    /// The text stored in the outbox.
+    pub fn to_stored(&self) -> String {
+        stored_payload(&self.id, &self.kind, &self.body)
+    }
+
+    /// Reads a stored payload, in either form.
+    pub fn from_stored(text: &str) -> serde_json::Result<WebhookPayload> {
+        #[derive(serde::Deserialize)]
+        struct Stored<'a> {
+            id: String,
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(borrow)]
+            body: &'a serde_json::value::RawValue,
+        }
+        let stored: Stored<'_> = serde_json::from_str(text)?;
+        let raw = stored.body.get();
+        let body = if raw.starts_with('"') {
+            serde_json::from_str::<String>(raw)?
+        } else {
+            raw.to_string()
+        };
+        Ok(WebhookPayload {
+            id: stored.id,
+            kind: stored.kind,
+            body,
+        })
+    }
+}
+
+/// `{"id", "type", "body"}` with `body`, already JSON, written in place.
+fn stored_payload(id: &str, kind: &str, body: &str) -> String {
+    let mut out = String::with_capacity(body.len() + id.len() + kind.len() + 32);
+    out.push_str("{\"id\":");
+    push_json_str(&mut out, id);
+    out.push_str(",\"type\":");
+    push_json_str(&mut out, kind);
+    out.push_str(",\"body\":");
+    out.push_str(body);
+    out.push('}');
+    out
+}
+
+/// Appends `text` as a JSON string.
+fn push_json_str(out: &mut String, text: &str) {
+    // Writing a string to a String cannot fail.
+    let quoted = serde_json::to_string(text).unwrap_or_default();
+    out.push_str(&quoted);
 }
 
 /// Turns changes into outbox messages inside a unit of work. Cheap to clone into the closure.
@@ -192,19 +252,22 @@ impl Emitter {
 
     /// The outbox messages for one event, one per subscription that wants it.
     pub fn messages(&self, kind: EventType, data: Value) -> StoreResult<Vec<NewMessage>> {
+        self.messages_json(kind, &data.to_string())
+    }
+
+    /// Like [`Emitter::messages`], with `data` already JSON text.
+    pub fn messages_json(&self, kind: EventType, data: &str) -> StoreResult<Vec<NewMessage>> {
         let id = event_id(self.now)?;
-        let body = json!({
-            "type": kind.as_str(),
-            "timestamp": self.now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            "data": data,
-        })
-        .to_string();
-        let payload = serde_json::to_string(&WebhookPayload {
-            id: id.clone(),
-            kind: kind.as_str().to_string(),
-            body,
-        })
-        .unwrap_or_default();
+        let timestamp = self.now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+        let mut body = String::with_capacity(data.len() + 80);
+        body.push_str("{\"type\":");
+        push_json_str(&mut body, kind.as_str());
+        body.push_str(",\"timestamp\":");
+        push_json_str(&mut body, &timestamp);
+        body.push_str(",\"data\":");
+        body.push_str(data);
+        body.push('}');
+        let payload = stored_payload(&id, kind.as_str(), &body);
         Ok(self
             .subscriptions
             .iter()
@@ -248,6 +311,18 @@ impl Emitter {
         }
         self.messages(kind, data(&*self.renderer))
     }
+
+    /// Like [`Emitter::render`], with `data()` giving the event's `data` as JSON text.
+    pub fn render_json(
+        &self,
+        kind: EventType,
+        data: impl FnOnce(&dyn EventRenderer) -> String,
+    ) -> StoreResult<Vec<NewMessage>> {
+        if !self.wants(kind) {
+            return Ok(Vec::new());
+        }
+        self.messages_json(kind, &data(&*self.renderer))
+    }
 }
 
 /// A new event id: `msg_` and 26 characters that sort by time, as receivers expect of
@@ -255,4 +330,44 @@ impl Emitter {
 pub fn event_id(now: Timestamp) -> StoreResult<String> {
     firebreak_outbound::signing::message_id(now.as_millisecond())
         .map_err(|e| firebreak_store::StoreError::backend(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WebhookPayload;
+
+    #[test]
+    fn a_stored_payload_keeps_the_body_exactly() {
+        let body = r#"{"type":"alert.opened","timestamp":"2026-12-05T09:00:00.000Z","data":{"alert":{"id":7,"summary":"disk \"full\" \u00e9"}}}"#;
+        let payload = WebhookPayload {
+            id: "msg_01".into(),
+            kind: "alert.opened".into(),
+            body: body.into(),
+        };
+        let stored = payload.to_stored();
+        assert!(
+            stored.contains(body),
+            "the body is stored in place: {stored}"
+        );
+        assert_eq!(WebhookPayload::from_stored(&stored).unwrap(), payload);
+    }
+
+    #[test]
+    fn a_payload_stored_with_the_body_as_a_string_still_reads() {
+        let body = r#"{"data":{"alert":{"id":7}},"timestamp":"2026-12-05T09:00:00.000Z","type":"alert.opened"}"#;
+        let older =
+            serde_json::json!({"id": "msg_02", "type": "alert.opened", "body": body}).to_string();
+        let read = WebhookPayload::from_stored(&older).unwrap();
+        assert_eq!(read.body, body);
+        assert_eq!(
+            (read.id.as_str(), read.kind.as_str()),
+            ("msg_02", "alert.opened")
+        );
+    }
+
+    #[test]
+    fn an_unreadable_payload_is_an_error() {
+        assert!(WebhookPayload::from_stored("{\"id\":\"x\"}").is_err());
+        assert!(WebhookPayload::from_stored("not json").is_err());
+    }
 }

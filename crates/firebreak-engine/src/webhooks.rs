@@ -395,7 +395,7 @@ fn event_list() -> String {
 
 /// The event id and type a webhook message carries.
 fn event_of(message: &Message) -> (String, String) {
-    match serde_json::from_str::<crate::events::WebhookPayload>(&message.payload) {
+    match crate::events::WebhookPayload::from_stored(&message.payload) {
         Ok(p) => (p.id, p.kind),
         Err(_) => (String::new(), String::new()),
     }

@@ -40,6 +40,9 @@ impl EventRenderer for WireRenderer {
     fn alert(&self, alert: &Alert) -> Value {
         value(AlertBody::from(alert.clone()))
     }
+    fn alert_json(&self, alert: &Alert) -> String {
+        serde_json::to_string(&AlertBody::from(alert.clone())).unwrap_or_else(|_| "null".into())
+    }
     fn deployment(&self, deployment: &DeploymentRecord) -> Value {
         value(DeploymentBody::from(deployment.clone()))
     }

@@ -401,10 +401,11 @@ pub(crate) async fn store_events(
                     GroupDecision::Leave => IngestEffect::Opened,
                 };
                 page_for(tx, &alert, cx, &mut opened).await?;
-                opened.events.extend(cx.emitter.render(
-                    EventType::AlertOpened,
-                    |r| json!({"alert": r.alert(&alert)}),
-                )?);
+                opened
+                    .events
+                    .extend(cx.emitter.render_json(EventType::AlertOpened, |r| {
+                        format!("{{\"alert\":{}}}", r.alert_json(&alert))
+                    })?);
                 effect
             };
             out.push(IngestOutcome {
