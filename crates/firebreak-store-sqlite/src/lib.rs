@@ -20,6 +20,7 @@ use rusqlite::{Connection, OpenFlags};
 
 mod accounts;
 mod alerts;
+mod checkpoint;
 mod checks;
 mod customer_reports;
 mod directory;
@@ -93,6 +94,7 @@ const STATEMENT_CACHE: usize = 128;
 pub struct SqliteStore {
     path: Arc<PathBuf>,
     writer: Writer,
+    checkpointer: Arc<checkpoint::Checkpointer>,
     readers: Arc<Readers>,
     feed: ChangeFeed,
 }
@@ -123,7 +125,18 @@ fn open_writer(path: &Path) -> Result<Connection> {
     // system's file cache (docs/benchmarks.md, "Memory at 100,000 open alerts, again").
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(rows::db)?;
+    // Checkpoints run on their own thread (`checkpoint`); the writer's is a backstop.
+    conn.pragma_update(None, "wal_autocheckpoint", checkpoint::BACKSTOP_PAGES)
+        .map_err(rows::db)?;
     Ok(conn)
+}
+
+/// The checkpointer's connection: it reads and writes the file, but makes no transactions.
+fn open_checkpointer(path: &Path) -> Result<Connection> {
+    connect(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
 }
 
 fn open_reader(path: &Path) -> Result<Connection> {
@@ -194,12 +207,18 @@ impl SqliteStore {
         .await
         .map_err(StoreError::backend)??;
         let feed = ChangeFeed::new();
+        let checkpoint_path = path.clone();
+        let checkpointer = Arc::new(checkpoint::Checkpointer::start(path.clone(), move || {
+            open_checkpointer(&checkpoint_path)
+        }));
         let reopen_path = path.clone();
+        let after_commit = checkpointer.clone();
         let writer = Writer::spawn(
             conn,
             Box::new(move || open_writer(&reopen_path)),
             feed.clone(),
             path.clone(),
+            Box::new(move || after_commit.committed()),
         );
         let path = path.clone();
         let reader_path = path.clone();
@@ -210,6 +229,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             path: Arc::new(path),
             writer,
+            checkpointer,
             readers,
             feed,
         })
@@ -294,6 +314,8 @@ impl Store for SqliteStore {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let checkpointer = self.checkpointer.clone();
+        let _ = tokio::task::spawn_blocking(move || checkpointer.stop()).await;
         self.readers.close();
     }
 }

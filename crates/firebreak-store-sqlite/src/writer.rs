@@ -93,17 +93,26 @@ pub struct Writer {
 
 /// Opens a connection for the writer; called again if the thread must start over.
 pub type Open = Box<dyn Fn() -> Result<Connection> + Send>;
+/// Called on the writer thread after each commit.
+pub type AfterCommit = Box<dyn Fn() + Send>;
 
 impl Writer {
     /// Starts the writer thread on `conn`. `reopen` makes a new connection if the thread's loop
     /// dies and must start over.
-    pub fn spawn(conn: Connection, reopen: Open, feed: ChangeFeed, path: PathBuf) -> Writer {
+    /// `after_commit` runs on the writer thread after each commit (it must not block).
+    pub fn spawn(
+        conn: Connection,
+        reopen: Open,
+        feed: ChangeFeed,
+        path: PathBuf,
+        after_commit: AfterCommit,
+    ) -> Writer {
         let state = Arc::new(WriterState::default());
         state.alive.store(true, Ordering::SeqCst);
         let thread_state = state.clone();
         let spawned = std::thread::Builder::new()
             .name("firebreak-sqlite-writer".into())
-            .spawn(move || supervise(conn, reopen, thread_state, feed, path));
+            .spawn(move || supervise(conn, reopen, thread_state, feed, path, after_commit));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start the SQLite writer thread");
             state.alive.store(false, Ordering::SeqCst);
@@ -165,6 +174,7 @@ fn supervise(
     state: Arc<WriterState>,
     feed: ChangeFeed,
     path: PathBuf,
+    after_commit: AfterCommit,
 ) {
     let mut conn = Some(conn);
     loop {
@@ -179,7 +189,9 @@ fn supervise(
                 }
             },
         };
-        let outcome = catch_unwind(AssertUnwindSafe(|| run(current, &state, &feed)));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            run(current, &state, &feed, &after_commit)
+        }));
         match outcome {
             Ok(()) => break, // closed
             Err(_) => {
@@ -223,9 +235,10 @@ fn next_batch(state: &WriterState) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-fn run(mut conn: Connection, state: &WriterState, feed: &ChangeFeed) {
+fn run(mut conn: Connection, state: &WriterState, feed: &ChangeFeed, after_commit: &AfterCommit) {
     while let Some(batch) = next_batch(state) {
         run_batch(&mut conn, batch, state, feed);
+        after_commit();
     }
 }
 
