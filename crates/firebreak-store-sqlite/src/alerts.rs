@@ -16,7 +16,7 @@ use firebreak_store::{
     IntegrationRecord, OpenIncidentFacts, Page, Result, RouteRecord, StoreError, Upserted, codec,
 };
 use jiff::Timestamp;
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{Connection, Row, params, params_from_iter};
 
 use crate::SqliteStore;
@@ -214,29 +214,50 @@ fn upsert_sql(rows: usize) -> String {
     )
 }
 
-fn alert_values(a: &Alert, out: &mut Vec<Value>) {
-    let text = |s: &str| Value::Text(s.to_string());
-    let opt_text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
-    let opt_int = |v: Option<i64>| v.map_or(Value::Null, Value::Integer);
+/// The upsert statement for `rows` rows, built the first time a batch of that size comes.
+fn cached_upsert_sql(rows: usize) -> &'static str {
+    static SQL: [std::sync::OnceLock<String>; UPSERT_CHUNK] =
+        [const { std::sync::OnceLock::new() }; UPSERT_CHUNK];
+    let rows = rows.clamp(1, UPSERT_CHUNK);
+    SQL[rows - 1].get_or_init(|| upsert_sql(rows))
+}
+
+/// One alert's upsert parameters, borrowing its text rather than copying it.
+fn alert_values<'a>(a: &'a Alert, out: &mut Vec<ToSqlOutput<'a>>) {
+    fn text(s: &str) -> ToSqlOutput<'_> {
+        ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes()))
+    }
+    fn owned(s: String) -> ToSqlOutput<'static> {
+        ToSqlOutput::Owned(Value::Text(s))
+    }
+    fn opt_text(s: &Option<String>) -> ToSqlOutput<'_> {
+        s.as_deref().map_or(ToSqlOutput::Owned(Value::Null), text)
+    }
+    fn int(v: i64) -> ToSqlOutput<'static> {
+        ToSqlOutput::Owned(Value::Integer(v))
+    }
+    fn opt_int(v: Option<i64>) -> ToSqlOutput<'static> {
+        ToSqlOutput::Owned(v.map_or(Value::Null, Value::Integer))
+    }
     out.extend([
         text(&a.integration),
         text(&a.dedup_key),
         text(a.format.as_str()),
-        Value::Integer(ms(a.first_seen)),
+        int(ms(a.first_seen)),
         text(a.service.as_str()),
         text(a.status.as_str()),
         text(a.severity.as_str()),
         text(a.urgency.as_str()),
         text(&a.summary),
         text(&a.source),
-        Value::Text(codec::labels_json(&a.labels)),
+        owned(codec::labels_json(&a.labels)),
         text(&a.details),
-        Value::Text(codec::links_json(&a.links)),
-        Value::Text(codec::images_json(&a.images)),
+        owned(codec::links_json(&a.links)),
+        owned(codec::images_json(&a.images)),
         opt_int(opt_ms(a.started_at)),
         opt_int(opt_ms(a.ended_at)),
-        Value::Integer(ms(a.last_seen)),
-        Value::Integer(a.count),
+        int(ms(a.last_seen)),
+        int(a.count),
         opt_int(opt_ms(a.acknowledged_at)),
         opt_text(&a.acknowledged_by),
         opt_int(opt_ms(a.resolved_at)),
@@ -244,7 +265,7 @@ fn alert_values(a: &Alert, out: &mut Vec<Value>) {
         opt_text(&a.suppressed_reason),
         opt_int(a.incident.map(|n| n.0)),
         text(&a.raw),
-        Value::Integer(i64::from(a.drill)),
+        int(i64::from(a.drill)),
         opt_int(a.gameday),
     ]);
 }
@@ -263,7 +284,7 @@ fn upsert(conn: &Connection, alerts: &[Alert]) -> Result<Vec<Upserted>> {
         // RETURNING gives rows in no promised order: match them back by key.
         for (key, row) in rows::all(
             conn,
-            &upsert_sql(chunk.len()),
+            cached_upsert_sql(chunk.len()),
             params_from_iter(values),
             |r| {
                 Ok((
