@@ -24,11 +24,17 @@ unsafe extern "C" {
 /// Call first thing in `main`, before threads start. Does nothing harmful if mimalloc is not
 /// the global allocator: the options are simply unused.
 pub fn tune() {
-    // SAFETY: `mi_option_set` only stores a value in mimalloc's option table; both indices
+    // An option set in the environment (`MIMALLOC_PURGE_DELAY=10`, say) is left as given.
+    let unset = |name: &str| std::env::var_os(name).is_none();
+    // SAFETY: `mi_option_set` only stores a value in mimalloc's option table; the indices
     // are within `_mi_option_last` for the bundled mimalloc v3.
     unsafe {
-        mi_option_set(ARENA_EAGER_COMMIT, 0);
-        mi_option_set(PURGE_DELAY, 0);
+        if unset("MIMALLOC_ARENA_EAGER_COMMIT") {
+            mi_option_set(ARENA_EAGER_COMMIT, 0);
+        }
+        if unset("MIMALLOC_PURGE_DELAY") {
+            mi_option_set(PURGE_DELAY, 0);
+        }
         mi_option_set(ALLOW_THP, 0);
     }
     no_huge_pages();
