@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use firebreak_store::feed::Topic;
 use firebreak_store::{
     Attempt, Change, Lease, Message, MessageStatus, NewMessage, OutboxStats, OutboxStore,
-    OutboxWrites, Outcome, Page, Result, StoreError, Subscription, codec,
+    OutboxWrites, Outcome, Page, Priority, Result, StoreError, Subscription, codec,
 };
 use jiff::Timestamp;
 use sqlx::AssertSqlSafe;
@@ -214,11 +214,14 @@ impl OutboxWrites for PgTx<'_> {
         lease: &Lease,
         limit: u32,
     ) -> Result<Vec<Message>> {
-        let found = sqlx::query(AssertSqlSafe(format!(
+        // One range of the claim index per priority, pages first: a single scan ordered by
+        // priority would walk past every page-priority timer not yet due (an escalation's
+        // next step, a reminder) before reaching due bulk messages.
+        let sql = format!(
             "WITH due AS MATERIALIZED (
                  SELECT id, due_at, priority FROM outbox
-                 WHERE status IN ('pending', 'sending') AND due_at <= $3
-                 ORDER BY priority, due_at, id LIMIT $4
+                 WHERE priority = $5 AND status IN ('pending', 'sending') AND due_at <= $3
+                 ORDER BY due_at, id LIMIT $4
                  FOR UPDATE SKIP LOCKED)
              UPDATE outbox o SET status = 'sending', lease_owner = $1, due_at = $2,
                  attempts = o.attempts + 1
@@ -229,14 +232,25 @@ impl OutboxWrites for PgTx<'_> {
                 .map(|c| format!("o.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        )))
-        .bind(&lease.owner)
-        .bind(codec::millis(lease.until))
-        .bind(codec::millis(now))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.conn)
-        .await
-        .map_err(db)?;
+        );
+        let mut found = Vec::new();
+        for priority in Priority::CLAIM_ORDER {
+            let left = i64::from(limit) - found.len() as i64;
+            if left <= 0 {
+                break;
+            }
+            found.extend(
+                sqlx::query(AssertSqlSafe(sql.as_str()))
+                    .bind(&lease.owner)
+                    .bind(codec::millis(lease.until))
+                    .bind(codec::millis(now))
+                    .bind(left)
+                    .bind(priority.rank())
+                    .fetch_all(&mut *self.conn)
+                    .await
+                    .map_err(db)?,
+            );
+        }
         let mut claimed = found
             .iter()
             .map(|row| {

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use firebreak_store::feed::Topic;
 use firebreak_store::{
     Attempt, Change, Lease, Message, MessageStatus, NewMessage, OutboxStats, OutboxStore,
-    OutboxWrites, Page, Result, StoreError, Subscription,
+    OutboxWrites, Page, Priority, Result, StoreError, Subscription,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, Row, params};
@@ -161,14 +161,23 @@ impl OutboxWrites for SqliteTx<'_> {
         limit: u32,
     ) -> Result<Vec<Message>> {
         // Pages first, then soonest due: take the order before the claim moves `due_at` to
-        // the lease end.
-        let order = rows::all(
-            self.conn(),
-            "SELECT id FROM outbox WHERE status IN ('pending', 'sending') AND due_at <= ?1 \
-             ORDER BY priority, due_at, id LIMIT ?2",
-            params![ms(now), limit],
-            |r| get::<i64>(r, "id"),
-        )?;
+        // the lease end. One range of the claim index per priority: a single scan ordered by
+        // priority would walk past every page-priority timer not yet due (an escalation's
+        // next step, a reminder) before reaching due bulk messages.
+        let mut order = Vec::new();
+        for priority in Priority::CLAIM_ORDER {
+            let left = limit.saturating_sub(order.len() as u32);
+            if left == 0 {
+                break;
+            }
+            order.extend(rows::all(
+                self.conn(),
+                "SELECT id FROM outbox WHERE priority = ?3 AND status IN ('pending', 'sending') \
+                 AND due_at <= ?1 ORDER BY due_at, id LIMIT ?2",
+                params![ms(now), left, priority.rank()],
+                |r| get::<i64>(r, "id"),
+            )?);
+        }
         if order.is_empty() {
             return Ok(vec![]);
         }

@@ -72,6 +72,9 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// Every priority, in the order claims take them.
+    pub const CLAIM_ORDER: [Priority; 2] = [Priority::Page, Priority::Bulk];
+
     /// The stored form: lower is claimed first.
     pub fn rank(self) -> i16 {
         match self {

@@ -517,7 +517,8 @@ pub async fn secrets_and_service_paging_fields<S: Store>(store: &S) {
 }
 
 /// A page due later than a bulk message is still claimed first; within a priority, the soonest
-/// due first.
+/// due first. Page-priority timers not yet due (an escalation's next step) hold back neither
+/// the due bulk messages nor the claim's limit.
 pub async fn pages_are_claimed_before_bulk<S: Store>(store: &S) {
     let message = |key: &str, due: i64, priority: Priority| NewMessage {
         kind: if priority == Priority::Page {
@@ -534,12 +535,13 @@ pub async fn pages_are_claimed_before_bulk<S: Store>(store: &S) {
         created_at: at(0),
         priority,
     };
-    let messages = vec![
+    let mut messages = vec![
         message("bulk-1", 1, Priority::Bulk),
         message("bulk-2", 2, Priority::Bulk),
         message("page-2", 5, Priority::Page),
         message("page-1", 4, Priority::Page),
     ];
+    messages.extend((0..50).map(|i| message(&format!("timer-{i}"), 1_000 + i, Priority::Page)));
     commit(store, "enqueue", move |tx| {
         Box::pin(async move { tx.enqueue(messages).await })
     })
@@ -551,7 +553,7 @@ pub async fn pages_are_claimed_before_bulk<S: Store>(store: &S) {
     );
     let lease = Lease {
         owner: "w".into(),
-        until: at(100),
+        until: at(100_000),
     };
     let claimed = store
         .claim_due(at(10), lease.clone(), 3)
@@ -559,7 +561,13 @@ pub async fn pages_are_claimed_before_bulk<S: Store>(store: &S) {
         .expect("claim");
     let keys: Vec<&str> = claimed.iter().map(|m| m.idempotency_key.as_str()).collect();
     assert_eq!(keys, ["page-1", "page-2", "bulk-1"]);
-    let rest = store.claim_due(at(10), lease, 3).await.expect("claim");
-    assert_eq!(rest.len(), 1);
+    let rest = store
+        .claim_due(at(10), lease.clone(), 3)
+        .await
+        .expect("claim");
+    assert_eq!(rest.len(), 1, "timers not yet due are not claimed");
     assert_eq!(rest[0].idempotency_key, "bulk-2");
+    let timers = store.claim_due(at(1_001), lease, 10).await.expect("claim");
+    let keys: Vec<&str> = timers.iter().map(|m| m.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["timer-0", "timer-1"], "timers as they fall due");
 }
