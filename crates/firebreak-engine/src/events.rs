@@ -166,6 +166,7 @@ impl Events {
             renderer: self.renderer.clone(),
             give_up_after: self.retry.give_up_after,
             now,
+            timestamp: now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string().into(),
         }
     }
 }
@@ -240,6 +241,8 @@ pub(crate) struct Emitter {
     renderer: Arc<dyn EventRenderer>,
     give_up_after: SignedDuration,
     now: Timestamp,
+    /// `now` as event bodies write it, formatted once for every event of the unit of work.
+    timestamp: Arc<str>,
 }
 
 impl Emitter {
@@ -257,32 +260,37 @@ impl Emitter {
 
     /// Like [`Emitter::messages`], with `data` already JSON text.
     pub fn messages_json(&self, kind: EventType, data: &str) -> StoreResult<Vec<NewMessage>> {
+        let wanting: Vec<&Subscription> = self
+            .subscriptions
+            .iter()
+            .filter(|s| s.disabled_at.is_none() && s.events.iter().any(|e| e == kind.as_str()))
+            .collect();
+        let Some((last, others)) = wanting.split_last() else {
+            return Ok(Vec::new());
+        };
         let id = event_id(self.now)?;
-        let timestamp = self.now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
         let mut body = String::with_capacity(data.len() + 80);
         body.push_str("{\"type\":");
         push_json_str(&mut body, kind.as_str());
         body.push_str(",\"timestamp\":");
-        push_json_str(&mut body, &timestamp);
+        push_json_str(&mut body, &self.timestamp);
         body.push_str(",\"data\":");
         body.push_str(data);
         body.push('}');
         let payload = stored_payload(&id, kind.as_str(), &body);
-        Ok(self
-            .subscriptions
-            .iter()
-            .filter(|s| s.disabled_at.is_none() && s.events.iter().any(|e| e == kind.as_str()))
-            .map(|s| NewMessage {
-                kind: WEBHOOK.to_string(),
-                subject: s.id.clone(),
-                idempotency_key: format!("{WEBHOOK}:{}:{id}", s.id),
-                payload: payload.clone(),
-                due_at: self.now,
-                deadline_at: self.now + self.give_up_after,
-                created_at: self.now,
-                priority: firebreak_store::Priority::Bulk,
-            })
-            .collect())
+        let message = |s: &Subscription, payload: String| NewMessage {
+            kind: WEBHOOK.to_string(),
+            subject: s.id.clone(),
+            idempotency_key: format!("{WEBHOOK}:{}:{id}", s.id),
+            payload,
+            due_at: self.now,
+            deadline_at: self.now + self.give_up_after,
+            created_at: self.now,
+            priority: firebreak_store::Priority::Bulk,
+        };
+        let mut out: Vec<NewMessage> = others.iter().map(|s| message(s, payload.clone())).collect();
+        out.push(message(last, payload));
+        Ok(out)
     }
 
     /// Enqueues `kind` with the data `data()` gives, if anyone wants it.

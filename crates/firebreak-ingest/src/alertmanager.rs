@@ -250,6 +250,6 @@ fn map_alert(
         images,
         starts_at,
         ends_at,
-        raw: util::raw_text(&Value::Object(raw)),
+        raw: util::raw_text(Value::Object(raw)),
     }
 }

@@ -130,6 +130,6 @@ fn event(obj: &Object, prefix: &str, errs: &mut Errors) -> Option<AlertEvent> {
         images,
         starts_at,
         ends_at,
-        raw: util::raw_text(&Value::Object(obj.clone())),
+        raw: util::raw_text(Value::Object(obj.clone())),
     })
 }

@@ -148,7 +148,7 @@ fn templated(obj: &Object) -> AlertEvent {
         images,
         starts_at,
         ends_at,
-        raw: util::raw_text(&Value::Object(obj.clone())),
+        raw: util::raw_text(Value::Object(obj.clone())),
     }
 }
 

@@ -116,7 +116,7 @@ pub fn parse_create(body: &[u8]) -> Result<AlertEvent, Rejected> {
         images: vec![],
         starts_at: None,
         ends_at: None,
-        raw: util::raw_text(&value),
+        raw: util::raw_text(value.clone()),
     })
 }
 

@@ -123,7 +123,7 @@ pub fn parse_event(body: &[u8]) -> Result<Event, EventError> {
         None
     };
 
-    let raw = util::raw_text(&value);
+    let raw = util::raw_text(value.clone());
     finish(errs, routing_key, |routing_key| {
         let event = match (action, trigger) {
             (Some(AlertAction::Trigger), Some(t)) => AlertEvent {
@@ -349,7 +349,7 @@ pub fn parse_change(body: &[u8]) -> Result<Change, EventError> {
     };
 
     let summary = summary.map(str::to_string);
-    let raw = util::raw_text(&value);
+    let raw = util::raw_text(value.clone());
     finish(errs, routing_key, |routing_key| {
         let summary = summary.unwrap_or_default();
         Change {

@@ -73,18 +73,61 @@ pub fn new_secret() -> Result<String, RandomUnavailable> {
 }
 
 /// A new message id: `msg_` + a ULID (26 Crockford base32 characters) made of `now_ms` and 80
-/// random bits, so ids sort by creation time (to the millisecond).
+/// random bits, so ids sort by creation time.
+///
+/// Ids are monotonic within this process, as the ULID specification describes: within one
+/// millisecond (or if the clock steps back), the next id is the last one plus one, so ids
+/// never repeat and always sort in the order they were made. That also makes each new id the
+/// last entry of the outbox's key index, where it costs the least to insert, and draws random
+/// bits only once per millisecond.
 pub fn message_id(now_ms: i64) -> Result<String, RandomUnavailable> {
+    let next = {
+        let mut last = LAST_ID.lock().unwrap_or_else(|p| p.into_inner());
+        let ms = ulid_ms(now_ms);
+        let next = match *last {
+            Some((last_ms, random)) if ms <= last_ms && random < RANDOM_MAX => {
+                (last_ms, random + 1)
+            }
+            Some((last_ms, _)) if ms <= last_ms => {
+                // 2^80 ids in one millisecond: move on to the next one.
+                (last_ms + 1, fresh_random()?)
+            }
+            _ => (ms, fresh_random()?),
+        };
+        *last = Some(next);
+        next
+    };
+    Ok(message_id_from(next.0 as i64, random_bytes(next.1)))
+}
+
+/// The last id made: its millisecond and random part.
+static LAST_ID: std::sync::Mutex<Option<(u64, u128)>> = std::sync::Mutex::new(None);
+const RANDOM_MAX: u128 = (1 << 80) - 1;
+
+/// A ULID's time is 48 bits of milliseconds, enough until the year 10889.
+fn ulid_ms(now_ms: i64) -> u64 {
+    now_ms.clamp(0, (1 << 48) - 1) as u64
+}
+
+/// 80 random bits, with the top one clear so that a millisecond has room to count up.
+fn fresh_random() -> Result<u128, RandomUnavailable> {
     let mut random = [0u8; 10];
     getrandom::fill(&mut random).map_err(RandomUnavailable)?;
-    Ok(message_id_from(now_ms, random))
+    random[0] &= 0x7f;
+    Ok(random.iter().fold(0u128, |v, b| (v << 8) | u128::from(*b)))
+}
+
+fn random_bytes(random: u128) -> [u8; 10] {
+    let bytes = random.to_be_bytes();
+    let mut out = [0u8; 10];
+    out.copy_from_slice(&bytes[6..]);
+    out
 }
 
 /// [`message_id`] with the random part given: for tests and reproducible fixtures.
 pub fn message_id_from(now_ms: i64, random: [u8; 10]) -> String {
     const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-    // A ULID's time is 48 bits of milliseconds, enough until the year 10889.
-    let ms = now_ms.clamp(0, (1 << 48) - 1) as u128;
+    let ms = u128::from(ulid_ms(now_ms));
     let mut value = ms << 80;
     for (i, byte) in random.iter().enumerate() {
         value |= u128::from(*byte) << (8 * (9 - i));
@@ -227,6 +270,20 @@ mod tests {
             "msg_00000000000000000000000000"
         );
         assert_ne!(message_id(1).unwrap(), message_id(1).unwrap());
+    }
+
+    #[test]
+    fn message_ids_made_in_one_millisecond_or_after_a_step_back_still_sort() {
+        let now = 1_795_184_405_083;
+        let first = message_id(now).unwrap();
+        let second = message_id(now).unwrap();
+        let after_step_back = message_id(now - 60_000).unwrap();
+        let later = message_id(now + 1).unwrap();
+        assert!(first < second, "{first} then {second}");
+        assert!(second < after_step_back, "{second} then {after_step_back}");
+        assert!(after_step_back < later, "{after_step_back} then {later}");
+        // Within the millisecond the random part counts up; the time part stays.
+        assert_eq!(first[..14], second[..14]);
     }
 
     #[test]

@@ -403,7 +403,7 @@ pub struct AlertBody {
     pub labels: BTreeMap<String, String>,
     /// The sender's details, as JSON.
     #[schema(value_type = Object)]
-    pub details: serde_json::Value,
+    pub details: Box<serde_json::value::RawValue>,
     pub links: Vec<LinkBody>,
     pub images: Vec<ImageBody>,
     /// A rehearsal: it groups only with drills and its pages say `[DRILL]`.
@@ -437,7 +437,10 @@ impl AlertBody {
             resolved_by: a.resolved_by,
             suppressed_reason: a.suppressed_reason,
             labels: a.labels,
-            details: serde_json::from_str(&a.details).unwrap_or(serde_json::Value::Null),
+            // Stored as JSON text: passed through as it is, not parsed into a tree and written
+            // out again for every alert of a list or an event.
+            details: serde_json::value::RawValue::from_string(a.details)
+                .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned()),
             links: a
                 .links
                 .into_iter()
