@@ -132,40 +132,71 @@ fn plain_headline(v: &PageView) -> String {
 /// Values are as given, unescaped: receivers get the data, not a rendering of it. Every named
 /// key is present; what is absent is `null`.
 pub fn webhook_body(v: &PageView) -> String {
-    let incident = v.incident.as_ref().map(|i| {
-        json!({
-            "id": i.id,
-            "title": i.title,
-            "severity": i.severity,
-            "service": i.service,
-            "url": i.url,
-        })
-    });
-    let alert = v.alert.as_ref().map(|a| {
-        json!({
-            "id": a.id,
-            "summary": a.summary,
-            "severity": a.severity,
-            "service": a.service,
-            "url": a.url,
-        })
-    });
-    json!({
-        "type": v.kind.as_str(),
-        "escalation": v.escalation,
-        "step": v.step,
-        "round": v.round,
-        "user": v.user,
-        "incident": incident,
-        "alert": alert,
-        "ack_url": v.ack_url,
-        "runbook_url": v.runbook_url,
-        "drill": v.drill,
-        "reminder": v.reminder,
-        "headline": headline(v),
-        "timestamp": rfc3339_ms(v.at),
-    })
-    .to_string()
+    // Written straight from borrowed fields, with no JSON value (a map per object) between:
+    // the body is rendered inside the alert's unit of work. Fields are declared in
+    // alphabetical order, the order receivers have always seen.
+    #[derive(serde::Serialize)]
+    struct Incident<'a> {
+        id: &'a str,
+        service: &'a Option<String>,
+        severity: &'a str,
+        title: &'a str,
+        url: &'a Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct Alert<'a> {
+        id: i64,
+        service: &'a str,
+        severity: &'a str,
+        summary: &'a str,
+        url: &'a Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        ack_url: &'a Option<String>,
+        alert: Option<Alert<'a>>,
+        drill: bool,
+        escalation: &'a Option<String>,
+        headline: String,
+        incident: Option<Incident<'a>>,
+        reminder: &'a Option<String>,
+        round: Option<u32>,
+        runbook_url: &'a Option<String>,
+        step: Option<u32>,
+        timestamp: String,
+        #[serde(rename = "type")]
+        kind: &'a str,
+        user: &'a str,
+    }
+    let body = Body {
+        ack_url: &v.ack_url,
+        alert: v.alert.as_ref().map(|a| Alert {
+            id: a.id,
+            service: &a.service,
+            severity: &a.severity,
+            summary: &a.summary,
+            url: &a.url,
+        }),
+        drill: v.drill,
+        escalation: &v.escalation,
+        headline: headline(v),
+        incident: v.incident.as_ref().map(|i| Incident {
+            id: &i.id,
+            service: &i.service,
+            severity: &i.severity,
+            title: &i.title,
+            url: &i.url,
+        }),
+        reminder: &v.reminder,
+        round: v.round,
+        runbook_url: &v.runbook_url,
+        step: v.step,
+        timestamp: rfc3339_ms(v.at),
+        kind: v.kind.as_str(),
+        user: &v.user,
+    };
+    // Serialising these fields cannot fail.
+    serde_json::to_string(&body).unwrap_or_default()
 }
 
 /// A Slack incoming-webhook body: a `text` fallback with the whole message (notifications and
@@ -1349,6 +1380,27 @@ mod tests {
     }
 
     // --- webhook ---
+
+    #[test]
+    fn webhook_body_text_is_stable() {
+        // Receivers see these exact bytes (and sign over them): keys in this order, compact.
+        let alert_only = PageView {
+            escalation: None,
+            step: None,
+            round: None,
+            ack_url: None,
+            runbook_url: None,
+            ..alert_only()
+        };
+        assert_eq!(
+            webhook_body(&page()),
+            r#"{"ack_url":"https://fb.example.com/ack/pg_01.sig","alert":{"id":42,"service":"checkout","severity":"critical","summary":"High error rate","url":"https://fb.example.com/alerts/42"},"drill":false,"escalation":"esc_3f9c2a1b7e40","headline":"SEV1 INC-12: Checkout is down","incident":{"id":"INC-12","service":"checkout","severity":"SEV1","title":"Checkout is down","url":"https://fb.example.com/incidents/INC-12"},"reminder":null,"round":0,"runbook_url":"https://wiki.example.com/runbooks/checkout","step":0,"timestamp":"2026-11-20T14:20:05.083Z","type":"page","user":"alice"}"#
+        );
+        assert_eq!(
+            webhook_body(&alert_only),
+            r#"{"ack_url":null,"alert":{"id":42,"service":"checkout","severity":"critical","summary":"High error rate","url":"https://fb.example.com/alerts/42"},"drill":false,"escalation":null,"headline":"critical alert 42 on checkout: High error rate","incident":null,"reminder":null,"round":null,"runbook_url":null,"step":null,"timestamp":"2026-11-20T14:20:05.083Z","type":"page","user":"alice"}"#
+        );
+    }
 
     #[test]
     fn webhook_body_shape() {
