@@ -10,7 +10,7 @@ use firebreak_engine::events::EventRenderer;
 use firebreak_store::{DeploymentRecord, TimelineEntry};
 use serde_json::Value;
 
-use crate::wire::{AlertBody, DeploymentBody, IncidentBody, TimelineEntryBody};
+use crate::wire::{AlertView, DeploymentBody, IncidentBody, TimelineEntryBody};
 
 pub struct WireRenderer {
     config: Arc<Config>,
@@ -38,10 +38,21 @@ impl EventRenderer for WireRenderer {
         body
     }
     fn alert(&self, alert: &Alert) -> Value {
-        value(AlertBody::from(alert.clone()))
+        value(AlertView::of(alert))
     }
     fn alert_json(&self, alert: &Alert) -> String {
-        serde_json::to_string(&AlertBody::from(alert.clone())).unwrap_or_else(|_| "null".into())
+        // Sized for the whole text up front: grown step by step, the buffer was copied four
+        // or five times for every new alert's `alert.opened` body.
+        let labels: usize = alert
+            .labels
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 6)
+            .sum();
+        let mut out = Vec::with_capacity(768 + alert.summary.len() + alert.details.len() + labels);
+        match serde_json::to_writer(&mut out, &AlertView::of(alert)) {
+            Ok(()) => String::from_utf8(out).unwrap_or_else(|_| "null".into()),
+            Err(_) => "null".into(),
+        }
     }
     fn deployment(&self, deployment: &DeploymentRecord) -> Value {
         value(DeploymentBody::from(deployment.clone()))

@@ -464,6 +464,120 @@ impl AlertBody {
     }
 }
 
+/// [`AlertBody`] borrowed from an alert: the same JSON text, written without copying the
+/// alert first. Every new alert's `alert.opened` body is written this way inside its unit of
+/// work, so the copy (its raw record included) was paid on the writer for each one. The field
+/// order and shapes must stay those of [`AlertBody`]; a test compares the two.
+#[derive(Serialize)]
+pub struct AlertView<'a> {
+    id: i64,
+    dedup_key: &'a str,
+    status: &'static str,
+    severity: &'static str,
+    urgency: &'static str,
+    summary: &'a str,
+    source: &'a str,
+    service: &'a str,
+    integration: &'a str,
+    format: &'static str,
+    #[serde(serialize_with = "incident_text")]
+    incident: Option<firebreak_domain::IncidentNumber>,
+    count: i64,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    started_at: Option<Timestamp>,
+    ended_at: Option<Timestamp>,
+    acknowledged_at: Option<Timestamp>,
+    acknowledged_by: Option<&'a str>,
+    resolved_at: Option<Timestamp>,
+    resolved_by: Option<&'a str>,
+    suppressed_reason: Option<&'a str>,
+    labels: &'a BTreeMap<String, String>,
+    details: &'a serde_json::value::RawValue,
+    #[serde(serialize_with = "link_bodies")]
+    links: &'a [firebreak_domain::alert::Link],
+    #[serde(serialize_with = "image_bodies")]
+    images: &'a [firebreak_domain::alert::Image],
+    drill: bool,
+    gameday: Option<i64>,
+}
+
+impl<'a> AlertView<'a> {
+    pub fn of(a: &'a Alert) -> AlertView<'a> {
+        AlertView {
+            id: a.id,
+            dedup_key: &a.dedup_key,
+            status: a.status.as_str(),
+            severity: a.severity.as_str(),
+            urgency: a.urgency.as_str(),
+            summary: &a.summary,
+            source: &a.source,
+            service: a.service.as_str(),
+            integration: &a.integration,
+            format: a.format.as_str(),
+            incident: a.incident,
+            count: a.count,
+            first_seen: a.first_seen,
+            last_seen: a.last_seen,
+            started_at: a.started_at,
+            ended_at: a.ended_at,
+            acknowledged_at: a.acknowledged_at,
+            acknowledged_by: a.acknowledged_by.as_deref(),
+            resolved_at: a.resolved_at,
+            resolved_by: a.resolved_by.as_deref(),
+            suppressed_reason: a.suppressed_reason.as_deref(),
+            labels: &a.labels,
+            details: serde_json::from_str(&a.details).unwrap_or(serde_json::value::RawValue::NULL),
+            links: &a.links,
+            images: &a.images,
+            drill: a.drill,
+            gameday: a.gameday,
+        }
+    }
+}
+
+fn incident_text<S: serde::Serializer>(
+    n: &Option<firebreak_domain::IncidentNumber>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match n {
+        Some(n) => s.collect_str(n),
+        None => s.serialize_none(),
+    }
+}
+
+fn link_bodies<S: serde::Serializer>(
+    links: &&[firebreak_domain::alert::Link],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct L<'a> {
+        href: &'a str,
+        text: Option<&'a str>,
+    }
+    s.collect_seq(links.iter().map(|l| L {
+        href: &l.href,
+        text: l.text.as_deref(),
+    }))
+}
+
+fn image_bodies<S: serde::Serializer>(
+    images: &&[firebreak_domain::alert::Image],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct I<'a> {
+        src: &'a str,
+        href: Option<&'a str>,
+        alt: Option<&'a str>,
+    }
+    s.collect_seq(images.iter().map(|i| I {
+        src: &i.src,
+        href: i.href.as_deref(),
+        alt: i.alt.as_deref(),
+    }))
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IntegrationKeyBody {
     pub id: String,
@@ -660,6 +774,95 @@ impl From<DeploymentRecord> for DeploymentBody {
             rolls_back: d.rolls_back,
             incident: d.incident.map(|n| n.to_string()),
             drill: d.drill,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AlertBody, AlertView};
+    use firebreak_domain::alert::{Image, Link};
+    use firebreak_domain::{
+        Alert, AlertFormat, AlertSeverity, AlertStatus, IncidentNumber, Name, Urgency,
+    };
+    use jiff::Timestamp;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().expect("timestamp")
+    }
+
+    fn full() -> Alert {
+        Alert {
+            id: 42,
+            integration: "int_1".into(),
+            service: Name::parse("checkout").expect("name"),
+            dedup_key: "disk \"full\" é".into(),
+            format: AlertFormat::Alertmanager,
+            status: AlertStatus::Acknowledged,
+            severity: AlertSeverity::Critical,
+            urgency: Urgency::High,
+            summary: "Disk <full> on db-1\n".into(),
+            source: "prometheus".into(),
+            labels: [("alertname", "DiskFull"), ("instance", "db-1:9100")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            details: r#" {"free": 0.5, "mounts": ["/", "/var"], "note": "\u00e9"} "#.into(),
+            links: vec![
+                Link {
+                    href: "https://grafana.example/d/1".into(),
+                    text: Some("Dashboard".into()),
+                },
+                Link {
+                    href: "https://runbooks.example/disk".into(),
+                    text: None,
+                },
+            ],
+            images: vec![Image {
+                src: "https://grafana.example/render/1.png".into(),
+                href: None,
+                alt: Some("disk".into()),
+            }],
+            started_at: Some(at("2026-12-05T09:00:00.123Z")),
+            ended_at: None,
+            first_seen: at("2026-12-05T09:00:01Z"),
+            last_seen: at("2026-12-05T09:05:00.5Z"),
+            count: 3,
+            acknowledged_at: Some(at("2026-12-05T09:06:00Z")),
+            acknowledged_by: Some("alice".into()),
+            resolved_at: None,
+            resolved_by: None,
+            suppressed_reason: Some("silence 7".into()),
+            incident: Some(IncidentNumber(7)),
+            raw: r#"{"labels":{"alertname":"DiskFull"}}"#.into(),
+            drill: true,
+            gameday: Some(3),
+        }
+    }
+
+    /// The borrowed view writes exactly what the API's alert shape writes, for a full alert
+    /// and for one with nothing optional and details that are not JSON.
+    #[test]
+    fn the_alert_view_writes_the_same_text_as_the_alert_body() {
+        let bare = Alert {
+            links: vec![],
+            images: vec![],
+            started_at: None,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            suppressed_reason: None,
+            incident: None,
+            details: "not json".into(),
+            labels: Default::default(),
+            gameday: None,
+            drill: false,
+            status: AlertStatus::Open,
+            ..full()
+        };
+        for alert in [full(), bare] {
+            let body = serde_json::to_string(&AlertBody::from(alert.clone())).expect("body");
+            let view = serde_json::to_string(&AlertView::of(&alert)).expect("view");
+            assert_eq!(view, body);
         }
     }
 }

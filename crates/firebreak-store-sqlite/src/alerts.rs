@@ -270,47 +270,53 @@ fn alert_values<'a>(a: &'a Alert, out: &mut Vec<ToSqlOutput<'a>>) {
     ]);
 }
 
-fn upsert(conn: &Connection, alerts: &[Alert]) -> Result<Vec<Upserted>> {
+fn upsert(conn: &Connection, alerts: Vec<Alert>) -> Result<Vec<Upserted>> {
     // What each row's upsert left: its id, and whether it was stored as given (new) or counted
-    // onto an open alert (a repeat). A new alert is known without reading it back; a repeat is
-    // read, since the upsert merged it.
-    let mut stored: HashMap<(String, String), (i64, i64, i64)> =
-        HashMap::with_capacity(alerts.len());
-    for chunk in alerts.chunks(UPSERT_CHUNK) {
-        let mut values = Vec::with_capacity(chunk.len() * UPSERT_WIDTH);
-        for a in chunk {
-            alert_values(a, &mut values);
-        }
+    // onto an open alert (a repeat). A new alert is known without reading it back, and is
+    // handed back as it came; a repeat is read, since the upsert merged it.
+    let mut stored: Vec<Option<(i64, i64, i64)>> = vec![None; alerts.len()];
+    {
         // RETURNING gives rows in no promised order: match them back by key.
-        for (key, row) in rows::all(
-            conn,
-            cached_upsert_sql(chunk.len()),
-            params_from_iter(values),
-            |r| {
-                Ok((
-                    (
+        let index: HashMap<(&str, &str), usize> = alerts
+            .iter()
+            .enumerate()
+            .map(|(n, a)| ((a.integration.as_str(), a.dedup_key.as_str()), n))
+            .collect();
+        for chunk in alerts.chunks(UPSERT_CHUNK) {
+            let mut values = Vec::with_capacity(chunk.len() * UPSERT_WIDTH);
+            for a in chunk {
+                alert_values(a, &mut values);
+            }
+            for (integration, key, row) in rows::all(
+                conn,
+                cached_upsert_sql(chunk.len()),
+                params_from_iter(values),
+                |r| {
+                    Ok((
                         get::<String>(r, "integration")?,
                         get::<String>(r, "dedup_key")?,
-                    ),
-                    (
-                        get::<i64>(r, "id")?,
-                        get::<i64>(r, "first_seen")?,
-                        get::<i64>(r, "count")?,
-                    ),
-                ))
-            },
-        )? {
-            stored.insert(key, row);
+                        (
+                            get::<i64>(r, "id")?,
+                            get::<i64>(r, "first_seen")?,
+                            get::<i64>(r, "count")?,
+                        ),
+                    ))
+                },
+            )? {
+                if let Some(&n) = index.get(&(integration.as_str(), key.as_str())) {
+                    stored[n] = Some(row);
+                }
+            }
         }
     }
     alerts
-        .iter()
-        .map(|a| {
-            let (id, first_seen, count) = stored
-                .remove(&(a.integration.clone(), a.dedup_key.clone()))
-                .ok_or_else(|| {
-                    StoreError::backend("two triggers in one upsert shared a dedup key")
-                })?;
+        .into_iter()
+        .zip(stored)
+        .map(|(a, row)| {
+            // Two triggers with one key leave the first without its row.
+            let (id, first_seen, count) = row.ok_or_else(|| {
+                StoreError::backend("two triggers in one upsert shared a dedup key")
+            })?;
             // A new alert is stored as given; a repeat has counted at least twice.
             let opened = first_seen == ms(a.first_seen) && count == a.count;
             let alert = if opened {
@@ -324,16 +330,15 @@ fn upsert(conn: &Connection, alerts: &[Alert]) -> Result<Vec<Upserted>> {
 }
 
 /// `a` as the store keeps it once inserted with `id`: instants at millisecond precision.
-fn as_stored(a: &Alert, id: i64) -> Alert {
+fn as_stored(mut alert: Alert, id: i64) -> Alert {
     let milli = |t: Timestamp| Timestamp::from_millisecond(ms(t)).unwrap_or(t);
-    let mut alert = a.clone();
     alert.id = id;
-    alert.first_seen = milli(a.first_seen);
-    alert.last_seen = milli(a.last_seen);
-    alert.started_at = a.started_at.map(milli);
-    alert.ended_at = a.ended_at.map(milli);
-    alert.acknowledged_at = a.acknowledged_at.map(milli);
-    alert.resolved_at = a.resolved_at.map(milli);
+    alert.first_seen = milli(alert.first_seen);
+    alert.last_seen = milli(alert.last_seen);
+    alert.started_at = alert.started_at.map(milli);
+    alert.ended_at = alert.ended_at.map(milli);
+    alert.acknowledged_at = alert.acknowledged_at.map(milli);
+    alert.resolved_at = alert.resolved_at.map(milli);
     alert
 }
 
@@ -358,7 +363,7 @@ const END_SPAN_WINDOW: &str =
 #[async_trait]
 impl AlertWrites for SqliteTx<'_> {
     async fn upsert_triggers(&mut self, alerts: Vec<Alert>) -> Result<Vec<Upserted>> {
-        let stored = upsert(self.conn(), &alerts)?;
+        let stored = upsert(self.conn(), alerts)?;
         for u in &stored {
             self.changed(alert_change(&u.alert));
         }

@@ -345,7 +345,9 @@ pub(crate) async fn store_events(
         }
         // A run of triggers with distinct keys goes to the store as one upsert. A run ends
         // after a trigger that may declare an incident, so the ones after it see that incident.
-        let mut run: Vec<(&Planned, Alert, GroupDecision)> = Vec::new();
+        // The alerts go to the store by value (it hands them back as stored), the rest stays.
+        let mut run: Vec<(&Planned, GroupDecision)> = Vec::with_capacity(planned.len() - i);
+        let mut alerts: Vec<Alert> = Vec::with_capacity(planned.len() - i);
         let mut keys = HashSet::new();
         while i < planned.len()
             && planned[i].event.action == AlertAction::Trigger
@@ -375,14 +377,14 @@ pub(crate) async fn store_events(
                 alert.incident = Some(number);
             }
             let declares = matches!(decision, GroupDecision::Declare(_));
-            run.push((item, alert, decision));
+            run.push((item, decision));
+            alerts.push(alert);
             if declares {
                 break;
             }
         }
-        let alerts = run.iter().map(|(_, a, _)| a.clone()).collect();
         let stored = tx.upsert_triggers(alerts).await?;
-        for ((item, _, decision), upserted) in run.into_iter().zip(stored) {
+        for ((item, decision), upserted) in run.into_iter().zip(stored) {
             let cx = &item.cx;
             let mut alert = upserted.alert;
             let effect = if !upserted.opened {
