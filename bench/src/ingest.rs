@@ -746,7 +746,7 @@ async fn firebreak_process(
     let http = reqwest::Client::new();
     // One outgoing-webhook subscription to alert.opened, so every new alert also writes an
     // outbox message in its unit of work, and the worker delivers it during the run.
-    let receiver = crate::receiver::Receiver::start().await?;
+    let receiver = crate::receiver::Receiver::counting().await?;
     if !args.no_webhook {
         let r = http
             .post(format!("{base}/api/v1/webhooks"))

@@ -539,7 +539,7 @@ async fn ingest(
     let mut config = firebreak_config()?;
     config.outbound.allow = vec!["127.0.0.0/8".parse()?];
     let running = firebreak::start("127.0.0.1:0", store, config, firebreak::system_clock()).await?;
-    let receiver = Receiver::start().await?;
+    let receiver = Receiver::counting().await?;
     crate::subscribe(&running.app, &receiver.url(), "alert.opened").await?;
     if paging {
         let url = receiver.url();

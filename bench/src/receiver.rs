@@ -1,5 +1,8 @@
 //! A webhook receiver on loopback for the benchmarks: answers every POST with 200 at once,
-//! counts the deliveries, and tells a waiting benchmark the moment each one arrives.
+//! counts the deliveries, and, when asked to ([`Receiver::start`]), tells a waiting benchmark
+//! the moment each one arrives. A benchmark that only counts ([`Receiver::counting`]) keeps
+//! nothing: holding every body it was sent grew the benchmark process by gigabytes during an
+//! ingest run, and the page faults took CPU from the server under test.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 struct Shared {
     count: Arc<AtomicU64>,
-    arrivals: mpsc::UnboundedSender<(Instant, String, axum::body::Bytes)>,
+    /// Where arrivals go; `None` when the receiver only counts.
+    arrivals: Option<mpsc::UnboundedSender<(Instant, String, axum::body::Bytes)>>,
 }
 
 /// A running receiver. Dropping it stops it.
@@ -29,14 +33,24 @@ pub struct Receiver {
 }
 
 impl Receiver {
+    /// A receiver that records each arrival in [`Receiver::arrivals`].
     pub async fn start() -> anyhow::Result<Receiver> {
+        Self::listen(true).await
+    }
+
+    /// A receiver that only counts: [`Receiver::arrivals`] stays empty.
+    pub async fn counting() -> anyhow::Result<Receiver> {
+        Self::listen(false).await
+    }
+
+    async fn listen(record: bool) -> anyhow::Result<Receiver> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let count = Arc::new(AtomicU64::new(0));
         let shared = Shared {
             count: count.clone(),
-            arrivals: tx,
+            arrivals: record.then_some(tx),
         };
         let app = Router::new().route("/hook", post(hook)).with_state(shared);
         let stop = CancellationToken::new();
@@ -78,11 +92,14 @@ impl Drop for Receiver {
 async fn hook(State(s): State<Shared>, headers: HeaderMap, body: axum::body::Bytes) -> StatusCode {
     let at = Instant::now();
     s.count.fetch_add(1, Ordering::Relaxed);
+    let Some(arrivals) = &s.arrivals else {
+        return StatusCode::OK;
+    };
     let id = headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let _ = s.arrivals.send((at, id, body));
+    let _ = arrivals.send((at, id, body));
     StatusCode::OK
 }
