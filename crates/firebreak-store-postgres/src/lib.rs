@@ -37,6 +37,8 @@ mod rules;
 mod schedules;
 mod stabilize;
 mod status;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tx;
 
 use std::sync::{Arc, Mutex};
@@ -329,6 +331,7 @@ impl PostgresStore {
     /// Applies the embedded migrations that have not been applied yet. Safe to run from several
     /// instances at once: each migration runs in a transaction holding an advisory lock.
     pub async fn migrate(&self) -> Result<()> {
+        let mut newly = Vec::new();
         for (version, name, sql) in MIGRATIONS {
             let mut tx = self.pool.begin().await.map_err(db)?;
             sqlx::query(
@@ -371,7 +374,17 @@ impl PostgresStore {
             .await
             .map_err(db)?;
             tx.commit().await.map_err(db)?;
-            tracing::info!(version, name, "applied PostgreSQL migration");
+            tracing::debug!(version, name, "applied PostgreSQL migration");
+            newly.push(*version);
+        }
+        // One line, not one per migration (see the SQLite store).
+        if let (Some(first), Some(last)) = (newly.first(), newly.last()) {
+            tracing::info!(
+                migrations = newly.len(),
+                from = first,
+                to = last,
+                "brought the PostgreSQL schema up to date"
+            );
         }
         let mut tx = self.pool.begin().await.map_err(db)?;
         crate::incidents::chain_unhashed_audit(&mut tx).await?;

@@ -165,6 +165,7 @@ fn apply_migrations(conn: &mut Connection) -> Result<()> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )
     .map_err(rows::db)?;
+    let mut applied = Vec::new();
     for &(version, sql) in MIGRATIONS {
         let done: bool = tx
             .query_row(
@@ -183,10 +184,22 @@ fn apply_migrations(conn: &mut Connection) -> Result<()> {
             (version, Timestamp::now().as_millisecond()),
         )
         .map_err(rows::db)?;
-        tracing::info!(version, "applied sqlite migration");
+        tracing::debug!(version, "applied SQLite migration");
+        applied.push(version);
     }
     crate::incidents::chain_unhashed_audit(&tx)?;
-    tx.commit().map_err(rows::db)
+    tx.commit().map_err(rows::db)?;
+    // One line, not one per migration: on a first start the admin token printed next must
+    // not scroll away.
+    if let (Some(first), Some(last)) = (applied.first(), applied.last()) {
+        tracing::info!(
+            migrations = applied.len(),
+            from = first,
+            to = last,
+            "brought the SQLite schema up to date"
+        );
+    }
+    Ok(())
 }
 
 impl SqliteStore {

@@ -33,6 +33,7 @@ pub fn fresh_schema() -> String {
 /// Connects to `schema` and migrates it. Panics, naming the URL, if PostgreSQL is unreachable.
 pub async fn store_in(schema: &str) -> PostgresStore {
     let url = url();
+    firebreak_store_postgres::testing::sweep_ended_test_schemas(&url).await;
     let store = PostgresStore::connect_with_schema(&url, schema)
         .await
         .unwrap_or_else(|e| {

@@ -335,6 +335,7 @@ pub fn printed(o: &std::process::Output) -> String {
 pub async fn postgres_store(prefix: &str) -> firebreak_store_postgres::PostgresStore {
     let url = std::env::var("FIREBREAK_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    firebreak_store_postgres::testing::sweep_ended_test_schemas(&url).await;
     let schema = format!(
         "{prefix}_{}_{}",
         std::process::id(),
