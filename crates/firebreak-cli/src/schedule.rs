@@ -161,8 +161,9 @@ pub async fn execute_oncall(
 const MY_SHIFTS_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_hours(7 * 24);
 
 /// `oncall --me`: the schedules (of `--schedule`, or all) whose on-call at `--at` (or now) is
-/// the token's user, and that user's shifts on them from then over the next seven days, in
-/// order of start. JSON: `{user, at, on_call: [on-call answers], shifts: [shifts]}`, each with
+/// the token's user, and that user's shifts on them from then over the next seven days (the
+/// next hour on a schedule that hands off too often to list a week of it), in order of start.
+/// JSON: `{user, at, on_call: [on-call answers], shifts: [shifts]}`, each with
 /// its `schedule`.
 async fn oncall_me(
     api: &ApiClient,
@@ -215,9 +216,25 @@ async fn oncall_me(
             answer["schedule"] = json!(name);
             on_call.push(answer);
         }
-        let page = api
-            .get(&["schedules", name, "shifts"], &shifts_query)
-            .await?;
+        let page = match api.get(&["schedules", name, "shifts"], &shifts_query).await {
+            Ok(page) => page,
+            // A rotation of seconds or minutes hands off too often to list a week of it:
+            // list its next hour instead.
+            Err(CliError::Problem { status: 422, .. }) => {
+                let from = at.as_ref().map_or_else(jiff::Timestamp::now, |(_, t)| *t);
+                let hour = from.checked_add(jiff::SignedDuration::from_hours(1));
+                let short = vec![
+                    ("from", from.to_string()),
+                    ("to", hour.unwrap_or(from).to_string()),
+                ];
+                match api.get(&["schedules", name, "shifts"], &short).await {
+                    Ok(page) => page,
+                    Err(CliError::Problem { status: 422, .. }) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(e) => return Err(e),
+        };
         for mut shift in items(&page) {
             if shift.get("user").and_then(Value::as_str) == Some(me.as_str()) {
                 shift["schedule"] = json!(name);

@@ -114,11 +114,10 @@ impl Firebreak {
             .and_then(|c| Feed::from_claim(&c))
             .ok_or_else(refused)?;
         let now = self.clock.now();
-        let (from, to) = (now - PAST, now + AHEAD);
         let mut events: Vec<(Name, Shift)> = Vec::new();
         let name = match &feed {
             Feed::Schedule(s) => {
-                for shift in self.shifts(s, from, to).await? {
+                for shift in self.feed_shifts(s, now).await? {
                     events.push((s.clone(), shift));
                 }
                 format!("On call: {s}")
@@ -126,7 +125,17 @@ impl Firebreak {
             Feed::User(u) => {
                 for record in self.schedules().await? {
                     let s = record.schedule.name.clone();
-                    for shift in self.shifts(&s, from, to).await? {
+                    // One schedule that cannot be listed must not empty a person's whole feed.
+                    let shifts = match self.feed_shifts(&s, now).await {
+                        Ok(shifts) => shifts,
+                        Err(EngineError::NotFound(_)) => continue,
+                        Err(EngineError::Invalid { message, .. }) => {
+                            tracing::warn!(schedule = %s, reason = %message, "left a schedule out of a calendar feed");
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    for shift in shifts {
                         if &shift.user == u {
                             events.push((s.clone(), shift));
                         }
@@ -137,6 +146,39 @@ impl Firebreak {
         };
         Ok(calendar(&name, &events, now))
     }
+}
+
+impl Firebreak {
+    /// A schedule's shifts for its feed: two weeks back and ninety days ahead, or a shorter
+    /// window when a fast rotation (every few minutes, as in drills) hands off too often for
+    /// that one. The window starts at a whole UTC day (or hour, for the short ones), so the
+    /// first shift, cut at the window's start, keeps its UID between fetches.
+    async fn feed_shifts(&self, name: &Name, now: Timestamp) -> Result<Vec<Shift>, EngineError> {
+        let day = SignedDuration::from_hours(24);
+        let hour = SignedDuration::from_hours(1);
+        // (back, ahead, the whole unit the start is cut to)
+        let windows = [
+            (PAST, AHEAD, 86_400),
+            (day, 7 * day, 86_400),
+            (hour, day, 3_600),
+            (SignedDuration::ZERO, hour, 3_600),
+        ];
+        let mut last = None;
+        for (back, ahead, unit) in windows {
+            let from = whole(now - back, unit);
+            match self.shifts(name, from, now + ahead).await {
+                Err(e @ EngineError::Invalid { .. }) => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| crate::invalid("to", "no window fits")))
+    }
+}
+
+/// `t` cut down to a whole `unit` of seconds (a UTC day or hour).
+fn whole(t: Timestamp, unit: i64) -> Timestamp {
+    let s = t.as_second();
+    Timestamp::from_second(s - s.rem_euclid(unit)).unwrap_or(t)
 }
 
 /// Text for a property value: backslash, semicolon, comma and newlines escaped (RFC 5545).

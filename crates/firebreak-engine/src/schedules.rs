@@ -132,6 +132,21 @@ impl Firebreak {
                 "schedule `{name}` is declared in firebreak.yaml; remove it there instead"
             )));
         }
+        // A policy that pages a deleted schedule would page nobody, and say so nowhere.
+        let users: Vec<String> = self
+            .store
+            .list_policies()
+            .await?
+            .into_iter()
+            .filter(|p| p.policy.schedules().contains(&name))
+            .map(|p| p.policy.name.to_string())
+            .collect();
+        if !users.is_empty() {
+            return Err(EngineError::Conflict(format!(
+                "schedule `{name}` is paged by escalation policy {}; take it out of their steps first (PUT /api/v1/escalation-policies/{{name}})",
+                users.join(", ")
+            )));
+        }
         let audit = self.audit(who, "schedule.delete", format!("schedule {name}"));
         let target = name.clone();
         self.write(1, || {

@@ -542,6 +542,10 @@ async fn the_ack_link_shows_a_button_and_only_the_post_acknowledges() {
     assert_eq!(a.expect(200)["status"], "acknowledged");
     w.minutes_pass(10);
     w.rx.expect_no_more(1, QUIET).await;
+    // Opened again, the link says who acknowledged, with no button.
+    let again = http.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("already acknowledged by alice"), "{again}");
+    assert!(!again.contains("<form"), "{again}");
     // A forged link is refused with a page that says what to do.
     let forged = http
         .post(format!("{}x", &link[..link.len() - 1]))
@@ -556,6 +560,38 @@ async fn the_ack_link_shows_a_button_and_only_the_post_acknowledges() {
             .unwrap()
             .contains("firebreak incident ack")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ack_link_for_a_resolved_alert_says_so_and_changes_nothing() {
+    let w = World::new(0).await;
+    let http = common::client();
+    let other = w.alert("disk-full").await;
+    let link2 = w.page(1).await.json()["ack_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.s.post(&format!("/api/v1/alerts/{other}/resolve"), json!({}))
+        .await
+        .expect(200);
+    let shown = http.get(&link2).send().await.unwrap().text().await.unwrap();
+    assert!(shown.contains("already resolved"), "{shown}");
+    assert!(!shown.contains("<form"), "{shown}");
+    let late = http
+        .post(&link2)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        late.contains("was resolved before this acknowledgement"),
+        "{late}"
+    );
+    let e = &w.escalations(&format!("alert={other}")).await[0];
+    assert_eq!(e["status"], "resolved");
+    assert!(e["acknowledged_by"].is_null(), "{e}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -953,6 +989,43 @@ async fn calendar_feeds_show_the_shifts_behind_a_secret_url() {
         "{ics}"
     );
     w.s.get("/api/v1/users/bob/feed").await.expect_problem(403);
+    // A drill schedule that hands off every ten minutes has too many shifts for three months:
+    // its feed shows a shorter window, and bob's own feed still opens, with both schedules.
+    w.user("carol").await;
+    w.admin(
+        Method::POST,
+        "/api/v1/schedules",
+        json!({"name": "drill", "time_zone": "UTC",
+               "layers": [{"name": "fast", "members": ["carol", "bob"],
+                           "rotation": {"every": "10m", "start": "2026-11-01T00:00"}}]}),
+    )
+    .await
+    .expect(201);
+    let drill = w.s.get("/api/v1/schedules/drill/feed").await.expect(200)["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let got = http.get(&drill).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    let ics = got.text().await.unwrap();
+    assert!(ics.contains("SUMMARY:On call: carol (drill)"), "{ics}");
+    let ics = http.get(&bobs).send().await.unwrap().text().await.unwrap();
+    assert!(
+        ics.contains("SUMMARY:On call: bob (drill)")
+            && ics.contains("SUMMARY:On call: bob (primary)"),
+        "{ics}"
+    );
+    // The first event, cut at the window's start, keeps its UID as time passes.
+    let uids = |ics: &str| {
+        ics.lines()
+            .filter(|l| l.starts_with("UID:"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let before = uids(&http.get(&url).send().await.unwrap().text().await.unwrap());
+    w.minutes_pass(5);
+    let after = uids(&http.get(&url).send().await.unwrap().text().await.unwrap());
+    assert_eq!(before.first(), after.first());
     // A changed token opens nothing.
     let forged = url.replace("/ical/", "/ical/x");
     assert_eq!(http.get(&forged).send().await.unwrap().status(), 404);

@@ -446,6 +446,30 @@ async fn schedules_over_http() {
     let listed = s.call(Method::GET, "/api/v1/schedules", viewer, None).await;
     assert_eq!(listed.expect(200)["items"].as_array().unwrap().len(), 2);
 
+    // A schedule an escalation policy pages stays until the policy no longer names it.
+    s.call(
+        Method::POST,
+        "/api/v1/escalation-policies",
+        admin,
+        Some(json!({"name": "db-pages", "steps": [{"delay": "5m", "targets": [{"schedule": "db"}]}]})),
+    )
+    .await
+    .expect(201);
+    let in_use = s
+        .call(Method::DELETE, "/api/v1/schedules/db", admin, None)
+        .await;
+    assert!(
+        in_use.expect_problem(409).to_string().contains("db-pages"),
+        "the refusal names the policy"
+    );
+    s.call(
+        Method::DELETE,
+        "/api/v1/escalation-policies/db-pages",
+        admin,
+        None,
+    )
+    .await
+    .expect(204);
     s.call(Method::DELETE, "/api/v1/schedules/db", admin, None)
         .await
         .expect(204);

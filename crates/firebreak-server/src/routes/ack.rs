@@ -85,21 +85,30 @@ pub async fn show(State(app): State<Firebreak>, Path(token): Path<String>) -> Re
     match app.ack_link_target(&token).await {
         Err(e) => refused(e),
         Ok((claim, e)) => {
+            use firebreak_domain::escalation::EscalationStatus;
             let what = escape(&about(&e));
+            let button = format!(
+                "<form method=\"post\"><button type=\"submit\">Acknowledge as {}</button></form>\
+                 <p>Acknowledging stops the escalation: nobody else is paged.</p>",
+                escape(&claim.user)
+            );
+            // Only a running (or exhausted) escalation has anything left to acknowledge.
             let state = match e.status {
-                firebreak_domain::escalation::EscalationStatus::Active
-                | firebreak_domain::escalation::EscalationStatus::Exhausted => String::new(),
-                other => format!("<p>It is already {}.</p>", escape(other.as_str())),
+                EscalationStatus::Active | EscalationStatus::Exhausted => button,
+                EscalationStatus::Acknowledged => format!(
+                    "<p>It is already acknowledged by {}. Nobody else will be paged for it.</p>",
+                    escape(e.acknowledged_by.as_deref().unwrap_or("someone"))
+                ),
+                EscalationStatus::Resolved => {
+                    "<p>It is already resolved. Nobody else will be paged for it.</p>".to_string()
+                }
             };
             page(
                 StatusCode::OK,
                 &format!("Acknowledge {}", about(&e)),
                 &format!(
-                    "<p>You were paged about {what} (policy {}).</p>{state}\
-                     <form method=\"post\"><button type=\"submit\">Acknowledge as {}</button></form>\
-                     <p>Acknowledging stops the escalation: nobody else is paged.</p>",
+                    "<p>You were paged about {what} (policy {}).</p>{state}",
                     escape(e.policy.name.as_str()),
-                    escape(&claim.user)
                 ),
             )
         }
@@ -110,6 +119,14 @@ pub async fn show(State(app): State<Firebreak>, Path(token): Path<String>) -> Re
 pub async fn acknowledge(State(app): State<Firebreak>, Path(token): Path<String>) -> Response {
     match app.acknowledge_by_link(&token).await {
         Err(e) => refused(e),
+        Ok(e) if e.status == firebreak_domain::escalation::EscalationStatus::Resolved => page(
+            StatusCode::OK,
+            "Already resolved",
+            &format!(
+                "<p>{} was resolved before this acknowledgement. Nobody else will be paged for it.</p>",
+                escape(&about(&e)),
+            ),
+        ),
         Ok(e) => page(
             StatusCode::OK,
             "Acknowledged",

@@ -374,7 +374,7 @@ pub async fn replace_schedule(
 #[utoipa::path(delete, path = "/api/v1/schedules/{name}", tag = "schedules",
     params(("name" = NameText, Path)), security(("bearer" = ["admin"])),
     responses((status = 204, description = "Removed, with its overrides"), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "The schedule is declared in firebreak.yaml")))]
+        (status = 409, body = Problem, description = "The schedule is declared in firebreak.yaml, or an escalation policy pages it")))]
 pub async fn delete_schedule(
     caller: Caller<Admin>,
     State(app): State<Firebreak>,
