@@ -299,6 +299,7 @@ impl Firebreak {
             attempt.error = Some(said.clone());
             verdict = Verdict::Failed { reason: said };
         }
-        (attempt, self.next_after(message, now, verdict))
+        // Retries count from the attempt's end: a timed-out try must not eat the wait.
+        (attempt, self.next_after(message, self.clock.now(), verdict))
     }
 }

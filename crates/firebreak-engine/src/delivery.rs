@@ -169,7 +169,9 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
                 _ = cancel.cancelled() => break 'work,
                 _ = app.clock.sleep_until(wake_at) => break,
                 changed = feed.recv() => match changed {
-                    Ok(c) => match c.outbox_due() {
+                    // To the store's whole milliseconds: a due time kept to the nanosecond
+                    // would wake the worker after the stored one, which is what it claims by.
+                    Ok(c) => match c.outbox_due().map(whole_millis) {
                         Some(due) if due <= app.clock.now() => break,
                         Some(due) => wake_at = wake_at.min(due),
                         None => {}
@@ -201,8 +203,27 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
     }
 }
 
-/// Sends one claimed message and says what happened.
+/// `t` cut down to whole milliseconds, as the stores keep due times.
+fn whole_millis(t: Timestamp) -> Timestamp {
+    Timestamp::from_millisecond(t.as_millisecond()).unwrap_or(t)
+}
+
+/// Sends one claimed message and says what happened. A message given up on says why in its
+/// last error: the answer alone (a 503) would not tell the reader that no retry is coming.
 async fn send(app: &Firebreak, message: Message) -> Settled {
+    let mut settled = send_once(app, message).await;
+    if settled.next == Outcome::Dead {
+        let why = "gave up: a next try would come after the delivery's deadline (give_up_after in outbound.retry, or in paging.retry for pages)";
+        settled.attempt.error = Some(match settled.attempt.error.take() {
+            Some(e) if !e.is_empty() => format!("{e}; {why}"),
+            _ => why.to_string(),
+        });
+    }
+    settled
+}
+
+/// Sends one claimed message once.
+async fn send_once(app: &Firebreak, message: Message) -> Settled {
     match message.kind.as_str() {
         WEBHOOK => send_webhook(app, message).await,
         crate::paging::PAGE => {
@@ -522,7 +543,7 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
         duration_ms: recorded.duration.as_millis() as i64,
     };
     // The deadline counts from the first attempt, or from a person's redelivery.
-    let next = app.next_after(&message, now, verdicts::classify(&answer));
+    let next = app.next_after(&message, app.clock.now(), verdicts::classify(&answer));
     Settled {
         message,
         attempt,

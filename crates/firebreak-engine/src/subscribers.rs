@@ -858,12 +858,13 @@ impl Firebreak {
             error: recorded.error,
             duration_ms: recorded.duration.as_millis() as i64,
         };
-        let next = self.next_after(message, now, verdicts::classify(&answer));
+        let next = self.next_after(message, self.clock.now(), verdicts::classify(&answer));
         (attempt, next)
     }
 
     /// What comes after an attempt of a bulk delivery: done, failed for good, or the next
-    /// try by the retry policy until the message's deadline.
+    /// try by the retry policy until the message's deadline. `now` is when the attempt
+    /// ended, so the wait comes after a slow or timed-out try, not during it.
     pub(crate) fn next_after(
         &self,
         message: &Message,
@@ -900,7 +901,10 @@ impl Firebreak {
             },
             duration_ms: sent.duration_ms,
         };
-        (attempt, self.next_after(message, now, sent.verdict))
+        (
+            attempt,
+            self.next_after(message, self.clock.now(), sent.verdict),
+        )
     }
 }
 

@@ -301,11 +301,19 @@ impl Firebreak {
             })
             .await?;
         let (event_id, event_type) = event_of(&message);
+        // The answer shows the delivery as its log does, earlier attempts included.
+        let attempts = self
+            .store
+            .attempts_of(&[message.id])
+            .await?
+            .into_iter()
+            .map(|(_, a)| a)
+            .collect();
         Ok(Delivery {
             message,
             event_id,
             event_type,
-            attempts: vec![],
+            attempts,
         })
     }
 

@@ -104,7 +104,7 @@ impl PgTx<'_> {
     ) -> Result<bool> {
         let finished = match status {
             MessageStatus::Pending | MessageStatus::Sending => None,
-            _ => Some(codec::millis(attempt.at)),
+            _ => Some(codec::millis(attempt.ended())),
         };
         let recorded = sqlx::query(
             "WITH s AS (UPDATE outbox SET status = $3, due_at = COALESCE($4, due_at),
@@ -313,7 +313,7 @@ impl OutboxWrites for PgTx<'_> {
             .iter()
             .map(|(_, o, a)| match o {
                 Outcome::RetryAt(_) => None,
-                _ => Some(codec::millis(a.at)),
+                _ => Some(codec::millis(a.ended())),
             })
             .collect();
         let settled: Vec<i64> = sqlx::query_scalar(

@@ -100,7 +100,7 @@ impl SqliteTx<'_> {
     ) -> Result<bool> {
         let finished = match status {
             MessageStatus::Pending | MessageStatus::Sending => None,
-            _ => Some(ms(attempt.at)),
+            _ => Some(ms(attempt.ended())),
         };
         let done = self.exec(
             "UPDATE outbox SET status = ?1, due_at = COALESCE(?2, due_at), lease_owner = NULL, \

@@ -132,12 +132,22 @@ pub struct Lease {
 /// One try at sending a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
+    /// When the attempt started.
     pub at: Timestamp,
     /// The receiver's HTTP status, if it answered.
     pub status_code: Option<u16>,
     /// A short reason when it did not succeed.
     pub error: Option<String>,
     pub duration_ms: i64,
+}
+
+impl Attempt {
+    /// When the attempt ended: its start plus how long it took.
+    pub fn ended(&self) -> Timestamp {
+        self.at
+            .checked_add(jiff::SignedDuration::from_millis(self.duration_ms.max(0)))
+            .unwrap_or(self.at)
+    }
 }
 
 /// Outbox figures for one kind of message.

@@ -380,6 +380,11 @@ async fn a_gone_receiver_is_not_retried_until_a_person_redelivers() {
     let queued = queued.expect(202);
     assert_eq!(queued["status"], "pending");
     assert_eq!(queued["event_id"], first.id.as_str());
+    assert_eq!(
+        queued["attempts"].as_array().map(Vec::len),
+        Some(1),
+        "the answer keeps the earlier attempt: {queued}"
+    );
     let again = receiver.wait_for(2, PROMPTLY).await[1].clone();
     assert_eq!(
         again.id, first.id,
@@ -472,6 +477,34 @@ async fn a_retry_fires_when_it_is_due_and_not_before() {
 }
 
 #[tokio::test]
+async fn the_wait_before_a_retry_starts_when_a_slow_attempt_ends() {
+    let s = spawn_with(config(SignedDuration::from_secs(10))).await;
+    let receiver = Receiver::start(Reply::OK).await;
+    receiver.then([Reply::Slow(Duration::from_millis(500), 503)]);
+    let hook = subscribe(&s, &receiver.url, &["incident.declared"]).await;
+    let t0 = s.clock.now();
+
+    s.declare("Slow receiver", "SEV3").await;
+    receiver.wait_for(1, PROMPTLY).await;
+    // 20 seconds pass while the receiver holds the request (less than the 30-second lease, so
+    // the message stays with this attempt), as they would for a try that times out.
+    s.clock.advance(SignedDuration::from_secs(20));
+    let log = log_until(&s, &hook, "the 503 recorded", |log| {
+        log.len() == 1 && log[0]["status"] == "pending" && status_codes(&log[0]) == [json!(503)]
+    })
+    .await;
+    // The first wait is 5 to 10 seconds: counted from the attempt's end, not its start.
+    let due = at(&log[0]["due_at"]);
+    assert!(
+        due >= t0 + SignedDuration::from_secs(25),
+        "the retry waits after the attempt's end, not from its start: due at {due}"
+    );
+    receiver.expect_no_more(1, QUIET).await;
+    s.clock.set(due);
+    receiver.wait_for(2, PROMPTLY).await;
+}
+
+#[tokio::test]
 async fn a_message_past_its_deadline_is_dead() {
     let mut config = config(SignedDuration::from_mins(1));
     config.outbound.retry.max_delay = SignedDuration::from_mins(5);
@@ -514,6 +547,12 @@ async fn a_message_past_its_deadline_is_dead() {
         "no attempt after the deadline: {d}"
     );
     assert!(d["finished_at"].is_string(), "{d}");
+    assert!(
+        d["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("gave up")),
+        "a dead delivery says it was given up: {d}"
+    );
     assert_eq!(receiver.count(), attempts.len());
     let ids = receiver.by_id();
     assert_eq!(

@@ -362,7 +362,8 @@ impl Firebreak {
                 };
                 let attempts = u32::try_from(message.attempts).unwrap_or(u32::MAX);
                 let first = message.deadline_at - r.give_up_after;
-                match policy.next_attempt(attempts, after, first, now) {
+                // From the attempt's end: a timed-out try must not eat the wait.
+                match policy.next_attempt(attempts, after, first, self.clock.now()) {
                     Some(at) if at <= message.deadline_at => Outcome::RetryAt(at),
                     _ => Outcome::Dead,
                 }

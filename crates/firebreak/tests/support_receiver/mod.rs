@@ -30,6 +30,8 @@ pub enum Reply {
     Hold,
     /// A status with a text body, as Slack answers (`200 ok`, `404 channel_not_found`).
     Text(u16, &'static str),
+    /// A status, after holding the request this long (real time).
+    Slow(std::time::Duration, u16),
 }
 
 impl Reply {
@@ -248,6 +250,12 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             .into_response(),
         Reply::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Reply::Hold => std::future::pending().await,
+        Reply::Slow(wait, code) => {
+            tokio::time::sleep(wait).await;
+            StatusCode::from_u16(code)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                .into_response()
+        }
         Reply::Text(code, text) => (
             StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             text,
