@@ -225,6 +225,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .map_err(|e| {
                 let path = e.path().to_string();
                 let message = e.into_inner().to_string();
+                // The integer parser's own words ("invalid digit found in string") say nothing
+                // about what to send.
+                let message = if message.contains("digit")
+                    || message.contains("integer")
+                    || message.contains("too large to fit")
+                    || message.contains("too small to fit")
+                {
+                    "must be a whole number, like 42".to_string()
+                } else {
+                    message
+                };
                 let field = if path == "." {
                     message.split('`').nth(1).unwrap_or("query").to_string()
                 } else {
@@ -336,12 +347,35 @@ fn in_range<E: serde::de::Error>(t: jiff::Timestamp) -> Result<jiff::Timestamp, 
 /// that range break date arithmetic later, so they are refused where they enter.
 pub fn bounded_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
     let text = <String as serde::Deserialize>::deserialize(d)?;
-    let t: jiff::Timestamp = text.parse().map_err(|_| {
-        <D::Error as serde::de::Error>::custom(
-            "must be an RFC 3339 instant with a zone, like 2026-12-24T20:00:00Z",
-        )
-    })?;
+    let t: jiff::Timestamp = match text.parse() {
+        Ok(t) => t,
+        // A year the parser cannot hold (9999-12-31 is past its last instant) is out of
+        // range, not malformed: say which years are accepted.
+        Err(_) if far_year(&text) => {
+            return Err(<D::Error as serde::de::Error>::custom(format!(
+                "{OUT_OF_RANGE} 2000-01-01T00:00:00Z and 2200-12-31T23:59:59Z"
+            )));
+        }
+        Err(_) => {
+            return Err(<D::Error as serde::de::Error>::custom(
+                "must be an RFC 3339 instant with a zone, like 2026-12-24T20:00:00Z",
+            ));
+        }
+    };
     in_range(t)
+}
+
+/// Whether `text` starts like an RFC 3339 date (`YYYY-MM-DD`) in a year outside 2000 to 2200.
+fn far_year(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && text[..4]
+            .parse::<u32>()
+            .is_ok_and(|y| !(2000..=2200).contains(&y))
 }
 
 #[cfg(test)]
@@ -384,6 +418,7 @@ mod tests {
     fn instants_outside_2000_to_2200_are_refused_naming_the_field() {
         for t in [
             "9999-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
             "1999-12-31T23:59:59Z",
             "2201-01-01T00:00:00Z",
             "0001-01-01T00:00:00Z",

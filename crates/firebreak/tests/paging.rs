@@ -595,6 +595,37 @@ async fn an_ack_link_for_a_resolved_alert_says_so_and_changes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_target_or_query_says_what_to_send() {
+    let w = World::new(0).await;
+    for (target, says) in [
+        (json!({"user": "bob", "schedule": "primary"}), "exactly one"),
+        (json!({"team": "db"}), "exactly one"),
+        (json!("bob"), "exactly one"),
+        (json!({"user": "Not A Handle"}), "`user`"),
+    ] {
+        let refused = w
+            .admin(
+                Method::POST,
+                "/api/v1/escalation-policies",
+                json!({"name": "wrong", "steps": [{"delay": "5m", "targets": [{"user": "alice"}, target]}]}),
+            )
+            .await;
+        let problem = refused.expect_problem(422).to_string();
+        assert!(
+            problem.contains("targets") && problem.contains("target 1") && problem.contains(says),
+            "{problem}"
+        );
+        assert!(!problem.contains("untagged"), "{problem}");
+    }
+    let refused = w.s.get("/api/v1/escalations?alert=abc").await;
+    let problem = refused.expect_problem(422).to_string();
+    assert!(
+        problem.contains("alert") && problem.contains("whole number"),
+        "{problem}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contact_methods_keep_secrets_and_answer_test_pages() {
     let mut w = World::new(0).await;
     // A chat webhook URL is shown masked after creation.

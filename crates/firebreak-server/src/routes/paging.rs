@@ -239,7 +239,40 @@ pub struct StepRequest {
     /// How long after this step pages the next one does.
     pub delay: StepDelay,
     #[schema(min_items = 1, max_items = 20)]
+    #[serde(deserialize_with = "targets")]
     pub targets: Vec<TargetRequest>,
+}
+
+/// Reads a step's targets one by one, so a wrong one is named by its place and the error says
+/// what a target looks like (an untagged enum only says that nothing matched).
+fn targets<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<TargetRequest>, D::Error> {
+    use serde::de::Error as _;
+    let values = <Vec<serde_json::Value> as Deserialize>::deserialize(d)?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let shape = || {
+                D::Error::custom(format!(
+                    "target {i} must be {{\"user\": HANDLE}} or {{\"schedule\": NAME}}, with exactly one of the two"
+                ))
+            };
+            let serde_json::Value::Object(map) = value else {
+                return Err(shape());
+            };
+            let mut entries = map.into_iter();
+            let (Some((key, name)), None) = (entries.next(), entries.next()) else {
+                return Err(shape());
+            };
+            let name = NameText::deserialize(name)
+                .map_err(|e| D::Error::custom(format!("target {i}: `{key}` {e}")))?;
+            match key.as_str() {
+                "user" => Ok(TargetRequest::User { user: name }),
+                "schedule" => Ok(TargetRequest::Schedule { schedule: name }),
+                _ => Err(shape()),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
