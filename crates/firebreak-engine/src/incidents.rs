@@ -126,17 +126,24 @@ impl Firebreak {
             .await?
             .values()
             .all(Vec::is_empty);
-        let ticks = incident.tick_known(suspect, now);
-        let mut drafts = drafts(&who.actor.0, now, events);
-        drafts.extend(self::drafts(&Actor::system().0, now, ticks));
-        let emitter = self.events.emitter(now);
         let (config, pager) = (self.config.clone(), self.pager().await);
-        let news: Vec<TimelineEvent> = drafts.iter().map(|d| d.event.clone()).collect();
-        let (app, actor) = (self.clone(), who.actor.0.clone());
         let index = pager
             .as_ref()
             .map(|p| p.index.clone())
             .unwrap_or_else(|| self.paging.index());
+        // Naming the declarer IC counts as taking the incident on, unless the declare pages
+        // someone: then the first acknowledgement of those pages sets `acknowledged_at` (and
+        // ticks "page acknowledged and IC declared").
+        if !crate::paging::escalate::declared_policies(&incident, &config, &index, page)?.is_empty()
+        {
+            incident.acknowledged_at = None;
+        }
+        let ticks = incident.tick_known(suspect, now);
+        let mut drafts = drafts(&who.actor.0, now, events);
+        drafts.extend(self::drafts(&Actor::system().0, now, ticks));
+        let emitter = self.events.emitter(now);
+        let news: Vec<TimelineEvent> = drafts.iter().map(|d| d.event.clone()).collect();
+        let (app, actor) = (self.clone(), who.actor.0.clone());
         let created = self
             .write(1, || {
                 let (incident, drafts, audit, emitter, config, index, pager) = (

@@ -770,6 +770,24 @@ async fn declaring_pages_as_the_severity_says_unless_told_otherwise() {
     assert!(acked.expect(200)["acknowledged_at"].is_string());
     w.minutes_pass(10);
     w.rx.expect_no_more(1, QUIET).await;
+    // A SEV1 that pages is not acknowledged by being declared, whoever its IC is: the first
+    // acknowledgement of its pages sets acknowledged_at, and only then is the checklist's
+    // "page acknowledged and IC declared" ticked (when it has an IC).
+    let sev1 =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Checkout down", "severity": "SEV1", "services": ["checkout"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    assert!(sev1["acknowledged_at"].is_null(), "{sev1}");
+    let id = sev1["id"].as_str().unwrap().to_string();
+    w.page(2).await;
+    let acked =
+        w.s.post(&format!("/api/v1/incidents/{id}/ack"), json!({}))
+            .await;
+    assert!(acked.expect(200)["acknowledged_at"].is_string());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

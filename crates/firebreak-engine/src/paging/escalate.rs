@@ -726,13 +726,30 @@ pub(crate) async fn page_declared(
     page: Option<bool>,
     now: Timestamp,
 ) -> StoreResult<()> {
+    let policies = declared_policies(incident, config, index, page)?;
+    let about = About::of_declared(incident, index);
+    for policy in &policies {
+        start_in(tx, policy, &about, incident.drill, pager, now).await?;
+    }
+    Ok(())
+}
+
+/// The escalations declaring `incident` starts: its severity's `page` list (or the declare's
+/// `page` override) over its services' policies and managers. Empty when the declare pages
+/// nobody.
+pub(crate) fn declared_policies(
+    incident: &Incident,
+    config: &firebreak_domain::Config,
+    index: &super::PagingIndex,
+    page: Option<bool>,
+) -> StoreResult<Vec<Policy>> {
     use firebreak_domain::config::PageTarget;
     let mut targets: Vec<PageTarget> = config
         .severity(&incident.severity)
         .map(|s| s.page.clone())
         .unwrap_or_default();
     match page {
-        Some(false) => return Ok(()),
+        Some(false) => return Ok(vec![]),
         Some(true) if targets.is_empty() => targets.push(PageTarget::OnCall),
         _ => {}
     }
@@ -761,11 +778,7 @@ pub(crate) async fn page_declared(
             }
         }
     }
-    let about = About::of_declared(incident, index);
-    for policy in &policies {
-        start_in(tx, policy, &about, incident.drill, pager, now).await?;
-    }
-    Ok(())
+    Ok(policies)
 }
 
 /// How long a manager paged at declare has before that escalation counts as exhausted.
