@@ -775,7 +775,7 @@ Examples:
         #[arg(long, value_name = "TIME")]
         to: Option<String>,
     },
-    /// Add or remove overrides: someone covering a schedule for a while
+    /// Add, list or remove overrides: someone covering a schedule for a while
     #[command(subcommand)]
     Override(OverrideCommand),
 }
@@ -801,7 +801,16 @@ Examples:
         #[arg(long, value_name = "TIME")]
         end: String,
     },
-    /// Remove an override by its id (ovr_...), shown when it was added
+    /// List the overrides of NAME now or to come, with their ids
+    #[command(after_help = "\
+Examples:
+  firebreak schedule override list primary
+  firebreak schedule override list primary --json | jq -r '.items[] | select(.user == \"carol\") | .id'")]
+    List {
+        /// Schedule name, from `firebreak schedule list`
+        name: String,
+    },
+    /// Remove an override by its id (ovr_...), shown when it was added and by `override list`
     #[command(after_help = "\
 Examples:
   firebreak schedule override remove primary ovr_5c1d0e2a9f3b")]

@@ -756,6 +756,21 @@ pub fn shifts_table(items: &[Value]) -> String {
     t.to_string()
 }
 
+/// A schedule's overrides, with the ids `override remove` takes.
+pub fn overrides_table(items: &[Value]) -> String {
+    let mut t = table(&["ID", "USER", "START", "END", "ADDED BY"]);
+    for o in items {
+        t.add_row(vec![
+            field(o, "id"),
+            field(o, "user"),
+            field(o, "start"),
+            field(o, "end"),
+            field(o, "created_by"),
+        ]);
+    }
+    t.to_string()
+}
+
 /// Who is on call on each schedule.
 pub fn oncall_table(items: &[Value]) -> String {
     let mut t = table(&["SCHEDULE", "ON CALL", "LAYER", "AT"]);

@@ -88,6 +88,20 @@ pub async fn execute_schedule(
             )?;
             Ok(())
         }
+        ScheduleCommand::Override(OverrideCommand::List { name }) => {
+            let name = name.trim();
+            let page = api.get(&["schedules", name, "overrides"], &[]).await?;
+            print_page(
+                out,
+                json,
+                &page,
+                &format!(
+                    "No overrides on {name} now or to come. Add one: firebreak schedule override add {name} --user HANDLE --start TIME --end TIME"
+                ),
+                render::overrides_table,
+                &format!("firebreak schedule override list {name}"),
+            )
+        }
         ScheduleCommand::Override(OverrideCommand::Remove { name, id }) => {
             let (name, id) = (name.trim(), id.trim());
             api.request(

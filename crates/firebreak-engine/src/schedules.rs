@@ -210,6 +210,22 @@ impl Firebreak {
             .map_err(|e| invalid(&e.field, e.message))
     }
 
+    /// The overrides of schedule `name` that have not ended by `from` (now, by default), in
+    /// the order they were added: what `remove_override` takes ids from.
+    pub async fn list_overrides(
+        &self,
+        name: &Name,
+        from: Option<Timestamp>,
+    ) -> Result<Vec<OverrideRecord>, EngineError> {
+        self.schedule(name).await?;
+        let from = from.unwrap_or_else(|| self.clock.now());
+        check_instant("from", from)?;
+        Ok(self
+            .store
+            .overrides_of(name, from, firebreak_domain::instant::ACCEPTED_LATEST)
+            .await?)
+    }
+
     /// Overrides of `name` overlapping `from..to`, in the order they were added.
     pub async fn overrides_of(
         &self,
@@ -316,7 +332,7 @@ impl Firebreak {
             .await
             .map_err(|e| match e {
                 StoreError::NotFound => EngineError::NotFound(format!(
-                    "schedule `{name}` has no override `{id}`; list them with its shifts"
+                    "schedule `{name}` has no override `{id}`; list them with firebreak schedule override list {name} (GET /api/v1/schedules/{name}/overrides)"
                 )),
                 other => other.into(),
             });

@@ -102,7 +102,7 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
         ))
         .routes(routes!(schedules::on_call))
         .routes(routes!(schedules::shifts))
-        .routes(routes!(schedules::add_override))
+        .routes(routes!(schedules::add_override, schedules::list_overrides))
         .routes(routes!(schedules::remove_override))
         .routes(routes!(paging::list_contacts, paging::add_contact))
         .routes(routes!(paging::remove_contact))

@@ -771,6 +771,13 @@ fn table() -> Vec<Route> {
             Responder,
         ),
         r(
+            Method::GET,
+            "/api/v1/schedules/{name}/overrides",
+            "/api/v1/schedules/missing/overrides",
+            None,
+            Viewer,
+        ),
+        r(
             Method::DELETE,
             "/api/v1/schedules/{name}/overrides/{id}",
             "/api/v1/schedules/missing/overrides/ovr_missing",

@@ -348,6 +348,29 @@ async fn schedules_over_http() {
         )
         .await;
     let id = added.expect(201)["id"].as_str().unwrap().to_string();
+    // Anyone can find its id again, to remove it later.
+    let listed = s
+        .call(
+            Method::GET,
+            "/api/v1/schedules/db/overrides?from=2026-11-01T00:00:00Z",
+            viewer,
+            None,
+        )
+        .await;
+    let listed = listed.expect(200)["items"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0]["id"].as_str(), listed[0]["user"].as_str()),
+        (Some(id.as_str()), Some("carol"))
+    );
+    s.call(
+        Method::GET,
+        "/api/v1/schedules/nope/overrides",
+        viewer,
+        None,
+    )
+    .await
+    .expect_problem(404);
     let shifts = s
         .call(
             Method::GET,

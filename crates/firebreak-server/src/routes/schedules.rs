@@ -470,6 +470,36 @@ pub async fn add_override(
     Ok((StatusCode::CREATED, Json(added.into())))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OverridesQuery {
+    /// Only overrides that have not ended by then; now if left out.
+    pub from: Option<Time>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OverridesBody {
+    /// In the order they were added (a later one wins where two overlap).
+    pub items: Vec<OverrideBody>,
+}
+
+#[utoipa::path(get, path = "/api/v1/schedules/{name}/overrides", tag = "schedules",
+    params(("name" = NameText, Path), OverridesQuery), security(("bearer" = ["viewer"])),
+    responses((status = 200, body = OverridesBody, description = "Overrides now or to come, with their ids"),
+        (status = 404, body = Problem)))]
+pub async fn list_overrides(
+    _c: Caller<Viewer>,
+    State(app): State<Firebreak>,
+    Path(name): Path<String>,
+    ApiQuery(q): ApiQuery<OverridesQuery>,
+) -> Result<Json<OverridesBody>, ApiError> {
+    let name = schedule_name(&name)?;
+    let items = app.list_overrides(&name, q.from.map(|t| t.0)).await?;
+    Ok(Json(OverridesBody {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
 #[utoipa::path(delete, path = "/api/v1/schedules/{name}/overrides/{id}", tag = "schedules",
     params(("name" = NameText, Path), ("id" = String, Path)),
     security(("bearer" = ["responder"])),
