@@ -39,6 +39,10 @@ pub struct RequestNote {
     /// `Create`, `Acknowledge` or `Close`.
     pub action: String,
     pub alias: Option<String>,
+    /// The alert an acknowledge or close names, when it exists, as it stood before the
+    /// request: if the request then changes nothing, the status says why (already closed,
+    /// already acknowledged) instead of "does not exist".
+    pub known: Option<(i64, firebreak_domain::AlertStatus)>,
 }
 
 /// One event, routed, ready for the unit of work.
@@ -279,14 +283,27 @@ fn request_record(
     now: Timestamp,
 ) -> IngestRequest {
     let effect = first.map(|o| o.effect);
-    let (success, status) = match effect {
-        Some(IngestEffect::Ignored) | None => (false, "Alert does not exist"),
-        Some(IngestEffect::Dropped) => (true, "Dropped by a routing rule"),
-        Some(IngestEffect::Repeated) => (true, "Alert already exists; count increased"),
-        Some(IngestEffect::Acknowledged) => (true, "Acknowledged"),
-        Some(IngestEffect::Resolved) => (true, "Closed"),
-        Some(IngestEffect::Suppressed) => (true, "Created alert (suppressed)"),
-        Some(_) => (true, "Created alert"),
+    use firebreak_domain::AlertStatus;
+    // The alert named exists, and the request changed nothing about it.
+    let unchanged = note
+        .known
+        .filter(|_| matches!(effect, Some(IngestEffect::Ignored) | None));
+    let closing = note.action == "Close";
+    let (success, status) = match (effect, unchanged.map(|(_, s)| s)) {
+        (_, Some(AlertStatus::Resolved)) if closing => (true, "Alert is already closed"),
+        (_, Some(AlertStatus::Resolved)) => (
+            false,
+            "Alert is already closed; there is nothing to acknowledge",
+        ),
+        (_, Some(AlertStatus::Acknowledged)) if !closing => (true, "Alert is already acknowledged"),
+        (_, Some(_)) => (false, "Alert is unchanged: it was silenced when it arrived"),
+        (Some(IngestEffect::Ignored) | None, None) => (false, "Alert does not exist"),
+        (Some(IngestEffect::Dropped), _) => (true, "Dropped by a routing rule"),
+        (Some(IngestEffect::Repeated), _) => (true, "Alert already exists; count increased"),
+        (Some(IngestEffect::Acknowledged), _) => (true, "Acknowledged"),
+        (Some(IngestEffect::Resolved), _) => (true, "Closed"),
+        (Some(IngestEffect::Suppressed), _) => (true, "Created alert (suppressed)"),
+        (Some(_), _) => (true, "Created alert"),
     };
     IngestRequest {
         id: note.id,
@@ -294,7 +311,7 @@ fn request_record(
         action: note.action,
         success,
         status: status.to_string(),
-        alert: first.and_then(|o| o.alert),
+        alert: first.and_then(|o| o.alert).or(unchanged.map(|(id, _)| id)),
         alias: note.alias,
         at: now,
     }

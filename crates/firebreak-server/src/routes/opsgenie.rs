@@ -211,6 +211,7 @@ pub async fn create(
         id: reply.request_id.clone(),
         action: "Create".into(),
         alias,
+        known: None,
     };
     match app.ingest_noting(&sender, vec![event], Some(note)).await {
         Ok(_) => reply.accepted(),
@@ -283,10 +284,14 @@ async fn act(
         Err(rejected) => return reply.invalid(&rejected),
     };
     let alias_given = matches!(named, Some(Identifier::Alias(_))).then(|| raw.clone());
-    let dedup_key = match named {
-        Some(Identifier::Alias(key)) => key,
+    // The alert named, when it exists, so that acting on one already closed says so.
+    let (dedup_key, known) = match named {
+        Some(Identifier::Alias(key)) => match app.sender_alert(&sender, None, Some(&key)).await {
+            Ok(found) => (key, found.map(|a| (a.id, a.status))),
+            Err(e) => return reply.failed(e),
+        },
         Some(Identifier::Id(id)) => match app.sender_alert(&sender, Some(id), None).await {
-            Ok(Some(alert)) => alert.dedup_key,
+            Ok(Some(alert)) => (alert.dedup_key, Some((alert.id, alert.status))),
             Ok(None) => return not_found(&reply),
             Err(e) => return reply.failed(e),
         },
@@ -322,6 +327,7 @@ async fn act(
             _ => "Close".into(),
         },
         alias: alias_given,
+        known,
     };
     match app.ingest_noting(&sender, vec![event], Some(note)).await {
         Ok(_) => reply.accepted(),

@@ -68,6 +68,19 @@ check("close succeeded", closed.is_success, True)
 alert = api.get_alert(identifier="disk-db-1", identifier_type="alias").data
 check("closed", alert.status, "closed")
 
+# Closing it again, or acknowledging it now, says that it is closed, not that it is missing.
+again = api.close_alert(identifier=alert_id, close_alert_payload=opsgenie_sdk.CloseAlertPayload(user="alice"))
+again = api.get_request_status(request_id=again.request_id).data
+check("close again", (again.is_success, again.status, again.alert_id), (True, "Alert is already closed", alert_id))
+late = api.acknowledge_alert(
+    identifier="disk-db-1",
+    identifier_type="alias",
+    acknowledge_alert_payload=opsgenie_sdk.AcknowledgeAlertPayload(user="alice"),
+)
+late = api.get_request_status(request_id=late.request_id).data
+check("acknowledge a closed alert", (late.is_success, late.alert_id), (False, alert_id))
+check("says it is closed", late.status.startswith("Alert is already closed"), True)
+
 try:
     api.get_alert(identifier="999999")
     sys.exit("an unknown alert id was found")
