@@ -15,6 +15,9 @@ use crate::ids::{IncidentNumber, Name};
 pub const DEDUP_KEY_MAX: usize = 255;
 /// The longest summary accepted, as PagerDuty allows.
 pub const SUMMARY_MAX: usize = 1024;
+/// The key in an alert's details under which Firebreak says what it read differently from
+/// what was sent, e.g. a timestamp it could not use. Its value is a string.
+pub const NOTE_KEY: &str = "firebreak_note";
 
 macro_rules! str_enum {
     ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {

@@ -162,7 +162,7 @@ pub use time::{ACCEPTED_EARLIEST, ACCEPTED_LATEST, in_accepted_range};
 
 /// The key in an event's details under which Firebreak says what it read differently from what
 /// was sent, e.g. a timestamp it could not use. Its value is a string.
-pub const NOTE_KEY: &str = "firebreak_note";
+pub const NOTE_KEY: &str = firebreak_domain::alert::NOTE_KEY;
 
 /// One problem with a body, naming the field, e.g. field `payload.summary`, message
 /// `is missing or blank`. Displays PagerDuty-style: `'payload.summary' is missing or blank`.

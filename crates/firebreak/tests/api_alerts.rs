@@ -608,6 +608,36 @@ async fn silences_and_maintenance_suppress_but_keep_the_alert() {
 }
 
 #[tokio::test]
+async fn a_resolve_with_an_unreadable_end_time_says_so_in_the_alert() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "am").await;
+    let firing: Value =
+        serde_json::from_str(&fixture("alertmanager-webhook-v4.json", &key)).unwrap();
+    let a = s
+        .send_json(&format!("/api/v1/ingest/alertmanager/{key}"), &firing)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let mut resolved: Value =
+        serde_json::from_str(&fixture("alertmanager-webhook-v4-resolved.json", &key)).unwrap();
+    resolved["alerts"][0]["endsAt"] = json!("garbage");
+    let fp = resolved["alerts"][0]["fingerprint"].clone();
+    let a = s
+        .send_json(&format!("/api/v1/ingest/alertmanager/{key}"), &resolved)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let alerts = s.alerts("").await;
+    let stored = alerts.iter().find(|a| a["dedup_key"] == fp).unwrap();
+    assert_eq!(stored["status"], "resolved", "{stored}");
+    let note = stored["details"]["firebreak_note"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        note.contains("endsAt") && note.contains("garbage"),
+        "{stored}"
+    );
+}
+
+#[tokio::test]
 async fn routing_rules_drop_move_and_reclassify() {
     let s = spawn().await;
     let key = s.integration("checkout", "pd").await;

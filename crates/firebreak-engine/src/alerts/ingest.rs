@@ -623,6 +623,25 @@ pub(crate) async fn alert_resolved(
     escalate::resolve_in(tx, filter, now).await
 }
 
+/// Keeps what Firebreak noted about an acknowledge or resolve event (a time it could not read,
+/// and what it used instead) in the alert's details, as a trigger's note is: the event's other
+/// details do not replace the alert's.
+fn carry_note(alert: &mut Alert, event_details: &str) {
+    let note_key = firebreak_domain::alert::NOTE_KEY;
+    let Ok(serde_json::Value::Object(event)) = serde_json::from_str(event_details) else {
+        return;
+    };
+    let Some(note) = event.get(note_key) else {
+        return;
+    };
+    let mut details = match serde_json::from_str(&alert.details) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    details.insert(note_key.to_string(), note.clone());
+    alert.details = serde_json::Value::Object(details).to_string();
+}
+
 async fn acknowledge_or_resolve(
     tx: &mut (dyn Tx + '_),
     item: &Planned,
@@ -645,13 +664,15 @@ async fn acknowledge_or_resolve(
         &cx.actor,
         cx.now,
     ) {
-        Applied::Acknowledged(alert) => {
+        Applied::Acknowledged(mut alert) => {
+            carry_note(&mut alert, &item.event.details);
             tx.update_alert(&alert).await?;
             alert_acknowledged(tx, &alert, &cx.actor, item.event.format.as_str(), cx.now).await?;
             emit_alert(tx, &cx.emitter, EventType::AlertAcknowledged, &alert).await?;
             Ok(outcome(IngestEffect::Acknowledged, &alert))
         }
-        Applied::Resolved(alert) => {
+        Applied::Resolved(mut alert) => {
+            carry_note(&mut alert, &item.event.details);
             tx.update_alert(&alert).await?;
             note_resolution(tx, &alert, &cx.actor, cx.now).await?;
             alert_resolved(tx, &alert, cx.now).await?;
