@@ -134,6 +134,8 @@ pub enum UrlRefusal {
     Scheme,
     #[error("the URL has no host")]
     NoHost,
+    #[error("the URL's port 0 is not one a server can listen on; give the receiver's port")]
+    PortZero,
     #[error("the URL's address is not allowed: {0}")]
     Address(Refusal),
 }
@@ -340,6 +342,9 @@ impl OutboundPolicy {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(UrlRefusal::Scheme);
         }
+        if url.port() == Some(0) {
+            return Err(UrlRefusal::PortZero);
+        }
         let ip = match url.host() {
             None => return Err(UrlRefusal::NoHost),
             Some(Host::Domain(_)) => return Ok(()),
@@ -503,6 +508,10 @@ mod tests {
         ));
         assert!(policy.check_url("https://hooks.example.com/x").is_ok());
         assert!(policy.check_url("HTTPS://Hooks.Example.com/x").is_ok());
+        assert_eq!(
+            policy.check_url("https://hooks.example.com:0/x"),
+            Err(UrlRefusal::PortZero)
+        );
     }
 
     #[test]
