@@ -215,6 +215,8 @@ async fn oncall_me(
         shifts_query.push(("to", to.to_string()));
     }
     let (mut on_call, mut shifts, mut when) = (Vec::new(), Vec::new(), Value::Null);
+    // Schedules listed for their next hour only: they hand off too often to list a week.
+    let mut hour_only: Vec<&str> = Vec::new();
     for name in &names {
         let mut answer = api
             .get(&["schedules", name, "on-call"], &on_call_query)
@@ -242,7 +244,10 @@ async fn oncall_me(
                     ("to", hour.unwrap_or(from).to_string()),
                 ];
                 match api.get(&["schedules", name, "shifts"], &short).await {
-                    Ok(page) => page,
+                    Ok(page) => {
+                        hour_only.push(name.as_str());
+                        page
+                    }
                     Err(CliError::Problem { status: 422, .. }) => continue,
                     Err(e) => return Err(e),
                 }
@@ -316,6 +321,13 @@ async fn oncall_me(
         }
         writeln!(out, "\nShifts of {who} in the 7 days from {from}:")?;
         writeln!(out, "{}", render::my_shifts_table(&rows))?;
+    }
+    if !hour_only.is_empty() {
+        writeln!(
+            out,
+            "Only the next hour of {}: it hands off too often to list a week.",
+            hour_only.join(", ")
+        )?;
     }
     Ok(())
 }

@@ -1019,6 +1019,24 @@ pub fn whole_i32<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
     }
 }
 
+/// An optional whole number in `i64`'s range, written with or without a zero fraction (`3`,
+/// `3.0`), as JSON Schema's `integer` allows; absent or `null` is `None`. Use with
+/// `#[serde(default, deserialize_with = "fields::optional_whole_i64")]`.
+pub fn optional_whole_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    // 2^63 as a float: every whole float below it (and at or above -2^63) fits in an i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom("must be a whole number")),
+    }
+}
+
 /// Like [`whole_i32`], 0 or more.
 pub fn whole_nonnegative_i32<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
     let n = whole_i32(d)?;
@@ -1053,6 +1071,19 @@ mod tests {
         assert_eq!(n(r#"{"n": 13.5}"#), None);
         assert_eq!(n(r#"{"n": -1}"#), None);
         assert_eq!(n(r#"{"n": "13"}"#), None);
+
+        #[derive(Deserialize)]
+        struct O {
+            #[serde(default, deserialize_with = "super::optional_whole_i64")]
+            n: Option<i64>,
+        }
+        let o = |text: &str| serde_json::from_str::<O>(text).map(|r| r.n).map_err(|_| ());
+        assert_eq!(o(r#"{"n": 11.0}"#), Ok(Some(11)));
+        assert_eq!(o(r#"{"n": -3}"#), Ok(Some(-3)));
+        assert_eq!(o(r#"{"n": null}"#), Ok(None));
+        assert_eq!(o(r#"{}"#), Ok(None));
+        assert_eq!(o(r#"{"n": 1.5}"#), Err(()));
+        assert_eq!(o(r#"{"n": 1e300}"#), Err(()));
     }
 
     use super::*;

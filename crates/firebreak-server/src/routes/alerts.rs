@@ -524,6 +524,7 @@ pub struct DeploymentRequest {
     /// that is not itself a rollback. The change failure rate counts that deploy as failed
     /// when `incident` is given too.
     #[schema(minimum = 1)]
+    #[serde(default, deserialize_with = "crate::fields::optional_whole_i64")]
     pub rolls_back: Option<i64>,
     /// For a rollback: the incident it was run for (`INC-7`), which must exist.
     pub incident: Option<crate::fields::IncidentRef>,

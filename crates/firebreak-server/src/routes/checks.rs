@@ -159,6 +159,7 @@ pub struct UptimeCheckRequest {
     pub timeout: String,
     /// Failed runs in a row that open the alert: 1 to 100 (default 3).
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(default, deserialize_with = "crate::fields::optional_whole_i64")]
     pub failures_before_alert: Option<i64>,
     pub expect: Option<ExpectBody>,
     pub tls: Option<TlsBody>,

@@ -122,6 +122,7 @@ pub struct ReportRequest {
     /// A rehearsal: counted apart from real reports, and its alert is a drill.
     pub drill: Option<bool>,
     /// The game day it belongs to (a drill); it must still run.
+    #[serde(default, deserialize_with = "crate::fields::optional_whole_i64")]
     pub gameday: Option<i64>,
 }
 
