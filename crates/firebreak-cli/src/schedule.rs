@@ -245,7 +245,13 @@ async fn oncall_me(
                 ];
                 match api.get(&["schedules", name, "shifts"], &short).await {
                     Ok(page) => {
-                        hour_only.push(name.as_str());
+                        // Named below only where the user has shifts in that hour.
+                        if items(&page)
+                            .iter()
+                            .any(|s| s.get("user").and_then(Value::as_str) == Some(me.as_str()))
+                        {
+                            hour_only.push(name.as_str());
+                        }
                         page
                     }
                     Err(CliError::Problem { status: 422, .. }) => continue,
