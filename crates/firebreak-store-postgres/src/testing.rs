@@ -2,9 +2,9 @@
 //! in the test database.
 //!
 //! Every test that runs on PostgreSQL works in a schema of its own, named
-//! `<prefix>_<process id>_<nanoseconds>` (optionally with a counter after it). A test that
-//! panics, or a server test that never drops its store, leaves that schema behind, and one run
-//! of the suite used to leave dozens. [`sweep_ended_test_schemas`] drops the ones whose process
+//! `<prefix>_<process id>_<nanoseconds>`, sometimes with a counter or a second pair after it.
+//! A test that panics, or a server test that never drops its store, leaves that schema behind,
+//! and one run of the suite used to leave dozens. [`sweep_ended_test_schemas`] drops the ones whose process
 //! has ended.
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -31,9 +31,9 @@ pub async fn sweep_ended_test_schemas(url: &str) {
         return;
     };
     let found: Vec<(String, String)> = sqlx::query_as(
-        "SELECT n.nspname::text, substring(n.nspname FROM '_([0-9]+)_[0-9]+(?:_[0-9]+)?$') \
+        "SELECT n.nspname::text, substring(n.nspname FROM '^[a-z_]*?_([0-9]+)_[0-9]') \
          FROM pg_namespace n \
-         WHERE n.nspname ~ '^[a-z][a-z_]*_[0-9]+_[0-9]+(_[0-9]+)?$' \
+         WHERE n.nspname ~ '^[a-z][a-z_]*(_[0-9]+){2,4}$' \
            AND EXISTS (SELECT 1 FROM pg_class c WHERE c.relnamespace = n.oid AND c.relname = 'outbox')",
     )
     .fetch_all(&mut conn)
