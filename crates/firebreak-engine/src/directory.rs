@@ -210,6 +210,7 @@ impl Firebreak {
         who: &Principal,
         user: UserRecord,
     ) -> Result<UserRecord, EngineError> {
+        who.outside_break_glass("add users")?;
         let audit = self.audit(who, "user.create", format!("user {}", user.handle));
         let created = self.store.create_user(user, audit).await?;
         self.paging_changed().await;
@@ -228,6 +229,7 @@ impl Firebreak {
         who: &Principal,
         user: UserRecord,
     ) -> Result<UserRecord, EngineError> {
+        who.outside_break_glass("change users")?;
         let current = self.user(&user.handle).await?;
         let stays_admin = user.role == AccessRole::Admin && user.disabled_at.is_none();
         let was_admin = current.role == AccessRole::Admin && current.disabled_at.is_none();

@@ -61,6 +61,19 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Refuses `what` under break-glass access: a grant is for mending production during its
+    /// incident and ends with it, so nothing done under it may outlast it as access (a token,
+    /// a user, a role, a password).
+    pub fn outside_break_glass(&self, what: &str) -> Result<(), EngineError> {
+        match self.break_glass {
+            Some(grant) => Err(EngineError::Forbidden(format!(
+                "break-glass access (grant {grant}) cannot {what}: access made under a grant would outlast it; \
+                 ask an admin without a grant"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     pub fn local(name: &str) -> Principal {
         Principal {
             actor: Actor(name.to_string()),

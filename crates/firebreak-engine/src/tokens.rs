@@ -127,6 +127,7 @@ impl Firebreak {
         user: Option<Name>,
         expires_at: Option<Timestamp>,
     ) -> Result<IssuedToken, EngineError> {
+        who.outside_break_glass("make tokens")?;
         if let Some(handle) = &user {
             let owner = self.store.get_user(handle).await?.ok_or_else(|| {
                 invalid(
