@@ -175,9 +175,19 @@ pub async fn run_break_glass(cmd: BreakGlassArgs, args: &ClientArgs) -> ExitCode
 
 /// Run an `audit` subcommand, printing its output.
 pub async fn run_audit(cmd: AuditCommand, args: &ClientArgs) -> ExitCode {
+    let verify = matches!(cmd, AuditCommand::Verify { .. });
     let mut out = Vec::new();
     let r = stabilize::execute_audit(cmd, args, &mut out).await;
-    finish(r.map(|()| out))
+    match r {
+        // `verify` keeps 1 for tampering: a script must tell a broken chain from a check
+        // that could not be made.
+        Err(e @ (CliError::Unreachable { .. } | CliError::Problem { .. })) if verify => {
+            eprintln!("error: {e}");
+            eprintln!("cannot tell whether the audit log verifies (exit 3)");
+            ExitCode::from(3)
+        }
+        r => finish(r.map(|()| out)),
+    }
 }
 
 /// Run a `maintenance` subcommand, printing its output.

@@ -140,13 +140,24 @@ Downloads the log (firebreak audit export) and recomputes every row's hash here,
 server that was tampered with cannot vouch for itself. --file checks an export kept
 elsewhere instead, without a server.
 
+The chain shows any row changed, removed or reordered, except the newest rows removed
+together with every row after them: only a copy kept elsewhere shows that. --against
+checks that every row of such a copy (an earlier export) is still in the log, unchanged.
+
+Exits 0 when it verifies, 1 on tampering, 2 on a bad command line and 3 when it cannot
+tell (the server is unreachable or refused the token).
+
 Examples:
   firebreak audit verify
+  firebreak audit verify --against audit-2026-12.jsonl
   firebreak audit verify --file audit-2026-12.jsonl")]
     Verify {
         /// Check this export (JSON lines) instead of the server's log
         #[arg(long, value_name = "FILE")]
         file: Option<std::path::PathBuf>,
+        /// An earlier export whose rows must all still be in the log, unchanged
+        #[arg(long, value_name = "FILE")]
+        against: Option<std::path::PathBuf>,
     },
     /// Write the audit log as JSON lines with each row's hashes, for write-once storage
     #[command(after_help = "\
@@ -188,7 +199,8 @@ pub async fn run_freeze_check(cmd: FreezeCommand, args: &ClientArgs) -> ExitCode
             return ExitCode::from(if code == 2 { 2 } else { 3 });
         }
     };
-    let answer = if emergency {
+    let mut emergency = emergency;
+    let mut answer = if emergency {
         let mut body = json!({
             "incident": incident.clone().unwrap_or_default(),
             "reason": reason.clone().unwrap_or_default(),
@@ -208,6 +220,22 @@ pub async fn run_freeze_check(cmd: FreezeCommand, args: &ClientArgs) -> ExitCode
         }
         api.get(&["freeze"], &query).await
     };
+    if emergency
+        && matches!(&answer, Err(CliError::Problem { status, .. }) if *status != 404 && *status != 422)
+    {
+        // The server answered and refused the exemption (a viewer's token, a resolved
+        // incident): no exemption holds, so the freeze decides, as without --emergency.
+        if let Err(e) = answer {
+            eprintln!("error: {}", answer_error(e));
+        }
+        eprintln!("the emergency exemption was refused; checking the freeze without it");
+        emergency = false;
+        let mut query = Vec::new();
+        if let Some(s) = &service {
+            query.push(("service", s.clone()));
+        }
+        answer = api.get(&["freeze"], &query).await;
+    }
     let v = match answer {
         Ok(v) => v,
         Err(
@@ -476,6 +504,38 @@ pub async fn execute_break_glass(
     Ok(())
 }
 
+/// Whether every row of `kept` (an earlier export) is in `log`, with the same hash: the
+/// chain alone cannot show its newest rows removed.
+fn still_there(kept: &str, log: &str) -> Result<(), String> {
+    let hashes = |body: &str| -> Result<std::collections::HashMap<i64, String>, String> {
+        body.lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(n, l)| {
+                let row: Value = serde_json::from_str(l)
+                    .map_err(|e| format!("line {}: not an audit row: {e}", n + 1))?;
+                match (row["id"].as_i64(), row["hash"].as_str()) {
+                    (Some(id), Some(hash)) => Ok((id, hash.to_string())),
+                    _ => Err(format!("line {}: an audit row needs id and hash", n + 1)),
+                }
+            })
+            .collect()
+    };
+    let now = hashes(log)?;
+    let mut earlier: Vec<(i64, String)> = hashes(kept)?.into_iter().collect();
+    earlier.sort();
+    for (id, hash) in earlier {
+        match now.get(&id) {
+            None => return Err(format!("row {id} is gone from the log")),
+            Some(h) if *h != hash => {
+                return Err(format!("row {id} is not the row that was exported"));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 /// Checks JSON lines of audit rows; the first row may continue an earlier export.
 fn verify_lines(body: &str, whole: bool) -> Result<(u64, Option<String>), CliError> {
     let mut v = if whole {
@@ -526,7 +586,13 @@ pub async fn execute_audit(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     match cmd {
-        AuditCommand::Verify { file } => {
+        AuditCommand::Verify { file, against } => {
+            let kept = match &against {
+                Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                    CliError::Usage(format!("cannot read {}: {e}", path.display()))
+                })?),
+                None => None,
+            };
             let (body, whole) = match &file {
                 Some(path) => (
                     std::fs::read_to_string(path).map_err(|e| {
@@ -542,6 +608,14 @@ pub async fn execute_audit(
                 ),
             };
             let (rows, head) = verify_lines(&body, whole)?;
+            if let (Some(kept), Some(path)) = (&kept, &against) {
+                still_there(kept, &body).map_err(|broken| {
+                    CliError::Other(format!(
+                        "the audit log does not verify against {}: {broken}",
+                        path.display()
+                    ))
+                })?;
+            }
             if args.json {
                 return write_json(out, &json!({"ok": true, "rows": rows, "head": head}));
             }

@@ -289,22 +289,24 @@ pub(crate) async fn chain_audits(conn: &mut PgConnection, audits: &[&AuditDraft]
     .execute(&mut *conn)
     .await
     .map_err(db)?;
-    let mut tail: Option<(i64, Option<String>)> =
+    let tail: Option<(i64, Option<String>)> =
         sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
             .fetch_optional(&mut *conn)
             .await
             .map_err(db)?;
-    if matches!(tail, Some((_, None))) {
-        // A row without a hash at the end: written by an instance from before the chain
-        // (during a rolling upgrade). Chain it first, so this batch continues the chain.
-        hash_unhashed(conn).await?;
-        tail = sqlx::query_as("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")
+    let (mut id, mut prev) = match tail {
+        Some((id, Some(hash))) => (id, hash),
+        // The newest row has no hash: written around Firebreak. It stays a break in the chain
+        // that `audit verify` names; the chain goes on from the last row that has one.
+        Some((id, None)) => {
+            let hash: Option<String> = sqlx::query_scalar(
+                "SELECT hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+            )
             .fetch_optional(&mut *conn)
             .await
             .map_err(db)?;
-    }
-    let (mut id, mut prev) = match tail {
-        Some((id, hash)) => (id, hash.unwrap_or_else(|| GENESIS.to_string())),
+            (id, hash.unwrap_or_else(|| GENESIS.to_string()))
+        }
         None => (0, GENESIS.to_string()),
     };
     let n = audits.len();
@@ -371,9 +373,27 @@ pub(crate) async fn chain_unhashed_audit(conn: &mut PgConnection) -> Result<()> 
     hash_unhashed(conn).await
 }
 
-/// Gives every row without a hash its link, in id order, each after the row before it; rows
-/// that have a hash are never changed (the triggers would refuse it). Under the chain's lock.
+/// Gives every row without a hash its link, in id order, each after the row before it, for a
+/// log with no hashed row yet (rows from before the chain existed). Once the chain exists, a
+/// row without a hash was written around Firebreak: it stays a break that `audit verify`
+/// names, never adopted. Under the chain's lock.
 async fn hash_unhashed(conn: &mut PgConnection) -> Result<()> {
+    let (hashed, stray): (bool, bool) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM audit_log WHERE hash IS NOT NULL), \
+         EXISTS (SELECT 1 FROM audit_log WHERE hash IS NULL)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(db)?;
+    if hashed {
+        if stray {
+            tracing::warn!(
+                "the audit log has rows without a hash, written around Firebreak; \
+                 `firebreak audit verify` names the first"
+            );
+        }
+        return Ok(());
+    }
     let first: Option<i64> = sqlx::query_scalar("SELECT MIN(id) FROM audit_log WHERE hash IS NULL")
         .fetch_one(&mut *conn)
         .await

@@ -119,17 +119,55 @@ fn audit_tail(conn: &Connection) -> Result<(i64, String)> {
         })
         .map_err(db)?;
     Ok(match tail {
-        Some((id, hash)) => (
-            id,
-            hash.unwrap_or_else(|| firebreak_domain::audit::GENESIS.to_string()),
-        ),
+        Some((id, Some(hash))) => (id, hash),
+        // The newest row has no hash: written around Firebreak. It stays a break in the chain;
+        // the chain goes on from the last row that has one.
+        Some((id, None)) => {
+            let hash: Option<String> = conn
+                .query_row(
+                    "SELECT hash FROM audit_log WHERE hash IS NOT NULL ORDER BY id DESC LIMIT 1",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            (
+                id,
+                hash.unwrap_or_else(|| firebreak_domain::audit::GENESIS.to_string()),
+            )
+        }
         None => (0, firebreak_domain::audit::GENESIS.to_string()),
     })
 }
 
-/// Hashes the rows written before the audit log had a chain, oldest first, continuing from the
-/// last hashed row before them. Runs once, when the store opens.
+/// Hashes the rows written before the audit log had a chain, oldest first. Runs when the store
+/// opens, and does something only for a log with no hashed row yet: once the chain exists, a
+/// row without a hash was written around Firebreak, and it stays a break that `audit verify`
+/// names, never adopted into the chain.
 pub(crate) fn chain_unhashed_audit(conn: &Connection) -> Result<()> {
+    let hashed: Option<i64> = conn
+        .query_row(
+            "SELECT MIN(id) FROM audit_log WHERE hash IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    if hashed.is_some() {
+        let stray: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM audit_log WHERE hash IS NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if stray {
+            tracing::warn!(
+                "the audit log has rows without a hash, written around Firebreak; \
+                 `firebreak audit verify` names the first"
+            );
+        }
+        return Ok(());
+    }
     let first: Option<i64> = conn
         .query_row(
             "SELECT MIN(id) FROM audit_log WHERE hash IS NULL",

@@ -138,6 +138,23 @@ async fn freeze_gate(s: TestServer) {
         .cli(&s.viewer, &["freeze", "check", "--service", "nope"])
         .await;
     assert_eq!(code(&o), 2, "{}", common::printed(&o));
+    // A name that breaks the naming rule says so, not "must be a whole number".
+    let p = s
+        .call(
+            Method::GET,
+            "/api/v1/freeze?service=Checkout",
+            Some(&s.viewer),
+            None,
+        )
+        .await
+        .expect_problem(422)
+        .clone();
+    assert_eq!(p["errors"][0]["field"], "service", "{p}");
+    let said = p["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        !said.contains("whole number") && said.contains("lower"),
+        "{p}"
+    );
 
     // A deploy reported during the freeze is flagged on the deploy and the incident.
     let d = s
@@ -192,13 +209,16 @@ async fn freeze_gate(s: TestServer) {
     assert_eq!(exempt.len(), 1);
     assert_eq!(exempt[0]["data"]["reason"], "hotfix for the outage itself");
     assert_eq!(exempt[0]["data"]["by"], common::RESPONDER);
-    // A viewer cannot exempt anything.
+    // A viewer cannot exempt anything: the freeze decides, as without --emergency, so the
+    // pipeline does not deploy on a refused exemption.
     let o = s
         .cli(
             &s.viewer,
             &[
                 "freeze",
                 "check",
+                "--service",
+                "checkout",
                 "--emergency",
                 "--incident",
                 &id,
@@ -207,12 +227,35 @@ async fn freeze_gate(s: TestServer) {
             ],
         )
         .await;
-    assert_eq!(
-        code(&o),
-        3,
-        "a refused token cannot tell: {}",
+    assert_eq!(code(&o), 1, "{}", common::printed(&o));
+    assert!(
+        common::printed(&o).contains("exemption was refused"),
+        "{}",
         common::printed(&o)
     );
+    assert_eq!(
+        of_kind(&s.timeline(&id).await, "freeze_exemption").len(),
+        1,
+        "no second exemption"
+    );
+    // A token the server does not know cannot tell.
+    let o = s
+        .cli(
+            "fbt_not_a_real_token",
+            &[
+                "freeze",
+                "check",
+                "--service",
+                "checkout",
+                "--emergency",
+                "--incident",
+                &id,
+                "--reason",
+                "x",
+            ],
+        )
+        .await;
+    assert_eq!(code(&o), 3, "{}", common::printed(&o));
 
     // Mitigating ends the freeze.
     s.call(
@@ -380,23 +423,65 @@ async fn break_glass(s: TestServer) {
             .unwrap(),
         s.clock.now() + SignedDuration::from_mins(30)
     );
-    // Now an admin: it can read the audit log and make a token, and that is tagged.
+    // Now an admin: it can read the audit log and add a service, and that is tagged.
     s.call(Method::GET, "/api/v1/audit", Some(&s.responder), None)
         .await
         .expect(200);
     s.call(
         Method::POST,
-        "/api/v1/tokens",
+        "/api/v1/services",
         Some(&s.responder),
-        Some(json!({"name": "made under break-glass", "role": "viewer"})),
+        Some(json!({"name": "made-under-break-glass"})),
     )
     .await
     .expect(201);
+    // It makes no access that would outlast the grant: no token, no new user, no role.
+    for (path, method, body) in [
+        (
+            "/api/v1/tokens",
+            Method::POST,
+            json!({"name": "keep me", "role": "admin"}),
+        ),
+        (
+            "/api/v1/users",
+            Method::POST,
+            json!({"handle": "sleeper", "name": "Sleeper", "role": "admin"}),
+        ),
+        (
+            &format!("/api/v1/users/{}", common::RESPONDER),
+            Method::PATCH,
+            json!({"role": "admin"}),
+        ),
+    ] {
+        let refused = s.call(method, path, Some(&s.responder), Some(body)).await;
+        let p = refused.expect_problem(403).clone();
+        assert!(
+            p["detail"].as_str().unwrap().contains("break-glass"),
+            "{path}: {p}"
+        );
+    }
+    let riley = s
+        .call(
+            Method::GET,
+            &format!("/api/v1/users/{}", common::RESPONDER),
+            Some(&s.admin),
+            None,
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(riley["role"], "responder", "{riley}");
     let rows = audit_rows(&s).await;
+    assert!(
+        !rows
+            .iter()
+            .any(|r| r["action"] == "token.create" && r["actor"] == common::RESPONDER),
+        "no token was made under the grant"
+    );
     let made = rows
         .iter()
-        .find(|r| r["action"] == "token.create" && r["actor"] == common::RESPONDER)
-        .expect("the token's audit row");
+        .find(|r| r["action"] == "service.create" && r["actor"] == common::RESPONDER)
+        .expect("the service's audit row");
     assert_eq!(made["break_glass"], grant_id, "{made}");
     assert_eq!(made["actor"], common::RESPONDER);
     let before: Vec<_> = rows
@@ -516,9 +601,19 @@ async fn break_glass_raises_a_responder_until_expiry_or_resolve_postgres() {
     break_glass(postgres("breakglass").await).await;
 }
 
+/// What a test does to the audit log behind Firebreak's back, with the triggers dropped.
+enum Tamper {
+    /// Change this row's actor.
+    Change(i64),
+    /// Delete this row and every row after it.
+    DropFrom(i64),
+    /// Insert a row without a hash, as a forger who does not know the chain would.
+    Forge,
+}
+
 /// Makes some audited writes, checks that the chain verifies by the API and the CLI, then
-/// tampers with row 2 by `tamper` and checks both name it.
-async fn audit_chain(s: &TestServer, tamper: impl AsyncFnOnce(i64)) {
+/// tampers with the log in each way of [`Tamper`] and checks what finds it.
+async fn audit_chain(s: &TestServer, tamper: impl AsyncFn(Tamper)) {
     for sev in ["SEV1", "SEV2", "SEV3"] {
         declare_on(s, &s.responder, sev, &["checkout"]).await;
     }
@@ -540,21 +635,48 @@ async fn audit_chain(s: &TestServer, tamper: impl AsyncFnOnce(i64)) {
     assert_eq!(code(&o), 0);
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), &o.stdout).unwrap();
+    let kept = file.path().to_str().unwrap();
+    let o = s.cli("", &["audit", "verify", "--file", kept]).await;
+    assert_eq!(code(&o), 0, "{}", common::printed(&o));
     let o = s
-        .cli(
-            "",
-            &["audit", "verify", "--file", file.path().to_str().unwrap()],
-        )
+        .cli(&s.admin, &["audit", "verify", "--against", kept])
         .await;
     assert_eq!(code(&o), 0, "{}", common::printed(&o));
-    // A viewer cannot read it.
+    // A viewer cannot read it, and the CLI cannot tell: not "tampered" (1) but 3.
     s.call(Method::GET, "/api/v1/audit/verify", Some(&s.viewer), None)
         .await
         .expect_problem(403);
+    let o = s.cli(&s.viewer, &["audit", "verify"]).await;
+    assert_eq!(code(&o), 3, "{}", common::printed(&o));
 
+    // The newest row removed: the chain cannot show it, the kept export does.
     let rows = audit_rows(s).await;
+    let newest = rows.last().unwrap()["id"].as_i64().unwrap();
+    tamper(Tamper::DropFrom(newest)).await;
+    let o = s
+        .cli(&s.admin, &["audit", "verify", "--against", kept])
+        .await;
+    assert_eq!(code(&o), 1, "{}", common::printed(&o));
+    assert!(
+        common::printed(&o).contains(&format!("row {newest} is gone")),
+        "{}",
+        common::printed(&o)
+    );
+
+    // A row forged without a hash stays a break, even after Firebreak appends behind it.
+    tamper(Tamper::Forge).await;
+    let forged = audit_rows(s).await.last().unwrap()["id"].as_i64().unwrap();
+    declare_on(s, &s.responder, "SEV3", &["checkout"]).await;
+    let bad = s
+        .call(Method::GET, "/api/v1/audit/verify", Some(&s.admin), None)
+        .await;
+    let bad = bad.expect(200);
+    assert_eq!(bad["ok"], false, "{bad}");
+    assert_eq!(bad["first_bad_id"], forged, "{bad}");
+
+    // A changed row is named, before the forged one.
     let victim = rows[1]["id"].as_i64().unwrap();
-    tamper(victim).await;
+    tamper(Tamper::Change(victim)).await;
     let bad = s
         .call(Method::GET, "/api/v1/audit/verify", Some(&s.admin), None)
         .await;
@@ -569,14 +691,12 @@ async fn audit_chain(s: &TestServer, tamper: impl AsyncFnOnce(i64)) {
         common::printed(&o)
     );
     // The saved export still verifies: it was taken before the tampering.
-    let o = s
-        .cli(
-            "",
-            &["audit", "verify", "--file", file.path().to_str().unwrap()],
-        )
-        .await;
+    let o = s.cli("", &["audit", "verify", "--file", kept]).await;
     assert_eq!(code(&o), 0, "{}", common::printed(&o));
 }
+
+const FORGED: &str = "INSERT INTO audit_log (id, actor, action, target, at, source) \
+     VALUES ((SELECT MAX(id) + 1 FROM audit_log), 'alice', 'token.revoke', 'token tok_x', 0, '10.0.0.9')";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tampering_with_the_audit_log_is_found_sqlite() {
@@ -586,20 +706,33 @@ async fn tampering_with_the_audit_log_is_found_sqlite() {
         .await
         .unwrap();
     let s = common::spawn_on(Arc::new(store), config(), dir).await;
-    audit_chain(&s, async |id| {
+    audit_chain(&s, async |how| {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        // The row cannot be changed while the trigger stands.
-        assert!(
-            conn.execute("UPDATE audit_log SET target = 'x' WHERE id = ?1", [id])
-                .is_err()
-        );
-        conn.execute_batch("DROP TRIGGER audit_log_no_update")
-            .unwrap();
-        conn.execute(
-            "UPDATE audit_log SET actor = 'someone-else' WHERE id = ?1",
-            [id],
-        )
-        .unwrap();
+        match how {
+            Tamper::Change(id) => {
+                // The row cannot be changed while the trigger stands.
+                assert!(
+                    conn.execute("UPDATE audit_log SET target = 'x' WHERE id = ?1", [id])
+                        .is_err()
+                );
+                conn.execute_batch("DROP TRIGGER audit_log_no_update")
+                    .unwrap();
+                conn.execute(
+                    "UPDATE audit_log SET actor = 'someone-else' WHERE id = ?1",
+                    [id],
+                )
+                .unwrap();
+            }
+            Tamper::DropFrom(id) => {
+                conn.execute_batch("DROP TRIGGER audit_log_no_delete")
+                    .unwrap();
+                conn.execute("DELETE FROM audit_log WHERE id >= ?1", [id])
+                    .unwrap();
+            }
+            Tamper::Forge => {
+                conn.execute(FORGED, []).unwrap();
+            }
+        }
     })
     .await;
     s.running.stop().await.expect("the server stops");
@@ -610,10 +743,10 @@ async fn tampering_with_the_audit_log_is_found_postgres() {
     let store = common::postgres_store("tamper").await;
     let schema = store.schema().unwrap().to_string();
     let s = common::spawn_on(Arc::new(store), config(), tempfile::tempdir().unwrap()).await;
-    audit_chain(&s, async |id| {
-        let url = std::env::var("FIREBREAK_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-        let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let url = std::env::var("FIREBREAK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    audit_chain(&s, async |how| {
         let mut conn = pool.acquire().await.unwrap();
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
             "SET search_path TO \"{schema}\""
@@ -621,22 +754,41 @@ async fn tampering_with_the_audit_log_is_found_postgres() {
         .execute(&mut *conn)
         .await
         .unwrap();
-        let refused = sqlx::query("UPDATE audit_log SET target = 'x' WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await;
-        assert!(refused.is_err(), "the trigger refuses changes");
-        sqlx::raw_sql("DROP TRIGGER audit_log_no_update ON audit_log")
-            .execute(&mut *conn)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await
-            .unwrap();
+        match how {
+            Tamper::Change(id) => {
+                let refused = sqlx::query("UPDATE audit_log SET target = 'x' WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await;
+                assert!(refused.is_err(), "the trigger refuses changes");
+                sqlx::raw_sql("DROP TRIGGER audit_log_no_update ON audit_log")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            Tamper::DropFrom(id) => {
+                sqlx::raw_sql("DROP TRIGGER audit_log_no_delete ON audit_log")
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+                sqlx::query("DELETE FROM audit_log WHERE id >= $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            Tamper::Forge => {
+                sqlx::query(FORGED).execute(&mut *conn).await.unwrap();
+            }
+        }
     })
     .await;
+    pool.close().await;
     s.running.stop().await.expect("the server stops");
 }
 
