@@ -201,6 +201,16 @@ pub enum TimelineEvent {
         action: String,
         why: String,
     },
+    /// Someone was refused a request or an approval (their role, their own request, a token
+    /// of no user): recorded so that refusals are on the record, not only successes. `run` is
+    /// the run an approval was refused for; none for a refused request.
+    ActionDenied {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<i64>,
+        action: String,
+        by: String,
+        why: String,
+    },
     /// A run started.
     ActionStarted {
         run: i64,
@@ -306,6 +316,7 @@ impl TimelineEvent {
             TimelineEvent::ActionRequested { .. } => "action_requested",
             TimelineEvent::ActionApproved { .. } => "action_approved",
             TimelineEvent::ActionRefused { .. } => "action_refused",
+            TimelineEvent::ActionDenied { .. } => "action_denied",
             TimelineEvent::ActionStarted { .. } => "action_started",
             TimelineEvent::ActionFinished { .. } => "action_finished",
             TimelineEvent::CommandRun { .. } => "command_run",
@@ -440,6 +451,18 @@ impl TimelineEvent {
             ),
             E::ActionApproved { action, by, .. } => format!("{by} approved {action}"),
             E::ActionRefused { action, why, .. } => format!("{action} refused: {why}"),
+            E::ActionDenied {
+                run: Some(run),
+                action,
+                by,
+                why,
+            } => format!("{by} was refused approving {action} (run {run}): {why}"),
+            E::ActionDenied {
+                run: None,
+                action,
+                by,
+                why,
+            } => format!("{by} was refused running {action}: {why}"),
             E::ActionStarted { action, .. } => format!("{action} started"),
             E::ActionFinished {
                 action,

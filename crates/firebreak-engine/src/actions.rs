@@ -117,6 +117,34 @@ fn spellings(secret: &str) -> Vec<String> {
         percent_encoded(secret, false),
         percent_encoded(secret, true),
     ];
+    // Inside a longer encoded value (`user:SECRET` in a Basic header, a JSON blob holding it),
+    // the secret starts one or two bytes into a group of three and its characters differ.
+    // Each offset gives a run of characters that only the secret's bytes decide.
+    for engine in [
+        base64::engine::general_purpose::STANDARD_NO_PAD,
+        base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        for offset in 1..3usize {
+            let mut shifted = vec![0u8; offset];
+            shifted.extend_from_slice(b);
+            let encoded = engine.encode(&shifted);
+            // The characters that hold prefix bits, and a last one that holds what follows.
+            let start = (offset * 4).div_ceil(3);
+            let end = if shifted.len().is_multiple_of(3) {
+                encoded.len()
+            } else {
+                encoded.len() - 1
+            };
+            if end > start + 5 {
+                all.push(encoded[start..end].to_string());
+            }
+        }
+        // At offset 0 the last character may hold bits of what follows, too.
+        let encoded = engine.encode(b);
+        if !b.len().is_multiple_of(3) && encoded.len() > 6 {
+            all.push(encoded[..encoded.len() - 1].to_string());
+        }
+    }
     all.sort_by_key(|s| std::cmp::Reverse(s.len()));
     all.dedup();
     all
@@ -618,6 +646,52 @@ impl Firebreak {
                 return Ok((c, a));
             }
         }
+        // Say why, when a runbook has the action but does not cover this incident.
+        let elsewhere: Vec<String> = self
+            .runbooks()
+            .await?
+            .iter()
+            .filter(|r| r.action(name).is_some())
+            .map(|r| {
+                let services = r
+                    .services
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                if r.matchers.is_empty() {
+                    format!("`{}` covers incidents on {services}", r.name)
+                } else {
+                    format!(
+                        "`{}` covers incidents on {services} only when an attached alert matches its `match` ({})",
+                        r.name,
+                        r.matchers
+                            .iter()
+                            .map(|m| m.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            })
+            .collect();
+        if !elsewhere.is_empty() {
+            let services = incident
+                .services
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(EngineError::NotFound(format!(
+                "no runbook that covers {} (services: {}) has an action named `{name}`: {}",
+                incident.number,
+                if services.is_empty() {
+                    "none"
+                } else {
+                    &services
+                },
+                elsewhere.join("; ")
+            )));
+        }
         Err(EngineError::NotFound(format!(
             "no runbook for {} has an action named `{name}`; `firebreak runbook list` shows the actions",
             incident.number
@@ -762,6 +836,51 @@ impl Firebreak {
         }
     }
 
+    /// Records a refused request or approval on the incident's timeline and in the audit log,
+    /// and answers the refusal. Refusals are on the record like everything else done with an
+    /// action; if the record cannot be written, the refusal stands all the same.
+    async fn deny(
+        &self,
+        who: &Principal,
+        number: IncidentNumber,
+        run: Option<i64>,
+        action: &str,
+        why: String,
+    ) -> EngineError {
+        let now = self.clock.now();
+        let target = match run {
+            Some(run) => format!("{number}: run/{run}"),
+            None => format!("{number}: action/{action}"),
+        };
+        let audit = self.audit(who, "action.denied", target);
+        let entry = TimelineDraft {
+            at: now,
+            actor: who.actor.0.clone(),
+            event: TimelineEvent::ActionDenied {
+                run,
+                action: action.to_string(),
+                by: who.actor.0.clone(),
+                why: why.clone(),
+            },
+        };
+        let written = self
+            .write(1, || {
+                let (audit, entry) = (audit.clone(), entry.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        tx.append_timeline(number, vec![entry]).await?;
+                        tx.audit(audit).await?;
+                        Ok(())
+                    })
+                }
+            })
+            .await;
+        if let Err(e) = written {
+            tracing::warn!(incident = %number, error = %e, "could not record a refused action request");
+        }
+        EngineError::Forbidden(why)
+    }
+
     /// Asks to run `action` on an incident. With `dry_run`, only shows the exact argv or
     /// request (secrets masked) and records nothing. Otherwise records the request and either
     /// waits for approval or starts it at once.
@@ -776,10 +895,18 @@ impl Firebreak {
         let incident = self.incident(number).await?;
         let (covering, action) = self.find_action(&incident, action_name).await?;
         if !who.role.allows(action.role) {
-            return Err(EngineError::Forbidden(format!(
-                "`{action_name}` needs the {} role; you have {}",
-                action.role, who.role
-            )));
+            return Err(self
+                .deny(
+                    who,
+                    number,
+                    None,
+                    action_name,
+                    format!(
+                        "`{action_name}` needs the {} role; you have {}",
+                        action.role, who.role
+                    ),
+                )
+                .await);
         }
         if incident.status == firebreak_domain::Status::Resolved && !dry_run {
             return Err(invalid(
@@ -902,16 +1029,25 @@ impl Firebreak {
                 run.action, run.runbook
             ))
         })?;
-        if !who.role.allows(action.role) {
-            return Err(EngineError::Forbidden(format!(
+        let why = if !who.role.allows(action.role) {
+            Some(format!(
                 "approving `{}` needs the {} role; you have {}",
                 run.action, action.role, who.role
-            )));
-        }
-        if run.requested_by == who.actor.0 {
-            return Err(EngineError::Forbidden(
-                "a run is approved by a second person, never by the one who asked for it".into(),
-            ));
+            ))
+        } else if run.requested_by == who.actor.0 {
+            Some("a run is approved by a second person, never by the one who asked for it".into())
+        } else if who.user.is_none() {
+            // A token of no user could be held by anyone, the requester included.
+            Some(format!(
+                "a run is approved by a person: sign in, or use a token that belongs to a user \
+                 (`firebreak token create --user HANDLE`); {} belongs to nobody",
+                who.actor
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(self.deny(who, number, Some(id), &run.action, why).await);
         }
         // Prepared again now (the secrets are read at the moment the run starts), and it must
         // be exactly what the approver was shown: if the runbook or a value (a new deploy, a
@@ -1364,7 +1500,7 @@ impl Firebreak {
                             r.status = RunStatus::Interrupted;
                             r.finished_at = Some(now);
                             r.error = Some(
-                                "Firebreak stopped while this ran; it may or may not have done its work, and it is not run again by itself".into(),
+                                "Firebreak stopped while this ran, and stopped its processes with it; it may have done part of its work, and it is not run again by itself".into(),
                             );
                             TimelineEvent::ActionFinished {
                                 run: id,
@@ -1482,8 +1618,27 @@ async fn capture(mut reader: impl tokio::io::AsyncRead + Unpin, output: Arc<Mute
     }
 }
 
+/// The shell that leads an action's process group: it runs the action in the background and
+/// waits for it, and on SIGTERM kills its whole group. The kernel sends it SIGTERM when
+/// Firebreak dies (`PR_SET_PDEATHSIG`), even by SIGKILL, so an action never outlives the server
+/// that would record it: a run marked `interrupted` after a restart is really over, and the
+/// next run of the same action cannot start beside it.
+const GROUP_LEADER: &str = r#"trap 'kill -KILL 0' TERM; "$@" & wait $!"#;
+
+/// Whether `program` can be started: a path to an executable file, or a name found on `path`.
+fn findable(program: &str, path: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let runnable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        return runnable(std::path::Path::new(program));
+    }
+    std::env::split_paths(path).any(|dir| runnable(&dir.join(program)))
+}
+
 /// Runs argv in its own process group with exactly `env` (and `PATH`), and kills the whole
-/// group at the timeout.
+/// group at the timeout, or when Firebreak dies.
 async fn run_command(
     argv: Vec<String>,
     env: Vec<(String, String)>,
@@ -1494,13 +1649,21 @@ async fn run_command(
     let Some((program, args)) = argv.split_first() else {
         return Ended::failed("the command is empty".into());
     };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
+    let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+    if !findable(program, &path) {
+        return Ended::failed(format!(
+            "could not start `{program}`: no such executable (on PATH {path})"
+        ));
+    }
+    let server = std::process::id() as libc::pid_t;
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(GROUP_LEADER)
+        .arg(program)
+        .arg(program)
+        .args(args)
         .env_clear()
-        .env(
-            "PATH",
-            std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into()),
-        )
+        .env("PATH", &path)
         .envs(env)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -1509,6 +1672,19 @@ async fn run_command(
         .kill_on_drop(true);
     if let Some(dir) = &cwd {
         cmd.current_dir(dir);
+    }
+    // SAFETY: only async-signal-safe calls between fork and exec: prctl, getppid, _exit.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // Firebreak died between the fork and the prctl: nothing would stop the action.
+            if libc::getppid() != server {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -1581,6 +1757,34 @@ mod tests {
         assert!(!out.contains(&url), "{out}");
         assert!(!out.contains(&form), "{out}");
         assert_eq!(out.matches("[redacted]").count(), 4, "{out}");
+    }
+
+    #[test]
+    fn a_secret_inside_a_longer_encoded_value_is_redacted() {
+        let secret = "CANARYkubeSECRET42";
+        let mut r = Redactor::default();
+        r.add(secret);
+        for around in [
+            format!("user:{secret}"),
+            format!("x{secret}"),
+            format!("{{\"password\":\"{secret}\",\"user\":\"a\"}}"),
+            format!("ab{secret}c"),
+        ] {
+            for engine in [
+                base64::engine::general_purpose::STANDARD,
+                base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            ] {
+                let encoded = engine.encode(around.as_bytes());
+                let out = r.redact(&format!("Authorization: Basic {encoded}"));
+                assert!(out.contains("[redacted]"), "{around}: {out}");
+                // The characters redacted cover the secret but for its edge bytes.
+                let before = "Authorization: Basic ".len() + encoded.len();
+                let removed = before + "[redacted]".len() - out.len();
+                assert!(removed >= (secret.len() - 3) * 4 / 3, "{around}: {out}");
+            }
+        }
+        // Ordinary words are left alone.
+        assert_eq!(r.redact("all good here"), "all good here");
     }
 
     #[test]

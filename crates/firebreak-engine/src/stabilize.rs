@@ -48,13 +48,34 @@ fn rfc3339(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// `30m`, `1h`, `1h30m`.
+/// `30m`, `1h`, `1h30m`, `2s`, `1m30s`.
 pub(crate) fn spoken(d: SignedDuration) -> String {
-    let mins = (d.as_secs() + 59) / 60;
-    match (mins / 60, mins % 60) {
-        (0, m) => format!("{m}m"),
-        (h, 0) => format!("{h}h"),
-        (h, m) => format!("{h}h{m}m"),
+    let s = d.as_secs().max(0);
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    let mut out = String::new();
+    for (n, unit) in [(h, "h"), (m, "m"), (sec, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    if out.is_empty() { "0s".into() } else { out }
+}
+
+#[cfg(test)]
+mod spoken_tests {
+    #[test]
+    fn durations_are_said_to_the_second() {
+        for (secs, said) in [
+            (2, "2s"),
+            (60, "1m"),
+            (90, "1m30s"),
+            (1800, "30m"),
+            (3600, "1h"),
+            (5400, "1h30m"),
+            (0, "0s"),
+        ] {
+            assert_eq!(super::spoken(jiff::SignedDuration::from_secs(secs)), said);
+        }
     }
 }
 

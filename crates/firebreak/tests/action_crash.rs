@@ -31,6 +31,16 @@ fn write_config(dir: &Path, record: &Path) -> std::path::PathBuf {
     config
 }
 
+/// Whether `pid` is a live process (a zombie waiting for its reaper counts as gone).
+fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
 fn runs(record: &Path) -> u32 {
     std::fs::read_to_string(record.join("runs"))
         .ok()
@@ -83,6 +93,20 @@ async fn a_running_action_is_interrupted_by_a_crash_and_never_run_again() {
     // Give the run a heartbeat or two, so its output (with the secret, redacted) is stored.
     tokio::time::sleep(Duration::from_secs(4)).await;
     first.proc.kill9();
+    // The script and its child die with the server: an interrupted run is over, so the next
+    // run of the action cannot start beside it.
+    for file in ["pid", "child"] {
+        let pid: i32 = std::fs::read_to_string(record.path().join(file))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!alive(pid), "the action's {file} outlived the server");
+    }
     assert!(
         !first.proc.log().contains("canary-kubeconfig-crash"),
         "the secret reached the server's log:\n{}",
@@ -122,16 +146,6 @@ async fn a_running_action_is_interrupted_by_a_crash_and_never_run_again() {
         1,
         "an interrupted action is never run again by itself"
     );
-    // The script outlived the server: it leads its own process group. End that group.
-    if let Some(pid) = std::fs::read_to_string(record.path().join("pid"))
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-    {
-        // SAFETY: kill(2) with a negative pid signals the script's process group.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
     let mut second = second;
     second.proc.kill9();
 }

@@ -459,6 +459,58 @@ async fn actions(s: TestServer, record: &Path, receiver: &Receiver) {
     )
     .await
     .expect_problem(403);
+    // A token of no user could be the requester's own: it approves nothing.
+    let shared = s
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&s.admin),
+            Some(json!({"name": "ci", "role": "admin"})),
+        )
+        .await
+        .expect(201)["token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let p = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/runs/{gid}/approve"),
+            Some(&shared),
+            None,
+        )
+        .await
+        .expect_problem(403)
+        .clone();
+    assert!(p["detail"].as_str().unwrap().contains("by a person"), "{p}");
+    // Refusals are on the record: the timeline and the audit log.
+    let denied: Vec<Value> = s
+        .timeline(&inc)
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "action_denied")
+        .collect();
+    assert!(
+        denied
+            .iter()
+            .any(|e| e["data"]["by"] == "token:ci" && e["data"]["run"] == gid),
+        "{denied:?}"
+    );
+    assert!(
+        denied.iter().any(|e| e["data"]["by"] == common::RESPONDER),
+        "{denied:?}"
+    );
+    let audit = s
+        .http
+        .get(format!("{}/api/v1/audit/export", s.base))
+        .bearer_auth(&s.admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains(r#""action":"action.denied""#), "{audit}");
     assert_eq!(
         std::fs::read_to_string(record.join("runs")).unwrap(),
         before,
