@@ -410,42 +410,79 @@ fn secret_values() -> Vec<String> {
 }
 
 /// The arguments with the values of secret-looking options masked: `--password=x`,
-/// `--token x`, `-H 'Authorization: Bearer x'`, `user:password@` in URLs.
+/// `--token x`, `--secret-access-key x`, `-H 'Authorization: Bearer x'`, curl's `-u user:x`,
+/// `--from-literal=password=x`, MySQL's `-px`, and `user:password@` in URLs.
 fn mask_arguments(argv: &[String]) -> Vec<String> {
-    const SECRET_FLAGS: [&str; 8] = [
+    const SECRET_WORDS: [&str; 9] = [
         "password",
         "passwd",
         "token",
         "secret",
         "api-key",
+        "api_key",
         "apikey",
-        "auth",
-        "credentials",
+        "credential",
+        "private-key",
     ];
-    let secret_flag = |a: &str| {
-        let name = a.trim_start_matches('-').to_lowercase();
-        a.starts_with("--")
-            && SECRET_FLAGS
-                .iter()
-                .any(|f| name == *f || name.ends_with(&format!("-{f}")))
+    let secret_name = |name: &str| {
+        let name = name.trim_start_matches('-').to_lowercase();
+        SECRET_WORDS.iter().any(|w| name.contains(w)) || name == "auth" || name.ends_with("-auth")
     };
+    let secret_flag = |a: &str| a.starts_with("--") && secret_name(a);
+    let program = argv
+        .first()
+        .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+        .unwrap_or_default();
+    let mysql = matches!(
+        program.as_str(),
+        "mysql" | "mysqldump" | "mysqladmin" | "mariadb" | "mariadb-dump"
+    );
     let mut out = Vec::with_capacity(argv.len());
     let mut mask_next = false;
+    let mut user_next = false;
     for a in argv {
         if mask_next {
             out.push("[redacted]".to_string());
             mask_next = false;
             continue;
         }
-        if let Some((flag, _)) = a.split_once('=')
-            && secret_flag(flag)
-        {
-            out.push(format!("{flag}=[redacted]"));
-            continue;
+        if user_next {
+            // curl -u user:password
+            user_next = false;
+            if let Some((user, _)) = a.split_once(':') {
+                out.push(format!("{user}:[redacted]"));
+                continue;
+            }
+        }
+        if let Some((flag, value)) = a.split_once('=') {
+            if secret_flag(flag) {
+                out.push(format!("{flag}=[redacted]"));
+                continue;
+            }
+            // kubectl create secret --from-literal=password=x, env-style KEY=value.
+            if let Some((key, _)) = value.split_once('=')
+                && secret_name(key)
+            {
+                out.push(format!("{flag}={key}=[redacted]"));
+                continue;
+            }
+            if !flag.starts_with('-') && secret_name(flag) {
+                out.push(format!("{flag}=[redacted]"));
+                continue;
+            }
         }
         if secret_flag(a) {
             mask_next = true;
             out.push(a.clone());
+            continue;
+        }
+        if a == "-u" || a == "--user" {
+            user_next = true;
+            out.push(a.clone());
+            continue;
+        }
+        if mysql && a.starts_with("-p") && a.len() > 2 && !a.starts_with("--") {
+            out.push("-p[redacted]".to_string());
             continue;
         }
         let lower = a.to_lowercase();
@@ -731,5 +768,40 @@ mod tests {
             masked.contains("https://ops:[redacted]@db.example.com/x"),
             "{masked}"
         );
+    }
+
+    #[test]
+    fn credentials_in_the_usual_shapes_are_masked() {
+        let cases: [&[&str]; 5] = [
+            &["curl", "-u", "admin:hunter2", "https://x"],
+            &[
+                "kubectl",
+                "create",
+                "secret",
+                "generic",
+                "db",
+                "--from-literal=password=hunter3",
+            ],
+            &["mysql", "-phunter4", "-h", "db"],
+            &["aws", "--secret-access-key", "hunter5", "s3", "ls"],
+            &["env", "DB_PASSWORD=hunter6", "./migrate"],
+        ];
+        for argv in cases {
+            let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+            let masked = mask_arguments(&argv).join(" ");
+            assert!(!masked.contains("hunter"), "{masked}");
+            assert!(masked.contains("[redacted]"), "{masked}");
+        }
+        let plain: Vec<String> = ["kubectl", "rollout", "undo", "deployment/api", "-n", "shop"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(mask_arguments(&plain), plain);
+        // `-p` means a port or a path to most programs: only MySQL's is a password.
+        let port: Vec<String> = ["ssh", "-p2222", "host"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(mask_arguments(&port), port);
     }
 }

@@ -377,10 +377,65 @@ async fn run(
             jiff::SignedDuration::try_from(until).unwrap_or_default()
         )
     ));
+    let id_text = id.to_string();
+    if let Err(e) = play(api, s, speed, until, &id_text, id, &mut progress).await {
+        // Finish it, so it does not stay `running` with nobody injecting; the card then counts
+        // what happened until now.
+        let finished = api
+            .request(Method::POST, &["gamedays", &id_text, "finish"], &[], None)
+            .await
+            .is_ok();
+        if let Some(bar) = &progress.bar {
+            bar.finish_and_clear();
+        }
+        let state = if finished {
+            format!("game day {id} was finished early (`firebreak gameday list` shows it)")
+        } else {
+            format!(
+                "game day {id} is still running; finish it with `POST /api/v1/gamedays/{id}/finish`"
+            )
+        };
+        return Err(match e {
+            // The server refused what the scenario sends (an integration key it does not
+            // know, a service): the scenario is wrong, as for `gameday check`.
+            CliError::Problem {
+                status: 401 | 403 | 404 | 422,
+                ..
+            } => CliError::Usage(format!(
+                "the scenario could not be played: {e}; {state}. Check the scenario's \
+                 integrations: against `firebreak integration list`"
+            )),
+            other => CliError::Other(format!("{other}; {state}")),
+        });
+    }
+    let done = api
+        .request(Method::POST, &["gamedays", &id_text, "finish"], &[], None)
+        .await?;
+    if let Some(bar) = &progress.bar {
+        bar.finish_and_clear();
+    }
+    let passed = text(done.get("passed"));
+    let total = text(done.get("total"));
+    progress.line(&format!(
+        "game day {id} finished: {passed} of {total} targets passed"
+    ));
+    Ok(done)
+}
+
+/// Injects the scenario's events on time and follows the score until every target is settled
+/// or `until` passes.
+async fn play(
+    api: &ApiClient,
+    s: &Scenario,
+    speed: f64,
+    until: Duration,
+    id_text: &str,
+    id: i64,
+    progress: &mut Progress<'_>,
+) -> Result<(), CliError> {
     let mut seen = Seen::default();
     let start = Instant::now();
     let deadline = start + until;
-    let id_text = id.to_string();
     let mut injected = 0;
     for event in &s.events {
         let offset = Duration::try_from(event.at)
@@ -391,8 +446,8 @@ async fn run(
             if Instant::now() >= deadline {
                 break;
             }
-            let score = api.get(&["gamedays", &id_text], &[]).await?;
-            seen.report(&score, &mut progress);
+            let score = api.get(&["gamedays", id_text], &[]).await?;
+            seen.report(&score, progress);
             let wait = due
                 .saturating_duration_since(Instant::now())
                 .min(POLL)
@@ -411,8 +466,8 @@ async fn run(
         progress.line("every event injected; waiting for the team");
     }
     loop {
-        let score = api.get(&["gamedays", &id_text], &[]).await?;
-        seen.report(&score, &mut progress);
+        let score = api.get(&["gamedays", id_text], &[]).await?;
+        seen.report(&score, progress);
         if score.get("settled").and_then(Value::as_bool) == Some(true) {
             break;
         }
@@ -423,18 +478,7 @@ async fn run(
         }
         tokio::time::sleep(POLL.min(deadline - now)).await;
     }
-    let done = api
-        .request(Method::POST, &["gamedays", &id_text, "finish"], &[], None)
-        .await?;
-    if let Some(bar) = &progress.bar {
-        bar.finish_and_clear();
-    }
-    let passed = text(done.get("passed"));
-    let total = text(done.get("total"));
-    progress.line(&format!(
-        "game day {id} finished: {passed} of {total} targets passed"
-    ));
-    Ok(done)
+    Ok(())
 }
 
 /// Sends one event through the path a real sender (or support tool, or CI) uses.

@@ -290,19 +290,23 @@ impl Firebreak {
                 acked_by.extend(e.acknowledged_by);
             }
         }
+        // Only what the team did while the game day ran counts: a drill alert may join a drill
+        // incident left open by an earlier game day, whose declare, ack and mitigation were
+        // someone else's work.
+        let during = |t: &Timestamp| *t >= g.started_at && *t <= now;
         let mut activity = Activity::default();
         let mut entries: Vec<TimelineEntry> = Vec::new();
         for i in &incidents {
             activity.incidents.push(i.number.to_string());
             acks.extend(i.acknowledged_at);
-            facts.declared = earliest(facts.declared, Some(i.declared_at));
-            facts.mitigated = earliest(facts.mitigated, i.mitigated_at);
+            facts.declared = earliest(facts.declared, Some(i.declared_at).filter(during));
+            facts.mitigated = earliest(facts.mitigated, i.mitigated_at.filter(during));
             let page = self.store.timeline(i.number, None, TIMELINE_MAX).await?;
             entries.extend(page.items);
         }
         entries.sort_by_key(|e| e.at);
         let mut ticked: Vec<String> = Vec::new();
-        for e in entries.iter().filter(|e| e.at <= now) {
+        for e in entries.iter().filter(|e| during(&e.at)) {
             match &e.event {
                 TimelineEvent::RoleAssigned {
                     role,
@@ -354,7 +358,7 @@ impl Firebreak {
         for who in &acked_by {
             push_new(&mut activity.acknowledged, who);
         }
-        facts.first_ack = acks.into_iter().filter(|t| *t <= now).min();
+        facts.first_ack = acks.into_iter().filter(during).min();
         facts.activity = activity;
         let numbers = incidents.iter().map(|i| i.number).collect();
         Ok((facts, numbers))

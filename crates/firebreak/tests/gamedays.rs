@@ -316,18 +316,13 @@ async fn slow_dependency_scenario_scores_a_team_that_answers() {
     scenario_passes("slow-dependency.yaml").await;
 }
 
-/// Nobody answers: at `--until` the open targets are `not met`, and the run exits 1. The
-/// declaration passed by the grouping rule, which is what the team's configuration does.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_team_that_does_nothing_gets_not_met_and_exit_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let (server, token) = start(dir.path());
-    let home = tempfile::tempdir().unwrap();
-    let scenario = examples().join("failed-deploy.yaml");
+/// Runs `scenario` for 3 s with nobody answering; it must exit 1. Returns the card (`--json`)
+/// and what the CLI said on standard error.
+async fn unanswered(base: &str, token: &str, home: &Path, scenario: &Path) -> (Value, String) {
     let out = cli(
-        &server.url,
-        &token,
-        home.path(),
+        base,
+        token,
+        home,
         &[
             "gameday",
             "run",
@@ -342,9 +337,21 @@ async fn a_team_that_does_nothing_gets_not_met_and_exit_1() {
     .output()
     .await
     .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let card: Value = serde_json::from_slice(&out.stdout).expect("--json prints the game day");
+    let card = serde_json::from_slice(&out.stdout).expect("--json prints the game day");
+    (card, stderr)
+}
+
+/// Nobody answers: at `--until` the open targets are `not met`, and the run exits 1. The
+/// declaration passed by the grouping rule, which is what the team's configuration does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_that_does_nothing_gets_not_met_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, token) = start(dir.path());
+    let home = tempfile::tempdir().unwrap();
+    let scenario = examples().join("failed-deploy.yaml");
+    let (card, stderr) = unanswered(&server.url, &token, home.path(), &scenario).await;
     let outcomes: Vec<(String, String)> = card["card"]["targets"]
         .as_array()
         .unwrap()
@@ -374,6 +381,115 @@ async fn a_team_that_does_nothing_gets_not_met_and_exit_1() {
     )
     .await;
     assert_eq!(again["card"], card["card"]);
+}
+
+/// Work done on a drill incident before the game day started is not the team's answer to it:
+/// a game day whose alert joins a drill left open (acknowledged, with its IC, an update,
+/// mitigated and a postmortem) scores nothing for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_done_before_the_game_day_does_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, token) = start(dir.path());
+    let home = tempfile::tempdir().unwrap();
+    let declared = call(
+        reqwest::Method::POST,
+        &format!("{}/api/v1/incidents", server.url),
+        &token,
+        Some(json!({"title": "An old drill", "severity": "SEV2", "services": ["checkout"], "drill": true})),
+    )
+    .await;
+    let inc = format!(
+        "{}/api/v1/incidents/{}",
+        server.url,
+        declared["id"].as_str().unwrap()
+    );
+    call(reqwest::Method::POST, &format!("{inc}/ack"), &token, None).await;
+    call(
+        reqwest::Method::PUT,
+        &format!("{inc}/roles/incident-commander"),
+        &token,
+        Some(json!({"user": "alice"})),
+    )
+    .await;
+    call(
+        reqwest::Method::POST,
+        &format!("{inc}/status-updates"),
+        &token,
+        Some(json!({"audience": "internal", "body": "Looking."})),
+    )
+    .await;
+    call(
+        reqwest::Method::PATCH,
+        &inc,
+        &token,
+        Some(json!({"status": "mitigated"})),
+    )
+    .await;
+    call(
+        reqwest::Method::POST,
+        &format!("{inc}/postmortem"),
+        &token,
+        None,
+    )
+    .await;
+    // The game day starts after all that, on a later second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let scenario = examples().join("failed-deploy.yaml");
+    let (card, _) = unanswered(&server.url, &token, home.path(), &scenario).await;
+    for t in card["card"]["targets"].as_array().unwrap() {
+        let target = t["target"].as_str().unwrap();
+        if target == "declared_within" {
+            continue;
+        }
+        assert_eq!(t["outcome"], "not met", "{target}: {card}");
+    }
+}
+
+/// A scenario whose integration key the server does not know stops at its first alert with
+/// exit 2 and says why, and the game day is finished, not left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scenario_with_an_unknown_key_exits_2_and_finishes_its_game_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, token) = start(dir.path());
+    let home = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(examples().join("failed-deploy.yaml"))
+        .unwrap()
+        .replace(
+            "GAMEDAYcheckoutPrometheus0000001",
+            "NOTAKEYcheckoutPrometheus0000001",
+        );
+    let scenario = dir.path().join("wrong-key.yaml");
+    std::fs::write(&scenario, text).unwrap();
+    let out = cli(
+        &server.url,
+        &token,
+        home.path(),
+        &[
+            "gameday",
+            "run",
+            scenario.to_str().unwrap(),
+            "--speed",
+            "1000",
+            "--until",
+            "10s",
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("finished early"), "{stderr}");
+    let list = call(
+        reqwest::Method::GET,
+        &format!("{}/api/v1/gamedays", server.url),
+        &token,
+        None,
+    )
+    .await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{list}");
+    assert_ne!(items[0]["status"], "running", "{list}");
 }
 
 /// `gameday check` prints the plan of a good scenario and exits 0; a bad one gets every
