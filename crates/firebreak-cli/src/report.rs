@@ -79,8 +79,18 @@ fn instant(flag: &str, v: &str) -> Result<String, CliError> {
     if v.parse::<jiff::Timestamp>().is_ok() {
         return Ok(v.to_string());
     }
+    // A date alone is a day in UTC. A date with a time but no zone is refused, not cut to
+    // its day: which hour was meant depends on a zone only the user knows.
+    if v.len() > 10 && v.parse::<jiff::civil::DateTime>().is_ok() {
+        return Err(CliError::Usage(format!(
+            "{flag} {v:?} has no time zone: add one, like {}Z for UTC or {}+01:00",
+            v.replace(' ', "T"),
+            v.replace(' ', "T")
+        )));
+    }
     v.parse::<jiff::civil::Date>()
         .ok()
+        .filter(|_| v.len() == 10)
         .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC).ok())
         .map(|z| z.timestamp().to_string())
         .ok_or_else(|| {
@@ -441,6 +451,23 @@ mod tests {
         ];
         for (secs, want) in cases {
             assert_eq!(human_duration(secs), want, "{secs:?}");
+        }
+    }
+
+    #[test]
+    fn a_time_without_a_zone_is_refused_not_cut_to_its_day() {
+        assert_eq!(
+            instant("--from", "2026-12-05").unwrap(),
+            "2026-12-05T00:00:00Z"
+        );
+        assert_eq!(
+            instant("--from", "2026-12-05T19:00:00Z").unwrap(),
+            "2026-12-05T19:00:00Z"
+        );
+        for v in ["2026-12-05T19:00:00", "2026-12-05 19:00"] {
+            let e = instant("--from", v).unwrap_err().to_string();
+            assert!(e.contains("has no time zone"), "{v}: {e}");
+            assert!(e.contains("2026-12-05T19:00"), "{v}: {e}");
         }
     }
 

@@ -1711,6 +1711,13 @@ fn status_page_keys_and_values_are_checked() {
         "invalid logo_url \"example.com/logo.png\"; expected an http:// or https:// URL",
     );
     single(
+        &status_page_with("  logo_url: http://example.com/logo.png\n"),
+        5,
+        13,
+        "status_page.logo_url",
+        "logo_url \"http://example.com/logo.png\" must be an https:// URL",
+    );
+    single(
         &status_page_with("  site_url: ftp://example.com\n"),
         5,
         13,

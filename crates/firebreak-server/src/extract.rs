@@ -227,10 +227,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 let message = e.into_inner().to_string();
                 // The integer parser's own words ("invalid digit found in string") say nothing
                 // about what to send.
-                let message = if message.contains("digit")
-                    || message.contains("integer")
-                    || message.contains("too large to fit")
-                    || message.contains("too small to fit")
+                // Only those words: a field's own rule may speak of digits ("letters, digits
+                // and dashes") and must keep its message.
+                let message = if message == "invalid digit found in string"
+                    || message == "cannot parse integer from empty string"
+                    || message == "number too large to fit in target type"
+                    || message == "number too small to fit in target type"
                 {
                     "must be a whole number, like 42".to_string()
                 } else {

@@ -3,7 +3,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches as _, Parser, Subcommand};
 use firebreak::{StoreOptions, start_with, system_clock};
 use firebreak_domain::{AccessRole, Name};
 use firebreak_engine::Principal;
@@ -608,9 +608,34 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
     }
 }
 
+/// Where the value of `--server` came from, on whichever subcommand it was given.
+fn server_source(matches: &clap::ArgMatches) -> Option<clap::parser::ValueSource> {
+    let mut at = matches;
+    loop {
+        if let Ok(Some(_)) = at.try_get_raw("server")
+            && let Some(source) = at.value_source("server")
+        {
+            return Some(source);
+        }
+        match at.subcommand() {
+            Some((_, sub)) => at = sub,
+            None => return None,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     firebreak::allocator::tune();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // Whether --server was typed on this command line, not only exported for other commands.
+    let server_typed = matches!(
+        server_source(&matches),
+        Some(clap::parser::ValueSource::CommandLine)
+    );
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => return fail(e.into()),
@@ -649,9 +674,7 @@ fn main() -> ExitCode {
             // Offline against the store unless --server was given on the command line (not just
             // exported for other commands) and no database was named.
             let server_from_env = std::env::var("FIREBREAK_SERVER").ok();
-            let remote = cli.client.server.is_some()
-                && cli.client.server != server_from_env
-                && store.database_url.is_none();
+            let remote = server_typed && store.database_url.is_none();
             if remote {
                 let cmd = match command {
                     TokenCommand::Create {

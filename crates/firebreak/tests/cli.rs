@@ -221,6 +221,24 @@ fn token_create_does_not_make_a_new_database_when_a_server_is_in_use() {
         !dir.path().join("firebreak-data").exists(),
         "no database was made"
     );
+    // Doing what it says works, even with the same URL in FIREBREAK_SERVER: the token is asked
+    // of that server (here nobody listens, and it says so).
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["token", "create", "--name", "bob", "--role", "responder"])
+        .args(["--server", "http://127.0.0.1:9"])
+        .env_remove("FIREBREAK_DATABASE_URL")
+        .env_remove("FIREBREAK_DATA_DIR")
+        .env("FIREBREAK_SERVER", "http://127.0.0.1:9")
+        .env("FIREBREAK_TOKEN", "fbt_x")
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&o).contains("could not reach Firebreak at http://127.0.0.1:9"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.path().join("firebreak-data").exists());
 }
 
 #[test]

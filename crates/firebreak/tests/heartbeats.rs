@@ -253,17 +253,22 @@ async fn failures_and_bad_input(s: TestServer) {
     let alerts = heartbeat_alerts(&s).await;
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0]["status"], "open");
-    // A body over the limit is refused and changes nothing.
+    ping(&s, &url).await.expect(200);
+    assert_eq!(heartbeat_alerts(&s).await[0]["status"], "resolved");
+    // A body over 16 KiB (a cron job's whole log) is cut, not refused: the failure counts.
     let big = s
         .http
         .post(format!("{url}/fail"))
-        .body(vec![b'x'; 17 * 1024])
+        .body(vec![b'x'; 100 * 1024])
         .send()
         .await
         .unwrap();
-    assert_eq!(big.status(), 413);
+    assert_eq!(big.status(), 200);
+    let down = &listed(&s).await[0];
+    assert_eq!(down["status"], "down", "{down}");
+    assert_eq!(down["reason"].as_str().unwrap().chars().count(), 1000);
     ping(&s, &url).await.expect(200);
-    assert_eq!(heartbeat_alerts(&s).await[0]["status"], "resolved");
+    assert_eq!(listed(&s).await[0]["status"], "up");
 
     // Unknown keys: 404 problem+json, nothing changes.
     let before = listed(&s).await;

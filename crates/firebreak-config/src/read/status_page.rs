@@ -105,6 +105,21 @@ impl Reader<'_> {
             }
         }
         page.logo_url = self.link(&f, "logo_url", "https://example.com/logo.png");
+        // The page's Content-Security-Policy loads images over https (or from itself): an
+        // http:// logo elsewhere would never show.
+        if let (Some(logo), Some(node)) = (&page.logo_url, f.get("logo_url"))
+            && !logo.to_ascii_lowercase().starts_with("https://")
+        {
+            self.error_at(
+                node,
+                &f.path("logo_url"),
+                format!(
+                    "logo_url \"{logo}\" must be an https:// URL: the status page loads images \
+                     over https only, so browsers would not show it"
+                ),
+            );
+            page.logo_url = None;
+        }
         page.site_url = self.link(&f, "site_url", "https://example.com");
         if let Some(n) = f.get("components")
             && let Some(items) = self.section(n, &f.path("components"))

@@ -10,7 +10,8 @@
 //! names a heartbeat the same way for every method.
 //!
 //! An unknown key is a 404 that changes nothing. Each heartbeat's pings count against a rate
-//! limit (the ingest endpoints'), and a failure's body is read only up to [`FAIL_BODY_LIMIT`].
+//! limit (the ingest endpoints'), and only the first [`FAIL_BODY_LIMIT`] bytes of a failure's body
+//! are read.
 //! Keys in paths never reach the logs: the access log records the route template only.
 
 use axum::Json;
@@ -31,7 +32,7 @@ use crate::problem::{ApiError, Problem};
 use crate::routes::incidents::{PageQuery, page_by_key};
 use crate::wire::ListBody;
 
-/// A failure ping's body is read up to this many bytes; a longer one is refused with 413.
+/// A failure ping's body is read up to this many bytes; the rest of a longer one is ignored.
 pub const FAIL_BODY_LIMIT: usize = 16 * 1024;
 
 /// A heartbeat as the API shows it. Its key is shown only in the answer that created it.
@@ -194,16 +195,26 @@ async fn signal(app: &Firebreak, key: &str, signal: Signal) -> Result<Json<PingB
     Ok(Json(app.heartbeat_signal(key, signal).await?.into()))
 }
 
-/// Reads a failure's reason: the body's text, bounded.
+/// Reads a failure's reason: the body's text, its first [`FAIL_BODY_LIMIT`] bytes. A longer
+/// body (a cron job piping its whole log) is cut, never refused: refusing it would lose the
+/// failure itself.
 async fn reason(body: Body) -> Result<Option<String>, ApiError> {
-    let bytes = axum::body::to_bytes(body, FAIL_BODY_LIMIT)
-        .await
-        .map_err(|_| {
+    use futures_util::StreamExt as _;
+    let mut bytes = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| {
             ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("a failure's reason is read up to {FAIL_BODY_LIMIT} bytes"),
+                StatusCode::BAD_REQUEST,
+                "the failure's body could not be read; send it again",
             )
         })?;
+        let room = FAIL_BODY_LIMIT - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() == FAIL_BODY_LIMIT {
+            break;
+        }
+    }
     Ok(reason_from(&String::from_utf8_lossy(&bytes)))
 }
 
@@ -251,9 +262,9 @@ pub async fn fail(
 /// A failure with the reason in the body (its first 1,000 characters are kept).
 #[utoipa::path(post, path = "/api/v1/heartbeats/{id}/fail", tag = "heartbeats", security(()),
     params(("id" = String, Path, description = "The heartbeat's key, from its `ping_url`")),
-    request_body(content = Option<String>, content_type = "text/plain", description = "Why it failed (optional, at most 16 KiB; the first 1,000 characters are kept)"),
+    request_body(content = Option<String>, content_type = "text/plain", description = "Why it failed (optional; its first 16 KiB are read and the first 1,000 characters kept)"),
     responses((status = 200, body = PingBody), (status = 404, body = Problem, description = "No heartbeat has this key"),
-        (status = 413, body = Problem), (status = 429, body = Problem, description = "Pings for this heartbeat arrive too quickly"),
+        (status = 413, body = Problem, description = "The body is over the ingest endpoints' limit (512 KB)"), (status = 429, body = Problem, description = "Pings for this heartbeat arrive too quickly"),
         (status = 503, body = Problem, description = "The database cannot be reached; nothing was recorded. Retry after `Retry-After` seconds")))]
 pub async fn fail_by_post(
     State(app): State<Firebreak>,
