@@ -11,10 +11,11 @@
 //! behind the follower (a lagged channel), or when the follower's batch starts past what the
 //! watcher has seen.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
-use firebreak_domain::{Incident, IncidentNumber};
+use firebreak_domain::action::{ActionRun, RunStatus};
+use firebreak_domain::{Incident, IncidentNumber, TimelineEvent};
 use firebreak_store::{Change, Committed, TimelineEntry};
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
@@ -38,6 +39,9 @@ pub struct LiveBatch {
     pub entries: Vec<TimelineEntry>,
     /// The incident as it is now, when it changed (status, severity, roles, checklist).
     pub incident: Option<Incident>,
+    /// The incident's action runs still running, with their output so far: their output
+    /// streams to watchers as it grows.
+    pub running: Vec<ActionRun>,
 }
 
 /// One change to an incident as its follower read it, shared by every watcher.
@@ -48,6 +52,8 @@ struct Shared {
     entries: Vec<TimelineEntry>,
     /// The incident as it is after the change.
     incident: Option<Incident>,
+    /// Its runs still running, as they are after the change.
+    running: Vec<ActionRun>,
 }
 
 /// The followers of the incidents being watched on this instance, one per incident.
@@ -124,6 +130,15 @@ impl Firebreak {
             .items
             .last()
             .map_or(0, |e| e.seq);
+        // The runs going now; from here on the timeline says when runs start and end.
+        let running: BTreeSet<i64> = self
+            .store
+            .incident_runs(number)
+            .await?
+            .into_iter()
+            .filter(|r| r.status == RunStatus::Running)
+            .map(|r| r.id)
+            .collect();
         let mut map = followers.by_incident.lock().expect("followers lock");
         if let Some(tx) = map.get(&number) {
             // Another watcher started one meanwhile.
@@ -133,7 +148,7 @@ impl Firebreak {
         map.insert(number, tx.clone());
         drop(map);
         let app = self.clone();
-        tokio::spawn(async move { app.run_follower(number, head, feed, tx).await });
+        tokio::spawn(async move { app.run_follower(number, head, running, feed, tx).await });
         Ok(rx)
     }
 
@@ -143,6 +158,7 @@ impl Firebreak {
         &self,
         number: IncidentNumber,
         mut head: i64,
+        mut running: BTreeSet<i64>,
         mut feed: broadcast::Receiver<Arc<Committed>>,
         tx: broadcast::Sender<Arc<Shared>>,
     ) {
@@ -191,7 +207,7 @@ impl Firebreak {
             if !changed {
                 continue;
             }
-            match self.read_change(number, head).await {
+            match self.read_change(number, head, &mut running).await {
                 Ok(batches) => {
                     for shared in batches {
                         if let Some(last) = shared.entries.last() {
@@ -211,11 +227,13 @@ impl Firebreak {
     }
 
     /// The entries after `head` (in pages of [`BATCH`]) and the incident as it is now, the
-    /// incident with the last page.
+    /// incident and the runs still running with the last page. `running` follows the runs
+    /// that start and end in the entries, so only those are read.
     async fn read_change(
         &self,
         number: IncidentNumber,
         head: i64,
+        running: &mut BTreeSet<i64>,
     ) -> Result<Vec<Shared>, EngineError> {
         let mut out = Vec::new();
         let mut after = head;
@@ -223,10 +241,23 @@ impl Firebreak {
             let page = self.store.timeline(number, Some(after), BATCH).await?;
             let full = page.items.len() as u32 >= BATCH;
             let next = page.items.last().map_or(after, |e| e.seq);
+            for e in &page.items {
+                match &e.event {
+                    TimelineEvent::ActionStarted { run, .. } => {
+                        running.insert(*run);
+                    }
+                    TimelineEvent::ActionFinished { run, .. }
+                    | TimelineEvent::ActionRefused { run, .. } => {
+                        running.remove(run);
+                    }
+                    _ => {}
+                }
+            }
             out.push(Shared {
                 after,
                 entries: page.items,
                 incident: None,
+                running: vec![],
             });
             after = next;
             if !full {
@@ -234,8 +265,18 @@ impl Firebreak {
             }
         }
         let incident = self.store.get_incident(number).await?;
+        let mut runs = Vec::with_capacity(running.len());
+        for id in running.clone() {
+            match self.store.get_run(id).await? {
+                Some(r) if r.status == RunStatus::Running => runs.push(r),
+                _ => {
+                    running.remove(&id);
+                }
+            }
+        }
         if let Some(last) = out.last_mut() {
             last.incident = incident;
+            last.running = runs;
         }
         Ok(out)
     }
@@ -289,12 +330,13 @@ impl IncidentWatch {
             if let Some(last) = entries.last() {
                 self.after = last.seq;
             }
-            if entries.is_empty() && shared.incident.is_none() {
+            if entries.is_empty() && shared.incident.is_none() && shared.running.is_empty() {
                 continue;
             }
             return Ok(Some(LiveBatch {
                 entries,
                 incident: shared.incident.clone(),
+                running: shared.running.clone(),
             }));
         }
     }
@@ -322,6 +364,7 @@ impl IncidentWatch {
         Ok(LiveBatch {
             entries: page.items,
             incident,
+            running: vec![],
         })
     }
 }

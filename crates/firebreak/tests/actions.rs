@@ -129,6 +129,7 @@ fn config(record: &Path, receiver: &str) -> Config {
                 secs(1),
             ),
             command("broken", &["fail"], &[], record, secs(30)),
+            command("watch", &["sleep", "3"], &[], record, secs(30)),
             guarded,
             admin_only,
             http,
@@ -500,16 +501,7 @@ async fn actions(s: TestServer, record: &Path, receiver: &Receiver) {
         denied.iter().any(|e| e["data"]["by"] == common::RESPONDER),
         "{denied:?}"
     );
-    let audit = s
-        .http
-        .get(format!("{}/api/v1/audit/export", s.base))
-        .bearer_auth(&s.admin)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let audit = audit_text(&s).await;
     assert!(audit.contains(r#""action":"action.denied""#), "{audit}");
     assert_eq!(
         std::fs::read_to_string(record.join("runs")).unwrap(),
@@ -608,6 +600,63 @@ async fn actions(s: TestServer, record: &Path, receiver: &Receiver) {
         "{}",
         common::printed(&o)
     );
+
+    // A running action's output streams to the incident's watchers as it grows, redacted.
+    let last = s.timeline(&inc).await.last().unwrap()["seq"].as_i64().unwrap();
+    let mut stream = s
+        .http
+        .get(format!(
+            "{}/api/v1/incidents/{inc}/events?after={last}",
+            s.base
+        ))
+        .bearer_auth(&s.viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let watched = run(&s, &s.responder, &inc, "watch", json!({})).await;
+    let watched = watched.expect(202)["id"].as_i64().unwrap();
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !(seen.contains("event: output") && seen.contains("using kubeconfig")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no output event: {seen}"
+        );
+        // The heartbeat that stores the output so far runs on the clock.
+        s.clock.advance(SignedDuration::from_secs(3));
+        while let Ok(Ok(Some(chunk))) =
+            tokio::time::timeout(Duration::from_millis(300), stream.chunk()).await
+        {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    let events: Vec<&str> = seen.split("\n\n").collect();
+    let output = events
+        .iter()
+        .position(|e| e.contains("event: output"))
+        .unwrap();
+    assert!(
+        events[output].contains(&format!(r#""run":{watched}"#)),
+        "{}",
+        events[output]
+    );
+    assert_no_secret("the output event", &seen);
+    // It came before the run ended.
+    let ran = format!(r#""run":{watched}"#);
+    assert!(
+        !events[..output]
+            .iter()
+            .any(|e| e.contains("action_finished") && e.contains(&ran)),
+        "{seen}"
+    );
+    assert!(
+        events[..output]
+            .iter()
+            .any(|e| e.contains("action_started") && e.contains(&ran)),
+        "{seen}"
+    );
+    assert_eq!(wait_done(&s, watched).await["status"], "succeeded");
     s.running.stop().await.expect("the server stops");
 }
 

@@ -321,6 +321,21 @@ struct IncidentEvents {
     /// The version of the incident this client has: an `incident` event is sent only when
     /// the incident's own fields changed, not for every note.
     version: i64,
+    /// How much of each running action's output this client was sent.
+    output_sent: std::collections::HashMap<i64, usize>,
+}
+
+/// What of `output` comes after the `sent` bytes a client has: all of it when the kept output
+/// no longer reaches back that far (its start was cut).
+fn output_after(output: &str, sent: usize) -> &str {
+    if sent > output.len() {
+        return output;
+    }
+    let mut from = sent;
+    while !output.is_char_boundary(from) {
+        from += 1;
+    }
+    &output[from..]
 }
 
 impl Batches for IncidentEvents {
@@ -340,6 +355,21 @@ impl Batches for IncidentEvents {
             self.version = i.version;
             events.push(json_event("incident", IncidentBody::from(i, &self.config)));
         }
+        // Running actions' output as it grows (the heartbeat stores it every few seconds).
+        // Not resumable: `GET /api/v1/runs/{id}` has all of it.
+        for run in batch.running {
+            let sent = self.output_sent.get(&run.id).copied().unwrap_or(0);
+            let more = output_after(&run.output, sent);
+            if more.is_empty() {
+                continue;
+            }
+            events.push(json_event(
+                "output",
+                serde_json::json!({"run": run.id, "action": run.action, "output": more}),
+            ));
+            self.output_sent.insert(run.id, run.output.len());
+        }
+        // Empty when the client has seen it all: the stream then waits for the next change.
         Ok(Some(events))
     }
 }
@@ -369,14 +399,15 @@ impl Batches for ChangeEvents {
 }
 
 /// One incident, live: each timeline entry as a `timeline` event whose id is its `seq`, and
-/// the incident itself as an `incident` event when it changes. A client that reconnects with
-/// `Last-Event-ID` gets every entry after it, so nothing is lost.
+/// the incident itself as an `incident` event when it changes, and the output of its running
+/// actions as it grows (`output` events). A client that reconnects with `Last-Event-ID` gets
+/// every entry after it, so nothing is lost.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/events", tag = "incidents",
     params(("id" = String, Path, description = "INC-7 or 7"), EventsQuery,
         ("Last-Event-ID" = Option<i64>, Header, description = "The last timeline seq received")),
     security(("bearer" = ["viewer"])),
     responses((status = 200, content_type = "text/event-stream", body = String,
-        description = "`timeline` events (data: a timeline entry, id: its seq) and `incident` events (data: the incident)"),
+        description = "`timeline` events (data: a timeline entry, id: its seq), `incident` events (data: the incident) and `output` events (data: `{run, action, output}`, a running action's output since the last one)"),
         (status = 404, body = Problem),
         (status = 429, body = Problem, description = "This token or session holds the most streams open already")))]
 pub async fn incident_events(
@@ -396,6 +427,7 @@ pub async fn incident_events(
             version: watch.version_at_start(),
             watch,
             config: app.config.clone(),
+            output_sent: std::collections::HashMap::new(),
         },
         access,
     ))
