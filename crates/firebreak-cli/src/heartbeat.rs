@@ -110,7 +110,15 @@ fn ping_url(target: &str, args: &ClientArgs) -> Result<Url, CliError> {
         return Url::parse(target)
             .map_err(|_| CliError::Usage("the ping URL is not a valid URL".into()));
     }
-    let server = resolve_server(args)?;
+    // A ping needs no token, so the usual "firebreak login" advice does not fit.
+    let server = resolve_server(args).map_err(|e| match e {
+        CliError::Usage(_) => CliError::Usage(
+            "give the whole ping URL that `heartbeat add` printed \
+             (https://HOST/api/v1/heartbeats/KEY), or --server URL with the key"
+                .into(),
+        ),
+        other => other,
+    })?;
     let api = ApiClient::new(&server, "")?;
     Ok(api.url(&["heartbeats", target]))
 }

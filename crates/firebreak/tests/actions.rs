@@ -602,7 +602,9 @@ async fn actions(s: TestServer, record: &Path, receiver: &Receiver) {
     );
 
     // A running action's output streams to the incident's watchers as it grows, redacted.
-    let last = s.timeline(&inc).await.last().unwrap()["seq"].as_i64().unwrap();
+    let last = s.timeline(&inc).await.last().unwrap()["seq"]
+        .as_i64()
+        .unwrap();
     let mut stream = s
         .http
         .get(format!(

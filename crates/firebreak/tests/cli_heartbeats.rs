@@ -114,6 +114,26 @@ async fn heartbeat_commands_against_a_real_server() {
         "{}",
         common::printed(&unknown)
     );
+    // A key with no server to send it to says what a ping needs (no token, no login).
+    let nowhere = tokio::process::Command::new(env!("CARGO_BIN_EXE_firebreak"))
+        .args(["heartbeat", "ping", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
+        .env("FIREBREAK_CONFIG_DIR", home.path())
+        .env_remove("FIREBREAK_SERVER")
+        .env_remove("FIREBREAK_TOKEN")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        nowhere.status.code(),
+        Some(2),
+        "{}",
+        common::printed(&nowhere)
+    );
+    let said = common::printed(&nowhere);
+    assert!(
+        said.contains("whole ping URL") && !said.contains("login"),
+        "{said}"
+    );
     // A viewer may not add one; a period under a minute is refused naming it.
     for (token, period, says) in [(&s.viewer, "1h", "admin"), (&s.admin, "30s", "period")] {
         let add = [
