@@ -3742,14 +3742,14 @@ fn reports_problems_point_at_their_lines() {
         2,
         14,
         "reports.threshold",
-        "expected a whole number from 1",
+        "expected a whole number from 1 to 1000, found 0",
     );
     single(
         "reports:\n  threshold: 1001\n",
         2,
         14,
         "reports.threshold",
-        "threshold must be from 1 to 1000, found 1001",
+        "expected a whole number from 1 to 1000, found 1001",
     );
     single(
         "reports:\n  window: 30s\n",

@@ -568,16 +568,21 @@ impl<'a> Reader<'a> {
 
     /// A whole number from 1 to `u32::MAX`.
     fn opt_positive(&mut self, f: &Fields, key: &str) -> Option<u32> {
+        self.opt_whole_in(f, key, 1, u32::MAX)
+    }
+
+    /// A whole number from `min` to `max`; out of range, the error says that range.
+    fn opt_whole_in(&mut self, f: &Fields, key: &str, min: u32, max: u32) -> Option<u32> {
         let node = f.get(key)?;
         let path = f.path(key);
         match node.value {
             Value::Int(n) => match u32::try_from(n) {
-                Ok(v) if v >= 1 => Some(v),
+                Ok(v) if (min..=max).contains(&v) => Some(v),
                 _ => {
                     self.error_at(
                         node,
                         &path,
-                        format!("expected a whole number from 1 to {}, found {n}", u32::MAX),
+                        format!("expected a whole number from {min} to {max}, found {n}"),
                     );
                     None
                 }

@@ -20,21 +20,9 @@ impl Reader<'_> {
              {threshold: 3, window: 10m, urgency: low}",
         )?;
         let mut rule = ReportRule::default();
-        if let Some(threshold) = self.opt_positive(&f, "threshold") {
-            let (min, max) = THRESHOLD_RANGE;
-            if threshold < min || threshold > max {
-                let node = f.get("threshold").expect("read above");
-                self.error_at(
-                    node,
-                    &f.path("threshold"),
-                    format!(
-                        "threshold must be from {min} to {max}, found {threshold}: how many \
-                         customer reports about one component or service open an alert"
-                    ),
-                );
-            } else {
-                rule.threshold = threshold;
-            }
+        let (min, max) = THRESHOLD_RANGE;
+        if let Some(threshold) = self.opt_whole_in(&f, "threshold", min, max) {
+            rule.threshold = threshold;
         }
         if let Some(window) = self.bounded_duration(
             &f,
