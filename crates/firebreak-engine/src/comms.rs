@@ -218,13 +218,12 @@ impl Firebreak {
         if channels.is_empty() {
             return vec![];
         }
-        let url = self.config.server.public_url.as_ref().map(|base| {
-            format!(
-                "{}/api/v1/incidents/{}",
-                base.trim_end_matches('/'),
-                incident.number
-            )
-        });
+        let url = self
+            .config
+            .server
+            .public_url
+            .as_deref()
+            .map(|base| crate::incident_page_url(base, incident.number));
         let Some(post) = post_for(incident, events, actor, url, now) else {
             return vec![];
         };

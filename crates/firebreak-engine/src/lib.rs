@@ -344,6 +344,12 @@ pub(crate) fn time_ordered_id(prefix: &str, now: jiff::Timestamp) -> Result<Stri
     ))
 }
 
+/// The incident's page in the web UI under `base` (a public URL, with or without a trailing
+/// slash): where a person who follows a link from a chat post or a page lands.
+pub(crate) fn incident_page_url(base: &str, number: firebreak_domain::IncidentNumber) -> String {
+    format!("{}/incidents/{number}", base.trim_end_matches('/'))
+}
+
 /// A few random milliseconds, to spread retries.
 fn jitter_ms() -> u8 {
     let mut b = [0u8; 1];

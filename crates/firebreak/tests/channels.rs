@@ -115,12 +115,14 @@ async fn channels_hear_about_the_incidents_they_take() {
         "{declared}"
     );
     assert_eq!(declared["blocks"][0]["type"], "header");
+    // The link is the incident's page, where a person lands, not the JSON API.
     assert!(
         declared
             .to_string()
-            .contains("https://firebreak.example.com/api/v1/incidents/INC-1"),
+            .contains("https://firebreak.example.com/incidents/INC-1"),
         "{declared}"
     );
+    assert!(!declared.to_string().contains("/api/v1/"), "{declared}");
     // Teams: an Adaptive Card in a message.
     let card = teams.received()[0].json();
     assert_eq!(card["type"], "message");
@@ -130,6 +132,11 @@ async fn channels_hear_about_the_incidents_they_take() {
     );
     assert_eq!(card["attachments"][0]["content"]["type"], "AdaptiveCard");
     assert!(card.to_string().contains("SEV2 INC-1 declared"), "{card}");
+    assert!(
+        card.to_string()
+            .contains("\"https://firebreak.example.com/incidents/INC-1\""),
+        "{card}"
+    );
     // Mattermost: the whole message in `text`.
     let said = texts(&mattermost.received());
     assert!(

@@ -763,6 +763,12 @@ async fn declaring_pages_as_the_severity_says_unless_told_otherwise() {
     let page = w.page(1).await.json();
     assert_eq!(page["incident"]["id"], drill.as_str());
     assert_eq!(page["drill"], true);
+    // Its link is the incident's page, where a person lands, not the JSON API.
+    assert_eq!(
+        page["incident"]["url"],
+        format!("{}/incidents/{drill}", w.s.base),
+        "{page}"
+    );
     // Acknowledging the incident stops it and sets acknowledged_at.
     let acked =
         w.s.post(&format!("/api/v1/incidents/{drill}/ack"), json!({}))

@@ -394,7 +394,7 @@ impl Paging {
                 title: i.title.clone(),
                 severity: i.severity.clone(),
                 service: i.services.first().map(|s| s.to_string()),
-                url: Some(format!("{}/api/v1/incidents/{}", self.public_url, i.number)),
+                url: Some(crate::incident_page_url(&self.public_url, i.number)),
             }),
             alert: about.alert.as_ref().map(|a| AlertRef {
                 id: a.id,
