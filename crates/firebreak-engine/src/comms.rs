@@ -6,7 +6,7 @@
 
 use firebreak_domain::config::{Channel, ChannelKind};
 use firebreak_domain::status_page::Audience;
-use firebreak_domain::{Incident, Status, TimelineEvent};
+use firebreak_domain::{Incident, Name, Status, TimelineEvent};
 use firebreak_outbound::delivery::{self as verdicts, Verdict};
 use firebreak_store::outbox::{Attempt, Message, NewMessage, Outcome};
 use jiff::Timestamp;
@@ -168,17 +168,39 @@ fn spoken(d: jiff::SignedDuration) -> String {
     }
 }
 
-/// The channels' outbox messages for `post` about `incident`: one per channel that takes it.
+/// Whom an incident is for, as channels choose: its severity and services at one moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    pub severity: String,
+    pub services: Vec<Name>,
+}
+
+impl Reach {
+    pub fn of(incident: &Incident) -> Reach {
+        Reach {
+            severity: incident.severity.clone(),
+            services: incident.services.clone(),
+        }
+    }
+}
+
+/// The channels' outbox messages for `post` about `incident`: one per channel that takes it
+/// now, or took it `before` the change (so a channel that heard of an incident hears it
+/// leave: a downgrade below its severities, a service moved off, the resolution after).
 pub fn messages(
     channels: &[Channel],
     incident: &Incident,
+    before: Option<&Reach>,
     post: &ChatPost,
     give_up_after: jiff::SignedDuration,
     key: &str,
 ) -> Vec<NewMessage> {
     channels
         .iter()
-        .filter(|c| c.takes(&incident.severity, &incident.services))
+        .filter(|c| {
+            c.takes(&incident.severity, &incident.services)
+                || before.is_some_and(|b| c.takes(&b.severity, &b.services))
+        })
         .map(|c| {
             let body = match c.kind {
                 ChannelKind::Slack => chat_slack(post),
@@ -206,10 +228,12 @@ pub fn messages(
 
 impl Firebreak {
     /// The outbox messages that tell the incident's channels about a change, for the change's
-    /// own unit of work. Empty when no channel takes the incident or nothing is news.
+    /// own unit of work. Empty when no channel takes the incident or nothing is news. `before`
+    /// is whom the incident was for before the change, when the change may have moved it.
     pub(crate) fn chat_news(
         &self,
         incident: &Incident,
+        before: Option<&Reach>,
         events: &[TimelineEvent],
         actor: &str,
         now: Timestamp,
@@ -233,6 +257,7 @@ impl Firebreak {
         messages(
             channels,
             incident,
+            before,
             &post,
             self.events.retry.give_up_after,
             &key,

@@ -160,7 +160,7 @@ impl Firebreak {
                     Box::pin(async move {
                         let created = tx.create_incident(incident, drafts).await?;
                         tx.audit(audit.naming_incident(created.number)).await?;
-                        let posts = app.chat_news(&created, &news, &actor, now);
+                        let posts = app.chat_news(&created, None, &news, &actor, now);
                         if !posts.is_empty() {
                             tx.enqueue(posts).await?;
                         }
@@ -262,6 +262,7 @@ impl Firebreak {
                         ))));
                     };
                     let before = incident.status;
+                    let reach = crate::comms::Reach::of(&incident);
                     let version = incident.version;
                     let events = match decide(&mut incident, now) {
                         Ok(e) => e,
@@ -275,7 +276,7 @@ impl Firebreak {
                     let severity_changed = events
                         .iter()
                         .any(|e| matches!(e, TimelineEvent::SeverityChanged { .. }));
-                    let posts = app.chat_news(&incident, &events, &actor, now);
+                    let posts = app.chat_news(&incident, Some(&reach), &events, &actor, now);
                     if !posts.is_empty() {
                         tx.enqueue(posts).await?;
                     }

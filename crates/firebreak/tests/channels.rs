@@ -255,3 +255,109 @@ async fn a_hanging_channel_delays_no_answer_and_slack_errors_are_read_as_slack_m
         .body;
     assert!(failed.to_string().contains("chat"), "{failed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_that_took_an_incident_hears_it_move_out_of_its_reach() {
+    let incidents = Receiver::start(Reply::Text(200, "ok")).await;
+    let payments = Receiver::start(Reply::OK).await;
+    let mut config = Config::default();
+    config.outbound.allow = vec!["127.0.0.0/8".parse().unwrap()];
+    for s in ["checkout", "search"] {
+        config.services.push(common::service(s));
+    }
+    config.comms.channels = vec![
+        channel(
+            "incidents",
+            ChannelKind::Slack,
+            &incidents.url,
+            &[],
+            &["SEV1", "SEV2"],
+        ),
+        channel(
+            "payments",
+            ChannelKind::Mattermost,
+            &payments.url,
+            &["checkout"],
+            &[],
+        ),
+    ];
+    let s = common::spawn_with(config).await;
+    s.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout returns 500s", "severity": "SEV2", "services": ["checkout"]}),
+    )
+    .await
+    .expect(201);
+    for rx in [&incidents, &payments] {
+        assert!(rx.wait_until(PROMPTLY, |got| !got.is_empty()).await);
+    }
+
+    // A downgrade below the channel's severities: the channel that took it hears it.
+    s.patch("/api/v1/incidents/INC-1", json!({"severity": "SEV3"}))
+        .await
+        .expect(200);
+    assert!(
+        incidents.wait_until(PROMPTLY, |got| got.len() >= 2).await,
+        "{:?}",
+        texts(&incidents.received())
+    );
+    assert!(
+        texts(&incidents.received())[1].contains("INC-1 is now SEV3 (was SEV2)"),
+        "{:?}",
+        texts(&incidents.received())
+    );
+    assert!(payments.wait_until(PROMPTLY, |got| got.len() >= 2).await);
+
+    // Moved off checkout and resolved in one change: checkout's channel hears the resolution.
+    s.patch(
+        "/api/v1/incidents/INC-1",
+        json!({"services": ["search"], "status": "resolved"}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        payments.wait_until(PROMPTLY, |got| got.len() >= 3).await,
+        "{:?}",
+        texts(&payments.received())
+    );
+    assert!(
+        texts(&payments.received())[2].contains("INC-1 resolved: Checkout returns 500s"),
+        "{:?}",
+        texts(&payments.received())
+    );
+
+    // Downgraded and resolved in one change: the SEV1/SEV2 channel hears the resolution.
+    s.post(
+        "/api/v1/incidents",
+        json!({"title": "Search is down", "severity": "SEV1", "services": ["search"]}),
+    )
+    .await
+    .expect(201);
+    assert!(incidents.wait_until(PROMPTLY, |got| got.len() >= 3).await);
+    s.patch(
+        "/api/v1/incidents/INC-2",
+        json!({"severity": "SEV3", "status": "resolved"}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        incidents
+            .wait_until(PROMPTLY, |got| texts(got)
+                .iter()
+                .any(|t| t.contains("INC-2") && t.contains("resolved")))
+            .await,
+        "{:?}",
+        texts(&incidents.received())
+    );
+
+    // A channel that never took an incident hears nothing of it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !texts(&payments.received())
+            .iter()
+            .any(|t| t.contains("INC-2")),
+        "{:?}",
+        texts(&payments.received())
+    );
+    assert_eq!(incidents.count(), 4, "{:?}", texts(&incidents.received()));
+}
