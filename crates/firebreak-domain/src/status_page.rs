@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::{Incident, Name, Status};
+use crate::{Incident, Name};
 
 /// A component's status, ordered from best to worst: where several things set one component,
 /// the worst wins.
@@ -378,10 +378,12 @@ impl PublicIncident {
             .unwrap_or(&self.incident.title)
     }
 
-    /// Whether it still sets components and counts as unresolved on the page: open inside
-    /// Firebreak, and not yet resolved in public.
+    /// Whether it still sets components and counts as unresolved on the page: not yet
+    /// resolved in public. The page follows the public status, not the internal one: an
+    /// incident resolved inside Firebreak with its public update held back (to keep
+    /// "monitoring" in public a while) still shows until a public `resolved` update.
     pub fn affecting(&self) -> bool {
-        self.incident.status != Status::Resolved && self.status() != PublicStatus::Resolved
+        self.status() != PublicStatus::Resolved
     }
 
     /// When the first public update said `monitoring`, and the last said `resolved`.
@@ -702,8 +704,8 @@ fn weight(s: ComponentStatus) -> f64 {
 /// What an incident made a component show, and when: one span per stretch between two public
 /// updates, at the status the component showed after the first of them, as the page showed
 /// it. A `resolved` update ends what was shown (an incident reopened in public, with an update
-/// after `resolved`, shows again from then), and so does resolving the incident inside
-/// Firebreak: nothing counts after the earlier of the two, or after `now`.
+/// after `resolved`, shows again from then); resolving the incident inside Firebreak does not,
+/// as the page keeps showing it until the public `resolved`. Nothing counts after `now`.
 fn affected_spans(
     i: &PublicIncident,
     c: &Component,
@@ -716,7 +718,7 @@ fn affected_spans(
     } else {
         None
     };
-    let cap = i.incident.resolved_at.map_or(now, |r| r.min(now));
+    let cap = now;
     // What an update set for the component holds until another sets it, as on the page.
     let mut explicit: Option<ComponentStatus> = None;
     // An update with no status keeps the one before: a note after `resolved` reopens nothing.
@@ -895,6 +897,7 @@ pub fn components_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Status;
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
@@ -1014,7 +1017,7 @@ mod tests {
     }
 
     #[test]
-    fn resolved_in_public_or_inside_firebreak_no_longer_sets_components() {
+    fn resolved_in_public_no_longer_sets_components_but_resolved_inside_alone_still_does() {
         let components = [component("Checkout", &["checkout"])];
         let mut resolved_inside = incident(
             "SEV1",
@@ -1022,7 +1025,9 @@ mod tests {
             vec![public(PublicStatus::Investigating, &[])],
         );
         resolved_inside.incident.status = Status::Resolved;
-        let resolved_in_public = incident(
+        let got = component_statuses(&components, &[resolved_inside], &[], effect, ts(NOW));
+        assert_eq!(got["id-Checkout"], ComponentStatus::MajorOutage);
+        let mut resolved_in_public = incident(
             "SEV1",
             &["checkout"],
             vec![
@@ -1030,8 +1035,17 @@ mod tests {
                 public(PublicStatus::Resolved, &[]),
             ],
         );
-        for i in [resolved_inside, resolved_in_public] {
-            let got = component_statuses(&components, &[i], &[], effect, ts(NOW));
+        for open_inside in [true, false] {
+            if !open_inside {
+                resolved_in_public.incident.status = Status::Resolved;
+            }
+            let got = component_statuses(
+                &components,
+                std::slice::from_ref(&resolved_in_public),
+                &[],
+                effect,
+                ts(NOW),
+            );
             assert_eq!(got["id-Checkout"], ComponentStatus::Operational);
         }
     }
@@ -1086,12 +1100,21 @@ mod tests {
     #[test]
     fn history_weighs_outages_as_statuspage_does() {
         let c = component("Checkout", &["checkout"]);
-        let mut i = incident(
-            "SEV1",
-            &["checkout"],
-            vec![public(PublicStatus::Investigating, &[])],
-        );
-        // The first update is at 14:05; resolve at 14:17 (12 minutes of major outage).
+        // The first update is at 14:05; resolved at 14:17, in public and inside (12 minutes of
+        // major outage).
+        let mut i = incident("SEV1", &["checkout"], vec![]);
+        i.updates = vec![
+            at(
+                "2026-11-20T14:05:00Z",
+                public(PublicStatus::Investigating, &[]),
+                2,
+            ),
+            at(
+                "2026-11-20T14:17:00Z",
+                public(PublicStatus::Resolved, &[]),
+                3,
+            ),
+        ];
         i.incident.status = Status::Resolved;
         i.incident.resolved_at = Some(ts("2026-11-20T14:17:00Z"));
         let days = [
@@ -1159,25 +1182,26 @@ mod tests {
             + 20.0 * 60_000.0 * weight(ComponentStatus::PartialOutage);
         assert!((h[0].down_ms - weighted).abs() < 1.0, "{:?}", h[0]);
 
-        // Still open in public after the reopen, it runs until Firebreak resolved it.
+        // Still open in public after the reopen, it runs until now, even though Firebreak
+        // resolved it at 15:30: the page showed it all along.
         i.updates.pop();
         i.incident.status = Status::Resolved;
         i.incident.resolved_at = Some(ts("2026-11-20T15:30:00Z"));
         let h = daily_history(&c, &[i], &[], effect, &days, ts("2026-11-20T18:00:00Z"));
         let weighted = 10.0 * 60_000.0 * weight(ComponentStatus::MajorOutage)
-            + 30.0 * 60_000.0 * weight(ComponentStatus::PartialOutage);
+            + 180.0 * 60_000.0 * weight(ComponentStatus::PartialOutage);
         assert!((h[0].down_ms - weighted).abs() < 1.0, "{:?}", h[0]);
     }
 
     #[test]
-    fn bars_end_when_the_incident_resolved_inside_firebreak_and_weigh_each_stretch() {
+    fn bars_end_when_the_incident_resolved_in_public_and_weigh_each_stretch() {
         let c = component("Checkout", &["checkout"]);
         let days = [(ts("2026-11-20T00:00:00Z"), ts("2026-11-21T00:00:00Z"))];
         let now = ts("2026-11-20T20:00:00Z");
         let minutes = |n: f64, s: ComponentStatus| n * 60_000.0 * weight(s);
 
-        // Resolved inside Firebreak at 14:10, said in public at 16:00: 10 minutes count, as
-        // the page showed the component operational from 14:10.
+        // Resolved inside Firebreak at 14:10, said in public at 16:00: 120 minutes count, as
+        // the page showed the outage until the public `resolved`.
         let mut i = incident("SEV1", &["checkout"], vec![]);
         i.updates = vec![
             at(
@@ -1194,7 +1218,7 @@ mod tests {
         i.incident.status = Status::Resolved;
         i.incident.resolved_at = Some(ts("2026-11-20T14:10:00Z"));
         let h = daily_history(&c, &[i], &[], effect, &days, now);
-        let want = minutes(10.0, ComponentStatus::MajorOutage);
+        let want = minutes(120.0, ComponentStatus::MajorOutage);
         assert!((h[0].down_ms - want).abs() < 1.0, "{:?}", h[0]);
 
         // Each stretch counts at what it showed: 60 minutes of partial outage, then 30 of

@@ -17,7 +17,7 @@ use firebreak_domain::status_page::{
     PublicMaintenance, PublicStatus, StatusUpdate, component_statuses, components_of,
     daily_history, fill_template, group_status, indicator,
 };
-use firebreak_domain::{Actor, Config, IncidentNumber, Name, Status, TimelineEvent};
+use firebreak_domain::{Actor, Config, IncidentNumber, Name, TimelineEvent};
 use firebreak_store::{StoreError, TimelineEntry};
 use jiff::{SignedDuration, Timestamp};
 use sha2::{Digest, Sha256};
@@ -151,11 +151,9 @@ pub struct IncidentView {
     /// The ids of its components, in page order.
     pub components: Vec<String>,
     /// Whether it is still unresolved on the page (its latest public update is not
-    /// `resolved`).
-    pub unresolved: bool,
-    /// Whether it still sets its components and the indicator: unresolved, and still open
+    /// `resolved`), so it still sets its components and the indicator, whatever its status
     /// inside Firebreak.
-    pub affecting: bool,
+    pub unresolved: bool,
 }
 
 /// What the page says now.
@@ -1212,7 +1210,7 @@ fn assemble(
     let leaves: Vec<ComponentStatus> = views.iter().map(|v| v.status).collect();
     let impacts: Vec<Impact> = shown
         .iter()
-        .filter(|i| i.affecting)
+        .filter(|i| i.unresolved)
         .map(|i| i.impact)
         .collect();
     let (indicator, description) = indicator(&leaves, &impacts);
@@ -1310,9 +1308,6 @@ fn incident_view(
         .map(|u| u.at)
         .unwrap_or(i.incident.declared_at);
     let last = i.updates.last().map(|u| u.at).unwrap_or(first);
-    // The public listing follows the public updates alone: resolving inside Firebreak
-    // without a public update keeps "monitoring" on the page until someone says resolved.
-    let affecting = i.incident.status != Status::Resolved && i.status() != PublicStatus::Resolved;
     IncidentView {
         id: ids.incident(i.incident.number),
         name: i.name().to_string(),
@@ -1327,8 +1322,10 @@ fn incident_view(
         resolved_at: i.resolved_at(),
         updates,
         components: mine.iter().map(|c| c.id.clone()).collect(),
-        unresolved: i.status() != PublicStatus::Resolved,
-        affecting,
+        // The page follows the public updates alone: resolving inside Firebreak without a
+        // public update keeps it on the page, its components and the indicator with it,
+        // until someone says resolved.
+        unresolved: i.affecting(),
     }
 }
 

@@ -451,6 +451,77 @@ async fn drills_and_bad_updates_are_refused(s: common::TestServer) {
     assert_eq!(unresolved["incidents"][0]["status"], "monitoring");
 }
 
+/// The page follows the public status: an incident resolved inside Firebreak with its public
+/// update held back keeps its components and the indicator until a public `resolved`.
+async fn the_page_follows_the_public_status(s: common::TestServer) {
+    let inc = s.declare(SECRET_TITLE, "SEV1").await;
+    let id = inc["id"].as_str().unwrap().to_string();
+    s.patch(
+        &format!("/api/v1/incidents/{id}"),
+        json!({"services": ["checkout"], "public_title": "Checkout errors"}),
+    )
+    .await
+    .expect(200);
+    s.post(
+        &format!("/api/v1/incidents/{id}/status-updates"),
+        json!({"audience": "public", "template": "investigating"}),
+    )
+    .await
+    .expect(201);
+    let summary = public(&s, "summary.json").await;
+    assert_eq!(
+        component(&summary, "Checkout API")["status"],
+        "major_outage"
+    );
+    assert_eq!(summary["status"]["indicator"], "critical");
+
+    // Resolved inside, "monitoring in public a while longer": the page still shows it all.
+    let kept = s
+        .patch(
+            &format!("/api/v1/incidents/{id}"),
+            json!({"status": "resolved", "public_update": false}),
+        )
+        .await;
+    assert_eq!(kept.expect(200)["public_update"]["outcome"], "kept");
+    for doc in ["summary.json", "components.json"] {
+        let got = public(&s, doc).await;
+        assert_eq!(
+            component(&got, "Checkout API")["status"],
+            "major_outage",
+            "{doc}: {got}"
+        );
+    }
+    let summary = public(&s, "summary.json").await;
+    assert_eq!(summary["incidents"][0]["status"], "investigating");
+    assert_eq!(summary["incidents"][0]["impact"], "critical");
+    assert_eq!(summary["status"]["indicator"], "critical", "{summary}");
+    assert_ne!(summary["status"]["description"], "All Systems Operational");
+    let status = public(&s, "status.json").await;
+    assert_eq!(status["status"]["indicator"], "critical");
+
+    // The public `resolved` ends it on the page.
+    s.post(
+        &format!("/api/v1/incidents/{id}/status-updates"),
+        json!({"audience": "public", "status": "resolved", "body": "All clear."}),
+    )
+    .await
+    .expect(201);
+    let summary = public(&s, "summary.json").await;
+    assert_eq!(summary["incidents"], json!([]));
+    assert_eq!(component(&summary, "Checkout API")["status"], "operational");
+    assert_eq!(summary["status"]["indicator"], "none");
+}
+
+#[tokio::test]
+async fn sqlite_the_page_follows_the_public_status() {
+    the_page_follows_the_public_status(common::spawn_with(config()).await).await;
+}
+
+#[tokio::test]
+async fn postgres_the_page_follows_the_public_status() {
+    the_page_follows_the_public_status(on_postgres().await).await;
+}
+
 async fn components_are_managed_by_admins(s: common::TestServer) {
     let path = "/api/v1/status-page/components";
     let admin = |body: Value| s.call(reqwest::Method::POST, path, Some(&s.admin), Some(body));
