@@ -426,7 +426,27 @@ impl Firebreak {
         if incident.status == Status::Resolved {
             return Ok((None, None));
         }
+        if incident.drill && matches!(patch.public_update, OnResolve::Text(_)) {
+            return Err(crate::invalid(
+                "public_update",
+                format!(
+                    "{number} is a drill, and drills never reach the public status page; resolve it without public_update"
+                ),
+            ));
+        }
         let current = self.public_status_of(&incident).await?;
+        if current.is_none() && matches!(patch.public_update, OnResolve::Text(_)) {
+            return Err(crate::invalid(
+                "public_update",
+                format!(
+                    "{number} has never been public, so resolving it posts nothing on the status page; \
+                     to make it public, post a public status update first \
+                     (POST /api/v1/incidents/{number}/status-updates with \"audience\": \"public\", \
+                     or firebreak incident update {number} --public), after setting \"public_title\" \
+                     if its title is not for customers; or resolve it without public_update"
+                ),
+            ));
+        }
         let resolved = |body: String| StatusUpdate {
             audience: Audience::Public,
             status: Some(PublicStatus::Resolved),
@@ -438,7 +458,7 @@ impl Firebreak {
             (OnResolve::Skip, Some(status)) => {
                 return Ok((None, Some(PublicOutcome::Kept { status })));
             }
-            (OnResolve::Skip, None) | (OnResolve::Template, None) => {
+            (_, None) => {
                 return Ok((None, Some(PublicOutcome::NotPublic)));
             }
             (OnResolve::Template, Some(PublicStatus::Resolved)) => {

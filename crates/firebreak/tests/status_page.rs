@@ -452,7 +452,8 @@ async fn drills_and_bad_updates_are_refused(s: common::TestServer) {
 }
 
 /// The page follows the public status: an incident resolved inside Firebreak with its public
-/// update held back keeps its components and the indicator until a public `resolved`.
+/// update held back keeps its components and the indicator until a public `resolved`; and
+/// `public_update` is refused where it has no public incident to go to.
 async fn the_page_follows_the_public_status(s: common::TestServer) {
     let inc = s.declare(SECRET_TITLE, "SEV1").await;
     let id = inc["id"].as_str().unwrap().to_string();
@@ -510,6 +511,68 @@ async fn the_page_follows_the_public_status(s: common::TestServer) {
     assert_eq!(summary["incidents"], json!([]));
     assert_eq!(component(&summary, "Checkout API")["status"], "operational");
     assert_eq!(summary["status"]["indicator"], "none");
+
+    // An incident that was never public: a public_update text is refused, and says how to
+    // make it public first. Nothing is posted, nothing resolved.
+    let internal = s
+        .declare("db-7 replica lag from bob's migration", "SEV2")
+        .await;
+    let internal = internal["id"].as_str().unwrap().to_string();
+    let refused = s
+        .patch(
+            &format!("/api/v1/incidents/{internal}"),
+            json!({"status": "resolved", "public_update": "Fixed."}),
+        )
+        .await;
+    let problem = refused.expect_problem(422).to_string();
+    for said in [
+        "public_update",
+        "never been public",
+        "public status update",
+        "public_title",
+    ] {
+        assert!(problem.contains(said), "says {said:?}: {problem}");
+    }
+    let shown = s.get(&format!("/api/v1/incidents/{internal}")).await;
+    assert_ne!(shown.expect(200)["status"], "resolved");
+    let timeline = s
+        .get(&format!("/api/v1/incidents/{internal}/timeline"))
+        .await;
+    assert!(!timeline.expect(200).to_string().contains("status_update"));
+    let listed = public(&s, "incidents.json").await.to_string();
+    assert!(!listed.contains("bob's migration"), "{listed}");
+    // Without a text it resolves as before, posting nothing.
+    let resolved = s
+        .patch(
+            &format!("/api/v1/incidents/{internal}"),
+            json!({"status": "resolved"}),
+        )
+        .await;
+    assert_eq!(
+        resolved.expect(200)["public_update"]["outcome"],
+        "not_public"
+    );
+
+    // A drill: the refusal fits the PATCH (it has no `audience`).
+    let drill = s
+        .post(
+            "/api/v1/incidents",
+            json!({"title": "Game day", "severity": "SEV2", "drill": true}),
+        )
+        .await;
+    let drill = drill.expect(201)["id"].as_str().unwrap().to_string();
+    let refused = s
+        .patch(
+            &format!("/api/v1/incidents/{drill}"),
+            json!({"status": "resolved", "public_update": "Fixed."}),
+        )
+        .await;
+    let problem = refused.expect_problem(422).to_string();
+    assert!(
+        problem.contains("drill") && problem.contains("public_update"),
+        "{problem}"
+    );
+    assert!(!problem.contains("audience"), "{problem}");
 }
 
 #[tokio::test]
