@@ -736,23 +736,37 @@ impl Firebreak {
         self.component_view(&id).await
     }
 
+    /// Removes a component made through the API (admins). One declared in `firebreak.yaml`
+    /// would come back at the next start, so it is refused: it is removed from the file.
     pub async fn delete_component(&self, who: &Principal, id: &str) -> Result<(), EngineError> {
         let audit = self.audit(who, "status_page.component.delete", id.to_string());
         let id = id.to_string();
-        self.write(1, || {
-            let (audit, id) = (audit.clone(), id.clone());
-            move |tx| {
-                Box::pin(async move {
-                    tx.delete_component(&id).await?;
-                    tx.audit(audit).await
-                })
-            }
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::NotFound => no_component(&id),
-            other => other.into(),
-        })?;
+        let outcome = self
+            .write(1, || {
+                let (audit, id) = (audit.clone(), id.clone());
+                move |tx| {
+                    Box::pin(async move {
+                        let Some(c) = tx.lock_component(&id).await? else {
+                            return Ok(Err(no_component(&id)));
+                        };
+                        if c.from_config {
+                            return Ok(Err(EngineError::Conflict(format!(
+                                "component `{}` is declared in firebreak.yaml; remove it from status_page.components there instead",
+                                c.name
+                            ))));
+                        }
+                        tx.delete_component(&id).await?;
+                        tx.audit(audit).await?;
+                        Ok(Ok(()))
+                    })
+                }
+            })
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => no_component(&id),
+                other => other.into(),
+            })?;
+        outcome?;
         self.status.changed();
         Ok(())
     }

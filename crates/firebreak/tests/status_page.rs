@@ -624,6 +624,39 @@ async fn components_are_managed_by_admins(s: common::TestServer) {
     s.get(&format!("/api/v1/status-page/components/{id}"))
         .await
         .expect_problem(404);
+    // One declared in firebreak.yaml would come back at the next start: the file is where
+    // it goes, and the answer says so.
+    let listed = s.get("/api/v1/status-page/components").await;
+    let search = listed.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Search")
+        .cloned()
+        .unwrap();
+    let refused = s
+        .call(
+            reqwest::Method::DELETE,
+            &format!(
+                "/api/v1/status-page/components/{}",
+                search["id"].as_str().unwrap()
+            ),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    let problem = refused.expect_problem(409).to_string();
+    assert!(
+        problem.contains("firebreak.yaml") && problem.contains("status_page.components"),
+        "{problem}"
+    );
+    let still = s
+        .get(&format!(
+            "/api/v1/status-page/components/{}",
+            search["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(still.expect(200)["created_at"], search["created_at"]);
 }
 
 async fn caching_headers_and_head(s: common::TestServer) {
