@@ -4,9 +4,11 @@
 //! The snapshot ([`StatusView`]) is rebuilt when something public may have changed: the change
 //! feed marks it stale (components, any incident), and the next reader rebuilds it with a fixed
 //! number of reads. On PostgreSQL the feed carries other instances' changes too, so every
-//! instance's snapshot follows. A snapshot is also rebuilt once it is a minute old, since
-//! maintenance moves from scheduled to in progress by the clock alone; while one reader does
-//! that, the others keep reading the minute-old view instead of waiting.
+//! instance's snapshot follows. Maintenance moves from scheduled to in progress to completed by
+//! the clock alone, so a snapshot is stale from the next such boundary (by the injected
+//! clock), and everyone waits for its rebuild as after a change. A snapshot is also rebuilt
+//! once it is a minute old; while one reader does that, the others keep reading the
+//! minute-old view instead of waiting.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -162,6 +164,9 @@ pub struct StatusView {
     /// Bumped each time the snapshot is rebuilt; the edges key their caches on it.
     pub generation: u64,
     pub built_at: Timestamp,
+    /// The next instant the clock alone changes what the page says (a maintenance starts or
+    /// ends), if any: the snapshot is stale from then, however young.
+    pub next_boundary: Option<Timestamp>,
     pub page: PageInfo,
     pub components: Vec<ComponentView>,
     pub groups: Vec<GroupView>,
@@ -324,16 +329,18 @@ impl StatusPageCache {
     }
 
     fn fresh(&self, now: Timestamp) -> Option<Arc<StatusView>> {
-        let (seen, current) = self.current.read().expect("status cache lock").clone()?;
-        (seen == self.changes.load(Ordering::Acquire)
-            && now.duration_since(current.built_at) < MAX_AGE)
-            .then_some(current)
+        self.unchanged(now)
+            .filter(|current| now.duration_since(current.built_at) < MAX_AGE)
     }
 
-    /// The view when only its age makes it stale: nothing public changed since it was built.
-    fn unchanged(&self) -> Option<Arc<StatusView>> {
+    /// The view when only its age makes it stale: nothing public changed since it was built,
+    /// and no maintenance started or ended since (the clock changed what the page says, so
+    /// nobody reads the view from before that either).
+    fn unchanged(&self, now: Timestamp) -> Option<Arc<StatusView>> {
         let (seen, current) = self.current.read().expect("status cache lock").clone()?;
-        (seen == self.changes.load(Ordering::Acquire)).then_some(current)
+        (seen == self.changes.load(Ordering::Acquire)
+            && current.next_boundary.is_none_or(|b| now < b))
+        .then_some(current)
     }
 
     fn last(&self) -> Option<Arc<StatusView>> {
@@ -406,8 +413,9 @@ impl Firebreak {
         }
         // Only a minute old, with nothing changed: one reader rebuilds, and the others keep
         // reading the view they have meanwhile, so a busy page never stalls every minute.
-        // After a change, everyone waits for the rebuild: nobody reads the view from before.
-        let _one = match self.status.unchanged() {
+        // After a change or a maintenance boundary, everyone waits for the rebuild: nobody
+        // reads the view from before.
+        let _one = match self.status.unchanged(now) {
             Some(v) => match self.status.rebuild.try_lock() {
                 Ok(one) => one,
                 Err(_) => return Ok(v),
@@ -1234,9 +1242,15 @@ fn assemble(
         .chain(shown.iter().map(|i| i.updated_at))
         .max()
         .unwrap_or(now);
+    let next_boundary = maintenances
+        .iter()
+        .flat_map(|m| [m.starts_at, m.ends_at])
+        .filter(|t| *t > now)
+        .min();
     StatusView {
         generation,
         built_at: now,
+        next_boundary,
         page: PageInfo {
             id: public_id("page", &page.title),
             name: page.title.clone(),

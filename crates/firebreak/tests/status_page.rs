@@ -878,6 +878,71 @@ async fn scheduled_maintenance_shows_and_quiets_alerts(s: common::TestServer) {
     .expect_problem(409);
 }
 
+/// A maintenance shows in progress, then completed, on the first read after its start and
+/// its end: the snapshot expires at the boundary, not a minute later.
+async fn maintenance_moves_on_the_page_at_its_start_and_end(s: common::TestServer) {
+    // The harness clock starts at 2026-11-23T03:00:00Z.
+    s.post(
+        "/api/v1/scheduled-maintenances",
+        json!({"name": "Index rebuild", "starts_at": "2026-11-23T03:05:00Z",
+               "ends_at": "2026-11-23T03:15:00Z", "components": ["Search"]}),
+    )
+    .await
+    .expect(201);
+    let active = |doc: Value| doc["scheduled_maintenances"].as_array().unwrap().len();
+    assert_eq!(
+        active(public(&s, "scheduled-maintenances/active.json").await),
+        0
+    );
+    // Ten seconds before the start: a fresh snapshot, still scheduled.
+    s.clock.advance(jiff::SignedDuration::from_secs(290));
+    assert_eq!(
+        active(public(&s, "scheduled-maintenances/active.json").await),
+        0
+    );
+    let summary = public(&s, "summary.json").await;
+    assert_eq!(component(&summary, "Search")["status"], "operational");
+    // Ten seconds after: the same snapshot is 20 s old, but the start is past it.
+    s.clock.advance(jiff::SignedDuration::from_secs(20));
+    let now = public(&s, "scheduled-maintenances/active.json").await;
+    assert_eq!(
+        now["scheduled_maintenances"][0]["status"], "in_progress",
+        "{now}"
+    );
+    let summary = public(&s, "summary.json").await;
+    assert_eq!(component(&summary, "Search")["status"], "under_maintenance");
+    assert_eq!(summary["status"]["indicator"], "maintenance");
+    // And the same at the end.
+    s.clock.advance(jiff::SignedDuration::from_secs(580));
+    assert_eq!(
+        active(public(&s, "scheduled-maintenances/active.json").await),
+        1
+    );
+    s.clock.advance(jiff::SignedDuration::from_secs(20));
+    assert_eq!(
+        active(public(&s, "scheduled-maintenances/active.json").await),
+        0
+    );
+    let all = public(&s, "scheduled-maintenances.json").await;
+    assert_eq!(
+        all["scheduled_maintenances"][0]["status"], "completed",
+        "{all}"
+    );
+    let summary = public(&s, "summary.json").await;
+    assert_eq!(component(&summary, "Search")["status"], "operational");
+    assert_eq!(summary["status"]["indicator"], "none");
+}
+
+#[tokio::test]
+async fn sqlite_maintenance_moves_on_the_page_at_its_start_and_end() {
+    maintenance_moves_on_the_page_at_its_start_and_end(common::spawn_with(config()).await).await;
+}
+
+#[tokio::test]
+async fn postgres_maintenance_moves_on_the_page_at_its_start_and_end() {
+    maintenance_moves_on_the_page_at_its_start_and_end(on_postgres().await).await;
+}
+
 #[tokio::test]
 async fn sqlite_scheduled_maintenance_shows_and_quiets_alerts() {
     scheduled_maintenance_shows_and_quiets_alerts(common::spawn_with(config()).await).await;
