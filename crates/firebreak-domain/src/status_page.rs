@@ -482,6 +482,14 @@ impl PublicMaintenance {
         })
     }
 
+    /// When its phase last moved by `now`: made, started, ended (or ended early).
+    pub fn updated_at(&self, now: Timestamp) -> Timestamp {
+        [self.starts_at, self.ends_at]
+            .into_iter()
+            .filter(|t| *t <= now)
+            .fold(self.created_at, Timestamp::max)
+    }
+
     pub fn phase(&self, now: Timestamp) -> MaintenancePhase {
         if now < self.starts_at {
             MaintenancePhase::Scheduled

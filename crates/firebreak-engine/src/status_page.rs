@@ -98,6 +98,9 @@ pub fn component_id(name: &str) -> String {
 pub struct ComponentView {
     pub component: Component,
     pub status: ComponentStatus,
+    /// When what it shows last changed: its own changes, and what incidents and maintenance
+    /// made it show (the stored `component.updated_at` knows only the first).
+    pub updated_at: Timestamp,
     /// Its group's public id, if it has a group.
     pub group_id: Option<String>,
 }
@@ -1183,6 +1186,21 @@ fn assemble(
     now: Timestamp,
 ) -> StatusView {
     let page = &config.status_page;
+    let by_name: HashMap<&str, &Component> =
+        components.iter().map(|c| (c.name.as_str(), c)).collect();
+    let mut shown: Vec<IncidentView> = incidents
+        .iter()
+        .map(|i| incident_view(config, &ids, i, &components, &by_name))
+        .collect();
+    shown.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let changed_at = status_changed_at(&components, &shown, &maintenances, now);
+    let changed = |c: &Component| {
+        changed_at
+            .get(c.id.as_str())
+            .copied()
+            .unwrap_or(c.updated_at)
+    };
+
     // Groups, in the order their first member appears.
     let mut groups: Vec<GroupView> = Vec::new();
     for c in &components {
@@ -1196,7 +1214,7 @@ fn assemble(
                 x.members.push(c.id.clone());
                 x.status = group_status([x.status, status]);
                 x.created_at = x.created_at.min(c.created_at);
-                x.updated_at = x.updated_at.max(c.updated_at);
+                x.updated_at = x.updated_at.max(changed(c));
             }
             None => groups.push(GroupView {
                 id: public_id("group", g),
@@ -1205,7 +1223,7 @@ fn assemble(
                 members: vec![c.id.clone()],
                 position: c.position,
                 created_at: c.created_at,
-                updated_at: c.updated_at,
+                updated_at: changed(c),
             }),
         }
     }
@@ -1217,17 +1235,10 @@ fn assemble(
                 .copied()
                 .unwrap_or(ComponentStatus::Operational),
             group_id: c.group.as_ref().map(|g| public_id("group", g)),
+            updated_at: changed(c),
             component: c.clone(),
         })
         .collect();
-    let by_name: HashMap<&str, &Component> =
-        components.iter().map(|c| (c.name.as_str(), c)).collect();
-
-    let mut shown: Vec<IncidentView> = incidents
-        .iter()
-        .map(|i| incident_view(config, &ids, i, &components, &by_name))
-        .collect();
-    shown.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
 
     let leaves: Vec<ComponentStatus> = views.iter().map(|v| v.status).collect();
     let impacts: Vec<Impact> = shown
@@ -1238,7 +1249,7 @@ fn assemble(
     let (indicator, description) = indicator(&leaves, &impacts);
     let updated_at = views
         .iter()
-        .map(|v| v.component.updated_at)
+        .map(|v| v.updated_at)
         .chain(shown.iter().map(|i| i.updated_at))
         .max()
         .unwrap_or(now);
@@ -1270,6 +1281,51 @@ fn assemble(
         history: BTreeMap::new(),
         ids,
     }
+}
+
+/// When what each component shows last changed, by id: the latest of a change to the
+/// component itself (a status set by hand, or cleared), an update of a public incident that
+/// changed what the incident makes it show (its first update, one that set it, the public
+/// `resolved`), and the start or end of a maintenance on it, so far. A component with a status
+/// set by hand shows nothing else, so only its own changes count. Read from what the snapshot
+/// already holds: no query.
+fn status_changed_at<'a>(
+    components: &'a [Component],
+    incidents: &[IncidentView],
+    maintenances: &[PublicMaintenance],
+    now: Timestamp,
+) -> HashMap<&'a str, Timestamp> {
+    let mut at: HashMap<&str, Timestamp> = components
+        .iter()
+        .map(|c| (c.id.as_str(), c.updated_at))
+        .collect();
+    let derived: HashMap<&str, &Component> = components
+        .iter()
+        .filter(|c| c.manual.is_none())
+        .map(|c| (c.id.as_str(), c))
+        .collect();
+    let mut moved = |id: &str, when: Timestamp| {
+        if derived.contains_key(id)
+            && when <= now
+            && let Some(t) = at.get_mut(id)
+        {
+            *t = (*t).max(when);
+        }
+    };
+    for i in incidents {
+        for u in &i.updates {
+            for a in u.affected.iter().flatten() {
+                moved(&a.id, u.at);
+            }
+        }
+    }
+    for m in maintenances {
+        for c in components.iter().filter(|c| m.components.contains(&c.name)) {
+            moved(&c.id, m.starts_at);
+            moved(&c.id, m.ends_at);
+        }
+    }
+    at
 }
 
 fn incident_view(

@@ -943,6 +943,105 @@ async fn postgres_maintenance_moves_on_the_page_at_its_start_and_end() {
     maintenance_moves_on_the_page_at_its_start_and_end(on_postgres().await).await;
 }
 
+/// A component's `updated_at` is when what it shows last changed, derived status included,
+/// and a maintenance's moves as it starts and ends: Statuspage pollers diff on them.
+async fn updated_at_moves_with_what_the_page_shows(s: common::TestServer) {
+    // The harness clock starts at 2026-11-23T03:00:00Z, when the components were made.
+    let at = |doc: &Value, name: &str| component(doc, name)["updated_at"].clone();
+    let components = public(&s, "components.json").await;
+    assert_eq!(at(&components, "Checkout API"), "2026-11-23T03:00:00.000Z");
+
+    // A public incident on checkout, at 03:05: the component moves then.
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    let inc = s.declare("Checkout errors", "SEV2").await;
+    let id = inc["id"].as_str().unwrap().to_string();
+    s.patch(
+        &format!("/api/v1/incidents/{id}"),
+        json!({"services": ["checkout"]}),
+    )
+    .await
+    .expect(200);
+    s.post(
+        &format!("/api/v1/incidents/{id}/status-updates"),
+        json!({"audience": "public", "template": "investigating"}),
+    )
+    .await
+    .expect(201);
+    let components = public(&s, "components.json").await;
+    assert_eq!(
+        component(&components, "Checkout API")["status"],
+        "partial_outage"
+    );
+    assert_eq!(at(&components, "Checkout API"), "2026-11-23T03:05:00.000Z");
+    assert_eq!(
+        at(&components, "Payments"),
+        "2026-11-23T03:05:00.000Z",
+        "its group"
+    );
+    assert_eq!(at(&components, "Search"), "2026-11-23T03:00:00.000Z");
+
+    // An update that changes nothing it shows leaves it; the resolution moves it again.
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    s.post(
+        &format!("/api/v1/incidents/{id}/status-updates"),
+        json!({"audience": "public", "status": "identified", "body": "Found it."}),
+    )
+    .await
+    .expect(201);
+    let components = public(&s, "components.json").await;
+    assert_eq!(at(&components, "Checkout API"), "2026-11-23T03:05:00.000Z");
+    s.clock.advance(jiff::SignedDuration::from_mins(5));
+    s.patch(
+        &format!("/api/v1/incidents/{id}"),
+        json!({"status": "resolved"}),
+    )
+    .await
+    .expect(200);
+    let components = public(&s, "components.json").await;
+    assert_eq!(
+        component(&components, "Checkout API")["status"],
+        "operational"
+    );
+    assert_eq!(at(&components, "Checkout API"), "2026-11-23T03:15:00.000Z");
+
+    // Maintenance on Search from 03:20 to 03:30: it and its component move at both ends.
+    s.post(
+        "/api/v1/scheduled-maintenances",
+        json!({"name": "Index rebuild", "starts_at": "2026-11-23T03:20:00Z",
+               "ends_at": "2026-11-23T03:30:00Z", "components": ["Search"]}),
+    )
+    .await
+    .expect(201);
+    let maintenance = |doc: &Value| doc["scheduled_maintenances"][0]["updated_at"].clone();
+    assert_eq!(
+        maintenance(&public(&s, "scheduled-maintenances.json").await),
+        "2026-11-23T03:15:00.000Z"
+    );
+    for (minutes, status, when) in [
+        (6, "under_maintenance", "2026-11-23T03:20:00.000Z"),
+        (10, "operational", "2026-11-23T03:30:00.000Z"),
+    ] {
+        s.clock.advance(jiff::SignedDuration::from_mins(minutes));
+        let components = public(&s, "components.json").await;
+        assert_eq!(component(&components, "Search")["status"], status);
+        assert_eq!(at(&components, "Search"), when);
+        assert_eq!(
+            maintenance(&public(&s, "scheduled-maintenances.json").await),
+            when
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_updated_at_moves_with_what_the_page_shows() {
+    updated_at_moves_with_what_the_page_shows(common::spawn_with(config()).await).await;
+}
+
+#[tokio::test]
+async fn postgres_updated_at_moves_with_what_the_page_shows() {
+    updated_at_moves_with_what_the_page_shows(on_postgres().await).await;
+}
+
 #[tokio::test]
 async fn sqlite_scheduled_maintenance_shows_and_quiets_alerts() {
     scheduled_maintenance_shows_and_quiets_alerts(common::spawn_with(config()).await).await;

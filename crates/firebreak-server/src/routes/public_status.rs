@@ -262,7 +262,8 @@ fn component(view: &StatusView, c: &ComponentView, position: u32) -> Value {
         "name": x.name,
         "status": c.status.as_str(),
         "created_at": time(x.created_at),
-        "updated_at": time(x.updated_at),
+        // When what it shows last changed, derived status included: pollers diff on it.
+        "updated_at": time(c.updated_at),
         "position": position,
         "description": x.description,
         "showcase": true,
@@ -423,7 +424,8 @@ fn maintenance(
         "name": m.name,
         "status": status,
         "created_at": time(m.created_at),
-        "updated_at": time(m.created_at),
+        // It moves on as the maintenance goes scheduled, in progress, completed.
+        "updated_at": time(m.updated_at(view.built_at)),
         "monitoring_at": null,
         "resolved_at": if status == "completed" { Value::String(time(m.ends_at)) } else { Value::Null },
         "impact": "maintenance",
