@@ -177,6 +177,14 @@ impl Firebreak {
         self.config.status_page.title.clone()
     }
 
+    /// A time as the page shows it: in the page's time zone (`status_page.time_zone`), named,
+    /// like `2026-11-23 04:00 CET`.
+    fn page_time(&self, at: jiff::Timestamp) -> String {
+        let tz = jiff::tz::TimeZone::get(&self.config.status_page.time_zone)
+            .unwrap_or(jiff::tz::TimeZone::UTC);
+        at.to_zoned(tz).strftime("%Y-%m-%d %H:%M %Z").to_string()
+    }
+
     fn mail_from_configured(&self) -> bool {
         self.paging.email.is_some()
     }
@@ -665,7 +673,7 @@ impl Firebreak {
                          you subscribed to {title}. Unsubscribe: {unsubscribe}\n",
                         label = status.label(),
                         body = update.body,
-                        when = entry.at.strftime("%Y-%m-%d %H:%M UTC"),
+                        when = self.page_time(entry.at),
                     );
                     let html = format!(
                         "<!doctype html><html><body><h2>{n}</h2><p><strong>{l}</strong> - {b}</p>\
@@ -675,7 +683,7 @@ impl Firebreak {
                         n = escape_html(&name),
                         l = status.label(),
                         b = escape_html(&update.body),
-                        w = entry.at.strftime("%Y-%m-%d %H:%M UTC"),
+                        w = self.page_time(entry.at),
                         k = escape_html(&link),
                         t = escape_html(&title),
                         u = escape_html(&unsubscribe),

@@ -25,6 +25,7 @@ fn config(smtp: &SmtpSink) -> Config {
     config.services.push(common::service("checkout"));
     config.services.push(common::service("search"));
     config.status_page.title = "Example Status".into();
+    config.status_page.time_zone = "Europe/Berlin".into();
     config.status_page.components = vec![
         ComponentSpec {
             name: "Checkout API".into(),
@@ -108,6 +109,15 @@ async fn subscribe_confirm_receive_unsubscribe_and_nothing_after() {
         confirm_mail.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
         "{confirm_mail}"
     );
+    // An unknown component is refused in a sentence.
+    let unknown = form(&s, "email=bob%40example.com&components=Nope", Some(&origin)).await;
+    assert_eq!(unknown.status(), 422);
+    let unknown = unknown.text().await.unwrap();
+    assert!(
+        unknown.contains("There is no component `Nope` on this status page."),
+        "{unknown}"
+    );
+    assert!(!unknown.contains("That there"), "{unknown}");
     let again = form(&s, "email=ann%40example.com", Some(&origin)).await;
     assert_eq!(
         again.text().await.unwrap(),
@@ -187,6 +197,10 @@ async fn subscribe_confirm_receive_unsubscribe_and_nothing_after() {
         "{update}"
     );
     assert!(update.contains("List-Unsubscribe: <http"), "{update}");
+    // Times in the page's own time zone, as the page shows them (the clock is 03:00 UTC).
+    let text = unfolded(&update);
+    assert!(text.contains("2026-11-23 04:00 CET"), "{text}");
+    assert!(!text.contains("UTC"), "{text}");
     assert!(
         update.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"),
         "{update}"

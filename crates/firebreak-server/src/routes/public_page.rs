@@ -700,6 +700,21 @@ fn same_origin(app: &Firebreak, headers: &HeaderMap) -> bool {
         .is_some_and(|h| h.eq_ignore_ascii_case(origin_host))
 }
 
+/// A refusal of the subscribe form as a sentence: the address's is about what was typed
+/// ("That is not an email address; ..."), the others say what is wrong whole ("There is no
+/// component `Nope` on this status page.").
+fn form_sentence(field: &str, message: &str) -> String {
+    let message = message.trim_end_matches('.');
+    if field == "email" {
+        return format!("That {message}.");
+    }
+    let mut chars = message.chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => "That did not work.".into(),
+    }
+}
+
 async fn subscribe(
     app: Firebreak,
     base: &'static str,
@@ -746,12 +761,12 @@ async fn subscribe(
     }
     match app.subscribe_email(&email, Some(components)).await {
         Ok(()) => done(),
-        Err(firebreak_engine::EngineError::Invalid { message: m, .. }) => message(
+        Err(firebreak_engine::EngineError::Invalid { field, message: m }) => message(
             &app,
             base,
             StatusCode::UNPROCESSABLE_ENTITY,
             "That did not work",
-            vec![format!("That {m}.")],
+            vec![form_sentence(&field, &m)],
             None,
         ),
         Err(firebreak_engine::EngineError::Conflict(m)) => message(
