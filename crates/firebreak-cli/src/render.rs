@@ -100,6 +100,7 @@ pub fn incident_details(inc: &Value) -> String {
         ("title", "title"),
         ("severity", "severity"),
         ("status", "status"),
+        ("postmortem", "postmortem_status"),
         ("services", "services"),
         ("drill", "drill"),
         ("summary", "summary"),
@@ -112,7 +113,7 @@ pub fn incident_details(inc: &Value) -> String {
         ("resolved", "resolved_at"),
         ("updated", "updated_at"),
     ] {
-        if key == "customer_impact" && inc.get(key).is_none() {
+        if matches!(key, "customer_impact" | "postmortem_status") && inc.get(key).is_none() {
             continue;
         }
         t.add_row(vec![label.to_string(), field(inc, key)]);

@@ -1,8 +1,10 @@
 //! Read models built for the edges: an incident with the ids of its alerts and its suspect
-//! deploys, for one incident or a whole page, in a fixed number of queries (never one per row).
+//! deploys and its postmortem's status, for one incident or a whole page, in a fixed number of
+//! queries (never one per row).
 
 use std::collections::HashMap;
 
+use firebreak_domain::postmortem::PostmortemStatus;
 use firebreak_domain::{AlertStatus, Incident, IncidentNumber};
 
 use crate::deployments::Suspect;
@@ -18,10 +20,12 @@ pub struct IncidentView {
     pub alerts_resolved: Option<bool>,
     /// Its services' deploys before detection, newest first.
     pub suspects: Vec<Suspect>,
+    /// Its postmortem's status; `None` when it has no postmortem.
+    pub postmortem: Option<PostmortemStatus>,
 }
 
 impl Firebreak {
-    /// Views of `incidents`, in the same order, with two queries for the whole list.
+    /// Views of `incidents`, in the same order, with three queries for the whole list.
     pub async fn incident_views(
         &self,
         incidents: Vec<Incident>,
@@ -34,6 +38,12 @@ impl Firebreak {
             entry.1 &= status == AlertStatus::Resolved;
         }
         let mut suspects = self.suspects_of(&incidents).await?;
+        let mut postmortems: HashMap<IncidentNumber, PostmortemStatus> = self
+            .store
+            .postmortem_statuses(&numbers)
+            .await?
+            .into_iter()
+            .collect();
         Ok(incidents
             .into_iter()
             .map(|incident| {
@@ -45,6 +55,7 @@ impl Firebreak {
                     suspects: suspects.remove(&incident.number).unwrap_or_default(),
                     alerts: ids,
                     alerts_resolved: resolved,
+                    postmortem: postmortems.remove(&incident.number),
                     incident,
                 }
             })

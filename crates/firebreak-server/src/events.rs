@@ -1,7 +1,7 @@
 //! Outgoing event bodies in the API's own shapes: the engine writes `{"type", "timestamp",
 //! "data"}` and asks this renderer for the objects inside `data`, so a webhook receiver sees an
 //! incident exactly as `GET /api/v1/incidents/{id}` shows it, less the fields that need a lookup
-//! the event does not make (`alerts`, `alerts_resolved`, `suspect_deploys`).
+//! the event does not make (`alerts`, `alerts_resolved`, `suspect_deploys`, `postmortem_status`).
 
 use std::sync::Arc;
 
@@ -31,7 +31,12 @@ impl EventRenderer for WireRenderer {
         let mut body = value(IncidentBody::from(incident.clone(), &self.config));
         // The event does not look these up; an empty list would read as "none attached".
         if let Value::Object(fields) = &mut body {
-            for looked_up in ["alerts", "alerts_resolved", "suspect_deploys"] {
+            for looked_up in [
+                "alerts",
+                "alerts_resolved",
+                "suspect_deploys",
+                "postmortem_status",
+            ] {
                 fields.remove(looked_up);
             }
         }

@@ -64,6 +64,10 @@ pub struct IncidentBody {
     pub severity: String,
     /// investigating, identified, mitigated or resolved.
     pub status: String,
+    /// The status of the incident's postmortem, beside its lifecycle `status`: draft,
+    /// in_review or published; null when it has no postmortem (yet). Left out of the incidents
+    /// in event webhooks and event streams, which do not look it up.
+    pub postmortem_status: Option<String>,
     pub services: Vec<String>,
     pub summary: String,
     pub customer_impact: String,
@@ -120,6 +124,7 @@ impl IncidentBody {
         body.alerts = view.alerts;
         body.alerts_resolved = view.alerts_resolved;
         body.suspect_deploys = view.suspects.into_iter().map(Into::into).collect();
+        body.postmortem_status = view.postmortem.map(|p| p.as_str().to_string());
         body
     }
 }
@@ -159,6 +164,7 @@ impl IncidentBody {
             public_title: i.public_title,
             severity: i.severity,
             status: i.status.to_string(),
+            postmortem_status: None,
             services: i.services.iter().map(|s| s.to_string()).collect(),
             summary: i.summary,
             customer_impact: i.customer_impact,

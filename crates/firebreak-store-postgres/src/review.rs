@@ -409,6 +409,29 @@ impl ReviewStore for PostgresStore {
         .transpose()
     }
 
+    async fn postmortem_statuses(
+        &self,
+        numbers: &[IncidentNumber],
+    ) -> Result<Vec<(IncidentNumber, PostmortemStatus)>> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let numbers: Vec<i64> = numbers.iter().map(|n| n.0).collect();
+        sqlx::query("SELECT number, status FROM postmortems WHERE number = ANY($1) ORDER BY number")
+            .bind(numbers)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok((
+                    IncidentNumber(get(row, "number")?),
+                    status(&get::<String>(row, "status")?)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn postmortem_revisions(&self, number: IncidentNumber) -> Result<Vec<Revision>> {
         sqlx::query(
             "SELECT number, version, at, actor, status, sections FROM postmortem_revisions \

@@ -114,6 +114,7 @@ contract_checks!(
     failed_account_work_leaves_nothing,
     sign_in_rows_pruned_only_when_due,
     postmortems_round_trip_with_revisions,
+    postmortem_statuses_of_many_incidents,
     action_items_round_trip_filter_and_page,
     report_reads_count_and_link_deploys,
     suspects_follow_deploys_and_incident_changes,

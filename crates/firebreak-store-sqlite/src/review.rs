@@ -385,6 +385,32 @@ impl ReviewStore for SqliteStore {
         .await
     }
 
+    async fn postmortem_statuses(
+        &self,
+        numbers: &[IncidentNumber],
+    ) -> Result<Vec<(IncidentNumber, PostmortemStatus)>> {
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let numbers = serde_json::to_string(&numbers.iter().map(|n| n.0).collect::<Vec<_>>())
+            .map_err(StoreError::backend)?;
+        self.read(move |conn| {
+            rows::all(
+                conn,
+                "SELECT number, status FROM postmortems \
+                 WHERE number IN (SELECT value FROM json_each(?1)) ORDER BY number",
+                [numbers],
+                |row| {
+                    Ok((
+                        IncidentNumber(rows::get(row, "number")?),
+                        status(&rows::get::<String>(row, "status")?)?,
+                    ))
+                },
+            )
+        })
+        .await
+    }
+
     async fn postmortem_revisions(&self, number: IncidentNumber) -> Result<Vec<Revision>> {
         self.read(move |conn| {
             rows::all(

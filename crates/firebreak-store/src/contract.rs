@@ -196,6 +196,7 @@ where
 
     // Reviewing: postmortems, action items and the reports' reads.
     postmortems_round_trip_with_revisions(&make().await).await;
+    postmortem_statuses_of_many_incidents(&make().await).await;
     action_items_round_trip_filter_and_page(&make().await).await;
     report_reads_count_and_link_deploys(&make().await).await;
     suspects_follow_deploys_and_incident_changes(&make().await).await;

@@ -268,6 +268,12 @@ pub trait ReviewWrites: Send {
 #[async_trait]
 pub trait ReviewStore: Send + Sync {
     async fn get_postmortem(&self, number: IncidentNumber) -> Result<Option<PostmortemRecord>>;
+    /// The status of the postmortem of each of `numbers` that has one, by number: one query
+    /// for a whole page of incidents. Numbers with no postmortem (or no incident) are left out.
+    async fn postmortem_statuses(
+        &self,
+        numbers: &[IncidentNumber],
+    ) -> Result<Vec<(IncidentNumber, PostmortemStatus)>>;
     /// Every saved version, oldest first.
     async fn postmortem_revisions(&self, number: IncidentNumber) -> Result<Vec<Revision>>;
     /// Resolved incidents that are not drills, of one of `severities`, resolved before

@@ -628,3 +628,103 @@ async fn declare_oversized_put(base: &str, token: &str, path: &str) -> (u16, Str
         .expect("status line");
     (status, text)
 }
+
+/// The incident keeps its lifecycle status and shows its postmortem's status beside it, in
+/// `GET /api/v1/incidents/{id}`, the list (one read for the page) and `firebreak incident
+/// show`; moving a published postmortem back to draft clears `published_at`.
+async fn postmortem_status_beside_the_incident(s: TestServer) {
+    s.declare("Checkout returns 500s", "SEV2").await;
+    s.declare("Search is slow", "SEV3").await;
+    let shown = s.get("/api/v1/incidents/INC-1").await;
+    let shown = shown.expect(200);
+    assert!(shown["postmortem_status"].is_null(), "{shown}");
+    assert!(
+        shown.as_object().unwrap().contains_key("postmortem_status"),
+        "{shown}"
+    );
+
+    // Resolving drafts it (the worker's draft is awaited, so nothing changes it later).
+    s.patch("/api/v1/incidents/INC-1", json!({"status": "resolved"}))
+        .await
+        .expect(200);
+    drafted(&s, "INC-1").await;
+    let statuses = |list: &Value| -> Vec<(String, Value)> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_str().unwrap().to_string(),
+                    i["postmortem_status"].clone(),
+                )
+            })
+            .collect()
+    };
+    let list = s.get("/api/v1/incidents").await.expect(200).clone();
+    let mut seen = statuses(&list);
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        vec![
+            ("INC-1".to_string(), json!("draft")),
+            ("INC-2".to_string(), Value::Null)
+        ]
+    );
+    let one = s.get("/api/v1/incidents/INC-1").await.expect(200).clone();
+    assert_eq!(one["status"], "resolved");
+    assert_eq!(one["postmortem_status"], "draft");
+
+    // The CLI's details table shows it.
+    let o = s.cli(&s.viewer, &["incident", "show", "INC-1"]).await;
+    let out = common::printed(&o);
+    assert!(o.status.success(), "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.contains("postmortem"))
+        .unwrap_or_else(|| panic!("no postmortem row in {out}"));
+    assert!(row.contains("draft"), "{row}");
+
+    // In review, published, and back to draft.
+    let mut body = s.get(PATH).await.expect(200).clone();
+    body["status"] = json!("in_review");
+    s.put(PATH, body).await.expect(200);
+    assert_eq!(
+        s.get("/api/v1/incidents/INC-1").await.expect(200)["postmortem_status"],
+        "in_review"
+    );
+    let published = s
+        .post(&format!("{PATH}/publish"), json!({"confirm": true}))
+        .await
+        .expect(200)
+        .clone();
+    assert!(published["published_at"].is_string(), "{published}");
+    let incident = s.get("/api/v1/incidents/INC-1").await.expect(200).clone();
+    assert_eq!(incident["status"], "resolved");
+    assert_eq!(incident["postmortem_status"], "published");
+
+    let mut back = published.clone();
+    back["status"] = json!("draft");
+    let back = s.put(PATH, back).await.expect(200).clone();
+    assert_eq!(back["status"], "draft");
+    assert!(back["published_at"].is_null(), "{back}");
+    assert!(s.get(PATH).await.expect(200)["published_at"].is_null());
+    let list = s.get("/api/v1/incidents?limit=1").await.expect(200).clone();
+    assert_eq!(statuses(&list), vec![("INC-2".to_string(), Value::Null)]);
+    let list = s
+        .get(&format!(
+            "/api/v1/incidents?limit=1&cursor={}",
+            list["next_cursor"].as_str().unwrap()
+        ))
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(statuses(&list), vec![("INC-1".to_string(), json!("draft"))]);
+}
+
+on_both_stores!(
+    postmortem_status_beside_the_incident,
+    the_incident_shows_its_postmortem_status_sqlite,
+    the_incident_shows_its_postmortem_status_postgres,
+    "pm_status"
+);

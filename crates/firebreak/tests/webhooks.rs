@@ -182,7 +182,12 @@ async fn event(receiver: &Receiver, kind: &str) -> support_receiver::Received {
 
 /// `object` without the fields an event does not look up.
 fn without_lookups(mut object: Value) -> Value {
-    for key in ["alerts", "suspect_deploys", "alerts_resolved"] {
+    for key in [
+        "alerts",
+        "suspect_deploys",
+        "alerts_resolved",
+        "postmortem_status",
+    ] {
         object.as_object_mut().unwrap().remove(key);
     }
     object

@@ -356,6 +356,11 @@ impl Firebreak {
                 postmortem::check_move(from, to)
                     .map_err(|e| EngineError::Conflict(e.to_string()))?;
                 p.status = to;
+                // `published_at` is when the current text was published: a postmortem moved
+                // back to draft is not published (its revisions keep when it was).
+                if to != PostmortemStatus::Published {
+                    p.published_at = None;
+                }
             }
             let (merged, changed) = postmortem::apply_edit(&p.sections, &sections)
                 .map_err(|e| invalid("sections", e.to_string()))?;

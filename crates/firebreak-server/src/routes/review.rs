@@ -141,6 +141,8 @@ pub struct PostmortemBody {
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
     pub updated_by: String,
+    /// When it was published; null while it is not `published` (moving it back to draft
+    /// clears it; `.../postmortem/revisions` keeps every version).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub published_at: Option<Timestamp>,
     /// Blameless-language findings nobody dismissed.

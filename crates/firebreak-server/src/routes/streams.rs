@@ -315,6 +315,16 @@ fn json_event(kind: &str, body: impl serde::Serialize) -> Event {
         .data(serde_json::to_string(&body).unwrap_or_else(|_| "{}".into()))
 }
 
+/// An incident as a stream shows it: the API's body less `postmortem_status`, which a stream
+/// does not look up (a null there would read as "no postmortem").
+fn incident_event(i: firebreak_domain::Incident, config: &firebreak_domain::Config) -> Event {
+    let mut body = serde_json::to_value(IncidentBody::from(i, config)).unwrap_or_default();
+    if let serde_json::Value::Object(fields) = &mut body {
+        fields.remove("postmortem_status");
+    }
+    json_event("incident", body)
+}
+
 struct IncidentEvents {
     watch: IncidentWatch,
     config: std::sync::Arc<firebreak_domain::Config>,
@@ -353,7 +363,7 @@ impl Batches for IncidentEvents {
             .collect();
         if let Some(i) = batch.incident.filter(|i| i.version != self.version) {
             self.version = i.version;
-            events.push(json_event("incident", IncidentBody::from(i, &self.config)));
+            events.push(incident_event(i, &self.config));
         }
         // Running actions' output as it grows (the heartbeat stores it every few seconds).
         // Not resumable: `GET /api/v1/runs/{id}` has all of it.
@@ -388,9 +398,7 @@ impl Batches for ChangeEvents {
             changes
                 .into_iter()
                 .map(|c| match c {
-                    LiveChange::Incident(i) => {
-                        json_event("incident", IncidentBody::from(i, &self.config))
-                    }
+                    LiveChange::Incident(i) => incident_event(i, &self.config),
                     LiveChange::Alert(a) => json_event("alert", AlertBody::from(a)),
                 })
                 .collect(),

@@ -163,6 +163,56 @@ pub async fn postmortems_round_trip_with_revisions<S: Store>(store: &S) {
     );
 }
 
+/// The postmortem statuses of a page of incidents come in one read: each incident that has a
+/// postmortem with its current status, the others (and unknown numbers) left out.
+pub async fn postmortem_statuses_of_many_incidents<S: Store>(store: &S) {
+    let mut numbers = Vec::new();
+    for title in ["none", "draft", "in review", "published"] {
+        numbers.push(
+            super::create(store, title, "SEV2", &["checkout"], false)
+                .await
+                .number,
+        );
+    }
+    assert_eq!(store.postmortem_statuses(&numbers).await.unwrap(), vec![]);
+    assert_eq!(store.postmortem_statuses(&[]).await.unwrap(), vec![]);
+    for (n, status) in [
+        (numbers[1], PostmortemStatus::Draft),
+        (numbers[2], PostmortemStatus::InReview),
+        (numbers[3], PostmortemStatus::Published),
+    ] {
+        let first = drafted(n);
+        let p = first.clone();
+        commit(store, "create postmortem", move |tx| {
+            Box::pin(async move { tx.create_postmortem(&p).await })
+        })
+        .await;
+        if status != PostmortemStatus::Draft {
+            let mut moved = first;
+            moved.version = 2;
+            moved.status = status;
+            commit(store, "move postmortem", move |tx| {
+                Box::pin(async move { tx.save_postmortem(&moved, "alice").await })
+            })
+            .await;
+        }
+    }
+    let mut asked = vec![IncidentNumber(9_999), numbers[3]];
+    asked.extend(numbers.iter().take(3));
+    assert_eq!(
+        store.postmortem_statuses(&asked).await.unwrap(),
+        vec![
+            (numbers[1], PostmortemStatus::Draft),
+            (numbers[2], PostmortemStatus::InReview),
+            (numbers[3], PostmortemStatus::Published),
+        ]
+    );
+    assert_eq!(
+        store.postmortem_statuses(&numbers[..1]).await.unwrap(),
+        vec![]
+    );
+}
+
 fn item(title: &str, owner: &str, due: Date, incident: Option<IncidentNumber>) -> ActionItem {
     ActionItem {
         id: 0,
