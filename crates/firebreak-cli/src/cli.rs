@@ -1068,11 +1068,20 @@ action items. Where only people can say what happened, it leaves prompts to
 fill in; `firebreak postmortem show` lists them. An incident has one
 postmortem: drafting a second time is refused.
 
-Example:
-  firebreak postmortem draft INC-7")]
+--refresh drafts again only the sections nobody has changed since Firebreak
+wrote them (the duration, mitigation and resolution, the timeline, ...), and
+keeps every section people edited. Mitigating and resolving the incident
+refresh it by themselves.
+
+Examples:
+  firebreak postmortem draft INC-7
+  firebreak postmortem draft INC-7 --refresh")]
     Draft {
         /// Incident id, e.g. INC-7
         id: String,
+        /// Refresh the sections Firebreak wrote and nobody changed, from the record as it is now
+        #[arg(long)]
+        refresh: bool,
     },
     /// Print the postmortem: its status, version, open findings, prompts to fill in, and the text
     #[command(after_help = "\

@@ -217,13 +217,57 @@ pub async fn execute_postmortem(
     let api = client_for(args)?;
     let json = args.json;
     match cmd {
-        PostmortemCommand::Draft { id } => {
+        PostmortemCommand::Draft { id, refresh: true } => {
+            let before = api.get(&["incidents", &id, "postmortem"], &[]).await?;
+            let view = api
+                .send(
+                    Method::POST,
+                    &["incidents", &id, "postmortem", "refresh"],
+                    &json!({}),
+                )
+                .await?;
+            if json {
+                return write_json(out, &view);
+            }
+            let changed: Vec<String> = view["sections"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|s| {
+                    before["sections"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|b| b["key"] == s["key"])
+                        .is_none_or(|b| b["markdown"] != s["markdown"])
+                })
+                .map(|s| text(&s["title"]))
+                .collect();
+            if changed.is_empty() {
+                writeln!(
+                    out,
+                    "Nothing to refresh in the postmortem of {id} (version {}): every section \
+                     Firebreak wrote is up to date, or people changed it.",
+                    text(&view["version"])
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "Refreshed {} in the postmortem of {id} (version {}); sections people \
+                     changed were kept.",
+                    changed.join(", "),
+                    text(&view["version"])
+                )?;
+            }
+            Ok(())
+        }
+        PostmortemCommand::Draft { id, .. } => {
             let view = api
                 .send(Method::POST, &["incidents", &id, "postmortem"], &json!({}))
                 .await
                 .map_err(|e| match e {
                     CliError::Problem { status: 409, .. } => CliError::Other(format!(
-                        "{e}\nRead it: firebreak postmortem show {id}\nChange it: firebreak postmortem edit {id}"
+                        "{e}\nRead it: firebreak postmortem show {id}\nChange it: firebreak postmortem edit {id}\nRefresh what Firebreak wrote: firebreak postmortem draft {id} --refresh"
                     )),
                     e => e,
                 })?;

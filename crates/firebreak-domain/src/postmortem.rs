@@ -14,6 +14,7 @@
 //! [`from_markdown`] gives the same sections.
 
 mod draft;
+mod refresh;
 mod table;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::IncidentNumber;
 
 pub use draft::{AttachedAlert, DraftInput, Entry, ItemLine, ItemState, SuspectDeploy, draft};
+pub use refresh::{Saved, last_generated, refresh};
 
 /// The sections of a postmortem, in order: (key, title). Keys are stable; titles are what
 /// people read and what the Markdown's `## ` headings say.

@@ -310,6 +310,9 @@ impl Firebreak {
                         crate::stabilize::end_grants_in(tx, number, now).await?;
                         crate::actions::refuse_waiting_in(tx, number, now).await?;
                         crate::review::schedule_draft_in(tx, number, now).await?;
+                    } else if incident.status == Status::Mitigated && before != Status::Mitigated {
+                        // A postmortem drafted while it was open gets the mitigation's facts.
+                        crate::review::schedule_refresh_in(tx, number, now).await?;
                     }
                     tx.audit(audit).await?;
                     let kind = if incident.status == Status::Resolved && before != Status::Resolved

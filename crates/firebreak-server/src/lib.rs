@@ -225,6 +225,7 @@ pub(crate) fn api() -> OpenApiRouter<Firebreak> {
                     review::POSTMORTEM_BODY_LIMIT,
                 ))),
         )
+        .routes(routes!(review::refresh_postmortem))
         .routes(routes!(review::publish_postmortem))
         .routes(routes!(review::dismiss_finding))
         .routes(routes!(review::postmortem_revisions))

@@ -924,6 +924,13 @@ fn table() -> Vec<Route> {
         ),
         r(
             Method::POST,
+            "/api/v1/incidents/{id}/postmortem/refresh",
+            "/api/v1/incidents/INC-1/postmortem/refresh",
+            None,
+            Responder,
+        ),
+        r(
+            Method::POST,
             "/api/v1/incidents/{id}/postmortem/publish",
             "/api/v1/incidents/INC-1/postmortem/publish",
             None,

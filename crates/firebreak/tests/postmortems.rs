@@ -728,3 +728,186 @@ on_both_stores!(
     the_incident_shows_its_postmortem_status_postgres,
     "pm_status"
 );
+
+/// Reads the postmortem until `ready` holds (at most 20 s): the workers refresh it after the
+/// incident's change commits.
+async fn postmortem_when(s: &TestServer, ready: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        last = s.get(PATH).await.expect(200).clone();
+        if ready(&last) {
+            return last;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the postmortem did not get there within 20 s: {last}");
+}
+
+fn markdown_of(body: &Value, key: &str) -> String {
+    section(body, key)["markdown"].as_str().unwrap().to_string()
+}
+
+/// A postmortem drafted while the incident is open gets the facts Firebreak filled in
+/// refreshed when it is mitigated and resolved (a version by `firebreak`), and what people
+/// wrote is never overwritten; a refresh on demand changes only what is stale; a published
+/// postmortem is left alone.
+async fn early_drafts_are_refreshed(s: TestServer) {
+    s.declare("Checkout returns 500s", "SEV2").await;
+    let drafted = s
+        .call(Method::POST, PATH, Some(&s.responder), None)
+        .await
+        .expect(201)
+        .clone();
+    let impact = markdown_of(&drafted, "impact");
+    assert!(impact.contains("**Mitigated:** not recorded"), "{impact}");
+    assert!(impact.contains("**Resolved:** not recorded"), "{impact}");
+    assert!(markdown_of(&drafted, "summary").contains("still open"));
+
+    // Someone writes the summary while the incident is still open.
+    let mine = "The cache cluster lost a node and checkout fell back to the database.";
+    let mut edit = drafted.clone();
+    edit["sections"] = json!([{"key": "summary", "markdown": mine}]);
+    let edited = s.put(PATH, edit).await.expect(200).clone();
+    assert_eq!(edited["version"], 2);
+
+    s.clock.advance(jiff::SignedDuration::from_mins(20));
+    s.patch("/api/v1/incidents/INC-1", json!({"status": "mitigated"}))
+        .await
+        .expect(200);
+    let mitigated = postmortem_when(&s, |p| {
+        !markdown_of(p, "impact").contains("**Mitigated:** not recorded")
+    })
+    .await;
+    assert_eq!(mitigated["version"], 3);
+    assert_eq!(mitigated["updated_by"], "firebreak");
+    assert!(
+        markdown_of(&mitigated, "impact").contains("20 min after detection"),
+        "{mitigated}"
+    );
+    assert!(markdown_of(&mitigated, "impact").contains("**Resolved:** not recorded"));
+    assert_eq!(markdown_of(&mitigated, "summary"), mine);
+
+    s.clock.advance(jiff::SignedDuration::from_mins(40));
+    s.patch("/api/v1/incidents/INC-1", json!({"status": "resolved"}))
+        .await
+        .expect(200);
+    let resolved = postmortem_when(&s, |p| {
+        !markdown_of(p, "impact").contains("**Resolved:** not recorded")
+    })
+    .await;
+    assert_eq!(resolved["version"], 4);
+    assert_eq!(resolved["status"], "draft");
+    assert_eq!(markdown_of(&resolved, "summary"), mine);
+    let impact = markdown_of(&resolved, "impact");
+    assert!(impact.contains("1 h after detection"), "{impact}");
+    let timeline = markdown_of(&resolved, "timeline");
+    for moment in ["Mitigated", "Resolved"] {
+        assert!(
+            timeline
+                .lines()
+                .any(|l| l.contains(&format!("**{moment}**"))),
+            "no {moment} row in {timeline}"
+        );
+    }
+
+    // Every version kept; the refreshes are Firebreak's, and on the timeline.
+    let revisions = s
+        .get(&format!("{PATH}/revisions"))
+        .await
+        .expect(200)
+        .clone();
+    let actors: Vec<&str> = revisions["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["actor"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            common::RESPONDER,
+            common::RESPONDER,
+            "firebreak",
+            "firebreak"
+        ]
+    );
+    let refreshed: Vec<Value> = s
+        .timeline("INC-1")
+        .await
+        .into_iter()
+        .filter(|e| e["kind"] == "postmortem_edited" && e["actor"] == "firebreak")
+        .collect();
+    assert_eq!(refreshed.len(), 2, "{refreshed:?}");
+    assert!(
+        refreshed[1]["data"]["sections"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Impact")),
+        "{refreshed:?}"
+    );
+
+    // Drafting again is refused, and says how to refresh; a refresh with nothing stale
+    // makes no version.
+    let again = s.call(Method::POST, PATH, Some(&s.responder), None).await;
+    assert!(
+        again.expect_problem(409)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("/postmortem/refresh"),
+        "{}",
+        again.body
+    );
+    let same = s
+        .call(
+            Method::POST,
+            &format!("{PATH}/refresh"),
+            Some(&s.responder),
+            None,
+        )
+        .await
+        .expect(200)
+        .clone();
+    assert_eq!(same["version"], 4);
+    s.call(
+        Method::POST,
+        &format!("{PATH}/refresh"),
+        Some(&s.viewer),
+        None,
+    )
+    .await
+    .expect_problem(403);
+    let o = s
+        .cli(&s.responder, &["postmortem", "draft", "INC-1", "--refresh"])
+        .await;
+    let out = common::printed(&o);
+    assert!(o.status.success(), "{out}");
+    assert!(out.contains("Nothing to refresh"), "{out}");
+
+    // A published postmortem is not refreshed.
+    s.post(&format!("{PATH}/publish"), json!({"confirm": true}))
+        .await
+        .expect(200);
+    s.call(
+        Method::POST,
+        &format!("{PATH}/refresh"),
+        Some(&s.responder),
+        None,
+    )
+    .await
+    .expect_problem(409);
+    s.call(
+        Method::POST,
+        "/api/v1/incidents/INC-9/postmortem/refresh",
+        Some(&s.responder),
+        None,
+    )
+    .await
+    .expect_problem(404);
+}
+
+on_both_stores!(
+    early_drafts_are_refreshed,
+    an_early_draft_is_refreshed_without_losing_edits_sqlite,
+    an_early_draft_is_refreshed_without_losing_edits_postgres,
+    "pm_refresh"
+);

@@ -59,6 +59,9 @@ use crate::{EngineError, Firebreak, Principal, invalid};
 
 /// The outbox kind that drafts a resolved incident's postmortem.
 pub const DRAFT: &str = "postmortem.draft";
+/// How a refresh's conflict starts when someone saved between its read and its write, so it
+/// reads again.
+const CHANGED: &str = "saved meanwhile";
 /// How many missing postmortems one reminder round looks at.
 const REMIND_BATCH: u32 = 100;
 
@@ -73,18 +76,43 @@ pub struct PostmortemView {
     pub prompts: Vec<(String, usize)>,
 }
 
-/// Queues the drafting of an incident's postmortem, inside the unit of work that resolves it.
-/// Keyed by the incident, so resolving twice drafts once.
+/// Queues the drafting of an incident's postmortem, inside the unit of work that resolves it:
+/// the worker drafts it, or refreshes the facts of the one drafted before (see
+/// [`Firebreak::refresh_postmortem`]). Keyed by the incident and the resolving instant, so a
+/// unit of work run again queues one message, and resolving again after a reopen refreshes.
 pub(crate) async fn schedule_draft_in(
     tx: &mut (dyn Tx + '_),
     number: IncidentNumber,
     now: Timestamp,
 ) -> StoreResult<()> {
+    schedule_in(tx, number, now, "postmortem", "{}").await
+}
+
+/// Queues a refresh of an incident's postmortem, if it has one, inside the unit of work that
+/// mitigates it. It never drafts one.
+pub(crate) async fn schedule_refresh_in(
+    tx: &mut (dyn Tx + '_),
+    number: IncidentNumber,
+    now: Timestamp,
+) -> StoreResult<()> {
+    schedule_in(tx, number, now, "postmortem-refresh", REFRESH_ONLY).await
+}
+
+/// The payload of a draft message that only refreshes.
+const REFRESH_ONLY: &str = r#"{"refresh_only":true}"#;
+
+async fn schedule_in(
+    tx: &mut (dyn Tx + '_),
+    number: IncidentNumber,
+    now: Timestamp,
+    what: &str,
+    payload: &str,
+) -> StoreResult<()> {
     tx.enqueue(vec![NewMessage {
         kind: DRAFT.into(),
         subject: number.to_string(),
-        idempotency_key: format!("{number}:postmortem"),
-        payload: "{}".into(),
+        idempotency_key: format!("{number}:{what}:{}", now.as_millisecond()),
+        payload: payload.into(),
         due_at: now,
         deadline_at: now + SignedDuration::from_hours(24 * 7),
         created_at: now,
@@ -102,15 +130,26 @@ fn not_drafted(number: IncidentNumber) -> EngineError {
 }
 
 impl Firebreak {
-    /// Fires one claimed draft message: drafts the postmortem unless it exists.
+    /// Fires one claimed draft message: drafts the postmortem, or when it exists refreshes
+    /// the sections Firebreak wrote and nobody changed. A refresh-only message (mitigating)
+    /// drafts nothing.
     pub(crate) async fn fire_postmortem_draft(&self, message: &Message) -> Outcome {
         let Ok(number) = message.subject.parse::<IncidentNumber>() else {
             return Outcome::Failed;
         };
-        match self
-            .draft_postmortem(&crate::Principal::local("firebreak"), number)
-            .await
-        {
+        let firebreak = crate::Principal::local(&Actor::system().0);
+        let refresh_only = message.payload.contains("refresh_only");
+        let done = match self.store.get_postmortem(number).await {
+            Ok(Some(_)) => self
+                .refresh_postmortem(&firebreak, number)
+                .await
+                .map(|_| ()),
+            Ok(None) if refresh_only => Ok(()),
+            Ok(None) => self.draft_postmortem(&firebreak, number).await.map(|_| ()),
+            Err(e) => Err(e.into()),
+        };
+        match done {
+            // A postmortem drafted meanwhile, a published one (left as it is), or no incident.
             Ok(_) | Err(EngineError::Conflict(_)) | Err(EngineError::NotFound(_)) => {
                 Outcome::Delivered
             }
@@ -183,7 +222,8 @@ impl Firebreak {
         if let Some(existing) = self.store.get_postmortem(number).await? {
             return Err(EngineError::Conflict(format!(
                 "{number} already has a postmortem ({}, version {}); read it with GET \
-                 /api/v1/incidents/{number}/postmortem and change it with PUT",
+                 /api/v1/incidents/{number}/postmortem, change it with PUT, or refresh what \
+                 Firebreak filled in with POST /api/v1/incidents/{number}/postmortem/refresh",
                 existing.status.as_str(),
                 existing.version
             )));
@@ -224,6 +264,89 @@ impl Firebreak {
         })
         .await?;
         self.view_of(record, incident).await
+    }
+
+    /// Refreshes what Firebreak filled in from the record as it is now: each section whose
+    /// text is still exactly what Firebreak last generated is regenerated (the duration,
+    /// mitigation and resolution, the timeline's key moments, what went well or poorly against
+    /// the targets, ...); a section anyone changed is left as it is. The new version is saved
+    /// as by `firebreak` (the audit log names who asked), with the refreshed sections on the
+    /// timeline. Nothing changes, and no version is made, when no section would. `Conflict`
+    /// for a published postmortem: move it back to draft first.
+    pub async fn refresh_postmortem(
+        &self,
+        who: &Principal,
+        number: IncidentNumber,
+    ) -> Result<(PostmortemView, Vec<String>), EngineError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.refresh_once(who, number).await {
+                Err(EngineError::Conflict(m)) if tries < 3 && m.starts_with(CHANGED) => continue,
+                done => return done,
+            }
+        }
+    }
+
+    async fn refresh_once(
+        &self,
+        who: &Principal,
+        number: IncidentNumber,
+    ) -> Result<(PostmortemView, Vec<String>), EngineError> {
+        let view = self.postmortem(number).await?;
+        if view.record.status == PostmortemStatus::Published {
+            return Err(EngineError::Conflict(format!(
+                "the postmortem of {number} is published; move it back to draft (`firebreak \
+                 postmortem edit {number} --status draft`) to refresh it"
+            )));
+        }
+        let fresh = self.draft_sections(&view.incident).await?;
+        let revisions = self.store.postmortem_revisions(number).await?;
+        let system = Actor::system().0;
+        let mut history: Vec<postmortem::Saved<'_>> = revisions
+            .iter()
+            .filter(|r| r.version < view.record.version)
+            .map(|r| postmortem::Saved {
+                generated: r.version == 1 || r.actor == system,
+                sections: &r.sections,
+            })
+            .collect();
+        history.push(postmortem::Saved {
+            generated: view.record.version == 1 || view.record.updated_by == system,
+            sections: &view.record.sections,
+        });
+        let (sections, changed) = postmortem::refresh(&history, &fresh);
+        if changed.is_empty() {
+            return Ok((view, changed));
+        }
+        let version = view.record.version;
+        let titles: Vec<String> = changed
+            .iter()
+            .map(|k| postmortem::title_of(k).unwrap_or(k).to_string())
+            .collect();
+        let saved = self
+            .save_postmortem_as(
+                who,
+                &system,
+                number,
+                version,
+                "postmortem.refresh",
+                move |p, _| {
+                    p.sections = sections.clone();
+                    Ok(vec![TimelineEvent::PostmortemEdited {
+                        version: p.version,
+                        sections: titles.clone(),
+                    }])
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                EngineError::Conflict(m) if m.contains("changed since") => {
+                    EngineError::Conflict(format!("{CHANGED}: {m}"))
+                }
+                e => e,
+            })?;
+        Ok((saved, changed))
     }
 
     /// The handles and display names of the team, so the blameless check knows who a
@@ -496,10 +619,32 @@ impl Firebreak {
             + Sync
             + 'static,
     {
+        let actor = who.actor.0.clone();
+        self.save_postmortem_as(who, &actor, number, version, action, change)
+            .await
+    }
+
+    /// [`Self::save_postmortem`], with the version saved as by `actor` (the audit record names
+    /// `who`).
+    async fn save_postmortem_as<F>(
+        &self,
+        who: &Principal,
+        actor: &str,
+        number: IncidentNumber,
+        version: i64,
+        action: &str,
+        change: F,
+    ) -> Result<PostmortemView, EngineError>
+    where
+        F: Fn(&mut PostmortemRecord, Timestamp) -> Result<Vec<TimelineEvent>, EngineError>
+            + Send
+            + Sync
+            + 'static,
+    {
         let incident = self.incident(number).await?;
         let now = self.clock.now();
         let audit = self.audit(who, action, number.to_string());
-        let actor = who.actor.0.clone();
+        let actor = actor.to_string();
         let change = std::sync::Arc::new(change);
         let saved = self
             .write(3, || {

@@ -264,6 +264,30 @@ pub async fn draft_postmortem(
     Ok((StatusCode::CREATED, Json(view.into())))
 }
 
+/// Refreshes what Firebreak filled in from the record as it is now: every section whose
+/// text is still exactly what Firebreak generated (nobody changed it) is drafted again, such
+/// as the duration, the mitigation and resolution times and the timeline's key moments once
+/// the incident has moved on. Sections people changed are kept as they are. Saved as a new
+/// version by `firebreak` when anything changed; the same version otherwise. Mitigating and
+/// resolving an incident do this by themselves.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/postmortem/refresh", tag = "postmortems",
+    params(("id" = IncidentId, Path, description = "INC-7 or 7")),
+    security(("bearer" = ["responder"])),
+    request_body(content = Option<crate::fields::NoFields>, description = "No body, or `{}`"),
+    responses((status = 200, body = PostmortemBody), (status = 404, body = Problem, description = "No such incident, or no postmortem yet"),
+        (status = 409, body = Problem, description = "The postmortem is published")))]
+pub async fn refresh_postmortem(
+    caller: Caller<Responder>,
+    State(app): State<Firebreak>,
+    Path(id): Path<String>,
+    _: NoBody,
+) -> Result<Json<PostmortemBody>, ApiError> {
+    let (view, _) = app
+        .refresh_postmortem(&caller.principal, number(&id)?)
+        .await?;
+    Ok(Json(view.into()))
+}
+
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/postmortem", tag = "postmortems",
     params(("id" = IncidentId, Path, description = "INC-7 or 7")),
     security(("bearer" = ["viewer"])),
