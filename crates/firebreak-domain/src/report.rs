@@ -475,6 +475,19 @@ pub struct Dora {
     pub failures: Vec<FailedDeploy>,
 }
 
+/// Whether a deploy made at `deploy_at` can have led to an incident detected at `detected_at`
+/// and declared at `declared_at`: it came at or before the incident began (its detection, or
+/// its declaration when that is later). A deploy made after that, such as a fix shipped during
+/// or after the incident, did not cause it, so a rollback of it is not that incident's failed
+/// deploy.
+pub fn deploy_can_lead_to(
+    deploy_at: Timestamp,
+    detected_at: Timestamp,
+    declared_at: Timestamp,
+) -> bool {
+    deploy_at <= detected_at.max(declared_at)
+}
+
 /// The DORA figures of the deploys made in `period`.
 ///
 /// A period can hold a million deploys, so the store counts them rather than handing them

@@ -202,6 +202,7 @@ impl Firebreak {
                 ));
             }
         }
+        let mut undone_at = None;
         if let Some(id) = rolls_back {
             let undone = self.deployment_by_id(Some(service), id).await?;
             let Some(undone) = undone else {
@@ -253,14 +254,35 @@ impl Firebreak {
                     ),
                 ));
             }
+            undone_at = Some(undone.at);
         }
-        if let Some(number) = incident
-            && self.store.get_incident(number).await?.is_none()
-        {
-            return Err(invalid(
-                "incident",
-                format!("there is no incident {number}"),
-            ));
+        if let Some(number) = incident {
+            let Some(found) = self.store.get_incident(number).await? else {
+                return Err(invalid(
+                    "incident",
+                    format!("there is no incident {number}"),
+                ));
+            };
+            // The deploy a rollback undid counts as the incident's failed deploy, so it must be
+            // one that can have led to it: not one made after the incident began.
+            if let (Some(id), Some(deployed)) = (rolls_back, undone_at)
+                && !firebreak_domain::report::deploy_can_lead_to(
+                    deployed,
+                    found.detected_at,
+                    found.declared_at,
+                )
+            {
+                return Err(invalid(
+                    "rolls_back",
+                    format!(
+                        "deployment {id} was deployed at {deployed}, after {number} began (detected \
+                         at {}, declared at {}), so it did not lead to {number} and cannot count \
+                         as its failed deploy; name the deploy that led to it, or record this \
+                         rollback without `incident`",
+                        found.detected_at, found.declared_at
+                    ),
+                ));
+            }
         }
         Ok(())
     }

@@ -600,6 +600,47 @@ async fn late_changes(s: TestServer) {
     let report = get(&s, &incidents_path).await;
     assert_eq!(report["groups"][0]["resolved"], 1, "{report}");
     assert_eq!(report["groups"][0]["mttr"]["max"], 1800, "{report}");
+
+    // A deploy made after the incident did not lead to it: a rollback of it run "for" the
+    // incident is refused, and the figures stay as they were.
+    day.at("12:40");
+    let later = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v2"}),
+        )
+        .await
+        .expect(201)
+        .clone();
+    day.at("12:45");
+    let refused = s
+        .post(
+            "/api/v1/deployments",
+            json!({"service": "checkout", "version": "v1", "rollback": true,
+                   "rolls_back": later["id"], "incident": inc}),
+        )
+        .await;
+    let problem = refused.expect_problem(422);
+    assert_eq!(problem["errors"][0]["field"], "rolls_back", "{problem}");
+    let says = problem["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        says.contains(&format!("after {inc} began")) && says.contains("without `incident`"),
+        "{problem}"
+    );
+    // Recorded without the incident it is a rollback, counted nowhere.
+    s.post(
+        "/api/v1/deployments",
+        json!({"service": "checkout", "version": "v1", "rollback": true,
+               "rolls_back": later["id"]}),
+    )
+    .await
+    .expect(201);
+    let after = get(&s, &dora_path).await;
+    assert_eq!(after["deploys"], 2, "{after}");
+    assert_eq!(after["failed_deploys"], 1, "{after}");
+    assert_eq!(after["failures"].as_array().unwrap().len(), 1, "{after}");
+    assert_eq!(after["failures"][0]["deploy"], late["id"], "{after}");
+    assert_eq!(after["failures"][0]["recovery_seconds"], 1800, "{after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
