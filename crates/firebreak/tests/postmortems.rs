@@ -911,3 +911,38 @@ on_both_stores!(
     an_early_draft_is_refreshed_without_losing_edits_postgres,
     "pm_refresh"
 );
+
+/// An incident declared by hand with the time the problem was first noticed: the drafted
+/// timeline says where its detection came from, not "the first alert started".
+async fn detection_names_its_source(s: TestServer) {
+    // The test clock stands at 03:00; noticed at 02:40.
+    s.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout is slow", "severity": "SEV3",
+               "detected_at": "2026-11-23T02:40:00Z"}),
+    )
+    .await
+    .expect(201);
+    let drafted = s
+        .call(Method::POST, PATH, Some(&s.responder), None)
+        .await
+        .expect(201)
+        .clone();
+    let timeline = markdown_of(&drafted, "timeline");
+    let row = timeline
+        .lines()
+        .find(|l| l.contains("**Detected**"))
+        .unwrap_or_else(|| panic!("no Detected row in {timeline}"));
+    assert!(
+        row.contains("first noticed (the time given when declaring)"),
+        "{row}"
+    );
+    assert!(!timeline.contains("the first alert started"), "{timeline}");
+}
+
+on_both_stores!(
+    detection_names_its_source,
+    a_declared_detection_is_labelled_as_given_sqlite,
+    a_declared_detection_is_labelled_as_given_postgres,
+    "pm_detected"
+);

@@ -30,6 +30,8 @@ pub struct AttachedAlert {
     pub id: i64,
     pub summary: String,
     pub service: String,
+    /// When the sender says the problem started (`startsAt`), if it said.
+    pub started_at: Option<Timestamp>,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
     /// Triggers and repeats.

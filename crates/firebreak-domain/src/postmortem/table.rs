@@ -428,7 +428,19 @@ fn mark(input: &DraftInput, rows: &mut Vec<Row>) {
             Some(r) => rows[r].moments.push(moment),
             None => {
                 let what = match moment {
-                    Moment::Detected if !input.alerts.is_empty() => "the first alert started",
+                    // Detection came from an alert only when one started then; otherwise the
+                    // declarer gave it (when the problem was first noticed).
+                    Moment::Detected
+                        if input
+                            .alerts
+                            .iter()
+                            .any(|a| a.started_at.unwrap_or(a.first_seen) == at) =>
+                    {
+                        "the first alert started"
+                    }
+                    Moment::Detected if at < i.declared_at => {
+                        "first noticed (the time given when declaring)"
+                    }
                     _ => "",
                 };
                 let place = rows.iter().position(|r| r.at > at).unwrap_or(rows.len());

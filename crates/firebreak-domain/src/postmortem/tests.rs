@@ -356,6 +356,7 @@ fn scripted() -> DraftInput {
             id: 12,
             summary: "Checkout error rate above 5%".into(),
             service: "api".into(),
+            started_at: Some(t("14:01")),
             first_seen: t("14:02"),
             last_seen: t("14:40"),
             count: 37,
@@ -700,6 +701,7 @@ fn alert_events_of_one_alert_fold_into_one_row() {
         id: 12,
         summary: "Checkout | errors".into(),
         service: "api".into(),
+        started_at: None,
         first_seen: t("14:00"),
         last_seen: at("2026-03-15T00:20:00Z"),
         count: 37,
@@ -1055,4 +1057,24 @@ fn the_new_events_describe_themselves() {
     for (event, sentence) in cases {
         assert_eq!(event.describe(), sentence);
     }
+}
+
+#[test]
+fn detection_names_its_source() {
+    // Declared by hand at 14:02 with detection given as 14:01; the alert attached later
+    // started at 14:02, so detection did not come from it.
+    let mut input = scripted();
+    input.alerts[0].started_at = None;
+    let table = section(&draft(&input), "timeline").to_string();
+    assert!(
+        table.contains(
+            "| 2026-03-14 14:01 | **Detected** | first noticed (the time given when declaring) |  |"
+        ),
+        "{table}"
+    );
+    assert!(!table.contains("the first alert started"), "{table}");
+    // An alert that started at the detection time is its source.
+    input.alerts[0].started_at = Some(t("14:01"));
+    let table = section(&draft(&input), "timeline").to_string();
+    assert!(table.contains("| 2026-03-14 14:01 | **Detected** | the first alert started |  |"));
 }

@@ -847,6 +847,7 @@ mod drafting {
                 id: a.id,
                 summary: a.summary.clone(),
                 service: a.service.to_string(),
+                started_at: a.started_at,
                 first_seen: a.first_seen,
                 last_seen: a.last_seen,
                 count: a.count,
