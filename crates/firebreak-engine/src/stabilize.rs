@@ -249,11 +249,11 @@ impl Firebreak {
     ) -> Result<Freeze, EngineError> {
         let now = self.clock.now();
         let starts_at = starts_at.unwrap_or(now);
-        if ends_at <= starts_at {
-            return Err(invalid("ends_at", "must be after starts_at"));
-        }
         if ends_at <= now {
             return Err(invalid("ends_at", "must be in the future"));
+        }
+        if ends_at <= starts_at {
+            return Err(invalid("ends_at", "must be after starts_at"));
         }
         let reason = reason.trim();
         if reason.is_empty() {

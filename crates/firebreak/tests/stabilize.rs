@@ -324,7 +324,12 @@ async fn freeze_gate(s: TestServer) {
             Some(json!({"ends_at": "2026-01-01T00:00:00Z", "reason": "x"})),
         )
         .await;
-    past.expect_problem(422);
+    let past = past.expect_problem(422).clone();
+    assert_eq!(past["errors"][0]["field"], "ends_at", "{past}");
+    assert_eq!(
+        past["errors"][0]["message"], "must be in the future",
+        "{past}"
+    );
     let unknown = s
         .call(
             Method::POST,
