@@ -17,8 +17,9 @@
 //! document has one shape; the YAML writer leaves the `null`s out. The `status_page` section is
 //! `null` while it is all defaults, and so is a severity's `status_page` when it has none; the
 //! `templates` of the status page have a key for every public status, in the statuses' order.
-//! The `comms` section is `null` while there are no channels, and a channel's `severities` and
-//! `services` are `null` when it takes any.
+//! The `comms` section is `null` while there are no channels and no stakeholders, either list
+//! is `null` while empty, and a channel's or a stakeholder's `severities` and `services` are
+//! `null` when it takes any.
 //!
 //! A severity's `freeze` and `freeze_until` are both written when it has a freeze policy, and
 //! both `null` when it uses the default for its rank. The `runbooks` section is `null` while
@@ -41,7 +42,7 @@ use firebreak_domain::break_glass::BreakGlassPolicy;
 use firebreak_domain::config::{
     Alerting, Channel, Checklist, Comms, ComponentSpec, Config, Email, Metrics, Oidc, Outbound,
     OutboundRetry, PageTarget, Paging, ResponseTarget, Review, Role, Secrets, Service, Severity,
-    StatusPage, User,
+    Stakeholder, StatusPage, User,
 };
 use firebreak_domain::customer_report::ReportRule;
 use firebreak_domain::escalation::{Policy, Target};
@@ -315,19 +316,38 @@ fn component(c: &ComponentSpec) -> Value {
     })
 }
 
-/// The `comms` section, or `null` (left out of the YAML) when there are no channels.
-/// `variables` are the environment variables the channels' URLs are exported as.
+/// The `comms` section, or `null` (left out of the YAML) when there are no channels and no
+/// stakeholders. `variables` are the environment variables the channels' URLs are exported as.
 fn comms(c: &Comms, variables: &[String]) -> Value {
-    if c.channels.is_empty() {
+    if c.channels.is_empty() && c.stakeholders.is_empty() {
         return Value::Null;
     }
-    json!({
-        "channels": c
-            .channels
+    // An empty list is `null`, so left out of the YAML.
+    let channels = (!c.channels.is_empty()).then(|| {
+        c.channels
             .iter()
             .zip(variables)
             .map(|(ch, var)| channel(ch, var))
-            .collect::<Vec<_>>(),
+            .collect::<Vec<_>>()
+    });
+    let stakeholders = (!c.stakeholders.is_empty())
+        .then(|| c.stakeholders.iter().map(stakeholder).collect::<Vec<_>>());
+    json!({
+        "channels": channels,
+        "stakeholders": stakeholders,
+    })
+}
+
+/// A stakeholder, with `null` for what it leaves out.
+fn stakeholder(s: &Stakeholder) -> Value {
+    let severities = (!s.severities.is_empty()).then_some(&s.severities);
+    let services =
+        (!s.services.is_empty()).then(|| s.services.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    json!({
+        "email": s.email,
+        "name": s.name,
+        "severities": severities,
+        "services": services,
     })
 }
 
@@ -1165,6 +1185,32 @@ comms:
     }
 
     #[test]
+    fn stakeholders_read_back_from_their_export() {
+        let mut config = channels();
+        config.comms.channels.clear();
+        config.comms.stakeholders = crate::parse(
+            "severities:\n  - name: SEV1\n    respond_within: 5m\nservices:\n  - name: checkout\n\
+             comms:\n  stakeholders:\n    - email: cto@example.com\n      name: Dana (CTO)\n\
+             \x20     severities: [sev1]\n    - email: pay@example.com\n      services: [checkout]\n",
+            "firebreak.yaml",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .comms
+        .stakeholders;
+        let doc = to_document(&config);
+        assert_eq!(doc["comms"]["channels"], Value::Null);
+        assert_eq!(
+            doc["comms"]["stakeholders"][0],
+            json!({"email": "cto@example.com", "name": "Dana (CTO)", "severities": ["SEV1"],
+                   "services": null})
+        );
+        let yaml = to_yaml(&config);
+        assert!(!yaml.contains("channels"), "{yaml}");
+        assert!(!yaml.contains("Chat channel URLs"), "{yaml}");
+        assert_eq!(read_back(&yaml, &[]), config);
+    }
+
+    #[test]
     fn exported_channel_variables_are_unique() {
         let channel =
             |name: &str, url: &str, env: Option<&str>| firebreak_domain::config::Channel {
@@ -1344,6 +1390,9 @@ comms:
                 c["severities"].is_array() && c["services"].is_array(),
                 "{c}"
             );
+        }
+        for s in each(&doc["comms"], "stakeholders") {
+            check(s, STAKEHOLDER_KEYS, "stakeholder");
         }
         check(
             &to_document(&with_smtp_url("smtps://u:p@mail.example.com"))["email"]["smtp_url"],

@@ -42,7 +42,9 @@
 //! (lowercase letters, digits, `-` and `_`), a `type` (`slack`, `mattermost` or `teams`), its
 //! incoming webhook `url` (http or https; a secret, so it may be `{env: NAME}` like an
 //! integration key) and the `severities` and `services` (declared in the file) of the incidents
-//! it takes, any when left out.
+//! it takes, any when left out. Its `stakeholders` are people emailed the internal news of the
+//! incidents they take: each a unique `email`, an optional `name`, and the same `severities` and
+//! `services` filter.
 //!
 //! A severity's `freeze` (`services`, `all` or `none`) and `freeze_until` (`mitigated` or
 //! `resolved`) say what an open incident of it freezes, and until when; a key left out takes

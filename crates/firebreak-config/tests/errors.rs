@@ -2153,8 +2153,8 @@ fn comms_keys_are_checked() {
         1,
         8,
         "comms",
-        "expected a mapping with channels, the chat channels incident news is posted to, found a \
-         list",
+        "expected a mapping with channels, the chat channels incident news is posted to, and \
+         stakeholders, the people it is emailed to, found a list",
     );
     single(
         "comms:\n  channels: incidents\n",
@@ -3801,4 +3801,84 @@ fn reports_problems_point_at_their_lines() {
     let errors = errors("reports:\n  threshold: -1\n  window: 2d\n  urgency: HIGH\n");
     let lines: Vec<u64> = errors.errors().iter().map(|e| e.line).collect();
     assert_eq!(lines, [2, 3, 4], "every problem at once: {errors}");
+}
+
+/// A severity, two services and the start of a `comms` section with stakeholders (line 8);
+/// `rest` follows from line 9.
+fn stakeholders_with(rest: &str) -> String {
+    format!(
+        "severities:\n  - name: SEV1\n    respond_within: 5m\nservices:\n  - name: checkout\n  - name: search\ncomms:\n  stakeholders:\n{rest}"
+    )
+}
+
+#[test]
+fn stakeholders_are_read() {
+    let config = firebreak_config::parse(
+        &stakeholders_with(
+            "    - email: cto@example.com\n      name: Dana\n      severities: [sev1]\n    - email: pay@example.com\n      services: [checkout]\n",
+        ),
+        "firebreak.yaml",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let s = &config.comms.stakeholders;
+    assert_eq!(s.len(), 2);
+    assert_eq!(
+        (s[0].email.as_str(), s[0].name.as_deref()),
+        ("cto@example.com", Some("Dana"))
+    );
+    // Severities as the file's severities spell them.
+    assert_eq!(s[0].severities, ["SEV1"]);
+    assert!(s[0].services.is_empty() && s[1].severities.is_empty());
+    assert_eq!(s[1].services[0].as_str(), "checkout");
+}
+
+#[test]
+fn stakeholder_errors_point_at_their_line_and_key() {
+    let e = single(
+        &stakeholders_with("    - email: cto.example.com\n"),
+        9,
+        14,
+        "comms.stakeholders[0].email",
+        "invalid email \"cto.example.com\"; expected an address like cto@example.com",
+    );
+    assert_eq!(
+        e.to_string(),
+        "firebreak.yaml:9:14: comms.stakeholders[0].email: invalid email \"cto.example.com\"; \
+         expected an address like cto@example.com"
+    );
+    single(
+        &stakeholders_with("    - email: cto@example.com\n      services: [billing]\n"),
+        10,
+        18,
+        "comms.stakeholders[0].services[0]",
+        "unknown service \"billing\"; declare it under services:",
+    );
+    single(
+        &stakeholders_with("    - email: cto@example.com\n      severities: [SEV9]\n"),
+        10,
+        20,
+        "comms.stakeholders[0].severities[0]",
+        "undefined severity \"SEV9\"; expected one of SEV1",
+    );
+    single(
+        &stakeholders_with("    - name: Dana\n"),
+        9,
+        7,
+        "comms.stakeholders[0]",
+        "missing required key \"email\"",
+    );
+    single(
+        &stakeholders_with("    - email: cto@example.com\n      phone: '555'\n"),
+        10,
+        7,
+        "comms.stakeholders[0].phone",
+        "unknown key \"phone\"; expected one of email, name, severities, services",
+    );
+    single(
+        &stakeholders_with("    - email: cto@example.com\n    - email: CTO@example.com\n"),
+        10,
+        14,
+        "comms.stakeholders[1].email",
+        "duplicate stakeholder \"CTO@example.com\"; first listed on line 9",
+    );
 }

@@ -1231,6 +1231,7 @@ fn comms_reads_into_the_expected_model() {
                     &[],
                 ),
             ],
+            stakeholders: vec![],
         }
     );
     // The URLs are secrets: debug output masks them.

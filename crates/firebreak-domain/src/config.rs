@@ -89,6 +89,37 @@ pub struct Secrets {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Comms {
     pub channels: Vec<Channel>,
+    /// People emailed about the incidents they take (`comms.stakeholders`).
+    pub stakeholders: Vec<Stakeholder>,
+}
+
+/// Someone outside the response (an executive, an account manager) emailed the internal
+/// news of the incidents they take: declarations, internal status updates and resolutions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stakeholder {
+    pub email: String,
+    pub name: Option<String>,
+    /// Only incidents on these services; empty means any service.
+    pub services: Vec<Name>,
+    /// Only incidents of these severities (configured names); empty means any severity.
+    pub severities: Vec<String>,
+}
+
+impl Stakeholder {
+    /// Whether an incident of `severity` on `services` is mailed to this stakeholder, by the
+    /// channels' rule.
+    pub fn takes(&self, severity: &str, services: &[Name]) -> bool {
+        takes(&self.severities, &self.services, severity, services)
+    }
+}
+
+/// The filter channels and stakeholders share: an incident must match both lists given (an
+/// empty list matches everything).
+fn takes(severities: &[String], services: &[Name], severity: &str, of: &[Name]) -> bool {
+    let severity_ok =
+        severities.is_empty() || severities.iter().any(|s| s.eq_ignore_ascii_case(severity));
+    let service_ok = services.is_empty() || of.iter().any(|s| services.contains(s));
+    severity_ok && service_ok
 }
 
 /// The chat tool a channel's webhook belongs to.
@@ -155,14 +186,7 @@ impl Channel {
     /// Whether an incident of `severity` on `services` goes to this channel: it must match
     /// both lists the channel has (a channel with neither takes everything).
     pub fn takes(&self, severity: &str, services: &[Name]) -> bool {
-        let severity_ok = self.severities.is_empty()
-            || self
-                .severities
-                .iter()
-                .any(|s| s.eq_ignore_ascii_case(severity));
-        let service_ok =
-            self.services.is_empty() || services.iter().any(|s| self.services.contains(s));
-        severity_ok && service_ok
+        takes(&self.severities, &self.services, severity, services)
     }
 }
 

@@ -3,8 +3,13 @@
 //! (kind [`CHAT`], bulk) written in the change's own unit of work, rendered once, so posting
 //! never holds up the API's answer and a retry sends the same bytes. The webhook URL, a
 //! secret, is never stored with the message: the sender looks the channel up by name.
+//!
+//! Stakeholders (`comms.stakeholders`) are people emailed the internal news of the incidents
+//! they take: the declaration, every internal status update and the resolution. Each email is
+//! an outbox message (kind [`STAKEHOLDER_MAIL`], bulk) written in the change's unit of work,
+//! rendered once, and sent through the `email:` SMTP server like subscriber mail.
 
-use firebreak_domain::config::{Channel, ChannelKind};
+use firebreak_domain::config::{Channel, ChannelKind, Stakeholder};
 use firebreak_domain::status_page::Audience;
 use firebreak_domain::{Incident, Name, Status, TimelineEvent};
 use firebreak_outbound::delivery::{self as verdicts, Verdict};
@@ -13,10 +18,13 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::Firebreak;
-use crate::paging::render::{ChatPost, chat_mattermost, chat_slack, chat_teams};
+use crate::paging::render::{ChatPost, chat_mattermost, chat_slack, chat_teams, escape_html};
+use crate::subscribers::MailPayload;
 
 /// The outbox kind of a post to an incident channel.
 pub const CHAT: &str = "chat";
+/// The outbox kind of an email to a stakeholder.
+pub const STAKEHOLDER_MAIL: &str = "stakeholder_mail";
 
 /// What a chat message holds: the channel's name and the exact body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -226,7 +234,246 @@ pub fn messages(
         .collect()
 }
 
+/// What stakeholders are emailed about a change: its subject (without the recipient) and the
+/// lines of its body, or `None` when nothing in the change is news for them. News for
+/// stakeholders is the declaration, an internal status update and the resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StakeholderNews {
+    pub subject: String,
+    /// Paragraphs: the update's text, the summary, how long the incident was open.
+    pub paragraphs: Vec<String>,
+    pub facts: Vec<(&'static str, String)>,
+    pub incident_url: Option<String>,
+}
+
+/// The stakeholders' email about a change, from the timeline events it wrote.
+pub fn stakeholder_news(
+    incident: &Incident,
+    events: &[TimelineEvent],
+    incident_url: Option<String>,
+    now: Timestamp,
+) -> Option<StakeholderNews> {
+    let mut what: Option<(u8, &str)> = None;
+    let mut paragraphs = Vec::new();
+    // The most important news names the email: declared, then resolved, then an update.
+    let mut name = |rank: u8, text: &'static str| {
+        if what.is_none_or(|(r, _)| rank < r) {
+            what = Some((rank, text));
+        }
+    };
+    for e in events {
+        match e {
+            TimelineEvent::Declared { .. } => {
+                name(0, "Declared");
+                if !incident.summary.trim().is_empty() {
+                    paragraphs.push(incident.summary.clone());
+                }
+            }
+            TimelineEvent::StatusChanged { .. } if incident.status == Status::Resolved => {
+                name(1, "Resolved");
+                let open_for = now.duration_since(incident.declared_at);
+                paragraphs.push(format!("Open for {}.", spoken(open_for)));
+            }
+            TimelineEvent::StatusUpdate(u) if u.audience == Audience::Internal => {
+                name(2, "Internal update");
+                paragraphs.push(u.body.clone());
+            }
+            _ => {}
+        }
+    }
+    let (_, what) = what?;
+    let drill = if incident.drill { "[DRILL] " } else { "" };
+    let subject = format!(
+        "{drill}[{} {}] {what}: {}",
+        incident.number, incident.severity, incident.title
+    );
+    let commander = incident
+        .roles
+        .get(firebreak_domain::config::COMMANDER)
+        .cloned()
+        .unwrap_or_else(|| "nobody yet".into());
+    let services = incident
+        .services
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(StakeholderNews {
+        subject,
+        paragraphs,
+        facts: vec![
+            ("Status", incident.status.to_string()),
+            ("Severity", incident.severity.clone()),
+            (
+                "Services",
+                if services.is_empty() {
+                    "-".into()
+                } else {
+                    services
+                },
+            ),
+            ("Incident Commander", commander),
+        ],
+        incident_url,
+    })
+}
+
+/// The email `news` makes for `to`, as plain text and HTML.
+fn stakeholder_mail(
+    news: &StakeholderNews,
+    to: &Stakeholder,
+    drill: bool,
+    message_id: String,
+) -> MailPayload {
+    let mut text = String::new();
+    let mut html = String::from("<!doctype html><html><body>");
+    if let Some(name) = &to.name {
+        text.push_str(&format!("Hello {name},\n\n"));
+        html.push_str(&format!("<p>Hello {},</p>", escape_html(name)));
+    }
+    if drill {
+        text.push_str("This is a drill.\n\n");
+        html.push_str("<p><strong>This is a drill.</strong></p>");
+    }
+    for p in &news.paragraphs {
+        text.push_str(p.trim_end());
+        text.push_str("\n\n");
+        html.push_str(&format!(
+            "<p>{}</p>",
+            escape_html(p.trim_end()).replace('\n', "<br>")
+        ));
+    }
+    html.push_str("<table>");
+    for (label, value) in &news.facts {
+        text.push_str(&format!("{label}: {value}\n"));
+        html.push_str(&format!(
+            "<tr><th align=\"left\">{}</th><td>{}</td></tr>",
+            escape_html(label),
+            escape_html(value)
+        ));
+    }
+    html.push_str("</table>");
+    if let Some(url) = &news.incident_url {
+        text.push_str(&format!("\nThe incident: {url}\n"));
+        html.push_str(&format!(
+            "<p><a href=\"{u}\">{u}</a></p>",
+            u = escape_html(url)
+        ));
+    }
+    text.push_str(
+        "\nYou get this email as a stakeholder listed in this Firebreak's comms.stakeholders.\n",
+    );
+    html.push_str(
+        "<p><small>You get this email as a stakeholder listed in this Firebreak's \
+         comms.stakeholders.</small></p></body></html>",
+    );
+    MailPayload {
+        to: to.email.clone(),
+        subject: news.subject.clone(),
+        text,
+        html,
+        unsubscribe: None,
+        message_id,
+    }
+}
+
+/// The stakeholders' outbox messages for `news` about `incident`: one per stakeholder that
+/// takes it now, or took it `before` the change (as for channels).
+pub fn stakeholder_messages(
+    stakeholders: &[Stakeholder],
+    incident: &Incident,
+    before: Option<&Reach>,
+    news: &StakeholderNews,
+    give_up_after: jiff::SignedDuration,
+    key: &str,
+    now: Timestamp,
+) -> Vec<NewMessage> {
+    stakeholders
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.takes(&incident.severity, &incident.services)
+                || before.is_some_and(|b| s.takes(&b.severity, &b.services))
+        })
+        .map(|(i, s)| {
+            let mail = stakeholder_mail(news, s, incident.drill, format!("{key}.{i}"));
+            NewMessage {
+                kind: STAKEHOLDER_MAIL.to_string(),
+                subject: s.email.clone(),
+                idempotency_key: format!("{STAKEHOLDER_MAIL}:{}:{key}", s.email),
+                payload: serde_json::to_string(&mail).unwrap_or_default(),
+                due_at: now,
+                deadline_at: now + give_up_after,
+                created_at: now,
+                priority: firebreak_store::Priority::Bulk,
+            }
+        })
+        .collect()
+}
+
 impl Firebreak {
+    /// Everything a change tells people outside the timeline, for the change's own unit of
+    /// work: the channels' posts and the stakeholders' emails.
+    pub(crate) fn comms_news(
+        &self,
+        incident: &Incident,
+        before: Option<&Reach>,
+        events: &[TimelineEvent],
+        actor: &str,
+        now: Timestamp,
+    ) -> Vec<NewMessage> {
+        let mut messages = self.chat_news(incident, before, events, actor, now);
+        messages.extend(self.stakeholder_news(incident, before, events, now));
+        messages
+    }
+
+    /// The emails that tell the stakeholders who take the incident about a change. Empty
+    /// when none takes it or nothing is news for them.
+    fn stakeholder_news(
+        &self,
+        incident: &Incident,
+        before: Option<&Reach>,
+        events: &[TimelineEvent],
+        now: Timestamp,
+    ) -> Vec<NewMessage> {
+        let stakeholders = &self.config.comms.stakeholders;
+        if stakeholders.is_empty() {
+            return vec![];
+        }
+        let url = self
+            .config
+            .server
+            .public_url
+            .as_deref()
+            .map(|base| crate::incident_page_url(base, incident.number));
+        let Some(news) = stakeholder_news(incident, events, url, now) else {
+            return vec![];
+        };
+        let Ok(key) = crate::time_ordered_id("mail", now) else {
+            return vec![];
+        };
+        stakeholder_messages(
+            stakeholders,
+            incident,
+            before,
+            &news,
+            self.events.retry.give_up_after,
+            &key,
+            now,
+        )
+    }
+
+    /// Sends one stakeholder email through the `email:` SMTP server; 4xx replies and lost
+    /// connections are retried by the spine's schedule, 5xx replies fail.
+    pub(crate) async fn send_stakeholder_mail(&self, message: &Message) -> (Attempt, Outcome) {
+        let now = self.clock.now();
+        let Ok(mail) = serde_json::from_str::<MailPayload>(&message.payload) else {
+            return crate::subscribers::failed(now, "the stored email is unreadable".into());
+        };
+        let sent = self.send_list_mail(&mail).await;
+        self.settle(message, now, sent)
+    }
+
     /// The outbox messages that tell the incident's channels about a change, for the change's
     /// own unit of work. Empty when no channel takes the incident or nothing is news. `before`
     /// is whom the incident was for before the change, when the change may have moved it.

@@ -264,8 +264,12 @@ async fn send_once(app: &Firebreak, message: Message) -> Settled {
                 message,
             }
         }
-        crate::comms::CHAT => {
-            let (attempt, next) = app.send_chat(&message).await;
+        crate::comms::CHAT | crate::comms::STAKEHOLDER_MAIL => {
+            let (attempt, next) = if message.kind == crate::comms::CHAT {
+                app.send_chat(&message).await
+            } else {
+                app.send_stakeholder_mail(&message).await
+            };
             Settled {
                 message,
                 attempt,

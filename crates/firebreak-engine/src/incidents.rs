@@ -160,7 +160,7 @@ impl Firebreak {
                     Box::pin(async move {
                         let created = tx.create_incident(incident, drafts).await?;
                         tx.audit(audit.naming_incident(created.number)).await?;
-                        let posts = app.chat_news(&created, None, &news, &actor, now);
+                        let posts = app.comms_news(&created, None, &news, &actor, now);
                         if !posts.is_empty() {
                             tx.enqueue(posts).await?;
                         }
@@ -276,7 +276,7 @@ impl Firebreak {
                     let severity_changed = events
                         .iter()
                         .any(|e| matches!(e, TimelineEvent::SeverityChanged { .. }));
-                    let posts = app.chat_news(&incident, Some(&reach), &events, &actor, now);
+                    let posts = app.comms_news(&incident, Some(&reach), &events, &actor, now);
                     if !posts.is_empty() {
                         tx.enqueue(posts).await?;
                     }

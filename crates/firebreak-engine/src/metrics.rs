@@ -48,12 +48,13 @@ pub const PAGE_OUTCOMES: [&str; 5] = ["delivered", "retry", "failed", "dead", "c
 const UNKNOWN_CHANNEL: &str = "unknown";
 
 /// The outbox kinds this version writes, so each has a series even while none is waiting.
-pub const OUTBOX_KINDS: [&str; 11] = [
+pub const OUTBOX_KINDS: [&str; 12] = [
     crate::paging::PAGE,
     crate::paging::ESCALATION,
     crate::paging::reminders::REMINDER,
     crate::events::WEBHOOK,
     crate::comms::CHAT,
+    crate::comms::STAKEHOLDER_MAIL,
     crate::subscribers::SUBSCRIBE,
     crate::subscribers::CONFIRM,
     crate::subscribers::FANOUT,

@@ -79,8 +79,10 @@ pub struct MailPayload {
     pub subject: String,
     pub text: String,
     pub html: String,
-    /// The one-click unsubscribe link (`List-Unsubscribe`).
-    pub unsubscribe: String,
+    /// The one-click unsubscribe link (`List-Unsubscribe`); none for mail that is not a
+    /// list's (stakeholders').
+    #[serde(default)]
+    pub unsubscribe: Option<String>,
     pub message_id: String,
 }
 
@@ -214,7 +216,7 @@ impl Firebreak {
             subject: format!("Confirm your subscription to {title}"),
             text,
             html,
-            unsubscribe,
+            unsubscribe: Some(unsubscribe),
             message_id,
         }
     }
@@ -693,7 +695,7 @@ impl Firebreak {
                         subject: format!("[{title}] {name}: {}", status.label()),
                         text,
                         html,
-                        unsubscribe,
+                        unsubscribe: Some(unsubscribe),
                         message_id: format!("update-{key}").replace(':', "-"),
                     };
                     out.push(NewMessage {
@@ -894,7 +896,7 @@ impl Firebreak {
         }
     }
 
-    fn settle(
+    pub(crate) fn settle(
         &self,
         message: &Message,
         now: Timestamp,

@@ -599,6 +599,10 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
                     "note: {name} is not set here; `firebreak serve` needs it set to the secret it names (an integration key, a channel URL, the OpenID client secret...)"
                 );
             }
+            if let Some(warning) = stakeholders_without_email(&config, &path.display().to_string())
+            {
+                eprintln!("{warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
@@ -606,6 +610,25 @@ fn check(file: Option<std::path::PathBuf>, store: StoreOptions) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What `check` says when `comms.stakeholders` lists people but nothing can email them: no
+/// `email:` section (its `smtp_url` and `from`) and neither variable that sets them here.
+fn stakeholders_without_email(config: &firebreak_domain::Config, file: &str) -> Option<String> {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+    let smtp = config.email.smtp_url.is_some() || set(firebreak_config::ENV_SMTP_URL);
+    let from = config.email.from.is_some() || set(firebreak_config::ENV_EMAIL_FROM);
+    let n = config.comms.stakeholders.len();
+    (n > 0 && !(smtp && from)).then(|| {
+        format!(
+            "warning: {file}: comms.stakeholders lists {n} {people} to email, and there is no \
+             email: section to send through: add email: with smtp_url and from (or set {} and \
+             {} where `firebreak serve` runs), or their emails will fail",
+            firebreak_config::ENV_SMTP_URL,
+            firebreak_config::ENV_EMAIL_FROM,
+            people = if n == 1 { "person" } else { "people" },
+        )
+    })
 }
 
 /// Where the value of `--server` came from, on whichever subcommand it was given.

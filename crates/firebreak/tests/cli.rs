@@ -279,6 +279,38 @@ fn check_points_at_file_line_and_key() {
     .unwrap();
     let o = Command::new(BIN).arg("check").arg(&file).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+
+    // Stakeholders are emailed: without an email: section, check says so (and still passes:
+    // the server's environment may set it).
+    let stakeholders = "comms:\n  stakeholders:\n    - email: cto@example.com\n";
+    std::fs::write(&file, stakeholders).unwrap();
+    let o = Command::new(BIN)
+        .arg("check")
+        .arg(&file)
+        .env_remove("FIREBREAK_SMTP_URL")
+        .env_remove("FIREBREAK_EMAIL_FROM")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "comms.stakeholders lists 1 person to email, and there is no email: section to send \
+             through: add email: with smtp_url and from"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        &file,
+        format!(
+            "{stakeholders}email:\n  smtp_url: smtp://127.0.0.1:2525\n  from: fb@example.com\n"
+        ),
+    )
+    .unwrap();
+    let o = Command::new(BIN).arg("check").arg(&file).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("stakeholders"), "{}", stderr(&o));
 }
 
 /// The running config comes back as a firebreak.yaml that `check` accepts, keys left out:

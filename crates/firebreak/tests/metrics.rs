@@ -445,6 +445,7 @@ async fn metrics_tell_what_happened(s: TestServer) {
         "reminder",
         "webhook",
         "chat",
+        "stakeholder_mail",
         "status_subscribe",
         "status_confirm",
         "status_fanout",

@@ -5,15 +5,19 @@
 //! A webhook URL is a secret (whoever has it can post to the channel): no message repeats it,
 //! and it may be read from an environment variable, `url: {env: NAME}`, as an integration key
 //! is.
+//!
+//! `stakeholders` are people emailed the internal news of the incidents they take: each an
+//! `email`, an optional `name`, and the same `severities` and `services` filter as a channel.
 
-use firebreak_domain::config::{Channel, ChannelKind, Comms};
+use firebreak_domain::config::{Channel, ChannelKind, Comms, Stakeholder};
 use firebreak_domain::ids::Name;
 
 use super::server::check_host_port;
-use super::{Declared, EnvSecret, Fields, Reader, first_seen};
+use super::{Declared, EnvSecret, Fields, Reader, first_seen, looks_like_email};
 use crate::node::Node;
 
-pub(crate) const COMMS_KEYS: &[&str] = &["channels"];
+pub(crate) const COMMS_KEYS: &[&str] = &["channels", "stakeholders"];
+pub(crate) const STAKEHOLDER_KEYS: &[&str] = &["email", "name", "severities", "services"];
 pub(crate) const CHANNEL_KEYS: &[&str] = &["name", "type", "url", "severities", "services"];
 
 /// The longest channel name, in characters.
@@ -93,7 +97,8 @@ impl Reader<'_> {
             node,
             "comms",
             COMMS_KEYS,
-            "a mapping with channels, the chat channels incident news is posted to",
+            "a mapping with channels, the chat channels incident news is posted to, and \
+             stakeholders, the people it is emailed to",
         )?;
         let mut comms = Comms::default();
         if let Some(n) = f.get("channels")
@@ -109,7 +114,81 @@ impl Reader<'_> {
                 })
                 .collect();
         }
+        if let Some(n) = f.get("stakeholders")
+            && let Some(items) = self.section(n, &f.path("stakeholders"))
+        {
+            let path = f.path("stakeholders");
+            let mut seen = Vec::new();
+            comms.stakeholders = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    self.stakeholder(item, &format!("{path}[{i}]"), &mut seen, declared)
+                })
+                .collect();
+        }
         Some(comms)
+    }
+
+    fn stakeholder(
+        &mut self,
+        node: &Node,
+        path: &str,
+        seen: &mut Vec<(String, u64)>,
+        declared: &Declared,
+    ) -> Option<Stakeholder> {
+        let f = self.fields(
+            node,
+            path,
+            STAKEHOLDER_KEYS,
+            "a stakeholder mapping with email, name, severities and services",
+        )?;
+        let email = self.stakeholder_email(&f, seen);
+        let name = match f.get("name") {
+            Some(n) => Some(self.text_of(n, &f.path("name"))?),
+            None => None,
+        };
+        let severities = self.channel_severities(&f, &declared.severities);
+        let services = self.channel_services(&f, &declared.services);
+        Some(Stakeholder {
+            email: email?,
+            name: name.map(|n| n.trim().to_string()).filter(|n| !n.is_empty()),
+            services: services?,
+            severities: severities?,
+        })
+    }
+
+    /// The stakeholder's `email`, reported when it is not an address or an earlier
+    /// stakeholder has it.
+    fn stakeholder_email(&mut self, f: &Fields, seen: &mut Vec<(String, u64)>) -> Option<String> {
+        let Some(node) = f.get("email") else {
+            self.error_at(
+                f.node,
+                &f.path,
+                "missing required key \"email\": the address the stakeholder is emailed at, \
+                 like cto@example.com",
+            );
+            return None;
+        };
+        let path = f.path("email");
+        let email = self.text_of(node, &path)?.trim().to_string();
+        if !looks_like_email(&email) || email.len() > 254 {
+            self.error_at(
+                node,
+                &path,
+                format!("invalid email \"{email}\"; expected an address like cto@example.com"),
+            );
+            return None;
+        }
+        if let Some(line) = first_seen(seen, &email.to_ascii_lowercase(), node) {
+            self.error_at(
+                node,
+                &path,
+                format!("duplicate stakeholder \"{email}\"; first listed on line {line}"),
+            );
+            return None;
+        }
+        Some(email)
     }
 
     fn channel(

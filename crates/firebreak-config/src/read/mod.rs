@@ -39,7 +39,7 @@ pub(crate) mod keys {
     pub(crate) use super::alerting::{ALERTING_KEYS, RATE_LIMIT_KEYS, ROUTE_KEYS};
     pub(crate) use super::break_glass::BREAK_GLASS_KEYS;
     pub(crate) use super::checks::{CHECK_TLS_KEYS, CHECKS_KEYS};
-    pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS};
+    pub(crate) use super::comms::{CHANNEL_KEYS, COMMS_KEYS, STAKEHOLDER_KEYS};
     pub(crate) use super::email::EMAIL_KEYS;
     pub(crate) use super::escalation::{POLICY_KEYS, STEP_KEYS, TARGET_KEYS};
     pub(crate) use super::metrics::METRICS_KEYS;

@@ -181,8 +181,9 @@ impl Firebreak {
         self.smtp_send(smtp, message).await
     }
 
-    /// Sends a status page subscriber's email: plain text and HTML, with `List-Unsubscribe`
-    /// and `List-Unsubscribe-Post` (RFC 8058), so mail clients offer one-click unsubscribe.
+    /// Sends a status page subscriber's email (or a stakeholder's): plain text and HTML, with
+    /// `List-Unsubscribe` and `List-Unsubscribe-Post` (RFC 8058) when it has an unsubscribe
+    /// link, so mail clients offer one-click unsubscribe.
     /// Classified like email pages: 4xx retried, 5xx failed.
     pub(crate) async fn send_list_mail(&self, mail: &crate::subscribers::MailPayload) -> Sent {
         use lettre::message::header::{HeaderName, HeaderValue as MailHeader};
@@ -203,23 +204,23 @@ impl Firebreak {
         let header = |name: &'static str, value: String| {
             MailHeader::new(HeaderName::new_from_ascii_str(name), value)
         };
-        let message = lettre::Message::builder()
+        let mut message = lettre::Message::builder()
             .from(from)
             .to(to)
             .subject(mail.subject.clone())
-            .message_id(Some(format!("<{}@{domain}>", mail.message_id)))
-            .raw_header(header(
-                "List-Unsubscribe",
-                format!("<{}>", mail.unsubscribe),
-            ))
-            .raw_header(header(
-                "List-Unsubscribe-Post",
-                "List-Unsubscribe=One-Click".to_string(),
-            ))
-            .multipart(MultiPart::alternative_plain_html(
-                mail.text.clone(),
-                mail.html.clone(),
-            ));
+            .message_id(Some(format!("<{}@{domain}>", mail.message_id)));
+        if let Some(unsubscribe) = &mail.unsubscribe {
+            message = message
+                .raw_header(header("List-Unsubscribe", format!("<{unsubscribe}>")))
+                .raw_header(header(
+                    "List-Unsubscribe-Post",
+                    "List-Unsubscribe=One-Click".to_string(),
+                ));
+        }
+        let message = message.multipart(MultiPart::alternative_plain_html(
+            mail.text.clone(),
+            mail.html.clone(),
+        ));
         let message = match message {
             Ok(m) => m,
             Err(e) => return Sent::failed(format!("could not build the email: {e}")),
