@@ -192,13 +192,60 @@ impl Reach {
     }
 }
 
+/// Every reach an incident had, in order and each once, from its timeline: the declaration's,
+/// then the one after each severity or services change. A channel that took any of them was
+/// told about the incident (the declaration, or the change that brought it in, is news).
+pub fn reaches<'e>(events: impl IntoIterator<Item = &'e TimelineEvent>) -> Vec<Reach> {
+    use firebreak_domain::timeline::serde_json_free::Value;
+    let mut out: Vec<Reach> = Vec::new();
+    let mut at: Option<Reach> = None;
+    for e in events {
+        let next = match (e, &at) {
+            (
+                TimelineEvent::Declared {
+                    severity, services, ..
+                },
+                _,
+            ) => Reach {
+                severity: severity.clone(),
+                services: services
+                    .iter()
+                    .filter_map(|s| Name::parse(s).ok())
+                    .collect(),
+            },
+            (TimelineEvent::SeverityChanged { to, .. }, Some(r)) => Reach {
+                severity: to.clone(),
+                services: r.services.clone(),
+            },
+            (
+                TimelineEvent::FieldEdited {
+                    field,
+                    to: Value::List(to),
+                    ..
+                },
+                Some(r),
+            ) if field == "services" => Reach {
+                severity: r.severity.clone(),
+                services: to.iter().filter_map(|s| Name::parse(s).ok()).collect(),
+            },
+            _ => continue,
+        };
+        if !out.contains(&next) {
+            out.push(next.clone());
+        }
+        at = Some(next);
+    }
+    out
+}
+
 /// The channels' outbox messages for `post` about `incident`: one per channel that takes it
-/// now, or took it `before` the change (so a channel that heard of an incident hears it
-/// leave: a downgrade below its severities, a service moved off, the resolution after).
+/// now, or took it at a reach in `before` (so a channel that heard of an incident hears it
+/// leave: a downgrade below its severities, a service moved off; and, given every reach the
+/// incident had, its resolution however long after it left).
 pub fn messages(
     channels: &[Channel],
     incident: &Incident,
-    before: Option<&Reach>,
+    before: &[Reach],
     post: &ChatPost,
     give_up_after: jiff::SignedDuration,
     key: &str,
@@ -207,7 +254,7 @@ pub fn messages(
         .iter()
         .filter(|c| {
             c.takes(&incident.severity, &incident.services)
-                || before.is_some_and(|b| c.takes(&b.severity, &b.services))
+                || before.iter().any(|b| c.takes(&b.severity, &b.services))
         })
         .map(|c| {
             let body = match c.kind {
@@ -382,7 +429,7 @@ fn stakeholder_mail(
 pub fn stakeholder_messages(
     stakeholders: &[Stakeholder],
     incident: &Incident,
-    before: Option<&Reach>,
+    before: &[Reach],
     news: &StakeholderNews,
     give_up_after: jiff::SignedDuration,
     key: &str,
@@ -393,7 +440,7 @@ pub fn stakeholder_messages(
         .enumerate()
         .filter(|(_, s)| {
             s.takes(&incident.severity, &incident.services)
-                || before.is_some_and(|b| s.takes(&b.severity, &b.services))
+                || before.iter().any(|b| s.takes(&b.severity, &b.services))
         })
         .map(|(i, s)| {
             let mail = stakeholder_mail(news, s, incident.drill, format!("{key}.{i}"));
@@ -411,13 +458,32 @@ pub fn stakeholder_messages(
         .collect()
 }
 
+/// The timeline kinds [`reaches`] reads.
+const REACH_KINDS: [&str; 3] = ["declared", "severity_changed", "field_edited"];
+
+/// Every reach incident `number` had, read from its timeline in `tx` (the resolving unit of
+/// work, after the incident is locked, so no change to it is missed): the channels and
+/// stakeholders that took the incident at any of them hear it resolved.
+pub(crate) async fn earlier_reaches(
+    tx: &mut (dyn firebreak_store::Tx + '_),
+    number: firebreak_domain::IncidentNumber,
+) -> Result<Vec<Reach>, firebreak_store::StoreError> {
+    let entries = tx.timeline_of_kinds(number, &REACH_KINDS).await?;
+    Ok(reaches(entries.iter().map(|e| &e.event)))
+}
+
 impl Firebreak {
+    /// Whether anyone hears of incidents outside the timeline (channels or stakeholders).
+    pub(crate) fn has_comms(&self) -> bool {
+        !self.config.comms.channels.is_empty() || !self.config.comms.stakeholders.is_empty()
+    }
+
     /// Everything a change tells people outside the timeline, for the change's own unit of
     /// work: the channels' posts and the stakeholders' emails.
     pub(crate) fn comms_news(
         &self,
         incident: &Incident,
-        before: Option<&Reach>,
+        before: &[Reach],
         events: &[TimelineEvent],
         actor: &str,
         now: Timestamp,
@@ -432,7 +498,7 @@ impl Firebreak {
     fn stakeholder_news(
         &self,
         incident: &Incident,
-        before: Option<&Reach>,
+        before: &[Reach],
         events: &[TimelineEvent],
         now: Timestamp,
     ) -> Vec<NewMessage> {
@@ -476,11 +542,12 @@ impl Firebreak {
 
     /// The outbox messages that tell the incident's channels about a change, for the change's
     /// own unit of work. Empty when no channel takes the incident or nothing is news. `before`
-    /// is whom the incident was for before the change, when the change may have moved it.
+    /// is whom the incident was for before the change, when the change may have moved it (for
+    /// a resolution, every reach it ever had).
     pub(crate) fn chat_news(
         &self,
         incident: &Incident,
-        before: Option<&Reach>,
+        before: &[Reach],
         events: &[TimelineEvent],
         actor: &str,
         now: Timestamp,
@@ -572,5 +639,61 @@ impl Firebreak {
         }
         // Retries count from the attempt's end: a timed-out try must not eat the wait.
         (attempt, self.next_after(message, self.clock.now(), verdict))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebreak_domain::timeline::serde_json_free::Value;
+
+    fn reach(severity: &str, services: &[&str]) -> Reach {
+        Reach {
+            severity: severity.into(),
+            services: services.iter().map(|s| Name::parse(s).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn reaches_follow_the_declaration_and_each_move() {
+        let list = |v: &[&str]| Value::List(v.iter().map(|s| s.to_string()).collect());
+        let events = [
+            TimelineEvent::Declared {
+                title: "t".into(),
+                severity: "SEV2".into(),
+                services: vec!["checkout".into()],
+                drill: false,
+            },
+            TimelineEvent::Note { body: "n".into() },
+            TimelineEvent::SeverityChanged {
+                from: "SEV2".into(),
+                to: "SEV3".into(),
+                reason: None,
+            },
+            TimelineEvent::FieldEdited {
+                field: "title".into(),
+                from: Value::Text(None),
+                to: Value::Text(Some("u".into())),
+            },
+            TimelineEvent::FieldEdited {
+                field: "services".into(),
+                from: list(&["checkout"]),
+                to: list(&["search"]),
+            },
+            // Back where it was: listed once.
+            TimelineEvent::FieldEdited {
+                field: "services".into(),
+                from: list(&["search"]),
+                to: list(&["checkout"]),
+            },
+        ];
+        assert_eq!(
+            reaches(&events),
+            [
+                reach("SEV2", &["checkout"]),
+                reach("SEV3", &["checkout"]),
+                reach("SEV3", &["search"]),
+            ]
+        );
     }
 }

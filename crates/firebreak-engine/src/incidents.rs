@@ -160,7 +160,7 @@ impl Firebreak {
                     Box::pin(async move {
                         let created = tx.create_incident(incident, drafts).await?;
                         tx.audit(audit.naming_incident(created.number)).await?;
-                        let posts = app.comms_news(&created, None, &news, &actor, now);
+                        let posts = app.comms_news(&created, &[], &news, &actor, now);
                         if !posts.is_empty() {
                             tx.enqueue(posts).await?;
                         }
@@ -276,7 +276,17 @@ impl Firebreak {
                     let severity_changed = events
                         .iter()
                         .any(|e| matches!(e, TimelineEvent::SeverityChanged { .. }));
-                    let posts = app.comms_news(&incident, Some(&reach), &events, &actor, now);
+                    // A resolution goes to everyone who was told about the incident, at any
+                    // reach it had, however long ago it moved out of theirs.
+                    let resolves = incident.status == Status::Resolved
+                        && events
+                            .iter()
+                            .any(|e| matches!(e, TimelineEvent::StatusChanged { .. }));
+                    let mut reaches = vec![reach];
+                    if resolves && app.has_comms() {
+                        reaches.extend(crate::comms::earlier_reaches(tx, number).await?);
+                    }
+                    let posts = app.comms_news(&incident, &reaches, &events, &actor, now);
                     if !posts.is_empty() {
                         tx.enqueue(posts).await?;
                     }

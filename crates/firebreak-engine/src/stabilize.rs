@@ -521,7 +521,7 @@ impl Firebreak {
         };
         let actor = approved_by.unwrap_or(grant.user.as_str()).to_string();
         let mut messages =
-            self.comms_news(incident, None, std::slice::from_ref(&event), &actor, now);
+            self.comms_news(incident, &[], std::slice::from_ref(&event), &actor, now);
         messages.extend(self.commander_notice(incident, grant, now));
         if let Some(timer) = expiry_timer(grant, now) {
             messages.push(timer);

@@ -903,7 +903,7 @@ impl Firebreak {
                         let public = update.audience == Audience::Public;
                         let notify = update.notify;
                         let mut events = vec![TimelineEvent::StatusUpdate(update)];
-                        let posts = app.comms_news(&incident, None, &events, &actor, now);
+                        let posts = app.comms_news(&incident, &[], &events, &actor, now);
                         if !posts.is_empty() {
                             tx.enqueue(posts).await?;
                         }

@@ -466,6 +466,24 @@ impl IncidentWrites for PgTx<'_> {
         select_incident(self.conn, number, true).await
     }
 
+    async fn timeline_of_kinds(
+        &mut self,
+        number: IncidentNumber,
+        kinds: &[&str],
+    ) -> Result<Vec<TimelineEntry>> {
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        let found = sqlx::query(
+            "SELECT seq, at, actor, kind, data FROM timeline_entries
+             WHERE number = $1 AND kind = ANY($2) ORDER BY seq",
+        )
+        .bind(number.0)
+        .bind(&kinds)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(db)?;
+        found.iter().map(rows::timeline_entry).collect()
+    }
+
     async fn update_incident(
         &mut self,
         incident: &Incident,

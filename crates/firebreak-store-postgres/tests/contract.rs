@@ -45,6 +45,7 @@ contract_checks!(
     timeline_seq_ascends_and_continues,
     timeline_tail_reads_the_newest_and_pages_back,
     every_timeline_event_round_trips,
+    timeline_of_kinds_reads_those_kinds_in_order,
     list_filters,
     list_pagination_covers_every_row_once,
     services,

@@ -359,6 +359,29 @@ impl IncidentWrites for SqliteTx<'_> {
         select_incident(self.conn(), number.0)
     }
 
+    async fn timeline_of_kinds(
+        &mut self,
+        number: IncidentNumber,
+        kinds: &[&str],
+    ) -> Result<Vec<TimelineEntry>> {
+        // Along the primary key (number, seq); only the kinds asked for are decoded.
+        let found = rows::all(
+            self.conn(),
+            "SELECT seq, at, actor, kind, data FROM timeline_entries WHERE number = ?1 \
+             ORDER BY seq",
+            [number.0],
+            |r| {
+                let kind: String = r.get("kind").map_err(db)?;
+                if kinds.contains(&kind.as_str()) {
+                    rows::timeline_entry(r).map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+        )?;
+        Ok(found.into_iter().flatten().collect())
+    }
+
     async fn update_incident(
         &mut self,
         incident: &Incident,

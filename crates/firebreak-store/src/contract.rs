@@ -86,6 +86,7 @@ where
     timeline_seq_ascends_and_continues(&make().await).await;
     timeline_tail_reads_the_newest_and_pages_back(&make().await).await;
     every_timeline_event_round_trips(&make().await).await;
+    timeline_of_kinds_reads_those_kinds_in_order(&make().await).await;
     list_filters(&make().await).await;
     list_pagination_covers_every_row_once(&make().await).await;
     concurrent_creates_get_distinct_numbers(Arc::new(make().await)).await;

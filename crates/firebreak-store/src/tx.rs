@@ -88,6 +88,14 @@ pub trait IncidentWrites: Send {
         incident: &Incident,
         events: Vec<TimelineDraft>,
     ) -> Result<Vec<TimelineEntry>>;
+    /// The incident's timeline entries of these `kinds` (`TimelineEvent::kind`), in order,
+    /// read in the unit of work: the history a change acts on (every reach a resolution goes
+    /// to). Empty for an unknown incident.
+    async fn timeline_of_kinds(
+        &mut self,
+        number: IncidentNumber,
+        kinds: &[&str],
+    ) -> Result<Vec<TimelineEntry>>;
     /// Appends entries that change no incident field. `NotFound` if there is no such incident.
     async fn append_timeline(
         &mut self,

@@ -359,5 +359,126 @@ async fn a_channel_that_took_an_incident_hears_it_move_out_of_its_reach() {
         "{:?}",
         texts(&payments.received())
     );
-    assert_eq!(incidents.count(), 4, "{:?}", texts(&incidents.received()));
+    // The SEV1/SEV2 channel also heard INC-1 resolved: it took INC-1 at SEV2, before the
+    // downgrade.
+    assert_eq!(incidents.count(), 5, "{:?}", texts(&incidents.received()));
+    assert!(
+        texts(&incidents.received())
+            .iter()
+            .any(|t| t.contains("INC-1 resolved: Checkout returns 500s")),
+        "{:?}",
+        texts(&incidents.received())
+    );
+}
+
+/// A channel that took an incident at an earlier severity or on an earlier service hears its
+/// resolution however many changes ago it moved out, and nothing else after; a channel that
+/// never took it hears nothing.
+async fn the_resolution_reaches_every_channel_that_was_told(
+    s: common::TestServer,
+    incidents: Receiver,
+    payments: Receiver,
+    sev1: Receiver,
+) {
+    s.post(
+        "/api/v1/incidents",
+        json!({"title": "Checkout returns 500s", "severity": "SEV2", "services": ["checkout"]}),
+    )
+    .await
+    .expect(201);
+    for rx in [&incidents, &payments] {
+        assert!(rx.wait_until(PROMPTLY, |got| got.len() == 1).await);
+    }
+    // Downgraded below the SEV1/SEV2 channel: it hears that, as it did before.
+    s.patch("/api/v1/incidents/INC-1", json!({"severity": "SEV3"}))
+        .await
+        .expect(200);
+    assert!(incidents.wait_until(PROMPTLY, |got| got.len() == 2).await);
+    assert!(payments.wait_until(PROMPTLY, |got| got.len() == 2).await);
+    // Moved off checkout in a later change (a change of services alone is no news).
+    s.patch("/api/v1/incidents/INC-1", json!({"services": ["search"]}))
+        .await
+        .expect(200);
+    // What happens while it is out of their reach is not theirs.
+    s.post(
+        "/api/v1/incidents/INC-1/status-updates",
+        json!({"audience": "internal", "body": "Still looking."}),
+    )
+    .await
+    .expect(201);
+    s.patch("/api/v1/incidents/INC-1", json!({"status": "mitigated"}))
+        .await
+        .expect(200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(incidents.count(), 2, "{:?}", texts(&incidents.received()));
+    assert_eq!(payments.count(), 2, "{:?}", texts(&payments.received()));
+
+    // The resolution, in a change of its own, goes to both.
+    s.patch("/api/v1/incidents/INC-1", json!({"status": "resolved"}))
+        .await
+        .expect(200);
+    for rx in [&incidents, &payments] {
+        assert!(
+            rx.wait_until(PROMPTLY, |got| texts(got)
+                .iter()
+                .any(|t| t.contains("INC-1 resolved: Checkout returns 500s")))
+                .await,
+            "{:?}",
+            texts(&rx.received())
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(incidents.count(), 3, "{:?}", texts(&incidents.received()));
+    assert_eq!(payments.count(), 3, "{:?}", texts(&payments.received()));
+    // The SEV1 channel never took it, so it hears nothing, the resolution included.
+    assert_eq!(sev1.count(), 0, "{:?}", texts(&sev1.received()));
+}
+
+async fn told_channels() -> (Config, Receiver, Receiver, Receiver) {
+    let incidents = Receiver::start(Reply::Text(200, "ok")).await;
+    let payments = Receiver::start(Reply::OK).await;
+    let sev1 = Receiver::start(Reply::OK).await;
+    let mut config = Config::default();
+    config.outbound.allow = vec!["127.0.0.0/8".parse().unwrap()];
+    for s in ["checkout", "search"] {
+        config.services.push(common::service(s));
+    }
+    config.comms.channels = vec![
+        channel(
+            "incidents",
+            ChannelKind::Slack,
+            &incidents.url,
+            &[],
+            &["SEV1", "SEV2"],
+        ),
+        channel(
+            "payments",
+            ChannelKind::Mattermost,
+            &payments.url,
+            &["checkout"],
+            &[],
+        ),
+        channel("sev1", ChannelKind::Mattermost, &sev1.url, &[], &["SEV1"]),
+    ];
+    (config, incidents, payments, sev1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resolution_reaches_every_channel_that_was_told_on_sqlite() {
+    let (config, incidents, payments, sev1) = told_channels().await;
+    let s = common::spawn_with(config).await;
+    the_resolution_reaches_every_channel_that_was_told(s, incidents, payments, sev1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resolution_reaches_every_channel_that_was_told_on_postgres() {
+    let (config, incidents, payments, sev1) = told_channels().await;
+    let store = common::postgres_store("channels_told").await;
+    let s = common::spawn_on(
+        std::sync::Arc::new(store),
+        config,
+        tempfile::tempdir().unwrap(),
+    )
+    .await;
+    the_resolution_reaches_every_channel_that_was_told(s, incidents, payments, sev1).await;
 }

@@ -728,3 +728,55 @@ pub async fn concurrent_creates_get_distinct_numbers<S: Store + 'static>(store: 
     }
     assert_eq!(audit_count(&*store).await, 50);
 }
+
+/// `timeline_of_kinds` reads, in a unit of work, the incident's entries of the kinds asked for,
+/// in order, and nothing of other incidents.
+pub async fn timeline_of_kinds_reads_those_kinds_in_order<S: Store>(store: &S) {
+    let incident = create(store, "Kinds", "SEV2", &[], false).await;
+    let n = incident.number;
+    let mut changed = incident.clone();
+    let events = changed
+        .set_severity(
+            &firebreak_domain::Config::default(),
+            "SEV3",
+            None,
+            at(2_000),
+        )
+        .expect("severity");
+    store
+        .update_incident(
+            &changed,
+            drafts(events, at(2_000)),
+            audit("incident.update", "INC-1"),
+        )
+        .await
+        .expect("update");
+    store
+        .append_timeline(
+            n,
+            drafts(vec![note("between")], at(3_000)),
+            audit("incident.note", "INC-1"),
+        )
+        .await
+        .expect("append_timeline");
+    create(store, "Other", "SEV1", &[], false).await;
+    let found = commit(store, "timeline_of_kinds", move |tx| {
+        Box::pin(async move {
+            tx.timeline_of_kinds(n, &["declared", "severity_changed"])
+                .await
+        })
+    })
+    .await;
+    let kinds: Vec<_> = found.iter().map(|e| e.event.kind()).collect();
+    assert_eq!(kinds, ["declared", "severity_changed"]);
+    assert!(found[0].seq < found[1].seq);
+    assert!(matches!(&found[1].event, TimelineEvent::SeverityChanged { to, .. } if to == "SEV3"));
+    let none = commit(store, "timeline_of_kinds", move |tx| {
+        Box::pin(async move {
+            tx.timeline_of_kinds(IncidentNumber(99), &["declared"])
+                .await
+        })
+    })
+    .await;
+    assert!(none.is_empty());
+}
