@@ -364,22 +364,15 @@ impl IncidentWrites for SqliteTx<'_> {
         number: IncidentNumber,
         kinds: &[&str],
     ) -> Result<Vec<TimelineEntry>> {
-        // Along the primary key (number, seq); only the kinds asked for are decoded.
-        let found = rows::all(
+        // Along the primary key (number, seq), only the kinds asked for.
+        let kinds = serde_json::to_string(kinds).map_err(StoreError::backend)?;
+        rows::all(
             self.conn(),
             "SELECT seq, at, actor, kind, data FROM timeline_entries WHERE number = ?1 \
-             ORDER BY seq",
-            [number.0],
-            |r| {
-                let kind: String = r.get("kind").map_err(db)?;
-                if kinds.contains(&kind.as_str()) {
-                    rows::timeline_entry(r).map(Some)
-                } else {
-                    Ok(None)
-                }
-            },
-        )?;
-        Ok(found.into_iter().flatten().collect())
+             AND kind IN (SELECT value FROM json_each(?2)) ORDER BY seq",
+            params![number.0, kinds],
+            rows::timeline_entry,
+        )
     }
 
     async fn update_incident(
