@@ -530,6 +530,34 @@ async fn edit(
     // The sections as saved at `version`: the edit is compared with these, so only what the
     // user changed is sent.
     let base = sections_of(&view);
+    // `--status` alone moves the postmortem, with no editor: a script (or a reviewer who is
+    // done) changes only the status.
+    if let (None, Some(to)) = (&file, &status) {
+        if view["status"] == to.as_str() {
+            writeln!(
+                out,
+                "The postmortem of {id} is {to} already; nothing was saved."
+            )?;
+            return Ok(());
+        }
+        let saved = api
+            .send(
+                Method::PUT,
+                &["incidents", id, "postmortem"],
+                &json!({"version": version, "sections": [], "status": to}),
+            )
+            .await?;
+        if json {
+            return write_json(out, &saved);
+        }
+        writeln!(
+            out,
+            "Saved version {} of the postmortem of {id}: it is {} now.",
+            text(&saved["version"]),
+            text(&saved["status"])
+        )?;
+        return print_to_do(out, id, &saved);
+    }
     let (path, ours, before) = match file {
         Some(path) => {
             let before = read_file(&path)?;

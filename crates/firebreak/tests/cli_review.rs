@@ -309,13 +309,21 @@ async fn a_postmortem_from_draft_to_published_from_the_cli() {
         "{}",
         common::printed(&refused)
     );
+    // `--status` alone opens no editor (one that fails would fail the command).
     let out = ok(&cli_editing(
         &s,
-        "true",
+        "false",
         &["postmortem", "edit", &id, "--status", "draft"],
     )
     .await);
     assert!(out.contains("it is draft now"), "{out}");
+    let out = ok(&cli_editing(
+        &s,
+        "false",
+        &["postmortem", "edit", &id, "--status", "draft"],
+    )
+    .await);
+    assert!(out.contains("draft already"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,6 +447,14 @@ async fn action_items_from_the_cli() {
     );
     let out = ok(&cli(&s, &["action-item", "list", "--status", "open"]).await);
     assert!(out.contains("No action items."), "{out}");
+    // An incident that does not exist is said so, not "No action items".
+    let typo = cli(&s, &["action-item", "list", "--incident", "INC-999"]).await;
+    assert_eq!(code(&typo), 1, "{}", common::printed(&typo));
+    assert!(
+        common::printed(&typo).contains("there is no incident INC-999"),
+        "{}",
+        common::printed(&typo)
+    );
 }
 
 /// CSV rows as fields, for CSV without quoted line breaks.

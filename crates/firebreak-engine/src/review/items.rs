@@ -176,6 +176,10 @@ impl Firebreak {
         after: Option<i64>,
         limit: u32,
     ) -> Result<Page<ActionItem>, EngineError> {
+        // "No action items" for an incident that does not exist would hide a typo.
+        if let Some(n) = filter.incident {
+            self.incident(n).await?;
+        }
         Ok(self.store.list_action_items(filter, after, limit).await?)
     }
 

@@ -625,7 +625,8 @@ pub struct ItemQuery {
 /// Action items, soonest due first.
 #[utoipa::path(get, path = "/api/v1/action-items", tag = "action-items", params(ItemQuery),
     security(("bearer" = ["viewer"])),
-    responses((status = 200, body = ListBody<ActionItemBody>)))]
+    responses((status = 200, body = ListBody<ActionItemBody>),
+        (status = 404, body = Problem, description = "There is no incident with the `incident` given")))]
 pub async fn list_action_items(
     _c: Caller<Viewer>,
     State(app): State<Firebreak>,
