@@ -284,11 +284,21 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     );
     let a = s.send("/v2/enqueue", big.clone(), &[]).await;
     assert_eq!(a.status, 413);
+    // The batch formats take more (1,000 alerts a request), but not without end.
+    let huge = format!(
+        "{{\"summary\":\"x\",\"pad\":\"{}\"}}",
+        "x".repeat(9 * 1024 * 1024)
+    );
     let a = s
-        .send(&format!("/api/v1/ingest/generic/{key}"), big, &[])
+        .send(&format!("/api/v1/ingest/generic/{key}"), huge, &[])
         .await;
     assert_eq!(a.status, 413);
     assert_eq!(a.content_type, "application/problem+json");
+    assert!(
+        a.body["detail"].as_str().unwrap().contains("8 MiB"),
+        "{}",
+        a.body
+    );
 
     // Generic endpoint: unknown key 401, invalid JSON / wrong enum / missing field 400 naming it.
     let a = s
@@ -322,6 +332,50 @@ async fn bad_input_gets_a_clear_error_and_stores_nothing() {
     assert_eq!(a.status, 401);
 
     assert!(s.alerts("").await.is_empty(), "nothing was stored");
+}
+
+/// A storm's full batch, 1,000 alerts with labels and annotations of real size (over a
+/// megabyte in all), is stored whole: refused for its bytes, it would page nobody.
+#[tokio::test]
+async fn a_full_alertmanager_batch_of_real_sized_alerts_is_accepted() {
+    let s = spawn().await;
+    let key = s.integration("checkout", "prometheus").await;
+    let alerts: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "status": "firing",
+                "labels": {
+                    "alertname": "KubePodCrashLooping", "severity": "critical",
+                    "namespace": "checkout", "pod": format!("checkout-api-7d9f8b6c5-{i:05}"),
+                    "container": "api", "cluster": "prod-eu-west-1", "job": "kube-state-metrics",
+                    "instance": format!("10.42.{}.{}:8080", i / 250, i % 250),
+                },
+                "annotations": {
+                    "summary": format!("Pod checkout/checkout-api-{i} is crash looping"),
+                    "description": "x".repeat(700),
+                    "runbook_url": "https://runbooks.example.com/kubernetes/kubepodcrashlooping",
+                },
+                "startsAt": "2026-12-01T03:00:00Z",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": format!("http://prometheus.example.com/graph?g0.expr=rate%28kube_pod_container_status_restarts_total%5B5m%5D%29+%3E+0&i={i}"),
+                "fingerprint": format!("{i:016x}"),
+            })
+        })
+        .collect();
+    let batch = json!({
+        "version": "4", "status": "firing", "receiver": "firebreak",
+        "groupKey": "{}:{alertname=\"KubePodCrashLooping\"}", "truncatedAlerts": 0,
+        "groupLabels": {"alertname": "KubePodCrashLooping"}, "commonLabels": {},
+        "commonAnnotations": {}, "externalURL": "http://alertmanager.example.com",
+        "alerts": alerts,
+    });
+    let body = serde_json::to_vec(&batch).unwrap();
+    assert!(body.len() > 1024 * 1024, "{} bytes", body.len());
+    let a = s
+        .send(&format!("/api/v1/ingest/alertmanager/{key}"), body, &[])
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["alerts"].as_array().unwrap().len(), 1000);
 }
 
 #[tokio::test]

@@ -31,6 +31,10 @@ use crate::problem::ApiError;
 
 /// Alert bodies larger than this are refused with 413, as PagerDuty does.
 pub const INGEST_BODY_LIMIT: usize = 512 * 1024;
+/// The limit for the batch formats (`/api/v1/ingest/{format}`: Alertmanager, Grafana and the
+/// generic batch): room for the most alerts one request may carry (1,000), each with real
+/// labels, annotations and links. A storm's batch refused for its bytes would page nobody.
+pub const BATCH_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
 /// Marks an answer whose error shape belongs to a sender's API (PagerDuty, Opsgenie), so the
 /// problem+json layer leaves it alone.
@@ -80,19 +84,17 @@ pub(super) enum BodyError {
     Unreadable(String),
 }
 
-/// Reads the body up to the limit.
-pub(super) async fn read_body(body: Body) -> Result<Bytes, BodyError> {
-    axum::body::to_bytes(body, INGEST_BODY_LIMIT)
-        .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                BodyError::TooLarge
-            } else {
-                BodyError::Unreadable(e.to_string())
-            }
-        })
+/// Reads the body up to `limit` bytes.
+pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            BodyError::TooLarge
+        } else {
+            BodyError::Unreadable(e.to_string())
+        }
+    })
 }
 
 pub(super) fn with_shape(mut response: Response) -> Response {
@@ -226,7 +228,7 @@ async fn pagerduty_preamble<T>(
     body: Body,
     parse: fn(&[u8]) -> Result<T, pagerduty::EventError>,
 ) -> Result<(Sender, T), Response> {
-    let bytes = match read_body(body).await {
+    let bytes = match read_body(body, INGEST_BODY_LIMIT).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return Err(pd_too_large()),
         Err(BodyError::Unreadable(why)) => {
@@ -357,6 +359,14 @@ impl Format {
         }
     }
 
+    fn name(self) -> &'static str {
+        match self {
+            Format::Alertmanager => "alertmanager",
+            Format::Grafana => "grafana",
+            Format::Generic => "generic",
+        }
+    }
+
     fn events(self, body: &[u8]) -> Result<Vec<AlertEvent>, Rejected> {
         match self {
             Format::Alertmanager => alertmanager::parse_webhook(body),
@@ -429,12 +439,17 @@ async fn ingest_as(
         Ok(s) => s,
         Err(response) => return response,
     };
-    let bytes = match read_body(body).await {
+    let bytes = match read_body(body, BATCH_BODY_LIMIT).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => {
+            tracing::warn!(
+                format = format.name(),
+                limit_bytes = BATCH_BODY_LIMIT,
+                "refused an alert batch larger than the limit; the sender will drop it"
+            );
             return ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "the alert body is larger than the 512 KB limit",
+                "the alert body is larger than the 8 MiB limit; send fewer alerts per request",
             )
             .into_response();
         }
@@ -445,7 +460,20 @@ async fn ingest_as(
     };
     let events = match format.events(&bytes) {
         Ok(events) => events,
-        Err(rejected) => return rejected_problem(&rejected),
+        Err(rejected) => {
+            // Senders drop a batch refused with a 4xx and never send it again: say so where
+            // the operator looks.
+            if let Some(first) = rejected.errors.first() {
+                tracing::warn!(
+                    format = format.name(),
+                    problems = rejected.errors.len(),
+                    field = %first.field,
+                    problem = %first.message,
+                    "refused an alert batch; the sender will drop it"
+                );
+            }
+            return rejected_problem(&rejected);
+        }
     };
     match app.ingest(&sender, events).await {
         Ok(outcomes) => (

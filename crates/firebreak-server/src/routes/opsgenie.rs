@@ -25,7 +25,9 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::ingest::{BodyError, authenticate, read_body, retry_after, with_shape};
+use super::ingest::{
+    BodyError, INGEST_BODY_LIMIT, authenticate, read_body, retry_after, with_shape,
+};
 
 /// One request's answer context: when it started and the id it is answered with.
 struct Reply {
@@ -196,7 +198,7 @@ pub async fn create(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let bytes = match read_body(body).await {
+    let bytes = match read_body(body, INGEST_BODY_LIMIT).await {
         Ok(b) => b,
         Err(e) => return reply.too_large(e),
     };
@@ -271,7 +273,7 @@ async fn act(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let bytes = match read_body(body).await {
+    let bytes = match read_body(body, INGEST_BODY_LIMIT).await {
         Ok(b) => b,
         Err(e) => return reply.too_large(e),
     };
