@@ -16,7 +16,9 @@ use std::time::Duration;
 use firebreak_domain::IncidentNumber;
 use firebreak_outbound::delivery::{self as verdicts, RetryPolicy};
 use firebreak_outbound::signing;
-use firebreak_store::{Attempt, Lease, Message, Outcome, StoreError, StoreWrites, TimelineDraft};
+use firebreak_store::{
+    Attempt, Lease, Message, Outcome, Priority, StoreError, StoreWrites, TimelineDraft,
+};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, mpsc};
@@ -62,6 +64,11 @@ const IDLE_LOOK: SignedDuration = SignedDuration::from_secs(30);
 /// database. A quiet worker claims at once: the gap only counts from its last claim.
 const GATHER: Duration = Duration::from_millis(5);
 
+/// A failed attempt that took this long rests its receiver (event webhooks only): the
+/// subscription's other deliveries are rescheduled without being tried until the failed one's
+/// retry, instead of each holding a sending place for as long.
+const SLOW_FAILURE: Duration = Duration::from_secs(1);
+
 /// What one attempt decided.
 struct Settled {
     message: Message,
@@ -72,20 +79,52 @@ struct Settled {
 /// Runs the outbox worker until `cancel`; then lets started sends finish briefly and gives back
 /// every message it still holds.
 ///
-/// A worker holds up to [`HELD`] claimed messages and sends up to [`IN_FLIGHT`] of them at
-/// once; their outcomes go to one recorder, which writes whatever has gathered as one unit of
-/// work. A held slot frees once its outcome is queued for the recorder, so a busy database
-/// slows the recording, not the sending; the queue is bounded ([`RECORD_QUEUE`]), so sends
-/// wait when recording falls that far behind.
+/// The worker has two lanes, each claiming and sending on its own: one for pages and
+/// escalation timers, one for bulk work (event webhooks, chat posts, subscriber email). A
+/// receiver that hangs, or a backlog of thousands of webhooks, fills only the bulk lane's
+/// places, so a page is claimed and sent as soon as it is due.
+///
+/// A lane holds up to [`HELD`] claimed messages and sends up to [`IN_FLIGHT`] of them at
+/// once; the outcomes of both go to one recorder, which writes whatever has gathered as one
+/// unit of work. A held place frees once its outcome is queued for the recorder, so a busy
+/// database slows the recording, not the sending; the queue is bounded ([`RECORD_QUEUE`]), so
+/// sends wait when recording falls that far behind.
 pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
+    let (outcomes, queued) = mpsc::channel::<Settled>(RECORD_QUEUE);
+    let recorder = tokio::spawn(record_all(app.clone(), owner.clone(), queued));
+    tokio::join!(
+        lane(&app, &owner, &[Priority::Page], outcomes.clone(), &cancel),
+        lane(&app, &owner, &[Priority::Bulk], outcomes.clone(), &cancel),
+    );
+    drop(outcomes);
+    let _ = tokio::time::timeout(DRAIN, recorder).await;
+    match app.store.release(&owner, app.clock.now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            messages = n,
+            "gave back outbox messages still held at shutdown"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not give back held outbox messages; they are claimable again once their lease ends")
+        }
+    }
+}
+
+/// One lane of the worker: claims due messages of `priorities` only and sends them, until
+/// `cancel`; then gives its started sends a moment to finish.
+async fn lane(
+    app: &Firebreak,
+    owner: &str,
+    priorities: &'static [Priority],
+    outcomes: mpsc::Sender<Settled>,
+    cancel: &CancellationToken,
+) {
     let mut feed = app.store.feed().subscribe();
     let slots = Arc::new(Semaphore::new(HELD));
     let senders = Arc::new(Semaphore::new(IN_FLIGHT));
     let mut sending: JoinSet<()> = JoinSet::new();
-    let (outcomes, queued) = mpsc::channel::<Settled>(RECORD_QUEUE);
-    let recorder = tokio::spawn(record_all(app.clone(), owner.clone(), queued));
     let mut last_claim = std::time::Instant::now() - GATHER;
-    let lease_for = lease(&app);
+    let lease_for = lease(app);
     'work: loop {
         if cancel.is_cancelled() {
             break;
@@ -106,10 +145,14 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
             let free = slots.available_permits();
             let now = app.clock.now();
             let lease = Lease {
-                owner: owner.clone(),
+                owner: owner.to_string(),
                 until: now + lease_for,
             };
-            match app.store.claim_due(now, lease, free as u32).await {
+            match app
+                .store
+                .claim_due_of(priorities, now, lease, free as u32)
+                .await
+            {
                 Ok(messages) => {
                     claimed_full = messages.len() == free;
                     claimed_none = messages.is_empty();
@@ -119,8 +162,19 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
                         };
                         let (app, outcomes, senders) =
                             (app.clone(), outcomes.clone(), senders.clone());
+                        // An event webhook first waits for its subscription's share of the
+                        // sending places: one hanging receiver cannot take them all.
+                        let gate =
+                            (message.kind == WEBHOOK).then(|| app.events.gate(&message.subject));
                         sending.spawn(async move {
                             let settled = {
+                                let _share = match gate {
+                                    Some(gate) => match gate.acquire_owned().await {
+                                        Ok(share) => Some(share),
+                                        Err(_) => return,
+                                    },
+                                    None => None,
+                                };
                                 let Ok(_sender) = senders.acquire_owned().await else {
                                     return;
                                 };
@@ -152,7 +206,7 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
         }
         // Nothing more is due now: sleep until the next due time, or until the feed says
         // something became due. Other commits (every ingested alert) do not cost a claim.
-        let mut wake_at = match app.store.next_due().await {
+        let mut wake_at = match app.store.next_due_of(priorities).await {
             Ok(Some(due)) => due.min(app.clock.now() + IDLE_LOOK),
             Ok(None) => app.clock.now() + IDLE_LOOK,
             Err(_) => app.clock.now() + SignedDuration::from_secs(1),
@@ -189,18 +243,6 @@ pub async fn run(app: Firebreak, owner: String, cancel: CancellationToken) {
     })
     .await;
     sending.abort_all();
-    drop(outcomes);
-    let _ = tokio::time::timeout(DRAIN, recorder).await;
-    match app.store.release(&owner, app.clock.now()).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            messages = n,
-            "gave back outbox messages still held at shutdown"
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "could not give back held outbox messages; they are claimable again once their lease ends")
-        }
-    }
 }
 
 /// `t` cut down to whole milliseconds, as the stores keep due times.
@@ -520,6 +562,32 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
             message,
         );
     }
+    if let Some((until, why)) = app.events.resting(&subscription.id, now) {
+        // Not tried: the receiver failed slowly moments ago. Its backlog moves on at once, so
+        // it holds no sending place that other subscriptions' deliveries are waiting for.
+        let wait = Duration::try_from(until - now).unwrap_or(Duration::ZERO);
+        let next = app.next_after(
+            &message,
+            now,
+            verdicts::Verdict::RetryLater {
+                after: Some(wait),
+                reason: why.clone(),
+            },
+        );
+        return Settled {
+            message,
+            attempt: Attempt {
+                at: now,
+                status_code: None,
+                error: Some(format!(
+                    "not sent: the receiver failed on another delivery moments ago ({why}); \
+                     deliveries to it wait until {until}"
+                )),
+                duration_ms: 0,
+            },
+            next,
+        };
+    }
     let headers = match signing::headers(
         &[subscription.secret.as_str()],
         &payload.id,
@@ -547,7 +615,21 @@ async fn send_webhook(app: &Firebreak, message: Message) -> Settled {
         duration_ms: recorded.duration.as_millis() as i64,
     };
     // The deadline counts from the first attempt, or from a person's redelivery.
-    let next = app.next_after(&message, app.clock.now(), verdicts::classify(&answer));
+    let verdict = verdicts::classify(&answer);
+    let slow = recorded.duration >= SLOW_FAILURE;
+    let next = app.next_after(&message, app.clock.now(), verdict);
+    match next {
+        Outcome::Delivered => app.events.wake(&subscription.id),
+        Outcome::RetryAt(at) if slow => app.events.rest(
+            &subscription.id,
+            at,
+            attempt
+                .error
+                .clone()
+                .unwrap_or_else(|| format!("no answer for {} ms", attempt.duration_ms)),
+        ),
+        _ => {}
+    }
     Settled {
         message,
         attempt,

@@ -8,7 +8,8 @@
 //! `data` holds the objects the event is about in the API's own shapes, written by an
 //! [`EventRenderer`] the HTTP layer provides.
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use firebreak_domain::{Alert, Config, Incident};
 use firebreak_store::{
@@ -129,7 +130,15 @@ pub struct Events {
     pub(crate) renderer: Arc<dyn EventRenderer>,
     subscriptions: RwLock<Arc<Vec<Subscription>>>,
     pub retry: RetrySettings,
+    /// Receivers resting after a slow failure, by subscription id: until when, and why.
+    resting: Mutex<HashMap<String, (Timestamp, String)>>,
+    /// Each subscription's share of the sending places, by subscription id.
+    gates: Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
+
+/// The most deliveries to one subscription sent at once: half the worker's sending places, so
+/// a receiver that hangs leaves the other half to everyone else.
+pub const PER_SUBSCRIPTION: usize = crate::delivery::IN_FLIGHT / 2;
 
 impl Events {
     pub fn new(config: &Config) -> Events {
@@ -142,6 +151,51 @@ impl Events {
                 max_delay: r.max_delay,
                 give_up_after: r.give_up_after,
             },
+            resting: Mutex::new(HashMap::new()),
+            gates: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The gate a delivery to `subscription` passes before it takes a sending place.
+    pub(crate) fn gate(&self, subscription: &str) -> Arc<tokio::sync::Semaphore> {
+        let mut gates = self.gates.lock().unwrap_or_else(|p| p.into_inner());
+        gates
+            .entry(subscription.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PER_SUBSCRIPTION)))
+            .clone()
+    }
+
+    /// Until when, and why, deliveries to `subscription` wait without being tried: its receiver
+    /// failed slowly (it hung, or timed out) and another attempt would only hold a sending
+    /// place for as long again. `None` once that time has come.
+    pub(crate) fn resting(
+        &self,
+        subscription: &str,
+        now: Timestamp,
+    ) -> Option<(Timestamp, String)> {
+        let resting = self.resting.lock().unwrap_or_else(|p| p.into_inner());
+        resting
+            .get(subscription)
+            .filter(|(until, _)| *until > now)
+            .cloned()
+    }
+
+    /// `subscription`'s receiver failed slowly: its other deliveries wait until `until`.
+    pub(crate) fn rest(&self, subscription: &str, until: Timestamp, why: String) {
+        let mut resting = self.resting.lock().unwrap_or_else(|p| p.into_inner());
+        let later = resting
+            .get(subscription)
+            .is_none_or(|(current, _)| *current < until);
+        if later {
+            resting.insert(subscription.to_string(), (until, why));
+        }
+    }
+
+    /// `subscription`'s receiver took a delivery: nothing waits for it any more.
+    pub(crate) fn wake(&self, subscription: &str) {
+        let mut resting = self.resting.lock().unwrap_or_else(|p| p.into_inner());
+        if !resting.is_empty() {
+            resting.remove(subscription);
         }
     }
 

@@ -213,6 +213,7 @@ impl OutboxWrites for PgTx<'_> {
         now: Timestamp,
         lease: &Lease,
         limit: u32,
+        priorities: &[Priority],
     ) -> Result<Vec<Message>> {
         // One range of the claim index per priority, pages first: a single scan ordered by
         // priority would walk past every page-priority timer not yet due (an escalation's
@@ -234,7 +235,7 @@ impl OutboxWrites for PgTx<'_> {
                 .join(", ")
         );
         let mut found = Vec::new();
-        for priority in Priority::CLAIM_ORDER {
+        for priority in priorities {
             let left = i64::from(limit) - found.len() as i64;
             if left <= 0 {
                 break;
@@ -606,14 +607,15 @@ impl OutboxStore for PostgresStore {
         Ok(())
     }
 
-    async fn next_due(&self) -> Result<Option<Timestamp>> {
+    async fn next_due_of(&self, priorities: &[Priority]) -> Result<Option<Timestamp>> {
+        let ranks: Vec<i16> = priorities.iter().map(|p| p.rank()).collect();
         let due: Option<i64> = sqlx::query_scalar(
             // One index seek per priority (the claim index leads with it).
-            "SELECT MIN(m) FROM (\
-               SELECT MIN(due_at) AS m FROM outbox WHERE priority = 0 AND status IN ('pending', 'sending') \
-               UNION ALL \
-               SELECT MIN(due_at) FROM outbox WHERE priority = 1 AND status IN ('pending', 'sending')) AS d",
+            "SELECT MIN(m) FROM unnest($1::int2[]) AS p(rank), LATERAL (\
+               SELECT MIN(due_at) AS m FROM outbox \
+               WHERE priority = p.rank AND status IN ('pending', 'sending')) AS d",
         )
+        .bind(ranks)
         .fetch_one(&self.pool)
         .await
         .map_err(db)?;

@@ -159,13 +159,14 @@ impl OutboxWrites for SqliteTx<'_> {
         now: Timestamp,
         lease: &Lease,
         limit: u32,
+        priorities: &[Priority],
     ) -> Result<Vec<Message>> {
         // Pages first, then soonest due: take the order before the claim moves `due_at` to
         // the lease end. One range of the claim index per priority: a single scan ordered by
         // priority would walk past every page-priority timer not yet due (an escalation's
         // next step, a reminder) before reaching due bulk messages.
         let mut order = Vec::new();
-        for priority in Priority::CLAIM_ORDER {
+        for priority in priorities {
             let left = limit.saturating_sub(order.len() as u32);
             if left == 0 {
                 break;
@@ -404,19 +405,24 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn next_due(&self) -> Result<Option<Timestamp>> {
-        self.read(|conn| {
-            let due: Option<Option<i64>> = rows::one(
-                conn,
-                // One index seek per priority (the claim index leads with it).
-            "SELECT MIN(m) FROM (\
-               SELECT MIN(due_at) AS m FROM outbox WHERE priority = 0 AND status IN ('pending', 'sending') \
-               UNION ALL \
-               SELECT MIN(due_at) FROM outbox WHERE priority = 1 AND status IN ('pending', 'sending')) AS d",
-                [],
-                |r| r.get(0).map_err(db),
-            )?;
-            firebreak_store::codec::opt_timestamp(due.flatten())
+    async fn next_due_of(&self, priorities: &[Priority]) -> Result<Option<Timestamp>> {
+        let ranks: Vec<i16> = priorities.iter().map(|p| p.rank()).collect();
+        self.read(move |conn| {
+            let mut earliest: Option<i64> = None;
+            // One index seek per priority (the claim index leads with it).
+            for rank in ranks {
+                let due: Option<Option<i64>> = rows::one(
+                    conn,
+                    "SELECT MIN(due_at) FROM outbox WHERE priority = ?1 \
+                     AND status IN ('pending', 'sending')",
+                    [rank],
+                    |r| r.get(0).map_err(db),
+                )?;
+                if let Some(due) = due.flatten() {
+                    earliest = Some(earliest.map_or(due, |e| e.min(due)));
+                }
+            }
+            firebreak_store::codec::opt_timestamp(earliest)
         })
         .await
     }

@@ -528,7 +528,12 @@ pub trait OutboxStore: Send + Sync {
     /// Depth and overdue age per kind.
     async fn outbox_stats(&self, now: Timestamp) -> Result<Vec<OutboxStats>>;
     /// The earliest instant at which some message can next be claimed, if any is waiting.
-    async fn next_due(&self) -> Result<Option<Timestamp>>;
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        self.next_due_of(&Priority::CLAIM_ORDER).await
+    }
+    /// The earliest due time of unfinished messages of `priorities` only: what one lane of
+    /// the worker waits for.
+    async fn next_due_of(&self, priorities: &[Priority]) -> Result<Option<Timestamp>>;
     /// Clears away what finished messages left behind, so that claiming stays fast through a
     /// long burst. On PostgreSQL every claim and every outcome leaves a dead row version, and
     /// the claim index keeps pointing at them until the table is vacuumed: with many of them

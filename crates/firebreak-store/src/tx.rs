@@ -17,7 +17,9 @@ use firebreak_domain::{Alert, Incident, IncidentNumber, Name};
 use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 
-use crate::outbox::{Attempt, IngestRequest, Lease, Message, NewMessage, Outcome, Subscription};
+use crate::outbox::{
+    Attempt, IngestRequest, Lease, Message, NewMessage, Outcome, Priority, Subscription,
+};
 use crate::{
     AuditDraft, Change, DeploymentRecord, IntegrationKey, IntegrationRecord, OverrideRecord,
     Result, RouteRecord, ScheduleRecord, ServiceRecord, TimelineDraft, TimelineEntry, TokenRecord,
@@ -230,11 +232,15 @@ pub trait OutboxWrites: Send {
     /// Takes up to `limit` messages that are due at `now` (pending and due, or sending with an
     /// expired lease), marks them `sending` under `lease`, counts the attempt, and returns
     /// them, soonest due first. On PostgreSQL, messages another claimer holds are skipped.
+    ///
+    /// Only messages of `priorities` are taken, in that order: pages have a worker lane of
+    /// their own, so a backlog of bulk work never holds a page's place.
     async fn claim_due(
         &mut self,
         now: Timestamp,
         lease: &Lease,
         limit: u32,
+        priorities: &[Priority],
     ) -> Result<Vec<Message>>;
     /// The message was delivered. False (and nothing changes) if `owner` no longer holds it.
     async fn complete(&mut self, id: i64, owner: &str, attempt: &Attempt) -> Result<bool>;

@@ -8,7 +8,7 @@ use firebreak_domain::{Incident, IncidentNumber, Name};
 use futures_util::future::BoxFuture;
 use jiff::Timestamp;
 
-use crate::outbox::{Attempt, Lease, Message, NewMessage};
+use crate::outbox::{Attempt, Lease, Message, NewMessage, Priority};
 use crate::{
     AuditDraft, DeploymentRecord, IntegrationKey, IntegrationRecord, Result, RouteRecord,
     ServiceRecord, Store, StoreError, TimelineDraft, TimelineEntry, TokenRecord, UserRecord,
@@ -117,7 +117,19 @@ pub trait StoreWrites {
     ) -> Result<DeploymentRecord>;
 
     async fn enqueue(&self, messages: Vec<NewMessage>) -> Result<u64>;
-    async fn claim_due(&self, now: Timestamp, lease: Lease, limit: u32) -> Result<Vec<Message>>;
+    /// Claims due messages of every priority, pages first.
+    async fn claim_due(&self, now: Timestamp, lease: Lease, limit: u32) -> Result<Vec<Message>> {
+        self.claim_due_of(&Priority::CLAIM_ORDER, now, lease, limit)
+            .await
+    }
+    /// Claims due messages of `priorities` only, in that order.
+    async fn claim_due_of(
+        &self,
+        priorities: &[Priority],
+        now: Timestamp,
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<Message>>;
     async fn complete(&self, id: i64, owner: &str, attempt: Attempt) -> Result<bool>;
     async fn retry_at(&self, id: i64, owner: &str, at: Timestamp, attempt: Attempt)
     -> Result<bool>;
@@ -436,9 +448,16 @@ impl<S: Store + ?Sized> StoreWrites for S {
         .await
     }
 
-    async fn claim_due(&self, now: Timestamp, lease: Lease, limit: u32) -> Result<Vec<Message>> {
+    async fn claim_due_of(
+        &self,
+        priorities: &[Priority],
+        now: Timestamp,
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<Message>> {
+        let priorities = priorities.to_vec();
         crate::transact_rows(self, limit as usize, move |tx| {
-            Box::pin(async move { tx.claim_due(now, &lease, limit).await })
+            Box::pin(async move { tx.claim_due(now, &lease, limit, &priorities).await })
         })
         .await
     }

@@ -341,6 +341,37 @@ async fn an_accepted_alert_has_its_first_page_queued_when_the_sender_gets_its_an
     w.rx.expect_no_more(1, QUIET).await;
 }
 
+/// A receiver of event webhooks hangs while hundreds of events wait for it: every place the
+/// worker has for bulk work is taken. A page still goes out at once, in a lane of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_goes_out_at_once_while_a_hanging_webhook_receiver_holds_a_backlog() {
+    let w = World::new(0).await;
+    let hanging = Receiver::start(Reply::Hold).await;
+    w.admin(
+        Method::POST,
+        "/api/v1/webhooks",
+        json!({"url": hanging.url, "events": ["incident.declared"]}),
+    )
+    .await
+    .expect(201);
+    let in_flight = firebreak_engine::events::PER_SUBSCRIPTION;
+    let held = firebreak_engine::delivery::HELD;
+    let started = std::time::Instant::now();
+    w.s.declare_many(held + 20).await;
+    hanging.wait_for(in_flight, PROMPTLY).await;
+    let alert = w.alert("checkout-down").await;
+    let page = w.page(1).await;
+    assert_eq!(user_of(&page), "alice");
+    assert_eq!(page.json()["alert"]["id"], alert);
+    // The outbound client gives up on the hanging receiver after 10 s: the page came before
+    // any bulk place freed.
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "the page waited behind the webhooks: {:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolve_stops_the_escalation() {
     let w = World::new(0).await;

@@ -774,7 +774,8 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
     let s = spawn_with(config(SignedDuration::from_secs(1))).await;
     let receiver = Receiver::start(Reply::Hold).await;
     subscribe(&s, &receiver.url, &["incident.declared"]).await;
-    let in_flight = firebreak_engine::delivery::IN_FLIGHT;
+    // One subscription gets at most this share of the sending places.
+    let in_flight = firebreak_engine::events::PER_SUBSCRIPTION;
     // The worker holds this many under its lease (claimed, sending or waiting for a slot).
     let held = firebreak_engine::delivery::HELD;
     let waiting = 6;
@@ -782,23 +783,7 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
 
     // Every sending slot hangs on the receiver, the worker holds as many as it may, and the
     // rest wait in the outbox.
-    let declares: Vec<_> = (0..held + waiting)
-        .map(|n| {
-            let (http, base, token) = (s.http.clone(), s.base.clone(), s.responder.clone());
-            tokio::spawn(async move {
-                http.post(format!("{base}/api/v1/incidents"))
-                    .bearer_auth(token)
-                    .json(&json!({"title": format!("Incident {n}"), "severity": "SEV3"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-            })
-        })
-        .collect();
-    for d in declares {
-        assert_eq!(d.await.unwrap(), 201);
-    }
+    s.declare_many(held + waiting).await;
     receiver.wait_for(in_flight, PROMPTLY).await;
     // Less than a lease (30 s): the messages being sent are held, not overdue.
     s.clock.advance(SignedDuration::from_secs(20));
@@ -839,5 +824,79 @@ async fn outbox_stats_show_the_backlog_while_a_receiver_hangs() {
     assert_eq!(
         stats.expect(200)["kinds"][0]["overdue"],
         json!(held + waiting)
+    );
+}
+
+/// One receiver hangs while hundreds of events wait for it. Another subscription's events
+/// still arrive at once: a subscription sends on at most half the worker's places. Once the
+/// hanging attempts time out, the rest of its backlog is rescheduled without being tried, and
+/// the log says why.
+#[tokio::test]
+async fn a_hanging_receiver_holds_back_neither_other_subscriptions_nor_its_own_backlog() {
+    let s = spawn_with(config(SignedDuration::from_secs(60))).await;
+    let hanging = Receiver::start(Reply::Hold).await;
+    let healthy = Receiver::start(Reply::OK).await;
+    let stuck = subscribe(&s, &hanging.url, &["incident.declared"]).await;
+    subscribe(&s, &healthy.url, &["incident.declared"]).await;
+    let share = firebreak_engine::events::PER_SUBSCRIPTION;
+    let events = 3 * firebreak_engine::delivery::IN_FLIGHT;
+    let started = std::time::Instant::now();
+    s.declare_many(events).await;
+    healthy.wait_for(events, Duration::from_secs(8)).await;
+    // The outbound client gives up on a hanging receiver after 10 s: the healthy receiver had
+    // everything before any hanging attempt ended.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the healthy subscription waited behind the hanging one: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        hanging.count(),
+        share,
+        "one subscription sends on its share only"
+    );
+
+    // The hanging attempts time out after 10 s; the rest of that backlog is moved on untried.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let log = loop {
+        let log = s
+            .call(
+                Method::GET,
+                &format!("/api/v1/webhooks/{}/deliveries?limit=500", stuck.id),
+                Some(&s.admin),
+                None,
+            )
+            .await
+            .expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if log.len() == events && log.iter().all(|d| d["status"] == "pending") {
+            break log;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the hanging subscription's backlog never moved on: {:#}",
+            log[0]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let untried = log
+        .iter()
+        .filter(|d| {
+            d["attempts"].as_array().is_some_and(|a| {
+                a.iter().any(|a| {
+                    a["error"]
+                        .as_str()
+                        .is_some_and(|e| e.starts_with("not sent: the receiver failed"))
+                })
+            })
+        })
+        .count();
+    assert_eq!(untried, events - share, "{:#}", log[0]);
+    assert_eq!(
+        hanging.count(),
+        share,
+        "nothing more was tried while it rests"
     );
 }

@@ -567,7 +567,33 @@ pub async fn pages_are_claimed_before_bulk<S: Store>(store: &S) {
         .expect("claim");
     assert_eq!(rest.len(), 1, "timers not yet due are not claimed");
     assert_eq!(rest[0].idempotency_key, "bulk-2");
-    let timers = store.claim_due(at(1_001), lease, 10).await.expect("claim");
+    let timers = store
+        .claim_due(at(1_001), lease.clone(), 10)
+        .await
+        .expect("claim");
     let keys: Vec<&str> = timers.iter().map(|m| m.idempotency_key.as_str()).collect();
     assert_eq!(keys, ["timer-0", "timer-1"], "timers as they fall due");
+
+    // Each worker lane claims only its own priority: the bulk lane takes no page and the page
+    // lane no bulk message, whichever fell due first.
+    commit(store, "enqueue", move |tx| {
+        Box::pin(async move {
+            tx.enqueue(vec![message("bulk-3", 1_001, Priority::Bulk)])
+                .await
+        })
+    })
+    .await;
+    let bulk = store
+        .claim_due_of(&[Priority::Bulk], at(1_010), lease.clone(), 10)
+        .await
+        .expect("claim");
+    let keys: Vec<&str> = bulk.iter().map(|m| m.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["bulk-3"], "the bulk lane claims bulk only");
+    let pages = store
+        .claim_due_of(&[Priority::Page], at(1_010), lease, 100)
+        .await
+        .expect("claim");
+    let keys: Vec<&str> = pages.iter().map(|m| m.idempotency_key.as_str()).collect();
+    let due: Vec<String> = (2..=10).map(|i| format!("timer-{i}")).collect();
+    assert_eq!(keys, due, "the page lane claims the due pages only");
 }

@@ -186,6 +186,30 @@ impl TestServer {
         assert_eq!(a.status, StatusCode::CREATED, "{:?}", a.body);
         a.body
     }
+
+    /// Declares `n` SEV3 incidents that page nobody, all at once, as the responder: a burst of
+    /// `incident.declared` events.
+    pub async fn declare_many(&self, n: usize) {
+        let declares: Vec<_> = (0..n)
+            .map(|i| {
+                let (http, base, token) =
+                    (self.http.clone(), self.base.clone(), self.responder.clone());
+                tokio::spawn(async move {
+                    http.post(format!("{base}/api/v1/incidents"))
+                        .bearer_auth(token)
+                        .json(&serde_json::json!({"title": format!("Incident {i}"),
+                                                  "severity": "SEV3", "page": false}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                })
+            })
+            .collect();
+        for d in declares {
+            assert_eq!(d.await.unwrap(), StatusCode::CREATED);
+        }
+    }
 }
 
 impl Answer {
