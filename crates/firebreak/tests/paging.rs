@@ -43,7 +43,22 @@ impl World {
     /// alice and bob have webhook contacts at the receiver; `ops` pages alice, then bob after
     /// 5 minutes; `checkout` uses `ops`.
     async fn new(repeat: u32) -> World {
-        let s = spawn_with(config()).await;
+        World::on(spawn_with(config()).await, repeat).await
+    }
+
+    /// The same world on a fresh PostgreSQL schema.
+    async fn on_postgres(prefix: &str, repeat: u32) -> World {
+        let store = common::postgres_store(prefix).await;
+        let s = common::spawn_on(
+            std::sync::Arc::new(store),
+            config(),
+            tempfile::tempdir().unwrap(),
+        )
+        .await;
+        World::on(s, repeat).await
+    }
+
+    async fn on(s: TestServer, repeat: u32) -> World {
         let rx = Receiver::start(Reply::OK).await;
         let mut w = World {
             s,
@@ -1236,4 +1251,81 @@ async fn the_incident_commander_is_told_when_nobody_acknowledged() {
     );
     let e = &w.escalations(&format!("incident={incident}")).await[0];
     assert_eq!(e["status"], "exhausted");
+}
+
+/// Declares a SEV2 on checkout as riley (who becomes its IC); returns its id.
+async fn declare_sev2(w: &World, title: &str) -> String {
+    w.s.post(
+        "/api/v1/incidents",
+        json!({"title": title, "severity": "SEV2", "services": ["checkout"]}),
+    )
+    .await
+    .expect(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// alice is paged for a declared SEV2 and an alert joins the incident. Acknowledging that
+/// alert (through the API, or by its sender) is the incident's first acknowledgement: the
+/// incident's escalation stops with it, the timeline says who acknowledged, bob is never
+/// paged, and acknowledging the incident later keeps the first time.
+async fn acking_an_alert_of_an_escalating_incident_stops_its_paging(w: World, by_sender: bool) {
+    let incident = declare_sev2(&w, "Checkout slow").await;
+    assert_eq!(user_of(&w.page(1).await), "alice");
+    let alert = w.alert("pdj").await;
+    let joined = w.s.get(&format!("/api/v1/alerts/{alert}")).await;
+    assert_eq!(joined.expect(200)["incident"], incident.as_str());
+    // The incident is already escalating: the alert pages nobody more.
+    w.rx.expect_no_more(1, QUIET).await;
+    w.s.clock.advance(SignedDuration::from_secs(30));
+    if by_sender {
+        let acked =
+            w.s.send_json(
+                "/v2/enqueue",
+                &json!({"routing_key": w.key, "event_action": "acknowledge", "dedup_key": "pdj"}),
+            )
+            .await;
+        assert_eq!(acked.status, 202, "{}", acked.body);
+    } else {
+        w.s.post(&format!("/api/v1/alerts/{alert}/ack"), json!({}))
+            .await
+            .expect(200);
+    }
+    let inc = w.s.get(&format!("/api/v1/incidents/{incident}")).await;
+    let acknowledged_at = inc.expect(200)["acknowledged_at"].clone();
+    assert!(acknowledged_at.is_string(), "{}", inc.body);
+    let list = w.escalations(&format!("incident={incident}")).await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0]["status"], "acknowledged", "{list:#?}");
+    assert!(list[0]["acknowledged_by"].is_string(), "{list:#?}");
+    assert_eq!(list[0]["acknowledged_at"], acknowledged_at);
+    let timeline = w.timeline_kinds(&incident).await;
+    assert!(
+        timeline.iter().any(|e| e["kind"] == "acknowledged"),
+        "the timeline says who acknowledged: {timeline:#?}"
+    );
+    // Step 1 would have paged bob 5 minutes in: nobody more is paged.
+    w.minutes_pass(10);
+    w.rx.expect_no_more(1, QUIET).await;
+    // Acknowledging the incident later changes nothing: the first acknowledgement stands.
+    w.s.post(&format!("/api/v1/incidents/{incident}/ack"), json!({}))
+        .await
+        .expect(200);
+    let again = w.s.get(&format!("/api/v1/incidents/{incident}")).await;
+    assert_eq!(again.expect(200)["acknowledged_at"], acknowledged_at);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acking_an_alert_of_an_escalating_incident_stops_its_paging_on_sqlite() {
+    acking_an_alert_of_an_escalating_incident_stops_its_paging(World::new(0).await, false).await;
+    acking_an_alert_of_an_escalating_incident_stops_its_paging(World::new(0).await, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acking_an_alert_of_an_escalating_incident_stops_its_paging_on_postgres() {
+    let w = World::on_postgres("page_alert_ack_api", 0).await;
+    acking_an_alert_of_an_escalating_incident_stops_its_paging(w, false).await;
+    let w = World::on_postgres("page_alert_ack_pd", 0).await;
+    acking_an_alert_of_an_escalating_incident_stops_its_paging(w, true).await;
 }

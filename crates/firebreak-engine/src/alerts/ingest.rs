@@ -590,8 +590,9 @@ async fn page_for(
     Ok(())
 }
 
-/// An alert was acknowledged (by a person or its sender): its escalations stop, and its
-/// incident counts as acknowledged.
+/// An alert was acknowledged (by a person or its sender): its escalations stop. If it is its
+/// incident's first acknowledgement, the incident is acknowledged, and every escalation still
+/// paging for the incident stops with it.
 pub(crate) async fn alert_acknowledged(
     tx: &mut (dyn Tx + '_),
     alert: &Alert,
@@ -599,14 +600,14 @@ pub(crate) async fn alert_acknowledged(
     via: &str,
     now: Timestamp,
 ) -> StoreResult<()> {
+    if let Some(number) = alert.incident {
+        escalate::acknowledge_incident_in(tx, number, by, via, true, now).await?;
+    }
     let filter = EscalationFilter {
         alert: Some(alert.id),
         ..Default::default()
     };
     escalate::acknowledge_in(tx, filter, by, via, now).await?;
-    if let Some(number) = alert.incident {
-        escalate::note_incident_ack(tx, number, now).await?;
-    }
     Ok(())
 }
 

@@ -276,23 +276,56 @@ pub(crate) async fn acknowledge_in(
     Ok(acked)
 }
 
-/// Sets the incident's `acknowledged_at` if this is its first acknowledgement.
-pub(crate) async fn note_incident_ack(
+/// Acknowledges incident `number` inside a unit of work, as `POST /incidents/{id}/ack` does:
+/// every escalation of the incident still paging stops (each with its `acknowledged` entry),
+/// the first acknowledgement sets `acknowledged_at` (with one `acknowledged` entry when no
+/// escalation was paging) and Firebreak ticks what that completes. Locks the incident before
+/// its escalations.
+///
+/// With `first_only`, an incident that was already acknowledged is left as it is: what an
+/// alert's acknowledgement (or a page's link) does to the incident it belongs to. Its first
+/// acknowledgement thus never leaves the incident counted as acknowledged while people are
+/// still paged for it. `None` when there is no such incident; else whether anything changed.
+pub(crate) async fn acknowledge_incident_in(
     tx: &mut (dyn Tx + '_),
     number: IncidentNumber,
+    by: &str,
+    via: &str,
+    first_only: bool,
     now: Timestamp,
-) -> StoreResult<()> {
-    if let Some(mut incident) = tx.lock_incident(number).await?
-        && incident.acknowledge(now)
-    {
-        let ticks = incident.tick_known(false, now);
-        tx.update_incident(
-            &incident,
-            ticks.into_iter().map(|e| draft(now, e)).collect(),
-        )
-        .await?;
+) -> StoreResult<Option<bool>> {
+    let Some(mut incident) = tx.lock_incident(number).await? else {
+        return Ok(None);
+    };
+    if first_only && incident.acknowledged_at.is_some() {
+        return Ok(Some(false));
     }
-    Ok(())
+    let filter = EscalationFilter {
+        incident: Some(number),
+        ..Default::default()
+    };
+    let acked = acknowledge_in(tx, filter, by, via, now).await?;
+    if incident.acknowledge(now) {
+        let mut events = if acked.is_empty() {
+            vec![TimelineDraft {
+                at: now,
+                actor: by.to_string(),
+                event: TimelineEvent::Acknowledged {
+                    escalation: None,
+                    by: by.to_string(),
+                    via: via.to_string(),
+                },
+            }]
+        } else {
+            vec![]
+        };
+        let ticks = incident.tick_known(false, now);
+        events.extend(ticks.into_iter().map(|e| draft(now, e)));
+        tx.update_incident(&incident, events).await?;
+    }
+    Ok(Some(
+        !acked.is_empty() || incident.acknowledged_at == Some(now),
+    ))
 }
 
 /// Ends the escalations that match (what they were about resolved), inside a unit of work.
@@ -801,33 +834,12 @@ impl Firebreak {
             let (by, via, audit) = (by.clone(), via.clone(), audit.clone());
             move |tx| {
                 Box::pin(async move {
-                    let Some(mut incident) = tx.lock_incident(number).await? else {
+                    let Some(changed) =
+                        acknowledge_incident_in(tx, number, &by, &via, false, now).await?
+                    else {
                         return Err(StoreError::NotFound);
                     };
-                    let filter = EscalationFilter {
-                        incident: Some(number),
-                        ..Default::default()
-                    };
-                    let acked = acknowledge_in(tx, filter, &by, &via, now).await?;
-                    if incident.acknowledge(now) {
-                        let mut events = if acked.is_empty() {
-                            vec![TimelineDraft {
-                                at: now,
-                                actor: by.clone(),
-                                event: TimelineEvent::Acknowledged {
-                                    escalation: None,
-                                    by: by.clone(),
-                                    via: via.clone(),
-                                },
-                            }]
-                        } else {
-                            vec![]
-                        };
-                        let ticks = incident.tick_known(false, now);
-                        events.extend(ticks.into_iter().map(|e| draft(now, e)));
-                        tx.update_incident(&incident, events).await?;
-                    }
-                    if !acked.is_empty() || incident.acknowledged_at == Some(now) {
+                    if changed {
                         tx.audit(audit).await?;
                     }
                     Ok(())
@@ -878,15 +890,15 @@ impl Firebreak {
                     {
                         tx.update_alert(&a).await?;
                     }
+                    if let Some(number) = e.incident {
+                        acknowledge_incident_in(tx, number, &by, "link", true, now).await?;
+                    }
                     let filter = EscalationFilter {
                         alert: e.alert,
                         incident: e.incident,
                         open_only: false,
                     };
                     acknowledge_in(tx, filter, &by, "link", now).await?;
-                    if let Some(number) = e.incident {
-                        note_incident_ack(tx, number, now).await?;
-                    }
                     tx.audit(firebreak_store::AuditDraft {
                         actor: by.clone(),
                         action: "escalation.acknowledge".into(),
