@@ -1329,3 +1329,55 @@ async fn acking_an_alert_of_an_escalating_incident_stops_its_paging_on_postgres(
     let w = World::on_postgres("page_alert_ack_pd", 0).await;
     acking_an_alert_of_an_escalating_incident_stops_its_paging(w, true).await;
 }
+
+/// alice is paged, then disabled: her ack link stops at once (opened or pressed, it says she
+/// is disabled), acknowledges nothing, and the escalation goes on to bob.
+async fn a_disabled_users_ack_link_no_longer_acknowledges(w: World) {
+    let alert = w.alert("cpu-hot").await;
+    let link = w.page(1).await.json()["ack_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.admin(
+        Method::PATCH,
+        "/api/v1/users/alice",
+        json!({"disabled": true}),
+    )
+    .await
+    .expect(200);
+    let http = common::client();
+    let shown = http.get(&link).send().await.unwrap();
+    assert_eq!(shown.status(), 403);
+    let shown = shown.text().await.unwrap();
+    assert!(shown.contains("alice, who is disabled"), "{shown}");
+    assert!(!shown.contains("<form"), "{shown}");
+    let pressed = http.post(&link).send().await.unwrap();
+    assert_eq!(pressed.status(), 403);
+    let pressed = pressed.text().await.unwrap();
+    assert!(
+        pressed.contains("alice, who is disabled")
+            && pressed.contains(&format!("firebreak alert ack {alert}")),
+        "{pressed}"
+    );
+    let e = &w.escalations(&format!("alert={alert}")).await[0];
+    assert_eq!(e["status"], "active", "{e}");
+    assert!(e["acknowledged_by"].is_null(), "{e}");
+    let a = w.s.get(&format!("/api/v1/alerts/{alert}")).await;
+    assert_eq!(a.expect(200)["status"], "open");
+    // Nobody acknowledged: 5 minutes on, bob is paged.
+    w.minutes_pass(5);
+    assert_eq!(user_of(&w.page(2).await), "bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_users_ack_link_no_longer_acknowledges_on_sqlite() {
+    a_disabled_users_ack_link_no_longer_acknowledges(World::new(0).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_users_ack_link_no_longer_acknowledges_on_postgres() {
+    a_disabled_users_ack_link_no_longer_acknowledges(
+        World::on_postgres("page_disabled_link", 0).await,
+    )
+    .await;
+}

@@ -854,7 +854,10 @@ impl Firebreak {
         self.incident(number).await
     }
 
-    /// What an acknowledge link is about, for the page that shows its button.
+    /// What an acknowledge link is about, for the page that shows its button. Refused when the
+    /// link has expired (`Conflict`), or when the user it was made for is disabled
+    /// (`Forbidden`): disabling someone stops their links at once, as it does their tokens and
+    /// sessions.
     pub async fn ack_link_target(
         &self,
         token: &str,
@@ -867,6 +870,35 @@ impl Firebreak {
             .ok_or_else(|| {
                 EngineError::NotFound("this acknowledge link's escalation is gone".into())
             })?;
+        let instead = match (escalation.incident, escalation.alert) {
+            (Some(n), _) => format!("`firebreak incident ack {n}`"),
+            (None, Some(a)) => format!("`firebreak alert ack {a}`"),
+            (None, None) => "the API".to_string(),
+        };
+        if claim.expired(self.clock.now()) {
+            return Err(EngineError::Conflict(format!(
+                "this acknowledge link has expired; acknowledge from the newest page, or with {instead}"
+            )));
+        }
+        let user = match Name::parse(&claim.user) {
+            Ok(handle) => self.store.get_user(&handle).await?,
+            Err(_) => None,
+        };
+        match user {
+            Some(u) if u.disabled_at.is_none() => {}
+            Some(_) => {
+                return Err(EngineError::Forbidden(format!(
+                    "this acknowledge link was made for {}, who is disabled, so it no longer acknowledges; someone on call can acknowledge from their own page, or with {instead}",
+                    claim.user
+                )));
+            }
+            None => {
+                return Err(EngineError::NotFound(format!(
+                    "this acknowledge link was made for {}, who is not a user; acknowledge from the newest page, or with {instead}",
+                    claim.user
+                )));
+            }
+        }
         Ok((claim, escalation))
     }
 

@@ -112,11 +112,12 @@ impl Firebreak {
         self.paging.ack_url(token)
     }
 
-    /// Reads a token: its claim if the signature holds and it has not expired.
+    /// Reads a token: its claim if the signature holds, whether or not it has expired (see
+    /// [`AckLink::expired`]).
     pub async fn read_ack_token(&self, token: &str) -> Result<AckLink, EngineError> {
         let refused = || {
             EngineError::NotFound(
-                "this acknowledge link is not valid; open the newest page, or acknowledge with `firebreak incident ack`".into(),
+                "this acknowledge link is not valid; open the newest page, or acknowledge with `firebreak incident ack` or `firebreak alert ack`".into(),
             )
         };
         let (body, sig) = token.split_once('.').ok_or_else(refused)?;
@@ -125,16 +126,17 @@ impl Firebreak {
             .expect("HMAC takes any key length");
         m.update(body.as_bytes());
         m.verify_slice(&sig).map_err(|_| refused())?;
-        let claim: AckLink = URL_SAFE_NO_PAD
+        URL_SAFE_NO_PAD
             .decode(body)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(refused)?;
-        if claim.expires < self.clock.now().as_second() {
-            return Err(EngineError::Conflict(
-                "this acknowledge link has expired; acknowledge from the newest page, or with `firebreak incident ack`".into(),
-            ));
-        }
-        Ok(claim)
+            .ok_or_else(refused)
+    }
+}
+
+impl AckLink {
+    /// True once the link's lifetime has passed.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires < now.as_second()
     }
 }

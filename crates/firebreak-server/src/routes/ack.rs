@@ -56,6 +56,11 @@ fn refused(e: EngineError) -> Response {
             "Link expired",
             &format!("<p>{}</p>", escape(&m)),
         ),
+        EngineError::Forbidden(m) => page(
+            StatusCode::FORBIDDEN,
+            "Link's user is disabled",
+            &format!("<p>{}</p>", escape(&m)),
+        ),
         EngineError::Unavailable(_) => page(
             StatusCode::SERVICE_UNAVAILABLE,
             "Try again",
