@@ -356,9 +356,11 @@ impl Escalation {
         true
     }
 
-    /// What it was about resolved. False (and nothing changes) if it had already ended.
+    /// What it was about resolved: an active or acknowledged escalation ends as resolved. False
+    /// (and nothing changes) if it had already ended: a resolved one stays as it was, and an
+    /// exhausted one stays exhausted, with the time it ran out.
     pub fn resolve(&mut self, now: Timestamp) -> bool {
-        if self.status == EscalationStatus::Resolved {
+        if !self.status.is_open() {
             return false;
         }
         self.status = EscalationStatus::Resolved;

@@ -1381,3 +1381,60 @@ async fn a_disabled_users_ack_link_no_longer_acknowledges_on_postgres() {
     )
     .await;
 }
+
+/// `ops` pages alice (page number `first`), then bob, and runs out: when it ended.
+async fn runs_out(w: &World, query: &str, first: usize) -> Value {
+    assert_eq!(user_of(&w.page(first).await), "alice");
+    w.minutes_pass(5);
+    assert_eq!(user_of(&w.page(first + 1).await), "bob");
+    w.minutes_pass(5);
+    let ended = w
+        .escalations_until(query, |l| {
+            l.first().is_some_and(|e| e["status"] == "exhausted")
+        })
+        .await[0]["ended_at"]
+        .clone();
+    assert!(ended.is_string(), "{ended}");
+    ended
+}
+
+/// An alert's escalation and an incident's run out of steps; resolving them afterwards
+/// leaves both exhausted, with the time they ran out.
+async fn a_resolve_leaves_an_exhausted_escalation_exhausted(w: World) {
+    let alert = w.alert("disk-full").await;
+    let ran_out = runs_out(&w, &format!("alert={alert}"), 1).await;
+    w.minutes_pass(30);
+    w.s.post(&format!("/api/v1/alerts/{alert}/resolve"), json!({}))
+        .await
+        .expect(200);
+    let e = &w.escalations(&format!("alert={alert}")).await[0];
+    assert_eq!(e["status"], "exhausted", "{e}");
+    assert_eq!(e["ended_at"], ran_out, "{e}");
+
+    let incident = declare_sev2(&w, "Checkout down").await;
+    let query = format!("incident={incident}");
+    let ran_out = runs_out(&w, &query, 3).await;
+    w.minutes_pass(30);
+    w.s.patch(
+        &format!("/api/v1/incidents/{incident}"),
+        json!({"status": "resolved"}),
+    )
+    .await
+    .expect(200);
+    let e = &w.escalations(&query).await[0];
+    assert_eq!(e["status"], "exhausted", "{e}");
+    assert_eq!(e["ended_at"], ran_out, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolve_leaves_an_exhausted_escalation_exhausted_on_sqlite() {
+    a_resolve_leaves_an_exhausted_escalation_exhausted(World::new(0).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolve_leaves_an_exhausted_escalation_exhausted_on_postgres() {
+    a_resolve_leaves_an_exhausted_escalation_exhausted(
+        World::on_postgres("page_exhausted_resolve", 0).await,
+    )
+    .await;
+}

@@ -129,6 +129,17 @@ fn an_exhausted_escalation_can_still_be_acknowledged() {
 }
 
 #[test]
+fn a_resolve_leaves_an_exhausted_escalation_exhausted() {
+    let p = policy(0, vec![step(1, &["alice"])]);
+    let mut e = Escalation::start("esc_1".into(), p, None, None, false, t(0));
+    e.fire(pos(0, 0), t(0));
+    assert_eq!(e.fire(pos(0, 1), t(1)), Fired::Exhausted);
+    assert!(!e.resolve(t(50)));
+    assert_eq!(e.status, EscalationStatus::Exhausted);
+    assert_eq!(e.ended_at, Some(t(1)));
+}
+
+#[test]
 fn policies_are_checked() {
     let err = |repeat, steps| Policy::new(name("p"), repeat, steps).unwrap_err().field;
     assert_eq!(err(0, vec![]), "steps");

@@ -335,7 +335,7 @@ pub(crate) async fn resolve_in(
     now: Timestamp,
 ) -> StoreResult<()> {
     for mut e in tx.lock_escalations(filter).await? {
-        if e.status != EscalationStatus::Resolved && e.resolve(now) {
+        if e.resolve(now) {
             tx.save_escalation(&e).await?;
         }
     }
