@@ -778,22 +778,46 @@ async fn contact_methods_keep_secrets_and_answer_test_pages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declaring_pages_as_the_severity_says_unless_told_otherwise() {
     let w = World::new(0).await;
-    // SEV3 does not page...
-    w.s.post(
-        "/api/v1/incidents",
-        json!({"title": "Slow admin page", "severity": "SEV3", "services": ["checkout"]}),
-    )
-    .await
-    .expect(201);
+    // SEV3 does not page, and needs no Incident Commander: nobody is named, so it waits for
+    // someone to take it on (as the README says)...
+    let sev3 =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Slow admin page", "severity": "SEV3", "services": ["checkout"]}),
+        )
+        .await
+        .expect(201)
+        .clone();
     w.rx.expect_no_more(0, QUIET).await;
-    // ...and `"page": false` keeps a SEV1 quiet...
-    w.s.post(
-        "/api/v1/incidents",
-        json!({"title": "Known outage", "severity": "SEV1", "services": ["checkout"], "page": false}),
-    )
-    .await
-    .expect(201);
+    assert!(sev3["acknowledged_at"].is_null(), "{sev3}");
+    assert!(sev3["roles"].as_object().unwrap().is_empty(), "{sev3}");
+    let sev3_id = sev3["id"].as_str().unwrap().to_string();
+    w.s.clock.advance(SignedDuration::from_secs(60));
+    let taken =
+        w.s.post(&format!("/api/v1/incidents/{sev3_id}/ack"), json!({}))
+            .await;
+    assert_eq!(
+        taken.expect(200)["acknowledged_at"],
+        "2026-11-23T03:01:00Z",
+        "{}",
+        taken.body
+    );
+    // ...and `"page": false` keeps a SEV1 quiet: its declarer is its IC, which takes it on.
+    let quiet =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Known outage", "severity": "SEV1", "services": ["checkout"], "page": false}),
+        )
+        .await
+        .expect(201)
+        .clone();
     w.rx.expect_no_more(0, QUIET).await;
+    assert_eq!(quiet["acknowledged_at"], "2026-11-23T03:01:00Z", "{quiet}");
+    assert_eq!(
+        quiet["roles"]["Incident Commander"],
+        common::RESPONDER,
+        "{quiet}"
+    );
     // ...while `"page": true` pages a SEV3, and a drill says so.
     let drill =
         w.s.post(
