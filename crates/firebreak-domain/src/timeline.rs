@@ -148,6 +148,10 @@ pub enum TimelineEvent {
     UpdateReminder {
         to: Vec<String>,
         quiet_for: String,
+        /// Why someone who was to be reminded could not be (`dave has no contact methods; ...`):
+        /// the Comms Lead before the IC was reminded instead, or everyone when `to` is empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        unreached: Vec<String>,
     },
     /// Somebody deployed during this incident's freeze, by exemption (`freeze check
     /// --emergency`).
@@ -406,8 +410,20 @@ impl TimelineEvent {
                 ),
                 None => format!("{} update: {}", u.audience.as_str(), u.body),
             },
-            E::UpdateReminder { to, quiet_for } => {
-                format!("no update for {quiet_for}; reminded {}", to.join(", "))
+            E::UpdateReminder {
+                to,
+                quiet_for,
+                unreached,
+            } => {
+                let mut text = if to.is_empty() {
+                    format!("no update for {quiet_for}; nobody could be reminded")
+                } else {
+                    format!("no update for {quiet_for}; reminded {}", to.join(", "))
+                };
+                if !unreached.is_empty() {
+                    text.push_str(&format!(" (could not remind: {})", unreached.join("; ")));
+                }
+                text
             }
             E::FreezeExemption {
                 service,

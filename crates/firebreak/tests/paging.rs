@@ -1462,3 +1462,47 @@ async fn a_resolve_leaves_an_exhausted_escalation_exhausted_on_postgres() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_comms_lead_who_cannot_be_reached_is_named_and_the_ic_is_reminded() {
+    let mut w = World::new(0).await;
+    // riley declares (so riley is the IC) and has a webhook; dave, the Comms Lead, has no
+    // contact methods.
+    w.webhook(common::RESPONDER).await;
+    w.user("dave").await;
+    let id =
+        w.s.post(
+            "/api/v1/incidents",
+            json!({"title": "Search degraded", "severity": "SEV2", "services": ["checkout"],
+                   "page": false}),
+        )
+        .await
+        .expect(201)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    w.s.put(
+        &format!("/api/v1/incidents/{id}/roles/comms-lead"),
+        json!({"user": "dave"}),
+    )
+    .await
+    .expect(200);
+    // Two hours of silence: dave cannot be reached, so riley is reminded.
+    w.minutes_pass(120);
+    let reminder = w.page(1).await.json();
+    assert_eq!(reminder["type"], "reminder");
+    assert_eq!(reminder["user"], common::RESPONDER);
+    let timeline = w.timeline_kinds(&id).await;
+    let entry = timeline
+        .iter()
+        .find(|e| e["kind"] == "update_reminder")
+        .unwrap_or_else(|| panic!("the timeline shows the reminder: {timeline:#?}"));
+    assert_eq!(entry["data"]["to"], json!([common::RESPONDER]), "{entry}");
+    let unreached = entry["data"]["unreached"].to_string();
+    assert!(
+        unreached.contains("dave has no contact methods"),
+        "the timeline says why dave was not reminded: {entry}"
+    );
+    w.minutes_pass(30);
+    w.rx.expect_no_more(1, QUIET).await;
+}

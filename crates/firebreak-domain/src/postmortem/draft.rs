@@ -351,7 +351,7 @@ impl<'a> Record<'a> {
                 } => r.failed.push((user, method, reason)),
                 E::NobodyPaged { target, reason, .. } => r.nobody.push((target, reason)),
                 E::EscalationExhausted { policy, .. } => r.exhausted.push((at, policy)),
-                E::UpdateReminder { to, quiet_for } => r.reminders.push((at, to, quiet_for)),
+                E::UpdateReminder { to, quiet_for, .. } => r.reminders.push((at, to, quiet_for)),
                 E::DeployDuringFreeze {
                     service,
                     version,

@@ -149,7 +149,7 @@ pub(super) fn rows(input: &DraftInput, clock: &Clock) -> Vec<Row> {
             } => delivery(&mut bursts, &mut rows, row, escalation, (user, method))
                 .failed
                 .push((user, method, reason)),
-            E::UpdateReminder { to, quiet_for } => match &mut reminders {
+            E::UpdateReminder { to, quiet_for, .. } => match &mut reminders {
                 Some(r) => {
                     r.count += 1;
                     r.last = entry.at;

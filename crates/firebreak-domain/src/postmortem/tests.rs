@@ -784,6 +784,7 @@ fn update_reminders_fold_until_somebody_posts_an_update() {
     let reminder = || E::UpdateReminder {
         to: vec!["carol".into()],
         quiet_for: "1h".into(),
+        unreached: vec![],
     };
     let mut s = Script::default();
     s.at(t("15:00"), "firebreak", reminder())
@@ -953,6 +954,7 @@ fn acknowledging_late_and_lapsed_updates_go_in_what_went_poorly() {
         E::UpdateReminder {
             to: vec!["alice".into()],
             quiet_for: "1h".into(),
+            unreached: vec![],
         },
     );
     input.entries = s.entries;

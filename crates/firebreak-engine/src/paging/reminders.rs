@@ -2,10 +2,12 @@
 //! a durable timer (an outbox message of kind [`REMINDER`]) waits for the end of the cadence;
 //! when it fires and the incident has had no status change or note (or reminder) for that
 //! long, the Comms Lead, or else the Incident Commander, is paged with a reminder and the
-//! timeline says so. Then the timer waits one more cadence. Timers are keyed by their due
+//! timeline says so. A Comms Lead who cannot be reached (no contact methods, disabled) is
+//! named on the timeline with the reason, and the IC is reminded instead. Then the timer waits one more cadence. Timers are keyed by their due
 //! time, so a timer written twice for the same moment fires once.
 
 use firebreak_domain::config::COMMANDER;
+use firebreak_domain::escalation::Target;
 use firebreak_domain::{Incident, IncidentNumber, Name, Status, TimelineEvent};
 use firebreak_store::{
     Message, NewMessage, Outcome, Priority, Result as StoreResult, StoreError, Tx,
@@ -136,23 +138,41 @@ impl Firebreak {
             .await?;
             return Ok(());
         }
-        let who = incident
-            .roles
-            .get(COMMS_LEAD)
-            .or_else(|| incident.roles.get(COMMANDER))
-            .and_then(|h| Name::parse(h).ok());
+        // The Comms Lead, or else the IC: whoever of them can be reached first. Those who
+        // cannot (no contact methods, disabled) are named on the timeline with the reason.
+        let index = self.paging.index();
+        let mut holders: Vec<Name> = Vec::new();
+        for role in [COMMS_LEAD, COMMANDER] {
+            if let Some(h) = incident.roles.get(role).and_then(|h| Name::parse(h).ok())
+                && !holders.contains(&h)
+            {
+                holders.push(h);
+            }
+        }
+        let mut who = None;
+        let mut unreached = Vec::new();
+        for holder in holders {
+            let reach = index.reach(&[Target::User(holder)], now);
+            match reach.users.into_iter().next() {
+                Some(reached) => {
+                    who = Some(reached);
+                    break;
+                }
+                None => unreached.extend(reach.nobody.into_iter().map(|(_, why)| why)),
+            }
+        }
         let text = format!(
             "{number} has had no update for {}: post a status update or a note",
             spoken(every)
         );
         let mut pages = Vec::new();
-        if let Some(who) = &who {
+        if let Some((who, contacts)) = &who {
             let about = About::of_incident(incident.clone());
             let mut view = self
                 .paging
                 .view(&about, PageKind::Reminder, who.as_str(), now);
             view.reminder = Some(text.clone());
-            for c in self.paging.index().contacts_of(who) {
+            for c in contacts {
                 let key = format!("{number}:reminder:{}:{}", due.as_millisecond(), c.id);
                 pages.push(
                     self.paging
@@ -161,8 +181,9 @@ impl Firebreak {
             }
         }
         let event = TimelineEvent::UpdateReminder {
-            to: who.iter().map(|w| w.to_string()).collect(),
+            to: who.iter().map(|(w, _)| w.to_string()).collect(),
             quiet_for: spoken(every),
+            unreached,
         };
         self.write(pages.len() + 2, || {
             let (pages, event) = (pages.clone(), event.clone());
