@@ -346,11 +346,13 @@ text_field!(
 text_field!(
     /// The local date and time of a layer's first handoff, in the schedule's time zone, with no
     /// zone or offset: `2026-03-23T09:00`, or a date for midnight.
+    /// Longer than the pattern allows, so a time with a zone or offset
+    /// (`2026-03-23T09:00:00+01:00`) is told it needs no zone rather than only its length.
     LocalDateTime = TextRule {
         min: 10,
-        max: Some(19),
+        max: Some(40),
         pattern: Some(LOCAL_DATE_TIME),
-        explain: "must be a local date and time like 2026-03-23T09:00, in the years 2000 to 2199, with no zone",
+        explain: "must be the local date and time of the first handoff, like 2026-03-23T09:00, in the years 2000 to 2199, with no zone: the schedule's time_zone applies",
         reserved: None,
     }
 );

@@ -1506,3 +1506,24 @@ async fn a_comms_lead_who_cannot_be_reached_is_named_and_the_ic_is_reminded() {
     w.minutes_pass(30);
     w.rx.expect_no_more(1, QUIET).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_ack_link_for_an_alert_says_how_to_ack_the_alert() {
+    let w = World::new(0).await;
+    let alert = w.alert("cert-expiry").await;
+    let link = w.page(1).await.json()["ack_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A day and a bit later the link has expired (the escalation ran out meanwhile).
+    w.minutes_pass(5);
+    w.page(2).await;
+    w.minutes_pass(25 * 60);
+    let late = common::client().post(&link).send().await.unwrap();
+    assert_eq!(late.status(), 410);
+    let text = late.text().await.unwrap();
+    assert!(
+        text.contains(&format!("firebreak alert ack {alert}")) && !text.contains("incident ack"),
+        "{text}"
+    );
+}

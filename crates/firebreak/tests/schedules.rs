@@ -600,3 +600,82 @@ async fn a_schedule_is_replaced_whole_and_keeps_its_overrides() {
             .contains("firebreak.yaml")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zoned_start_and_a_past_range_say_what_to_send() {
+    use reqwest::Method;
+    use serde_json::json;
+
+    let config =
+        firebreak_config::parse(CONFIG, "firebreak.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let s = spawn_with(config).await;
+    let admin = Some(s.admin.as_str());
+    let body = |start: &str| {
+        json!({
+            "name": "db",
+            "time_zone": "Europe/Berlin",
+            "layers": [{"name": "week", "members": ["alice", "bob"],
+                        "rotation": {"every": "1w", "start": start}}]
+        })
+    };
+    // A start with a zone is told that the schedule's time zone applies, as `firebreak check`
+    // says, not only how long it may be.
+    let refused = s
+        .call(
+            Method::POST,
+            "/api/v1/schedules",
+            admin,
+            Some(body("2026-03-23T09:00:00Z")),
+        )
+        .await;
+    let problem = refused.expect_problem(422);
+    assert_eq!(
+        problem["errors"][0]["field"], "layers[0].rotation.start",
+        "{problem}"
+    );
+    let text = problem.to_string();
+    assert!(
+        text.contains("no zone: the schedule's time_zone applies") && !text.contains("at most"),
+        "{problem}"
+    );
+    s.call(
+        Method::GET,
+        "/api/v1/schedules/db",
+        Some(s.viewer.as_str()),
+        None,
+    )
+    .await
+    .expect_problem(404);
+    s.call(
+        Method::POST,
+        "/api/v1/schedules",
+        admin,
+        Some(body("2026-03-23T09:00")),
+    )
+    .await
+    .expect(201);
+    // A range ending in the past with no `from` says that `from` was now.
+    let past = s
+        .call(
+            Method::GET,
+            "/api/v1/schedules/db/shifts?to=2026-03-08T00:00:00Z",
+            Some(s.viewer.as_str()),
+            None,
+        )
+        .await;
+    let problem = past.expect_problem(422);
+    assert_eq!(problem["errors"][0]["field"], "to", "{problem}");
+    assert!(
+        problem.to_string().contains("which is now when left out"),
+        "{problem}"
+    );
+    // With `from`, the same range is answered.
+    s.call(
+        Method::GET,
+        "/api/v1/schedules/db/shifts?from=2026-11-01T00:00:00Z&to=2026-11-08T00:00:00Z",
+        Some(s.viewer.as_str()),
+        None,
+    )
+    .await
+    .expect(200);
+}

@@ -430,7 +430,17 @@ pub async fn shifts(
     ApiQuery(q): ApiQuery<ShiftsQuery>,
 ) -> Result<Json<ShiftsBody>, ApiError> {
     let name = schedule_name(&name)?;
-    let from = q.from.map(|t| t.0).unwrap_or_else(|| app.clock.now());
+    let now = app.clock.now();
+    let from = q.from.map(|t| t.0).unwrap_or(now);
+    if q.from.is_none()
+        && let Some(to) = &q.to
+        && to.0 <= now
+    {
+        return Err(ApiError::invalid(
+            "to",
+            "must be after from, which is now when left out; give `from` to ask about the past",
+        ));
+    }
     // A week by default, ending at the last instant Firebreak keeps to at the latest.
     let to = q.to.map(|t| t.0).unwrap_or_else(|| {
         from.checked_add(jiff::SignedDuration::from_hours(24 * 7))
