@@ -287,6 +287,12 @@ async fn step_two_pages_bob_after_its_delay_and_his_ack_stops_it() {
     assert_eq!(body["step"], 0);
     assert_eq!(body["alert"]["id"], alert);
     assert_eq!(body["alert"]["service"], "checkout");
+    // Its link is a web page a phone can open: the alerts list, as it has no incident.
+    assert_eq!(
+        body["alert"]["url"],
+        format!("{}/alerts", w.s.base),
+        "{body}"
+    );
     let ack_url = body["ack_url"]
         .as_str()
         .expect("a page carries its ack link");

@@ -434,7 +434,14 @@ impl Paging {
                 summary: a.summary.clone(),
                 severity: a.severity.to_string(),
                 service: a.service.to_string(),
-                url: Some(format!("{}/api/v1/alerts/{}", self.public_url, a.id)),
+                // A person lands on a web page: the alert's incident, else the alerts list
+                // (the API's JSON answers a phone with 401).
+                url: Some(
+                    match about.incident.as_ref().map(|i| i.number).or(a.incident) {
+                        Some(n) => crate::incident_page_url(&self.public_url, n),
+                        None => format!("{}/alerts", self.public_url),
+                    },
+                ),
             }),
             ack_url: None,
             runbook_url: about.runbook.clone(),
