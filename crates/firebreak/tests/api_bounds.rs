@@ -132,6 +132,108 @@ async fn nul_text_is_refused_naming_the_field_on_postgres() {
     nul_is_refused_and_changes_nothing(&on_postgres().await).await;
 }
 
+/// What a sender's NUL becomes in stored text: U+FFFD, the replacement character.
+const FFFD: &str = "\u{FFFD}";
+
+/// Senders are never refused for a NUL: in every field that reaches the database (Opsgenie's
+/// alias, entity, source and tags, PagerDuty's dedup key and source, Alertmanager's and
+/// Grafana's fingerprints and labels, the generic dedup key), it becomes U+FFFD, and the alert
+/// is stored the same way on both stores. The Opsgenie request status keeps the alias too.
+async fn sender_nul_is_replaced(s: &common::TestServer) {
+    let key = s.integration("checkout", "everything").await;
+    let genie = format!("GenieKey {key}");
+    let nul = |text: &str| text.replace('!', "\u{0}");
+    let kept = |text: &str| text.replace('!', FFFD);
+
+    let create = json!({"message": nul("m!"), "alias": nul("x!y"), "entity": nul("e!"),
+        "source": nul("s!"), "tags": [nul("t!")], "user": nul("u!"), "note": nul("n!")});
+    let a = s
+        .send(
+            "/v2/alerts",
+            serde_json::to_vec(&create).unwrap(),
+            &[("authorization", &genie)],
+        )
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let request = a.body["requestId"].as_str().unwrap().to_string();
+    let status = s
+        .http
+        .get(format!("{}/v2/alerts/requests/{request}", s.base))
+        .header("authorization", &genie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200);
+    let status: Value = status.json().await.unwrap();
+    assert_eq!(status["data"]["alias"], kept("x!y"), "{status}");
+    assert_eq!(status["data"]["success"], true, "{status}");
+    // The alias as stored names the alert for an acknowledge.
+    let ack = s
+        .send(
+            "/v2/alerts/x%EF%BF%BDy/acknowledge?identifierType=alias",
+            serde_json::to_vec(&json!({"user": nul("u!"), "source": nul("s!")})).unwrap(),
+            &[("authorization", &genie)],
+        )
+        .await;
+    assert_eq!(ack.status, 202, "{}", ack.body);
+
+    let pd = json!({"routing_key": key, "event_action": "trigger", "dedup_key": nul("pd!"),
+        "payload": {"summary": nul("p!"), "source": nul("db!"), "severity": "critical",
+            "component": nul("c!"), "custom_details": {nul("k!"): nul("v!")}}});
+    let a = s.send_json("/v2/enqueue", &pd).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["dedup_key"], kept("pd!"));
+
+    let fixture =
+        |name: &str| -> Value { serde_json::from_str(&common::fixture(name, &key)).unwrap() };
+    let mut am = fixture("alertmanager-webhook-v4.json");
+    am["groupKey"] = json!(nul("g!"));
+    am["receiver"] = json!(nul("r!"));
+    am["alerts"][0]["fingerprint"] = json!(nul("am!"));
+    am["alerts"][0]["labels"]["instance"] = json!(nul("i!"));
+    let mut grafana = fixture("grafana-webhook.json");
+    grafana["alerts"][0]["fingerprint"] = json!(nul("gf!"));
+    grafana["title"] = json!(nul("title!"));
+    let generic = json!({"dedup_key": nul("gen!"), "summary": nul("s!"), "source": nul("src!"),
+        "labels": {nul("l!"): nul("v!")}});
+    for (format, body) in [
+        ("alertmanager", am),
+        ("grafana", grafana),
+        ("generic", generic),
+    ] {
+        let a = s
+            .send_json(&format!("/api/v1/ingest/{format}/{key}"), &body)
+            .await;
+        assert_eq!(a.status, 202, "{format}: {}", a.body);
+    }
+
+    let alerts = s.alerts("").await;
+    for dedup in ["x!y", "pd!", "am!", "gf!", "gen!"] {
+        let found = alerts.iter().find(|a| a["dedup_key"] == kept(dedup));
+        assert!(
+            found.is_some(),
+            "{dedup} stored as {}: {alerts:?}",
+            kept(dedup)
+        );
+    }
+    let og = alerts
+        .iter()
+        .find(|a| a["dedup_key"] == kept("x!y"))
+        .unwrap();
+    assert_eq!(og["status"], "acknowledged", "{og}");
+    assert!(!serde_json::to_string(&alerts).unwrap().contains("\\u0000"));
+}
+
+#[tokio::test]
+async fn sender_nul_is_replaced_alike_on_sqlite() {
+    sender_nul_is_replaced(&common::spawn().await).await;
+}
+
+#[tokio::test]
+async fn sender_nul_is_replaced_alike_on_postgres() {
+    sender_nul_is_replaced(&on_postgres().await).await;
+}
+
 /// The instant fields the API takes, each in a body that is otherwise valid.
 fn with_instant(field: &str, at: &str) -> (Method, &'static str, Value) {
     match field {

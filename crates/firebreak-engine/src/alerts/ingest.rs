@@ -312,7 +312,9 @@ fn request_record(
         success,
         status: status.to_string(),
         alert: first.and_then(|o| o.alert).or(unchanged.map(|(id, _)| id)),
-        alias: note.alias,
+        // The alias as the sender wrote it, with any NUL replaced as in every other sender
+        // field: PostgreSQL cannot store NUL in text, and both stores must keep the same.
+        alias: note.alias.map(|a| a.replace('\0', "\u{FFFD}")),
         at: now,
     }
 }
