@@ -50,7 +50,7 @@ pub use client::ApiClient;
 pub use config::execute_config;
 pub use credentials::{
     Credentials, ENV_CONFIG_DIR, ENV_SERVER, ENV_TOKEN, Resolved, config_dir, credentials_path,
-    load as load_credentials, resolve, resolve_with, save as save_credentials,
+    load as load_credentials, resolve, resolve_server, resolve_with, save as save_credentials,
 };
 pub use error::{CliError, FieldError};
 pub use gameday::{GamedayCommand, execute_gameday};

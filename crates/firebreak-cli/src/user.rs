@@ -49,10 +49,14 @@ pub async fn execute_user(
             let user = api.send(Method::POST, &["users"], &body).await?;
             show(out, &user)?;
             if !json {
+                // The token is made by the same server (`token create` without `--server`
+                // works on a local database).
+                let server = crate::credentials::resolve_server(args)?;
                 writeln!(
                     err,
                     "{handle} can now hold incident roles. A token that acts as them: \
-                     firebreak token create --name {handle}-laptop --role {} --user {handle}",
+                     firebreak token create --server {server} --name {handle}-laptop \
+                     --role {} --user {handle}",
                     render::text(user.get("role"))
                 )?;
             }

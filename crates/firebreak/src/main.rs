@@ -69,7 +69,8 @@ enum Command {
         #[command(flatten)]
         store: StoreOptions,
     },
-    /// Manage API tokens. Works offline against the store unless --server is given.
+    /// Manage API tokens. Works offline against the store unless --server is given (with no
+    /// database here and a server in use, it says to add --server).
     Token {
         #[command(subcommand)]
         command: TokenCommand,
@@ -359,7 +360,8 @@ Examples:
   firebreak user list
   firebreak user set-role alice admin
   firebreak user disable alice     # her tokens stop working at once
-  firebreak token create --name alice-laptop --role responder --user alice --expires 90d
+  firebreak token create --server https://firebreak.example.com --name alice-laptop \
+    --role responder --user alice --expires 90d
 
 Changes need an admin token. People declared under users: in firebreak.yaml are added at start."
     )]
@@ -631,6 +633,36 @@ fn stakeholders_without_email(config: &firebreak_domain::Config, file: &str) -> 
     })
 }
 
+/// The server this machine's CLI talks to when no `--server` is typed: `FIREBREAK_SERVER`, else
+/// the saved `firebreak login`.
+fn server_in_use() -> Option<String> {
+    firebreak_cli::resolve_server(&firebreak_cli::ClientArgs::default()).ok()
+}
+
+/// Why a command that works on a local database should not run here: a server is in use
+/// ([`server_in_use`]) and the SQLite database the command would open does not exist, so it
+/// would quietly make a new, empty one that no server reads. `through` says what `--server`
+/// would do instead (empty when the command has no remote form).
+fn no_database_here(store: &StoreOptions, through: &str) -> Option<String> {
+    let Ok(firebreak::StoreLocation::Sqlite(file)) = store.location() else {
+        return None;
+    };
+    if file.exists() {
+        return None;
+    }
+    let server = server_in_use()?;
+    let remote = if through.is_empty() {
+        format!("The server at {server} keeps its own database and migrates it when it starts")
+    } else {
+        format!("To {through} the server at {server}, add --server {server}")
+    };
+    Some(format!(
+        "error: there is no Firebreak database at {}. {remote}; to use the database \
+         `firebreak serve` uses, give its --data-dir (or --database-url).",
+        file.display()
+    ))
+}
+
 /// Where the value of `--server` came from, on whichever subcommand it was given.
 fn server_source(matches: &clap::ArgMatches) -> Option<clap::parser::ValueSource> {
     let mut at = matches;
@@ -685,18 +717,25 @@ fn main() -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Migrate { store } => match runtime.block_on(store.open_store()) {
-            Ok(s) => {
-                eprintln!("the {} database is up to date", s.backend());
-                ExitCode::SUCCESS
+        Command::Migrate { store } => {
+            if let Some(refusal) = no_database_here(&store, "") {
+                // The server in use migrates its own database when it starts; migrating here
+                // would only make a new, empty database nobody serves.
+                eprintln!("{refusal}");
+                return ExitCode::from(2);
             }
-            Err(e) => fail(e),
-        },
+            match runtime.block_on(store.open_store()) {
+                Ok(s) => {
+                    eprintln!("the {} database is up to date", s.backend());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
         Command::Check { file, store } => check(file, store),
         Command::Token { command, store } => {
             // Offline against the store unless --server was given on the command line (not just
             // exported for other commands) and no database was named.
-            let server_from_env = std::env::var("FIREBREAK_SERVER").ok();
             let remote = server_typed && store.database_url.is_none();
             if remote {
                 let cmd = match command {
@@ -715,18 +754,11 @@ fn main() -> ExitCode {
                     TokenCommand::Revoke { id } => firebreak_cli::TokenCommand::Revoke { id },
                 };
                 runtime.block_on(firebreak_cli::run_token_api(cmd, &cli.client))
-            } else if let (Some(server), Ok(firebreak::StoreLocation::Sqlite(file))) =
-                (server_from_env.as_deref(), store.location())
-                && !file.exists()
-            {
-                // FIREBREAK_SERVER says a server is in use, and there is no database here: a
-                // token made here would go into a new, empty database nobody serves.
-                eprintln!(
-                    "error: there is no Firebreak database at {}. To make the token through the \
-                     server at {server}, add --server {server}; to make it in the database \
-                     `firebreak serve` uses, give its --data-dir (or --database-url).",
-                    file.display()
-                );
+            } else if let Some(refusal) = no_database_here(&store, "make the token through") {
+                // A server is in use (FIREBREAK_SERVER, or a saved `firebreak login`), and there
+                // is no database here: a token made here would go into a new, empty database
+                // nobody serves.
+                eprintln!("{refusal}");
                 ExitCode::from(2)
             } else {
                 match runtime.block_on(token_offline(command, store)) {

@@ -188,6 +188,8 @@ fn token_create_works_offline_and_prints_only_the_token() {
         .arg(dir.path().join("fresh"))
         .env_remove("FIREBREAK_DATABASE_URL")
         .env_remove("FIREBREAK_SERVER")
+        // No saved login either: nothing says a server is in use.
+        .env("FIREBREAK_CONFIG_DIR", dir.path().join("home"))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -239,6 +241,83 @@ fn token_create_does_not_make_a_new_database_when_a_server_is_in_use() {
         stderr(&o)
     );
     assert!(!dir.path().join("firebreak-data").exists());
+}
+
+#[test]
+fn a_saved_login_counts_as_a_server_for_token_create_and_migrate() {
+    // The walkthrough: log in, add a user, make their token, from a directory with no database.
+    let s = serve();
+    let cwd = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(cwd.path())
+            .args(args)
+            .env("FIREBREAK_CONFIG_DIR", s.home.path())
+            .env_remove("FIREBREAK_SERVER")
+            .env_remove("FIREBREAK_TOKEN")
+            .env_remove("FIREBREAK_DATABASE_URL")
+            .env_remove("FIREBREAK_DATA_DIR")
+            .output()
+            .unwrap()
+    };
+    let login = run(&["login", "--server", &s.url, "--token", &s.token]);
+    assert!(login.status.success(), "{}", stderr(&login));
+    let added = run(&["user", "add", "dave"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let hint = format!(
+        "firebreak token create --server {} --name dave-laptop --role responder --user dave",
+        s.url
+    );
+    assert!(stderr(&added).contains(&hint), "{}", stderr(&added));
+
+    // Without --server, nothing is made here: it says how to make it on the server.
+    for args in [
+        &[
+            "token",
+            "create",
+            "--name",
+            "dave-laptop",
+            "--role",
+            "responder",
+            "--user",
+            "dave",
+        ][..],
+        &["token", "create", "--name", "ci", "--role", "responder"][..],
+    ] {
+        let o = run(args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "no token printed: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains(&format!("add --server {}", s.url)),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let o = run(&["migrate"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&s.url), "{}", stderr(&o));
+    assert!(
+        !cwd.path().join("firebreak-data").exists(),
+        "no database was made"
+    );
+
+    // The hint, as printed, makes a token the server takes as dave.
+    let args: Vec<&str> = hint.split(' ').skip(1).collect();
+    let made = run(&args);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let token = stdout(&made).trim().to_string();
+    let me = Command::new(BIN)
+        .current_dir(cwd.path())
+        .args([
+            "--json", "incident", "list", "--server", &s.url, "--token", &token,
+        ])
+        .env("FIREBREAK_CONFIG_DIR", s.home.path())
+        .output()
+        .unwrap();
+    assert!(me.status.success(), "the server takes it: {}", stderr(&me));
+    let listed = run(&["token", "list", "--server", &s.url, "--json"]);
+    assert!(stdout(&listed).contains("\"dave\""), "{}", stdout(&listed));
+    assert!(!cwd.path().join("firebreak-data").exists());
 }
 
 #[test]
