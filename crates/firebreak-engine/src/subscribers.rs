@@ -511,7 +511,7 @@ impl Firebreak {
         url: &str,
         components: Option<Vec<String>>,
     ) -> Result<(Subscriber, String), EngineError> {
-        self.check_outbound_url("url", url)?;
+        let url = self.check_outbound_url("url", url)?;
         let components = self.known_components(components).await?;
         let now = self.clock.now();
         let secret = format!(

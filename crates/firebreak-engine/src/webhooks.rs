@@ -50,15 +50,17 @@ fn not_found(id: &str) -> EngineError {
 
 impl Firebreak {
     /// Checks an outbound URL the way every delivery will be checked, naming `field`.
-    pub fn check_outbound_url(&self, field: &str, url: &str) -> Result<(), EngineError> {
+    /// Returns the URL as it will be kept: normalised as the `url` crate does (the scheme in
+    /// lowercase, an international host name in punycode).
+    pub fn check_outbound_url(&self, field: &str, url: &str) -> Result<String, EngineError> {
         if url.chars().count() > URL_MAX {
             return Err(invalid(
                 field,
                 format!("must be at most {URL_MAX} characters"),
             ));
         }
-        match self.outbound.policy().check_url(url) {
-            Ok(_) => Ok(()),
+        match self.outbound.policy().check_destination(url) {
+            Ok(parsed) => Ok(parsed.to_string()),
             Err(UrlRefusal::Address(refusal)) => Err(invalid(field, refusal.to_string())),
             Err(other) => Err(invalid(field, other.to_string())),
         }
@@ -69,8 +71,7 @@ impl Firebreak {
         who: &Principal,
         new: NewSubscription,
     ) -> Result<CreatedSubscription, EngineError> {
-        let url = new.url.trim().to_string();
-        self.check_outbound_url("url", &url)?;
+        let url = self.check_outbound_url("url", new.url.trim())?;
         if new.events.is_empty() {
             return Err(invalid(
                 "events",

@@ -136,6 +136,16 @@ pub enum UrlRefusal {
     NoHost,
     #[error("the URL's port 0 is not one a server can listen on; give the receiver's port")]
     PortZero,
+    #[error(
+        "the URL holds a user name or password (user:pass@); leave them out: Firebreak does not \
+         send credentials in a URL, and would keep them in plain sight"
+    )]
+    Credentials,
+    #[error(
+        "the URL's IPv6 address has a zone id (%25...), which names a network interface of one \
+         machine; give an address or host name that works from anywhere"
+    )]
+    ZoneId,
     #[error("the URL's address is not allowed: {0}")]
     Address(Refusal),
 }
@@ -284,6 +294,14 @@ fn connect_target(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// Whether `url`'s host is a bracketed IPv6 address with a zone id (`[fe80::1%25eth0]`).
+fn has_zone_id(url: &str) -> bool {
+    let rest = url.trim().split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    host.starts_with('[') && host.split(']').next().is_some_and(|h| h.contains('%'))
+}
+
 fn blocked_range(ip: IpAddr) -> Option<BlockedRange> {
     match ip {
         IpAddr::V4(v4) => BLOCKED_V4
@@ -332,8 +350,26 @@ impl OutboundPolicy {
     /// Parse `url` and check what can be checked before DNS: the scheme, and the host when it is
     /// an IP literal in any spelling. A host name passes here and is judged when it is resolved.
     pub fn check_url(&self, url: &str) -> Result<Url, UrlRefusal> {
-        let parsed = Url::parse(url.trim()).map_err(UrlRefusal::Invalid)?;
+        let parsed = Url::parse(url.trim()).map_err(|e| {
+            if has_zone_id(url) {
+                UrlRefusal::ZoneId
+            } else {
+                UrlRefusal::Invalid(e)
+            }
+        })?;
         self.check_parsed_url(&parsed)?;
+        Ok(parsed)
+    }
+
+    /// [`check_url`](Self::check_url) for a URL Firebreak is asked to keep and send to (a
+    /// webhook, a contact method): it must also hold no user name or password. Returns the URL
+    /// as the `url` crate normalises it (scheme in lowercase, an international host name in
+    /// punycode).
+    pub fn check_destination(&self, url: &str) -> Result<Url, UrlRefusal> {
+        let parsed = self.check_url(url)?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(UrlRefusal::Credentials);
+        }
         Ok(parsed)
     }
 
@@ -511,6 +547,42 @@ mod tests {
         assert_eq!(
             policy.check_url("https://hooks.example.com:0/x"),
             Err(UrlRefusal::PortZero)
+        );
+    }
+
+    #[test]
+    fn destinations_take_any_case_and_idn_and_refuse_credentials_and_zone_ids() {
+        let policy = OutboundPolicy::default();
+        let ok = |u: &str| policy.check_destination(u).unwrap().to_string();
+        assert_eq!(
+            ok("HTTPS://hooks.example.com/x"),
+            "https://hooks.example.com/x"
+        );
+        assert_eq!(
+            ok("Https://hooks.example.com/x"),
+            "https://hooks.example.com/x"
+        );
+        assert_eq!(ok("https://bücher.de/x"), "https://xn--bcher-kva.de/x");
+        assert_eq!(
+            ok("https://xn--bcher-kva.de/x"),
+            "https://xn--bcher-kva.de/x"
+        );
+        for creds in [
+            "https://user:pass@example.com/a",
+            "https://user@example.com/a",
+        ] {
+            assert_eq!(
+                policy.check_destination(creds),
+                Err(UrlRefusal::Credentials)
+            );
+        }
+        assert_eq!(
+            policy.check_destination("http://[fe80::1%25eth0]/"),
+            Err(UrlRefusal::ZoneId)
+        );
+        assert_eq!(
+            policy.check_url("http://[fe80::1%eth0]:80/"),
+            Err(UrlRefusal::ZoneId)
         );
     }
 

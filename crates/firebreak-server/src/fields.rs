@@ -42,10 +42,12 @@ pub const ONE_LINE: &str = concat!("^[^\\n\\r]*", not_blank_char!(), "[^\\n\\r]*
 pub const NAME: &str = "^[a-z0-9][a-z0-9._-]{0,63}$";
 /// An http or https link.
 pub const HTTP_LINK: &str = "^https?://";
-/// A URL Firebreak sends webhooks to: http(s), a host name or IPv4 address, an optional port,
-/// then an optional path, query and fragment without spaces.
-pub const WEBHOOK_URL: &str =
-    "^https?://([A-Za-z0-9.-]+|\\[[0-9A-Fa-f:.]+\\])(:[0-9]{1,5})?([/?#][!-~]*)?$";
+/// A URL Firebreak sends webhooks to: http(s) in any case, a host name (an international one
+/// too) or IPv4 address or bracketed IPv6 address, an optional port, then an optional path,
+/// query and fragment without spaces. A user name or password (`user:pass@`) and an IPv6 zone
+/// id (`%25eth0`) fit the pattern so that the server can say what is wrong with them: both are
+/// refused, with a 422 that names the problem.
+pub const WEBHOOK_URL: &str = r"^[Hh][Tt][Tt][Pp][Ss]?://([^\x00-\x20\x7f/?#@\[\]\\]+@)?([^\x00-\x20\x7f/?#@:\[\]%\\]+|\[[0-9A-Fa-f:.]+(%25[0-9A-Za-z._~-]+)?\])(:[0-9]{1,5})?([/?#][!-~]*)?$";
 /// An incident id in a path: `INC-7`, `inc-7` or `7`.
 pub const INCIDENT_ID: &str = "^(INC-|inc-)?0*[1-9][0-9]{0,17}$";
 /// An instant's year must be 2000 to 2200; `bounded_time` checks the rest.
@@ -1115,6 +1117,12 @@ mod tests {
             "https://hooks.example.com:44300/",
             "http://[2001:db8::1]:8443/x",
             "http://127.0.0.1:65535",
+            "HTTPS://hooks.example.com/x",
+            "Https://hooks.example.com/x",
+            "https://bücher.de/x",
+            // These two fit, so that the answer can name what is wrong with them.
+            "https://user:pass@example.com/a",
+            "http://[fe80::1%25eth0]/",
         ] {
             assert!(matches(WEBHOOK_URL, ok), "{ok}");
         }

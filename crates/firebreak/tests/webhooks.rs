@@ -900,3 +900,59 @@ async fn a_hanging_receiver_holds_back_neither_other_subscriptions_nor_its_own_b
         "nothing more was tried while it rests"
     );
 }
+
+#[tokio::test]
+async fn urls_take_any_scheme_case_and_idn_hosts_and_name_credentials_and_zone_ids() {
+    let s = spawn_with(Config::default()).await;
+    // Webhook subscriptions and contact methods check a URL alike.
+    let places = [
+        (
+            "/api/v1/webhooks",
+            "url",
+            json!({"events": ["incident.declared"]}),
+        ),
+        (
+            "/api/v1/users/riley/contact-methods",
+            "target",
+            json!({"type": "webhook"}),
+        ),
+    ];
+    for (path, field, base) in &places {
+        let post = |url: &str| {
+            let mut body = base.clone();
+            body[*field] = json!(url);
+            s.call(Method::POST, path, Some(&s.admin), Some(body))
+        };
+        for (url, kept) in [
+            ("HTTPS://hooks.example.com/x", "https://hooks.example.com/x"),
+            ("Https://hooks.example.com/y", "https://hooks.example.com/y"),
+            ("https://bücher.de/x", "https://xn--bcher-kva.de/x"),
+            ("https://xn--bcher-kva.de/y", "https://xn--bcher-kva.de/y"),
+        ] {
+            let a = post(url).await;
+            let created = a.expect(201);
+            if *field == "url" {
+                assert_eq!(created["url"], kept, "{url}: {created}");
+            }
+        }
+        for (url, problem) in [
+            ("https://user:pass@example.com/a", "user name or password"),
+            ("https://user@example.com/a", "user name or password"),
+            ("http://[fe80::1%25eth0]/", "zone id"),
+        ] {
+            let a = post(url).await;
+            let body = a.expect_problem(422);
+            assert_eq!(body["errors"][0]["field"], *field, "{url}: {body}");
+            let said = body["errors"][0]["message"].as_str().unwrap();
+            assert!(said.contains(problem), "{url}: {body}");
+            assert!(
+                !said.contains("example.com"),
+                "the URL is not repeated: {body}"
+            );
+        }
+    }
+    let listed = s
+        .call(Method::GET, "/api/v1/webhooks", Some(&s.admin), None)
+        .await;
+    assert_eq!(listed.expect(200)["items"].as_array().unwrap().len(), 4);
+}

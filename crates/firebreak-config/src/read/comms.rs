@@ -77,7 +77,7 @@ pub(crate) fn check_channel_url(url: &str) -> Result<(), String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(invalid("it has no scheme"));
     };
-    if !matches!(scheme, "http" | "https") {
+    if !(scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")) {
         // The scheme holds no secret, and is worth seeing when it is ftp or slack.
         let scheme: String = scheme.chars().take(16).collect();
         return Err(invalid(&format!(
@@ -85,8 +85,25 @@ pub(crate) fn check_channel_url(url: &str) -> Result<(), String> {
         )));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    check_host_port(host_port).map_err(invalid)
+    if authority.contains('@') {
+        return Err(invalid(
+            "it holds a user name or password (user:pass@); leave them out, Firebreak does not \
+             send credentials in a URL",
+        ));
+    }
+    if authority.starts_with('[') && authority.split(']').next().is_some_and(|h| h.contains('%')) {
+        return Err(invalid(
+            "its IPv6 address has a zone id (%25...), which names a network interface of one \
+             machine; give an address or host name that works from anywhere",
+        ));
+    }
+    // An international host name (bücher.de) is sent as its punycode (xn--bcher-kva.de): its
+    // letters count as a host name's letters here.
+    let host_port: String = authority
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { 'x' })
+        .collect();
+    check_host_port(&host_port).map_err(invalid)
 }
 
 impl Reader<'_> {
@@ -380,6 +397,10 @@ mod tests {
             "http://127.0.0.1:8065/hooks/abc",
             "https://prod-01.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?api-version=2016-06-01&sig=secret",
             "https://[::1]:8443/hooks/x",
+            "HTTPS://hooks.example.com/x",
+            "Https://hooks.example.com/x",
+            "https://bücher.de/x",
+            "https://xn--bcher-kva.de/x",
         ] {
             assert_eq!(check_channel_url(ok), Ok(()), "{ok}");
         }
@@ -393,7 +414,12 @@ mod tests {
             ("https:///T1/s3cr3t", "it has no host"),
             ("https://hooks example.com/T1/s3cr3t", "spaces"),
             ("https://hooks.example.com:0/T1/s3cr3t", "the port"),
-            ("https://u:s3cr3t@/T1", "it has no host"),
+            ("https://u:s3cr3t@/T1", "user name or password"),
+            (
+                "https://u:s3cr3t@hooks.example.com/T1",
+                "user name or password",
+            ),
+            ("http://[fe80::1%25eth0]/T1/s3cr3t", "zone id"),
         ] {
             let e = check_channel_url(bad).unwrap_err();
             assert!(e.contains(reason), "{bad}: {e}");

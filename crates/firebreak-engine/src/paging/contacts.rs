@@ -65,7 +65,8 @@ impl Firebreak {
             return check_email(&draft.target).map_err(|m| invalid("target", m));
         }
         let url = &draft.target;
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
+        let scheme = url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        if !matches!(scheme.as_deref(), Some("https" | "http")) {
             return Err(invalid(
                 "target",
                 format!(
@@ -76,7 +77,7 @@ impl Firebreak {
         }
         self.outbound
             .policy()
-            .check_url(url)
+            .check_destination(url)
             .map_err(|refusal| invalid("target", refusal.to_string()))?;
         if draft.kind == ContactKind::Ntfy && super::render::ntfy_publish_url(url).is_none() {
             return Err(invalid(
