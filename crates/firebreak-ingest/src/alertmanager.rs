@@ -181,7 +181,7 @@ fn map_alert(
         &format!("alerts[{index}].startsAt"),
         &mut notes,
     );
-    let ends_at = time::read_time(
+    let ends_at = time::read_end_time(
         alert,
         "endsAt",
         &format!("alerts[{index}].endsAt"),

@@ -111,7 +111,7 @@ fn event(obj: &Object, prefix: &str, errs: &mut Errors) -> Option<AlertEvent> {
     let images = util::images(obj.get("images"), &field("images"), errs);
     let mut notes = Notes::default();
     let starts_at = time::read_time(obj, "starts_at", &field("starts_at"), &mut notes);
-    let ends_at = time::read_time(obj, "ends_at", &field("ends_at"), &mut notes);
+    let ends_at = time::read_end_time(obj, "ends_at", &field("ends_at"), &mut notes);
 
     if errs.len() != before {
         return None;

@@ -105,7 +105,7 @@ fn templated(obj: &Object) -> AlertEvent {
     }
     let mut notes = Notes::default();
     let starts_at = time::read_time(obj, "startsAt", "startsAt", &mut notes);
-    let ends_at = time::read_time(obj, "endsAt", "endsAt", &mut notes);
+    let ends_at = time::read_end_time(obj, "endsAt", "endsAt", &mut notes);
 
     let mut links = Vec::new();
     for (key, text) in [

@@ -31,8 +31,9 @@
 //! - Times are read as RFC 3339; as ISO 8601 without an offset (`2026-11-20T14:05:00`,
 //!   `2026-11-20T14:05:00.123`, or with a space for the `T`), taken as UTC; and as an offset with
 //!   a redundant `Z` after it (`2026-11-20T14:05:00.123456+00:00Z`, what the `pagerduty` Python
-//!   client sends). Go's zero time `0001-01-01T00:00:00Z` (Alertmanager's "not ended yet") means
-//!   "none", silently. A time that can't be read, that is not a string, or that lies outside the
+//!   client sends). Go's zero time `0001-01-01T00:00:00Z` in an end time (`endsAt`,
+//!   `ends_at`: Alertmanager's and Grafana's "not ended yet") means "none", silently; anywhere
+//!   else it is a time that was not set, and gets the receive time and a note. A time that can't be read, that is not a string, or that lies outside the
 //!   years 2000 to 2200 ([`in_accepted_range`]) never refuses the event: the event gets `None`
 //!   there (the engine then uses the receive time) and a note under [`NOTE_KEY`]. This holds for
 //!   every format and every time field (Opsgenie's Create Alert has none).

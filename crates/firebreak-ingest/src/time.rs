@@ -14,7 +14,8 @@ use crate::util::{self, Notes, Object};
 
 pub use firebreak_domain::instant::{ACCEPTED_EARLIEST, ACCEPTED_LATEST, in_accepted_range};
 
-/// Go's zero time, `0001-01-01T00:00:00Z`: what Alertmanager sends for "no end yet".
+/// Go's zero time, `0001-01-01T00:00:00Z`: what Go senders (Alertmanager, Grafana) send for a
+/// time that is not set, such as "no end yet".
 const GO_ZERO_TIME: Timestamp = Timestamp::constant(-62_135_596_800, 0);
 
 /// How much of an unreadable value a note quotes.
@@ -25,12 +26,14 @@ const QUOTE_MAX: usize = 64;
 pub(crate) enum Unusable {
     Unreadable,
     OutOfRange,
+    /// Go's zero time: the sender did not set the time.
+    GoZero,
 }
 
 /// Reads a time: RFC 3339; ISO 8601 without an offset (`2026-11-20T14:05:00`, also with a space
 /// for the `T`) as UTC; and an offset followed by a redundant `Z` (`...+00:00Z`, as the
-/// `pagerduty` Python client sends). Go's zero time gives `Ok(None)`.
-pub(crate) fn parse_time(text: &str) -> Result<Option<Timestamp>, Unusable> {
+/// `pagerduty` Python client sends). Go's zero time is [`Unusable::GoZero`].
+pub(crate) fn parse_time(text: &str) -> Result<Timestamp, Unusable> {
     let text = text.trim();
     let pieces = match Pieces::parse(text) {
         Ok(pieces) => pieces,
@@ -53,34 +56,60 @@ pub(crate) fn parse_time(text: &str) -> Result<Option<Timestamp>, Unusable> {
         .to_timestamp(pieces.date().to_datetime(time))
         .map_err(|_| Unusable::OutOfRange)?;
     if ts == GO_ZERO_TIME {
-        Ok(None)
+        Err(Unusable::GoZero)
     } else if in_accepted_range(ts) {
-        Ok(Some(ts))
+        Ok(ts)
     } else {
         Err(Unusable::OutOfRange)
     }
 }
 
-/// An optional time field. Absent, `null`, blank or Go's zero time give `None` silently; anything
-/// else that is not a usable time gives `None` and a note naming `field`.
+/// An optional time field of when something happened (an alert's start, an event's timestamp).
+/// Absent, `null` or blank give `None` silently; anything else that is not a usable time,
+/// Go's zero time included, gives `None` and a note naming `field`: the receive time is used.
 pub(crate) fn read_time(
     obj: &Object,
     key: &str,
     field: &str,
     notes: &mut Notes,
 ) -> Option<Timestamp> {
+    read(obj, key, field, notes, false)
+}
+
+/// An optional end time (`endsAt`, `ends_at`), where Go's zero time is how Alertmanager and
+/// Grafana say "no end yet": like [`read_time`], but the zero time gives `None` silently.
+pub(crate) fn read_end_time(
+    obj: &Object,
+    key: &str,
+    field: &str,
+    notes: &mut Notes,
+) -> Option<Timestamp> {
+    read(obj, key, field, notes, true)
+}
+
+fn read(
+    obj: &Object,
+    key: &str,
+    field: &str,
+    notes: &mut Notes,
+    zero_is_unset: bool,
+) -> Option<Timestamp> {
     let value = obj.get(key)?;
     let problem = match value {
         Value::Null => return None,
         Value::String(s) if s.trim().is_empty() => return None,
         Value::String(s) => match parse_time(s) {
-            Ok(ts) => return ts,
+            Ok(ts) => return Some(ts),
+            Err(Unusable::GoZero) if zero_is_unset => return None,
             Err(problem) => problem,
         },
         _ => Unusable::Unreadable,
     };
     let quoted = quote(value);
     notes.add(match problem {
+        Unusable::GoZero => {
+            format!("{field} {quoted} is Go's zero time (not set); the receive time was used")
+        }
         Unusable::Unreadable => {
             format!("{field} {quoted} could not be read as a time; the receive time was used")
         }
@@ -115,15 +144,15 @@ mod tests {
     fn rfc3339_and_offsets() {
         assert_eq!(
             parse_time("2026-11-20T14:05:00Z"),
-            Ok(Some(at("2026-11-20T14:05:00Z")))
+            Ok(at("2026-11-20T14:05:00Z"))
         );
         assert_eq!(
             parse_time(" 2026-11-20T16:05:00.5+02:00 "),
-            Ok(Some(at("2026-11-20T14:05:00.5Z")))
+            Ok(at("2026-11-20T14:05:00.5Z"))
         );
         assert_eq!(
             parse_time("2026-11-20t14:05:00z"),
-            Ok(Some(at("2026-11-20T14:05:00Z")))
+            Ok(at("2026-11-20T14:05:00Z"))
         );
     }
 
@@ -134,15 +163,11 @@ mod tests {
             "2026-11-20 14:05:00",
             "2026-11-20T14:05",
         ] {
-            assert_eq!(
-                parse_time(text),
-                Ok(Some(at("2026-11-20T14:05:00Z"))),
-                "{text}"
-            );
+            assert_eq!(parse_time(text), Ok(at("2026-11-20T14:05:00Z")), "{text}");
         }
         assert_eq!(
             parse_time("2026-11-20T14:05:00.123"),
-            Ok(Some(at("2026-11-20T14:05:00.123Z")))
+            Ok(at("2026-11-20T14:05:00.123Z"))
         );
     }
 
@@ -150,11 +175,11 @@ mod tests {
     fn offset_then_redundant_z() {
         assert_eq!(
             parse_time("2026-11-20T14:05:00.123456+00:00Z"),
-            Ok(Some(at("2026-11-20T14:05:00.123456Z")))
+            Ok(at("2026-11-20T14:05:00.123456Z"))
         );
         assert_eq!(
             parse_time("2026-11-20T16:05:00+02:00Z"),
-            Ok(Some(at("2026-11-20T14:05:00Z")))
+            Ok(at("2026-11-20T14:05:00Z"))
         );
         assert_eq!(
             parse_time("2026-11-20T14:05:00ZZ"),
@@ -164,22 +189,19 @@ mod tests {
     }
 
     #[test]
-    fn go_zero_time_is_none() {
-        assert_eq!(parse_time("0001-01-01T00:00:00Z"), Ok(None));
-        assert_eq!(parse_time("0001-01-01T00:00:00"), Ok(None));
+    fn go_zero_time_is_told_apart() {
+        assert_eq!(parse_time("0001-01-01T00:00:00Z"), Err(Unusable::GoZero));
+        assert_eq!(parse_time("0001-01-01T00:00:00"), Err(Unusable::GoZero));
     }
 
     #[test]
     fn range_is_2000_to_2200() {
-        assert_eq!(
-            parse_time("2000-01-01T00:00:00Z"),
-            Ok(Some(ACCEPTED_EARLIEST))
-        );
+        assert_eq!(parse_time("2000-01-01T00:00:00Z"), Ok(ACCEPTED_EARLIEST));
         assert_eq!(
             parse_time("2200-12-31T23:59:59.999999999Z"),
-            Ok(Some(ACCEPTED_LATEST))
+            Ok(ACCEPTED_LATEST)
         );
-        assert!(parse_time("2200-12-31T23:59:59Z").unwrap().is_some());
+        assert!(parse_time("2200-12-31T23:59:59Z").is_ok());
         for text in [
             "1999-12-31T23:59:59.999Z",
             "2000-01-01T00:30:00+01:00",
@@ -235,7 +257,16 @@ mod tests {
             "x.a \"garbage\" could not be read as a time; the receive time was used; \
              x.b \"2201-01-01T00:00:00Z\" is outside the years 2000 to 2200; the receive time \
              was used; x.c 5 could not be read as a time; the receive time was used; \
-             x.d (an object) could not be read as a time; the receive time was used"
+             x.d (an object) could not be read as a time; the receive time was used; \
+             x.g \"0001-01-01T00:00:00Z\" is Go's zero time (not set); the receive time was used"
+        );
+        // An end time at Go's zero time is "no end yet": silent.
+        let mut notes = Notes::default();
+        assert_eq!(read_end_time(&obj, "g", "x.g", &mut notes), None);
+        assert_eq!(read_end_time(&obj, "a", "x.a", &mut notes), None);
+        assert_eq!(
+            notes.into_text().unwrap(),
+            "x.a \"garbage\" could not be read as a time; the receive time was used"
         );
         let long = Value::String("9".repeat(100));
         assert_eq!(quote(&long), format!("\"{}…\"", "9".repeat(64)));

@@ -279,6 +279,14 @@ fn times_never_refuse_an_alert() {
         ),
         (at("2026-11-20T14:05:00Z"), None, Value::Null)
     );
+    // A start at Go's zero time was not set: the receive time is used, and the alert says so.
+    let (starts, ends, note) = alert(json!("0001-01-01T00:00:00Z"), json!("0001-01-01T00:00:00Z"));
+    assert_eq!((starts, ends), (None, None));
+    assert_eq!(
+        note,
+        "alerts[0].startsAt \"0001-01-01T00:00:00Z\" is Go's zero time (not set); the receive \
+         time was used"
+    );
     let (starts, ends, note) = alert(json!("9999-12-31T23:59:59Z"), json!("1970-01-01T00:00:00Z"));
     assert_eq!((starts, ends), (None, None));
     assert_eq!(

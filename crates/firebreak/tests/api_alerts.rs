@@ -691,6 +691,69 @@ async fn a_resolve_with_an_unreadable_end_time_says_so_in_the_alert() {
     );
 }
 
+/// Go's zero time where a start or an event's time belongs was not set: the alert is stored
+/// with the receive time and says so, as for any other unusable time. Alertmanager's `endsAt`
+/// at the zero time means "no end yet", and stays silent.
+async fn a_zero_start_time_is_the_receive_time_and_says_so(s: common::TestServer) {
+    let key = s.integration("checkout", "zero").await;
+    let zero = "0001-01-01T00:00:00Z";
+    let received = s.running.app.clock.now();
+    let mut pd = pd_trigger(&key, Some("pd-zero"), "db down");
+    pd["payload"]["timestamp"] = json!(zero);
+    let a = s.send_json("/v2/enqueue", &pd).await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let mut am: Value =
+        serde_json::from_str(&fixture("alertmanager-webhook-v4.json", &key)).unwrap();
+    am["alerts"][0]["startsAt"] = json!(zero);
+    let fp = am["alerts"][0]["fingerprint"].clone();
+    let other = am["alerts"][1]["fingerprint"].clone();
+    assert_eq!(am["alerts"][1]["endsAt"], zero, "the fixture's unset end");
+    let a = s
+        .send_json(&format!("/api/v1/ingest/alertmanager/{key}"), &am)
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+
+    let alerts = s.alerts("").await;
+    let find = |key: &Value| alerts.iter().find(|a| &a["dedup_key"] == key).unwrap();
+    for (stored, field) in [
+        (find(&json!("pd-zero")), "payload.timestamp"),
+        (find(&fp), "alerts[0].startsAt"),
+    ] {
+        // No start time was given; the alert's times are the receive time.
+        assert!(stored["started_at"].is_null(), "{stored}");
+        let first_seen: jiff::Timestamp = stored["first_seen"].as_str().unwrap().parse().unwrap();
+        assert_eq!(first_seen, received, "{stored}");
+        let note = stored["details"]["firebreak_note"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(
+            note,
+            format!("{field} \"{zero}\" is Go's zero time (not set); the receive time was used"),
+            "{stored}"
+        );
+    }
+    // The other alert's end at the zero time is "no end yet": nothing to say.
+    let silent = find(&other);
+    assert!(
+        silent["details"].get("firebreak_note").is_none(),
+        "{silent}"
+    );
+    assert_eq!(silent["status"], "open", "{silent}");
+}
+
+#[tokio::test]
+async fn a_zero_start_time_is_the_receive_time_and_says_so_on_sqlite() {
+    a_zero_start_time_is_the_receive_time_and_says_so(spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_zero_start_time_is_the_receive_time_and_says_so_on_postgres() {
+    let store = common::postgres_store("zero_time").await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::spawn_on(std::sync::Arc::new(store), Config::default(), dir).await;
+    a_zero_start_time_is_the_receive_time_and_says_so(s).await;
+}
+
 #[tokio::test]
 async fn routing_rules_drop_move_and_reclassify() {
     let s = spawn().await;
