@@ -232,6 +232,39 @@ impl Firebreak {
         )
     }
 
+    /// Why `bearer`, which [`authenticate`](Self::authenticate) refused, no longer works, in
+    /// words for its holder: it expired (and when), or its user is disabled or gone. `None` for
+    /// a token that is unknown or revoked, so that a caller learns nothing about tokens it does
+    /// not hold.
+    pub async fn token_refusal(&self, bearer: &str) -> Result<Option<String>, EngineError> {
+        if !bearer.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let Some(token) = self.store.find_token(&hash_token(bearer)).await? else {
+            return Ok(None);
+        };
+        if let Some(end) = token.expires_at
+            && end <= self.clock.now()
+        {
+            return Ok(Some(format!(
+                "the token expired at {end}; ask an admin for a new one"
+            )));
+        }
+        let Some(handle) = &token.user else {
+            return Ok(None);
+        };
+        Ok(match self.store.get_user(handle).await? {
+            Some(user) if user.disabled_at.is_some() => Some(format!(
+                "the token acts as {handle}, who is disabled; ask an admin to enable {handle} \
+                 (`firebreak user enable {handle}`)"
+            )),
+            Some(_) => None,
+            None => Some(format!(
+                "the token acts as {handle}, who is no longer a user; ask an admin for a new token"
+            )),
+        })
+    }
+
     async fn look_up(&self, hash: &str) -> Result<Option<Holder>, EngineError> {
         let Some(token) = self.store.find_token(hash).await? else {
             return Ok(None);

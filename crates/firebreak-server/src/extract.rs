@@ -87,9 +87,14 @@ impl<R: Needs> FromRequestParts<Firebreak> for Caller<R> {
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
-        let principal = app.authenticate(token, source).await?.ok_or_else(|| {
-            ApiError::unauthorized("the token is unknown or revoked; ask an admin for a new one")
-        })?;
+        let Some(principal) = app.authenticate(token, source).await? else {
+            // The holder of a token that expired, or whose user is disabled, is told so; an
+            // unknown or revoked token gets the same words as any other.
+            let why = app.token_refusal(token).await?.unwrap_or_else(|| {
+                "the token is unknown or revoked; ask an admin for a new one".to_string()
+            });
+            return Err(ApiError::unauthorized(why));
+        };
         Caller::checked(principal, "the token has")
     }
 }

@@ -258,3 +258,95 @@ async fn the_last_admin_cannot_be_demoted_or_disabled() {
         refused
     );
 }
+
+/// A token that stopped working says why to whoever holds it: it expired (and when), or its
+/// user is disabled. A token that is unknown or revoked gets the same words as any other, so
+/// nothing is told about tokens the caller does not hold.
+async fn a_refused_token_says_why_to_its_holder(s: common::TestServer) {
+    let refusal = |token: String| {
+        let s = &s;
+        async move {
+            let a = s.call(Method::GET, "/api/v1/me", Some(&token), None).await;
+            a.expect_problem(401)["detail"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let make = |body: serde_json::Value| {
+        let s = &s;
+        async move {
+            let a = s
+                .call(Method::POST, "/api/v1/tokens", Some(&s.admin), Some(body))
+                .await;
+            let created = a.expect(201);
+            (
+                created["id"].as_str().unwrap().to_string(),
+                created["token"].as_str().unwrap().to_string(),
+            )
+        }
+    };
+    let generic = "the token is unknown or revoked; ask an admin for a new one";
+
+    let ends = s.running.app.clock.now() + SignedDuration::from_hours(1);
+    let (_, expiring) =
+        make(json!({"name": "ci", "role": "responder", "expires_at": ends.to_string()})).await;
+    s.clock.advance(SignedDuration::from_hours(2));
+    assert_eq!(
+        refusal(expiring).await,
+        format!("the token expired at {ends}; ask an admin for a new one")
+    );
+
+    s.call(
+        Method::POST,
+        "/api/v1/users",
+        Some(&s.admin),
+        Some(json!({"handle": "dave", "name": "Dave", "role": "responder"})),
+    )
+    .await
+    .expect(201);
+    let (_, daves) =
+        make(json!({"name": "dave-laptop", "role": "responder", "user": "dave"})).await;
+    s.call(
+        Method::PATCH,
+        "/api/v1/users/dave",
+        Some(&s.admin),
+        Some(json!({"disabled": true})),
+    )
+    .await
+    .expect(200);
+    let said = refusal(daves).await;
+    assert!(said.contains("acts as dave, who is disabled"), "{said}");
+    assert!(said.contains("firebreak user enable dave"), "{said}");
+
+    let (id, revoked) = make(json!({"name": "old", "role": "viewer"})).await;
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/tokens/{id}"),
+        Some(&s.admin),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(refusal(revoked).await, generic);
+    assert_eq!(refusal(format!("fbt_{}", "0".repeat(64))).await, generic);
+    assert_eq!(refusal("nonsense".into()).await, generic);
+}
+
+#[tokio::test]
+async fn a_refused_token_says_why_on_sqlite() {
+    a_refused_token_says_why_to_its_holder(spawn().await).await;
+}
+
+#[tokio::test]
+async fn a_refused_token_says_why_on_postgres() {
+    let store = common::postgres_store("token_refusal").await;
+    let dir = tempfile::tempdir().unwrap();
+    let s = common::spawn_on(
+        std::sync::Arc::new(store),
+        firebreak_domain::Config::default(),
+        dir,
+    )
+    .await;
+    a_refused_token_says_why_to_its_holder(s).await;
+}
